@@ -1,0 +1,376 @@
+//! The crate's one error type.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+/// A specialized `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every failure this crate reports.
+///
+/// Match on [`Error::kind`] to tell failures apart; the most common case, an
+/// error answered by WeChat itself, is also reachable through
+/// [`Error::errcode`] and [`Error::is_token_expired`].
+///
+/// `Error` is cheap to clone (it is reference counted) so that every caller
+/// waiting on one token fetch can receive the same error.
+///
+/// Neither `Display` nor `Debug` ever contains an access token or a secret:
+/// URLs are printed without their query string.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+/// What went wrong, as a value the caller can match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// WeChat answered with a non-zero `errcode`.
+    Api {
+        /// WeChat's error code, for example `40001` or `45009`.
+        errcode: i64,
+        /// WeChat's error message, as sent.
+        errmsg: String,
+        /// The HTTP status of the answer (WeChat uses 200 for most errors).
+        status: u16,
+    },
+    /// A hub answered with an error body.
+    Hub {
+        /// The hub's `errcode`, when it sent one.
+        errcode: Option<i64>,
+        /// The hub's machine-readable `reason`, for example `invalid_request`.
+        reason: String,
+        /// The hub's human-readable `message`.
+        message: String,
+        /// The HTTP status of the answer.
+        status: u16,
+    },
+    /// A server answered with an HTTP status that is not a success, and no
+    /// more specific error could be read from its body.
+    HttpStatus {
+        /// The HTTP status.
+        status: u16,
+        /// The URL without its query string.
+        url: String,
+    },
+    /// The request could not be carried out over the network.
+    Transport {
+        /// Timeout, connection failure or something else.
+        kind: TransportKind,
+        /// The URL without its query string.
+        url: String,
+    },
+    /// A body was not what the server promised.
+    Decode {
+        /// What was being decoded and what was wrong with it.
+        what: String,
+    },
+    /// The request could not be built: a bad URL, a missing appid, an
+    /// unknown method, an unreadable file.
+    InvalidRequest {
+        /// What is wrong with the request.
+        reason: String,
+    },
+    /// The client or a token source is configured wrongly.
+    Config {
+        /// What is wrong with the configuration.
+        reason: String,
+    },
+    /// A server callback could not be verified, decrypted or parsed.
+    Callback(CallbackErrorKind),
+}
+
+/// Which part of a network exchange failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// A connect, read or overall timeout was reached.
+    Timeout,
+    /// The host could not be resolved or the connection was refused or reset.
+    Connect,
+    /// Any other I/O or protocol failure.
+    Other,
+}
+
+/// Why a server callback (signature check, decryption, XML parsing) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackErrorKind {
+    /// The `signature` or `msg_signature` does not match.
+    BadSignature,
+    /// The EncodingAESKey is not 43 characters of base64.
+    InvalidKey,
+    /// The ciphertext is not valid base64.
+    Base64,
+    /// The ciphertext length is not a multiple of the AES block size.
+    CiphertextLength,
+    /// The PKCS#7 padding (32-byte blocks) is invalid.
+    Padding,
+    /// The length field points past the end of the plaintext.
+    LengthField,
+    /// The trailing appid is not the expected one.
+    AppIdMismatch,
+    /// The message is not valid UTF-8.
+    Utf8,
+    /// The XML is malformed or not the expected shape.
+    Xml(String),
+    /// The XML declares a DOCTYPE or entities, which are refused.
+    XmlDoctype,
+    /// The XML nests deeper than allowed.
+    XmlTooDeep,
+    /// The XML document is larger than allowed.
+    XmlTooLarge,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Error {
+        Error {
+            inner: Arc::new(Inner { kind, source: None }),
+        }
+    }
+
+    pub(crate) fn with_source(
+        kind: ErrorKind,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                source: Some(Box::new(source)),
+            }),
+        }
+    }
+
+    pub(crate) fn api(errcode: i64, errmsg: impl Into<String>, status: u16) -> Error {
+        Error::new(ErrorKind::Api {
+            errcode,
+            errmsg: errmsg.into(),
+            status,
+        })
+    }
+
+    pub(crate) fn decode(what: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Decode { what: what.into() })
+    }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidRequest {
+            reason: reason.into(),
+        })
+    }
+
+    pub(crate) fn config(reason: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Config {
+            reason: reason.into(),
+        })
+    }
+
+    pub(crate) fn callback(kind: CallbackErrorKind) -> Error {
+        Error::new(ErrorKind::Callback(kind))
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// WeChat's `errcode` when WeChat answered with an error, else `None`.
+    ///
+    /// A hub error that carries an `errcode` (for example one it relayed from
+    /// WeChat) returns it too.
+    pub fn errcode(&self) -> Option<i64> {
+        match self.kind() {
+            ErrorKind::Api { errcode, .. } => Some(*errcode),
+            ErrorKind::Hub { errcode, .. } => *errcode,
+            _ => None,
+        }
+    }
+
+    /// True for WeChat's "token invalid or expired" codes: 40001, 40014 and
+    /// 42001. These are the codes on which the client refreshes the token
+    /// and retries once.
+    pub fn is_token_expired(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Api { errcode, .. } if is_token_errcode(*errcode))
+    }
+
+    /// True when a network timeout caused this error.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        )
+    }
+}
+
+/// 40001 invalid credential, 40014 invalid access_token, 42001 expired.
+pub(crate) fn is_token_errcode(errcode: i64) -> bool {
+    matches!(errcode, 40001 | 40014 | 42001)
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind() {
+            ErrorKind::Api {
+                errcode, errmsg, ..
+            } => {
+                write!(f, "wechat api error {errcode}: {}", redact_text(errmsg))
+            }
+            ErrorKind::Hub {
+                errcode,
+                reason,
+                message,
+                status,
+            } => {
+                write!(f, "hub error (http {status}")?;
+                if let Some(code) = errcode {
+                    write!(f, ", errcode {code}")?;
+                }
+                write!(f, ") {reason}: {}", redact_text(message))
+            }
+            ErrorKind::HttpStatus { status, url } => {
+                write!(f, "http status {status} from {url}")
+            }
+            ErrorKind::Transport { kind, url } => {
+                let what = match kind {
+                    TransportKind::Timeout => "timed out",
+                    TransportKind::Connect => "could not connect",
+                    TransportKind::Other => "transport failed",
+                };
+                write!(f, "request to {url} {what}")
+            }
+            ErrorKind::Decode { what } => write!(f, "could not decode {what}"),
+            ErrorKind::InvalidRequest { reason } => write!(f, "invalid request: {reason}"),
+            ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
+            ErrorKind::Callback(kind) => write!(f, "callback rejected: {kind}"),
+        }
+    }
+}
+
+impl fmt::Display for CallbackErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallbackErrorKind::BadSignature => f.write_str("signature does not match"),
+            CallbackErrorKind::InvalidKey => {
+                f.write_str("EncodingAESKey is not 43 characters of base64")
+            }
+            CallbackErrorKind::Base64 => f.write_str("ciphertext is not valid base64"),
+            CallbackErrorKind::CiphertextLength => {
+                f.write_str("ciphertext length is not a multiple of 16")
+            }
+            CallbackErrorKind::Padding => f.write_str("invalid PKCS#7 padding"),
+            CallbackErrorKind::LengthField => {
+                f.write_str("message length field points past the end")
+            }
+            CallbackErrorKind::AppIdMismatch => f.write_str("message is for another appid"),
+            CallbackErrorKind::Utf8 => f.write_str("message is not valid UTF-8"),
+            CallbackErrorKind::Xml(why) => write!(f, "malformed xml: {why}"),
+            CallbackErrorKind::XmlDoctype => f.write_str("xml with a DOCTYPE is refused"),
+            CallbackErrorKind::XmlTooDeep => f.write_str("xml nests too deep"),
+            CallbackErrorKind::XmlTooLarge => f.write_str("xml document is too large"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every string in a kind is already free of secrets (URLs are stored
+        // without their query), so the derived Debug of the kind is safe.
+        let mut d = f.debug_struct("Error");
+        d.field("kind", self.kind());
+        if let Some(source) = &self.inner.source {
+            d.field("source", &redact_text(&source.to_string()));
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Names of query parameters and JSON fields whose values are never printed.
+pub(crate) const SENSITIVE_NAMES: &[&str] = &[
+    "access_token",
+    "component_access_token",
+    "authorizer_access_token",
+    "secret",
+    "appsecret",
+    "component_appsecret",
+    "authorizer_refresh_token",
+    "refresh_token",
+    "encoding_aes_key",
+    "ticket",
+    "component_verify_ticket",
+];
+
+/// A URL with its query and fragment removed, for errors and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].to_string()
+}
+
+/// Masks `name=value` pairs of sensitive names in free text (WeChat's
+/// `errmsg` sometimes echoes parts of the request).
+pub(crate) fn redact_text(text: &str) -> String {
+    let mut out = text.to_string();
+    for name in SENSITIVE_NAMES {
+        let pattern = format!("{name}=");
+        let mut from = 0;
+        while let Some(pos) = out[from..].find(&pattern) {
+            let start = from + pos + pattern.len();
+            let end = out[start..]
+                .find(|c: char| c == '&' || c == ' ' || c == ',' || c == '"')
+                .map_or(out.len(), |i| start + i);
+            out.replace_range(start..end, "[redacted]");
+            from = start + "[redacted]".len();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_stays_small() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn redacts_query_and_echoed_secrets() {
+        assert_eq!(
+            redact_url("https://h/cgi-bin/token?appid=a&secret=s#x"),
+            "https://h/cgi-bin/token"
+        );
+        assert_eq!(
+            redact_text("invalid credential, access_token=ABC123&x=1 rid: 9"),
+            "invalid credential, access_token=[redacted]&x=1 rid: 9"
+        );
+        assert_eq!(redact_text("secret=a secret=b"), "secret=[redacted] secret=[redacted]");
+    }
+
+    #[test]
+    fn display_is_lowercase_and_names_the_code() {
+        let e = Error::api(40164, "invalid ip 1.2.3.4", 200);
+        assert_eq!(e.to_string(), "wechat api error 40164: invalid ip 1.2.3.4");
+        assert_eq!(e.errcode(), Some(40164));
+        assert!(!e.is_token_expired());
+        assert!(Error::api(42001, "expired", 200).is_token_expired());
+    }
+}

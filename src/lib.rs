@@ -1,0 +1,10 @@
+//! A blocking SDK for the WeChat Official Account Platform and the Open
+//! Platform third-party platform API.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod secret;
+
+pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
+pub use secret::Secret;

@@ -1,0 +1,57 @@
+//! A newtype for secrets and tokens that never prints its value.
+
+use std::fmt;
+
+/// A secret string: an app secret, an access token, a refresh token, a key.
+///
+/// `Debug` prints `[redacted]` and there is no `Display`, so a secret cannot
+/// reach a log line by accident.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(Box<str>);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into().into_boxed_str())
+    }
+
+    /// The secret value.
+    ///
+    /// # Security
+    ///
+    /// The returned string is the real secret: do not log it, put it in an
+    /// error message or send it anywhere but to the party that issued it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret::new(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_value() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}
