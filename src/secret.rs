@@ -1,18 +1,19 @@
 //! A newtype for secrets and tokens that never prints its value.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A secret string: an app secret, an access token, a refresh token, a key.
 ///
 /// `Debug` prints `[redacted]` and there is no `Display`, so a secret cannot
-/// reach a log line by accident.
+/// reach a log line by accident. Cloning is cheap: the value is shared.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(Box<str>);
+pub struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a value.
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into().into_boxed_str())
+        Secret(Arc::from(value.into()))
     }
 
     /// The secret value.

@@ -1,1 +1,10 @@
+//! The integration suite, compiled as one binary. Every test talks real
+//! HTTP to the crate's own fake servers on 127.0.0.1.
 
+mod common;
+
+mod concurrency;
+mod hub_client;
+mod redaction;
+mod request;
+mod tickets;

@@ -1,0 +1,633 @@
+//! `Client`, its builder, and the one path every call takes:
+//! resolve the token, get it from the cache, build, send, parse, and retry
+//! (once on a rejected token, a bounded number of times on "system busy").
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[cfg(doc)]
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
+use crate::http::{with_query, Http, OutBody, Outgoing};
+use crate::options::{Body, RequestOptions};
+use crate::response::{self, Response};
+use crate::sign::{self, JssdkConfig};
+use crate::token::cache::TokenCache;
+use crate::token::{Context, TicketType, Token, TokenKey, TokenSource};
+
+/// How a call is retried when WeChat answers errcode `-1` (system busy).
+///
+/// Retry `n` (counting from 0) sleeps a random time between half and all of
+/// `min(base * 2^n, max)`. Other errcodes, 45009 (quota) included, are never
+/// retried this way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyRetry {
+    /// How many times a busy answer is retried. `0` disables retrying.
+    pub retries: u32,
+    /// The first backoff.
+    pub base: Duration,
+    /// The largest backoff.
+    pub max: Duration,
+}
+
+/// Where tokens go and how calls are made; shared by clones of a [`Client`].
+pub(crate) struct Core {
+    pub(crate) http: Http,
+    pub(crate) cache: Arc<TokenCache>,
+    source: Option<Arc<dyn TokenSource>>,
+    appid: Option<String>,
+    scheme: String,
+    host: String,
+    port: u16,
+    busy: BusyRetry,
+}
+
+/// A WeChat API client: one HTTP agent, one token cache, one token source.
+///
+/// Cheap to clone; clones share the agent (and its connection pool) and the
+/// cache. Build it with [`Client::builder`].
+///
+/// # Example
+///
+/// ```no_run
+/// let client = wechat::Client::builder()
+///     .appid("wx1234")
+///     .token_source(wechat::HubSource::new("http://localhost:4000")?)
+///     .build()?;
+/// let resp = client.request(
+///     wechat::RequestOptions::post("/cgi-bin/material/batchget_material")
+///         .json(serde_json::json!({"type": "image", "offset": 0, "count": 10})),
+/// )?;
+/// println!("{}", resp.json()?["total_count"]);
+/// # Ok::<(), wechat::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    core: Arc<Core>,
+}
+
+/// Builds a [`Client`]. All defaults are in its `Default` impl.
+#[derive(Clone)]
+pub struct ClientBuilder {
+    appid: Option<String>,
+    source: Option<Arc<dyn TokenSource>>,
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    busy: BusyRetry,
+    expiry_margin: Duration,
+    shared: Option<(Http, Arc<TokenCache>)>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder {
+            appid: None,
+            source: None,
+            scheme: "https".to_string(),
+            host: "api.weixin.qq.com".to_string(),
+            port: None,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            busy: BusyRetry {
+                retries: 3,
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+            },
+            expiry_margin: Duration::from_secs(300),
+            shared: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The account used when a call names none.
+    ///
+    /// Defaults to none: each call must then give an appid.
+    pub fn appid(mut self, appid: impl Into<String>) -> ClientBuilder {
+        self.appid = Some(appid.into());
+        self
+    }
+
+    /// Where tokens come from: a [`SecretSource`](crate::SecretSource), a
+    /// [`HubSource`](crate::HubSource) or your own [`TokenSource`].
+    ///
+    /// Defaults to none: only calls that need no token (such as
+    /// `/sns/userinfo`) then work.
+    pub fn token_source(mut self, source: impl TokenSource + 'static) -> ClientBuilder {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// The scheme paths are sent with, `https` or `http`.
+    ///
+    /// Defaults to `https`.
+    pub fn scheme(mut self, scheme: impl Into<String>) -> ClientBuilder {
+        self.scheme = scheme.into();
+        self
+    }
+
+    /// The host paths are sent to, for example `api2.weixin.qq.com`.
+    ///
+    /// Defaults to `api.weixin.qq.com`.
+    pub fn host(mut self, host: impl Into<String>) -> ClientBuilder {
+        self.host = host.into();
+        self
+    }
+
+    /// The port paths are sent to.
+    ///
+    /// Defaults to 443 for https and 80 for http.
+    pub fn port(mut self, port: u16) -> ClientBuilder {
+        self.port = Some(port);
+        self
+    }
+
+    /// The time allowed to connect to a server.
+    ///
+    /// Defaults to 5 seconds.
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The time allowed for one whole HTTP exchange, connecting included.
+    /// A call can override it with [`RequestOptions::timeout`].
+    ///
+    /// Defaults to 30 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How errcode `-1` (system busy) is retried.
+    ///
+    /// Defaults to 3 retries, backing off from 200 ms up to 2 s, jittered.
+    pub fn busy_retry(mut self, busy: BusyRetry) -> ClientBuilder {
+        self.busy = busy;
+        self
+    }
+
+    /// The most a token is refreshed ahead of its expiry. The margin used is
+    /// a tenth of the token's lifetime, capped at this value.
+    ///
+    /// Defaults to 300 seconds.
+    pub fn expiry_margin(mut self, margin: Duration) -> ClientBuilder {
+        self.expiry_margin = margin;
+        self
+    }
+
+    pub(crate) fn shared(mut self, http: Http, cache: Arc<TokenCache>) -> ClientBuilder {
+        self.shared = Some((http, cache));
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`] error if the scheme is not `http` or `https`
+    /// or the host is empty or contains a `/`.
+    pub fn build(self) -> Result<Client> {
+        if self.scheme != "https" && self.scheme != "http" {
+            return Err(Error::config(format!(
+                "scheme must be http or https, got {:?}",
+                self.scheme
+            )));
+        }
+        if self.host.is_empty() || self.host.contains(['/', '?', '#', '@']) {
+            return Err(Error::config(format!(
+                "host must be a bare host name, got {:?}",
+                self.host
+            )));
+        }
+        let port = self
+            .port
+            .unwrap_or(if self.scheme == "https" { 443 } else { 80 });
+        let (http, cache) = self.shared.unwrap_or_else(|| {
+            (
+                Http::new(self.connect_timeout, self.timeout),
+                Arc::new(TokenCache::new(self.expiry_margin.as_secs())),
+            )
+        });
+        Ok(Client {
+            core: Arc::new(Core {
+                http,
+                cache,
+                source: self.source,
+                appid: self.appid,
+                scheme: self.scheme,
+                host: self.host,
+                port,
+                busy: self.busy,
+            }),
+        })
+    }
+}
+
+/// Which token a call carries, decided from the options alone.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TokenNeed {
+    /// The path carries the user's own OAuth token (or none).
+    None,
+    /// `access_token` in the query, from this key.
+    AccessToken(TokenKey),
+}
+
+impl Client {
+    /// A builder with every default.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Calls a WeChat API with the right `access_token` appended.
+    ///
+    /// On errcode 40001, 40014 or 42001 the token that was used is refreshed
+    /// (once for all concurrent callers) and the call is retried once. On
+    /// errcode `-1` it is retried as the client's [`BusyRetry`] says.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::Api`] when WeChat answers a non-zero `errcode`
+    ///   (after the retries above);
+    /// - [`ErrorKind::InvalidRequest`] when the URL is malformed, no appid is
+    ///   given for a call that needs a token, or a form file is unreadable;
+    /// - [`ErrorKind::Config`] when a token is needed and the client has no
+    ///   token source;
+    /// - the token source's error when no token could be had;
+    /// - [`ErrorKind::HttpStatus`], [`ErrorKind::Transport`],
+    ///   [`ErrorKind::Decode`] for answers that are not WeChat's.
+    pub fn request(&self, options: impl Into<RequestOptions>) -> Result<Response> {
+        let options = options.into();
+        let url = self.core.url_of(&options)?;
+        match self.core.token_need(&options)? {
+            TokenNeed::None => self.core.send_busy(&options, &url, None),
+            TokenNeed::AccessToken(key) => self.core.with_token(&key, |token| {
+                self.core.send_busy(&options, &url, Some(token))
+            }),
+        }
+    }
+
+    /// A token for `key` from the cache, fetched once if missing.
+    ///
+    /// # Errors
+    ///
+    /// The token source's error, or [`ErrorKind::Config`] without a source.
+    pub fn token(&self, key: &TokenKey) -> Result<Token> {
+        self.core.token(key)
+    }
+
+    /// A token for `key` other than `stale`, which WeChat rejected: if the
+    /// cached token is still `stale` it is refreshed through the source
+    /// (once for all concurrent callers); if it was already replaced, the
+    /// replacement is returned with no call. This is the compare-and-swap a
+    /// hub performs.
+    ///
+    /// # Errors
+    ///
+    /// The token source's error, or [`ErrorKind::Config`] without a source.
+    pub fn refresh_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
+        self.core.refresh(key, stale)
+    }
+
+    /// Drops the cached token for `key` if it is `stale` (and only then), so
+    /// the next call fetches another. Returns whether it was dropped.
+    pub fn invalidate_token(&self, key: &TokenKey, stale: &Token) -> bool {
+        self.core.cache.invalidate_if(key, stale)
+    }
+
+    /// A ticket of `appid` (the client's appid if `None`) through the cache.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::token`]; [`ErrorKind::InvalidRequest`] without appid.
+    pub fn ticket(&self, appid: Option<&str>, ticket: TicketType) -> Result<Token> {
+        let appid = self.core.appid_or(appid)?;
+        self.core.token(&TokenKey::ticket(appid, ticket))
+    }
+
+    /// A ready `wx.config` for the page at `url` of account `appid` (the
+    /// client's appid if `None`): the `jsapi` ticket is fetched through the
+    /// cache and signed with a fresh noncestr and the current time.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::ticket`].
+    pub fn jssdk_config(&self, appid: Option<&str>, url: &str) -> Result<JssdkConfig> {
+        let appid = self.core.appid_or(appid)?;
+        let ticket = self
+            .core
+            .token(&TokenKey::ticket(appid, TicketType::Jsapi))?;
+        let sig = sign::sign_jssdk(ticket.secret(), url);
+        Ok(JssdkConfig {
+            app_id: appid.to_string(),
+            timestamp: sig.timestamp,
+            nonce_str: sig.noncestr,
+            signature: sig.signature,
+        })
+    }
+}
+
+impl Core {
+    pub(crate) fn token(&self, key: &TokenKey) -> Result<Token> {
+        let source = self.source()?;
+        self.cache
+            .get(key, || source.fetch(key, &Context { core: self }))
+    }
+
+    /// Runs `call` with a token for `key`, refreshing and retrying once when
+    /// WeChat rejects the token. The one place the token retry lives.
+    pub(crate) fn with_token<T>(
+        &self,
+        key: &TokenKey,
+        mut call: impl FnMut(&Token) -> Result<T>,
+    ) -> Result<T> {
+        let token = self.token(key)?;
+        match call(&token) {
+            Err(e) if e.is_token_expired() => call(&self.refresh(key, &token)?),
+            other => other,
+        }
+    }
+
+    pub(crate) fn refresh(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
+        let source = self.source()?;
+        self.cache.refresh(key, stale, || {
+            source.refresh(key, stale, &Context { core: self })
+        })
+    }
+
+    fn source(&self) -> Result<&Arc<dyn TokenSource>> {
+        self.source
+            .as_ref()
+            .ok_or_else(|| Error::config("a token is needed but the client has no token source"))
+    }
+
+    fn appid_or<'a>(&'a self, appid: Option<&'a str>) -> Result<&'a str> {
+        appid
+            .or(self.appid.as_deref())
+            .ok_or_else(|| Error::invalid("no appid: set one on the call or the client"))
+    }
+
+    /// Step 1: which token does this call need? Pure.
+    pub(crate) fn token_need(&self, options: &RequestOptions) -> Result<TokenNeed> {
+        let path = path_of(&options.url);
+        if matches!(path, "/sns/userinfo" | "/sns/auth") {
+            return Ok(TokenNeed::None);
+        }
+        if options.query.iter().any(|(k, _)| k == "access_token") {
+            return Err(Error::invalid(
+                "the query already has an access_token: the client appends it",
+            ));
+        }
+        let appid = self.appid_or(options.appid.as_deref())?;
+        let key = TokenKey::access_token(appid);
+        Ok(TokenNeed::AccessToken(match &options.authorizer_appid {
+            Some(authorizer) => key.for_authorizer(authorizer),
+            None => key,
+        }))
+    }
+
+    /// The URL a call goes to, without its query. Pure.
+    pub(crate) fn url_of(&self, options: &RequestOptions) -> Result<String> {
+        let url = options.url.as_str();
+        if url.starts_with("http://") || url.starts_with("https://") {
+            let rest = url.split_once("://").map_or("", |(_, r)| r);
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(Error::invalid(format!(
+                    "bad url {:?}",
+                    crate::error::redact_url(url)
+                )));
+            }
+            return Ok(url.to_string());
+        }
+        if !url.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "url must be a path starting with / or a full http(s) url, got {:?}",
+                crate::error::redact_url(url)
+            )));
+        }
+        let scheme = options.scheme.as_deref().unwrap_or(&self.scheme);
+        if scheme != "http" && scheme != "https" {
+            return Err(Error::invalid(format!(
+                "scheme must be http or https, got {scheme:?}"
+            )));
+        }
+        let host = options.host.as_deref().unwrap_or(&self.host);
+        let port = options.port.unwrap_or(if options.scheme.is_some() {
+            if scheme == "https" {
+                443
+            } else {
+                80
+            }
+        } else {
+            self.port
+        });
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        Ok(if port == default_port {
+            format!("{scheme}://{host}{url}")
+        } else {
+            format!("{scheme}://{host}:{port}{url}")
+        })
+    }
+
+    /// Steps 3-5 with the busy retry: build, send, parse.
+    fn send_busy(
+        &self,
+        options: &RequestOptions,
+        url: &str,
+        token: Option<&Token>,
+    ) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            match self.send_once(options, url, token) {
+                Err(e) if e.errcode() == Some(-1) && attempt < self.busy.retries => {
+                    std::thread::sleep(backoff(&self.busy, attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn send_once(
+        &self,
+        options: &RequestOptions,
+        url: &str,
+        token: Option<&Token>,
+    ) -> Result<Response> {
+        let query = options
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(token.map(|t| ("access_token", t.secret())));
+        let body = match &options.body {
+            Body::Empty => OutBody::Empty,
+            Body::Json(value) => OutBody::Json(value.to_string().into_bytes()),
+            Body::Form(parts) => OutBody::Form(parts),
+        };
+        let incoming = self.http.send(Outgoing {
+            method: options.method,
+            url: with_query(url, query),
+            headers: Vec::new(),
+            body,
+            timeout: options.timeout,
+        })?;
+        response::parse(incoming)
+    }
+}
+
+/// The path of a URL or path, without query or fragment.
+fn path_of(url: &str) -> &str {
+    let without_origin = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => url,
+    };
+    let end = without_origin
+        .find(['?', '#'])
+        .unwrap_or(without_origin.len());
+    &without_origin[..end]
+}
+
+/// A jittered exponential backoff for retry `attempt`.
+fn backoff(busy: &BusyRetry, attempt: u32) -> Duration {
+    let full = busy
+        .base
+        .saturating_mul(2u32.saturating_pow(attempt))
+        .min(busy.max);
+    let mut byte = [0u8; 1];
+    // ok because jitter is best effort: without randomness, no jitter
+    let _ = getrandom::fill(&mut byte);
+    full / 2 + full / 2 * u32::from(byte[0]) / 255
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let core = &self.core;
+        f.debug_struct("Client")
+            .field("appid", &core.appid)
+            .field("source", &core.source)
+            .field(
+                "origin",
+                &format_args!("{}://{}:{}", core.scheme, core.host, core.port),
+            )
+            .field("busy", &core.busy)
+            .field("cached_keys", &core.cache.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("appid", &self.appid)
+            .field("source", &self.source)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn client() -> Client {
+        Client::builder().appid("wxA").build().unwrap()
+    }
+
+    #[test]
+    fn resolves_which_token_a_call_needs() {
+        let c = client();
+        assert_eq!(
+            c.core
+                .token_need(&RequestOptions::get("/sns/userinfo"))
+                .unwrap(),
+            TokenNeed::None
+        );
+        assert_eq!(
+            c.core
+                .token_need(&RequestOptions::get(
+                    "https://api.weixin.qq.com/sns/auth?x=1"
+                ))
+                .unwrap(),
+            TokenNeed::None
+        );
+        assert_eq!(
+            c.core
+                .token_need(&RequestOptions::get("/cgi-bin/user/get"))
+                .unwrap(),
+            TokenNeed::AccessToken(TokenKey::access_token("wxA"))
+        );
+        assert_eq!(
+            c.core
+                .token_need(&RequestOptions::get("/cgi-bin/user/get").appid("wxB"))
+                .unwrap(),
+            TokenNeed::AccessToken(TokenKey::access_token("wxB"))
+        );
+        let no_appid = Client::builder().build().unwrap();
+        let err = no_appid
+            .core
+            .token_need(&RequestOptions::get("/cgi-bin/x"))
+            .unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::InvalidRequest { .. }));
+    }
+
+    #[test]
+    fn builds_urls_from_path_host_scheme_port() {
+        let c = client();
+        let url = |o: RequestOptions| c.core.url_of(&o);
+        assert_eq!(
+            url(RequestOptions::get("/a")).unwrap(),
+            "https://api.weixin.qq.com/a"
+        );
+        assert_eq!(
+            url(RequestOptions::get("/a")
+                .host("127.0.0.1")
+                .scheme("http")
+                .port(8080))
+            .unwrap(),
+            "http://127.0.0.1:8080/a"
+        );
+        assert_eq!(
+            url(RequestOptions::get("/a").host("api2.weixin.qq.com")).unwrap(),
+            "https://api2.weixin.qq.com/a"
+        );
+        assert_eq!(
+            url(RequestOptions::get("http://h:1/x?y=1")).unwrap(),
+            "http://h:1/x?y=1"
+        );
+        for bad in ["cgi-bin/x", "ftp://h/x", "http:///x", ""] {
+            assert!(
+                matches!(
+                    url(RequestOptions::get(bad)).unwrap_err().kind(),
+                    ErrorKind::InvalidRequest { .. }
+                ),
+                "{bad}"
+            );
+        }
+        assert!(url(RequestOptions::get("/a").scheme("gopher")).is_err());
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_jittered() {
+        let busy = BusyRetry {
+            retries: 5,
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(300),
+        };
+        for attempt in 0..40 {
+            let d = backoff(&busy, attempt);
+            let full = Duration::from_millis(100 * 2u64.pow(attempt.min(10) as u32)).min(busy.max);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn builder_rejects_bad_origin() {
+        assert!(Client::builder().scheme("ftp").build().is_err());
+        assert!(Client::builder().host("a/b").build().is_err());
+    }
+}

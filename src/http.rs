@@ -1,0 +1,256 @@
+//! The one door to the network: every byte this crate sends goes through
+//! [`Http::send`], where timeouts are applied and transport errors are
+//! turned into redacted [`Error`]s.
+
+use std::time::Duration;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use ureq::unversioned::multipart::{Form, Part};
+
+use crate::error::{redact_url, Error, ErrorKind, Result, TransportKind};
+use crate::options::{FormPart, Method};
+
+/// Largest body read from a server (a media download can be big).
+const MAX_BODY: u64 = 64 * 1024 * 1024;
+
+/// Characters left as they are in a form-encoded query value.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'*');
+
+/// A request ready to go out. Built by pure code; sent by [`Http::send`].
+pub(crate) struct Outgoing<'a> {
+    pub method: Method,
+    /// Full URL including the query string.
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: OutBody<'a>,
+    pub timeout: Option<Duration>,
+}
+
+pub(crate) enum OutBody<'a> {
+    Empty,
+    Json(Vec<u8>),
+    Form(&'a [FormPart]),
+}
+
+/// What came back, before any interpretation.
+pub(crate) struct Incoming {
+    pub status: u16,
+    /// The URL without its query, for error messages.
+    pub url: String,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP agent with connection reuse and the client's timeouts.
+#[derive(Clone)]
+pub(crate) struct Http {
+    agent: ureq::Agent,
+}
+
+impl Http {
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Http {
+        let config = ureq::Agent::config_builder()
+            // Statuses are read by the parsers: WeChat and hubs put error
+            // bodies on non-200 answers too.
+            .http_status_as_error(false)
+            .timeout_connect(Some(connect_timeout))
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .user_agent(concat!("wechat-rs/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Http {
+            agent: config.into(),
+        }
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub fn send(&self, out: Outgoing<'_>) -> Result<Incoming> {
+        let shown_url = redact_url(&out.url);
+        let mut builder = http::Request::builder()
+            .method(out.method.as_str())
+            .uri(out.url.as_str());
+        for (name, value) in &out.headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        let result = match out.body {
+            OutBody::Empty => self.run(builder.body(()), out.timeout, &shown_url),
+            OutBody::Json(bytes) => self.run(
+                builder
+                    .header("content-type", "application/json")
+                    .body(bytes),
+                out.timeout,
+                &shown_url,
+            ),
+            OutBody::Form(parts) => {
+                let form = build_form(parts)?;
+                // ureq sets the boundary header only on its own builder path.
+                let content_type = format!("multipart/form-data; boundary={}", form.boundary());
+                self.run(
+                    builder.header("content-type", content_type).body(form),
+                    out.timeout,
+                    &shown_url,
+                )
+            }
+        };
+        result.map_err(|e| transport_error(e, &shown_url))
+    }
+
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        request: std::result::Result<http::Request<B>, http::Error>,
+        timeout: Option<Duration>,
+        shown_url: &str,
+    ) -> std::result::Result<Incoming, ureq::Error> {
+        let request = request.map_err(ureq::Error::Http)?;
+        let request = match timeout {
+            Some(t) => self
+                .agent
+                .configure_request(request)
+                .timeout_global(Some(t))
+                .build(),
+            None => request,
+        };
+        let mut response = self.agent.run(request)?;
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()?;
+        Ok(Incoming {
+            status,
+            url: shown_url.to_string(),
+            content_type,
+            headers,
+            body,
+        })
+    }
+}
+
+use ureq::http;
+
+fn build_form(parts: &[FormPart]) -> Result<Form<'_>> {
+    let mut form = Form::new();
+    for part in parts {
+        form = match part {
+            FormPart::Text { name, value } => form.text(name, value),
+            FormPart::File { name, path } => {
+                let part = Part::file(path).map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::InvalidRequest {
+                            reason: format!("cannot read form file {}: {e}", path.display()),
+                        },
+                        e,
+                    )
+                })?;
+                form.part(name, part)
+            }
+            FormPart::Bytes {
+                name,
+                file_name,
+                bytes,
+                content_type,
+            } => {
+                let mut part = Part::bytes(bytes).file_name(file_name);
+                if let Some(ct) = content_type {
+                    part = part
+                        .mime_str(ct)
+                        .map_err(|_| Error::invalid(format!("bad content type {ct:?}")))?;
+                }
+                form.part(name, part)
+            }
+        };
+    }
+    Ok(form)
+}
+
+fn transport_error(e: ureq::Error, url: &str) -> Error {
+    let kind = match &e {
+        ureq::Error::Timeout(_) => TransportKind::Timeout,
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportKind::Connect,
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => TransportKind::Timeout,
+            std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::NotConnected => TransportKind::Connect,
+            _ => TransportKind::Other,
+        },
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
+            return Error::invalid(format!("bad url {url}"));
+        }
+        _ => TransportKind::Other,
+    };
+    // ureq's messages can contain the full URL: keep it out of our Display
+    // and only chain a redacted rendering of it.
+    Error::with_source(
+        ErrorKind::Transport {
+            kind,
+            url: url.to_string(),
+        },
+        RedactedCause(crate::error::redact_text(&e.to_string())),
+    )
+}
+
+/// A cause whose text went through redaction.
+#[derive(Debug)]
+struct RedactedCause(String);
+
+impl std::fmt::Display for RedactedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedactedCause {}
+
+/// Appends form-encoded `query` pairs to `base`, which may already have a
+/// query string.
+pub(crate) fn with_query<'a>(
+    base: &str,
+    query: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let mut url = base.to_string();
+    let mut sep = if base.contains('?') { '&' } else { '?' };
+    for (name, value) in query {
+        url.push(sep);
+        url.extend(utf8_percent_encode(name, QUERY_VALUE));
+        url.push('=');
+        url.extend(utf8_percent_encode(value, QUERY_VALUE));
+        sep = '&';
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_is_form_encoded_and_appended() {
+        assert_eq!(
+            with_query("https://h/p", [("a", "1 2"), ("b", "x&y=z")]),
+            "https://h/p?a=1%202&b=x%26y%3Dz"
+        );
+        assert_eq!(
+            with_query("https://h/p?x=1", [("a", "b")]),
+            "https://h/p?x=1&a=b"
+        );
+        assert_eq!(with_query("https://h/p", []), "https://h/p");
+    }
+}

@@ -1,0 +1,182 @@
+//! JSSDK and card signatures (pure functions).
+
+use serde::Serialize;
+
+use crate::token::unix_now;
+
+/// A JSSDK signature with the noncestr and timestamp it was made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JssdkSignature {
+    /// SHA-1, lowercase hex.
+    pub signature: String,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// The random string signed.
+    pub noncestr: String,
+}
+
+/// What a page passes to `wx.config`: serializes with the field names
+/// JSSDK expects (`appId`, `timestamp`, `nonceStr`, `signature`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JssdkConfig {
+    /// The account's appid.
+    pub app_id: String,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// The random string signed.
+    pub nonce_str: String,
+    /// SHA-1, lowercase hex.
+    pub signature: String,
+}
+
+/// Signs the page at `url` with a `jsapi` ticket, a fresh random noncestr
+/// and the current time. Everything from `#` on is removed from the url.
+///
+/// # Example
+///
+/// ```
+/// let sig = wechat::sign_jssdk("ticket", "https://example.com/page?a=1#frag");
+/// assert_eq!(sig.signature.len(), 40);
+/// assert_eq!(
+///     sig.signature,
+///     wechat::sign_jssdk_with("ticket", "https://example.com/page?a=1", &sig.noncestr, sig.timestamp)
+/// );
+/// # Ok::<(), wechat::Error>(())
+/// ```
+pub fn sign_jssdk(ticket: &str, url: &str) -> JssdkSignature {
+    let noncestr = noncestr();
+    let timestamp = unix_now();
+    JssdkSignature {
+        signature: sign_jssdk_with(ticket, url, &noncestr, timestamp),
+        timestamp,
+        noncestr,
+    }
+}
+
+/// Signs the page at `url` with the given noncestr and timestamp: SHA-1 of
+/// `jsapi_ticket=..&noncestr=..&timestamp=..&url=..` with raw values and the
+/// url's `#fragment` removed.
+///
+/// # Example
+///
+/// The official example:
+///
+/// ```
+/// let sig = wechat::sign_jssdk_with(
+///     "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg",
+///     "http://mp.weixin.qq.com?params=value",
+///     "Wm3WZYTPz0wzccnW",
+///     1414587457,
+/// );
+/// assert_eq!(sig, "0f9de62fce790f9a083d5c99e95740ceb90c27ed");
+/// # Ok::<(), wechat::Error>(())
+/// ```
+pub fn sign_jssdk_with(ticket: &str, url: &str, noncestr: &str, timestamp: u64) -> String {
+    let url = url.split('#').next().unwrap_or(url);
+    let mut sha = sha1_smol::Sha1::new();
+    // Fields are already in name order: jsapi_ticket, noncestr, timestamp, url.
+    for part in [
+        "jsapi_ticket=",
+        ticket,
+        "&noncestr=",
+        noncestr,
+        "&timestamp=",
+        &timestamp.to_string(),
+        "&url=",
+        url,
+    ] {
+        sha.update(part.as_bytes());
+    }
+    sha.digest().to_string()
+}
+
+/// Signs card values (`api_ticket`, timestamp, nonce_str, card_id, and
+/// code/openid when used; for chooseCard also appid, location_id,
+/// card_type): the values sorted as strings and concatenated with no
+/// separator, SHA-1 lowercase hex.
+///
+/// # Example
+///
+/// ```
+/// let sig = wechat::sign_card(&["ticket", "1404896688", "nonce", "pDF3iY9tv9zCGCj4jTXFOo1DxHdo"]);
+/// assert_eq!(sig, wechat::sign_card(&["nonce", "pDF3iY9tv9zCGCj4jTXFOo1DxHdo", "1404896688", "ticket"]));
+/// assert_eq!(sig.len(), 40);
+/// # Ok::<(), wechat::Error>(())
+/// ```
+pub fn sign_card(values: &[&str]) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let mut sha = sha1_smol::Sha1::new();
+    for value in sorted {
+        sha.update(value.as_bytes());
+    }
+    sha.digest().to_string()
+}
+
+/// 16 random alphanumeric characters.
+pub(crate) fn noncestr() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // ok because a nonce only needs to be unlikely to repeat: fall back
+        // to the clock if the OS has no randomness to give
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_jssdk_vector() {
+        assert_eq!(
+            sign_jssdk_with(
+                "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg",
+                "http://mp.weixin.qq.com?params=value#fragment",
+                "Wm3WZYTPz0wzccnW",
+                1414587457,
+            ),
+            "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
+        );
+    }
+
+    #[test]
+    fn card_signature_sorts_values() {
+        // sha1("abc") with values given out of order.
+        assert_eq!(
+            sign_card(&["c", "a", "b"]),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+    }
+
+    #[test]
+    fn nonces_differ_and_are_alphanumeric() {
+        let a = noncestr();
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, noncestr());
+    }
+
+    #[test]
+    fn config_serializes_for_wx_config() {
+        let c = JssdkConfig {
+            app_id: "wx1".into(),
+            timestamp: 1,
+            nonce_str: "n".into(),
+            signature: "s".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"appId":"wx1","timestamp":1,"nonceStr":"n","signature":"s"}"#
+        );
+    }
+}

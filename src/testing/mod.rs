@@ -1,0 +1,15 @@
+//! Fake servers on 127.0.0.1 for tests: a fake WeChat, a fake hub, and
+//! servers that misbehave on purpose. Enabled by the `testing` feature.
+//!
+//! These are the servers the crate's own tests run against; point a
+//! [`Client`](crate::Client) at them with `scheme("http")`, `host("127.0.0.1")`
+//! and `port(fake.port())`, and a [`SecretSource`](crate::SecretSource) with
+//! `base_url(fake.url())`.
+
+mod hub;
+mod server;
+mod wechat;
+
+pub use hub::FakeHub;
+pub use server::{refused_url, SilentServer, StubServer};
+pub use wechat::FakeWechat;

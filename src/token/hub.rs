@@ -1,0 +1,335 @@
+//! `HubSource`: the client side of the hub protocol
+//! (`shared/docs/hub-protocol.md`, compatible with elixir_wechat 0.4).
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{with_query, Incoming, OutBody, Outgoing};
+use crate::options::Method;
+use crate::secret::Secret;
+use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
+
+/// Gets tokens and tickets from a hub: the one service that owns each
+/// account's token life cycle, so that many processes share one token.
+///
+/// Speaks the elixir_wechat hub protocol, so it works against an Elixir hub
+/// as well as this crate's. A hub answer is accepted only if it is exactly a
+/// success body of the protocol (a non-empty token string and integer
+/// `timestamp` and `expires_in`); anything else becomes an error:
+/// [`ErrorKind::Hub`] for a hub error body, [`ErrorKind::HttpStatus`] for a
+/// non-success status without one, [`ErrorKind::Decode`] for a body that is
+/// not a valid success body, [`ErrorKind::Transport`] when the hub cannot be
+/// reached in time.
+///
+/// # Example
+///
+/// ```
+/// let hub = wechat::HubSource::new("http://127.0.0.1:4000")?.bearer("hub-secret");
+/// assert!(!format!("{hub:?}").contains("hub-secret"));
+/// assert!(wechat::HubSource::new("ftp://nope").is_err());
+/// # Ok::<(), wechat::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct HubSource {
+    base_url: String,
+    bearer: Option<Secret>,
+}
+
+impl HubSource {
+    /// A source for the hub at `base_url` (`http://` or `https://`).
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`] error if `base_url` is not an http(s) URL.
+    pub fn new(base_url: impl Into<String>) -> Result<HubSource> {
+        let base_url = base_url.into();
+        let rest = base_url
+            .strip_prefix("http://")
+            .or_else(|| base_url.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) || base_url.contains(['?', '#'])
+        {
+            return Err(Error::config(format!(
+                "hub url must be http(s)://host[:port][/prefix], got {:?}",
+                crate::error::redact_url(&base_url)
+            )));
+        }
+        Ok(HubSource {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            bearer: None,
+        })
+    }
+
+    /// Sends `Authorization: Bearer <secret>` with every request.
+    ///
+    /// Defaults to no authorization header.
+    pub fn bearer(mut self, secret: impl Into<Secret>) -> HubSource {
+        self.bearer = Some(secret.into());
+        self
+    }
+
+    fn get(&self, path: &str, query: &[(&str, &str)], cx: &Context<'_>) -> Result<Incoming> {
+        let url = with_query(&format!("{}{path}", self.base_url), query.iter().copied());
+        self.send(Method::Get, url, OutBody::Empty, cx)
+    }
+
+    fn post(&self, path: &str, body: Value, cx: &Context<'_>) -> Result<Incoming> {
+        let url = format!("{}{path}", self.base_url);
+        self.send(
+            Method::Post,
+            url,
+            OutBody::Json(body.to_string().into_bytes()),
+            cx,
+        )
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        url: String,
+        body: OutBody<'_>,
+        cx: &Context<'_>,
+    ) -> Result<Incoming> {
+        let mut headers = vec![("accept", "application/json".to_string())];
+        if let Some(secret) = &self.bearer {
+            headers.push(("authorization", format!("Bearer {}", secret.expose())));
+        }
+        cx.http().send(Outgoing {
+            method,
+            url,
+            headers,
+            body,
+            timeout: None,
+        })
+    }
+}
+
+/// Reads a hub answer: a success body with `field` holding the token, or an
+/// error. Pure: no I/O.
+pub(crate) fn parse_answer(incoming: &Incoming, field: &str) -> Result<Token> {
+    let url = &incoming.url;
+    let value: Option<Value> = serde_json::from_slice(&incoming.body).ok();
+    let Some(Value::Object(body)) = value else {
+        if !(200..300).contains(&incoming.status) {
+            return Err(Error::new(ErrorKind::HttpStatus {
+                status: incoming.status,
+                url: url.clone(),
+            }));
+        }
+        return Err(Error::decode(format!(
+            "hub answer from {url}: not a json object ({} bytes of {})",
+            incoming.body.len(),
+            incoming
+                .content_type
+                .as_deref()
+                .unwrap_or("no content type")
+        )));
+    };
+    if let Some(err) = hub_error(&body, incoming.status) {
+        return Err(err);
+    }
+    if !(200..300).contains(&incoming.status) {
+        return Err(Error::new(ErrorKind::HttpStatus {
+            status: incoming.status,
+            url: url.clone(),
+        }));
+    }
+    let token = match body.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(Value::String(_)) => {
+            return Err(Error::decode(format!(
+                "hub answer from {url}: {field} is empty"
+            )))
+        }
+        Some(_) => {
+            return Err(Error::decode(format!(
+                "hub answer from {url}: {field} is not a string"
+            )))
+        }
+        None => {
+            return Err(Error::decode(format!(
+                "hub answer from {url}: {field} is missing"
+            )))
+        }
+    };
+    let int = |name: &str| -> Result<u64> {
+        match body.get(name) {
+            Some(v) => v.as_u64().ok_or_else(|| {
+                Error::decode(format!(
+                    "hub answer from {url}: {name} is not a non-negative integer"
+                ))
+            }),
+            None => Err(Error::decode(format!(
+                "hub answer from {url}: {name} is missing"
+            ))),
+        }
+    };
+    let timestamp = int("timestamp")?;
+    let expires_in = int("expires_in")?;
+    Ok(Token::with_timestamp(token.as_str(), timestamp, expires_in))
+}
+
+/// A hub error body: `{"errcode", "message", "reason", "http_status"}`, or
+/// WeChat's own `{"errcode", "errmsg"}` relayed.
+fn hub_error(body: &serde_json::Map<String, Value>, status: u16) -> Option<Error> {
+    let errcode = body.get("errcode").and_then(Value::as_i64);
+    let reason = body.get("reason").and_then(Value::as_str);
+    if reason.is_none() && errcode.is_none_or(|c| c == 0) {
+        return None;
+    }
+    let message = body
+        .get("message")
+        .or_else(|| body.get("errmsg"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let status = body
+        .get("http_status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(status);
+    Some(Error::new(ErrorKind::Hub {
+        errcode,
+        reason: reason.unwrap_or("error").to_string(),
+        message: message.to_string(),
+        status,
+    }))
+}
+
+impl TokenSource for HubSource {
+    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
+        let appid = key.appid();
+        let mut query = vec![("appid", appid)];
+        if let Some(authorizer) = key.authorizer_appid() {
+            query.push(("authorizer_appid", authorizer));
+        }
+        match key.kind() {
+            TokenKind::AccessToken => parse_answer(
+                &self.get("/client/access_token", &query, cx)?,
+                "access_token",
+            ),
+            TokenKind::ComponentAccessToken => parse_answer(
+                &self.get("/client/component_access_token", &query, cx)?,
+                "access_token",
+            ),
+            TokenKind::Ticket(ticket) => {
+                query.push(("type", ticket.as_str()));
+                parse_answer(&self.get("/client/ticket", &query, cx)?, "ticket")
+            }
+        }
+    }
+
+    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
+        let mut body = serde_json::json!({
+            "appid": key.appid(),
+            "access_token": stale.secret(),
+        });
+        if let Some(authorizer) = key.authorizer_appid() {
+            body["authorizer_appid"] = authorizer.into();
+        }
+        match key.kind() {
+            TokenKind::AccessToken => parse_answer(
+                &self.post("/refresh/access_token", body, cx)?,
+                "access_token",
+            ),
+            TokenKind::ComponentAccessToken => parse_answer(
+                &self.post("/client/refresh_component_access_token", body, cx)?,
+                "access_token",
+            ),
+            // The protocol has no ticket refresh: ask again.
+            TokenKind::Ticket(_) => self.fetch(key, cx),
+        }
+    }
+}
+
+impl fmt::Debug for HubSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubSource")
+            .field("base_url", &self.base_url)
+            .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Result<Token> {
+        parse_answer(
+            &Incoming {
+                status,
+                url: "http://hub/client/access_token".into(),
+                content_type: Some("application/json".into()),
+                headers: Vec::new(),
+                body: body.as_bytes().to_vec(),
+            },
+            "access_token",
+        )
+    }
+
+    #[test]
+    fn accepts_exactly_the_success_body() {
+        let t = answer(
+            200,
+            r#"{"access_token":"T","expires_in":7200,"timestamp":1700000000}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.secret(), t.timestamp(), t.expires_in()),
+            ("T", 1_700_000_000, 7200)
+        );
+    }
+
+    #[test]
+    fn elixir_error_body_on_200_is_a_hub_error() {
+        let e = answer(
+            200,
+            r#"{"errcode":40013,"message":"invalid appid","reason":"invalid_request","http_status":400}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::Hub {
+                errcode: Some(40013),
+                reason: "invalid_request".into(),
+                message: "invalid appid".into(),
+                status: 400
+            }
+        );
+    }
+
+    #[test]
+    fn each_malformed_answer_has_its_own_message() {
+        let msg = |s, b| answer(s, b).unwrap_err().to_string();
+        assert!(msg(200, r#"{"access_token":""}"#).ends_with("access_token is empty"));
+        assert!(msg(
+            200,
+            r#"{"access_token":"T","timestamp":"1","expires_in":1}"#
+        )
+        .ends_with("timestamp is not a non-negative integer"));
+        assert!(
+            msg(200, r#"{"access_token":"T","timestamp":1}"#).ends_with("expires_in is missing")
+        );
+        assert!(msg(200, "<html>").contains("not a json object"));
+        assert_eq!(
+            msg(500, "<html>"),
+            "http status 500 from http://hub/client/access_token"
+        );
+    }
+
+    #[test]
+    fn url_must_be_http() {
+        assert!(HubSource::new("http://127.0.0.1:1").is_ok());
+        assert!(HubSource::new("https://hub.example/prefix/").is_ok());
+        for bad in ["", "127.0.0.1:4000", "http://", "http:///x", "http://h?x=1"] {
+            assert!(
+                matches!(
+                    HubSource::new(bad).unwrap_err().kind(),
+                    ErrorKind::Config { .. }
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

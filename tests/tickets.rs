@@ -1,0 +1,66 @@
+//! Tickets through the cache and the JSSDK config helper.
+
+use wechat::{TicketType, TokenKey};
+
+use crate::common::{self, APPID};
+
+#[test]
+fn jssdk_config_fetches_the_ticket_once_and_signs_it() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    let url = "https://example.com/page?x=1#section";
+    let config = client.jssdk_config(None, url).unwrap();
+    let again = client.jssdk_config(None, url).unwrap();
+    assert_ne!(config.nonce_str, again.nonce_str);
+    assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
+    assert_eq!(fake.count("/cgi-bin/token"), 1);
+
+    let ticket = client.ticket(None, TicketType::Jsapi).unwrap();
+    assert_eq!(config.app_id, APPID);
+    assert_eq!(
+        config.signature,
+        wechat::sign_jssdk_with(
+            ticket.secret(),
+            "https://example.com/page?x=1",
+            &config.nonce_str,
+            config.timestamp
+        )
+    );
+}
+
+#[test]
+fn card_tickets_are_separate_and_survive_a_revoked_access_token() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    let jsapi = client.ticket(None, TicketType::Jsapi).unwrap();
+    fake.invalidate_current(APPID);
+    // getticket answers 40001 for the revoked token: the access token is
+    // refreshed once and the ticket call retried.
+    let card = client.ticket(Some(APPID), TicketType::WxCard).unwrap();
+    assert!(card.secret().starts_with("TICKET_wx_card_"));
+    assert_ne!(jsapi.secret(), card.secret());
+    assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 3);
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
+    assert_eq!(
+        client
+            .token(&TokenKey::ticket(APPID, TicketType::WxCard))
+            .unwrap(),
+        card
+    );
+}
+
+#[test]
+fn jssdk_config_needs_an_appid() {
+    let fake = common::fake();
+    let client = wechat::Client::builder()
+        .token_source(common::secret_source(&fake))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        client
+            .jssdk_config(None, "https://e.com")
+            .unwrap_err()
+            .kind(),
+        wechat::ErrorKind::InvalidRequest { .. }
+    ));
+}
