@@ -85,6 +85,12 @@ pub enum ErrorKind {
     },
     /// A server callback could not be verified, decrypted or parsed.
     Callback(CallbackErrorKind),
+    /// A hub's store (its file, its Redis) could not be read or written, or
+    /// its refresh lock could not be had in time.
+    Store {
+        /// What failed, with which store.
+        reason: String,
+    },
 }
 
 /// Which part of a network exchange failed.
@@ -190,6 +196,12 @@ impl Error {
         })
     }
 
+    pub(crate) fn store(reason: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Store {
+            reason: reason.into(),
+        })
+    }
+
     pub(crate) fn config(reason: impl Into<String>) -> Error {
         Error::new(ErrorKind::Config {
             reason: reason.into(),
@@ -277,6 +289,7 @@ impl fmt::Display for Error {
             ErrorKind::InvalidRequest { reason } => write!(f, "invalid request: {reason}"),
             ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
             ErrorKind::Callback(kind) => write!(f, "callback rejected: {kind}"),
+            ErrorKind::Store { reason } => write!(f, "hub store failed: {reason}"),
         }
     }
 }

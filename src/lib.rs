@@ -13,6 +13,7 @@ mod secret;
 mod sign;
 mod token;
 
+pub mod hub;
 #[cfg(feature = "testing")]
 pub mod testing;
 

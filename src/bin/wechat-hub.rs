@@ -1,0 +1,277 @@
+//! `wechat-hub`: the hub protocol served over HTTP, configured by a TOML
+//! file. Run `wechat-hub --help`.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use wechat::hub::{FileStore, HubHandler, HubServer, MemoryStore};
+
+const HELP: &str = "\
+wechat-hub: one WeChat token service shared by every client, process and machine
+
+USAGE:
+    wechat-hub --config <FILE> [--bind <ADDR>] [--allow-remote]
+
+OPTIONS:
+    -c, --config <FILE>   TOML configuration (see below)
+    -b, --bind <ADDR>     listen address, overriding the file's `bind`
+        --allow-remote    listen on a non-loopback address even without a
+                          bearer secret (anyone who reaches it gets tokens)
+    -h, --help            this help
+    -V, --version         the version
+
+CONFIGURATION (secrets are never written in the file: every `*_env` field
+names the environment variable that holds the secret):
+
+    bind = \"127.0.0.1:4000\"          # default
+    bearer_env = \"WECHAT_HUB_BEARER\" # optional: require Authorization: Bearer
+    upstream = \"https://api.weixin.qq.com\"  # default; a fake WeChat for tests
+    workers = 16                     # default
+
+    [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
+    kind = \"file\"                    # memory | file | redis
+    path = \"/var/lib/wechat-hub/store.json\"
+    # kind = \"redis\"
+    # url = \"redis://127.0.0.1:6379/\"  (or url_env = \"REDIS_URL\" if it has a password)
+    # prefix = \"wechat:hub:\"
+
+    [[account]]
+    appid = \"wx1234567890\"
+    secret_env = \"WECHAT_SECRET_WX1234567890\"
+
+Without a bearer secret the hub listens on loopback only unless
+--allow-remote (or allow_remote = true) is given. SIGINT or SIGTERM stops it
+after the requests in progress.
+";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    bind: Option<String>,
+    #[serde(default)]
+    allow_remote: bool,
+    bearer_env: Option<String>,
+    upstream: Option<String>,
+    #[serde(default)]
+    stable: bool,
+    workers: Option<usize>,
+    store: Option<StoreConfig>,
+    #[serde(default, rename = "account")]
+    accounts: Vec<AccountConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+enum StoreConfig {
+    Memory,
+    File {
+        path: PathBuf,
+    },
+    Redis {
+        url: Option<String>,
+        url_env: Option<String>,
+        prefix: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountConfig {
+    appid: String,
+    secret_env: String,
+}
+
+struct Args {
+    config: PathBuf,
+    bind: Option<String>,
+    allow_remote: bool,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wechat-hub: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    use lexopt::prelude::*;
+    let mut config = None;
+    let mut bind = None;
+    let mut allow_remote = false;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('c') | Long("config") => {
+                config = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
+            }
+            Short('b') | Long("bind") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
+                bind = Some(value.into_string().map_err(|_| "--bind is not UTF-8")?);
+            }
+            Long("allow-remote") => allow_remote = true,
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return Ok(None);
+            }
+            Short('V') | Long("version") => {
+                println!("wechat-hub {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            other => return Err(format!("{}; see --help", other.unexpected())),
+        }
+    }
+    let config = config.ok_or("no configuration: pass --config <FILE> (see --help)")?;
+    Ok(Some(Args {
+        config,
+        bind,
+        allow_remote,
+    }))
+}
+
+/// The value of the environment variable `name`, which holds `what`.
+fn env_secret(name: &str, what: &str) -> Result<String, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!(
+            "environment variable {name} ({what}) is not set or empty"
+        )),
+    }
+}
+
+fn run() -> Result<(), String> {
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
+    let shown = args.config.display().to_string();
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|e| format!("cannot read config {shown}: {e}"))?;
+    let config: Config = toml::from_str(&text).map_err(|e| format!("bad config {shown}: {e}"))?;
+    if config.accounts.is_empty() {
+        return Err(format!(
+            "bad config {shown}: no [[account]]: the hub would serve nothing"
+        ));
+    }
+
+    let mut builder = HubHandler::builder().stable(config.stable);
+    for account in &config.accounts {
+        let secret = env_secret(
+            &account.secret_env,
+            &format!("secret of account {}", account.appid),
+        )?;
+        builder = builder.account(account.appid.clone(), secret);
+    }
+    if let Some(upstream) = &config.upstream {
+        builder = builder.upstream(upstream.clone());
+    }
+    let bearer = match &config.bearer_env {
+        Some(name) => Some(env_secret(name, "bearer secret")?),
+        None => None,
+    };
+    if let Some(secret) = &bearer {
+        builder = builder.bearer(secret.clone());
+    }
+    let store = config.store.unwrap_or(StoreConfig::File {
+        path: PathBuf::from("wechat-hub-store.json"),
+    });
+    let (builder, store_note) = match store {
+        StoreConfig::Memory => (
+            builder.store(MemoryStore::new()),
+            "memory (lost on restart)".to_string(),
+        ),
+        StoreConfig::File { path } => {
+            let store = FileStore::open(&path).map_err(|e| e.to_string())?;
+            (builder.store(store), format!("file {}", path.display()))
+        }
+        StoreConfig::Redis {
+            url,
+            url_env,
+            prefix,
+        } => redis_store(builder, url, url_env, prefix)?,
+    };
+    let handler = builder
+        .build()
+        .map_err(|e| format!("bad config {shown}: {e}"))?;
+
+    let bind = args
+        .bind
+        .or(config.bind)
+        .unwrap_or_else(|| "127.0.0.1:4000".to_string());
+    let mut addr: SocketAddr = bind
+        .parse()
+        .map_err(|_| format!("bind address {bind:?} is not ip:port"))?;
+    let allow_remote = args.allow_remote || config.allow_remote;
+    if bearer.is_none() && !addr.ip().is_loopback() {
+        if allow_remote {
+            eprintln!(
+                "wechat-hub: warning: no bearer secret and listening on {addr}: anyone who can reach it gets working tokens"
+            );
+        } else {
+            let asked = addr;
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            eprintln!(
+                "wechat-hub: no bearer secret configured: listening on loopback {addr} instead of {asked}; set bearer_env, or pass --allow-remote"
+            );
+        }
+    } else if bearer.is_none() {
+        eprintln!("wechat-hub: no bearer secret configured: loopback only");
+    }
+
+    let server = HubServer::bind(&addr.to_string(), handler)
+        .map_err(|e| e.to_string())?
+        .workers(config.workers.unwrap_or(16));
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
+    eprintln!(
+        "wechat-hub: listening on http://{} ({} account(s), store: {store_note})",
+        server.addr(),
+        config.accounts.len()
+    );
+    server.run(&stop);
+    eprintln!("wechat-hub: stopped");
+    Ok(())
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(
+    builder: wechat::hub::HubHandlerBuilder,
+    url: Option<String>,
+    url_env: Option<String>,
+    prefix: Option<String>,
+) -> Result<(wechat::hub::HubHandlerBuilder, String), String> {
+    let url = match (url, url_env) {
+        (Some(url), None) => url,
+        (None, Some(name)) => env_secret(&name, "redis url")?,
+        _ => return Err("[store] kind = \"redis\" needs exactly one of url and url_env".into()),
+    };
+    let mut store = wechat::hub::RedisStore::open(&url).map_err(|e| e.to_string())?;
+    if let Some(prefix) = prefix {
+        store = store.prefix(prefix);
+    }
+    if let Err(e) = store.ping() {
+        eprintln!("wechat-hub: warning: {e}; serving anyway, requests fail until it answers");
+    }
+    let note = format!("{store:?}");
+    Ok((builder.store(store), note))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(
+    _: wechat::hub::HubHandlerBuilder,
+    _: Option<String>,
+    _: Option<String>,
+    _: Option<String>,
+) -> Result<(wechat::hub::HubHandlerBuilder, String), String> {
+    Err("[store] kind = \"redis\" needs wechat-hub built with the `redis` feature".into())
+}

@@ -1,0 +1,715 @@
+//! `HubHandler`: the hub protocol as a function from request to response,
+//! for any HTTP server.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
+
+use super::source::StoreSource;
+use super::store::{MemoryStore, Store};
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Secret;
+use crate::token::secret::DEFAULT_BASE_URL;
+use crate::token::{TicketType, Token, TokenKey, TokenSource};
+use crate::SecretSource;
+
+/// The largest request body a hub reads; protocol bodies are tiny.
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// An HTTP request as the hub sees it: build it from whatever your server
+/// hands you.
+///
+/// # Example
+///
+/// ```
+/// let req = wechat::hub::HubRequest::new("GET", "/client/access_token?appid=wx1")
+///     .header("Authorization", "Bearer s");
+/// assert_eq!(req.path, "/client/access_token");
+/// assert_eq!(req.query, vec![("appid".to_string(), "wx1".to_string())]);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HubRequest {
+    /// The method, upper case: `GET`, `POST`.
+    pub method: String,
+    /// The path, without its query.
+    pub path: String,
+    /// The decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// The headers, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HubRequest {
+    /// A request for `target`, a path with an optional form-encoded query
+    /// (`/client/ticket?appid=wx1&type=jsapi`), with no headers and no body.
+    pub fn new(method: &str, target: &str) -> HubRequest {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, parse_query(q)),
+            None => (target, Vec::new()),
+        };
+        HubRequest {
+            method: method.to_ascii_uppercase(),
+            path: path.to_string(),
+            query,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> HubRequest {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    ///
+    /// Defaults to empty.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> HubRequest {
+        self.body = body.into();
+        self
+    }
+
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for HubRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Path only: queries, headers and bodies carry tokens and secrets.
+        f.debug_struct("HubRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hub's answer: a status, headers and a JSON (or, for callbacks,
+/// plain text) body.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HubResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Headers to send, `Content-Type` included.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HubResponse {
+    fn json(status: u16, value: &Value) -> HubResponse {
+        HubResponse {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: value.to_string().into_bytes(),
+        }
+    }
+}
+
+impl fmt::Debug for HubResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body carries tokens.
+        f.debug_struct("HubResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers the hub protocol over this crate's own token sources, whatever
+/// HTTP server carries it.
+///
+/// Endpoints (see the protocol in [`HubSource`](crate::HubSource)'s
+/// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
+/// `GET /client/component_access_token`,
+/// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
+/// and `GET /healthz`.
+///
+/// Tokens are kept in a [`Store`] through a [`StoreSource`], behind an
+/// in-process single-flight cache: concurrent requests for one key cause
+/// one store read or upstream call, and refresh is compare-and-swap (a
+/// stale token that is no longer current gets the current one back with no
+/// upstream call), within this process through the cache and across hub
+/// processes through the store's lock.
+///
+/// Errors are answered with the Elixir hub's body
+/// `{"errcode", "message", "reason", "http_status"}` and, by default, that
+/// HTTP status: `invalid_request` (400) for a missing or malformed
+/// parameter, `unauthorized` (401), `unknown_appid` (404), `not_found`
+/// (404), `method_not_allowed` (405), `wechat_error` (502, with WeChat's
+/// errcode), `upstream_unavailable` (502), `store_unavailable` (503).
+///
+/// # Example
+///
+/// ```
+/// use wechat::hub::{HubHandler, HubRequest};
+/// use wechat::testing::FakeWechat;
+///
+/// let fake = FakeWechat::start()?;
+/// fake.register("wx1", "s1");
+/// let hub = HubHandler::builder().account("wx1", "s1").upstream(fake.url()).build()?;
+///
+/// let resp = hub.handle(&HubRequest::new("GET", "/client/access_token?appid=wx1"));
+/// assert_eq!(resp.status, 200);
+/// let body: serde_json::Value = serde_json::from_slice(&resp.body)?;
+/// assert!(body["access_token"].as_str().unwrap().starts_with("TOKEN_wx1_"));
+///
+/// let resp = hub.handle(&HubRequest::new("GET", "/client/access_token"));
+/// let body: serde_json::Value = serde_json::from_slice(&resp.body)?;
+/// assert_eq!((resp.status, &body["reason"]), (400, &"invalid_request".into()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HubHandler {
+    client: Client,
+    store: Arc<dyn Store>,
+    appids: Option<Vec<String>>,
+    bearer: Option<Secret>,
+    errors_with_200: bool,
+}
+
+/// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
+pub struct HubHandlerBuilder {
+    accounts: Vec<(String, Secret)>,
+    source: Option<Arc<dyn TokenSource>>,
+    store: Arc<dyn Store>,
+    upstream: String,
+    stable: bool,
+    bearer: Option<Secret>,
+    lock_ttl: Duration,
+    lock_wait: Duration,
+    timeout: Duration,
+    errors_with_200: bool,
+}
+
+impl Default for HubHandlerBuilder {
+    fn default() -> HubHandlerBuilder {
+        HubHandlerBuilder {
+            accounts: Vec::new(),
+            source: None,
+            store: Arc::new(MemoryStore::new()),
+            upstream: DEFAULT_BASE_URL.to_string(),
+            stable: false,
+            bearer: None,
+            lock_ttl: Duration::from_secs(15),
+            lock_wait: Duration::from_secs(20),
+            timeout: Duration::from_secs(10),
+            errors_with_200: false,
+        }
+    }
+}
+
+impl HubHandlerBuilder {
+    /// Serves an official account whose tokens the hub fetches with its
+    /// appid and secret.
+    ///
+    /// Defaults to no accounts.
+    pub fn account(mut self, appid: impl Into<String>, secret: impl Into<Secret>) -> Self {
+        self.accounts.push((appid.into(), secret.into()));
+        self
+    }
+
+    /// Serves whatever `source` fetches instead of the
+    /// [`account`](HubHandlerBuilder::account)s: any appid is passed to it.
+    ///
+    /// Defaults to none: a [`SecretSource`] over the accounts.
+    pub fn source(mut self, source: impl TokenSource + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Where tokens, tickets and the refresh lock are kept.
+    ///
+    /// Defaults to a [`MemoryStore`].
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// The WeChat origin the accounts' tokens are fetched from, for example
+    /// a fake WeChat's `http://127.0.0.1:port`.
+    ///
+    /// Defaults to `https://api.weixin.qq.com`.
+    pub fn upstream(mut self, base_url: impl Into<String>) -> Self {
+        self.upstream = base_url.into();
+        self
+    }
+
+    /// Fetches the accounts' tokens from `/cgi-bin/stable_token` (see
+    /// [`SecretSource::stable`]).
+    ///
+    /// Defaults to `false`.
+    pub fn stable(mut self, stable: bool) -> Self {
+        self.stable = stable;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <secret>` on every endpoint but
+    /// `/healthz`; other requests get 401 and no token.
+    ///
+    /// Defaults to none: anyone who can reach the hub gets tokens.
+    pub fn bearer(mut self, secret: impl Into<Secret>) -> Self {
+        self.bearer = Some(secret.into());
+        self
+    }
+
+    /// See [`StoreSource::lock_ttl`].
+    ///
+    /// Defaults to 15 seconds.
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// See [`StoreSource::lock_wait`].
+    ///
+    /// Defaults to 20 seconds.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// The time allowed for one upstream HTTP exchange.
+    ///
+    /// Defaults to 10 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Answers errors with HTTP 200, as elixir_wechat's hub does (the body's
+    /// `http_status` still says what happened).
+    ///
+    /// Defaults to `false`: errors carry their own 4xx/5xx status.
+    pub fn errors_with_200(mut self, yes: bool) -> Self {
+        self.errors_with_200 = yes;
+        self
+    }
+
+    /// Builds the handler.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`] error if there are neither accounts nor a
+    /// source, if an appid is empty or given twice, or if the upstream is
+    /// not an http(s) URL.
+    pub fn build(self) -> Result<HubHandler> {
+        let (upstream, appids): (Arc<dyn TokenSource>, _) = match self.source {
+            Some(source) => (source, None),
+            None => {
+                let mut appids: Vec<String> = Vec::new();
+                for (appid, _) in &self.accounts {
+                    if appid.is_empty() || appids.contains(appid) {
+                        return Err(Error::config(format!(
+                            "hub account appid {appid:?} is empty or given twice"
+                        )));
+                    }
+                    appids.push(appid.clone());
+                }
+                if !self.upstream.starts_with("http://") && !self.upstream.starts_with("https://") {
+                    return Err(Error::config(format!(
+                        "hub upstream must be an http(s) url, got {:?}",
+                        crate::error::redact_url(&self.upstream)
+                    )));
+                }
+                let mut accounts = self.accounts.into_iter();
+                let Some((appid, secret)) = accounts.next() else {
+                    return Err(Error::config("a hub needs at least one account"));
+                };
+                let source = accounts
+                    .fold(SecretSource::new(appid, secret), |s, (a, k)| {
+                        s.account(a, k)
+                    })
+                    .base_url(self.upstream)
+                    .stable(self.stable);
+                (Arc::new(source), Some(appids))
+            }
+        };
+        let source = StoreSource::from_arcs(self.store.clone(), upstream)
+            .lock_ttl(self.lock_ttl)
+            .lock_wait(self.lock_wait);
+        let client = Client::builder()
+            .token_source(source)
+            .timeout(self.timeout)
+            .build()?;
+        Ok(HubHandler {
+            client,
+            store: self.store,
+            appids,
+            bearer: self.bearer,
+            errors_with_200: self.errors_with_200,
+        })
+    }
+}
+
+impl HubHandler {
+    /// A builder with every default.
+    pub fn builder() -> HubHandlerBuilder {
+        HubHandlerBuilder::default()
+    }
+
+    /// The store tokens are kept in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Answers one request. Never panics on bad input: a missing or
+    /// malformed parameter is an `invalid_request` error body.
+    pub fn handle(&self, req: &HubRequest) -> HubResponse {
+        let route = (req.method.as_str(), req.path.as_str());
+        if route == ("GET", "/healthz") {
+            return HubResponse::json(200, &json!({"status": "ok"}));
+        }
+        if let Some(expected) = &self.bearer {
+            let given = req
+                .header_value("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if !given.is_some_and(|g| same_secret(g, expected.expose())) {
+                let mut resp = self.failure(401, "unauthorized", "missing or wrong bearer secret");
+                resp.headers
+                    .push(("WWW-Authenticate".into(), "Bearer".into()));
+                return resp;
+            }
+        }
+        let result = match route {
+            ("GET", "/client/access_token") => self.access_token(req),
+            ("POST", "/refresh/access_token") => self.refresh(req, false),
+            ("GET", "/client/component_access_token") => self.component_access_token(req),
+            ("POST", "/client/refresh_component_access_token") => self.refresh(req, true),
+            ("GET", "/client/ticket") => self.ticket(req),
+            (_, path) if ROUTES.contains(&path) || path == "/healthz" => Err(self.failure(
+                405,
+                "method_not_allowed",
+                &format!("{} is not allowed on {path}", req.method),
+            )),
+            (_, path) => Err(self.failure(404, "not_found", &format!("no such endpoint {path}"))),
+        };
+        result.unwrap_or_else(|resp| resp)
+    }
+
+    fn access_token(&self, req: &HubRequest) -> Answer {
+        let appid = self.appid(req.param("appid"))?;
+        let mut key = TokenKey::access_token(appid);
+        if let Some(authorizer) = optional(req.param("authorizer_appid")) {
+            key = key.for_authorizer(authorizer);
+        }
+        self.token_answer(self.client.token(&key), None)
+    }
+
+    fn component_access_token(&self, req: &HubRequest) -> Answer {
+        let appid = self.appid(req.param("appid"))?;
+        self.token_answer(
+            self.client.token(&TokenKey::component_access_token(appid)),
+            None,
+        )
+    }
+
+    fn refresh(&self, req: &HubRequest, component: bool) -> Answer {
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&req.body) else {
+            return Err(self.invalid("the body must be a JSON object"));
+        };
+        let field = |name: &str| -> std::result::Result<Option<&str>, HubResponse> {
+            match body.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(self.invalid(&format!("{name} must be a string"))),
+            }
+        };
+        let appid = self.appid(field("appid")?)?;
+        let Some(stale) = optional(field("access_token")?) else {
+            return Err(self.invalid("missing parameter access_token"));
+        };
+        let mut key = if component {
+            TokenKey::component_access_token(appid)
+        } else {
+            TokenKey::access_token(appid)
+        };
+        if let Some(authorizer) = optional(field("authorizer_appid")?) {
+            if component {
+                return Err(self.invalid("a component access token has no authorizer_appid"));
+            }
+            key = key.for_authorizer(authorizer);
+        }
+        let stale = Token::new(stale, 0);
+        self.token_answer(self.client.refresh_token(&key, &stale), None)
+    }
+
+    fn ticket(&self, req: &HubRequest) -> Answer {
+        let appid = self.appid(req.param("appid"))?;
+        let ticket = match req.param("type") {
+            Some("jsapi") => TicketType::Jsapi,
+            Some("wx_card") => TicketType::WxCard,
+            None | Some("") => return Err(self.invalid("missing parameter type")),
+            Some(_) => return Err(self.invalid("type must be jsapi or wx_card")),
+        };
+        let mut key = TokenKey::ticket(appid, ticket);
+        if let Some(authorizer) = optional(req.param("authorizer_appid")) {
+            key = key.for_authorizer(authorizer);
+        }
+        self.token_answer(self.client.token(&key), Some(ticket))
+    }
+
+    /// The appid parameter, present and served by this hub.
+    fn appid<'a>(&self, appid: Option<&'a str>) -> std::result::Result<&'a str, HubResponse> {
+        let Some(appid) = optional(appid) else {
+            return Err(self.invalid("missing parameter appid"));
+        };
+        match &self.appids {
+            Some(appids) if !appids.iter().any(|a| a == appid) => Err(self.failure(
+                404,
+                "unknown_appid",
+                &format!("this hub serves no account {appid}"),
+            )),
+            _ => Ok(appid),
+        }
+    }
+
+    fn token_answer(&self, token: Result<Token>, ticket: Option<TicketType>) -> Answer {
+        let token = token.map_err(|e| self.from_error(&e))?;
+        let body = match ticket {
+            Some(t) => json!({
+                "ticket": token.secret(),
+                "type": t.as_str(),
+                "expires_in": token.expires_in(),
+                "timestamp": token.timestamp(),
+            }),
+            None => json!({
+                "access_token": token.secret(),
+                "expires_in": token.expires_in(),
+                "timestamp": token.timestamp(),
+            }),
+        };
+        Ok(HubResponse::json(200, &body))
+    }
+
+    fn from_error(&self, e: &Error) -> HubResponse {
+        let message = e.to_string();
+        let (status, reason, errcode) = match e.kind() {
+            ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
+            ErrorKind::Hub { errcode, .. } => (502, "wechat_error", *errcode),
+            ErrorKind::Store { .. } => (503, "store_unavailable", None),
+            ErrorKind::Transport { .. }
+            | ErrorKind::HttpStatus { .. }
+            | ErrorKind::Decode { .. } => (502, "upstream_unavailable", None),
+            _ => (500, "hub_error", None),
+        };
+        self.failure_with(status, reason, &message, errcode)
+    }
+
+    fn invalid(&self, message: &str) -> HubResponse {
+        self.failure(400, "invalid_request", message)
+    }
+
+    fn failure(&self, status: u16, reason: &str, message: &str) -> HubResponse {
+        self.failure_with(status, reason, message, None)
+    }
+
+    /// The Elixir hub's error body. `errcode` is WeChat's when it answered
+    /// one, else the HTTP status (as the Elixir hub does).
+    fn failure_with(
+        &self,
+        status: u16,
+        reason: &str,
+        message: &str,
+        errcode: Option<i64>,
+    ) -> HubResponse {
+        let body = json!({
+            "errcode": errcode.unwrap_or(i64::from(status)),
+            "message": message,
+            "reason": reason,
+            "http_status": status,
+        });
+        HubResponse::json(if self.errors_with_200 { 200 } else { status }, &body)
+    }
+}
+
+type Answer = std::result::Result<HubResponse, HubResponse>;
+
+/// The protocol's paths, for telling 405 from 404.
+const ROUTES: &[&str] = &[
+    "/client/access_token",
+    "/refresh/access_token",
+    "/client/component_access_token",
+    "/client/refresh_component_access_token",
+    "/client/ticket",
+];
+
+/// An empty parameter counts as missing.
+fn optional(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// Compares SHA-1 digests of both in constant time, so neither the
+/// position of the first difference nor the secret's length shows in the
+/// time taken.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let a = sha1_smol::Sha1::from(given.as_bytes()).digest().bytes();
+    let b = sha1_smol::Sha1::from(expected.as_bytes()).digest().bytes();
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Decodes an `application/x-www-form-urlencoded` query.
+pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+impl fmt::Debug for HubHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubHandler")
+            .field("store", &self.store)
+            .field("appids", &self.appids)
+            .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for HubHandlerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let appids: Vec<&str> = self.accounts.iter().map(|(a, _)| a.as_str()).collect();
+        f.debug_struct("HubHandlerBuilder")
+            .field("appids", &appids)
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> HubHandler {
+        HubHandler::builder()
+            .account("wx1", "s1")
+            .upstream("http://127.0.0.1:9")
+            .bearer("b")
+            .build()
+            .unwrap()
+    }
+
+    fn reason(resp: &HubResponse) -> (u16, String) {
+        let body: Value = serde_json::from_slice(&resp.body).unwrap();
+        (resp.status, body["reason"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn routes_and_errors_without_upstream_calls() {
+        let hub = hub();
+        let auth = |r: HubRequest| r.header("authorization", "Bearer b");
+        assert_eq!(hub.handle(&HubRequest::new("GET", "/healthz")).status, 200);
+        let cases = [
+            (
+                HubRequest::new("GET", "/client/access_token?appid=wx1"),
+                401,
+                "unauthorized",
+            ),
+            (
+                auth(HubRequest::new("GET", "/client/access_token")),
+                400,
+                "invalid_request",
+            ),
+            (
+                auth(HubRequest::new("GET", "/client/access_token?appid=")),
+                400,
+                "invalid_request",
+            ),
+            (
+                auth(HubRequest::new("GET", "/client/access_token?appid=wx9")),
+                404,
+                "unknown_appid",
+            ),
+            (
+                auth(HubRequest::new("GET", "/client/ticket?appid=wx1")),
+                400,
+                "invalid_request",
+            ),
+            (
+                auth(HubRequest::new("GET", "/client/ticket?appid=wx1&type=x")),
+                400,
+                "invalid_request",
+            ),
+            (
+                auth(HubRequest::new("POST", "/refresh/access_token")),
+                400,
+                "invalid_request",
+            ),
+            (
+                auth(HubRequest::new("POST", "/refresh/access_token").body(r#"{"appid":"wx1"}"#)),
+                400,
+                "invalid_request",
+            ),
+            (
+                auth(
+                    HubRequest::new("POST", "/refresh/access_token")
+                        .body(r#"{"appid":1,"access_token":"T"}"#),
+                ),
+                400,
+                "invalid_request",
+            ),
+            (
+                auth(HubRequest::new("GET", "/refresh/access_token")),
+                405,
+                "method_not_allowed",
+            ),
+            (auth(HubRequest::new("GET", "/nope")), 404, "not_found"),
+        ];
+        for (req, status, why) in cases {
+            assert_eq!(
+                reason(&hub.handle(&req)),
+                (status, why.to_string()),
+                "{req:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bearer_is_compared_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", "abc"));
+    }
+
+    #[test]
+    fn queries_are_form_decoded() {
+        assert_eq!(
+            parse_query("a=1+2&b=x%26y&c"),
+            vec![
+                ("a".into(), "1 2".into()),
+                ("b".into(), "x&y".into()),
+                ("c".into(), String::new())
+            ]
+        );
+    }
+}

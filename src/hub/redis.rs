@@ -1,0 +1,326 @@
+//! `RedisStore`: hub state in Redis, shared by hub replicas, with a
+//! distributed refresh lock.
+
+use std::fmt;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::{Connection, RedisResult};
+use serde_json::{json, Value};
+
+use super::store::{key_name, lock_value, LockGuard, Store};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::token::{unix_now, TicketType, Token, TokenKey};
+
+/// Releases a lock only if it still holds the owner's value.
+const RELEASE: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// How long a pushed verify ticket is kept: WeChat says each lives 12 hours.
+const VERIFY_TICKET_TTL: u64 = 12 * 3600;
+
+/// Idle connections kept for reuse.
+const POOL: usize = 16;
+
+/// A [`Store`] in Redis, so that hub replicas share tokens and exactly one
+/// of them calls WeChat per refresh. Uses the `redis` crate's blocking API.
+///
+/// Keys, all under a [`prefix`](RedisStore::prefix):
+/// `token:<kind>:<appid>[/<authorizer>]` (a JSON token, expiring with the
+/// token), `verify_ticket:<component appid>` (12 hours),
+/// `refresh_token:<component appid>/<authorizer appid>` (no expiry) and
+/// `lock:<kind>:<appid>[/<authorizer>]`. The lock is `SET NX PX` with a
+/// random value, released by a script that deletes it only if it still
+/// holds that value, so a holder whose lock expired cannot release its
+/// successor's.
+///
+/// Every failure to reach Redis is an
+/// [`ErrorKind::Store`](crate::ErrorKind::Store) error naming the server
+/// (never its password); the next call connects again, so the hub recovers
+/// by itself when Redis is back.
+///
+/// # Example
+///
+/// ```no_run
+/// use wechat::hub::{HubHandler, RedisStore};
+///
+/// let store = RedisStore::open("redis://127.0.0.1:6379/")?.prefix("myapp:hub:");
+/// store.ping()?;
+/// let hub = HubHandler::builder()
+///     .account("wx1", std::env::var("WECHAT_SECRET").unwrap_or_default())
+///     .store(store)
+///     .build()?;
+/// # Ok::<(), wechat::Error>(())
+/// ```
+pub struct RedisStore {
+    client: redis::Client,
+    addr: String,
+    prefix: String,
+    timeout: Duration,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl RedisStore {
+    /// A store at `url` (`redis://[:password@]host:port[/db]`). No
+    /// connection is made until the first use (see [`ping`](RedisStore::ping)).
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `url` is
+    /// not a Redis URL.
+    pub fn open(url: &str) -> Result<RedisStore> {
+        let addr = url.rsplit_once('@').map_or(url, |(_, host)| host);
+        let addr = addr
+            .trim_start_matches("redis://")
+            .trim_start_matches("rediss://")
+            .to_string();
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::config(format!("bad redis url for {addr}: {e}")))?;
+        Ok(RedisStore {
+            client,
+            addr,
+            prefix: "wechat:hub:".to_string(),
+            timeout: Duration::from_secs(2),
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The prefix of every key, so that several hubs (or tests) can share
+    /// one Redis without seeing each other.
+    ///
+    /// Defaults to `wechat:hub:`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> RedisStore {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The time allowed to connect and for each command.
+    ///
+    /// Defaults to 2 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> RedisStore {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks that Redis answers.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Store`](crate::ErrorKind::Store) error if it does not.
+    pub fn ping(&self) -> Result<()> {
+        self.run("PING", |c| redis::cmd("PING").query::<String>(c))
+            .map(|_| ())
+    }
+
+    fn connect(&self) -> RedisResult<Connection> {
+        let con = self.client.get_connection_with_timeout(self.timeout)?;
+        con.set_read_timeout(Some(self.timeout))?;
+        con.set_write_timeout(Some(self.timeout))?;
+        Ok(con)
+    }
+
+    /// Runs `command` on a pooled connection. A pooled connection that
+    /// fails may only be stale (Redis restarted): then the pool is emptied
+    /// and `command` runs once more on a new connection.
+    fn run<T>(&self, what: &str, command: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
+        let pooled = self.pool.lock().pop();
+        let result = match pooled {
+            Some(mut con) => match command(&mut con) {
+                Ok(v) => Ok((v, con)),
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                    self.pool.lock().clear();
+                    self.fresh(&command)
+                }
+                Err(e) => Err(e),
+            },
+            None => self.fresh(&command),
+        };
+        match result {
+            Ok((value, con)) => {
+                let mut pool = self.pool.lock();
+                if pool.len() < POOL {
+                    pool.push(con);
+                }
+                Ok(value)
+            }
+            Err(e) => Err(Error::store(format!("redis at {}: {what}: {e}", self.addr))),
+        }
+    }
+
+    fn fresh<T>(
+        &self,
+        command: &impl Fn(&mut Connection) -> RedisResult<T>,
+    ) -> RedisResult<(T, Connection)> {
+        let mut con = self.connect()?;
+        let value = command(&mut con)?;
+        Ok((value, con))
+    }
+
+    fn token_key(&self, key: &TokenKey) -> String {
+        format!("{}token:{}", self.prefix, key_name(key))
+    }
+
+    fn refresh_key(&self, component_appid: &str, authorizer_appid: &str) -> String {
+        format!(
+            "{}refresh_token:{component_appid}/{authorizer_appid}",
+            self.prefix
+        )
+    }
+
+    fn get_string(&self, what: &str, key: &str) -> Result<Option<String>> {
+        self.run(what, |c| {
+            redis::cmd("GET").arg(key).query::<Option<String>>(c)
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("addr", &self.addr)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store for RedisStore {
+    fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
+        let Some(text) = self.get_string("GET token", &self.token_key(key))? else {
+            return Ok(None);
+        };
+        let value: Value = serde_json::from_str(&text).map_err(|_| {
+            Error::store(format!(
+                "redis at {}: {} is not a stored token",
+                self.addr,
+                self.token_key(key)
+            ))
+        })?;
+        match (
+            value["value"].as_str(),
+            value["timestamp"].as_u64(),
+            value["expires_in"].as_u64(),
+        ) {
+            (Some(v), Some(ts), Some(exp)) => {
+                let token = Token::with_timestamp(v, ts, exp);
+                Ok((token.expires_at() > unix_now()).then_some(token))
+            }
+            _ => Err(Error::store(format!(
+                "redis at {}: {} is not a stored token",
+                self.addr,
+                self.token_key(key)
+            ))),
+        }
+    }
+
+    fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
+        let left = token.expires_at().saturating_sub(unix_now());
+        if left == 0 {
+            return Ok(());
+        }
+        let body = json!({
+            "value": token.secret(),
+            "timestamp": token.timestamp(),
+            "expires_in": token.expires_in(),
+        })
+        .to_string();
+        let name = self.token_key(key);
+        self.run("SET token", |c| {
+            redis::cmd("SET")
+                .arg(&name)
+                .arg(&body)
+                .arg("EX")
+                .arg(left)
+                .query::<()>(c)
+        })
+    }
+
+    fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
+        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        Ok(self.get_string("GET verify ticket", &key)?.map(Secret::new))
+    }
+
+    fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
+        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        self.run("SET verify ticket", |c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(ticket.expose())
+                .arg("EX")
+                .arg(VERIFY_TICKET_TTL)
+                .query::<()>(c)
+        })
+    }
+
+    fn get_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Secret>> {
+        let key = self.refresh_key(component_appid, authorizer_appid);
+        Ok(self.get_string("GET refresh token", &key)?.map(Secret::new))
+    }
+
+    fn put_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<()> {
+        let key = self.refresh_key(component_appid, authorizer_appid);
+        self.run("SET refresh token", |c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(refresh_token.expose())
+                .query::<()>(c)
+        })
+    }
+
+    fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
+        let base = TokenKey::access_token(component_appid).for_authorizer(authorizer_appid);
+        let keys = [
+            self.refresh_key(component_appid, authorizer_appid),
+            self.token_key(&base),
+            self.token_key(
+                &TokenKey::ticket(component_appid, TicketType::Jsapi)
+                    .for_authorizer(authorizer_appid),
+            ),
+            self.token_key(
+                &TokenKey::ticket(component_appid, TicketType::WxCard)
+                    .for_authorizer(authorizer_appid),
+            ),
+        ];
+        self.run("DEL authorizer", |c| {
+            redis::cmd("DEL").arg(&keys).query::<()>(c)
+        })
+    }
+
+    fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
+        let name = format!("{}lock:{}", self.prefix, key_name(key));
+        let value = lock_value().to_string();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let taken = self.run("SET NX lock", |c| {
+            redis::cmd("SET")
+                .arg(&name)
+                .arg(&value)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms)
+                .query::<Option<String>>(c)
+        })?;
+        if taken.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(LockGuard::new(move || {
+            // ok because a lock that cannot be released expires by itself
+            let _ = self.run("release lock", |c| {
+                redis::cmd("EVAL")
+                    .arg(RELEASE)
+                    .arg(1)
+                    .arg(&name)
+                    .arg(&value)
+                    .query::<i64>(c)
+            });
+        })))
+    }
+}

@@ -1,0 +1,213 @@
+//! `StoreSource`: tokens from a [`Store`] shared by hub replicas, fetched
+//! from WeChat by exactly one replica at a time under the store's lock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::store::Store;
+use crate::error::{Error, Result};
+use crate::token::{unix_now, Context, Token, TokenKey, TokenSource};
+
+/// How often a replica waiting for another's refresh looks at the store.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A [`TokenSource`] that keeps tokens in a [`Store`] and calls an upstream
+/// source (usually a [`SecretSource`](crate::SecretSource)) only while
+/// holding the store's refresh lock, so that of many processes sharing the
+/// store exactly one calls WeChat per fetch or refresh.
+///
+/// - `fetch`: a fresh stored token is returned as is. Otherwise the lock is
+///   taken, the store read again (another process may have just written
+///   it), and only then is upstream called and its token stored.
+/// - `refresh(stale)`: compare-and-swap. A fresh stored token other than
+///   `stale` is returned with no upstream call; otherwise as for `fetch`,
+///   with upstream's `refresh`.
+/// - While another process holds the lock, the store is read every 20 ms
+///   until its token appears or the lock can be taken (it expires by itself
+///   if its holder died), for at most [`lock_wait`](StoreSource::lock_wait).
+///
+/// A store failure is returned as an error: upstream is never called
+/// without the lock.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use wechat::hub::{MemoryStore, Store, StoreSource};
+/// use wechat::{Client, Token, TokenKey};
+///
+/// let store = Arc::new(MemoryStore::new());
+/// let key = TokenKey::access_token("wx1");
+/// store.put_token(&key, &Token::new("FROM_ANOTHER_REPLICA", 7200))?;
+/// let source = StoreSource::new(store.clone(), wechat::SecretSource::new("wx1", "s"));
+/// let client = Client::builder().token_source(source).build()?;
+/// // A stale token that is no longer current: the stored one, no WeChat call.
+/// let fresh = client.refresh_token(&key, &Token::new("STALE", 7200))?;
+/// assert_eq!(fresh.secret(), "FROM_ANOTHER_REPLICA");
+/// # Ok::<(), wechat::Error>(())
+/// ```
+pub struct StoreSource {
+    store: Arc<dyn Store>,
+    upstream: Arc<dyn TokenSource>,
+    lock_ttl: Duration,
+    lock_wait: Duration,
+}
+
+impl StoreSource {
+    /// Tokens kept in `store`, fetched from `upstream`.
+    pub fn new(store: impl Store + 'static, upstream: impl TokenSource + 'static) -> StoreSource {
+        StoreSource::from_arcs(Arc::new(store), Arc::new(upstream))
+    }
+
+    pub(crate) fn from_arcs(store: Arc<dyn Store>, upstream: Arc<dyn TokenSource>) -> StoreSource {
+        StoreSource {
+            store,
+            upstream,
+            lock_ttl: Duration::from_secs(15),
+            lock_wait: Duration::from_secs(20),
+        }
+    }
+
+    /// How long the refresh lock is held at most: it must outlast one
+    /// upstream call, and is how long others wait if its holder dies.
+    ///
+    /// Defaults to 15 seconds.
+    pub fn lock_ttl(mut self, ttl: Duration) -> StoreSource {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// How long a fetch waits for another process's refresh before it
+    /// fails with [`ErrorKind::Store`](crate::ErrorKind::Store). Keep it
+    /// above [`lock_ttl`](StoreSource::lock_ttl).
+    ///
+    /// Defaults to 20 seconds.
+    pub fn lock_wait(mut self, wait: Duration) -> StoreSource {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// The stored token for `key` if it can be handed out: fresh, and not
+    /// the `stale` one.
+    fn usable(&self, key: &TokenKey, stale: Option<&Token>) -> Result<Option<Token>> {
+        Ok(self
+            .store
+            .get_token(key)?
+            .filter(|t| is_fresh(t, unix_now()) && stale.is_none_or(|s| s.secret() != t.secret())))
+    }
+
+    fn acquire(&self, key: &TokenKey, stale: Option<&Token>, cx: &Context<'_>) -> Result<Token> {
+        if let Some(token) = self.usable(key, stale)? {
+            return Ok(token);
+        }
+        let deadline = Instant::now() + self.lock_wait;
+        loop {
+            if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
+                // Look again: the previous holder may have just stored it.
+                if let Some(token) = self.usable(key, stale)? {
+                    return Ok(token);
+                }
+                let token = match stale {
+                    Some(stale) => self.upstream.refresh(key, stale, cx)?,
+                    None => self.upstream.fetch(key, cx)?,
+                };
+                self.store.put_token(key, &token)?;
+                drop(guard);
+                return Ok(token);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::store(format!(
+                    "waited {:?} for another hub's refresh of {key:?}; its lock is still held",
+                    self.lock_wait
+                )));
+            }
+            std::thread::sleep(POLL);
+            if let Some(token) = self.usable(key, stale)? {
+                return Ok(token);
+            }
+        }
+    }
+}
+
+/// Whether a stored token may still be handed out: the same margin as the
+/// client cache's (a tenth of its lifetime, at most 300 s), so that what
+/// the store hands out is not refreshed by its own clients at once.
+fn is_fresh(token: &Token, now: u64) -> bool {
+    let margin = (token.expires_in() / 10).min(300);
+    now < token.expires_at().saturating_sub(margin)
+}
+
+impl TokenSource for StoreSource {
+    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
+        self.acquire(key, None, cx)
+    }
+
+    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
+        self.acquire(key, Some(stale), cx)
+    }
+}
+
+impl fmt::Debug for StoreSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreSource")
+            .field("store", &self.store)
+            .field("upstream", &self.upstream)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("lock_wait", &self.lock_wait)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::MemoryStore;
+    use crate::Client;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug, Default)]
+    struct Counting(AtomicUsize);
+
+    impl TokenSource for Counting {
+        fn fetch(&self, _key: &TokenKey, _cx: &Context<'_>) -> Result<Token> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Token::new(format!("T{n}"), 7200))
+        }
+    }
+
+    #[test]
+    fn two_replicas_sharing_a_store_refresh_once() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let upstream = Arc::new(Counting::default());
+        let replica = || {
+            Client::builder()
+                .token_source(StoreSource::from_arcs(store.clone(), upstream.clone()))
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (replica(), replica());
+        let key = TokenKey::access_token("wx1");
+        let t1 = a.token(&key).unwrap();
+        assert_eq!(b.token(&key).unwrap().secret(), t1.secret());
+        let t2 = a.refresh_token(&key, &t1).unwrap();
+        // b still caches t1; its refresh finds t2 in the store.
+        assert_eq!(b.refresh_token(&key, &t1).unwrap().secret(), t2.secret());
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_held_lock_makes_a_bounded_wait_and_a_store_error() {
+        let store = Arc::new(MemoryStore::new());
+        let key = TokenKey::access_token("wx1");
+        let _held = store.lock(&key, Duration::from_secs(60)).unwrap().unwrap();
+        let source = StoreSource::from_arcs(store.clone(), Arc::new(Counting::default()))
+            .lock_wait(Duration::from_millis(50));
+        let client = Client::builder().token_source(source).build().unwrap();
+        let err = client.token(&key).unwrap_err();
+        assert!(
+            matches!(err.kind(), crate::ErrorKind::Store { .. }),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! The [`Store`] trait a hub keeps its state in, the [`LockGuard`] of its
+//! refresh lock, and [`MemoryStore`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::error::Result;
+use crate::secret::Secret;
+use crate::token::{unix_now, Token, TokenKey, TokenKind};
+
+/// Where a hub keeps what must outlive one request: tokens and tickets, each
+/// third-party platform's `component_verify_ticket`, each authorizer's
+/// refresh token, and the lock that lets exactly one hub replica call
+/// WeChat per refresh.
+///
+/// Implementations: [`MemoryStore`] (one process, lost on restart),
+/// [`FileStore`](crate::hub::FileStore) (one hub, survives restarts) and
+/// `RedisStore` (feature `redis`: many hub replicas).
+///
+/// Every method reports a store it cannot reach as an error (use
+/// [`ErrorKind::Store`](crate::ErrorKind::Store)); the hub then answers an
+/// error rather than calling WeChat without the lock.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use wechat::hub::{MemoryStore, Store};
+/// use wechat::{Token, TokenKey};
+///
+/// let store = MemoryStore::new();
+/// let key = TokenKey::access_token("wx1");
+/// store.put_token(&key, &Token::new("T1", 7200))?;
+/// assert_eq!(store.get_token(&key)?.unwrap().secret(), "T1");
+///
+/// let guard = store.lock(&key, Duration::from_secs(10))?;
+/// assert!(guard.is_some());
+/// assert!(store.lock(&key, Duration::from_secs(10))?.is_none(), "held");
+/// drop(guard);
+/// assert!(store.lock(&key, Duration::from_secs(10))?.is_some());
+/// # Ok::<(), wechat::Error>(())
+/// ```
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The stored token for `key`, if any and not yet expired.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn get_token(&self, key: &TokenKey) -> Result<Option<Token>>;
+
+    /// Stores `token` for `key` until it expires, replacing any other.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()>;
+
+    /// The latest `component_verify_ticket` pushed to `component_appid`.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>>;
+
+    /// Stores the `component_verify_ticket` WeChat pushed to
+    /// `component_appid` (it pushes a new one every 10 minutes; each lives
+    /// 12 hours).
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()>;
+
+    /// The `authorizer_refresh_token` of `authorizer_appid` under
+    /// `component_appid`.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn get_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Secret>>;
+
+    /// Stores an authorizer's refresh token (it does not expire by time; it
+    /// is replaced on every token exchange).
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<()>;
+
+    /// Forgets an authorizer that revoked its authorization: its refresh
+    /// token and its stored tokens and tickets.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()>;
+
+    /// Takes the refresh lock of `key` for at most `ttl` (it expires by
+    /// itself if its holder dies), or `None` if someone else holds it.
+    /// The lock is released when the guard is dropped, and only if it is
+    /// still this guard's.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be reached.
+    fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>>;
+}
+
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
+        (**self).get_token(key)
+    }
+
+    fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
+        (**self).put_token(key, token)
+    }
+
+    fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
+        (**self).get_verify_ticket(component_appid)
+    }
+
+    fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
+        (**self).put_verify_ticket(component_appid, ticket)
+    }
+
+    fn get_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Secret>> {
+        (**self).get_refresh_token(component_appid, authorizer_appid)
+    }
+
+    fn put_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<()> {
+        (**self).put_refresh_token(component_appid, authorizer_appid, refresh_token)
+    }
+
+    fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
+        (**self).remove_authorizer(component_appid, authorizer_appid)
+    }
+
+    fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
+        (**self).lock(key, ttl)
+    }
+}
+
+/// A held refresh lock: released when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    release: Option<Box<dyn FnOnce() + Send + 'a>>,
+}
+
+impl<'a> LockGuard<'a> {
+    /// A guard that runs `release` once when dropped: for your own
+    /// [`Store`] implementations.
+    pub fn new(release: impl FnOnce() + Send + 'a) -> LockGuard<'a> {
+        LockGuard {
+            release: Some(Box::new(release)),
+        }
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard").finish_non_exhaustive()
+    }
+}
+
+/// The stable text form of a key, used as a map key, a file field and a
+/// Redis key suffix: `access_token:wx1`, `access_token:wxc/wxa`,
+/// `component_access_token:wxc`, `ticket.jsapi:wx1`.
+pub(crate) fn key_name(key: &TokenKey) -> String {
+    let kind = match key.kind() {
+        TokenKind::AccessToken => "access_token".to_string(),
+        TokenKind::ComponentAccessToken => "component_access_token".to_string(),
+        TokenKind::Ticket(t) => format!("ticket.{}", t.as_str()),
+    };
+    match key.authorizer_appid() {
+        Some(a) => format!("{kind}:{}/{a}", key.appid()),
+        None => format!("{kind}:{}", key.appid()),
+    }
+}
+
+/// The suffix every key name of an authorizer ends with.
+pub(crate) fn authorizer_suffix(component_appid: &str, authorizer_appid: &str) -> String {
+    format!(":{component_appid}/{authorizer_appid}")
+}
+
+/// A unique value for a lock holder: random, so that a holder whose lock
+/// expired can never release its successor's.
+pub(crate) fn lock_value() -> u64 {
+    let mut bytes = [0u8; 8];
+    // ok because a failing OS RNG only makes values less random; the
+    // counter still keeps them unique within the process
+    let _ = getrandom::fill(&mut bytes);
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    u64::from_le_bytes(bytes) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What [`MemoryStore`] and [`FileStore`](crate::hub::FileStore) hold.
+#[derive(Default)]
+pub(crate) struct State {
+    pub tokens: HashMap<String, Token>,
+    pub verify_tickets: HashMap<String, Secret>,
+    pub refresh_tokens: HashMap<String, Secret>,
+}
+
+impl State {
+    pub fn get_token(&self, key: &TokenKey) -> Option<Token> {
+        self.tokens
+            .get(&key_name(key))
+            .filter(|t| t.expires_at() > unix_now())
+            .cloned()
+    }
+
+    pub fn remove_authorizer(&mut self, component_appid: &str, authorizer_appid: &str) {
+        let suffix = authorizer_suffix(component_appid, authorizer_appid);
+        self.tokens.retain(|name, _| !name.ends_with(&suffix));
+        self.refresh_tokens
+            .remove(&format!("{component_appid}/{authorizer_appid}"));
+    }
+}
+
+/// In-process refresh locks with expiry, for the stores of a single hub.
+#[derive(Default)]
+pub(crate) struct Locks {
+    held: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl Locks {
+    pub fn lock(&self, key: &TokenKey, ttl: Duration) -> Option<LockGuard<'_>> {
+        let name = key_name(key);
+        let value = lock_value();
+        let mut held = self.held.lock();
+        let now = Instant::now();
+        if held.get(&name).is_some_and(|(_, until)| *until > now) {
+            return None;
+        }
+        held.insert(name.clone(), (value, now + ttl));
+        drop(held);
+        Some(LockGuard::new(move || {
+            let mut held = self.held.lock();
+            if held.get(&name).is_some_and(|(v, _)| *v == value) {
+                held.remove(&name);
+            }
+        }))
+    }
+}
+
+/// A [`Store`] in this process's memory: the default. Everything is lost
+/// when the process exits, so a restarted hub fetches new tokens (and a
+/// component hub waits for the next verify ticket push).
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    locks: Locks,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("tokens", &self.state.lock().tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store for MemoryStore {
+    fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
+        Ok(self.state.lock().get_token(key))
+    }
+
+    fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
+        self.state
+            .lock()
+            .tokens
+            .insert(key_name(key), token.clone());
+        Ok(())
+    }
+
+    fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
+        Ok(self
+            .state
+            .lock()
+            .verify_tickets
+            .get(component_appid)
+            .cloned())
+    }
+
+    fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
+        self.state
+            .lock()
+            .verify_tickets
+            .insert(component_appid.to_string(), ticket.clone());
+        Ok(())
+    }
+
+    fn get_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Secret>> {
+        Ok(self
+            .state
+            .lock()
+            .refresh_tokens
+            .get(&format!("{component_appid}/{authorizer_appid}"))
+            .cloned())
+    }
+
+    fn put_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<()> {
+        self.state.lock().refresh_tokens.insert(
+            format!("{component_appid}/{authorizer_appid}"),
+            refresh_token.clone(),
+        );
+        Ok(())
+    }
+
+    fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
+        self.state
+            .lock()
+            .remove_authorizer(component_appid, authorizer_appid);
+        Ok(())
+    }
+
+    fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
+        Ok(self.locks.lock(key, ttl))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::TicketType;
+
+    #[test]
+    fn key_names_are_distinct_and_stable() {
+        let names = [
+            key_name(&TokenKey::access_token("wx1")),
+            key_name(&TokenKey::access_token("wxc").for_authorizer("wxa")),
+            key_name(&TokenKey::component_access_token("wxc")),
+            key_name(&TokenKey::ticket("wx1", TicketType::Jsapi)),
+            key_name(&TokenKey::ticket("wxc", TicketType::WxCard).for_authorizer("wxa")),
+        ];
+        assert_eq!(
+            names,
+            [
+                "access_token:wx1",
+                "access_token:wxc/wxa",
+                "component_access_token:wxc",
+                "ticket.jsapi:wx1",
+                "ticket.wx_card:wxc/wxa",
+            ]
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_not_served() {
+        let store = MemoryStore::new();
+        let key = TokenKey::access_token("wx1");
+        store
+            .put_token(&key, &Token::with_timestamp("OLD", 1000, 7200))
+            .unwrap();
+        assert!(store.get_token(&key).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_expired_lock_can_be_taken_and_its_old_guard_releases_nothing() {
+        let store = MemoryStore::new();
+        let key = TokenKey::access_token("wx1");
+        let old = store.lock(&key, Duration::ZERO).unwrap().unwrap();
+        let new = store.lock(&key, Duration::from_secs(60)).unwrap().unwrap();
+        drop(old);
+        assert!(store.lock(&key, Duration::from_secs(60)).unwrap().is_none());
+        drop(new);
+        assert!(store.lock(&key, Duration::from_secs(60)).unwrap().is_some());
+    }
+
+    #[test]
+    fn removing_an_authorizer_forgets_its_tokens_and_refresh_token() {
+        let store = MemoryStore::new();
+        let key = TokenKey::access_token("wxc").for_authorizer("wxa");
+        let other = TokenKey::access_token("wxc").for_authorizer("wxb");
+        store.put_token(&key, &Token::new("A", 7200)).unwrap();
+        store.put_token(&other, &Token::new("B", 7200)).unwrap();
+        store
+            .put_refresh_token("wxc", "wxa", &Secret::new("R"))
+            .unwrap();
+        store.remove_authorizer("wxc", "wxa").unwrap();
+        assert!(store.get_token(&key).unwrap().is_none());
+        assert!(store.get_refresh_token("wxc", "wxa").unwrap().is_none());
+        assert_eq!(store.get_token(&other).unwrap().unwrap().secret(), "B");
+    }
+}
