@@ -1,26 +1,24 @@
-//! `FakeHub`: the hub protocol served over any token source, with
-//! compare-and-swap refresh.
+//! `FakeHub`: the hub handler over any token source and a memory store, on
+//! the fakes' test server, with request counters.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use serde_json::{json, Value};
 
 use super::server::{HttpServer, Req, Resp};
-use crate::client::Client;
-use crate::error::{Error, ErrorKind};
-use crate::token::{TicketType, Token, TokenKey, TokenSource};
+use crate::hub::{HubHandler, HubRequest};
+use crate::token::TokenSource;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
 /// `shared/docs/hub-protocol.md` over a token source (usually a
 /// [`SecretSource`](crate::SecretSource) pointed at a
 /// [`FakeWechat`](super::FakeWechat)).
 ///
-/// Refresh is compare-and-swap: a stale token that is no longer the hub's
-/// current one gets the current one back with no upstream call. Errors are
-/// answered the Elixir way: HTTP 200 with
-/// `{"errcode", "message", "reason", "http_status"}`.
+/// It is a [`HubHandler`] with a memory store: refresh is compare-and-swap
+/// (a stale token that is no longer the hub's current one gets the current
+/// one back with no upstream call). Errors are answered the Elixir way:
+/// HTTP 200 with `{"errcode", "message", "reason", "http_status"}`.
 ///
 /// # Example
 ///
@@ -69,8 +67,11 @@ impl FakeHub {
         source: impl TokenSource + 'static,
         bearer: Option<String>,
     ) -> std::io::Result<FakeHub> {
-        let client = Client::builder()
-            .token_source(source)
+        let mut builder = HubHandler::builder().source(source).errors_with_200(true);
+        if let Some(secret) = bearer {
+            builder = builder.bearer(secret);
+        }
+        let handler = builder
             .build()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -79,18 +80,25 @@ impl FakeHub {
             8,
             Arc::new(move |req: Req| {
                 *handler_counts.lock().entry(req.path.clone()).or_default() += 1;
-                if let Some(secret) = &bearer {
-                    let expected = format!("Bearer {secret}");
-                    if req.header("authorization") != Some(expected.as_str()) {
-                        return failure(
-                            401,
-                            "unauthorized",
-                            "missing or wrong bearer secret",
-                            None,
-                        );
-                    }
+                let mut hub_req = HubRequest::new(&req.method, &req.path).body(req.body);
+                hub_req.query = req.query;
+                hub_req.headers = req.headers;
+                let resp = handler.handle(&hub_req);
+                let content_type = resp
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map_or_else(|| "application/json".to_string(), |(_, v)| v.clone());
+                Resp {
+                    status: resp.status,
+                    content_type,
+                    headers: resp
+                        .headers
+                        .into_iter()
+                        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+                        .collect(),
+                    body: resp.body,
                 }
-                handle(&client, &req)
             }),
         )?;
         Ok(FakeHub { server, counts })
@@ -115,128 +123,3 @@ impl std::fmt::Debug for FakeHub {
     }
 }
 
-/// An Elixir-style error body, answered with HTTP 200 except for 401.
-fn failure(http_status: u16, reason: &str, message: &str, errcode: Option<i64>) -> Resp {
-    let status = if http_status == 401 { 401 } else { 200 };
-    Resp::json(
-        status,
-        &json!({
-            "errcode": errcode.unwrap_or(i64::from(http_status)),
-            "message": message,
-            "reason": reason,
-            "http_status": http_status,
-        }),
-    )
-}
-
-fn from_error(e: &Error) -> Resp {
-    match e.kind() {
-        ErrorKind::Api {
-            errcode, errmsg, ..
-        } => failure(502, "wechat_error", errmsg, Some(*errcode)),
-        _ => failure(502, "upstream_error", &e.to_string(), None),
-    }
-}
-
-fn token_body(field: &str, token: &Token, extra: Option<(&str, &str)>) -> Resp {
-    let mut body = json!({
-        field: token.secret(),
-        "expires_in": token.expires_at().saturating_sub(token.timestamp()),
-        "timestamp": token.timestamp(),
-    });
-    if let Some((k, v)) = extra {
-        body[k] = v.into();
-    }
-    Resp::json(200, &body)
-}
-
-fn missing(name: &str) -> Resp {
-    failure(
-        400,
-        "invalid_request",
-        &format!("missing parameter {name}"),
-        None,
-    )
-}
-
-fn handle(client: &Client, req: &Req) -> Resp {
-    let body = req.json().unwrap_or(Value::Null);
-    let from_body = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
-    match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/healthz") => Resp::json(200, &json!({"status": "ok"})),
-        ("GET", "/client/access_token") => {
-            let Some(appid) = req.param("appid") else {
-                return missing("appid");
-            };
-            let mut key = TokenKey::access_token(appid);
-            if let Some(authorizer) = req.param("authorizer_appid") {
-                key = key.for_authorizer(authorizer);
-            }
-            match client.token(&key) {
-                Ok(t) => token_body("access_token", &t, None),
-                Err(e) => from_error(&e),
-            }
-        }
-        ("GET", "/client/component_access_token") => {
-            let Some(appid) = req.param("appid") else {
-                return missing("appid");
-            };
-            match client.token(&TokenKey::component_access_token(appid)) {
-                Ok(t) => token_body("access_token", &t, None),
-                Err(e) => from_error(&e),
-            }
-        }
-        ("POST", "/refresh/access_token") | ("POST", "/client/refresh_component_access_token") => {
-            let Some(appid) = from_body("appid") else {
-                return missing("appid");
-            };
-            let Some(stale) = from_body("access_token") else {
-                return missing("access_token");
-            };
-            let mut key = if req.path == "/refresh/access_token" {
-                TokenKey::access_token(&appid)
-            } else {
-                TokenKey::component_access_token(&appid)
-            };
-            if let Some(authorizer) = from_body("authorizer_appid") {
-                key = key.for_authorizer(&authorizer);
-            }
-            match client.refresh_token(&key, &Token::new(stale, 0)) {
-                Ok(t) => token_body("access_token", &t, None),
-                Err(e) => from_error(&e),
-            }
-        }
-        ("GET", "/client/ticket") => {
-            let Some(appid) = req.param("appid") else {
-                return missing("appid");
-            };
-            let ticket = match req.param("type") {
-                Some("jsapi") => TicketType::Jsapi,
-                Some("wx_card") => TicketType::WxCard,
-                Some(_) => {
-                    return failure(
-                        400,
-                        "invalid_request",
-                        "type must be jsapi or wx_card",
-                        None,
-                    )
-                }
-                None => return missing("type"),
-            };
-            let mut key = TokenKey::ticket(appid, ticket);
-            if let Some(authorizer) = req.param("authorizer_appid") {
-                key = key.for_authorizer(authorizer);
-            }
-            match client.token(&key) {
-                Ok(t) => token_body("ticket", &t, Some(("type", ticket.as_str()))),
-                Err(e) => from_error(&e),
-            }
-        }
-        _ => failure(
-            404,
-            "not_found",
-            &format!("no route {} {}", req.method, req.path),
-            None,
-        ),
-    }
-}
