@@ -5,6 +5,10 @@ mod common;
 
 mod concurrency;
 mod hub_client;
+#[cfg(all(feature = "hub", feature = "redis"))]
+mod hub_redis;
+#[cfg(feature = "hub")]
+mod hub_server;
 mod redaction;
 mod request;
 mod tickets;

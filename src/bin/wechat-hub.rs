@@ -218,7 +218,7 @@ fn run() -> Result<(), String> {
             let asked = addr;
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             eprintln!(
-                "wechat-hub: no bearer secret configured: listening on loopback {addr} instead of {asked}; set bearer_env, or pass --allow-remote"
+                "wechat-hub: no bearer secret configured: binding to loopback {addr} instead of {asked}; set bearer_env, or pass --allow-remote"
             );
         }
     } else if bearer.is_none() {

@@ -1,5 +1,8 @@
 //! Shared set-up: a fake WeChat with one account and clients pointed at it.
 
+#[cfg(feature = "hub")]
+pub mod process;
+
 use std::time::Duration;
 
 use wechat::testing::{FakeHub, FakeWechat};

@@ -1,0 +1,1 @@
+//! Hubs sharing Redis.
