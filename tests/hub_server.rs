@@ -96,7 +96,10 @@ fn hub_source_against_the_binary_tokens_tickets_refresh() {
     assert!(logs.contains("GET /client/access_token 200 "), "{logs}");
     assert!(logs.contains("POST /refresh/access_token 200 "), "{logs}");
     let token = client.token(&TokenKey::access_token(APPID)).unwrap();
-    assert!(!logs.contains(token.secret()) && !logs.contains("appid="), "{logs}");
+    assert!(
+        !logs.contains(token.secret()) && !logs.contains("appid="),
+        "{logs}"
+    );
 }
 
 #[test]
@@ -107,7 +110,10 @@ fn protocol_conformance_from_raw_http() {
 
     let (status, body) = get(&format!("{url}/client/access_token?appid={APPID}"), None);
     assert_eq!(status, 200);
-    assert_eq!(keys(&body), BTreeSet::from(["access_token", "expires_in", "timestamp"]));
+    assert_eq!(
+        keys(&body),
+        BTreeSet::from(["access_token", "expires_in", "timestamp"])
+    );
     let token = body["access_token"].as_str().unwrap().to_string();
     assert!(!token.is_empty());
     assert_eq!(body["expires_in"], 7200);
@@ -118,14 +124,20 @@ fn protocol_conformance_from_raw_http() {
     let stale = format!(r#"{{"appid":"{APPID}","access_token":"{token}"}}"#);
     let (status, body) = post(&refresh, &stale);
     assert_eq!(status, 200);
-    assert_eq!(keys(&body), BTreeSet::from(["access_token", "expires_in", "timestamp"]));
+    assert_eq!(
+        keys(&body),
+        BTreeSet::from(["access_token", "expires_in", "timestamp"])
+    );
     let fresh = body["access_token"].as_str().unwrap().to_string();
     assert_ne!(fresh, token);
     let (_, again) = post(&refresh, &stale);
     assert_eq!(again["access_token"], fresh.as_str(), "compare-and-swap");
     assert_eq!(fake.count("/cgi-bin/token"), 2);
 
-    let (status, body) = get(&format!("{url}/client/ticket?appid={APPID}&type=jsapi"), None);
+    let (status, body) = get(
+        &format!("{url}/client/ticket?appid={APPID}&type=jsapi"),
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(
         keys(&body),
@@ -141,7 +153,10 @@ fn protocol_conformance_from_raw_http() {
     let bad_requests = [
         get(&format!("{url}/client/access_token"), None),
         get(&format!("{url}/client/ticket?appid={APPID}"), None),
-        get(&format!("{url}/client/ticket?appid={APPID}&type=nope"), None),
+        get(
+            &format!("{url}/client/ticket?appid={APPID}&type=nope"),
+            None,
+        ),
         get(&format!("{url}/client/component_access_token"), None),
         post(&refresh, "not json"),
         post(&refresh, &format!(r#"{{"appid":"{APPID}"}}"#)),
@@ -151,7 +166,10 @@ fn protocol_conformance_from_raw_http() {
             &format!("{refresh}?appid={APPID}&access_token={token}"),
             "{}",
         ),
-        post(&format!("{url}/client/refresh_component_access_token"), "{}"),
+        post(
+            &format!("{url}/client/refresh_component_access_token"),
+            "{}",
+        ),
     ];
     for (status, body) in bad_requests {
         assert_eq!(status, 400, "{body}");
@@ -161,10 +179,17 @@ fn protocol_conformance_from_raw_http() {
         assert!(!body["message"].as_str().unwrap().is_empty());
     }
     let (status, body) = get(&format!("{url}/refresh/access_token"), None);
-    assert_eq!((status, &body["reason"]), (405, &"method_not_allowed".into()));
+    assert_eq!(
+        (status, &body["reason"]),
+        (405, &"method_not_allowed".into())
+    );
     let (status, body) = get(&format!("{url}/client/access_token?appid=wx_unknown"), None);
     assert_eq!((status, &body["reason"]), (404, &"unknown_appid".into()));
-    assert_eq!(fake.count("/cgi-bin/token"), 2, "no upstream call for errors");
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        2,
+        "no upstream call for errors"
+    );
 }
 
 #[test]
@@ -197,10 +222,16 @@ fn sixty_four_threads_report_one_stale_token_one_upstream_refresh() {
     });
     let logs = hub.logs();
     assert!(
-        tokens.iter().all(|t| t == &tokens[0] && t != stale.secret()),
+        tokens
+            .iter()
+            .all(|t| t == &tokens[0] && t != stale.secret()),
         "{tokens:?}\n{logs}"
     );
-    assert_eq!(fake.count("/cgi-bin/token"), 2, "1 fetch + exactly 1 refresh");
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        2,
+        "1 fetch + exactly 1 refresh"
+    );
 }
 
 #[test]
@@ -212,7 +243,11 @@ fn bearer_secret_missing_or_wrong_gets_401_and_no_token() {
         "[store]\nkind = \"memory\"",
         "bearer_env = \"TEST_HUB_BEARER\"",
     );
-    let hub = HubProcess::start(&dir, &config, &[SECRET_ENV, ("TEST_HUB_BEARER", "bearer-42")]);
+    let hub = HubProcess::start(
+        &dir,
+        &config,
+        &[SECRET_ENV, ("TEST_HUB_BEARER", "bearer-42")],
+    );
     let token_url = format!("{}/client/access_token?appid={APPID}", hub.url);
     for bearer in [None, Some("wrong"), Some("bearer-4"), Some("bearer-420")] {
         let (status, body) = get(&token_url, bearer);
@@ -263,7 +298,10 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
             .put_refresh_token("wx_component", "wx_authorizer", &"REFRESH_1".into())
             .unwrap();
     }
-    let store = format!("[store]\nkind = \"file\"\npath = {:?}", path.display().to_string());
+    let store = format!(
+        "[store]\nkind = \"file\"\npath = {:?}",
+        path.display().to_string()
+    );
     let config = process::config(&fake.url(), &store, "");
     let mut hub = HubProcess::start(&dir, &config, &[SECRET_ENV]);
     let key = TokenKey::access_token(APPID);
@@ -281,7 +319,8 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
             let (stop, calls) = (&stop, &calls);
             s.spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    let _ = client.refresh_token(&TokenKey::access_token(APPID), &Token::new("OLD", 0));
+                    let _ =
+                        client.refresh_token(&TokenKey::access_token(APPID), &Token::new("OLD", 0));
                     calls.fetch_add(1, Ordering::SeqCst);
                 }
             });
@@ -304,7 +343,11 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
     let store = wechat::hub::FileStore::open(&path).unwrap();
     use wechat::hub::Store;
     assert_eq!(
-        store.get_verify_ticket("wx_component").unwrap().unwrap().expose(),
+        store
+            .get_verify_ticket("wx_component")
+            .unwrap()
+            .unwrap()
+            .expose(),
         "VERIFY_1"
     );
     assert_eq!(
@@ -344,7 +387,10 @@ fn without_a_bearer_it_listens_on_loopback_only_and_says_so() {
 fn help_and_clear_startup_errors() {
     let (code, out, _) = run_hub(&["--help"], &[]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("USAGE:") && out.contains("secret_env"), "{out}");
+    assert!(
+        out.contains("USAGE:") && out.contains("secret_env"),
+        "{out}"
+    );
 
     let fake = common::fake();
     let dir = process::temp_dir("badconfig");
@@ -373,7 +419,10 @@ fn help_and_clear_startup_errors() {
     }
     let (code, _, err) = run_hub(&["--config", "/nonexistent/hub.toml"], &[]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("cannot read config /nonexistent/hub.toml"), "{err}");
+    assert!(
+        err.contains("cannot read config /nonexistent/hub.toml"),
+        "{err}"
+    );
     let (code, _, err) = run_hub(&[], &[]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--config"), "{err}");

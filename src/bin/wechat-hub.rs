@@ -31,7 +31,7 @@ names the environment variable that holds the secret):
     bind = \"127.0.0.1:4000\"          # default
     bearer_env = \"WECHAT_HUB_BEARER\" # optional: require Authorization: Bearer
     upstream = \"https://api.weixin.qq.com\"  # default; a fake WeChat for tests
-    workers = 16                     # default
+    workers = 64                     # default: connections served at once
 
     [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
     kind = \"file\"                    # memory | file | redis
@@ -225,9 +225,10 @@ fn run() -> Result<(), String> {
         eprintln!("wechat-hub: no bearer secret configured: loopback only");
     }
 
-    let server = HubServer::bind(&addr.to_string(), handler)
-        .map_err(|e| e.to_string())?
-        .workers(config.workers.unwrap_or(16));
+    let mut server = HubServer::bind(&addr.to_string(), handler).map_err(|e| e.to_string())?;
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())

@@ -122,4 +122,3 @@ impl std::fmt::Debug for FakeHub {
             .finish_non_exhaustive()
     }
 }
-

@@ -64,7 +64,11 @@ impl HubProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on http").nth(1).map(|r| format!("http{r}")) {
+                if let Some(rest) = line
+                    .split("listening on http")
+                    .nth(1)
+                    .map(|r| format!("http{r}"))
+                {
                     let url = rest.split_whitespace().next().unwrap_or("").to_string();
                     let _ = tx.send(url);
                 }
