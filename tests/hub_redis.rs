@@ -1,1 +1,225 @@
-//! Hubs sharing Redis.
+//! Hubs sharing Redis: the store's lock and keys against a real Redis,
+//! three `wechat-hub` processes under load while WeChat invalidates the
+//! token and one hub dies, and a Redis that goes away and comes back.
+//!
+//! These tests need Redis at 127.0.0.1:6379 (`.ci/redis.sh` starts it) and
+//! fail, never skip, without it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use wechat::hub::{RedisStore, Store};
+use wechat::{Client, ErrorKind, HubSource, Token, TokenKey};
+
+use crate::common::process::{self, HubProcess, RedisProcess, SECRET_ENV};
+use crate::common::{self, APPID};
+
+const REDIS: &str = "redis://127.0.0.1:6379/";
+
+/// The shared Redis, under a prefix of this test's own.
+fn shared_redis(name: &str) -> (RedisStore, String) {
+    let prefix = process::unique_prefix(name);
+    let store = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
+    if let Err(e) = store.ping() {
+        panic!("Redis must answer at 127.0.0.1:6379 for this test (run .ci/redis.sh): {e}");
+    }
+    (store, prefix)
+}
+
+fn redis_config(upstream: &str, url: &str, prefix: &str) -> String {
+    let store = format!("[store]\nkind = \"redis\"\nurl = \"{url}\"\nprefix = \"{prefix}\"");
+    process::config(upstream, &store, "")
+}
+
+#[test]
+fn redis_lock_is_exclusive_owned_and_expires() {
+    let (store, _) = shared_redis("lock");
+    let key = TokenKey::access_token(APPID);
+    let guard = store.lock(&key, Duration::from_secs(30)).unwrap();
+    assert!(guard.is_some());
+    assert!(store.lock(&key, Duration::from_secs(30)).unwrap().is_none());
+    drop(guard);
+    let short = store
+        .lock(&key, Duration::from_millis(50))
+        .unwrap()
+        .unwrap();
+    process::wait_until("the lock expires", || {
+        store
+            .lock(&key, Duration::from_millis(1))
+            .unwrap()
+            .is_some()
+    });
+    let successor = store.lock(&key, Duration::from_secs(30)).unwrap().unwrap();
+    // The expired holder's release must not free its successor's lock.
+    drop(short);
+    assert!(store.lock(&key, Duration::from_secs(30)).unwrap().is_none());
+    drop(successor);
+
+    store.put_token(&key, &Token::new("T", 7200)).unwrap();
+    assert_eq!(store.get_token(&key).unwrap().unwrap().secret(), "T");
+    store.put_verify_ticket("wxc", &"V".into()).unwrap();
+    store.put_refresh_token("wxc", "wxa", &"R".into()).unwrap();
+    let authorizer = TokenKey::access_token("wxc").for_authorizer("wxa");
+    store
+        .put_token(&authorizer, &Token::new("A", 7200))
+        .unwrap();
+    assert_eq!(
+        store.get_verify_ticket("wxc").unwrap().unwrap().expose(),
+        "V"
+    );
+    store.remove_authorizer("wxc", "wxa").unwrap();
+    assert!(store.get_refresh_token("wxc", "wxa").unwrap().is_none());
+    assert!(store.get_token(&authorizer).unwrap().is_none());
+    // Another prefix sees none of it.
+    let (other, _) = shared_redis("lock-other");
+    assert!(other.get_token(&key).unwrap().is_none());
+}
+
+fn client_of(fake: &wechat::testing::FakeWechat, url: &str) -> Client {
+    common::builder(fake)
+        .token_source(HubSource::new(url).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// 64 client threads over three hub processes sharing one Redis; WeChat
+/// invalidates the token 5 times (one hub is killed after the third):
+/// exactly 5 upstream refreshes and no failed call on the live hubs.
+#[test]
+fn three_hubs_share_redis_five_invalidations_one_hub_killed() {
+    const THREADS: usize = 64;
+    let fake = common::fake();
+    // Widens the window in which hubs race for the refresh.
+    fake.delay("/cgi-bin/token", Duration::from_millis(30));
+    let (_, prefix) = shared_redis("three");
+    let dir = process::temp_dir("three");
+    let config = redis_config(&fake.url(), REDIS, &prefix);
+    let mut hubs: Vec<HubProcess> = (0..3)
+        .map(|i| {
+            let dir = dir.join(i.to_string());
+            std::fs::create_dir_all(&dir).unwrap();
+            HubProcess::start(&dir, &config, &[SECRET_ENV])
+        })
+        .collect();
+    let urls: Vec<String> = hubs.iter().map(|h| h.url.clone()).collect();
+    let clients: Vec<Client> = (0..THREADS)
+        .map(|i| client_of(&fake, &urls[i % 3]))
+        .collect();
+
+    let killed = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    let done: Vec<AtomicUsize> = (0..THREADS).map(|_| AtomicUsize::new(0)).collect();
+    let failures = AtomicUsize::new(0);
+    let live = |i: usize| i % 3 != 0 || !killed.load(Ordering::SeqCst);
+    std::thread::scope(|s| {
+        for (i, (client, done)) in clients.iter().zip(&done).enumerate() {
+            let (stop, failures, killed) = (&stop, &failures, &killed);
+            s.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if i % 3 == 0 && killed.load(Ordering::SeqCst) {
+                        return; // its hub is gone
+                    }
+                    match client.request("/cgi-bin/loop") {
+                        Ok(_) => {}
+                        // A call in flight to the hub being killed.
+                        Err(_) if i % 3 == 0 && killed.load(Ordering::SeqCst) => return,
+                        Err(e) => {
+                            eprintln!("client {i} (hub {}): {e}", i % 3);
+                            failures.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        // Before each invalidation every live thread has finished a call
+        // that started after the previous refresh, so none holds a token
+        // two generations old.
+        let every_live_thread_moves_on = || {
+            let seen: Vec<usize> = done.iter().map(|d| d.load(Ordering::SeqCst)).collect();
+            process::wait_until("every live client thread calls twice", || {
+                (0..THREADS).all(|i| !live(i) || done[i].load(Ordering::SeqCst) >= seen[i] + 2)
+            });
+        };
+        every_live_thread_moves_on();
+        for round in 1..=5 {
+            assert!(fake.invalidate_current(APPID) >= 1);
+            process::wait_until("the refresh", || fake.count("/cgi-bin/token") == 1 + round);
+            every_live_thread_moves_on();
+            if round == 3 {
+                killed.store(true, Ordering::SeqCst);
+                hubs[0].kill();
+                every_live_thread_moves_on();
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "no failed call on live hubs"
+    );
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        6,
+        "1 fetch + exactly 5 refreshes across three hubs"
+    );
+    let refreshes: usize = hubs[1..]
+        .iter()
+        .map(|h| h.logs().matches("POST /refresh/access_token 200").count())
+        .sum();
+    assert!(refreshes >= 5, "clients reported stale tokens to the hubs");
+}
+
+/// Redis goes away: the hub answers a clear store error (and calls
+/// WeChat for nothing); Redis comes back: the hub works again.
+#[test]
+fn redis_down_is_a_clear_error_and_the_hub_recovers() {
+    // The shared Redis must be up for the suite, even if this test runs
+    // its own.
+    shared_redis("down-check");
+    let fake = common::fake();
+    let port = process::free_port();
+    let mut redis = RedisProcess::start(port);
+    let url = format!("redis://127.0.0.1:{port}/");
+    let dir = process::temp_dir("down");
+    let hub = HubProcess::start(
+        &dir,
+        &redis_config(&fake.url(), &url, "down:"),
+        &[SECRET_ENV],
+    );
+    let key = TokenKey::access_token(APPID);
+    let token = client_of(&fake, &hub.url).token(&key).unwrap();
+
+    redis.kill();
+    // A fresh client's refresh must reach Redis (the hub's own cache
+    // cannot answer a compare-and-swap).
+    let err = client_of(&fake, &hub.url)
+        .refresh_token(&key, &token)
+        .unwrap_err();
+    match err.kind() {
+        ErrorKind::Hub {
+            reason,
+            message,
+            status,
+            ..
+        } => {
+            assert_eq!((reason.as_str(), *status), ("store_unavailable", 503));
+            assert!(
+                message.contains(&format!("redis at 127.0.0.1:{port}")),
+                "{message}"
+            );
+        }
+        other => panic!("expected a hub store error, got {other:?}"),
+    }
+    assert_eq!(fake.count("/cgi-bin/token"), 1, "no token quota wasted");
+
+    let _redis = RedisProcess::start(port);
+    let fresh = client_of(&fake, &hub.url)
+        .refresh_token(&key, &token)
+        .unwrap();
+    assert_ne!(fresh.secret(), token.secret());
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
+    let logs = hub.logs();
+    assert!(logs.contains("POST /refresh/access_token 503"), "{logs}");
+}

@@ -116,6 +116,15 @@ pub struct HubResponse {
 }
 
 impl HubResponse {
+    #[cfg(feature = "testing")]
+    pub(crate) fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> HubResponse {
+        HubResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
     fn json(status: u16, value: &Value) -> HubResponse {
         HubResponse {
             status,

@@ -15,8 +15,8 @@ mod file;
 mod handler;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(feature = "hub")]
-mod server;
+#[cfg(any(feature = "hub", feature = "testing"))]
+pub(crate) mod server;
 mod source;
 mod store;
 

@@ -9,6 +9,7 @@
 //! `Content-Length` body, and an answer with `Connection: close`, which is
 //! what this file does, with read/write timeouts and size caps.
 
+#[cfg(feature = "hub")]
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::handler::{HubHandler, HubRequest, HubResponse, MAX_BODY};
+#[cfg(feature = "hub")]
+use super::handler::HubHandler;
+use super::handler::{HubRequest, HubResponse, MAX_BODY};
+#[cfg(feature = "hub")]
 use crate::error::{Error, Result};
 
 /// The largest request head (request line and headers) read.
@@ -26,6 +30,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// How long a client may take to send its request or read the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+#[cfg(feature = "hub")]
 /// A blocking HTTP server for a [`HubHandler`]: a thread per connection,
 /// at most [`workers`](HubServer::workers) at once, one request per
 /// connection (answers carry `Connection: close`), each request logged to
@@ -58,6 +63,7 @@ pub struct HubServer {
     log: bool,
 }
 
+#[cfg(feature = "hub")]
 impl HubServer {
     /// Listens on `addr` (`host:port`; port 0 picks a free one).
     ///
@@ -106,82 +112,106 @@ impl HubServer {
     /// Serves until `stop` becomes true, then lets the requests in
     /// progress finish and returns (within about 50 ms when idle).
     pub fn run(&self, stop: &AtomicBool) {
-        let active = AtomicUsize::new(0);
-        let finished = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            // Wakes the blocking accept below once `stop` is set.
-            s.spawn(|| {
-                while !stop.load(Ordering::SeqCst) && !finished.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let mut wake = self.addr;
-                if wake.ip().is_unspecified() {
-                    wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-                }
-                // ok because failing to connect means accept is not waiting
-                let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-            });
-            loop {
-                let accepted = self.listener.accept();
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        eprintln!("wechat-hub: accept failed: {e}");
-                        std::thread::sleep(Duration::from_millis(50));
-                        continue;
-                    }
-                };
-                while active.load(Ordering::SeqCst) >= self.workers {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                active.fetch_add(1, Ordering::SeqCst);
-                let active = &active;
-                s.spawn(move || {
-                    self.serve(stream);
-                    active.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-            finished.store(true, Ordering::SeqCst);
-        });
+        serve(
+            &self.listener,
+            self.addr,
+            self.workers,
+            stop,
+            &|req| self.handler.handle(req),
+            self.log,
+        );
     }
+}
 
-    fn serve(&self, stream: TcpStream) {
-        let started = Instant::now();
-        // ok because a socket that refuses options is served without them
-        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        let _ = stream.set_nodelay(true);
-        let Ok(read_half) = stream.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(read_half);
-        let (label, resp, unread) = match read_request(&mut reader, &stream) {
-            Ok(req) => {
-                let label = format!("{} {}", req.method, req.path);
-                (label, self.handler.handle(&req), false)
+/// Accepts connections on `listener` (bound to `addr`) until `stop`, each
+/// served on its own thread, at most `workers` at once.
+pub(crate) fn serve(
+    listener: &TcpListener,
+    addr: SocketAddr,
+    workers: usize,
+    stop: &AtomicBool,
+    handle: &(dyn Fn(&HubRequest) -> HubResponse + Sync),
+    log: bool,
+) {
+    let active = AtomicUsize::new(0);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Wakes the blocking accept below once `stop` is set.
+        s.spawn(|| {
+            while !stop.load(Ordering::SeqCst) && !finished.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
             }
-            Err(Bad::Gone) => return,
-            Err(Bad::Answer(status, message)) => ("- -".to_string(), error(status, message), true),
-        };
-        let status = resp.status;
-        // ok because a client that went away needs no answer
-        let _ = write_response(&stream, resp);
-        let _ = stream.shutdown(Shutdown::Write);
-        if unread {
-            // Drain what the client still sends, briefly, so that closing
-            // does not reset the connection before it read the answer.
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-            let _ = std::io::copy(&mut reader.take(MAX_BODY as u64), &mut std::io::sink());
+            let mut wake = addr;
+            if wake.ip().is_unspecified() {
+                wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            // ok because failing to connect means accept is not waiting
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        });
+        loop {
+            let accepted = listener.accept();
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("wechat-hub: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            while active.load(Ordering::SeqCst) >= workers.max(1) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            active.fetch_add(1, Ordering::SeqCst);
+            let active = &active;
+            s.spawn(move || {
+                serve_connection(stream, handle, log);
+                active.fetch_sub(1, Ordering::SeqCst);
+            });
         }
-        if self.log {
-            eprintln!(
-                "{label} {status} {:.1}ms",
-                started.elapsed().as_secs_f64() * 1000.0
-            );
+        finished.store(true, Ordering::SeqCst);
+    });
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    handle: &(dyn Fn(&HubRequest) -> HubResponse + Sync),
+    log: bool,
+) {
+    let started = Instant::now();
+    // ok because a socket that refuses options is served without them
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let (label, resp, unread) = match read_request(&mut reader, &stream) {
+        Ok(req) => {
+            let label = format!("{} {}", req.method, req.path);
+            (label, handle(&req), false)
         }
+        Err(Bad::Gone) => return,
+        Err(Bad::Answer(status, message)) => ("- -".to_string(), error(status, message), true),
+    };
+    let status = resp.status;
+    // ok because a client that went away needs no answer
+    let _ = write_response(&stream, resp);
+    let _ = stream.shutdown(Shutdown::Write);
+    if unread {
+        // Drain what the client still sends, briefly, so that closing
+        // does not reset the connection before it read the answer.
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let _ = std::io::copy(&mut reader.take(MAX_BODY as u64), &mut std::io::sink());
+    }
+    if log {
+        eprintln!(
+            "{label} {status} {:.1}ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 
@@ -315,6 +345,7 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+#[cfg(feature = "hub")]
 impl fmt::Debug for HubServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HubServer")

@@ -8,7 +8,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use percent_encoding::percent_decode_str;
+
+use crate::hub::{HubRequest, HubResponse};
 
 /// A request as the fakes see it.
 #[derive(Debug, Clone)]
@@ -61,46 +62,32 @@ impl Resp {
 
 type Handler = Arc<dyn Fn(Req) -> Resp + Send + Sync>;
 
-/// A running server; stops and joins its threads when dropped.
+/// A running server; stops and joins its thread when dropped.
+///
+/// It runs on the hub's HTTP/1.1 loop (one request per connection), not on
+/// tiny_http, whose task pool can leave a new connection queued behind idle
+/// keep-alive ones when many clients connect at once.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
     stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl HttpServer {
-    /// Starts `workers` threads answering with `handler`.
+    /// Starts serving with `handler`, at least `workers` connections at once.
     pub fn start(workers: usize, handler: Handler) -> std::io::Result<HttpServer> {
-        let server = tiny_http::Server::http("127.0.0.1:0")
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| std::io::Error::other("server has no ip address"))?;
-        let server = Arc::new(server);
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..workers)
-            .map(|_| {
-                let server = server.clone();
-                let stop = stop.clone();
-                let handler = handler.clone();
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        match server.recv_timeout(Duration::from_millis(200)) {
-                            Ok(Some(request)) => serve(request, &handler),
-                            Ok(None) => {}
-                            Err(_) => break,
-                        }
-                    }
-                })
-            })
-            .collect();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let handle = |req: &HubRequest| to_hub(handler(from_hub(req)));
+            crate::hub::server::serve(&listener, addr, workers.max(64), &flag, &handle, false);
+        });
         Ok(HttpServer {
             addr,
-            server,
             stop,
-            workers,
+            thread: Some(thread),
         })
     }
 
@@ -112,68 +99,28 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        for worker in self.workers.drain(..) {
-            // ok because a worker that panicked has nothing left to clean up
-            let _ = worker.join();
+        if let Some(thread) = self.thread.take() {
+            // ok because a server thread that panicked has nothing left to clean up
+            let _ = thread.join();
         }
     }
 }
 
-fn serve(mut request: tiny_http::Request, handler: &Handler) {
-    let (path, query) = match request.url().split_once('?') {
-        Some((p, q)) => (p.to_string(), parse_query(q)),
-        None => (request.url().to_string(), Vec::new()),
-    };
-    let mut body = Vec::new();
-    // ok because a body that cannot be read is answered as an empty one
-    let _ = request.as_reader().read_to_end(&mut body);
-    let req = Req {
-        method: request.method().as_str().to_ascii_uppercase(),
-        path,
-        query,
-        headers: request
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_string(),
-                    h.value.as_str().to_string(),
-                )
-            })
-            .collect(),
-        body,
-    };
-    let resp = handler(req);
-    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
-    let headers =
-        std::iter::once(("Content-Type".to_string(), resp.content_type)).chain(resp.headers);
-    for (name, value) in headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            out = out.with_header(h);
-        }
+fn from_hub(req: &HubRequest) -> Req {
+    Req {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        headers: req.headers.clone(),
+        body: req.body.clone(),
     }
-    // ok because the client may have gone away (a timeout test)
-    let _ = request.respond(out);
 }
 
-/// Decodes an `application/x-www-form-urlencoded` query.
-pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
+fn to_hub(resp: Resp) -> HubResponse {
+    let headers = std::iter::once(("Content-Type".to_string(), resp.content_type))
+        .chain(resp.headers)
+        .collect();
+    HubResponse::new(resp.status, headers, resp.body)
 }
 
 /// A server that answers every request with the same status, content type

@@ -163,7 +163,6 @@ pub const SECRET_ENV: (&str, &str) = ("TEST_WECHAT_SECRET", super::SECRET);
 /// killed on drop.
 pub struct RedisProcess {
     child: Option<Child>,
-    pub port: u16,
 }
 
 impl RedisProcess {
@@ -176,10 +175,7 @@ impl RedisProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed: run .ci/redis.sh");
-        let redis = RedisProcess {
-            child: Some(child),
-            port,
-        };
+        let redis = RedisProcess { child: Some(child) };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
