@@ -491,7 +491,7 @@ impl HubHandler {
     }
 
     fn token_answer(&self, token: Result<Token>, ticket: Option<TicketType>) -> Answer {
-        let token = token.map_err(|e| self.from_error(&e))?;
+        let token = token.map_err(|e| self.error_answer(&e))?;
         let body = match ticket {
             Some(t) => json!({
                 "ticket": token.secret(),
@@ -508,7 +508,7 @@ impl HubHandler {
         Ok(HubResponse::json(200, &body))
     }
 
-    fn from_error(&self, e: &Error) -> HubResponse {
+    fn error_answer(&self, e: &Error) -> HubResponse {
         let message = e.to_string();
         let (status, reason, errcode) = match e.kind() {
             ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
