@@ -620,7 +620,7 @@ mod tests {
         };
         for attempt in 0..40 {
             let d = backoff(&busy, attempt);
-            let full = Duration::from_millis(100 * 2u64.pow(attempt.min(10) as u32)).min(busy.max);
+            let full = Duration::from_millis(100 * 2u64.pow(attempt.min(10))).min(busy.max);
             assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
         }
     }

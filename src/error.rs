@@ -359,7 +359,7 @@ pub(crate) fn redact_text(text: &str) -> String {
         while let Some(pos) = out[from..].find(&pattern) {
             let start = from + pos + pattern.len();
             let end = out[start..]
-                .find(|c: char| c == '&' || c == ' ' || c == ',' || c == '"')
+                .find(['&', ' ', ',', '"'])
                 .map_or(out.len(), |i| start + i);
             out.replace_range(start..end, "[redacted]");
             from = start + "[redacted]".len();
