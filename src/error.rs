@@ -85,6 +85,12 @@ pub enum ErrorKind {
     },
     /// A server callback could not be verified, decrypted or parsed.
     Callback(CallbackErrorKind),
+    /// A store of tokens, tickets or refresh tokens (the crate's or one you
+    /// wrote) failed.
+    Store {
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Which part of a network exchange failed.
@@ -201,6 +207,32 @@ impl Error {
         Error::new(ErrorKind::Callback(kind))
     }
 
+    /// An [`ErrorKind::Store`] error, for your own
+    /// [`RefreshTokenStore`](crate::RefreshTokenStore) or
+    /// [`TokenSource`](crate::TokenSource) to report that its storage
+    /// failed. `reason` must not contain a secret.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let io = std::io::Error::other("disk full");
+    /// let err = wechat::Error::store("cannot write refresh tokens", io);
+    /// assert_eq!(err.to_string(), "store failed: cannot write refresh tokens");
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn store(
+        reason: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Error {
+        Error::with_source(
+            ErrorKind::Store {
+                reason: reason.into(),
+            },
+            source,
+        )
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.inner.kind
@@ -225,6 +257,12 @@ impl Error {
         matches!(self.kind(), ErrorKind::Api { errcode, .. } if is_token_errcode(*errcode))
     }
 
+    /// True for errcode 61023: the authorizer's refresh token is no longer
+    /// valid and the account owner must authorize the platform again.
+    pub fn needs_reauthorization(&self) -> bool {
+        self.errcode() == Some(61023)
+    }
+
     /// True when a network timeout caused this error.
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -235,6 +273,23 @@ impl Error {
             }
         )
     }
+}
+
+/// What the caller should know about errcodes whose `errmsg` says too
+/// little.
+fn hint(errcode: i64) -> Option<&'static str> {
+    Some(match errcode {
+        40125 => "the appsecret is wrong",
+        40164 => "add this machine's IP to the account's whitelist",
+        45009 => "the daily quota of this API is used up; do not retry today",
+        61005 => "component_verify_ticket expired: wait for WeChat's next push",
+        61006 => "component_verify_ticket invalid: use the latest one WeChat pushed",
+        61023 => {
+            "the authorizer refresh token is invalid: the account must authorize the platform again"
+        }
+        61024 => "a third-party platform must get tokens through api_component_token",
+        _ => return None,
+    })
 }
 
 /// 40001 invalid credential, 40014 invalid access_token, 42001 expired.
@@ -248,7 +303,11 @@ impl fmt::Display for Error {
             ErrorKind::Api {
                 errcode, errmsg, ..
             } => {
-                write!(f, "wechat api error {errcode}: {errmsg}")
+                write!(f, "wechat api error {errcode}: {errmsg}")?;
+                if let Some(hint) = hint(*errcode) {
+                    write!(f, " ({hint})")?;
+                }
+                Ok(())
             }
             ErrorKind::Hub {
                 errcode,
@@ -277,6 +336,7 @@ impl fmt::Display for Error {
             ErrorKind::InvalidRequest { reason } => write!(f, "invalid request: {reason}"),
             ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
             ErrorKind::Callback(kind) => write!(f, "callback rejected: {kind}"),
+            ErrorKind::Store { reason } => write!(f, "store failed: {reason}"),
         }
     }
 }
@@ -396,7 +456,14 @@ mod tests {
     #[test]
     fn display_is_lowercase_and_names_the_code() {
         let e = Error::api(40164, "invalid ip 1.2.3.4", 200);
-        assert_eq!(e.to_string(), "wechat api error 40164: invalid ip 1.2.3.4");
+        assert_eq!(
+            e.to_string(),
+            "wechat api error 40164: invalid ip 1.2.3.4 (add this machine's IP to the account's whitelist)"
+        );
+        assert_eq!(
+            Error::api(40013, "invalid appid", 200).to_string(),
+            "wechat api error 40013: invalid appid"
+        );
         assert_eq!(e.errcode(), Some(40164));
         assert!(!e.is_token_expired());
         assert!(Error::api(42001, "expired", 200).is_token_expired());

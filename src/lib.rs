@@ -39,12 +39,21 @@
 //! | | as a client of a hub | as the hub (or alone) |
 //! | --- | --- | --- |
 //! | common account | [`HubSource`] | [`SecretSource`] |
-//! | component (third-party platform) | [`HubSource`] with authorizer keys | planned (component issue) |
+//! | component (third-party platform) | [`HubSource`] with authorizer keys | [`ComponentSource`] |
 //!
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
 //! token invalidate each other. [`HubSource`] speaks the elixir_wechat hub
 //! protocol. Your own token service plugs in through [`TokenSource`].
+//!
+//! A third-party platform's calls are routed as elixir_wechat does: paths
+//! under `/cgi-bin/component/` carry `component_access_token` and get
+//! `component_appid` filled into the body; `/sns/oauth2/component/*` and
+//! `/sns/component/*` get `appid` (the authorizer), `component_appid` and
+//! `component_access_token`; any other call with
+//! [`RequestOptions::authorizer_appid`] carries that authorizer's token.
+//! Rotated authorizer refresh tokens are saved to your
+//! [`RefreshTokenStore`] before the new access token is used.
 //!
 //! # How tokens are kept
 //!
@@ -93,13 +102,17 @@ mod token;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use client::{BusyRetry, Client, ClientBuilder};
+pub use client::{Authorization, BusyRetry, Client, ClientBuilder};
 pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
 pub use global::{configure, global_client, request, set_token_source};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;
 pub use sign::{sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
+pub use token::component::{
+    ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore,
+    VerifyTicketProvider,
+};
 pub use token::hub::HubSource;
 pub use token::secret::SecretSource;
 pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource};

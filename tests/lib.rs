@@ -3,6 +3,7 @@
 
 mod common;
 
+mod component;
 mod concurrency;
 mod hub_client;
 mod redaction;

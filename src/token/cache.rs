@@ -107,7 +107,6 @@ impl TokenCache {
     }
 
     /// Puts a token into the cache, replacing what was there.
-    #[cfg(test)]
     pub fn insert(&self, key: &TokenKey, token: Token) {
         self.entry(key).state.lock().token = Some(token);
     }
