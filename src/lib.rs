@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod callback;
 mod error;
 mod secret;
 
+pub use callback::{check_url, sha1_sorted, verify_signature};
 pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
 pub use secret::Secret;
