@@ -5,8 +5,12 @@
 
 mod callback;
 mod error;
+#[cfg(feature = "crypto")]
+mod message;
 mod secret;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
 pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
+#[cfg(feature = "crypto")]
+pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
 pub use secret::Secret;
