@@ -54,9 +54,12 @@ const KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
 /// ```
 /// use wechat::{Message, MessageCrypto};
 ///
-/// let key = std::env::var("WECHAT_ENCODING_AES_KEY")
-///     .unwrap_or_else(|_| "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into());
-/// let crypto = MessageCrypto::new("t0ken", key, "wxb11529c136998cb6")?;
+/// # fn env(name: &str, example: &str) -> String {
+/// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+/// # }
+/// let token = env("WECHAT_TOKEN", "t0ken");
+/// let key = env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
+/// let crypto = MessageCrypto::new(token, key, "wxb11529c136998cb6")?;
 ///
 /// let envelope = crypto.encrypt("<xml><Content>hi</Content></xml>", "1409304348", "nonce")?;
 /// let signature = Message::parse(&envelope)?.field("MsgSignature").unwrap().to_string();
@@ -90,7 +93,10 @@ impl MessageCrypto {
     /// ```
     /// use wechat::{CallbackErrorKind, ErrorKind, MessageCrypto};
     ///
-    /// let err = MessageCrypto::new("t0ken", "too-short", "wx123").unwrap_err();
+    /// # fn env(name: &str, example: &str) -> String {
+    /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+    /// # }
+    /// let err = MessageCrypto::new(env("WECHAT_TOKEN", "t0ken"), "too-short", "wx123").unwrap_err();
     /// assert_eq!(err.kind(), &ErrorKind::Callback(CallbackErrorKind::InvalidKey));
     /// # Ok::<(), wechat::Error>(())
     /// ```
@@ -122,11 +128,16 @@ impl MessageCrypto {
     /// ```
     /// use wechat::{Message, MessageCrypto};
     ///
-    /// let old = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-    /// let new = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg";
-    /// let sent = MessageCrypto::new("t0ken", old, "wx123")?.encrypt("<xml/>", "1", "n")?;
+    /// # fn env(name: &str, example: &str) -> String {
+    /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+    /// # }
+    /// let token = env("WECHAT_TOKEN", "t0ken");
+    /// let old = env("WECHAT_PREVIOUS_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
+    /// let new = env("WECHAT_ENCODING_AES_KEY", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg");
+    /// // A push WeChat encrypted just before the key change.
+    /// let sent = MessageCrypto::new(token.as_str(), old.as_str(), "wx123")?.encrypt("<xml/>", "1", "n")?;
     ///
-    /// let crypto = MessageCrypto::new("t0ken", new, "wx123")?.previous_key(old)?;
+    /// let crypto = MessageCrypto::new(token, new, "wx123")?.previous_key(old)?;
     /// let signature = Message::parse(&sent)?.field("MsgSignature").unwrap().to_string();
     /// assert_eq!(crypto.decrypt(&signature, "1", "n", &sent)?, "<xml/>");
     /// # Ok::<(), wechat::Error>(())
@@ -198,7 +209,14 @@ impl MessageCrypto {
     /// ```
     /// use wechat::{CallbackErrorKind, ErrorKind, MessageCrypto};
     ///
-    /// let crypto = MessageCrypto::new("t0ken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx123")?;
+    /// # fn env(name: &str, example: &str) -> String {
+    /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+    /// # }
+    /// let crypto = MessageCrypto::new(
+    ///     env("WECHAT_TOKEN", "t0ken"),
+    ///     env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+    ///     "wx123",
+    /// )?;
     /// let err = crypto.decrypt_encrypted("0000", "1", "n", "AAAA").unwrap_err();
     /// assert_eq!(err.kind(), &ErrorKind::Callback(CallbackErrorKind::BadSignature));
     /// # Ok::<(), wechat::Error>(())
@@ -220,13 +238,12 @@ impl MessageCrypto {
         if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
             return Err(Error::callback(CallbackErrorKind::CiphertextLength));
         }
-        match self.open(&self.key, ciphertext.clone()) {
-            Ok(message) => Ok(message),
-            Err(current_error) => match &self.previous_key {
-                Some(previous) => self.open(previous, ciphertext).map_err(|_| current_error),
-                None => Err(current_error),
-            },
-        }
+        let Some(previous) = &self.previous_key else {
+            return self.open(&self.key, ciphertext);
+        };
+        // Decryption works in place, so the fallback needs its own copy.
+        self.open(&self.key, ciphertext.clone())
+            .or_else(|current_error| self.open(previous, ciphertext).map_err(|_| current_error))
     }
 
     /// Encrypts a passive reply (for example [`TextReply::to_xml`]) and
@@ -250,7 +267,14 @@ impl MessageCrypto {
     /// ```
     /// use wechat::{Message, MessageCrypto};
     ///
-    /// let crypto = MessageCrypto::new("t0ken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx123")?;
+    /// # fn env(name: &str, example: &str) -> String {
+    /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+    /// # }
+    /// let crypto = MessageCrypto::new(
+    ///     env("WECHAT_TOKEN", "t0ken"),
+    ///     env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+    ///     "wx123",
+    /// )?;
     /// let envelope = Message::parse(&crypto.encrypt("<xml/>", "1409304348", "nonce")?)?;
     /// assert_eq!(envelope.field("TimeStamp"), Some("1409304348"));
     /// assert_eq!(envelope.field("Nonce"), Some("nonce"));
