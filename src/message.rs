@@ -10,14 +10,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use crate::error::{CallbackErrorKind, Error, Result};
 use crate::secret::Secret;
 
-/// Documents larger than this are refused before parsing. WeChat's pushes
-/// are a few kilobytes.
+/// Documents larger than this are refused before parsing, and so are
+/// documents whose field paths add up to more. WeChat's pushes are a few
+/// kilobytes.
 pub(crate) const MAX_XML_BYTES: usize = 1 << 20;
 
 /// Elements nested deeper than this are refused. WeChat nests three levels at
@@ -127,7 +128,8 @@ impl Message {
     /// # Errors
     ///
     /// All of kind [`ErrorKind::Callback`](crate::ErrorKind::Callback):
-    /// [`CallbackErrorKind::XmlTooLarge`] for a document over 1 MiB,
+    /// [`CallbackErrorKind::XmlTooLarge`] for a document over 1 MiB (or
+    /// whose field paths, flattened, add up to more),
     /// [`CallbackErrorKind::XmlDoctype`] when it declares a DOCTYPE,
     /// [`CallbackErrorKind::XmlTooDeep`] when elements nest deeper than 32,
     /// and [`CallbackErrorKind::Xml`] when it is not well-formed XML with one
@@ -406,9 +408,7 @@ pub(crate) fn parse_fields(xml: &str) -> Result<BTreeMap<String, String>> {
     reader.config_mut().trim_text(false);
 
     let mut fields = BTreeMap::new();
-    // Open elements below the root; the root's own name is not part of paths.
-    let mut open: Vec<OpenElement> = Vec::new();
-    let mut root_children: BTreeMap<String, usize> = BTreeMap::new();
+    let mut paths = Paths::default();
     let mut seen_root = false;
     let mut in_root = false;
 
@@ -428,20 +428,18 @@ pub(crate) fn parse_fields(xml: &str) -> Result<BTreeMap<String, String>> {
             // An empty root (`<xml/>`) has no fields and is complete.
             Event::Empty(_) if !in_root => seen_root = true,
             Event::Start(start) => {
-                check_depth(&open)?;
-                let path = child_path(&start, &mut open, &mut root_children)?;
-                open.push(OpenElement {
+                let path = paths.child(&start)?;
+                paths.open.push(OpenElement {
                     path,
                     text: String::new(),
                     children: BTreeMap::new(),
                 });
             }
             Event::Empty(start) => {
-                check_depth(&open)?;
-                let path = child_path(&start, &mut open, &mut root_children)?;
+                let path = paths.child(&start)?;
                 fields.insert(path, String::new());
             }
-            Event::End(_) => match open.pop() {
+            Event::End(_) => match paths.open.pop() {
                 Some(element) => {
                     // A leaf is a field; a parent only when it also holds
                     // text of its own (mixed content), so no data is lost.
@@ -453,7 +451,7 @@ pub(crate) fn parse_fields(xml: &str) -> Result<BTreeMap<String, String>> {
             },
             Event::Text(text) => {
                 let text = text.unescape().map_err(|e| xml_error(e.to_string()))?;
-                match open.last_mut() {
+                match paths.open.last_mut() {
                     Some(element) => element.text.push_str(&text),
                     None if text.trim().is_empty() => {}
                     None => return Err(xml_error("text outside any field")),
@@ -462,7 +460,7 @@ pub(crate) fn parse_fields(xml: &str) -> Result<BTreeMap<String, String>> {
             Event::CData(data) => {
                 let data = std::str::from_utf8(&data)
                     .map_err(|_| Error::callback(CallbackErrorKind::Utf8))?;
-                match open.last_mut() {
+                match paths.open.last_mut() {
                     Some(element) => element.text.push_str(data),
                     None if data.trim().is_empty() => {}
                     None => return Err(xml_error("text outside any field")),
@@ -472,13 +470,27 @@ pub(crate) fn parse_fields(xml: &str) -> Result<BTreeMap<String, String>> {
             Event::Eof => break,
         }
     }
-    if in_root || !open.is_empty() {
+    if in_root || !paths.open.is_empty() {
         return Err(xml_error("document ends inside an element"));
     }
     if !seen_root {
         return Err(xml_error("no root element"));
     }
     Ok(fields)
+}
+
+/// The elements open below the root, and the paths given to their children.
+///
+/// The root's own name is not part of paths.
+#[derive(Default)]
+struct Paths {
+    open: Vec<OpenElement>,
+    /// How many children of each name the root has, to index repeated ones.
+    root_children: BTreeMap<String, usize>,
+    /// Total length of the paths handed out. Each path repeats its
+    /// ancestors' names, so a long name with many children would otherwise
+    /// turn a 1 MiB document into gigabytes of keys.
+    path_bytes: usize,
 }
 
 struct OpenElement {
@@ -488,36 +500,34 @@ struct OpenElement {
     children: BTreeMap<String, usize>,
 }
 
-/// Refuses a new element below `open` when it would nest deeper than
-/// [`MAX_XML_DEPTH`] (the root counts as one level).
-fn check_depth(open: &[OpenElement]) -> Result<()> {
-    if open.len() + 2 > MAX_XML_DEPTH {
-        return Err(Error::callback(CallbackErrorKind::XmlTooDeep));
+impl Paths {
+    /// The path of a new child of the innermost open element (or of the
+    /// root), counting it among its parent's children.
+    fn child(&mut self, start: &BytesStart<'_>) -> Result<String> {
+        // The root and the new element count as one level each.
+        if self.open.len() + 2 > MAX_XML_DEPTH {
+            return Err(Error::callback(CallbackErrorKind::XmlTooDeep));
+        }
+        let qname = start.name();
+        let name = std::str::from_utf8(qname.as_ref())
+            .map_err(|_| Error::callback(CallbackErrorKind::Utf8))?;
+        let (prefix, siblings) = match self.open.last_mut() {
+            Some(parent) => (format!("{}/", parent.path), &mut parent.children),
+            None => (String::new(), &mut self.root_children),
+        };
+        let count = siblings.entry(name.to_string()).or_insert(0);
+        *count += 1;
+        let path = if *count == 1 {
+            format!("{prefix}{name}")
+        } else {
+            format!("{prefix}{name}[{count}]")
+        };
+        self.path_bytes += path.len();
+        if self.path_bytes > MAX_XML_BYTES {
+            return Err(Error::callback(CallbackErrorKind::XmlTooLarge));
+        }
+        Ok(path)
     }
-    Ok(())
-}
-
-/// The path of a new child of the innermost open element (or of the root),
-/// counting it among its parent's children.
-fn child_path(
-    start: &quick_xml::events::BytesStart<'_>,
-    open: &mut [OpenElement],
-    root_children: &mut BTreeMap<String, usize>,
-) -> Result<String> {
-    let name = std::str::from_utf8(start.name().as_ref())
-        .map_err(|_| Error::callback(CallbackErrorKind::Utf8))?
-        .to_string();
-    let (prefix, siblings) = match open.last_mut() {
-        Some(parent) => (format!("{}/", parent.path), &mut parent.children),
-        None => (String::new(), root_children),
-    };
-    let count = siblings.entry(name.clone()).or_insert(0);
-    *count += 1;
-    Ok(if *count == 1 {
-        format!("{prefix}{name}")
-    } else {
-        format!("{prefix}{name}[{count}]")
-    })
 }
 
 #[cfg(test)]
@@ -749,6 +759,20 @@ mod tests {
         // size check comes first.
         let err = parse_fields(&format!("{at_limit}<")).unwrap_err();
         assert_eq!(kind(err), CallbackErrorKind::XmlTooLarge);
+    }
+
+    #[test]
+    fn limits_the_size_of_flattened_paths() {
+        // Under 1 MiB of input, but every child's path repeats the long
+        // parent name: 100,000 paths of 200 KB each if not capped.
+        let long = "n".repeat(200_000);
+        let xml = format!("<xml><{long}>{}</{long}></xml>", "<b/>".repeat(100_000));
+        assert!(xml.len() < MAX_XML_BYTES);
+        let err = parse_fields(&xml).unwrap_err();
+        assert_eq!(kind(err), CallbackErrorKind::XmlTooLarge);
+        // A long name alone is fine.
+        let fields = parse_fields(&format!("<xml><{long}>v</{long}></xml>")).unwrap();
+        assert_eq!(fields[&long], "v");
     }
 
     #[test]
