@@ -148,6 +148,18 @@ impl MessageCrypto {
     }
 
     /// The appid messages must carry.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn env(name: &str, example: &str) -> String {
+    /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+    /// # }
+    /// let key = env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
+    /// let crypto = wechat::MessageCrypto::new(env("WECHAT_TOKEN", "t0ken"), key, "wx123")?;
+    /// assert_eq!(crypto.app_id(), "wx123");
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn app_id(&self) -> &str {
         &self.app_id
     }
@@ -169,7 +181,36 @@ impl MessageCrypto {
     ///
     /// # Example
     ///
-    /// See [`MessageCrypto`].
+    /// A third-party platform receiving its `component_verify_ticket`:
+    ///
+    /// ```
+    /// use wechat::{ComponentPush, Message, MessageCrypto, MessageKind};
+    ///
+    /// # fn env(name: &str, example: &str) -> String {
+    /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+    /// # }
+    /// let crypto = MessageCrypto::new(
+    ///     env("WECHAT_TOKEN", "t0ken"),
+    ///     env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+    ///     "wx_component",
+    /// )?;
+    /// # // Stand in for WeChat: encrypt a push the way it does.
+    /// # let push = "<xml><AppId>wx_component</AppId><CreateTime>1413192605</CreateTime>\
+    /// #     <InfoType>component_verify_ticket</InfoType>\
+    /// #     <ComponentVerifyTicket>ticket@@@x</ComponentVerifyTicket></xml>";
+    /// # let body = crypto.encrypt(push, "1413192605", "nonce")?;
+    /// # let msg_signature = Message::parse(&body)?.field("MsgSignature").unwrap().to_string();
+    /// // msg_signature, timestamp and nonce come from the query, body from the POST.
+    /// let xml = crypto.decrypt(&msg_signature, "1413192605", "nonce", &body)?;
+    /// let MessageKind::Component(ComponentPush::VerifyTicket { ticket, .. }) =
+    ///     Message::parse(&xml)?.into_kind()
+    /// else {
+    ///     panic!("not a ticket");
+    /// };
+    /// assert_eq!(ticket.expose(), "ticket@@@x");
+    /// // Keep the ticket, then answer the body `success`.
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn decrypt(
         &self,
         msg_signature: &str,

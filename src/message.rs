@@ -162,43 +162,135 @@ impl Message {
     }
 
     /// The typed view of the message.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{ComponentPush, Message, MessageKind};
+    ///
+    /// let xml = "<xml><AppId>wx_component</AppId><CreateTime>1413192605</CreateTime>\
+    ///     <InfoType>component_verify_ticket</InfoType>\
+    ///     <ComponentVerifyTicket>ticket@@@x</ComponentVerifyTicket></xml>";
+    /// match Message::parse(xml)?.kind() {
+    ///     MessageKind::Component(ComponentPush::VerifyTicket { app_id, ticket, .. }) => {
+    ///         assert_eq!(app_id, "wx_component");
+    ///         assert_eq!(ticket.expose(), "ticket@@@x");
+    ///     }
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn kind(&self) -> &MessageKind {
         &self.kind
     }
 
     /// The typed view of the message, by value.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Message, MessageKind};
+    ///
+    /// let xml = "<xml><MsgType>event</MsgType><Event>subscribe</Event></xml>";
+    /// assert_eq!(
+    ///     Message::parse(xml)?.into_kind(),
+    ///     MessageKind::Event { event: "subscribe".into(), event_key: None }
+    /// );
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn into_kind(self) -> MessageKind {
         self.kind
     }
 
     /// Every field as sent, by element name (nested ones by path).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><MsgType>image</MsgType><MediaId>m1</MediaId></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// let names: Vec<&str> = message.fields().keys().map(String::as_str).collect();
+    /// assert_eq!(names, ["MediaId", "MsgType"]);
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn fields(&self) -> &BTreeMap<String, String> {
         &self.fields
     }
 
     /// One field as sent, for example `field("Event")` or
     /// `field("ScanCodeInfo/ScanResult")`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><MsgType>event</MsgType><Event>scancode_push</Event>\
+    ///     <ScanCodeInfo><ScanType>qrcode</ScanType></ScanCodeInfo></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.field("ScanCodeInfo/ScanType"), Some("qrcode"));
+    /// assert_eq!(message.field("EventKey"), None);
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
     }
 
     /// `ToUserName`: the official account's original id (`gh_...`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.to_user_name(), Some("gh_123"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn to_user_name(&self) -> Option<&str> {
         self.field("ToUserName")
     }
 
     /// `FromUserName`: the sender's openid.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.from_user_name(), Some("openid"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn from_user_name(&self) -> Option<&str> {
         self.field("FromUserName")
     }
 
     /// `CreateTime` in seconds since the Unix epoch, when present and a
     /// number.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.create_time(), Some(1348831860));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn create_time(&self) -> Option<u64> {
         self.field("CreateTime").and_then(|t| t.trim().parse().ok())
     }
 
     /// `MsgType`: `text`, `image`, `event`...
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.msg_type(), Some("voice"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn msg_type(&self) -> Option<&str> {
         self.field("MsgType")
     }
@@ -338,6 +430,14 @@ impl TextReply {
     /// `from_user_name` (its `gh_...` original id).
     ///
     /// [`Message::text_reply`] fills both from the message being answered.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let reply = wechat::TextReply::new("openid", "gh_123", "hello");
+    /// assert!(reply.to_xml().starts_with("<xml><ToUserName><![CDATA[openid]]></ToUserName>"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn new(
         to_user_name: impl Into<String>,
         from_user_name: impl Into<String>,
@@ -357,6 +457,14 @@ impl TextReply {
 
     /// Sets `CreateTime`, seconds since the Unix epoch. Defaults to the
     /// current time.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let reply = wechat::TextReply::new("openid", "gh_123", "hello").create_time(1348831860);
+    /// assert!(reply.to_xml().contains("<CreateTime>1348831860</CreateTime>"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn create_time(mut self, create_time: u64) -> TextReply {
         self.create_time = create_time;
         self
