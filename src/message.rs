@@ -934,4 +934,20 @@ mod tests {
             TextReply::new("openid", "gh_123", "]]>").create_time(5)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn text_replies_parse_back_to_their_content(
+            content in proptest::prelude::any::<String>(),
+            to in "[a-zA-Z0-9_\\-\\]>]{0,28}",
+        ) {
+            let xml = TextReply::new(to.as_str(), "gh_123", content.as_str()).to_xml();
+            let message = Message::parse(&xml).unwrap();
+            proptest::prop_assert_eq!(message.to_user_name(), Some(to.as_str()));
+            proptest::prop_assert_eq!(
+                message.into_kind(),
+                MessageKind::Text { content, msg_id: None }
+            );
+        }
+    }
 }
