@@ -245,7 +245,7 @@ pub(crate) struct Plan {
 /// returned.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Authorization {
+pub struct AuthorizerTokens {
     /// The authorizer's appid.
     pub authorizer_appid: String,
     /// The authorizer's access token (also put into the client's cache).
@@ -310,7 +310,7 @@ impl Client {
         &self,
         component_appid: Option<&str>,
         authorization_code: &str,
-    ) -> Result<Authorization> {
+    ) -> Result<AuthorizerTokens> {
         #[derive(serde::Deserialize)]
         struct Answer {
             authorization_info: Info,
@@ -342,7 +342,7 @@ impl Client {
             .save_refresh_token(&key, &refresh_token)?;
         let access_token = Token::new(info.authorizer_access_token, info.expires_in);
         self.core.cache.insert(&key, access_token.clone());
-        Ok(Authorization {
+        Ok(AuthorizerTokens {
             authorizer_appid: info.authorizer_appid,
             access_token,
             refresh_token,

@@ -73,8 +73,9 @@
 //!
 //! - `testing`: [`testing::FakeWechat`], [`testing::FakeHub`] and servers
 //!   that misbehave on purpose, all on 127.0.0.1, for your own tests.
-//! - `crypto`: server callback message encryption (WXBizMsgCrypt) and push
-//!   XML parsing.
+//! - `crypto`: server callback message encryption ([`MessageCrypto`],
+//!   WXBizMsgCrypt) and push XML parsing ([`Message`], [`TextReply`]). The
+//!   plain URL check ([`check_url`]) needs no feature.
 //!
 //! # Errors
 //!
@@ -89,10 +90,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod callback;
 mod client;
+#[cfg(feature = "crypto")]
+mod crypto;
 mod error;
 mod global;
 mod http;
+#[cfg(feature = "crypto")]
+mod message;
 mod options;
 mod response;
 mod secret;
@@ -102,9 +108,14 @@ mod token;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use client::{Authorization, BusyRetry, Client, ClientBuilder};
+pub use callback::{check_url, sha1_sorted, verify_signature};
+pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
+#[cfg(feature = "crypto")]
+pub use crypto::MessageCrypto;
 pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
 pub use global::{configure, global_client, request, set_token_source};
+#[cfg(feature = "crypto")]
+pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;
