@@ -1,6 +1,7 @@
 //! Runs offline: starts a fake WeChat and a hub on 127.0.0.1, then shows a
 //! token fetched once and shared by many threads, an API call, a token
-//! WeChat revokes and the SDK recovering, and a JSSDK config.
+//! WeChat revokes and one that expires, the SDK recovering from both, and a
+//! JSSDK config.
 //!
 //! `cargo run --example quickstart`
 
@@ -60,6 +61,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         before != after,
         wechat.count("/cgi-bin/token"),
         hub.count("/refresh/access_token")
+    );
+
+    wechat.expire_current(&appid);
+    println!("the token expired early (calls now get 42001)");
+    a.request("/cgi-bin/get_api_domain_ip")?;
+    println!(
+        "recovered again: upstream token fetches now {}",
+        wechat.count("/cgi-bin/token")
     );
 
     let config = a.jssdk_config(None, "https://example.com/page?id=1#top")?;
