@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::http::{with_query, Http, OutBody, Outgoing};
 use crate::options::{Body, RequestOptions};
 use crate::response::{self, Response};
+use crate::secret::Secret;
 use crate::sign::{self, JssdkConfig};
 use crate::token::cache::TokenCache;
 use crate::token::{Context, TicketType, Token, TokenKey, TokenSource};
@@ -228,13 +229,31 @@ impl ClientBuilder {
     }
 }
 
-/// Which token a call carries, decided from the options alone.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum TokenNeed {
-    /// The path carries the user's own OAuth token (or none).
-    None,
-    /// `access_token` in the query, from this key.
-    AccessToken(TokenKey),
+/// How a call carries its credentials, decided from the options alone.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The token to append, and the query name it goes under.
+    pub token: Option<(TokenKey, &'static str)>,
+    /// Query pairs the SDK adds (component OAuth calls).
+    pub query: Vec<(&'static str, String)>,
+    /// A `component_appid` to put into the JSON body when it has none.
+    pub body_component_appid: Option<String>,
+}
+
+/// What a third-party platform learns from `api_query_auth`: an
+/// authorizer's tokens. Its refresh token is already stored when this is
+/// returned.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuthorizerTokens {
+    /// The authorizer's appid.
+    pub authorizer_appid: String,
+    /// The authorizer's access token (also put into the client's cache).
+    pub access_token: Token,
+    /// The authorizer's refresh token.
+    pub refresh_token: Secret,
+    /// The permission sets granted, as WeChat sent them.
+    pub func_info: serde_json::Value,
 }
 
 impl Client {
@@ -261,14 +280,74 @@ impl Client {
     /// - [`ErrorKind::HttpStatus`], [`ErrorKind::Transport`],
     ///   [`ErrorKind::Decode`] for answers that are not WeChat's.
     pub fn request(&self, options: impl Into<RequestOptions>) -> Result<Response> {
-        let options = options.into();
+        let mut options = options.into();
         let url = self.core.url_of(&options)?;
-        match self.core.token_need(&options)? {
-            TokenNeed::None => self.core.send_busy(&options, &url, None),
-            TokenNeed::AccessToken(key) => self.core.with_token(&key, |token| {
-                self.core.send_busy(&options, &url, Some(token))
+        let plan = self.core.plan(&options)?;
+        if let Some(component_appid) = &plan.body_component_appid {
+            fill_component_appid(&mut options, component_appid);
+        }
+        match &plan.token {
+            None => self.core.send_busy(&options, &url, &plan, None),
+            Some((key, _)) => self.core.with_token(key, |token| {
+                self.core.send_busy(&options, &url, &plan, Some(token))
             }),
         }
+    }
+
+    /// Exchanges an authorization code (from the authorization redirect or
+    /// an `authorized` push) for the authorizer's tokens through
+    /// `/cgi-bin/component/api_query_auth` of platform `component_appid`
+    /// (the client's appid if `None`). The refresh token is handed to the
+    /// token source's [`save_refresh_token`](TokenSource::save_refresh_token)
+    /// before anything else, then the access token is cached.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::request`]; the source's error if the refresh token
+    /// cannot be saved (the access token is then not cached);
+    /// [`ErrorKind::Decode`] for an answer without `authorization_info`.
+    pub fn query_auth(
+        &self,
+        component_appid: Option<&str>,
+        authorization_code: &str,
+    ) -> Result<AuthorizerTokens> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            authorization_info: Info,
+        }
+        #[derive(serde::Deserialize)]
+        struct Info {
+            authorizer_appid: String,
+            authorizer_access_token: String,
+            expires_in: u64,
+            authorizer_refresh_token: String,
+            #[serde(default)]
+            func_info: serde_json::Value,
+        }
+        let component_appid = self.core.appid_or(component_appid)?.to_string();
+        let resp = self.request(
+            RequestOptions::post("/cgi-bin/component/api_query_auth")
+                .appid(component_appid.as_str())
+                .json(serde_json::json!({ "authorization_code": authorization_code })),
+        )?;
+        let info = resp.decode::<Answer>()?.authorization_info;
+        if info.authorizer_refresh_token.is_empty() || info.authorizer_access_token.is_empty() {
+            return Err(Error::decode("api_query_auth answer: a token is empty"));
+        }
+        let key = TokenKey::access_token(&component_appid).for_authorizer(&info.authorizer_appid);
+        let refresh_token = Secret::new(info.authorizer_refresh_token);
+        // Persist before use: a crash after this loses nothing.
+        self.core
+            .source()?
+            .save_refresh_token(&key, &refresh_token)?;
+        let access_token = Token::new(info.authorizer_access_token, info.expires_in);
+        self.core.cache.insert(&key, access_token.clone());
+        Ok(AuthorizerTokens {
+            authorizer_appid: info.authorizer_appid,
+            access_token,
+            refresh_token,
+            func_info: info.func_info,
+        })
     }
 
     /// A token for `key` from the cache, fetched once if missing.
@@ -318,9 +397,29 @@ impl Client {
     /// As for [`Client::ticket`].
     pub fn jssdk_config(&self, appid: Option<&str>, url: &str) -> Result<JssdkConfig> {
         let appid = self.core.appid_or(appid)?;
-        let ticket = self
-            .core
-            .token(&TokenKey::ticket(appid, TicketType::Jsapi))?;
+        self.jssdk_config_of(appid, TokenKey::ticket(appid, TicketType::Jsapi), url)
+    }
+
+    /// A ready `wx.config` for the page at `url` of an authorizer of the
+    /// client's third-party platform (the client's appid is the component
+    /// appid): the authorizer's `jsapi` ticket is fetched through the cache.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::ticket`].
+    pub fn authorizer_jssdk_config(
+        &self,
+        authorizer_appid: &str,
+        url: &str,
+    ) -> Result<JssdkConfig> {
+        let component_appid = self.core.appid_or(None)?;
+        let key =
+            TokenKey::ticket(component_appid, TicketType::Jsapi).for_authorizer(authorizer_appid);
+        self.jssdk_config_of(authorizer_appid, key, url)
+    }
+
+    fn jssdk_config_of(&self, appid: &str, ticket_key: TokenKey, url: &str) -> Result<JssdkConfig> {
+        let ticket = self.core.token(&ticket_key)?;
         let sig = sign::sign_jssdk(ticket.secret(), url);
         Ok(JssdkConfig {
             app_id: appid.to_string(),
@@ -359,7 +458,7 @@ impl Core {
         })
     }
 
-    fn source(&self) -> Result<&Arc<dyn TokenSource>> {
+    pub(crate) fn source(&self) -> Result<&Arc<dyn TokenSource>> {
         self.source
             .as_ref()
             .ok_or_else(|| Error::config("a token is needed but the client has no token source"))
@@ -371,23 +470,66 @@ impl Core {
             .ok_or_else(|| Error::invalid("no appid: set one on the call or the client"))
     }
 
-    /// Step 1: which token does this call need? Pure.
-    pub(crate) fn token_need(&self, options: &RequestOptions) -> Result<TokenNeed> {
+    /// Step 1: which token does this call need, under which name, and
+    /// which parameters come with it? Pure.
+    pub(crate) fn plan(&self, options: &RequestOptions) -> Result<Plan> {
         let path = path_of(&options.url);
         if matches!(path, "/sns/userinfo" | "/sns/auth") {
-            return Ok(TokenNeed::None);
+            return Ok(Plan::default());
         }
-        if options.query.iter().any(|(k, _)| k == "access_token") {
-            return Err(Error::invalid(
-                "the query already has an access_token: the client appends it",
-            ));
+        if let Some((name, _)) = options
+            .query
+            .iter()
+            .find(|(k, _)| k == "access_token" || k == "component_access_token")
+        {
+            return Err(Error::invalid(format!(
+                "the query already has {name}: the client appends it"
+            )));
         }
         let appid = self.appid_or(options.appid.as_deref())?;
+        let component = || {
+            (
+                TokenKey::component_access_token(appid),
+                "component_access_token",
+            )
+        };
+        if path == "/cgi-bin/component/api_component_token" {
+            return Ok(Plan {
+                body_component_appid: Some(appid.to_string()),
+                ..Plan::default()
+            });
+        }
+        if path.starts_with("/cgi-bin/component/") {
+            return Ok(Plan {
+                token: Some(component()),
+                query: Vec::new(),
+                body_component_appid: Some(appid.to_string()),
+            });
+        }
+        if path.starts_with("/sns/oauth2/component/") || path.starts_with("/sns/component/") {
+            let authorizer = options.authorizer_appid.as_deref().ok_or_else(|| {
+                Error::invalid(format!(
+                    "{path} needs the authorizer's appid (authorizer_appid)"
+                ))
+            })?;
+            return Ok(Plan {
+                token: Some(component()),
+                query: vec![
+                    ("appid", authorizer.to_string()),
+                    ("component_appid", appid.to_string()),
+                ],
+                body_component_appid: None,
+            });
+        }
         let key = TokenKey::access_token(appid);
-        Ok(TokenNeed::AccessToken(match &options.authorizer_appid {
+        let key = match &options.authorizer_appid {
             Some(authorizer) => key.for_authorizer(authorizer),
             None => key,
-        }))
+        };
+        Ok(Plan {
+            token: Some((key, "access_token")),
+            ..Plan::default()
+        })
     }
 
     /// The URL a call goes to, without its query. Pure.
@@ -438,11 +580,12 @@ impl Core {
         &self,
         options: &RequestOptions,
         url: &str,
+        plan: &Plan,
         token: Option<&Token>,
     ) -> Result<Response> {
         let mut attempt = 0;
         loop {
-            match self.send_once(options, url, token) {
+            match self.send_once(options, url, plan, token) {
                 Err(e) if e.errcode() == Some(-1) && attempt < self.busy.retries => {
                     std::thread::sleep(backoff(&self.busy, attempt));
                     attempt += 1;
@@ -456,13 +599,19 @@ impl Core {
         &self,
         options: &RequestOptions,
         url: &str,
+        plan: &Plan,
         token: Option<&Token>,
     ) -> Result<Response> {
+        let token_name = plan
+            .token
+            .as_ref()
+            .map_or("access_token", |(_, name)| *name);
         let query = options
             .query
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain(token.map(|t| ("access_token", t.secret())));
+            .chain(plan.query.iter().map(|(k, v)| (*k, v.as_str())))
+            .chain(token.map(|t| (token_name, t.secret())));
         let body = match &options.body {
             Body::Empty => OutBody::Empty,
             Body::Json(value) => OutBody::Json(value.to_string().into_bytes()),
@@ -476,6 +625,21 @@ impl Core {
             timeout: options.timeout,
         })?;
         response::parse(incoming)
+    }
+}
+
+/// Puts `component_appid` into a JSON object body that lacks it (or into a
+/// new body when a POST has none), as the component APIs require.
+fn fill_component_appid(options: &mut RequestOptions, component_appid: &str) {
+    match &mut options.body {
+        Body::Json(serde_json::Value::Object(map)) => {
+            map.entry("component_appid")
+                .or_insert_with(|| component_appid.into());
+        }
+        Body::Empty if options.method == crate::options::Method::Post => {
+            options.body = Body::Json(serde_json::json!({ "component_appid": component_appid }));
+        }
+        _ => {}
     }
 }
 
@@ -538,41 +702,111 @@ mod tests {
         Client::builder().appid("wxA").build().unwrap()
     }
 
+    fn token_of(c: &Client, o: RequestOptions) -> Option<(TokenKey, &'static str)> {
+        c.core.plan(&o).unwrap().token
+    }
+
     #[test]
     fn resolves_which_token_a_call_needs() {
         let c = client();
         assert_eq!(
-            c.core
-                .token_need(&RequestOptions::get("/sns/userinfo"))
-                .unwrap(),
-            TokenNeed::None
+            c.core.plan(&RequestOptions::get("/sns/userinfo")).unwrap(),
+            Plan::default()
         );
         assert_eq!(
             c.core
-                .token_need(&RequestOptions::get(
+                .plan(&RequestOptions::get(
                     "https://api.weixin.qq.com/sns/auth?x=1"
                 ))
                 .unwrap(),
-            TokenNeed::None
+            Plan::default()
         );
         assert_eq!(
-            c.core
-                .token_need(&RequestOptions::get("/cgi-bin/user/get"))
-                .unwrap(),
-            TokenNeed::AccessToken(TokenKey::access_token("wxA"))
+            token_of(&c, RequestOptions::get("/cgi-bin/user/get")),
+            Some((TokenKey::access_token("wxA"), "access_token"))
         );
         assert_eq!(
-            c.core
-                .token_need(&RequestOptions::get("/cgi-bin/user/get").appid("wxB"))
-                .unwrap(),
-            TokenNeed::AccessToken(TokenKey::access_token("wxB"))
+            token_of(&c, RequestOptions::get("/cgi-bin/user/get").appid("wxB")),
+            Some((TokenKey::access_token("wxB"), "access_token"))
         );
         let no_appid = Client::builder().build().unwrap();
         let err = no_appid
             .core
-            .token_need(&RequestOptions::get("/cgi-bin/x"))
+            .plan(&RequestOptions::get("/cgi-bin/x"))
             .unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::InvalidRequest { .. }));
+    }
+
+    #[test]
+    fn routes_component_calls() {
+        let c = client();
+        let component = Some((
+            TokenKey::component_access_token("wxA"),
+            "component_access_token",
+        ));
+        let plan = c
+            .core
+            .plan(&RequestOptions::post(
+                "/cgi-bin/component/api_create_preauthcode",
+            ))
+            .unwrap();
+        assert_eq!(plan.token, component);
+        assert_eq!(plan.body_component_appid.as_deref(), Some("wxA"));
+
+        let plan = c
+            .core
+            .plan(
+                &RequestOptions::get("/sns/oauth2/component/access_token")
+                    .authorizer_appid("wxAuth"),
+            )
+            .unwrap();
+        assert_eq!(plan.token, component);
+        assert_eq!(
+            plan.query,
+            vec![
+                ("appid", "wxAuth".to_string()),
+                ("component_appid", "wxA".to_string())
+            ]
+        );
+        assert!(c
+            .core
+            .plan(&RequestOptions::get("/sns/component/jscode2session"))
+            .is_err());
+
+        assert_eq!(
+            token_of(
+                &c,
+                RequestOptions::get("/cgi-bin/user/get").authorizer_appid("wxAuth")
+            ),
+            Some((
+                TokenKey::access_token("wxA").for_authorizer("wxAuth"),
+                "access_token"
+            ))
+        );
+        let plan = c
+            .core
+            .plan(&RequestOptions::post(
+                "/cgi-bin/component/api_component_token",
+            ))
+            .unwrap();
+        assert_eq!(plan.token, None);
+    }
+
+    #[test]
+    fn fills_component_appid_only_when_absent() {
+        let mut o = RequestOptions::post("/x").json(serde_json::json!({"a": 1}));
+        fill_component_appid(&mut o, "wxC");
+        assert!(
+            matches!(&o.body, Body::Json(v) if v == &serde_json::json!({"a": 1, "component_appid": "wxC"}))
+        );
+        let mut o = RequestOptions::post("/x").json(serde_json::json!({"component_appid": "mine"}));
+        fill_component_appid(&mut o, "wxC");
+        assert!(matches!(&o.body, Body::Json(v) if v["component_appid"] == "mine"));
+        let mut o = RequestOptions::post("/x");
+        fill_component_appid(&mut o, "wxC");
+        assert!(
+            matches!(&o.body, Body::Json(v) if v == &serde_json::json!({"component_appid": "wxC"}))
+        );
     }
 
     #[test]
@@ -620,7 +854,7 @@ mod tests {
         };
         for attempt in 0..40 {
             let d = backoff(&busy, attempt);
-            let full = Duration::from_millis(100 * 2u64.pow(attempt.min(10) as u32)).min(busy.max);
+            let full = Duration::from_millis(100 * 2u64.pow(attempt.min(10))).min(busy.max);
             assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
         }
     }

@@ -85,10 +85,10 @@ pub enum ErrorKind {
     },
     /// A server callback could not be verified, decrypted or parsed.
     Callback(CallbackErrorKind),
-    /// A hub's store (its file, its Redis) could not be read or written, or
-    /// its refresh lock could not be had in time.
+    /// A store of tokens, tickets or refresh tokens (the crate's or one you
+    /// wrote) failed.
     Store {
-        /// What failed, with which store.
+        /// What failed.
         reason: String,
     },
 }
@@ -196,12 +196,6 @@ impl Error {
         })
     }
 
-    pub(crate) fn store(reason: impl Into<String>) -> Error {
-        Error::new(ErrorKind::Store {
-            reason: reason.into(),
-        })
-    }
-
     pub(crate) fn config(reason: impl Into<String>) -> Error {
         Error::new(ErrorKind::Config {
             reason: reason.into(),
@@ -211,6 +205,32 @@ impl Error {
     #[allow(dead_code)] // ok because the callback module is being merged
     pub(crate) fn callback(kind: CallbackErrorKind) -> Error {
         Error::new(ErrorKind::Callback(kind))
+    }
+
+    /// An [`ErrorKind::Store`] error, for your own
+    /// [`RefreshTokenStore`](crate::RefreshTokenStore) or
+    /// [`TokenSource`](crate::TokenSource) to report that its storage
+    /// failed. `reason` must not contain a secret.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let io = std::io::Error::other("disk full");
+    /// let err = wechat::Error::store("cannot write refresh tokens", io);
+    /// assert_eq!(err.to_string(), "store failed: cannot write refresh tokens");
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn store(
+        reason: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Error {
+        Error::with_source(
+            ErrorKind::Store {
+                reason: reason.into(),
+            },
+            source,
+        )
     }
 
     /// What went wrong.
@@ -237,6 +257,12 @@ impl Error {
         matches!(self.kind(), ErrorKind::Api { errcode, .. } if is_token_errcode(*errcode))
     }
 
+    /// True for errcode 61023: the authorizer's refresh token is no longer
+    /// valid and the account owner must authorize the platform again.
+    pub fn needs_reauthorization(&self) -> bool {
+        self.errcode() == Some(61023)
+    }
+
     /// True when a network timeout caused this error.
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -247,6 +273,23 @@ impl Error {
             }
         )
     }
+}
+
+/// What the caller should know about errcodes whose `errmsg` says too
+/// little.
+fn hint(errcode: i64) -> Option<&'static str> {
+    Some(match errcode {
+        40125 => "the appsecret is wrong",
+        40164 => "add this machine's IP to the account's whitelist",
+        45009 => "the daily quota of this API is used up; do not retry today",
+        61005 => "component_verify_ticket expired: wait for WeChat's next push",
+        61006 => "component_verify_ticket invalid: use the latest one WeChat pushed",
+        61023 => {
+            "the authorizer refresh token is invalid: the account must authorize the platform again"
+        }
+        61024 => "a third-party platform must get tokens through api_component_token",
+        _ => return None,
+    })
 }
 
 /// 40001 invalid credential, 40014 invalid access_token, 42001 expired.
@@ -260,7 +303,11 @@ impl fmt::Display for Error {
             ErrorKind::Api {
                 errcode, errmsg, ..
             } => {
-                write!(f, "wechat api error {errcode}: {errmsg}")
+                write!(f, "wechat api error {errcode}: {errmsg}")?;
+                if let Some(hint) = hint(*errcode) {
+                    write!(f, " ({hint})")?;
+                }
+                Ok(())
             }
             ErrorKind::Hub {
                 errcode,
@@ -289,7 +336,7 @@ impl fmt::Display for Error {
             ErrorKind::InvalidRequest { reason } => write!(f, "invalid request: {reason}"),
             ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
             ErrorKind::Callback(kind) => write!(f, "callback rejected: {kind}"),
-            ErrorKind::Store { reason } => write!(f, "hub store failed: {reason}"),
+            ErrorKind::Store { reason } => write!(f, "store failed: {reason}"),
         }
     }
 }
@@ -372,7 +419,7 @@ pub(crate) fn redact_text(text: &str) -> String {
         while let Some(pos) = out[from..].find(&pattern) {
             let start = from + pos + pattern.len();
             let end = out[start..]
-                .find(|c: char| c == '&' || c == ' ' || c == ',' || c == '"')
+                .find(['&', ' ', ',', '"'])
                 .map_or(out.len(), |i| start + i);
             out.replace_range(start..end, "[redacted]");
             from = start + "[redacted]".len();
@@ -409,7 +456,14 @@ mod tests {
     #[test]
     fn display_is_lowercase_and_names_the_code() {
         let e = Error::api(40164, "invalid ip 1.2.3.4", 200);
-        assert_eq!(e.to_string(), "wechat api error 40164: invalid ip 1.2.3.4");
+        assert_eq!(
+            e.to_string(),
+            "wechat api error 40164: invalid ip 1.2.3.4 (add this machine's IP to the account's whitelist)"
+        );
+        assert_eq!(
+            Error::api(40013, "invalid appid", 200).to_string(),
+            "wechat api error 40013: invalid appid"
+        );
         assert_eq!(e.errcode(), Some(40164));
         assert!(!e.is_token_expired());
         assert!(Error::api(42001, "expired", 200).is_token_expired());

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod component;
 mod concurrency;
 mod hub_client;
 #[cfg(all(feature = "hub", feature = "redis"))]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::store::{key_name, LockGuard, Locks, State, Store};
+use super::store::{key_name, store_error, LockGuard, Locks, State, Store};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
@@ -79,7 +79,7 @@ impl FileStore {
         let state = match fs::read(&path) {
             Ok(bytes) => load(&path, &bytes)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(Error::store(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => return Err(Error::store(format!("cannot read {}", path.display()), e)),
         };
         Ok(FileStore {
             path,
@@ -114,13 +114,13 @@ impl FileStore {
 
 fn load(path: &Path, bytes: &[u8]) -> Result<State> {
     let disk: Disk = serde_json::from_slice(bytes).map_err(|e| {
-        Error::store(format!(
-            "{} is not a wechat hub store file: {e}",
-            path.display()
-        ))
+        Error::store(
+            format!("{} is not a wechat hub store file", path.display()),
+            e,
+        )
     })?;
     if disk.version != 1 {
-        return Err(Error::store(format!(
+        return Err(store_error(format!(
             "{} has store format version {}, this hub reads version 1",
             path.display(),
             disk.version
@@ -182,7 +182,7 @@ fn to_disk(state: &State) -> Vec<u8> {
 /// new one, never a torn one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let fail = |what: &str, e: std::io::Error| {
-        Error::store(format!("cannot {what} {}: {e}", path.display()))
+        Error::store(format!("cannot {what} {}", path.display()), e)
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -355,10 +355,7 @@ mod tests {
         let store = FileStore::open(&path).unwrap();
         let key = TokenKey::access_token("wx1");
         let err = store.put_token(&key, &Token::new("T", 7200)).unwrap_err();
-        assert!(
-            err.to_string().starts_with("hub store failed: cannot"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("store failed: cannot"), "{err}");
         assert!(store.get_token(&key).unwrap().is_none());
     }
 }

@@ -509,7 +509,14 @@ impl HubHandler {
     }
 
     fn error_answer(&self, e: &Error) -> HubResponse {
-        let message = e.to_string();
+        // The cause (an I/O or Redis error) is what an operator needs.
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            message.push_str(": ");
+            message.push_str(&crate::error::redact_text(&c.to_string()));
+            cause = c.source();
+        }
         let (status, reason, errcode) = match e.kind() {
             ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
             ErrorKind::Hub { errcode, .. } => (502, "wechat_error", *errcode),

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use redis::{Connection, RedisResult};
 use serde_json::{json, Value};
 
-use super::store::{key_name, lock_value, LockGuard, Store};
+use super::store::{key_name, lock_value, store_error, LockGuard, Store};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, TicketType, Token, TokenKey};
@@ -144,7 +144,7 @@ impl RedisStore {
                 }
                 Ok(value)
             }
-            Err(e) => Err(Error::store(format!("redis at {}: {what}: {e}", self.addr))),
+            Err(e) => Err(Error::store(format!("redis at {}: {what}", self.addr), e)),
         }
     }
 
@@ -190,7 +190,7 @@ impl Store for RedisStore {
             return Ok(None);
         };
         let value: Value = serde_json::from_str(&text).map_err(|_| {
-            Error::store(format!(
+            store_error(format!(
                 "redis at {}: {} is not a stored token",
                 self.addr,
                 self.token_key(key)
@@ -205,7 +205,7 @@ impl Store for RedisStore {
                 let token = Token::with_timestamp(v, ts, exp);
                 Ok((token.expires_at() > unix_now()).then_some(token))
             }
-            _ => Err(Error::store(format!(
+            _ => Err(store_error(format!(
                 "redis at {}: {} is not a stored token",
                 self.addr,
                 self.token_key(key)

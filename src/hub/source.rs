@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::store::Store;
-use crate::error::{Error, Result};
+use super::store::{store_error, Store};
+use crate::error::Result;
 use crate::token::{unix_now, Context, Token, TokenKey, TokenSource};
 
 /// How often a replica waiting for another's refresh looks at the store.
@@ -117,7 +117,7 @@ impl StoreSource {
                 return Ok(token);
             }
             if Instant::now() >= deadline {
-                return Err(Error::store(format!(
+                return Err(store_error(format!(
                     "waited {:?} for another hub's refresh of {key:?}; its lock is still held",
                     self.lock_wait
                 )));

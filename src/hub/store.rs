@@ -207,6 +207,13 @@ pub(crate) fn key_name(key: &TokenKey) -> String {
     }
 }
 
+/// A store error with no underlying cause to chain.
+pub(crate) fn store_error(reason: impl Into<String>) -> crate::error::Error {
+    crate::error::Error::new(crate::error::ErrorKind::Store {
+        reason: reason.into(),
+    })
+}
+
 /// The suffix every key name of an authorizer ends with.
 pub(crate) fn authorizer_suffix(component_appid: &str, authorizer_appid: &str) -> String {
     format!(":{component_appid}/{authorizer_appid}")

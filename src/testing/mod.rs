@@ -6,10 +6,11 @@
 //! and `port(fake.port())`, and a [`SecretSource`](crate::SecretSource) with
 //! `base_url(fake.url())`.
 
+mod component;
 mod hub;
 mod server;
 mod wechat;
 
 pub use hub::FakeHub;
 pub use server::{refused_url, SilentServer, StubServer};
-pub use wechat::FakeWechat;
+pub use wechat::{FakeWechat, Received};

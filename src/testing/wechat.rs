@@ -20,29 +20,55 @@ enum Lineage {
     Stable,
 }
 
+/// Who a token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Holder {
+    /// An official account (`/cgi-bin/token`, `stable_token`).
+    Account,
+    /// A third-party platform (`api_component_token`).
+    Component,
+    /// An authorizer of the named platform.
+    Authorizer(String),
+}
+
 #[derive(Debug, Clone)]
-struct Issued {
-    appid: String,
-    expires_at: u64,
-    revoked: bool,
+pub(super) struct Issued {
+    pub appid: String,
+    pub holder: Holder,
+    pub expires_at: u64,
+    pub revoked: bool,
 }
 
 #[derive(Default)]
-struct State {
-    secrets: HashMap<String, String>,
-    tokens: HashMap<String, Issued>,
+pub(super) struct State {
+    pub secrets: HashMap<String, String>,
+    pub tokens: HashMap<String, Issued>,
     current: HashMap<(String, bool), String>,
     tickets: HashMap<(String, String), (String, u64)>,
-    counts: HashMap<String, usize>,
+    pub counts: HashMap<String, usize>,
     scripted: HashMap<String, VecDeque<(i64, String)>>,
     delays: HashMap<String, Duration>,
     media: HashMap<String, (String, Vec<u8>)>,
-    lifetime: u64,
+    pub lifetime: u64,
+    pub components: HashMap<String, super::component::Platform>,
+    pub last: HashMap<String, Req>,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    serial: AtomicU64,
+pub(super) struct Shared {
+    pub state: Mutex<State>,
+    pub serial: AtomicU64,
+}
+
+/// A request as a fake server received it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Received {
+    /// The method, upper case.
+    pub method: String,
+    /// The decoded query pairs in order, token values included.
+    pub query: Vec<(String, String)>,
+    /// The body, if it was JSON.
+    pub json: Option<Value>,
 }
 
 /// A fake WeChat API server on an ephemeral port of 127.0.0.1.
@@ -83,7 +109,7 @@ struct Shared {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FakeWechat {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     server: HttpServer,
 }
 
@@ -194,6 +220,19 @@ impl FakeWechat {
         self.shared.state.lock().counts.clone()
     }
 
+    /// The last request `path` received: its decoded query pairs (token
+    /// values included) and its JSON body, if any. Lets a test assert what
+    /// the server received.
+    pub fn last_request(&self, path: &str) -> Option<Received> {
+        let st = self.shared.state.lock();
+        let req = st.last.get(path)?;
+        Some(Received {
+            method: req.method.clone(),
+            query: req.query.clone(),
+            json: req.json(),
+        })
+    }
+
     /// Uploaded media: `(file name, bytes)` by media id.
     pub fn media(&self, media_id: &str) -> Option<(String, Vec<u8>)> {
         self.shared.state.lock().media.get(media_id).cloned()
@@ -208,7 +247,7 @@ impl std::fmt::Debug for FakeWechat {
     }
 }
 
-fn err(errcode: i64, errmsg: &str) -> Resp {
+pub(super) fn err(errcode: i64, errmsg: &str) -> Resp {
     Resp::json(200, &json!({"errcode": errcode, "errmsg": errmsg}))
 }
 
@@ -216,10 +255,14 @@ fn handle(shared: &Shared, req: Req) -> Resp {
     let delay = {
         let mut st = shared.state.lock();
         *st.counts.entry(req.path.clone()).or_default() += 1;
+        st.last.insert(req.path.clone(), req.clone());
         st.delays.get(&req.path).copied()
     };
     if let Some(delay) = delay {
         std::thread::sleep(delay);
+    }
+    if let Some(resp) = super::component::handle(shared, &req) {
+        return resp;
     }
     match req.path.as_str() {
         "/cgi-bin/token" => token(shared, &req),
@@ -236,20 +279,23 @@ fn handle(shared: &Shared, req: Req) -> Resp {
     }
 }
 
-fn issue(shared: &Shared, st: &mut State, appid: &str, lineage: Lineage) -> (String, u64) {
+/// A unique, unguessable token value.
+pub(super) fn mint(shared: &Shared, prefix: &str, appid: &str) -> String {
     let n = shared.serial.fetch_add(1, Ordering::SeqCst);
     let mut nonce = [0u8; 8];
     // ok because the counter alone keeps tokens unique
     let _ = getrandom::fill(&mut nonce);
-    let value = format!(
-        "{}_{appid}_{n}_{}",
-        if lineage == Lineage::Stable {
-            "STABLE"
-        } else {
-            "TOKEN"
-        },
-        nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}_{appid}_{n}_{hex}")
+}
+
+fn issue(shared: &Shared, st: &mut State, appid: &str, lineage: Lineage) -> (String, u64) {
+    let prefix = if lineage == Lineage::Stable {
+        "STABLE"
+    } else {
+        "TOKEN"
+    };
+    let value = mint(shared, prefix, appid);
     let now = unix_now();
     let lifetime = st.lifetime;
     if let Some(previous) = st
@@ -265,6 +311,7 @@ fn issue(shared: &Shared, st: &mut State, appid: &str, lineage: Lineage) -> (Str
         value.clone(),
         Issued {
             appid: appid.into(),
+            holder: Holder::Account,
             expires_at: now + lifetime,
             revoked: false,
         },
@@ -278,6 +325,9 @@ fn issue(shared: &Shared, st: &mut State, appid: &str, lineage: Lineage) -> (Str
 
 fn check_secret(st: &State, appid: Option<&str>, secret: Option<&str>) -> Result<String, Resp> {
     let appid = appid.ok_or_else(|| err(41002, "appid missing"))?;
+    if st.components.contains_key(appid) {
+        return Err(err(61024, "component appid must use api_component_token"));
+    }
     let known = st
         .secrets
         .get(appid)
@@ -381,8 +431,8 @@ fn api(shared: &Shared, req: &Req) -> Resp {
         Ok(a) => a,
         Err(resp) => return resp,
     };
-    if let Some((errcode, errmsg)) = st.scripted.get_mut(&req.path).and_then(VecDeque::pop_front) {
-        return err(errcode, &errmsg);
+    if let Some(resp) = scripted(&mut st, &req.path) {
+        return resp;
     }
     match req.path.as_str() {
         "/cgi-bin/ticket/getticket" => ticket(&mut st, req, &appid),
@@ -420,6 +470,12 @@ fn api(shared: &Shared, req: &Req) -> Resp {
             )
         }
     }
+}
+
+/// The next scripted failure for `path`, if any.
+pub(super) fn scripted(st: &mut State, path: &str) -> Option<Resp> {
+    let (errcode, errmsg) = st.scripted.get_mut(path)?.pop_front()?;
+    Some(err(errcode, &errmsg))
 }
 
 fn ticket(st: &mut State, req: &Req, appid: &str) -> Resp {

@@ -1,40 +1,64 @@
-//! The in-process token cache: one entry per [`TokenKey`], single-flight
+//! The in-process token cache: one slot per [`TokenKey`], single-flight
 //! fetches and refreshes, compare-and-invalidate.
 //!
-//! The map of entries is behind one `parking_lot::Mutex` held only to find
-//! or insert an entry, never across I/O. Each entry has its own mutex and
-//! condition variable: the first caller that misses marks the entry "in
-//! flight" and fetches with no lock held; later callers for that key wait on
-//! the entry and receive the same result, success or error. Callers for
-//! other keys never wait for it.
+//! All slots live in one map behind one `parking_lot::Mutex`, held only to
+//! read or update a slot (a hash lookup and a clone), never across I/O. The
+//! first caller that misses puts a [`Flight`] in the slot and fetches with
+//! no lock held; later callers for that key find the flight, release the
+//! map and wait on the flight alone, then all receive its result, success or
+//! error. Callers for other keys never wait for it. Keeping the token in
+//! the map itself makes a hit one lock and one lookup, and an idle key cost
+//! only its key and token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::token::{unix_now, Token, TokenKey};
 
 /// The in-process cache in front of every [`TokenSource`](crate::TokenSource).
 pub(crate) struct TokenCache {
-    entries: Mutex<HashMap<TokenKey, Arc<Entry>>>,
+    slots: Mutex<HashMap<TokenKey, Slot>>,
     max_margin: u64,
 }
 
 #[derive(Default)]
-struct Entry {
-    state: Mutex<State>,
+struct Slot {
+    token: Option<Token>,
+    /// The fetch or refresh running for this key, if any.
+    flight: Option<Arc<Flight>>,
+}
+
+/// One fetch or refresh that concurrent callers wait for.
+#[derive(Default)]
+struct Flight {
+    result: Mutex<Option<Result<Token>>>,
     done: Condvar,
 }
 
-#[derive(Default)]
-struct State {
-    token: Option<Token>,
-    /// A fetch or refresh for this key is running.
-    in_flight: bool,
-    /// The outcome of the latest finished flight, handed to its waiters.
-    last: Option<Result<Token>>,
+impl Flight {
+    fn wait(&self) -> Result<Token> {
+        let mut result = self.result.lock();
+        loop {
+            if let Some(result) = &*result {
+                return result.clone();
+            }
+            self.done.wait(&mut result);
+        }
+    }
+
+    fn complete(&self, result: Result<Token>) {
+        *self.result.lock() = Some(result);
+        self.done.notify_all();
+    }
+}
+
+/// What a caller does after looking at a slot.
+enum Next {
+    Wait(Arc<Flight>),
+    Fly(Arc<Flight>),
 }
 
 impl TokenCache {
@@ -42,7 +66,7 @@ impl TokenCache {
     /// expire (less for short-lived tokens, see [`TokenCache::is_fresh`]).
     pub fn new(max_margin: u64) -> TokenCache {
         TokenCache {
-            entries: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
             max_margin,
         }
     }
@@ -50,17 +74,19 @@ impl TokenCache {
     /// A fresh cached token for `key`, or the result of one call of `fetch`
     /// shared by every caller that missed at the same time.
     pub fn get(&self, key: &TokenKey, fetch: impl FnOnce() -> Result<Token>) -> Result<Token> {
-        let entry = self.entry(key);
-        let state = entry.state.lock();
-        if let Some(token) = &state.token {
-            if self.is_fresh(token, unix_now()) {
-                return Ok(token.clone());
+        let next = {
+            let mut slots = self.slots.lock();
+            if let Some(token) = slots.get(key).and_then(|s| s.token.as_ref()) {
+                if self.is_fresh(token, unix_now()) {
+                    return Ok(token.clone());
+                }
             }
+            next_step(slot_mut(&mut slots, key))
+        };
+        match next {
+            Next::Wait(flight) => flight.wait(),
+            Next::Fly(flight) => self.fly(key, &flight, fetch),
         }
-        if state.in_flight {
-            return wait(&entry, state);
-        }
-        fly(&entry, state, fetch)
     }
 
     /// A token other than `stale` for `key`. If the cached token is still
@@ -73,48 +99,51 @@ impl TokenCache {
         stale: &Token,
         refresh: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
-        let entry = self.entry(key);
-        let mut state = entry.state.lock();
-        if state.in_flight {
-            return wait(&entry, state);
-        }
-        if let Some(current) = &state.token {
-            if current.secret() != stale.secret() && self.is_fresh(current, unix_now()) {
-                return Ok(current.clone());
+        let next = {
+            let mut slots = self.slots.lock();
+            let slot = slot_mut(&mut slots, key);
+            if slot.flight.is_none() {
+                if let Some(current) = &slot.token {
+                    if current.secret() != stale.secret() && self.is_fresh(current, unix_now()) {
+                        return Ok(current.clone());
+                    }
+                }
+                slot.token = None;
             }
+            next_step(slot)
+        };
+        match next {
+            Next::Wait(flight) => flight.wait(),
+            Next::Fly(flight) => self.fly(key, &flight, refresh),
         }
-        state.token = None;
-        fly(&entry, state, refresh)
     }
 
     /// Drops the cached token for `key` only if it is `stale`. Returns
     /// whether it was dropped.
     pub fn invalidate_if(&self, key: &TokenKey, stale: &Token) -> bool {
-        let Some(entry) = self.entries.lock().get(key).cloned() else {
-            return false;
-        };
-        let mut state = entry.state.lock();
-        if state
-            .token
-            .as_ref()
-            .is_some_and(|t| t.secret() == stale.secret())
-        {
-            state.token = None;
-            true
-        } else {
-            false
+        let mut slots = self.slots.lock();
+        match slots.get_mut(key) {
+            Some(slot)
+                if slot
+                    .token
+                    .as_ref()
+                    .is_some_and(|t| t.secret() == stale.secret()) =>
+            {
+                slot.token = None;
+                true
+            }
+            _ => false,
         }
     }
 
     /// Puts a token into the cache, replacing what was there.
-    #[cfg(test)]
     pub fn insert(&self, key: &TokenKey, token: Token) {
-        self.entry(key).state.lock().token = Some(token);
+        slot_mut(&mut self.slots.lock(), key).token = Some(token);
     }
 
     /// The number of keys the cache has seen.
     pub fn len(&self) -> usize {
-        self.entries.lock().len()
+        self.slots.lock().len()
     }
 
     /// Whether `token` may still be handed out at `now`.
@@ -130,71 +159,79 @@ impl TokenCache {
         now < token.expires_at().saturating_sub(margin)
     }
 
-    fn entry(&self, key: &TokenKey) -> Arc<Entry> {
-        let mut entries = self.entries.lock();
-        if let Some(entry) = entries.get(key) {
-            return entry.clone();
-        }
-        let entry = Arc::new(Entry::default());
-        entries.insert(key.clone(), entry.clone());
-        entry
-    }
-}
-
-/// Waits for the flight in progress on `entry` and returns its outcome.
-fn wait(entry: &Entry, mut state: MutexGuard<'_, State>) -> Result<Token> {
-    while state.in_flight {
-        entry.done.wait(&mut state);
-    }
-    match &state.last {
-        Some(result) => result.clone(),
-        // ok because a flight always records its outcome before clearing
-        // `in_flight` (see `Flight::finish` and its Drop)
-        None => Err(Error::config("token flight ended without a result")),
-    }
-}
-
-/// Runs `call` as this entry's flight: the lock is released while it runs.
-fn fly(
-    entry: &Entry,
-    mut state: MutexGuard<'_, State>,
-    call: impl FnOnce() -> Result<Token>,
-) -> Result<Token> {
-    state.in_flight = true;
-    drop(state);
-    let flight = Flight { entry, done: false };
-    let result = call();
-    flight.finish(result)
-}
-
-/// Ends a flight even if the source panics, so waiters never hang.
-struct Flight<'a> {
-    entry: &'a Entry,
-    done: bool,
-}
-
-impl Flight<'_> {
-    fn finish(mut self, result: Result<Token>) -> Result<Token> {
-        self.done = true;
-        let mut state = self.entry.state.lock();
-        if let Ok(token) = &result {
-            state.token = Some(token.clone());
-        }
-        state.last = Some(result.clone());
-        state.in_flight = false;
-        self.entry.done.notify_all();
+    /// Runs `call` as `key`'s flight with no lock held, then records and
+    /// hands out its result. A panicking `call` still ends the flight.
+    fn fly(
+        &self,
+        key: &TokenKey,
+        flight: &Arc<Flight>,
+        call: impl FnOnce() -> Result<Token>,
+    ) -> Result<Token> {
+        let mut guard = Landing {
+            cache: self,
+            key,
+            flight,
+            result: None,
+        };
+        let result = call();
+        guard.result = Some(result.clone());
+        drop(guard);
         result
     }
 }
 
-impl Drop for Flight<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let mut state = self.entry.state.lock();
-            state.last = Some(Err(Error::config("the token source panicked")));
-            state.in_flight = false;
-            self.entry.done.notify_all();
+/// The slot of `key`, created empty if missing (the key is cloned only
+/// then).
+fn slot_mut<'a>(slots: &'a mut HashMap<TokenKey, Slot>, key: &TokenKey) -> &'a mut Slot {
+    if !slots.contains_key(key) {
+        slots.insert(key.clone(), Slot::default());
+    }
+    // ok because the key was inserted just above if it was missing
+    slots.get_mut(key).unwrap_or_else(|| unreachable!())
+}
+
+/// Joins the slot's flight, or starts one.
+fn next_step(slot: &mut Slot) -> Next {
+    match &slot.flight {
+        Some(flight) => Next::Wait(flight.clone()),
+        None => {
+            let flight = Arc::new(Flight::default());
+            slot.flight = Some(flight.clone());
+            Next::Fly(flight)
         }
+    }
+}
+
+/// Ends a flight when dropped: stores a successful token in the slot,
+/// clears the flight and wakes its waiters, even if the source panicked.
+struct Landing<'a> {
+    cache: &'a TokenCache,
+    key: &'a TokenKey,
+    flight: &'a Arc<Flight>,
+    result: Option<Result<Token>>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let result = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err(Error::config("the token source panicked")));
+        {
+            let mut slots = self.cache.slots.lock();
+            let slot = slot_mut(&mut slots, self.key);
+            if slot
+                .flight
+                .as_ref()
+                .is_some_and(|f| Arc::ptr_eq(f, self.flight))
+            {
+                slot.flight = None;
+                if let Ok(token) = &result {
+                    slot.token = Some(token.clone());
+                }
+            }
+        }
+        self.flight.complete(result);
     }
 }
 

@@ -2,6 +2,7 @@
 //! produces them.
 
 pub(crate) mod cache;
+pub(crate) mod component;
 pub(crate) mod hub;
 pub(crate) mod secret;
 
@@ -249,6 +250,23 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
         let _ = stale;
         self.fetch(key, cx)
     }
+
+    /// Keeps `refresh_token` for the authorizer named by `key`, durably,
+    /// before anything uses the tokens it came with. Called by
+    /// [`Client::query_auth`](crate::Client::query_auth).
+    ///
+    /// Defaults to an [`ErrorKind::Config`](crate::ErrorKind::Config) error:
+    /// only sources that manage authorizers keep refresh tokens.
+    ///
+    /// # Errors
+    ///
+    /// When the token could not be stored.
+    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
+        let _ = refresh_token;
+        Err(crate::error::Error::config(format!(
+            "{self:?} does not keep authorizer refresh tokens (key {key:?})"
+        )))
+    }
 }
 
 impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
@@ -258,6 +276,10 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
 
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
         (**self).refresh(key, stale, cx)
+    }
+
+    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
+        (**self).save_refresh_token(key, refresh_token)
     }
 }
 

@@ -122,34 +122,40 @@ impl SecretSource {
         body.into_token("access_token")
     }
 
-    fn ticket(&self, key: &TokenKey, ticket: TicketType, cx: &Context<'_>) -> Result<Token> {
-        self.secret_of(key.appid())?;
-        let url = format!("{}/cgi-bin/ticket/getticket", self.base_url);
-        cx.with_token(&key.access_token_key(), |token| {
-            let out = Outgoing {
-                method: Method::Get,
-                url: with_query(
-                    &url,
-                    [("access_token", token.secret()), ("type", ticket.as_str())],
-                ),
-                headers: Vec::new(),
-                body: OutBody::Empty,
-                timeout: None,
-            };
-            let resp = response::parse(cx.http().send(out)?)?;
-            let body: TicketBody = resp.decode()?;
-            if body.ticket.is_empty() {
-                return Err(Error::decode("getticket answer: ticket is empty"));
-            }
-            Ok(Token::new(body.ticket, body.expires_in))
-        })
-    }
-
     fn unsupported(key: &TokenKey) -> Error {
         Error::config(format!(
             "SecretSource cannot fetch {key:?}: it serves official accounts' access tokens and tickets"
         ))
     }
+}
+
+/// Fetches a ticket from `getticket` with the access token of the key's
+/// account or authorizer, refreshing that token once if WeChat rejects it.
+pub(crate) fn fetch_ticket(
+    base_url: &str,
+    key: &TokenKey,
+    ticket: TicketType,
+    cx: &Context<'_>,
+) -> Result<Token> {
+    let url = format!("{base_url}/cgi-bin/ticket/getticket");
+    cx.with_token(&key.access_token_key(), |token| {
+        let out = Outgoing {
+            method: Method::Get,
+            url: with_query(
+                &url,
+                [("access_token", token.secret()), ("type", ticket.as_str())],
+            ),
+            headers: Vec::new(),
+            body: OutBody::Empty,
+            timeout: None,
+        };
+        let resp = response::parse(cx.http().send(out)?)?;
+        let body: TicketBody = resp.decode()?;
+        if body.ticket.is_empty() {
+            return Err(Error::decode("getticket answer: ticket is empty"));
+        }
+        Ok(Token::new(body.ticket, body.expires_in))
+    })
 }
 
 #[derive(Deserialize)]
@@ -180,7 +186,10 @@ impl TokenSource for SecretSource {
         }
         match key.kind() {
             TokenKind::AccessToken => self.access_token(cx.http(), key.appid(), false),
-            TokenKind::Ticket(ticket) => self.ticket(key, ticket, cx),
+            TokenKind::Ticket(ticket) => {
+                self.secret_of(key.appid())?;
+                fetch_ticket(&self.base_url, key, ticket, cx)
+            }
             TokenKind::ComponentAccessToken => Err(SecretSource::unsupported(key)),
         }
     }
