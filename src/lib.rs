@@ -76,6 +76,9 @@
 //! - `crypto`: server callback message encryption ([`MessageCrypto`],
 //!   WXBizMsgCrypt) and push XML parsing ([`Message`], [`TextReply`]). The
 //!   plain URL check ([`check_url`]) needs no feature.
+//! - `hub`: the `wechat-hub` binary and [`hub::HubServer`]; the handler and
+//!   stores in [`hub`] need no feature.
+//! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
 //!
 //! # Errors
 //!

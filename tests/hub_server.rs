@@ -396,7 +396,8 @@ fn help_and_clear_startup_errors() {
     let dir = process::temp_dir("badconfig");
     let path = dir.join("hub.toml");
     let path_arg = path.to_str().unwrap();
-    let cases: [(&str, &[(&str, &str)], &str); 5] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         ("bind = [", &[], "bad config"),
         ("bnid = \"127.0.0.1:0\"", &[], "unknown field `bnid`"),
         ("bind = \"127.0.0.1:0\"", &[], "no [[account]]"),
