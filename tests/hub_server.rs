@@ -400,7 +400,11 @@ fn help_and_clear_startup_errors() {
     let cases: [Case; 5] = [
         ("bind = [", &[], "bad config"),
         ("bnid = \"127.0.0.1:0\"", &[], "unknown field `bnid`"),
-        ("bind = \"127.0.0.1:0\"", &[], "no [[account]]"),
+        (
+            "bind = \"127.0.0.1:0\"",
+            &[],
+            "no [[account]] and no [[component]]",
+        ),
         (
             &process::config(&fake.url(), "", ""),
             &[],

@@ -6,6 +6,8 @@ mod common;
 mod component;
 mod concurrency;
 mod hub_client;
+#[cfg(feature = "hub")]
+mod hub_component;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_redis;
 #[cfg(feature = "hub")]

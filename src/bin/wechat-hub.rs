@@ -44,6 +44,12 @@ names the environment variable that holds the secret):
     appid = \"wx1234567890\"
     secret_env = \"WECHAT_SECRET_WX1234567890\"
 
+    [[component]]                    # a third-party platform; its pushes go to
+    appid = \"wxcomponent\"            # POST /callback/component/wxcomponent
+    secret_env = \"WECHAT_COMPONENT_SECRET\"
+    token_env = \"WECHAT_COMPONENT_TOKEN\"
+    encoding_aes_key_env = \"WECHAT_COMPONENT_AES_KEY\"
+
 Without a bearer secret the hub listens on loopback only unless
 --allow-remote (or allow_remote = true) is given. SIGINT or SIGTERM stops it
 after the requests in progress.
@@ -63,6 +69,17 @@ struct Config {
     store: Option<StoreConfig>,
     #[serde(default, rename = "account")]
     accounts: Vec<AccountConfig>,
+    #[serde(default, rename = "component")]
+    components: Vec<ComponentConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentConfig {
+    appid: String,
+    secret_env: String,
+    token_env: String,
+    encoding_aes_key_env: String,
 }
 
 #[derive(Deserialize)]
@@ -155,9 +172,9 @@ fn run() -> Result<(), String> {
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| format!("cannot read config {shown}: {e}"))?;
     let config: Config = toml::from_str(&text).map_err(|e| format!("bad config {shown}: {e}"))?;
-    if config.accounts.is_empty() {
+    if config.accounts.is_empty() && config.components.is_empty() {
         return Err(format!(
-            "bad config {shown}: no [[account]]: the hub would serve nothing"
+            "bad config {shown}: no [[account]] and no [[component]]: the hub would serve nothing"
         ));
     }
 
@@ -168,6 +185,26 @@ fn run() -> Result<(), String> {
             &format!("secret of account {}", account.appid),
         )?;
         builder = builder.account(account.appid.clone(), secret);
+    }
+    for component in &config.components {
+        let appid = &component.appid;
+        let secret = env_secret(
+            &component.secret_env,
+            &format!("secret of component {appid}"),
+        )?;
+        let token = env_secret(
+            &component.token_env,
+            &format!("callback token of component {appid}"),
+        )?;
+        let key = env_secret(
+            &component.encoding_aes_key_env,
+            &format!("EncodingAESKey of component {appid}"),
+        )?;
+        let crypto = wechat::MessageCrypto::new(token, key, appid.clone())
+            .map_err(|e| format!("bad config {shown}: component {appid}: {e}"))?;
+        builder = builder
+            .component(appid.clone(), secret)
+            .component_callback(crypto);
     }
     if let Some(upstream) = &config.upstream {
         builder = builder.upstream(upstream.clone());
@@ -235,9 +272,10 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
     }
     eprintln!(
-        "wechat-hub: listening on http://{} ({} account(s), store: {store_note})",
+        "wechat-hub: listening on http://{} ({} account(s), {} component(s), store: {store_note})",
         server.addr(),
-        config.accounts.len()
+        config.accounts.len(),
+        config.components.len()
     );
     server.run(&stop);
     eprintln!("wechat-hub: stopped");

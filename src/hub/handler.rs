@@ -10,12 +10,18 @@ use serde_json::{json, Value};
 
 use super::source::StoreSource;
 use super::store::{MemoryStore, Store};
+use super::upstream::{StoreRefreshTokens, StoreTickets, Upstream};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
+use crate::token::component::ComponentSource;
 use crate::token::secret::DEFAULT_BASE_URL;
 use crate::token::{TicketType, Token, TokenKey, TokenSource};
 use crate::SecretSource;
+#[cfg(feature = "crypto")]
+use crate::{ComponentPush, Message, MessageCrypto, MessageKind};
+#[cfg(feature = "crypto")]
+use std::collections::HashMap;
 
 /// The largest request body a hub reads; protocol bodies are tiny.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -192,11 +198,16 @@ pub struct HubHandler {
     appids: Option<Vec<String>>,
     bearer: Option<Secret>,
     errors_with_200: bool,
+    #[cfg(feature = "crypto")]
+    callbacks: HashMap<String, MessageCrypto>,
 }
 
 /// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
 pub struct HubHandlerBuilder {
     accounts: Vec<(String, Secret)>,
+    components: Vec<(String, Secret)>,
+    #[cfg(feature = "crypto")]
+    callbacks: HashMap<String, MessageCrypto>,
     source: Option<Arc<dyn TokenSource>>,
     store: Arc<dyn Store>,
     upstream: String,
@@ -212,6 +223,9 @@ impl Default for HubHandlerBuilder {
     fn default() -> HubHandlerBuilder {
         HubHandlerBuilder {
             accounts: Vec::new(),
+            components: Vec::new(),
+            #[cfg(feature = "crypto")]
+            callbacks: HashMap::new(),
             source: None,
             store: Arc::new(MemoryStore::new()),
             upstream: DEFAULT_BASE_URL.to_string(),
@@ -232,6 +246,39 @@ impl HubHandlerBuilder {
     /// Defaults to no accounts.
     pub fn account(mut self, appid: impl Into<String>, secret: impl Into<Secret>) -> Self {
         self.accounts.push((appid.into(), secret.into()));
+        self
+    }
+
+    /// Serves a third-party platform: its component access token (with the
+    /// latest verify ticket in the store), and its authorizers' access
+    /// tokens and tickets (with their refresh tokens in the store). Verify
+    /// tickets and authorizations arrive at the
+    /// [`component_callback`](HubHandlerBuilder::component_callback).
+    ///
+    /// Defaults to no platforms.
+    pub fn component(
+        mut self,
+        component_appid: impl Into<String>,
+        component_appsecret: impl Into<Secret>,
+    ) -> Self {
+        self.components
+            .push((component_appid.into(), component_appsecret.into()));
+        self
+    }
+
+    /// Receives the platform's encrypted pushes at
+    /// `POST /callback/component/<component appid>` (its "authorization
+    /// event URL"), decrypted with `crypto` (whose appid is the platform's):
+    /// `component_verify_ticket` is stored; `authorized` and
+    /// `updateauthorized` exchange the authorization code for the
+    /// authorizer's tokens and store its refresh token; `unauthorized`
+    /// forgets the authorizer. Answers `success`. No bearer secret is asked
+    /// there: the push's `msg_signature` authenticates it.
+    ///
+    /// Defaults to no callback.
+    #[cfg(feature = "crypto")]
+    pub fn component_callback(mut self, crypto: MessageCrypto) -> Self {
+        self.callbacks.insert(crypto.app_id().to_string(), crypto);
         self
     }
 
@@ -324,39 +371,60 @@ impl HubHandlerBuilder {
             Some(source) => (source, None),
             None => {
                 let mut appids: Vec<String> = Vec::new();
-                for (appid, _) in &self.accounts {
+                for (appid, _) in self.accounts.iter().chain(&self.components) {
                     if appid.is_empty() || appids.contains(appid) {
                         return Err(Error::config(format!(
-                            "hub account appid {appid:?} is empty or given twice"
+                            "hub appid {appid:?} is empty or given twice"
                         )));
                     }
                     appids.push(appid.clone());
                 }
-                if !self.upstream.starts_with("http://") && !self.upstream.starts_with("https://") {
-                    return Err(Error::config(format!(
-                        "hub upstream must be an http(s) url, got {:?}",
-                        crate::error::redact_url(&self.upstream)
-                    )));
+                if appids.is_empty() {
+                    return Err(Error::config(
+                        "a hub needs at least one account or component",
+                    ));
                 }
                 let mut accounts = self.accounts.into_iter();
-                let Some((appid, secret)) = accounts.next() else {
-                    return Err(Error::config("a hub needs at least one account"));
-                };
-                let source = accounts
-                    .fold(SecretSource::new(appid, secret), |s, (a, k)| {
-                        s.account(a, k)
+                let accounts = accounts.next().map(|(appid, secret)| {
+                    accounts
+                        .fold(SecretSource::new(appid, secret), |s, (a, k)| {
+                            s.account(a, k)
+                        })
+                        .base_url(self.upstream.clone())
+                        .stable(self.stable)
+                });
+                let components = self
+                    .components
+                    .into_iter()
+                    .map(|(appid, secret)| {
+                        let source = ComponentSource::new(
+                            appid.clone(),
+                            secret,
+                            StoreTickets(self.store.clone()),
+                            StoreRefreshTokens(self.store.clone()),
+                        )
+                        .base_url(self.upstream.clone());
+                        (appid, source)
                     })
-                    .base_url(self.upstream)
-                    .stable(self.stable);
-                (Arc::new(source), Some(appids))
+                    .collect();
+                let upstream = Upstream {
+                    accounts,
+                    components,
+                };
+                (Arc::new(upstream), Some(appids))
             }
         };
+        let (scheme, host, port) = split_origin(&self.upstream)?;
         let source = StoreSource::from_arcs(self.store.clone(), upstream)
             .lock_ttl(self.lock_ttl)
             .lock_wait(self.lock_wait);
+        // The hub's own calls (api_query_auth) go to the upstream too.
         let client = Client::builder()
             .token_source(source)
             .timeout(self.timeout)
+            .scheme(scheme)
+            .host(host)
+            .port(port)
             .build()?;
         Ok(HubHandler {
             client,
@@ -364,8 +432,37 @@ impl HubHandlerBuilder {
             appids,
             bearer: self.bearer,
             errors_with_200: self.errors_with_200,
+            #[cfg(feature = "crypto")]
+            callbacks: self.callbacks,
         })
     }
+}
+
+/// `(scheme, host, port)` of an `http(s)://host[:port]` origin.
+fn split_origin(url: &str) -> Result<(String, String, u16)> {
+    let bad = || {
+        Error::config(format!(
+            "hub upstream must be http(s)://host[:port], got {:?}",
+            crate::error::redact_url(url)
+        ))
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    let rest = rest.trim_end_matches('/');
+    let default = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(bad()),
+    };
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return Err(bad());
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
+            (host, port.parse().map_err(|_| bad())?)
+        }
+        _ => (rest, default),
+    };
+    Ok((scheme.to_string(), host.to_string(), port))
 }
 
 impl HubHandler {
@@ -385,6 +482,13 @@ impl HubHandler {
         let route = (req.method.as_str(), req.path.as_str());
         if route == ("GET", "/healthz") {
             return HubResponse::json(200, &json!({"status": "ok"}));
+        }
+        #[cfg(feature = "crypto")]
+        if let Some(appid) = req.path.strip_prefix("/callback/component/") {
+            if req.method != "POST" {
+                return self.failure(405, "method_not_allowed", "pushes are POSTed");
+            }
+            return self.callback(appid, req).unwrap_or_else(|resp| resp);
         }
         if let Some(expected) = &self.bearer {
             let given = req
@@ -411,6 +515,64 @@ impl HubHandler {
             (_, path) => Err(self.failure(404, "not_found", &format!("no such endpoint {path}"))),
         };
         result.unwrap_or_else(|resp| resp)
+    }
+
+    /// A third-party platform's push: verify, decrypt, act, answer `success`.
+    #[cfg(feature = "crypto")]
+    fn callback(&self, appid: &str, req: &HubRequest) -> Answer {
+        let Some(crypto) = self.callbacks.get(appid) else {
+            return Err(self.failure(
+                404,
+                "unknown_appid",
+                &format!("this hub has no callback for {appid}"),
+            ));
+        };
+        let param = |name: &str| optional(req.param(name));
+        let (Some(signature), Some(timestamp), Some(nonce)) =
+            (param("msg_signature"), param("timestamp"), param("nonce"))
+        else {
+            return Err(self.invalid("missing parameter msg_signature, timestamp or nonce"));
+        };
+        let body =
+            std::str::from_utf8(&req.body).map_err(|_| self.invalid("the body is not UTF-8"))?;
+        let xml = crypto
+            .decrypt(signature, timestamp, nonce, body)
+            .map_err(|e| self.failure(400, "invalid_request", &e.to_string()))?;
+        let message = Message::parse(&xml)
+            .map_err(|e| self.failure(400, "invalid_request", &e.to_string()))?;
+        let answer = |r: Result<()>| r.map_err(|e| self.error_answer(&e));
+        match message.into_kind() {
+            MessageKind::Component(ComponentPush::VerifyTicket { ticket, .. }) => {
+                answer(self.store.put_verify_ticket(appid, &ticket))?;
+            }
+            MessageKind::Component(
+                ComponentPush::Authorized(auth) | ComponentPush::UpdateAuthorized(auth),
+            ) => {
+                // query_auth saves the refresh token through the store
+                // before anything uses the access token.
+                let tokens = self
+                    .client
+                    .query_auth(Some(appid), auth.authorization_code.expose())
+                    .map_err(|e| self.error_answer(&e))?;
+                let key = TokenKey::access_token(appid).for_authorizer(&tokens.authorizer_appid);
+                answer(self.store.put_token(&key, &tokens.access_token))?;
+            }
+            MessageKind::Component(ComponentPush::Unauthorized {
+                authorizer_app_id, ..
+            }) => {
+                answer(self.store.remove_authorizer(appid, &authorizer_app_id))?;
+                let key = TokenKey::access_token(appid).for_authorizer(&authorizer_app_id);
+                if let Ok(token) = self.client.token(&key) {
+                    self.client.invalidate_token(&key, &token);
+                }
+            }
+            _ => {}
+        }
+        Ok(HubResponse {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: b"success".to_vec(),
+        })
     }
 
     fn access_token(&self, req: &HubRequest) -> Answer {

@@ -19,6 +19,7 @@ mod redis;
 pub(crate) mod server;
 mod source;
 mod store;
+mod upstream;
 
 pub use file::FileStore;
 pub use handler::{HubHandler, HubHandlerBuilder, HubRequest, HubResponse};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::store::{store_error, Store};
 use crate::error::Result;
+use crate::secret::Secret;
 use crate::token::{unix_now, Context, Token, TokenKey, TokenSource};
 
 /// How often a replica waiting for another's refresh looks at the store.
@@ -145,6 +146,12 @@ impl TokenSource for StoreSource {
 
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
         self.acquire(key, Some(stale), cx)
+    }
+
+    /// Hands the refresh token to upstream, whose store it is (a hub's
+    /// component sources keep refresh tokens in the hub's store).
+    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
+        self.upstream.save_refresh_token(key, refresh_token)
     }
 }
 

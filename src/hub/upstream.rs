@@ -1,0 +1,88 @@
+//! Where a hub's tokens come from: its common accounts' [`SecretSource`]
+//! and one [`ComponentSource`] per third-party platform, whose verify
+//! tickets and refresh tokens live in the hub's [`Store`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use super::store::Store;
+use crate::error::Result;
+use crate::secret::Secret;
+use crate::token::component::{ComponentSource, RefreshTokenStore, VerifyTicketProvider};
+use crate::token::{Context, Token, TokenKey, TokenSource};
+use crate::SecretSource;
+
+/// Verify tickets read from the hub's store (the callback writes them).
+pub(crate) struct StoreTickets(pub Arc<dyn Store>);
+
+impl VerifyTicketProvider for StoreTickets {
+    fn verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
+        self.0.get_verify_ticket(component_appid)
+    }
+}
+
+/// Authorizer refresh tokens kept in the hub's store.
+pub(crate) struct StoreRefreshTokens(pub Arc<dyn Store>);
+
+impl RefreshTokenStore for StoreRefreshTokens {
+    fn load(&self, component_appid: &str, authorizer_appid: &str) -> Result<Option<Secret>> {
+        self.0.get_refresh_token(component_appid, authorizer_appid)
+    }
+
+    fn save(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<()> {
+        self.0
+            .put_refresh_token(component_appid, authorizer_appid, refresh_token)
+    }
+}
+
+/// Sends each key to the source that serves its appid: a platform's
+/// [`ComponentSource`] if the appid is a platform's, else the accounts'.
+pub(crate) struct Upstream {
+    pub accounts: Option<SecretSource>,
+    pub components: HashMap<String, ComponentSource>,
+}
+
+impl Upstream {
+    fn source_of(&self, key: &TokenKey) -> Result<&dyn TokenSource> {
+        if let Some(component) = self.components.get(key.appid()) {
+            return Ok(component);
+        }
+        match &self.accounts {
+            Some(accounts) => Ok(accounts),
+            None => Err(crate::error::Error::config(format!(
+                "this hub serves no account for {key:?}"
+            ))),
+        }
+    }
+}
+
+impl TokenSource for Upstream {
+    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
+        self.source_of(key)?.fetch(key, cx)
+    }
+
+    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
+        self.source_of(key)?.refresh(key, stale, cx)
+    }
+
+    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
+        self.source_of(key)?.save_refresh_token(key, refresh_token)
+    }
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut components: Vec<&str> = self.components.keys().map(String::as_str).collect();
+        components.sort_unstable();
+        f.debug_struct("Upstream")
+            .field("accounts", &self.accounts)
+            .field("components", &components)
+            .finish()
+    }
+}
