@@ -24,6 +24,7 @@ use crate::{ComponentPush, Message, MessageCrypto, MessageKind};
 use std::collections::HashMap;
 
 /// The largest request body a hub reads; protocol bodies are tiny.
+#[cfg(any(feature = "hub", feature = "testing"))]
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// An HTTP request as the hub sees it: build it from whatever your server
