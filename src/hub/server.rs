@@ -5,13 +5,14 @@
 //! keep-alive connection and, when connections arrive together, can queue a
 //! new connection behind busy threads until some client closes an idle one
 //! (64 concurrent `HubSource` clients lost 3 to 21 requests to timeouts).
-//! The hub protocol needs little of HTTP: a request line, headers, a
-//! `Content-Length` body, and an answer with `Connection: close`, which is
-//! what this file does, with read/write timeouts and size caps.
+//! The hub protocol needs little of HTTP: a request head (parsed by
+//! `httparse`, the parser hyper uses), a `Content-Length` body, and an
+//! answer with `Connection: close`. This file keeps only the connection
+//! loop, with read/write timeouts and size caps.
 
 #[cfg(feature = "hub")]
 use std::fmt;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -223,75 +224,98 @@ enum Bad {
     Answer(u16, &'static str),
 }
 
-/// Reads one request: request line, headers, `Content-Length` body.
+/// Reads one request: the head parsed by `httparse`, then a
+/// `Content-Length` body.
 fn read_request(
     reader: &mut BufReader<TcpStream>,
     mut stream: &TcpStream,
 ) -> std::result::Result<HubRequest, Bad> {
-    let mut head_len = 0;
-    let mut line = String::new();
-    let mut next_line = |line: &mut String| -> std::result::Result<(), Bad> {
-        line.clear();
-        let n = reader
-            .by_ref()
-            .take((MAX_HEAD - head_len) as u64 + 1)
-            .read_line(line)
-            .map_err(|_| Bad::Gone)?;
-        head_len += n;
-        if n == 0 {
-            return Err(Bad::Gone);
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut headers);
+        match parsed.parse(&buf) {
+            Ok(httparse::Status::Complete(head_len)) if head_len > MAX_HEAD => {
+                return Err(Bad::Answer(431, "the request head is too large"))
+            }
+            Ok(httparse::Status::Complete(head_len)) => {
+                let rest = buf[head_len..].to_vec();
+                return finish_request(&parsed, rest, reader, &mut stream);
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(Bad::Answer(431, "too many request headers"))
+            }
+            Err(_) => return Err(Bad::Answer(400, "malformed request")),
         }
-        if head_len > MAX_HEAD || !line.ends_with('\n') {
+        if buf.len() > MAX_HEAD {
             return Err(Bad::Answer(431, "the request head is too large"));
         }
-        Ok(())
-    };
-    next_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+        let n = reader.read(&mut chunk).map_err(|_| Bad::Gone)?;
+        if n == 0 {
+            return Err(if buf.is_empty() {
+                Bad::Gone
+            } else {
+                Bad::Answer(400, "incomplete request")
+            });
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Builds the request from a parsed head and reads its body (`rest` holds
+/// the body bytes that came with the head).
+fn finish_request(
+    parsed: &httparse::Request<'_, '_>,
+    mut rest: Vec<u8>,
+    reader: &mut BufReader<TcpStream>,
+    stream: &mut &TcpStream,
+) -> std::result::Result<HubRequest, Bad> {
+    let (Some(method), Some(target)) = (parsed.method, parsed.path) else {
         return Err(Bad::Answer(400, "malformed request line"));
     };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return Err(Bad::Answer(400, "malformed request line"));
+    if !target.starts_with('/') {
+        return Err(Bad::Answer(400, "malformed request target"));
     }
     let mut req = HubRequest::new(method, target);
     let mut length = 0usize;
     let mut expect_continue = false;
-    loop {
-        next_line(&mut line)?;
-        let header = line.trim_end_matches(['\r', '\n']);
-        if header.is_empty() {
-            break;
-        }
-        let Some((name, value)) = header.split_once(':') else {
-            return Err(Bad::Answer(400, "malformed header"));
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
+    for header in parsed.headers.iter() {
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| Bad::Answer(400, "header value is not UTF-8"))?
+            .trim();
+        if header.name.eq_ignore_ascii_case("content-length") {
             length = value
                 .parse()
                 .map_err(|_| Bad::Answer(400, "malformed content-length"))?;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Bad::Answer(411, "send the body with a content-length"));
-        } else if name.eq_ignore_ascii_case("expect") && value.eq_ignore_ascii_case("100-continue")
+        } else if header.name.eq_ignore_ascii_case("expect")
+            && value.eq_ignore_ascii_case("100-continue")
         {
             expect_continue = true;
         }
-        req.headers.push((name.to_string(), value.to_string()));
+        req.headers
+            .push((header.name.to_string(), value.to_string()));
     }
     if length > MAX_BODY {
         return Err(Bad::Answer(413, "the body is too large"));
     }
-    if expect_continue && length > 0 {
+    if rest.len() > length {
+        return Err(Bad::Answer(400, "one request per connection"));
+    }
+    if expect_continue && length > rest.len() {
         stream
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| Bad::Gone)?;
     }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).map_err(|_| Bad::Gone)?;
-    req.body = body;
+    let already = rest.len();
+    rest.resize(length, 0);
+    reader
+        .read_exact(&mut rest[already..])
+        .map_err(|_| Bad::Gone)?;
+    req.body = rest;
     Ok(req)
 }
 
@@ -352,5 +376,76 @@ impl fmt::Debug for HubServer {
             .field("addr", &self.addr)
             .field("workers", &self.workers)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Sends raw bytes to a server answering every good request with the
+    /// request's method and path, and returns the status line.
+    fn exchange(raw: &[u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = AtomicBool::new(false);
+        let handle = |req: &HubRequest| HubResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: format!("{} {} {}", req.method, req.path, req.body.len()).into_bytes(),
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| serve(&listener, addr, 4, &stop, &handle, false));
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            // ok because the server may close early on a bad request
+            let _ = stream.write_all(raw);
+            let _ = stream.shutdown(Shutdown::Write);
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            stop.store(true, Ordering::SeqCst);
+            answer
+        })
+    }
+
+    fn status(answer: &str) -> &str {
+        answer.lines().next().unwrap_or("")
+    }
+
+    #[test]
+    fn serves_a_request_with_a_body() {
+        let answer = exchange(
+            b"POST /refresh/access_token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        );
+        assert_eq!(status(&answer), "HTTP/1.1 200 OK");
+        assert!(answer.ends_with("POST /refresh/access_token 5"), "{answer}");
+    }
+
+    #[test]
+    fn refuses_bad_requests_with_a_status() {
+        assert_eq!(
+            status(&exchange(b"NOT HTTP AT ALL\r\n\r\n")),
+            "HTTP/1.1 400 Bad Request"
+        );
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert_eq!(status(&exchange(chunked)), "HTTP/1.1 411 Length Required");
+        let huge = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        assert_eq!(
+            status(&exchange(huge.as_bytes())),
+            "HTTP/1.1 413 Payload Too Large"
+        );
+        let long_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD + 10));
+        assert_eq!(
+            status(&exchange(long_head.as_bytes())),
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+        let bad_length = b"POST / HTTP/1.1\r\nContent-Length: many\r\n\r\n";
+        assert_eq!(status(&exchange(bad_length)), "HTTP/1.1 400 Bad Request");
     }
 }
