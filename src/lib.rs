@@ -36,10 +36,10 @@
 //!
 //! # Scenarios
 //!
-//! | | as a client of a hub | as the hub (or alone) |
+//! | | as a client of a hub | as the hub (or a single process) |
 //! | --- | --- | --- |
-//! | common account | [`HubSource`] | [`SecretSource`] |
-//! | component (third-party platform) | [`HubSource`] with authorizer keys | [`ComponentSource`] |
+//! | common account | [`HubSource`] | `wechat-hub` / `hub::HubHandler` over [`SecretSource`] (alone: [`SecretSource`]) |
+//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`]) |
 //!
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
