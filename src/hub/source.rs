@@ -132,11 +132,10 @@ impl StoreSource {
 }
 
 /// Whether a stored token may still be handed out: the same margin as the
-/// client cache's (a tenth of its lifetime, at most 300 s), so that what
-/// the store hands out is not refreshed by its own clients at once.
+/// client cache's default, so that what the store hands out is not
+/// refreshed by its own clients at once.
 fn is_fresh(token: &Token, now: u64) -> bool {
-    let margin = (token.expires_in() / 10).min(300);
-    now < token.expires_at().saturating_sub(margin)
+    crate::token::cache::is_fresh(token, now, 300)
 }
 
 impl TokenSource for StoreSource {

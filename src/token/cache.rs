@@ -155,8 +155,7 @@ impl TokenCache {
     /// is 0 is never served from the cache, but each fetch still returns it
     /// to its callers, so nothing loops.
     pub fn is_fresh(&self, token: &Token, now: u64) -> bool {
-        let margin = (token.expires_in() / 10).min(self.max_margin);
-        now < token.expires_at().saturating_sub(margin)
+        is_fresh(token, now, self.max_margin)
     }
 
     /// Runs `call` as `key`'s flight with no lock held, then records and
@@ -178,6 +177,14 @@ impl TokenCache {
         drop(guard);
         result
     }
+}
+
+/// Whether `token` may be handed out at `now`: until a tenth of its
+/// lifetime (at most `max_margin` seconds) before it expires. The one
+/// place expiry is decided, for the client cache and the hub's store.
+pub(crate) fn is_fresh(token: &Token, now: u64, max_margin: u64) -> bool {
+    let margin = (token.expires_in() / 10).min(max_margin);
+    now < token.expires_at().saturating_sub(margin)
 }
 
 /// The slot of `key`, created empty if missing (the key is cloned only
