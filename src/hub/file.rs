@@ -10,7 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::store::{key_name, store_error, LockGuard, Locks, State, Store};
+use super::store::{store_error, LockGuard, Locks, State, Store};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
@@ -98,11 +98,7 @@ impl FileStore {
     /// does not hold.
     fn update(&self, change: impl FnOnce(&mut State)) -> Result<()> {
         let mut state = self.state.lock();
-        let mut next = State {
-            tokens: state.tokens.clone(),
-            verify_tickets: state.verify_tickets.clone(),
-            refresh_tokens: state.refresh_tokens.clone(),
-        };
+        let mut next = state.clone();
         change(&mut next);
         let now = unix_now();
         next.tokens.retain(|_, t| t.expires_at() > now);
@@ -229,25 +225,15 @@ impl Store for FileStore {
     }
 
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
-        self.update(|s| {
-            s.tokens.insert(key_name(key), token.clone());
-        })
+        self.update(|s| s.put_token(key, token))
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        Ok(self
-            .state
-            .lock()
-            .verify_tickets
-            .get(component_appid)
-            .cloned())
+        Ok(self.state.lock().verify_ticket(component_appid))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
-        self.update(|s| {
-            s.verify_tickets
-                .insert(component_appid.to_string(), ticket.clone());
-        })
+        self.update(|s| s.put_verify_ticket(component_appid, ticket))
     }
 
     fn get_refresh_token(
@@ -258,9 +244,7 @@ impl Store for FileStore {
         Ok(self
             .state
             .lock()
-            .refresh_tokens
-            .get(&format!("{component_appid}/{authorizer_appid}"))
-            .cloned())
+            .refresh_token(component_appid, authorizer_appid))
     }
 
     fn put_refresh_token(
@@ -269,12 +253,7 @@ impl Store for FileStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<()> {
-        self.update(|s| {
-            s.refresh_tokens.insert(
-                format!("{component_appid}/{authorizer_appid}"),
-                refresh_token.clone(),
-            );
-        })
+        self.update(|s| s.put_refresh_token(component_appid, authorizer_appid, refresh_token))
     }
 
     fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {

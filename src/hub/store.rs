@@ -230,8 +230,9 @@ pub(crate) fn lock_value() -> u64 {
     u64::from_le_bytes(bytes) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What [`MemoryStore`] and [`FileStore`](crate::hub::FileStore) hold.
-#[derive(Default)]
+/// What [`MemoryStore`] and [`FileStore`](crate::hub::FileStore) hold,
+/// and the one implementation of reading and changing it.
+#[derive(Default, Clone)]
 pub(crate) struct State {
     pub tokens: HashMap<String, Token>,
     pub verify_tickets: HashMap<String, Secret>,
@@ -246,12 +247,48 @@ impl State {
             .cloned()
     }
 
+    pub fn put_token(&mut self, key: &TokenKey, token: &Token) {
+        self.tokens.insert(key_name(key), token.clone());
+    }
+
+    pub fn verify_ticket(&self, component_appid: &str) -> Option<Secret> {
+        self.verify_tickets.get(component_appid).cloned()
+    }
+
+    pub fn put_verify_ticket(&mut self, component_appid: &str, ticket: &Secret) {
+        self.verify_tickets
+            .insert(component_appid.to_string(), ticket.clone());
+    }
+
+    pub fn refresh_token(&self, component_appid: &str, authorizer_appid: &str) -> Option<Secret> {
+        self.refresh_tokens
+            .get(&refresh_name(component_appid, authorizer_appid))
+            .cloned()
+    }
+
+    pub fn put_refresh_token(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        token: &Secret,
+    ) {
+        self.refresh_tokens.insert(
+            refresh_name(component_appid, authorizer_appid),
+            token.clone(),
+        );
+    }
+
     pub fn remove_authorizer(&mut self, component_appid: &str, authorizer_appid: &str) {
         let suffix = authorizer_suffix(component_appid, authorizer_appid);
         self.tokens.retain(|name, _| !name.ends_with(&suffix));
         self.refresh_tokens
-            .remove(&format!("{component_appid}/{authorizer_appid}"));
+            .remove(&refresh_name(component_appid, authorizer_appid));
     }
+}
+
+/// The name an authorizer's refresh token is kept under.
+fn refresh_name(component_appid: &str, authorizer_appid: &str) -> String {
+    format!("{component_appid}/{authorizer_appid}")
 }
 
 /// In-process refresh locks with expiry, for the stores of a single hub.
@@ -310,27 +347,16 @@ impl Store for MemoryStore {
     }
 
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
-        self.state
-            .lock()
-            .tokens
-            .insert(key_name(key), token.clone());
+        self.state.lock().put_token(key, token);
         Ok(())
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        Ok(self
-            .state
-            .lock()
-            .verify_tickets
-            .get(component_appid)
-            .cloned())
+        Ok(self.state.lock().verify_ticket(component_appid))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
-        self.state
-            .lock()
-            .verify_tickets
-            .insert(component_appid.to_string(), ticket.clone());
+        self.state.lock().put_verify_ticket(component_appid, ticket);
         Ok(())
     }
 
@@ -342,9 +368,7 @@ impl Store for MemoryStore {
         Ok(self
             .state
             .lock()
-            .refresh_tokens
-            .get(&format!("{component_appid}/{authorizer_appid}"))
-            .cloned())
+            .refresh_token(component_appid, authorizer_appid))
     }
 
     fn put_refresh_token(
@@ -353,10 +377,9 @@ impl Store for MemoryStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<()> {
-        self.state.lock().refresh_tokens.insert(
-            format!("{component_appid}/{authorizer_appid}"),
-            refresh_token.clone(),
-        );
+        self.state
+            .lock()
+            .put_refresh_token(component_appid, authorizer_appid, refresh_token);
         Ok(())
     }
 
