@@ -477,10 +477,17 @@ impl Core {
         if matches!(path, "/sns/userinfo" | "/sns/auth") {
             return Ok(Plan::default());
         }
-        if let Some((name, _)) = options
-            .query
-            .iter()
-            .find(|(k, _)| k == "access_token" || k == "component_access_token")
+        let inline = options
+            .url
+            .split_once('?')
+            .map(|(_, q)| q.split('#').next().unwrap_or(q))
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .map(|pair| pair.split('=').next().unwrap_or(pair));
+        let names = options.query.iter().map(|(k, _)| k.as_str()).chain(inline);
+        if let Some(name) = names
+            .into_iter()
+            .find(|k| *k == "access_token" || *k == "component_access_token")
         {
             return Err(Error::invalid(format!(
                 "the query already has {name}: the client appends it"

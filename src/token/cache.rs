@@ -92,29 +92,47 @@ impl TokenCache {
     /// A token other than `stale` for `key`. If the cached token is still
     /// `stale` (or missing), it is dropped and `refresh` runs once for all
     /// concurrent callers; if another caller already replaced it, the
-    /// replacement is returned with no call at all.
+    /// replacement is returned with no call at all. A plain fetch in flight
+    /// is waited for, and its token used only if it is not `stale` (a
+    /// fetch may hand back the very token that was just rejected).
     pub fn refresh(
         &self,
         key: &TokenKey,
         stale: &Token,
         refresh: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
-        let next = {
-            let mut slots = self.slots.lock();
-            let slot = slot_mut(&mut slots, key);
-            if slot.flight.is_none() {
-                if let Some(current) = &slot.token {
-                    if current.secret() != stale.secret() && self.is_fresh(current, unix_now()) {
-                        return Ok(current.clone());
+        // Joining at most one other flight before flying: bounded.
+        let mut joined = false;
+        loop {
+            let next = {
+                let mut slots = self.slots.lock();
+                let slot = slot_mut(&mut slots, key);
+                if slot.flight.is_none() || joined {
+                    if let Some(current) = &slot.token {
+                        if current.secret() != stale.secret() && self.is_fresh(current, unix_now())
+                        {
+                            return Ok(current.clone());
+                        }
                     }
                 }
-                slot.token = None;
+                if slot.flight.is_none() {
+                    slot.token = None;
+                }
+                match next_step(slot) {
+                    Next::Wait(flight) if !joined => Next::Wait(flight),
+                    // A second flight to wait for: let it be ours instead
+                    // of waiting in a loop.
+                    Next::Wait(flight) => return flight.wait(),
+                    fly => fly,
+                }
+            };
+            match next {
+                Next::Wait(flight) => match flight.wait() {
+                    Ok(token) if token.secret() == stale.secret() => joined = true,
+                    other => return other,
+                },
+                Next::Fly(flight) => return self.fly(key, &flight, refresh),
             }
-            next_step(slot)
-        };
-        match next {
-            Next::Wait(flight) => flight.wait(),
-            Next::Fly(flight) => self.fly(key, &flight, refresh),
         }
     }
 
@@ -367,5 +385,34 @@ mod tests {
                 .secret(),
             "OK"
         );
+    }
+
+    #[test]
+    fn a_refresh_joining_a_fetch_that_returns_the_stale_token_refreshes() {
+        let cache = TokenCache::new(300);
+        let stale = Token::new("STALE", 7200);
+        let refreshes = AtomicUsize::new(0);
+        let fetching = Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                cache
+                    .get(&key(), || {
+                        fetching.wait();
+                        std::thread::sleep(Duration::from_millis(100));
+                        // Another replica's store still holds the stale one.
+                        Ok(Token::new("STALE", 7200))
+                    })
+                    .unwrap()
+            });
+            fetching.wait();
+            let t = cache
+                .refresh(&key(), &stale, || {
+                    refreshes.fetch_add(1, Ordering::SeqCst);
+                    Ok(Token::new("NEW", 7200))
+                })
+                .unwrap();
+            assert_eq!(t.secret(), "NEW");
+        });
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
     }
 }
