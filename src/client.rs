@@ -372,6 +372,11 @@ impl Client {
         self.core.refresh(key, stale)
     }
 
+    /// Drops whatever the cache holds for `key`, without fetching.
+    pub(crate) fn forget(&self, key: &TokenKey) {
+        self.core.cache.remove(key);
+    }
+
     /// Drops the cached token for `key` if it is `stale` (and only then), so
     /// the next call fetches another. Returns whether it was dropped.
     pub fn invalidate_token(&self, key: &TokenKey, stale: &Token) -> bool {

@@ -426,7 +426,14 @@ fn invalid_refresh_token_says_authorize_again() {
         .client()
         .request(RequestOptions::get("/cgi-bin/a").authorizer_appid("wx_unknown"))
         .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidRequest { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("must authorize the platform"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -526,8 +533,9 @@ fn slow_authorizer_does_not_block_others(p: &Platform, client: &Client) {
     client
         .token(&TokenKey::component_access_token(COMPONENT))
         .unwrap();
-    p.fake
-        .delay_authorizer(COMPONENT, "wx_slow", Duration::from_secs(2));
+    // The fake keeps wx_slow's refresh waiting until the test releases it:
+    // the calls for wx_fast below must complete while it is still held.
+    let hold = p.fake.hold_authorizer(COMPONENT, "wx_slow");
     let slow_done = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -549,10 +557,17 @@ fn slow_authorizer_does_not_block_others(p: &Platform, client: &Client) {
         }
         assert!(
             !slow_done.load(Ordering::SeqCst),
-            "calls for another authorizer finished while the slow refresh was still running"
+            "the held refresh cannot have finished"
         );
+        assert_eq!(
+            p.fake.count("/cgi-bin/a"),
+            3,
+            "wx_fast's calls went through"
+        );
+        hold.release();
     });
     assert!(slow_done.load(Ordering::SeqCst));
+    assert_eq!(p.fake.count("/cgi-bin/a"), 4);
 }
 
 #[test]

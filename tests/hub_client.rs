@@ -162,7 +162,11 @@ fn bearer_secret() {
         .token_source(HubSource::new(hub.url()).unwrap().bearer("nope"))
         .build()
         .unwrap();
-    assert!(wrong.token(&key).is_err());
+    let err = wrong.token(&key).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Hub { status: 401, .. }),
+        "{err:?}"
+    );
 
     let right = Client::builder()
         .token_source(HubSource::new(hub.url()).unwrap().bearer("hub-bearer"))

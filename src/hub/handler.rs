@@ -197,6 +197,8 @@ pub struct HubHandler {
     client: Client,
     store: Arc<dyn Store>,
     appids: Option<Vec<String>>,
+    /// The third-party platforms among `appids`.
+    components: Vec<String>,
     bearer: Option<Secret>,
     errors_with_200: bool,
     #[cfg(feature = "crypto")]
@@ -232,8 +234,11 @@ impl Default for HubHandlerBuilder {
             upstream: DEFAULT_BASE_URL.to_string(),
             stable: false,
             bearer: None,
-            lock_ttl: Duration::from_secs(15),
-            lock_wait: Duration::from_secs(20),
+            // Up to four upstream calls run under one lock (a ticket's
+            // access token fetch, a rejected token's refresh and retry, the
+            // ticket itself): the lock outlasts four 10 s timeouts.
+            lock_ttl: Duration::from_secs(45),
+            lock_wait: Duration::from_secs(50),
             timeout: Duration::from_secs(10),
             errors_with_200: false,
         }
@@ -329,7 +334,7 @@ impl HubHandlerBuilder {
 
     /// See [`StoreSource::lock_ttl`].
     ///
-    /// Defaults to 15 seconds.
+    /// Defaults to 45 seconds: four upstream timeouts and a margin.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.lock_ttl = ttl;
         self
@@ -337,7 +342,7 @@ impl HubHandlerBuilder {
 
     /// See [`StoreSource::lock_wait`].
     ///
-    /// Defaults to 20 seconds.
+    /// Defaults to 50 seconds.
     pub fn lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
         self
@@ -368,6 +373,8 @@ impl HubHandlerBuilder {
     /// source, if an appid is empty or given twice, or if the upstream is
     /// not an http(s) URL.
     pub fn build(self) -> Result<HubHandler> {
+        let component_appids: Vec<String> =
+            self.components.iter().map(|(a, _)| a.clone()).collect();
         let (upstream, appids): (Arc<dyn TokenSource>, _) = match self.source {
             Some(source) => (source, None),
             None => {
@@ -431,6 +438,7 @@ impl HubHandlerBuilder {
             client,
             store: self.store,
             appids,
+            components: component_appids,
             bearer: self.bearer,
             errors_with_200: self.errors_with_200,
             #[cfg(feature = "crypto")]
@@ -562,9 +570,14 @@ impl HubHandler {
                 authorizer_app_id, ..
             }) => {
                 answer(self.store.remove_authorizer(appid, &authorizer_app_id))?;
-                let key = TokenKey::access_token(appid).for_authorizer(&authorizer_app_id);
-                if let Ok(token) = self.client.token(&key) {
-                    self.client.invalidate_token(&key, &token);
+                // Forget, never fetch: the authorizer is gone.
+                let access = TokenKey::access_token(appid).for_authorizer(&authorizer_app_id);
+                let jsapi =
+                    TokenKey::ticket(appid, TicketType::Jsapi).for_authorizer(&authorizer_app_id);
+                let card =
+                    TokenKey::ticket(appid, TicketType::WxCard).for_authorizer(&authorizer_app_id);
+                for key in [access, jsapi, card] {
+                    self.client.forget(&key);
                 }
             }
             _ => {}
@@ -578,8 +591,10 @@ impl HubHandler {
 
     fn access_token(&self, req: &HubRequest) -> Answer {
         let appid = self.appid(req.param("appid"))?;
+        let authorizer = optional(req.param("authorizer_appid"));
+        self.check_authorizer(appid, authorizer)?;
         let mut key = TokenKey::access_token(appid);
-        if let Some(authorizer) = optional(req.param("authorizer_appid")) {
+        if let Some(authorizer) = authorizer {
             key = key.for_authorizer(authorizer);
         }
         self.token_answer(self.client.token(&key), None)
@@ -587,6 +602,7 @@ impl HubHandler {
 
     fn component_access_token(&self, req: &HubRequest) -> Answer {
         let appid = self.appid(req.param("appid"))?;
+        self.check_component(appid)?;
         self.token_answer(
             self.client.token(&TokenKey::component_access_token(appid)),
             None,
@@ -608,15 +624,18 @@ impl HubHandler {
         let Some(stale) = optional(field("access_token")?) else {
             return Err(self.invalid("missing parameter access_token"));
         };
+        let authorizer = optional(field("authorizer_appid")?);
         let mut key = if component {
-            TokenKey::component_access_token(appid)
-        } else {
-            TokenKey::access_token(appid)
-        };
-        if let Some(authorizer) = optional(field("authorizer_appid")?) {
-            if component {
+            if authorizer.is_some() {
                 return Err(self.invalid("a component access token has no authorizer_appid"));
             }
+            self.check_component(appid)?;
+            TokenKey::component_access_token(appid)
+        } else {
+            self.check_authorizer(appid, authorizer)?;
+            TokenKey::access_token(appid)
+        };
+        if let Some(authorizer) = authorizer {
             key = key.for_authorizer(authorizer);
         }
         let stale = Token::new(stale, 0);
@@ -631,8 +650,10 @@ impl HubHandler {
             None | Some("") => return Err(self.invalid("missing parameter type")),
             Some(_) => return Err(self.invalid("type must be jsapi or wx_card")),
         };
+        let authorizer = optional(req.param("authorizer_appid"));
+        self.check_authorizer(appid, authorizer)?;
         let mut key = TokenKey::ticket(appid, ticket);
-        if let Some(authorizer) = optional(req.param("authorizer_appid")) {
+        if let Some(authorizer) = authorizer {
             key = key.for_authorizer(authorizer);
         }
         self.token_answer(self.client.token(&key), Some(ticket))
@@ -651,6 +672,36 @@ impl HubHandler {
             )),
             _ => Ok(appid),
         }
+    }
+
+    /// A platform's tokens and tickets belong to its authorizers; an
+    /// official account has none. Checked only when the hub knows its
+    /// accounts (not over a custom source).
+    fn check_authorizer(
+        &self,
+        appid: &str,
+        authorizer: Option<&str>,
+    ) -> std::result::Result<(), HubResponse> {
+        if self.appids.is_none() {
+            return Ok(());
+        }
+        match (self.components.iter().any(|c| c == appid), authorizer) {
+            (true, None) => Err(self.invalid(&format!(
+                "{appid} is a third-party platform: authorizer_appid is required"
+            ))),
+            (false, Some(_)) => Err(self.invalid(&format!(
+                "{appid} is an official account: it has no authorizer_appid"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Only a third-party platform has a component access token.
+    fn check_component(&self, appid: &str) -> std::result::Result<(), HubResponse> {
+        if self.appids.is_some() && !self.components.iter().any(|c| c == appid) {
+            return Err(self.invalid(&format!("{appid} is not a third-party platform")));
+        }
+        Ok(())
     }
 
     fn token_answer(&self, token: Result<Token>, ticket: Option<TicketType>) -> Answer {
@@ -684,6 +735,7 @@ impl HubHandler {
             ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
             ErrorKind::Hub { errcode, .. } => (502, "wechat_error", *errcode),
             ErrorKind::Store { .. } => (503, "store_unavailable", None),
+            ErrorKind::InvalidRequest { .. } => (400, "invalid_request", None),
             ErrorKind::Transport { .. }
             | ErrorKind::HttpStatus { .. }
             | ErrorKind::Decode { .. } => (502, "upstream_unavailable", None),
@@ -800,6 +852,53 @@ mod tests {
     fn reason(resp: &HubResponse) -> (u16, String) {
         let body: Value = serde_json::from_slice(&resp.body).unwrap();
         (resp.status, body["reason"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn account_kind_mismatches_are_invalid_requests() {
+        // The upstream refuses connections: an upstream call would be a 502.
+        let hub = HubHandler::builder()
+            .account("wx1", "s1")
+            .component("wxc", "cs")
+            .upstream("http://127.0.0.1:9")
+            .build()
+            .unwrap();
+        for target in [
+            "/client/access_token?appid=wxc",
+            "/client/ticket?appid=wxc&type=jsapi",
+            "/client/component_access_token?appid=wx1",
+            "/client/access_token?appid=wx1&authorizer_appid=wxa",
+            "/client/ticket?appid=wx1&type=wx_card&authorizer_appid=wxa",
+        ] {
+            let resp = hub.handle(&HubRequest::new("GET", target));
+            assert_eq!(
+                reason(&resp),
+                (400, "invalid_request".to_string()),
+                "{target}"
+            );
+        }
+        for body in [
+            r#"{"appid":"wxc","access_token":"T"}"#,
+            r#"{"appid":"wx1","access_token":"T","authorizer_appid":"wxa"}"#,
+        ] {
+            let resp = hub.handle(&HubRequest::new("POST", "/refresh/access_token").body(body));
+            assert_eq!(
+                reason(&resp),
+                (400, "invalid_request".to_string()),
+                "{body}"
+            );
+        }
+        let resp = hub.handle(
+            &HubRequest::new("POST", "/client/refresh_component_access_token")
+                .body(r#"{"appid":"wx1","access_token":"T"}"#),
+        );
+        assert_eq!(reason(&resp), (400, "invalid_request".to_string()));
+        // An authorizer the hub holds no refresh token for.
+        let resp = hub.handle(&HubRequest::new(
+            "GET",
+            "/client/access_token?appid=wxc&authorizer_appid=wx_never_authorized",
+        ));
+        assert_eq!(reason(&resp).0, 400);
     }
 
     #[test]

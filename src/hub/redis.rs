@@ -14,6 +14,13 @@ use crate::secret::Secret;
 use crate::token::{unix_now, TicketType, Token, TokenKey};
 
 /// Releases a lock only if it still holds the owner's value.
+/// Takes the lock (`SET NX PX`), or confirms it is already ours.
+const ACQUIRE: &str = r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"#;
+
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -299,16 +306,19 @@ impl Store for RedisStore {
         let name = format!("{}lock:{}", self.prefix, key_name(key));
         let value = lock_value().to_string();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        // ACQUIRE is idempotent: if a timed-out attempt did take the lock
+        // and `run` retries it, the retry sees our own value and succeeds
+        // instead of leaving the lock held by nobody until it expires.
         let taken = self.run("SET NX lock", |c| {
-            redis::cmd("SET")
+            redis::cmd("EVAL")
+                .arg(ACQUIRE)
+                .arg(1)
                 .arg(&name)
                 .arg(&value)
-                .arg("NX")
-                .arg("PX")
                 .arg(ttl_ms)
-                .query::<Option<String>>(c)
+                .query::<i64>(c)
         })?;
-        if taken.is_none() {
+        if taken != 1 {
             return Ok(None);
         }
         Ok(Some(LockGuard::new(move || {

@@ -230,6 +230,9 @@ fn read_request(
     reader: &mut BufReader<TcpStream>,
     mut stream: &TcpStream,
 ) -> std::result::Result<HubRequest, Bad> {
+    // One deadline for the whole request, not per read: a client that
+    // trickles a byte at a time cannot hold a worker past it.
+    let deadline = Instant::now() + IO_TIMEOUT;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -241,7 +244,7 @@ fn read_request(
             }
             Ok(httparse::Status::Complete(head_len)) => {
                 let rest = buf[head_len..].to_vec();
-                return finish_request(&parsed, rest, reader, &mut stream);
+                return finish_request(&parsed, rest, reader, &mut stream, deadline);
             }
             Ok(httparse::Status::Partial) => {}
             Err(httparse::Error::TooManyHeaders) => {
@@ -252,6 +255,7 @@ fn read_request(
         if buf.len() > MAX_HEAD {
             return Err(Bad::Answer(431, "the request head is too large"));
         }
+        arm(stream, deadline)?;
         let n = reader.read(&mut chunk).map_err(|_| Bad::Gone)?;
         if n == 0 {
             return Err(if buf.is_empty() {
@@ -271,6 +275,7 @@ fn finish_request(
     mut rest: Vec<u8>,
     reader: &mut BufReader<TcpStream>,
     stream: &mut &TcpStream,
+    deadline: Instant,
 ) -> std::result::Result<HubRequest, Bad> {
     let (Some(method), Some(target)) = (parsed.method, parsed.path) else {
         return Err(Bad::Answer(400, "malformed request line"));
@@ -310,13 +315,26 @@ fn finish_request(
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| Bad::Gone)?;
     }
-    let already = rest.len();
+    let mut filled = rest.len();
     rest.resize(length, 0);
-    reader
-        .read_exact(&mut rest[already..])
-        .map_err(|_| Bad::Gone)?;
+    while filled < length {
+        arm(stream, deadline)?;
+        match reader.read(&mut rest[filled..]) {
+            Ok(0) | Err(_) => return Err(Bad::Gone),
+            Ok(n) => filled += n,
+        }
+    }
     req.body = rest;
     Ok(req)
+}
+
+/// Sets the socket's read timeout to what is left until `deadline`.
+fn arm(stream: &TcpStream, deadline: Instant) -> std::result::Result<(), Bad> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Bad::Gone);
+    }
+    stream.set_read_timeout(Some(left)).map_err(|_| Bad::Gone)
 }
 
 fn write_response(mut stream: &TcpStream, resp: HubResponse) -> std::io::Result<()> {

@@ -65,15 +65,16 @@ impl StoreSource {
         StoreSource {
             store,
             upstream,
-            lock_ttl: Duration::from_secs(15),
-            lock_wait: Duration::from_secs(20),
+            lock_ttl: Duration::from_secs(45),
+            lock_wait: Duration::from_secs(50),
         }
     }
 
     /// How long the refresh lock is held at most: it must outlast one
     /// upstream call, and is how long others wait if its holder dies.
     ///
-    /// Defaults to 15 seconds.
+    /// Defaults to 45 seconds: up to four upstream calls (a ticket's
+    /// access token, a refresh and retry, the ticket) of a 10 s timeout.
     pub fn lock_ttl(mut self, ttl: Duration) -> StoreSource {
         self.lock_ttl = ttl;
         self
@@ -83,7 +84,7 @@ impl StoreSource {
     /// fails with [`ErrorKind::Store`](crate::ErrorKind::Store). Keep it
     /// above [`lock_ttl`](StoreSource::lock_ttl).
     ///
-    /// Defaults to 20 seconds.
+    /// Defaults to 50 seconds.
     pub fn lock_wait(mut self, wait: Duration) -> StoreSource {
         self.lock_wait = wait;
         self

@@ -3,7 +3,10 @@
 //! each checking that `component_appid` and the right token were sent.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
 
 use serde_json::{json, Value};
 
@@ -25,6 +28,7 @@ pub(super) struct Platform {
 struct Authorizer {
     refresh_token: String,
     delay: Option<Duration>,
+    hold: Option<Arc<Gate>>,
     options: HashMap<String, String>,
 }
 
@@ -113,11 +117,73 @@ impl FakeWechat {
         }
     }
 
+    /// Holds every `api_authorizer_token` answer for this authorizer until
+    /// the returned [`Hold`] is released or dropped (or 30 s pass, so a
+    /// forgotten hold cannot hang a test). Lets a test keep one refresh in
+    /// flight for as long as it needs, with no timing in the assertion.
+    pub fn hold_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Hold {
+        let gate = Arc::new(Gate::default());
+        let mut st = self.shared.state.lock();
+        if let Some(a) = st
+            .components
+            .get_mut(component_appid)
+            .and_then(|p| p.authorizers.get_mut(authorizer_appid))
+        {
+            a.hold = Some(gate.clone());
+        }
+        Hold { gate }
+    }
+
     /// How many `api_authorizer_token` calls were made for this authorizer.
     pub fn authorizer_token_calls(&self, authorizer_appid: &str) -> usize {
         self.count(&format!(
             "/cgi-bin/component/api_authorizer_token#{authorizer_appid}"
         ))
+    }
+}
+
+/// A gate requests wait at until it opens.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !*open {
+            if self.opened.wait_until(&mut open, deadline).timed_out() {
+                return;
+            }
+        }
+    }
+}
+
+/// Keeps an authorizer's token answers waiting; see
+/// [`FakeWechat::hold_authorizer`]. Releases them when dropped.
+pub struct Hold {
+    gate: Arc<Gate>,
+}
+
+impl Hold {
+    /// Lets the held answers go.
+    pub fn release(self) {}
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        *self.gate.open.lock() = true;
+        self.gate.opened.notify_all();
+    }
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hold")
+            .field("open", &*self.gate.open.lock())
+            .finish()
     }
 }
 
@@ -310,9 +376,13 @@ fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
                 return err(61023, "refresh_token is invalid");
             }
             let delay = entry.delay;
+            let hold = entry.hold.clone();
             let (access, refresh, lifetime) =
                 issue_authorizer(shared, &mut st, &component, &authorizer);
             drop(st);
+            if let Some(gate) = hold {
+                gate.wait();
+            }
             if let Some(delay) = delay {
                 std::thread::sleep(delay);
             }

@@ -7,6 +7,8 @@
 //! `base_url(fake.url())`.
 
 mod component;
+
+pub use component::Hold;
 mod hub;
 mod server;
 mod wechat;

@@ -154,6 +154,14 @@ impl TokenCache {
         }
     }
 
+    /// Drops the cached token for `key`, whatever it is (a flight in
+    /// progress still completes for its waiters).
+    pub fn remove(&self, key: &TokenKey) {
+        if let Some(slot) = self.slots.lock().get_mut(key) {
+            slot.token = None;
+        }
+    }
+
     /// Puts a token into the cache, replacing what was there.
     pub fn insert(&self, key: &TokenKey, token: Token) {
         slot_mut(&mut self.slots.lock(), key).token = Some(token);

@@ -295,7 +295,7 @@ impl ComponentSource {
                 .refresh_tokens
                 .load(&self.component_appid, authorizer)?
                 .ok_or_else(|| {
-                    Error::config(format!(
+                    Error::invalid(format!(
                         "no authorizer_refresh_token stored for authorizer {authorizer}: the account must authorize the platform"
                     ))
                 })?,
