@@ -175,11 +175,7 @@ fn component_platform_through_the_hub_binary() {
     assert!(store.get_token(&authorizer_key).unwrap().is_none());
     assert!(store.get_verify_ticket(COMPONENT).unwrap().is_some());
 
-    let logs = hub.logs();
-    assert!(
-        logs.contains("POST /callback/component/wx_hub_component 200"),
-        "{logs}"
-    );
+    let logs = hub.wait_for_log("POST /callback/component/wx_hub_component 200");
     assert!(
         !logs.contains(&rotated) && !logs.contains("ticket@@@1"),
         "{logs}"

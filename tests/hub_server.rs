@@ -92,9 +92,8 @@ fn hub_source_against_the_binary_tokens_tickets_refresh() {
     other.request("/cgi-bin/b").unwrap();
     assert_eq!(fake.count("/cgi-bin/token"), 2, "one refresh for both");
 
-    let logs = hub.logs();
-    assert!(logs.contains("GET /client/access_token 200 "), "{logs}");
-    assert!(logs.contains("POST /refresh/access_token 200 "), "{logs}");
+    hub.wait_for_log("GET /client/access_token 200 ");
+    let logs = hub.wait_for_log("POST /refresh/access_token 200 ");
     let token = client.token(&TokenKey::access_token(APPID)).unwrap();
     assert!(
         !logs.contains(token.secret()) && !logs.contains("appid="),
@@ -368,7 +367,7 @@ fn sigterm_and_sigint_stop_it_cleanly() {
         assert_eq!(get(&format!("{}/healthz", hub.url), None).0, 200);
         let status = hub.signal_and_wait(signal);
         assert!(status.success(), "{signal}: {status:?}");
-        assert!(hub.logs().contains("wechat-hub: stopped"), "{}", hub.logs());
+        hub.wait_for_log("wechat-hub: stopped");
     }
 }
 
@@ -380,7 +379,7 @@ fn without_a_bearer_it_listens_on_loopback_only_and_says_so() {
         .replace("127.0.0.1:0", "0.0.0.0:0");
     let hub = HubProcess::start(&dir, &config, &[SECRET_ENV]);
     assert!(hub.url.starts_with("http://127.0.0.1:"), "{}", hub.url);
-    assert!(hub.logs().contains("binding to loopback"), "{}", hub.logs());
+    hub.wait_for_log("binding to loopback");
 }
 
 #[test]

@@ -198,7 +198,15 @@ fn serve_connection(
         Err(Bad::Gone) => return,
         Err(Bad::Answer(status, message)) => ("- -".to_string(), error(status, message), true),
     };
-    let status = resp.status;
+    // Logged before answering, so a client that has its answer finds
+    // the line written; the latency is the time to produce the answer.
+    if log {
+        eprintln!(
+            "{label} {} {:.1}ms",
+            resp.status,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     // ok because a client that went away needs no answer
     let _ = write_response(&stream, resp);
     let _ = stream.shutdown(Shutdown::Write);
@@ -207,12 +215,6 @@ fn serve_connection(
         // does not reset the connection before it read the answer.
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         let _ = std::io::copy(&mut reader.take(MAX_BODY as u64), &mut std::io::sink());
-    }
-    if log {
-        eprintln!(
-            "{label} {status} {:.1}ms",
-            started.elapsed().as_secs_f64() * 1000.0
-        );
     }
 }
 

@@ -93,6 +93,15 @@ impl HubProcess {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// Waits until the hub's stderr, read on another thread, has `needle`
+    /// (a hang guard, not a timing assertion), and returns the logs.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        wait_until(&format!("log line {needle:?}"), || {
+            self.logs().contains(needle)
+        });
+        self.logs()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
