@@ -372,8 +372,10 @@ impl Client {
         self.core.refresh(key, stale)
     }
 
-    /// Drops whatever the cache holds for `key`, without fetching.
-    pub(crate) fn forget(&self, key: &TokenKey) {
+    /// Drops whatever the cache holds for `key`, without fetching: for an
+    /// authorizer that revoked the platform, say, whose token must not be
+    /// served again. The next call for `key` fetches.
+    pub fn forget_token(&self, key: &TokenKey) {
         self.core.cache.remove(key);
     }
 

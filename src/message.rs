@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -444,9 +443,7 @@ impl TextReply {
         content: impl Into<String>,
     ) -> TextReply {
         // A clock before 1970 is a broken host; 0 still makes a valid reply.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::token::unix_now();
         TextReply {
             to_user_name: to_user_name.into(),
             from_user_name: from_user_name.into(),

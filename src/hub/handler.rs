@@ -84,18 +84,24 @@ impl HubRequest {
         self
     }
 
-    fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn header_value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, if it is JSON.
+    #[cfg(feature = "testing")]
+    pub(crate) fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
     }
 }
 
@@ -577,7 +583,7 @@ impl HubHandler {
                 let card =
                     TokenKey::ticket(appid, TicketType::WxCard).for_authorizer(&authorizer_app_id);
                 for key in [access, jsapi, card] {
-                    self.client.forget(&key);
+                    self.client.forget_token(&key);
                 }
             }
             _ => {}
@@ -793,10 +799,7 @@ fn optional(value: Option<&str>) -> Option<&str> {
 fn same_secret(given: &str, expected: &str) -> bool {
     let a = sha1_smol::Sha1::from(given.as_bytes()).digest().bytes();
     let b = sha1_smol::Sha1::from(expected.as_bytes()).digest().bytes();
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    crate::callback::constant_time_eq(&a, &b)
 }
 
 /// Decodes an `application/x-www-form-urlencoded` query.

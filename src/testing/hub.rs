@@ -7,7 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::server::{HttpServer, Req, Resp};
-use crate::hub::{HubHandler, HubRequest};
+use crate::hub::HubHandler;
 use crate::token::TokenSource;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
@@ -78,12 +78,9 @@ impl FakeHub {
         let handler_counts = counts.clone();
         let server = HttpServer::start(
             8,
-            Arc::new(move |req: Req| {
+            Arc::new(move |req: &Req| {
                 *handler_counts.lock().entry(req.path.clone()).or_default() += 1;
-                let mut hub_req = HubRequest::new(&req.method, &req.path).body(req.body);
-                hub_req.query = req.query;
-                hub_req.headers = req.headers;
-                let resp = handler.handle(&hub_req);
+                let resp = handler.handle(req);
                 let content_type = resp
                     .headers
                     .iter()

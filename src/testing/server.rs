@@ -11,35 +11,9 @@ use parking_lot::Mutex;
 
 use crate::hub::{HubRequest, HubResponse};
 
-/// A request as the fakes see it.
-#[derive(Debug, Clone)]
-pub(crate) struct Req {
-    pub method: String,
-    pub path: String,
-    pub query: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Req {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
+/// A request as the fakes see it: the hub's request type, which the
+/// shared HTTP loop already builds.
+pub(crate) type Req = HubRequest;
 
 /// An answer from a fake.
 pub(crate) struct Resp {
@@ -60,7 +34,7 @@ impl Resp {
     }
 }
 
-type Handler = Arc<dyn Fn(Req) -> Resp + Send + Sync>;
+type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
 
 /// A running server; stops and joins its thread when dropped.
 ///
@@ -81,7 +55,7 @@ impl HttpServer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let handle = |req: &HubRequest| to_hub(handler(from_hub(req)));
+            let handle = |req: &HubRequest| to_hub(handler(req));
             crate::hub::server::serve(&listener, addr, workers.max(64), &flag, &handle, false);
         });
         Ok(HttpServer {
@@ -103,16 +77,6 @@ impl Drop for HttpServer {
             // ok because a server thread that panicked has nothing left to clean up
             let _ = thread.join();
         }
-    }
-}
-
-fn from_hub(req: &HubRequest) -> Req {
-    Req {
-        method: req.method.clone(),
-        path: req.path.clone(),
-        query: req.query.clone(),
-        headers: req.headers.clone(),
-        body: req.body.clone(),
     }
 }
 
@@ -159,7 +123,7 @@ impl StubServer {
             2,
             Arc::new(move |req| {
                 c.fetch_add(1, Ordering::SeqCst);
-                *l.lock() = Some(req);
+                *l.lock() = Some(req.clone());
                 Resp {
                     status,
                     content_type: content_type.clone(),
@@ -187,7 +151,11 @@ impl StubServer {
 
     /// The value of header `name` in the last request, if any.
     pub fn last_header(&self, name: &str) -> Option<String> {
-        self.last.lock().as_ref()?.header(name).map(str::to_string)
+        self.last
+            .lock()
+            .as_ref()?
+            .header_value(name)
+            .map(str::to_string)
     }
 }
 

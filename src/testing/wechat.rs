@@ -128,7 +128,7 @@ impl FakeWechat {
             serial: AtomicU64::new(0),
         });
         let handler_shared = shared.clone();
-        let server = HttpServer::start(8, Arc::new(move |req| handle(&handler_shared, req)))?;
+        let server = HttpServer::start(8, Arc::new(move |req: &Req| handle(&handler_shared, req)))?;
         Ok(FakeWechat { shared, server })
     }
 
@@ -251,7 +251,7 @@ pub(super) fn err(errcode: i64, errmsg: &str) -> Resp {
     Resp::json(200, &json!({"errcode": errcode, "errmsg": errmsg}))
 }
 
-fn handle(shared: &Shared, req: Req) -> Resp {
+fn handle(shared: &Shared, req: &Req) -> Resp {
     let delay = {
         let mut st = shared.state.lock();
         *st.counts.entry(req.path.clone()).or_default() += 1;
@@ -261,12 +261,12 @@ fn handle(shared: &Shared, req: Req) -> Resp {
     if let Some(delay) = delay {
         std::thread::sleep(delay);
     }
-    if let Some(resp) = super::component::handle(shared, &req) {
+    if let Some(resp) = super::component::handle(shared, req) {
         return resp;
     }
     match req.path.as_str() {
-        "/cgi-bin/token" => token(shared, &req),
-        "/cgi-bin/stable_token" => stable_token(shared, &req),
+        "/cgi-bin/token" => token(shared, req),
+        "/cgi-bin/stable_token" => stable_token(shared, req),
         "/sns/userinfo" | "/sns/auth" => {
             let n = req
                 .query
@@ -275,7 +275,7 @@ fn handle(shared: &Shared, req: Req) -> Resp {
                 .count();
             Resp::json(200, &json!({"openid": "OPENID", "access_token_params": n}))
         }
-        _ => api(shared, &req),
+        _ => api(shared, req),
     }
 }
 
@@ -503,7 +503,7 @@ fn ticket(st: &mut State, req: &Req, appid: &str) -> Resp {
 /// Reads the `media` part of a multipart body.
 fn upload(st: &mut State, req: &Req) -> Resp {
     let Some(boundary) = req
-        .header("content-type")
+        .header_value("content-type")
         .and_then(|ct| ct.split("boundary=").nth(1))
         .map(|b| b.trim_matches('"').to_string())
     else {
