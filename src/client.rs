@@ -8,6 +8,7 @@ use std::time::Duration;
 
 #[cfg(doc)]
 use crate::error::ErrorKind;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::http::{with_query, Http, OutBody, Outgoing};
 use crate::options::{Body, RequestOptions};
@@ -15,6 +16,7 @@ use crate::response::{self, Response};
 use crate::secret::Secret;
 use crate::sign::{self, JssdkConfig};
 use crate::token::cache::TokenCache;
+use crate::token::limit::RefreshLimit;
 use crate::token::{Context, TicketType, Token, TokenKey, TokenSource};
 
 /// How a call is retried when WeChat answers errcode `-1` (system busy).
@@ -80,6 +82,9 @@ pub struct ClientBuilder {
     timeout: Duration,
     busy: BusyRetry,
     expiry_margin: Duration,
+    refresh_limit: RefreshLimit,
+    clock: Clock,
+    read_through: Option<Duration>,
     shared: Option<(Http, Arc<TokenCache>)>,
 }
 
@@ -99,6 +104,9 @@ impl Default for ClientBuilder {
                 max: Duration::from_secs(2),
             },
             expiry_margin: Duration::from_secs(300),
+            refresh_limit: RefreshLimit::default(),
+            clock: Clock::system(),
+            read_through: None,
             shared: None,
         }
     }
@@ -181,6 +189,48 @@ impl ClientBuilder {
         self
     }
 
+    /// How often a key's token may be fetched or refreshed from the token
+    /// source: a burst, then one call per floor interval. A refresh the
+    /// limit refuses fails with [`ErrorKind::RefreshLimited`], and the
+    /// rejected token stays cached (WeChat may accept it again once a storm
+    /// is over). [`RefreshLimit::unlimited`] turns it off.
+    ///
+    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
+    pub fn refresh_limit(mut self, limit: RefreshLimit) -> ClientBuilder {
+        self.refresh_limit = limit;
+        self
+    }
+
+    /// Where the token cache reads the time: token expiry and the refresh
+    /// limit. Tests pass a [`ManualClock`](crate::ManualClock)'s clock.
+    ///
+    /// Defaults to [`Clock::system`].
+    pub fn clock(mut self, clock: Clock) -> ClientBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Makes the cache a read-through copy of its source (a hub's store):
+    /// a token is read again once it is `bound` old, and refreshes always
+    /// ask the source.
+    pub(crate) fn read_through(mut self, bound: Duration) -> ClientBuilder {
+        self.read_through = Some(bound);
+        self
+    }
+
+    /// The agent and cache a client built from these settings gets.
+    pub(crate) fn parts(&self) -> (Http, Arc<TokenCache>) {
+        (
+            Http::new(self.connect_timeout, self.timeout),
+            Arc::new(TokenCache::new(
+                self.expiry_margin.as_secs(),
+                self.refresh_limit,
+                self.clock.clone(),
+                self.read_through,
+            )),
+        )
+    }
+
     pub(crate) fn shared(mut self, http: Http, cache: Arc<TokenCache>) -> ClientBuilder {
         self.shared = Some((http, cache));
         self
@@ -192,7 +242,7 @@ impl ClientBuilder {
     ///
     /// An [`ErrorKind::Config`] error if the scheme is not `http` or `https`
     /// or the host is empty or contains a `/`.
-    pub fn build(self) -> Result<Client> {
+    pub fn build(mut self) -> Result<Client> {
         if self.scheme != "https" && self.scheme != "http" {
             return Err(Error::config(format!(
                 "scheme must be http or https, got {:?}",
@@ -208,12 +258,10 @@ impl ClientBuilder {
         let port = self
             .port
             .unwrap_or(if self.scheme == "https" { 443 } else { 80 });
-        let (http, cache) = self.shared.unwrap_or_else(|| {
-            (
-                Http::new(self.connect_timeout, self.timeout),
-                Arc::new(TokenCache::new(self.expiry_margin.as_secs())),
-            )
-        });
+        let (http, cache) = match self.shared.take() {
+            Some(shared) => shared,
+            None => self.parts(),
+        };
         Ok(Client {
             core: Arc::new(Core {
                 http,

@@ -91,6 +91,19 @@ pub enum ErrorKind {
         /// What failed.
         reason: String,
     },
+    /// A token fetch or refresh was not sent upstream: the key has used
+    /// its [`RefreshLimit`](crate::RefreshLimit) (a burst, then one call per
+    /// floor interval). Try again after `retry_after`.
+    RefreshLimited {
+        /// The token's key, for example `AccessToken(wx1234)`.
+        key: String,
+        /// How long until the limit allows the next call.
+        retry_after: std::time::Duration,
+        /// How long after it was fetched the rejected token was rejected,
+        /// when that was within the floor interval: almost always another
+        /// process fetching tokens with the same secret.
+        rejected_after: Option<std::time::Duration>,
+    },
 }
 
 /// Which part of a network exchange failed.
@@ -263,6 +276,17 @@ impl Error {
         self.errcode() == Some(61023)
     }
 
+    /// True when the token was not refreshed because its key used up its
+    /// [`RefreshLimit`](crate::RefreshLimit), here or at a hub.
+    pub fn is_refresh_limited(&self) -> bool {
+        matches!(self.kind(), ErrorKind::RefreshLimited { .. })
+    }
+
+    /// True when a token store (a hub's) could not be read or written.
+    pub(crate) fn is_store_error(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Store { .. })
+    }
+
     /// True when a network timeout caused this error.
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -337,6 +361,26 @@ impl fmt::Display for Error {
             ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
             ErrorKind::Callback(kind) => write!(f, "callback rejected: {kind}"),
             ErrorKind::Store { reason } => write!(f, "store failed: {reason}"),
+            ErrorKind::RefreshLimited {
+                key,
+                retry_after,
+                rejected_after,
+            } => {
+                write!(
+                    f,
+                    "refresh of {key} refused by the refresh limit; next allowed in {}s",
+                    retry_after.as_secs_f64().ceil()
+                )?;
+                if let Some(age) = rejected_after {
+                    write!(
+                        f,
+                        "; the token was rejected {}s after it was fetched: {}",
+                        age.as_secs(),
+                        crate::token::limit::LINEAGE_FIGHT
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -2,7 +2,6 @@
 //! token cache, like elixir_wechat's registry.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use once_cell::sync::Lazy;
 use parking_lot::RwLock;
@@ -17,12 +16,7 @@ use crate::token::TokenSource;
 
 /// The agent and cache every process-wide client shares, so tokens survive
 /// [`set_token_source`] being called again.
-static SHARED: Lazy<(Http, Arc<TokenCache>)> = Lazy::new(|| {
-    (
-        Http::new(Duration::from_secs(5), Duration::from_secs(30)),
-        Arc::new(TokenCache::new(300)),
-    )
-});
+static SHARED: Lazy<(Http, Arc<TokenCache>)> = Lazy::new(|| ClientBuilder::default().parts());
 
 static GLOBAL: Lazy<RwLock<Client>> =
     Lazy::new(|| RwLock::new(shared_builder().build().unwrap_or_else(|_| unreachable!())));
@@ -43,8 +37,8 @@ pub fn set_token_source(source: impl TokenSource + 'static) {
 
 /// Replaces the process-wide client's settings (default appid, host,
 /// retries...) while keeping the shared agent and token cache. Timeouts and
-/// the expiry margin of the shared agent and cache are fixed at 5 s connect,
-/// 30 s overall and 300 s.
+/// the cache's settings (expiry margin, refresh limit, clock) are those of
+/// [`ClientBuilder`]'s defaults.
 ///
 /// # Errors
 ///

@@ -95,6 +95,7 @@
 
 mod callback;
 mod client;
+mod clock;
 #[cfg(feature = "crypto")]
 mod crypto;
 mod error;
@@ -114,6 +115,7 @@ pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
 pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
+pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
 pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
@@ -129,5 +131,6 @@ pub use token::component::{
     VerifyTicketProvider,
 };
 pub use token::hub::HubSource;
+pub use token::limit::RefreshLimit;
 pub use token::secret::SecretSource;
 pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource};

@@ -1,32 +1,59 @@
 //! The in-process token cache: one slot per [`TokenKey`], single-flight
-//! fetches and refreshes, compare-and-invalidate.
+//! fetches and refreshes, compare-and-invalidate, and the per-key
+//! [`RefreshLimit`].
 //!
 //! All slots live in one map behind one `parking_lot::Mutex`, held only to
-//! read or update a slot (a hash lookup and a clone), never across I/O. The
-//! first caller that misses puts a [`Flight`] in the slot and fetches with
-//! no lock held; later callers for that key find the flight, release the
-//! map and wait on the flight alone, then all receive its result, success or
-//! error. Callers for other keys never wait for it. Keeping the token in
-//! the map itself makes a hit one lock and one lookup, and an idle key cost
-//! only its key and token.
+//! read or update a slot (a hash lookup and a clone), never across I/O and
+//! never across a wait. The first caller that misses puts a [`Flight`] in
+//! the slot and fetches with no lock held; later callers for that key find
+//! the flight, release the map and wait on the flight alone, then all
+//! receive its result, success or error. Callers for other keys never wait
+//! for it. Keeping the token in the map itself makes a hit one lock and one
+//! lookup, and an idle key cost only its key, its token and two numbers.
+//!
+//! A cache is either the truth for its process (a client's: a refresh whose
+//! stale token was already replaced returns the replacement with no call),
+//! or a read-through copy of a shared store (a hub replica's): then a
+//! token is re-read from the source once it is older than a bound, and a
+//! refresh always asks the source, which compares against the store.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::token::{unix_now, Token, TokenKey};
+use crate::token::limit::{warn_lineage_fight, RefreshLimit};
+use crate::token::{Token, TokenKey};
+
+/// How many flights a refresh waits for that hand back the very token it
+/// reported stale, before it gives up and returns that token.
+const MAX_JOINS: usize = 3;
 
 /// The in-process cache in front of every [`TokenSource`](crate::TokenSource).
 pub(crate) struct TokenCache {
     slots: Mutex<HashMap<TokenKey, Slot>>,
     max_margin: u64,
+    limit: RefreshLimit,
+    clock: Clock,
+    /// `Some(bound)` when the source, not this cache, is the truth: a token
+    /// landed more than `bound` ago is read again.
+    read_through: Option<Duration>,
+    /// How many times a caller began waiting for a flight: tests open
+    /// their gates on it instead of sleeping.
+    #[cfg(test)]
+    waits: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
 struct Slot {
     token: Option<Token>,
+    /// When `token` came from the source, in the clock's Unix milliseconds.
+    landed: u64,
+    /// The refresh limit's schedule for this key.
+    schedule: Option<u64>,
     /// The fetch or refresh running for this key, if any.
     flight: Option<Arc<Flight>>,
 }
@@ -55,83 +82,119 @@ impl Flight {
     }
 }
 
-/// What a caller does after looking at a slot.
+/// What a caller does once it has let go of the map.
 enum Next {
+    /// Hand out this token.
+    Done(Result<Token>),
+    /// Wait for another caller's flight.
     Wait(Arc<Flight>),
+    /// Call the source as this key's flight.
     Fly(Arc<Flight>),
 }
 
 impl TokenCache {
     /// A cache that refreshes tokens up to `max_margin` seconds before they
-    /// expire (less for short-lived tokens, see [`TokenCache::is_fresh`]).
-    pub fn new(max_margin: u64) -> TokenCache {
+    /// expire (less for short-lived tokens, see [`is_fresh`]), calls its
+    /// source at most as often as `limit` allows, and reads the time from
+    /// `clock`. With `read_through`, see the module docs.
+    pub fn new(
+        max_margin: u64,
+        limit: RefreshLimit,
+        clock: Clock,
+        read_through: Option<Duration>,
+    ) -> TokenCache {
         TokenCache {
             slots: Mutex::new(HashMap::new()),
             max_margin,
+            limit,
+            clock,
+            read_through,
+            #[cfg(test)]
+            waits: Default::default(),
         }
     }
 
     /// A fresh cached token for `key`, or the result of one call of `fetch`
     /// shared by every caller that missed at the same time.
+    ///
+    /// A read-through cache whose source fails with a store error keeps
+    /// handing out its last token while that is fresh: while the store
+    /// cannot be read, no other replica can have replaced it.
     pub fn get(&self, key: &TokenKey, fetch: impl FnOnce() -> Result<Token>) -> Result<Token> {
+        let now = self.clock.unix_millis();
+        let mut fallback = None;
         let next = {
             let mut slots = self.slots.lock();
-            if let Some(token) = slots.get(key).and_then(|s| s.token.as_ref()) {
-                if self.is_fresh(token, unix_now()) {
-                    return Ok(token.clone());
+            if let Some(slot) = slots.get(key) {
+                if let Some(token) = &slot.token {
+                    if self.is_fresh(token, now / 1000) {
+                        if !self.is_due(slot, now) {
+                            return Ok(token.clone());
+                        }
+                        fallback = Some(token.clone());
+                    }
                 }
             }
-            next_step(slot_mut(&mut slots, key))
+            let slot = slot_mut(&mut slots, key);
+            match &slot.flight {
+                Some(flight) => Next::Wait(flight.clone()),
+                None => self.take_off(slot, key, now, None),
+            }
         };
-        match next {
-            Next::Wait(flight) => flight.wait(),
-            Next::Fly(flight) => self.fly(key, &flight, fetch),
+        let result = self.follow(key, next, fetch);
+        match (result, fallback) {
+            (Err(e), Some(token)) if e.is_store_error() => Ok(token),
+            (result, _) => result,
         }
     }
 
-    /// A token other than `stale` for `key`. If the cached token is still
-    /// `stale` (or missing), it is dropped and `refresh` runs once for all
+    /// A token other than `stale` for `key`.
+    ///
+    /// In a cache that is the truth: if the cached token is still `stale`
+    /// (or missing), it is dropped and `refresh` runs once for all
     /// concurrent callers; if another caller already replaced it, the
-    /// replacement is returned with no call at all. A plain fetch in flight
-    /// is waited for, and its token used only if it is not `stale` (a
-    /// fetch may hand back the very token that was just rejected).
+    /// replacement is returned with no call at all. In a read-through cache
+    /// the source decides, and concurrent refreshes share one call.
+    ///
+    /// A flight already under way is waited for (with no lock held), and
+    /// its token used only if it is not `stale` (a fetch may hand back the
+    /// very token that was just rejected); after [`MAX_JOINS`] such
+    /// flights the stale token is returned, so the caller's retry fails
+    /// with WeChat's own error instead of looping.
     pub fn refresh(
         &self,
         key: &TokenKey,
         stale: &Token,
         refresh: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
-        // Joining at most one other flight before flying: bounded.
-        let mut joined = false;
+        let mut joins = 0;
         loop {
+            let now = self.clock.unix_millis();
             let next = {
                 let mut slots = self.slots.lock();
                 let slot = slot_mut(&mut slots, key);
-                if slot.flight.is_none() || joined {
-                    if let Some(current) = &slot.token {
-                        if current.secret() != stale.secret() && self.is_fresh(current, unix_now())
+                match &slot.flight {
+                    Some(flight) => Next::Wait(flight.clone()),
+                    None => match &slot.token {
+                        Some(current)
+                            if self.read_through.is_none()
+                                && current.secret() != stale.secret()
+                                && self.is_fresh(current, now / 1000) =>
                         {
-                            return Ok(current.clone());
+                            Next::Done(Ok(current.clone()))
                         }
-                    }
-                }
-                if slot.flight.is_none() {
-                    slot.token = None;
-                }
-                match next_step(slot) {
-                    Next::Wait(flight) if !joined => Next::Wait(flight),
-                    // A second flight to wait for: let it be ours instead
-                    // of waiting in a loop.
-                    Next::Wait(flight) => return flight.wait(),
-                    fly => fly,
+                        _ => self.take_off(slot, key, now, Some(stale)),
+                    },
                 }
             };
             match next {
-                Next::Wait(flight) => match flight.wait() {
-                    Ok(token) if token.secret() == stale.secret() => joined = true,
+                Next::Wait(flight) => match self.wait(&flight) {
+                    Ok(token) if token.secret() == stale.secret() && joins < MAX_JOINS => {
+                        joins += 1;
+                    }
                     other => return other,
                 },
-                Next::Fly(flight) => return self.fly(key, &flight, refresh),
+                next => return self.follow(key, next, refresh),
             }
         }
     }
@@ -164,7 +227,11 @@ impl TokenCache {
 
     /// Puts a token into the cache, replacing what was there.
     pub fn insert(&self, key: &TokenKey, token: Token) {
-        slot_mut(&mut self.slots.lock(), key).token = Some(token);
+        let now = self.clock.unix_millis();
+        let mut slots = self.slots.lock();
+        let slot = slot_mut(&mut slots, key);
+        slot.token = Some(token);
+        slot.landed = now;
     }
 
     /// The number of keys the cache has seen.
@@ -172,16 +239,61 @@ impl TokenCache {
         self.slots.lock().len()
     }
 
-    /// Whether `token` may still be handed out at `now`.
-    ///
-    /// The token is refreshed `margin` seconds before it expires, where the
-    /// margin is a tenth of its lifetime capped at `max_margin`: a 7200 s
-    /// token is refreshed 300 s early (with the default cap), a 60 s token
-    /// 6 s early, so short-lived tokens stay usable. A token whose lifetime
-    /// is 0 is never served from the cache, but each fetch still returns it
-    /// to its callers, so nothing loops.
+    /// Whether `token` may still be handed out at `now` (Unix seconds).
     pub fn is_fresh(&self, token: &Token, now: u64) -> bool {
         is_fresh(token, now, self.max_margin)
+    }
+
+    /// Whether a read-through slot's token is due to be read again.
+    fn is_due(&self, slot: &Slot, now_ms: u64) -> bool {
+        self.read_through.is_some_and(|bound| {
+            u128::from(now_ms.saturating_sub(slot.landed)) >= bound.as_millis()
+        })
+    }
+
+    /// Starts a flight for `key` in its slot, if the refresh limit allows
+    /// a call now. Called with the map locked; does no I/O and no wait.
+    fn take_off(&self, slot: &mut Slot, key: &TokenKey, now: u64, stale: Option<&Token>) -> Next {
+        let young = stale.and_then(|s| self.limit.rejected_young(s, now / 1000));
+        match self.limit.admit(slot.schedule, now) {
+            Err(retry_after) => Next::Done(Err(self.limit.refused(key, retry_after, young))),
+            Ok(schedule) => {
+                slot.schedule = Some(schedule);
+                if let Some(age) = young {
+                    warn_lineage_fight(key, age);
+                }
+                if stale.is_some() {
+                    // Nobody is handed the rejected token while it is
+                    // being replaced: they wait for the flight.
+                    slot.token = None;
+                }
+                let flight = Arc::new(Flight::default());
+                slot.flight = Some(flight.clone());
+                Next::Fly(flight)
+            }
+        }
+    }
+
+    /// Carries out `next` with no lock held.
+    fn follow(
+        &self,
+        key: &TokenKey,
+        next: Next,
+        call: impl FnOnce() -> Result<Token>,
+    ) -> Result<Token> {
+        match next {
+            Next::Done(result) => result,
+            Next::Wait(flight) => self.wait(&flight),
+            Next::Fly(flight) => self.fly(key, &flight, call),
+        }
+    }
+
+    /// Waits for another caller's flight; no lock of the map is held here.
+    fn wait(&self, flight: &Flight) -> Result<Token> {
+        #[cfg(test)]
+        self.waits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        flight.wait()
     }
 
     /// Runs `call` as `key`'s flight with no lock held, then records and
@@ -223,18 +335,6 @@ fn slot_mut<'a>(slots: &'a mut HashMap<TokenKey, Slot>, key: &TokenKey) -> &'a m
     slots.get_mut(key).unwrap_or_else(|| unreachable!())
 }
 
-/// Joins the slot's flight, or starts one.
-fn next_step(slot: &mut Slot) -> Next {
-    match &slot.flight {
-        Some(flight) => Next::Wait(flight.clone()),
-        None => {
-            let flight = Arc::new(Flight::default());
-            slot.flight = Some(flight.clone());
-            Next::Fly(flight)
-        }
-    }
-}
-
 /// Ends a flight when dropped: stores a successful token in the slot,
 /// clears the flight and wakes its waiters, even if the source panicked.
 struct Landing<'a> {
@@ -250,6 +350,7 @@ impl Drop for Landing<'_> {
             .result
             .take()
             .unwrap_or_else(|| Err(Error::config("the token source panicked")));
+        let now = self.cache.clock.unix_millis();
         {
             let mut slots = self.cache.slots.lock();
             let slot = slot_mut(&mut slots, self.key);
@@ -261,9 +362,11 @@ impl Drop for Landing<'_> {
                 slot.flight = None;
                 if let Ok(token) = &result {
                     slot.token = Some(token.clone());
+                    slot.landed = now;
                 }
             }
         }
+        // The map is released before anyone is woken.
         self.flight.complete(result);
     }
 }
@@ -279,9 +382,13 @@ mod tests {
         TokenKey::access_token("wx1")
     }
 
+    fn cache() -> TokenCache {
+        TokenCache::new(300, RefreshLimit::unlimited(), Clock::system(), None)
+    }
+
     #[test]
     fn concurrent_misses_fetch_once_and_share_the_result() {
-        let cache = TokenCache::new(300);
+        let cache = cache();
         let calls = AtomicUsize::new(0);
         let barrier = Barrier::new(16);
         std::thread::scope(|s| {
@@ -304,7 +411,7 @@ mod tests {
 
     #[test]
     fn waiters_receive_the_same_error() {
-        let cache = TokenCache::new(300);
+        let cache = cache();
         let calls = AtomicUsize::new(0);
         let barrier = Barrier::new(8);
         std::thread::scope(|s| {
@@ -327,7 +434,7 @@ mod tests {
 
     #[test]
     fn invalidate_only_drops_the_failed_token() {
-        let cache = TokenCache::new(300);
+        let cache = cache();
         cache.insert(&key(), Token::new("NEW", 7200));
         assert!(!cache.invalidate_if(&key(), &Token::new("OLD", 7200)));
         assert_eq!(
@@ -346,7 +453,7 @@ mod tests {
 
     #[test]
     fn refresh_of_an_already_replaced_token_makes_no_call() {
-        let cache = TokenCache::new(300);
+        let cache = cache();
         cache.insert(&key(), Token::new("B", 7200));
         let t = cache
             .refresh(&key(), &Token::new("A", 7200), || unreachable!())
@@ -360,7 +467,7 @@ mod tests {
 
     #[test]
     fn margin_scales_with_lifetime() {
-        let cache = TokenCache::new(300);
+        let cache = cache();
         let long = Token::with_timestamp("x", 1000, 7200);
         assert!(cache.is_fresh(&long, 1000 + 7200 - 301));
         assert!(!cache.is_fresh(&long, 1000 + 7200 - 300));
@@ -381,7 +488,7 @@ mod tests {
 
     #[test]
     fn a_panicking_source_does_not_hang_waiters() {
-        let cache = TokenCache::new(300);
+        let cache = cache();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             cache.get(&key(), || panic!("boom"))
         }));
@@ -395,9 +502,172 @@ mod tests {
         );
     }
 
+    /// A gate a test opens by hand.
+    #[derive(Default)]
+    struct Gate(Mutex<bool>, Condvar);
+
+    impl Gate {
+        fn open(&self) {
+            *self.0.lock() = true;
+            self.1.notify_all();
+        }
+
+        fn pass(&self) {
+            let mut open = self.0.lock();
+            while !*open {
+                self.1.wait(&mut open);
+            }
+        }
+    }
+
+    /// Yields until `cache` has seen `n` callers begin to wait.
+    fn until_waits(cache: &TokenCache, n: usize) {
+        while cache.waits.load(Ordering::SeqCst) < n {
+            std::thread::yield_now();
+        }
+    }
+
+    /// The chaos run's deadlock: two refreshes join a fetch that returns
+    /// the very token they report stale; one of them starts a refresh
+    /// flight, and the other must wait for it without holding the map, or
+    /// the flight can never land and every key of the client hangs.
+    #[test]
+    fn refreshes_joining_a_fetch_of_the_stale_token_never_deadlock() {
+        let cache = Arc::new(cache());
+        let fetch_gate = Arc::new(Gate::default());
+        let refresh_gate = Arc::new(Gate::default());
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let (done, results) = std::sync::mpsc::channel();
+        {
+            let (cache, gate, done) = (cache.clone(), fetch_gate.clone(), done.clone());
+            std::thread::spawn(move || {
+                let t = cache.get(&key(), || {
+                    gate.pass();
+                    Ok(Token::new("X", 7200))
+                });
+                done.send(("get", t)).unwrap();
+            });
+        }
+        // Let the fetch take off before anyone refreshes.
+        while cache.slots.lock().get(&key()).is_none_or(|s| s.flight.is_none()) {
+            std::thread::yield_now();
+        }
+        for name in ["refresh 1", "refresh 2"] {
+            let (cache, gate, done) = (cache.clone(), refresh_gate.clone(), done.clone());
+            let refreshes = refreshes.clone();
+            std::thread::spawn(move || {
+                let t = cache.refresh(&key(), &Token::new("X", 7200), || {
+                    refreshes.fetch_add(1, Ordering::SeqCst);
+                    gate.pass();
+                    Ok(Token::new("Y", 7200))
+                });
+                done.send((name, t)).unwrap();
+            });
+        }
+        // Both refreshes wait for the fetch, which then returns "X".
+        until_waits(&cache, 2);
+        fetch_gate.open();
+        // One refresh flies (and holds at its gate); the other waits for it.
+        until_waits(&cache, 3);
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+        refresh_gate.open();
+        let mut got: Vec<(&str, String)> = (0..3)
+            .map(|_| {
+                let (name, t) = results
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("a call never returned: the cache deadlocked");
+                (name, t.unwrap().secret().to_string())
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("get", "X".to_string()),
+                ("refresh 1", "Y".to_string()),
+                ("refresh 2", "Y".to_string())
+            ]
+        );
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+        // And the client still answers, for this key and any other.
+        assert_eq!(cache.get(&key(), || unreachable!()).unwrap().secret(), "Y");
+        let other = TokenKey::access_token("wx2");
+        assert_eq!(
+            cache.get(&other, || Ok(Token::new("Z", 7200))).unwrap().secret(),
+            "Z"
+        );
+    }
+
+    #[test]
+    fn the_limit_refuses_a_storm_and_keeps_the_rejected_token() {
+        let clock = crate::clock::ManualClock::starting_now();
+        let limit = RefreshLimit::new(3, Duration::from_secs(30));
+        let cache = TokenCache::new(300, limit, clock.clock(), None);
+        let calls = AtomicUsize::new(0);
+        let mint = || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Token::new(format!("T{n}"), 7200))
+        };
+        let mut current = cache.get(&key(), mint).unwrap();
+        // Every token is rejected at once: two refreshes go through.
+        for _ in 0..2 {
+            current = cache.refresh(&key(), &current, mint).unwrap();
+        }
+        let e = cache.refresh(&key(), &current, mint).unwrap_err();
+        match e.kind() {
+            crate::ErrorKind::RefreshLimited {
+                retry_after,
+                rejected_after,
+                ..
+            } => {
+                assert_eq!(*retry_after, Duration::from_secs(30));
+                assert_eq!(*rejected_after, Some(Duration::ZERO));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("another process or machine"), "{e}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // The rejected token is still handed out: WeChat may take it back.
+        assert_eq!(cache.get(&key(), || unreachable!()).unwrap(), current);
+        clock.advance(Duration::from_secs(30));
+        let next = cache.refresh(&key(), &current, mint).unwrap();
+        assert_eq!(next.secret(), "T3");
+        assert!(cache.refresh(&key(), &next, mint).unwrap_err().is_refresh_limited());
+    }
+
+    #[test]
+    fn a_read_through_cache_rereads_after_its_bound_and_refreshes_through_the_source() {
+        let clock = crate::clock::ManualClock::starting_now();
+        let cache = TokenCache::new(
+            300,
+            RefreshLimit::unlimited(),
+            clock.clock(),
+            Some(Duration::from_secs(1)),
+        );
+        let store = Mutex::new(Token::new("A", 7200));
+        let read = || Ok(store.lock().clone());
+        assert_eq!(cache.get(&key(), read).unwrap().secret(), "A");
+        *store.lock() = Token::new("B", 7200);
+        // Within the bound the copy is served; after it, the store's.
+        assert_eq!(cache.get(&key(), || unreachable!()).unwrap().secret(), "A");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(cache.get(&key(), read).unwrap().secret(), "B");
+        // A refresh of a token the copy does not hold still asks the
+        // source, which knows better than the copy.
+        *store.lock() = Token::new("C", 7200);
+        let t = cache
+            .refresh(&key(), &Token::new("OTHER", 7200), || Ok(store.lock().clone()))
+            .unwrap();
+        assert_eq!(t.secret(), "C");
+        // A store that cannot be read: the last token, while fresh.
+        clock.advance(Duration::from_secs(5));
+        let down = || Err(Error::store("redis down", std::io::Error::other("refused")));
+        assert_eq!(cache.get(&key(), down).unwrap().secret(), "C");
+    }
+
     #[test]
     fn a_refresh_joining_a_fetch_that_returns_the_stale_token_refreshes() {
-        let cache = TokenCache::new(300);
+        let cache = cache();
         let stale = Token::new("STALE", 7200);
         let refreshes = AtomicUsize::new(0);
         let fetching = Barrier::new(2);

@@ -4,6 +4,7 @@
 pub(crate) mod cache;
 pub(crate) mod component;
 pub(crate) mod hub;
+pub(crate) mod limit;
 pub(crate) mod secret;
 
 use std::fmt;
