@@ -489,7 +489,9 @@ impl Core {
     pub(crate) fn token(&self, key: &TokenKey) -> Result<Token> {
         let source = self.source()?;
         self.cache
-            .get(key, || source.fetch(key, &Context { core: self }))
+            .get(key, source.limited_by_client(), || {
+                source.fetch(key, &Context { core: self })
+            })
     }
 
     /// Runs `call` with a token for `key`, refreshing and retrying once when
@@ -508,7 +510,7 @@ impl Core {
 
     pub(crate) fn refresh(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
         let source = self.source()?;
-        self.cache.refresh(key, stale, || {
+        self.cache.refresh(key, source.limited_by_client(), stale, || {
             source.refresh(key, stale, &Context { core: self })
         })
     }

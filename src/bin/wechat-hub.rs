@@ -32,6 +32,9 @@ names the environment variable that holds the secret):
     bearer_env = \"WECHAT_HUB_BEARER\" # optional: require Authorization: Bearer
     upstream = \"https://api.weixin.qq.com\"  # default; a fake WeChat for tests
     workers = 64                     # default: connections served at once
+    refresh_burst = 3                # default: WeChat token calls at once per key,
+    refresh_floor_secs = 30          # then one per this many seconds (all replicas)
+    max_staleness_ms = 1000          # default: re-read the store at least this often
 
     [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
     kind = \"file\"                    # memory | file | redis
@@ -66,6 +69,9 @@ struct Config {
     #[serde(default)]
     stable: bool,
     workers: Option<usize>,
+    refresh_burst: Option<u32>,
+    refresh_floor_secs: Option<u64>,
+    max_staleness_ms: Option<u64>,
     store: Option<StoreConfig>,
     #[serde(default, rename = "account")]
     accounts: Vec<AccountConfig>,
@@ -109,7 +115,31 @@ struct Args {
     allow_remote: bool,
 }
 
+/// The SDK's warnings (two token lineages fighting) as log lines of the
+/// hub's own, on stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!(
+                "wechat-hub: {}: {}",
+                record.level().as_str().to_ascii_lowercase(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    // ok because nothing else installs a logger in this binary
+    let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Warn));
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -208,6 +238,18 @@ fn run() -> Result<(), String> {
     }
     if let Some(upstream) = &config.upstream {
         builder = builder.upstream(upstream.clone());
+    }
+    if config.refresh_burst.is_some() || config.refresh_floor_secs.is_some() {
+        let default = wechat::RefreshLimit::default();
+        builder = builder.refresh_limit(wechat::RefreshLimit::new(
+            config.refresh_burst.unwrap_or(default.burst()),
+            config
+                .refresh_floor_secs
+                .map_or(default.floor(), std::time::Duration::from_secs),
+        ));
+    }
+    if let Some(ms) = config.max_staleness_ms {
+        builder = builder.max_staleness(std::time::Duration::from_millis(ms));
     }
     let bearer = match &config.bearer_env {
         Some(name) => Some(env_secret(name, "bearer secret")?),

@@ -43,6 +43,8 @@ use crate::token::{unix_now, Token, TokenKey};
 pub struct FileStore {
     path: PathBuf,
     state: Mutex<State>,
+    /// Held by the one writer of the file; readers never wait for the disk.
+    writer: Mutex<()>,
     locks: Locks,
 }
 
@@ -56,6 +58,10 @@ struct Disk {
     verify_tickets: HashMap<String, String>,
     #[serde(default)]
     refresh_tokens: HashMap<String, String>,
+    /// The refresh limit's schedules (Unix milliseconds), so a restarted
+    /// hub does not get a whole new burst.
+    #[serde(default)]
+    schedules: HashMap<String, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,6 +90,7 @@ impl FileStore {
         Ok(FileStore {
             path,
             state: Mutex::new(state),
+            writer: Mutex::new(()),
             locks: Locks::default(),
         })
     }
@@ -96,14 +103,19 @@ impl FileStore {
     /// Applies `change` and writes the result; the in-memory state changes
     /// only if the file was written, so memory never claims what the disk
     /// does not hold.
+    ///
+    /// Writers take turns on `writer`, the one lock held across I/O (it
+    /// is what keeps two writes from losing each other's change); the state
+    /// itself is locked only to copy it and to swap in the new one, so
+    /// readers never wait for the disk.
     fn update(&self, change: impl FnOnce(&mut State)) -> Result<()> {
-        let mut state = self.state.lock();
-        let mut next = state.clone();
+        let _writing = self.writer.lock();
+        let mut next = self.state.lock().clone();
         change(&mut next);
         let now = unix_now();
         next.tokens.retain(|_, t| t.expires_at() > now);
         write_atomically(&self.path, &to_disk(&next))?;
-        *state = next;
+        *self.state.lock() = next;
         Ok(())
     }
 }
@@ -140,6 +152,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<State> {
             .into_iter()
             .map(|(k, v)| (k, Secret::new(v)))
             .collect(),
+        schedules: disk.schedules,
     })
 }
 
@@ -168,6 +181,7 @@ fn to_disk(state: &State) -> Vec<u8> {
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
             .collect(),
+        schedules: state.schedules.clone(),
     };
     // ok because a map of strings and integers always serializes
     serde_json::to_vec_pretty(&disk).unwrap_or_default()
@@ -262,6 +276,14 @@ impl Store for FileStore {
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
         Ok(self.locks.lock(key, ttl))
+    }
+
+    fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
+        Ok(self.state.lock().refresh_schedule(key))
+    }
+
+    fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
+        self.update(|s| s.put_refresh_schedule(key, schedule))
     }
 }
 

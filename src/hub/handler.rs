@@ -12,9 +12,11 @@ use super::source::StoreSource;
 use super::store::{MemoryStore, Store};
 use super::upstream::{StoreRefreshTokens, StoreTickets, Upstream};
 use crate::client::Client;
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
 use crate::token::component::ComponentSource;
+use crate::token::limit::RefreshLimit;
 use crate::token::secret::DEFAULT_BASE_URL;
 use crate::token::{TicketType, Token, TokenKey, TokenSource};
 use crate::SecretSource;
@@ -226,6 +228,9 @@ pub struct HubHandlerBuilder {
     lock_wait: Duration,
     timeout: Duration,
     errors_with_200: bool,
+    refresh_limit: RefreshLimit,
+    max_staleness: Duration,
+    clock: Clock,
 }
 
 impl Default for HubHandlerBuilder {
@@ -247,6 +252,9 @@ impl Default for HubHandlerBuilder {
             lock_wait: Duration::from_secs(50),
             timeout: Duration::from_secs(10),
             errors_with_200: false,
+            refresh_limit: RefreshLimit::default(),
+            max_staleness: Duration::from_secs(1),
+            clock: Clock::system(),
         }
     }
 }
@@ -371,6 +379,40 @@ impl HubHandlerBuilder {
         self
     }
 
+    /// How often WeChat may be asked for a key's token, by all replicas
+    /// sharing the store together: a burst, then one call per floor
+    /// interval. A refused refresh is answered with reason
+    /// `refresh_limited` (HTTP 429) and `retry_after` seconds.
+    ///
+    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
+    pub fn refresh_limit(mut self, limit: RefreshLimit) -> Self {
+        self.refresh_limit = limit;
+        self
+    }
+
+    /// The longest this replica serves a token after reading it from the
+    /// store: past it, the next request reads the store again (one read
+    /// for all concurrent requests). So a replica never hands out a token
+    /// that another replica replaced in the store more than this long ago.
+    /// Refreshes are not affected: they are always compared against the
+    /// store's token, under its lock. While the store cannot be read, the
+    /// last token read is served until it expires (no replica can replace
+    /// it meanwhile).
+    ///
+    /// Defaults to 1 second.
+    pub fn max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self
+    }
+
+    /// Where the refresh limit and token freshness read the time.
+    ///
+    /// Defaults to [`Clock::system`].
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Builds the handler.
     ///
     /// # Errors
@@ -431,10 +473,16 @@ impl HubHandlerBuilder {
         let (scheme, host, port) = split_origin(&self.upstream)?;
         let source = StoreSource::from_arcs(self.store.clone(), upstream)
             .lock_ttl(self.lock_ttl)
-            .lock_wait(self.lock_wait);
-        // The hub's own calls (api_query_auth) go to the upstream too.
+            .lock_wait(self.lock_wait)
+            .refresh_limit(self.refresh_limit)
+            .clock(self.clock.clone());
+        // The store is the truth: this replica's cache only reads through
+        // it (the source limits upstream calls, through the store). The
+        // hub's own calls (api_query_auth) go upstream too.
         let client = Client::builder()
             .token_source(source)
+            .read_through(self.max_staleness)
+            .clock(self.clock)
             .timeout(self.timeout)
             .scheme(scheme)
             .host(host)
@@ -737,6 +785,21 @@ impl HubHandler {
             message.push_str(&crate::error::redact_text(&c.to_string()));
             cause = c.source();
         }
+        if let ErrorKind::RefreshLimited {
+            key,
+            retry_after,
+            rejected_after,
+        } = e.kind()
+        {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let mut extra = json!({"key": key, "retry_after": secs});
+            if let Some(age) = rejected_after {
+                extra["rejected_after"] = age.as_secs().into();
+            }
+            let mut resp = self.failure_with(429, "refresh_limited", &message, None, extra);
+            resp.headers.push(("Retry-After".into(), secs.to_string()));
+            return resp;
+        }
         let (status, reason, errcode) = match e.kind() {
             ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
             ErrorKind::Hub { errcode, .. } => (502, "wechat_error", *errcode),
@@ -747,7 +810,7 @@ impl HubHandler {
             | ErrorKind::Decode { .. } => (502, "upstream_unavailable", None),
             _ => (500, "hub_error", None),
         };
-        self.failure_with(status, reason, &message, errcode)
+        self.failure_with(status, reason, &message, errcode, json!({}))
     }
 
     fn invalid(&self, message: &str) -> HubResponse {
@@ -755,7 +818,7 @@ impl HubHandler {
     }
 
     fn failure(&self, status: u16, reason: &str, message: &str) -> HubResponse {
-        self.failure_with(status, reason, message, None)
+        self.failure_with(status, reason, message, None, json!({}))
     }
 
     /// The Elixir hub's error body. `errcode` is WeChat's when it answered
@@ -766,13 +829,17 @@ impl HubHandler {
         reason: &str,
         message: &str,
         errcode: Option<i64>,
+        extra: Value,
     ) -> HubResponse {
-        let body = json!({
+        let mut body = json!({
             "errcode": errcode.unwrap_or(i64::from(status)),
             "message": message,
             "reason": reason,
             "http_status": status,
         });
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
         HubResponse::json(if self.errors_with_200 { 200 } else { status }, &body)
     }
 }

@@ -28,6 +28,10 @@ const RELEASE: &str =
 const VERIFY_TICKET_TTL: u64 = 12 * 3600;
 
 /// Idle connections kept for reuse.
+/// How long a refresh limit's schedule is kept: far longer than any burst
+/// of floor intervals, after which a lost schedule only grants a new burst.
+const SCHEDULE_TTL: u64 = 24 * 3600;
+
 const POOL: usize = 16;
 
 /// A [`Store`] in Redis, so that hub replicas share tokens and exactly one
@@ -166,6 +170,10 @@ impl RedisStore {
 
     fn token_key(&self, key: &TokenKey) -> String {
         format!("{}token:{}", self.prefix, key_name(key))
+    }
+
+    fn schedule_key(&self, key: &TokenKey) -> String {
+        format!("{}schedule:{}", self.prefix, key_name(key))
     }
 
     fn refresh_key(&self, component_appid: &str, authorizer_appid: &str) -> String {
@@ -332,5 +340,24 @@ impl Store for RedisStore {
                     .query::<i64>(c)
             });
         })))
+    }
+
+    fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
+        let name = self.schedule_key(key);
+        self.run("GET refresh schedule", |c| {
+            redis::cmd("GET").arg(&name).query::<Option<u64>>(c)
+        })
+    }
+
+    fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
+        let name = self.schedule_key(key);
+        self.run("SET refresh schedule", |c| {
+            redis::cmd("SET")
+                .arg(&name)
+                .arg(schedule)
+                .arg("EX")
+                .arg(SCHEDULE_TTL)
+                .query::<()>(c)
+        })
     }
 }

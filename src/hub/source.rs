@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::store::{store_error, Store};
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::{unix_now, Context, Token, TokenKey, TokenSource};
+use crate::token::limit::{warn_lineage_fight, RefreshLimit};
+use crate::token::{Context, Token, TokenKey, TokenSource};
 
 /// How often a replica waiting for another's refresh looks at the store.
 const POLL: Duration = Duration::from_millis(20);
@@ -27,6 +29,13 @@ const POLL: Duration = Duration::from_millis(20);
 /// - While another process holds the lock, the store is read every 20 ms
 ///   until its token appears or the lock can be taken (it expires by itself
 ///   if its holder died), for at most [`lock_wait`](StoreSource::lock_wait).
+///
+/// - Under the lock, every upstream call (fetch or refresh) is admitted by
+///   the [`RefreshLimit`], whose schedule lives in the store: all replicas
+///   share one budget per key. A refused call fails with
+///   [`ErrorKind::RefreshLimited`](crate::ErrorKind::RefreshLimited) and
+///   calls nothing. A stored token reported stale within the floor of
+///   being fetched is logged as the sign of two lineages fighting.
 ///
 /// A store failure is returned as an error: upstream is never called
 /// without the lock.
@@ -53,6 +62,8 @@ pub struct StoreSource {
     upstream: Arc<dyn TokenSource>,
     lock_ttl: Duration,
     lock_wait: Duration,
+    limit: RefreshLimit,
+    clock: Clock,
 }
 
 impl StoreSource {
@@ -67,7 +78,26 @@ impl StoreSource {
             upstream,
             lock_ttl: Duration::from_secs(45),
             lock_wait: Duration::from_secs(50),
+            limit: RefreshLimit::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// How often upstream may be called per key, by all replicas sharing
+    /// the store together.
+    ///
+    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
+    pub fn refresh_limit(mut self, limit: RefreshLimit) -> StoreSource {
+        self.limit = limit;
+        self
+    }
+
+    /// Where the refresh limit and token freshness read the time.
+    ///
+    /// Defaults to [`Clock::system`].
+    pub fn clock(mut self, clock: Clock) -> StoreSource {
+        self.clock = clock;
+        self
     }
 
     /// How long the refresh lock is held at most: it must outlast one
@@ -93,10 +123,48 @@ impl StoreSource {
     /// The stored token for `key` if it can be handed out: fresh, and not
     /// the `stale` one.
     fn usable(&self, key: &TokenKey, stale: Option<&Token>) -> Result<Option<Token>> {
-        Ok(self
-            .store
-            .get_token(key)?
-            .filter(|t| is_fresh(t, unix_now()) && stale.is_none_or(|s| s.secret() != t.secret())))
+        Ok(self.store.get_token(key)?.filter(|t| self.is_usable(t, stale)))
+    }
+
+    fn is_usable(&self, token: &Token, stale: Option<&Token>) -> bool {
+        is_fresh(token, self.clock.unix_secs()) && stale.is_none_or(|s| s.secret() != token.secret())
+    }
+
+    /// With the lock held: the stored token if usable, else upstream's,
+    /// if the refresh limit admits the call.
+    fn call_upstream(
+        &self,
+        key: &TokenKey,
+        stale: Option<&Token>,
+        cx: &Context<'_>,
+    ) -> Result<Token> {
+        // Look again: the previous holder may have just stored it.
+        let stored = self.store.get_token(key)?;
+        if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
+            return Ok(token.clone());
+        }
+        let now = self.clock.unix_millis();
+        // The stored token carries when it was fetched; the caller's copy
+        // of the stale one may not.
+        let young = stored
+            .filter(|t| stale.is_some_and(|s| s.secret() == t.secret()))
+            .and_then(|t| self.limit.rejected_young(&t, now / 1000));
+        let schedule = self
+            .limit
+            .admit(self.store.get_refresh_schedule(key)?, now)
+            .map_err(|retry_after| self.limit.refused(key, retry_after, young))?;
+        // Spent before the call: a replica that dies during it has still
+        // called WeChat.
+        self.store.put_refresh_schedule(key, schedule)?;
+        if let Some(age) = young {
+            warn_lineage_fight(key, age);
+        }
+        let token = match stale {
+            Some(stale) => self.upstream.refresh(key, stale, cx)?,
+            None => self.upstream.fetch(key, cx)?,
+        };
+        self.store.put_token(key, &token)?;
+        Ok(token)
     }
 
     fn acquire(&self, key: &TokenKey, stale: Option<&Token>, cx: &Context<'_>) -> Result<Token> {
@@ -106,17 +174,9 @@ impl StoreSource {
         let deadline = Instant::now() + self.lock_wait;
         loop {
             if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
-                // Look again: the previous holder may have just stored it.
-                if let Some(token) = self.usable(key, stale)? {
-                    return Ok(token);
-                }
-                let token = match stale {
-                    Some(stale) => self.upstream.refresh(key, stale, cx)?,
-                    None => self.upstream.fetch(key, cx)?,
-                };
-                self.store.put_token(key, &token)?;
+                let token = self.call_upstream(key, stale, cx);
                 drop(guard);
-                return Ok(token);
+                return token;
             }
             if Instant::now() >= deadline {
                 return Err(store_error(format!(
@@ -153,6 +213,11 @@ impl TokenSource for StoreSource {
     fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
         self.upstream.save_refresh_token(key, refresh_token)
     }
+
+    /// Its own limit, shared through the store, applies instead.
+    fn limited_by_client(&self) -> bool {
+        false
+    }
 }
 
 impl fmt::Debug for StoreSource {
@@ -162,6 +227,7 @@ impl fmt::Debug for StoreSource {
             .field("upstream", &self.upstream)
             .field("lock_ttl", &self.lock_ttl)
             .field("lock_wait", &self.lock_wait)
+            .field("limit", &self.limit)
             .finish()
     }
 }

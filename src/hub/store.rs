@@ -117,6 +117,25 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// If the store cannot be reached.
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>>;
+
+    /// The refresh limit's schedule for `key` (Unix milliseconds; see
+    /// [`RefreshLimit`](crate::RefreshLimit)), shared by every replica so
+    /// that all of them together keep one budget per key. `None` for a key
+    /// never refreshed, or whose schedule was lost (the key then gets a
+    /// whole burst again). Read and written only under [`lock`](Store::lock).
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>>;
+
+    /// Stores the refresh limit's schedule for `key`. A store may forget it
+    /// once it is in the past.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -159,6 +178,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
         (**self).lock(key, ttl)
+    }
+
+    fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
+        (**self).get_refresh_schedule(key)
+    }
+
+    fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
+        (**self).put_refresh_schedule(key, schedule)
     }
 }
 
@@ -237,6 +264,8 @@ pub(crate) struct State {
     pub tokens: HashMap<String, Token>,
     pub verify_tickets: HashMap<String, Secret>,
     pub refresh_tokens: HashMap<String, Secret>,
+    /// The refresh limit's schedules, by [`key_name`].
+    pub schedules: HashMap<String, u64>,
 }
 
 impl State {
@@ -249,6 +278,14 @@ impl State {
 
     pub fn put_token(&mut self, key: &TokenKey, token: &Token) {
         self.tokens.insert(key_name(key), token.clone());
+    }
+
+    pub fn refresh_schedule(&self, key: &TokenKey) -> Option<u64> {
+        self.schedules.get(&key_name(key)).copied()
+    }
+
+    pub fn put_refresh_schedule(&mut self, key: &TokenKey, schedule: u64) {
+        self.schedules.insert(key_name(key), schedule);
     }
 
     pub fn verify_ticket(&self, component_appid: &str) -> Option<Secret> {
@@ -392,6 +429,15 @@ impl Store for MemoryStore {
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
         Ok(self.locks.lock(key, ttl))
+    }
+
+    fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
+        Ok(self.state.lock().refresh_schedule(key))
+    }
+
+    fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
+        self.state.lock().put_refresh_schedule(key, schedule);
+        Ok(())
     }
 }
 

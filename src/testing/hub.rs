@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::server::{HttpServer, Req, Resp};
 use crate::hub::HubHandler;
+use crate::RefreshLimit;
 use crate::token::TokenSource;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
@@ -48,7 +49,20 @@ impl FakeHub {
     ///
     /// If no port can be bound.
     pub fn start(source: impl TokenSource + 'static) -> std::io::Result<FakeHub> {
-        FakeHub::start_inner(source, None)
+        FakeHub::start_inner(source, None, RefreshLimit::default())
+    }
+
+    /// Starts a hub without authentication whose upstream calls are
+    /// limited by `limit` instead of the default.
+    ///
+    /// # Errors
+    ///
+    /// If no port can be bound.
+    pub fn start_with_limit(
+        source: impl TokenSource + 'static,
+        limit: RefreshLimit,
+    ) -> std::io::Result<FakeHub> {
+        FakeHub::start_inner(source, None, limit)
     }
 
     /// Starts a hub that requires `Authorization: Bearer <secret>`.
@@ -60,14 +74,18 @@ impl FakeHub {
         source: impl TokenSource + 'static,
         secret: &str,
     ) -> std::io::Result<FakeHub> {
-        FakeHub::start_inner(source, Some(secret.to_string()))
+        FakeHub::start_inner(source, Some(secret.to_string()), RefreshLimit::default())
     }
 
     fn start_inner(
         source: impl TokenSource + 'static,
         bearer: Option<String>,
+        limit: RefreshLimit,
     ) -> std::io::Result<FakeHub> {
-        let mut builder = HubHandler::builder().source(source).errors_with_200(true);
+        let mut builder = HubHandler::builder()
+            .source(source)
+            .errors_with_200(true)
+            .refresh_limit(limit);
         if let Some(secret) = bearer {
             builder = builder.bearer(secret);
         }

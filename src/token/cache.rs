@@ -120,7 +120,14 @@ impl TokenCache {
     /// A read-through cache whose source fails with a store error keeps
     /// handing out its last token while that is fresh: while the store
     /// cannot be read, no other replica can have replaced it.
-    pub fn get(&self, key: &TokenKey, fetch: impl FnOnce() -> Result<Token>) -> Result<Token> {
+    ///
+    /// `limited` says whether the refresh limit applies to this source.
+    pub fn get(
+        &self,
+        key: &TokenKey,
+        limited: bool,
+        fetch: impl FnOnce() -> Result<Token>,
+    ) -> Result<Token> {
         let now = self.clock.unix_millis();
         let mut fallback = None;
         let next = {
@@ -138,7 +145,7 @@ impl TokenCache {
             let slot = slot_mut(&mut slots, key);
             match &slot.flight {
                 Some(flight) => Next::Wait(flight.clone()),
-                None => self.take_off(slot, key, now, None),
+                None => self.take_off(slot, key, now, limited, None),
             }
         };
         let result = self.follow(key, next, fetch);
@@ -164,6 +171,7 @@ impl TokenCache {
     pub fn refresh(
         &self,
         key: &TokenKey,
+        limited: bool,
         stale: &Token,
         refresh: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
@@ -183,7 +191,7 @@ impl TokenCache {
                         {
                             Next::Done(Ok(current.clone()))
                         }
-                        _ => self.take_off(slot, key, now, Some(stale)),
+                        _ => self.take_off(slot, key, now, limited, Some(stale)),
                     },
                 }
             };
@@ -252,11 +260,27 @@ impl TokenCache {
     }
 
     /// Starts a flight for `key` in its slot, if the refresh limit allows
-    /// a call now. Called with the map locked; does no I/O and no wait.
-    fn take_off(&self, slot: &mut Slot, key: &TokenKey, now: u64, stale: Option<&Token>) -> Next {
-        let young = stale.and_then(|s| self.limit.rejected_young(s, now / 1000));
-        match self.limit.admit(slot.schedule, now) {
-            Err(retry_after) => Next::Done(Err(self.limit.refused(key, retry_after, young))),
+    /// a call now (or does not apply). Called with the map locked; does no
+    /// I/O and no wait.
+    fn take_off(
+        &self,
+        slot: &mut Slot,
+        key: &TokenKey,
+        now: u64,
+        limited: bool,
+        stale: Option<&Token>,
+    ) -> Next {
+        let limit = if limited {
+            self.limit
+        } else {
+            RefreshLimit::unlimited()
+        };
+        let young = stale.and_then(|s| limit.rejected_young(s, now / 1000));
+        // Read again under the map's lock: callers that read the clock
+        // before it must not see the schedule from behind.
+        let now = self.clock.unix_millis();
+        match limit.admit(slot.schedule, now) {
+            Err(retry_after) => Next::Done(Err(limit.refused(key, retry_after, young))),
             Ok(schedule) => {
                 slot.schedule = Some(schedule);
                 if let Some(age) = young {
@@ -396,7 +420,7 @@ mod tests {
                 s.spawn(|| {
                     barrier.wait();
                     let t = cache
-                        .get(&key(), || {
+                        .get(&key(), true, || {
                             calls.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(50));
                             Ok(Token::new("A", 7200))
@@ -419,7 +443,7 @@ mod tests {
                 s.spawn(|| {
                     barrier.wait();
                     let e = cache
-                        .get(&key(), || {
+                        .get(&key(), true, || {
                             calls.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(50));
                             Err(Error::api(40125, "invalid appsecret", 200))
@@ -438,13 +462,13 @@ mod tests {
         cache.insert(&key(), Token::new("NEW", 7200));
         assert!(!cache.invalidate_if(&key(), &Token::new("OLD", 7200)));
         assert_eq!(
-            cache.get(&key(), || unreachable!()).unwrap().secret(),
+            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
             "NEW"
         );
         assert!(cache.invalidate_if(&key(), &Token::new("NEW", 7200)));
         assert_eq!(
             cache
-                .get(&key(), || Ok(Token::new("NEXT", 7200)))
+                .get(&key(), true, || Ok(Token::new("NEXT", 7200)))
                 .unwrap()
                 .secret(),
             "NEXT"
@@ -456,11 +480,11 @@ mod tests {
         let cache = cache();
         cache.insert(&key(), Token::new("B", 7200));
         let t = cache
-            .refresh(&key(), &Token::new("A", 7200), || unreachable!())
+            .refresh(&key(), true, &Token::new("A", 7200), || unreachable!())
             .unwrap();
         assert_eq!(t.secret(), "B");
         let t = cache
-            .refresh(&key(), &Token::new("B", 7200), || Ok(Token::new("C", 7200)))
+            .refresh(&key(), true, &Token::new("B", 7200), || Ok(Token::new("C", 7200)))
             .unwrap();
         assert_eq!(t.secret(), "C");
     }
@@ -479,7 +503,7 @@ mod tests {
         // A zero-lifetime token is still handed to the fetching caller.
         assert_eq!(
             cache
-                .get(&key(), || Ok(Token::new("Z", 0)))
+                .get(&key(), true, || Ok(Token::new("Z", 0)))
                 .unwrap()
                 .secret(),
             "Z"
@@ -490,12 +514,12 @@ mod tests {
     fn a_panicking_source_does_not_hang_waiters() {
         let cache = cache();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            cache.get(&key(), || panic!("boom"))
+            cache.get(&key(), true, || panic!("boom"))
         }));
         assert!(r.is_err());
         assert_eq!(
             cache
-                .get(&key(), || Ok(Token::new("OK", 7200)))
+                .get(&key(), true, || Ok(Token::new("OK", 7200)))
                 .unwrap()
                 .secret(),
             "OK"
@@ -541,7 +565,7 @@ mod tests {
         {
             let (cache, gate, done) = (cache.clone(), fetch_gate.clone(), done.clone());
             std::thread::spawn(move || {
-                let t = cache.get(&key(), || {
+                let t = cache.get(&key(), true, || {
                     gate.pass();
                     Ok(Token::new("X", 7200))
                 });
@@ -556,7 +580,7 @@ mod tests {
             let (cache, gate, done) = (cache.clone(), refresh_gate.clone(), done.clone());
             let refreshes = refreshes.clone();
             std::thread::spawn(move || {
-                let t = cache.refresh(&key(), &Token::new("X", 7200), || {
+                let t = cache.refresh(&key(), true, &Token::new("X", 7200), || {
                     refreshes.fetch_add(1, Ordering::SeqCst);
                     gate.pass();
                     Ok(Token::new("Y", 7200))
@@ -590,10 +614,10 @@ mod tests {
         );
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
         // And the client still answers, for this key and any other.
-        assert_eq!(cache.get(&key(), || unreachable!()).unwrap().secret(), "Y");
+        assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap().secret(), "Y");
         let other = TokenKey::access_token("wx2");
         assert_eq!(
-            cache.get(&other, || Ok(Token::new("Z", 7200))).unwrap().secret(),
+            cache.get(&other, true, || Ok(Token::new("Z", 7200))).unwrap().secret(),
             "Z"
         );
     }
@@ -608,12 +632,12 @@ mod tests {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             Ok(Token::new(format!("T{n}"), 7200))
         };
-        let mut current = cache.get(&key(), mint).unwrap();
+        let mut current = cache.get(&key(), true, mint).unwrap();
         // Every token is rejected at once: two refreshes go through.
         for _ in 0..2 {
-            current = cache.refresh(&key(), &current, mint).unwrap();
+            current = cache.refresh(&key(), true, &current, mint).unwrap();
         }
-        let e = cache.refresh(&key(), &current, mint).unwrap_err();
+        let e = cache.refresh(&key(), true, &current, mint).unwrap_err();
         match e.kind() {
             crate::ErrorKind::RefreshLimited {
                 retry_after,
@@ -628,11 +652,11 @@ mod tests {
         assert!(e.to_string().contains("another process or machine"), "{e}");
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         // The rejected token is still handed out: WeChat may take it back.
-        assert_eq!(cache.get(&key(), || unreachable!()).unwrap(), current);
+        assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap(), current);
         clock.advance(Duration::from_secs(30));
-        let next = cache.refresh(&key(), &current, mint).unwrap();
+        let next = cache.refresh(&key(), true, &current, mint).unwrap();
         assert_eq!(next.secret(), "T3");
-        assert!(cache.refresh(&key(), &next, mint).unwrap_err().is_refresh_limited());
+        assert!(cache.refresh(&key(), true, &next, mint).unwrap_err().is_refresh_limited());
     }
 
     #[test]
@@ -646,23 +670,23 @@ mod tests {
         );
         let store = Mutex::new(Token::new("A", 7200));
         let read = || Ok(store.lock().clone());
-        assert_eq!(cache.get(&key(), read).unwrap().secret(), "A");
+        assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "A");
         *store.lock() = Token::new("B", 7200);
         // Within the bound the copy is served; after it, the store's.
-        assert_eq!(cache.get(&key(), || unreachable!()).unwrap().secret(), "A");
+        assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap().secret(), "A");
         clock.advance(Duration::from_secs(1));
-        assert_eq!(cache.get(&key(), read).unwrap().secret(), "B");
+        assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "B");
         // A refresh of a token the copy does not hold still asks the
         // source, which knows better than the copy.
         *store.lock() = Token::new("C", 7200);
         let t = cache
-            .refresh(&key(), &Token::new("OTHER", 7200), || Ok(store.lock().clone()))
+            .refresh(&key(), true, &Token::new("OTHER", 7200), || Ok(store.lock().clone()))
             .unwrap();
         assert_eq!(t.secret(), "C");
         // A store that cannot be read: the last token, while fresh.
         clock.advance(Duration::from_secs(5));
         let down = || Err(Error::store("redis down", std::io::Error::other("refused")));
-        assert_eq!(cache.get(&key(), down).unwrap().secret(), "C");
+        assert_eq!(cache.get(&key(), true, down).unwrap().secret(), "C");
     }
 
     #[test]
@@ -674,7 +698,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 cache
-                    .get(&key(), || {
+                    .get(&key(), true, || {
                         fetching.wait();
                         std::thread::sleep(Duration::from_millis(100));
                         // Another replica's store still holds the stale one.
@@ -684,7 +708,7 @@ mod tests {
             });
             fetching.wait();
             let t = cache
-                .refresh(&key(), &stale, || {
+                .refresh(&key(), true, &stale, || {
                     refreshes.fetch_add(1, Ordering::SeqCst);
                     Ok(Token::new("NEW", 7200))
                 })

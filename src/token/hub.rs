@@ -2,6 +2,7 @@
 //! (`shared/docs/hub-protocol.md`, compatible with elixir_wechat 0.4).
 
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -183,6 +184,19 @@ fn hub_error(body: &serde_json::Map<String, Value>, status: u16) -> Option<Error
         .or_else(|| body.get("errmsg"))
         .and_then(Value::as_str)
         .unwrap_or("");
+    if reason == Some("refresh_limited") {
+        // This project's hubs: the shared refresh limit refused a call.
+        let secs = |name: &str| body.get(name).and_then(Value::as_u64).map(Duration::from_secs);
+        return Some(Error::new(ErrorKind::RefreshLimited {
+            key: body
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            retry_after: secs("retry_after").unwrap_or_default(),
+            rejected_after: secs("rejected_after"),
+        }));
+    }
     let status = body
         .get("http_status")
         .and_then(Value::as_u64)
@@ -239,6 +253,11 @@ impl TokenSource for HubSource {
             // The protocol has no ticket refresh: ask again.
             TokenKind::Ticket(_) => self.fetch(key, cx),
         }
+    }
+
+    /// The hub limits its own calls to WeChat, for all its clients.
+    fn limited_by_client(&self) -> bool {
+        false
     }
 }
 

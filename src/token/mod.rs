@@ -252,6 +252,16 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
         self.fetch(key, cx)
     }
 
+    /// Whether the client's [`RefreshLimit`](crate::RefreshLimit) applies
+    /// to this source's fetches and refreshes.
+    ///
+    /// Defaults to `true`: a source that calls WeChat must not turn a storm
+    /// of rejected tokens into a storm of token calls. A source that asks a
+    /// service which limits its own calls to WeChat (a hub) returns `false`.
+    fn limited_by_client(&self) -> bool {
+        true
+    }
+
     /// Keeps `refresh_token` for the authorizer named by `key`, durably,
     /// before anything uses the tokens it came with. Called by
     /// [`Client::query_auth`](crate::Client::query_auth).
@@ -281,6 +291,10 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
 
     fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
         (**self).save_refresh_token(key, refresh_token)
+    }
+
+    fn limited_by_client(&self) -> bool {
+        (**self).limited_by_client()
     }
 }
 
