@@ -9,7 +9,7 @@ use std::time::Duration;
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
-use crate::http::{with_query, Http, OutBody, Outgoing};
+use crate::http::{with_query, Http, OutBody, Outgoing, LARGE_BODY_CAP};
 use crate::options::{Body, RequestOptions};
 use crate::response::{self, Response};
 use crate::secret::Secret;
@@ -278,7 +278,9 @@ impl Client {
     ///   token source;
     /// - the token source's error when no token could be had;
     /// - [`ErrorKind::HttpStatus`], [`ErrorKind::Transport`],
-    ///   [`ErrorKind::Decode`] for answers that are not WeChat's.
+    ///   [`ErrorKind::Decode`] for answers that are not WeChat's;
+    /// - [`ErrorKind::Decode`] for an answer larger than 64 MiB, which is
+    ///   refused without reading the rest.
     pub fn request(&self, options: impl Into<RequestOptions>) -> Result<Response> {
         let mut options = options.into();
         let url = self.core.url_of(&options)?;
@@ -637,6 +639,7 @@ impl Core {
             headers: Vec::new(),
             body,
             timeout: options.timeout,
+            max_body: LARGE_BODY_CAP,
         })?;
         response::parse(incoming)
     }

@@ -67,7 +67,9 @@ pub enum ErrorKind {
         /// The URL without its query string.
         url: String,
     },
-    /// A body was not what the server promised.
+    /// A body was not what the server promised, or was larger than the
+    /// limit for its kind of answer (64 KiB for token, ticket and hub
+    /// answers, 64 MiB for [`Client::request`](crate::Client::request)).
     Decode {
         /// What was being decoded and what was wrong with it.
         what: String,
