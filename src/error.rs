@@ -101,8 +101,13 @@ pub enum ErrorKind {
 pub enum TransportKind {
     /// A connect, read or overall timeout was reached.
     Timeout,
-    /// The host could not be resolved or the connection was refused or reset.
+    /// The host could not be resolved or the connection was refused: the
+    /// request never reached the server.
     Connect,
+    /// The connection was established and then reset, aborted or closed
+    /// before the whole answer arrived: the server may have seen, and acted
+    /// on, the request.
+    Reset,
     /// Any other I/O or protocol failure.
     Other,
 }
@@ -330,6 +335,7 @@ impl fmt::Display for Error {
                 let what = match kind {
                     TransportKind::Timeout => "timed out",
                     TransportKind::Connect => "could not connect",
+                    TransportKind::Reset => "failed: connection reset",
                     TransportKind::Other => "transport failed",
                 };
                 write!(f, "request to {url} {what}")

@@ -199,10 +199,14 @@ fn transport_error(e: ureq::Error, url: &str) -> Error {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportKind::Connect,
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => TransportKind::Timeout,
-            std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionReset
+            std::io::ErrorKind::ConnectionRefused => TransportKind::Connect,
+            // Connecting succeeded (a failed connect is refused, timed out or
+            // unresolved): the server may have seen the request.
+            std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::NotConnected => TransportKind::Connect,
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::NotConnected => TransportKind::Reset,
             _ => TransportKind::Other,
         },
         ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
@@ -293,6 +297,29 @@ mod tests {
         assert_eq!(show_size(SMALL_BODY_CAP), "64 KiB");
         assert_eq!(show_size(LARGE_BODY_CAP), "64 MiB");
         assert_eq!(show_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn a_cut_connection_is_a_reset_and_a_refused_one_a_connect() {
+        use std::io::ErrorKind as Io;
+        let kind_of = |io: Io| {
+            let e = transport_error(ureq::Error::Io(io.into()), "http://h/p");
+            match e.kind() {
+                ErrorKind::Transport { kind, .. } => *kind,
+                other => panic!("{other:?}"),
+            }
+        };
+        for io in [
+            Io::ConnectionReset,
+            Io::ConnectionAborted,
+            Io::BrokenPipe,
+            Io::UnexpectedEof,
+            Io::NotConnected,
+        ] {
+            assert_eq!(kind_of(io), TransportKind::Reset, "{io:?}");
+        }
+        assert_eq!(kind_of(Io::ConnectionRefused), TransportKind::Connect);
+        assert_eq!(kind_of(Io::TimedOut), TransportKind::Timeout);
     }
 
     #[test]

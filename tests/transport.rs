@@ -1,4 +1,5 @@
-//! How much of an answer is read. The servers here are raw sockets on
+//! How much of an answer is read, and how a lost connection is told apart
+//! from one that never came up. Most servers here are raw sockets on
 //! 127.0.0.1 so that they can misbehave exactly.
 
 use std::io::{Read, Write};
@@ -7,7 +8,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wechat::testing::StubServer;
-use wechat::{Client, Error, ErrorKind, HubSource, RequestOptions, SecretSource, TokenKey};
+use wechat::{
+    Client, Error, ErrorKind, HubSource, RequestOptions, SecretSource, TokenKey, TransportKind,
+};
 
 use crate::common::{self, APPID, SECRET};
 
@@ -135,4 +138,77 @@ fn a_media_download_of_one_mib_is_read_whole() {
     // Not assert_eq: a failure would print two megabytes.
     assert!(resp.bytes() == &bytes[..]);
     assert_eq!(media.requests(), 1);
+}
+
+fn assert_reset(err: &Error, url: &str) {
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Transport {
+            kind: TransportKind::Reset,
+            url: format!("{url}/cgi-bin/token"),
+        },
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("request to {url}/cgi-bin/token failed: connection reset")
+    );
+}
+
+#[test]
+fn a_body_cut_short_is_a_reset() {
+    let (url, server) = serve_one(|mut stream| {
+        stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"access_token\":\"",
+            )
+            .unwrap();
+    });
+    let err = token_error(SecretSource::new(APPID, SECRET).base_url(url.as_str()));
+    server.join().unwrap();
+    assert_reset(&err, &url);
+}
+
+#[test]
+fn a_head_cut_short_is_a_reset() {
+    let (url, server) = serve_one(|mut stream| {
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap();
+    });
+    let err = token_error(SecretSource::new(APPID, SECRET).base_url(url.as_str()));
+    server.join().unwrap();
+    assert_reset(&err, &url);
+}
+
+#[test]
+fn a_reset_from_the_server_is_a_reset() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        // Wait for the request, then close with it unread: the kernel
+        // answers with RST instead of FIN.
+        stream.peek(&mut [0u8; 1]).unwrap();
+    });
+    let err = token_error(SecretSource::new(APPID, SECRET).base_url(url.as_str()));
+    server.join().unwrap();
+    assert_reset(&err, &url);
+}
+
+#[test]
+fn a_refused_connection_is_a_connect_error() {
+    // Port 1 (tcpmux) is privileged and unused: nothing listens there.
+    let url = "http://127.0.0.1:1";
+    let err = token_error(SecretSource::new(APPID, SECRET).base_url(url));
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Transport {
+            kind: TransportKind::Connect,
+            url: format!("{url}/cgi-bin/token"),
+        },
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("request to {url}/cgi-bin/token could not connect")
+    );
 }

@@ -21,7 +21,8 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// [`ErrorKind::Hub`] for a hub error body, [`ErrorKind::HttpStatus`] for a
 /// non-success status without one, [`ErrorKind::Decode`] for a body that is
 /// not a valid success body or is larger than 64 KiB (read no further),
-/// [`ErrorKind::Transport`] when the hub cannot be reached in time.
+/// [`ErrorKind::Transport`] when the hub cannot be reached in time or the
+/// connection is lost.
 ///
 /// # Example
 ///
