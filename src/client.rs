@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::error::ErrorKind;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::http::{with_query, Http, OutBody, Outgoing};
+use crate::http::{with_query, Http, OutBody, Outgoing, LARGE_BODY_CAP};
 use crate::options::{Body, RequestOptions};
 use crate::response::{self, Response};
 use crate::secret::Secret;
@@ -326,7 +326,9 @@ impl Client {
     ///   token source;
     /// - the token source's error when no token could be had;
     /// - [`ErrorKind::HttpStatus`], [`ErrorKind::Transport`],
-    ///   [`ErrorKind::Decode`] for answers that are not WeChat's.
+    ///   [`ErrorKind::Decode`] for answers that are not WeChat's;
+    /// - [`ErrorKind::Decode`] for an answer larger than 64 MiB, which is
+    ///   refused without reading the rest.
     pub fn request(&self, options: impl Into<RequestOptions>) -> Result<Response> {
         let mut options = options.into();
         let url = self.core.url_of(&options)?;
@@ -687,6 +689,7 @@ impl Core {
             headers: Vec::new(),
             body,
             timeout: options.timeout,
+            max_body: LARGE_BODY_CAP,
         })?;
         response::parse(incoming)
     }

@@ -67,7 +67,9 @@ pub enum ErrorKind {
         /// The URL without its query string.
         url: String,
     },
-    /// A body was not what the server promised.
+    /// A body was not what the server promised, or was larger than the
+    /// limit for its kind of answer (64 KiB for token, ticket and hub
+    /// answers, 64 MiB for [`Client::request`](crate::Client::request)).
     Decode {
         /// What was being decoded and what was wrong with it.
         what: String,
@@ -112,8 +114,13 @@ pub enum ErrorKind {
 pub enum TransportKind {
     /// A connect, read or overall timeout was reached.
     Timeout,
-    /// The host could not be resolved or the connection was refused or reset.
+    /// The host could not be resolved or the connection was refused: the
+    /// request never reached the server.
     Connect,
+    /// The connection was established and then reset, aborted or closed
+    /// before the whole answer arrived: the server may have seen, and acted
+    /// on, the request.
+    Reset,
     /// Any other I/O or protocol failure.
     Other,
 }
@@ -352,6 +359,7 @@ impl fmt::Display for Error {
                 let what = match kind {
                     TransportKind::Timeout => "timed out",
                     TransportKind::Connect => "could not connect",
+                    TransportKind::Reset => "failed: connection reset",
                     TransportKind::Other => "transport failed",
                 };
                 write!(f, "request to {url} {what}")

@@ -10,8 +10,14 @@ use ureq::unversioned::multipart::{Form, Part};
 use crate::error::{redact_url, Error, ErrorKind, Result, TransportKind};
 use crate::options::{FormPart, Method};
 
-/// Largest body read from a server (a media download can be big).
-const MAX_BODY: u64 = 64 * 1024 * 1024;
+/// Largest answer read for token, ticket, component and hub protocol
+/// calls. Their answers are under 1 KiB; a bigger one is refused before it
+/// fills memory.
+pub(crate) const SMALL_BODY_CAP: u64 = 64 * 1024;
+
+/// Largest answer read through [`Client::request`](crate::Client::request),
+/// which carries media downloads.
+pub(crate) const LARGE_BODY_CAP: u64 = 64 * 1024 * 1024;
 
 /// Characters left as they are in a form-encoded query value.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -28,6 +34,9 @@ pub(crate) struct Outgoing<'a> {
     pub headers: Vec<(&'static str, String)>,
     pub body: OutBody<'a>,
     pub timeout: Option<Duration>,
+    /// Most bytes of answer body read: [`SMALL_BODY_CAP`] or
+    /// [`LARGE_BODY_CAP`].
+    pub max_body: u64,
 }
 
 pub(crate) enum OutBody<'a> {
@@ -78,12 +87,13 @@ impl Http {
             builder = builder.header(*name, value.as_str());
         }
         let result = match out.body {
-            OutBody::Empty => self.run(builder.body(()), out.timeout, &shown_url),
+            OutBody::Empty => self.run(builder.body(()), out.timeout, out.max_body, &shown_url),
             OutBody::Json(bytes) => self.run(
                 builder
                     .header("content-type", "application/json")
                     .body(bytes),
                 out.timeout,
+                out.max_body,
                 &shown_url,
             ),
             OutBody::Form(parts) => {
@@ -93,6 +103,7 @@ impl Http {
                 self.run(
                     builder.header("content-type", content_type).body(form),
                     out.timeout,
+                    out.max_body,
                     &shown_url,
                 )
             }
@@ -104,6 +115,7 @@ impl Http {
         &self,
         request: std::result::Result<http::Request<B>, http::Error>,
         timeout: Option<Duration>,
+        max_body: u64,
         shown_url: &str,
     ) -> std::result::Result<Incoming, ureq::Error> {
         let request = request.map_err(ureq::Error::Http)?;
@@ -127,10 +139,12 @@ impl Http {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // ureq stops one byte past the limit, so an oversized answer is
+        // never buffered whole.
         let body = response
             .body_mut()
             .with_config()
-            .limit(MAX_BODY)
+            .limit(max_body)
             .read_to_vec()?;
         Ok(Incoming {
             status,
@@ -185,14 +199,27 @@ fn transport_error(e: ureq::Error, url: &str) -> Error {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportKind::Connect,
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => TransportKind::Timeout,
-            std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionReset
+            std::io::ErrorKind::ConnectionRefused => TransportKind::Connect,
+            // Connecting succeeded (a failed connect is refused, timed out or
+            // unresolved): the server may have seen the request.
+            std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::NotConnected => TransportKind::Connect,
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::NotConnected => TransportKind::Reset,
             _ => TransportKind::Other,
         },
         ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
             return Error::invalid(format!("bad url {url}"));
+        }
+        // Only the read limit raises this: request bodies carry their own
+        // length. Not a network failure: the answer is not what the
+        // protocol promises.
+        ureq::Error::BodyExceedsLimit(cap) => {
+            return Error::decode(format!(
+                "answer from {url}: larger than the {} limit",
+                show_size(*cap)
+            ));
         }
         _ => TransportKind::Other,
     };
@@ -205,6 +232,17 @@ fn transport_error(e: ureq::Error, url: &str) -> Error {
         },
         RedactedCause(crate::error::redact_text(&e.to_string())),
     )
+}
+
+/// `65536` as `64 KiB`, `67108864` as `64 MiB`.
+fn show_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= KIB && b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// A cause whose text went through redaction.
@@ -252,5 +290,44 @@ mod tests {
             "https://h/p?x=1&a=b"
         );
         assert_eq!(with_query("https://h/p", []), "https://h/p");
+    }
+
+    #[test]
+    fn caps_show_in_binary_units() {
+        assert_eq!(show_size(SMALL_BODY_CAP), "64 KiB");
+        assert_eq!(show_size(LARGE_BODY_CAP), "64 MiB");
+        assert_eq!(show_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn a_cut_connection_is_a_reset_and_a_refused_one_a_connect() {
+        use std::io::ErrorKind as Io;
+        let kind_of = |io: Io| {
+            let e = transport_error(ureq::Error::Io(io.into()), "http://h/p");
+            match e.kind() {
+                ErrorKind::Transport { kind, .. } => *kind,
+                other => panic!("{other:?}"),
+            }
+        };
+        for io in [
+            Io::ConnectionReset,
+            Io::ConnectionAborted,
+            Io::BrokenPipe,
+            Io::UnexpectedEof,
+            Io::NotConnected,
+        ] {
+            assert_eq!(kind_of(io), TransportKind::Reset, "{io:?}");
+        }
+        assert_eq!(kind_of(Io::ConnectionRefused), TransportKind::Connect);
+        assert_eq!(kind_of(Io::TimedOut), TransportKind::Timeout);
+    }
+
+    #[test]
+    fn an_answer_over_the_cap_is_a_decode_error_naming_cap_and_url() {
+        let e = transport_error(ureq::Error::BodyExceedsLimit(SMALL_BODY_CAP), "http://h/p");
+        assert_eq!(
+            e.to_string(),
+            "could not decode answer from http://h/p: larger than the 64 KiB limit"
+        );
     }
 }

@@ -15,3 +15,4 @@ mod hub_server;
 mod redaction;
 mod request;
 mod tickets;
+mod transport;

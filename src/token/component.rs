@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::http::{with_query, OutBody, Outgoing};
+use crate::http::{with_query, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::response;
 use crate::secret::Secret;
@@ -270,6 +270,7 @@ impl ComponentSource {
             headers: Vec::new(),
             body: OutBody::Json(body.to_string().into_bytes()),
             timeout: None,
+            max_body: SMALL_BODY_CAP,
         };
         let resp = response::parse(cx.http().send(out)?)?;
         let body: ComponentTokenBody = resp.decode()?;
@@ -317,6 +318,7 @@ impl ComponentSource {
                     headers: Vec::new(),
                     body: OutBody::Json(body.clone()),
                     timeout: None,
+                    max_body: SMALL_BODY_CAP,
                 };
                 response::parse(cx.http().send(out)?)?.decode()
             },

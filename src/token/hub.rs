@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{with_query, Incoming, OutBody, Outgoing};
+use crate::http::{with_query, Incoming, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::secret::Secret;
 use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
@@ -21,8 +21,9 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// `timestamp` and `expires_in`); anything else becomes an error:
 /// [`ErrorKind::Hub`] for a hub error body, [`ErrorKind::HttpStatus`] for a
 /// non-success status without one, [`ErrorKind::Decode`] for a body that is
-/// not a valid success body, [`ErrorKind::Transport`] when the hub cannot be
-/// reached in time.
+/// not a valid success body or is larger than 64 KiB (read no further),
+/// [`ErrorKind::Transport`] when the hub cannot be reached in time or the
+/// connection is lost.
 ///
 /// # Example
 ///
@@ -102,6 +103,7 @@ impl HubSource {
             headers,
             body,
             timeout: None,
+            max_body: SMALL_BODY_CAP,
         })
     }
 }

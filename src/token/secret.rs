@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::http::{with_query, Http, OutBody, Outgoing};
+use crate::http::{with_query, Http, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::response;
 use crate::secret::Secret;
@@ -100,6 +100,7 @@ impl SecretSource {
                 headers: Vec::new(),
                 body: OutBody::Json(body.to_string().into_bytes()),
                 timeout: None,
+                max_body: SMALL_BODY_CAP,
             }
         } else {
             Outgoing {
@@ -115,6 +116,7 @@ impl SecretSource {
                 headers: Vec::new(),
                 body: OutBody::Empty,
                 timeout: None,
+                max_body: SMALL_BODY_CAP,
             }
         };
         let resp = response::parse(http.send(out)?)?;
@@ -148,6 +150,7 @@ pub(crate) fn fetch_ticket(
             headers: Vec::new(),
             body: OutBody::Empty,
             timeout: None,
+            max_body: SMALL_BODY_CAP,
         };
         let resp = response::parse(cx.http().send(out)?)?;
         let body: TicketBody = resp.decode()?;
