@@ -231,3 +231,80 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
     assert_eq!(fake.count("/cgi-bin/token"), 2);
     hub.wait_for_log("POST /refresh/access_token 503");
 }
+
+/// Whether WeChat (the fake) accepts `token` for an ordinary call.
+fn accepted(fake: &wechat::testing::FakeWechat, token: &Token) -> bool {
+    let url = format!(
+        "{}/cgi-bin/get_api_domain_ip?access_token={}",
+        fake.url(),
+        token.secret()
+    );
+    let text = ureq::get(&url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    body["errcode"] == 0
+}
+
+/// Two `wechat-hub` processes on one Redis, with `extra` config lines.
+fn two_replicas(fake: &wechat::testing::FakeWechat, name: &str, extra: &str) -> Vec<HubProcess> {
+    let (_, prefix) = shared_redis(name);
+    let dir = process::temp_dir(name);
+    let config = redis_config(&fake.url(), REDIS, &prefix)
+        .replace("workers = 24\n", &format!("workers = 24\n{extra}\n"));
+    (0..2)
+        .map(|i| {
+            let dir = dir.join(i.to_string());
+            std::fs::create_dir_all(&dir).unwrap();
+            HubProcess::start(&dir, &config, &[SECRET_ENV])
+        })
+        .collect()
+}
+
+/// The chaos run's livelock: two replicas on one Redis, refreshes
+/// alternating between them, each reporting the token the other just
+/// answered while the other still has the first token in its own cache.
+/// Every answer must be a token WeChat accepts, with one upstream call per
+/// invalidation.
+#[test]
+fn two_replicas_answer_refreshes_from_the_store_never_a_rejected_token() {
+    let fake = common::fake();
+    let hubs = two_replicas(&fake, "two", "refresh_burst = 10");
+    let key = TokenKey::access_token(APPID);
+    // A client of its own per call, so no client cache stands in between.
+    let ask = |hub: &HubProcess| client_of(&fake, &hub.url).token(&key).unwrap();
+    let mut current = ask(&hubs[0]);
+    assert_eq!(ask(&hubs[1]), current, "both serve the first token");
+    for round in 1..=6 {
+        assert_eq!(fake.invalidate_current(APPID), 1);
+        let fresh = client_of(&fake, &hubs[round % 2].url)
+            .refresh_token(&key, &current)
+            .unwrap();
+        assert_ne!(fresh.secret(), current.secret(), "round {round}");
+        assert!(accepted(&fake, &fresh), "round {round}: a rejected token");
+        assert_eq!(fake.count("/cgi-bin/token"), 1 + round, "round {round}");
+        current = fresh;
+    }
+}
+
+/// With a staleness bound of 0 a replica reads the store on every request:
+/// right after one replica refreshes, the other serves the new token.
+#[test]
+fn a_replica_serves_what_the_store_holds_within_its_bound() {
+    let fake = common::fake();
+    let hubs = two_replicas(&fake, "bound", "max_staleness_ms = 0");
+    let key = TokenKey::access_token(APPID);
+    let ask = |hub: &HubProcess| client_of(&fake, &hub.url).token(&key).unwrap();
+    let first = ask(&hubs[0]);
+    assert_eq!(ask(&hubs[1]), first);
+    fake.invalidate_current(APPID);
+    let fresh = client_of(&fake, &hubs[0].url)
+        .refresh_token(&key, &first)
+        .unwrap();
+    assert_ne!(fresh, first);
+    assert_eq!(ask(&hubs[1]), fresh, "the other replica serves the store's");
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
+}
