@@ -5,6 +5,7 @@ mod common;
 
 mod component;
 mod concurrency;
+mod faults;
 mod hub_client;
 #[cfg(feature = "hub")]
 mod hub_component;

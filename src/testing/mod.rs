@@ -5,7 +5,10 @@
 //! [`Client`](crate::Client) at them with `scheme("http")`, `host("127.0.0.1")`
 //! and `port(fake.port())`, and a [`SecretSource`](crate::SecretSource) with
 //! `base_url(fake.url())`.
+//!
+//! [`Balancer`] spreads requests over hub replicas round robin.
 
+mod balancer;
 mod component;
 
 pub use component::Hold;
@@ -13,6 +16,7 @@ mod hub;
 mod server;
 mod wechat;
 
+pub use balancer::Balancer;
 pub use hub::FakeHub;
 pub use server::{refused_url, SilentServer, StubServer};
 pub use wechat::{FakeWechat, Received};

@@ -52,6 +52,10 @@ pub(super) struct State {
     pub lifetime: u64,
     pub components: HashMap<String, super::component::Platform>,
     pub last: HashMap<String, Req>,
+    /// While set, every access token check answers 40001.
+    reject_tokens: bool,
+    /// While set, every call past the token check answers errcode -1.
+    busy: bool,
 }
 
 pub(super) struct Shared {
@@ -88,7 +92,9 @@ pub struct Received {
 ///   and JSON body.
 ///
 /// Tests switch tokens off with [`invalidate_current`](FakeWechat::invalidate_current)
-/// or [`expire_current`](FakeWechat::expire_current), script errcodes with
+/// or [`expire_current`](FakeWechat::expire_current), make WeChat reject every
+/// token or answer "busy" for a while with [`reject_tokens`](FakeWechat::reject_tokens)
+/// and [`busy`](FakeWechat::busy), script errcodes with
 /// [`fail_next`](FakeWechat::fail_next), and read [`count`](FakeWechat::count)ers.
 ///
 /// # Example
@@ -176,6 +182,71 @@ impl FakeWechat {
         if let Some(issued) = self.shared.state.lock().tokens.get_mut(token) {
             issued.revoked = true;
         }
+    }
+
+    /// While `on`, every call that checks an `access_token` answers 40001,
+    /// whatever the token: WeChat rejecting every token for a while, as it
+    /// does when another process keeps fetching tokens with the same secret.
+    /// `/cgi-bin/token` still issues tokens meanwhile, and they are not
+    /// revoked: when the switch goes off, every token still alive works
+    /// again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "secret1");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .scheme("http").host("127.0.0.1").port(fake.port())
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .build()?;
+    /// fake.reject_tokens(true);
+    /// let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
+    /// assert_eq!(err.errcode(), Some(40001));
+    /// assert_eq!(fake.count("/cgi-bin/token"), 2, "fetched, refreshed once, rejected again");
+    /// fake.reject_tokens(false);
+    /// client.request("/cgi-bin/get_api_domain_ip")?; // the refreshed token works
+    /// assert_eq!(fake.count("/cgi-bin/token"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reject_tokens(&self, on: bool) {
+        self.shared.state.lock().reject_tokens = on;
+    }
+
+    /// While `on`, every call that is not a token endpoint answers errcode
+    /// -1 (system busy) once its token passed the check. `/cgi-bin/token`
+    /// and `stable_token` keep working.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "secret1");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .scheme("http").host("127.0.0.1").port(fake.port())
+    ///     .busy_retry(wechat::BusyRetry {
+    ///         retries: 2,
+    ///         base: std::time::Duration::from_millis(1),
+    ///         max: std::time::Duration::from_millis(2),
+    ///     })
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .build()?;
+    /// fake.busy(true);
+    /// let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
+    /// assert_eq!(err.errcode(), Some(-1));
+    /// assert_eq!(fake.count("/cgi-bin/get_api_domain_ip"), 3, "the call and 2 busy retries");
+    /// fake.busy(false);
+    /// client.request("/cgi-bin/get_api_domain_ip")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn busy(&self, on: bool) {
+        self.shared.state.lock().busy = on;
     }
 
     /// Makes every token of `appid` expired: calls with them get 42001.
@@ -407,6 +478,12 @@ fn check_token(st: &State, req: &Req) -> Result<String, Resp> {
     let token = req
         .param("access_token")
         .ok_or_else(|| err(41001, "access_token missing"))?;
+    if st.reject_tokens {
+        return Err(err(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        ));
+    }
     let issued = st.tokens.get(token).ok_or_else(|| {
         err(
             40001,
@@ -431,6 +508,9 @@ fn api(shared: &Shared, req: &Req) -> Resp {
         Ok(a) => a,
         Err(resp) => return resp,
     };
+    if st.busy {
+        return err(-1, "system error");
+    }
     if let Some(resp) = scripted(&mut st, &req.path) {
         return resp;
     }
