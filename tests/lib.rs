@@ -15,5 +15,7 @@ mod hub_redis;
 mod hub_server;
 mod redaction;
 mod request;
+#[cfg(feature = "hub")]
+mod storm;
 mod tickets;
 mod transport;
