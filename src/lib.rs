@@ -66,6 +66,12 @@
 //!   compare-and-swap style (only if it is still the cached one) and the call
 //!   is retried once. Errcode -1 is retried with jittered backoff, bounded;
 //!   other errcodes (45009 quota included) are returned at once.
+//! - Token calls are rate-limited per key ([`RefreshLimit`]: 3 at once,
+//!   then one per 30 s), so a storm of rejected tokens cannot burn WeChat's
+//!   daily quota; a refused call fails with [`ErrorKind::RefreshLimited`],
+//!   which (like a `log` warning) names the usual cause when a token was
+//!   rejected soon after it was fetched: another process fetching tokens
+//!   with the same secret. A hub applies the limit for all its replicas.
 //! - [`request`] is the same pipeline behind a process-wide client, for
 //!   code that does not want to carry a [`Client`] around.
 //!

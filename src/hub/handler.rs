@@ -178,7 +178,9 @@ impl fmt::Debug for HubResponse {
 /// `{"errcode", "message", "reason", "http_status"}` and, by default, that
 /// HTTP status: `invalid_request` (400) for a missing or malformed
 /// parameter, `unauthorized` (401), `unknown_appid` (404), `not_found`
-/// (404), `method_not_allowed` (405), `wechat_error` (502, with WeChat's
+/// (404), `method_not_allowed` (405), `refresh_limited` (429, with
+/// `retry_after` seconds: the [`RefreshLimit`] refused an upstream call),
+/// `wechat_error` (502, with WeChat's
 /// errcode), `upstream_unavailable` (502), `store_unavailable` (503).
 ///
 /// # Example
