@@ -72,10 +72,14 @@ impl HubChild {
                 hub.url = url;
                 Ok(hub)
             }
-            Err(_) => {
+            Err(e) => {
                 hub.kill();
+                let what = match e {
+                    mpsc::RecvTimeoutError::Timeout => format!("did not listen within {START:?}"),
+                    mpsc::RecvTimeoutError::Disconnected => "exited before it listened".into(),
+                };
                 Err(other(format!(
-                    "wechat-hub did not start within {START:?}; its log:\n{}",
+                    "wechat-hub {what}; its log:\n{}",
                     hub.log_tail()
                 )))
             }

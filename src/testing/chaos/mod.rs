@@ -19,7 +19,7 @@ use self::report::{Failure, Judge, Windows};
 use self::schedule::{plan, Action, Shape};
 use super::{Balancer, FakeWechat};
 use crate::hub::{RedisStore, Store};
-use crate::{BusyRetry, Client, HubSource, TokenKey};
+use crate::{BusyRetry, Client, HubSource, Token, TokenKey};
 
 pub use self::report::{ChaosReport, FailureTally};
 
@@ -47,7 +47,8 @@ const MAX_FAILURES: usize = 500_000;
 /// Redis (empty) on its port.
 ///
 /// A watchdog counts calls that take longer than the hang threshold, and a
-/// prober asks each hub directly for the token and compares it with the
+/// prober asks each hub directly for the token (a read, and a refresh
+/// reporting a token never issued) and compares the answer with the
 /// store's. Every wait is bounded: a run ends within `duration` plus the
 /// hang threshold plus a few seconds, even when calls never return (their
 /// threads are left behind).
@@ -557,13 +558,10 @@ fn probe_hubs(run: &Run, store: &RedisStore, bound: Duration) {
     }
 }
 
-/// One probe: a violation is an answer that is neither the store's token
-/// before nor after it, not newer than the one before, while that one is
-/// older than the bound plus a second (timestamps are whole seconds).
+/// Probes one hub both ways it hands out tokens: a read, and a refresh
+/// reporting a token that was never issued (the compare-and-swap answers
+/// the current token without calling WeChat).
 fn probe(run: &Run, store: &RedisStore, key: &TokenKey, url: &str, bound: Duration) {
-    let Ok(Some(before)) = store.get_token(key) else {
-        return;
-    };
     let client = HubSource::new(url).and_then(|source| {
         Client::builder()
             .appid(APPID)
@@ -571,7 +569,35 @@ fn probe(run: &Run, store: &RedisStore, key: &TokenKey, url: &str, bound: Durati
             .token_source(source)
             .build()
     });
-    let Ok(served) = client.and_then(|c| c.token(key)) else {
+    let Ok(client) = client else {
+        return;
+    };
+    let never_issued = Token::new("chaos-probe-never-issued", 7200);
+    compare(run, store, key, bound, || {
+        client.forget_token(key);
+        client.token(key)
+    });
+    compare(run, store, key, bound, || {
+        client.forget_token(key);
+        client.refresh_token(key, &never_issued)
+    });
+}
+
+/// Compares what `serve` gets with the store's token read before and
+/// after. A violation is an answer that is neither of them and not newer
+/// than the one before, while that one is older than the bound plus a
+/// second (timestamps are whole seconds).
+fn compare(
+    run: &Run,
+    store: &RedisStore,
+    key: &TokenKey,
+    bound: Duration,
+    serve: impl FnOnce() -> crate::Result<Token>,
+) {
+    let Ok(Some(before)) = store.get_token(key) else {
+        return;
+    };
+    let Ok(served) = serve() else {
         return;
     };
     let Ok(Some(after)) = store.get_token(key) else {

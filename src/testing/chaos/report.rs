@@ -257,7 +257,7 @@ pub struct ChaosReport {
     pub hub_crashes: usize,
     /// The last log lines of each crashed hub.
     pub crash_logs: Vec<String>,
-    /// Probes of a replica's token against the store's.
+    /// Probes of a replica's token (read or refreshed) against the store's.
     pub probes: u64,
     /// Probes in which a replica served a token older than the store's,
     /// whose token was older than the bound (plus 1 s for whole-second
