@@ -77,8 +77,10 @@
 //!
 //! # Feature flags
 //!
-//! - `testing`: [`testing::FakeWechat`], [`testing::FakeHub`] and servers
-//!   that misbehave on purpose, all on 127.0.0.1, for your own tests.
+//! - `testing`: [`testing::FakeWechat`], [`testing::FakeHub`], servers
+//!   that misbehave on purpose and a round-robin [`testing::Balancer`], all
+//!   on 127.0.0.1, for your own tests; with `hub` and `redis` as well, the
+//!   chaos run `testing::Chaos`.
 //! - `crypto`: server callback message encryption ([`MessageCrypto`],
 //!   WXBizMsgCrypt) and push XML parsing ([`Message`], [`TextReply`]). The
 //!   plain URL check ([`check_url`]) needs no feature.

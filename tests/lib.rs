@@ -3,6 +3,8 @@
 
 mod common;
 
+#[cfg(all(feature = "hub", feature = "redis"))]
+mod chaos;
 mod component;
 mod concurrency;
 mod faults;

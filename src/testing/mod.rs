@@ -6,9 +6,13 @@
 //! and `port(fake.port())`, and a [`SecretSource`](crate::SecretSource) with
 //! `base_url(fake.url())`.
 //!
-//! [`Balancer`] spreads requests over hub replicas round robin.
+//! [`Balancer`] spreads requests over hub replicas round robin, and, with
+//! the `hub` and `redis` features, [`Chaos`] runs `wechat-hub` replicas on a
+//! Redis of its own behind it under a seeded schedule of faults.
 
 mod balancer;
+#[cfg(all(feature = "hub", feature = "redis"))]
+mod chaos;
 mod component;
 
 pub use component::Hold;
@@ -17,6 +21,8 @@ mod server;
 mod wechat;
 
 pub use balancer::Balancer;
+#[cfg(all(feature = "hub", feature = "redis"))]
+pub use chaos::{Chaos, ChaosReport, FailureTally};
 pub use hub::FakeHub;
 pub use server::{refused_url, SilentServer, StubServer};
 pub use wechat::{FakeWechat, Received};

@@ -1,0 +1,787 @@
+//! `Chaos`: `wechat-hub` replicas on a Redis of their own behind a
+//! round-robin [`Balancer`], many client threads, and a seeded schedule of
+//! faults; the [`ChaosReport`] says whether the token lineage survived.
+
+mod children;
+mod report;
+mod schedule;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use self::children::{HubChild, RedisChild};
+use self::report::{Failure, Judge, Windows};
+use self::schedule::{plan, Action, Shape};
+use super::{Balancer, FakeWechat};
+use crate::hub::{RedisStore, Store};
+use crate::{BusyRetry, Client, HubSource, Token, TokenKey};
+
+pub use self::report::{ChaosReport, FailureTally};
+
+/// The account every client uses.
+const APPID: &str = "wxchaos";
+/// The variable that hands the hubs the account's secret.
+const SECRET_ENV: &str = "CHAOS_WECHAT_SECRET";
+/// The API every client calls.
+const PATH: &str = "/cgi-bin/get_api_domain_ip";
+/// Each client HTTP request's time limit.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time one hub has to answer the balancer before it tries another.
+const BACKEND_TIMEOUT: Duration = Duration::from_secs(4);
+/// Failed calls kept for judging; a run that fails more is broken anyway.
+const MAX_FAILURES: usize = 500_000;
+
+/// A chaos run: `hubs` `wechat-hub` processes (built with features `hub`
+/// and `redis`) share one `redis-server` the run starts on a random high
+/// port; a [`Balancer`] spreads requests over them; `threads` threads,
+/// each with its own [`Client`] whose [`HubSource`] points at the
+/// balancer, call `/cgi-bin/get_api_domain_ip` of a [`FakeWechat`] for
+/// `duration`. Meanwhile a schedule drawn from `seed` invalidates tokens,
+/// opens windows in which WeChat answers 40001 to every token or -1 to
+/// every call, kills hubs (SIGKILL) and starts them again, and restarts
+/// Redis (empty) on its port.
+///
+/// A watchdog counts calls that take longer than the hang threshold, and a
+/// prober asks each hub directly for the token (a read, and a refresh
+/// reporting a token never issued) and compares the answer with the
+/// store's. Every wait is bounded: a run ends within `duration` plus the
+/// hang threshold plus a few seconds, even when calls never return (their
+/// threads are left behind).
+///
+/// # Errors
+///
+/// [`run`](Chaos::run) fails only if the run cannot start: a binary that
+/// will not run, no port for Redis. Faults that hit the harness later
+/// (a hub that does not start again) are in
+/// [`ChaosReport::harness_errors`].
+///
+/// # Example
+///
+/// ```no_run
+/// let report = wechat::testing::Chaos::new()
+///     .hub_bin("target/debug/wechat-hub")
+///     .seed(42)
+///     .duration(std::time::Duration::from_secs(600))
+///     .threads(64)
+///     .run()?;
+/// println!("{report}");
+/// assert!(report.problems().is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    hub_bin: PathBuf,
+    redis_bin: PathBuf,
+    seed: u64,
+    duration: Duration,
+    hubs: usize,
+    threads: usize,
+    pause: Duration,
+    new_hub_keys: bool,
+    refresh_burst: u32,
+    refresh_floor: Duration,
+    max_staleness: Duration,
+    hang_after: Duration,
+    busy_retry: BusyRetry,
+    busy_max: Duration,
+}
+
+impl Default for Chaos {
+    fn default() -> Chaos {
+        Chaos {
+            hub_bin: PathBuf::from("target/debug/wechat-hub"),
+            redis_bin: PathBuf::from("redis-server"),
+            seed: 1,
+            duration: Duration::from_secs(60),
+            hubs: 3,
+            threads: 16,
+            pause: Duration::from_millis(25),
+            new_hub_keys: true,
+            refresh_burst: 3,
+            refresh_floor: Duration::from_secs(2),
+            max_staleness: Duration::from_secs(1),
+            hang_after: Duration::from_secs(20),
+            busy_retry: BusyRetry {
+                retries: 6,
+                base: Duration::from_millis(100),
+                max: Duration::from_millis(800),
+            },
+            busy_max: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Chaos {
+    /// A run with the defaults.
+    pub fn new() -> Chaos {
+        Chaos::default()
+    }
+
+    /// The `wechat-hub` binary, built with features `hub` and `redis`.
+    ///
+    /// Defaults to `target/debug/wechat-hub`.
+    pub fn hub_bin(mut self, path: impl Into<PathBuf>) -> Chaos {
+        self.hub_bin = path.into();
+        self
+    }
+
+    /// The `redis-server` binary.
+    ///
+    /// Defaults to `redis-server` (found on `PATH`).
+    pub fn redis_bin(mut self, path: impl Into<PathBuf>) -> Chaos {
+        self.redis_bin = path.into();
+        self
+    }
+
+    /// The seed of the fault schedule: one seed, one schedule.
+    ///
+    /// Defaults to 1.
+    pub fn seed(mut self, seed: u64) -> Chaos {
+        self.seed = seed;
+        self
+    }
+
+    /// How long clients call. The first and last 2 seconds have no faults.
+    ///
+    /// Defaults to 60 seconds.
+    pub fn duration(mut self, duration: Duration) -> Chaos {
+        self.duration = duration;
+        self
+    }
+
+    /// How many hub replicas run (at least 1).
+    ///
+    /// Defaults to 3.
+    pub fn hubs(mut self, hubs: usize) -> Chaos {
+        self.hubs = hubs.max(1);
+        self
+    }
+
+    /// How many client threads call, each with its own [`Client`] (at
+    /// least 1).
+    ///
+    /// Defaults to 16.
+    pub fn threads(mut self, threads: usize) -> Chaos {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// How long each client thread waits between calls.
+    ///
+    /// Defaults to 25 ms.
+    pub fn pause(mut self, pause: Duration) -> Chaos {
+        self.pause = pause;
+        self
+    }
+
+    /// Whether the hubs' configuration carries `refresh_burst`,
+    /// `refresh_floor_secs` and `max_staleness_ms`. Turn it off to run
+    /// against a `wechat-hub` that does not know them.
+    ///
+    /// Defaults to `true`.
+    pub fn new_hub_keys(mut self, on: bool) -> Chaos {
+        self.new_hub_keys = on;
+        self
+    }
+
+    /// The upstream refreshes allowed at once per key (hubs and clients),
+    /// and so per 40001 window in the bound on upstream calls.
+    ///
+    /// Defaults to 3.
+    pub fn refresh_burst(mut self, burst: u32) -> Chaos {
+        self.refresh_burst = burst;
+        self
+    }
+
+    /// After the burst, at most one upstream refresh per this interval per
+    /// key. Invalidations and 40001 windows are scheduled further apart
+    /// than this. Whole seconds in the hubs' configuration.
+    ///
+    /// Defaults to 2 seconds.
+    pub fn refresh_floor(mut self, floor: Duration) -> Chaos {
+        self.refresh_floor = floor;
+        self
+    }
+
+    /// The hubs' stated bound on serving a token the store has replaced.
+    ///
+    /// Defaults to 1 second.
+    pub fn max_staleness(mut self, bound: Duration) -> Chaos {
+        self.max_staleness = bound;
+        self
+    }
+
+    /// A client call that takes longer than this is a hang.
+    ///
+    /// Defaults to 20 seconds.
+    pub fn hang_after(mut self, after: Duration) -> Chaos {
+        self.hang_after = after;
+        self
+    }
+
+    /// How the clients retry errcode -1; the schedule keeps -1 windows
+    /// shorter than the least time these retries cover.
+    ///
+    /// Defaults to 6 retries from 100 ms up to 800 ms.
+    pub fn busy_retry(mut self, busy: BusyRetry) -> Chaos {
+        self.busy_retry = busy;
+        self
+    }
+
+    /// The least time a client's busy retries cover: each backoff sleeps
+    /// at least half its step.
+    fn busy_ride(&self) -> Duration {
+        (0..self.busy_retry.retries)
+            .map(|n| {
+                let step = self
+                    .busy_retry
+                    .base
+                    .saturating_mul(2u32.saturating_pow(n.min(30)));
+                step.min(self.busy_retry.max) / 2
+            })
+            .sum()
+    }
+
+    /// Runs the schedule and reports what happened.
+    ///
+    /// # Errors
+    ///
+    /// If the run cannot start: the fake WeChat, Redis, a hub or the
+    /// balancer does not start.
+    pub fn run(&self) -> std::io::Result<ChaosReport> {
+        let fake = FakeWechat::start()?;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let secret = format!("chaos-secret-{nonce}");
+        fake.register(APPID, &secret);
+        let dir = std::env::temp_dir().join(format!("wechat-chaos-{}-{nonce}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let report = self.run_in(&fake, &secret, &dir);
+        // ok because a temp dir left behind is harmless
+        let _ = std::fs::remove_dir_all(&dir);
+        report
+    }
+
+    fn hub_config(&self, upstream: &str, redis: &str, prefix: &str) -> String {
+        let mut config =
+            format!("bind = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\nworkers = 64\n");
+        if self.new_hub_keys {
+            config.push_str(&format!(
+                "refresh_burst = {}\nrefresh_floor_secs = {}\nmax_staleness_ms = {}\n",
+                self.refresh_burst,
+                self.refresh_floor.as_secs().max(1),
+                self.max_staleness.as_millis()
+            ));
+        }
+        config.push_str(&format!(
+            "\n[store]\nkind = \"redis\"\nurl = \"{redis}\"\nprefix = \"{prefix}\"\n\n[[account]]\nappid = \"{APPID}\"\nsecret_env = \"{SECRET_ENV}\"\n"
+        ));
+        config
+    }
+
+    fn client(&self, fake: &FakeWechat, balancer: &str) -> crate::Result<Client> {
+        Client::builder()
+            .appid(APPID)
+            .scheme("http")
+            .host("127.0.0.1")
+            .port(fake.port())
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(CALL_TIMEOUT)
+            .busy_retry(self.busy_retry)
+            // TODO(issue 8, after the merge): the clients' limit, the hubs' numbers:
+            // .refresh_limit(crate::RefreshLimit::new(self.refresh_burst, self.refresh_floor))
+            .token_source(HubSource::new(balancer)?)
+            .build()
+    }
+
+    fn run_in(&self, fake: &FakeWechat, secret: &str, dir: &Path) -> std::io::Result<ChaosReport> {
+        let to_io = |e: crate::Error| std::io::Error::other(e.to_string());
+        let mut redis = RedisChild::start(&self.redis_bin, dir)?;
+        let prefix = format!("chaos:{}:{}:", std::process::id(), self.seed);
+        let config = dir.join("hub.toml");
+        std::fs::write(&config, self.hub_config(&fake.url(), &redis.url(), &prefix))?;
+        let mut hubs = Vec::new();
+        for _ in 0..self.hubs {
+            hubs.push(Some(HubChild::start(
+                &self.hub_bin,
+                &config,
+                (SECRET_ENV, secret),
+            )?));
+        }
+        let urls: Vec<String> = hubs.iter().flatten().map(|h| h.url.clone()).collect();
+        let balancer = Balancer::start(urls.clone())?;
+        balancer.set_timeout(BACKEND_TIMEOUT);
+        let store = RedisStore::open(&redis.url())
+            .map_err(to_io)?
+            .prefix(prefix)
+            .timeout(Duration::from_millis(500));
+
+        let run = Arc::new(Run {
+            origin: Instant::now(),
+            stop: AtomicBool::new(false),
+            stop_watchers: AtomicBool::new(false),
+            calls: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            hangs: AtomicU64::new(0),
+            failures: Mutex::new(Vec::new()),
+            slots: (0..self.threads).map(|_| Slot::default()).collect(),
+            live: Mutex::new(urls.into_iter().map(Some).collect()),
+            probes: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            worst_ms: AtomicU64::new(0),
+        });
+        // Every client is built before any thread starts, so that a failure
+        // here leaves no thread calling forever.
+        let built = (0..self.threads)
+            .map(|_| self.client(fake, &balancer.url()))
+            .collect::<crate::Result<Vec<Client>>>()
+            .map_err(to_io)?;
+        let mut clients = Vec::new();
+        for (i, client) in built.into_iter().enumerate() {
+            let (run, pause) = (run.clone(), self.pause);
+            clients.push(std::thread::spawn(move || {
+                call_loop(&run, i, &client, pause)
+            }));
+        }
+        let watchdog = {
+            let (run, after) = (run.clone(), self.hang_after);
+            std::thread::spawn(move || watch_calls(&run, after))
+        };
+        let prober = {
+            let (run, bound) = (run.clone(), self.max_staleness);
+            std::thread::spawn(move || probe_hubs(&run, &store, bound))
+        };
+
+        let shape = Shape {
+            duration: self.duration,
+            hubs: self.hubs,
+            floor: self.refresh_floor,
+            busy_max: self.busy_max.min(self.busy_ride().mul_f64(0.8)),
+        };
+        let mut driver = Driver {
+            run: &run,
+            fake,
+            balancer: &balancer,
+            hubs,
+            want_up: vec![true; self.hubs],
+            last_try: vec![Instant::now(); self.hubs],
+            redis: &mut redis,
+            hub_bin: &self.hub_bin,
+            config: &config,
+            env: (SECRET_ENV, secret),
+            faults: Faults {
+                windows: Windows {
+                    hub_down: vec![Vec::new(); self.hubs],
+                    ..Windows::default()
+                },
+                ..Faults::default()
+            },
+        };
+        for (at, action) in plan(self.seed, &shape) {
+            driver.watch_until(at);
+            driver.apply(action);
+        }
+        driver.watch_until(self.duration);
+
+        // Calls in progress get the hang threshold to finish; the watchdog
+        // counts those that do not, and their threads are left behind.
+        run.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + self.hang_after + Duration::from_secs(1);
+        while run.slots.iter().any(|s| !s.done.load(Ordering::SeqCst)) && Instant::now() < deadline
+        {
+            driver.watch_crashes();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver.watch_crashes();
+        let upstream_token_calls = fake.count("/cgi-bin/token");
+        let elapsed = run.now();
+        run.stop_watchers.store(true, Ordering::SeqCst);
+        for (slot, handle) in run.slots.iter().zip(clients) {
+            if slot.done.load(Ordering::SeqCst) && handle.join().is_err() {
+                run.panics.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        for handle in [watchdog, prober] {
+            if handle.join().is_err() {
+                run.panics.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let Driver { hubs, faults, .. } = driver;
+        drop(hubs);
+        drop(redis);
+
+        let judge = Judge::new(&faults.windows, elapsed, self.busy_ride());
+        let (expected, unexpected) = judge.tally(&run.failures.lock());
+        Ok(ChaosReport {
+            seed: self.seed,
+            elapsed,
+            hubs: self.hubs,
+            threads: self.threads,
+            calls: run.calls.load(Ordering::SeqCst),
+            succeeded: run.succeeded.load(Ordering::SeqCst),
+            expected,
+            unexpected,
+            upstream_token_calls,
+            invalidations: faults.invalidations,
+            redis_restarts: faults.redis_restarts,
+            reject_windows: faults.reject_windows,
+            busy_windows: faults.busy_windows,
+            hub_kills: faults.hub_kills,
+            refresh_burst: self.refresh_burst,
+            hangs: run.hangs.load(Ordering::SeqCst),
+            panics: run.panics.load(Ordering::SeqCst),
+            hub_crashes: faults.crash_logs.len(),
+            crash_logs: faults.crash_logs,
+            probes: run.probes.load(Ordering::SeqCst),
+            stale_served: run.stale.load(Ordering::SeqCst),
+            worst_staleness: Duration::from_millis(run.worst_ms.load(Ordering::SeqCst)),
+            staleness_bound: self.max_staleness,
+            balancer_retries: balancer.retried(),
+            balancer_502: balancer.failed(),
+            harness_errors: faults.errors,
+        })
+    }
+}
+
+/// What the threads of a run share.
+struct Run {
+    origin: Instant,
+    /// Client threads stop calling.
+    stop: AtomicBool,
+    /// The watchdog and the prober stop.
+    stop_watchers: AtomicBool,
+    calls: AtomicU64,
+    succeeded: AtomicU64,
+    panics: AtomicU64,
+    hangs: AtomicU64,
+    failures: Mutex<Vec<Failure>>,
+    slots: Vec<Slot>,
+    /// Each hub's URL while it is up, for the prober.
+    live: Mutex<Vec<Option<String>>>,
+    probes: AtomicU64,
+    stale: AtomicU64,
+    worst_ms: AtomicU64,
+}
+
+impl Run {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// One client thread's call in progress.
+#[derive(Default)]
+struct Slot {
+    /// When the call in progress started, in ms from the run's start plus
+    /// one; 0 when idle.
+    started: AtomicU64,
+    /// The `started` of the last call counted as a hang.
+    counted: AtomicU64,
+    /// The thread has returned (or unwound).
+    done: AtomicBool,
+}
+
+/// Sets a flag when dropped, even by a panic.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn call_loop(run: &Run, i: usize, client: &Client, pause: Duration) {
+    let slot = &run.slots[i];
+    let _done = SetOnDrop(&slot.done);
+    while !run.stop.load(Ordering::SeqCst) {
+        let start = run.now();
+        slot.started.store(millis(start) + 1, Ordering::SeqCst);
+        run.calls.fetch_add(1, Ordering::SeqCst);
+        let result = catch_unwind(AssertUnwindSafe(|| client.request(PATH)));
+        let end = run.now();
+        slot.started.store(0, Ordering::SeqCst);
+        match result {
+            Ok(Ok(_)) => {
+                run.succeeded.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(Err(error)) => {
+                let mut failures = run.failures.lock();
+                if failures.len() < MAX_FAILURES {
+                    failures.push(Failure { start, end, error });
+                }
+            }
+            Err(_) => {
+                run.panics.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+/// Counts each call that runs longer than `after`, once.
+fn watch_calls(run: &Run, after: Duration) {
+    while !run.stop_watchers.load(Ordering::SeqCst) {
+        let now = millis(run.now()) + 1;
+        for slot in &run.slots {
+            let started = slot.started.load(Ordering::SeqCst);
+            if started != 0
+                && now.saturating_sub(started) > millis(after)
+                && slot.counted.swap(started, Ordering::SeqCst) != started
+            {
+                run.hangs.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asks each live hub for the token, between two reads of the store.
+fn probe_hubs(run: &Run, store: &RedisStore, bound: Duration) {
+    let key = TokenKey::access_token(APPID);
+    while !run.stop_watchers.load(Ordering::SeqCst) {
+        let live: Vec<String> = run.live.lock().iter().flatten().cloned().collect();
+        for url in live {
+            probe(run, store, &key, &url, bound);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Probes one hub both ways it hands out tokens: a read, and a refresh
+/// reporting a token that was never issued (the compare-and-swap answers
+/// the current token without calling WeChat).
+fn probe(run: &Run, store: &RedisStore, key: &TokenKey, url: &str, bound: Duration) {
+    let client = HubSource::new(url).and_then(|source| {
+        Client::builder()
+            .appid(APPID)
+            .timeout(Duration::from_secs(2))
+            .token_source(source)
+            .build()
+    });
+    let Ok(client) = client else {
+        return;
+    };
+    let never_issued = Token::new("chaos-probe-never-issued", 7200);
+    compare(run, store, key, bound, || {
+        client.forget_token(key);
+        client.token(key)
+    });
+    compare(run, store, key, bound, || {
+        client.forget_token(key);
+        client.refresh_token(key, &never_issued)
+    });
+}
+
+/// Compares what `serve` gets with the store's token read before and
+/// after. A violation is an answer that is neither of them and not newer
+/// than the one before, while that one is older than the bound plus a
+/// second (timestamps are whole seconds).
+fn compare(
+    run: &Run,
+    store: &RedisStore,
+    key: &TokenKey,
+    bound: Duration,
+    serve: impl FnOnce() -> crate::Result<Token>,
+) {
+    let Ok(Some(before)) = store.get_token(key) else {
+        return;
+    };
+    let Ok(served) = serve() else {
+        return;
+    };
+    let Ok(Some(after)) = store.get_token(key) else {
+        return;
+    };
+    run.probes.fetch_add(1, Ordering::SeqCst);
+    let served_other = served.secret() != before.secret() && served.secret() != after.secret();
+    if served_other && served.timestamp() <= before.timestamp() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let age = now.saturating_sub(Duration::from_secs(before.timestamp()));
+        if age > bound + Duration::from_secs(1) {
+            run.stale.fetch_add(1, Ordering::SeqCst);
+            run.worst_ms.fetch_max(millis(age), Ordering::SeqCst);
+        }
+    }
+}
+
+/// What the schedule did, as it happened.
+#[derive(Default)]
+struct Faults {
+    invalidations: usize,
+    reject_windows: usize,
+    busy_windows: usize,
+    hub_kills: usize,
+    redis_restarts: usize,
+    crash_logs: Vec<String>,
+    errors: Vec<String>,
+    windows: Windows,
+}
+
+/// Carries out the schedule and watches the hubs.
+struct Driver<'a> {
+    run: &'a Run,
+    fake: &'a FakeWechat,
+    balancer: &'a Balancer,
+    hubs: Vec<Option<HubChild>>,
+    /// Whether each hub should be up (not killed by the schedule).
+    want_up: Vec<bool>,
+    last_try: Vec<Instant>,
+    redis: &'a mut RedisChild,
+    hub_bin: &'a Path,
+    config: &'a Path,
+    env: (&'a str, &'a str),
+    faults: Faults,
+}
+
+impl Driver<'_> {
+    /// Waits until `at` (from the run's start), watching the hubs.
+    fn watch_until(&mut self, at: Duration) {
+        loop {
+            self.watch_crashes();
+            let now = self.run.now();
+            if now >= at {
+                return;
+            }
+            std::thread::sleep((at - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Counts hubs that exited by themselves, and starts again every hub
+    /// that should be up.
+    fn watch_crashes(&mut self) {
+        for i in 0..self.hubs.len() {
+            if let Some(status) = self.hubs[i].as_mut().and_then(HubChild::exited) {
+                let tail = self.hubs[i].as_ref().map(HubChild::log_tail);
+                self.faults.crash_logs.push(format!(
+                    "hub {i} exited ({status}) at {:.1} s:\n{}",
+                    self.run.now().as_secs_f64(),
+                    tail.unwrap_or_default()
+                ));
+                self.down(i);
+            }
+            if self.want_up[i]
+                && self.hubs[i].is_none()
+                && self.last_try[i].elapsed() > Duration::from_secs(1)
+            {
+                self.up(i);
+            }
+        }
+    }
+
+    fn down(&mut self, i: usize) {
+        let now = self.run.now();
+        Windows::open(&mut self.faults.windows.hub_down[i], now);
+        self.run.live.lock()[i] = None;
+        self.hubs[i] = None;
+    }
+
+    fn up(&mut self, i: usize) {
+        self.last_try[i] = Instant::now();
+        match HubChild::start(self.hub_bin, self.config, self.env) {
+            Ok(hub) => {
+                self.balancer.set_backend(i, hub.url.clone());
+                self.run.live.lock()[i] = Some(hub.url.clone());
+                self.hubs[i] = Some(hub);
+                let now = self.run.now();
+                Windows::close(&mut self.faults.windows.hub_down[i], now);
+            }
+            Err(e) => self.error(format!("hub {i} did not start again: {e}")),
+        }
+    }
+
+    fn error(&mut self, message: String) {
+        if self.faults.errors.len() < 20 {
+            self.faults.errors.push(message);
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        let now = self.run.now();
+        let windows = &mut self.faults.windows;
+        match action {
+            Action::Invalidate => {
+                self.fake.invalidate_current(APPID);
+                self.faults.invalidations += 1;
+            }
+            Action::RejectTokens(on) => {
+                // The window opens before the switch and closes after it.
+                if on {
+                    Windows::open(&mut windows.reject, now);
+                    self.faults.reject_windows += 1;
+                }
+                self.fake.reject_tokens(on);
+                if !on {
+                    Windows::close(&mut windows.reject, self.run.now());
+                }
+            }
+            Action::Busy(on) => {
+                if on {
+                    Windows::open(&mut windows.busy, now);
+                    self.faults.busy_windows += 1;
+                }
+                self.fake.busy(on);
+                if !on {
+                    Windows::close(&mut windows.busy, self.run.now());
+                }
+            }
+            Action::KillHub(i) => {
+                self.want_up[i] = false;
+                self.faults.hub_kills += 1;
+                // Dropping it kills it (SIGKILL).
+                self.down(i);
+            }
+            Action::StartHub(i) => {
+                self.want_up[i] = true;
+                self.up(i);
+            }
+            Action::StopRedis => {
+                Windows::open(&mut windows.redis_down, now);
+                self.redis.stop();
+            }
+            Action::StartRedis => match self.redis.restart() {
+                Ok(()) => {
+                    self.faults.redis_restarts += 1;
+                    Windows::close(&mut self.faults.windows.redis_down, self.run.now());
+                }
+                Err(e) => self.error(format!("Redis did not start again: {e}")),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_ride_is_the_least_time_the_retries_cover() {
+        // Half of 100, 200, 400, 800, 800, 800 ms.
+        assert_eq!(Chaos::new().busy_ride(), Duration::from_millis(1550));
+    }
+
+    #[test]
+    fn new_hub_keys_only_when_asked() {
+        let with = Chaos::new().hub_config("http://up", "redis://r/", "p:");
+        assert!(
+            with.contains("refresh_burst = 3\nrefresh_floor_secs = 2\nmax_staleness_ms = 1000\n")
+        );
+        let without = Chaos::new()
+            .new_hub_keys(false)
+            .hub_config("http://up", "redis://r/", "p:");
+        assert!(!without.contains("refresh_"), "{without}");
+        assert!(without.contains("kind = \"redis\""));
+    }
+}
