@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::Clock;
 #[cfg(doc)]
 use crate::error::ErrorKind;
-use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::http::{with_query, Http, OutBody, Outgoing, LARGE_BODY_CAP};
 use crate::options::{Body, RequestOptions};
@@ -490,10 +490,9 @@ impl Client {
 impl Core {
     pub(crate) fn token(&self, key: &TokenKey) -> Result<Token> {
         let source = self.source()?;
-        self.cache
-            .get(key, source.limited_by_client(), || {
-                source.fetch(key, &Context { core: self })
-            })
+        self.cache.get(key, source.limited_by_client(), || {
+            source.fetch(key, &Context { core: self })
+        })
     }
 
     /// Runs `call` with a token for `key`, refreshing and retrying once when
@@ -512,9 +511,10 @@ impl Core {
 
     pub(crate) fn refresh(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
         let source = self.source()?;
-        self.cache.refresh(key, source.limited_by_client(), stale, || {
-            source.refresh(key, stale, &Context { core: self })
-        })
+        self.cache
+            .refresh(key, source.limited_by_client(), stale, || {
+                source.refresh(key, stale, &Context { core: self })
+            })
     }
 
     pub(crate) fn source(&self) -> Result<&Arc<dyn TokenSource>> {

@@ -95,10 +95,8 @@ fn three_hubs_share_redis_five_invalidations_one_hub_killed() {
     let dir = process::temp_dir("three");
     // Five invalidations in quick succession are a storm to the default
     // refresh limit; this test is about sharing, so it allows them.
-    let config = redis_config(&fake.url(), REDIS, &prefix).replace(
-        "workers = 24\n",
-        "workers = 24\nrefresh_burst = 8\n",
-    );
+    let config = redis_config(&fake.url(), REDIS, &prefix)
+        .replace("workers = 24\n", "workers = 24\nrefresh_burst = 8\n");
     let mut hubs: Vec<HubProcess> = (0..3)
         .map(|i| {
             let dir = dir.join(i.to_string());

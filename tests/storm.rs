@@ -91,7 +91,12 @@ fn storm(fake: &FakeWechat, clients: &[Client], clock: &ManualClock) {
             "an unexpected failure: {e}"
         );
     }
-    assert!(limited.len() > all.len() / 2, "{} of {}", limited.len(), all.len());
+    assert!(
+        limited.len() > all.len() / 2,
+        "{} of {}",
+        limited.len(),
+        all.len()
+    );
     let e = limited[0];
     match e.kind() {
         ErrorKind::RefreshLimited {
@@ -146,7 +151,11 @@ fn a_storm_costs_a_burst_then_one_call_per_floor_through_a_hub() {
         .clock(clock.clock())
         .build()
         .unwrap();
-    let server = Arc::new(HubServer::bind("127.0.0.1:0", handler).unwrap().log_requests(false));
+    let server = Arc::new(
+        HubServer::bind("127.0.0.1:0", handler)
+            .unwrap()
+            .log_requests(false),
+    );
     let url = format!("http://{}", server.addr());
     let stop = Arc::new(AtomicBool::new(false));
     let serving = {

@@ -123,11 +123,15 @@ impl StoreSource {
     /// The stored token for `key` if it can be handed out: fresh, and not
     /// the `stale` one.
     fn usable(&self, key: &TokenKey, stale: Option<&Token>) -> Result<Option<Token>> {
-        Ok(self.store.get_token(key)?.filter(|t| self.is_usable(t, stale)))
+        Ok(self
+            .store
+            .get_token(key)?
+            .filter(|t| self.is_usable(t, stale)))
     }
 
     fn is_usable(&self, token: &Token, stale: Option<&Token>) -> bool {
-        is_fresh(token, self.clock.unix_secs()) && stale.is_none_or(|s| s.secret() != token.secret())
+        is_fresh(token, self.clock.unix_secs())
+            && stale.is_none_or(|s| s.secret() != token.secret())
     }
 
     /// With the lock held: the stored token if usable, else upstream's,

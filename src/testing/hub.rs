@@ -8,8 +8,8 @@ use parking_lot::Mutex;
 
 use super::server::{HttpServer, Req, Resp};
 use crate::hub::HubHandler;
-use crate::RefreshLimit;
 use crate::token::TokenSource;
+use crate::RefreshLimit;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
 /// `shared/docs/hub-protocol.md` over a token source (usually a

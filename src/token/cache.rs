@@ -61,6 +61,8 @@ struct Slot {
 /// One fetch or refresh that concurrent callers wait for.
 #[derive(Default)]
 struct Flight {
+    /// Whether it replaces a rejected token (else it fetches one).
+    refresh: bool,
     result: Mutex<Option<Result<Token>>>,
     done: Condvar,
 }
@@ -128,31 +130,48 @@ impl TokenCache {
         limited: bool,
         fetch: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
-        let now = self.clock.unix_millis();
+        let mut fetch = Some(fetch);
         let mut fallback = None;
-        let next = {
-            let mut slots = self.slots.lock();
-            if let Some(slot) = slots.get(key) {
-                if let Some(token) = &slot.token {
-                    if self.is_fresh(token, now / 1000) {
-                        if !self.is_due(slot, now) {
-                            return Ok(token.clone());
+        // At most twice: once more after joining a refresh that failed.
+        for joined_refresh in [false, true] {
+            let now = self.clock.unix_millis();
+            let next = {
+                let mut slots = self.slots.lock();
+                if let Some(slot) = slots.get(key) {
+                    if let Some(token) = &slot.token {
+                        if self.is_fresh(token, now / 1000) {
+                            if !self.is_due(slot, now) {
+                                return Ok(token.clone());
+                            }
+                            fallback = Some(token.clone());
                         }
-                        fallback = Some(token.clone());
                     }
                 }
-            }
-            let slot = slot_mut(&mut slots, key);
-            match &slot.flight {
-                Some(flight) => Next::Wait(flight.clone()),
-                None => self.take_off(slot, key, now, limited, None),
-            }
-        };
-        let result = self.follow(key, next, fetch);
-        match (result, fallback) {
-            (Err(e), Some(token)) if e.is_store_error() => Ok(token),
-            (result, _) => result,
+                let slot = slot_mut(&mut slots, key);
+                match &slot.flight {
+                    Some(flight) => Next::Wait(flight.clone()),
+                    None => self.take_off(slot, key, now, limited, None),
+                }
+            };
+            let result = match next {
+                // A failed refresh (refused by the limit, say) says nothing
+                // about whether a plain fetch would work: try one.
+                Next::Wait(flight) => match self.wait(&flight) {
+                    Err(_) if flight.refresh && !joined_refresh => continue,
+                    result => result,
+                },
+                next => match fetch.take() {
+                    Some(fetch) => self.follow(key, next, fetch),
+                    None => continue,
+                },
+            };
+            return match (result, fallback) {
+                (Err(e), Some(token)) if e.is_store_error() => Ok(token),
+                (result, _) => result,
+            };
         }
+        // ok because the second pass always returns: it never joins twice
+        Err(Error::config("token cache: no answer after two passes"))
     }
 
     /// A token other than `stale` for `key`.
@@ -291,7 +310,10 @@ impl TokenCache {
                     // being replaced: they wait for the flight.
                     slot.token = None;
                 }
-                let flight = Arc::new(Flight::default());
+                let flight = Arc::new(Flight {
+                    refresh: stale.is_some(),
+                    ..Flight::default()
+                });
                 slot.flight = Some(flight.clone());
                 Next::Fly(flight)
             }
@@ -315,8 +337,7 @@ impl TokenCache {
     /// Waits for another caller's flight; no lock of the map is held here.
     fn wait(&self, flight: &Flight) -> Result<Token> {
         #[cfg(test)]
-        self.waits
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.waits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         flight.wait()
     }
 
@@ -484,7 +505,9 @@ mod tests {
             .unwrap();
         assert_eq!(t.secret(), "B");
         let t = cache
-            .refresh(&key(), true, &Token::new("B", 7200), || Ok(Token::new("C", 7200)))
+            .refresh(&key(), true, &Token::new("B", 7200), || {
+                Ok(Token::new("C", 7200))
+            })
             .unwrap();
         assert_eq!(t.secret(), "C");
     }
@@ -573,7 +596,12 @@ mod tests {
             });
         }
         // Let the fetch take off before anyone refreshes.
-        while cache.slots.lock().get(&key()).is_none_or(|s| s.flight.is_none()) {
+        while cache
+            .slots
+            .lock()
+            .get(&key())
+            .is_none_or(|s| s.flight.is_none())
+        {
             std::thread::yield_now();
         }
         for name in ["refresh 1", "refresh 2"] {
@@ -614,12 +642,52 @@ mod tests {
         );
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
         // And the client still answers, for this key and any other.
-        assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap().secret(), "Y");
+        assert_eq!(
+            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            "Y"
+        );
         let other = TokenKey::access_token("wx2");
         assert_eq!(
-            cache.get(&other, true, || Ok(Token::new("Z", 7200))).unwrap().secret(),
+            cache
+                .get(&other, true, || Ok(Token::new("Z", 7200)))
+                .unwrap()
+                .secret(),
             "Z"
         );
+    }
+
+    /// The chaos run's last finding: a read that joined a refresh the limit
+    /// refused failed with that refusal, although the store had a token.
+    #[test]
+    fn a_read_joining_a_failed_refresh_fetches_for_itself() {
+        let cache = Arc::new(cache());
+        cache.insert(&key(), Token::new("T", 7200));
+        let gate = Arc::new(Gate::default());
+        let refreshing = {
+            let (cache, gate) = (cache.clone(), gate.clone());
+            std::thread::spawn(move || {
+                cache.refresh(&key(), true, &Token::new("T", 7200), || {
+                    gate.pass();
+                    Err(RefreshLimit::default().refused(&key(), Duration::from_secs(1), None))
+                })
+            })
+        };
+        while cache
+            .slots
+            .lock()
+            .get(&key())
+            .is_none_or(|s| s.flight.is_none())
+        {
+            std::thread::yield_now();
+        }
+        let reading = {
+            let cache = cache.clone();
+            std::thread::spawn(move || cache.get(&key(), true, || Ok(Token::new("STORED", 7200))))
+        };
+        until_waits(&cache, 1);
+        gate.open();
+        assert!(refreshing.join().unwrap().unwrap_err().is_refresh_limited());
+        assert_eq!(reading.join().unwrap().unwrap().secret(), "STORED");
     }
 
     #[test]
@@ -656,7 +724,10 @@ mod tests {
         clock.advance(Duration::from_secs(30));
         let next = cache.refresh(&key(), true, &current, mint).unwrap();
         assert_eq!(next.secret(), "T3");
-        assert!(cache.refresh(&key(), true, &next, mint).unwrap_err().is_refresh_limited());
+        assert!(cache
+            .refresh(&key(), true, &next, mint)
+            .unwrap_err()
+            .is_refresh_limited());
     }
 
     #[test]
@@ -673,14 +744,19 @@ mod tests {
         assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "A");
         *store.lock() = Token::new("B", 7200);
         // Within the bound the copy is served; after it, the store's.
-        assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap().secret(), "A");
+        assert_eq!(
+            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            "A"
+        );
         clock.advance(Duration::from_secs(1));
         assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "B");
         // A refresh of a token the copy does not hold still asks the
         // source, which knows better than the copy.
         *store.lock() = Token::new("C", 7200);
         let t = cache
-            .refresh(&key(), true, &Token::new("OTHER", 7200), || Ok(store.lock().clone()))
+            .refresh(&key(), true, &Token::new("OTHER", 7200), || {
+                Ok(store.lock().clone())
+            })
             .unwrap();
         assert_eq!(t.secret(), "C");
         // A store that cannot be read: the last token, while fresh.

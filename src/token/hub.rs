@@ -188,7 +188,11 @@ fn hub_error(body: &serde_json::Map<String, Value>, status: u16) -> Option<Error
         .unwrap_or("");
     if reason == Some("refresh_limited") {
         // This project's hubs: the shared refresh limit refused a call.
-        let secs = |name: &str| body.get(name).and_then(Value::as_u64).map(Duration::from_secs);
+        let secs = |name: &str| {
+            body.get(name)
+                .and_then(Value::as_u64)
+                .map(Duration::from_secs)
+        };
         return Some(Error::new(ErrorKind::RefreshLimited {
             key: body
                 .get("key")

@@ -294,8 +294,7 @@ impl Chaos {
             .connect_timeout(Duration::from_secs(2))
             .timeout(CALL_TIMEOUT)
             .busy_retry(self.busy_retry)
-            // TODO(issue 8, after the merge): the clients' limit, the hubs' numbers:
-            // .refresh_limit(crate::RefreshLimit::new(self.refresh_burst, self.refresh_floor))
+            // No client-side refresh limit: HubSource is limited by the hubs.
             .token_source(HubSource::new(balancer)?)
             .build()
     }
