@@ -90,8 +90,9 @@ enum Next {
     Done(Result<Token>),
     /// Wait for another caller's flight.
     Wait(Arc<Flight>),
-    /// Call the source as this key's flight.
-    Fly(Arc<Flight>),
+    /// Call the source as this key's flight; the stale token's age, if it
+    /// was rejected young (logged once the map is let go).
+    Fly(Arc<Flight>, Option<Duration>),
 }
 
 impl TokenCache {
@@ -302,20 +303,24 @@ impl TokenCache {
             Err(retry_after) => Next::Done(Err(limit.refused(key, retry_after, young))),
             Ok(schedule) => {
                 slot.schedule = Some(schedule);
-                if let Some(age) = young {
-                    warn_lineage_fight(key, age);
-                }
-                if stale.is_some() {
-                    // Nobody is handed the rejected token while it is
-                    // being replaced: they wait for the flight.
-                    slot.token = None;
+                if let Some(stale) = stale {
+                    if slot
+                        .token
+                        .as_ref()
+                        .is_some_and(|t| t.secret() == stale.secret())
+                    {
+                        // Nobody is handed the rejected token while it is
+                        // being replaced: they wait for the flight. Any
+                        // other token stays, in case the flight fails.
+                        slot.token = None;
+                    }
                 }
                 let flight = Arc::new(Flight {
                     refresh: stale.is_some(),
                     ..Flight::default()
                 });
                 slot.flight = Some(flight.clone());
-                Next::Fly(flight)
+                Next::Fly(flight, young)
             }
         }
     }
@@ -330,7 +335,12 @@ impl TokenCache {
         match next {
             Next::Done(result) => result,
             Next::Wait(flight) => self.wait(&flight),
-            Next::Fly(flight) => self.fly(key, &flight, call),
+            Next::Fly(flight, young) => {
+                if let Some(age) = young {
+                    warn_lineage_fight(key, age);
+                }
+                self.fly(key, &flight, call)
+            }
         }
     }
 
