@@ -120,9 +120,12 @@ impl TokenCache {
     /// A fresh cached token for `key`, or the result of one call of `fetch`
     /// shared by every caller that missed at the same time.
     ///
-    /// A read-through cache whose source fails with a store error keeps
-    /// handing out its last token while that is fresh: while the store
-    /// cannot be read, no other replica can have replaced it.
+    /// When the call fails, the token the slot still holds may do instead:
+    /// - a read-through cache whose source fails with a store error hands
+    ///   out its last token while that is fresh (when the whole store is
+    ///   down, no replica can have replaced it);
+    /// - a fetch refused by the refresh limit hands out the token being
+    ///   refreshed early (inside its expiry margin) until it expires.
     ///
     /// `limited` says whether the refresh limit applies to this source.
     pub fn get(
@@ -138,15 +141,16 @@ impl TokenCache {
             let now = self.clock.unix_millis();
             let next = {
                 let mut slots = self.slots.lock();
-                if let Some(slot) = slots.get(key) {
-                    if let Some(token) = &slot.token {
-                        if self.is_fresh(token, now / 1000) {
-                            if !self.is_due(slot, now) {
-                                return Ok(token.clone());
-                            }
-                            fallback = Some(token.clone());
-                        }
+                if let Some(token) = slots
+                    .get(key)
+                    .and_then(|s| s.token.as_ref().map(|t| (s, t)))
+                {
+                    let (slot, token) = token;
+                    let fresh = self.is_fresh(token, now / 1000);
+                    if fresh && !self.is_due(slot, now) {
+                        return Ok(token.clone());
                     }
+                    fallback = Some((token.clone(), fresh));
                 }
                 let slot = slot_mut(&mut slots, key);
                 match &slot.flight {
@@ -166,8 +170,14 @@ impl TokenCache {
                     None => continue,
                 },
             };
+            let now = now / 1000;
             return match (result, fallback) {
-                (Err(e), Some(token)) if e.is_store_error() => Ok(token),
+                (Err(e), Some((token, fresh))) if fresh && e.is_store_error() => Ok(token),
+                (Err(e), Some((token, _)))
+                    if e.is_refresh_limited() && token.expires_at() > now =>
+                {
+                    Ok(token)
+                }
                 (result, _) => result,
             };
         }
@@ -245,11 +255,13 @@ impl TokenCache {
         }
     }
 
-    /// Drops the cached token for `key`, whatever it is (a flight in
-    /// progress still completes for its waiters).
+    /// Drops the cached token for `key`, whatever it is. A flight in
+    /// progress still completes for its waiters, but its token is not
+    /// cached: it was fetched for what was just forgotten.
     pub fn remove(&self, key: &TokenKey) {
         if let Some(slot) = self.slots.lock().get_mut(key) {
             slot.token = None;
+            slot.flight = None;
         }
     }
 
@@ -698,6 +710,51 @@ mod tests {
         gate.open();
         assert!(refreshing.join().unwrap().unwrap_err().is_refresh_limited());
         assert_eq!(reading.join().unwrap().unwrap().secret(), "STORED");
+    }
+
+    #[test]
+    fn a_refused_early_refresh_serves_the_old_token_until_it_expires() {
+        let clock = crate::clock::ManualClock::starting_now();
+        let limit = RefreshLimit::new(1, Duration::from_secs(300));
+        let cache = TokenCache::new(300, limit, clock.clock(), None);
+        let born = clock.clock().unix_secs();
+        // Lives 100 s, refreshed 10 s early.
+        let t = cache
+            .get(&key(), true, || Ok(Token::with_timestamp("A", born, 100)))
+            .unwrap();
+        clock.advance(Duration::from_secs(95));
+        assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap(), t);
+        clock.advance(Duration::from_secs(10));
+        let e = cache.get(&key(), true, || unreachable!()).unwrap_err();
+        assert!(e.is_refresh_limited(), "{e}");
+    }
+
+    #[test]
+    fn a_token_forgotten_during_its_fetch_is_not_cached() {
+        let cache = Arc::new(cache());
+        let gate = Arc::new(Gate::default());
+        let fetching = {
+            let (cache, gate) = (cache.clone(), gate.clone());
+            std::thread::spawn(move || {
+                cache.get(&key(), true, || {
+                    gate.pass();
+                    Ok(Token::new("REVOKED", 7200))
+                })
+            })
+        };
+        while cache
+            .slots
+            .lock()
+            .get(&key())
+            .is_none_or(|s| s.flight.is_none())
+        {
+            std::thread::yield_now();
+        }
+        cache.remove(&key());
+        gate.open();
+        assert_eq!(fetching.join().unwrap().unwrap().secret(), "REVOKED");
+        let next = cache.get(&key(), true, || Ok(Token::new("AGAIN", 7200)));
+        assert_eq!(next.unwrap().secret(), "AGAIN");
     }
 
     #[test]
