@@ -422,11 +422,15 @@ impl Client {
         self.core.refresh(key, stale)
     }
 
-    /// Drops whatever the cache holds for `key`, without fetching: for an
+    /// Drops whatever the cache (and the source, see
+    /// [`TokenSource::forget`]) holds for `key`, without fetching: for an
     /// authorizer that revoked the platform, say, whose token must not be
     /// served again. The next call for `key` fetches.
     pub fn forget_token(&self, key: &TokenKey) {
         self.core.cache.remove(key);
+        if let Some(source) = &self.core.source {
+            source.forget(key);
+        }
     }
 
     /// Drops the cached token for `key` if it is `stale` (and only then), so

@@ -129,8 +129,8 @@ fn storm(fake: &FakeWechat, clients: &[Client], clock: &ManualClock) {
     assert_eq!(fake.count("/cgi-bin/token"), before);
 }
 
-#[test]
-fn a_storm_costs_a_burst_then_one_call_per_floor_direct() {
+/// A fake WeChat and a client of it with the default limit on a manual clock.
+fn direct() -> (FakeWechat, ManualClock, Client) {
     let fake = common::fake();
     let clock = ManualClock::starting_now();
     let client = common::builder(&fake)
@@ -138,6 +138,12 @@ fn a_storm_costs_a_burst_then_one_call_per_floor_direct() {
         .clock(clock.clock())
         .build()
         .unwrap();
+    (fake, clock, client)
+}
+
+#[test]
+fn a_storm_costs_a_burst_then_one_call_per_floor_direct() {
+    let (fake, clock, client) = direct();
     storm(&fake, &[client], &clock);
 }
 
@@ -181,13 +187,7 @@ fn a_storm_costs_a_burst_then_one_call_per_floor_through_a_hub() {
 /// 5 s after a refresh is replaced at once.
 #[test]
 fn an_isolated_invalidation_after_a_refresh_recovers_at_once() {
-    let fake = common::fake();
-    let clock = ManualClock::starting_now();
-    let client = common::builder(&fake)
-        .token_source(common::secret_source(&fake))
-        .clock(clock.clock())
-        .build()
-        .unwrap();
+    let (fake, clock, client) = direct();
     client.request("/cgi-bin/get_api_domain_ip").unwrap();
     for round in 1..=2 {
         clock.advance(Duration::from_secs(5));

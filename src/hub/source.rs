@@ -1,9 +1,12 @@
 //! `StoreSource`: tokens from a [`Store`] shared by hub replicas, fetched
 //! from WeChat by exactly one replica at a time under the store's lock.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::store::{store_error, Store};
 use crate::clock::Clock;
@@ -30,6 +33,10 @@ const POLL: Duration = Duration::from_millis(20);
 ///   until its token appears or the lock can be taken (it expires by itself
 ///   if its holder died), for at most [`lock_wait`](StoreSource::lock_wait).
 ///
+/// - When the store has lost a token (a Redis restart), the last token
+///   this replica read, if still fresh, is written back under the lock
+///   instead of fetching a new one: a new token would start a second
+///   lineage next to the one clients still hold.
 /// - Under the lock, every upstream call (fetch or refresh) is admitted by
 ///   the [`RefreshLimit`], whose schedule lives in the store: all replicas
 ///   share one budget per key. A refused call fails with
@@ -64,6 +71,10 @@ pub struct StoreSource {
     lock_wait: Duration,
     limit: RefreshLimit,
     clock: Clock,
+    /// The last token this replica read from or wrote to the store, per
+    /// key: what a store that lost its state (a Redis restart) is seeded
+    /// with again, instead of starting a new token lineage upstream.
+    known: Mutex<HashMap<TokenKey, Token>>,
 }
 
 impl StoreSource {
@@ -80,6 +91,7 @@ impl StoreSource {
             lock_wait: Duration::from_secs(50),
             limit: RefreshLimit::default(),
             clock: Clock::system(),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
@@ -147,6 +159,16 @@ impl StoreSource {
         if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
             return Ok(token.clone());
         }
+        if stored.is_none() {
+            // The store lost the token (a Redis restart): this replica's
+            // copy, still good, keeps the lineage, and WeChat is not asked
+            // for a token that would fork it.
+            let known = self.known.lock().get(key).cloned();
+            if let Some(token) = known.filter(|t| self.is_usable(t, stale)) {
+                self.store.put_token(key, &token)?;
+                return Ok(token);
+            }
+        }
         let now = self.clock.unix_millis();
         // The stored token carries when it was fetched; the caller's copy
         // of the stale one may not.
@@ -172,6 +194,17 @@ impl StoreSource {
     }
 
     fn acquire(&self, key: &TokenKey, stale: Option<&Token>, cx: &Context<'_>) -> Result<Token> {
+        let token = self.acquire_from_store(key, stale, cx)?;
+        self.known.lock().insert(key.clone(), token.clone());
+        Ok(token)
+    }
+
+    fn acquire_from_store(
+        &self,
+        key: &TokenKey,
+        stale: Option<&Token>,
+        cx: &Context<'_>,
+    ) -> Result<Token> {
         if let Some(token) = self.usable(key, stale)? {
             return Ok(token);
         }
@@ -222,6 +255,12 @@ impl TokenSource for StoreSource {
     fn limited_by_client(&self) -> bool {
         false
     }
+
+    /// Forgets this replica's copy too, so a lost store is never seeded
+    /// with a token that was deliberately forgotten.
+    fn forget(&self, key: &TokenKey) {
+        self.known.lock().remove(key);
+    }
 }
 
 impl fmt::Debug for StoreSource {
@@ -270,6 +309,34 @@ mod tests {
         let t2 = a.refresh_token(&key, &t1).unwrap();
         // b still caches t1; its refresh finds t2 in the store.
         assert_eq!(b.refresh_token(&key, &t1).unwrap().secret(), t2.secret());
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_store_that_lost_its_token_is_seeded_again_from_the_replica() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let upstream = Arc::new(Counting::default());
+        let client = Client::builder()
+            .token_source(StoreSource::from_arcs(store.clone(), upstream.clone()))
+            .build()
+            .unwrap();
+        let key = TokenKey::access_token("wx1");
+        let lose = || {
+            // As after a Redis restart: nothing usable under the key.
+            store
+                .put_token(&key, &Token::with_timestamp("LOST", 0, 1))
+                .unwrap()
+        };
+        let t1 = client.token(&key).unwrap();
+        lose();
+        assert!(client.invalidate_token(&key, &t1));
+        assert_eq!(client.token(&key).unwrap(), t1, "the lineage goes on");
+        assert_eq!(store.get_token(&key).unwrap(), Some(t1.clone()));
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 1);
+        // A forgotten token is never seeded again.
+        client.forget_token(&key);
+        lose();
+        assert_eq!(client.token(&key).unwrap().secret(), "T2");
         assert_eq!(upstream.0.load(Ordering::SeqCst), 2);
     }
 

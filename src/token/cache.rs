@@ -584,6 +584,18 @@ mod tests {
         }
     }
 
+    /// Yields until a flight for `key()` is under way.
+    fn until_flying(cache: &TokenCache) {
+        while cache
+            .slots
+            .lock()
+            .get(&key())
+            .is_none_or(|s| s.flight.is_none())
+        {
+            std::thread::yield_now();
+        }
+    }
+
     /// Yields until `cache` has seen `n` callers begin to wait.
     fn until_waits(cache: &TokenCache, n: usize) {
         while cache.waits.load(Ordering::SeqCst) < n {
@@ -613,14 +625,7 @@ mod tests {
             });
         }
         // Let the fetch take off before anyone refreshes.
-        while cache
-            .slots
-            .lock()
-            .get(&key())
-            .is_none_or(|s| s.flight.is_none())
-        {
-            std::thread::yield_now();
-        }
+        until_flying(&cache);
         for name in ["refresh 1", "refresh 2"] {
             let (cache, gate, done) = (cache.clone(), refresh_gate.clone(), done.clone());
             let refreshes = refreshes.clone();
@@ -689,14 +694,7 @@ mod tests {
                 })
             })
         };
-        while cache
-            .slots
-            .lock()
-            .get(&key())
-            .is_none_or(|s| s.flight.is_none())
-        {
-            std::thread::yield_now();
-        }
+        until_flying(&cache);
         let reading = {
             let cache = cache.clone();
             std::thread::spawn(move || cache.get(&key(), true, || Ok(Token::new("STORED", 7200))))
@@ -748,14 +746,7 @@ mod tests {
                 })
             })
         };
-        while cache
-            .slots
-            .lock()
-            .get(&key())
-            .is_none_or(|s| s.flight.is_none())
-        {
-            std::thread::yield_now();
-        }
+        until_flying(&cache);
         cache.remove(&key());
         gate.open();
         assert_eq!(fetching.join().unwrap().unwrap().secret(), "REVOKED");

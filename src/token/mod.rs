@@ -262,6 +262,14 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Forgets whatever the source keeps of `key`'s token, when the
+    /// client is told to forget it ([`Client::forget_token`](crate::Client::forget_token)).
+    ///
+    /// Defaults to doing nothing: most sources keep no copy.
+    fn forget(&self, key: &TokenKey) {
+        let _ = key;
+    }
+
     /// Keeps `refresh_token` for the authorizer named by `key`, durably,
     /// before anything uses the tokens it came with. Called by
     /// [`Client::query_auth`](crate::Client::query_auth).
@@ -295,6 +303,10 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
 
     fn limited_by_client(&self) -> bool {
         (**self).limited_by_client()
+    }
+
+    fn forget(&self, key: &TokenKey) {
+        (**self).forget(key)
     }
 }
 
