@@ -306,3 +306,32 @@ fn a_replica_serves_what_the_store_holds_within_its_bound() {
     assert_eq!(ask(&hubs[1]), fresh, "the other replica serves the store's");
     assert_eq!(fake.count("/cgi-bin/token"), 2);
 }
+
+/// A refresh lock lives one lease in Redis, renewed while its holder is
+/// alive: a hub killed in the middle of a refresh blocks the others for at
+/// most that lease, not the lock's whole ttl.
+#[test]
+fn a_redis_lock_lives_one_lease_and_is_renewed_while_held() {
+    let (store, prefix) = shared_redis("lease");
+    let store = store.lock_lease(Duration::from_millis(300));
+    let key = TokenKey::access_token(APPID);
+    let guard = store.lock(&key, Duration::from_secs(60)).unwrap().unwrap();
+    let mut con = redis::Client::open(REDIS)
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}lock:access_token:{APPID}"))
+        .query(&mut con)
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 300, "the lock lives {pttl} ms in Redis");
+    // Four leases later it is still held: its holder renews it.
+    let other = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(1200) {
+        assert!(other.lock(&key, Duration::from_secs(60)).unwrap().is_none());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(guard);
+    assert!(other.lock(&key, Duration::from_secs(60)).unwrap().is_some());
+}

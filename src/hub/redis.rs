@@ -2,7 +2,8 @@
 //! distributed refresh lock.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::{Connection, RedisResult};
@@ -20,6 +21,10 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 "#;
+
+/// Extends the lock's lease only if it is still ours.
+const RENEW: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -69,6 +74,7 @@ pub struct RedisStore {
     addr: String,
     prefix: String,
     timeout: Duration,
+    lease: Duration,
     pool: Mutex<Vec<Connection>>,
 }
 
@@ -93,6 +99,7 @@ impl RedisStore {
             addr,
             prefix: "wechat:hub:".to_string(),
             timeout: Duration::from_secs(2),
+            lease: Duration::from_secs(3),
             pool: Mutex::new(Vec::new()),
         })
     }
@@ -103,6 +110,18 @@ impl RedisStore {
     /// Defaults to `wechat:hub:`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> RedisStore {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a refresh lock lives in Redis without its holder renewing
+    /// it. A live holder renews it every third of the lease, up to the
+    /// lock's whole `ttl`; a holder that died (a hub killed in the middle
+    /// of a refresh) blocks the other replicas for at most one lease
+    /// instead of the whole `ttl`.
+    ///
+    /// Defaults to 3 seconds.
+    pub fn lock_lease(mut self, lease: Duration) -> RedisStore {
+        self.lease = lease;
         self
     }
 
@@ -313,7 +332,7 @@ impl Store for RedisStore {
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
         let name = format!("{}lock:{}", self.prefix, key_name(key));
         let value = lock_value().to_string();
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let lease_ms = millis(ttl.min(self.lease)).max(3);
         // ACQUIRE is idempotent: if a timed-out attempt did take the lock
         // and `run` retries it, the retry sees our own value and succeeds
         // instead of leaving the lock held by nobody until it expires.
@@ -323,13 +342,15 @@ impl Store for RedisStore {
                 .arg(1)
                 .arg(&name)
                 .arg(&value)
-                .arg(ttl_ms)
+                .arg(lease_ms)
                 .query::<i64>(c)
         })?;
         if taken != 1 {
             return Ok(None);
         }
+        let renewer = Renewer::start(self, name.clone(), value.clone(), lease_ms, ttl);
         Ok(Some(LockGuard::new(move || {
+            renewer.stop();
             // ok because a lock that cannot be released expires by itself
             let _ = self.run("release lock", |c| {
                 redis::cmd("EVAL")
@@ -359,5 +380,71 @@ impl Store for RedisStore {
                 .arg(SCHEDULE_TTL)
                 .query::<()>(c)
         })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Keeps a held lock's lease alive, on a thread of its own with a
+/// connection of its own (the holder is busy calling WeChat), until the
+/// guard is dropped, the lock's whole `ttl` has passed, or the lock turns
+/// out to be someone else's.
+struct Renewer {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Renewer {
+    fn start(
+        store: &RedisStore,
+        name: String,
+        value: String,
+        lease_ms: u64,
+        ttl: Duration,
+    ) -> Renewer {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let client = store.client.clone();
+        let timeout = store.timeout;
+        let until = Instant::now() + ttl;
+        let thread = std::thread::spawn(move || {
+            let mut con: Option<Connection> = None;
+            let tick = Duration::from_millis(lease_ms / 3);
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                if Instant::now() >= until {
+                    return;
+                }
+                if con.is_none() {
+                    con = client.get_connection_with_timeout(timeout).ok();
+                    if let Some(c) = &con {
+                        let _ = c.set_read_timeout(Some(timeout));
+                        let _ = c.set_write_timeout(Some(timeout));
+                    }
+                }
+                let Some(c) = con.as_mut() else { continue };
+                match redis::cmd("EVAL")
+                    .arg(RENEW)
+                    .arg(1)
+                    .arg(&name)
+                    .arg(&value)
+                    .arg(lease_ms)
+                    .query::<i64>(c)
+                {
+                    Ok(1) => {}
+                    // Not ours any more (Redis restarted, say): nothing to keep.
+                    Ok(_) => return,
+                    Err(_) => con = None,
+                }
+            }
+        });
+        Renewer { stop, thread }
+    }
+
+    /// Stops renewing; returns once the renewer has let go.
+    fn stop(self) {
+        drop(self.stop);
+        // ok because the renewer only ends; a panic there changes nothing here
+        let _ = self.thread.join();
     }
 }
