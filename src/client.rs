@@ -19,6 +19,17 @@ use crate::token::cache::TokenCache;
 use crate::token::limit::RefreshLimit;
 use crate::token::{Context, TicketType, Token, TokenKey, TokenSource};
 
+/// How many times one call is retried with a new token after WeChat
+/// rejected the one it carried: once per rejected token, since a token a
+/// refresh hands back may have been revoked too when it came from another
+/// caller's refresh (compare-and-swap hands out the current token without
+/// asking WeChat).
+///
+/// ```
+/// assert_eq!(wechat::TOKEN_RETRIES, 2);
+/// ```
+pub const TOKEN_RETRIES: usize = 2;
+
 /// How a call is retried when WeChat answers errcode `-1` (system busy).
 ///
 /// Retry `n` (counting from 0) sleeps a random time between half and all of
@@ -313,7 +324,11 @@ impl Client {
     /// Calls a WeChat API with the right `access_token` appended.
     ///
     /// On errcode 40001, 40014 or 42001 the token that was used is refreshed
-    /// (once for all concurrent callers) and the call is retried once. On
+    /// (once for all concurrent callers) and the call is retried with the
+    /// new one; if that one is rejected too (WeChat revoked every token of
+    /// the account, and this one came from another caller's refresh), it is
+    /// refreshed in turn and the call retried once more: one retry per
+    /// rejected token, [`TOKEN_RETRIES`] at most. On
     /// errcode `-1` it is retried as the client's [`BusyRetry`] says.
     ///
     /// # Errors
@@ -499,17 +514,29 @@ impl Core {
         })
     }
 
-    /// Runs `call` with a token for `key`, refreshing and retrying once when
-    /// WeChat rejects the token. The one place the token retry lives.
+    /// Runs `call` with a token for `key`, refreshing and retrying once per
+    /// token WeChat rejects, [`TOKEN_RETRIES`] times at most. The one place
+    /// the token retry lives.
     pub(crate) fn with_token<T>(
         &self,
         key: &TokenKey,
         mut call: impl FnMut(&Token) -> Result<T>,
     ) -> Result<T> {
-        let token = self.token(key)?;
-        match call(&token) {
-            Err(e) if e.is_token_expired() => call(&self.refresh(key, &token)?),
-            other => other,
+        let mut token = self.token(key)?;
+        let mut retries = 0;
+        loop {
+            match call(&token) {
+                Err(e) if e.is_token_expired() && retries < TOKEN_RETRIES => {
+                    let next = self.refresh(key, &token)?;
+                    if next == token {
+                        // The source had nothing newer: WeChat's word stands.
+                        return Err(e);
+                    }
+                    token = next;
+                    retries += 1;
+                }
+                other => return other,
+            }
         }
     }
 

@@ -272,7 +272,7 @@ impl Error {
 
     /// True for WeChat's "token invalid or expired" codes: 40001, 40014 and
     /// 42001. These are the codes on which the client refreshes the token
-    /// and retries once.
+    /// and retries (see [`TOKEN_RETRIES`](crate::TOKEN_RETRIES)).
     pub fn is_token_expired(&self) -> bool {
         matches!(self.kind(), ErrorKind::Api { errcode, .. } if is_token_errcode(*errcode))
     }

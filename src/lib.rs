@@ -64,7 +64,9 @@
 //!   tenth of the lifetime early (at most 300 s by default).
 //! - On errcode 40001, 40014 or 42001 the token that was used is refreshed
 //!   compare-and-swap style (only if it is still the cached one) and the call
-//!   is retried once. Errcode -1 is retried with jittered backoff, bounded;
+//!   is retried, once per rejected token and [`TOKEN_RETRIES`] times at
+//!   most (a token another caller's refresh produced may have been revoked
+//!   along with the first). Errcode -1 is retried with jittered backoff, bounded;
 //!   other errcodes (45009 quota included) are returned at once.
 //! - Token calls are rate-limited per key ([`RefreshLimit`]: 3 at once,
 //!   then one per 30 s), so a storm of rejected tokens cannot burn WeChat's
@@ -122,7 +124,7 @@ pub mod hub;
 pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
-pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
+pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder, TOKEN_RETRIES};
 pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;

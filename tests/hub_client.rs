@@ -186,3 +186,25 @@ fn bearer_secret() {
         Some(&*format!("Bearer {SECRET}"))
     );
 }
+
+/// WeChat revokes every token of the account at once (another lineage took
+/// over): a client still holding the older token is handed the hub's
+/// current one by compare-and-swap, which was revoked too. That token is
+/// refreshed in turn, and the call succeeds.
+#[test]
+fn a_token_revoked_along_with_the_stale_one_is_refreshed_in_turn() {
+    let fake = common::fake();
+    let hub = common::hub(&fake);
+    let (a, b) = (common::via_hub(&fake, &hub), common::via_hub(&fake, &hub));
+    let key = wechat::TokenKey::access_token(common::APPID);
+    let old = a.token(&key).unwrap();
+    assert_eq!(b.token(&key).unwrap(), old);
+    let current = a.refresh_token(&key, &old).unwrap();
+    assert_ne!(current, old);
+    assert_eq!(fake.invalidate_current(common::APPID), 2, "both revoked");
+    // b still holds the old token: rejected, swapped for the current one
+    // (rejected too), which is refreshed upstream.
+    b.request("/cgi-bin/get_api_domain_ip").unwrap();
+    assert_eq!(fake.count("/cgi-bin/token"), 3);
+    assert_eq!(hub.count("/refresh/access_token"), 3);
+}

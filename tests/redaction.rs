@@ -52,7 +52,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         "/cgi-bin/e",
         40001,
         &format!("invalid credential, access_token={} rid: 1", token.secret()),
-        2,
+        3,
     );
     errors.push(client.request("/cgi-bin/e").unwrap_err());
     errors.push(

@@ -264,15 +264,23 @@ fn system_busy_is_retried_a_bounded_number_of_times() {
 }
 
 #[test]
-fn always_40001_fails_after_one_refresh_and_one_retry() {
+fn always_40001_fails_after_one_retry_per_token_two_at_most() {
     let fake = common::fake();
     let client = common::direct(&fake);
     fake.fail_next("/cgi-bin/broken", 40001, "invalid credential", usize::MAX);
     let err = client.request("/cgi-bin/broken").unwrap_err();
     assert_eq!(err.errcode(), Some(40001));
     assert!(err.is_token_expired());
-    assert_eq!(fake.count("/cgi-bin/broken"), 2, "one call and one retry");
-    assert_eq!(fake.count("/cgi-bin/token"), 2, "one fetch and one refresh");
+    assert_eq!(
+        fake.count("/cgi-bin/broken"),
+        1 + wechat::TOKEN_RETRIES,
+        "one call and two retries"
+    );
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        3,
+        "one fetch and two refreshes"
+    );
 }
 
 #[test]

@@ -206,10 +206,10 @@ impl FakeWechat {
     /// fake.reject_tokens(true);
     /// let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
     /// assert_eq!(err.errcode(), Some(40001));
-    /// assert_eq!(fake.count("/cgi-bin/token"), 2, "fetched, refreshed once, rejected again");
+    /// assert_eq!(fake.count("/cgi-bin/token"), 3, "fetched, then two refreshes, each rejected");
     /// fake.reject_tokens(false);
     /// client.request("/cgi-bin/get_api_domain_ip")?; // the refreshed token works
-    /// assert_eq!(fake.count("/cgi-bin/token"), 2);
+    /// assert_eq!(fake.count("/cgi-bin/token"), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reject_tokens(&self, on: bool) {

@@ -30,6 +30,22 @@ use crate::token::{Token, TokenKey};
 /// assert_eq!((limit.burst(), limit.floor()), (3, Duration::from_secs(30)));
 /// let tight = RefreshLimit::new(1, Duration::from_secs(60));
 /// assert_eq!(tight.burst(), 1);
+///
+/// // A client whose source keeps handing out tokens WeChat rejects.
+/// #[derive(Debug)]
+/// struct Minting;
+/// impl wechat::TokenSource for Minting {
+///     fn fetch(&self, _: &wechat::TokenKey, _: &wechat::Context<'_>) -> wechat::Result<wechat::Token> {
+///         Ok(wechat::Token::new("T", 7200))
+///     }
+/// }
+/// let client = wechat::Client::builder().refresh_limit(tight).token_source(Minting).build()?;
+/// let key = wechat::TokenKey::access_token("wx1");
+/// let token = client.token(&key)?; // the burst
+/// let refused = client.refresh_token(&key, &token).unwrap_err();
+/// assert!(refused.is_refresh_limited());
+/// assert!(refused.to_string().contains("another process or machine"));
+/// # Ok::<(), wechat::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshLimit {

@@ -329,11 +329,13 @@ impl Context<'_> {
 
     /// Runs `call` with a token for `key`; if it fails with 40001, 40014 or
     /// 42001, refreshes that token (once, shared with concurrent callers)
-    /// and runs `call` once more.
+    /// and runs `call` again, as [`Client::request`](crate::Client::request)
+    /// does.
     ///
     /// # Errors
     ///
-    /// The error of `call` (or of getting a token), after at most one retry.
+    /// The error of `call` (or of getting a token), after at most
+    /// [`TOKEN_RETRIES`](crate::TOKEN_RETRIES) retries.
     pub fn with_token<T>(
         &self,
         key: &TokenKey,
