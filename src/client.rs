@@ -166,7 +166,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The time allowed to connect to a server.
+    /// The time allowed to connect to a server, looking its name up
+    /// included (a name's addresses are then kept for a minute).
     ///
     /// Defaults to 5 seconds.
     pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {

@@ -1,7 +1,11 @@
 //! The one door to the network: every byte this crate sends goes through
 //! [`Http::send`], where timeouts are applied and transport errors are
-//! turned into redacted [`Error`]s.
+//! turned into redacted [`Error`]s. Host names are resolved by
+//! [`resolve`], only when a connection is made.
 
+mod resolve;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -63,6 +67,14 @@ pub(crate) struct Http {
 
 impl Http {
     pub fn new(connect_timeout: Duration, timeout: Duration) -> Http {
+        Http::with_names(connect_timeout, timeout, resolve::Names::new())
+    }
+
+    fn with_names(
+        connect_timeout: Duration,
+        timeout: Duration,
+        names: Arc<resolve::Names>,
+    ) -> Http {
         let config = ureq::Agent::config_builder()
             // Statuses are read by the parsers: WeChat and hubs put error
             // bodies on non-200 answers too.
@@ -72,8 +84,11 @@ impl Http {
             .max_redirects(0)
             .user_agent(concat!("wechat-rs/", env!("CARGO_PKG_VERSION")))
             .build();
+        // ureq's own resolver would start a thread per call to honour these
+        // timeouts; ours looks names up only for new connections.
+        let (resolver, connector) = resolve::parts(names);
         Http {
-            agent: config.into(),
+            agent: ureq::Agent::with_parts(config, connector, resolver),
         }
     }
 

@@ -212,3 +212,34 @@ fn a_refused_connection_is_a_connect_error() {
         format!("request to {url}/cgi-bin/token could not connect")
     );
 }
+
+#[test]
+fn a_connect_that_hangs_is_a_timeout_after_the_connect_timeout() {
+    // TEST-NET-1 (RFC 5737) is never assigned: a SYN there is dropped, or
+    // waits seconds for an ARP answer that never comes, so the connect
+    // timeout ends the wait. (10.255.255.1 is no good: some sandboxes'
+    // gateways answer for any routed address.)
+    let url = "http://192.0.2.254";
+    let client = Client::builder()
+        .connect_timeout(Duration::from_millis(200))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = client
+        .request(RequestOptions::get(format!("{url}/sns/auth")))
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Transport {
+            kind: TransportKind::Timeout,
+            url: format!("{url}/sns/auth"),
+        },
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
