@@ -529,7 +529,7 @@ impl Core {
             match call(&token) {
                 Err(e) if e.is_token_expired() && retries < TOKEN_RETRIES => {
                     let next = self.refresh(key, &token)?;
-                    if next == token {
+                    if next.secret() == token.secret() {
                         // The source had nothing newer: WeChat's word stands.
                         return Err(e);
                     }

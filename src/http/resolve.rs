@@ -281,7 +281,8 @@ impl Names {
         port: u16,
         budget: Option<Duration>,
     ) -> Result<Arc<[SocketAddr]>, LookupError> {
-        let deadline = budget.map(|b| Instant::now() + b);
+        // A budget too large to add is no deadline at all.
+        let deadline = budget.and_then(|b| Instant::now().checked_add(b));
         let key = (host.to_string(), port);
         let flight = {
             let mut map = self.map.lock();

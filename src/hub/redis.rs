@@ -332,7 +332,8 @@ impl Store for RedisStore {
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
         let name = format!("{}lock:{}", self.prefix, key_name(key));
         let value = lock_value().to_string();
-        let lease_ms = millis(ttl.min(self.lease)).max(3);
+        // At least 30 ms, so that renewing is not a busy loop.
+        let lease_ms = millis(ttl.min(self.lease)).max(30);
         // ACQUIRE is idempotent: if a timed-out attempt did take the lock
         // and `run` retries it, the retry sees our own value and succeeds
         // instead of leaving the lock held by nobody until it expires.
@@ -406,15 +407,20 @@ impl Renewer {
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
         let client = store.client.clone();
-        let timeout = store.timeout;
-        let until = Instant::now() + ttl;
+        // A renewal gets a third of the lease to connect and answer, so that
+        // one that fails leaves time for another before the lease runs out.
+        let tick = Duration::from_millis(lease_ms / 3);
+        let timeout = store.timeout.min(tick).max(Duration::from_millis(1));
+        let until = Instant::now().checked_add(ttl);
         let thread = std::thread::spawn(move || {
             let mut con: Option<Connection> = None;
-            let tick = Duration::from_millis(lease_ms / 3);
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                if Instant::now() >= until {
+            let mut wait = tick;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                if until.is_some_and(|until| Instant::now() >= until) {
                     return;
                 }
+                // After a failure, try again soon rather than a tick later.
+                wait = tick / 4;
                 if con.is_none() {
                     con = client.get_connection_with_timeout(timeout).ok();
                     if let Some(c) = &con {
@@ -431,7 +437,7 @@ impl Renewer {
                     .arg(lease_ms)
                     .query::<i64>(c)
                 {
-                    Ok(1) => {}
+                    Ok(1) => wait = tick,
                     // Not ours any more (Redis restarted, say): nothing to keep.
                     Ok(_) => return,
                     Err(_) => con = None,

@@ -208,7 +208,9 @@ impl StoreSource {
         if let Some(token) = self.usable(key, stale)? {
             return Ok(token);
         }
-        let deadline = Instant::now() + self.lock_wait;
+        let deadline = Instant::now()
+            .checked_add(self.lock_wait)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         loop {
             if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
                 let token = self.call_upstream(key, stale, cx);

@@ -168,7 +168,9 @@ impl TokenCache {
                     // WeChat may take it back once a storm is over. With
                     // none, a plain fetch may still work: try one.
                     Err(e) if flight.refresh => match fallback {
-                        Some((token, _)) if unexpired(&token) => return Ok(token),
+                        Some((token, _)) if unexpired(&token) && self.holds(key, &token) => {
+                            return Ok(token)
+                        }
                         _ if pass == 0 => continue,
                         _ => Err(e),
                     },
@@ -279,6 +281,16 @@ impl TokenCache {
         let slot = slot_mut(&mut slots, key);
         slot.token = Some(token);
         slot.landed = now;
+    }
+
+    /// Whether the slot of `key` still holds `token` (it was not forgotten
+    /// or replaced meanwhile).
+    fn holds(&self, key: &TokenKey, token: &Token) -> bool {
+        self.slots
+            .lock()
+            .get(key)
+            .and_then(|s| s.token.as_ref())
+            .is_some_and(|t| t.secret() == token.secret())
     }
 
     /// The number of keys the cache has seen.
@@ -678,8 +690,9 @@ mod tests {
         );
     }
 
-    /// A read that joins a refresh the limit refuses.
-    fn read_joining_a_refused_refresh(held: Option<&str>) -> String {
+    /// A read that joins a refresh the limit refuses; `forget` runs while
+    /// both wait.
+    fn read_joining_a_refused_refresh(held: Option<&str>, forget: bool) -> String {
         let cache = Arc::new(cache());
         if let Some(held) = held {
             cache.insert(&key(), Token::new(held, 7200));
@@ -700,6 +713,9 @@ mod tests {
             std::thread::spawn(move || cache.get(&key(), true, || Ok(Token::new("STORED", 7200))))
         };
         until_waits(&cache, 1);
+        if forget {
+            cache.remove(&key());
+        }
         gate.open();
         assert!(refreshing.join().unwrap().unwrap_err().is_refresh_limited());
         let token = reading.join().unwrap().unwrap();
@@ -712,8 +728,10 @@ mod tests {
     /// none, fetches one for itself.
     #[test]
     fn a_read_joining_a_refused_refresh_still_gets_a_token() {
-        assert_eq!(read_joining_a_refused_refresh(Some("T")), "T");
-        assert_eq!(read_joining_a_refused_refresh(None), "STORED");
+        assert_eq!(read_joining_a_refused_refresh(Some("T"), false), "T");
+        assert_eq!(read_joining_a_refused_refresh(None, false), "STORED");
+        // A token forgotten meanwhile is never handed out again.
+        assert_eq!(read_joining_a_refused_refresh(Some("T"), true), "STORED");
     }
 
     #[test]
