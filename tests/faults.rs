@@ -112,17 +112,22 @@ fn balancer_forwards_requests_whole_and_skips_a_refused_backend() {
     assert!(lb.retried() >= 1, "the refused backend's turn went on");
 }
 
+/// A client of the hubs behind `lb`.
+fn client_of(lb: &Balancer) -> Client {
+    Client::builder()
+        .appid(APPID)
+        .token_source(HubSource::new(lb.url()).unwrap())
+        .build()
+        .unwrap()
+}
+
 /// The hub's POST refresh is replayed on the next hub when one is down.
 #[test]
 fn balancer_replays_hub_refreshes_on_the_next_backend() {
     let fake = common::fake();
     let hub = common::hub(&fake);
     let lb = Balancer::start(vec![refused_url().unwrap(), hub.url()]).unwrap();
-    let client = Client::builder()
-        .appid(APPID)
-        .token_source(HubSource::new(lb.url()).unwrap())
-        .build()
-        .unwrap();
+    let client = client_of(&lb);
     let key = TokenKey::access_token(APPID);
     let first = client.token(&key).unwrap();
     let second = client.refresh_token(&key, &first).unwrap();
@@ -163,11 +168,7 @@ fn balancer_tries_the_next_backend_on_a_cut_answer_or_a_timeout() {
 #[test]
 fn balancer_answers_502_when_every_backend_fails_and_takes_new_backends() {
     let lb = Balancer::start(vec![refused_url().unwrap(), refused_url().unwrap()]).unwrap();
-    let client = Client::builder()
-        .appid(APPID)
-        .token_source(HubSource::new(lb.url()).unwrap())
-        .build()
-        .unwrap();
+    let client = client_of(&lb);
     let key = TokenKey::access_token(APPID);
     let err = client.token(&key).unwrap_err();
     match err.kind() {

@@ -208,16 +208,15 @@ impl StoreSource {
         if let Some(token) = self.usable(key, stale)? {
             return Ok(token);
         }
-        let deadline = Instant::now()
-            .checked_add(self.lock_wait)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+        // A wait too long to add up is no deadline at all.
+        let deadline = Instant::now().checked_add(self.lock_wait);
         loop {
             if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
                 let token = self.call_upstream(key, stale, cx);
                 drop(guard);
                 return token;
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(store_error(format!(
                     "waited {:?} for another hub's refresh of {key:?}; its lock is still held",
                     self.lock_wait
