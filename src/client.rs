@@ -135,8 +135,9 @@ impl ClientBuilder {
     /// Where tokens come from: a [`SecretSource`](crate::SecretSource), a
     /// [`HubSource`](crate::HubSource) or your own [`TokenSource`].
     ///
-    /// Defaults to none: only calls that need no token (such as
-    /// `/sns/userinfo`) then work.
+    /// Defaults to none: only calls that carry no account token (such as
+    /// `/sns/jscode2session` or a call marked
+    /// [`no_token`](crate::RequestOptions::no_token)) then work.
     pub fn token_source(mut self, source: impl TokenSource + 'static) -> ClientBuilder {
         self.source = Some(Arc::new(source));
         self
@@ -565,7 +566,7 @@ impl Core {
     /// which parameters come with it? Pure.
     pub(crate) fn plan(&self, options: &RequestOptions) -> Result<Plan> {
         let path = path_of(&options.url);
-        if matches!(path, "/sns/userinfo" | "/sns/auth") {
+        if options.no_token || NO_TOKEN_PATHS.contains(&path) {
             return Ok(Plan::default());
         }
         let inline = options
@@ -729,6 +730,22 @@ impl Core {
 
 /// Puts `component_appid` into a JSON object body that lacks it (or into a
 /// new body when a POST has none), as the component APIs require.
+/// Paths that authenticate by appid + secret, by a user's code or by a
+/// user's own token, never by the account's `access_token`: calls to them
+/// need no appid, no token source and no token fetch. The component
+/// variants (`/sns/oauth2/component/*`, `/sns/component/*`) carry the
+/// component token and are routed apart.
+pub(crate) const NO_TOKEN_PATHS: &[&str] = &[
+    "/cgi-bin/token",
+    "/cgi-bin/stable_token",
+    "/cgi-bin/clear_quota/v2",
+    "/sns/oauth2/access_token",
+    "/sns/oauth2/refresh_token",
+    "/sns/jscode2session",
+    "/sns/userinfo",
+    "/sns/auth",
+];
+
 fn fill_component_appid(options: &mut RequestOptions, component_appid: &str) {
     match &mut options.body {
         Body::Json(serde_json::Value::Object(map)) => {

@@ -102,6 +102,11 @@ impl Http {
             builder = builder.header(*name, value.as_str());
         }
         let result = match out.body {
+            // A POST, PUT or PATCH without a body still says so
+            // (`Content-Length: 0`): servers answer 411 to one that does not.
+            OutBody::Empty if matches!(out.method.as_str(), "POST" | "PUT" | "PATCH") => {
+                self.run(builder.body(&[][..]), out.timeout, out.max_body, &shown_url)
+            }
             OutBody::Empty => self.run(builder.body(()), out.timeout, out.max_body, &shown_url),
             OutBody::Json(bytes) => self.run(
                 builder

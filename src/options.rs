@@ -138,6 +138,7 @@ pub struct RequestOptions {
     pub(crate) appid: Option<String>,
     pub(crate) authorizer_appid: Option<String>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) no_token: bool,
 }
 
 impl RequestOptions {
@@ -156,6 +157,7 @@ impl RequestOptions {
             appid: None,
             authorizer_appid: None,
             timeout: None,
+            no_token: false,
         }
     }
 
@@ -281,6 +283,37 @@ impl RequestOptions {
     pub fn timeout(mut self, timeout: Duration) -> RequestOptions {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Sends the call without any account token, whatever its path: no
+    /// `access_token` is appended and no token is fetched, so the client
+    /// needs no appid and no token source for it.
+    ///
+    /// Calls that authenticate by appid + secret or by a user's token
+    /// (`/cgi-bin/token`, `/cgi-bin/stable_token`, `/cgi-bin/clear_quota/v2`,
+    /// `/sns/oauth2/access_token`, `/sns/oauth2/refresh_token`,
+    /// `/sns/jscode2session`, `/sns/userinfo`, `/sns/auth`) carry none
+    /// already; this is for paths the SDK does not know.
+    ///
+    /// Defaults to off: the token follows from the path.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::RequestOptions;
+    ///
+    /// let opts = RequestOptions::get("/my/own/api").no_token();
+    /// assert!(opts.is_no_token());
+    /// assert!(!RequestOptions::get("/my/own/api").is_no_token());
+    /// ```
+    pub fn no_token(mut self) -> RequestOptions {
+        self.no_token = true;
+        self
+    }
+
+    /// Whether [`no_token`](RequestOptions::no_token) was set.
+    pub fn is_no_token(&self) -> bool {
+        self.no_token
     }
 
     /// The method.

@@ -101,6 +101,60 @@ fn oauth_user_paths_get_no_token() {
     assert_eq!(fake.count("/cgi-bin/token"), 0);
 }
 
+/// Every path that authenticates by appid + secret or by a user's code or
+/// token goes out without `access_token`, from a client with no appid and
+/// no token source, and causes no token fetch; `no_token()` does the same
+/// for any path.
+#[test]
+fn calls_without_an_account_token_need_no_appid_and_fetch_none() {
+    let fake = common::fake();
+    let bare = wechat::Client::builder()
+        .scheme("http")
+        .host("127.0.0.1")
+        .port(fake.port())
+        .build()
+        .unwrap();
+    let calls = [
+        RequestOptions::get("/cgi-bin/token")
+            .query("grant_type", "client_credential")
+            .query("appid", common::APPID)
+            .query("secret", common::SECRET),
+        RequestOptions::post("/cgi-bin/stable_token").json(serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": common::APPID,
+            "secret": common::SECRET,
+        })),
+        RequestOptions::post("/cgi-bin/clear_quota/v2")
+            .query("appid", common::APPID)
+            .query("appsecret", common::SECRET),
+        RequestOptions::get("/sns/oauth2/access_token").query("code", "C"),
+        RequestOptions::get("/sns/oauth2/refresh_token").query("refresh_token", "R"),
+        RequestOptions::get("/sns/jscode2session").query("js_code", "J"),
+        RequestOptions::get("/sns/userinfo").query("access_token", "USER"),
+        RequestOptions::get("/sns/auth").query("access_token", "USER"),
+        RequestOptions::get("/my/own/api").no_token(),
+    ];
+    for call in calls {
+        let path = call.url().to_string();
+        // WeChat's answer does not matter here, only what was sent.
+        let _ = bare.request(call);
+        let got = fake.last_request(&path).expect(&path);
+        let tokens = got
+            .query
+            .iter()
+            .filter(|(k, v)| k == "access_token" && v != "USER")
+            .count();
+        assert_eq!(tokens, 0, "{path} carried an account token");
+    }
+    let counts = fake.counts();
+    assert_eq!(
+        counts.get("/cgi-bin/token"),
+        Some(&1),
+        "only the call itself"
+    );
+    assert_eq!(counts.values().sum::<usize>(), 9, "{counts:?}");
+}
+
 #[test]
 fn invalid_requests_are_typed_errors() {
     let fake = common::fake();
