@@ -13,9 +13,6 @@
 mod balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
-mod component;
-
-pub use component::Hold;
 mod hub;
 mod server;
 mod wechat;
@@ -25,4 +22,4 @@ pub use balancer::Balancer;
 pub use chaos::{Chaos, ChaosReport, FailureTally};
 pub use hub::FakeHub;
 pub use server::{refused_url, SilentServer, StubServer};
-pub use wechat::{FakeWechat, Received};
+pub use wechat::{FakeWechat, Hold, Received};

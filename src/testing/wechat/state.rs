@@ -1,0 +1,95 @@
+//! What `FakeWechat` remembers: accounts, platforms, issued tokens and
+//! tickets, counters and scripted failures; and the small helpers every
+//! group of endpoints shares.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::json;
+
+use super::hold::Gate;
+use crate::testing::server::{Req, Resp};
+
+/// Who a token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Holder {
+    /// An official account (`/cgi-bin/token`, `stable_token`).
+    Account,
+    /// A third-party platform (`api_component_token`).
+    Component,
+    /// An authorizer of the named platform.
+    Authorizer(String),
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Issued {
+    pub(super) appid: String,
+    pub(super) holder: Holder,
+    pub(super) expires_at: u64,
+    pub(super) revoked: bool,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) secrets: HashMap<String, String>,
+    pub(super) tokens: HashMap<String, Issued>,
+    pub(super) current: HashMap<(String, bool), String>,
+    pub(super) tickets: HashMap<(String, String), (String, u64)>,
+    pub(super) counts: HashMap<String, usize>,
+    pub(super) scripted: HashMap<String, VecDeque<(i64, String)>>,
+    pub(super) delays: HashMap<String, Duration>,
+    pub(super) media: HashMap<String, (String, Vec<u8>)>,
+    pub(super) lifetime: u64,
+    pub(super) components: HashMap<String, Platform>,
+    pub(super) last: HashMap<String, Req>,
+    /// While set, every access token check answers 40001.
+    pub(super) reject_tokens: bool,
+    /// While set, every call past the token check answers errcode -1.
+    pub(super) busy: bool,
+}
+
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+    pub(super) serial: AtomicU64,
+}
+
+/// A registered third-party platform.
+#[derive(Default)]
+pub(super) struct Platform {
+    pub(super) secret: String,
+    pub(super) verify_ticket: Option<String>,
+    pub(super) ticket_expired: bool,
+    pub(super) authorizers: HashMap<String, Authorizer>,
+    pub(super) codes: HashMap<String, String>,
+}
+
+#[derive(Default)]
+pub(super) struct Authorizer {
+    pub(super) refresh_token: String,
+    pub(super) delay: Option<Duration>,
+    pub(super) hold: Option<Arc<Gate>>,
+    pub(super) options: HashMap<String, String>,
+}
+
+pub(super) fn err(errcode: i64, errmsg: &str) -> Resp {
+    Resp::json(200, &json!({"errcode": errcode, "errmsg": errmsg}))
+}
+
+/// A unique, unguessable token value.
+pub(super) fn mint(shared: &Shared, prefix: &str, appid: &str) -> String {
+    let n = shared.serial.fetch_add(1, Ordering::SeqCst);
+    let mut nonce = [0u8; 8];
+    // ok because the counter alone keeps tokens unique
+    let _ = getrandom::fill(&mut nonce);
+    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}_{appid}_{n}_{hex}")
+}
+
+/// The next scripted failure for `path`, if any.
+pub(super) fn scripted(st: &mut State, path: &str) -> Option<Resp> {
+    let (errcode, errmsg) = st.scripted.get_mut(path)?.pop_front()?;
+    Some(err(errcode, &errmsg))
+}
