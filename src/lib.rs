@@ -103,6 +103,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod app;
 mod callback;
 mod client;
 mod clock;
@@ -113,6 +114,10 @@ mod global;
 mod http;
 #[cfg(feature = "crypto")]
 mod message;
+mod miniprogram;
+mod oauth;
+#[cfg(feature = "crypto")]
+mod open_data;
 mod options;
 mod response;
 mod secret;
@@ -132,6 +137,10 @@ pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "crypto")]
 pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
+pub use miniprogram::{
+    MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,
+};
+pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;

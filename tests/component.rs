@@ -148,25 +148,40 @@ fn check_routing(p: &Platform, client: &Client) {
 
     // /sns/oauth2/component/* and /sns/component/*: appid (the authorizer),
     // component_appid and component_access_token in the query.
-    for path in [
-        "/sns/oauth2/component/access_token",
-        "/sns/component/jscode2session",
+    for (path, code_name, code) in [
+        (
+            "/sns/oauth2/component/access_token",
+            "code",
+            p.fake.oauth_code(AUTHORIZER, "o_user"),
+        ),
+        (
+            "/sns/component/jscode2session",
+            "js_code",
+            p.fake.js_code(AUTHORIZER, "o_user"),
+        ),
     ] {
         let resp = client
             .request(
                 RequestOptions::get(path)
                     .authorizer_appid(AUTHORIZER)
-                    .query("code", "CODE"),
+                    .query(code_name, code)
+                    .query("grant_type", "authorization_code"),
             )
             .unwrap();
-        assert_eq!(resp.json().unwrap()["appid"], AUTHORIZER);
+        assert_eq!(resp.json().unwrap()["openid"], "o_user");
         let (query, _) = p.last(path);
         assert_eq!(
             names(&query),
-            ["code", "appid", "component_appid", "component_access_token"]
+            [
+                code_name,
+                "grant_type",
+                "appid",
+                "component_appid",
+                "component_access_token"
+            ]
         );
-        assert_eq!(query[1].1, AUTHORIZER);
-        assert_eq!(query[2].1, COMPONENT);
+        assert_eq!(query[2].1, AUTHORIZER);
+        assert_eq!(query[3].1, COMPONENT);
     }
 
     // Any other path with an authorizer: the authorizer's access token.

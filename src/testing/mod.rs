@@ -14,6 +14,7 @@ mod balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 mod hub;
+mod record;
 mod server;
 mod wechat;
 
@@ -21,5 +22,6 @@ pub use balancer::Balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
 pub use chaos::{Chaos, ChaosReport, FailureTally};
 pub use hub::FakeHub;
+pub use record::Received;
 pub use server::{refused_url, SilentServer, StubServer};
-pub use wechat::{FakeWechat, Hold, Received};
+pub use wechat::{Canned, FakeWechat, Hold};

@@ -1,9 +1,12 @@
-//! Every other account API: tickets, media upload and download, and the
-//! echo of any path the fake does not know.
+//! Every other account API: tickets, media upload and download, the
+//! mini program's phone number, and the echo of any path the fake does not
+//! know. A canned answer replaces any of them once the token passed.
 
 use serde_json::{json, Value};
 
-use super::state::{err, scripted, Shared, State};
+use super::canned;
+use super::oauth::{find_code, use_code, BadCode};
+use super::state::{err, Code, CodeKind, Shared, State};
 use super::token::check_token;
 use crate::testing::server::{Req, Resp};
 use crate::token::unix_now;
@@ -17,11 +20,12 @@ pub(super) fn api(shared: &Shared, req: &Req) -> Resp {
     if st.busy {
         return err(-1, "system error");
     }
-    if let Some(resp) = scripted(&mut st, &req.path) {
+    if let Some(resp) = canned::take(&mut st, &req.path) {
         return resp;
     }
     match req.path.as_str() {
         "/cgi-bin/ticket/getticket" => ticket(&mut st, req, &appid),
+        "/wxa/business/getuserphonenumber" => phone_number(&mut st, req, &appid),
         "/cgi-bin/media/upload" => upload(&mut st, req),
         "/cgi-bin/media/get" => match req.param("media_id").and_then(|id| st.media.get(id)) {
             Some((file_name, bytes)) => Resp {
@@ -77,6 +81,38 @@ fn ticket(st: &mut State, req: &Req, appid: &str) -> Resp {
     Resp::json(
         200,
         &json!({"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": expires_at - now}),
+    )
+}
+
+/// The phone number behind the phone-number button's code. WeChat answers
+/// a reused code 40029, like an unknown one.
+fn phone_number(st: &mut State, req: &Req, appid: &str) -> Resp {
+    if req.method != "POST" {
+        return err(43002, "require POST method");
+    }
+    let body = req.json().unwrap_or(Value::Null);
+    let code = body.get("code").and_then(Value::as_str);
+    let number = match find_code(st, appid, code, |k| matches!(k, CodeKind::Phone { .. })) {
+        Ok(Code {
+            kind: CodeKind::Phone { number },
+            ..
+        }) => number,
+        Err(BadCode::Missing) => return BadCode::Missing.resp(),
+        _ => return BadCode::Unknown.resp(),
+    };
+    use_code(st, code);
+    Resp::json(
+        200,
+        &json!({
+            "errcode": 0,
+            "errmsg": "ok",
+            "phone_info": {
+                "phoneNumber": number,
+                "purePhoneNumber": number,
+                "countryCode": "86",
+                "watermark": {"timestamp": unix_now(), "appid": appid},
+            },
+        }),
     )
 }
 

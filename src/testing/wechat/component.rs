@@ -3,24 +3,10 @@
 //! each checking that `component_appid` and the right token were sent.
 use serde_json::{json, Value};
 
-use super::state::{err, mint, scripted, Holder, Issued, Shared, State};
+use super::state::{err, mint, Holder, Issued, Shared, State};
+use super::{canned, oauth};
 use crate::testing::server::{Req, Resp};
 use crate::token::unix_now;
-
-/// Answers the component paths; `None` for every other path.
-pub(super) fn handle(shared: &Shared, req: &Req) -> Option<Resp> {
-    let path = req.path.as_str();
-    if path == "/cgi-bin/component/api_component_token" {
-        return Some(component_token(shared, req));
-    }
-    if let Some(api) = path.strip_prefix("/cgi-bin/component/") {
-        return Some(component_api(shared, req, api));
-    }
-    if path.starts_with("/sns/oauth2/component/") || path.starts_with("/sns/component/") {
-        return Some(component_oauth(shared, req));
-    }
-    None
-}
 
 fn body_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name)
@@ -28,7 +14,7 @@ fn body_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn component_token(shared: &Shared, req: &Req) -> Resp {
+pub(super) fn component_token(shared: &Shared, req: &Req) -> Resp {
     let body = req.json().unwrap_or(Value::Null);
     let mut st = shared.state.lock();
     let Some(appid) = body_str(&body, "component_appid") else {
@@ -139,14 +125,14 @@ fn issue_authorizer(
     (access, refresh, lifetime)
 }
 
-fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
+pub(super) fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
     let body = req.json().unwrap_or(Value::Null);
     let mut st = shared.state.lock();
     let component = match check_component_token(&st, req, body_str(&body, "component_appid")) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    if let Some(resp) = scripted(&mut st, &req.path) {
+    if let Some(resp) = canned::take(&mut st, &req.path) {
         return resp;
     }
     let authorizer = body_str(&body, "authorizer_appid").map(str::to_string);
@@ -270,13 +256,13 @@ fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
     }
 }
 
-fn component_oauth(shared: &Shared, req: &Req) -> Resp {
+pub(super) fn component_oauth(shared: &Shared, req: &Req) -> Resp {
     let mut st = shared.state.lock();
     let component = match check_component_token(&st, req, req.param("component_appid")) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    if let Some(resp) = scripted(&mut st, &req.path) {
+    if let Some(resp) = canned::take(&mut st, &req.path) {
         return resp;
     }
     let Some(authorizer) = req.param("appid") else {
@@ -288,14 +274,15 @@ fn component_oauth(shared: &Shared, req: &Req) -> Resp {
     {
         return err(61003, "component is not authorized by this account");
     }
-    Resp::json(
-        200,
-        &json!({
-            "access_token": mint(shared, "OAUTH", authorizer),
-            "expires_in": 7200,
-            "openid": "OPENID",
-            "session_key": "SESSION",
-            "appid": authorizer,
-        }),
-    )
+    let authorizer = authorizer.to_string();
+    match req.path.as_str() {
+        "/sns/oauth2/component/access_token" => {
+            oauth::exchange_code(shared, &mut st, req, &authorizer)
+        }
+        "/sns/oauth2/component/refresh_token" => {
+            oauth::refresh_for(shared, &mut st, req, &authorizer)
+        }
+        "/sns/component/jscode2session" => oauth::session_for(shared, &mut st, req, &authorizer),
+        _ => err(48001, "api unauthorized"),
+    }
 }

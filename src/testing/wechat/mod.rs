@@ -1,10 +1,13 @@
 //! `FakeWechat`: WeChat on 127.0.0.1. Its whole API is in this file; what
 //! it remembers is in `state`, which path goes where in `route`, and each
-//! group of endpoints has a file of its own (`token`, `api`, `component`).
+//! group of endpoints has a file of its own (`token`, `api`, `component`,
+//! `oauth`), with a test's `canned` answers and `hold`s.
 
 mod api;
+mod canned;
 mod component;
 mod hold;
+mod oauth;
 mod route;
 mod state;
 mod token;
@@ -15,26 +18,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde_json::Value;
 
+pub use canned::Canned;
 use hold::Gate;
 pub use hold::Hold;
-use state::{mint, Authorizer, Platform, Shared, State};
+use state::{mint, Authorizer, CodeKind, Platform, Shared, State};
 
+use super::record::Received;
 use super::server::{HttpServer, Req};
 use crate::token::unix_now;
-
-/// A request as a fake server received it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Received {
-    /// The method, upper case.
-    pub method: String,
-    /// The decoded query pairs in order, token values included.
-    pub query: Vec<(String, String)>,
-    /// The body, if it was JSON.
-    pub json: Option<Value>,
-}
 
 /// A fake WeChat API server on an ephemeral port of 127.0.0.1.
 ///
@@ -46,17 +38,30 @@ pub struct Received {
 /// - `GET /cgi-bin/ticket/getticket`: `jsapi` and `wx_card` tickets;
 /// - `POST /cgi-bin/media/upload` (multipart field `media`) and
 ///   `GET /cgi-bin/media/get` (bytes, `image/jpeg`);
-/// - `/sns/userinfo` and `/sns/auth`, which echo how many `access_token`
-///   parameters they received;
+/// - users' logins: `/sns/oauth2/access_token`, `/sns/oauth2/refresh_token`,
+///   `/sns/auth`, `/sns/userinfo` and `/sns/jscode2session` (and their
+///   `/sns/oauth2/component/*`, `/sns/component/*` variants), for codes a
+///   test mints with [`oauth_code`](FakeWechat::oauth_code) and
+///   [`js_code`](FakeWechat::js_code): a code works once (40163 when
+///   reused, 40029 when unknown or another app's), a user's token is good
+///   for `/sns/auth` and `/sns/userinfo` only (and no account token is),
+///   `snsapi_base` tokens get 48001 from `/sns/userinfo`, and a user has
+///   100 `jscode2session` logins a minute (then 45011);
+/// - `POST /wxa/business/getuserphonenumber`, for codes a test mints with
+///   [`phone_code`](FakeWechat::phone_code);
 /// - every other path: checks `access_token` (41001 missing, 40001 unknown
 ///   or revoked, 42001 expired) and echoes the method, path, appid, query
 ///   and JSON body.
 ///
-/// Tests switch tokens off with [`invalidate_current`](FakeWechat::invalidate_current)
+/// To test code that reads an answer, make any path answer what your test
+/// needs with [`answer`](FakeWechat::answer) (a JSON document or bytes, for
+/// every call or the next few). Tests switch tokens off with
+/// [`invalidate_current`](FakeWechat::invalidate_current)
 /// or [`expire_current`](FakeWechat::expire_current), make WeChat reject every
 /// token or answer "busy" for a while with [`reject_tokens`](FakeWechat::reject_tokens)
 /// and [`busy`](FakeWechat::busy), script errcodes with
-/// [`fail_next`](FakeWechat::fail_next), and read [`count`](FakeWechat::count)ers.
+/// [`fail_next`](FakeWechat::fail_next), read [`count`](FakeWechat::count)ers,
+/// and read every request with [`received`](FakeWechat::received).
 ///
 /// # Example
 ///
@@ -223,13 +228,56 @@ impl FakeWechat {
         }
     }
 
-    /// The next `times` calls to `path` answer `errcode` (after the token
-    /// check). Use `usize::MAX` for "always".
+    /// The next `times` calls to `path` answer `errcode`: the same as
+    /// [`answer`](FakeWechat::answer) with
+    /// `Canned::error(errcode, errmsg).times(times)`. `usize::MAX` is as
+    /// good as "always".
     pub fn fail_next(&self, path: &str, errcode: i64, errmsg: &str, times: usize) {
-        let mut st = self.shared.state.lock();
-        let queue = st.scripted.entry(path.to_string()).or_default();
-        let times = times.min(1_000_000);
-        queue.extend(std::iter::repeat_n((errcode, errmsg.to_string()), times));
+        self.answer(path, Canned::error(errcode, errmsg).times(times));
+    }
+
+    /// Makes `path` answer `canned` instead of the fake's own answer, for
+    /// every call or (with [`Canned::times`]) the next few. Answers given
+    /// for one path queue up in order; the fake's own answer comes back when
+    /// they are used up (an answer for every call is never used up).
+    ///
+    /// Paths that check an account token still check it first (a call
+    /// without one still gets 41001), as do the platform's paths with the
+    /// component token; the token, login and user endpoints answer canned
+    /// before any check.
+    ///
+    /// # Example
+    ///
+    /// Testing code of your own that reads a follower list:
+    ///
+    /// ```
+    /// use wechat::testing::{Canned, FakeWechat};
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "secret1");
+    /// fake.answer(
+    ///     "/cgi-bin/user/get",
+    ///     Canned::json(serde_json::json!({"total": 2, "count": 2, "data": {"openid": ["o1", "o2"]}})),
+    /// );
+    /// fake.answer("/cgi-bin/user/get", Canned::error(45009, "reach max api daily quota limit").times(1));
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .scheme("http").host("127.0.0.1").port(fake.port())
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .build()?;
+    /// let followers = client.request("/cgi-bin/user/get")?;
+    /// assert_eq!(followers.json()?["data"]["openid"][1], "o2");
+    /// assert_eq!(client.request("/cgi-bin/user/get")?.json()?["total"], 2, "still the first answer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn answer(&self, path: &str, canned: Canned) {
+        canned::push(&mut self.shared.state.lock(), path, canned);
+    }
+
+    /// Drops the answers [`answer`](FakeWechat::answer) queued for `path`:
+    /// the fake answers on its own again.
+    pub fn clear_answers(&self, path: &str) {
+        self.shared.state.lock().canned.remove(path);
     }
 
     /// Delays every answer on `path` by `delay`.
@@ -256,16 +304,47 @@ impl FakeWechat {
     }
 
     /// The last request `path` received: its decoded query pairs (token
-    /// values included) and its JSON body, if any. Lets a test assert what
-    /// the server received.
+    /// values included) and its body. Lets a test assert what the server
+    /// received.
     pub fn last_request(&self, path: &str) -> Option<Received> {
-        let st = self.shared.state.lock();
-        let req = st.last.get(path)?;
-        Some(Received {
-            method: req.method.clone(),
-            query: req.query.clone(),
-            json: req.json(),
-        })
+        self.server.recorder().last(path)
+    }
+
+    /// Every request received, oldest first: method, path, query, headers
+    /// and body (the latest 10,000).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "secret1");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .scheme("http").host("127.0.0.1").port(fake.port())
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .build()?;
+    /// client.request(wechat::RequestOptions::post("/cgi-bin/message/custom/send")
+    ///     .json(serde_json::json!({"touser": "o1", "msgtype": "text"})))?;
+    /// client.request(wechat::RequestOptions::post("/cgi-bin/message/custom/send")
+    ///     .json(serde_json::json!({"touser": "o2", "msgtype": "text"})))?;
+    ///
+    /// let paths: Vec<String> = fake.received().into_iter().map(|r| r.path).collect();
+    /// assert_eq!(paths, ["/cgi-bin/token", "/cgi-bin/message/custom/send", "/cgi-bin/message/custom/send"]);
+    /// let sent = fake.received_on("/cgi-bin/message/custom/send");
+    /// assert_eq!(sent[0].json.as_ref().unwrap()["touser"], "o1");
+    /// assert_eq!(sent[1].json.as_ref().unwrap()["touser"], "o2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn received(&self) -> Vec<Received> {
+        self.server.recorder().all()
+    }
+
+    /// Every request `path` received, oldest first (among the latest
+    /// 10,000 of all paths).
+    pub fn received_on(&self, path: &str) -> Vec<Received> {
+        self.server.recorder().to(path)
     }
 
     /// Uploaded media: `(file name, bytes)` by media id.
@@ -389,5 +468,100 @@ impl FakeWechat {
         self.count(&format!(
             "/cgi-bin/component/api_authorizer_token#{authorizer_appid}"
         ))
+    }
+
+    /// The `code` WeChat's OAuth2 redirect brings when user `openid`
+    /// authorizes app `appid` with scope `snsapi_userinfo`. Works once,
+    /// through `/sns/oauth2/access_token` (or the platform's variant).
+    pub fn oauth_code(&self, appid: &str, openid: &str) -> String {
+        self.oauth_code_with_scope(appid, openid, "snsapi_userinfo")
+    }
+
+    /// As [`oauth_code`](FakeWechat::oauth_code), for `scope`
+    /// (`snsapi_base`, `snsapi_userinfo`, `snsapi_login`).
+    pub fn oauth_code_with_scope(&self, appid: &str, openid: &str, scope: &str) -> String {
+        let kind = CodeKind::Web {
+            scope: scope.to_string(),
+        };
+        oauth::new_code(&self.shared, appid, openid, kind)
+    }
+
+    /// The code `wx.login()` gives user `openid` of mini program `appid`.
+    /// Works once, through `/sns/jscode2session` (or the platform's
+    /// variant).
+    pub fn js_code(&self, appid: &str, openid: &str) -> String {
+        oauth::new_code(&self.shared, appid, openid, CodeKind::Js)
+    }
+
+    /// The code the phone-number button of mini program `appid` gives for
+    /// a user with phone `number`. Works once, through
+    /// `/wxa/business/getuserphonenumber` (40029 after that, as WeChat).
+    pub fn phone_code(&self, appid: &str, number: &str) -> String {
+        let kind = CodeKind::Phone {
+            number: number.to_string(),
+        };
+        oauth::new_code(&self.shared, appid, "", kind)
+    }
+
+    /// Binds user `openid` to `unionid`: the login and user info answers
+    /// carry it from now on.
+    pub fn set_unionid(&self, openid: &str, unionid: &str) {
+        self.shared
+            .state
+            .lock()
+            .unionids
+            .insert(openid.into(), unionid.into());
+    }
+
+    /// The session key the latest `jscode2session` gave user `openid` of
+    /// mini program `appid`.
+    pub fn session_key(&self, appid: &str, openid: &str) -> Option<String> {
+        let key = (appid.to_string(), openid.to_string());
+        self.shared.state.lock().sessions.get(&key).cloned()
+    }
+
+    /// `value` encrypted the way WeChat hands data to mini program `appid`
+    /// for user `openid` (`wx.getUserInfo`'s `encryptedData` and `iv`), under
+    /// the user's latest session key, with a `watermark` naming `appid`.
+    /// `None` before the user's first `jscode2session`. Feature `crypto`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx_mini", "demo-secret");
+    /// let client = wechat::Client::builder().scheme("http").host("127.0.0.1").port(fake.port()).build()?;
+    /// let mini = wechat::MiniProgram::new("wx_mini").secret("demo-secret");
+    /// let session = mini.code2session(&client, &fake.js_code("wx_mini", "o1"))?;
+    ///
+    /// let (data, iv) = fake
+    ///     .encrypted_data("wx_mini", "o1", serde_json::json!({"nickName": "Band"}))
+    ///     .unwrap();
+    /// let user = mini.decrypt_data(&session.session_key, &data, &iv)?;
+    /// assert_eq!(user["nickName"], "Band");
+    /// assert_eq!(user["watermark"]["appid"], "wx_mini");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "crypto")]
+    pub fn encrypted_data(
+        &self,
+        appid: &str,
+        openid: &str,
+        value: serde_json::Value,
+    ) -> Option<(String, String)> {
+        let session_key = self.session_key(appid, openid)?;
+        let mut value = value;
+        if let Some(object) = value.as_object_mut() {
+            object.insert(
+                "watermark".into(),
+                serde_json::json!({"appid": appid, "timestamp": unix_now()}),
+            );
+        }
+        let mut iv = [0u8; 16];
+        // ok because any IV decrypts; a fixed one only makes the data repeat
+        let _ = getrandom::fill(&mut iv);
+        crate::open_data::encrypt(&session_key, iv, &value).ok()
     }
 }

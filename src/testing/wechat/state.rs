@@ -1,17 +1,18 @@
-//! What `FakeWechat` remembers: accounts, platforms, issued tokens and
-//! tickets, counters and scripted failures; and the small helpers every
-//! group of endpoints shares.
+//! What `FakeWechat` remembers: accounts, platforms, users, issued tokens,
+//! codes and tickets, counters and canned answers; and the small helpers
+//! every group of endpoints shares.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::json;
 
+use super::canned::Canned;
 use super::hold::Gate;
-use crate::testing::server::{Req, Resp};
+use crate::testing::server::Resp;
 
 /// Who a token was issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub(super) enum Holder {
     Component,
     /// An authorizer of the named platform.
     Authorizer(String),
+    /// A user who authorized a web page (OAuth2): the token is the user's,
+    /// good for `/sns/userinfo` and `/sns/auth` only.
+    User { openid: String, scope: String },
 }
 
 #[derive(Debug, Clone)]
@@ -39,12 +43,23 @@ pub(super) struct State {
     pub(super) current: HashMap<(String, bool), String>,
     pub(super) tickets: HashMap<(String, String), (String, u64)>,
     pub(super) counts: HashMap<String, usize>,
-    pub(super) scripted: HashMap<String, VecDeque<(i64, String)>>,
+    pub(super) canned: HashMap<String, VecDeque<Canned>>,
     pub(super) delays: HashMap<String, Duration>,
     pub(super) media: HashMap<String, (String, Vec<u8>)>,
     pub(super) lifetime: u64,
     pub(super) components: HashMap<String, Platform>,
-    pub(super) last: HashMap<String, Req>,
+    /// Codes a user's login gives, by value; kept once used, to answer
+    /// 40163.
+    pub(super) codes: HashMap<String, Code>,
+    /// Users' OAuth2 refresh tokens.
+    pub(super) user_refresh: HashMap<String, UserGrant>,
+    /// unionid by openid.
+    pub(super) unionids: HashMap<String, String>,
+    /// The current mini-program session key by (appid, openid).
+    pub(super) sessions: HashMap<(String, String), String>,
+    /// When each (appid, openid) logged in through `jscode2session`, in the
+    /// last minute.
+    pub(super) logins: HashMap<(String, String), VecDeque<Instant>>,
     /// While set, every access token check answers 40001.
     pub(super) reject_tokens: bool,
     /// While set, every call past the token check answers errcode -1.
@@ -74,6 +89,34 @@ pub(super) struct Authorizer {
     pub(super) options: HashMap<String, String>,
 }
 
+/// What a code is good for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum CodeKind {
+    /// The OAuth2 redirect's `code`, for a user token with this scope.
+    Web { scope: String },
+    /// `wx.login`'s code, for `jscode2session`.
+    Js,
+    /// The phone-number button's code.
+    Phone { number: String },
+}
+
+/// A single-use code a user's action gives.
+#[derive(Debug, Clone)]
+pub(super) struct Code {
+    pub(super) appid: String,
+    pub(super) openid: String,
+    pub(super) kind: CodeKind,
+    pub(super) used: bool,
+}
+
+/// What a user's refresh token stands for.
+#[derive(Debug, Clone)]
+pub(super) struct UserGrant {
+    pub(super) appid: String,
+    pub(super) openid: String,
+    pub(super) scope: String,
+}
+
 pub(super) fn err(errcode: i64, errmsg: &str) -> Resp {
     Resp::json(200, &json!({"errcode": errcode, "errmsg": errmsg}))
 }
@@ -86,10 +129,4 @@ pub(super) fn mint(shared: &Shared, prefix: &str, appid: &str) -> String {
     let _ = getrandom::fill(&mut nonce);
     let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
     format!("{prefix}_{appid}_{n}_{hex}")
-}
-
-/// The next scripted failure for `path`, if any.
-pub(super) fn scripted(st: &mut State, path: &str) -> Option<Resp> {
-    let (errcode, errmsg) = st.scripted.get_mut(path)?.pop_front()?;
-    Some(err(errcode, &errmsg))
 }

@@ -49,7 +49,11 @@ fn issue(shared: &Shared, st: &mut State, appid: &str, lineage: Lineage) -> (Str
     (value, lifetime)
 }
 
-fn check_secret(st: &State, appid: Option<&str>, secret: Option<&str>) -> Result<String, Resp> {
+pub(super) fn check_secret(
+    st: &State,
+    appid: Option<&str>,
+    secret: Option<&str>,
+) -> Result<String, Resp> {
     let appid = appid.ok_or_else(|| err(41002, "appid missing"))?;
     if st.components.contains_key(appid) {
         return Err(err(61024, "component appid must use api_component_token"));
@@ -139,12 +143,17 @@ pub(super) fn check_token(st: &State, req: &Req) -> Result<String, Resp> {
             "invalid credential, access_token is invalid or not latest",
         ));
     }
-    let issued = st.tokens.get(token).ok_or_else(|| {
-        err(
-            40001,
-            "invalid credential, access_token is invalid or not latest",
-        )
-    })?;
+    // A user's OAuth2 token is no account token.
+    let issued = st
+        .tokens
+        .get(token)
+        .filter(|i| !matches!(i.holder, Holder::User { .. }))
+        .ok_or_else(|| {
+            err(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            )
+        })?;
     if issued.revoked {
         return Err(err(
             40001,
