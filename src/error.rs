@@ -464,6 +464,21 @@ pub(crate) const SENSITIVE_NAMES: &[&str] = &[
     "session_key",
 ];
 
+/// Query pairs as `Debug` may show them: sensitive names' values masked.
+pub(crate) fn redact_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let shown = if SENSITIVE_NAMES.contains(&k.as_str()) {
+                "[redacted]"
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), shown)
+        })
+        .collect()
+}
+
 /// A URL with its query and fragment removed, for errors and logs.
 pub(crate) fn redact_url(url: &str) -> String {
     let end = url.find(['?', '#']).unwrap_or(url.len());

@@ -9,6 +9,17 @@ use crate::common::{self, APPID, SECRET};
 
 const BEARER: &str = "BEARER_hub_secret_987";
 
+/// Everything an error prints: Display, Debug and its sources' Display.
+fn printed(err: &wechat::Error) -> Vec<String> {
+    let mut out = vec![format!("{err}"), format!("{err:?}")];
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        out.push(s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 fn assert_clean(what: &str, text: &str, secrets: &[String]) {
     for s in secrets {
         assert!(!text.contains(s.as_str()), "{what} leaks {s:?}: {text}");
@@ -99,15 +110,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
             .request(RequestOptions::get("/cgi-bin/x").query("access_token", token.secret()))
             .unwrap_err(),
     );
-    for err in &errors {
-        shown.push(format!("{err}"));
-        shown.push(format!("{err:?}"));
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            shown.push(s.to_string());
-            source = s.source();
-        }
-    }
+    shown.extend(errors.iter().flat_map(printed));
     let mut secrets = secrets;
     secrets.push("inline".into());
     for text in &shown {
@@ -191,15 +194,7 @@ fn logins_print_no_secret_user_token_or_session_key() {
         let wrong = wechat::Secret::new("AAAAAAAAAAAAAAAAAAAAAA==");
         errors.push(mini.decrypt_data(&wrong, &data, &iv).unwrap_err());
     }
-    for err in &errors {
-        shown.push(format!("{err}"));
-        shown.push(format!("{err:?}"));
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            shown.push(s.to_string());
-            source = s.source();
-        }
-    }
+    shown.extend(errors.iter().flat_map(printed));
     for text in &shown {
         assert_clean("output", text, &secrets);
     }

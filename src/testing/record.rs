@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::server::Req;
-use crate::error::SENSITIVE_NAMES;
+use crate::error::redact_pairs;
 
 /// The most requests a fake server keeps; older ones are dropped first, so
 /// a long run (the chaos run's) holds bounded memory.
@@ -82,22 +82,10 @@ impl Received {
 
 impl fmt::Debug for Received {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let query: Vec<(&str, &str)> = self
-            .query
-            .iter()
-            .map(|(k, v)| {
-                let shown = if SENSITIVE_NAMES.contains(&k.as_str()) {
-                    "[redacted]"
-                } else {
-                    v.as_str()
-                };
-                (k.as_str(), shown)
-            })
-            .collect();
         f.debug_struct("Received")
             .field("method", &self.method)
             .field("path", &self.path)
-            .field("query", &query)
+            .field("query", &redact_pairs(&self.query))
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }

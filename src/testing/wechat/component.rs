@@ -3,7 +3,7 @@
 //! each checking that `component_appid` and the right token were sent.
 use serde_json::{json, Value};
 
-use super::state::{err, mint, Holder, Issued, Shared, State};
+use super::state::{err, issue_token, mint, Holder, Shared, State};
 use super::{canned, oauth};
 use crate::testing::server::{Req, Resp};
 use crate::token::unix_now;
@@ -34,17 +34,7 @@ pub(super) fn component_token(shared: &Shared, req: &Req) -> Resp {
         return err(61005, "component ticket is expired");
     }
     let appid = appid.to_string();
-    let value = mint(shared, "COMPONENT", &appid);
-    let lifetime = st.lifetime;
-    st.tokens.insert(
-        value.clone(),
-        Issued {
-            appid,
-            holder: Holder::Component,
-            expires_at: unix_now() + lifetime,
-            revoked: false,
-        },
-    );
+    let (value, lifetime) = issue_token(shared, &mut st, "COMPONENT", &appid, Holder::Component);
     Resp::json(
         200,
         &json!({"component_access_token": value, "expires_in": lifetime}),
@@ -103,18 +93,9 @@ fn issue_authorizer(
     component: &str,
     authorizer: &str,
 ) -> (String, String, u64) {
-    let access = mint(shared, "AUTHORIZER", authorizer);
+    let holder = Holder::Authorizer(component.into());
+    let (access, lifetime) = issue_token(shared, st, "AUTHORIZER", authorizer, holder);
     let refresh = mint(shared, "REFRESH", authorizer);
-    let lifetime = st.lifetime;
-    st.tokens.insert(
-        access.clone(),
-        Issued {
-            appid: authorizer.into(),
-            holder: Holder::Authorizer(component.into()),
-            expires_at: unix_now() + lifetime,
-            revoked: false,
-        },
-    );
     if let Some(a) = st
         .components
         .get_mut(component)

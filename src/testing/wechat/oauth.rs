@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::state::{err, mint, Code, CodeKind, Holder, Issued, Shared, State, UserGrant};
+use super::state::{err, issue_token, mint, Code, CodeKind, Holder, Shared, State, UserGrant};
 use super::token::check_secret;
 use crate::testing::server::{Req, Resp};
 use crate::token::unix_now;
@@ -241,20 +241,11 @@ fn user_token(
     scope: &str,
     refresh_token: &str,
 ) -> Resp {
-    let access_token = mint(shared, "USER", appid);
-    let lifetime = st.lifetime;
-    st.tokens.insert(
-        access_token.clone(),
-        Issued {
-            appid: appid.to_string(),
-            holder: Holder::User {
-                openid: openid.to_string(),
-                scope: scope.to_string(),
-            },
-            expires_at: unix_now() + lifetime,
-            revoked: false,
-        },
-    );
+    let holder = Holder::User {
+        openid: openid.to_string(),
+        scope: scope.to_string(),
+    };
+    let (access_token, lifetime) = issue_token(shared, st, "USER", appid, holder);
     let mut answer = json!({
         "access_token": access_token,
         "expires_in": lifetime,

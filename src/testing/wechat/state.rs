@@ -13,6 +13,7 @@ use serde_json::json;
 use super::canned::Canned;
 use super::hold::Gate;
 use crate::testing::server::Resp;
+use crate::token::unix_now;
 
 /// Who a token was issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +120,29 @@ pub(super) struct UserGrant {
 
 pub(super) fn err(errcode: i64, errmsg: &str) -> Resp {
     Resp::json(200, &json!({"errcode": errcode, "errmsg": errmsg}))
+}
+
+/// Mints a token of `appid` for `holder`, living the current lifetime from
+/// now: its value and that lifetime.
+pub(super) fn issue_token(
+    shared: &Shared,
+    st: &mut State,
+    prefix: &str,
+    appid: &str,
+    holder: Holder,
+) -> (String, u64) {
+    let value = mint(shared, prefix, appid);
+    let lifetime = st.lifetime;
+    st.tokens.insert(
+        value.clone(),
+        Issued {
+            appid: appid.to_string(),
+            holder,
+            expires_at: unix_now() + lifetime,
+            revoked: false,
+        },
+    );
+    (value, lifetime)
 }
 
 /// A unique, unguessable token value.

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::state::{err, mint, Holder, Issued, Shared, State};
+use super::state::{err, issue_token, Holder, Shared, State};
 use crate::testing::server::{Req, Resp};
 use crate::token::unix_now;
 
@@ -21,31 +21,15 @@ fn issue(shared: &Shared, st: &mut State, appid: &str, lineage: Lineage) -> (Str
     } else {
         "TOKEN"
     };
-    let value = mint(shared, prefix, appid);
-    let now = unix_now();
-    let lifetime = st.lifetime;
-    if let Some(previous) = st
-        .current
-        .get(&(appid.to_string(), lineage == Lineage::Stable))
-    {
+    let lineage_key = (appid.to_string(), lineage == Lineage::Stable);
+    if let Some(previous) = st.current.get(&lineage_key) {
         if let Some(old) = st.tokens.get_mut(previous) {
             // WeChat keeps the previous token valid for 5 more minutes.
-            old.expires_at = old.expires_at.min(now + 300);
+            old.expires_at = old.expires_at.min(unix_now() + 300);
         }
     }
-    st.tokens.insert(
-        value.clone(),
-        Issued {
-            appid: appid.into(),
-            holder: Holder::Account,
-            expires_at: now + lifetime,
-            revoked: false,
-        },
-    );
-    st.current.insert(
-        (appid.to_string(), lineage == Lineage::Stable),
-        value.clone(),
-    );
+    let (value, lifetime) = issue_token(shared, st, prefix, appid, Holder::Account);
+    st.current.insert(lineage_key, value.clone());
     (value, lifetime)
 }
 
