@@ -132,8 +132,9 @@ impl FakeWechat {
         self.shared.state.lock().lifetime = seconds;
     }
 
-    /// Revokes every live token of `appid` (both lineages): calls with them
-    /// get 40001 from now on. Returns how many were revoked.
+    /// Revokes every live token of `appid` (both lineages, and its users'
+    /// OAuth2 tokens): calls with them get 40001 from now on. Returns how
+    /// many were revoked.
     pub fn invalidate_current(&self, appid: &str) -> usize {
         let mut st = self.shared.state.lock();
         let mut n = 0;
@@ -218,7 +219,8 @@ impl FakeWechat {
         self.shared.state.lock().busy = on;
     }
 
-    /// Makes every token of `appid` expired: calls with them get 42001.
+    /// Makes every token of `appid` (its users' OAuth2 tokens included)
+    /// expired: calls with them get 42001.
     pub fn expire_current(&self, appid: &str) {
         let now = unix_now();
         for issued in self.shared.state.lock().tokens.values_mut() {
