@@ -7,6 +7,7 @@ mod common;
 mod chaos;
 mod component;
 mod concurrency;
+mod fakes;
 mod faults;
 mod hub_client;
 #[cfg(feature = "hub")]
@@ -15,6 +16,8 @@ mod hub_component;
 mod hub_redis;
 #[cfg(feature = "hub")]
 mod hub_server;
+mod login;
+mod readme;
 mod redaction;
 mod request;
 #[cfg(feature = "hub")]
