@@ -146,6 +146,9 @@
 //! - `hub`: the `wechat-hub` binary and [`hub::HubServer`]; the handler and
 //!   stores in [`hub`] need no feature.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
+//! - `cli`: the `wechat` command line (tokens, any API call, quota,
+//!   callbacks, signatures, OAuth2 and batch jobs from a shell), built on
+//!   this crate's public API; enables `crypto`.
 //!
 //! # Errors
 //!
@@ -201,7 +204,7 @@ pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;
-pub use sign::{sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
+pub use sign::{noncestr, sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
 pub use token::component::{
     ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore,
     VerifyTicketProvider,
