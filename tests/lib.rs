@@ -5,6 +5,8 @@ mod common;
 
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
+#[cfg(feature = "cli")]
+mod cli;
 mod component;
 mod concurrency;
 mod fakes;

@@ -1,0 +1,393 @@
+//! `wechat batch`: calls read as JSON lines, made on N threads sharing one
+//! client (so one token fetch for all), written as JSON lines of results;
+//! resumable, rate-limited, stopped cleanly by Ctrl-C and early by 45009.
+//!
+//! One thread reads and parses the input, the workers call, one thread
+//! writes: a line is written only for a call that was answered, so the
+//! output file is the record of what is done.
+
+mod call;
+mod lines;
+mod pace;
+mod progress;
+mod resume;
+mod tally;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use wechat::{Client, ErrorKind, TokenKey};
+
+use crate::exit::{code_of, Failure, ANSWERED_ERROR, INTERRUPTED, QUOTA};
+use crate::output::note;
+use crate::profile::Profile;
+use call::{error_line, id_key, ok_line, Call};
+use lines::{next, Next};
+use pace::Pace;
+use progress::Progress;
+use resume::Done;
+use tally::Tally;
+
+/// WeChat's "daily quota of this API used up": nothing after it can
+/// succeed today.
+const QUOTA_ERRCODE: i64 = 45009;
+
+/// Run calls from JSON lines on N threads, one result line per call
+#[derive(Args)]
+#[command(after_help = "\
+Each input line is one call:
+  {\"id\": 1, \"method\": \"POST\", \"path\": \"/cgi-bin/message/custom/send\", \"body\": {...}}
+  {\"id\": \"u2\", \"path\": \"/cgi-bin/user/info\", \"query\": {\"openid\": \"o_abc\"}}
+method defaults to POST with a body, GET without; query and body are optional.
+
+Each output line is one result, in the order calls finish:
+  {\"id\": 1, \"status\": \"ok\", \"answer\": {...}}
+  {\"id\": \"u2\", \"status\": \"error\", \"errcode\": 40003, \"error\": \"...\"}
+
+A rerun with the same --output skips the ids already in it, so a batch
+stopped by Ctrl-C (exit 130) or by errcode 45009 (exit 5, the API's daily
+quota is used up) goes on where it stopped. Lines that are not calls are
+reported with their line number and skipped; the exit code is then 1, as
+when calls failed. A summary of errors by errcode ends the run.
+
+Examples:
+  wechat batch calls.jsonl -o results.jsonl -j 8 --rate 200
+  jq -c '{id: .openid, path: \"/cgi-bin/user/info\", query: {openid: .openid}}' users.json \\
+    | wechat batch -o info.jsonl")]
+pub struct BatchArgs {
+    /// The calls, one JSON object a line (- for stdin)
+    #[arg(default_value = "-", value_name = "INPUT")]
+    input: PathBuf,
+    /// Append results to FILE, skipping the ids already in it [default: stdout]
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Calls at once, all sharing one client and its token
+    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+    /// At most this many calls a second, all threads together
+    #[arg(long, value_name = "CALLS")]
+    rate: Option<f64>,
+    /// Seconds between progress lines when stderr is not a terminal (0: none)
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    progress_every: f64,
+}
+
+/// What the reader and the workers share.
+struct Shared {
+    client: Client,
+    pace: Option<Pace>,
+    tally: Arc<Tally>,
+    progress: Arc<Progress>,
+    /// Set by Ctrl-C, SIGTERM or a halt: no new call starts.
+    stop: Arc<AtomicBool>,
+    /// Why the batch halted before its end, when it did: the first call
+    /// that showed nothing after it could succeed.
+    halt: Mutex<Option<Failure>>,
+    /// How to go on from where the batch stops.
+    rerun: String,
+}
+
+pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
+    let every = Duration::try_from_secs_f64(args.progress_every).map_err(|_| {
+        Failure::usage(format!(
+            "--progress-every {} is not a number of seconds",
+            args.progress_every
+        ))
+    })?;
+    let client = profile.client()?;
+    // A wrong secret or a hub that is down fails here, once, rather than as
+    // an error line for every call (which a rerun would skip as done).
+    if let Ok(appid) = profile.appid() {
+        match client.token(&TokenKey::access_token(appid)) {
+            Err(e) if !matches!(e.kind(), ErrorKind::Config { .. }) => {
+                return Err(Failure::from(e).note("batch: no call made"));
+            }
+            _ => {}
+        }
+    }
+    let done = match &args.output {
+        Some(path) => resume::read(path)?,
+        None => Done::default(),
+    };
+    let total = match args.input.as_path() {
+        path if path == Path::new("-") => None,
+        path => Some(lines::count(open(path)?).map_err(|e| read_failure(path, &e))?),
+    };
+    let input: Box<dyn BufRead + Send> = match args.input.as_path() {
+        path if path == Path::new("-") => Box::new(BufReader::new(std::io::stdin())),
+        path => Box::new(BufReader::new(open(path)?)),
+    };
+    let output = open_output(args.output.as_deref(), done.ends_mid_line)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal stops the batch cleanly; a second one exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, INTERRUPTED.into(), stop.clone())
+            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
+            .map_err(|e| Failure::usage(format!("cannot handle signal {signal}: {e}")))?;
+    }
+    let tally = Arc::new(Tally::default());
+    let shared = Arc::new(Shared {
+        client,
+        pace: args.rate.map(Pace::new).transpose()?,
+        tally: tally.clone(),
+        progress: Arc::new(Progress::start(total, every, tally.clone())),
+        stop: stop.clone(),
+        halt: Mutex::new(None),
+        rerun: match &args.output {
+            Some(path) => format!("rerun with the same --output {}", path.display()),
+            None => "rerun with --output FILE next time".to_string(),
+        },
+    });
+    let started = Instant::now();
+
+    let threads = usize::from(args.threads);
+    let (calls, to_call) = mpsc::sync_channel::<Call>(threads * 4);
+    let to_call = Arc::new(Mutex::new(to_call));
+    let (results, to_write) = mpsc::channel::<Vec<u8>>();
+    let writer = std::thread::spawn(move || write_results(output, &to_write));
+    let reader = {
+        let shared = shared.clone();
+        std::thread::spawn(move || read_calls(input, done, &shared, &calls))
+    };
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (shared, to_call, results) = (shared.clone(), to_call.clone(), results.clone());
+            std::thread::spawn(move || work(&shared, &to_call, &results))
+        })
+        .collect();
+    // The last worker to finish drops the queue, which ends a reader
+    // blocked on a full one.
+    drop((to_call, results));
+    for worker in workers {
+        // ok because a worker that panicked only made fewer calls, and
+        // wrote no line for the ones it did not finish
+        let _ = worker.join();
+    }
+    let interrupted = stop.load(Ordering::Relaxed);
+    if !interrupted {
+        // ok because a reader that panicked read fewer lines
+        let _ = reader.join();
+    }
+    // A reader waiting for a line of stdin is left behind: the process ends.
+    let written = writer
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the writer panicked")));
+    shared.progress.finish();
+
+    for line in tally.summary(started.elapsed()) {
+        note(&line);
+    }
+    // ok because the lock guards an Option, which no panic leaves half-written
+    let halt = shared.halt.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Err(e) = written {
+        Err(Failure::usage(format!("cannot write the results: {e}")))
+    } else if let Some(halt) = halt {
+        Err(halt)
+    } else if interrupted {
+        Err(Failure::new(
+            INTERRUPTED,
+            format!(
+                "batch interrupted: {} to make the calls not made",
+                shared.rerun
+            ),
+        ))
+    } else if tally.failures() + tally.not_calls() > 0 {
+        Err(Failure::quiet(ANSWERED_ERROR)) // the summary said which
+    } else {
+        Ok(())
+    }
+}
+
+fn open(path: &Path) -> Result<File, Failure> {
+    File::open(path).map_err(|e| read_failure(path, &e))
+}
+
+fn read_failure(path: &Path, e: &std::io::Error) -> Failure {
+    Failure::usage(format!("cannot read {}: {e}", path.display()))
+}
+
+/// The output: appended to (a line of its own even after a half-written
+/// one), or stdout.
+fn open_output(path: Option<&Path>, ends_mid_line: bool) -> Result<Box<dyn Write + Send>, Failure> {
+    let Some(path) = path else {
+        return Ok(Box::new(std::io::stdout()));
+    };
+    let failed =
+        |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", path.display()));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(failed)?;
+    if ends_mid_line {
+        file.write_all(b"\n").map_err(failed)?;
+    }
+    Ok(Box::new(file))
+}
+
+/// The reader: every line parsed, checked against the ids done and seen,
+/// and queued; a line that is not a call is reported and skipped.
+fn read_calls(
+    mut input: Box<dyn BufRead + Send>,
+    done: Done,
+    shared: &Shared,
+    calls: &SyncSender<Call>,
+) {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    let report = |line: u64, why: &str| {
+        shared.progress.note(&format!("batch: line {line}: {why}"));
+        shared.tally.not_a_call();
+        shared.progress.advance();
+    };
+    while !shared.stop.load(Ordering::Relaxed) {
+        line += 1;
+        match next(&mut input, &mut buf) {
+            Ok(Next::End) => return,
+            Err(e) => {
+                return shared
+                    .progress
+                    .note(&format!("batch: cannot read line {line}: {e}"))
+            }
+            Ok(Next::TooLong) => {
+                report(line, "longer than 64 MiB");
+                continue;
+            }
+            Ok(Next::Line) => {}
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            shared.progress.advance();
+            continue;
+        }
+        let call = match call::parse(line, &buf) {
+            Ok(call) => call,
+            Err(why) => {
+                report(line, &why);
+                continue;
+            }
+        };
+        let key = id_key(&call.id);
+        let done_before = done.ids.contains(&key);
+        if let Some(first) = seen.insert(key, line) {
+            report(line, &format!("id {} repeats line {first}", call.id));
+            continue;
+        }
+        if done_before {
+            shared.tally.already_done();
+            shared.progress.skip();
+            continue;
+        }
+        if calls.send(call).is_err() {
+            return; // every worker stopped
+        }
+    }
+}
+
+/// A worker: calls until the queue is empty or the batch is stopped.
+fn work(shared: &Shared, to_call: &Mutex<Receiver<Call>>, results: &Sender<Vec<u8>>) {
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        // ok because the lock guards a receiver, which no panic leaves half-used
+        let received = to_call.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(call) = received else {
+            return; // the input is read
+        };
+        if let Some(pace) = &shared.pace {
+            if !pace.wait(&shared.stop) {
+                return;
+            }
+        }
+        let Call {
+            line,
+            id,
+            path,
+            options,
+        } = call;
+        let written = match shared.client.request(options) {
+            Ok(response) => {
+                shared.tally.ok();
+                ok_line(&id, &response)
+            }
+            Err(err) => {
+                shared.tally.failed(&err);
+                let at = format!("{err} (line {line}, id {id})");
+                if let Some(halt) = halt(&err, &at, &path, &shared.rerun) {
+                    // Not written: the call is made again when the batch is resumed.
+                    let mut first = shared.halt.lock().unwrap_or_else(|e| e.into_inner());
+                    first.get_or_insert(halt);
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+                error_line(&id, &err)
+            }
+        };
+        shared.progress.advance();
+        if results.send(written).is_err() {
+            shared.stop.store(true, Ordering::Relaxed); // the writer failed
+            return;
+        }
+    }
+}
+
+/// Why the batch must stop at `err`, when nothing after it can succeed:
+/// the API's daily quota is used up (45009), or no token can be had (the
+/// token source failed, not the call). Such a call is not written, so a
+/// rerun makes it.
+/// `at` says which call it was, `path` is the call's own.
+fn halt(err: &wechat::Error, at: &str, path: &str, rerun: &str) -> Option<Failure> {
+    if err.errcode() == Some(QUOTA_ERRCODE) {
+        return Some(Failure::new(QUOTA, format!(
+            "batch stopped early: {at}; the calls not made cannot succeed today: {rerun} once the quota is reset (tomorrow, or by `wechat quota clear`)"
+        )));
+    }
+    let from_elsewhere = |url: &str| path_of(url) != path_of(path);
+    let no_token = match err.kind() {
+        ErrorKind::Hub { .. } | ErrorKind::RefreshLimited { .. } | ErrorKind::Config { .. } => true,
+        ErrorKind::Transport { url, .. } | ErrorKind::HttpStatus { url, .. } => from_elsewhere(url),
+        _ => false,
+    };
+    no_token.then(|| {
+        Failure::new(
+            code_of(err),
+            format!("batch stopped: no token for the calls: {at}; {rerun} once one can be had"),
+        )
+    })
+}
+
+/// The path of a URL or of a path with a query.
+fn path_of(url: &str) -> &str {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => url,
+    };
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+/// The writer: writes lines as they come and flushes whenever none is
+/// waiting, so the file is never far behind the calls.
+fn write_results(output: Box<dyn Write + Send>, lines: &Receiver<Vec<u8>>) -> std::io::Result<()> {
+    let mut output = BufWriter::with_capacity(64 << 10, output);
+    while let Ok(line) = lines.recv() {
+        output.write_all(&line)?;
+        loop {
+            match lines.try_recv() {
+                Ok(line) => output.write_all(&line)?,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return output.flush(),
+            }
+        }
+        output.flush()?;
+    }
+    output.flush()
+}
