@@ -543,3 +543,52 @@ fn oauth_url_and_code_exchange() {
         .run()
         .expect(2, "", "wechat: no app secret: set $WECHAT_SECRET\n");
 }
+
+#[test]
+fn authorizers_of_a_platform_through_a_hub() {
+    use std::sync::Arc;
+    use wechat::{ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore};
+
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component("wx_component_1", "COMPONENT_SECRET_abc");
+    fake.push_verify_ticket("wx_component_1", "ticket@@@1");
+    let tickets = Arc::new(MemoryVerifyTickets::new());
+    tickets.set("wx_component_1", "ticket@@@1");
+    let store = Arc::new(MemoryRefreshTokens::new());
+    let refresh = fake.add_authorizer("wx_component_1", "wx_authorizer_a");
+    store
+        .save(
+            "wx_component_1",
+            "wx_authorizer_a",
+            &wechat::Secret::new(refresh),
+        )
+        .unwrap();
+    let source = ComponentSource::new("wx_component_1", "COMPONENT_SECRET_abc", tickets, store)
+        .base_url(fake.url());
+    let hub = FakeHub::start(source).unwrap();
+    let cli = || {
+        Cli::new()
+            .env("WECHAT_APPID", "wx_component_1")
+            .env("WECHAT_HUB", &hub.url())
+            .env("WECHAT_BASE_URL", &fake.url())
+    };
+    cli()
+        .args(["api", "GET", "/cgi-bin/x", "--authorizer", "wx_authorizer_a", "--compact"])
+        .run()
+        .expect(
+            0,
+            "{\"appid\":\"wx_authorizer_a\",\"errcode\":0,\"errmsg\":\"ok\",\"json\":null,\"method\":\"GET\",\"path\":\"/cgi-bin/x\",\"query\":{}}\n",
+            "",
+        );
+    let run = cli()
+        .args(["token", "--authorizer", "wx_authorizer_a"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    assert!(
+        run.stdout
+            .starts_with("access_token of wx_authorizer_a (authorizer of wx_component_1)\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(fake.authorizer_token_calls("wx_authorizer_a"), 1);
+}

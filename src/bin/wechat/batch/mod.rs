@@ -2,23 +2,26 @@
 //! client (so one token fetch for all), written as JSON lines of results;
 //! resumable, rate-limited, stopped cleanly by Ctrl-C and early by 45009.
 //!
-//! One thread reads and parses the input, the workers call, one thread
-//! writes: a line is written only for a call that was answered, so the
-//! output file is the record of what is done.
+//! One thread reads and parses the input and hands the calls to the
+//! workers in small chunks; a worker writes each answer's line itself: a
+//! line is written only for a call that was answered, so the output file is
+//! the record of what is done.
 
 mod call;
 mod lines;
 mod pace;
 mod progress;
+mod results;
 mod resume;
 mod tally;
+mod ticker;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,12 +35,20 @@ use call::{error_line, id_key, ok_line, Call};
 use lines::{next, Next};
 use pace::Pace;
 use progress::Progress;
+use results::Results;
 use resume::Done;
 use tally::Tally;
 
 /// WeChat's "daily quota of this API used up": nothing after it can
 /// succeed today.
 const QUOTA_ERRCODE: i64 = 45009;
+
+/// The most calls handed to a worker at once: few enough to spread a
+/// small batch over the threads, enough to spare a wake-up per call.
+const MAX_CHUNK: usize = 32;
+
+/// The input, read through a buffer the reader can look into.
+type Input = BufReader<Box<dyn Read + Send>>;
 
 /// Run calls from JSON lines on N threads, one result line per call
 #[derive(Args)]
@@ -84,8 +95,9 @@ struct Shared {
     client: Client,
     pace: Option<Pace>,
     tally: Arc<Tally>,
-    progress: Arc<Progress>,
-    /// Set by Ctrl-C, SIGTERM or a halt: no new call starts.
+    progress: Progress,
+    results: Arc<Results>,
+    /// Set by Ctrl-C, SIGTERM, a halt or a failed write: no new call starts.
     stop: Arc<AtomicBool>,
     /// Why the batch halted before its end, when it did: the first call
     /// that showed nothing after it could succeed.
@@ -116,15 +128,16 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
         Some(path) => resume::read(path)?,
         None => Done::default(),
     };
-    let total = match args.input.as_path() {
-        path if path == Path::new("-") => None,
-        path => Some(lines::count(open(path)?).map_err(|e| read_failure(path, &e))?),
+    let stdin = args.input.as_path() == Path::new("-");
+    let total = match stdin {
+        true => None,
+        false => Some(lines::count(open(&args.input)?).map_err(|e| read_failure(&args.input, &e))?),
     };
-    let input: Box<dyn BufRead + Send> = match args.input.as_path() {
-        path if path == Path::new("-") => Box::new(BufReader::new(std::io::stdin())),
-        path => Box::new(BufReader::new(open(path)?)),
-    };
-    let output = open_output(args.output.as_deref(), done.ends_mid_line)?;
+    let input: Input = BufReader::new(match stdin {
+        true => Box::new(std::io::stdin()),
+        false => Box::new(open(&args.input)?),
+    });
+    let results = Arc::new(Results::open(args.output.as_deref(), done.ends_mid_line)?);
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -134,11 +147,13 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::usage(format!("cannot handle signal {signal}: {e}")))?;
     }
     let tally = Arc::new(Tally::default());
+    let threads = usize::from(args.threads);
     let shared = Arc::new(Shared {
         client,
         pace: args.rate.map(Pace::new).transpose()?,
         tally: tally.clone(),
-        progress: Arc::new(Progress::start(total, every, tally.clone())),
+        progress: Progress::start(total, every, tally.clone()),
+        results: results.clone(),
         stop: stop.clone(),
         halt: Mutex::new(None),
         rerun: match &args.output {
@@ -147,25 +162,26 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
         },
     });
     let started = Instant::now();
+    let flusher = results.flush_periodically();
 
-    let threads = usize::from(args.threads);
-    let (calls, to_call) = mpsc::sync_channel::<Call>(threads * 4);
+    let (chunks, to_call) = mpsc::sync_channel::<Vec<Call>>(threads * 2);
     let to_call = Arc::new(Mutex::new(to_call));
-    let (results, to_write) = mpsc::channel::<Vec<u8>>();
-    let writer = std::thread::spawn(move || write_results(output, &to_write));
+    let chunk = total.map_or(MAX_CHUNK, |t| {
+        usize::try_from(t / args.threads as u64).map_or(MAX_CHUNK, |c| c.clamp(1, MAX_CHUNK))
+    });
     let reader = {
         let shared = shared.clone();
-        std::thread::spawn(move || read_calls(input, done, &shared, &calls))
+        std::thread::spawn(move || read_calls(input, done, chunk, &shared, &chunks))
     };
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (shared, to_call, results) = (shared.clone(), to_call.clone(), results.clone());
-            std::thread::spawn(move || work(&shared, &to_call, &results))
+            let (shared, to_call) = (shared.clone(), to_call.clone());
+            std::thread::spawn(move || work(&shared, &to_call))
         })
         .collect();
     // The last worker to finish drops the queue, which ends a reader
     // blocked on a full one.
-    drop((to_call, results));
+    drop(to_call);
     for worker in workers {
         // ok because a worker that panicked only made fewer calls, and
         // wrote no line for the ones it did not finish
@@ -177,9 +193,8 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
         let _ = reader.join();
     }
     // A reader waiting for a line of stdin is left behind: the process ends.
-    let written = writer
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("the writer panicked")));
+    drop(flusher);
+    let written = results.finish();
     shared.progress.finish();
 
     for line in tally.summary(started.elapsed()) {
@@ -214,49 +229,41 @@ fn read_failure(path: &Path, e: &std::io::Error) -> Failure {
     Failure::usage(format!("cannot read {}: {e}", path.display()))
 }
 
-/// The output: appended to (a line of its own even after a half-written
-/// one), or stdout.
-fn open_output(path: Option<&Path>, ends_mid_line: bool) -> Result<Box<dyn Write + Send>, Failure> {
-    let Some(path) = path else {
-        return Ok(Box::new(std::io::stdout()));
-    };
-    let failed =
-        |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", path.display()));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(failed)?;
-    if ends_mid_line {
-        file.write_all(b"\n").map_err(failed)?;
-    }
-    Ok(Box::new(file))
-}
-
 /// The reader: every line parsed, checked against the ids done and seen,
-/// and queued; a line that is not a call is reported and skipped.
+/// and queued in chunks of at most `chunk` (a chunk goes as soon as the
+/// input has no more lines at hand); a line that is not a call is reported
+/// and skipped.
 fn read_calls(
-    mut input: Box<dyn BufRead + Send>,
+    mut input: Input,
     done: Done,
+    chunk: usize,
     shared: &Shared,
-    calls: &SyncSender<Call>,
+    chunks: &SyncSender<Vec<Call>>,
 ) {
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut buf = Vec::new();
     let mut line = 0u64;
+    let mut calls = Vec::with_capacity(chunk);
     let report = |line: u64, why: &str| {
         shared.progress.note(&format!("batch: line {line}: {why}"));
         shared.tally.not_a_call();
         shared.progress.advance();
     };
     while !shared.stop.load(Ordering::Relaxed) {
+        if !calls.is_empty() && (calls.len() >= chunk || input.buffer().is_empty()) {
+            let full = std::mem::replace(&mut calls, Vec::with_capacity(chunk));
+            if chunks.send(full).is_err() {
+                return; // every worker stopped
+            }
+        }
         line += 1;
         match next(&mut input, &mut buf) {
-            Ok(Next::End) => return,
+            Ok(Next::End) => break,
             Err(e) => {
-                return shared
+                shared
                     .progress
-                    .note(&format!("batch: cannot read line {line}: {e}"))
+                    .note(&format!("batch: cannot read line {line}: {e}"));
+                break;
             }
             Ok(Next::TooLong) => {
                 report(line, "longer than 64 MiB");
@@ -286,58 +293,66 @@ fn read_calls(
             shared.progress.skip();
             continue;
         }
-        if calls.send(call).is_err() {
-            return; // every worker stopped
-        }
+        calls.push(call);
+    }
+    if !calls.is_empty() {
+        // ok because a failed send means every worker stopped already
+        let _ = chunks.send(calls);
     }
 }
 
 /// A worker: calls until the queue is empty or the batch is stopped.
-fn work(shared: &Shared, to_call: &Mutex<Receiver<Call>>, results: &Sender<Vec<u8>>) {
+fn work(shared: &Shared, to_call: &Mutex<Receiver<Vec<Call>>>) {
     loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            return;
-        }
         // ok because the lock guards a receiver, which no panic leaves half-used
         let received = to_call.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok(call) = received else {
+        let Ok(chunk) = received else {
             return; // the input is read
         };
-        if let Some(pace) = &shared.pace {
-            if !pace.wait(&shared.stop) {
+        for call in chunk {
+            if shared.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if !call_one(shared, call) {
+                shared.stop.store(true, Ordering::Relaxed);
                 return;
             }
         }
-        let Call {
-            line,
-            id,
-            path,
-            options,
-        } = call;
-        let written = match shared.client.request(options) {
-            Ok(response) => {
-                shared.tally.ok();
-                ok_line(&id, &response)
-            }
-            Err(err) => {
-                shared.tally.failed(&err);
-                let at = format!("{err} (line {line}, id {id})");
-                if let Some(halt) = halt(&err, &at, &path, &shared.rerun) {
-                    // Not written: the call is made again when the batch is resumed.
-                    let mut first = shared.halt.lock().unwrap_or_else(|e| e.into_inner());
-                    first.get_or_insert(halt);
-                    shared.stop.store(true, Ordering::Relaxed);
-                    return;
-                }
-                error_line(&id, &err)
-            }
-        };
-        shared.progress.advance();
-        if results.send(written).is_err() {
-            shared.stop.store(true, Ordering::Relaxed); // the writer failed
-            return;
+    }
+}
+
+/// Makes one call and writes its line; false when the batch must stop.
+fn call_one(shared: &Shared, call: Call) -> bool {
+    if let Some(pace) = &shared.pace {
+        if !pace.wait(&shared.stop) {
+            return true;
         }
     }
+    let Call {
+        line,
+        id,
+        path,
+        options,
+    } = call;
+    let written = match shared.client.request(options) {
+        Ok(response) => {
+            shared.tally.ok();
+            ok_line(&id, &response)
+        }
+        Err(err) => {
+            shared.tally.failed(&err);
+            let at = format!("{err} (line {line}, id {id})");
+            if let Some(halt) = halt(&err, &at, &path, &shared.rerun) {
+                // Not written: the call is made again when the batch is resumed.
+                let mut first = shared.halt.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert(halt);
+                return false;
+            }
+            error_line(&id, &err)
+        }
+    };
+    shared.progress.advance();
+    shared.results.write(&written)
 }
 
 /// Why the batch must stop at `err`, when nothing after it can succeed:
@@ -372,22 +387,4 @@ fn path_of(url: &str) -> &str {
         None => url,
     };
     path.split(['?', '#']).next().unwrap_or(path)
-}
-
-/// The writer: writes lines as they come and flushes whenever none is
-/// waiting, so the file is never far behind the calls.
-fn write_results(output: Box<dyn Write + Send>, lines: &Receiver<Vec<u8>>) -> std::io::Result<()> {
-    let mut output = BufWriter::with_capacity(64 << 10, output);
-    while let Ok(line) = lines.recv() {
-        output.write_all(&line)?;
-        loop {
-            match lines.try_recv() {
-                Ok(line) => output.write_all(&line)?,
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return output.flush(),
-            }
-        }
-        output.flush()?;
-    }
-    output.flush()
 }

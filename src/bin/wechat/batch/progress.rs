@@ -2,14 +2,13 @@
 //! plain periodic lines otherwise (a log, a CI run).
 
 use std::io::IsTerminal;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::tally::Tally;
+use super::ticker::Ticker;
 use crate::output::note;
 
 pub struct Progress {
@@ -18,8 +17,8 @@ pub struct Progress {
 
 enum Shown {
     Bar(ProgressBar),
-    /// The ticker thread and what stops it (dropping the sender).
-    Lines(Mutex<Option<(Sender<()>, JoinHandle<()>)>>),
+    /// The thread that prints the lines, until it is taken and dropped.
+    Lines(Mutex<Option<Ticker>>),
     Quiet,
 }
 
@@ -44,14 +43,10 @@ impl Progress {
         } else if every.is_zero() {
             Shown::Quiet
         } else {
-            let (stop, stopped) = mpsc::channel::<()>();
             let start = Instant::now();
-            let ticker = std::thread::spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    note(&line(&tally, total, start.elapsed()));
-                }
-            });
-            Shown::Lines(Mutex::new(Some((stop, ticker))))
+            Shown::Lines(Mutex::new(Some(Ticker::every(every, move || {
+                note(&line(&tally, total, start.elapsed()));
+            }))))
         };
         Progress { shown }
     }
@@ -84,12 +79,7 @@ impl Progress {
             Shown::Bar(bar) => bar.abandon(),
             Shown::Lines(ticker) => {
                 // ok because the lock guards an Option, which no panic leaves half-written
-                let taken = ticker.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some((stop, thread)) = taken {
-                    drop(stop);
-                    // ok because a ticker that panicked only printed less
-                    let _ = thread.join();
-                }
+                drop(ticker.lock().unwrap_or_else(|e| e.into_inner()).take());
             }
             Shown::Quiet => {}
         }
