@@ -124,7 +124,7 @@ pub mod hub;
 pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
-pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder, TOKEN_RETRIES};
+pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
 pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
@@ -143,4 +143,4 @@ pub use token::component::{
 pub use token::hub::HubSource;
 pub use token::limit::RefreshLimit;
 pub use token::secret::SecretSource;
-pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource};
+pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource, TOKEN_RETRIES};

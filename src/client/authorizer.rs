@@ -70,12 +70,11 @@ impl Client {
         }
         let key = TokenKey::access_token(&component_appid).for_authorizer(&info.authorizer_appid);
         let refresh_token = Secret::new(info.authorizer_refresh_token);
+        let access_token = Token::new(info.authorizer_access_token, info.expires_in);
         // Persist before use: a crash after this loses nothing.
         self.core
-            .source()?
-            .save_refresh_token(&key, &refresh_token)?;
-        let access_token = Token::new(info.authorizer_access_token, info.expires_in);
-        self.core.cache.insert(&key, access_token.clone());
+            .tokens
+            .adopt_authorizer(&key, &refresh_token, access_token.clone())?;
         Ok(AuthorizerTokens {
             authorizer_appid: info.authorizer_appid,
             access_token,

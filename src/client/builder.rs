@@ -5,17 +5,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::route::Origin;
 use super::{BusyRetry, Client, Core};
 use crate::clock::Clock;
 #[cfg(doc)]
 use crate::error::ErrorKind;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::Http;
 #[cfg(doc)]
 use crate::options::RequestOptions;
 use crate::token::cache::TokenCache;
 use crate::token::limit::RefreshLimit;
-use crate::token::TokenSource;
+use crate::token::{TokenSource, Tokens};
 
 /// Builds a [`Client`]. All defaults are in its `Default` impl.
 #[derive(Clone)]
@@ -192,34 +193,18 @@ impl ClientBuilder {
     /// An [`ErrorKind::Config`] error if the scheme is not `http` or `https`
     /// or the host is empty or contains a `/`.
     pub fn build(mut self) -> Result<Client> {
-        if self.scheme != "https" && self.scheme != "http" {
-            return Err(Error::config(format!(
-                "scheme must be http or https, got {:?}",
-                self.scheme
-            )));
-        }
-        if self.host.is_empty() || self.host.contains(['/', '?', '#', '@']) {
-            return Err(Error::config(format!(
-                "host must be a bare host name, got {:?}",
-                self.host
-            )));
-        }
-        let port = self
-            .port
-            .unwrap_or(if self.scheme == "https" { 443 } else { 80 });
+        let origin = Origin::new(&self.scheme, &self.host, self.port)?;
         let (http, cache) = match self.shared.take() {
             Some(shared) => shared,
             None => self.parts(),
         };
+        let tokens = Tokens::new(cache, self.source, http.clone(), origin.base_url());
         Ok(Client {
             core: Arc::new(Core {
+                tokens,
                 http,
-                cache,
-                source: self.source,
                 appid: self.appid,
-                scheme: self.scheme,
-                host: self.host,
-                port,
+                origin,
                 busy: self.busy,
             }),
         })

@@ -15,7 +15,7 @@ impl Client {
     /// As for [`Client::token`]; [`ErrorKind::InvalidRequest`] without appid.
     pub fn ticket(&self, appid: Option<&str>, ticket: TicketType) -> Result<Token> {
         let appid = self.core.appid_or(appid)?;
-        self.core.token(&TokenKey::ticket(appid, ticket))
+        self.core.tokens.get(&TokenKey::ticket(appid, ticket))
     }
 
     /// A ready `wx.config` for the page at `url` of account `appid` (the
@@ -49,7 +49,7 @@ impl Client {
     }
 
     fn jssdk_config_of(&self, appid: &str, ticket_key: TokenKey, url: &str) -> Result<JssdkConfig> {
-        let ticket = self.core.token(&ticket_key)?;
+        let ticket = self.core.tokens.get(&ticket_key)?;
         let sig = sign::sign_jssdk(ticket.secret(), url);
         Ok(JssdkConfig {
             app_id: appid.to_string(),

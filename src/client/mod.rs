@@ -17,39 +17,27 @@ use std::sync::Arc;
 
 #[cfg(doc)]
 use crate::error::ErrorKind;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::{with_query, Http, OutBody, Outgoing, LARGE_BODY_CAP};
 use crate::options::{Body, RequestOptions};
 use crate::response::{self, Response};
-use crate::token::cache::TokenCache;
-use crate::token::{Context, Token, TokenKey, TokenSource};
+use crate::token::{Token, TokenKey, Tokens};
+#[cfg(doc)]
+use crate::token::{TokenSource, TOKEN_RETRIES};
 
 pub use authorizer::AuthorizerTokens;
 pub use builder::ClientBuilder;
 pub use retry::BusyRetry;
-use route::{fill_component_appid, Plan};
+use route::{fill_component_appid, Origin, Plan};
 
-/// How many times one call is retried with a new token after WeChat
-/// rejected the one it carried: once per rejected token, since a token a
-/// refresh hands back may have been revoked too when it came from another
-/// caller's refresh (compare-and-swap hands out the current token without
-/// asking WeChat).
-///
-/// ```
-/// assert_eq!(wechat::TOKEN_RETRIES, 2);
-/// ```
-pub const TOKEN_RETRIES: usize = 2;
-
-/// Where tokens go and how calls are made; shared by clones of a [`Client`].
-pub(crate) struct Core {
-    pub(crate) http: Http,
-    pub(crate) cache: Arc<TokenCache>,
-    pub(super) source: Option<Arc<dyn TokenSource>>,
-    pub(super) appid: Option<String>,
-    pub(super) scheme: String,
-    pub(super) host: String,
-    pub(super) port: u16,
-    pub(super) busy: BusyRetry,
+/// Where tokens come from and where calls go; shared by clones of a
+/// [`Client`].
+struct Core {
+    tokens: Tokens,
+    http: Http,
+    appid: Option<String>,
+    origin: Origin,
+    busy: BusyRetry,
 }
 
 /// A WeChat API client: one HTTP agent, one token cache, one token source.
@@ -106,16 +94,18 @@ impl Client {
     /// - [`ErrorKind::Decode`] for an answer larger than 64 MiB, which is
     ///   refused without reading the rest.
     pub fn request(&self, options: impl Into<RequestOptions>) -> Result<Response> {
+        let core = &self.core;
         let mut options = options.into();
-        let url = self.core.url_of(&options)?;
-        let plan = self.core.plan(&options)?;
+        let url = route::url_of(&options, &core.origin)?;
+        let plan = route::plan(&options, core.appid.as_deref())?;
         if let Some(component_appid) = &plan.body_component_appid {
             fill_component_appid(&mut options, component_appid);
         }
         match &plan.token {
-            None => self.core.send_busy(&options, &url, &plan, None),
-            Some((key, _)) => self.core.with_token(key, |token| {
-                self.core.send_busy(&options, &url, &plan, Some(token))
+            None => core.busy.run(|| core.send(&options, &url, &plan, None)),
+            Some((key, _)) => core.tokens.with_token(key, |token| {
+                core.busy
+                    .run(|| core.send(&options, &url, &plan, Some(token)))
             }),
         }
     }
@@ -126,7 +116,7 @@ impl Client {
     ///
     /// The token source's error, or [`ErrorKind::Config`] without a source.
     pub fn token(&self, key: &TokenKey) -> Result<Token> {
-        self.core.token(key)
+        self.core.tokens.get(key)
     }
 
     /// A token for `key` other than `stale`, which WeChat rejected: if the
@@ -139,7 +129,7 @@ impl Client {
     ///
     /// The token source's error, or [`ErrorKind::Config`] without a source.
     pub fn refresh_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
-        self.core.refresh(key, stale)
+        self.core.tokens.refresh(key, stale)
     }
 
     /// Drops whatever the cache (and the source, see
@@ -147,68 +137,24 @@ impl Client {
     /// authorizer that revoked the platform, say, whose token must not be
     /// served again. The next call for `key` fetches.
     pub fn forget_token(&self, key: &TokenKey) {
-        self.core.cache.remove(key);
-        if let Some(source) = &self.core.source {
-            source.forget(key);
-        }
+        self.core.tokens.forget(key);
     }
 
     /// Drops the cached token for `key` if it is `stale` (and only then), so
     /// the next call fetches another. Returns whether it was dropped.
     pub fn invalidate_token(&self, key: &TokenKey, stale: &Token) -> bool {
-        self.core.cache.invalidate_if(key, stale)
+        self.core.tokens.invalidate(key, stale)
     }
 }
 
 impl Core {
-    pub(crate) fn token(&self, key: &TokenKey) -> Result<Token> {
-        let source = self.source()?;
-        self.cache.get(key, source.limited_by_client(), || {
-            source.fetch(key, &Context { core: self })
-        })
+    /// The appid a call names, else the client's.
+    fn appid_or<'a>(&'a self, appid: Option<&'a str>) -> Result<&'a str> {
+        route::appid_or(appid, self.appid.as_deref())
     }
 
-    /// Runs `call` with a token for `key`, refreshing and retrying once per
-    /// token WeChat rejects, [`TOKEN_RETRIES`] times at most. The one place
-    /// the token retry lives.
-    pub(crate) fn with_token<T>(
-        &self,
-        key: &TokenKey,
-        mut call: impl FnMut(&Token) -> Result<T>,
-    ) -> Result<T> {
-        let mut token = self.token(key)?;
-        let mut retries = 0;
-        loop {
-            match call(&token) {
-                Err(e) if e.is_token_expired() && retries < TOKEN_RETRIES => {
-                    let next = self.refresh(key, &token)?;
-                    if next.secret() == token.secret() {
-                        // The source had nothing newer: WeChat's word stands.
-                        return Err(e);
-                    }
-                    token = next;
-                    retries += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    pub(crate) fn refresh(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
-        let source = self.source()?;
-        self.cache
-            .refresh(key, source.limited_by_client(), stale, || {
-                source.refresh(key, stale, &Context { core: self })
-            })
-    }
-
-    pub(crate) fn source(&self) -> Result<&Arc<dyn TokenSource>> {
-        self.source
-            .as_ref()
-            .ok_or_else(|| Error::config("a token is needed but the client has no token source"))
-    }
-
-    pub(super) fn send_once(
+    /// Steps 3-5: build, send (through the one door), parse.
+    fn send(
         &self,
         options: &RequestOptions,
         url: &str,
@@ -247,13 +193,9 @@ impl fmt::Debug for Client {
         let core = &self.core;
         f.debug_struct("Client")
             .field("appid", &core.appid)
-            .field("source", &core.source)
-            .field(
-                "origin",
-                &format_args!("{}://{}:{}", core.scheme, core.host, core.port),
-            )
+            .field("origin", &format_args!("{}", core.origin))
             .field("busy", &core.busy)
-            .field("cached_keys", &core.cache.len())
+            .field("tokens", &core.tokens)
             .finish()
     }
 }

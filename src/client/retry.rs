@@ -1,14 +1,10 @@
 //! The busy retry: errcode `-1` (system busy) is retried with a jittered,
 //! bounded backoff. The token retry lives with the token layer
-//! ([`Core::with_token`]).
+//! (`Tokens::with_token`).
 
 use std::time::Duration;
 
-use super::{Core, Plan};
 use crate::error::Result;
-use crate::options::RequestOptions;
-use crate::response::Response;
-use crate::token::Token;
 
 /// How a call is retried when WeChat answers errcode `-1` (system busy).
 ///
@@ -25,20 +21,15 @@ pub struct BusyRetry {
     pub max: Duration,
 }
 
-impl Core {
-    /// Steps 3-5 with the busy retry: build, send, parse.
-    pub(super) fn send_busy(
-        &self,
-        options: &RequestOptions,
-        url: &str,
-        plan: &Plan,
-        token: Option<&Token>,
-    ) -> Result<Response> {
+impl BusyRetry {
+    /// Runs `send` until it answers something other than errcode `-1`, at
+    /// most `1 + retries` times, backing off between attempts.
+    pub(super) fn run<T>(&self, mut send: impl FnMut() -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
-            match self.send_once(options, url, plan, token) {
-                Err(e) if e.errcode() == Some(-1) && attempt < self.busy.retries => {
-                    std::thread::sleep(backoff(&self.busy, attempt));
+            match send() {
+                Err(e) if e.errcode() == Some(-1) && attempt < self.retries => {
+                    std::thread::sleep(backoff(self, attempt));
                     attempt += 1;
                 }
                 other => return other,

@@ -2,8 +2,9 @@
 //! extra parameters, and to which URL. Decided here, from the options
 //! alone, with no I/O.
 
-use super::Core;
-use crate::error::{Error, Result};
+use std::fmt;
+
+use crate::error::{redact_url, Error, Result};
 use crate::options::{Body, RequestOptions};
 use crate::token::TokenKey;
 
@@ -18,124 +19,169 @@ pub(crate) struct Plan {
     pub body_component_appid: Option<String>,
 }
 
-impl Core {
-    pub(super) fn appid_or<'a>(&'a self, appid: Option<&'a str>) -> Result<&'a str> {
-        appid
-            .or(self.appid.as_deref())
-            .ok_or_else(|| Error::invalid("no appid: set one on the call or the client"))
-    }
+/// Where calls go unless they say otherwise: WeChat's API origin, a fake's,
+/// or a proxy's. Valid by construction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
 
-    /// Step 1: which token does this call need, under which name, and
-    /// which parameters come with it? Pure.
-    pub(crate) fn plan(&self, options: &RequestOptions) -> Result<Plan> {
-        let path = path_of(&options.url);
-        if options.no_token || NO_TOKEN_PATHS.contains(&path) {
-            return Ok(Plan::default());
-        }
-        let inline = options
-            .url
-            .split_once('?')
-            .map(|(_, q)| q.split('#').next().unwrap_or(q))
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .map(|pair| pair.split('=').next().unwrap_or(pair));
-        let names = options.query.iter().map(|(k, _)| k.as_str()).chain(inline);
-        if let Some(name) = names
-            .into_iter()
-            .find(|k| *k == "access_token" || *k == "component_access_token")
-        {
-            return Err(Error::invalid(format!(
-                "the query already has {name}: the client appends it"
-            )));
-        }
-        let appid = self.appid_or(options.appid.as_deref())?;
-        let component = || {
-            (
-                TokenKey::component_access_token(appid),
-                "component_access_token",
-            )
-        };
-        if path == "/cgi-bin/component/api_component_token" {
-            return Ok(Plan {
-                body_component_appid: Some(appid.to_string()),
-                ..Plan::default()
-            });
-        }
-        if path.starts_with("/cgi-bin/component/") {
-            return Ok(Plan {
-                token: Some(component()),
-                query: Vec::new(),
-                body_component_appid: Some(appid.to_string()),
-            });
-        }
-        if path.starts_with("/sns/oauth2/component/") || path.starts_with("/sns/component/") {
-            let authorizer = options.authorizer_appid.as_deref().ok_or_else(|| {
-                Error::invalid(format!(
-                    "{path} needs the authorizer's appid (authorizer_appid)"
-                ))
-            })?;
-            return Ok(Plan {
-                token: Some(component()),
-                query: vec![
-                    ("appid", authorizer.to_string()),
-                    ("component_appid", appid.to_string()),
-                ],
-                body_component_appid: None,
-            });
-        }
-        let key = TokenKey::access_token(appid);
-        let key = match &options.authorizer_appid {
-            Some(authorizer) => key.for_authorizer(authorizer),
-            None => key,
-        };
-        Ok(Plan {
-            token: Some((key, "access_token")),
-            ..Plan::default()
-        })
-    }
-
-    /// The URL a call goes to, without its query. Pure.
-    pub(crate) fn url_of(&self, options: &RequestOptions) -> Result<String> {
-        let url = options.url.as_str();
-        if url.starts_with("http://") || url.starts_with("https://") {
-            let rest = url.split_once("://").map_or("", |(_, r)| r);
-            if rest.is_empty() || rest.starts_with('/') {
-                return Err(Error::invalid(format!(
-                    "bad url {:?}",
-                    crate::error::redact_url(url)
-                )));
-            }
-            return Ok(url.to_string());
-        }
-        if !url.starts_with('/') {
-            return Err(Error::invalid(format!(
-                "url must be a path starting with / or a full http(s) url, got {:?}",
-                crate::error::redact_url(url)
-            )));
-        }
-        let scheme = options.scheme.as_deref().unwrap_or(&self.scheme);
-        if scheme != "http" && scheme != "https" {
-            return Err(Error::invalid(format!(
+impl Origin {
+    /// An origin from its parts; `port` defaults to the scheme's.
+    pub fn new(scheme: &str, host: &str, port: Option<u16>) -> Result<Origin> {
+        if scheme != "https" && scheme != "http" {
+            return Err(Error::config(format!(
                 "scheme must be http or https, got {scheme:?}"
             )));
         }
-        let host = options.host.as_deref().unwrap_or(&self.host);
-        let port = options.port.unwrap_or(if options.scheme.is_some() {
-            if scheme == "https" {
-                443
-            } else {
-                80
-            }
-        } else {
-            self.port
-        });
-        let default_port = if scheme == "https" { 443 } else { 80 };
-        Ok(if port == default_port {
-            format!("{scheme}://{host}{url}")
-        } else {
-            format!("{scheme}://{host}:{port}{url}")
+        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+            return Err(Error::config(format!(
+                "host must be a bare host name, got {host:?}"
+            )));
+        }
+        Ok(Origin {
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+            port: port.unwrap_or(default_port(scheme)),
         })
     }
+
+    /// `scheme://host[:port]`, the port left out when it is the scheme's.
+    pub fn base_url(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if self.port != default_port(&self.scheme) {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" {
+        443
+    } else {
+        80
+    }
+}
+
+/// The call's appid, else the client's.
+pub(super) fn appid_or<'a>(appid: Option<&'a str>, default: Option<&'a str>) -> Result<&'a str> {
+    appid
+        .or(default)
+        .ok_or_else(|| Error::invalid("no appid: set one on the call or the client"))
+}
+
+/// Step 1: which token does this call need, under which name, and
+/// which parameters come with it? `appid` is the client's. Pure.
+pub(super) fn plan(options: &RequestOptions, appid: Option<&str>) -> Result<Plan> {
+    let path = path_of(&options.url);
+    if options.no_token || NO_TOKEN_PATHS.contains(&path) {
+        return Ok(Plan::default());
+    }
+    let inline = options
+        .url
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(q))
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .map(|pair| pair.split('=').next().unwrap_or(pair));
+    let names = options.query.iter().map(|(k, _)| k.as_str()).chain(inline);
+    if let Some(name) = names
+        .into_iter()
+        .find(|k| *k == "access_token" || *k == "component_access_token")
+    {
+        return Err(Error::invalid(format!(
+            "the query already has {name}: the client appends it"
+        )));
+    }
+    let appid = appid_or(options.appid.as_deref(), appid)?;
+    let component = || {
+        (
+            TokenKey::component_access_token(appid),
+            "component_access_token",
+        )
+    };
+    if path == "/cgi-bin/component/api_component_token" {
+        return Ok(Plan {
+            body_component_appid: Some(appid.to_string()),
+            ..Plan::default()
+        });
+    }
+    if path.starts_with("/cgi-bin/component/") {
+        return Ok(Plan {
+            token: Some(component()),
+            query: Vec::new(),
+            body_component_appid: Some(appid.to_string()),
+        });
+    }
+    if path.starts_with("/sns/oauth2/component/") || path.starts_with("/sns/component/") {
+        let authorizer = options.authorizer_appid.as_deref().ok_or_else(|| {
+            Error::invalid(format!(
+                "{path} needs the authorizer's appid (authorizer_appid)"
+            ))
+        })?;
+        return Ok(Plan {
+            token: Some(component()),
+            query: vec![
+                ("appid", authorizer.to_string()),
+                ("component_appid", appid.to_string()),
+            ],
+            body_component_appid: None,
+        });
+    }
+    let key = TokenKey::access_token(appid);
+    let key = match &options.authorizer_appid {
+        Some(authorizer) => key.for_authorizer(authorizer),
+        None => key,
+    };
+    Ok(Plan {
+        token: Some((key, "access_token")),
+        ..Plan::default()
+    })
+}
+
+/// The URL a call goes to, without its query: `origin` unless the call
+/// names its own. Pure.
+pub(super) fn url_of(options: &RequestOptions, origin: &Origin) -> Result<String> {
+    let url = options.url.as_str();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let rest = url.split_once("://").map_or("", |(_, r)| r);
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(Error::invalid(format!("bad url {:?}", redact_url(url))));
+        }
+        return Ok(url.to_string());
+    }
+    if !url.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "url must be a path starting with / or a full http(s) url, got {:?}",
+            redact_url(url)
+        )));
+    }
+    let scheme = options.scheme.as_deref().unwrap_or(&origin.scheme);
+    if scheme != "http" && scheme != "https" {
+        return Err(Error::invalid(format!(
+            "scheme must be http or https, got {scheme:?}"
+        )));
+    }
+    let host = options.host.as_deref().unwrap_or(&origin.host);
+    // A call that names its scheme gets that scheme's port.
+    let port = options.port.unwrap_or(match options.scheme {
+        Some(_) => default_port(scheme),
+        None => origin.port,
+    });
+    Ok(if port == default_port(scheme) {
+        format!("{scheme}://{host}{url}")
+    } else {
+        format!("{scheme}://{host}:{port}{url}")
+    })
 }
 
 /// Paths that authenticate by appid + secret, by a user's code or by a
@@ -184,71 +230,59 @@ fn path_of(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Client;
     use crate::ErrorKind;
 
-    fn client() -> Client {
-        Client::builder().appid("wxA").build().unwrap()
+    /// Plans a call of a client whose appid is `wxA`.
+    fn plan_a(o: &RequestOptions) -> Result<Plan> {
+        plan(o, Some("wxA"))
     }
 
-    fn token_of(c: &Client, o: RequestOptions) -> Option<(TokenKey, &'static str)> {
-        c.core.plan(&o).unwrap().token
+    fn token_of(o: RequestOptions) -> Option<(TokenKey, &'static str)> {
+        plan_a(&o).unwrap().token
     }
 
     #[test]
     fn resolves_which_token_a_call_needs() {
-        let c = client();
         assert_eq!(
-            c.core.plan(&RequestOptions::get("/sns/userinfo")).unwrap(),
+            plan_a(&RequestOptions::get("/sns/userinfo")).unwrap(),
             Plan::default()
         );
         assert_eq!(
-            c.core
-                .plan(&RequestOptions::get(
-                    "https://api.weixin.qq.com/sns/auth?x=1"
-                ))
-                .unwrap(),
+            plan_a(&RequestOptions::get(
+                "https://api.weixin.qq.com/sns/auth?x=1"
+            ))
+            .unwrap(),
             Plan::default()
         );
         assert_eq!(
-            token_of(&c, RequestOptions::get("/cgi-bin/user/get")),
+            token_of(RequestOptions::get("/cgi-bin/user/get")),
             Some((TokenKey::access_token("wxA"), "access_token"))
         );
         assert_eq!(
-            token_of(&c, RequestOptions::get("/cgi-bin/user/get").appid("wxB")),
+            token_of(RequestOptions::get("/cgi-bin/user/get").appid("wxB")),
             Some((TokenKey::access_token("wxB"), "access_token"))
         );
-        let no_appid = Client::builder().build().unwrap();
-        let err = no_appid
-            .core
-            .plan(&RequestOptions::get("/cgi-bin/x"))
-            .unwrap_err();
+        let err = plan(&RequestOptions::get("/cgi-bin/x"), None).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::InvalidRequest { .. }));
     }
 
     #[test]
     fn routes_component_calls() {
-        let c = client();
         let component = Some((
             TokenKey::component_access_token("wxA"),
             "component_access_token",
         ));
-        let plan = c
-            .core
-            .plan(&RequestOptions::post(
-                "/cgi-bin/component/api_create_preauthcode",
-            ))
-            .unwrap();
+        let plan = plan_a(&RequestOptions::post(
+            "/cgi-bin/component/api_create_preauthcode",
+        ))
+        .unwrap();
         assert_eq!(plan.token, component);
         assert_eq!(plan.body_component_appid.as_deref(), Some("wxA"));
 
-        let plan = c
-            .core
-            .plan(
-                &RequestOptions::get("/sns/oauth2/component/access_token")
-                    .authorizer_appid("wxAuth"),
-            )
-            .unwrap();
+        let plan = plan_a(
+            &RequestOptions::get("/sns/oauth2/component/access_token").authorizer_appid("wxAuth"),
+        )
+        .unwrap();
         assert_eq!(plan.token, component);
         assert_eq!(
             plan.query,
@@ -257,27 +291,19 @@ mod tests {
                 ("component_appid", "wxA".to_string())
             ]
         );
-        assert!(c
-            .core
-            .plan(&RequestOptions::get("/sns/component/jscode2session"))
-            .is_err());
+        assert!(plan_a(&RequestOptions::get("/sns/component/jscode2session")).is_err());
 
         assert_eq!(
-            token_of(
-                &c,
-                RequestOptions::get("/cgi-bin/user/get").authorizer_appid("wxAuth")
-            ),
+            token_of(RequestOptions::get("/cgi-bin/user/get").authorizer_appid("wxAuth")),
             Some((
                 TokenKey::access_token("wxA").for_authorizer("wxAuth"),
                 "access_token"
             ))
         );
-        let plan = c
-            .core
-            .plan(&RequestOptions::post(
-                "/cgi-bin/component/api_component_token",
-            ))
-            .unwrap();
+        let plan = plan_a(&RequestOptions::post(
+            "/cgi-bin/component/api_component_token",
+        ))
+        .unwrap();
         assert_eq!(plan.token, None);
     }
 
@@ -300,8 +326,8 @@ mod tests {
 
     #[test]
     fn builds_urls_from_path_host_scheme_port() {
-        let c = client();
-        let url = |o: RequestOptions| c.core.url_of(&o);
+        let origin = Origin::new("https", "api.weixin.qq.com", None).unwrap();
+        let url = |o: RequestOptions| url_of(&o, &origin);
         assert_eq!(
             url(RequestOptions::get("/a")).unwrap(),
             "https://api.weixin.qq.com/a"

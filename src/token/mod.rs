@@ -3,17 +3,21 @@
 
 pub(crate) mod cache;
 pub(crate) mod component;
+mod context;
 pub(crate) mod hub;
 pub(crate) mod limit;
 pub(crate) mod secret;
+mod tokens;
+
+pub use context::Context;
+pub(crate) use tokens::Tokens;
+pub use tokens::TOKEN_RETRIES;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::client::Core;
 use crate::error::Result;
-use crate::http::Http;
 use crate::secret::Secret;
 
 /// Seconds since the Unix epoch, now.
@@ -307,50 +311,5 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
 
     fn forget(&self, key: &TokenKey) {
         (**self).forget(key)
-    }
-}
-
-/// What a [`TokenSource`] may use while fetching: other tokens through the
-/// same cache (a ticket needs an access token) and the client's HTTP agent.
-pub struct Context<'a> {
-    pub(crate) core: &'a Core,
-}
-
-impl Context<'_> {
-    /// A token for `key` through the client's cache (fetching it once if
-    /// missing), for example the access token a ticket is fetched with.
-    ///
-    /// # Errors
-    ///
-    /// The error of the fetch, if one was needed and failed.
-    pub fn token(&self, key: &TokenKey) -> Result<Token> {
-        self.core.token(key)
-    }
-
-    /// Runs `call` with a token for `key`; if it fails with 40001, 40014 or
-    /// 42001, refreshes that token (once, shared with concurrent callers)
-    /// and runs `call` again, as [`Client::request`](crate::Client::request)
-    /// does.
-    ///
-    /// # Errors
-    ///
-    /// The error of `call` (or of getting a token), after at most
-    /// [`TOKEN_RETRIES`](crate::TOKEN_RETRIES) retries.
-    pub fn with_token<T>(
-        &self,
-        key: &TokenKey,
-        call: impl FnMut(&Token) -> Result<T>,
-    ) -> Result<T> {
-        self.core.with_token(key, call)
-    }
-
-    pub(crate) fn http(&self) -> &Http {
-        &self.core.http
-    }
-}
-
-impl fmt::Debug for Context<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").finish_non_exhaustive()
     }
 }
