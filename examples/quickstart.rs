@@ -25,9 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Client::builder()
             .appid(appid.as_str())
             .token_source(HubSource::new(hub.url())?)
-            .scheme("http")
-            .host("127.0.0.1")
-            .port(wechat.port())
+            .base_url(wechat.url())
             .build()
     };
     let (a, b) = (client("a")?, client("b")?);

@@ -19,8 +19,8 @@
 //!
 //! let client = Client::builder()
 //!     .appid("wx1234")
-//!     .token_source(SecretSource::new("wx1234", secret.as_str()).base_url(fake.url()))
-//!     .scheme("http").host("127.0.0.1").port(fake.port())
+//!     .base_url(fake.url()) // where WeChat is, for calls and tokens alike
+//!     .token_source(SecretSource::new("wx1234", secret.as_str()))
 //!     .build()?;
 //! let resp = client.request(
 //!     RequestOptions::post("/cgi-bin/material/batchget_material")

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod base_url;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 mod component;

@@ -10,12 +10,13 @@ use super::{BusyRetry, Client, Core};
 use crate::clock::Clock;
 #[cfg(doc)]
 use crate::error::ErrorKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::Http;
 #[cfg(doc)]
 use crate::options::RequestOptions;
 use crate::token::cache::TokenCache;
 use crate::token::limit::RefreshLimit;
+use crate::token::secret::DEFAULT_BASE_URL;
 use crate::token::{TokenSource, Tokens};
 
 /// Builds a [`Client`]. All defaults are in its `Default` impl.
@@ -34,6 +35,9 @@ pub struct ClientBuilder {
     clock: Clock,
     read_through: Option<Duration>,
     shared: Option<(Http, Arc<TokenCache>)>,
+    /// Why the last [`base_url`](ClientBuilder::base_url) was refused,
+    /// reported by `build`.
+    bad_base_url: Option<Error>,
 }
 
 impl Default for ClientBuilder {
@@ -41,8 +45,8 @@ impl Default for ClientBuilder {
         ClientBuilder {
             appid: None,
             source: None,
-            scheme: "https".to_string(),
-            host: "api.weixin.qq.com".to_string(),
+            scheme: String::new(),
+            host: String::new(),
             port: None,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
@@ -56,7 +60,9 @@ impl Default for ClientBuilder {
             clock: Clock::system(),
             read_through: None,
             shared: None,
+            bad_base_url: None,
         }
+        .base_url(DEFAULT_BASE_URL)
     }
 }
 
@@ -80,7 +86,54 @@ impl ClientBuilder {
         self
     }
 
-    /// The scheme paths are sent with, `https` or `http`.
+    /// Where WeChat is: the scheme, host and port calls are sent to, and
+    /// where the built-in sources ([`SecretSource`](crate::SecretSource),
+    /// [`ComponentSource`](crate::ComponentSource)) that were not given a
+    /// base URL of their own fetch tokens and tickets. Point it at
+    /// `api2.weixin.qq.com`, a proxy, or a fake WeChat in tests: this one
+    /// setting moves every call. A call can still name its own host, scheme
+    /// or port ([`RequestOptions::host`]).
+    ///
+    /// Takes `http(s)://host[:port]`, with or without a trailing `/` and
+    /// nothing after it; [`scheme`](ClientBuilder::scheme),
+    /// [`host`](ClientBuilder::host) and [`port`](ClientBuilder::port) set
+    /// its parts one by one.
+    ///
+    /// Defaults to `https://api.weixin.qq.com`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "secret1");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url()) // calls, tokens and tickets alike
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+    ///     .build()?;
+    /// client.request("/cgi-bin/get_api_domain_ip")?;
+    /// assert_eq!(fake.count("/cgi-bin/token"), 1);
+    /// assert_eq!(fake.count("/cgi-bin/get_api_domain_ip"), 1);
+    ///
+    /// let err = wechat::Client::builder().base_url("127.0.0.1:8080").build().unwrap_err();
+    /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn base_url(mut self, base_url: impl AsRef<str>) -> ClientBuilder {
+        match Origin::parse(base_url.as_ref()) {
+            Ok(origin) => {
+                (self.scheme, self.host, self.port) = origin.into_parts();
+                self.bad_base_url = None;
+            }
+            Err(e) => self.bad_base_url = Some(e),
+        }
+        self
+    }
+
+    /// The scheme calls are sent with, `https` or `http`: part of the
+    /// [`base_url`](ClientBuilder::base_url).
     ///
     /// Defaults to `https`.
     pub fn scheme(mut self, scheme: impl Into<String>) -> ClientBuilder {
@@ -88,7 +141,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The host paths are sent to, for example `api2.weixin.qq.com`.
+    /// The host calls are sent to, for example `api2.weixin.qq.com`: part
+    /// of the [`base_url`](ClientBuilder::base_url).
     ///
     /// Defaults to `api.weixin.qq.com`.
     pub fn host(mut self, host: impl Into<String>) -> ClientBuilder {
@@ -96,7 +150,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The port paths are sent to.
+    /// The port calls are sent to: part of the
+    /// [`base_url`](ClientBuilder::base_url).
     ///
     /// Defaults to 443 for https and 80 for http.
     pub fn port(mut self, port: u16) -> ClientBuilder {
@@ -190,9 +245,13 @@ impl ClientBuilder {
     ///
     /// # Errors
     ///
-    /// An [`ErrorKind::Config`] error if the scheme is not `http` or `https`
-    /// or the host is empty or contains a `/`.
+    /// An [`ErrorKind::Config`] error if the base URL is not
+    /// `http(s)://host[:port]`: the scheme is not `http` or `https`, or the
+    /// host is empty or contains a `/`.
     pub fn build(mut self) -> Result<Client> {
+        if let Some(e) = self.bad_base_url.take() {
+            return Err(e);
+        }
         let origin = Origin::new(&self.scheme, &self.host, self.port)?;
         let (http, cache) = match self.shared.take() {
             Some(shared) => shared,
@@ -216,7 +275,9 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("appid", &self.appid)
             .field("source", &self.source)
+            .field("scheme", &self.scheme)
             .field("host", &self.host)
+            .field("port", &self.port)
             .finish_non_exhaustive()
     }
 }

@@ -36,7 +36,7 @@ impl Origin {
                 "scheme must be http or https, got {scheme:?}"
             )));
         }
-        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+        if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
             return Err(Error::config(format!(
                 "host must be a bare host name, got {host:?}"
             )));
@@ -46,6 +46,34 @@ impl Origin {
             host: host.to_string(),
             port: port.unwrap_or(default_port(scheme)),
         })
+    }
+
+    /// An origin from `http(s)://host[:port]`, a trailing `/` allowed.
+    pub fn parse(base_url: &str) -> Result<Origin> {
+        let bad = || {
+            Error::config(format!(
+                "base url must be http(s)://host[:port], got {:?}",
+                redact_url(base_url)
+            ))
+        };
+        let (scheme, rest) = base_url.split_once("://").ok_or_else(bad)?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        // The port follows the last `:` after an IPv6 literal's `]`.
+        let host_end = rest.rfind(']').map_or(0, |i| i + 1);
+        let (host, port) = match rest[host_end..].rfind(':') {
+            Some(i) => {
+                let port = rest[host_end + i + 1..].parse().map_err(|_| bad())?;
+                (&rest[..host_end + i], Some(port))
+            }
+            None => (rest, None),
+        };
+        Origin::new(scheme, host, port).map_err(|_| bad())
+    }
+
+    /// The scheme, host and port.
+    pub fn into_parts(self) -> (String, String, Option<u16>) {
+        let port = Some(self.port).filter(|p| *p != default_port(&self.scheme));
+        (self.scheme, self.host, port)
     }
 
     /// `scheme://host[:port]`, the port left out when it is the scheme's.
@@ -358,5 +386,44 @@ mod tests {
             );
         }
         assert!(url(RequestOptions::get("/a").scheme("gopher")).is_err());
+    }
+
+    #[test]
+    fn parses_a_base_url_into_an_origin() {
+        let parse = |url| Origin::parse(url).map(|o| o.base_url());
+        assert_eq!(
+            parse("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            parse("https://api2.weixin.qq.com:443").unwrap(),
+            "https://api2.weixin.qq.com"
+        );
+        assert_eq!(parse("http://[::1]:81").unwrap(), "http://[::1]:81");
+        assert_eq!(parse("http://[::1]").unwrap(), "http://[::1]");
+        for bad in [
+            "",
+            "127.0.0.1:80",
+            "ftp://h",
+            "http://",
+            "http://h/prefix",
+            "http://h:port",
+            "http://h:99999",
+            "http://u@h",
+            "http://h?x=1",
+        ] {
+            let err = Origin::parse(bad).unwrap_err();
+            assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{bad}");
+        }
+        assert_eq!(
+            Origin::parse("http://h/x?secret=s")
+                .unwrap_err()
+                .to_string(),
+            "invalid configuration: base url must be http(s)://host[:port], got \"http://h/x\""
+        );
     }
 }

@@ -44,7 +44,10 @@ impl Context<'_> {
     }
 
     /// Where WeChat is for this client, `scheme://host[:port]` (no
-    /// trailing `/`), as set on its [`ClientBuilder`](crate::ClientBuilder).
+    /// trailing `/`), as set by
+    /// [`ClientBuilder::base_url`](crate::ClientBuilder::base_url): the
+    /// built-in sources send their WeChat calls there unless they were
+    /// given a base URL of their own.
     ///
     /// # Example
     ///
@@ -62,7 +65,7 @@ impl Context<'_> {
     /// }
     ///
     /// let client = wechat::Client::builder()
-    ///     .scheme("http").host("127.0.0.1").port(8080)
+    ///     .base_url("http://127.0.0.1:8080/")
     ///     .token_source(Echo)
     ///     .build()?;
     /// let token = client.token(&TokenKey::access_token("wx1"))?;
