@@ -9,6 +9,7 @@ mod chaos;
 mod component;
 mod concurrency;
 mod faults;
+mod global;
 mod hub_client;
 #[cfg(feature = "hub")]
 mod hub_component;

@@ -225,15 +225,39 @@ impl ClientBuilder {
 
     /// The agent and cache a client built from these settings gets.
     pub(crate) fn parts(&self) -> (Http, Arc<TokenCache>) {
-        (
-            Http::new(self.connect_timeout, self.timeout),
-            Arc::new(TokenCache::new(
-                self.expiry_margin.as_secs(),
-                self.refresh_limit,
-                self.clock.clone(),
-                self.read_through,
-            )),
-        )
+        (self.http(), self.cache())
+    }
+
+    /// An agent with these timeouts.
+    pub(crate) fn http(&self) -> Http {
+        Http::new(self.connect_timeout, self.timeout)
+    }
+
+    /// A cache with these settings.
+    pub(crate) fn cache(&self) -> Arc<TokenCache> {
+        Arc::new(TokenCache::new(
+            self.expiry_margin.as_secs(),
+            self.refresh_limit,
+            self.clock.clone(),
+            self.read_through,
+        ))
+    }
+
+    /// Whether caches made from `self` and `other` behave the same, so
+    /// one can serve in place of the other.
+    pub(crate) fn same_cache_settings(&self, other: &ClientBuilder) -> bool {
+        self.expiry_margin == other.expiry_margin
+            && self.refresh_limit == other.refresh_limit
+            && self.clock.same_as(&other.clock)
+            && self.read_through == other.read_through
+    }
+
+    /// These settings, with `other`'s token source if they have none.
+    pub(crate) fn or_token_source_of(mut self, other: &ClientBuilder) -> ClientBuilder {
+        if self.source.is_none() {
+            self.source.clone_from(&other.source);
+        }
+        self
     }
 
     pub(crate) fn shared(mut self, http: Http, cache: Arc<TokenCache>) -> ClientBuilder {
