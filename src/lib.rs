@@ -93,9 +93,16 @@
 //! # Errors
 //!
 //! Every function returns [`Error`]; match on [`Error::kind`]. WeChat's own
-//! `errcode`/`errmsg` are typed fields of [`ErrorKind::Api`]. No error, log
-//! line or `Debug` output contains a secret or a token: secrets are
-//! [`Secret`]s, and URLs are printed without their query.
+//! `errcode`/`errmsg` are typed fields of [`ErrorKind::Api`]
+//! ([`Error::errcode`]); a hub's own errors are [`ErrorKind::Hub`], never
+//! mistaken for WeChat's. An error raised while fetching a token says so:
+//! [`Error::token_fetch`] names the token, the appid and the kind of source
+//! (direct, hub, component), and `Display` starts with it. A transport
+//! failure prints its cause (connection refused, name not resolved, TLS), a
+//! timeout the limit it reached, a call WeChat kept answering "busy" how
+//! many attempts it made ([`Error::attempts`]). No error, log line or
+//! `Debug` output contains a secret or a token: secrets are [`Secret`]s,
+//! and URLs are printed without their query.
 //!
 //! # Minimum supported Rust version
 //!
@@ -128,7 +135,9 @@ pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
 pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
-pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
+pub use error::{
+    CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+};
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "crypto")]
 pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};

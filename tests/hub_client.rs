@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use wechat::testing::{FakeHub, SilentServer, StubServer};
-use wechat::{Client, ErrorKind, HubSource, TicketType, TokenKey, TransportKind};
+use wechat::{Client, ErrorKind, HubSource, SourceKind, TicketType, TokenKey, TransportKind};
 
 use crate::common::{self, APPID, SECRET};
 
@@ -142,8 +142,31 @@ fn upstream_errors_are_relayed_by_the_hub() {
     let err = common::via_hub(&fake, &hub)
         .token(&TokenKey::access_token(APPID))
         .unwrap_err();
-    assert_eq!(err.errcode(), Some(40125));
-    assert!(matches!(err.kind(), ErrorKind::Hub { .. }));
+    // WeChat's answer to the hub, not to this client: no errcode of its
+    // own, so code retrying on an errcode never retries a hub's error.
+    assert_eq!(err.errcode(), None);
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Hub {
+                errcode: Some(40125),
+                status: 502,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let fetch = err.token_fetch().unwrap();
+    assert_eq!((fetch.appid(), fetch.source()), (APPID, SourceKind::Hub));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not fetch the access_token of {APPID} from the hub source: \
+             hub error (http 502, errcode 40125) wechat_error: \
+             could not fetch the access_token of {APPID} from the store source: \
+             wechat api error 40125: invalid appsecret (the appsecret is wrong)"
+        )
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod base_url;
 mod chaos;
 mod component;
 mod concurrency;
+mod errors;
 mod faults;
 mod global;
 mod hub_client;

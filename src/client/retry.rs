@@ -23,7 +23,8 @@ pub struct BusyRetry {
 
 impl BusyRetry {
     /// Runs `send` until it answers something other than errcode `-1`, at
-    /// most `1 + retries` times, backing off between attempts.
+    /// most `1 + retries` times, backing off between attempts. A `-1` that
+    /// outlasts the retries says how many attempts were made.
     pub(super) fn run<T>(&self, mut send: impl FnMut() -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
@@ -31,6 +32,9 @@ impl BusyRetry {
                 Err(e) if e.errcode() == Some(-1) && attempt < self.retries => {
                     std::thread::sleep(backoff(self, attempt));
                     attempt += 1;
+                }
+                Err(e) if e.errcode() == Some(-1) && attempt > 0 => {
+                    return Err(e.after_attempts(attempt + 1));
                 }
                 other => return other,
             }

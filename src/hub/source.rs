@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::store::{store_error, Store};
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{Result, SourceKind};
 use crate::secret::Secret;
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
 use crate::token::{Context, Token, TokenKey, TokenSource};
@@ -238,6 +238,10 @@ fn is_fresh(token: &Token, now: u64) -> bool {
 }
 
 impl TokenSource for StoreSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Store
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         self.acquire(key, None, cx)
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SourceKind};
 use crate::http::{with_query, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::response;
@@ -359,6 +359,10 @@ impl ComponentSource {
 }
 
 impl TokenSource for ComponentSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Component
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         self.check_appid(key)?;
         match (key.kind(), key.authorizer_appid()) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, SourceKind};
 use crate::http::{with_query, Incoming, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::secret::Secret;
@@ -217,6 +217,10 @@ fn hub_error(body: &serde_json::Map<String, Value>, status: u16) -> Option<Error
 }
 
 impl TokenSource for HubSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Hub
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         let appid = key.appid();
         let mut query = vec![("appid", appid)];

@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
+use crate::error::{Result, SourceKind};
 use crate::secret::Secret;
 
 /// Seconds since the Unix epoch, now.
@@ -266,6 +266,14 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
         true
     }
 
+    /// The kind of source this is, as errors raised while fetching from it
+    /// name it ([`Error::token_fetch`](crate::Error::token_fetch)).
+    ///
+    /// Defaults to [`SourceKind::Custom`].
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Custom
+    }
+
     /// Forgets whatever the source keeps of `key`'s token, when the
     /// client is told to forget it ([`Client::forget_token`](crate::Client::forget_token)).
     ///
@@ -307,6 +315,10 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
 
     fn limited_by_client(&self) -> bool {
         (**self).limited_by_client()
+    }
+
+    fn source_kind(&self) -> SourceKind {
+        (**self).source_kind()
     }
 
     fn forget(&self, key: &TokenKey) {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SourceKind};
 use crate::http::{with_query, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::response;
@@ -195,6 +195,10 @@ struct TicketBody {
 }
 
 impl TokenSource for SecretSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Direct
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         if key.authorizer_appid().is_some() {
             return Err(SecretSource::unsupported(key));

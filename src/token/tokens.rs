@@ -7,11 +7,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenFetch};
 use crate::http::Http;
 use crate::secret::Secret;
 use crate::token::cache::TokenCache;
-use crate::token::{Context, Token, TokenKey, TokenSource};
+use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 
 /// How many times one call is retried with a new token after WeChat
 /// rejected the one it carried: once per rejected token, since a token a
@@ -51,21 +51,27 @@ impl Tokens {
     }
 
     /// A token for `key` from the cache, fetched once (for every caller
-    /// missing it at the same time) if missing.
+    /// missing it at the same time) if missing. A failed fetch's error
+    /// names the token and the source.
     pub fn get(&self, key: &TokenKey) -> Result<Token> {
         let source = self.source()?;
         self.cache.get(key, source.limited_by_client(), || {
-            source.fetch(key, &self.context())
+            source
+                .fetch(key, &self.context())
+                .map_err(|e| e.in_token_fetch(|| fetch_of(key, &**source, false)))
         })
     }
 
     /// A token for `key` other than `stale`: compare-and-swap, see
-    /// [`TokenCache::refresh`].
+    /// [`TokenCache::refresh`]. A failed refresh's error names the token
+    /// and the source.
     pub fn refresh(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
         let source = self.source()?;
         self.cache
             .refresh(key, source.limited_by_client(), stale, || {
-                source.refresh(key, stale, &self.context())
+                source
+                    .refresh(key, stale, &self.context())
+                    .map_err(|e| e.in_token_fetch(|| fetch_of(key, &**source, true)))
             })
     }
 
@@ -140,6 +146,23 @@ impl Tokens {
     fn context(&self) -> Context<'_> {
         Context { tokens: self }
     }
+}
+
+/// What an error raised fetching (or refreshing) `key` from `source` says
+/// it was doing.
+fn fetch_of(key: &TokenKey, source: &dyn TokenSource, refresh: bool) -> TokenFetch {
+    let what = match key.kind() {
+        TokenKind::AccessToken => "access_token".to_string(),
+        TokenKind::ComponentAccessToken => "component_access_token".to_string(),
+        TokenKind::Ticket(ticket) => format!("{} ticket", ticket.as_str()),
+    };
+    TokenFetch::new(
+        what,
+        key.appid(),
+        key.authorizer_appid(),
+        source.source_kind(),
+        refresh,
+    )
 }
 
 impl fmt::Debug for Tokens {
