@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         wechat.count("/cgi-bin/token")
     );
 
-    let config = a.jssdk_config(None, "https://example.com/page?id=1#top")?;
+    let config = a.wx_config("https://example.com/page?id=1#top")?;
     println!("wx.config = {}", serde_json::to_string(&config)?);
     Ok(())
 }

@@ -60,7 +60,7 @@ fn one_setting_sends_every_call_to_the_fake() {
         .build()
         .unwrap();
     account.request("/cgi-bin/get_api_domain_ip").unwrap();
-    account.ticket(None, TicketType::Jsapi).unwrap();
+    account.jsapi_ticket().unwrap();
 
     let platform = builder(&format!("{}/", fake.url()))
         .appid(COMPONENT)
@@ -124,7 +124,7 @@ fn a_refused_base_url_fails_every_call_there() {
         .unwrap();
     let errors = [
         account.request("/cgi-bin/get_api_domain_ip").unwrap_err(),
-        account.ticket(None, TicketType::Jsapi).unwrap_err(),
+        account.jsapi_ticket().unwrap_err(),
         platform
             .request(RequestOptions::post(
                 "/cgi-bin/component/api_create_preauthcode",

@@ -26,12 +26,12 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     let fake = common::fake();
     let client = common::direct(&fake);
     let token = client.token(&TokenKey::access_token(APPID)).unwrap();
-    let ticket = client.ticket(None, TicketType::Jsapi).unwrap();
+    let ticket = client.jsapi_ticket().unwrap();
     let secrets = vec![
         SECRET.to_string(),
         BEARER.to_string(),
-        token.secret().to_string(),
-        ticket.secret().to_string(),
+        token.expose().to_string(),
+        ticket.expose().to_string(),
     ];
 
     let hub_client = Client::builder()
@@ -48,7 +48,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         format!("{ticket:?}"),
         format!(
             "{:?}",
-            RequestOptions::get("/x").query("access_token", token.secret())
+            RequestOptions::get("/x").query("access_token", token.expose())
         ),
     ];
 
@@ -57,7 +57,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     fake.fail_next(
         "/cgi-bin/e",
         40001,
-        &format!("invalid credential, access_token={} rid: 1", token.secret()),
+        &format!("invalid credential, access_token={} rid: 1", token.expose()),
         3,
     );
     errors.push(client.request("/cgi-bin/e").unwrap_err());
@@ -102,7 +102,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     );
     errors.push(
         client
-            .request(RequestOptions::get("/cgi-bin/x").query("access_token", token.secret()))
+            .request(RequestOptions::get("/cgi-bin/x").query("access_token", token.expose()))
             .unwrap_err(),
     );
     // The messages that say where an error came from: a token fetch's
@@ -144,8 +144,8 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         40164,
         &format!(
             "invalid ip, access_token={} ticket={}",
-            token.secret(),
-            ticket.secret()
+            token.expose(),
+            ticket.expose()
         ),
         1,
     );
@@ -157,7 +157,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     fake.fail_next(
         "/cgi-bin/busy",
         -1,
-        &format!("system error, access_token={}", token.secret()),
+        &format!("system error, access_token={}", token.expose()),
         usize::MAX,
     );
     errors.push(client.request("/cgi-bin/busy").unwrap_err());
@@ -182,7 +182,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     );
     let hub_own = format!(
         r#"{{"errcode":-1,"reason":"store_unavailable","message":"access_token={} secret={SECRET}","http_status":503}}"#,
-        token.secret()
+        token.expose()
     );
     let hub_stub = StubServer::start(200, "application/json", hub_own).unwrap();
     errors.push(

@@ -128,8 +128,43 @@ impl Client {
     /// # Errors
     ///
     /// The token source's error, or [`ErrorKind::Config`] without a source.
-    pub fn refresh_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::TokenKey;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = wechat::Client::builder()
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// let key = TokenKey::access_token("wx1");
+    /// let stale = client.token(&key)?;
+    /// let fresh = client.refreshed_token(&key, &stale)?;
+    /// assert_ne!(fresh, stale);
+    /// // Reported stale again: the replacement, with no second call.
+    /// assert_eq!(client.refreshed_token(&key, &stale)?, fresh);
+    /// assert_eq!(fake.count("/cgi-bin/token"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refreshed_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
         self.core.tokens.refresh(key, stale)
+    }
+
+    /// A token for `key` other than `stale`: see
+    /// [`refreshed_token`](Client::refreshed_token).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::refreshed_token`].
+    #[deprecated(
+        note = "use `refreshed_token`: this name reads as fetching an authorizer's refresh token"
+    )]
+    pub fn refresh_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
+        self.refreshed_token(key, stale)
     }
 
     /// Drops whatever the cache (and the source, see
@@ -170,7 +205,7 @@ impl Core {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(plan.query.iter().map(|(k, v)| (*k, v.as_str())))
-            .chain(token.map(|t| (token_name, t.secret())));
+            .chain(token.map(|t| (token_name, t.expose())));
         let body = match &options.body {
             Body::Empty => OutBody::Empty,
             Body::Json(value) => OutBody::Json(value.to_string().into_bytes()),

@@ -324,7 +324,7 @@ impl ComponentSource {
             |ct| {
                 let out = Outgoing {
                     method: Method::Post,
-                    url: with_query(&url, [("component_access_token", ct.secret())]),
+                    url: with_query(&url, [("component_access_token", ct.expose())]),
                     headers: Vec::new(),
                     body: OutBody::Json(body.clone()),
                     timeout: None,

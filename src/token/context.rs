@@ -69,7 +69,7 @@ impl Context<'_> {
     ///     .token_source(Echo)
     ///     .build()?;
     /// let token = client.token(&TokenKey::access_token("wx1"))?;
-    /// assert_eq!(token.secret(), "http://127.0.0.1:8080");
+    /// assert_eq!(token.expose(), "http://127.0.0.1:8080");
     /// # Ok::<(), wechat::Error>(())
     /// ```
     pub fn base_url(&self) -> &str {

@@ -246,7 +246,7 @@ impl TokenSource for HubSource {
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
         let mut body = serde_json::json!({
             "appid": key.appid(),
-            "access_token": stale.secret(),
+            "access_token": stale.expose(),
         });
         if let Some(authorizer) = key.authorizer_appid() {
             body["authorizer_appid"] = authorizer.into();
@@ -305,7 +305,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (t.secret(), t.timestamp(), t.expires_in()),
+            (t.expose(), t.timestamp(), t.expires_in()),
             ("T", 1_700_000_000, 7200)
         );
     }

@@ -157,7 +157,7 @@ pub(crate) fn fetch_ticket(
             method: Method::Get,
             url: with_query(
                 &url,
-                [("access_token", token.secret()), ("type", ticket.as_str())],
+                [("access_token", token.expose()), ("type", ticket.as_str())],
             ),
             headers: Vec::new(),
             body: OutBody::Empty,
@@ -218,7 +218,7 @@ impl TokenSource for SecretSource {
             // Normal mode may already hand out a newer token (another
             // process forced one): only burn a forced refresh if not.
             let token = self.access_token(cx, key.appid(), false)?;
-            if token.secret() != stale.secret() {
+            if token.expose() != stale.expose() {
                 return Ok(token);
             }
             return self.access_token(cx, key.appid(), true);

@@ -89,7 +89,7 @@ impl Tokens {
             match call(&token) {
                 Err(e) if e.is_token_expired() && retries < TOKEN_RETRIES => {
                     let next = self.refresh(key, &token)?;
-                    if next.secret() == token.secret() {
+                    if next.expose() == token.expose() {
                         // The source had nothing newer: WeChat's word stands.
                         return Err(e);
                     }
