@@ -44,7 +44,10 @@
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
 //! token invalidate each other. [`HubSource`] speaks the elixir_wechat hub
-//! protocol. Your own token service plugs in through [`TokenSource`].
+//! protocol (`docs/hub-protocol.md` in the repository). Without a hub,
+//! processes share one token through a store: a [`hub::StoreSource`] over
+//! a `hub::RedisStore` (feature `redis`) in each of them. Your own token
+//! service plugs in through [`TokenSource`].
 //!
 //! A third-party platform's calls are routed as elixir_wechat does: paths
 //! under `/cgi-bin/component/` carry `component_access_token` and get
@@ -75,7 +78,10 @@
 //!   rejected soon after it was fetched: another process fetching tokens
 //!   with the same secret. A hub applies the limit for all its replicas.
 //! - [`request`] is the same pipeline behind a process-wide client, for
-//!   code that does not want to carry a [`Client`] around.
+//!   code that does not want to carry a [`Client`] around; [`configure`]
+//!   and [`set_token_source`] set it up, each keeping what the other set.
+//! - [`ClientBuilder::base_url`] says where WeChat is, for calls and for
+//!   the built-in sources alike: one setting aims a client at a fake.
 //!
 //! # Feature flags
 //!

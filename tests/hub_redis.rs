@@ -8,8 +8,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wechat::hub::{RedisStore, Store};
-use wechat::{Client, ErrorKind, HubSource, Token, TokenKey};
+use wechat::hub::{RedisStore, Store, StoreSource};
+use wechat::{Client, ErrorKind, HubSource, SecretSource, Token, TokenKey};
 
 use crate::common::process::{self, HubProcess, RedisProcess, SECRET_ENV};
 use crate::common::{self, APPID};
@@ -73,6 +73,40 @@ fn redis_lock_is_exclusive_owned_and_expires() {
     // Another prefix sees none of it.
     let (other, _) = shared_redis("lock-other");
     assert!(other.get_token(&key).unwrap().is_none());
+}
+
+#[test]
+fn processes_share_tokens_through_redis_without_a_hub() {
+    // Two "processes" (clients with caches of their own) over one Redis:
+    // the README's hub-less set-up.
+    let fake = common::fake();
+    let (_, prefix) = shared_redis("no_hub");
+    let process = || {
+        let store = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
+        Client::builder()
+            .appid(APPID)
+            .base_url(fake.url())
+            .token_source(StoreSource::new(
+                store,
+                SecretSource::new(APPID, common::SECRET),
+            ))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (process(), process());
+    a.request("/cgi-bin/a").unwrap();
+    b.request("/cgi-bin/b").unwrap();
+    assert_eq!(fake.count("/cgi-bin/token"), 1, "one token for both");
+    assert_eq!(
+        a.token(&TokenKey::access_token(APPID)).unwrap(),
+        b.token(&TokenKey::access_token(APPID)).unwrap()
+    );
+
+    // WeChat revokes it: both recover with one new token between them.
+    fake.invalidate_current(APPID);
+    a.request("/cgi-bin/a").unwrap();
+    b.request("/cgi-bin/b").unwrap();
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
 }
 
 fn client_of(fake: &wechat::testing::FakeWechat, url: &str) -> Client {

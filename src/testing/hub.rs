@@ -12,7 +12,7 @@ use crate::token::TokenSource;
 use crate::RefreshLimit;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
-/// `shared/docs/hub-protocol.md` over a token source (usually a
+/// the hub protocol (`docs/hub-protocol.md`) over a token source (usually a
 /// [`SecretSource`](crate::SecretSource) pointed at a
 /// [`FakeWechat`](super::FakeWechat)).
 ///

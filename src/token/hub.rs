@@ -1,5 +1,6 @@
 //! `HubSource`: the client side of the hub protocol
-//! (`shared/docs/hub-protocol.md`, compatible with elixir_wechat 0.4).
+//! (`docs/hub-protocol.md` in the repository, compatible with
+//! elixir_wechat 0.4).
 
 use std::fmt;
 use std::time::Duration;
@@ -15,8 +16,9 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// Gets tokens and tickets from a hub: the one service that owns each
 /// account's token life cycle, so that many processes share one token.
 ///
-/// Speaks the elixir_wechat hub protocol, so it works against an Elixir hub
-/// as well as this crate's. A hub answer is accepted only if it is exactly a
+/// Speaks the elixir_wechat hub protocol, documented in `docs/hub-protocol.md`
+/// (in the repository and the published crate), so it works against an
+/// Elixir hub as well as this crate's. A hub answer is accepted only if it is exactly a
 /// success body of the protocol (a non-empty token string and integer
 /// `timestamp` and `expires_in`); anything else becomes an error:
 /// [`ErrorKind::Hub`] for a hub error body, [`ErrorKind::HttpStatus`] for a
