@@ -538,9 +538,17 @@ impl Error {
 /// little.
 fn hint(errcode: i64) -> Option<&'static str> {
     Some(match errcode {
+        40029 => {
+            "the code is unknown or expired: a login code is valid 5 minutes, for its appid only"
+        }
+        40030 => "the refresh token is invalid: the user must authorize again",
         40125 => "the appsecret is wrong",
+        40163 => "the code was already used: each login code works once",
         40164 => "add this machine's IP to the account's whitelist",
         45009 => "the daily quota of this API is used up; do not retry today",
+        45011 => {
+            "calls are too frequent (code2session: 100 per user per minute); retry after a minute"
+        }
         61005 => "component_verify_ticket expired: wait for WeChat's next push",
         61006 => "component_verify_ticket invalid: use the latest one WeChat pushed",
         61023 => {
@@ -706,7 +714,23 @@ pub(crate) const SENSITIVE_NAMES: &[&str] = &[
     "encoding_aes_key",
     "ticket",
     "component_verify_ticket",
+    "session_key",
 ];
+
+/// Query pairs as `Debug` may show them: sensitive names' values masked.
+pub(crate) fn redact_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let shown = if SENSITIVE_NAMES.contains(&k.as_str()) {
+                "[redacted]"
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), shown)
+        })
+        .collect()
+}
 
 /// A URL with its query and fragment removed, for errors and logs.
 pub(crate) fn redact_url(url: &str) -> String {

@@ -58,6 +58,61 @@
 //! Rotated authorizer refresh tokens are saved to your
 //! [`RefreshTokenStore`] before the new access token is used.
 //!
+//! # Users' logins
+//!
+//! A user's login authenticates by the app's secret (or through its
+//! third-party platform) and a code, never by the account's token: these
+//! calls need no token source, fetch no account token, and a user's own
+//! token never enters the account token cache.
+//!
+//! OAuth2 web authorization ([`OAuth`]): send the user to the authorize
+//! URL, exchange the code WeChat sends them back with for a [`UserToken`],
+//! read their profile:
+//!
+//! ```
+//! use wechat::testing::FakeWechat;
+//! use wechat::{Client, Lang, OAuth, Scope};
+//!
+//! let fake = FakeWechat::start()?; // stands in for api.weixin.qq.com
+//! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
+//! fake.register("wx1234", &secret);
+//! let client = Client::builder().base_url(fake.url()).build()?;
+//!
+//! let oauth = OAuth::new("wx1234").secret(secret);
+//! let url = oauth.authorize_url("https://example.com/back", Scope::UserInfo, "xyz")?;
+//! assert!(url.ends_with("&scope=snsapi_userinfo&state=xyz#wechat_redirect"));
+//!
+//! // WeChat sends the user back to https://example.com/back?code=...&state=xyz
+//! let code = fake.oauth_code("wx1234", "o_alice");
+//! let user = oauth.exchange_code(&client, &code)?;
+//! let profile = oauth.user_info(&client, &user, Lang::ZhCn)?;
+//! assert_eq!(profile.openid, "o_alice");
+//! assert_eq!(oauth.exchange_code(&client, &code).unwrap_err().errcode(), Some(40163)); // once only
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A mini program's login ([`MiniProgram`]): `wx.login()`'s code becomes
+//! the user's openid and session key; the phone number, an unlimited
+//! mini-program code and (feature `crypto`) the decryption of the data the
+//! mini program hands over follow:
+//!
+//! ```
+//! use wechat::testing::FakeWechat;
+//! use wechat::{Client, MiniProgram};
+//!
+//! let fake = FakeWechat::start()?;
+//! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
+//! fake.register("wx_mini", &secret);
+//! let client = Client::builder().base_url(fake.url()).build()?;
+//!
+//! let mini = MiniProgram::new("wx_mini").secret(secret);
+//! let session = mini.code2session(&client, &fake.js_code("wx_mini", "o_alice"))?;
+//! assert_eq!(session.openid, "o_alice");
+//! assert_eq!(format!("{:?}", session.session_key), "[redacted]");
+//! assert_eq!(fake.count("/cgi-bin/token"), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # How tokens are kept
 //!
 //! - One in-process cache per [`Client`] (shared by its clones), keyed by
@@ -85,12 +140,14 @@
 //!
 //! # Feature flags
 //!
-//! - `testing`: [`testing::FakeWechat`], [`testing::FakeHub`], servers
-//!   that misbehave on purpose and a round-robin [`testing::Balancer`], all
-//!   on 127.0.0.1, for your own tests; with `hub` and `redis` as well, the
+//! - `testing`: [`testing::FakeWechat`] (with canned answers and users'
+//!   logins), [`testing::FakeHub`], servers that misbehave on purpose and a
+//!   round-robin [`testing::Balancer`], all on 127.0.0.1 and recording
+//!   every request, for your own tests; with `hub` and `redis` as well, the
 //!   chaos run `testing::Chaos`.
 //! - `crypto`: server callback message encryption ([`MessageCrypto`],
-//!   WXBizMsgCrypt) and push XML parsing ([`Message`], [`TextReply`]). The
+//!   WXBizMsgCrypt), push XML parsing ([`Message`], [`TextReply`]) and a
+//!   mini program's encrypted data ([`MiniProgram::decrypt_data`]). The
 //!   plain URL check ([`check_url`]) needs no feature.
 //! - `hub`: the `wechat-hub` binary and [`hub::HubServer`]; the handler and
 //!   stores in [`hub`] need no feature.
@@ -116,6 +173,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod app;
 mod callback;
 mod client;
 mod clock;
@@ -126,6 +184,10 @@ mod global;
 mod http;
 #[cfg(feature = "crypto")]
 mod message;
+mod miniprogram;
+mod oauth;
+#[cfg(feature = "crypto")]
+mod open_data;
 mod options;
 mod response;
 mod secret;
@@ -133,10 +195,7 @@ mod sign;
 mod token;
 
 pub mod hub;
-// ok because the fakes still call the deprecated `Token::secret`: the
-// branch that reworks `testing/` renames the calls.
 #[cfg(feature = "testing")]
-#[allow(deprecated)]
 pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
@@ -150,6 +209,10 @@ pub use error::{
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "crypto")]
 pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
+pub use miniprogram::{
+    MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,
+};
+pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wechat::testing::{refused_url, FakeWechat};
+use wechat::testing::{refused_url, Canned, FakeWechat};
 use wechat::{
     Client, ComponentSource, ErrorKind, MemoryRefreshTokens, MemoryVerifyTickets,
     RefreshTokenStore, RequestOptions, Secret, SecretSource, TicketType, TokenKey, TransportKind,
@@ -89,6 +89,10 @@ fn a_call_can_still_name_its_own_host() {
     let fake = FakeWechat::start().unwrap();
     fake.register(APPID, SECRET);
     let other = FakeWechat::start().unwrap();
+    other.answer(
+        "/sns/auth",
+        Canned::json(serde_json::json!({"errcode": 0, "errmsg": "ok"})),
+    );
     let client = builder(&fake.url())
         .appid(APPID)
         .token_source(SecretSource::new(APPID, SECRET))

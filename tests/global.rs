@@ -49,8 +49,8 @@ fn the_process_wide_client_keeps_what_was_set_before() {
     )
     .unwrap();
     assert_eq!(resp.json().unwrap()["appid"], APPID);
-    let resp = wechat::request(format!("{}/sns/auth", fake.url())).unwrap();
-    assert_eq!(resp.json().unwrap()["access_token_params"], 0);
+    let err = wechat::request(format!("{}/sns/auth", fake.url())).unwrap_err();
+    assert_eq!(err.errcode(), Some(41001), "no token was added");
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 
     // A bad configuration changes nothing.

@@ -9,6 +9,7 @@ mod chaos;
 mod component;
 mod concurrency;
 mod errors;
+mod fakes;
 mod faults;
 mod global;
 mod hub_client;
@@ -18,6 +19,8 @@ mod hub_component;
 mod hub_redis;
 #[cfg(feature = "hub")]
 mod hub_server;
+mod login;
+mod readme;
 mod redaction;
 mod request;
 #[cfg(feature = "hub")]

@@ -15,6 +15,17 @@ const COMPONENT: &str = "wx_component_redaction";
 const COMPONENT_SECRET: &str = "COMPONENT_SECRET_redaction_654";
 const VERIFY_TICKET: &str = "ticket@@@VERIFY_redaction_321";
 
+/// Everything an error prints: Display, Debug and its sources' Display.
+fn printed(err: &wechat::Error) -> Vec<String> {
+    let mut out = vec![format!("{err}"), format!("{err:?}")];
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        out.push(s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 fn assert_clean(what: &str, text: &str, secrets: &[String]) {
     for s in secrets {
         assert!(!text.contains(s.as_str()), "{what} leaks {s:?}: {text}");
@@ -194,15 +205,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
             .request("/cgi-bin/x")
             .unwrap_err(),
     );
-    for err in &errors {
-        shown.push(format!("{err}"));
-        shown.push(format!("{err:?}"));
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            shown.push(s.to_string());
-            source = s.source();
-        }
-    }
+    shown.extend(errors.iter().flat_map(printed));
     let mut secrets = secrets;
     secrets.push("inline".into());
     secrets.push(COMPONENT_SECRET.into());
@@ -224,5 +227,87 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         "secret=[redacted]",
     ] {
         assert!(all.contains(expected), "{expected:?} not swept:\n{all}");
+    }
+}
+
+/// Users' logins: the app secret, users' access and refresh tokens and
+/// session keys never show, in values, errors or requests' `Debug`.
+#[test]
+fn logins_print_no_secret_user_token_or_session_key() {
+    let fake = common::fake();
+    let client = common::builder(&fake).build().unwrap();
+    let oauth = wechat::OAuth::new(APPID).secret(SECRET);
+    let user = oauth
+        .exchange_code(&client, &fake.oauth_code(APPID, "o1"))
+        .unwrap();
+    let mini = wechat::MiniProgram::new(APPID).secret(SECRET);
+    let session = mini
+        .code2session(&client, &fake.js_code(APPID, "o1"))
+        .unwrap();
+    let secrets = vec![
+        SECRET.to_string(),
+        user.access_token.expose().to_string(),
+        user.refresh_token.expose().to_string(),
+        session.session_key.expose().to_string(),
+    ];
+    let mut shown = vec![
+        format!("{oauth:?}"),
+        format!("{mini:?}"),
+        format!("{user:?}"),
+        format!("{session:?}"),
+        format!(
+            "{:?}",
+            RequestOptions::get("/x").query("session_key", session.session_key.expose())
+        ),
+    ];
+    shown.extend(fake.received().iter().map(|r| format!("{r:?}")));
+
+    let mut errors = Vec::new();
+    // WeChat echoing the request in its errmsg.
+    fake.fail_next(
+        "/sns/jscode2session",
+        40029,
+        &format!(
+            "invalid code, secret={SECRET} session_key={} rid: 1",
+            session.session_key.expose()
+        ),
+        1,
+    );
+    errors.push(mini.code2session(&client, "CODE").unwrap_err());
+    fake.fail_next(
+        "/sns/oauth2/refresh_token",
+        40030,
+        &format!("invalid refresh_token={}", user.refresh_token.expose()),
+        1,
+    );
+    errors.push(oauth.refresh(&client, &user.refresh_token).unwrap_err());
+    // Nobody answers: the URLs held the secret, tokens and code.
+    let gone = wechat::Client::builder()
+        .host("127.0.0.1")
+        .scheme("http")
+        .port(common::port_of(&wechat::testing::refused_url().unwrap()))
+        .build()
+        .unwrap();
+    errors.push(oauth.exchange_code(&gone, "CODE").unwrap_err());
+    errors.push(oauth.refresh(&gone, &user.refresh_token).unwrap_err());
+    errors.push(oauth.check(&gone, &user).unwrap_err());
+    errors.push(oauth.user_info(&gone, &user, wechat::Lang::En).unwrap_err());
+    errors.push(mini.code2session(&gone, "CODE").unwrap_err());
+    #[cfg(feature = "crypto")]
+    {
+        let (data, iv) = fake
+            .encrypted_data(APPID, "o1", serde_json::json!({"a": 1}))
+            .unwrap();
+        errors.push(
+            wechat::MiniProgram::new("wx_other")
+                .decrypt_data(&session.session_key, &data, &iv)
+                .unwrap_err(),
+        );
+        let wrong = wechat::Secret::new("AAAAAAAAAAAAAAAAAAAAAA==");
+        errors.push(mini.decrypt_data(&wrong, &data, &iv).unwrap_err());
+    }
+    shown.extend(errors.iter().flat_map(printed));
+    for text in &shown {
+        assert_clean("output", text, &secrets);
     }
 }
