@@ -47,6 +47,15 @@ fn builder(base_url: &str) -> wechat::ClientBuilder {
         .connect_timeout(Duration::from_secs(2))
 }
 
+/// An account's client, its `SecretSource` given no base URL of its own.
+fn account(base_url: &str) -> Client {
+    builder(base_url)
+        .appid(APPID)
+        .token_source(SecretSource::new(APPID, SECRET))
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn one_setting_sends_every_call_to_the_fake() {
     let fake = FakeWechat::start().unwrap();
@@ -54,11 +63,7 @@ fn one_setting_sends_every_call_to_the_fake() {
     fake.register_component(COMPONENT, COMPONENT_SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket@@@base");
 
-    let account = builder(&fake.url())
-        .appid(APPID)
-        .token_source(SecretSource::new(APPID, SECRET))
-        .build()
-        .unwrap();
+    let account = account(&fake.url());
     account.request("/cgi-bin/get_api_domain_ip").unwrap();
     account.jsapi_ticket().unwrap();
 
@@ -93,11 +98,7 @@ fn a_call_can_still_name_its_own_host() {
         "/sns/auth",
         Canned::json(serde_json::json!({"errcode": 0, "errmsg": "ok"})),
     );
-    let client = builder(&fake.url())
-        .appid(APPID)
-        .token_source(SecretSource::new(APPID, SECRET))
-        .build()
-        .unwrap();
+    let client = account(&fake.url());
     client.request("/cgi-bin/here").unwrap();
     client
         .request(RequestOptions::get("/sns/auth").port(other.port()))
@@ -111,11 +112,7 @@ fn a_call_can_still_name_its_own_host() {
 #[test]
 fn a_refused_base_url_fails_every_call_there() {
     let refused = refused_url().unwrap();
-    let account = builder(&refused)
-        .appid(APPID)
-        .token_source(SecretSource::new(APPID, SECRET))
-        .build()
-        .unwrap();
+    let account = account(&refused);
     let platform = builder(&refused)
         .appid(COMPONENT)
         .token_source(ComponentSource::new(

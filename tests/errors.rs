@@ -18,15 +18,20 @@ use crate::common::{self, APPID, SECRET};
 const COMPONENT: &str = "wx_component_err";
 const AUTHORIZER: &str = "wx_authorizer_err";
 
-#[test]
-fn a_wrong_secret_names_the_token_fetch_not_the_call() {
-    let fake = common::fake();
-    let client = Client::builder()
+/// A client of the fake whose secret the fake does not know.
+fn wrong_secret(fake: &FakeWechat) -> Client {
+    Client::builder()
         .appid(APPID)
         .base_url(fake.url())
         .token_source(SecretSource::new(APPID, "not-the-secret"))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_wrong_secret_names_the_token_fetch_not_the_call() {
+    let fake = common::fake();
+    let client = wrong_secret(&fake);
     let err = client.request("/cgi-bin/user/get").unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -53,12 +58,7 @@ fn a_wrong_secret_names_the_token_fetch_not_the_call() {
 #[test]
 fn a_ticket_whose_access_token_fails_names_the_access_token() {
     let fake = common::fake();
-    let client = Client::builder()
-        .appid(APPID)
-        .base_url(fake.url())
-        .token_source(SecretSource::new(APPID, "not-the-secret"))
-        .build()
-        .unwrap();
+    let client = wrong_secret(&fake);
     let err = client
         .token(&TokenKey::ticket(APPID, TicketType::Jsapi))
         .unwrap_err();

@@ -11,10 +11,12 @@ use crate::common::{self, APPID, SECRET};
 #[test]
 fn the_process_wide_client_keeps_what_was_set_before() {
     let fake = common::fake();
+    // The settings each configure below starts from, with no token source.
+    let settings = || Client::builder().appid(APPID).base_url(fake.url());
 
     // Configured first, the token source set after: the appid and the base
     // URL stay.
-    wechat::configure(Client::builder().appid(APPID).base_url(fake.url())).unwrap();
+    wechat::configure(settings()).unwrap();
     wechat::set_token_source(SecretSource::new(APPID, SECRET));
     let resp = wechat::request("/cgi-bin/global").unwrap();
     assert_eq!(resp.json().unwrap()["appid"], APPID);
@@ -28,13 +30,7 @@ fn the_process_wide_client_keeps_what_was_set_before() {
 
     // Configured again without a source: the source set before stays, and
     // so does the token (the cache is made the same way).
-    wechat::configure(
-        Client::builder()
-            .appid(APPID)
-            .base_url(fake.url())
-            .timeout(Duration::from_secs(10)),
-    )
-    .unwrap();
+    wechat::configure(settings().timeout(Duration::from_secs(10))).unwrap();
     wechat::request("/cgi-bin/global").unwrap();
     assert_eq!(fake.count("/cgi-bin/global"), 3);
     assert_eq!(fake.count("/cgi-bin/token"), 1);
@@ -59,13 +55,7 @@ fn the_process_wide_client_keeps_what_was_set_before() {
     assert_eq!(fake.count("/cgi-bin/global"), 5);
 
     // A new cache setting starts a new cache: the token is fetched again.
-    wechat::configure(
-        Client::builder()
-            .appid(APPID)
-            .base_url(fake.url())
-            .expiry_margin(Duration::from_secs(60)),
-    )
-    .unwrap();
+    wechat::configure(settings().expiry_margin(Duration::from_secs(60))).unwrap();
     wechat::request("/cgi-bin/global").unwrap();
     assert_eq!(fake.count("/cgi-bin/token"), 2);
     assert!(format!("{:?}", wechat::global_client()).contains(APPID));
