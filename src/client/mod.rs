@@ -48,9 +48,10 @@ struct Core {
 /// # Example
 ///
 /// ```no_run
+/// let secret = std::env::var("WECHAT_SECRET").expect("WECHAT_SECRET");
 /// let client = wechat::Client::builder()
 ///     .appid("wx1234")
-///     .token_source(wechat::HubSource::new("http://localhost:4000")?)
+///     .token_source(wechat::SecretSource::new("wx1234", secret))
 ///     .build()?;
 /// let resp = client.request(
 ///     wechat::RequestOptions::post("/cgi-bin/material/batchget_material")
