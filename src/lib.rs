@@ -104,8 +104,12 @@
 #![deny(missing_docs)]
 
 mod callback;
+#[cfg(feature = "crypto")]
+mod callback_handler;
 mod client;
 mod clock;
+#[cfg(feature = "crypto")]
+mod component_push;
 #[cfg(feature = "crypto")]
 mod crypto;
 mod error;
@@ -124,14 +128,20 @@ pub mod hub;
 pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
+#[cfg(feature = "crypto")]
+pub use callback_handler::{CallbackHandler, CallbackResponse};
 pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder, TOKEN_RETRIES};
 pub use clock::{Clock, ManualClock};
+#[cfg(feature = "crypto")]
+pub use component_push::ComponentPushHandler;
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
 pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "crypto")]
-pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
+pub use message::{
+    Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,
+};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;
