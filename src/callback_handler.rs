@@ -401,7 +401,13 @@ impl CallbackHandler {
     /// );
     /// # Ok::<(), wechat::Error>(())
     /// ```
-    pub fn handle<F>(&self, method: &str, query: &str, body: &[u8], on_message: F) -> CallbackResponse
+    pub fn handle<F>(
+        &self,
+        method: &str,
+        query: &str,
+        body: &[u8],
+        on_message: F,
+    ) -> CallbackResponse
     where
         F: FnOnce(&Message) -> Result<Option<ReplyKind>>,
     {
@@ -457,9 +463,12 @@ impl CallbackHandler {
             (Some(_), false, _) => Err(missing("signature")),
             (Some(echostr), true, _) => {
                 let msg_signature = msg_signature.ok_or_else(|| missing("msg_signature"))?;
-                let echo =
-                    self.crypto()?
-                        .decrypt_encrypted(&msg_signature, &timestamp, &nonce, &echostr)?;
+                let echo = self.crypto()?.decrypt_encrypted(
+                    &msg_signature,
+                    &timestamp,
+                    &nonce,
+                    &echostr,
+                )?;
                 Ok(Opened::UrlCheck(echo))
             }
             (None, true, Some(crypto)) => {

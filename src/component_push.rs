@@ -181,9 +181,13 @@ impl ComponentPushHandler {
                 self.store.remove_authorizer(appid, authorizer_app_id)?;
                 // Forget, never fetch: the authorizer is gone.
                 let access = TokenKey::access_token(appid);
-                let tickets = [TicketType::Jsapi, TicketType::WxCard]
-                    .map(|ticket| TokenKey::ticket(appid, ticket).for_authorizer(authorizer_app_id));
-                for key in tickets.iter().chain([&access.for_authorizer(authorizer_app_id)]) {
+                let tickets = [TicketType::Jsapi, TicketType::WxCard].map(|ticket| {
+                    TokenKey::ticket(appid, ticket).for_authorizer(authorizer_app_id)
+                });
+                for key in tickets
+                    .iter()
+                    .chain([&access.for_authorizer(authorizer_app_id)])
+                {
                     self.client.forget_token(key);
                 }
                 Ok(())

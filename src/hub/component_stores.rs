@@ -51,7 +51,10 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         store.put_verify_ticket("wxc", &Secret::new("V1")).unwrap();
         let tickets: &dyn VerifyTicketProvider = &store;
-        assert_eq!(tickets.verify_ticket("wxc").unwrap(), Some(Secret::new("V1")));
+        assert_eq!(
+            tickets.verify_ticket("wxc").unwrap(),
+            Some(Secret::new("V1"))
+        );
         assert_eq!(tickets.verify_ticket("other").unwrap(), None);
 
         let refresh_tokens: &dyn RefreshTokenStore = &store;

@@ -430,7 +430,10 @@ mod tests {
             }
         );
         assert_eq!(
-            kind(&user("voice", "<MediaId>m2</MediaId><Format>speex</Format>")),
+            kind(&user(
+                "voice",
+                "<MediaId>m2</MediaId><Format>speex</Format>"
+            )),
             MessageKind::Voice {
                 media_id: "m2".into(),
                 format: "speex".into(),
@@ -579,8 +582,14 @@ mod tests {
         for xml in [
             "<xml><MsgType>text</MsgType></xml>".to_string(),
             user("image", "<MediaId>m1</MediaId>"),
-            user("location", "<Location_X>north</Location_X><Location_Y>1</Location_Y>"),
-            user("location", "<Location_X>1</Location_X><Location_Y>1</Location_Y><Scale>x</Scale>"),
+            user(
+                "location",
+                "<Location_X>north</Location_X><Location_Y>1</Location_Y>",
+            ),
+            user(
+                "location",
+                "<Location_X>1</Location_X><Location_Y>1</Location_Y><Scale>x</Scale>",
+            ),
             "<xml><MsgType>event</MsgType></xml>".into(),
             "<xml><InfoType>component_verify_ticket</InfoType><AppId>a</AppId>\
              <CreateTime>1</CreateTime></xml>"
@@ -597,7 +606,10 @@ mod tests {
         }
         // An event keeps its name and key when its own fields do not fit.
         assert_eq!(
-            event_of("TEMPLATESENDJOBFINISH", "<EventKey>k</EventKey><MsgID>x</MsgID>"),
+            event_of(
+                "TEMPLATESENDJOBFINISH",
+                "<EventKey>k</EventKey><MsgID>x</MsgID>"
+            ),
             MessageKind::Event(Event::Other {
                 event: "TEMPLATESENDJOBFINISH".into(),
                 event_key: Some("k".into())
@@ -634,8 +646,11 @@ mod tests {
             authorization_code: Secret::new("code@@@"),
             authorization_code_expired_time: Some(1413196360),
         };
-        let parse =
-            |info_type: &str| kind(&format!("<xml>{body}<InfoType>{info_type}</InfoType></xml>"));
+        let parse = |info_type: &str| {
+            kind(&format!(
+                "<xml>{body}<InfoType>{info_type}</InfoType></xml>"
+            ))
+        };
         assert_eq!(
             parse("authorized"),
             MessageKind::Component(ComponentPush::Authorized(authorization.clone()))

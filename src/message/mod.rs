@@ -297,7 +297,6 @@ impl fmt::Debug for Message {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -466,12 +466,12 @@ impl Reply {
 /// Refuses a news reply with no article or more than `max`.
 pub(crate) fn check_articles(kind: &ReplyKind, max: usize) -> Result<()> {
     match kind {
-        ReplyKind::News { articles } if articles.is_empty() || articles.len() > max => Err(
-            Error::callback(CallbackErrorKind::ArticleCount {
+        ReplyKind::News { articles } if articles.is_empty() || articles.len() > max => {
+            Err(Error::callback(CallbackErrorKind::ArticleCount {
                 count: articles.len(),
                 max,
-            }),
-        ),
+            }))
+        }
         _ => Ok(()),
     }
 }

@@ -167,7 +167,6 @@ impl Paths {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
