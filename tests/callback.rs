@@ -296,6 +296,18 @@ fn a_reply_after_key_rotation_goes_out_under_the_key_that_decrypted() {
     }
 }
 
+/// What is wrong, the handler, method, query and body, and the expected
+/// status and error.
+type Refusal = (
+    &'static str,
+    CallbackHandler,
+    &'static str,
+    String,
+    Vec<u8>,
+    u16,
+    ErrorKind,
+);
+
 #[test]
 fn refusals_have_their_exact_error_and_status_and_never_reach_the_closure() {
     let wechat = WeChat::new(KEY);
@@ -315,7 +327,7 @@ fn refusals_have_their_exact_error_and_status_and_never_reach_the_closure() {
     let (foreign_query, foreign_body) = foreign_appid.safe(&xml, "1");
     let (doctype_query, doctype_body) = wechat.safe(doctype, "1");
 
-    let cases: Vec<(&str, CallbackHandler, &str, String, Vec<u8>, u16, ErrorKind)> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             "msg_signature of another body",
             encrypted_handler(),
