@@ -334,14 +334,14 @@ impl MessageCrypto {
         })
     }
 
-    /// Encrypts a passive reply (for example [`TextReply::to_xml`]) and
+    /// Encrypts a passive reply (for example [`Reply::to_xml`]) and
     /// returns the whole body to answer with:
     /// `<xml><Encrypt>..</Encrypt><MsgSignature>..</MsgSignature><TimeStamp>..</TimeStamp><Nonce>..</Nonce></xml>`.
     ///
     /// Each call draws a fresh random 16-byte prefix, so encrypting the same
     /// reply twice gives different ciphertexts.
     ///
-    /// [`TextReply::to_xml`]: crate::TextReply::to_xml
+    /// [`Reply::to_xml`]: crate::Reply::to_xml
     ///
     /// # Errors
     ///
