@@ -370,7 +370,7 @@ impl CallbackHandler {
     /// | 400 | [`MissingParameter`](CallbackErrorKind::MissingParameter): no `timestamp`, `nonce`, `echostr` (URL check), `msg_signature` (encrypted push) or `signature` (plaintext push); [`Utf8`](CallbackErrorKind::Utf8): a parameter or the body is not UTF-8 |
     /// | 403 | [`StaleTimestamp`](CallbackErrorKind::StaleTimestamp) (with a window); [`BadSignature`](CallbackErrorKind::BadSignature): `signature` or `msg_signature` does not match; [`NotEncrypted`](CallbackErrorKind::NotEncrypted) |
     /// | 400 | the decryption errors of [`MessageCrypto::decrypt_encrypted`] other than [`AppIdMismatch`](CallbackErrorKind::AppIdMismatch), which is 403; the XML errors of [`Message::parse`] ([`XmlDoctype`](CallbackErrorKind::XmlDoctype) included) |
-    /// | 500 | [`ErrorKind::Config`]: an encrypted request to a plaintext handler; `on_message`'s error; [`NotReplyable`](CallbackErrorKind::NotReplyable) or [`ArticleCount`](CallbackErrorKind::ArticleCount) for its reply (see [`Message::reply`]) |
+    /// | 500 | [`ErrorKind::Config`]: an encrypted request to a plaintext handler (but for a compatible-mode push, answered from its plaintext copy); `on_message`'s error; [`NotReplyable`](CallbackErrorKind::NotReplyable) or [`ArticleCount`](CallbackErrorKind::ArticleCount) for its reply (see [`Message::reply`]) |
     ///
     /// # Example
     ///
@@ -484,12 +484,20 @@ impl CallbackHandler {
                     sealing,
                 })
             }
+            (None, true, None) if signature.is_none() => Err(no_key()),
             // Compatible mode: the plaintext copy, checked by `signature`.
-            (None, true, None) if signature.is_some() => Ok(Opened::Push {
-                message: Message::parse(body)?,
-                sealing: Sealing::Plain,
-            }),
-            (None, true, None) => Err(no_key()),
+            // A safe-mode push has none (an official account signs it with
+            // `signature` too): only the key can read it.
+            (None, true, None) => {
+                let message = Message::parse(body)?;
+                if message.msg_type().is_none() {
+                    return Err(no_key());
+                }
+                Ok(Opened::Push {
+                    message,
+                    sealing: Sealing::Plain,
+                })
+            }
             (None, false, Some(_)) if !self.accept_plaintext => {
                 Err(Error::callback(CallbackErrorKind::NotEncrypted))
             }

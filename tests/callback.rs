@@ -327,6 +327,11 @@ fn refusals_have_their_exact_error_and_status_and_never_reach_the_closure() {
     let (foreign_query, foreign_body) = foreign_appid.safe(&xml, "1");
     let (doctype_query, doctype_body) = wechat.safe(doctype, "1");
 
+    let no_key = ErrorKind::Config {
+        reason: "an encrypted request reached a handler without an EncodingAESKey: \
+                 build it with CallbackHandler::encrypted"
+            .into(),
+    };
     let cases: Vec<Refusal> = vec![
         (
             "msg_signature of another body",
@@ -514,11 +519,16 @@ fn refusals_have_their_exact_error_and_status_and_never_reach_the_closure() {
                 .join("&"),
             safe_body.clone().into_bytes(),
             500,
-            ErrorKind::Config {
-                reason: "an encrypted request reached a handler without an EncodingAESKey: \
-                         build it with CallbackHandler::encrypted"
-                    .into(),
-            },
+            no_key.clone(),
+        ),
+        (
+            "a safe-mode push, signed both ways, to a plaintext handler",
+            plain_handler(),
+            "POST",
+            safe_query.clone(),
+            safe_body.clone().into_bytes(),
+            500,
+            no_key.clone(),
         ),
     ];
     for (what, handler, method, query, body, status, kind) in cases {
