@@ -367,10 +367,12 @@ impl CallbackHandler {
     /// | --- | --- |
     /// | 405 | [`MethodNotAllowed`](CallbackErrorKind::MethodNotAllowed): not `GET` or `POST` |
     /// | 413 | [`XmlTooLarge`](CallbackErrorKind::XmlTooLarge): a body over 1 MiB |
-    /// | 400 | [`MissingParameter`](CallbackErrorKind::MissingParameter): no `timestamp`, `nonce`, `echostr` (URL check), `msg_signature` (encrypted push) or `signature` (plaintext push); [`Utf8`](CallbackErrorKind::Utf8): a parameter or the body is not UTF-8 |
-    /// | 403 | [`StaleTimestamp`](CallbackErrorKind::StaleTimestamp) (with a window); [`BadSignature`](CallbackErrorKind::BadSignature): `signature` or `msg_signature` does not match; [`NotEncrypted`](CallbackErrorKind::NotEncrypted) |
+    /// | 400 | [`MissingParameter`](CallbackErrorKind::MissingParameter): no `timestamp`, `nonce` or (URL check) `echostr`; [`Utf8`](CallbackErrorKind::Utf8): a parameter or the body is not UTF-8 |
+    /// | 403 | [`StaleTimestamp`](CallbackErrorKind::StaleTimestamp) (with a window); [`BadSignature`](CallbackErrorKind::BadSignature): `signature` does not match |
+    /// | 400, 403, 500 | [`MissingParameter`](CallbackErrorKind::MissingParameter): no `msg_signature` (encrypted) or `signature` (plaintext); [`NotEncrypted`](CallbackErrorKind::NotEncrypted) (403); [`ErrorKind::Config`] (500): an encrypted push to a plaintext handler, which answers only a compatible-mode push, from its plaintext copy (after the XML errors below) |
+    /// | 403 | [`BadSignature`](CallbackErrorKind::BadSignature): `msg_signature` does not match |
     /// | 400 | the decryption errors of [`MessageCrypto::decrypt_encrypted`] other than [`AppIdMismatch`](CallbackErrorKind::AppIdMismatch), which is 403; the XML errors of [`Message::parse`] ([`XmlDoctype`](CallbackErrorKind::XmlDoctype) included) |
-    /// | 500 | [`ErrorKind::Config`]: an encrypted request to a plaintext handler (but for a compatible-mode push, answered from its plaintext copy); `on_message`'s error; [`NotReplyable`](CallbackErrorKind::NotReplyable) or [`ArticleCount`](CallbackErrorKind::ArticleCount) for its reply (see [`Message::reply`]) |
+    /// | 500 | `on_message`'s error; [`NotReplyable`](CallbackErrorKind::NotReplyable) or [`ArticleCount`](CallbackErrorKind::ArticleCount) for its reply (see [`Message::reply`]) |
     ///
     /// # Example
     ///
