@@ -305,7 +305,7 @@ fn event(f: &Fields<'_>, name: &str) -> Option<Event> {
     } else if is("SCAN") {
         Event::Scan {
             scene: f.text("EventKey")?,
-            ticket: f.text("Ticket"),
+            ticket: f.text("Ticket").filter(|t| !t.is_empty()),
         }
     } else if is("LOCATION") {
         Event::Location {
