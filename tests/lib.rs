@@ -3,9 +3,13 @@
 
 mod common;
 
+#[cfg(feature = "crypto")]
+mod callback;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 mod component;
+#[cfg(feature = "crypto")]
+mod component_push;
 mod concurrency;
 mod fakes;
 mod faults;
