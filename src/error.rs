@@ -272,8 +272,30 @@ pub enum CallbackErrorKind {
     XmlDoctype,
     /// The XML nests deeper than allowed.
     XmlTooDeep,
-    /// The XML document is larger than allowed.
+    /// The XML document (or the request body that carries it) is larger
+    /// than allowed.
     XmlTooLarge,
+    /// The request's method is neither `GET` (the URL check) nor `POST` (a
+    /// push).
+    MethodNotAllowed,
+    /// A query parameter the request needs is missing or empty.
+    MissingParameter(&'static str),
+    /// The request's `timestamp` is outside the accepted window (or not a
+    /// number), so it may be a replay.
+    StaleTimestamp,
+    /// A plaintext push reached a handler that takes encrypted ones only.
+    NotEncrypted,
+    /// A reply was asked for a message without `ToUserName` and
+    /// `FromUserName` to answer (a third-party platform notification).
+    NotReplyable,
+    /// A news reply carries no article, or more than WeChat takes in
+    /// answer to this message (8, and 1 for a user's message).
+    ArticleCount {
+        /// How many articles the reply carries.
+        count: usize,
+        /// How many WeChat takes here.
+        max: usize,
+    },
 }
 
 impl Error {
@@ -666,6 +688,25 @@ impl fmt::Display for CallbackErrorKind {
             CallbackErrorKind::XmlDoctype => f.write_str("xml with a DOCTYPE is refused"),
             CallbackErrorKind::XmlTooDeep => f.write_str("xml nests too deep"),
             CallbackErrorKind::XmlTooLarge => f.write_str("xml document is too large"),
+            CallbackErrorKind::MethodNotAllowed => {
+                f.write_str("method not allowed: use GET for the URL check, POST for pushes")
+            }
+            CallbackErrorKind::MissingParameter(name) => {
+                write!(f, "query parameter {name} is missing")
+            }
+            CallbackErrorKind::StaleTimestamp => {
+                f.write_str("timestamp is outside the accepted window")
+            }
+            CallbackErrorKind::NotEncrypted => {
+                f.write_str("plaintext push refused: this handler takes encrypted pushes only")
+            }
+            CallbackErrorKind::NotReplyable => {
+                f.write_str("cannot reply to a message without ToUserName and FromUserName")
+            }
+            CallbackErrorKind::ArticleCount { count, max } => write!(
+                f,
+                "a news reply has {count} articles; WeChat takes 1 to {max} here"
+            ),
         }
     }
 }

@@ -39,7 +39,7 @@
 //! | | as a client of a hub | as the hub (or a single process) |
 //! | --- | --- | --- |
 //! | common account | [`HubSource`] | `wechat-hub` / `hub::HubHandler` over [`SecretSource`] (alone: [`SecretSource`]) |
-//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`]) |
+//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`] over a [`hub::FileStore`], fed by `ComponentPushHandler`) |
 //!
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
@@ -56,7 +56,20 @@
 //! `component_access_token`; any other call with
 //! [`RequestOptions::authorizer_appid`] carries that authorizer's token.
 //! Rotated authorizer refresh tokens are saved to your
-//! [`RefreshTokenStore`] before the new access token is used.
+//! [`RefreshTokenStore`] before the new access token is used. Every
+//! [`hub::Store`] is one, and a [`VerifyTicketProvider`] too: a platform in
+//! one process keeps both in a [`hub::FileStore`].
+//!
+//! # Callbacks
+//!
+//! With the `crypto` feature, [`CallbackHandler::handle`] is the server side
+//! of WeChat's pushes in one call, for any HTTP framework: the request's
+//! method, query string and body in, a status, content type and body out.
+//! It answers the URL check, checks signatures (and an optional replay
+//! window), decrypts in compatible and safe mode, hands your closure a
+//! typed [`Message`], and answers its [`ReplyKind`] in the mode the push
+//! came in. [`ComponentPushHandler`] is what a third-party platform without
+//! a hub does with its notifications.
 //!
 //! # Users' logins
 //!
@@ -145,10 +158,13 @@
 //!   round-robin [`testing::Balancer`], all on 127.0.0.1 and recording
 //!   every request, for your own tests; with `hub` and `redis` as well, the
 //!   chaos run `testing::Chaos`.
-//! - `crypto`: server callback message encryption ([`MessageCrypto`],
-//!   WXBizMsgCrypt), push XML parsing ([`Message`], [`TextReply`]) and a
-//!   mini program's encrypted data ([`MiniProgram::decrypt_data`]). The
-//!   plain URL check ([`check_url`]) needs no feature.
+//! - `crypto`: callback servers. [`CallbackHandler`] answers the URL check
+//!   and pushes in every mode in one call; [`MessageCrypto`]
+//!   (WXBizMsgCrypt), typed pushes ([`Message`], [`MessageKind`],
+//!   [`Event`]), passive replies ([`Reply`], [`ReplyKind`]) and
+//!   [`ComponentPushHandler`] for a third-party platform without a hub.
+//!   A mini program's encrypted data ([`MiniProgram::decrypt_data`]).
+//!   The plain URL check ([`check_url`]) needs no feature.
 //! - `hub`: the `wechat-hub` binary and [`hub::HubServer`]; the handler and
 //!   stores in [`hub`] need no feature.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
@@ -175,8 +191,12 @@
 
 mod app;
 mod callback;
+#[cfg(feature = "crypto")]
+mod callback_handler;
 mod client;
 mod clock;
+#[cfg(feature = "crypto")]
+mod component_push;
 #[cfg(feature = "crypto")]
 mod crypto;
 mod error;
@@ -199,8 +219,12 @@ pub mod hub;
 pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
+#[cfg(feature = "crypto")]
+pub use callback_handler::{CallbackHandler, CallbackResponse};
 pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
 pub use clock::{Clock, ManualClock};
+#[cfg(feature = "crypto")]
+pub use component_push::ComponentPushHandler;
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
 pub use error::{
@@ -208,7 +232,9 @@ pub use error::{
 };
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "crypto")]
-pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
+pub use message::{
+    Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,
+};
 pub use miniprogram::{
     MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,
 };

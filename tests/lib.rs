@@ -4,9 +4,13 @@
 mod common;
 
 mod base_url;
+#[cfg(feature = "crypto")]
+mod callback;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 mod component;
+#[cfg(feature = "crypto")]
+mod component_push;
 mod concurrency;
 mod errors;
 mod fakes;

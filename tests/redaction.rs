@@ -311,3 +311,54 @@ fn logins_print_no_secret_user_token_or_session_key() {
         assert_clean("output", text, &secrets);
     }
 }
+
+#[cfg(feature = "crypto")]
+#[test]
+fn callback_handlers_their_answers_and_pushes_print_no_secret() {
+    use std::sync::Arc;
+
+    use wechat::hub::MemoryStore;
+    use wechat::{CallbackHandler, ComponentPushHandler, Message, MessageCrypto};
+
+    const TOKEN: &str = "CALLBACK_TOKEN_s3cret";
+    const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    const OLD_KEY: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg";
+    let crypto = MessageCrypto::new(TOKEN, KEY, "wx_component")
+        .unwrap()
+        .previous_key(OLD_KEY)
+        .unwrap();
+    let handler = CallbackHandler::encrypted(crypto.clone());
+    let push = "<xml><AppId>wx_component</AppId><CreateTime>1</CreateTime>\
+        <InfoType>authorized</InfoType><AuthorizerAppid>wx_a</AuthorizerAppid>\
+        <AuthorizationCode>CODE_s3cret</AuthorizationCode></xml>";
+    let body = crypto.encrypt(push, "1", "n").unwrap();
+    let signature = Message::parse(&body)
+        .unwrap()
+        .field("MsgSignature")
+        .unwrap()
+        .to_string();
+    let query = format!("timestamp=1&nonce=n&msg_signature={signature}");
+    let client = Client::builder().appid("wx_component").build().unwrap();
+    let pushes = ComponentPushHandler::new("wx_component", client, Arc::new(MemoryStore::new()));
+
+    let mut shown = vec![format!("{handler:?}"), format!("{pushes:?}")];
+    // A push whose exchange fails (no token source), one refused, one
+    // answered with a reply it cannot have.
+    let failed = handler.handle("POST", &query, body.as_bytes(), |message| {
+        shown.push(format!("{message:?}"));
+        pushes.handle(message).map(|()| None)
+    });
+    let refused = handler.handle("POST", &query.replace("n&", "m&"), body.as_bytes(), |_| {
+        Ok(None)
+    });
+    for response in [failed, refused] {
+        shown.push(format!("{response:?}"));
+        shown.push(response.body().to_string());
+        let error = response.error().expect("an error");
+        shown.push(error.to_string());
+    }
+    let secrets = [TOKEN, KEY, OLD_KEY, "CODE_s3cret"].map(String::from);
+    for text in &shown {
+        assert_clean("callback output", text, &secrets);
+    }
+}
