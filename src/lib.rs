@@ -19,8 +19,8 @@
 //!
 //! let client = Client::builder()
 //!     .appid("wx1234")
-//!     .token_source(SecretSource::new("wx1234", secret.as_str()).base_url(fake.url()))
-//!     .scheme("http").host("127.0.0.1").port(fake.port())
+//!     .base_url(fake.url()) // where WeChat is, for calls and tokens alike
+//!     .token_source(SecretSource::new("wx1234", secret.as_str()))
 //!     .build()?;
 //! let resp = client.request(
 //!     RequestOptions::post("/cgi-bin/material/batchget_material")
@@ -39,12 +39,15 @@
 //! | | as a client of a hub | as the hub (or a single process) |
 //! | --- | --- | --- |
 //! | common account | [`HubSource`] | `wechat-hub` / `hub::HubHandler` over [`SecretSource`] (alone: [`SecretSource`]) |
-//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`]) |
+//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`] over a [`hub::FileStore`], fed by `ComponentPushHandler`) |
 //!
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
 //! token invalidate each other. [`HubSource`] speaks the elixir_wechat hub
-//! protocol. Your own token service plugs in through [`TokenSource`].
+//! protocol (`docs/hub-protocol.md` in the repository). Without a hub,
+//! processes share one token through a store: a [`hub::StoreSource`] over
+//! a `hub::RedisStore` (feature `redis`) in each of them. Your own token
+//! service plugs in through [`TokenSource`].
 //!
 //! A third-party platform's calls are routed as elixir_wechat does: paths
 //! under `/cgi-bin/component/` carry `component_access_token` and get
@@ -53,7 +56,20 @@
 //! `component_access_token`; any other call with
 //! [`RequestOptions::authorizer_appid`] carries that authorizer's token.
 //! Rotated authorizer refresh tokens are saved to your
-//! [`RefreshTokenStore`] before the new access token is used.
+//! [`RefreshTokenStore`] before the new access token is used. Every
+//! [`hub::Store`] is one, and a [`VerifyTicketProvider`] too: a platform in
+//! one process keeps both in a [`hub::FileStore`].
+//!
+//! # Callbacks
+//!
+//! With the `crypto` feature, [`CallbackHandler::handle`] is the server side
+//! of WeChat's pushes in one call, for any HTTP framework: the request's
+//! method, query string and body in, a status, content type and body out.
+//! It answers the URL check, checks signatures (and an optional replay
+//! window), decrypts in compatible and safe mode, hands your closure a
+//! typed [`Message`], and answers its [`ReplyKind`] in the mode the push
+//! came in. [`ComponentPushHandler`] is what a third-party platform without
+//! a hub does with its notifications.
 //!
 //! # Users' logins
 //!
@@ -73,7 +89,7 @@
 //! let fake = FakeWechat::start()?; // stands in for api.weixin.qq.com
 //! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
 //! fake.register("wx1234", &secret);
-//! let client = Client::builder().scheme("http").host("127.0.0.1").port(fake.port()).build()?;
+//! let client = Client::builder().base_url(fake.url()).build()?;
 //!
 //! let oauth = OAuth::new("wx1234").secret(secret);
 //! let url = oauth.authorize_url("https://example.com/back", Scope::UserInfo, "xyz")?;
@@ -100,7 +116,7 @@
 //! let fake = FakeWechat::start()?;
 //! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
 //! fake.register("wx_mini", &secret);
-//! let client = Client::builder().scheme("http").host("127.0.0.1").port(fake.port()).build()?;
+//! let client = Client::builder().base_url(fake.url()).build()?;
 //!
 //! let mini = MiniProgram::new("wx_mini").secret(secret);
 //! let session = mini.code2session(&client, &fake.js_code("wx_mini", "o_alice"))?;
@@ -130,7 +146,10 @@
 //!   rejected soon after it was fetched: another process fetching tokens
 //!   with the same secret. A hub applies the limit for all its replicas.
 //! - [`request`] is the same pipeline behind a process-wide client, for
-//!   code that does not want to carry a [`Client`] around.
+//!   code that does not want to carry a [`Client`] around; [`configure`]
+//!   and [`set_token_source`] set it up, each keeping what the other set.
+//! - [`ClientBuilder::base_url`] says where WeChat is, for calls and for
+//!   the built-in sources alike: one setting aims a client at a fake.
 //!
 //! # Feature flags
 //!
@@ -139,10 +158,13 @@
 //!   round-robin [`testing::Balancer`], all on 127.0.0.1 and recording
 //!   every request, for your own tests; with `hub` and `redis` as well, the
 //!   chaos run `testing::Chaos`.
-//! - `crypto`: server callback message encryption ([`MessageCrypto`],
-//!   WXBizMsgCrypt), push XML parsing ([`Message`], [`TextReply`]) and a
-//!   mini program's encrypted data ([`MiniProgram::decrypt_data`]). The
-//!   plain URL check ([`check_url`]) needs no feature.
+//! - `crypto`: callback servers. [`CallbackHandler`] answers the URL check
+//!   and pushes in every mode in one call; [`MessageCrypto`]
+//!   (WXBizMsgCrypt), typed pushes ([`Message`], [`MessageKind`],
+//!   [`Event`]), passive replies ([`Reply`], [`ReplyKind`]) and
+//!   [`ComponentPushHandler`] for a third-party platform without a hub.
+//!   A mini program's encrypted data ([`MiniProgram::decrypt_data`]).
+//!   The plain URL check ([`check_url`]) needs no feature.
 //! - `hub`: the `wechat-hub` binary and [`hub::HubServer`]; the handler and
 //!   stores in [`hub`] need no feature.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
@@ -153,9 +175,16 @@
 //! # Errors
 //!
 //! Every function returns [`Error`]; match on [`Error::kind`]. WeChat's own
-//! `errcode`/`errmsg` are typed fields of [`ErrorKind::Api`]. No error, log
-//! line or `Debug` output contains a secret or a token: secrets are
-//! [`Secret`]s, and URLs are printed without their query.
+//! `errcode`/`errmsg` are typed fields of [`ErrorKind::Api`]
+//! ([`Error::errcode`]); a hub's own errors are [`ErrorKind::Hub`], never
+//! mistaken for WeChat's. An error raised while fetching a token says so:
+//! [`Error::token_fetch`] names the token, the appid and the kind of source
+//! (direct, hub, component), and `Display` starts with it. A transport
+//! failure prints its cause (connection refused, name not resolved, TLS), a
+//! timeout the limit it reached, a call WeChat kept answering "busy" how
+//! many attempts it made ([`Error::attempts`]). No error, log line or
+//! `Debug` output contains a secret or a token: secrets are [`Secret`]s,
+//! and URLs are printed without their query.
 //!
 //! # Minimum supported Rust version
 //!
@@ -165,8 +194,12 @@
 
 mod app;
 mod callback;
+#[cfg(feature = "crypto")]
+mod callback_handler;
 mod client;
 mod clock;
+#[cfg(feature = "crypto")]
+mod component_push;
 #[cfg(feature = "crypto")]
 mod crypto;
 mod error;
@@ -189,14 +222,22 @@ pub mod hub;
 pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
-pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder, TOKEN_RETRIES};
+#[cfg(feature = "crypto")]
+pub use callback_handler::{CallbackHandler, CallbackResponse};
+pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
 pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
+pub use component_push::ComponentPushHandler;
+#[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
-pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
+pub use error::{
+    CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+};
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "crypto")]
-pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
+pub use message::{
+    Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,
+};
 pub use miniprogram::{
     MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,
 };
@@ -212,4 +253,4 @@ pub use token::component::{
 pub use token::hub::HubSource;
 pub use token::limit::RefreshLimit;
 pub use token::secret::SecretSource;
-pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource};
+pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource, TOKEN_RETRIES};

@@ -38,7 +38,7 @@ const MAX_SCENE: usize = 32;
 /// let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
 /// fake.register("wx_mini", &secret);
 /// let client = wechat::Client::builder()
-///     .scheme("http").host("127.0.0.1").port(fake.port())
+///     .base_url(fake.url())
 ///     .build()?;
 /// let mini = MiniProgram::new("wx_mini").secret(secret);
 ///
@@ -227,8 +227,8 @@ impl MiniProgram {
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx_mini", "demo-secret");
     /// let client = wechat::Client::builder()
-    ///     .scheme("http").host("127.0.0.1").port(fake.port())
-    ///     .token_source(wechat::SecretSource::new("wx_mini", "demo-secret").base_url(fake.url()))
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx_mini", "demo-secret"))
     ///     .build()?;
     /// let mini = wechat::MiniProgram::new("wx_mini");
     /// let phone = mini.phone_number(&client, &fake.phone_code("wx_mini", "13800138000"))?;
@@ -290,8 +290,8 @@ impl MiniProgram {
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx_mini", "demo-secret");
     /// let client = wechat::Client::builder()
-    ///     .scheme("http").host("127.0.0.1").port(fake.port())
-    ///     .token_source(wechat::SecretSource::new("wx_mini", "demo-secret").base_url(fake.url()))
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx_mini", "demo-secret"))
     ///     .build()?;
     /// let png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
     /// fake.answer("/wxa/getwxacodeunlimit", Canned::bytes("image/png", png.clone()).times(1));

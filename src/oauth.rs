@@ -169,7 +169,7 @@ pub struct UserInfo {
 /// let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
 /// fake.register("wx1234", &secret);
 /// let client = wechat::Client::builder()
-///     .scheme("http").host("127.0.0.1").port(fake.port())
+///     .base_url(fake.url())
 ///     .build()?;
 /// let oauth = OAuth::new("wx1234").secret(secret);
 ///
@@ -374,7 +374,7 @@ impl OAuth {
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1234", "demo-secret");
-    /// let client = wechat::Client::builder().scheme("http").host("127.0.0.1").port(fake.port()).build()?;
+    /// let client = wechat::Client::builder().base_url(fake.url()).build()?;
     /// let oauth = wechat::OAuth::new("wx1234").secret("demo-secret");
     /// let user = oauth.exchange_code(&client, &fake.oauth_code("wx1234", "o1"))?;
     ///

@@ -195,19 +195,19 @@ fn check_routing(p: &Platform, client: &Client) {
 
     // Tickets per authorizer, and the JSSDK config for an authorizer's page.
     let config = client
-        .authorizer_jssdk_config(AUTHORIZER, "https://shop.example/p#x")
+        .authorizer_wx_config(AUTHORIZER, "https://shop.example/p#x")
         .unwrap();
     assert_eq!(config.app_id, AUTHORIZER);
     let ticket = client
         .token(&TokenKey::ticket(COMPONENT, TicketType::Jsapi).for_authorizer(AUTHORIZER))
         .unwrap();
     assert!(ticket
-        .secret()
+        .expose()
         .starts_with(&format!("TICKET_jsapi_{AUTHORIZER}")));
     assert_eq!(
         config.signature,
         wechat::sign_jssdk_with(
-            ticket.secret(),
+            ticket.expose(),
             "https://shop.example/p",
             &config.nonce_str,
             config.timestamp
@@ -395,7 +395,7 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     let p = platform(&[]);
     let client = p.client();
     let code = p.fake.authorization_code(COMPONENT, "wx_new_authorizer");
-    let auth = client.query_auth(None, &code).unwrap();
+    let auth = client.exchange_auth_code(&code).unwrap();
     assert_eq!(auth.authorizer_appid, "wx_new_authorizer");
     assert_eq!(
         p.store
@@ -413,7 +413,7 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     assert_eq!(body["component_appid"], COMPONENT);
     // A code is single use.
     assert_eq!(
-        client.query_auth(None, &code).unwrap_err().errcode(),
+        client.exchange_auth_code(&code).unwrap_err().errcode(),
         Some(61010)
     );
 }

@@ -3,14 +3,21 @@
 
 mod common;
 
+mod base_url;
+#[cfg(feature = "crypto")]
+mod callback;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 #[cfg(feature = "cli")]
 mod cli;
 mod component;
+#[cfg(feature = "crypto")]
+mod component_push;
 mod concurrency;
+mod errors;
 mod fakes;
 mod faults;
+mod global;
 mod hub_client;
 #[cfg(feature = "hub")]
 mod hub_component;

@@ -184,7 +184,7 @@ fn user_tokens_are_good_for_their_user_and_scope_only() {
     let err = client
         .request(
             RequestOptions::get("/sns/auth")
-                .query("access_token", account.secret())
+                .query("access_token", account.expose())
                 .query("openid", "o_alice"),
         )
         .unwrap_err();

@@ -14,10 +14,8 @@ fn my_code_against_a_fake_wechat() -> Result<(), Box<dyn std::error::Error>> {
     );
     let client = wechat::Client::builder()
         .appid("wx_test")
-        .scheme("http")
-        .host("127.0.0.1")
-        .port(fake.port())
-        .token_source(wechat::SecretSource::new("wx_test", "test-secret").base_url(fake.url()))
+        .base_url(fake.url())
+        .token_source(wechat::SecretSource::new("wx_test", "test-secret"))
         .build()?;
     assert_eq!(my_app::follower_count(&client)?, 2); // your code reads the canned answer
 

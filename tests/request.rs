@@ -445,23 +445,3 @@ fn per_call_timeout_and_unreachable_hosts() {
         "{err:?}"
     );
 }
-
-#[test]
-fn free_function_shares_one_cache() {
-    let fake = common::fake();
-    wechat::set_token_source(common::secret_source(&fake));
-    for _ in 0..3 {
-        let resp = wechat::request(
-            RequestOptions::get("/cgi-bin/global")
-                .appid(APPID)
-                .scheme("http")
-                .host("127.0.0.1")
-                .port(fake.port()),
-        )
-        .unwrap();
-        assert_eq!(resp.json().unwrap()["appid"], APPID);
-    }
-    let err = wechat::request(format!("{}/sns/auth", fake.url())).unwrap_err();
-    assert_eq!(err.errcode(), Some(41001), "no token was added");
-    assert_eq!(fake.count("/cgi-bin/token"), 1);
-}

@@ -12,7 +12,7 @@ use crate::token::TokenSource;
 use crate::RefreshLimit;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
-/// `shared/docs/hub-protocol.md` over a token source (usually a
+/// the hub protocol (`docs/hub-protocol.md`) over a token source (usually a
 /// [`SecretSource`](crate::SecretSource) pointed at a
 /// [`FakeWechat`](super::FakeWechat)).
 ///
@@ -34,7 +34,7 @@ use crate::RefreshLimit;
 ///     .token_source(wechat::HubSource::new(hub.url())?)
 ///     .build()?;
 /// let token = client.token(&wechat::TokenKey::access_token("wx1"))?;
-/// assert!(token.secret().starts_with("TOKEN_wx1_"));
+/// assert!(token.expose().starts_with("TOKEN_wx1_"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FakeHub {

@@ -3,9 +3,9 @@
 //!
 //! These are the servers the crate's own tests run against, and yours can:
 //! add `wechat = { version = "0.1", features = ["testing"] }` to your
-//! `[dev-dependencies]`. Point a [`Client`](crate::Client) at them with
-//! `scheme("http")`, `host("127.0.0.1")` and `port(fake.port())`, and a
-//! [`SecretSource`](crate::SecretSource) with `base_url(fake.url())`.
+//! `[dev-dependencies]`. Point a [`Client`](crate::Client) and its token
+//! source at one with one setting,
+//! [`base_url(fake.url())`](crate::ClientBuilder::base_url).
 //!
 //! To test code of your own that reads WeChat's answers, make
 //! [`FakeWechat`] answer what you need on any path with

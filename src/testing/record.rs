@@ -57,7 +57,7 @@ impl Received {
     ///
     /// let fake = FakeWechat::start()?;
     /// let client = wechat::Client::builder()
-    ///     .scheme("http").host("127.0.0.1").port(fake.port())
+    ///     .base_url(fake.url())
     ///     .build()?;
     /// let _ = client.request(wechat::RequestOptions::get("/sns/auth").query("openid", "o1"));
     /// assert_eq!(fake.received()[0].param("openid"), Some("o1"));

@@ -362,7 +362,8 @@ fn no_token_stops_the_batch_instead_of_failing_every_call() {
         .expect(
             1,
             "",
-            "wechat: wechat api error 40125: invalid appsecret (the appsecret is wrong)\nwechat: batch: no call made\n",
+            "wechat: could not fetch the access_token of wx_test_app from the direct source: \
+             wechat api error 40125: invalid appsecret (the appsecret is wrong)\nwechat: batch: no call made\n",
         );
     assert!(!output.exists());
     assert_eq!(fake.count("/cgi-bin/a"), 0);

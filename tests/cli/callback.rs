@@ -91,9 +91,9 @@ fn an_encrypted_push_is_verified_decrypted_and_typed() {
         .run()
         .expect(
             0,
-            "{\"content\":\"hello\",\"fields\":{\"Content\":\"hello\",\"CreateTime\":\"1348831860\",\
+            "{\"fields\":{\"Content\":\"hello\",\"CreateTime\":\"1348831860\",\
              \"FromUserName\":\"o_alice\",\"MsgId\":\"1234567890123456\",\"MsgType\":\"text\",\
-             \"ToUserName\":\"gh_123\"},\"msg_id\":1234567890123456,\"type\":\"text\"}\n",
+             \"ToUserName\":\"gh_123\"},\"kind\":\"Text { content: \\\"hello\\\" }\"}\n",
             "",
         );
     let file = temp_file("push.xml", body.as_bytes());
@@ -164,10 +164,9 @@ fn credentials_in_pushes_are_masked_unless_revealed() {
         .run()
         .expect(
             0,
-            "{\"app_id\":\"wx_test_app\",\"create_time\":1413192605,\"fields\":{\"AppId\":\"wx_test_app\",\
-             \"ComponentVerifyTicket\":\"[redacted]\",\"CreateTime\":\"1413192605\",\
-             \"InfoType\":\"component_verify_ticket\"},\"ticket\":\"[redacted]\",\
-             \"type\":\"component_verify_ticket\"}\n",
+            "{\"fields\":{\"AppId\":\"wx_test_app\",\"ComponentVerifyTicket\":\"[redacted]\",\
+             \"CreateTime\":\"1413192605\",\"InfoType\":\"component_verify_ticket\"},\
+             \"kind\":\"Component(VerifyTicket { app_id: \\\"wx_test_app\\\", create_time: 1413192605, ticket: [redacted] })\"}\n",
             "",
         );
     let run = callback()
@@ -176,7 +175,8 @@ fn credentials_in_pushes_are_masked_unless_revealed() {
         .run();
     assert_eq!(run.code, Some(0));
     assert!(
-        run.stdout.contains("\"ticket\":\"ticket@@@secret-ish\""),
+        run.stdout
+            .contains("\"ComponentVerifyTicket\":\"ticket@@@secret-ish\""),
         "{}",
         run.stdout
     );
@@ -187,13 +187,18 @@ fn a_plain_push_is_verified_by_its_signature() {
     let xml = "<xml><MsgType>event</MsgType><Event>subscribe</Event></xml>";
     let signature = wechat::sha1_sorted(&[CALLBACK_TOKEN, "7", "n"]);
     callback()
-        .args(["callback", "decrypt", &format!("signature={signature}&timestamp=7&nonce=n")])
+        .args([
+            "callback",
+            "decrypt",
+            &format!("signature={signature}&timestamp=7&nonce=n"),
+        ])
         .args(["--compact"])
         .stdin(xml)
         .run()
         .expect(
             0,
-            "{\"event\":\"subscribe\",\"event_key\":null,\"fields\":{\"Event\":\"subscribe\",\"MsgType\":\"event\"},\"type\":\"event\"}\n",
+            "{\"fields\":{\"Event\":\"subscribe\",\"MsgType\":\"event\"},\
+             \"kind\":\"Event(Subscribe { scene: None, ticket: None })\"}\n",
             "",
         );
     callback()
@@ -209,9 +214,10 @@ fn a_plain_push_is_verified_by_its_signature() {
 
 #[test]
 fn a_reply_is_encrypted_for_wechat() {
-    let reply = wechat::TextReply::new("o_alice", "gh_123", "hi")
+    let reply = wechat::Reply::new("o_alice", "gh_123", wechat::ReplyKind::text("hi"))
         .create_time(7)
-        .to_xml();
+        .to_xml()
+        .unwrap();
     let run = callback()
         .args([
             "callback",

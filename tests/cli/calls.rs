@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use wechat::testing::{Canned, FakeHub};
-use wechat::{OAuth, Scope, TicketType};
+use wechat::{OAuth, Scope};
 
 use super::{temp_dir, temp_file, text, Cli, BEARER};
 use crate::common::{self, APPID};
@@ -128,7 +128,8 @@ fn token_through_a_hub_needs_its_bearer() {
     hub_cli().env("WECHAT_HUB_BEARER", "wrong").run().expect(
         1,
         "",
-        "wechat: hub error (http 401, errcode 401) unauthorized: missing or wrong bearer secret\n",
+        "wechat: could not fetch the access_token of wx_test_app from the hub source: \
+         hub error (http 401, errcode 401) unauthorized: missing or wrong bearer secret\n",
     );
     let run = hub_cli().env("WECHAT_HUB_BEARER", BEARER).run();
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
@@ -322,7 +323,10 @@ fn api_errors_say_the_errcode_with_the_hint_and_the_rid() {
         .expect(
             3,
             "",
-            &format!("wechat: request to {refused}/cgi-bin/token could not connect\n"),
+            &format!(
+                "wechat: could not fetch the access_token of wx_test_app from the direct source: \
+                 request to {refused}/cgi-bin/token could not connect: connection refused\n"
+            ),
         );
     let run = Cli::on(&fake).args(["api", "FETCH", "/cgi-bin/y"]).run();
     assert_eq!(run.code, Some(2));
@@ -408,11 +412,11 @@ fn sign_jssdk_and_card_with_the_fetched_tickets() {
     let fake = common::fake();
     // The fake hands every caller the account's live ticket.
     let client = common::direct(&fake);
-    let jsapi = client.ticket(None, TicketType::Jsapi).unwrap();
-    let card = client.ticket(None, TicketType::WxCard).unwrap();
+    let jsapi = client.jsapi_ticket().unwrap();
+    let card = client.card_ticket().unwrap();
     let url = "https://example.com/page?a=1";
 
-    let signature = wechat::sign_jssdk_with(jsapi.secret(), url, "Wm3WZYTPz0wzccnW", 1414587457);
+    let signature = wechat::sign_jssdk_with(jsapi.expose(), url, "Wm3WZYTPz0wzccnW", 1414587457);
     Cli::on(&fake)
         .args(["sign", "jssdk", &format!("{url}#frag"), "--timestamp", "1414587457"])
         .args(["--nonce", "Wm3WZYTPz0wzccnW"])
@@ -428,14 +432,14 @@ fn sign_jssdk_and_card_with_the_fetched_tickets() {
     assert_eq!(
         config["signature"],
         wechat::sign_jssdk_with(
-            jsapi.secret(),
+            jsapi.expose(),
             url,
             config["nonceStr"].as_str().unwrap(),
             config["timestamp"].as_u64().unwrap()
         )
     );
 
-    let signature = wechat::sign_card(&[card.secret(), "1404896688", "n0nce", "pCARD", "o_alice"]);
+    let signature = wechat::sign_card(&[card.expose(), "1404896688", "n0nce", "pCARD", "o_alice"]);
     let ext = format!(
         "{{\\\"nonce_str\\\":\\\"n0nce\\\",\\\"openid\\\":\\\"o_alice\\\",\\\"signature\\\":\\\"{signature}\\\",\\\"timestamp\\\":\\\"1404896688\\\"}}"
     );

@@ -132,7 +132,12 @@ fn profiles_say_where_tokens_come_from() {
     with_config()
         .args(["--appid", "wx_unknown", "token"])
         .run()
-        .expect(1, "", "wechat: wechat api error 40013: invalid appid\n");
+        .expect(
+            1,
+            "",
+            "wechat: could not fetch the access_token of wx_unknown from the direct source: \
+             wechat api error 40013: invalid appid\n",
+        );
     with_config()
         .args(["--profile", "nope", "token"])
         .run()

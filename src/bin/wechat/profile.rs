@@ -253,11 +253,8 @@ impl Profile {
             builder = builder.appid(appid);
         }
         if let Some(base_url) = &self.base_url {
-            let (scheme, host, port) = origin(base_url)?;
-            builder = builder.scheme(scheme).host(host);
-            if let Some(port) = port {
-                builder = builder.port(port);
-            }
+            // Calls and the tokens of the secret alike.
+            builder = builder.base_url(base_url);
         }
         if let Some(timeout) = self.timeout {
             builder = builder.timeout(timeout);
@@ -269,11 +266,7 @@ impl Profile {
             }
             builder = builder.token_source(source);
         } else if let Some(secret) = self.secret.read("app secret")? {
-            let appid = self.appid()?;
-            let mut source = SecretSource::new(appid, secret).stable(self.stable);
-            if let Some(base_url) = &self.base_url {
-                source = source.base_url(base_url.trim_end_matches('/'));
-            }
+            let source = SecretSource::new(self.appid()?, secret).stable(self.stable);
             builder = builder.token_source(source);
         }
         Ok(builder.build()?)
@@ -335,50 +328,9 @@ fn default_config() -> Option<PathBuf> {
     Some(base.join("wechat").join("config.toml"))
 }
 
-/// The scheme, host and port of an origin such as `http://127.0.0.1:8080`.
-fn origin(url: &str) -> Result<(&str, &str, Option<u16>), Failure> {
-    let bad = || Failure::usage(format!("--base-url {url:?} is not http(s)://host[:port]"));
-    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
-        return Err(bad());
-    }
-    // An IPv6 address keeps its brackets; a port follows the last `]`.
-    let port_at = authority
-        .rfind(':')
-        .filter(|&i| !authority[i..].contains(']'));
-    match port_at {
-        Some(i) => {
-            let port = authority[i + 1..].parse().map_err(|_| bad())?;
-            Ok((scheme, &authority[..i], Some(port)))
-        }
-        None => Ok((scheme, authority, None)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origins_split() {
-        assert_eq!(
-            origin("http://127.0.0.1:8080").unwrap(),
-            ("http", "127.0.0.1", Some(8080))
-        );
-        assert_eq!(
-            origin("https://api2.weixin.qq.com/").unwrap(),
-            ("https", "api2.weixin.qq.com", None)
-        );
-        assert_eq!(
-            origin("http://[::1]:9").unwrap(),
-            ("http", "[::1]", Some(9))
-        );
-        assert_eq!(origin("http://[::1]").unwrap(), ("http", "[::1]", None));
-        for bad in ["127.0.0.1:80", "http://", "http://h/path", "http://h:port"] {
-            assert!(origin(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn profiles_parse_and_refuse_unknown_fields() {

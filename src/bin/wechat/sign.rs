@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 use serde_json::json;
-use wechat::{JssdkConfig, TicketType};
+use wechat::JssdkConfig;
 
 use crate::exit::Failure;
 use crate::output::print_json;
@@ -62,20 +62,20 @@ pub fn run(profile: &Profile, command: SignCommand) -> Result<(), Failure> {
             timestamp: None,
             nonce: None,
             compact,
-        } => print_json(&json!(client.jssdk_config(None, &url)?), compact),
+        } => print_json(&json!(client.wx_config(&url)?), compact),
         SignCommand::Jssdk {
             url,
             timestamp,
             nonce,
             compact,
         } => {
-            let ticket = client.ticket(None, TicketType::Jsapi)?;
+            let ticket = client.jsapi_ticket()?;
             let timestamp = timestamp.unwrap_or_else(unix_now);
             let nonce_str = nonce.unwrap_or_else(wechat::noncestr);
             let config = JssdkConfig {
                 app_id: profile.appid()?.to_string(),
                 timestamp,
-                signature: wechat::sign_jssdk_with(ticket.secret(), &url, &nonce_str, timestamp),
+                signature: wechat::sign_jssdk_with(ticket.expose(), &url, &nonce_str, timestamp),
                 nonce_str,
             };
             print_json(&json!(config), compact)
@@ -88,10 +88,10 @@ pub fn run(profile: &Profile, command: SignCommand) -> Result<(), Failure> {
             nonce,
             compact,
         } => {
-            let ticket = client.ticket(None, TicketType::WxCard)?;
+            let ticket = client.card_ticket()?;
             let timestamp = timestamp.unwrap_or_else(unix_now).to_string();
             let nonce_str = nonce.unwrap_or_else(wechat::noncestr);
-            let mut values = vec![ticket.secret(), &timestamp, &nonce_str, &card_id];
+            let mut values = vec![ticket.expose(), &timestamp, &nonce_str, &card_id];
             values.extend(code.as_deref());
             values.extend(openid.as_deref());
             let signature = wechat::sign_card(&values);

@@ -57,12 +57,12 @@ pub fn run(profile: &Profile, args: &TokenArgs) -> Result<(), Failure> {
         // apply to it.
         let level = log::max_level();
         log::set_max_level(log::LevelFilter::Error);
-        let refreshed = client.refresh_token(&key, &token);
+        let refreshed = client.refreshed_token(&key, &token);
         log::set_max_level(level);
         token = refreshed?;
     }
     if args.show {
-        return write_stdout(format!("{}\n", token.secret()).as_bytes());
+        return write_stdout(format!("{}\n", token.expose()).as_bytes());
     }
     write_stdout(describe(&key, &token, unix_now()).as_bytes())
 }

@@ -72,8 +72,8 @@ use crate::token::unix_now;
 /// fake.register("wx1", "secret1");
 /// let client = wechat::Client::builder()
 ///     .appid("wx1")
-///     .scheme("http").host("127.0.0.1").port(fake.port())
-///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+///     .base_url(fake.url())
+///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
 ///     .build()?;
 /// client.request("/cgi-bin/get_api_domain_ip")?;
 /// client.request("/cgi-bin/get_api_domain_ip")?;
@@ -170,8 +170,8 @@ impl FakeWechat {
     /// fake.register("wx1", "secret1");
     /// let client = wechat::Client::builder()
     ///     .appid("wx1")
-    ///     .scheme("http").host("127.0.0.1").port(fake.port())
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// fake.reject_tokens(true);
     /// let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
@@ -199,13 +199,13 @@ impl FakeWechat {
     /// fake.register("wx1", "secret1");
     /// let client = wechat::Client::builder()
     ///     .appid("wx1")
-    ///     .scheme("http").host("127.0.0.1").port(fake.port())
+    ///     .base_url(fake.url())
     ///     .busy_retry(wechat::BusyRetry {
     ///         retries: 2,
     ///         base: std::time::Duration::from_millis(1),
     ///         max: std::time::Duration::from_millis(2),
     ///     })
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// fake.busy(true);
     /// let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
@@ -264,8 +264,8 @@ impl FakeWechat {
     /// fake.answer("/cgi-bin/user/get", Canned::error(45009, "reach max api daily quota limit").times(1));
     /// let client = wechat::Client::builder()
     ///     .appid("wx1")
-    ///     .scheme("http").host("127.0.0.1").port(fake.port())
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// let followers = client.request("/cgi-bin/user/get")?;
     /// assert_eq!(followers.json()?["data"]["openid"][1], "o2");
@@ -324,8 +324,8 @@ impl FakeWechat {
     /// fake.register("wx1", "secret1");
     /// let client = wechat::Client::builder()
     ///     .appid("wx1")
-    ///     .scheme("http").host("127.0.0.1").port(fake.port())
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1").base_url(fake.url()))
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// client.request(wechat::RequestOptions::post("/cgi-bin/message/custom/send")
     ///     .json(serde_json::json!({"touser": "o1", "msgtype": "text"})))?;
@@ -534,7 +534,7 @@ impl FakeWechat {
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx_mini", "demo-secret");
-    /// let client = wechat::Client::builder().scheme("http").host("127.0.0.1").port(fake.port()).build()?;
+    /// let client = wechat::Client::builder().base_url(fake.url()).build()?;
     /// let mini = wechat::MiniProgram::new("wx_mini").secret("demo-secret");
     /// let session = mini.code2session(&client, &fake.js_code("wx_mini", "o1"))?;
     ///

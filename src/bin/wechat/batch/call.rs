@@ -23,8 +23,6 @@ pub struct Call {
     pub line: u64,
     /// Its id as given.
     pub id: Value,
-    /// Its path or URL as given.
-    pub path: String,
     pub options: RequestOptions,
 }
 
@@ -55,7 +53,7 @@ pub fn parse(line: u64, text: &[u8]) -> Result<Call, String> {
         (None, Some(_)) => Method::Post,
         (None, None) => Method::Get,
     };
-    let mut options = RequestOptions::new(method, parsed.path.as_str());
+    let mut options = RequestOptions::new(method, parsed.path);
     for (name, value) in parsed.query {
         let value = match value {
             Value::String(s) => s,
@@ -71,7 +69,6 @@ pub fn parse(line: u64, text: &[u8]) -> Result<Call, String> {
     Ok(Call {
         line,
         id: parsed.id,
-        path: parsed.path,
         options,
     })
 }

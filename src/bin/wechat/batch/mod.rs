@@ -328,12 +328,7 @@ fn call_one(shared: &Shared, call: Call) -> bool {
             return true;
         }
     }
-    let Call {
-        line,
-        id,
-        path,
-        options,
-    } = call;
+    let Call { line, id, options } = call;
     let written = match shared.client.request(options) {
         Ok(response) => {
             shared.tally.ok();
@@ -342,7 +337,7 @@ fn call_one(shared: &Shared, call: Call) -> bool {
         Err(err) => {
             shared.tally.failed(&err);
             let at = format!("{err} (line {line}, id {id})");
-            if let Some(halt) = halt(&err, &at, &path, &shared.rerun) {
+            if let Some(halt) = halt(&err, &at, &shared.rerun) {
                 // Not written: the call is made again when the batch is resumed.
                 let mut first = shared.halt.lock().unwrap_or_else(|e| e.into_inner());
                 first.get_or_insert(halt);
@@ -357,34 +352,23 @@ fn call_one(shared: &Shared, call: Call) -> bool {
 
 /// Why the batch must stop at `err`, when nothing after it can succeed:
 /// the API's daily quota is used up (45009), or no token can be had (the
-/// token source failed, not the call). Such a call is not written, so a
-/// rerun makes it.
-/// `at` says which call it was, `path` is the call's own.
-fn halt(err: &wechat::Error, at: &str, path: &str, rerun: &str) -> Option<Failure> {
+/// token fetch failed, not the call). Such a call is not written, so a
+/// rerun makes it. `at` says which call it was.
+fn halt(err: &wechat::Error, at: &str, rerun: &str) -> Option<Failure> {
     if err.errcode() == Some(QUOTA_ERRCODE) {
         return Some(Failure::new(QUOTA, format!(
             "batch stopped early: {at}; the calls not made cannot succeed today: {rerun} once the quota is reset (tomorrow, or by `wechat quota clear`)"
         )));
     }
-    let from_elsewhere = |url: &str| path_of(url) != path_of(path);
-    let no_token = match err.kind() {
-        ErrorKind::Hub { .. } | ErrorKind::RefreshLimited { .. } | ErrorKind::Config { .. } => true,
-        ErrorKind::Transport { url, .. } | ErrorKind::HttpStatus { url, .. } => from_elsewhere(url),
-        _ => false,
-    };
+    let no_token = err.token_fetch().is_some()
+        || matches!(
+            err.kind(),
+            ErrorKind::RefreshLimited { .. } | ErrorKind::Config { .. }
+        );
     no_token.then(|| {
         Failure::new(
             code_of(err),
             format!("batch stopped: no token for the calls: {at}; {rerun} once one can be had"),
         )
     })
-}
-
-/// The path of a URL or of a path with a query.
-fn path_of(url: &str) -> &str {
-    let path = match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => url,
-    };
-    path.split(['?', '#']).next().unwrap_or(path)
 }
