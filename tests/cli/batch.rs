@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
+use wechat::testing::FakeWechat;
 
 use super::{assert_no_secret, temp_dir, temp_file, text, Cli};
 use crate::common::{self, wait_until};
@@ -64,23 +65,27 @@ fn untimed(stderr: &str) -> String {
         .collect()
 }
 
+/// `wechat batch INPUT -o OUTPUT` against `fake`, without progress lines,
+/// with `extra` arguments.
+fn batch(fake: &FakeWechat, input: &Path, output: &Path, extra: &[&str]) -> Cli {
+    Cli::on(fake)
+        .args([
+            "batch",
+            &text(input),
+            "-o",
+            &text(output),
+            "--progress-every",
+            "0",
+        ])
+        .args(extra.iter().copied())
+}
+
 #[test]
 fn ten_thousand_calls_on_eight_threads_fetch_one_token() {
     let fake = common::fake();
     let input = calls("many.jsonl", 10_000, |_| "/cgi-bin/batch");
     let output = temp_dir("many").join("results.jsonl");
-    let run = Cli::on(&fake)
-        .args([
-            "batch",
-            &text(&input),
-            "-o",
-            &text(&output),
-            "-j",
-            "8",
-            "--progress-every",
-            "0",
-        ])
-        .run();
+    let run = batch(&fake, &input, &output, &["-j", "8"]).run();
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (Some(0), ""),
@@ -118,22 +123,11 @@ fn lines_that_are_not_calls_are_reported_and_the_batch_goes_on() {
         .as_bytes(),
     );
     let output = temp_dir("mixed").join("results.jsonl");
-    let batch = || {
-        Cli::on(&fake).args([
-            "batch",
-            &text(&input),
-            "-o",
-            &text(&output),
-            "-j",
-            "2",
-            "--progress-every",
-            "0",
-        ])
-    };
+    let run_batch = || batch(&fake, &input, &output, &["-j", "2"]);
     let bad_lines = "wechat: batch: line 3: not JSON: expected ident at column 2\n\
                      wechat: batch: line 6: id 1 repeats line 1\n\
                      wechat: batch: line 7: not a call: unknown field `qeury`, expected one of `id`, `method`, `path`, `query`, `body`\n";
-    let run = batch().run();
+    let run = run_batch().run();
     assert_eq!((run.code, run.stdout.as_str()), (Some(1), ""));
     assert_eq!(
         untimed(&run.stderr),
@@ -158,7 +152,7 @@ fn lines_that_are_not_calls_are_reported_and_the_batch_goes_on() {
     assert_eq!(written, expected);
 
     // A rerun calls nothing: every call has its result.
-    let run = batch().run();
+    let run = run_batch().run();
     assert_eq!(run.code, Some(1));
     assert_eq!(
         untimed(&run.stderr),
@@ -184,18 +178,9 @@ fn an_interrupted_batch_resumes_with_every_id_once() {
     let fake = common::fake();
     let input = calls("resume.jsonl", 2000, |_| "/cgi-bin/batch");
     let output = temp_dir("resume").join("results.jsonl");
-    let batch = || {
-        Cli::on(&fake).args([
-            "batch",
-            &text(&input),
-            "-o",
-            &text(&output),
-            "--progress-every",
-            "0",
-        ])
-    };
+    let run_batch = || batch(&fake, &input, &output, &[]);
     // Slow enough (5 s at most) that Ctrl-C lands in the middle.
-    let child = batch().args(["-j", "4", "--rate", "400"]).spawn();
+    let child = run_batch().args(["-j", "4", "--rate", "400"]).spawn();
     wait_until("50 results written", || results(&output).len() >= 50);
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -225,7 +210,7 @@ fn an_interrupted_batch_resumes_with_every_id_once() {
         "every call answered was written"
     );
 
-    let run = batch().args(["-j", "4"]).run();
+    let run = run_batch().args(["-j", "4"]).run();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(
         untimed(&run.stderr),
@@ -256,19 +241,8 @@ fn quota_45009_stops_the_batch_and_a_rerun_finishes_it() {
         }
     });
     let output = temp_dir("quota").join("results.jsonl");
-    let batch = || {
-        Cli::on(&fake).args([
-            "batch",
-            &text(&input),
-            "-o",
-            &text(&output),
-            "-j",
-            "1",
-            "--progress-every",
-            "0",
-        ])
-    };
-    let run = batch().run();
+    let run_batch = || batch(&fake, &input, &output, &["-j", "1"]);
+    let run = run_batch().run();
     assert_eq!((run.code, run.stdout.as_str()), (Some(5), ""));
     assert_eq!(
         untimed(&run.stderr),
@@ -284,7 +258,7 @@ fn quota_45009_stops_the_batch_and_a_rerun_finishes_it() {
     assert_each_once(&results(&output), 5);
     assert_eq!(fake.count("/cgi-bin/a"), 5, "nothing after the 45009");
 
-    let run = batch().run();
+    let run = run_batch().run();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_each_once(&results(&output), 20);
 }
@@ -297,16 +271,7 @@ fn a_half_written_last_line_is_not_done() {
         "results.jsonl",
         b"{\"id\":0,\"status\":\"ok\",\"answer\":{}}\n{\"id\":1,\"sta",
     );
-    let run = Cli::on(&fake)
-        .args([
-            "batch",
-            &text(&input),
-            "-o",
-            &text(&output),
-            "--progress-every",
-            "0",
-        ])
-        .run();
+    let run = batch(&fake, &input, &output, &[]).run();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(
         untimed(&run.stderr),
@@ -372,18 +337,7 @@ fn no_token_stops_the_batch_instead_of_failing_every_call() {
     // two refreshes; the second finds the refresh limit used up, and the
     // batch stops there rather than writing 49 errors a rerun would skip.
     fake.reject_tokens(true);
-    let run = Cli::on(&fake)
-        .args([
-            "batch",
-            &text(&input),
-            "-o",
-            &text(&output),
-            "-j",
-            "1",
-            "--progress-every",
-            "0",
-        ])
-        .run();
+    let run = batch(&fake, &input, &output, &["-j", "1"]).run();
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let stderr = untimed(&run.stderr);
     // The SDK warns as each rejection comes in (two processes fighting is

@@ -14,6 +14,13 @@ fn callback() -> Cli {
     Cli::new().env("WECHAT_APPID", APPID).callback_secrets()
 }
 
+/// `wechat callback decrypt QUERY --compact` with `body` on stdin.
+fn decrypt(query: &str, body: &str) -> Cli {
+    callback()
+        .args(["callback", "decrypt", query, "--compact"])
+        .stdin(body)
+}
+
 /// A push encrypted as WeChat does, and the query it comes with.
 fn encrypted_push(xml: &str) -> (String, String) {
     let body = crypto().encrypt(xml, "1409304348", "n0nce").unwrap();
@@ -85,17 +92,13 @@ fn an_encrypted_push_is_verified_decrypted_and_typed() {
         <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType>\
         <Content><![CDATA[hello]]></Content><MsgId>1234567890123456</MsgId></xml>";
     let (query, body) = encrypted_push(xml);
-    callback()
-        .args(["callback", "decrypt", &query, "--compact"])
-        .stdin(body.clone())
-        .run()
-        .expect(
-            0,
-            "{\"fields\":{\"Content\":\"hello\",\"CreateTime\":\"1348831860\",\
+    decrypt(&query, &body).run().expect(
+        0,
+        "{\"fields\":{\"Content\":\"hello\",\"CreateTime\":\"1348831860\",\
              \"FromUserName\":\"o_alice\",\"MsgId\":\"1234567890123456\",\"MsgType\":\"text\",\
              \"ToUserName\":\"gh_123\"},\"kind\":\"Text { content: \\\"hello\\\" }\"}\n",
-            "",
-        );
+        "",
+    );
     let file = temp_file("push.xml", body.as_bytes());
     callback()
         .args([
@@ -158,9 +161,7 @@ fn credentials_in_pushes_are_masked_unless_revealed() {
         <InfoType>component_verify_ticket</InfoType>\
         <ComponentVerifyTicket>ticket@@@secret-ish</ComponentVerifyTicket></xml>";
     let (query, body) = encrypted_push(xml);
-    callback()
-        .args(["callback", "decrypt", &query, "--compact"])
-        .stdin(body.clone())
+    decrypt(&query, &body)
         .run()
         .expect(
             0,

@@ -245,32 +245,23 @@ fn api_uploads_a_file_and_writes_a_binary_answer_to_a_file() {
     );
 
     let saved = temp_dir("download").join("got.jpg");
-    Cli::on(&fake)
-        .args([
+    let download = || {
+        Cli::on(&fake).args([
             "api",
             "GET",
             "/cgi-bin/media/get",
             "-q",
             &format!("media_id={media_id}"),
         ])
-        .args(["-o", &text(&saved)])
-        .run()
-        .expect(
-            0,
-            "",
-            &format!("wechat: wrote 11 bytes (image/jpeg) to {}\n", text(&saved)),
-        );
+    };
+    download().args(["-o", &text(&saved)]).run().expect(
+        0,
+        "",
+        &format!("wechat: wrote 11 bytes (image/jpeg) to {}\n", text(&saved)),
+    );
     assert_eq!(std::fs::read(&saved).unwrap(), b"\xff\xd8\xff\xe0 a jpeg");
     // Into a pipe (not a terminal), the bytes go to stdout.
-    let run = Cli::on(&fake)
-        .args([
-            "api",
-            "GET",
-            "/cgi-bin/media/get",
-            "-q",
-            &format!("media_id={media_id}"),
-        ])
-        .run();
+    let run = download().run();
     assert_eq!(run.code, Some(0));
     assert_eq!(
         run.stdout.as_bytes(),

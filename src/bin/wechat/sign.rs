@@ -1,7 +1,7 @@
 //! `wechat sign`: a page's `wx.config` and a card's signature, with the
 //! tickets fetched through the client's cache.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 use wechat::JssdkConfig;
 
@@ -18,15 +18,8 @@ pub enum SignCommand {
     Jssdk {
         /// The page's URL, as the browser shows it (#fragment removed)
         url: String,
-        /// The timestamp signed [default: now]
-        #[arg(long)]
-        timestamp: Option<u64>,
-        /// The nonce signed [default: a random one]
-        #[arg(long)]
-        nonce: Option<String>,
-        /// Print JSON on one line
-        #[arg(long)]
-        compact: bool,
+        #[command(flatten)]
+        signed: Signed,
     },
     /// A card's entry of wx.addCard's cardList: cardId and the signed cardExt
     #[command(
@@ -42,16 +35,23 @@ pub enum SignCommand {
         /// The user the card is for
         #[arg(long)]
         openid: Option<String>,
-        /// The timestamp signed [default: now]
-        #[arg(long)]
-        timestamp: Option<u64>,
-        /// The nonce signed [default: a random one]
-        #[arg(long)]
-        nonce: Option<String>,
-        /// Print JSON on one line
-        #[arg(long)]
-        compact: bool,
+        #[command(flatten)]
+        signed: Signed,
     },
+}
+
+/// When and with which nonce a signature is made, and how it is printed.
+#[derive(Args)]
+pub struct Signed {
+    /// The timestamp signed [default: now]
+    #[arg(long)]
+    timestamp: Option<u64>,
+    /// The nonce signed [default: a random one]
+    #[arg(long)]
+    nonce: Option<String>,
+    /// Print JSON on one line
+    #[arg(long)]
+    compact: bool,
 }
 
 pub fn run(profile: &Profile, command: SignCommand) -> Result<(), Failure> {
@@ -59,38 +59,34 @@ pub fn run(profile: &Profile, command: SignCommand) -> Result<(), Failure> {
     match command {
         SignCommand::Jssdk {
             url,
-            timestamp: None,
-            nonce: None,
-            compact,
+            signed:
+                Signed {
+                    timestamp: None,
+                    nonce: None,
+                    compact,
+                },
         } => print_json(&json!(client.wx_config(&url)?), compact),
-        SignCommand::Jssdk {
-            url,
-            timestamp,
-            nonce,
-            compact,
-        } => {
+        SignCommand::Jssdk { url, signed } => {
             let ticket = client.jsapi_ticket()?;
-            let timestamp = timestamp.unwrap_or_else(unix_now);
-            let nonce_str = nonce.unwrap_or_else(wechat::noncestr);
+            let timestamp = signed.timestamp.unwrap_or_else(unix_now);
+            let nonce_str = signed.nonce.unwrap_or_else(wechat::noncestr);
             let config = JssdkConfig {
                 app_id: profile.appid()?.to_string(),
                 timestamp,
                 signature: wechat::sign_jssdk_with(ticket.expose(), &url, &nonce_str, timestamp),
                 nonce_str,
             };
-            print_json(&json!(config), compact)
+            print_json(&json!(config), signed.compact)
         }
         SignCommand::Card {
             card_id,
             code,
             openid,
-            timestamp,
-            nonce,
-            compact,
+            signed,
         } => {
             let ticket = client.card_ticket()?;
-            let timestamp = timestamp.unwrap_or_else(unix_now).to_string();
-            let nonce_str = nonce.unwrap_or_else(wechat::noncestr);
+            let timestamp = signed.timestamp.unwrap_or_else(unix_now).to_string();
+            let nonce_str = signed.nonce.unwrap_or_else(wechat::noncestr);
             let mut values = vec![ticket.expose(), &timestamp, &nonce_str, &card_id];
             values.extend(code.as_deref());
             values.extend(openid.as_deref());
@@ -106,7 +102,7 @@ pub fn run(profile: &Profile, command: SignCommand) -> Result<(), Failure> {
             // wx.addCard takes cardExt as a JSON string.
             print_json(
                 &json!({"cardId": card_id, "cardExt": ext.to_string()}),
-                compact,
+                signed.compact,
             )
         }
     }
