@@ -30,11 +30,11 @@ impl Progress {
             let (bar, template) = match total {
                 Some(n) => (
                     ProgressBar::new(n),
-                    "{elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec} eta {eta}",
+                    "{elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec:0} eta {eta}",
                 ),
                 None => (
                     ProgressBar::new_spinner(),
-                    "{spinner} {elapsed_precise} {pos} lines {per_sec}",
+                    "{spinner} {elapsed_precise} {pos} lines {per_sec:0}",
                 ),
             };
             // ok because the template is a constant that parses
