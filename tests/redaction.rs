@@ -326,47 +326,53 @@ fn the_command_line_prints_no_secret_or_token() {
     let leaky =
         format!("invalid credential, access_token=TOKEN_{APPID}_9_deadbeef secret={SECRET} rid: 1");
     fake.answer("/cgi-bin/echo", Canned::error(40013, &leaky));
-    let runs: &[&[&str]] = &[
-        &["token"],
-        &["token", "--refresh", "--ticket", "wx_card"],
-        &["api", "GET", "/cgi-bin/x", "-q", "a=b"],
-        &["api", "GET", "/cgi-bin/echo"],
-        &[
-            "api",
-            "GET",
-            "/cgi-bin/x",
-            "-q",
-            &format!("access_token={SECRET}"),
-        ],
-        &["quota", "get", "/cgi-bin/x"],
-        &["quota", "clear", "--yes"],
-        &["quota", "rid", "1"],
-        &["sign", "jssdk", "https://example.com/"],
-        &["sign", "card", "--card-id", "c"],
-        &[
-            "oauth",
-            "exchange",
-            &fake.oauth_code(APPID, "o1"),
-            "--user-info",
-        ],
-        &["oauth", "exchange", "unknown-code"],
-        &["callback", "sign", "--timestamp", "1", "--nonce", "n"],
-        &[
-            "callback",
-            "verify",
-            "signature=x&timestamp=1&nonce=n&echostr=e",
-        ],
-        &["callback", "decrypt", "msg_signature=x&timestamp=1&nonce=n"],
-        &["callback", "encrypt", "--body", "-"],
+    let code = fake.oauth_code(APPID, "o1");
+    // Each with the exit code that shows it did what it is here for.
+    let runs: &[(&[&str], i32)] = &[
+        (&["token"], 0),
+        (&["token", "--refresh", "--ticket", "wx_card"], 0),
+        (&["api", "GET", "/cgi-bin/x", "-q", "a=b"], 0),
+        (&["api", "GET", "/cgi-bin/echo"], 1),
+        (
+            &[
+                "api",
+                "GET",
+                "/cgi-bin/x",
+                "-q",
+                &format!("access_token={SECRET}"),
+            ],
+            2,
+        ),
+        (&["quota", "get", "/cgi-bin/x"], 0),
+        (&["quota", "clear", "--yes"], 0),
+        (&["quota", "rid", "1"], 0),
+        (&["sign", "jssdk", "https://example.com/"], 0),
+        (&["sign", "card", "--card-id", "c"], 0),
+        (&["oauth", "exchange", &code, "--user-info"], 0),
+        (&["oauth", "exchange", "unknown-code"], 1),
+        (&["callback", "sign", "--timestamp", "1", "--nonce", "n"], 0),
+        (
+            &[
+                "callback",
+                "verify",
+                "signature=x&timestamp=1&nonce=n&echostr=e",
+            ],
+            4,
+        ),
+        (
+            &["callback", "decrypt", "msg_signature=x&timestamp=1&nonce=n"],
+            4,
+        ),
+        (&["callback", "encrypt", "--body", "-"], 0),
     ];
-    for args in runs {
+    for (args, code) in runs {
         let run = Cli::on(&fake)
             .callback_secrets()
             .args(args.iter().copied())
             .stdin("<xml><ComponentVerifyTicket>ticket@@@x</ComponentVerifyTicket></xml>")
             .run();
         assert!(!run.stdout.contains("ticket@@@x") && !run.stderr.contains("ticket@@@x"));
-        assert!(run.code.is_some(), "{args:?}");
+        assert_eq!(run.code, Some(*code), "{args:?}: {}", run.stderr);
     }
     // Nobody answers at the base URL: the token URL held the secret.
     let refused = wechat::testing::refused_url().unwrap();

@@ -40,7 +40,7 @@ The user's tokens are printed only with --show-tokens.")]
         #[arg(long)]
         user_info: bool,
         /// The language of the profile's places
-        #[arg(long, value_enum, default_value = "zh-cn")]
+        #[arg(long, value_enum, default_value = "zh_CN")]
         lang: LangArg,
         /// Print the user's access and refresh tokens too
         #[arg(long)]
@@ -58,9 +58,12 @@ pub enum ScopeArg {
     Login,
 }
 
+/// WeChat's names for them.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LangArg {
+    #[value(name = "zh_CN", alias = "zh-cn")]
     ZhCn,
+    #[value(name = "zh_TW", alias = "zh-tw")]
     ZhTw,
     En,
 }

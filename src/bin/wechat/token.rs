@@ -32,9 +32,11 @@ pub struct TokenArgs {
     authorizer: Option<String>,
 }
 
+/// WeChat's names for them.
 #[derive(Clone, Copy, ValueEnum)]
 enum Ticket {
     Jsapi,
+    #[value(name = "wx_card", alias = "wx-card")]
     WxCard,
 }
 
