@@ -75,20 +75,8 @@ impl Http {
         timeout: Duration,
         names: Arc<resolve::Names>,
     ) -> Http {
-        let config = ureq::Agent::config_builder()
-            // Statuses are read by the parsers: WeChat and hubs put error
-            // bodies on non-200 answers too.
-            .http_status_as_error(false)
-            .timeout_connect(Some(connect_timeout))
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .user_agent(concat!("wechat-rs/", env!("CARGO_PKG_VERSION")))
-            .build();
-        // ureq's own resolver would start a thread per call to honour these
-        // timeouts; ours looks names up only for new connections.
-        let (resolver, connector) = resolve::parts(names);
         Http {
-            agent: ureq::Agent::with_parts(config, connector, resolver),
+            agent: agent(connect_timeout, timeout, names),
         }
     }
 
@@ -174,6 +162,33 @@ impl Http {
             body,
         })
     }
+}
+
+/// The agent of an [`Http`]: its configuration and resolver, in one place.
+fn agent(connect_timeout: Duration, timeout: Duration, names: Arc<resolve::Names>) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        // Statuses are read by the parsers: WeChat and hubs put error
+        // bodies on non-200 answers too.
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect_timeout))
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .user_agent(concat!("wechat-rs/", env!("CARGO_PKG_VERSION")))
+        .build();
+    // ureq's own resolver would start a thread per call to honour these
+    // timeouts; ours looks names up only for new connections.
+    let (resolver, connector) = resolve::parts(names);
+    ureq::Agent::with_parts(config, connector, resolver)
+}
+
+/// A bare ureq agent configured exactly as a client's (timeouts, resolver,
+/// redirects, user agent), so that a benchmark compares
+/// [`Client::request`](crate::Client::request) with ureq like with like.
+/// Not part of the API.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub fn bench_agent(connect_timeout: Duration, timeout: Duration) -> ureq::Agent {
+    agent(connect_timeout, timeout, resolve::Names::new())
 }
 
 use ureq::http;

@@ -130,6 +130,9 @@ pub use clock::{Clock, ManualClock};
 pub use crypto::MessageCrypto;
 pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
 pub use global::{configure, global_client, request, set_token_source};
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use http::bench_agent;
 #[cfg(feature = "crypto")]
 pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
 pub use options::{Method, RequestOptions};
