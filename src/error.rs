@@ -457,7 +457,11 @@ pub(crate) const SENSITIVE_NAMES: &[&str] = &[
 
 /// A URL with its query and fragment removed, for errors and logs.
 pub(crate) fn redact_url(url: &str) -> String {
-    let end = url.find(['?', '#']).unwrap_or(url.len());
+    // Bytes, not chars: this runs on every call, and both are ASCII.
+    let end = url
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(url.len());
     url[..end].to_string()
 }
 
