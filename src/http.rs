@@ -25,6 +25,10 @@ pub(crate) const SMALL_BODY_CAP: u64 = 64 * 1024;
 /// which carries media downloads.
 pub(crate) const LARGE_BODY_CAP: u64 = 64 * 1024 * 1024;
 
+/// Most idle connections kept per host: enough for as many threads
+/// calling at once as a server usually runs.
+const MAX_IDLE_PER_HOST: usize = 32;
+
 /// Whether a byte is left as it is in a form-encoded query name or value.
 const fn kept(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'*')
@@ -178,6 +182,12 @@ fn agent(connect_timeout: Duration, timeout: Duration, names: Arc<resolve::Names
         .timeout_global(Some(timeout))
         .max_redirects(0)
         .user_agent(concat!("wechat-rs/", env!("CARGO_PKG_VERSION")))
+        // ureq keeps 3 idle connections per host: threads beyond 3 sharing
+        // a client opened a new connection for most calls. A client talks
+        // to a handful of hosts (WeChat's, a hub); idle ones still go after
+        // ureq's 15 s.
+        .max_idle_connections_per_host(MAX_IDLE_PER_HOST)
+        .max_idle_connections(4 * MAX_IDLE_PER_HOST)
         .build();
     // ureq's own resolver would start a thread per call to honour these
     // timeouts; ours looks names up only for new connections.
