@@ -13,7 +13,8 @@
 //! last argument picks what is called: `wechat` (`Client::request`),
 //! `same_config` (bare ureq configured as the client's agent) or
 //! `no_timeouts` (bare ureq, default configuration); without it all three
-//! are timed one after the other.
+//! are timed in turn for 15 rounds, and the medians and their ratios
+//! printed.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -74,19 +75,55 @@ fn main() {
         ("same_config", Call::Bare(&same_config, &url)),
         ("no_timeouts", Call::Bare(&no_timeouts, &url)),
     ];
-    let only = args.next();
-    for (name, call) in &all {
-        if only.as_deref().is_some_and(|o| o != *name) {
-            continue;
+    match args.next() {
+        // One kind of call, for a profiler.
+        Some(only) => {
+            let (name, call) = all
+                .iter()
+                .find(|(name, _)| *name == only)
+                .expect("wechat, same_config or no_timeouts");
+            calls(call, 1);
+            println!("{name}: {:?} per call", time(call, n));
         }
-        // One call first: the connection and the token are warm when counted.
-        calls(call, 1);
-        let start = Instant::now();
-        calls(call, n);
-        let per_call = start.elapsed() / n as u32;
-        println!(
-            "{name}: {per_call:?} per call, {:.0} calls/s",
-            1.0 / per_call.as_secs_f64()
-        );
+        // Rounds of each kind in turn, so that load on the machine touches
+        // all alike; the median of each.
+        None => {
+            let rounds = 15;
+            let mut times: Vec<Vec<Duration>> = vec![Vec::new(); all.len()];
+            for (_, call) in &all {
+                calls(call, 1);
+            }
+            for _ in 0..rounds {
+                for ((_, call), times) in all.iter().zip(&mut times) {
+                    times.push(time(call, n));
+                }
+            }
+            let medians: Vec<Duration> = times
+                .iter_mut()
+                .map(|t| {
+                    t.sort();
+                    t[t.len() / 2]
+                })
+                .collect();
+            for ((name, _), median) in all.iter().zip(&medians) {
+                println!(
+                    "{name}: {median:?} per call (median of {rounds} rounds of {n}), {:.0} calls/s",
+                    1.0 / median.as_secs_f64()
+                );
+            }
+            let ratio = |other: usize| medians[other].as_secs_f64() / medians[0].as_secs_f64();
+            println!(
+                "request / bare ureq same config: {:.3}; request / bare ureq no timeouts: {:.3} (calls/s ratios)",
+                ratio(1),
+                ratio(2)
+            );
+        }
     }
+}
+
+/// Time per call of `n` calls.
+fn time(call: &Call<'_>, n: usize) -> Duration {
+    let start = Instant::now();
+    calls(call, n);
+    start.elapsed() / n as u32
 }
