@@ -247,7 +247,7 @@ impl TokenCache {
                     None => match &slot.token {
                         Some(current)
                             if self.read_through.is_none()
-                                && current.secret() != stale.secret()
+                                && current.expose() != stale.expose()
                                 && self.is_fresh(current, now / 1000) =>
                         {
                             Next::Done(Ok(current.clone()))
@@ -258,7 +258,7 @@ impl TokenCache {
             };
             match next {
                 Next::Wait(flight) => match self.wait(&flight) {
-                    Ok(token) if token.secret() == stale.secret() && joins < MAX_JOINS => {
+                    Ok(token) if token.expose() == stale.expose() && joins < MAX_JOINS => {
                         joins += 1;
                     }
                     other => return other,
@@ -277,7 +277,7 @@ impl TokenCache {
                 if slot
                     .token
                     .as_ref()
-                    .is_some_and(|t| t.secret() == stale.secret()) =>
+                    .is_some_and(|t| t.expose() == stale.expose()) =>
             {
                 slot.token = None;
                 true
@@ -311,7 +311,7 @@ impl TokenCache {
         self.slots(key)
             .get(key)
             .and_then(|s| s.token.as_ref())
-            .is_some_and(|t| t.secret() == token.secret())
+            .is_some_and(|t| t.expose() == token.expose())
     }
 
     /// The number of keys the cache has seen.
@@ -505,7 +505,7 @@ mod tests {
                             Ok(Token::new("A", 7200))
                         })
                         .unwrap();
-                    assert_eq!(t.secret(), "A");
+                    assert_eq!(t.expose(), "A");
                 });
             }
         });
@@ -541,7 +541,7 @@ mod tests {
         cache.insert(&key(), Token::new("NEW", 7200));
         assert!(!cache.invalidate_if(&key(), &Token::new("OLD", 7200)));
         assert_eq!(
-            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            cache.get(&key(), true, || unreachable!()).unwrap().expose(),
             "NEW"
         );
         assert!(cache.invalidate_if(&key(), &Token::new("NEW", 7200)));
@@ -549,7 +549,7 @@ mod tests {
             cache
                 .get(&key(), true, || Ok(Token::new("NEXT", 7200)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "NEXT"
         );
     }
@@ -561,13 +561,13 @@ mod tests {
         let t = cache
             .refresh(&key(), true, &Token::new("A", 7200), || unreachable!())
             .unwrap();
-        assert_eq!(t.secret(), "B");
+        assert_eq!(t.expose(), "B");
         let t = cache
             .refresh(&key(), true, &Token::new("B", 7200), || {
                 Ok(Token::new("C", 7200))
             })
             .unwrap();
-        assert_eq!(t.secret(), "C");
+        assert_eq!(t.expose(), "C");
     }
 
     #[test]
@@ -586,7 +586,7 @@ mod tests {
             cache
                 .get(&key(), true, || Ok(Token::new("Z", 0)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "Z"
         );
     }
@@ -602,7 +602,7 @@ mod tests {
             cache
                 .get(&key(), true, || Ok(Token::new("OK", 7200)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "OK"
         );
     }
@@ -690,7 +690,7 @@ mod tests {
                 let (name, t) = results
                     .recv_timeout(Duration::from_secs(10))
                     .expect("a call never returned: the cache deadlocked");
-                (name, t.unwrap().secret().to_string())
+                (name, t.unwrap().expose().to_string())
             })
             .collect();
         got.sort();
@@ -705,7 +705,7 @@ mod tests {
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
         // And the client still answers, for this key and any other.
         assert_eq!(
-            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            cache.get(&key(), true, || unreachable!()).unwrap().expose(),
             "Y"
         );
         let other = TokenKey::access_token("wx2");
@@ -713,7 +713,7 @@ mod tests {
             cache
                 .get(&other, true, || Ok(Token::new("Z", 7200)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "Z"
         );
     }
@@ -747,7 +747,7 @@ mod tests {
         gate.open();
         assert!(refreshing.join().unwrap().unwrap_err().is_refresh_limited());
         let token = reading.join().unwrap().unwrap();
-        token.secret().to_string()
+        token.expose().to_string()
     }
 
     /// The chaos run's last finding: a read that joined a refresh the limit
@@ -795,9 +795,9 @@ mod tests {
         until_flying(&cache);
         cache.remove(&key());
         gate.open();
-        assert_eq!(fetching.join().unwrap().unwrap().secret(), "REVOKED");
+        assert_eq!(fetching.join().unwrap().unwrap().expose(), "REVOKED");
         let next = cache.get(&key(), true, || Ok(Token::new("AGAIN", 7200)));
-        assert_eq!(next.unwrap().secret(), "AGAIN");
+        assert_eq!(next.unwrap().expose(), "AGAIN");
     }
 
     #[test]
@@ -833,7 +833,7 @@ mod tests {
         assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap(), current);
         clock.advance(Duration::from_secs(30));
         let next = cache.refresh(&key(), true, &current, mint).unwrap();
-        assert_eq!(next.secret(), "T3");
+        assert_eq!(next.expose(), "T3");
         assert!(cache
             .refresh(&key(), true, &next, mint)
             .unwrap_err()
@@ -851,15 +851,15 @@ mod tests {
         );
         let store = Mutex::new(Token::new("A", 7200));
         let read = || Ok(store.lock().clone());
-        assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "A");
+        assert_eq!(cache.get(&key(), true, read).unwrap().expose(), "A");
         *store.lock() = Token::new("B", 7200);
         // Within the bound the copy is served; after it, the store's.
         assert_eq!(
-            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            cache.get(&key(), true, || unreachable!()).unwrap().expose(),
             "A"
         );
         clock.advance(Duration::from_secs(1));
-        assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "B");
+        assert_eq!(cache.get(&key(), true, read).unwrap().expose(), "B");
         // A refresh of a token the copy does not hold still asks the
         // source, which knows better than the copy.
         *store.lock() = Token::new("C", 7200);
@@ -868,11 +868,11 @@ mod tests {
                 Ok(store.lock().clone())
             })
             .unwrap();
-        assert_eq!(t.secret(), "C");
+        assert_eq!(t.expose(), "C");
         // A store that cannot be read: the last token, while fresh.
         clock.advance(Duration::from_secs(5));
         let down = || Err(Error::store("redis down", std::io::Error::other("refused")));
-        assert_eq!(cache.get(&key(), true, down).unwrap().secret(), "C");
+        assert_eq!(cache.get(&key(), true, down).unwrap().expose(), "C");
     }
 
     #[test]
@@ -899,7 +899,7 @@ mod tests {
                     Ok(Token::new("NEW", 7200))
                 })
                 .unwrap();
-            assert_eq!(t.secret(), "NEW");
+            assert_eq!(t.expose(), "NEW");
         });
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
     }
