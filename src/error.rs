@@ -775,7 +775,11 @@ pub(crate) fn redact_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
 
 /// A URL with its query and fragment removed, for errors and logs.
 pub(crate) fn redact_url(url: &str) -> String {
-    let end = url.find(['?', '#']).unwrap_or(url.len());
+    // Bytes, not chars: this runs on every call, and both are ASCII.
+    let end = url
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(url.len());
     url[..end].to_string()
 }
 

@@ -1,14 +1,16 @@
 //! The one door to the network: every byte this crate sends goes through
 //! [`Http::send`], where timeouts are applied and transport errors are
 //! turned into redacted [`Error`]s. Host names are resolved by
-//! [`resolve`], only when a connection is made.
+//! [`resolve`], only when a connection is made; socket timeouts are set
+//! only when they change ([`steady`]).
 
 mod resolve;
+mod steady;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet};
 use ureq::unversioned::multipart::{Form, Part};
 
 use crate::error::{redact_text, redact_url, Error, ErrorKind, Result, TransportKind};
@@ -23,12 +25,27 @@ pub(crate) const SMALL_BODY_CAP: u64 = 64 * 1024;
 /// which carries media downloads.
 pub(crate) const LARGE_BODY_CAP: u64 = 64 * 1024 * 1024;
 
-/// Characters left as they are in a form-encoded query value.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'*');
+/// Most idle connections kept per host: enough for as many threads
+/// calling at once as a server usually runs.
+const MAX_IDLE_PER_HOST: usize = 32;
+
+/// Whether a byte is left as it is in a form-encoded query name or value.
+const fn kept(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'*')
+}
+
+/// The bytes [`kept`] does not keep.
+const QUERY_VALUE: &AsciiSet = &{
+    let mut set = AsciiSet::EMPTY;
+    let mut byte = 0;
+    while byte < 128 {
+        if !kept(byte) {
+            set = set.add(byte);
+        }
+        byte += 1;
+    }
+    set
+};
 
 /// A request ready to go out. Built by pure code; sent by [`Http::send`].
 pub(crate) struct Outgoing<'a> {
@@ -55,7 +72,8 @@ pub(crate) struct Incoming {
     /// The URL without its query, for error messages.
     pub url: String,
     pub content_type: Option<String>,
-    pub headers: Vec<(String, String)>,
+    /// As ureq parsed them: kept, not copied.
+    pub headers: http::HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -78,20 +96,8 @@ impl Http {
         timeout: Duration,
         names: Arc<resolve::Names>,
     ) -> Http {
-        let config = ureq::Agent::config_builder()
-            // Statuses are read by the parsers: WeChat and hubs put error
-            // bodies on non-200 answers too.
-            .http_status_as_error(false)
-            .timeout_connect(Some(connect_timeout))
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .user_agent(concat!("wechat-rs/", env!("CARGO_PKG_VERSION")))
-            .build();
-        // ureq's own resolver would start a thread per call to honour these
-        // timeouts; ours looks names up only for new connections.
-        let (resolver, connector) = resolve::parts(names);
         Http {
-            agent: ureq::Agent::with_parts(config, connector, resolver),
+            agent: agent(connect_timeout, timeout, names),
             connect_timeout,
             timeout,
         }
@@ -99,10 +105,11 @@ impl Http {
 
     /// Sends one request and reads the whole answer.
     pub fn send(&self, out: Outgoing<'_>) -> Result<Incoming> {
-        let shown_url = redact_url(&out.url);
+        let url = redact_url(&out.url);
+        // The URL moves into the request: no copy of it.
         let mut builder = http::Request::builder()
-            .method(out.method.as_str())
-            .uri(out.url.as_str());
+            .method(out.method.as_http())
+            .uri(out.url);
         for (name, value) in &out.headers {
             builder = builder.header(*name, value.as_str());
         }
@@ -110,16 +117,15 @@ impl Http {
             // A POST, PUT or PATCH without a body still says so
             // (`Content-Length: 0`): servers answer 411 to one that does not.
             OutBody::Empty if matches!(out.method.as_str(), "POST" | "PUT" | "PATCH") => {
-                self.run(builder.body(&[][..]), out.timeout, out.max_body, &shown_url)
+                self.run(builder.body(&[][..]), out.timeout, out.max_body)
             }
-            OutBody::Empty => self.run(builder.body(()), out.timeout, out.max_body, &shown_url),
+            OutBody::Empty => self.run(builder.body(()), out.timeout, out.max_body),
             OutBody::Json(bytes) => self.run(
                 builder
                     .header("content-type", "application/json")
                     .body(bytes),
                 out.timeout,
                 out.max_body,
-                &shown_url,
             ),
             OutBody::Form(parts) => {
                 let form = build_form(parts)?;
@@ -129,25 +135,38 @@ impl Http {
                     builder.header("content-type", content_type).body(form),
                     out.timeout,
                     out.max_body,
-                    &shown_url,
                 )
             }
         };
-        let limits = Limits {
-            connect: self.connect_timeout,
-            overall: out.timeout.unwrap_or(self.timeout),
-            per_call: out.timeout.is_some(),
-        };
-        result.map_err(|e| transport_error(e, &shown_url, &limits))
+        match result {
+            Ok((status, headers, body)) => Ok(Incoming {
+                status,
+                url,
+                content_type: headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                headers,
+                body,
+            }),
+            Err(e) => {
+                let limits = Limits {
+                    connect: self.connect_timeout,
+                    overall: out.timeout.unwrap_or(self.timeout),
+                    per_call: out.timeout.is_some(),
+                };
+                Err(transport_error(e, &url, &limits))
+            }
+        }
     }
 
+    /// Runs `request`; its status, headers and body.
     fn run<B: ureq::AsSendBody>(
         &self,
         request: std::result::Result<http::Request<B>, http::Error>,
         timeout: Option<Duration>,
         max_body: u64,
-        shown_url: &str,
-    ) -> std::result::Result<Incoming, ureq::Error> {
+    ) -> std::result::Result<(u16, http::HeaderMap, Vec<u8>), ureq::Error> {
         let request = request.map_err(ureq::Error::Http)?;
         let request = match timeout {
             Some(t) => self
@@ -157,33 +176,45 @@ impl Http {
                 .build(),
             None => request,
         };
-        let mut response = self.agent.run(request)?;
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let (parts, mut body) = self.agent.run(request)?.into_parts();
         // ureq stops one byte past the limit, so an oversized answer is
         // never buffered whole.
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(max_body)
-            .read_to_vec()?;
-        Ok(Incoming {
-            status,
-            url: shown_url.to_string(),
-            content_type,
-            headers,
-            body,
-        })
+        let body = body.with_config().limit(max_body).read_to_vec()?;
+        Ok((parts.status.as_u16(), parts.headers, body))
     }
+}
+
+/// The agent of an [`Http`]: its configuration and resolver, in one place.
+fn agent(connect_timeout: Duration, timeout: Duration, names: Arc<resolve::Names>) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        // Statuses are read by the parsers: WeChat and hubs put error
+        // bodies on non-200 answers too.
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect_timeout))
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .user_agent(concat!("wechat-rs/", env!("CARGO_PKG_VERSION")))
+        // ureq keeps 3 idle connections per host: threads beyond 3 sharing
+        // a client opened a new connection for most calls. A client talks
+        // to a handful of hosts (WeChat's, a hub); idle ones still go after
+        // ureq's 15 s.
+        .max_idle_connections_per_host(MAX_IDLE_PER_HOST)
+        .max_idle_connections(4 * MAX_IDLE_PER_HOST)
+        .build();
+    // ureq's own resolver would start a thread per call to honour these
+    // timeouts; ours looks names up only for new connections.
+    let (resolver, connector) = resolve::parts(names);
+    ureq::Agent::with_parts(config, connector, resolver)
+}
+
+/// A bare ureq agent configured exactly as a client's (timeouts, resolver,
+/// redirects, user agent), so that a benchmark compares
+/// [`Client::request`](crate::Client::request) with ureq like with like.
+/// Not part of the API.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub fn bench_agent(connect_timeout: Duration, timeout: Duration) -> ureq::Agent {
+    agent(connect_timeout, timeout, resolve::Names::new())
 }
 
 use ureq::http;
@@ -340,16 +371,30 @@ pub(crate) fn with_query<'a>(
     base: &str,
     query: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> String {
-    let mut url = base.to_string();
+    // Room for an access token (about 150 bytes) and a few more pairs
+    // without growing.
+    let mut url = String::with_capacity(base.len() + 256);
+    url.push_str(base);
     let mut sep = if base.contains('?') { '&' } else { '?' };
     for (name, value) in query {
         url.push(sep);
-        url.extend(utf8_percent_encode(name, QUERY_VALUE));
+        push_encoded(&mut url, name);
         url.push('=');
-        url.extend(utf8_percent_encode(value, QUERY_VALUE));
+        push_encoded(&mut url, value);
         sep = '&';
     }
     url
+}
+
+/// Appends `text` form-encoded; a token or an appid, which need no
+/// encoding, is copied as it is.
+fn push_encoded(url: &mut String, text: &str) {
+    // Without an early exit the check compiles to vector instructions.
+    if text.bytes().fold(true, |all, b| all & kept(b)) {
+        url.push_str(text);
+    } else {
+        url.extend(utf8_percent_encode(text, QUERY_VALUE));
+    }
 }
 
 #[cfg(test)]
@@ -416,6 +461,22 @@ mod tests {
             "https://h/p?x=1&a=b"
         );
         assert_eq!(with_query("https://h/p", []), "https://h/p");
+    }
+
+    #[test]
+    fn every_byte_but_the_kept_ones_is_encoded() {
+        let all: String = (1u8..128).map(char::from).chain(['é', '中']).collect();
+        let url = with_query("h", [("k", all.as_str())]);
+        let value = url.strip_prefix("h?k=").unwrap();
+        let decoded = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .unwrap();
+        assert_eq!(decoded, all);
+        let plain: String = value.chars().filter(|c| *c != '%').collect();
+        assert!(plain.bytes().all(kept), "{value}");
+        assert!(value.starts_with("%01%02"), "{value}");
+        assert!(value.contains("*%2B%2C-.%2F0123456789%3A"), "{value}");
+        assert!(value.ends_with("%7E%7F%C3%A9%E4%B8%AD"), "{value}");
     }
 
     #[test]

@@ -234,6 +234,9 @@ pub use error::{
     CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use http::bench_agent;
 #[cfg(feature = "crypto")]
 pub use message::{
     Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,

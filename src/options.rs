@@ -43,6 +43,21 @@ impl Method {
             Method::Patch => "PATCH",
         }
     }
+
+    /// The same method as the HTTP layer's type, without parsing its name.
+    pub(crate) fn as_http(self) -> ureq::http::Method {
+        use ureq::http::Method as M;
+        match self {
+            Method::Head => M::HEAD,
+            Method::Get => M::GET,
+            Method::Delete => M::DELETE,
+            Method::Trace => M::TRACE,
+            Method::Options => M::OPTIONS,
+            Method::Post => M::POST,
+            Method::Put => M::PUT,
+            Method::Patch => M::PATCH,
+        }
+    }
 }
 
 impl fmt::Display for Method {

@@ -15,7 +15,7 @@ use crate::http::Incoming;
 pub struct Response {
     status: u16,
     content_type: Option<String>,
-    headers: Vec<(String, String)>,
+    headers: ureq::http::HeaderMap,
     body: Vec<u8>,
     json: Option<serde_json::Value>,
 }
@@ -33,10 +33,7 @@ impl Response {
 
     /// The first value of header `name` (ASCII case ignored).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name)?.to_str().ok()
     }
 
     /// The raw body.
@@ -103,10 +100,23 @@ impl fmt::Debug for Response {
 /// start with `{` is not mistaken for an error.
 fn is_binary(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|ct| {
-        let ct = ct.trim().to_ascii_lowercase();
+        let ct = ct.trim().as_bytes();
         ["image/", "audio/", "video/", "application/octet-stream"]
             .iter()
-            .any(|p| ct.starts_with(p))
+            .any(|p| {
+                ct.get(..p.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(p.as_bytes()))
+            })
+    })
+}
+
+/// Whether a content type says JSON (`application/json`, `text/json`,
+/// `application/problem+json`, any case).
+fn declares_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"json"))
     })
 }
 
@@ -149,9 +159,7 @@ pub(crate) fn parse(incoming: Incoming) -> Result<Response> {
     if !(200..300).contains(&status) {
         return Err(Error::new(ErrorKind::HttpStatus { status, url }));
     }
-    let declared_json = content_type
-        .as_deref()
-        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let declared_json = declares_json(content_type.as_deref());
     // An empty body (a HEAD answer) is fine whatever its declared type.
     if declared_json && json.is_none() && !body.is_empty() {
         return Err(Error::decode(format!(
@@ -177,7 +185,12 @@ mod tests {
             status,
             url: "https://api.weixin.qq.com/x".into(),
             content_type: Some(ct.into()),
-            headers: vec![("Content-Type".into(), ct.into())],
+            headers: [(
+                ureq::http::header::CONTENT_TYPE,
+                ureq::http::HeaderValue::from_str(ct).unwrap(),
+            )]
+            .into_iter()
+            .collect(),
             body: body.to_vec(),
         }
     }
@@ -233,6 +246,23 @@ mod tests {
                 url: "https://api.weixin.qq.com/x".into()
             }
         );
+    }
+
+    #[test]
+    fn content_types_are_read_in_any_case() {
+        assert!(is_binary(Some(" IMAGE/jpeg")));
+        assert!(is_binary(Some("Application/Octet-Stream")));
+        assert!(!is_binary(Some("image")));
+        assert!(!is_binary(Some("text/plain")));
+        assert!(!is_binary(None));
+        assert!(declares_json(Some("application/JSON; encoding=utf-8")));
+        assert!(declares_json(Some("application/problem+json")));
+        assert!(!declares_json(Some("text/plain")));
+        assert!(!declares_json(Some("jso")));
+        assert!(!declares_json(None));
+        let resp = parse(incoming(200, "application/json", b"{}")).unwrap();
+        assert_eq!(resp.header("CONTENT-type"), Some("application/json"));
+        assert_eq!(resp.header("x-missing"), None);
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //! - [`LookupConnector`], which ureq's pool calls only when it has no idle
 //!   connection for the host, replaces the placeholder with the host's
 //!   addresses from [`Names`] before handing the connection to ureq's own
-//!   `DefaultConnector` (TCP, CONNECT proxies, TLS). A call on a pooled
-//!   connection therefore does no resolver work at all.
+//!   `DefaultConnector` (TCP, CONNECT proxies, TLS), and wraps what it
+//!   opens in [`Steady`]. A call on a pooled connection therefore does no
+//!   resolver work at all.
 //! - [`Names`] keeps each answer per (host, port) for [`NAME_TTL`], at most
 //!   [`MAX_NAMES`] of them. A name that is not cached is looked up once for all
 //!   the callers that need it at that moment. The lookup (`getaddrinfo`
@@ -44,6 +45,8 @@ use ureq::unversioned::transport::time::Duration as UreqDuration;
 use ureq::unversioned::transport::{
     ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
 };
+
+use crate::http::steady::Steady;
 
 /// How long a looked-up answer is used. std's lookup does not say how long
 /// the DNS answer is valid; a minute bounds how long a moved host is missed
@@ -111,6 +114,16 @@ impl Connector<()> for LookupConnector {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(self.open(details, chained)?.map(Steady::boxed))
+    }
+}
+
+impl LookupConnector {
+    fn open(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Box<dyn Transport>>, ureq::Error> {
         // Literals, and the empty list ureq passes when a proxy resolves the
         // target, go through as they are.
         if details.addrs[..] != [DEFERRED] {

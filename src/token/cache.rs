@@ -2,14 +2,17 @@
 //! fetches and refreshes, compare-and-invalidate, and the per-key
 //! [`RefreshLimit`].
 //!
-//! All slots live in one map behind one `parking_lot::Mutex`, held only to
-//! read or update a slot (a hash lookup and a clone), never across I/O and
-//! never across a wait. The first caller that misses puts a [`Flight`] in
-//! the slot and fetches with no lock held; later callers for that key find
-//! the flight, release the map and wait on the flight alone, then all
-//! receive its result, success or error. Callers for other keys never wait
-//! for it. Keeping the token in the map itself makes a hit one lock and one
-//! lookup, and an idle key cost only its key, its token and two numbers.
+//! Slots live in [`SHARDS`] maps, each behind its own `parking_lot::Mutex`
+//! on a cache line of its own, so that threads working on different keys
+//! rarely touch the same lock. A key always goes to the same shard, and its
+//! shard's lock is held only to read or update its slot (a hash lookup and
+//! a clone), never across I/O and never across a wait. The first caller
+//! that misses puts a [`Flight`] in the slot and fetches with no lock held;
+//! later callers for that key find the flight, release the map and wait on
+//! the flight alone, then all receive its result, success or error. Callers
+//! for other keys never wait for it. Keeping the token in the map itself
+//! makes a hit one lock and one lookup, and an idle key cost only its key
+//! (40 bytes, appids in place), its token and two numbers.
 //!
 //! A cache is either the truth for its process (a client's: a refresh whose
 //! stale token was already replaced returns the replacement with no call),
@@ -18,10 +21,12 @@
 //! refresh always asks the source, which compares against the store.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use foldhash::fast::RandomState;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -32,9 +37,24 @@ use crate::token::{Token, TokenKey};
 /// reported stale, before it gives up and returns that token.
 const MAX_JOINS: usize = 3;
 
+/// How many maps the slots are spread over: enough that a few threads on
+/// different keys seldom share a lock, few enough that an empty cache stays
+/// small (4 KiB).
+const SHARDS: usize = 32;
+
+type Slots = HashMap<TokenKey, Slot, RandomState>;
+
+/// One map and its lock, alone on its cache line (two lines on CPUs that
+/// fetch lines in pairs), so that locking one shard never slows another.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<Slots>);
+
 /// The in-process cache in front of every [`TokenSource`](crate::TokenSource).
 pub(crate) struct TokenCache {
-    slots: Mutex<HashMap<TokenKey, Slot>>,
+    shards: Box<[Shard]>,
+    /// Picks a key's shard; each shard's map hashes with a seed of its own.
+    spread: RandomState,
     max_margin: u64,
     limit: RefreshLimit,
     clock: Clock,
@@ -52,8 +72,9 @@ struct Slot {
     token: Option<Token>,
     /// When `token` came from the source, in the clock's Unix milliseconds.
     landed: u64,
-    /// The refresh limit's schedule for this key.
-    schedule: Option<u64>,
+    /// The refresh limit's schedule for this key; 0 for a key never
+    /// limited, which the limit reads as it reads none.
+    schedule: u64,
     /// The fetch or refresh running for this key, if any.
     flight: Option<Arc<Flight>>,
 }
@@ -107,7 +128,8 @@ impl TokenCache {
         read_through: Option<Duration>,
     ) -> TokenCache {
         TokenCache {
-            slots: Mutex::new(HashMap::new()),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            spread: RandomState::default(),
             max_margin,
             limit,
             clock,
@@ -141,7 +163,7 @@ impl TokenCache {
             let now = self.clock.unix_millis();
             let mut fallback = None;
             let next = {
-                let mut slots = self.slots.lock();
+                let mut slots = self.slots(key);
                 if let Some(slot) = slots.get(key) {
                     if let Some(token) = &slot.token {
                         let fresh = self.is_fresh(token, now / 1000);
@@ -218,14 +240,14 @@ impl TokenCache {
         loop {
             let now = self.clock.unix_millis();
             let next = {
-                let mut slots = self.slots.lock();
+                let mut slots = self.slots(key);
                 let slot = slot_mut(&mut slots, key);
                 match &slot.flight {
                     Some(flight) => Next::Wait(flight.clone()),
                     None => match &slot.token {
                         Some(current)
                             if self.read_through.is_none()
-                                && current.secret() != stale.secret()
+                                && current.expose() != stale.expose()
                                 && self.is_fresh(current, now / 1000) =>
                         {
                             Next::Done(Ok(current.clone()))
@@ -236,7 +258,7 @@ impl TokenCache {
             };
             match next {
                 Next::Wait(flight) => match self.wait(&flight) {
-                    Ok(token) if token.secret() == stale.secret() && joins < MAX_JOINS => {
+                    Ok(token) if token.expose() == stale.expose() && joins < MAX_JOINS => {
                         joins += 1;
                     }
                     other => return other,
@@ -249,13 +271,13 @@ impl TokenCache {
     /// Drops the cached token for `key` only if it is `stale`. Returns
     /// whether it was dropped.
     pub fn invalidate_if(&self, key: &TokenKey, stale: &Token) -> bool {
-        let mut slots = self.slots.lock();
+        let mut slots = self.slots(key);
         match slots.get_mut(key) {
             Some(slot)
                 if slot
                     .token
                     .as_ref()
-                    .is_some_and(|t| t.secret() == stale.secret()) =>
+                    .is_some_and(|t| t.expose() == stale.expose()) =>
             {
                 slot.token = None;
                 true
@@ -268,7 +290,7 @@ impl TokenCache {
     /// progress still completes for its waiters, but its token is not
     /// cached: it was fetched for what was just forgotten.
     pub fn remove(&self, key: &TokenKey) {
-        if let Some(slot) = self.slots.lock().get_mut(key) {
+        if let Some(slot) = self.slots(key).get_mut(key) {
             slot.token = None;
             slot.flight = None;
         }
@@ -277,7 +299,7 @@ impl TokenCache {
     /// Puts a token into the cache, replacing what was there.
     pub fn insert(&self, key: &TokenKey, token: Token) {
         let now = self.clock.unix_millis();
-        let mut slots = self.slots.lock();
+        let mut slots = self.slots(key);
         let slot = slot_mut(&mut slots, key);
         slot.token = Some(token);
         slot.landed = now;
@@ -286,16 +308,23 @@ impl TokenCache {
     /// Whether the slot of `key` still holds `token` (it was not forgotten
     /// or replaced meanwhile).
     fn holds(&self, key: &TokenKey, token: &Token) -> bool {
-        self.slots
-            .lock()
+        self.slots(key)
             .get(key)
             .and_then(|s| s.token.as_ref())
-            .is_some_and(|t| t.secret() == token.secret())
+            .is_some_and(|t| t.expose() == token.expose())
     }
 
     /// The number of keys the cache has seen.
     pub fn len(&self) -> usize {
-        self.slots.lock().len()
+        self.shards.iter().map(|shard| shard.0.lock().len()).sum()
+    }
+
+    /// The locked map that holds `key`'s slot.
+    fn slots(&self, key: &TokenKey) -> MutexGuard<'_, Slots> {
+        // ok because the remainder is below SHARDS, and u64 to usize only
+        // drops high bits a remainder does not need
+        let shard = (self.spread.hash_one(key) % SHARDS as u64) as usize;
+        self.shards[shard].0.lock()
     }
 
     /// Whether `token` may still be handed out at `now` (Unix seconds).
@@ -330,10 +359,10 @@ impl TokenCache {
         // Read again under the map's lock: callers that read the clock
         // before it must not see the schedule from behind.
         let now = self.clock.unix_millis();
-        match limit.admit(slot.schedule, now) {
+        match limit.admit(Some(slot.schedule), now) {
             Err(retry_after) => Next::Done(Err(limit.refused(key, retry_after, young))),
             Ok(schedule) => {
-                slot.schedule = Some(schedule);
+                slot.schedule = schedule;
                 let flight = Arc::new(Flight {
                     refresh: stale.is_some(),
                     ..Flight::default()
@@ -401,7 +430,7 @@ pub(crate) fn is_fresh(token: &Token, now: u64, max_margin: u64) -> bool {
 
 /// The slot of `key`, created empty if missing (the key is cloned only
 /// then).
-fn slot_mut<'a>(slots: &'a mut HashMap<TokenKey, Slot>, key: &TokenKey) -> &'a mut Slot {
+fn slot_mut<'a>(slots: &'a mut Slots, key: &TokenKey) -> &'a mut Slot {
     if !slots.contains_key(key) {
         slots.insert(key.clone(), Slot::default());
     }
@@ -426,7 +455,7 @@ impl Drop for Landing<'_> {
             .unwrap_or_else(|| Err(Error::config("the token source panicked")));
         let now = self.cache.clock.unix_millis();
         {
-            let mut slots = self.cache.slots.lock();
+            let mut slots = self.cache.slots(self.key);
             let slot = slot_mut(&mut slots, self.key);
             if slot
                 .flight
@@ -476,7 +505,7 @@ mod tests {
                             Ok(Token::new("A", 7200))
                         })
                         .unwrap();
-                    assert_eq!(t.secret(), "A");
+                    assert_eq!(t.expose(), "A");
                 });
             }
         });
@@ -512,7 +541,7 @@ mod tests {
         cache.insert(&key(), Token::new("NEW", 7200));
         assert!(!cache.invalidate_if(&key(), &Token::new("OLD", 7200)));
         assert_eq!(
-            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            cache.get(&key(), true, || unreachable!()).unwrap().expose(),
             "NEW"
         );
         assert!(cache.invalidate_if(&key(), &Token::new("NEW", 7200)));
@@ -520,7 +549,7 @@ mod tests {
             cache
                 .get(&key(), true, || Ok(Token::new("NEXT", 7200)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "NEXT"
         );
     }
@@ -532,13 +561,13 @@ mod tests {
         let t = cache
             .refresh(&key(), true, &Token::new("A", 7200), || unreachable!())
             .unwrap();
-        assert_eq!(t.secret(), "B");
+        assert_eq!(t.expose(), "B");
         let t = cache
             .refresh(&key(), true, &Token::new("B", 7200), || {
                 Ok(Token::new("C", 7200))
             })
             .unwrap();
-        assert_eq!(t.secret(), "C");
+        assert_eq!(t.expose(), "C");
     }
 
     #[test]
@@ -557,7 +586,7 @@ mod tests {
             cache
                 .get(&key(), true, || Ok(Token::new("Z", 0)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "Z"
         );
     }
@@ -573,7 +602,7 @@ mod tests {
             cache
                 .get(&key(), true, || Ok(Token::new("OK", 7200)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "OK"
         );
     }
@@ -599,8 +628,7 @@ mod tests {
     /// Yields until a flight for `key()` is under way.
     fn until_flying(cache: &TokenCache) {
         while cache
-            .slots
-            .lock()
+            .slots(&key())
             .get(&key())
             .is_none_or(|s| s.flight.is_none())
         {
@@ -662,7 +690,7 @@ mod tests {
                 let (name, t) = results
                     .recv_timeout(Duration::from_secs(10))
                     .expect("a call never returned: the cache deadlocked");
-                (name, t.unwrap().secret().to_string())
+                (name, t.unwrap().expose().to_string())
             })
             .collect();
         got.sort();
@@ -677,7 +705,7 @@ mod tests {
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
         // And the client still answers, for this key and any other.
         assert_eq!(
-            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            cache.get(&key(), true, || unreachable!()).unwrap().expose(),
             "Y"
         );
         let other = TokenKey::access_token("wx2");
@@ -685,7 +713,7 @@ mod tests {
             cache
                 .get(&other, true, || Ok(Token::new("Z", 7200)))
                 .unwrap()
-                .secret(),
+                .expose(),
             "Z"
         );
     }
@@ -719,7 +747,7 @@ mod tests {
         gate.open();
         assert!(refreshing.join().unwrap().unwrap_err().is_refresh_limited());
         let token = reading.join().unwrap().unwrap();
-        token.secret().to_string()
+        token.expose().to_string()
     }
 
     /// The chaos run's last finding: a read that joined a refresh the limit
@@ -767,9 +795,9 @@ mod tests {
         until_flying(&cache);
         cache.remove(&key());
         gate.open();
-        assert_eq!(fetching.join().unwrap().unwrap().secret(), "REVOKED");
+        assert_eq!(fetching.join().unwrap().unwrap().expose(), "REVOKED");
         let next = cache.get(&key(), true, || Ok(Token::new("AGAIN", 7200)));
-        assert_eq!(next.unwrap().secret(), "AGAIN");
+        assert_eq!(next.unwrap().expose(), "AGAIN");
     }
 
     #[test]
@@ -805,7 +833,7 @@ mod tests {
         assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap(), current);
         clock.advance(Duration::from_secs(30));
         let next = cache.refresh(&key(), true, &current, mint).unwrap();
-        assert_eq!(next.secret(), "T3");
+        assert_eq!(next.expose(), "T3");
         assert!(cache
             .refresh(&key(), true, &next, mint)
             .unwrap_err()
@@ -823,15 +851,15 @@ mod tests {
         );
         let store = Mutex::new(Token::new("A", 7200));
         let read = || Ok(store.lock().clone());
-        assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "A");
+        assert_eq!(cache.get(&key(), true, read).unwrap().expose(), "A");
         *store.lock() = Token::new("B", 7200);
         // Within the bound the copy is served; after it, the store's.
         assert_eq!(
-            cache.get(&key(), true, || unreachable!()).unwrap().secret(),
+            cache.get(&key(), true, || unreachable!()).unwrap().expose(),
             "A"
         );
         clock.advance(Duration::from_secs(1));
-        assert_eq!(cache.get(&key(), true, read).unwrap().secret(), "B");
+        assert_eq!(cache.get(&key(), true, read).unwrap().expose(), "B");
         // A refresh of a token the copy does not hold still asks the
         // source, which knows better than the copy.
         *store.lock() = Token::new("C", 7200);
@@ -840,11 +868,11 @@ mod tests {
                 Ok(store.lock().clone())
             })
             .unwrap();
-        assert_eq!(t.secret(), "C");
+        assert_eq!(t.expose(), "C");
         // A store that cannot be read: the last token, while fresh.
         clock.advance(Duration::from_secs(5));
         let down = || Err(Error::store("redis down", std::io::Error::other("refused")));
-        assert_eq!(cache.get(&key(), true, down).unwrap().secret(), "C");
+        assert_eq!(cache.get(&key(), true, down).unwrap().expose(), "C");
     }
 
     #[test]
@@ -871,7 +899,7 @@ mod tests {
                     Ok(Token::new("NEW", 7200))
                 })
                 .unwrap();
-            assert_eq!(t.secret(), "NEW");
+            assert_eq!(t.expose(), "NEW");
         });
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
     }

@@ -292,7 +292,7 @@ mod tests {
                 status,
                 url: "http://hub/client/access_token".into(),
                 content_type: Some("application/json".into()),
-                headers: Vec::new(),
+                headers: Default::default(),
                 body: body.as_bytes().to_vec(),
             },
             "access_token",
