@@ -8,24 +8,37 @@
 //!   the refresh lock: [`MemoryStore`], [`FileStore`], and `RedisStore`
 //!   (feature `redis`) for hub replicas that share state.
 //! - [`StoreSource`] is the compare-and-swap over a store, usable on its own.
-//! - `HubServer` (feature `hub`) serves a handler over HTTP; the
-//!   `wechat-hub` binary is that server configured by a TOML file.
+//! - `HubServer` (feature `hub`) serves a handler over HTTP/1.1 (hyper on a
+//!   small tokio runtime) and publishes `/metrics`; the `wechat-hub` binary
+//!   is that server configured by a TOML file.
 
+mod builder;
+#[cfg(feature = "crypto")]
+mod callback;
+mod error;
 mod file;
 mod handler;
+mod metrics;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(any(feature = "hub", feature = "testing"))]
-pub(crate) mod server;
+#[cfg(feature = "hub")]
+mod server;
 mod source;
 mod store;
 mod upstream;
+mod wire;
 
+pub use builder::HubHandlerBuilder;
+#[cfg(any(feature = "hub", feature = "testing"))]
+pub(crate) use error::HubError;
 pub use file::FileStore;
-pub use handler::{HubHandler, HubHandlerBuilder, HubRequest, HubResponse};
+pub use handler::HubHandler;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 #[cfg(feature = "hub")]
 pub use server::HubServer;
 pub use source::StoreSource;
 pub use store::{LockGuard, MemoryStore, Store};
+#[cfg(any(feature = "hub", feature = "testing"))]
+pub(crate) use wire::MAX_BODY;
+pub use wire::{HubRequest, HubResponse};

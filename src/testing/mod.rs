@@ -14,6 +14,7 @@ mod balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 mod component;
+mod http1;
 
 pub use component::Hold;
 mod hub;

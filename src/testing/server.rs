@@ -1,5 +1,6 @@
-//! A small threaded HTTP server on 127.0.0.1 that the fakes are built on,
-//! plus the stub and silent servers used to test failure handling.
+//! A small threaded HTTP server on 127.0.0.1 that the fakes are built on
+//! (the loop itself is in `http1.rs`), plus the stub and silent servers
+//! used to test failure handling.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,36 +12,19 @@ use parking_lot::Mutex;
 
 use crate::hub::{HubRequest, HubResponse};
 
-/// A request as the fakes see it: the hub's request type, which the
-/// shared HTTP loop already builds.
+/// A request as the fakes see it: the hub's plain request type.
 pub(crate) type Req = HubRequest;
 
-/// An answer from a fake.
-pub(crate) struct Resp {
-    pub status: u16,
-    pub content_type: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    pub fn json(status: u16, value: &serde_json::Value) -> Resp {
-        Resp {
-            status,
-            content_type: "application/json".into(),
-            headers: Vec::new(),
-            body: value.to_string().into_bytes(),
-        }
-    }
-}
+/// An answer from a fake: the hub's plain response type.
+pub(crate) type Resp = HubResponse;
 
 type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
 
 /// A running server; stops and joins its thread when dropped.
 ///
-/// It runs on the hub's HTTP/1.1 loop (one request per connection), not on
-/// tiny_http, whose task pool can leave a new connection queued behind idle
-/// keep-alive ones when many clients connect at once.
+/// It runs on the fakes' own HTTP/1.1 loop (one request per connection),
+/// not on tiny_http, whose task pool can leave a new connection queued
+/// behind idle keep-alive ones when many clients connect at once.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -55,8 +39,7 @@ impl HttpServer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let handle = |req: &HubRequest| to_hub(handler(req));
-            crate::hub::server::serve(&listener, addr, workers.max(64), &flag, &handle, false);
+            super::http1::serve(&listener, addr, workers.max(64), &flag, &*handler);
         });
         Ok(HttpServer {
             addr,
@@ -78,13 +61,6 @@ impl Drop for HttpServer {
             let _ = thread.join();
         }
     }
-}
-
-fn to_hub(resp: Resp) -> HubResponse {
-    let headers = std::iter::once(("Content-Type".to_string(), resp.content_type))
-        .chain(resp.headers)
-        .collect();
-    HubResponse::new(resp.status, headers, resp.body)
 }
 
 /// A server that answers every request with the same status, content type
@@ -117,19 +93,14 @@ impl StubServer {
     ) -> std::io::Result<StubServer> {
         let count = Arc::new(AtomicUsize::new(0));
         let last = Arc::new(Mutex::new(None));
-        let (content_type, body) = (content_type.to_string(), body.into());
+        let (content_type, body): (String, Vec<u8>) = (content_type.to_string(), body.into());
         let (c, l) = (count.clone(), last.clone());
         let server = HttpServer::start(
             2,
             Arc::new(move |req| {
                 c.fetch_add(1, Ordering::SeqCst);
                 *l.lock() = Some(req.clone());
-                Resp {
-                    status,
-                    content_type: content_type.clone(),
-                    headers: Vec::new(),
-                    body: body.clone(),
-                }
+                Resp::new(status, &content_type, body.clone())
             }),
         )?;
         Ok(StubServer {
