@@ -2,7 +2,8 @@
 //! load next to nginx (see the script for the figures it prints):
 //!
 //! ```text
-//! hub_load upstream                 a fake WeChat on 127.0.0.1; prints its URL
+//! hub_load upstream                 a fake WeChat on 127.0.0.1; prints its
+//!                                   URL, serves until killed
 //! hub_load slow <N> <ADDR> <SECS>   N connections each sending a request
 //!                                   head one byte a second (reconnecting
 //!                                   when the hub closes one), for SECS
@@ -12,7 +13,7 @@
 //!
 //! Nothing leaves this machine.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -38,16 +39,16 @@ fn secs(s: &str) -> Result<Duration, std::num::ParseIntError> {
     s.parse().map(Duration::from_secs)
 }
 
-/// Runs a fake WeChat until stdin closes.
+/// Runs a fake WeChat until the process is killed.
 fn upstream() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "bench-secret".into());
     let fake = FakeWechat::start()?;
     fake.register(APPID, &secret);
     println!("{}", fake.url());
     std::io::stdout().flush()?;
-    // ok because end of input or an error both mean: stop
-    for _ in std::io::stdin().lock().lines() {}
-    Ok(())
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Keeps `n` connections sending a request head one byte a second.

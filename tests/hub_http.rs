@@ -55,7 +55,7 @@ impl Served {
     /// The metrics text, read on a connection of its own.
     fn metrics(&self) -> String {
         let mut conn = Conn::open(self.addr);
-        conn.send(b"GET /metrics HTTP/1.1\r\nHost: hub\r\n\r\n");
+        conn.send(METRICS);
         let answer = conn.answer().expect("metrics answered");
         assert_eq!(answer.status, 200);
         answer.text()
@@ -92,6 +92,13 @@ fn server(fake: &FakeWechat) -> HubServer {
     HubServer::bind("127.0.0.1:0", handler(fake))
         .expect("bind")
         .log_requests(false)
+}
+
+/// A fake WeChat and a hub with every default over it.
+fn started() -> (FakeWechat, Served) {
+    let fake = common::fake();
+    let hub = Served::start(server(&fake));
+    (fake, hub)
 }
 
 /// An answer read off the wire.
@@ -206,8 +213,21 @@ impl Conn {
     }
 }
 
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n";
+const METRICS: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: hub\r\n\r\n";
+
 fn token_request() -> Vec<u8> {
     format!("GET /client/access_token?appid={APPID} HTTP/1.1\r\nHost: hub\r\n\r\n").into_bytes()
+}
+
+/// A refresh of `stale`, with `headers` (whole lines) added.
+fn refresh_request(stale: &str, headers: &str) -> Vec<u8> {
+    let body = format!(r#"{{"appid":"{APPID}","access_token":"{stale}"}}"#);
+    format!(
+        "POST /refresh/access_token HTTP/1.1\r\nHost: hub\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// The hub answers a token read on a new connection.
@@ -221,8 +241,7 @@ fn still_serving(addr: SocketAddr) {
 
 #[test]
 fn a_hundred_requests_ride_one_connection() {
-    let fake = common::fake();
-    let hub = Served::start(server(&fake));
+    let (fake, hub) = started();
     let mut conn = Conn::open(hub.addr);
     for _ in 0..100 {
         conn.send(&token_request());
@@ -230,7 +249,7 @@ fn a_hundred_requests_ride_one_connection() {
         assert_eq!(answer.status, 200);
         assert_eq!(answer.header("connection"), None, "not closing");
     }
-    conn.send(b"GET /metrics HTTP/1.1\r\nHost: hub\r\n\r\n");
+    conn.send(METRICS);
     let metrics = conn.answer().unwrap().text();
     assert!(
         metrics.contains("\nwechat_hub_connections_accepted_total 1\n"),
@@ -247,8 +266,7 @@ fn a_hundred_requests_ride_one_connection() {
 
 #[test]
 fn hub_source_reuses_its_connection() {
-    let fake = common::fake();
-    let hub = Served::start(server(&fake));
+    let (fake, hub) = started();
     let client = common::builder(&fake)
         .token_source(HubSource::new(hub.url()).unwrap())
         .build()
@@ -299,8 +317,7 @@ fn two_hundred_slow_clients_do_not_delay_token_reads() {
 
 #[test]
 fn malformed_requests_get_their_status_and_the_hub_keeps_serving() {
-    let fake = common::fake();
-    let hub = Served::start(server(&fake));
+    let (fake, hub) = started();
     let exchange = |raw: &[u8]| {
         let mut conn = Conn::open(hub.addr);
         // ok because the hub may close before reading everything
@@ -340,19 +357,11 @@ fn malformed_requests_get_their_status_and_the_hub_keeps_serving() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    let fake = common::fake();
-    let hub = Served::start(server(&fake));
+    let (_fake, hub) = started();
     let mut conn = Conn::open(hub.addr);
     let mut burst = b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n".to_vec();
     burst.extend(token_request());
-    let refresh = format!(r#"{{"appid":"{APPID}","access_token":"STALE"}}"#);
-    burst.extend(
-        format!(
-            "POST /refresh/access_token HTTP/1.1\r\nHost: hub\r\nContent-Length: {}\r\n\r\n{refresh}",
-            refresh.len()
-        )
-        .into_bytes(),
-    );
+    burst.extend(refresh_request("STALE", ""));
     burst.extend(b"GET /nope HTTP/1.1\r\nHost: hub\r\n\r\n");
     conn.send(&burst);
     let first = conn.answer().unwrap();
@@ -371,8 +380,7 @@ fn pipelined_requests_are_answered_in_order() {
 
 #[test]
 fn head_and_unknown_methods() {
-    let fake = common::fake();
-    let hub = Served::start(server(&fake));
+    let (fake, hub) = started();
     let mut conn = Conn::open(hub.addr);
     // HEAD: GET's head, no body; the next answer on the connection follows.
     conn.send(
@@ -407,8 +415,7 @@ fn head_and_unknown_methods() {
 
 #[test]
 fn a_chunked_body_is_read() {
-    let fake = common::fake();
-    let hub = Served::start(server(&fake));
+    let (_fake, hub) = started();
     let body = format!(r#"{{"appid":"{APPID}","access_token":"STALE"}}"#);
     let (a, b) = body.split_at(10);
     let mut conn = Conn::open(hub.addr);
@@ -430,7 +437,7 @@ fn past_max_connections_new_ones_are_refused_at_once() {
     let hub = Served::start(server(&fake).max_connections(3));
     let mut held: Vec<Conn> = (0..3).map(|_| Conn::open(hub.addr)).collect();
     for conn in &mut held {
-        conn.send(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n");
+        conn.send(HEALTHZ);
         assert_eq!(conn.answer().unwrap().status, 200);
     }
     let mut refused = Conn::open(hub.addr);
@@ -445,7 +452,7 @@ fn past_max_connections_new_ones_are_refused_at_once() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
         let mut conn = Conn::open(hub.addr);
-        conn.send(b"GET /metrics HTTP/1.1\r\nHost: hub\r\n\r\n");
+        conn.send(METRICS);
         match conn.answer() {
             Some(answer) if answer.status == 200 => break answer.text(),
             _ => assert!(Instant::now() < deadline, "no slot freed up"),
@@ -473,7 +480,7 @@ fn deadlines_close_slow_heads_idle_connections_and_late_bodies() {
     assert!(silent.answer().is_none(), "a new connection must speak");
 
     let mut idle = Conn::open(hub.addr);
-    idle.send(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n");
+    idle.send(HEALTHZ);
     assert_eq!(idle.answer().unwrap().status, 200);
     assert!(idle.answer().is_none(), "closed once idle");
 
@@ -504,13 +511,13 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
             .log_requests(false),
     );
     let mut conn = Conn::open(hub.addr);
-    conn.send(b"GET /metrics HTTP/1.1\r\nHost: hub\r\n\r\n");
+    conn.send(METRICS);
     let denied = conn.answer().unwrap();
     assert_eq!(
         (denied.status, denied.header("www-authenticate")),
         (401, Some("Bearer"))
     );
-    conn.send(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n");
+    conn.send(HEALTHZ);
     assert_eq!(conn.answer().unwrap().status, 200, "no bearer for health");
 
     let client = common::builder(&fake)
@@ -521,14 +528,7 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
     client.ticket(None, wechat::TicketType::Jsapi).unwrap();
     // A stale token the hub does not hold: the current one, no WeChat call.
     let auth = "Authorization: Bearer metrics-bearer\r\n";
-    let stale = format!(r#"{{"appid":"{APPID}","access_token":"STALE_NOT_CURRENT"}}"#);
-    conn.send(
-        format!(
-            "POST /refresh/access_token HTTP/1.1\r\nHost: hub\r\n{auth}Content-Length: {}\r\n\r\n{stale}",
-            stale.len()
-        )
-        .as_bytes(),
-    );
+    conn.send(&refresh_request("STALE_NOT_CURRENT", auth));
     let again = conn.answer().unwrap();
     assert!(again.text().contains(token.secret()), "{}", again.text());
 

@@ -325,10 +325,13 @@ impl HubHandlerBuilder {
             .timeout(self.timeout)
             .scheme(scheme)
             .host(host)
-            .port(port)
-            .build()?;
+            .port(port);
+        // The handler reads the cache without I/O to answer hits at once.
+        let (http, cache) = client.parts();
+        let client = client.shared(http, cache.clone()).build()?;
         Ok(HubHandler {
             client,
+            cache,
             store,
             counts,
             appids,

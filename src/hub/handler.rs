@@ -18,6 +18,7 @@ use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
 use crate::error::Result;
 use crate::secret::Secret;
+use crate::token::cache::TokenCache;
 #[cfg(doc)]
 use crate::token::limit::RefreshLimit;
 use crate::token::{TicketType, Token, TokenKey};
@@ -78,6 +79,9 @@ use std::collections::HashMap;
 /// ```
 pub struct HubHandler {
     pub(super) client: Client,
+    /// The client's cache, read without I/O for answers at once.
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
+    pub(super) cache: Arc<TokenCache>,
     pub(super) store: Arc<dyn Store>,
     pub(super) counts: Arc<Counts>,
     /// The accounts and platforms served, or `None` over a custom source.
@@ -92,6 +96,18 @@ pub struct HubHandler {
 
 /// An endpoint's answer, or the error to answer instead.
 pub(super) type Answer = std::result::Result<HubResponse, HubError>;
+
+/// What a request asks for, once checked.
+enum Ask {
+    Health,
+    /// A token or, with its type, a ticket.
+    Token(TokenKey, Option<TicketType>),
+    /// A token other than this stale one.
+    Refresh(TokenKey, Token),
+    /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
+    #[cfg(feature = "crypto")]
+    Callback,
+}
 
 /// Where a request goes.
 enum Route {
@@ -206,26 +222,51 @@ impl HubHandler {
     /// Blocks while the store is read or WeChat is called: an async
     /// server runs it where blocking is allowed.
     pub fn handle(&self, req: &HubRequest) -> HubResponse {
-        self.answer(req)
-            .unwrap_or_else(|e| e.into_response(self.errors_with_200))
+        let answer = self.ask(req).and_then(|ask| match ask {
+            Ask::Health => Ok(health()),
+            Ask::Token(key, ticket) => token_answer(self.client.token(&key), ticket),
+            Ask::Refresh(key, stale) => self.refresh(&key, &stale),
+            #[cfg(feature = "crypto")]
+            Ask::Callback => self.callback(&req.path[CALLBACK_PREFIX.len()..], req),
+        });
+        answer.unwrap_or_else(|e| e.into_response(self.errors_with_200))
     }
 
-    fn answer(&self, req: &HubRequest) -> Answer {
+    /// The answer to `req` if it needs neither the store nor WeChat: a
+    /// health check, a request refused for what it says, or a token this
+    /// replica holds fresh. `None` otherwise: [`handle`](HubHandler::handle)
+    /// it where blocking is allowed.
+    #[cfg(feature = "hub")]
+    pub(crate) fn handle_at_once(&self, req: &HubRequest) -> Option<HubResponse> {
+        let answer = match self.ask(req) {
+            Ok(Ask::Health) => Ok(health()),
+            Ok(Ask::Token(key, ticket)) => token_answer(Ok(self.cache.peek(&key)?), ticket),
+            Ok(_) => return None,
+            Err(e) => Err(e),
+        };
+        Some(answer.unwrap_or_else(|e| e.into_response(self.errors_with_200)))
+    }
+
+    /// What `req` asks for, routed, authorized and with its parameters
+    /// checked: no I/O.
+    fn ask(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {
         let route = route(req);
         match route {
-            Route::Healthz => return Ok(HubResponse::json(200, &json!({"status": "ok"}))),
+            Route::Healthz => return Ok(Ask::Health),
             // A push authenticates by its msg_signature, not the bearer.
             #[cfg(feature = "crypto")]
-            Route::Callback => {
-                return self.callback(&req.path[CALLBACK_PREFIX.len()..], req);
-            }
+            Route::Callback => return Ok(Ask::Callback),
             _ => self.authorize(req)?,
         }
         match route {
             Route::AccessToken => self.access_token(req),
-            Route::Refresh => self.refresh(req, false),
-            Route::ComponentAccessToken => self.component_access_token(req),
-            Route::RefreshComponent => self.refresh(req, true),
+            Route::Refresh => self.refresh_of(req, false),
+            Route::ComponentAccessToken => {
+                let appid = self.appid(req.param("appid"))?;
+                self.check_component(appid)?;
+                Ok(Ask::Token(TokenKey::component_access_token(appid), None))
+            }
+            Route::RefreshComponent => self.refresh_of(req, true),
             Route::Ticket => self.ticket(req),
             Route::WrongMethod(allowed) => Err(HubError::method_not_allowed(
                 &req.method,
@@ -238,16 +279,6 @@ impl HubHandler {
                 format!("no such endpoint {}", req.path),
             )),
         }
-    }
-
-    /// Whether answering `req` may wait for the store or WeChat: a server
-    /// answers the others (health, 404, 405) on the spot.
-    #[cfg(feature = "hub")]
-    pub(crate) fn may_block(&self, req: &HubRequest) -> bool {
-        !matches!(
-            route(req),
-            Route::Healthz | Route::WrongMethod(_) | Route::NotFound
-        )
     }
 
     /// Checks the bearer secret, if the hub has one.
@@ -277,7 +308,7 @@ impl HubHandler {
         &self.counts
     }
 
-    fn access_token(&self, req: &HubRequest) -> Answer {
+    fn access_token(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {
         let appid = self.appid(req.param("appid"))?;
         let authorizer = optional(req.param("authorizer_appid"));
         self.check_authorizer(appid, authorizer)?;
@@ -285,19 +316,28 @@ impl HubHandler {
         if let Some(authorizer) = authorizer {
             key = key.for_authorizer(authorizer);
         }
-        token_answer(self.client.token(&key), None)
+        Ok(Ask::Token(key, None))
     }
 
-    fn component_access_token(&self, req: &HubRequest) -> Answer {
+    fn ticket(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {
         let appid = self.appid(req.param("appid"))?;
-        self.check_component(appid)?;
-        token_answer(
-            self.client.token(&TokenKey::component_access_token(appid)),
-            None,
-        )
+        let ticket = match req.param("type") {
+            Some("jsapi") => TicketType::Jsapi,
+            Some("wx_card") => TicketType::WxCard,
+            None | Some("") => return Err(HubError::invalid("missing parameter type")),
+            Some(_) => return Err(HubError::invalid("type must be jsapi or wx_card")),
+        };
+        let authorizer = optional(req.param("authorizer_appid"));
+        self.check_authorizer(appid, authorizer)?;
+        let mut key = TokenKey::ticket(appid, ticket);
+        if let Some(authorizer) = authorizer {
+            key = key.for_authorizer(authorizer);
+        }
+        Ok(Ask::Token(key, Some(ticket)))
     }
 
-    fn refresh(&self, req: &HubRequest, component: bool) -> Answer {
+    /// A refresh's key and stale token, from its JSON body.
+    fn refresh_of(&self, req: &HubRequest, component: bool) -> std::result::Result<Ask, HubError> {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&req.body) else {
             return Err(HubError::invalid("the body must be a JSON object"));
         };
@@ -328,31 +368,20 @@ impl HubHandler {
         if let Some(authorizer) = authorizer {
             key = key.for_authorizer(authorizer);
         }
+        Ok(Ask::Refresh(key, Token::new(stale, 0)))
+    }
+
+    /// A token other than `stale`: compare-and-swap through the cache and
+    /// the store.
+    fn refresh(&self, key: &TokenKey, stale: &Token) -> Answer {
         let calls = upstream_calls_on_this_thread();
-        let fresh = self.client.refresh_token(&key, &Token::new(stale, 0));
+        let fresh = self.client.refresh_token(key, stale);
         // The whole request runs on this thread: no upstream call here
         // means the current token (or another request's refresh) answered.
         if fresh.is_ok() && upstream_calls_on_this_thread() == calls {
             self.counts.refresh_without_upstream();
         }
         token_answer(fresh, None)
-    }
-
-    fn ticket(&self, req: &HubRequest) -> Answer {
-        let appid = self.appid(req.param("appid"))?;
-        let ticket = match req.param("type") {
-            Some("jsapi") => TicketType::Jsapi,
-            Some("wx_card") => TicketType::WxCard,
-            None | Some("") => return Err(HubError::invalid("missing parameter type")),
-            Some(_) => return Err(HubError::invalid("type must be jsapi or wx_card")),
-        };
-        let authorizer = optional(req.param("authorizer_appid"));
-        self.check_authorizer(appid, authorizer)?;
-        let mut key = TokenKey::ticket(appid, ticket);
-        if let Some(authorizer) = authorizer {
-            key = key.for_authorizer(authorizer);
-        }
-        token_answer(self.client.token(&key), Some(ticket))
     }
 
     /// The appid parameter, present and served by this hub.
@@ -401,6 +430,10 @@ impl HubHandler {
         }
         Ok(())
     }
+}
+
+fn health() -> HubResponse {
+    HubResponse::json(200, &json!({"status": "ok"}))
 }
 
 /// The protocol's success body for a token or a ticket.
@@ -587,5 +620,50 @@ mod tests {
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("ab", "abc"));
         assert!(!same_secret("", "abc"));
+    }
+
+    /// Hands out a numbered token per fetch, and counts them.
+    #[cfg(feature = "hub")]
+    #[derive(Debug, Default)]
+    struct Numbered(std::sync::atomic::AtomicUsize);
+
+    #[cfg(feature = "hub")]
+    impl crate::TokenSource for Numbered {
+        fn fetch(&self, _: &TokenKey, _: &crate::Context<'_>) -> Result<Token> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Token::new(format!("T{n}"), 7200))
+        }
+    }
+
+    #[cfg(feature = "hub")]
+    #[test]
+    fn answers_at_once_only_what_needs_no_io() {
+        let hub = HubHandler::builder()
+            .source(Numbered::default())
+            .build()
+            .unwrap();
+        let read = HubRequest::new("GET", "/client/access_token?appid=wx1");
+        let at_once = |req: &HubRequest| hub.handle_at_once(req).map(|r| r.status);
+        assert_eq!(at_once(&read), None, "nothing cached: the store is asked");
+        assert_eq!(at_once(&HubRequest::new("GET", "/healthz")), Some(200));
+        assert_eq!(
+            at_once(&HubRequest::new("GET", "/client/access_token")),
+            Some(400)
+        );
+        assert_eq!(
+            at_once(&HubRequest::new("PUT", "/client/ticket")),
+            Some(405)
+        );
+        let handled = hub.handle(&read);
+        let cached = hub.handle_at_once(&read).expect("a cache hit");
+        assert_eq!((cached.status, &cached.body), (200, &handled.body));
+        let head = HubRequest::new("HEAD", "/client/access_token?appid=wx1");
+        assert_eq!(at_once(&head), Some(200));
+        let refresh = HubRequest::new("POST", "/refresh/access_token")
+            .body(r#"{"appid":"wx1","access_token":"T0"}"#);
+        assert_eq!(at_once(&refresh), None, "a refresh asks the store");
+        assert_eq!(hub.handle(&refresh).status, 200);
+        let after = hub.handle_at_once(&read).expect("the new token, cached");
+        assert!(String::from_utf8_lossy(&after.body).contains(r#""access_token":"T1""#));
     }
 }

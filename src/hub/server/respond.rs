@@ -90,8 +90,9 @@ fn too_large() -> HubError {
     HubError::new(413, "invalid_request", "the body is too large")
 }
 
-/// The handler's answer: on the blocking pool (at most `workers` at once)
-/// when it may wait for the store or WeChat, on the spot otherwise.
+/// The handler's answer: on the spot when it needs no I/O (a cached token
+/// read, a health check, a refused request), else on the blocking pool,
+/// at most `workers` at once.
 async fn answer(shared: &Arc<Shared>, req: HubRequest) -> HubResponse {
     let handler = &shared.handler;
     if req.path == METRICS_PATH {
@@ -105,8 +106,8 @@ async fn answer(shared: &Arc<Shared>, req: HubRequest) -> HubResponse {
             )),
         };
     }
-    if !handler.may_block(&req) {
-        return handler.handle(&req);
+    if let Some(resp) = handler.handle_at_once(&req) {
+        return resp;
     }
     // The semaphore is never closed; the else branch is for form's sake.
     let Ok(permit) = shared.workers.clone().acquire_owned().await else {
