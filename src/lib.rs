@@ -86,8 +86,10 @@
 //! - `crypto`: server callback message encryption ([`MessageCrypto`],
 //!   WXBizMsgCrypt) and push XML parsing ([`Message`], [`TextReply`]). The
 //!   plain URL check ([`check_url`]) needs no feature.
-//! - `hub`: the `wechat-hub` binary and [`hub::HubServer`]; the handler and
-//!   stores in [`hub`] need no feature.
+//! - `hub`: the `wechat-hub` binary and [`hub::HubServer`] (hyper on a small
+//!   tokio runtime of its own, `/metrics` through prometheus-client); the
+//!   handler and stores in [`hub`] need no feature, and nothing else in the
+//!   SDK starts a runtime.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
 //!
 //! # Errors

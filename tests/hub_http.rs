@@ -379,6 +379,16 @@ fn pipelined_requests_are_answered_in_order() {
 }
 
 #[test]
+fn a_client_that_shuts_down_its_side_gets_its_answer() {
+    let (_fake, hub) = started();
+    let mut conn = Conn::open(hub.addr);
+    conn.send(&token_request());
+    conn.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(conn.answer().unwrap().status, 200);
+    conn.expect_close();
+}
+
+#[test]
 fn head_and_unknown_methods() {
     let (fake, hub) = started();
     let mut conn = Conn::open(hub.addr);

@@ -172,7 +172,8 @@ pub(super) async fn serve(open: Open, stream: TcpStream, mut stop: watch::Receiv
     };
     let conn = http1::Builder::new()
         .keep_alive(true)
-        .half_close(false)
+        // A client may shut down its side once it has sent its request.
+        .half_close(true)
         .max_buf_size(MAX_HEAD)
         // The watchdog below keeps the head and idle deadlines.
         .header_read_timeout(None)

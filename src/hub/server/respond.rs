@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderName, HeaderValue, CONNECTION};
+use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 
 use super::connection::Activity;
@@ -25,24 +26,26 @@ pub(super) async fn respond(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     activity.busy();
     let started = Instant::now();
-    let (resp, close, shown) = match read(&shared, req).await {
-        Ok(req) => {
-            let shown = format!("{} {}", req.method, req.path);
-            let endpoint = endpoint(&req.path);
-            (answer(&shared, req).await, false, (shown, endpoint))
-        }
+    let (head, body) = req.into_parts();
+    let endpoint = endpoint(head.uri.path());
+    // The path only: queries carry appids and tokens.
+    let line = shared
+        .settings
+        .log
+        .then(|| format!("{} {}", head.method, head.uri.path()));
+    let (resp, close) = match read(&shared, head, body).await {
+        Ok(req) => (answer(&shared, req).await, false),
         // The rest of the request is unread: the connection cannot carry
         // another one.
-        Err(e) => (e.into_response(false), true, ("- -".into(), "other")),
+        Err(e) => (e.into_response(false), true),
     };
     let elapsed = started.elapsed();
-    shared.metrics.request(shown.1, resp.status, elapsed);
+    shared.metrics.request(endpoint, resp.status, elapsed);
     // Logged before answering, so that a client that has its answer finds
-    // the line written. The path only: queries carry appids and tokens.
-    if shared.settings.log {
+    // the line written.
+    if let Some(line) = line {
         eprintln!(
-            "{} {} {:.1}ms",
-            shown.0,
+            "{line} {} {:.1}ms",
             resp.status,
             elapsed.as_secs_f64() * 1000.0
         );
@@ -52,8 +55,7 @@ pub(super) async fn respond(
 }
 
 /// The request as the handler takes it, its body read whole.
-async fn read(shared: &Shared, req: Request<Incoming>) -> Result<HubRequest, HubError> {
-    let (head, body) = req.into_parts();
+async fn read(shared: &Shared, head: Parts, body: Incoming) -> Result<HubRequest, HubError> {
     let target = head.uri.path_and_query().map_or("/", |t| t.as_str());
     if !target.starts_with('/') {
         return Err(HubError::invalid("malformed request target"));
