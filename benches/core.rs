@@ -67,7 +67,7 @@ fn request_vs_raw(c: &mut Criterion) {
     let raw_url = format!(
         "{}/cgi-bin/bench?access_token={}",
         fake.url(),
-        token.secret()
+        token.expose()
     );
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(30)))

@@ -25,9 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Client::builder()
             .appid(appid.as_str())
             .token_source(HubSource::new(hub.url())?)
-            .scheme("http")
-            .host("127.0.0.1")
-            .port(wechat.port())
+            .base_url(wechat.url())
             .build()
     };
     let (a, b) = (client("a")?, client("b")?);
@@ -71,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         wechat.count("/cgi-bin/token")
     );
 
-    let config = a.jssdk_config(None, "https://example.com/page?id=1#top")?;
+    let config = a.wx_config("https://example.com/page?id=1#top")?;
     println!("wx.config = {}", serde_json::to_string(&config)?);
     Ok(())
 }

@@ -51,6 +51,16 @@ impl Clock {
         self.now().as_secs()
     }
 
+    /// Whether `other` reads the same time: both the system's, or clones
+    /// of one manual clock.
+    pub(crate) fn same_as(&self, other: &Clock) -> bool {
+        match (&self.manual, &other.manual) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Milliseconds since the Unix epoch.
     pub(crate) fn unix_millis(&self) -> u64 {
         u64::try_from(self.now().as_millis()).unwrap_or(u64::MAX)

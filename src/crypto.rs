@@ -79,6 +79,16 @@ pub struct MessageCrypto {
 #[derive(Clone)]
 struct AesKey([u8; 32]);
 
+/// Which EncodingAESKey opened a push, so that its reply can be sealed
+/// under the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyUsed {
+    /// The current EncodingAESKey.
+    Current,
+    /// The previous one, during a key change.
+    Previous,
+}
+
 impl MessageCrypto {
     /// A `MessageCrypto` for the server `token`, the 43-character
     /// `encoding_aes_key` and the `app_id` messages must carry.
@@ -164,6 +174,11 @@ impl MessageCrypto {
         &self.app_id
     }
 
+    /// The server token, for the plain `signature` of a push.
+    pub(crate) fn token(&self) -> &Secret {
+        &self.token
+    }
+
     /// Checks and decrypts a push whose POST `body` is WeChat's encrypted
     /// XML (`<xml><ToUserName>..</ToUserName><Encrypt>..</Encrypt></xml>`),
     /// returning the decrypted XML to hand to
@@ -218,11 +233,23 @@ impl MessageCrypto {
         nonce: &str,
         body: &str,
     ) -> Result<String> {
+        self.decrypt_keyed(msg_signature, timestamp, nonce, body)
+            .map(|(xml, _)| xml)
+    }
+
+    /// [`MessageCrypto::decrypt`], also saying which key opened the push.
+    pub(crate) fn decrypt_keyed(
+        &self,
+        msg_signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        body: &str,
+    ) -> Result<(String, KeyUsed)> {
         let mut fields = parse_fields(body)?;
         let encrypted = fields
             .remove("Encrypt")
             .ok_or_else(|| crate::message::xml_error("encrypted body without <Encrypt>"))?;
-        self.decrypt_encrypted(msg_signature, timestamp, nonce, &encrypted)
+        self.decrypt_encrypted_keyed(msg_signature, timestamp, nonce, &encrypted)
     }
 
     /// Checks and decrypts the value of an `Encrypt` field taken from the
@@ -269,6 +296,19 @@ impl MessageCrypto {
         nonce: &str,
         encrypted: &str,
     ) -> Result<String> {
+        self.decrypt_encrypted_keyed(msg_signature, timestamp, nonce, encrypted)
+            .map(|(message, _)| message)
+    }
+
+    /// [`MessageCrypto::decrypt_encrypted`], also saying which key opened
+    /// the message.
+    pub(crate) fn decrypt_encrypted_keyed(
+        &self,
+        msg_signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        encrypted: &str,
+    ) -> Result<(String, KeyUsed)> {
         verify_sorted(
             msg_signature,
             &[self.token.expose(), timestamp, nonce, encrypted],
@@ -279,22 +319,29 @@ impl MessageCrypto {
         if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
             return Err(Error::callback(CallbackErrorKind::CiphertextLength));
         }
+        let current = |ciphertext| {
+            self.open(&self.key, ciphertext)
+                .map(|message| (message, KeyUsed::Current))
+        };
         let Some(previous) = &self.previous_key else {
-            return self.open(&self.key, ciphertext);
+            return current(ciphertext);
         };
         // Decryption works in place, so the fallback needs its own copy.
-        self.open(&self.key, ciphertext.clone())
-            .or_else(|current_error| self.open(previous, ciphertext).map_err(|_| current_error))
+        current(ciphertext.clone()).or_else(|current_error| {
+            self.open(previous, ciphertext)
+                .map(|message| (message, KeyUsed::Previous))
+                .map_err(|_| current_error)
+        })
     }
 
-    /// Encrypts a passive reply (for example [`TextReply::to_xml`]) and
+    /// Encrypts a passive reply (for example [`Reply::to_xml`]) and
     /// returns the whole body to answer with:
     /// `<xml><Encrypt>..</Encrypt><MsgSignature>..</MsgSignature><TimeStamp>..</TimeStamp><Nonce>..</Nonce></xml>`.
     ///
     /// Each call draws a fresh random 16-byte prefix, so encrypting the same
     /// reply twice gives different ciphertexts.
     ///
-    /// [`TextReply::to_xml`]: crate::TextReply::to_xml
+    /// [`Reply::to_xml`]: crate::Reply::to_xml
     ///
     /// # Errors
     ///
@@ -323,10 +370,27 @@ impl MessageCrypto {
     /// # Ok::<(), wechat::Error>(())
     /// ```
     pub fn encrypt(&self, reply: &str, timestamp: &str, nonce: &str) -> Result<String> {
+        self.encrypt_keyed(KeyUsed::Current, reply, timestamp, nonce)
+    }
+
+    /// [`MessageCrypto::encrypt`] under the given key: the reply to a push
+    /// goes out under the key that opened it. The previous key falls back
+    /// to the current one when there is none.
+    pub(crate) fn encrypt_keyed(
+        &self,
+        key: KeyUsed,
+        reply: &str,
+        timestamp: &str,
+        nonce: &str,
+    ) -> Result<String> {
+        let key = match (key, &self.previous_key) {
+            (KeyUsed::Previous, Some(previous)) => previous,
+            _ => &self.key,
+        };
         let mut random = [0u8; RANDOM_LEN];
         getrandom::fill(&mut random)
             .map_err(|e| Error::config(format!("random number generator failed: {e}")))?;
-        let encrypted = self.seal(random, reply)?;
+        let encrypted = self.seal_with(key, random, reply)?;
         let signature = sha1_sorted(&[self.token.expose(), timestamp, nonce, &encrypted]);
         Ok(format!(
             "<xml><Encrypt>{}</Encrypt><MsgSignature>{}</MsgSignature>\
@@ -338,8 +402,16 @@ impl MessageCrypto {
         ))
     }
 
-    /// Encrypts `message` behind the given random prefix, as base64.
+    /// Encrypts `message` behind the given random prefix under the current
+    /// key, as base64.
+    #[cfg(test)]
     fn seal(&self, random: [u8; RANDOM_LEN], message: &str) -> Result<String> {
+        self.seal_with(&self.key, random, message)
+    }
+
+    /// Encrypts `message` behind the given random prefix under `key`, as
+    /// base64.
+    fn seal_with(&self, key: &AesKey, random: [u8; RANDOM_LEN], message: &str) -> Result<String> {
         let length =
             u32::try_from(message.len()).map_err(|_| Error::invalid("reply is 4 GiB or more"))?;
         let mut plaintext = Vec::with_capacity(
@@ -355,7 +427,7 @@ impl MessageCrypto {
         plaintext.resize(plaintext.len() + pad, pad as u8);
 
         let len = plaintext.len();
-        let key = &self.key.0;
+        let key = &key.0;
         Aes256CbcEnc::new(key.into(), key[..16].into())
             .encrypt_padded_mut::<NoPadding>(&mut plaintext, len)
             // ok because the length is a multiple of 32, so of the block
@@ -714,6 +786,44 @@ mod tests {
         let foreign = MessageCrypto::new(TOKEN, KEY, "wx0000000000000000").unwrap();
         let err = open_signed(&rotated, &foreign.seal(RANDOM, "hi").unwrap()).unwrap_err();
         assert_eq!(kind(err), CallbackErrorKind::AppIdMismatch);
+    }
+
+    #[test]
+    fn says_which_key_opened_a_push_and_seals_under_it() {
+        let rotated = crypto().previous_key(OTHER_KEY).unwrap();
+        let old = MessageCrypto::new(TOKEN, OTHER_KEY, APP_ID).unwrap();
+        let opened = |crypto: &MessageCrypto, sent: &str| {
+            let sig = sha1_sorted(&[TOKEN, "1", "n", sent]);
+            crypto.decrypt_encrypted_keyed(&sig, "1", "n", sent)
+        };
+        let before = old.seal(RANDOM, "old").unwrap();
+        let after = crypto().seal(RANDOM, "new").unwrap();
+        assert_eq!(
+            opened(&rotated, &before).unwrap(),
+            ("old".to_string(), KeyUsed::Previous)
+        );
+        assert_eq!(
+            opened(&rotated, &after).unwrap(),
+            ("new".to_string(), KeyUsed::Current)
+        );
+
+        let reply = rotated
+            .encrypt_keyed(KeyUsed::Previous, "<xml/>", "1", "n")
+            .unwrap();
+        let encrypted = &parse_fields(&reply).unwrap()["Encrypt"];
+        assert_eq!(opened(&old, encrypted).unwrap().0, "<xml/>");
+        // Which check fails under the wrong key depends on the random
+        // prefix; that one fails is what matters.
+        assert!(opened(&crypto(), encrypted).is_err());
+        // Without a previous key, "previous" is the current one.
+        let reply = crypto()
+            .encrypt_keyed(KeyUsed::Previous, "<xml/>", "1", "n")
+            .unwrap();
+        let encrypted = &parse_fields(&reply).unwrap()["Encrypt"];
+        assert_eq!(
+            opened(&crypto(), encrypted).unwrap(),
+            ("<xml/>".to_string(), KeyUsed::Current)
+        );
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `Error` is cheap to clone (it is reference counted) so that every caller
 /// waiting on one token fetch can receive the same error.
 ///
+/// `Display` says what failed and where: an error raised while fetching a
+/// token starts with the fetch ([`Error::token_fetch`]), a transport
+/// failure ends with its cause or the timeout it reached, and a call that
+/// was retried ends with how many attempts it made ([`Error::attempts`]).
+///
 /// Neither `Display` nor `Debug` ever contains an access token or a secret:
 /// URLs are printed without their query string.
 #[derive(Clone)]
@@ -23,9 +28,121 @@ pub struct Error {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
-    source: Option<Box<dyn StdError + Send + Sync>>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+    /// Printed after the kind's own message: a transport failure's cause,
+    /// or the limit a timeout reached. Free of secrets.
+    detail: Option<String>,
+    /// How many times the call was sent, when it was retried.
+    attempts: Option<u32>,
+    /// The token fetch the error was raised in.
+    fetch: Option<TokenFetch>,
+}
+
+/// Which kind of [`TokenSource`](crate::TokenSource) a token came from, as
+/// errors name it.
+///
+/// # Example
+///
+/// ```
+/// use wechat::{SourceKind, TokenSource};
+///
+/// assert_eq!(wechat::SecretSource::new("wx1", "s").source_kind(), SourceKind::Direct);
+/// assert_eq!(SourceKind::Hub.to_string(), "hub");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SourceKind {
+    /// WeChat itself, with an account's secret
+    /// ([`SecretSource`](crate::SecretSource)).
+    Direct,
+    /// A hub ([`HubSource`](crate::HubSource)).
+    Hub,
+    /// WeChat itself, as a third-party platform
+    /// ([`ComponentSource`](crate::ComponentSource)).
+    Component,
+    /// A hub's store, shared by its replicas
+    /// ([`StoreSource`](crate::hub::StoreSource)).
+    Store,
+    /// A source of your own.
+    Custom,
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceKind::Direct => "direct",
+            SourceKind::Hub => "hub",
+            SourceKind::Component => "component",
+            SourceKind::Store => "store",
+            SourceKind::Custom => "custom",
+        })
+    }
+}
+
+/// The token fetch an error was raised in: which token, of which account,
+/// from which kind of source. See [`Error::token_fetch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFetch {
+    what: String,
+    appid: String,
+    authorizer_appid: Option<String>,
+    source: SourceKind,
+    refresh: bool,
+}
+
+impl TokenFetch {
+    /// `what` names the credential (`access_token`, `jsapi ticket`...).
+    pub(crate) fn new(
+        what: String,
+        appid: &str,
+        authorizer_appid: Option<&str>,
+        source: SourceKind,
+        refresh: bool,
+    ) -> TokenFetch {
+        TokenFetch {
+            what,
+            appid: appid.to_string(),
+            authorizer_appid: authorizer_appid.map(str::to_string),
+            source,
+            refresh,
+        }
+    }
+
+    /// The account's appid (the platform's, for an authorizer's token).
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// The authorizer's appid, for an authorizer's token or ticket.
+    pub fn authorizer_appid(&self) -> Option<&str> {
+        self.authorizer_appid.as_deref()
+    }
+
+    /// The kind of source the token was asked of.
+    pub fn source(&self) -> SourceKind {
+        self.source
+    }
+
+    /// Whether a token WeChat had rejected was being replaced (else one
+    /// was being fetched).
+    pub fn is_refresh(&self) -> bool {
+        self.refresh
+    }
+}
+
+impl fmt::Display for TokenFetch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.refresh { "refresh" } else { "fetch" };
+        write!(f, "could not {verb} the {} of ", self.what)?;
+        match &self.authorizer_appid {
+            Some(authorizer) => write!(f, "authorizer {authorizer} (platform {})", self.appid)?,
+            None => f.write_str(&self.appid)?,
+        }
+        write!(f, " from the {} source", self.source)
+    }
 }
 
 /// What went wrong, as a value the caller can match.
@@ -41,7 +158,9 @@ pub enum ErrorKind {
         /// The HTTP status of the answer (WeChat uses 200 for most errors).
         status: u16,
     },
-    /// A hub answered with an error body.
+    /// A hub answered with an error body. Its `errcode` is the hub's (often
+    /// its HTTP status), or WeChat's answer to the hub's own call: never
+    /// this client's, so [`Error::errcode`] is `None` for it.
     Hub {
         /// The hub's `errcode`, when it sent one.
         errcode: Option<i64>,
@@ -60,7 +179,9 @@ pub enum ErrorKind {
         /// The URL without its query string.
         url: String,
     },
-    /// The request could not be carried out over the network.
+    /// The request could not be carried out over the network. `Display`
+    /// ends with the cause (`connection refused`, `name not resolved`,
+    /// `tls: ...`) or, for a timeout, the limit that was reached.
     Transport {
         /// Timeout, connection failure or something else.
         kind: TransportKind,
@@ -151,8 +272,30 @@ pub enum CallbackErrorKind {
     XmlDoctype,
     /// The XML nests deeper than allowed.
     XmlTooDeep,
-    /// The XML document is larger than allowed.
+    /// The XML document (or the request body that carries it) is larger
+    /// than allowed.
     XmlTooLarge,
+    /// The request's method is neither `GET` (the URL check) nor `POST` (a
+    /// push).
+    MethodNotAllowed,
+    /// A query parameter the request needs is missing or empty.
+    MissingParameter(&'static str),
+    /// The request's `timestamp` is outside the accepted window (or not a
+    /// number), so it may be a replay.
+    StaleTimestamp,
+    /// A plaintext push reached a handler that takes encrypted ones only.
+    NotEncrypted,
+    /// A reply was asked for a message without `ToUserName` and
+    /// `FromUserName` to answer (a third-party platform notification).
+    NotReplyable,
+    /// A news reply carries no article, or more than WeChat takes in
+    /// answer to this message (8, and 1 for a user's message).
+    ArticleCount {
+        /// How many articles the reply carries.
+        count: usize,
+        /// How many WeChat takes here.
+        max: usize,
+    },
 }
 
 impl Error {
@@ -183,7 +326,13 @@ impl Error {
             other => other,
         };
         Error {
-            inner: Arc::new(Inner { kind, source: None }),
+            inner: Arc::new(Inner {
+                kind,
+                source: None,
+                detail: None,
+                attempts: None,
+                fetch: None,
+            }),
         }
     }
 
@@ -192,10 +341,30 @@ impl Error {
         source: impl StdError + Send + Sync + 'static,
     ) -> Error {
         let mut error = Error::new(kind);
-        if let Some(inner) = Arc::get_mut(&mut error.inner) {
-            inner.source = Some(Box::new(source));
-        }
+        Arc::make_mut(&mut error.inner).source = Some(Arc::new(source));
         error
+    }
+
+    /// The same error, saying more after its message. `detail` must be free
+    /// of secrets.
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Error {
+        Arc::make_mut(&mut self.inner).detail = Some(detail.into());
+        self
+    }
+
+    /// The same error, saying the call was sent `attempts` times.
+    pub(crate) fn after_attempts(mut self, attempts: u32) -> Error {
+        Arc::make_mut(&mut self.inner).attempts = Some(attempts);
+        self
+    }
+
+    /// The same error, raised in `fetch`; an error that already names the
+    /// fetch it was raised in (a ticket's access token, say) keeps it.
+    pub(crate) fn in_token_fetch(mut self, fetch: impl FnOnce() -> TokenFetch) -> Error {
+        if self.inner.fetch.is_none() {
+            Arc::make_mut(&mut self.inner).fetch = Some(fetch());
+        }
+        self
     }
 
     pub(crate) fn api(errcode: i64, errmsg: impl Into<String>, status: u16) -> Error {
@@ -258,16 +427,92 @@ impl Error {
         &self.inner.kind
     }
 
-    /// WeChat's `errcode` when WeChat answered with an error, else `None`.
+    /// WeChat's `errcode` when WeChat answered this call with an error,
+    /// else `None`.
     ///
-    /// A hub error that carries an `errcode` (for example one it relayed from
-    /// WeChat) returns it too.
+    /// A hub's error is `None` too, whatever `errcode` its body carries (its
+    /// HTTP status, or WeChat's answer to the hub's own call): code that
+    /// retries on `-1` (system busy) must not retry a hub's permanent error.
+    /// Read it from [`ErrorKind::Hub`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::StubServer;
+    ///
+    /// let hub = StubServer::start(200, "application/json",
+    ///     r#"{"errcode":-1,"message":"no such account","reason":"unknown_appid","http_status":404}"#)?;
+    /// let client = wechat::Client::builder()
+    ///     .token_source(wechat::HubSource::new(hub.url())?)
+    ///     .build()?;
+    /// let err = client.token(&wechat::TokenKey::access_token("wx1")).unwrap_err();
+    /// assert_eq!(err.errcode(), None);
+    /// assert!(matches!(err.kind(), wechat::ErrorKind::Hub { errcode: Some(-1), status: 404, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn errcode(&self) -> Option<i64> {
         match self.kind() {
             ErrorKind::Api { errcode, .. } => Some(*errcode),
-            ErrorKind::Hub { errcode, .. } => *errcode,
             _ => None,
         }
+    }
+
+    /// The token fetch this error was raised in, if any: which token, of
+    /// which account, from which kind of source. An error of the call
+    /// itself (WeChat rejecting the call, not the token fetch) has none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::SourceKind;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "the-right-secret");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "a-wrong-secret"))
+    ///     .build()?;
+    /// let err = client.request("/cgi-bin/user/get").unwrap_err();
+    /// let fetch = err.token_fetch().expect("raised while fetching the token");
+    /// assert_eq!((fetch.appid(), fetch.source()), ("wx1", SourceKind::Direct));
+    /// assert_eq!(err.errcode(), Some(40125));
+    /// assert!(err.to_string().starts_with(
+    ///     "could not fetch the access_token of wx1 from the direct source: wechat api error 40125"
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn token_fetch(&self) -> Option<&TokenFetch> {
+        self.inner.fetch.as_ref()
+    }
+
+    /// How many times the call was sent, when it was retried: a call that
+    /// WeChat kept answering errcode `-1` (system busy) fails after
+    /// `1 +` [`BusyRetry::retries`](crate::BusyRetry::retries) attempts.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .busy_retry(wechat::BusyRetry { retries: 2, base: Duration::from_millis(1), max: Duration::from_millis(2) })
+    ///     .build()?;
+    /// fake.fail_next("/cgi-bin/busy", -1, "system error", 10);
+    /// let err = client.request("/cgi-bin/busy").unwrap_err();
+    /// assert_eq!(err.attempts(), Some(3));
+    /// assert_eq!(err.to_string(), "wechat api error -1: system error (after 3 attempts)");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attempts(&self) -> Option<u32> {
+        self.inner.attempts
     }
 
     /// True for WeChat's "token invalid or expired" codes: 40001, 40014 and
@@ -278,9 +523,14 @@ impl Error {
     }
 
     /// True for errcode 61023: the authorizer's refresh token is no longer
-    /// valid and the account owner must authorize the platform again.
+    /// valid and the account owner must authorize the platform again;
+    /// whether WeChat said so to this client or to its hub.
     pub fn needs_reauthorization(&self) -> bool {
-        self.errcode() == Some(61023)
+        match self.kind() {
+            ErrorKind::Api { errcode, .. } => *errcode == 61023,
+            ErrorKind::Hub { errcode, .. } => *errcode == Some(61023),
+            _ => false,
+        }
     }
 
     /// True when the token was not refreshed because its key used up its
@@ -310,9 +560,17 @@ impl Error {
 /// little.
 fn hint(errcode: i64) -> Option<&'static str> {
     Some(match errcode {
+        40029 => {
+            "the code is unknown or expired: a login code is valid 5 minutes, for its appid only"
+        }
+        40030 => "the refresh token is invalid: the user must authorize again",
         40125 => "the appsecret is wrong",
+        40163 => "the code was already used: each login code works once",
         40164 => "add this machine's IP to the account's whitelist",
         45009 => "the daily quota of this API is used up; do not retry today",
+        45011 => {
+            "calls are too frequent (code2session: 100 per user per minute); retry after a minute"
+        }
         61005 => "component_verify_ticket expired: wait for WeChat's next push",
         61006 => "component_verify_ticket invalid: use the latest one WeChat pushed",
         61023 => {
@@ -330,6 +588,22 @@ pub(crate) fn is_token_errcode(errcode: i64) -> bool {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(fetch) = &self.inner.fetch {
+            write!(f, "{fetch}: ")?;
+        }
+        self.fmt_kind(f)?;
+        if let Some(detail) = &self.inner.detail {
+            write!(f, ": {detail}")?;
+        }
+        if let Some(attempts) = self.inner.attempts {
+            write!(f, " (after {attempts} attempts)")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    fn fmt_kind(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind() {
             ErrorKind::Api {
                 errcode, errmsg, ..
@@ -359,7 +633,7 @@ impl fmt::Display for Error {
                 let what = match kind {
                     TransportKind::Timeout => "timed out",
                     TransportKind::Connect => "could not connect",
-                    TransportKind::Reset => "failed: connection reset",
+                    TransportKind::Reset => "lost the connection",
                     TransportKind::Other => "transport failed",
                 };
                 write!(f, "request to {url} {what}")
@@ -414,6 +688,25 @@ impl fmt::Display for CallbackErrorKind {
             CallbackErrorKind::XmlDoctype => f.write_str("xml with a DOCTYPE is refused"),
             CallbackErrorKind::XmlTooDeep => f.write_str("xml nests too deep"),
             CallbackErrorKind::XmlTooLarge => f.write_str("xml document is too large"),
+            CallbackErrorKind::MethodNotAllowed => {
+                f.write_str("method not allowed: use GET for the URL check, POST for pushes")
+            }
+            CallbackErrorKind::MissingParameter(name) => {
+                write!(f, "query parameter {name} is missing")
+            }
+            CallbackErrorKind::StaleTimestamp => {
+                f.write_str("timestamp is outside the accepted window")
+            }
+            CallbackErrorKind::NotEncrypted => {
+                f.write_str("plaintext push refused: this handler takes encrypted pushes only")
+            }
+            CallbackErrorKind::NotReplyable => {
+                f.write_str("cannot reply to a message without ToUserName and FromUserName")
+            }
+            CallbackErrorKind::ArticleCount { count, max } => write!(
+                f,
+                "a news reply has {count} articles; WeChat takes 1 to {max} here"
+            ),
         }
     }
 }
@@ -424,6 +717,15 @@ impl fmt::Debug for Error {
         // without their query), so the derived Debug of the kind is safe.
         let mut d = f.debug_struct("Error");
         d.field("kind", self.kind());
+        if let Some(detail) = &self.inner.detail {
+            d.field("detail", detail);
+        }
+        if let Some(attempts) = &self.inner.attempts {
+            d.field("attempts", attempts);
+        }
+        if let Some(fetch) = &self.inner.fetch {
+            d.field("fetch", fetch);
+        }
         if let Some(source) = &self.inner.source {
             d.field("source", &redact_text(&source.to_string()));
         }
@@ -453,7 +755,23 @@ pub(crate) const SENSITIVE_NAMES: &[&str] = &[
     "encoding_aes_key",
     "ticket",
     "component_verify_ticket",
+    "session_key",
 ];
+
+/// Query pairs as `Debug` may show them: sensitive names' values masked.
+pub(crate) fn redact_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let shown = if SENSITIVE_NAMES.contains(&k.as_str()) {
+                "[redacted]"
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), shown)
+        })
+        .collect()
+}
 
 /// A URL with its query and fragment removed, for errors and logs.
 pub(crate) fn redact_url(url: &str) -> String {
@@ -519,5 +837,65 @@ mod tests {
         assert_eq!(e.errcode(), Some(40164));
         assert!(!e.is_token_expired());
         assert!(Error::api(42001, "expired", 200).is_token_expired());
+    }
+
+    #[test]
+    fn a_fetch_context_is_printed_first_and_the_innermost_one_kept() {
+        let inner = TokenFetch::new(
+            "access_token".into(),
+            "wxC",
+            Some("wxA"),
+            SourceKind::Component,
+            false,
+        );
+        let outer = TokenFetch::new(
+            "jsapi ticket".into(),
+            "wxC",
+            Some("wxA"),
+            SourceKind::Component,
+            false,
+        );
+        let e = Error::api(61023, "invalid refresh token", 200)
+            .in_token_fetch(|| inner.clone())
+            .in_token_fetch(|| outer);
+        assert_eq!(e.token_fetch(), Some(&inner));
+        assert_eq!(
+            e.to_string(),
+            "could not fetch the access_token of authorizer wxA (platform wxC) from the component source: \
+             wechat api error 61023: invalid refresh token \
+             (the authorizer refresh token is invalid: the account must authorize the platform again)"
+        );
+        let refresh = TokenFetch::new("access_token".into(), "wx1", None, SourceKind::Hub, true);
+        let e = Error::config("x").in_token_fetch(|| refresh);
+        assert_eq!(
+            e.to_string(),
+            "could not refresh the access_token of wx1 from the hub source: invalid configuration: x"
+        );
+    }
+
+    #[test]
+    fn detail_and_attempts_follow_the_message() {
+        let e = Error::new(ErrorKind::Transport {
+            kind: TransportKind::Connect,
+            url: "http://h/p".into(),
+        })
+        .with_detail("connection refused");
+        assert_eq!(
+            e.to_string(),
+            "request to http://h/p could not connect: connection refused"
+        );
+        let e = Error::api(-1, "system error", 200).after_attempts(4);
+        assert_eq!((e.attempts(), e.errcode()), (Some(4), Some(-1)));
+        assert_eq!(
+            e.to_string(),
+            "wechat api error -1: system error (after 4 attempts)"
+        );
+        let hub = Error::new(ErrorKind::Hub {
+            errcode: Some(-1),
+            reason: "hub_error".into(),
+            message: "m".into(),
+            status: 500,
+        });
+        assert_eq!(hub.errcode(), None);
     }
 }

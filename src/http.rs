@@ -11,7 +11,7 @@ use std::time::Duration;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ureq::unversioned::multipart::{Form, Part};
 
-use crate::error::{redact_url, Error, ErrorKind, Result, TransportKind};
+use crate::error::{redact_text, redact_url, Error, ErrorKind, Result, TransportKind};
 use crate::options::{FormPart, Method};
 
 /// Largest answer read for token, ticket, component and hub protocol
@@ -63,6 +63,9 @@ pub(crate) struct Incoming {
 #[derive(Clone)]
 pub(crate) struct Http {
     agent: ureq::Agent,
+    /// Kept to name the limit a timeout reached.
+    connect_timeout: Duration,
+    timeout: Duration,
 }
 
 impl Http {
@@ -89,6 +92,8 @@ impl Http {
         let (resolver, connector) = resolve::parts(names);
         Http {
             agent: ureq::Agent::with_parts(config, connector, resolver),
+            connect_timeout,
+            timeout,
         }
     }
 
@@ -128,7 +133,12 @@ impl Http {
                 )
             }
         };
-        result.map_err(|e| transport_error(e, &shown_url))
+        let limits = Limits {
+            connect: self.connect_timeout,
+            overall: out.timeout.unwrap_or(self.timeout),
+            per_call: out.timeout.is_some(),
+        };
+        result.map_err(|e| transport_error(e, &shown_url, &limits))
     }
 
     fn run<B: ureq::AsSendBody>(
@@ -213,22 +223,76 @@ fn build_form(parts: &[FormPart]) -> Result<Form<'_>> {
     Ok(form)
 }
 
-fn transport_error(e: ureq::Error, url: &str) -> Error {
-    let kind = match &e {
-        ureq::Error::Timeout(_) => TransportKind::Timeout,
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportKind::Connect,
+/// The timeouts a request ran under, to name the one it reached.
+struct Limits {
+    connect: Duration,
+    overall: Duration,
+    /// Whether `overall` is the call's own (else the client's).
+    per_call: bool,
+}
+
+impl Limits {
+    fn overall(&self) -> String {
+        let whose = if self.per_call { "call's" } else { "client's" };
+        format!("the {whose} timeout of {:?} was reached", self.overall)
+    }
+
+    fn connect(&self) -> String {
+        format!("the connect timeout of {:?} was reached", self.connect)
+    }
+}
+
+/// A transport failure as an [`Error`] whose message says its cause, free
+/// of the URL's query: ureq's own messages may contain the full URL, so
+/// none is printed or chained as it is.
+fn transport_error(e: ureq::Error, url: &str, limits: &Limits) -> Error {
+    let (kind, cause) = match &e {
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+            (TransportKind::Timeout, limits.connect())
+        }
+        ureq::Error::Timeout(_) => (TransportKind::Timeout, limits.overall()),
+        ureq::Error::HostNotFound => (TransportKind::Connect, "name not resolved".to_string()),
+        ureq::Error::ConnectionFailed => (TransportKind::Connect, "connection failed".to_string()),
+        ureq::Error::Io(io) if resolve::is_not_resolved(io) => (
+            TransportKind::Connect,
+            format!("name not resolved ({})", redact_text(&io.to_string())),
+        ),
         ureq::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => TransportKind::Timeout,
-            std::io::ErrorKind::ConnectionRefused => TransportKind::Connect,
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => (
+                TransportKind::Timeout,
+                format!(
+                    "{} (limits: connect {:?}, overall {:?})",
+                    io.kind(),
+                    limits.connect,
+                    limits.overall
+                ),
+            ),
+            std::io::ErrorKind::ConnectionRefused => {
+                (TransportKind::Connect, io.kind().to_string())
+            }
             // Connecting succeeded (a failed connect is refused, timed out or
             // unresolved): the server may have seen the request.
             std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::BrokenPipe
             | std::io::ErrorKind::UnexpectedEof
-            | std::io::ErrorKind::NotConnected => TransportKind::Reset,
-            _ => TransportKind::Other,
+            | std::io::ErrorKind::NotConnected => (TransportKind::Reset, io.kind().to_string()),
+            _ => match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                Some(tls) => (
+                    TransportKind::Other,
+                    format!("tls: {}", redact_text(&tls.to_string())),
+                ),
+                None => (TransportKind::Other, redact_text(&io.to_string())),
+            },
         },
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => (
+            TransportKind::Other,
+            format!("tls: {}", redact_text(&tls_message(&e))),
+        ),
+        ureq::Error::Protocol(p) => (
+            TransportKind::Other,
+            format!("http protocol: {}", redact_text(&p.to_string())),
+        ),
         ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
             return Error::invalid(format!("bad url {url}"));
         }
@@ -241,17 +305,22 @@ fn transport_error(e: ureq::Error, url: &str) -> Error {
                 show_size(*cap)
             ));
         }
-        _ => TransportKind::Other,
+        _ => (TransportKind::Other, redact_text(&e.to_string())),
     };
-    // ureq's messages can contain the full URL: keep it out of our Display
-    // and only chain a redacted rendering of it.
-    Error::with_source(
-        ErrorKind::Transport {
-            kind,
-            url: url.to_string(),
-        },
-        RedactedCause(crate::error::redact_text(&e.to_string())),
-    )
+    Error::new(ErrorKind::Transport {
+        kind,
+        url: url.to_string(),
+    })
+    .with_detail(cause)
+}
+
+/// A TLS failure's own words, without ureq's prefix.
+fn tls_message(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Tls(message) => (*message).to_string(),
+        ureq::Error::Rustls(e) => e.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// `65536` as `64 KiB`, `67108864` as `64 MiB`.
@@ -264,18 +333,6 @@ fn show_size(bytes: u64) -> String {
         b => format!("{b} bytes"),
     }
 }
-
-/// A cause whose text went through redaction.
-#[derive(Debug)]
-struct RedactedCause(String);
-
-impl std::fmt::Display for RedactedCause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RedactedCause {}
 
 /// Appends form-encoded `query` pairs to `base`, which may already have a
 /// query string.
@@ -298,6 +355,55 @@ pub(crate) fn with_query<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMITS: Limits = Limits {
+        connect: Duration::from_secs(5),
+        overall: Duration::from_millis(300),
+        per_call: true,
+    };
+
+    #[test]
+    fn transport_errors_print_their_cause_and_timeouts_their_limit() {
+        let show = |e: ureq::Error| transport_error(e, "http://h/p", &LIMITS).to_string();
+        assert_eq!(
+            show(ureq::Error::Io(
+                std::io::ErrorKind::ConnectionRefused.into()
+            )),
+            "request to http://h/p could not connect: connection refused"
+        );
+        assert_eq!(
+            show(ureq::Error::HostNotFound),
+            "request to http://h/p could not connect: name not resolved"
+        );
+        assert_eq!(
+            show(ureq::Error::Timeout(ureq::Timeout::Global)),
+            "request to http://h/p timed out: the call's timeout of 300ms was reached"
+        );
+        assert_eq!(
+            show(ureq::Error::Timeout(ureq::Timeout::Connect)),
+            "request to http://h/p timed out: the connect timeout of 5s was reached"
+        );
+        assert_eq!(
+            show(ureq::Error::Tls("no certificate")),
+            "request to http://h/p transport failed: tls: no certificate"
+        );
+        let client_limits = Limits {
+            per_call: false,
+            ..LIMITS
+        };
+        assert_eq!(
+            transport_error(
+                ureq::Error::Timeout(ureq::Timeout::RecvBody),
+                "http://h/p",
+                &client_limits
+            )
+            .to_string(),
+            "request to http://h/p timed out: the client's timeout of 300ms was reached"
+        );
+        // Printed, not chained: a reporter walking the chain says it once.
+        let e = transport_error(ureq::Error::HostNotFound, "http://h/p", &LIMITS);
+        assert!(std::error::Error::source(&e).is_none());
+    }
 
     #[test]
     fn query_is_form_encoded_and_appended() {
@@ -323,7 +429,7 @@ mod tests {
     fn a_cut_connection_is_a_reset_and_a_refused_one_a_connect() {
         use std::io::ErrorKind as Io;
         let kind_of = |io: Io| {
-            let e = transport_error(ureq::Error::Io(io.into()), "http://h/p");
+            let e = transport_error(ureq::Error::Io(io.into()), "http://h/p", &LIMITS);
             match e.kind() {
                 ErrorKind::Transport { kind, .. } => *kind,
                 other => panic!("{other:?}"),
@@ -344,7 +450,11 @@ mod tests {
 
     #[test]
     fn an_answer_over_the_cap_is_a_decode_error_naming_cap_and_url() {
-        let e = transport_error(ureq::Error::BodyExceedsLimit(SMALL_BODY_CAP), "http://h/p");
+        let e = transport_error(
+            ureq::Error::BodyExceedsLimit(SMALL_BODY_CAP),
+            "http://h/p",
+            &LIMITS,
+        );
         assert_eq!(
             e.to_string(),
             "could not decode answer from http://h/p: larger than the 64 KiB limit"

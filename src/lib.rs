@@ -19,8 +19,8 @@
 //!
 //! let client = Client::builder()
 //!     .appid("wx1234")
-//!     .token_source(SecretSource::new("wx1234", secret.as_str()).base_url(fake.url()))
-//!     .scheme("http").host("127.0.0.1").port(fake.port())
+//!     .base_url(fake.url()) // where WeChat is, for calls and tokens alike
+//!     .token_source(SecretSource::new("wx1234", secret.as_str()))
 //!     .build()?;
 //! let resp = client.request(
 //!     RequestOptions::post("/cgi-bin/material/batchget_material")
@@ -39,12 +39,15 @@
 //! | | as a client of a hub | as the hub (or a single process) |
 //! | --- | --- | --- |
 //! | common account | [`HubSource`] | `wechat-hub` / `hub::HubHandler` over [`SecretSource`] (alone: [`SecretSource`]) |
-//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`]) |
+//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`] over a [`hub::FileStore`], fed by `ComponentPushHandler`) |
 //!
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
 //! token invalidate each other. [`HubSource`] speaks the elixir_wechat hub
-//! protocol. Your own token service plugs in through [`TokenSource`].
+//! protocol (`docs/hub-protocol.md` in the repository). Without a hub,
+//! processes share one token through a store: a [`hub::StoreSource`] over
+//! a `hub::RedisStore` (feature `redis`) in each of them. Your own token
+//! service plugs in through [`TokenSource`].
 //!
 //! A third-party platform's calls are routed as elixir_wechat does: paths
 //! under `/cgi-bin/component/` carry `component_access_token` and get
@@ -53,7 +56,75 @@
 //! `component_access_token`; any other call with
 //! [`RequestOptions::authorizer_appid`] carries that authorizer's token.
 //! Rotated authorizer refresh tokens are saved to your
-//! [`RefreshTokenStore`] before the new access token is used.
+//! [`RefreshTokenStore`] before the new access token is used. Every
+//! [`hub::Store`] is one, and a [`VerifyTicketProvider`] too: a platform in
+//! one process keeps both in a [`hub::FileStore`].
+//!
+//! # Callbacks
+//!
+//! With the `crypto` feature, [`CallbackHandler::handle`] is the server side
+//! of WeChat's pushes in one call, for any HTTP framework: the request's
+//! method, query string and body in, a status, content type and body out.
+//! It answers the URL check, checks signatures (and an optional replay
+//! window), decrypts in compatible and safe mode, hands your closure a
+//! typed [`Message`], and answers its [`ReplyKind`] in the mode the push
+//! came in. [`ComponentPushHandler`] is what a third-party platform without
+//! a hub does with its notifications.
+//!
+//! # Users' logins
+//!
+//! A user's login authenticates by the app's secret (or through its
+//! third-party platform) and a code, never by the account's token: these
+//! calls need no token source, fetch no account token, and a user's own
+//! token never enters the account token cache.
+//!
+//! OAuth2 web authorization ([`OAuth`]): send the user to the authorize
+//! URL, exchange the code WeChat sends them back with for a [`UserToken`],
+//! read their profile:
+//!
+//! ```
+//! use wechat::testing::FakeWechat;
+//! use wechat::{Client, Lang, OAuth, Scope};
+//!
+//! let fake = FakeWechat::start()?; // stands in for api.weixin.qq.com
+//! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
+//! fake.register("wx1234", &secret);
+//! let client = Client::builder().base_url(fake.url()).build()?;
+//!
+//! let oauth = OAuth::new("wx1234").secret(secret);
+//! let url = oauth.authorize_url("https://example.com/back", Scope::UserInfo, "xyz")?;
+//! assert!(url.ends_with("&scope=snsapi_userinfo&state=xyz#wechat_redirect"));
+//!
+//! // WeChat sends the user back to https://example.com/back?code=...&state=xyz
+//! let code = fake.oauth_code("wx1234", "o_alice");
+//! let user = oauth.exchange_code(&client, &code)?;
+//! let profile = oauth.user_info(&client, &user, Lang::ZhCn)?;
+//! assert_eq!(profile.openid, "o_alice");
+//! assert_eq!(oauth.exchange_code(&client, &code).unwrap_err().errcode(), Some(40163)); // once only
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A mini program's login ([`MiniProgram`]): `wx.login()`'s code becomes
+//! the user's openid and session key; the phone number, an unlimited
+//! mini-program code and (feature `crypto`) the decryption of the data the
+//! mini program hands over follow:
+//!
+//! ```
+//! use wechat::testing::FakeWechat;
+//! use wechat::{Client, MiniProgram};
+//!
+//! let fake = FakeWechat::start()?;
+//! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
+//! fake.register("wx_mini", &secret);
+//! let client = Client::builder().base_url(fake.url()).build()?;
+//!
+//! let mini = MiniProgram::new("wx_mini").secret(secret);
+//! let session = mini.code2session(&client, &fake.js_code("wx_mini", "o_alice"))?;
+//! assert_eq!(session.openid, "o_alice");
+//! assert_eq!(format!("{:?}", session.session_key), "[redacted]");
+//! assert_eq!(fake.count("/cgi-bin/token"), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # How tokens are kept
 //!
@@ -75,17 +146,25 @@
 //!   rejected soon after it was fetched: another process fetching tokens
 //!   with the same secret. A hub applies the limit for all its replicas.
 //! - [`request`] is the same pipeline behind a process-wide client, for
-//!   code that does not want to carry a [`Client`] around.
+//!   code that does not want to carry a [`Client`] around; [`configure`]
+//!   and [`set_token_source`] set it up, each keeping what the other set.
+//! - [`ClientBuilder::base_url`] says where WeChat is, for calls and for
+//!   the built-in sources alike: one setting aims a client at a fake.
 //!
 //! # Feature flags
 //!
-//! - `testing`: [`testing::FakeWechat`], [`testing::FakeHub`], servers
-//!   that misbehave on purpose and a round-robin [`testing::Balancer`], all
-//!   on 127.0.0.1, for your own tests; with `hub` and `redis` as well, the
+//! - `testing`: [`testing::FakeWechat`] (with canned answers and users'
+//!   logins), [`testing::FakeHub`], servers that misbehave on purpose and a
+//!   round-robin [`testing::Balancer`], all on 127.0.0.1 and recording
+//!   every request, for your own tests; with `hub` and `redis` as well, the
 //!   chaos run `testing::Chaos`.
-//! - `crypto`: server callback message encryption ([`MessageCrypto`],
-//!   WXBizMsgCrypt) and push XML parsing ([`Message`], [`TextReply`]). The
-//!   plain URL check ([`check_url`]) needs no feature.
+//! - `crypto`: callback servers. [`CallbackHandler`] answers the URL check
+//!   and pushes in every mode in one call; [`MessageCrypto`]
+//!   (WXBizMsgCrypt), typed pushes ([`Message`], [`MessageKind`],
+//!   [`Event`]), passive replies ([`Reply`], [`ReplyKind`]) and
+//!   [`ComponentPushHandler`] for a third-party platform without a hub.
+//!   A mini program's encrypted data ([`MiniProgram::decrypt_data`]).
+//!   The plain URL check ([`check_url`]) needs no feature.
 //! - `hub`: the `wechat-hub` binary and [`hub::HubServer`] (hyper on a small
 //!   tokio runtime of its own, `/metrics` through prometheus-client); the
 //!   handler and stores in [`hub`] need no feature, and nothing else in the
@@ -95,9 +174,16 @@
 //! # Errors
 //!
 //! Every function returns [`Error`]; match on [`Error::kind`]. WeChat's own
-//! `errcode`/`errmsg` are typed fields of [`ErrorKind::Api`]. No error, log
-//! line or `Debug` output contains a secret or a token: secrets are
-//! [`Secret`]s, and URLs are printed without their query.
+//! `errcode`/`errmsg` are typed fields of [`ErrorKind::Api`]
+//! ([`Error::errcode`]); a hub's own errors are [`ErrorKind::Hub`], never
+//! mistaken for WeChat's. An error raised while fetching a token says so:
+//! [`Error::token_fetch`] names the token, the appid and the kind of source
+//! (direct, hub, component), and `Display` starts with it. A transport
+//! failure prints its cause (connection refused, name not resolved, TLS), a
+//! timeout the limit it reached, a call WeChat kept answering "busy" how
+//! many attempts it made ([`Error::attempts`]). No error, log line or
+//! `Debug` output contains a secret or a token: secrets are [`Secret`]s,
+//! and URLs are printed without their query.
 //!
 //! # Minimum supported Rust version
 //!
@@ -105,9 +191,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod app;
 mod callback;
+#[cfg(feature = "crypto")]
+mod callback_handler;
 mod client;
 mod clock;
+#[cfg(feature = "crypto")]
+mod component_push;
 #[cfg(feature = "crypto")]
 mod crypto;
 mod error;
@@ -115,6 +206,10 @@ mod global;
 mod http;
 #[cfg(feature = "crypto")]
 mod message;
+mod miniprogram;
+mod oauth;
+#[cfg(feature = "crypto")]
+mod open_data;
 mod options;
 mod response;
 mod secret;
@@ -126,14 +221,26 @@ pub mod hub;
 pub mod testing;
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
-pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder, TOKEN_RETRIES};
+#[cfg(feature = "crypto")]
+pub use callback_handler::{CallbackHandler, CallbackResponse};
+pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
 pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
+pub use component_push::ComponentPushHandler;
+#[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
-pub use error::{CallbackErrorKind, Error, ErrorKind, Result, TransportKind};
+pub use error::{
+    CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+};
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "crypto")]
-pub use message::{Authorization, ComponentPush, Message, MessageKind, TextReply};
+pub use message::{
+    Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,
+};
+pub use miniprogram::{
+    MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,
+};
+pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;
@@ -145,4 +252,4 @@ pub use token::component::{
 pub use token::hub::HubSource;
 pub use token::limit::RefreshLimit;
 pub use token::secret::SecretSource;
-pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource};
+pub use token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource, TOKEN_RETRIES};

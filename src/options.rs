@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::error::{Error, SENSITIVE_NAMES};
+use crate::error::{redact_pairs, Error};
 
 /// An HTTP method WeChat APIs are called with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -347,18 +347,6 @@ impl From<(Method, &str)> for RequestOptions {
 
 impl fmt::Debug for RequestOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let query: Vec<(&str, &str)> = self
-            .query
-            .iter()
-            .map(|(k, v)| {
-                let shown = if SENSITIVE_NAMES.contains(&k.as_str()) {
-                    "[redacted]"
-                } else {
-                    v.as_str()
-                };
-                (k.as_str(), shown)
-            })
-            .collect();
         let body = match &self.body {
             Body::Empty => "empty",
             Body::Json(_) => "json",
@@ -370,7 +358,7 @@ impl fmt::Debug for RequestOptions {
             .field("host", &self.host)
             .field("scheme", &self.scheme)
             .field("port", &self.port)
-            .field("query", &query)
+            .field("query", &redact_pairs(&self.query))
             .field("body", &body)
             .field("appid", &self.appid)
             .field("authorizer_appid", &self.authorizer_appid)

@@ -4,14 +4,19 @@ use serde::Serialize;
 
 use crate::token::unix_now;
 
-/// A JSSDK signature with the noncestr and timestamp it was made with.
+/// A JSSDK signature with the nonce and timestamp it was made with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JssdkSignature {
     /// SHA-1, lowercase hex.
     pub signature: String,
     /// Unix seconds.
     pub timestamp: u64,
-    /// The random string signed.
+    /// The random string signed (`noncestr` in the string signed,
+    /// `nonceStr` in `wx.config`), named as in [`JssdkConfig`].
+    pub nonce_str: String,
+    /// The random string signed: the same as
+    /// [`nonce_str`](JssdkSignature::nonce_str).
+    #[deprecated(note = "use `nonce_str`, named as in `JssdkConfig`")]
     pub noncestr: String,
 }
 
@@ -30,7 +35,7 @@ pub struct JssdkConfig {
     pub signature: String,
 }
 
-/// Signs the page at `url` with a `jsapi` ticket, a fresh random noncestr
+/// Signs the page at `url` with a `jsapi` ticket, a fresh random nonce
 /// and the current time. Everything from `#` on is removed from the url.
 ///
 /// # Example
@@ -40,17 +45,19 @@ pub struct JssdkConfig {
 /// assert_eq!(sig.signature.len(), 40);
 /// assert_eq!(
 ///     sig.signature,
-///     wechat::sign_jssdk_with("ticket", "https://example.com/page?a=1", &sig.noncestr, sig.timestamp)
+///     wechat::sign_jssdk_with("ticket", "https://example.com/page?a=1", &sig.nonce_str, sig.timestamp)
 /// );
 /// # Ok::<(), wechat::Error>(())
 /// ```
 pub fn sign_jssdk(ticket: &str, url: &str) -> JssdkSignature {
-    let noncestr = noncestr();
+    let nonce_str = noncestr();
     let timestamp = unix_now();
+    #[allow(deprecated)] // ok because the old field is filled until it goes
     JssdkSignature {
-        signature: sign_jssdk_with(ticket, url, &noncestr, timestamp),
+        signature: sign_jssdk_with(ticket, url, &nonce_str, timestamp),
         timestamp,
-        noncestr,
+        noncestr: nonce_str.clone(),
+        nonce_str,
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use wechat::testing::{FakeHub, FakeWechat};
 use wechat::{
     Client, ComponentSource, ErrorKind, HubSource, MemoryRefreshTokens, MemoryVerifyTickets,
-    RefreshTokenStore, RequestOptions, Secret, TicketType, TokenKey,
+    MiniProgram, OAuth, RefreshTokenStore, RequestOptions, Scope, Secret, TicketType, TokenKey,
 };
 
 use crate::common;
@@ -148,25 +148,40 @@ fn check_routing(p: &Platform, client: &Client) {
 
     // /sns/oauth2/component/* and /sns/component/*: appid (the authorizer),
     // component_appid and component_access_token in the query.
-    for path in [
-        "/sns/oauth2/component/access_token",
-        "/sns/component/jscode2session",
+    for (path, code_name, code) in [
+        (
+            "/sns/oauth2/component/access_token",
+            "code",
+            p.fake.oauth_code(AUTHORIZER, "o_user"),
+        ),
+        (
+            "/sns/component/jscode2session",
+            "js_code",
+            p.fake.js_code(AUTHORIZER, "o_user"),
+        ),
     ] {
         let resp = client
             .request(
                 RequestOptions::get(path)
                     .authorizer_appid(AUTHORIZER)
-                    .query("code", "CODE"),
+                    .query(code_name, code)
+                    .query("grant_type", "authorization_code"),
             )
             .unwrap();
-        assert_eq!(resp.json().unwrap()["appid"], AUTHORIZER);
+        assert_eq!(resp.json().unwrap()["openid"], "o_user");
         let (query, _) = p.last(path);
         assert_eq!(
             names(&query),
-            ["code", "appid", "component_appid", "component_access_token"]
+            [
+                code_name,
+                "grant_type",
+                "appid",
+                "component_appid",
+                "component_access_token"
+            ]
         );
-        assert_eq!(query[1].1, AUTHORIZER);
-        assert_eq!(query[2].1, COMPONENT);
+        assert_eq!(query[2].1, AUTHORIZER);
+        assert_eq!(query[3].1, COMPONENT);
     }
 
     // Any other path with an authorizer: the authorizer's access token.
@@ -180,19 +195,19 @@ fn check_routing(p: &Platform, client: &Client) {
 
     // Tickets per authorizer, and the JSSDK config for an authorizer's page.
     let config = client
-        .authorizer_jssdk_config(AUTHORIZER, "https://shop.example/p#x")
+        .authorizer_wx_config(AUTHORIZER, "https://shop.example/p#x")
         .unwrap();
     assert_eq!(config.app_id, AUTHORIZER);
     let ticket = client
         .token(&TokenKey::ticket(COMPONENT, TicketType::Jsapi).for_authorizer(AUTHORIZER))
         .unwrap();
     assert!(ticket
-        .secret()
+        .expose()
         .starts_with(&format!("TICKET_jsapi_{AUTHORIZER}")));
     assert_eq!(
         config.signature,
         wechat::sign_jssdk_with(
-            ticket.secret(),
+            ticket.expose(),
             "https://shop.example/p",
             &config.nonce_str,
             config.timestamp
@@ -380,7 +395,7 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     let p = platform(&[]);
     let client = p.client();
     let code = p.fake.authorization_code(COMPONENT, "wx_new_authorizer");
-    let auth = client.query_auth(None, &code).unwrap();
+    let auth = client.exchange_auth_code(&code).unwrap();
     assert_eq!(auth.authorizer_appid, "wx_new_authorizer");
     assert_eq!(
         p.store
@@ -398,7 +413,7 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     assert_eq!(body["component_appid"], COMPONENT);
     // A code is single use.
     assert_eq!(
-        client.query_auth(None, &code).unwrap_err().errcode(),
+        client.exchange_auth_code(&code).unwrap_err().errcode(),
         Some(61010)
     );
 }
@@ -584,4 +599,93 @@ fn a_slow_authorizer_refresh_does_not_delay_another_via_hub() {
     let p = platform(&["wx_slow", "wx_fast"]);
     let hub = FakeHub::start(p.source()).unwrap();
     slow_authorizer_does_not_block_others(&p, &p.hub_client(&hub));
+}
+
+/// OAuth2 and code2session of an authorizer go through the platform with
+/// the same helpers: the component token and `component_appid` instead of
+/// a secret, and the same single-use codes.
+#[test]
+fn logins_through_the_platform() {
+    let p = platform(&[AUTHORIZER]);
+    let client = p.client();
+    let oauth = OAuth::new(AUTHORIZER).component(COMPONENT);
+    assert_eq!(
+        oauth
+            .authorize_url("https://shop.example/cb", Scope::UserInfo, "st")
+            .unwrap(),
+        "https://open.weixin.qq.com/connect/oauth2/authorize?appid=wx_authorizer_a\
+         &redirect_uri=https%3A%2F%2Fshop.example%2Fcb&response_type=code\
+         &scope=snsapi_userinfo&state=st&component_appid=wx_component_1#wechat_redirect"
+    );
+    let code = p.fake.oauth_code(AUTHORIZER, "o_shopper");
+    let user = oauth.exchange_code(&client, &code).unwrap();
+    assert_eq!(user.openid, "o_shopper");
+    let (query, _) = p.last("/sns/oauth2/component/access_token");
+    assert_eq!(
+        names(&query),
+        [
+            "code",
+            "grant_type",
+            "appid",
+            "component_appid",
+            "component_access_token"
+        ]
+    );
+    assert_eq!(
+        oauth.exchange_code(&client, &code).unwrap_err().errcode(),
+        Some(40163)
+    );
+    let renewed = oauth.refresh(&client, &user.refresh_token).unwrap();
+    let (query, _) = p.last("/sns/oauth2/component/refresh_token");
+    assert_eq!(
+        names(&query),
+        [
+            "grant_type",
+            "refresh_token",
+            "appid",
+            "component_appid",
+            "component_access_token"
+        ]
+    );
+    assert!(oauth.check(&client, &renewed).unwrap());
+    assert_eq!(
+        oauth
+            .user_info(&client, &renewed, wechat::Lang::ZhCn)
+            .unwrap()
+            .openid,
+        "o_shopper"
+    );
+
+    let mini = MiniProgram::new(AUTHORIZER).component(COMPONENT);
+    let session = mini
+        .code2session(&client, &p.fake.js_code(AUTHORIZER, "o_shopper"))
+        .unwrap();
+    assert_eq!(session.openid, "o_shopper");
+    let (query, _) = p.last("/sns/component/jscode2session");
+    assert_eq!(
+        names(&query),
+        [
+            "js_code",
+            "grant_type",
+            "appid",
+            "component_appid",
+            "component_access_token"
+        ]
+    );
+    // The phone number carries the authorizer's own token.
+    let phone = mini
+        .phone_number(&client, &p.fake.phone_code(AUTHORIZER, "13800138000"))
+        .unwrap();
+    assert_eq!(phone.pure_phone_number, "13800138000");
+    let (query, _) = p.last("/wxa/business/getuserphonenumber");
+    assert_eq!(names(&query), ["access_token"]);
+    assert!(query[0].1.starts_with("AUTHORIZER_"));
+
+    assert_eq!(p.fake.count("/cgi-bin/token"), 0);
+    assert_eq!(p.fake.count("/cgi-bin/component/api_component_token"), 1);
+    assert!(p
+        .fake
+        .received()
+        .iter()
+        .all(|r| r.param("secret").is_none()));
 }

@@ -130,8 +130,8 @@ fn balancer_replays_hub_refreshes_on_the_next_backend() {
     let client = client_of(&lb);
     let key = TokenKey::access_token(APPID);
     let first = client.token(&key).unwrap();
-    let second = client.refresh_token(&key, &first).unwrap();
-    assert_ne!(first.secret(), second.secret());
+    let second = client.refreshed_token(&key, &first).unwrap();
+    assert_ne!(first.expose(), second.expose());
     assert_eq!(hub.count("/refresh/access_token"), 1);
 }
 

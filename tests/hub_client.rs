@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use wechat::testing::{FakeHub, SilentServer, StubServer};
-use wechat::{Client, ErrorKind, HubSource, TicketType, TokenKey, TransportKind};
+use wechat::{Client, ErrorKind, HubSource, SourceKind, TokenKey, TransportKind};
 
 use crate::common::{self, APPID, SECRET};
 
@@ -32,9 +32,9 @@ fn tokens_tickets_and_refresh_through_the_hub() {
     client.request("/cgi-bin/a").unwrap();
     assert_eq!(hub.count("/client/access_token"), 1);
 
-    let ticket = client.ticket(None, TicketType::Jsapi).unwrap();
-    assert!(ticket.secret().starts_with("TICKET_jsapi_"));
-    client.ticket(None, TicketType::Jsapi).unwrap();
+    let ticket = client.jsapi_ticket().unwrap();
+    assert!(ticket.expose().starts_with("TICKET_jsapi_"));
+    client.jsapi_ticket().unwrap();
     assert_eq!(hub.count("/client/ticket"), 1);
     assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
 
@@ -51,7 +51,7 @@ fn the_hub_timestamp_decides_expiry() {
     let stub = StubServer::start(200, "application/json", body).unwrap();
     let client = client_of(&stub.url());
     let key = TokenKey::access_token(APPID);
-    assert_eq!(client.token(&key).unwrap().secret(), "OLD");
+    assert_eq!(client.token(&key).unwrap().expose(), "OLD");
     client.token(&key).unwrap();
     assert_eq!(stub.requests(), 2);
 }
@@ -142,8 +142,31 @@ fn upstream_errors_are_relayed_by_the_hub() {
     let err = common::via_hub(&fake, &hub)
         .token(&TokenKey::access_token(APPID))
         .unwrap_err();
-    assert_eq!(err.errcode(), Some(40125));
-    assert!(matches!(err.kind(), ErrorKind::Hub { .. }));
+    // WeChat's answer to the hub, not to this client: no errcode of its
+    // own, so code retrying on an errcode never retries a hub's error.
+    assert_eq!(err.errcode(), None);
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Hub {
+                errcode: Some(40125),
+                status: 502,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let fetch = err.token_fetch().unwrap();
+    assert_eq!((fetch.appid(), fetch.source()), (APPID, SourceKind::Hub));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not fetch the access_token of {APPID} from the hub source: \
+             hub error (http 502, errcode 40125) wechat_error: \
+             could not fetch the access_token of {APPID} from the store source: \
+             wechat api error 40125: invalid appsecret (the appsecret is wrong)"
+        )
+    );
 }
 
 #[test]
@@ -172,7 +195,7 @@ fn bearer_secret() {
         .token_source(HubSource::new(hub.url()).unwrap().bearer("hub-bearer"))
         .build()
         .unwrap();
-    assert!(right.token(&key).unwrap().secret().starts_with("TOKEN_"));
+    assert!(right.token(&key).unwrap().expose().starts_with("TOKEN_"));
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 
     let stub = StubServer::start(200, "application/json", "{}").unwrap();
@@ -199,7 +222,7 @@ fn a_token_revoked_along_with_the_stale_one_is_refreshed_in_turn() {
     let key = wechat::TokenKey::access_token(common::APPID);
     let old = a.token(&key).unwrap();
     assert_eq!(b.token(&key).unwrap(), old);
-    let current = a.refresh_token(&key, &old).unwrap();
+    let current = a.refreshed_token(&key, &old).unwrap();
     assert_ne!(current, old);
     assert_eq!(fake.invalidate_current(common::APPID), 2, "both revoked");
     // b still holds the old token: rejected, swapped for the current one

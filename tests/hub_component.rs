@@ -126,11 +126,11 @@ fn component_platform_through_the_hub_binary() {
     let ticket = c
         .token(&TokenKey::ticket(COMPONENT, TicketType::Jsapi).for_authorizer(AUTHORIZER))
         .unwrap();
-    assert!(ticket.secret().starts_with("TICKET_jsapi_"), "{ticket:?}");
+    assert!(ticket.expose().starts_with("TICKET_jsapi_"), "{ticket:?}");
 
     // WeChat revokes the authorizer's token: one refresh with the stored
     // refresh token, whose rotation lands in the file.
-    fake.invalidate_token(first.secret());
+    fake.invalidate_token(first.expose());
     c.request(RequestOptions::get("/cgi-bin/x").authorizer_appid(AUTHORIZER))
         .unwrap();
     assert_eq!(fake.authorizer_token_calls(AUTHORIZER), 1);
@@ -152,8 +152,8 @@ fn component_platform_through_the_hub_binary() {
     let hub = HubProcess::start_with(&hub.config.clone(), &ENVS);
     let c = client(&fake, &hub);
     assert_eq!(
-        c.token(&authorizer_key).unwrap().secret(),
-        authorizer_token.secret()
+        c.token(&authorizer_key).unwrap().expose(),
+        authorizer_token.expose()
     );
     c.token(&component_key).unwrap();
     c.request(RequestOptions::get("/cgi-bin/x").authorizer_appid(AUTHORIZER))

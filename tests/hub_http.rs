@@ -535,12 +535,12 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
         .build()
         .unwrap();
     let token = client.token(&TokenKey::access_token(APPID)).unwrap();
-    client.ticket(None, wechat::TicketType::Jsapi).unwrap();
+    client.jsapi_ticket().unwrap();
     // A stale token the hub does not hold: the current one, no WeChat call.
     let auth = "Authorization: Bearer metrics-bearer\r\n";
     conn.send(&refresh_request("STALE_NOT_CURRENT", auth));
     let again = conn.answer().unwrap();
-    assert!(again.text().contains(token.secret()), "{}", again.text());
+    assert!(again.text().contains(token.expose()), "{}", again.text());
 
     conn.send(format!("GET /metrics HTTP/1.1\r\nHost: hub\r\n{auth}\r\n").as_bytes());
     let answer = conn.answer().unwrap();
@@ -566,7 +566,7 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
         assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
     }
     // Labels come from fixed sets: no appid, no token, no query.
-    for secret in [APPID, token.secret(), "STALE_NOT_CURRENT", "metrics-bearer"] {
+    for secret in [APPID, token.expose(), "STALE_NOT_CURRENT", "metrics-bearer"] {
         assert!(!text.contains(secret), "{secret} in metrics");
     }
 }

@@ -8,8 +8,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wechat::hub::{RedisStore, Store};
-use wechat::{Client, ErrorKind, HubSource, Token, TokenKey};
+use wechat::hub::{RedisStore, Store, StoreSource};
+use wechat::{Client, ErrorKind, HubSource, SecretSource, Token, TokenKey};
 
 use crate::common::process::{self, HubProcess, RedisProcess, SECRET_ENV};
 use crate::common::{self, APPID};
@@ -56,7 +56,7 @@ fn redis_lock_is_exclusive_owned_and_expires() {
     drop(successor);
 
     store.put_token(&key, &Token::new("T", 7200)).unwrap();
-    assert_eq!(store.get_token(&key).unwrap().unwrap().secret(), "T");
+    assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "T");
     store.put_verify_ticket("wxc", &"V".into()).unwrap();
     store.put_refresh_token("wxc", "wxa", &"R".into()).unwrap();
     let authorizer = TokenKey::access_token("wxc").for_authorizer("wxa");
@@ -73,6 +73,40 @@ fn redis_lock_is_exclusive_owned_and_expires() {
     // Another prefix sees none of it.
     let (other, _) = shared_redis("lock-other");
     assert!(other.get_token(&key).unwrap().is_none());
+}
+
+#[test]
+fn processes_share_tokens_through_redis_without_a_hub() {
+    // Two "processes" (clients with caches of their own) over one Redis:
+    // the README's hub-less set-up.
+    let fake = common::fake();
+    let (_, prefix) = shared_redis("no_hub");
+    let process = || {
+        let store = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
+        Client::builder()
+            .appid(APPID)
+            .base_url(fake.url())
+            .token_source(StoreSource::new(
+                store,
+                SecretSource::new(APPID, common::SECRET),
+            ))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (process(), process());
+    a.request("/cgi-bin/a").unwrap();
+    b.request("/cgi-bin/b").unwrap();
+    assert_eq!(fake.count("/cgi-bin/token"), 1, "one token for both");
+    assert_eq!(
+        a.token(&TokenKey::access_token(APPID)).unwrap(),
+        b.token(&TokenKey::access_token(APPID)).unwrap()
+    );
+
+    // WeChat revokes it: both recover with one new token between them.
+    fake.invalidate_current(APPID);
+    a.request("/cgi-bin/a").unwrap();
+    b.request("/cgi-bin/b").unwrap();
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
 }
 
 fn client_of(fake: &wechat::testing::FakeWechat, url: &str) -> Client {
@@ -202,7 +236,7 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
     // A fresh client's refresh must reach Redis (the hub's own cache
     // cannot answer a compare-and-swap).
     let err = client_of(&fake, &hub.url)
-        .refresh_token(&key, &token)
+        .refreshed_token(&key, &token)
         .unwrap_err();
     match err.kind() {
         ErrorKind::Hub {
@@ -223,9 +257,9 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
 
     let _redis = RedisProcess::start(port);
     let fresh = client_of(&fake, &hub.url)
-        .refresh_token(&key, &token)
+        .refreshed_token(&key, &token)
         .unwrap();
-    assert_ne!(fresh.secret(), token.secret());
+    assert_ne!(fresh.expose(), token.expose());
     assert_eq!(fake.count("/cgi-bin/token"), 2);
     hub.wait_for_log("POST /refresh/access_token 503");
 }
@@ -235,7 +269,7 @@ fn accepted(fake: &wechat::testing::FakeWechat, token: &Token) -> bool {
     let url = format!(
         "{}/cgi-bin/get_api_domain_ip?access_token={}",
         fake.url(),
-        token.secret()
+        token.expose()
     );
     let text = ureq::get(&url)
         .call()
@@ -279,9 +313,9 @@ fn two_replicas_answer_refreshes_from_the_store_never_a_rejected_token() {
     for round in 1..=6 {
         assert_eq!(fake.invalidate_current(APPID), 1);
         let fresh = client_of(&fake, &hubs[round % 2].url)
-            .refresh_token(&key, &current)
+            .refreshed_token(&key, &current)
             .unwrap();
-        assert_ne!(fresh.secret(), current.secret(), "round {round}");
+        assert_ne!(fresh.expose(), current.expose(), "round {round}");
         assert!(accepted(&fake, &fresh), "round {round}: a rejected token");
         assert_eq!(fake.count("/cgi-bin/token"), 1 + round, "round {round}");
         current = fresh;
@@ -300,7 +334,7 @@ fn a_replica_serves_what_the_store_holds_within_its_bound() {
     assert_eq!(ask(&hubs[1]), first);
     fake.invalidate_current(APPID);
     let fresh = client_of(&fake, &hubs[0].url)
-        .refresh_token(&key, &first)
+        .refreshed_token(&key, &first)
         .unwrap();
     assert_ne!(fresh, first);
     assert_eq!(ask(&hubs[1]), fresh, "the other replica serves the store's");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wechat::testing::FakeWechat;
-use wechat::{Client, ErrorKind, HubSource, TicketType, Token, TokenKey};
+use wechat::{Client, ErrorKind, HubSource, Token, TokenKey};
 
 use crate::common::process::{self, run_hub, HubProcess, SECRET_ENV};
 use crate::common::{self, APPID};
@@ -81,12 +81,12 @@ fn hub_source_against_the_binary_tokens_tickets_refresh() {
     let hub = memory_hub(&fake, "");
     let client = client_of(&fake, &hub);
     client.request("/cgi-bin/a").unwrap();
-    let ticket = client.ticket(None, TicketType::Jsapi).unwrap();
-    assert!(ticket.secret().starts_with("TICKET_jsapi_"));
+    let ticket = client.jsapi_ticket().unwrap();
+    assert!(ticket.expose().starts_with("TICKET_jsapi_"));
     assert!(client
-        .ticket(None, TicketType::WxCard)
+        .card_ticket()
         .unwrap()
-        .secret()
+        .expose()
         .starts_with("TICKET_wx_card_"));
 
     // A second process's client shares the hub's token.
@@ -103,7 +103,7 @@ fn hub_source_against_the_binary_tokens_tickets_refresh() {
     let logs = hub.wait_for_log("POST /refresh/access_token 200 ");
     let token = client.token(&TokenKey::access_token(APPID)).unwrap();
     assert!(
-        !logs.contains(token.secret()) && !logs.contains("appid="),
+        !logs.contains(token.expose()) && !logs.contains("appid="),
         "{logs}"
     );
 }
@@ -217,8 +217,8 @@ fn sixty_four_threads_report_one_stale_token_one_upstream_refresh() {
                 let (barrier, key, stale) = (&barrier, &key, &stale);
                 s.spawn(move || {
                     barrier.wait();
-                    match client.refresh_token(key, stale) {
-                        Ok(t) => t.secret().to_string(),
+                    match client.refreshed_token(key, stale) {
+                        Ok(t) => t.expose().to_string(),
                         Err(e) => format!("error: {e}"),
                     }
                 })
@@ -230,7 +230,7 @@ fn sixty_four_threads_report_one_stale_token_one_upstream_refresh() {
     assert!(
         tokens
             .iter()
-            .all(|t| t == &tokens[0] && t != stale.secret()),
+            .all(|t| t == &tokens[0] && t != stale.expose()),
         "{tokens:?}\n{logs}"
     );
     assert_eq!(
@@ -319,9 +319,7 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
     let mut hub = HubProcess::start(&dir, &config, &[SECRET_ENV]);
     let key = TokenKey::access_token(APPID);
     let token = client_of(&fake, &hub).token(&key).unwrap();
-    let ticket = client_of(&fake, &hub)
-        .ticket(None, TicketType::Jsapi)
-        .unwrap();
+    let ticket = client_of(&fake, &hub).jsapi_ticket().unwrap();
 
     // Clients keep calling while the hub is killed.
     let stop = AtomicBool::new(false);
@@ -332,8 +330,8 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
             let (stop, calls) = (&stop, &calls);
             s.spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    let _ =
-                        client.refresh_token(&TokenKey::access_token(APPID), &Token::new("OLD", 0));
+                    let _ = client
+                        .refreshed_token(&TokenKey::access_token(APPID), &Token::new("OLD", 0));
                     calls.fetch_add(1, Ordering::SeqCst);
                 }
             });
@@ -345,11 +343,8 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
 
     let hub = HubProcess::start_with(&hub.config.clone(), &[SECRET_ENV]);
     let again = client_of(&fake, &hub);
-    assert_eq!(again.token(&key).unwrap().secret(), token.secret());
-    assert_eq!(
-        again.ticket(None, TicketType::Jsapi).unwrap().secret(),
-        ticket.secret()
-    );
+    assert_eq!(again.token(&key).unwrap().expose(), token.expose());
+    assert_eq!(again.jsapi_ticket().unwrap().expose(), ticket.expose());
     assert_eq!(fake.count("/cgi-bin/token"), 1, "no upstream token call");
     assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
     drop(hub);

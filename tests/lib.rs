@@ -3,11 +3,19 @@
 
 mod common;
 
+mod base_url;
+#[cfg(feature = "crypto")]
+mod callback;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 mod component;
+#[cfg(feature = "crypto")]
+mod component_push;
 mod concurrency;
+mod errors;
+mod fakes;
 mod faults;
+mod global;
 mod hub_client;
 #[cfg(feature = "hub")]
 mod hub_component;
@@ -17,6 +25,8 @@ mod hub_http;
 mod hub_redis;
 #[cfg(feature = "hub")]
 mod hub_server;
+mod login;
+mod readme;
 mod redaction;
 mod request;
 #[cfg(feature = "hub")]

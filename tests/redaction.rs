@@ -3,11 +3,28 @@
 use std::time::Duration;
 
 use wechat::testing::{SilentServer, StubServer};
-use wechat::{Client, HubSource, RequestOptions, SecretSource, TicketType, TokenKey};
+use wechat::{
+    Client, ComponentSource, HubSource, MemoryRefreshTokens, RequestOptions, SecretSource,
+    TicketType, TokenKey,
+};
 
 use crate::common::{self, APPID, SECRET};
 
 const BEARER: &str = "BEARER_hub_secret_987";
+const COMPONENT: &str = "wx_component_redaction";
+const COMPONENT_SECRET: &str = "COMPONENT_SECRET_redaction_654";
+const VERIFY_TICKET: &str = "ticket@@@VERIFY_redaction_321";
+
+/// Everything an error prints: Display, Debug and its sources' Display.
+fn printed(err: &wechat::Error) -> Vec<String> {
+    let mut out = vec![format!("{err}"), format!("{err:?}")];
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        out.push(s.to_string());
+        source = s.source();
+    }
+    out
+}
 
 fn assert_clean(what: &str, text: &str, secrets: &[String]) {
     for s in secrets {
@@ -20,12 +37,12 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     let fake = common::fake();
     let client = common::direct(&fake);
     let token = client.token(&TokenKey::access_token(APPID)).unwrap();
-    let ticket = client.ticket(None, TicketType::Jsapi).unwrap();
+    let ticket = client.jsapi_ticket().unwrap();
     let secrets = vec![
         SECRET.to_string(),
         BEARER.to_string(),
-        token.secret().to_string(),
-        ticket.secret().to_string(),
+        token.expose().to_string(),
+        ticket.expose().to_string(),
     ];
 
     let hub_client = Client::builder()
@@ -42,7 +59,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         format!("{ticket:?}"),
         format!(
             "{:?}",
-            RequestOptions::get("/x").query("access_token", token.secret())
+            RequestOptions::get("/x").query("access_token", token.expose())
         ),
     ];
 
@@ -51,7 +68,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     fake.fail_next(
         "/cgi-bin/e",
         40001,
-        &format!("invalid credential, access_token={} rid: 1", token.secret()),
+        &format!("invalid credential, access_token={} rid: 1", token.expose()),
         3,
     );
     errors.push(client.request("/cgi-bin/e").unwrap_err());
@@ -96,22 +113,253 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
     );
     errors.push(
         client
-            .request(RequestOptions::get("/cgi-bin/x").query("access_token", token.secret()))
+            .request(RequestOptions::get("/cgi-bin/x").query("access_token", token.expose()))
             .unwrap_err(),
     );
-    for err in &errors {
-        shown.push(format!("{err}"));
-        shown.push(format!("{err:?}"));
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            shown.push(s.to_string());
-            source = s.source();
-        }
-    }
+    // The messages that say where an error came from: a token fetch's
+    // context, a busy call's attempts, a transport failure's cause and a
+    // timeout's limit, a hub's own error.
+    let leaky_token = format!(
+        r#"{{"errcode":40125,"errmsg":"invalid appsecret, secret={SECRET} component_appsecret={COMPONENT_SECRET}"}}"#
+    );
+    let token_stub = StubServer::start(200, "application/json", leaky_token).unwrap();
+    errors.push(
+        Client::builder()
+            .appid(APPID)
+            .base_url(token_stub.url())
+            .token_source(SecretSource::new(APPID, SECRET))
+            .build()
+            .unwrap()
+            .request("/cgi-bin/x")
+            .unwrap_err(),
+    );
+    errors.push(
+        Client::builder()
+            .appid(COMPONENT)
+            .base_url(token_stub.url())
+            .token_source(ComponentSource::new(
+                COMPONENT,
+                COMPONENT_SECRET,
+                |_: &str| Some(VERIFY_TICKET.to_string()),
+                MemoryRefreshTokens::new(),
+            ))
+            .build()
+            .unwrap()
+            .request(RequestOptions::post(
+                "/cgi-bin/component/api_create_preauthcode",
+            ))
+            .unwrap_err(),
+    );
+    fake.fail_next(
+        "/cgi-bin/ticket/getticket",
+        40164,
+        &format!(
+            "invalid ip, access_token={} ticket={}",
+            token.expose(),
+            ticket.expose()
+        ),
+        1,
+    );
+    errors.push(
+        client
+            .token(&TokenKey::ticket(APPID, TicketType::WxCard))
+            .unwrap_err(),
+    );
+    fake.fail_next(
+        "/cgi-bin/busy",
+        -1,
+        &format!("system error, access_token={}", token.expose()),
+        usize::MAX,
+    );
+    errors.push(client.request("/cgi-bin/busy").unwrap_err());
+    errors.push(
+        Client::builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap()
+            .request(RequestOptions::get(format!(
+                "{}/sns/userinfo?access_token=inline",
+                silent.url()
+            )))
+            .unwrap_err(),
+    );
+    errors.push(
+        client
+            .request(RequestOptions::get(format!(
+                "https://127.0.0.1:{}/sns/userinfo?access_token=inline",
+                fake.port()
+            )))
+            .unwrap_err(),
+    );
+    let hub_own = format!(
+        r#"{{"errcode":-1,"reason":"store_unavailable","message":"access_token={} secret={SECRET}","http_status":503}}"#,
+        token.expose()
+    );
+    let hub_stub = StubServer::start(200, "application/json", hub_own).unwrap();
+    errors.push(
+        Client::builder()
+            .appid(APPID)
+            .token_source(HubSource::new(hub_stub.url()).unwrap().bearer(BEARER))
+            .build()
+            .unwrap()
+            .request("/cgi-bin/x")
+            .unwrap_err(),
+    );
+    shown.extend(errors.iter().flat_map(printed));
     let mut secrets = secrets;
     secrets.push("inline".into());
+    secrets.push(COMPONENT_SECRET.into());
+    secrets.push(VERIFY_TICKET.into());
     for text in &shown {
         assert_clean("output", text, &secrets);
+    }
+    // The sweep covers what it means to: each new kind of message is there.
+    let all = shown.join("\n");
+    for expected in [
+        "could not fetch the access_token of",
+        "could not fetch the component_access_token of",
+        "could not fetch the wx_card ticket of",
+        "(after 4 attempts)",
+        "the client's timeout of 200ms was reached",
+        "transport failed: tls: ",
+        "could not connect: connection refused",
+        "store_unavailable",
+        "secret=[redacted]",
+    ] {
+        assert!(all.contains(expected), "{expected:?} not swept:\n{all}");
+    }
+}
+
+/// Users' logins: the app secret, users' access and refresh tokens and
+/// session keys never show, in values, errors or requests' `Debug`.
+#[test]
+fn logins_print_no_secret_user_token_or_session_key() {
+    let fake = common::fake();
+    let client = common::builder(&fake).build().unwrap();
+    let oauth = wechat::OAuth::new(APPID).secret(SECRET);
+    let user = oauth
+        .exchange_code(&client, &fake.oauth_code(APPID, "o1"))
+        .unwrap();
+    let mini = wechat::MiniProgram::new(APPID).secret(SECRET);
+    let session = mini
+        .code2session(&client, &fake.js_code(APPID, "o1"))
+        .unwrap();
+    let secrets = vec![
+        SECRET.to_string(),
+        user.access_token.expose().to_string(),
+        user.refresh_token.expose().to_string(),
+        session.session_key.expose().to_string(),
+    ];
+    let mut shown = vec![
+        format!("{oauth:?}"),
+        format!("{mini:?}"),
+        format!("{user:?}"),
+        format!("{session:?}"),
+        format!(
+            "{:?}",
+            RequestOptions::get("/x").query("session_key", session.session_key.expose())
+        ),
+    ];
+    shown.extend(fake.received().iter().map(|r| format!("{r:?}")));
+
+    let mut errors = Vec::new();
+    // WeChat echoing the request in its errmsg.
+    fake.fail_next(
+        "/sns/jscode2session",
+        40029,
+        &format!(
+            "invalid code, secret={SECRET} session_key={} rid: 1",
+            session.session_key.expose()
+        ),
+        1,
+    );
+    errors.push(mini.code2session(&client, "CODE").unwrap_err());
+    fake.fail_next(
+        "/sns/oauth2/refresh_token",
+        40030,
+        &format!("invalid refresh_token={}", user.refresh_token.expose()),
+        1,
+    );
+    errors.push(oauth.refresh(&client, &user.refresh_token).unwrap_err());
+    // Nobody answers: the URLs held the secret, tokens and code.
+    let gone = wechat::Client::builder()
+        .host("127.0.0.1")
+        .scheme("http")
+        .port(common::port_of(&wechat::testing::refused_url().unwrap()))
+        .build()
+        .unwrap();
+    errors.push(oauth.exchange_code(&gone, "CODE").unwrap_err());
+    errors.push(oauth.refresh(&gone, &user.refresh_token).unwrap_err());
+    errors.push(oauth.check(&gone, &user).unwrap_err());
+    errors.push(oauth.user_info(&gone, &user, wechat::Lang::En).unwrap_err());
+    errors.push(mini.code2session(&gone, "CODE").unwrap_err());
+    #[cfg(feature = "crypto")]
+    {
+        let (data, iv) = fake
+            .encrypted_data(APPID, "o1", serde_json::json!({"a": 1}))
+            .unwrap();
+        errors.push(
+            wechat::MiniProgram::new("wx_other")
+                .decrypt_data(&session.session_key, &data, &iv)
+                .unwrap_err(),
+        );
+        let wrong = wechat::Secret::new("AAAAAAAAAAAAAAAAAAAAAA==");
+        errors.push(mini.decrypt_data(&wrong, &data, &iv).unwrap_err());
+    }
+    shown.extend(errors.iter().flat_map(printed));
+    for text in &shown {
+        assert_clean("output", text, &secrets);
+    }
+}
+
+#[cfg(feature = "crypto")]
+#[test]
+fn callback_handlers_their_answers_and_pushes_print_no_secret() {
+    use std::sync::Arc;
+
+    use wechat::hub::MemoryStore;
+    use wechat::{CallbackHandler, ComponentPushHandler, Message, MessageCrypto};
+
+    const TOKEN: &str = "CALLBACK_TOKEN_s3cret";
+    const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    const OLD_KEY: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg";
+    let crypto = MessageCrypto::new(TOKEN, KEY, "wx_component")
+        .unwrap()
+        .previous_key(OLD_KEY)
+        .unwrap();
+    let handler = CallbackHandler::encrypted(crypto.clone());
+    let push = "<xml><AppId>wx_component</AppId><CreateTime>1</CreateTime>\
+        <InfoType>authorized</InfoType><AuthorizerAppid>wx_a</AuthorizerAppid>\
+        <AuthorizationCode>CODE_s3cret</AuthorizationCode></xml>";
+    let body = crypto.encrypt(push, "1", "n").unwrap();
+    let signature = Message::parse(&body)
+        .unwrap()
+        .field("MsgSignature")
+        .unwrap()
+        .to_string();
+    let query = format!("timestamp=1&nonce=n&msg_signature={signature}");
+    let client = Client::builder().appid("wx_component").build().unwrap();
+    let pushes = ComponentPushHandler::new("wx_component", client, Arc::new(MemoryStore::new()));
+
+    let mut shown = vec![format!("{handler:?}"), format!("{pushes:?}")];
+    // A push whose exchange fails (no token source), one refused, one
+    // answered with a reply it cannot have.
+    let failed = handler.handle("POST", &query, body.as_bytes(), |message| {
+        shown.push(format!("{message:?}"));
+        pushes.handle(message).map(|()| None)
+    });
+    let refused = handler.handle("POST", &query.replace("n&", "m&"), body.as_bytes(), |_| {
+        Ok(None)
+    });
+    for response in [failed, refused] {
+        shown.push(format!("{response:?}"));
+        shown.push(response.body().to_string());
+        let error = response.error().expect("an error");
+        shown.push(error.to_string());
+    }
+    let secrets = [TOKEN, KEY, OLD_KEY, "CODE_s3cret"].map(String::from);
+    for text in &shown {
+        assert_clean("callback output", text, &secrets);
     }
 }
 

@@ -84,20 +84,44 @@ fn full_urls_and_per_call_origin() {
     assert_eq!(resp.json().unwrap()["path"], "/cgi-bin/x");
 }
 
+/// The user paths carry the user's token the caller put in the query, and
+/// nothing else, even from a client with a token source.
 #[test]
 fn oauth_user_paths_get_no_token() {
     let fake = common::fake();
     let client = common::direct(&fake);
+    let code = fake.oauth_code(APPID, "o1");
+    let user = client
+        .request(
+            RequestOptions::get("/sns/oauth2/access_token")
+                .query("appid", APPID)
+                .query("secret", common::SECRET)
+                .query("code", code)
+                .query("grant_type", "authorization_code"),
+        )
+        .unwrap();
+    let user_token = user.json().unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let resp = client
         .request(
             RequestOptions::get("/sns/userinfo")
-                .query("access_token", "USER_OAUTH")
-                .query("openid", "o"),
+                .query("access_token", user_token.as_str())
+                .query("openid", "o1"),
         )
         .unwrap();
-    assert_eq!(resp.json().unwrap()["access_token_params"], 1);
-    let resp = client.request("/sns/auth").unwrap();
-    assert_eq!(resp.json().unwrap()["access_token_params"], 0);
+    assert_eq!(resp.json().unwrap()["openid"], "o1");
+    let sent = fake.last_request("/sns/userinfo").unwrap();
+    let tokens: Vec<&str> = sent
+        .query
+        .iter()
+        .filter(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(tokens, [user_token.as_str()]);
+    let err = client.request("/sns/auth").unwrap_err();
+    assert_eq!(err.errcode(), Some(41001), "no token was added");
     assert_eq!(fake.count("/cgi-bin/token"), 0);
 }
 
@@ -420,24 +444,4 @@ fn per_call_timeout_and_unreachable_hosts() {
         ),
         "{err:?}"
     );
-}
-
-#[test]
-fn free_function_shares_one_cache() {
-    let fake = common::fake();
-    wechat::set_token_source(common::secret_source(&fake));
-    for _ in 0..3 {
-        let resp = wechat::request(
-            RequestOptions::get("/cgi-bin/global")
-                .appid(APPID)
-                .scheme("http")
-                .host("127.0.0.1")
-                .port(fake.port()),
-        )
-        .unwrap();
-        assert_eq!(resp.json().unwrap()["appid"], APPID);
-    }
-    let resp = wechat::request(format!("{}/sns/auth", fake.url())).unwrap();
-    assert_eq!(resp.json().unwrap()["access_token_params"], 0);
-    assert_eq!(fake.count("/cgi-bin/token"), 1);
 }

@@ -9,18 +9,18 @@ fn jssdk_config_fetches_the_ticket_once_and_signs_it() {
     let fake = common::fake();
     let client = common::direct(&fake);
     let url = "https://example.com/page?x=1#section";
-    let config = client.jssdk_config(None, url).unwrap();
-    let again = client.jssdk_config(None, url).unwrap();
+    let config = client.wx_config(url).unwrap();
+    let again = client.wx_config(url).unwrap();
     assert_ne!(config.nonce_str, again.nonce_str);
     assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 
-    let ticket = client.ticket(None, TicketType::Jsapi).unwrap();
+    let ticket = client.jsapi_ticket().unwrap();
     assert_eq!(config.app_id, APPID);
     assert_eq!(
         config.signature,
         wechat::sign_jssdk_with(
-            ticket.secret(),
+            ticket.expose(),
             "https://example.com/page?x=1",
             &config.nonce_str,
             config.timestamp
@@ -32,13 +32,13 @@ fn jssdk_config_fetches_the_ticket_once_and_signs_it() {
 fn card_tickets_are_separate_and_survive_a_revoked_access_token() {
     let fake = common::fake();
     let client = common::direct(&fake);
-    let jsapi = client.ticket(None, TicketType::Jsapi).unwrap();
+    let jsapi = client.jsapi_ticket().unwrap();
     fake.invalidate_current(APPID);
     // getticket answers 40001 for the revoked token: the access token is
     // refreshed once and the ticket call retried.
-    let card = client.ticket(Some(APPID), TicketType::WxCard).unwrap();
-    assert!(card.secret().starts_with("TICKET_wx_card_"));
-    assert_ne!(jsapi.secret(), card.secret());
+    let card = client.ticket_for(APPID, TicketType::WxCard).unwrap();
+    assert!(card.expose().starts_with("TICKET_wx_card_"));
+    assert_ne!(jsapi.expose(), card.expose());
     assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 3);
     assert_eq!(fake.count("/cgi-bin/token"), 2);
     assert_eq!(
@@ -57,10 +57,37 @@ fn jssdk_config_needs_an_appid() {
         .build()
         .unwrap();
     assert!(matches!(
-        client
-            .jssdk_config(None, "https://e.com")
-            .unwrap_err()
-            .kind(),
+        client.wx_config("https://e.com").unwrap_err().kind(),
         wechat::ErrorKind::InvalidRequest { .. }
     ));
+}
+
+#[test]
+#[allow(deprecated)] // ok because this checks the old names until they go
+fn the_deprecated_names_answer_as_the_new_ones() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    assert_eq!(
+        client.ticket(None, TicketType::Jsapi).unwrap(),
+        client.jsapi_ticket().unwrap()
+    );
+    assert_eq!(
+        client.ticket(Some(APPID), TicketType::WxCard).unwrap(),
+        client.card_ticket().unwrap()
+    );
+    assert_eq!(
+        client
+            .jssdk_config(None, "https://example.com/")
+            .unwrap()
+            .app_id,
+        APPID
+    );
+    let key = TokenKey::access_token(APPID);
+    let stale = client.token(&key).unwrap();
+    let fresh = client.refresh_token(&key, &stale).unwrap();
+    assert_eq!(client.refreshed_token(&key, &stale).unwrap(), fresh);
+    assert_eq!(fresh.secret(), fresh.expose());
+    let sig = wechat::sign_jssdk("ticket", "https://example.com/");
+    assert_eq!(sig.noncestr, sig.nonce_str);
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
 }

@@ -140,7 +140,13 @@ fn a_media_download_of_one_mib_is_read_whole() {
     assert_eq!(media.requests(), 1);
 }
 
-fn assert_reset(err: &Error, url: &str) {
+/// What a token fetch from a [`SecretSource`] at `url` failed with says
+/// first.
+fn fetching(url: &str) -> String {
+    format!("could not fetch the access_token of {APPID} from the direct source: request to {url}/cgi-bin/token")
+}
+
+fn assert_reset(err: &Error, url: &str, cause: &str) {
     assert_eq!(
         err.kind(),
         &ErrorKind::Transport {
@@ -151,7 +157,7 @@ fn assert_reset(err: &Error, url: &str) {
     );
     assert_eq!(
         err.to_string(),
-        format!("request to {url}/cgi-bin/token failed: connection reset")
+        format!("{} lost the connection: {cause}", fetching(url))
     );
 }
 
@@ -166,7 +172,7 @@ fn a_body_cut_short_is_a_reset() {
     });
     let err = token_error(SecretSource::new(APPID, SECRET).base_url(url.as_str()));
     server.join().unwrap();
-    assert_reset(&err, &url);
+    assert_reset(&err, &url, "unexpected end of file");
 }
 
 #[test]
@@ -176,7 +182,7 @@ fn a_head_cut_short_is_a_reset() {
     });
     let err = token_error(SecretSource::new(APPID, SECRET).base_url(url.as_str()));
     server.join().unwrap();
-    assert_reset(&err, &url);
+    assert_reset(&err, &url, "unexpected end of file");
 }
 
 #[test]
@@ -191,7 +197,7 @@ fn a_reset_from_the_server_is_a_reset() {
     });
     let err = token_error(SecretSource::new(APPID, SECRET).base_url(url.as_str()));
     server.join().unwrap();
-    assert_reset(&err, &url);
+    assert_reset(&err, &url, "connection reset");
 }
 
 #[test]
@@ -209,7 +215,7 @@ fn a_refused_connection_is_a_connect_error() {
     );
     assert_eq!(
         err.to_string(),
-        format!("request to {url}/cgi-bin/token could not connect")
+        format!("{} could not connect: connection refused", fetching(url))
     );
 }
 
@@ -237,6 +243,10 @@ fn a_connect_that_hangs_is_a_timeout_after_the_connect_timeout() {
             url: format!("{url}/sns/auth"),
         },
         "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("request to {url}/sns/auth timed out: the connect timeout of 200ms was reached")
     );
     assert!(
         took >= Duration::from_millis(150) && took < Duration::from_secs(2),

@@ -127,7 +127,7 @@ impl Connector<()> for LookupConnector {
             Some(addr) => Arc::from([addr]),
             None => self.names.lookup(host, port, budget).map_err(|e| match e {
                 LookupError::TimedOut => ureq::Error::Timeout(details.timeout.reason),
-                LookupError::Io(e) => ureq::Error::Io(e),
+                LookupError::Io(e) => ureq::Error::Io(not_resolved(e)),
             })?,
         };
         let mut addrs = details.resolver.empty();
@@ -198,6 +198,29 @@ fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
     };
     Ok((host, port))
 }
+
+/// A failed lookup, marked so that the error it becomes says "name not
+/// resolved" whatever the system's words for it.
+fn not_resolved(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), NotResolved(e.to_string()))
+}
+
+/// Whether `e` is a failed lookup (see [`not_resolved`]).
+pub(crate) fn is_not_resolved(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NotResolved>())
+}
+
+/// The system's message for a failed lookup.
+#[derive(Debug)]
+struct NotResolved(String);
+
+impl std::fmt::Display for NotResolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotResolved {}
 
 /// The address of an IP literal host, with no lookup.
 fn literal(host: &str, port: u16) -> Option<SocketAddr> {
@@ -700,6 +723,20 @@ mod tests {
     }
 
     #[test]
+    fn a_name_that_does_not_resolve_says_so() {
+        let names = Names::with(NAME_TTL, failing);
+        let client = client(&names, Duration::from_secs(5));
+        let err = client.request(call("nowhere.test", 80)).unwrap_err();
+        let url = "http://nowhere.test/sns/auth".to_string();
+        let kind = TransportKind::Connect;
+        assert_eq!(err.kind(), &ErrorKind::Transport { kind, url });
+        assert_eq!(
+            err.to_string(),
+            "request to http://nowhere.test/sns/auth could not connect: name not resolved (no such host)"
+        );
+    }
+
+    #[test]
     fn the_connect_timeout_covers_a_slow_lookup() {
         let names = Names::with(NAME_TTL, slow);
         let client = client(&names, Duration::from_millis(100));
@@ -714,6 +751,10 @@ mod tests {
                 }
             ),
             "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "request to http://slow.test:1/sns/auth timed out: the connect timeout of 100ms was reached"
         );
         assert!(
             started.elapsed() < Duration::from_millis(350),

@@ -36,7 +36,7 @@ use crate::token::{unix_now, Token, TokenKey};
 /// let key = TokenKey::access_token("wx1");
 /// FileStore::open(&path)?.put_token(&key, &Token::new("T1", 7200))?;
 /// // A new process (here: a new store) finds the token again.
-/// assert_eq!(FileStore::open(&path)?.get_token(&key)?.unwrap().secret(), "T1");
+/// assert_eq!(FileStore::open(&path)?.get_token(&key)?.unwrap().expose(), "T1");
 /// # std::fs::remove_file(&path).unwrap();
 /// # Ok::<(), wechat::Error>(())
 /// ```
@@ -164,7 +164,7 @@ fn to_disk(state: &State) -> Vec<u8> {
             .iter()
             .map(|(k, t)| {
                 let token = DiskToken {
-                    value: t.secret().to_string(),
+                    value: t.expose().to_string(),
                     timestamp: t.timestamp(),
                     expires_in: t.expires_in(),
                 };
@@ -314,7 +314,7 @@ mod tests {
             .unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         let again = FileStore::open(&path).unwrap();
-        assert_eq!(again.get_token(&key).unwrap().unwrap().secret(), "T");
+        assert_eq!(again.get_token(&key).unwrap().unwrap().expose(), "T");
         assert!(again.get_token(&old).unwrap().is_none());
         assert_eq!(
             again.get_verify_ticket("wxc").unwrap().unwrap().expose(),

@@ -375,7 +375,7 @@ impl HubHandler {
     /// the store.
     fn refresh(&self, key: &TokenKey, stale: &Token) -> Answer {
         let calls = upstream_calls_on_this_thread();
-        let fresh = self.client.refresh_token(key, stale);
+        let fresh = self.client.refreshed_token(key, stale);
         // The whole request runs on this thread: no upstream call here
         // means the current token (or another request's refresh) answered.
         if fresh.is_ok() && upstream_calls_on_this_thread() == calls {
@@ -441,13 +441,13 @@ fn token_answer(token: Result<Token>, ticket: Option<TicketType>) -> Answer {
     let token = token?;
     let body = match ticket {
         Some(t) => json!({
-            "ticket": token.secret(),
+            "ticket": token.expose(),
             "type": t.as_str(),
             "expires_in": token.expires_in(),
             "timestamp": token.timestamp(),
         }),
         None => json!({
-            "access_token": token.secret(),
+            "access_token": token.expose(),
             "expires_in": token.expires_in(),
             "timestamp": token.timestamp(),
         }),

@@ -284,7 +284,7 @@ mod tests {
         };
         let key = TokenKey::access_token("wx1");
         store.put_token(&key, &Token::new("T", 7200)).unwrap();
-        assert_eq!(store.get_token(&key).unwrap().unwrap().secret(), "T");
+        assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "T");
         assert_eq!(counts.store_errors(), 0);
         assert!(counts
             .seen::<()>(Err(crate::hub::store::store_error("down")))

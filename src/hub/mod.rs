@@ -8,6 +8,10 @@
 //!   the refresh lock: [`MemoryStore`], [`FileStore`], and `RedisStore`
 //!   (feature `redis`) for hub replicas that share state.
 //! - [`StoreSource`] is the compare-and-swap over a store, usable on its own.
+//! - Every store is also a [`VerifyTicketProvider`](crate::VerifyTicketProvider)
+//!   and a [`RefreshTokenStore`](crate::RefreshTokenStore), so a
+//!   [`ComponentSource`](crate::ComponentSource) in one process without a hub
+//!   keeps its tickets and refresh tokens in a [`FileStore`].
 //! - `HubServer` (feature `hub`) serves a handler over HTTP/1.1 (hyper on a
 //!   small tokio runtime) and publishes `/metrics`; the `wechat-hub` binary
 //!   is that server configured by a TOML file.
@@ -15,6 +19,7 @@
 mod builder;
 #[cfg(feature = "crypto")]
 mod callback;
+mod component_stores;
 mod error;
 mod file;
 mod handler;

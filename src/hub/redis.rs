@@ -253,7 +253,7 @@ impl Store for RedisStore {
             return Ok(());
         }
         let body = json!({
-            "value": token.secret(),
+            "value": token.expose(),
             "timestamp": token.timestamp(),
             "expires_in": token.expires_in(),
         })

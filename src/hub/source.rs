@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::store::{store_error, Store};
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{Result, SourceKind};
 use crate::secret::Secret;
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
 use crate::token::{Context, Token, TokenKey, TokenSource};
@@ -60,8 +60,8 @@ const POLL: Duration = Duration::from_millis(20);
 /// let source = StoreSource::new(store.clone(), wechat::SecretSource::new("wx1", "s"));
 /// let client = Client::builder().token_source(source).build()?;
 /// // A stale token that is no longer current: the stored one, no WeChat call.
-/// let fresh = client.refresh_token(&key, &Token::new("STALE", 7200))?;
-/// assert_eq!(fresh.secret(), "FROM_ANOTHER_REPLICA");
+/// let fresh = client.refreshed_token(&key, &Token::new("STALE", 7200))?;
+/// assert_eq!(fresh.expose(), "FROM_ANOTHER_REPLICA");
 /// # Ok::<(), wechat::Error>(())
 /// ```
 pub struct StoreSource {
@@ -143,7 +143,7 @@ impl StoreSource {
 
     fn is_usable(&self, token: &Token, stale: Option<&Token>) -> bool {
         is_fresh(token, self.clock.unix_secs())
-            && stale.is_none_or(|s| s.secret() != token.secret())
+            && stale.is_none_or(|s| s.expose() != token.expose())
     }
 
     /// With the lock held: the stored token if usable, else upstream's,
@@ -173,7 +173,7 @@ impl StoreSource {
         // The stored token carries when it was fetched; the caller's copy
         // of the stale one may not.
         let young = stored
-            .filter(|t| stale.is_some_and(|s| s.secret() == t.secret()))
+            .filter(|t| stale.is_some_and(|s| s.expose() == t.expose()))
             .and_then(|t| self.limit.rejected_young(&t, now / 1000));
         let schedule = self
             .limit
@@ -238,6 +238,10 @@ fn is_fresh(token: &Token, now: u64) -> bool {
 }
 
 impl TokenSource for StoreSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Store
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         self.acquire(key, None, cx)
     }
@@ -306,10 +310,10 @@ mod tests {
         let (a, b) = (replica(), replica());
         let key = TokenKey::access_token("wx1");
         let t1 = a.token(&key).unwrap();
-        assert_eq!(b.token(&key).unwrap().secret(), t1.secret());
-        let t2 = a.refresh_token(&key, &t1).unwrap();
+        assert_eq!(b.token(&key).unwrap().expose(), t1.expose());
+        let t2 = a.refreshed_token(&key, &t1).unwrap();
         // b still caches t1; its refresh finds t2 in the store.
-        assert_eq!(b.refresh_token(&key, &t1).unwrap().secret(), t2.secret());
+        assert_eq!(b.refreshed_token(&key, &t1).unwrap().expose(), t2.expose());
         assert_eq!(upstream.0.load(Ordering::SeqCst), 2);
     }
 
@@ -337,7 +341,7 @@ mod tests {
         // A forgotten token is never seeded again.
         client.forget_token(&key);
         lose();
-        assert_eq!(client.token(&key).unwrap().secret(), "T2");
+        assert_eq!(client.token(&key).unwrap().expose(), "T2");
         assert_eq!(upstream.0.load(Ordering::SeqCst), 2);
     }
 

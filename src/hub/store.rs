@@ -35,7 +35,7 @@ use crate::token::{unix_now, Token, TokenKey, TokenKind};
 /// let store = MemoryStore::new();
 /// let key = TokenKey::access_token("wx1");
 /// store.put_token(&key, &Token::new("T1", 7200))?;
-/// assert_eq!(store.get_token(&key)?.unwrap().secret(), "T1");
+/// assert_eq!(store.get_token(&key)?.unwrap().expose(), "T1");
 ///
 /// let guard = store.lock(&key, Duration::from_secs(10))?;
 /// assert!(guard.is_some());
@@ -502,6 +502,6 @@ mod tests {
         store.remove_authorizer("wxc", "wxa").unwrap();
         assert!(store.get_token(&key).unwrap().is_none());
         assert!(store.get_refresh_token("wxc", "wxa").unwrap().is_none());
-        assert_eq!(store.get_token(&other).unwrap().unwrap().secret(), "B");
+        assert_eq!(store.get_token(&other).unwrap().unwrap().expose(), "B");
     }
 }

@@ -96,6 +96,17 @@ impl Balancer {
         format!("http://{}", self.server.addr())
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.addr().port()
+    }
+
+    /// Every request it received, oldest first (the latest 10,000), before
+    /// forwarding.
+    pub fn received(&self) -> Vec<super::Received> {
+        self.server.recorder().all()
+    }
+
     /// Replaces backend `index` with `url` (requests already sent to the
     /// old one finish there).
     ///

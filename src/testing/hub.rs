@@ -12,7 +12,7 @@ use crate::token::TokenSource;
 use crate::RefreshLimit;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
-/// `shared/docs/hub-protocol.md` over a token source (usually a
+/// the hub protocol (`docs/hub-protocol.md`) over a token source (usually a
 /// [`SecretSource`](crate::SecretSource) pointed at a
 /// [`FakeWechat`](super::FakeWechat)).
 ///
@@ -34,7 +34,7 @@ use crate::RefreshLimit;
 ///     .token_source(wechat::HubSource::new(hub.url())?)
 ///     .build()?;
 /// let token = client.token(&wechat::TokenKey::access_token("wx1"))?;
-/// assert!(token.secret().starts_with("TOKEN_wx1_"));
+/// assert!(token.expose().starts_with("TOKEN_wx1_"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FakeHub {
@@ -107,6 +107,34 @@ impl FakeHub {
     /// `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
         format!("http://{}", self.server.addr())
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.addr().port()
+    }
+
+    /// Every request it received, oldest first: method, path, query,
+    /// headers and body (the latest 10,000).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::{FakeHub, FakeWechat};
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let hub = FakeHub::start(wechat::SecretSource::new("wx1", "s1").base_url(fake.url()))?;
+    /// let source = wechat::HubSource::new(hub.url())?;
+    /// let client = wechat::Client::builder().token_source(source).build()?;
+    /// client.token(&wechat::TokenKey::access_token("wx1"))?;
+    /// let got = &hub.received()[0];
+    /// assert_eq!(got.path, "/client/access_token");
+    /// assert_eq!(got.param("appid"), Some("wx1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn received(&self) -> Vec<super::Received> {
+        self.server.recorder().all()
     }
 
     /// How many requests `path` received.

@@ -1,10 +1,18 @@
 //! Fake servers on 127.0.0.1 for tests: a fake WeChat, a fake hub, and
 //! servers that misbehave on purpose. Enabled by the `testing` feature.
 //!
-//! These are the servers the crate's own tests run against; point a
-//! [`Client`](crate::Client) at them with `scheme("http")`, `host("127.0.0.1")`
-//! and `port(fake.port())`, and a [`SecretSource`](crate::SecretSource) with
-//! `base_url(fake.url())`.
+//! These are the servers the crate's own tests run against, and yours can:
+//! add `wechat = { version = "0.1", features = ["testing"] }` to your
+//! `[dev-dependencies]`. Point a [`Client`](crate::Client) and its token
+//! source at one with one setting,
+//! [`base_url(fake.url())`](crate::ClientBuilder::base_url).
+//!
+//! To test code of your own that reads WeChat's answers, make
+//! [`FakeWechat`] answer what you need on any path with
+//! [`FakeWechat::answer`] and a [`Canned`] answer; to test a login, mint a
+//! user's code with [`FakeWechat::oauth_code`] or [`FakeWechat::js_code`].
+//! Every server records every request it receives, with its query and body
+//! (`received()`, as [`Received`]), and tells its `port()`.
 //!
 //! [`Balancer`] spreads requests over hub replicas round robin, and, with
 //! the `hub` and `redis` features, [`Chaos`] runs `wechat-hub` replicas on a
@@ -13,11 +21,9 @@
 mod balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
-mod component;
 mod http1;
-
-pub use component::Hold;
 mod hub;
+mod record;
 mod server;
 mod wechat;
 
@@ -25,5 +31,6 @@ pub use balancer::Balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
 pub use chaos::{Chaos, ChaosReport, FailureTally};
 pub use hub::FakeHub;
+pub use record::Received;
 pub use server::{refused_url, SilentServer, StubServer};
-pub use wechat::{FakeWechat, Received};
+pub use wechat::{Canned, FakeWechat, Hold};

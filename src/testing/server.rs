@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
+use super::record::{Received, Recorder};
 use crate::hub::{HubRequest, HubResponse};
 
 /// A request as the fakes see it: the hub's plain request type.
@@ -27,22 +26,31 @@ type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
 /// behind idle keep-alive ones when many clients connect at once.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
+    recorder: Arc<Recorder>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl HttpServer {
-    /// Starts serving with `handler`, at least `workers` connections at once.
+    /// Starts serving with `handler`, at least `workers` connections at once,
+    /// recording every request before it is handled.
     pub fn start(workers: usize, handler: Handler) -> std::io::Result<HttpServer> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let recorder = Arc::new(Recorder::default());
+        let record = recorder.clone();
         let thread = std::thread::spawn(move || {
-            super::http1::serve(&listener, addr, workers.max(64), &flag, &*handler);
+            let handle = |req: &HubRequest| {
+                record.record(req);
+                handler(req)
+            };
+            super::http1::serve(&listener, addr, workers.max(64), &flag, &handle);
         });
         Ok(HttpServer {
             addr,
+            recorder,
             stop,
             thread: Some(thread),
         })
@@ -50,6 +58,10 @@ impl HttpServer {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 }
 
@@ -77,7 +89,6 @@ impl Drop for HttpServer {
 pub struct StubServer {
     server: HttpServer,
     count: Arc<AtomicUsize>,
-    last: Arc<Mutex<Option<Req>>>,
 }
 
 impl StubServer {
@@ -92,22 +103,16 @@ impl StubServer {
         body: impl Into<Vec<u8>>,
     ) -> std::io::Result<StubServer> {
         let count = Arc::new(AtomicUsize::new(0));
-        let last = Arc::new(Mutex::new(None));
         let (content_type, body): (String, Vec<u8>) = (content_type.to_string(), body.into());
-        let (c, l) = (count.clone(), last.clone());
+        let c = count.clone();
         let server = HttpServer::start(
             2,
-            Arc::new(move |req| {
+            Arc::new(move |_| {
                 c.fetch_add(1, Ordering::SeqCst);
-                *l.lock() = Some(req.clone());
                 Resp::new(status, &content_type, body.clone())
             }),
         )?;
-        Ok(StubServer {
-            server,
-            count,
-            last,
-        })
+        Ok(StubServer { server, count })
     }
 
     /// `http://127.0.0.1:port`.
@@ -115,18 +120,42 @@ impl StubServer {
         format!("http://{}", self.server.addr())
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.server.addr().port()
+    }
+
     /// How many requests it answered.
     pub fn requests(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
 
+    /// Every request it received, oldest first: method, path, query,
+    /// headers and body (the latest 10,000).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let stub = wechat::testing::StubServer::start(200, "application/json", "{}")?;
+    /// let client = wechat::Client::builder().build()?;
+    /// client.request(
+    ///     wechat::RequestOptions::post(format!("{}/my/hook?x=1", stub.url()))
+    ///         .no_token()
+    ///         .json(serde_json::json!({"a": 1})),
+    /// )?;
+    /// let got = &stub.received()[0];
+    /// assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/my/hook"));
+    /// assert_eq!(got.param("x"), Some("1"));
+    /// assert_eq!(got.json, Some(serde_json::json!({"a": 1})));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn received(&self) -> Vec<Received> {
+        self.server.recorder().all()
+    }
+
     /// The value of header `name` in the last request, if any.
     pub fn last_header(&self, name: &str) -> Option<String> {
-        self.last
-            .lock()
-            .as_ref()?
-            .header_value(name)
-            .map(str::to_string)
+        self.received().last()?.header(name).map(str::to_string)
     }
 }
 
@@ -168,6 +197,11 @@ impl SilentServer {
     /// `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 }
 

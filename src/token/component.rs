@@ -9,12 +9,12 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SourceKind};
 use crate::http::{with_query, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::response;
 use crate::secret::Secret;
-use crate::token::secret::{fetch_ticket, DEFAULT_BASE_URL};
+use crate::token::secret::{base_url_or, fetch_ticket};
 use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 
 /// Gives the latest `component_verify_ticket` WeChat pushed to a platform.
@@ -197,7 +197,8 @@ pub struct ComponentSource {
     /// the next fetch, so a store outage loses nothing while the process
     /// lives.
     unsaved: Mutex<HashMap<String, Secret>>,
-    base_url: String,
+    /// `None`: the client's base URL.
+    base_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -230,15 +231,18 @@ impl ComponentSource {
             tickets: Arc::new(tickets),
             refresh_tokens: Arc::new(refresh_tokens),
             unsaved: Mutex::new(HashMap::new()),
-            base_url: DEFAULT_BASE_URL.to_string(),
+            base_url: None,
         }
     }
 
-    /// The WeChat origin tokens are fetched from.
+    /// The WeChat origin tokens are fetched from, when it is not the
+    /// client's.
     ///
-    /// Defaults to `https://api.weixin.qq.com`.
+    /// Defaults to the base URL of the client it serves
+    /// ([`ClientBuilder::base_url`](crate::ClientBuilder::base_url), itself
+    /// `https://api.weixin.qq.com` by default).
     pub fn base_url(mut self, base_url: impl Into<String>) -> ComponentSource {
-        self.base_url = base_url.into().trim_end_matches('/').to_string();
+        self.base_url = Some(base_url.into().trim_end_matches('/').to_string());
         self
     }
 
@@ -266,7 +270,10 @@ impl ComponentSource {
         });
         let out = Outgoing {
             method: Method::Post,
-            url: format!("{}/cgi-bin/component/api_component_token", self.base_url),
+            url: format!(
+                "{}/cgi-bin/component/api_component_token",
+                base_url_or(self.base_url.as_deref(), cx)
+            ),
             headers: Vec::new(),
             body: OutBody::Json(body.to_string().into_bytes()),
             timeout: None,
@@ -301,7 +308,10 @@ impl ComponentSource {
                     ))
                 })?,
         };
-        let url = format!("{}/cgi-bin/component/api_authorizer_token", self.base_url);
+        let url = format!(
+            "{}/cgi-bin/component/api_authorizer_token",
+            base_url_or(self.base_url.as_deref(), cx)
+        );
         let body = serde_json::json!({
             "component_appid": self.component_appid,
             "authorizer_appid": authorizer,
@@ -314,7 +324,7 @@ impl ComponentSource {
             |ct| {
                 let out = Outgoing {
                     method: Method::Post,
-                    url: with_query(&url, [("component_access_token", ct.secret())]),
+                    url: with_query(&url, [("component_access_token", ct.expose())]),
                     headers: Vec::new(),
                     body: OutBody::Json(body.clone()),
                     timeout: None,
@@ -349,12 +359,16 @@ impl ComponentSource {
 }
 
 impl TokenSource for ComponentSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Component
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         self.check_appid(key)?;
         match (key.kind(), key.authorizer_appid()) {
             (TokenKind::ComponentAccessToken, None) => self.component_token(cx),
             (TokenKind::AccessToken, Some(authorizer)) => self.authorizer_token(authorizer, cx),
-            (TokenKind::Ticket(ticket), Some(_)) => fetch_ticket(&self.base_url, key, ticket, cx),
+            (TokenKind::Ticket(ticket), Some(_)) => fetch_ticket(self.base_url.as_deref(), key, ticket, cx),
             _ => Err(Error::config(format!(
                 "ComponentSource serves the component token and authorizers' tokens and tickets, not {key:?}"
             ))),

@@ -1,12 +1,13 @@
 //! `HubSource`: the client side of the hub protocol
-//! (`shared/docs/hub-protocol.md`, compatible with elixir_wechat 0.4).
+//! (`docs/hub-protocol.md` in the repository, compatible with
+//! elixir_wechat 0.4).
 
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, SourceKind};
 use crate::http::{with_query, Incoming, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::secret::Secret;
@@ -15,8 +16,9 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// Gets tokens and tickets from a hub: the one service that owns each
 /// account's token life cycle, so that many processes share one token.
 ///
-/// Speaks the elixir_wechat hub protocol, so it works against an Elixir hub
-/// as well as this crate's. A hub answer is accepted only if it is exactly a
+/// Speaks the elixir_wechat hub protocol, documented in `docs/hub-protocol.md`
+/// (in the repository and the published crate), so it works against an
+/// Elixir hub as well as this crate's. A hub answer is accepted only if it is exactly a
 /// success body of the protocol (a non-empty token string and integer
 /// `timestamp` and `expires_in`); anything else becomes an error:
 /// [`ErrorKind::Hub`] for a hub error body, [`ErrorKind::HttpStatus`] for a
@@ -217,6 +219,10 @@ fn hub_error(body: &serde_json::Map<String, Value>, status: u16) -> Option<Error
 }
 
 impl TokenSource for HubSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Hub
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         let appid = key.appid();
         let mut query = vec![("appid", appid)];
@@ -242,7 +248,7 @@ impl TokenSource for HubSource {
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
         let mut body = serde_json::json!({
             "appid": key.appid(),
-            "access_token": stale.secret(),
+            "access_token": stale.expose(),
         });
         if let Some(authorizer) = key.authorizer_appid() {
             body["authorizer_appid"] = authorizer.into();
@@ -301,7 +307,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (t.secret(), t.timestamp(), t.expires_in()),
+            (t.expose(), t.timestamp(), t.expires_in()),
             ("T", 1_700_000_000, 7200)
         );
     }

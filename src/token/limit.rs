@@ -42,7 +42,7 @@ use crate::token::{Token, TokenKey};
 /// let client = wechat::Client::builder().refresh_limit(tight).token_source(Minting).build()?;
 /// let key = wechat::TokenKey::access_token("wx1");
 /// let token = client.token(&key)?; // the burst
-/// let refused = client.refresh_token(&key, &token).unwrap_err();
+/// let refused = client.refreshed_token(&key, &token).unwrap_err();
 /// assert!(refused.is_refresh_limited());
 /// assert!(refused.to_string().contains("another process or machine"));
 /// # Ok::<(), wechat::Error>(())

@@ -1,19 +1,26 @@
 //! Tokens, the keys they are cached under, and the [`TokenSource`] trait that
 //! produces them.
 
+// ok because cache.rs still calls the deprecated `Token::secret`: its
+// owner's branch renames the calls.
+#[allow(deprecated)]
 pub(crate) mod cache;
 pub(crate) mod component;
+mod context;
 pub(crate) mod hub;
 pub(crate) mod limit;
 pub(crate) mod secret;
+mod tokens;
+
+pub use context::Context;
+pub(crate) use tokens::Tokens;
+pub use tokens::TOKEN_RETRIES;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::client::Core;
-use crate::error::Result;
-use crate::http::Http;
+use crate::error::{Result, SourceKind};
 use crate::secret::Secret;
 
 /// Seconds since the Unix epoch, now.
@@ -51,14 +58,32 @@ impl Token {
         }
     }
 
-    /// The token's value.
+    /// The token's value, as [`Secret::expose`] gives a secret's.
     ///
     /// # Security
     ///
     /// This is a live credential for the account: send it only to WeChat and
     /// never log it.
-    pub fn secret(&self) -> &str {
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let token = wechat::Token::new("ACCESS_TOKEN", 7200);
+    /// assert_eq!(token.expose(), "ACCESS_TOKEN");
+    /// assert!(!format!("{token:?}").contains("ACCESS_TOKEN"));
+    /// ```
+    pub fn expose(&self) -> &str {
         self.value.expose()
+    }
+
+    /// The token's value.
+    ///
+    /// # Security
+    ///
+    /// As for [`expose`](Token::expose).
+    #[deprecated(note = "use `Token::expose`, the name `Secret` uses for the same thing")]
+    pub fn secret(&self) -> &str {
+        self.expose()
     }
 
     /// When the token was obtained, in Unix seconds.
@@ -228,7 +253,7 @@ impl fmt::Debug for TokenKey {
 /// }
 ///
 /// let client = wechat::Client::builder().appid("wx1").token_source(MyVault).build()?;
-/// assert_eq!(client.token(&TokenKey::access_token("wx1"))?.secret(), "token-for-wx1");
+/// assert_eq!(client.token(&TokenKey::access_token("wx1"))?.expose(), "token-for-wx1");
 /// # Ok::<(), wechat::Error>(())
 /// ```
 pub trait TokenSource: Send + Sync + fmt::Debug {
@@ -262,6 +287,14 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
         true
     }
 
+    /// The kind of source this is, as errors raised while fetching from it
+    /// name it ([`Error::token_fetch`](crate::Error::token_fetch)).
+    ///
+    /// Defaults to [`SourceKind::Custom`].
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Custom
+    }
+
     /// Forgets whatever the source keeps of `key`'s token, when the
     /// client is told to forget it ([`Client::forget_token`](crate::Client::forget_token)).
     ///
@@ -272,7 +305,7 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
 
     /// Keeps `refresh_token` for the authorizer named by `key`, durably,
     /// before anything uses the tokens it came with. Called by
-    /// [`Client::query_auth`](crate::Client::query_auth).
+    /// [`Client::exchange_auth_code`](crate::Client::exchange_auth_code).
     ///
     /// Defaults to an [`ErrorKind::Config`](crate::ErrorKind::Config) error:
     /// only sources that manage authorizers keep refresh tokens.
@@ -305,52 +338,11 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
         (**self).limited_by_client()
     }
 
+    fn source_kind(&self) -> SourceKind {
+        (**self).source_kind()
+    }
+
     fn forget(&self, key: &TokenKey) {
         (**self).forget(key)
-    }
-}
-
-/// What a [`TokenSource`] may use while fetching: other tokens through the
-/// same cache (a ticket needs an access token) and the client's HTTP agent.
-pub struct Context<'a> {
-    pub(crate) core: &'a Core,
-}
-
-impl Context<'_> {
-    /// A token for `key` through the client's cache (fetching it once if
-    /// missing), for example the access token a ticket is fetched with.
-    ///
-    /// # Errors
-    ///
-    /// The error of the fetch, if one was needed and failed.
-    pub fn token(&self, key: &TokenKey) -> Result<Token> {
-        self.core.token(key)
-    }
-
-    /// Runs `call` with a token for `key`; if it fails with 40001, 40014 or
-    /// 42001, refreshes that token (once, shared with concurrent callers)
-    /// and runs `call` again, as [`Client::request`](crate::Client::request)
-    /// does.
-    ///
-    /// # Errors
-    ///
-    /// The error of `call` (or of getting a token), after at most
-    /// [`TOKEN_RETRIES`](crate::TOKEN_RETRIES) retries.
-    pub fn with_token<T>(
-        &self,
-        key: &TokenKey,
-        call: impl FnMut(&Token) -> Result<T>,
-    ) -> Result<T> {
-        self.core.with_token(key, call)
-    }
-
-    pub(crate) fn http(&self) -> &Http {
-        &self.core.http
-    }
-}
-
-impl fmt::Debug for Context<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").finish_non_exhaustive()
     }
 }

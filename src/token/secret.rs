@@ -6,14 +6,15 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
-use crate::http::{with_query, Http, OutBody, Outgoing, SMALL_BODY_CAP};
+use crate::error::{Error, Result, SourceKind};
+use crate::http::{with_query, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::response;
 use crate::secret::Secret;
 use crate::token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource};
 
-/// The default WeChat API origin.
+/// The WeChat API origin a client calls unless told otherwise
+/// ([`ClientBuilder::base_url`](crate::ClientBuilder::base_url)).
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
 
 /// Gets tokens directly from WeChat with each account's appid and secret.
@@ -42,7 +43,8 @@ pub(crate) const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
 pub struct SecretSource {
     accounts: HashMap<String, Secret>,
     stable: bool,
-    base_url: String,
+    /// `None`: the client's base URL.
+    base_url: Option<String>,
 }
 
 impl SecretSource {
@@ -51,7 +53,7 @@ impl SecretSource {
         SecretSource {
             accounts: HashMap::new(),
             stable: false,
-            base_url: DEFAULT_BASE_URL.to_string(),
+            base_url: None,
         }
         .account(appid, secret)
     }
@@ -71,11 +73,14 @@ impl SecretSource {
     }
 
     /// The WeChat origin tokens are fetched from, such as
-    /// `https://api2.weixin.qq.com` or a fake WeChat's `http://127.0.0.1:port`.
+    /// `https://api2.weixin.qq.com` or a fake WeChat's `http://127.0.0.1:port`,
+    /// when it is not the client's.
     ///
-    /// Defaults to `https://api.weixin.qq.com`.
+    /// Defaults to the base URL of the client it serves
+    /// ([`ClientBuilder::base_url`](crate::ClientBuilder::base_url), itself
+    /// `https://api.weixin.qq.com` by default).
     pub fn base_url(mut self, base_url: impl Into<String>) -> SecretSource {
-        self.base_url = base_url.into().trim_end_matches('/').to_string();
+        self.base_url = Some(base_url.into().trim_end_matches('/').to_string());
         self
     }
 
@@ -85,8 +90,9 @@ impl SecretSource {
             .ok_or_else(|| Error::config(format!("SecretSource has no secret for appid {appid}")))
     }
 
-    fn access_token(&self, http: &Http, appid: &str, force_refresh: bool) -> Result<Token> {
+    fn access_token(&self, cx: &Context<'_>, appid: &str, force_refresh: bool) -> Result<Token> {
         let secret = self.secret_of(appid)?;
+        let base_url = base_url_or(self.base_url.as_deref(), cx);
         let out = if self.stable {
             let body = serde_json::json!({
                 "grant_type": "client_credential",
@@ -96,7 +102,7 @@ impl SecretSource {
             });
             Outgoing {
                 method: Method::Post,
-                url: format!("{}/cgi-bin/stable_token", self.base_url),
+                url: format!("{base_url}/cgi-bin/stable_token"),
                 headers: Vec::new(),
                 body: OutBody::Json(body.to_string().into_bytes()),
                 timeout: None,
@@ -106,7 +112,7 @@ impl SecretSource {
             Outgoing {
                 method: Method::Get,
                 url: with_query(
-                    &format!("{}/cgi-bin/token", self.base_url),
+                    &format!("{base_url}/cgi-bin/token"),
                     [
                         ("grant_type", "client_credential"),
                         ("appid", appid),
@@ -119,7 +125,7 @@ impl SecretSource {
                 max_body: SMALL_BODY_CAP,
             }
         };
-        let resp = response::parse(http.send(out)?)?;
+        let resp = response::parse(cx.http().send(out)?)?;
         let body: TokenBody = resp.decode()?;
         body.into_token("access_token")
     }
@@ -131,21 +137,27 @@ impl SecretSource {
     }
 }
 
+/// A source's own base URL if it was given one, else the client's.
+pub(crate) fn base_url_or<'a>(own: Option<&'a str>, cx: &'a Context<'_>) -> &'a str {
+    own.unwrap_or_else(|| cx.base_url())
+}
+
 /// Fetches a ticket from `getticket` with the access token of the key's
 /// account or authorizer, refreshing that token once if WeChat rejects it.
+/// `base_url` is the source's own, if it has one.
 pub(crate) fn fetch_ticket(
-    base_url: &str,
+    base_url: Option<&str>,
     key: &TokenKey,
     ticket: TicketType,
     cx: &Context<'_>,
 ) -> Result<Token> {
-    let url = format!("{base_url}/cgi-bin/ticket/getticket");
+    let url = format!("{}/cgi-bin/ticket/getticket", base_url_or(base_url, cx));
     cx.with_token(&key.access_token_key(), |token| {
         let out = Outgoing {
             method: Method::Get,
             url: with_query(
                 &url,
-                [("access_token", token.secret()), ("type", ticket.as_str())],
+                [("access_token", token.expose()), ("type", ticket.as_str())],
             ),
             headers: Vec::new(),
             body: OutBody::Empty,
@@ -183,15 +195,19 @@ struct TicketBody {
 }
 
 impl TokenSource for SecretSource {
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Direct
+    }
+
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         if key.authorizer_appid().is_some() {
             return Err(SecretSource::unsupported(key));
         }
         match key.kind() {
-            TokenKind::AccessToken => self.access_token(cx.http(), key.appid(), false),
+            TokenKind::AccessToken => self.access_token(cx, key.appid(), false),
             TokenKind::Ticket(ticket) => {
                 self.secret_of(key.appid())?;
-                fetch_ticket(&self.base_url, key, ticket, cx)
+                fetch_ticket(self.base_url.as_deref(), key, ticket, cx)
             }
             TokenKind::ComponentAccessToken => Err(SecretSource::unsupported(key)),
         }
@@ -201,11 +217,11 @@ impl TokenSource for SecretSource {
         if self.stable && key.kind() == TokenKind::AccessToken && key.authorizer_appid().is_none() {
             // Normal mode may already hand out a newer token (another
             // process forced one): only burn a forced refresh if not.
-            let token = self.access_token(cx.http(), key.appid(), false)?;
-            if token.secret() != stale.secret() {
+            let token = self.access_token(cx, key.appid(), false)?;
+            if token.expose() != stale.expose() {
                 return Ok(token);
             }
-            return self.access_token(cx.http(), key.appid(), true);
+            return self.access_token(cx, key.appid(), true);
         }
         self.fetch(key, cx)
     }

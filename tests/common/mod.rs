@@ -11,6 +11,11 @@ use wechat::{BusyRetry, Client, ClientBuilder, HubSource, SecretSource};
 pub const APPID: &str = "wx_test_app";
 pub const SECRET: &str = "SECRET_sk_live_123456";
 
+/// The port of an `http://host:port` URL.
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
 pub fn fake() -> FakeWechat {
     let fake = FakeWechat::start().expect("start fake wechat");
     fake.register(APPID, SECRET);

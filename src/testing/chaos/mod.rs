@@ -288,9 +288,7 @@ impl Chaos {
     fn client(&self, fake: &FakeWechat, balancer: &str) -> crate::Result<Client> {
         Client::builder()
             .appid(APPID)
-            .scheme("http")
-            .host("127.0.0.1")
-            .port(fake.port())
+            .base_url(fake.url())
             .connect_timeout(Duration::from_secs(2))
             .timeout(CALL_TIMEOUT)
             .busy_retry(self.busy_retry)
@@ -578,7 +576,7 @@ fn probe(run: &Run, store: &RedisStore, key: &TokenKey, url: &str, bound: Durati
     });
     compare(run, store, key, bound, || {
         client.forget_token(key);
-        client.refresh_token(key, &never_issued)
+        client.refreshed_token(key, &never_issued)
     });
 }
 
@@ -603,7 +601,7 @@ fn compare(
         return;
     };
     run.probes.fetch_add(1, Ordering::SeqCst);
-    let served_other = served.secret() != before.secret() && served.secret() != after.secret();
+    let served_other = served.expose() != before.expose() && served.expose() != after.expose();
     if served_other && served.timestamp() <= before.timestamp() {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -1,206 +1,12 @@
 //! The third-party platform half of `FakeWechat`: component tokens,
 //! authorizer tokens with rotating refresh tokens, and the component APIs,
 //! each checking that `component_appid` and the right token were sent.
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use parking_lot::{Condvar, Mutex};
-
 use serde_json::{json, Value};
 
-use super::server::{Req, Resp};
-use super::wechat::{err, mint, scripted, FakeWechat, Holder, Issued, Shared, State};
+use super::state::{err, issue_token, mint, Holder, Shared, State};
+use super::{canned, oauth};
+use crate::testing::server::{Req, Resp};
 use crate::token::unix_now;
-
-/// A registered third-party platform.
-#[derive(Default)]
-pub(super) struct Platform {
-    secret: String,
-    verify_ticket: Option<String>,
-    ticket_expired: bool,
-    authorizers: HashMap<String, Authorizer>,
-    codes: HashMap<String, String>,
-}
-
-#[derive(Default)]
-struct Authorizer {
-    refresh_token: String,
-    delay: Option<Duration>,
-    hold: Option<Arc<Gate>>,
-    options: HashMap<String, String>,
-}
-
-impl FakeWechat {
-    /// Registers a third-party platform. `/cgi-bin/token` answers 61024 for
-    /// its appid.
-    pub fn register_component(&self, component_appid: &str, component_appsecret: &str) {
-        self.shared.state.lock().components.insert(
-            component_appid.into(),
-            Platform {
-                secret: component_appsecret.into(),
-                ..Platform::default()
-            },
-        );
-    }
-
-    /// The verify ticket `api_component_token` accepts from now on, as if
-    /// WeChat had just pushed it.
-    pub fn push_verify_ticket(&self, component_appid: &str, ticket: &str) {
-        if let Some(p) = self.shared.state.lock().components.get_mut(component_appid) {
-            p.verify_ticket = Some(ticket.into());
-            p.ticket_expired = false;
-        }
-    }
-
-    /// Makes the current verify ticket expired (61005).
-    pub fn expire_verify_ticket(&self, component_appid: &str) {
-        if let Some(p) = self.shared.state.lock().components.get_mut(component_appid) {
-            p.ticket_expired = true;
-        }
-    }
-
-    /// Adds an authorizer of the platform and returns its first refresh
-    /// token.
-    pub fn add_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> String {
-        let token = mint(&self.shared, "REFRESH", authorizer_appid);
-        if let Some(p) = self.shared.state.lock().components.get_mut(component_appid) {
-            p.authorizers.insert(
-                authorizer_appid.into(),
-                Authorizer {
-                    refresh_token: token.clone(),
-                    ..Authorizer::default()
-                },
-            );
-        }
-        token
-    }
-
-    /// An authorization code for `api_query_auth`, as the authorization
-    /// redirect would give (adds the authorizer if needed). Single use.
-    pub fn authorization_code(&self, component_appid: &str, authorizer_appid: &str) -> String {
-        let code = mint(&self.shared, "AUTHCODE", authorizer_appid);
-        let mut st = self.shared.state.lock();
-        if let Some(p) = st.components.get_mut(component_appid) {
-            p.authorizers.entry(authorizer_appid.into()).or_default();
-            p.codes.insert(code.clone(), authorizer_appid.into());
-        }
-        code
-    }
-
-    /// The refresh token `api_authorizer_token` accepts now for the
-    /// authorizer (each use rotates it).
-    pub fn current_refresh_token(
-        &self,
-        component_appid: &str,
-        authorizer_appid: &str,
-    ) -> Option<String> {
-        let st = self.shared.state.lock();
-        let a = st
-            .components
-            .get(component_appid)?
-            .authorizers
-            .get(authorizer_appid)?;
-        Some(a.refresh_token.clone())
-    }
-
-    /// Delays `api_authorizer_token` for this authorizer only.
-    pub fn delay_authorizer(&self, component_appid: &str, authorizer_appid: &str, delay: Duration) {
-        let mut st = self.shared.state.lock();
-        if let Some(a) = st
-            .components
-            .get_mut(component_appid)
-            .and_then(|p| p.authorizers.get_mut(authorizer_appid))
-        {
-            a.delay = Some(delay);
-        }
-    }
-
-    /// Holds every `api_authorizer_token` answer for this authorizer until
-    /// the returned [`Hold`] is released or dropped (or 30 s pass, so a
-    /// forgotten hold cannot hang a test). Lets a test keep one refresh in
-    /// flight for as long as it needs, with no timing in the assertion.
-    pub fn hold_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Hold {
-        let gate = Arc::new(Gate::default());
-        let mut st = self.shared.state.lock();
-        if let Some(a) = st
-            .components
-            .get_mut(component_appid)
-            .and_then(|p| p.authorizers.get_mut(authorizer_appid))
-        {
-            a.hold = Some(gate.clone());
-        }
-        Hold { gate }
-    }
-
-    /// How many `api_authorizer_token` calls were made for this authorizer.
-    pub fn authorizer_token_calls(&self, authorizer_appid: &str) -> usize {
-        self.count(&format!(
-            "/cgi-bin/component/api_authorizer_token#{authorizer_appid}"
-        ))
-    }
-}
-
-/// A gate requests wait at until it opens.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let mut open = self.open.lock();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !*open {
-            if self.opened.wait_until(&mut open, deadline).timed_out() {
-                return;
-            }
-        }
-    }
-}
-
-/// Keeps an authorizer's token answers waiting; see
-/// [`FakeWechat::hold_authorizer`]. Releases them when dropped.
-pub struct Hold {
-    gate: Arc<Gate>,
-}
-
-impl Hold {
-    /// Lets the held answers go.
-    pub fn release(self) {}
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        *self.gate.open.lock() = true;
-        self.gate.opened.notify_all();
-    }
-}
-
-impl std::fmt::Debug for Hold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hold")
-            .field("open", &*self.gate.open.lock())
-            .finish()
-    }
-}
-
-/// Answers the component paths; `None` for every other path.
-pub(super) fn handle(shared: &Shared, req: &Req) -> Option<Resp> {
-    let path = req.path.as_str();
-    if path == "/cgi-bin/component/api_component_token" {
-        return Some(component_token(shared, req));
-    }
-    if let Some(api) = path.strip_prefix("/cgi-bin/component/") {
-        return Some(component_api(shared, req, api));
-    }
-    if path.starts_with("/sns/oauth2/component/") || path.starts_with("/sns/component/") {
-        return Some(component_oauth(shared, req));
-    }
-    None
-}
 
 fn body_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name)
@@ -208,7 +14,7 @@ fn body_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn component_token(shared: &Shared, req: &Req) -> Resp {
+pub(super) fn component_token(shared: &Shared, req: &Req) -> Resp {
     let body = req.json().unwrap_or(Value::Null);
     let mut st = shared.state.lock();
     let Some(appid) = body_str(&body, "component_appid") else {
@@ -228,17 +34,7 @@ fn component_token(shared: &Shared, req: &Req) -> Resp {
         return err(61005, "component ticket is expired");
     }
     let appid = appid.to_string();
-    let value = mint(shared, "COMPONENT", &appid);
-    let lifetime = st.lifetime;
-    st.tokens.insert(
-        value.clone(),
-        Issued {
-            appid,
-            holder: Holder::Component,
-            expires_at: unix_now() + lifetime,
-            revoked: false,
-        },
-    );
+    let (value, lifetime) = issue_token(shared, &mut st, "COMPONENT", &appid, Holder::Component);
     Resp::json(
         200,
         &json!({"component_access_token": value, "expires_in": lifetime}),
@@ -297,18 +93,9 @@ fn issue_authorizer(
     component: &str,
     authorizer: &str,
 ) -> (String, String, u64) {
-    let access = mint(shared, "AUTHORIZER", authorizer);
+    let holder = Holder::Authorizer(component.into());
+    let (access, lifetime) = issue_token(shared, st, "AUTHORIZER", authorizer, holder);
     let refresh = mint(shared, "REFRESH", authorizer);
-    let lifetime = st.lifetime;
-    st.tokens.insert(
-        access.clone(),
-        Issued {
-            appid: authorizer.into(),
-            holder: Holder::Authorizer(component.into()),
-            expires_at: unix_now() + lifetime,
-            revoked: false,
-        },
-    );
     if let Some(a) = st
         .components
         .get_mut(component)
@@ -319,14 +106,14 @@ fn issue_authorizer(
     (access, refresh, lifetime)
 }
 
-fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
+pub(super) fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
     let body = req.json().unwrap_or(Value::Null);
     let mut st = shared.state.lock();
     let component = match check_component_token(&st, req, body_str(&body, "component_appid")) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    if let Some(resp) = scripted(&mut st, &req.path) {
+    if let Some(resp) = canned::take(&mut st, &req.path) {
         return resp;
     }
     let authorizer = body_str(&body, "authorizer_appid").map(str::to_string);
@@ -450,13 +237,13 @@ fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
     }
 }
 
-fn component_oauth(shared: &Shared, req: &Req) -> Resp {
+pub(super) fn component_oauth(shared: &Shared, req: &Req) -> Resp {
     let mut st = shared.state.lock();
     let component = match check_component_token(&st, req, req.param("component_appid")) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    if let Some(resp) = scripted(&mut st, &req.path) {
+    if let Some(resp) = canned::take(&mut st, &req.path) {
         return resp;
     }
     let Some(authorizer) = req.param("appid") else {
@@ -468,14 +255,15 @@ fn component_oauth(shared: &Shared, req: &Req) -> Resp {
     {
         return err(61003, "component is not authorized by this account");
     }
-    Resp::json(
-        200,
-        &json!({
-            "access_token": mint(shared, "OAUTH", authorizer),
-            "expires_in": 7200,
-            "openid": "OPENID",
-            "session_key": "SESSION",
-            "appid": authorizer,
-        }),
-    )
+    let authorizer = authorizer.to_string();
+    match req.path.as_str() {
+        "/sns/oauth2/component/access_token" => {
+            oauth::exchange_code(shared, &mut st, req, &authorizer)
+        }
+        "/sns/oauth2/component/refresh_token" => {
+            oauth::refresh_for(shared, &mut st, req, &authorizer)
+        }
+        "/sns/component/jscode2session" => oauth::session_for(shared, &mut st, req, &authorizer),
+        _ => err(48001, "api unauthorized"),
+    }
 }

@@ -1,0 +1,318 @@
+//! `ClientBuilder`: every setting of a [`Client`] and, in one `impl
+//! Default`, every default.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::route::Origin;
+use super::{BusyRetry, Client, Core};
+use crate::clock::Clock;
+#[cfg(doc)]
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
+use crate::http::Http;
+#[cfg(doc)]
+use crate::options::RequestOptions;
+use crate::token::cache::TokenCache;
+use crate::token::limit::RefreshLimit;
+use crate::token::secret::DEFAULT_BASE_URL;
+use crate::token::{TokenSource, Tokens};
+
+/// Builds a [`Client`]. All defaults are in its `Default` impl.
+#[derive(Clone)]
+pub struct ClientBuilder {
+    appid: Option<String>,
+    source: Option<Arc<dyn TokenSource>>,
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    busy: BusyRetry,
+    expiry_margin: Duration,
+    refresh_limit: RefreshLimit,
+    clock: Clock,
+    read_through: Option<Duration>,
+    shared: Option<(Http, Arc<TokenCache>)>,
+    /// Why the last [`base_url`](ClientBuilder::base_url) was refused,
+    /// reported by `build`.
+    bad_base_url: Option<Error>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> ClientBuilder {
+        ClientBuilder {
+            appid: None,
+            source: None,
+            scheme: String::new(),
+            host: String::new(),
+            port: None,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            busy: BusyRetry {
+                retries: 3,
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+            },
+            expiry_margin: Duration::from_secs(300),
+            refresh_limit: RefreshLimit::default(),
+            clock: Clock::system(),
+            read_through: None,
+            shared: None,
+            bad_base_url: None,
+        }
+        .base_url(DEFAULT_BASE_URL)
+    }
+}
+
+impl ClientBuilder {
+    /// The account used when a call names none.
+    ///
+    /// Defaults to none: each call must then give an appid.
+    pub fn appid(mut self, appid: impl Into<String>) -> ClientBuilder {
+        self.appid = Some(appid.into());
+        self
+    }
+
+    /// Where tokens come from: a [`SecretSource`](crate::SecretSource), a
+    /// [`HubSource`](crate::HubSource) or your own [`TokenSource`].
+    ///
+    /// Defaults to none: only calls that carry no account token (such as
+    /// `/sns/jscode2session` or a call marked
+    /// [`no_token`](crate::RequestOptions::no_token)) then work.
+    pub fn token_source(mut self, source: impl TokenSource + 'static) -> ClientBuilder {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Where WeChat is: the scheme, host and port calls are sent to, and
+    /// where the built-in sources ([`SecretSource`](crate::SecretSource),
+    /// [`ComponentSource`](crate::ComponentSource)) that were not given a
+    /// base URL of their own fetch tokens and tickets. Point it at
+    /// `api2.weixin.qq.com`, a proxy, or a fake WeChat in tests: this one
+    /// setting moves every call. A call can still name its own host, scheme
+    /// or port ([`RequestOptions::host`]).
+    ///
+    /// Takes `http(s)://host[:port]`, with or without a trailing `/` and
+    /// nothing after it; [`scheme`](ClientBuilder::scheme),
+    /// [`host`](ClientBuilder::host) and [`port`](ClientBuilder::port) set
+    /// its parts one by one.
+    ///
+    /// Defaults to `https://api.weixin.qq.com`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "secret1");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url()) // calls, tokens and tickets alike
+    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+    ///     .build()?;
+    /// client.request("/cgi-bin/get_api_domain_ip")?;
+    /// assert_eq!(fake.count("/cgi-bin/token"), 1);
+    /// assert_eq!(fake.count("/cgi-bin/get_api_domain_ip"), 1);
+    ///
+    /// let err = wechat::Client::builder().base_url("127.0.0.1:8080").build().unwrap_err();
+    /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn base_url(mut self, base_url: impl AsRef<str>) -> ClientBuilder {
+        match Origin::parse(base_url.as_ref()) {
+            Ok(origin) => {
+                (self.scheme, self.host, self.port) = origin.into_parts();
+                self.bad_base_url = None;
+            }
+            Err(e) => self.bad_base_url = Some(e),
+        }
+        self
+    }
+
+    /// The scheme calls are sent with, `https` or `http`: part of the
+    /// [`base_url`](ClientBuilder::base_url).
+    ///
+    /// Defaults to `https`.
+    pub fn scheme(mut self, scheme: impl Into<String>) -> ClientBuilder {
+        self.scheme = scheme.into();
+        self
+    }
+
+    /// The host calls are sent to, for example `api2.weixin.qq.com`: part
+    /// of the [`base_url`](ClientBuilder::base_url).
+    ///
+    /// Defaults to `api.weixin.qq.com`.
+    pub fn host(mut self, host: impl Into<String>) -> ClientBuilder {
+        self.host = host.into();
+        self
+    }
+
+    /// The port calls are sent to: part of the
+    /// [`base_url`](ClientBuilder::base_url).
+    ///
+    /// Defaults to 443 for https and 80 for http.
+    pub fn port(mut self, port: u16) -> ClientBuilder {
+        self.port = Some(port);
+        self
+    }
+
+    /// The time allowed to connect to a server, looking its name up
+    /// included (a name's addresses are then kept for a minute).
+    ///
+    /// Defaults to 5 seconds.
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The time allowed for one whole HTTP exchange, connecting included.
+    /// A call can override it with [`RequestOptions::timeout`].
+    ///
+    /// Defaults to 30 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How errcode `-1` (system busy) is retried.
+    ///
+    /// Defaults to 3 retries, backing off from 200 ms up to 2 s, jittered.
+    pub fn busy_retry(mut self, busy: BusyRetry) -> ClientBuilder {
+        self.busy = busy;
+        self
+    }
+
+    /// The most a token is refreshed ahead of its expiry. The margin used is
+    /// a tenth of the token's lifetime, capped at this value.
+    ///
+    /// Defaults to 300 seconds.
+    pub fn expiry_margin(mut self, margin: Duration) -> ClientBuilder {
+        self.expiry_margin = margin;
+        self
+    }
+
+    /// How often a key's token may be fetched or refreshed from the token
+    /// source: a burst, then one call per floor interval. A refresh the
+    /// limit refuses fails with [`ErrorKind::RefreshLimited`], and the
+    /// rejected token stays cached (WeChat may accept it again once a storm
+    /// is over). [`RefreshLimit::unlimited`] turns it off.
+    ///
+    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
+    pub fn refresh_limit(mut self, limit: RefreshLimit) -> ClientBuilder {
+        self.refresh_limit = limit;
+        self
+    }
+
+    /// Where the token cache reads the time: token expiry and the refresh
+    /// limit. Tests pass a [`ManualClock`](crate::ManualClock)'s clock.
+    ///
+    /// Defaults to [`Clock::system`].
+    pub fn clock(mut self, clock: Clock) -> ClientBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Makes the cache a read-through copy of its source (a hub's store):
+    /// a token is read again once it is `bound` old, and refreshes always
+    /// ask the source.
+    pub(crate) fn read_through(mut self, bound: Duration) -> ClientBuilder {
+        self.read_through = Some(bound);
+        self
+    }
+
+    /// The agent and cache a client built from these settings gets.
+    pub(crate) fn parts(&self) -> (Http, Arc<TokenCache>) {
+        (self.http(), self.cache())
+    }
+
+    /// An agent with these timeouts.
+    pub(crate) fn http(&self) -> Http {
+        Http::new(self.connect_timeout, self.timeout)
+    }
+
+    /// A cache with these settings.
+    pub(crate) fn cache(&self) -> Arc<TokenCache> {
+        Arc::new(TokenCache::new(
+            self.expiry_margin.as_secs(),
+            self.refresh_limit,
+            self.clock.clone(),
+            self.read_through,
+        ))
+    }
+
+    /// Whether caches made from `self` and `other` behave the same, so
+    /// one can serve in place of the other.
+    pub(crate) fn same_cache_settings(&self, other: &ClientBuilder) -> bool {
+        self.expiry_margin == other.expiry_margin
+            && self.refresh_limit == other.refresh_limit
+            && self.clock.same_as(&other.clock)
+            && self.read_through == other.read_through
+    }
+
+    /// These settings, with `other`'s token source if they have none.
+    pub(crate) fn or_token_source_of(mut self, other: &ClientBuilder) -> ClientBuilder {
+        if self.source.is_none() {
+            self.source.clone_from(&other.source);
+        }
+        self
+    }
+
+    pub(crate) fn shared(mut self, http: Http, cache: Arc<TokenCache>) -> ClientBuilder {
+        self.shared = Some((http, cache));
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`] error if the base URL is not
+    /// `http(s)://host[:port]`: the scheme is not `http` or `https`, or the
+    /// host is empty or contains a `/`.
+    pub fn build(mut self) -> Result<Client> {
+        if let Some(e) = self.bad_base_url.take() {
+            return Err(e);
+        }
+        let origin = Origin::new(&self.scheme, &self.host, self.port)?;
+        let (http, cache) = match self.shared.take() {
+            Some(shared) => shared,
+            None => self.parts(),
+        };
+        let tokens = Tokens::new(cache, self.source, http.clone(), origin.base_url());
+        Ok(Client {
+            core: Arc::new(Core {
+                tokens,
+                http,
+                appid: self.appid,
+                origin,
+                busy: self.busy,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("appid", &self.appid)
+            .field("source", &self.source)
+            .field("scheme", &self.scheme)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_rejects_bad_origin() {
+        assert!(Client::builder().scheme("ftp").build().is_err());
+        assert!(Client::builder().host("a/b").build().is_err());
+    }
+}

@@ -1,0 +1,237 @@
+//! `Client` and the one path every call takes:
+//! resolve the token, get it from the cache, build, send, parse, and retry
+//! (once on a rejected token, a bounded number of times on "system busy").
+//!
+//! The builder and its defaults are in `builder.rs`, routing (which token,
+//! which URL) in `route.rs`, the busy retry in `retry.rs`, the authorizer
+//! exchange in `authorizer.rs`, tickets and JSSDK in `jssdk.rs`.
+
+mod authorizer;
+mod builder;
+mod jssdk;
+mod retry;
+mod route;
+
+use std::fmt;
+use std::sync::Arc;
+
+#[cfg(doc)]
+use crate::error::ErrorKind;
+use crate::error::Result;
+use crate::http::{with_query, Http, OutBody, Outgoing, LARGE_BODY_CAP};
+use crate::options::{Body, RequestOptions};
+use crate::response::{self, Response};
+use crate::token::{Token, TokenKey, Tokens};
+#[cfg(doc)]
+use crate::token::{TokenSource, TOKEN_RETRIES};
+
+pub use authorizer::AuthorizerTokens;
+pub use builder::ClientBuilder;
+pub use retry::BusyRetry;
+use route::{fill_component_appid, Origin, Plan};
+
+/// Where tokens come from and where calls go; shared by clones of a
+/// [`Client`].
+struct Core {
+    tokens: Tokens,
+    http: Http,
+    appid: Option<String>,
+    origin: Origin,
+    busy: BusyRetry,
+}
+
+/// A WeChat API client: one HTTP agent, one token cache, one token source.
+///
+/// Cheap to clone; clones share the agent (and its connection pool) and the
+/// cache. Build it with [`Client::builder`].
+///
+/// # Example
+///
+/// ```no_run
+/// let secret = std::env::var("WECHAT_SECRET").expect("WECHAT_SECRET");
+/// let client = wechat::Client::builder()
+///     .appid("wx1234")
+///     .token_source(wechat::SecretSource::new("wx1234", secret))
+///     .build()?;
+/// let resp = client.request(
+///     wechat::RequestOptions::post("/cgi-bin/material/batchget_material")
+///         .json(serde_json::json!({"type": "image", "offset": 0, "count": 10})),
+/// )?;
+/// println!("{}", resp.json()?["total_count"]);
+/// # Ok::<(), wechat::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    core: Arc<Core>,
+}
+
+impl Client {
+    /// A builder with every default.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Calls a WeChat API with the right `access_token` appended.
+    ///
+    /// On errcode 40001, 40014 or 42001 the token that was used is refreshed
+    /// (once for all concurrent callers) and the call is retried with the
+    /// new one; if that one is rejected too (WeChat revoked every token of
+    /// the account, and this one came from another caller's refresh), it is
+    /// refreshed in turn and the call retried once more: one retry per
+    /// rejected token, [`TOKEN_RETRIES`] at most. On
+    /// errcode `-1` it is retried as the client's [`BusyRetry`] says.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::Api`] when WeChat answers a non-zero `errcode`
+    ///   (after the retries above);
+    /// - [`ErrorKind::InvalidRequest`] when the URL is malformed, no appid is
+    ///   given for a call that needs a token, or a form file is unreadable;
+    /// - [`ErrorKind::Config`] when a token is needed and the client has no
+    ///   token source;
+    /// - the token source's error when no token could be had;
+    /// - [`ErrorKind::HttpStatus`], [`ErrorKind::Transport`],
+    ///   [`ErrorKind::Decode`] for answers that are not WeChat's;
+    /// - [`ErrorKind::Decode`] for an answer larger than 64 MiB, which is
+    ///   refused without reading the rest.
+    pub fn request(&self, options: impl Into<RequestOptions>) -> Result<Response> {
+        let core = &self.core;
+        let mut options = options.into();
+        let url = route::url_of(&options, &core.origin)?;
+        let plan = route::plan(&options, core.appid.as_deref())?;
+        if let Some(component_appid) = &plan.body_component_appid {
+            fill_component_appid(&mut options, component_appid);
+        }
+        match &plan.token {
+            None => core.busy.run(|| core.send(&options, &url, &plan, None)),
+            Some((key, _)) => core.tokens.with_token(key, |token| {
+                core.busy
+                    .run(|| core.send(&options, &url, &plan, Some(token)))
+            }),
+        }
+    }
+
+    /// A token for `key` from the cache, fetched once if missing.
+    ///
+    /// # Errors
+    ///
+    /// The token source's error, or [`ErrorKind::Config`] without a source.
+    pub fn token(&self, key: &TokenKey) -> Result<Token> {
+        self.core.tokens.get(key)
+    }
+
+    /// A token for `key` other than `stale`, which WeChat rejected: if the
+    /// cached token is still `stale` it is refreshed through the source
+    /// (once for all concurrent callers); if it was already replaced, the
+    /// replacement is returned with no call. This is the compare-and-swap a
+    /// hub performs.
+    ///
+    /// # Errors
+    ///
+    /// The token source's error, or [`ErrorKind::Config`] without a source.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::TokenKey;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = wechat::Client::builder()
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// let key = TokenKey::access_token("wx1");
+    /// let stale = client.token(&key)?;
+    /// let fresh = client.refreshed_token(&key, &stale)?;
+    /// assert_ne!(fresh, stale);
+    /// // Reported stale again: the replacement, with no second call.
+    /// assert_eq!(client.refreshed_token(&key, &stale)?, fresh);
+    /// assert_eq!(fake.count("/cgi-bin/token"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refreshed_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
+        self.core.tokens.refresh(key, stale)
+    }
+
+    /// A token for `key` other than `stale`: see
+    /// [`refreshed_token`](Client::refreshed_token).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::refreshed_token`].
+    #[deprecated(
+        note = "use `refreshed_token`: this name reads as fetching an authorizer's refresh token"
+    )]
+    pub fn refresh_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
+        self.refreshed_token(key, stale)
+    }
+
+    /// Drops whatever the cache (and the source, see
+    /// [`TokenSource::forget`]) holds for `key`, without fetching: for an
+    /// authorizer that revoked the platform, say, whose token must not be
+    /// served again. The next call for `key` fetches.
+    pub fn forget_token(&self, key: &TokenKey) {
+        self.core.tokens.forget(key);
+    }
+
+    /// Drops the cached token for `key` if it is `stale` (and only then), so
+    /// the next call fetches another. Returns whether it was dropped.
+    pub fn invalidate_token(&self, key: &TokenKey, stale: &Token) -> bool {
+        self.core.tokens.invalidate(key, stale)
+    }
+}
+
+impl Core {
+    /// The appid a call names, else the client's.
+    fn appid_or<'a>(&'a self, appid: Option<&'a str>) -> Result<&'a str> {
+        route::appid_or(appid, self.appid.as_deref())
+    }
+
+    /// Steps 3-5: build, send (through the one door), parse.
+    fn send(
+        &self,
+        options: &RequestOptions,
+        url: &str,
+        plan: &Plan,
+        token: Option<&Token>,
+    ) -> Result<Response> {
+        let token_name = plan
+            .token
+            .as_ref()
+            .map_or("access_token", |(_, name)| *name);
+        let query = options
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(plan.query.iter().map(|(k, v)| (*k, v.as_str())))
+            .chain(token.map(|t| (token_name, t.expose())));
+        let body = match &options.body {
+            Body::Empty => OutBody::Empty,
+            Body::Json(value) => OutBody::Json(value.to_string().into_bytes()),
+            Body::Form(parts) => OutBody::Form(parts),
+        };
+        let incoming = self.http.send(Outgoing {
+            method: options.method,
+            url: with_query(url, query),
+            headers: Vec::new(),
+            body,
+            timeout: options.timeout,
+            max_body: LARGE_BODY_CAP,
+        })?;
+        response::parse(incoming)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let core = &self.core;
+        f.debug_struct("Client")
+            .field("appid", &core.appid)
+            .field("origin", &format_args!("{}", core.origin))
+            .field("busy", &core.busy)
+            .field("tokens", &core.tokens)
+            .finish()
+    }
+}

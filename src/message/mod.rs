@@ -1,0 +1,426 @@
+//! Push messages WeChat sends to the developer's server, parsed from XML,
+//! and the passive replies sent back.
+//!
+//! - [`Message`] (here): a push with every field it carried;
+//! - `kind`: its typed view ([`MessageKind`], [`Event`], [`ComponentPush`]);
+//! - `reply`: passive replies ([`Reply`], [`ReplyKind`], [`Article`]);
+//! - `xml`: the one XML reader, with its limits.
+
+mod kind;
+mod reply;
+mod xml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::error::{CallbackErrorKind, Error, Result};
+
+pub use kind::{Authorization, ComponentPush, Event, MessageKind};
+pub(crate) use reply::{check_articles, MAX_ARTICLES};
+pub use reply::{Article, Reply, ReplyKind};
+pub(crate) use xml::{cdata, parse_fields, xml_error, MAX_XML_BYTES};
+
+/// Field names whose values are credentials, masked in `Debug`.
+const SENSITIVE_FIELDS: &[&str] = &["ComponentVerifyTicket", "AuthorizationCode", "PreAuthCode"];
+
+/// A push message from WeChat: a user message, an event, or a third-party
+/// platform notification, with every field it carried.
+///
+/// [`Message::kind`] gives the typed view; [`Message::field`] and
+/// [`Message::fields`] give every field as sent, including those of kinds
+/// this crate does not model. Nested elements are flattened to paths joined
+/// with `/` (`ScanCodeInfo/ScanType`); the second and later siblings of the
+/// same name get an index (`PicList/item[2]/PicMd5Sum`).
+///
+/// `Debug` masks the values of `ComponentVerifyTicket`, `AuthorizationCode`
+/// and `PreAuthCode`.
+#[derive(Clone, PartialEq)]
+pub struct Message {
+    fields: BTreeMap<String, String>,
+    kind: MessageKind,
+}
+
+impl Message {
+    /// Parses a push message, decrypted or sent in plain mode.
+    ///
+    /// # Errors
+    ///
+    /// All of kind [`ErrorKind::Callback`](crate::ErrorKind::Callback):
+    /// [`CallbackErrorKind::XmlTooLarge`] for a document over 1 MiB (or
+    /// whose field paths, flattened, add up to more),
+    /// [`CallbackErrorKind::XmlDoctype`] when it declares a DOCTYPE,
+    /// [`CallbackErrorKind::XmlTooDeep`] when elements nest deeper than 32,
+    /// and [`CallbackErrorKind::Xml`] when it is not well-formed XML with one
+    /// root element. A push that is well-formed but does not fit the model
+    /// of its kind (a `text` message without `Content`, say) is no error: it
+    /// is [`MessageKind::Other`], with every field kept.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Message, MessageKind};
+    ///
+    /// let xml = "<xml><ToUserName><![CDATA[gh_123]]></ToUserName>\
+    ///     <FromUserName><![CDATA[openid]]></FromUserName><CreateTime>1348831860</CreateTime>\
+    ///     <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content>\
+    ///     <MsgId>1234567890123456</MsgId></xml>";
+    /// let message = Message::parse(xml)?;
+    /// assert_eq!(message.from_user_name(), Some("openid"));
+    /// assert_eq!(message.create_time(), Some(1348831860));
+    /// assert_eq!(message.msg_id(), Some(1234567890123456));
+    /// assert_eq!(message.kind(), &MessageKind::Text { content: "hi".into() });
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn parse(xml: &str) -> Result<Message> {
+        let fields = parse_fields(xml)?;
+        let kind = MessageKind::from_fields(&fields);
+        Ok(Message { fields, kind })
+    }
+
+    /// The typed view of the message.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{ComponentPush, Message, MessageKind};
+    ///
+    /// let xml = "<xml><AppId>wx_component</AppId><CreateTime>1413192605</CreateTime>\
+    ///     <InfoType>component_verify_ticket</InfoType>\
+    ///     <ComponentVerifyTicket>ticket@@@x</ComponentVerifyTicket></xml>";
+    /// match Message::parse(xml)?.kind() {
+    ///     MessageKind::Component(ComponentPush::VerifyTicket { app_id, ticket, .. }) => {
+    ///         assert_eq!(app_id, "wx_component");
+    ///         assert_eq!(ticket.expose(), "ticket@@@x");
+    ///     }
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn kind(&self) -> &MessageKind {
+        &self.kind
+    }
+
+    /// The typed view of the message, by value.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Event, Message, MessageKind};
+    ///
+    /// let xml = "<xml><MsgType>event</MsgType><Event>subscribe</Event></xml>";
+    /// assert_eq!(
+    ///     Message::parse(xml)?.into_kind(),
+    ///     MessageKind::Event(Event::Subscribe { scene: None, ticket: None })
+    /// );
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn into_kind(self) -> MessageKind {
+        self.kind
+    }
+
+    /// Every field as sent, by element name (nested ones by path).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><MsgType>image</MsgType><MediaId>m1</MediaId></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// let names: Vec<&str> = message.fields().keys().map(String::as_str).collect();
+    /// assert_eq!(names, ["MediaId", "MsgType"]);
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn fields(&self) -> &BTreeMap<String, String> {
+        &self.fields
+    }
+
+    /// One field as sent, for example `field("Event")` or
+    /// `field("ScanCodeInfo/ScanResult")`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><MsgType>event</MsgType><Event>scancode_push</Event>\
+    ///     <ScanCodeInfo><ScanType>qrcode</ScanType></ScanCodeInfo></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.field("ScanCodeInfo/ScanType"), Some("qrcode"));
+    /// assert_eq!(message.field("EventKey"), None);
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    /// `ToUserName`: the official account's original id (`gh_...`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.to_user_name(), Some("gh_123"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn to_user_name(&self) -> Option<&str> {
+        self.field("ToUserName")
+    }
+
+    /// `FromUserName`: the sender's openid.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.from_user_name(), Some("openid"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn from_user_name(&self) -> Option<&str> {
+        self.field("FromUserName")
+    }
+
+    /// `CreateTime` in seconds since the Unix epoch, when present and a
+    /// number.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.create_time(), Some(1348831860));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn create_time(&self) -> Option<u64> {
+        self.field("CreateTime").and_then(|t| t.trim().parse().ok())
+    }
+
+    /// `MsgType`: `text`, `image`, `event`...
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// assert_eq!(message.msg_type(), Some("voice"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn msg_type(&self) -> Option<&str> {
+        self.field("MsgType")
+    }
+
+    /// `MsgId`: WeChat's 64-bit id of a user message, the key to drop
+    /// the copies WeChat sends again when an answer is late. `None` for
+    /// events, or when it is not a number.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><MsgType>text</MsgType><Content>hi</Content><MsgId>42</MsgId></xml>";
+    /// assert_eq!(wechat::Message::parse(xml)?.msg_id(), Some(42));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn msg_id(&self) -> Option<u64> {
+        self.field("MsgId").and_then(|t| t.trim().parse().ok())
+    }
+
+    /// A reply to this message: addressed to its sender, from the account
+    /// it was sent to, dated now.
+    ///
+    /// # Errors
+    ///
+    /// [`CallbackErrorKind::NotReplyable`] when the message lacks
+    /// `ToUserName` or `FromUserName` (third-party platform notifications
+    /// do), and [`CallbackErrorKind::ArticleCount`] for a news reply with no
+    /// article, or with more than WeChat takes in answer to this message: 1
+    /// for a user's message (text, image, voice, video, location, link), 8
+    /// for an event.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Article, CallbackErrorKind, ErrorKind, Message, ReplyKind};
+    ///
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content></xml>";
+    /// let message = Message::parse(xml)?;
+    /// let reply = message.reply(ReplyKind::text("hello"))?.create_time(2);
+    /// assert_eq!(
+    ///     reply.to_xml()?,
+    ///     "<xml><ToUserName><![CDATA[openid]]></ToUserName>\
+    ///      <FromUserName><![CDATA[gh_123]]></FromUserName><CreateTime>2</CreateTime>\
+    ///      <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hello]]></Content></xml>"
+    /// );
+    ///
+    /// // WeChat takes one article in answer to a user's message.
+    /// let err = message.reply(ReplyKind::news(vec![Article::default(); 2])).unwrap_err();
+    /// assert_eq!(
+    ///     err.kind(),
+    ///     &ErrorKind::Callback(CallbackErrorKind::ArticleCount { count: 2, max: 1 })
+    /// );
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn reply(&self, kind: ReplyKind) -> Result<Reply> {
+        let (Some(to), Some(from)) = (self.from_user_name(), self.to_user_name()) else {
+            return Err(Error::callback(CallbackErrorKind::NotReplyable));
+        };
+        let max = if self.msg_type() == Some("event") {
+            MAX_ARTICLES
+        } else {
+            1
+        };
+        check_articles(&kind, max)?;
+        Ok(Reply::new(to, from, kind))
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields: BTreeMap<&str, &str> = self
+            .fields
+            .iter()
+            .map(|(name, value)| {
+                let shown = if SENSITIVE_FIELDS.contains(&name.as_str()) {
+                    "[redacted]"
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Message")
+            .field("kind", &self.kind)
+            .field("fields", &fields)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::secret::Secret;
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_a_text_message_in_cdata_or_plain_text() {
+        let xml = "<xml>\n  <ToUserName><![CDATA[gh_123]]></ToUserName>\n  \
+            <FromUserName>openid</FromUserName>\n  <CreateTime>1348831860</CreateTime>\n  \
+            <MsgType><![CDATA[text]]></MsgType>\n  <Content><![CDATA[ a <b> & ]]]]></Content>\n  \
+            <MsgId>1234567890123456</MsgId>\n</xml>";
+        let message = Message::parse(xml).unwrap();
+        assert_eq!(message.to_user_name(), Some("gh_123"));
+        assert_eq!(message.from_user_name(), Some("openid"));
+        assert_eq!(message.create_time(), Some(1348831860));
+        assert_eq!(message.msg_type(), Some("text"));
+        assert_eq!(message.msg_id(), Some(1234567890123456));
+        assert_eq!(
+            message.kind(),
+            &MessageKind::Text {
+                content: " a <b> & ]]".into(),
+            }
+        );
+
+        // Escaped text reads the same as CDATA.
+        let xml = "<xml><MsgType>text</MsgType><Content>a &lt;b&gt; &amp; &#x4e2d;</Content></xml>";
+        assert_eq!(
+            Message::parse(xml).unwrap().into_kind(),
+            MessageKind::Text {
+                content: "a <b> & 中".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn keeps_every_field_including_nested_ones() {
+        let xml = "<xml><ToUserName>gh_1</ToUserName><MsgType>event</MsgType>\
+            <Event>pic_sysphoto</Event><EventKey>6</EventKey><MediaId/><SendPicsInfo>\
+            <Count>2</Count><PicList><item><PicMd5Sum>aa</PicMd5Sum></item>\
+            <item><PicMd5Sum>bb</PicMd5Sum></item></PicList></SendPicsInfo></xml>";
+        let message = Message::parse(xml).unwrap();
+        assert_eq!(
+            message.kind(),
+            &MessageKind::Event(Event::Other {
+                event: "pic_sysphoto".into(),
+                event_key: Some("6".into())
+            })
+        );
+        assert_eq!(
+            message.fields(),
+            &fields(&[
+                ("Event", "pic_sysphoto"),
+                ("EventKey", "6"),
+                ("MediaId", ""),
+                ("MsgType", "event"),
+                ("SendPicsInfo/Count", "2"),
+                ("SendPicsInfo/PicList/item/PicMd5Sum", "aa"),
+                ("SendPicsInfo/PicList/item[2]/PicMd5Sum", "bb"),
+                ("ToUserName", "gh_1"),
+            ])
+        );
+        assert_eq!(message.field("SendPicsInfo"), None);
+    }
+
+    #[test]
+    fn debug_masks_credentials() {
+        let xml = "<xml><AppId>wx_component</AppId><CreateTime>1413192605</CreateTime>\
+            <InfoType>component_verify_ticket</InfoType>\
+            <ComponentVerifyTicket><![CDATA[ticket@@@abc]]></ComponentVerifyTicket></xml>";
+        let message = Message::parse(xml).unwrap();
+        let shown = format!("{message:?}");
+        assert!(!shown.contains("ticket@@@abc"), "{shown}");
+        assert!(
+            shown.contains("\"ComponentVerifyTicket\": \"[redacted]\""),
+            "{shown}"
+        );
+        assert!(matches!(
+            message.kind(),
+            MessageKind::Component(ComponentPush::VerifyTicket { ticket, .. })
+                if ticket == &Secret::new("ticket@@@abc")
+        ));
+    }
+
+    #[test]
+    fn replies_are_addressed_back_and_news_is_limited_by_what_is_answered() {
+        let user = Message::parse(
+            "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+             <MsgType>location</MsgType></xml>",
+        )
+        .unwrap();
+        let event = Message::parse(
+            "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+             <MsgType>event</MsgType><Event>subscribe</Event></xml>",
+        )
+        .unwrap();
+        let news = |n: usize| ReplyKind::news(vec![Article::default(); n]);
+        let count = |err: Error| match err.kind() {
+            ErrorKind::Callback(CallbackErrorKind::ArticleCount { count, max }) => (*count, *max),
+            other => panic!("{other:?}"),
+        };
+
+        let reply = user.reply(ReplyKind::text("]]>")).unwrap().create_time(5);
+        assert_eq!(
+            reply,
+            Reply::new("openid", "gh_123", ReplyKind::text("]]>")).create_time(5)
+        );
+        assert!(user.reply(news(1)).is_ok());
+        assert_eq!(count(user.reply(news(2)).unwrap_err()), (2, 1));
+        assert_eq!(count(user.reply(news(0)).unwrap_err()), (0, 1));
+        assert!(event.reply(news(8)).is_ok());
+        assert_eq!(count(event.reply(news(9)).unwrap_err()), (9, 8));
+
+        let push = Message::parse("<xml><AppId>wx</AppId><InfoType>x</InfoType></xml>").unwrap();
+        assert_eq!(
+            push.reply(ReplyKind::text("x")).unwrap_err().kind(),
+            &ErrorKind::Callback(CallbackErrorKind::NotReplyable)
+        );
+    }
+}

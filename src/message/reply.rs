@@ -1,0 +1,693 @@
+//! Passive replies: the XML body answered to a push to send something back
+//! to the user at once.
+
+use std::fmt::Write as _;
+
+use super::xml::{cdata, xml_error};
+use super::Message;
+use crate::error::{CallbackErrorKind, Error, Result};
+
+/// The most articles a news reply may carry when answering an event. A
+/// reply to a user's own message (text, image, location...) may carry one.
+pub(crate) const MAX_ARTICLES: usize = 8;
+
+/// A passive reply, addressed: from the account to the user who sent the
+/// push.
+///
+/// [`Message::reply`] addresses one from the message it answers and checks
+/// WeChat's limit on articles; a
+/// [`CallbackHandler`](crate::CallbackHandler) does that for you and
+/// encrypts the result. [`Reply::to_xml`] is the body to answer with in
+/// plain mode; in encrypted mode pass it to
+/// [`MessageCrypto::encrypt`](crate::MessageCrypto::encrypt).
+///
+/// # Example
+///
+/// ```
+/// use wechat::{Reply, ReplyKind};
+///
+/// let reply = Reply::new("openid", "gh_123", ReplyKind::image("media-1")).create_time(7);
+/// assert_eq!(
+///     reply.to_xml()?,
+///     "<xml><ToUserName><![CDATA[openid]]></ToUserName>\
+///      <FromUserName><![CDATA[gh_123]]></FromUserName><CreateTime>7</CreateTime>\
+///      <MsgType><![CDATA[image]]></MsgType><Image><MediaId><![CDATA[media-1]]></MediaId></Image></xml>"
+/// );
+/// assert_eq!(Reply::parse(&reply.to_xml()?)?, reply);
+/// # Ok::<(), wechat::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    to_user_name: String,
+    from_user_name: String,
+    create_time: u64,
+    kind: ReplyKind,
+}
+
+/// What a [`Reply`] says: every passive reply type WeChat accepts.
+///
+/// Optional fields left `None` are left out of the XML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplyKind {
+    /// `text`: a text message.
+    Text {
+        /// `Content`.
+        content: String,
+    },
+    /// `image`: a picture uploaded as media.
+    Image {
+        /// `Image/MediaId`.
+        media_id: String,
+    },
+    /// `voice`: a voice message uploaded as media.
+    Voice {
+        /// `Voice/MediaId`.
+        media_id: String,
+    },
+    /// `video`: a video uploaded as media.
+    Video {
+        /// `Video/MediaId`.
+        media_id: String,
+        /// `Video/Title`.
+        title: Option<String>,
+        /// `Video/Description`.
+        description: Option<String>,
+    },
+    /// `music`: a music message.
+    Music {
+        /// `Music/Title`.
+        title: Option<String>,
+        /// `Music/Description`.
+        description: Option<String>,
+        /// `Music/MusicUrl`.
+        music_url: Option<String>,
+        /// `Music/HQMusicUrl`, played on Wi-Fi.
+        hq_music_url: Option<String>,
+        /// `Music/ThumbMediaId`, the cover uploaded as media.
+        thumb_media_id: String,
+    },
+    /// `news`: articles that open a URL. At most 8 when answering an
+    /// event, and 1 when answering a user's message.
+    News {
+        /// `Articles/item`, in order.
+        articles: Vec<Article>,
+    },
+    /// `transfer_customer_service`: hands the user's message to the
+    /// customer service system, to one agent or to any.
+    TransferCustomerService {
+        /// `TransInfo/KfAccount`, the agent (`account@gh_...`).
+        kf_account: Option<String>,
+    },
+}
+
+/// One article of a news reply.
+///
+/// # Example
+///
+/// ```
+/// use wechat::{Article, ReplyKind};
+///
+/// let article = Article {
+///     title: "Hello".into(),
+///     url: "https://example.com/a".into(),
+///     ..Article::default()
+/// };
+/// let kind = ReplyKind::news([article]);
+/// assert!(matches!(kind, ReplyKind::News { articles } if articles.len() == 1));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Article {
+    /// `Title`.
+    pub title: String,
+    /// `Description`.
+    pub description: String,
+    /// `PicUrl`: the picture, 360x200 for the first article, 200x200 for
+    /// the others.
+    pub pic_url: String,
+    /// `Url`: what a tap opens.
+    pub url: String,
+}
+
+impl ReplyKind {
+    /// A `text` reply.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let kind = wechat::ReplyKind::text("hello");
+    /// assert_eq!(kind, wechat::ReplyKind::Text { content: "hello".into() });
+    /// ```
+    pub fn text(content: impl Into<String>) -> ReplyKind {
+        ReplyKind::Text {
+            content: content.into(),
+        }
+    }
+
+    /// An `image` reply of uploaded media.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let kind = wechat::ReplyKind::image("media-1");
+    /// assert_eq!(kind, wechat::ReplyKind::Image { media_id: "media-1".into() });
+    /// ```
+    pub fn image(media_id: impl Into<String>) -> ReplyKind {
+        ReplyKind::Image {
+            media_id: media_id.into(),
+        }
+    }
+
+    /// A `voice` reply of uploaded media.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let kind = wechat::ReplyKind::voice("media-2");
+    /// assert_eq!(kind, wechat::ReplyKind::Voice { media_id: "media-2".into() });
+    /// ```
+    pub fn voice(media_id: impl Into<String>) -> ReplyKind {
+        ReplyKind::Voice {
+            media_id: media_id.into(),
+        }
+    }
+
+    /// A `news` reply of `articles`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Article, ReplyKind};
+    ///
+    /// let kind = ReplyKind::news(vec![Article::default(); 2]);
+    /// assert!(matches!(kind, ReplyKind::News { articles } if articles.len() == 2));
+    /// ```
+    pub fn news(articles: impl IntoIterator<Item = Article>) -> ReplyKind {
+        ReplyKind::News {
+            articles: articles.into_iter().collect(),
+        }
+    }
+
+    /// The reply's `MsgType`.
+    fn msg_type(&self) -> &'static str {
+        match self {
+            ReplyKind::Text { .. } => "text",
+            ReplyKind::Image { .. } => "image",
+            ReplyKind::Voice { .. } => "voice",
+            ReplyKind::Video { .. } => "video",
+            ReplyKind::Music { .. } => "music",
+            ReplyKind::News { .. } => "news",
+            ReplyKind::TransferCustomerService { .. } => "transfer_customer_service",
+        }
+    }
+}
+
+impl Reply {
+    /// A reply to the user `to_user_name` (an openid) from the account
+    /// `from_user_name` (its `gh_...` original id), dated now.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Reply, ReplyKind};
+    ///
+    /// let reply = Reply::new("openid", "gh_123", ReplyKind::text("hello"));
+    /// assert_eq!(reply.to_user_name(), "openid");
+    /// assert_eq!(reply.from_user_name(), "gh_123");
+    /// assert_eq!(reply.kind(), &ReplyKind::text("hello"));
+    /// ```
+    pub fn new(
+        to_user_name: impl Into<String>,
+        from_user_name: impl Into<String>,
+        kind: ReplyKind,
+    ) -> Reply {
+        Reply {
+            to_user_name: to_user_name.into(),
+            from_user_name: from_user_name.into(),
+            // A clock before 1970 is a broken host; 0 still makes a valid reply.
+            create_time: crate::token::unix_now(),
+            kind,
+        }
+    }
+
+    /// Sets `CreateTime`, seconds since the Unix epoch. Defaults to the
+    /// current time.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Reply, ReplyKind};
+    ///
+    /// let reply = Reply::new("openid", "gh_123", ReplyKind::text("hi")).create_time(1348831860);
+    /// assert!(reply.to_xml()?.contains("<CreateTime>1348831860</CreateTime>"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn create_time(mut self, create_time: u64) -> Reply {
+        self.create_time = create_time;
+        self
+    }
+
+    /// `ToUserName`: the user the reply goes to.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let reply = wechat::Reply::new("openid", "gh_123", wechat::ReplyKind::text("hi"));
+    /// assert_eq!(reply.to_user_name(), "openid");
+    /// ```
+    pub fn to_user_name(&self) -> &str {
+        &self.to_user_name
+    }
+
+    /// `FromUserName`: the account the reply comes from.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let reply = wechat::Reply::new("openid", "gh_123", wechat::ReplyKind::text("hi"));
+    /// assert_eq!(reply.from_user_name(), "gh_123");
+    /// ```
+    pub fn from_user_name(&self) -> &str {
+        &self.from_user_name
+    }
+
+    /// What the reply says.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let reply = wechat::Reply::new("openid", "gh_123", wechat::ReplyKind::voice("m"));
+    /// assert_eq!(reply.kind(), &wechat::ReplyKind::voice("m"));
+    /// ```
+    pub fn kind(&self) -> &ReplyKind {
+        &self.kind
+    }
+
+    /// The reply as XML. Every string is in CDATA, with any `]]>` inside it
+    /// split across two sections so that no content can end the section
+    /// early or add elements.
+    ///
+    /// # Errors
+    ///
+    /// [`CallbackErrorKind::ArticleCount`] for a news reply with no article
+    /// or more than 8.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Article, CallbackErrorKind, ErrorKind, Reply, ReplyKind};
+    ///
+    /// let reply = Reply::new("openid", "gh_123", ReplyKind::text("a]]>b")).create_time(7);
+    /// assert!(reply.to_xml()?.contains("<Content><![CDATA[a]]]]><![CDATA[>b]]></Content>"));
+    ///
+    /// let nine = Reply::new("openid", "gh_123", ReplyKind::news(vec![Article::default(); 9]));
+    /// assert_eq!(
+    ///     nine.to_xml().unwrap_err().kind(),
+    ///     &ErrorKind::Callback(CallbackErrorKind::ArticleCount { count: 9, max: 8 })
+    /// );
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn to_xml(&self) -> Result<String> {
+        check_articles(&self.kind, MAX_ARTICLES)?;
+        let mut xml = String::with_capacity(256);
+        // ok because writing to a String cannot fail
+        let _ = write!(
+            xml,
+            "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
+             <CreateTime>{}</CreateTime><MsgType>{}</MsgType>",
+            cdata(&self.to_user_name),
+            cdata(&self.from_user_name),
+            self.create_time,
+            cdata(self.kind.msg_type()),
+        );
+        match &self.kind {
+            ReplyKind::Text { content } => element(&mut xml, "Content", Some(content)),
+            ReplyKind::Image { media_id } => {
+                xml_wrap(&mut xml, "Image", |x| element(x, "MediaId", Some(media_id)));
+            }
+            ReplyKind::Voice { media_id } => {
+                xml_wrap(&mut xml, "Voice", |x| element(x, "MediaId", Some(media_id)));
+            }
+            ReplyKind::Video {
+                media_id,
+                title,
+                description,
+            } => xml_wrap(&mut xml, "Video", |x| {
+                element(x, "MediaId", Some(media_id));
+                element(x, "Title", title.as_deref());
+                element(x, "Description", description.as_deref());
+            }),
+            ReplyKind::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => xml_wrap(&mut xml, "Music", |x| {
+                element(x, "Title", title.as_deref());
+                element(x, "Description", description.as_deref());
+                element(x, "MusicUrl", music_url.as_deref());
+                element(x, "HQMusicUrl", hq_music_url.as_deref());
+                element(x, "ThumbMediaId", Some(thumb_media_id));
+            }),
+            ReplyKind::News { articles } => {
+                let _ = write!(xml, "<ArticleCount>{}</ArticleCount>", articles.len());
+                xml_wrap(&mut xml, "Articles", |x| {
+                    for article in articles {
+                        xml_wrap(x, "item", |x| {
+                            element(x, "Title", Some(&article.title));
+                            element(x, "Description", Some(&article.description));
+                            element(x, "PicUrl", Some(&article.pic_url));
+                            element(x, "Url", Some(&article.url));
+                        });
+                    }
+                });
+            }
+            ReplyKind::TransferCustomerService { kf_account } => {
+                if kf_account.is_some() {
+                    xml_wrap(&mut xml, "TransInfo", |x| {
+                        element(x, "KfAccount", kf_account.as_deref());
+                    });
+                }
+            }
+        }
+        xml.push_str("</xml>");
+        Ok(xml)
+    }
+
+    /// Reads a reply back from its XML (through [`Message::parse`], with
+    /// its limits): for tests that check what a server answered.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Message::parse`]; [`CallbackErrorKind::Xml`] when
+    /// the document is not a passive reply (an unknown `MsgType`, a field
+    /// its type needs is missing, `CreateTime` or `ArticleCount` is not a
+    /// number, or `ArticleCount` does not match the articles).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::{Reply, ReplyKind};
+    ///
+    /// let xml = "<xml><ToUserName>openid</ToUserName><FromUserName>gh_1</FromUserName>\
+    ///     <CreateTime>5</CreateTime><MsgType>transfer_customer_service</MsgType></xml>";
+    /// let reply = Reply::parse(xml)?;
+    /// assert_eq!(reply.kind(), &ReplyKind::TransferCustomerService { kf_account: None });
+    /// assert!(Reply::parse("<xml><MsgType>event</MsgType></xml>").is_err());
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn parse(xml: &str) -> Result<Reply> {
+        let message = Message::parse(xml)?;
+        let msg_type = message.msg_type().unwrap_or_default().to_string();
+        let get = |name: &str| message.field(name).map(str::to_string);
+        let require = |name: &str| {
+            get(name).ok_or_else(|| xml_error(format!("a {msg_type} reply without <{name}>")))
+        };
+        let number = |name: &str| -> Result<u64> {
+            require(name)?
+                .trim()
+                .parse()
+                .map_err(|_| xml_error(format!("<{name}> of a reply is not a number")))
+        };
+        let kind = match msg_type.as_str() {
+            "text" => ReplyKind::text(require("Content")?),
+            "image" => ReplyKind::image(require("Image/MediaId")?),
+            "voice" => ReplyKind::voice(require("Voice/MediaId")?),
+            "video" => ReplyKind::Video {
+                media_id: require("Video/MediaId")?,
+                title: get("Video/Title"),
+                description: get("Video/Description"),
+            },
+            "music" => ReplyKind::Music {
+                title: get("Music/Title"),
+                description: get("Music/Description"),
+                music_url: get("Music/MusicUrl"),
+                hq_music_url: get("Music/HQMusicUrl"),
+                thumb_media_id: require("Music/ThumbMediaId")?,
+            },
+            "news" => {
+                let count = number("ArticleCount")?;
+                let articles = (1..=count)
+                    .map(|i| {
+                        let item = match i {
+                            1 => "Articles/item".to_string(),
+                            i => format!("Articles/item[{i}]"),
+                        };
+                        let part = |name: &str| require(&format!("{item}/{name}"));
+                        Ok(Article {
+                            title: part("Title")?,
+                            description: part("Description")?,
+                            pic_url: part("PicUrl")?,
+                            url: part("Url")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let beyond = format!("Articles/item[{}]/Title", count + 1);
+                if message.field(&beyond).is_some() {
+                    return Err(xml_error("more articles than <ArticleCount>"));
+                }
+                ReplyKind::News { articles }
+            }
+            "transfer_customer_service" => ReplyKind::TransferCustomerService {
+                kf_account: get("TransInfo/KfAccount"),
+            },
+            other => return Err(xml_error(format!("not a passive reply: MsgType {other:?}"))),
+        };
+        Ok(Reply {
+            to_user_name: require("ToUserName")?,
+            from_user_name: require("FromUserName")?,
+            create_time: number("CreateTime")?,
+            kind,
+        })
+    }
+}
+
+/// Refuses a news reply with no article or more than `max`.
+pub(crate) fn check_articles(kind: &ReplyKind, max: usize) -> Result<()> {
+    match kind {
+        ReplyKind::News { articles } if articles.is_empty() || articles.len() > max => {
+            Err(Error::callback(CallbackErrorKind::ArticleCount {
+                count: articles.len(),
+                max,
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `<name>` + what `inner` writes + `</name>`.
+fn xml_wrap(xml: &mut String, name: &str, inner: impl FnOnce(&mut String)) {
+    let _ = write!(xml, "<{name}>");
+    inner(xml);
+    let _ = write!(xml, "</{name}>");
+}
+
+/// `<name>` + `value` as CDATA + `</name>`, or nothing for `None`.
+fn element(xml: &mut String, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        // ok because writing to a String cannot fail
+        let _ = write!(xml, "<{name}>{}</{name}>", cdata(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn addressed(kind: ReplyKind) -> Reply {
+        Reply::new("openid", "gh_123", kind).create_time(1348831860)
+    }
+
+    const HEAD: &str = "<xml><ToUserName><![CDATA[openid]]></ToUserName>\
+        <FromUserName><![CDATA[gh_123]]></FromUserName><CreateTime>1348831860</CreateTime>";
+
+    #[test]
+    fn every_reply_type_is_the_documented_xml() {
+        let some = |s: &str| Some(s.to_string());
+        for (kind, body) in [
+            (
+                ReplyKind::text("hi"),
+                "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content>",
+            ),
+            (
+                ReplyKind::image("m1"),
+                "<MsgType><![CDATA[image]]></MsgType><Image><MediaId><![CDATA[m1]]></MediaId></Image>",
+            ),
+            (
+                ReplyKind::voice("m2"),
+                "<MsgType><![CDATA[voice]]></MsgType><Voice><MediaId><![CDATA[m2]]></MediaId></Voice>",
+            ),
+            (
+                ReplyKind::Video {
+                    media_id: "m3".into(),
+                    title: some("t"),
+                    description: None,
+                },
+                "<MsgType><![CDATA[video]]></MsgType><Video><MediaId><![CDATA[m3]]></MediaId>\
+                 <Title><![CDATA[t]]></Title></Video>",
+            ),
+            (
+                ReplyKind::Music {
+                    title: some("t"),
+                    description: some("d"),
+                    music_url: some("http://m"),
+                    hq_music_url: some("http://hq"),
+                    thumb_media_id: "th".into(),
+                },
+                "<MsgType><![CDATA[music]]></MsgType><Music><Title><![CDATA[t]]></Title>\
+                 <Description><![CDATA[d]]></Description><MusicUrl><![CDATA[http://m]]></MusicUrl>\
+                 <HQMusicUrl><![CDATA[http://hq]]></HQMusicUrl><ThumbMediaId><![CDATA[th]]></ThumbMediaId></Music>",
+            ),
+            (
+                ReplyKind::news([Article {
+                    title: "t".into(),
+                    description: "d".into(),
+                    pic_url: "http://p".into(),
+                    url: "http://u".into(),
+                }]),
+                "<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item>\
+                 <Title><![CDATA[t]]></Title><Description><![CDATA[d]]></Description>\
+                 <PicUrl><![CDATA[http://p]]></PicUrl><Url><![CDATA[http://u]]></Url></item></Articles>",
+            ),
+            (
+                ReplyKind::TransferCustomerService { kf_account: None },
+                "<MsgType><![CDATA[transfer_customer_service]]></MsgType>",
+            ),
+            (
+                ReplyKind::TransferCustomerService {
+                    kf_account: some("kf2001@gh_123"),
+                },
+                "<MsgType><![CDATA[transfer_customer_service]]></MsgType><TransInfo>\
+                 <KfAccount><![CDATA[kf2001@gh_123]]></KfAccount></TransInfo>",
+            ),
+        ] {
+            let reply = addressed(kind);
+            assert_eq!(reply.to_xml().unwrap(), format!("{HEAD}{body}</xml>"));
+            assert_eq!(Reply::parse(&reply.to_xml().unwrap()).unwrap(), reply);
+        }
+    }
+
+    #[test]
+    fn news_needs_one_to_eight_articles() {
+        for count in [0, 9, 100] {
+            let err = addressed(ReplyKind::news(vec![Article::default(); count]))
+                .to_xml()
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::Callback(CallbackErrorKind::ArticleCount { count, max: 8 })
+            );
+            assert_eq!(
+                err.to_string(),
+                format!("callback rejected: a news reply has {count} articles; WeChat takes 1 to 8 here")
+            );
+        }
+        let eight = addressed(ReplyKind::news(vec![Article::default(); 8]));
+        assert_eq!(Reply::parse(&eight.to_xml().unwrap()).unwrap(), eight);
+    }
+
+    #[test]
+    fn parse_refuses_what_is_not_a_reply() {
+        for (xml, why) in [
+            (
+                "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>\
+                 <MsgType>event</MsgType></xml>",
+                "not a passive reply: MsgType \"event\"",
+            ),
+            (
+                "<xml><ToUserName>a</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>\
+                 <Content>x</Content></xml>",
+                "a text reply without <FromUserName>",
+            ),
+            (
+                "<xml><MsgType>image</MsgType><MediaId>m</MediaId></xml>",
+                "a image reply without <Image/MediaId>",
+            ),
+            (
+                "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>\
+                 <MsgType>news</MsgType><ArticleCount>1</ArticleCount><Articles>\
+                 <item><Title>t</Title><Description>d</Description><PicUrl>p</PicUrl><Url>u</Url></item>\
+                 <item><Title>t</Title><Description>d</Description><PicUrl>p</PicUrl><Url>u</Url></item>\
+                 </Articles></xml>",
+                "more articles than <ArticleCount>",
+            ),
+            (
+                "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>now</CreateTime>\
+                 <MsgType>text</MsgType><Content>x</Content></xml>",
+                "<CreateTime> of a reply is not a number",
+            ),
+        ] {
+            let err = Reply::parse(xml).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::Callback(CallbackErrorKind::Xml(why.into())),
+                "{xml}"
+            );
+        }
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        // Any string, with the CDATA terminator and markup made likely.
+        prop_oneof![
+            any::<String>(),
+            "[a-z<>&\\]\\[!]{0,12}(\\]\\]>)[a-z<>&\\]]{0,12}",
+        ]
+    }
+
+    fn article() -> impl Strategy<Value = Article> {
+        (text(), text(), text(), text()).prop_map(|(title, description, pic_url, url)| Article {
+            title,
+            description,
+            pic_url,
+            url,
+        })
+    }
+
+    fn reply_kind() -> impl Strategy<Value = ReplyKind> {
+        let optional = || proptest::option::of(text());
+        prop_oneof![
+            text().prop_map(ReplyKind::text),
+            text().prop_map(ReplyKind::image),
+            text().prop_map(ReplyKind::voice),
+            (text(), optional(), optional()).prop_map(|(media_id, title, description)| {
+                ReplyKind::Video {
+                    media_id,
+                    title,
+                    description,
+                }
+            }),
+            (optional(), optional(), optional(), optional(), text()).prop_map(
+                |(title, description, music_url, hq_music_url, thumb_media_id)| ReplyKind::Music {
+                    title,
+                    description,
+                    music_url,
+                    hq_music_url,
+                    thumb_media_id,
+                }
+            ),
+            proptest::collection::vec(article(), 1..=MAX_ARTICLES).prop_map(ReplyKind::news),
+            optional().prop_map(|kf_account| ReplyKind::TransferCustomerService { kf_account }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_reply_round_trips_through_message_parse(
+            kind in reply_kind(),
+            to in text(),
+            from in text(),
+            create_time in any::<u64>(),
+        ) {
+            let reply = Reply::new(to, from, kind).create_time(create_time);
+            let xml = reply.to_xml().unwrap();
+            let message = Message::parse(&xml).unwrap();
+            prop_assert_eq!(message.to_user_name(), Some(reply.to_user_name()));
+            prop_assert_eq!(message.create_time(), Some(create_time));
+            prop_assert_eq!(Reply::parse(&xml).unwrap(), reply);
+        }
+    }
+}

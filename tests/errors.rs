@@ -1,0 +1,303 @@
+//! Errors that say where they came from: the token fetch they were raised
+//! in (token, appid, kind of source), a transport failure's cause, a
+//! timeout's limit, the attempts a busy call made, and a hub's own errors
+//! apart from WeChat's errcodes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wechat::testing::{FakeWechat, SilentServer, StubServer};
+use wechat::{
+    BusyRetry, Client, ComponentSource, ErrorKind, HubSource, MemoryRefreshTokens,
+    MemoryVerifyTickets, RequestOptions, SecretSource, SourceKind, TicketType, TokenKey,
+    TransportKind,
+};
+
+use crate::common::{self, APPID, SECRET};
+
+const COMPONENT: &str = "wx_component_err";
+const AUTHORIZER: &str = "wx_authorizer_err";
+
+/// A client of the fake whose secret the fake does not know.
+fn wrong_secret(fake: &FakeWechat) -> Client {
+    Client::builder()
+        .appid(APPID)
+        .base_url(fake.url())
+        .token_source(SecretSource::new(APPID, "not-the-secret"))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_wrong_secret_names_the_token_fetch_not_the_call() {
+    let fake = common::fake();
+    let client = wrong_secret(&fake);
+    let err = client.request("/cgi-bin/user/get").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not fetch the access_token of {APPID} from the direct source: \
+             wechat api error 40125: invalid appsecret (the appsecret is wrong)"
+        )
+    );
+    // The kind is still WeChat's answer, matched as before.
+    assert_eq!(err.errcode(), Some(40125));
+    let fetch = err.token_fetch().unwrap();
+    assert_eq!(
+        (
+            fetch.appid(),
+            fetch.authorizer_appid(),
+            fetch.source(),
+            fetch.is_refresh()
+        ),
+        (APPID, None, SourceKind::Direct, false)
+    );
+    assert_eq!(fake.count("/cgi-bin/user/get"), 0);
+}
+
+#[test]
+fn a_ticket_whose_access_token_fails_names_the_access_token() {
+    let fake = common::fake();
+    let client = wrong_secret(&fake);
+    let err = client
+        .token(&TokenKey::ticket(APPID, TicketType::Jsapi))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("could not fetch the access_token of {APPID} from the direct source: wechat api error 40125")),
+        "{err}"
+    );
+    // WeChat rejecting the ticket call itself names the ticket.
+    fake.register(APPID, SECRET);
+    let client = common::direct(&fake);
+    fake.fail_next("/cgi-bin/ticket/getticket", 40164, "invalid ip 1.2.3.4", 1);
+    let err = client
+        .token(&TokenKey::ticket(APPID, TicketType::Jsapi))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not fetch the jsapi ticket of {APPID} from the direct source: \
+             wechat api error 40164: invalid ip 1.2.3.4 (add this machine's IP to the account's whitelist)"
+        )
+    );
+}
+
+#[test]
+fn a_failed_refresh_says_it_was_a_refresh() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    client.request("/cgi-bin/a").unwrap();
+    // The secret was reset on the platform: the rejected token cannot be
+    // replaced.
+    fake.register(APPID, "reset-secret");
+    fake.invalidate_current(APPID);
+    let err = client.request("/cgi-bin/a").unwrap_err();
+    let fetch = err.token_fetch().unwrap();
+    assert!(fetch.is_refresh());
+    assert!(
+        err.to_string()
+            .starts_with(&format!("could not refresh the access_token of {APPID} from the direct source: wechat api error 40125")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_error_of_the_call_itself_names_no_fetch() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    fake.fail_next("/cgi-bin/q", 45009, "reach max api daily quota limit", 1);
+    let err = client.request("/cgi-bin/q").unwrap_err();
+    assert!(err.token_fetch().is_none());
+    assert!(
+        err.to_string().starts_with("wechat api error 45009"),
+        "{err}"
+    );
+}
+
+#[test]
+fn component_fetches_name_the_platform_and_the_authorizer() {
+    let fake = FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, "component-secret");
+    fake.push_verify_ticket(COMPONENT, "ticket@@@err");
+    let tickets = Arc::new(MemoryVerifyTickets::new());
+    tickets.set(COMPONENT, "ticket@@@err");
+    let client = |secret: &str| {
+        Client::builder()
+            .appid(COMPONENT)
+            .base_url(fake.url())
+            .token_source(ComponentSource::new(
+                COMPONENT,
+                secret,
+                tickets.clone(),
+                MemoryRefreshTokens::new(),
+            ))
+            .build()
+            .unwrap()
+    };
+    let err = client("wrong")
+        .token(&TokenKey::component_access_token(COMPONENT))
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "could not fetch the component_access_token of {COMPONENT} from the component source: wechat api error 40125"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.token_fetch().unwrap().source(), SourceKind::Component);
+
+    let err = client("component-secret")
+        .request(RequestOptions::get("/cgi-bin/get_api_domain_ip").authorizer_appid(AUTHORIZER))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not fetch the access_token of authorizer {AUTHORIZER} (platform {COMPONENT}) from the component source: \
+             invalid request: no authorizer_refresh_token stored for authorizer {AUTHORIZER}: the account must authorize the platform"
+        )
+    );
+    assert_eq!(
+        err.token_fetch().unwrap().authorizer_appid(),
+        Some(AUTHORIZER)
+    );
+}
+
+#[test]
+fn a_hubs_own_error_has_no_wechat_errcode() {
+    // A hub's own failure with errcode -1: not WeChat's "system busy", so
+    // code retrying on errcode -1 does not retry it forever.
+    let stub = StubServer::start(
+        200,
+        "application/json",
+        r#"{"errcode":-1,"message":"store unavailable","reason":"store_unavailable","http_status":503}"#,
+    )
+    .unwrap();
+    let client = Client::builder()
+        .appid(APPID)
+        .token_source(HubSource::new(stub.url()).unwrap())
+        .build()
+        .unwrap();
+    let err = client.request("/cgi-bin/user/get").unwrap_err();
+    assert_eq!(err.errcode(), None);
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Hub {
+            errcode: Some(-1),
+            reason: "store_unavailable".into(),
+            message: "store unavailable".into(),
+            status: 503,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not fetch the access_token of {APPID} from the hub source: \
+             hub error (http 503, errcode -1) store_unavailable: store unavailable"
+        )
+    );
+    assert_eq!(stub.requests(), 1, "not retried");
+
+    // A hub relaying that the authorizer must authorize again still says so.
+    let stub = StubServer::start(
+        200,
+        "application/json",
+        r#"{"errcode":61023,"message":"invalid refresh token","reason":"wechat_error","http_status":502}"#,
+    )
+    .unwrap();
+    let err = Client::builder()
+        .token_source(HubSource::new(stub.url()).unwrap())
+        .build()
+        .unwrap()
+        .token(&TokenKey::access_token(COMPONENT).for_authorizer(AUTHORIZER))
+        .unwrap_err();
+    assert!(err.needs_reauthorization(), "{err:?}");
+}
+
+#[test]
+fn a_busy_call_says_how_many_attempts_it_made() {
+    let fake = common::fake();
+    let client = common::builder(&fake)
+        .token_source(common::secret_source(&fake))
+        .busy_retry(BusyRetry {
+            retries: 2,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        })
+        .build()
+        .unwrap();
+    fake.fail_next("/cgi-bin/busy", -1, "system error", usize::MAX);
+    let err = client.request("/cgi-bin/busy").unwrap_err();
+    assert_eq!(err.attempts(), Some(3));
+    assert_eq!(
+        err.to_string(),
+        "wechat api error -1: system error (after 3 attempts)"
+    );
+    assert_eq!(fake.count("/cgi-bin/busy"), 3);
+    // Answered at once: nothing to count.
+    fake.fail_next("/cgi-bin/quota", 45009, "quota", 1);
+    assert_eq!(
+        client.request("/cgi-bin/quota").unwrap_err().attempts(),
+        None
+    );
+}
+
+#[test]
+fn timeouts_name_their_limit() {
+    let silent = SilentServer::start().unwrap();
+    let client = Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = client
+        .request(RequestOptions::get(format!("{}/sns/auth", silent.url())))
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "request to {}/sns/auth timed out: the client's timeout of 300ms was reached",
+            silent.url()
+        )
+    );
+    let err = client
+        .request(
+            RequestOptions::get(format!("{}/sns/auth", silent.url()))
+                .timeout(Duration::from_millis(150)),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "request to {}/sns/auth timed out: the call's timeout of 150ms was reached",
+            silent.url()
+        )
+    );
+}
+
+#[test]
+fn a_tls_failure_says_tls() {
+    // The fake speaks plain HTTP: a TLS handshake with it fails.
+    let fake = FakeWechat::start().unwrap();
+    let url = format!("https://127.0.0.1:{}/sns/auth", fake.port());
+    let err = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .request(RequestOptions::get(url.as_str()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Transport {
+                kind: TransportKind::Other,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(&format!("request to {url} transport failed: tls: ")),
+        "{err}"
+    );
+}
