@@ -80,6 +80,7 @@ use std::collections::HashMap;
 pub struct HubHandler {
     pub(super) client: Client,
     /// The client's cache, read without I/O for answers at once.
+    // ok because only HubServer (feature `hub`) answers at once
     #[cfg_attr(not(feature = "hub"), allow(dead_code))]
     pub(super) cache: Arc<TokenCache>,
     pub(super) store: Arc<dyn Store>,
