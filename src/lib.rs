@@ -170,6 +170,9 @@
 //!   handler and stores in [`hub`] need no feature, and nothing else in the
 //!   SDK starts a runtime.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
+//! - `cli`: the `wechat` command line (tokens, any API call, quota,
+//!   callbacks, signatures, OAuth2 and batch jobs from a shell), built on
+//!   this crate's public API; enables `crypto`.
 //!
 //! # Errors
 //!
@@ -244,7 +247,7 @@ pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::Secret;
-pub use sign::{sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
+pub use sign::{noncestr, sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
 pub use token::component::{
     ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore,
     VerifyTicketProvider,

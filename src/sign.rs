@@ -121,8 +121,19 @@ pub fn sign_card(values: &[&str]) -> String {
     sha.digest().to_string()
 }
 
-/// 16 random alphanumeric characters.
-pub(crate) fn noncestr() -> String {
+/// 16 random alphanumeric characters: a fresh nonce for a signature, as
+/// [`sign_jssdk`] draws, [`sign_card`] and
+/// [`MessageCrypto::encrypt`](crate::MessageCrypto::encrypt) need.
+///
+/// # Example
+///
+/// ```
+/// let nonce = wechat::noncestr();
+/// assert_eq!(nonce.len(), 16);
+/// assert!(nonce.chars().all(|c| c.is_ascii_alphanumeric()));
+/// assert_ne!(nonce, wechat::noncestr());
+/// ```
+pub fn noncestr() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {

@@ -8,6 +8,8 @@ mod base_url;
 mod callback;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
+#[cfg(feature = "cli")]
+mod cli;
 mod component;
 #[cfg(feature = "crypto")]
 mod component_push;

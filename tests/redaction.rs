@@ -312,6 +312,112 @@ fn logins_print_no_secret_user_token_or_session_key() {
     }
 }
 
+/// The `wechat` command line prints no secret, token or ticket in any
+/// subcommand's output or error, nor in a batch's results, even when WeChat
+/// or a hub echoes one back (the harness checks every run's stdout and
+/// stderr for the tests' secrets and anything the fakes minted).
+#[cfg(feature = "cli")]
+#[test]
+fn the_command_line_prints_no_secret_or_token() {
+    use crate::cli::{assert_no_secret, temp_file, Cli};
+    use wechat::testing::{Canned, FakeHub};
+
+    let fake = common::fake();
+    let leaky =
+        format!("invalid credential, access_token=TOKEN_{APPID}_9_deadbeef secret={SECRET} rid: 1");
+    fake.answer("/cgi-bin/echo", Canned::error(40013, &leaky));
+    let code = fake.oauth_code(APPID, "o1");
+    // Each with the exit code that shows it did what it is here for.
+    let runs: &[(&[&str], i32)] = &[
+        (&["token"], 0),
+        (&["token", "--refresh", "--ticket", "wx_card"], 0),
+        (&["api", "GET", "/cgi-bin/x", "-q", "a=b"], 0),
+        (&["api", "GET", "/cgi-bin/echo"], 1),
+        (
+            &[
+                "api",
+                "GET",
+                "/cgi-bin/x",
+                "-q",
+                &format!("access_token={SECRET}"),
+            ],
+            2,
+        ),
+        (&["quota", "get", "/cgi-bin/x"], 0),
+        (&["quota", "clear", "--yes"], 0),
+        (&["quota", "rid", "1"], 0),
+        (&["sign", "jssdk", "https://example.com/"], 0),
+        (&["sign", "card", "--card-id", "c"], 0),
+        (&["oauth", "exchange", &code, "--user-info"], 0),
+        (&["oauth", "exchange", "unknown-code"], 1),
+        (&["callback", "sign", "--timestamp", "1", "--nonce", "n"], 0),
+        (
+            &[
+                "callback",
+                "verify",
+                "signature=x&timestamp=1&nonce=n&echostr=e",
+            ],
+            4,
+        ),
+        (
+            &["callback", "decrypt", "msg_signature=x&timestamp=1&nonce=n"],
+            4,
+        ),
+        (&["callback", "encrypt", "--body", "-"], 0),
+    ];
+    for (args, code) in runs {
+        let run = Cli::on(&fake)
+            .callback_secrets()
+            .args(args.iter().copied())
+            .stdin("<xml><ComponentVerifyTicket>ticket@@@x</ComponentVerifyTicket></xml>")
+            .run();
+        assert!(!run.stdout.contains("ticket@@@x") && !run.stderr.contains("ticket@@@x"));
+        assert_eq!(run.code, Some(*code), "{args:?}: {}", run.stderr);
+    }
+    // Nobody answers at the base URL: the token URL held the secret.
+    let refused = wechat::testing::refused_url().unwrap();
+    Cli::on(&fake)
+        .env("WECHAT_BASE_URL", &refused)
+        .args(["token"])
+        .run();
+    // A hub that echoes a secret in its error.
+    let stub = StubServer::start(
+        200,
+        "application/json",
+        format!(
+            r#"{{"errcode":1,"reason":"x","message":"secret={SECRET} secret={}"}}"#,
+            crate::cli::BEARER
+        ),
+    )
+    .unwrap();
+    Cli::new()
+        .env("WECHAT_APPID", APPID)
+        .env("WECHAT_HUB", &stub.url())
+        .env("WECHAT_HUB_BEARER", crate::cli::BEARER)
+        .args(["token"])
+        .run();
+    // A batch's results hold answers, never the token they were called with.
+    let hub = FakeHub::start(common::secret_source(&fake)).unwrap();
+    let input = temp_file(
+        "calls.jsonl",
+        b"{\"id\": 1, \"path\": \"/cgi-bin/x\"}\n{\"id\": 2, \"path\": \"/cgi-bin/echo\"}\n",
+    );
+    let output = input.with_file_name("results.jsonl");
+    let run = Cli::new()
+        .env("WECHAT_APPID", APPID)
+        .env("WECHAT_HUB", &hub.url())
+        .env("WECHAT_BASE_URL", &fake.url())
+        .args([
+            "batch",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ])
+        .run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_no_secret(&std::fs::read_to_string(&output).unwrap());
+}
+
 #[cfg(feature = "crypto")]
 #[test]
 fn callback_handlers_their_answers_and_pushes_print_no_secret() {

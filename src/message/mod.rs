@@ -133,6 +133,38 @@ impl Message {
         &self.fields
     }
 
+    /// Every field as [`fields`](Message::fields) gives them, except that
+    /// the values of credentials (`ComponentVerifyTicket`,
+    /// `AuthorizationCode`, `PreAuthCode`) read `[redacted]`: the fields to
+    /// log or print. `Debug` shows these.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let xml = "<xml><AppId>wx_component</AppId><CreateTime>1413192605</CreateTime>\
+    ///     <InfoType>component_verify_ticket</InfoType>\
+    ///     <ComponentVerifyTicket>ticket@@@x</ComponentVerifyTicket></xml>";
+    /// let message = wechat::Message::parse(xml)?;
+    /// let shown = message.redacted_fields();
+    /// assert_eq!(shown["ComponentVerifyTicket"], "[redacted]");
+    /// assert_eq!(shown["AppId"], "wx_component");
+    /// assert_eq!(message.field("ComponentVerifyTicket"), Some("ticket@@@x"));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn redacted_fields(&self) -> BTreeMap<&str, &str> {
+        self.fields
+            .iter()
+            .map(|(name, value)| {
+                let shown = if SENSITIVE_FIELDS.contains(&name.as_str()) {
+                    "[redacted]"
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), shown)
+            })
+            .collect()
+    }
+
     /// One field as sent, for example `field("Event")` or
     /// `field("ScanCodeInfo/ScanResult")`.
     ///
@@ -278,21 +310,9 @@ impl Message {
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fields: BTreeMap<&str, &str> = self
-            .fields
-            .iter()
-            .map(|(name, value)| {
-                let shown = if SENSITIVE_FIELDS.contains(&name.as_str()) {
-                    "[redacted]"
-                } else {
-                    value.as_str()
-                };
-                (name.as_str(), shown)
-            })
-            .collect();
         f.debug_struct("Message")
             .field("kind", &self.kind)
-            .field("fields", &fields)
+            .field("fields", &self.redacted_fields())
             .finish()
     }
 }

@@ -3,7 +3,9 @@
 #[cfg(feature = "hub")]
 pub mod process;
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use wechat::testing::{FakeHub, FakeWechat};
 use wechat::{BusyRetry, Client, ClientBuilder, HubSource, SecretSource};
@@ -57,4 +59,25 @@ pub fn via_hub(fake: &FakeWechat, hub: &FakeHub) -> Client {
         .token_source(HubSource::new(hub.url()).expect("hub url"))
         .build()
         .expect("client")
+}
+
+/// A directory of its own for one test: pid + counter.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "wechat-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A bound on waiting for `cond`, not a timing assertion.
+pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "not reached: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }

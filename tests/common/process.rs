@@ -8,17 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A directory of its own for one test: pid + counter.
-pub fn temp_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "wechat-hub-test-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
+pub use super::{temp_dir, wait_until};
 
 /// A unique Redis key prefix for one test.
 pub fn unique_prefix(name: &str) -> String {
@@ -211,13 +201,4 @@ impl Drop for RedisProcess {
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
-}
-
-/// A bound on waiting for `cond`, not a timing assertion.
-pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "not reached: {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }

@@ -1,0 +1,122 @@
+//! `wechat`: the SDK from a shell. Tokens, any API call, quota, callbacks,
+//! signatures, OAuth2 and batch jobs, built on the crate's public API only.
+//! Run `wechat --help`.
+#![forbid(unsafe_code)]
+
+mod api;
+mod batch;
+mod callback;
+mod exit;
+mod input;
+mod oauth;
+mod output;
+mod profile;
+mod quota;
+mod sign;
+mod time;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use exit::Failure;
+use profile::{Profile, SourceArgs};
+
+/// Where tokens come from and what the exit codes mean, for `--help`.
+const AFTER_HELP: &str = "\
+Tokens come from a hub (--hub or $WECHAT_HUB, its bearer secret in
+$WECHAT_HUB_BEARER), else straight from WeChat with the app secret
+($WECHAT_SECRET or --secret-file). A [profile.NAME] of the config file
+(--profile) can say either; flags and the environment win over it. Secrets
+are read from the environment or a file, never from a flag, and are never
+printed.
+
+Examples:
+  export WECHAT_APPID=wx1234567890 WECHAT_SECRET=...
+  wechat token
+  wechat api GET /cgi-bin/user/get -q next_openid=o_abc
+  wechat batch calls.jsonl -o results.jsonl -j 8 --rate 200
+";
+
+/// The SDK from a shell: tokens, any WeChat API call, quota, callbacks,
+/// signatures, OAuth2 and batch jobs.
+#[derive(Parser)]
+#[command(name = "wechat", version, after_help = format!("{AFTER_HELP}\n{}", exit::EXIT_CODES))]
+struct Cli {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Token(token::TokenArgs),
+    Api(api::ApiArgs),
+    #[command(subcommand)]
+    Quota(quota::QuotaCommand),
+    #[command(subcommand)]
+    Callback(callback::CallbackCommand),
+    #[command(subcommand)]
+    Sign(sign::SignCommand),
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
+    Batch(batch::BatchArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  wechat completions bash > /etc/bash_completion.d/wechat\n  wechat completions zsh > \"${fpath[1]}/_wechat\""
+    )]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The SDK's warnings (two processes fetching tokens with one secret) as
+/// lines of the command's own, on stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let message = record.args().to_string();
+            let message = message.strip_prefix("wechat: ").unwrap_or(&message);
+            output::note(&format!("warning: {message}"));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn main() -> ExitCode {
+    // ok because nothing else installs a logger in this binary
+    let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Warn));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let profile = || Profile::resolve(&cli.source);
+    match cli.command {
+        Command::Token(args) => token::run(&profile()?, &args),
+        Command::Api(args) => api::run(&profile()?, args),
+        Command::Quota(command) => quota::run(&profile()?, command),
+        Command::Callback(command) => callback::run(&profile()?, command),
+        Command::Sign(command) => sign::run(&profile()?, command),
+        Command::Oauth(command) => oauth::run(&profile()?, command),
+        Command::Batch(args) => batch::run(&profile()?, &args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "wechat", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Help, completions, exit codes, and where tokens come from: profiles of
+//! the config file, secrets from a file, never from a flag.
+
+use super::{temp_file, text, Cli};
+use crate::common::{self, APPID, SECRET};
+
+/// Every subcommand, as its words.
+const SUBCOMMANDS: &[&[&str]] = &[
+    &["token"],
+    &["api"],
+    &["quota", "get"],
+    &["quota", "clear"],
+    &["quota", "rid"],
+    &["callback", "sign"],
+    &["callback", "verify"],
+    &["callback", "decrypt"],
+    &["callback", "encrypt"],
+    &["sign", "jssdk"],
+    &["sign", "card"],
+    &["oauth", "url"],
+    &["oauth", "exchange"],
+    &["batch"],
+    &["completions"],
+];
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    for words in SUBCOMMANDS {
+        let run = Cli::new()
+            .args(words.iter().copied())
+            .args(["--help"])
+            .run();
+        assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{words:?}");
+        assert!(
+            run.stdout.contains("\nExample:\n") || run.stdout.contains("\nExamples:\n"),
+            "{words:?} has no example:\n{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .starts_with(&format!("Usage: wechat {}", words.join(" ")))
+                || run
+                    .stdout
+                    .contains(&format!("\nUsage: wechat {}", words.join(" "))),
+            "{words:?}"
+        );
+    }
+    for group in ["quota", "callback", "sign", "oauth"] {
+        let run = Cli::new().args([group, "--help"]).run();
+        assert_eq!(run.code, Some(0), "{group}");
+    }
+}
+
+#[test]
+fn the_exit_codes_are_in_the_help_and_the_readme() {
+    let run = Cli::new().args(["--help"]).run();
+    assert_eq!(run.code, Some(0));
+    let codes = &run.stdout[run.stdout.find("Exit codes:\n").expect("exit codes")..];
+    assert!(codes.contains("\n  130  interrupted by Ctrl-C"), "{codes}");
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(&format!("```text\n{codes}```")),
+        "the README's exit codes differ from --help:\n{codes}"
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = Cli::new().args(["completions", shell]).run();
+        assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{shell}");
+        for word in ["token", "batch", "callback", "base-url"] {
+            assert!(run.stdout.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let run = Cli::new().args(["completions", "tcsh"]).run();
+    assert_eq!(run.code, Some(2));
+}
+
+#[test]
+fn a_secret_is_never_a_flag() {
+    for flag in ["--secret", "--hub-bearer", "--token"] {
+        let run = Cli::new().args([flag, SECRET, "token"]).run();
+        assert_eq!(run.code, Some(2), "{flag}");
+        assert!(
+            run.stderr
+                .starts_with(&format!("error: unexpected argument '{flag}' found")),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn profiles_say_where_tokens_come_from() {
+    let fake = common::fake();
+    let secret_file = temp_file("secret", format!("{SECRET}\n").as_bytes());
+    let config = temp_file(
+        "config.toml",
+        format!(
+            "default_profile = \"test\"\n\n\
+             [profile.test]\nappid = \"{APPID}\"\nsecret_file = \"{}\"\nbase_url = \"{}\"\n\n\
+             [profile.env]\nappid = \"{APPID}\"\nsecret_env = \"MY_SECRET\"\nbase_url = \"{}\"\n",
+            text(&secret_file),
+            fake.url(),
+            fake.url()
+        )
+        .as_bytes(),
+    );
+    let with_config = || Cli::new().args(["--config", &text(&config)]);
+    let run = with_config()
+        .args(["api", "GET", "/cgi-bin/p", "--compact"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert!(run.stdout.contains("\"appid\":\"wx_test_app\""));
+
+    with_config()
+        .args(["--profile", "env", "token"])
+        .run()
+        .expect(
+            2,
+            "",
+            "wechat: environment variable MY_SECRET (the app secret) is not set\n",
+        );
+    let run = with_config()
+        .env("WECHAT_PROFILE", "env")
+        .env("MY_SECRET", SECRET)
+        .args(["token"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    // A flag wins over the profile.
+    with_config()
+        .args(["--appid", "wx_unknown", "token"])
+        .run()
+        .expect(
+            1,
+            "",
+            "wechat: could not fetch the access_token of wx_unknown from the direct source: \
+             wechat api error 40013: invalid appid\n",
+        );
+    with_config()
+        .args(["--profile", "nope", "token"])
+        .run()
+        .expect(
+            2,
+            "",
+            &format!(
+                "wechat: no [profile.nope] in {} (it has: env, test)\n",
+                text(&config)
+            ),
+        );
+    assert_eq!(fake.count("/cgi-bin/token"), 3);
+
+    // The default file is ~/.config/wechat/config.toml.
+    let home = super::temp_dir("home");
+    std::fs::create_dir_all(home.join(".config/wechat")).unwrap();
+    std::fs::copy(&config, home.join(".config/wechat/config.toml")).unwrap();
+    let run = Cli::new().env("HOME", &text(&home)).args(["token"]).run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    Cli::new()
+        .args(["--profile", "test", "token"])
+        .run()
+        .expect(2, "", "wechat: profile \"test\" needs a config file: --config FILE, $WECHAT_CONFIG or ~/.config/wechat/config.toml\n");
+}
+
+#[test]
+fn a_bad_config_file_does_not_echo_its_lines() {
+    let config = temp_file(
+        "bad.toml",
+        format!("[profile.p]\nappid = \"wx1\"\nsecret = \"{SECRET}\"\n").as_bytes(),
+    );
+    Cli::new()
+        .args(["--config", &text(&config), "--profile", "p", "token"])
+        .run()
+        .expect(
+            2,
+            "",
+            &format!(
+                "wechat: bad config {}, line 3: unknown field `secret`, expected one of {}\n",
+                text(&config),
+                "`appid`, `hub`, `hub_bearer_env`, `hub_bearer_file`, `secret_env`, `secret_file`, `base_url`, `stable`, `timeout_secs`, `callback_token_env`, `callback_token_file`, `encoding_aes_key_env`, `encoding_aes_key_file`"
+            ),
+        );
+    let empty = temp_file("empty-secret", b"\n");
+    Cli::new()
+        .env("WECHAT_APPID", APPID)
+        .args(["--secret-file", &text(&empty), "token"])
+        .run()
+        .expect(
+            2,
+            "",
+            &format!("wechat: the app secret in {} is empty\n", text(&empty)),
+        );
+}
