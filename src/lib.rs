@@ -165,8 +165,10 @@
 //!   [`ComponentPushHandler`] for a third-party platform without a hub.
 //!   A mini program's encrypted data ([`MiniProgram::decrypt_data`]).
 //!   The plain URL check ([`check_url`]) needs no feature.
-//! - `hub`: the `wechat-hub` binary and [`hub::HubServer`]; the handler and
-//!   stores in [`hub`] need no feature.
+//! - `hub`: the `wechat-hub` binary and [`hub::HubServer`] (hyper on a small
+//!   tokio runtime of its own, `/metrics` through prometheus-client); the
+//!   handler and stores in [`hub`] need no feature, and nothing else in the
+//!   SDK starts a runtime.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
 //! - `cli`: the `wechat` command line (tokens, any API call, quota,
 //!   callbacks, signatures, OAuth2 and batch jobs from a shell), built on

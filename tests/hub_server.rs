@@ -47,6 +47,13 @@ fn post(url: &str, body: &str) -> (u16, Value) {
     (status, serde_json::from_str(&text).expect("json body"))
 }
 
+/// The body of a GET, as text.
+fn get_text(url: &str) -> String {
+    let mut resp = agent().get(url).call().expect("hub answers");
+    assert_eq!(resp.status(), 200);
+    resp.body_mut().read_to_string().expect("body")
+}
+
 fn keys(v: &Value) -> BTreeSet<&str> {
     v.as_object()
         .expect("object")
@@ -231,6 +238,13 @@ fn sixty_four_threads_report_one_stale_token_one_upstream_refresh() {
         2,
         "1 fetch + exactly 1 refresh"
     );
+    let metrics = get_text(&format!("{}/metrics", hub.url));
+    for line in [
+        "wechat_hub_upstream_calls_total{kind=\"token\",result=\"ok\"} 2",
+        "wechat_hub_refreshes_without_upstream_total 63",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
 }
 
 #[test]
@@ -364,6 +378,24 @@ fn sigterm_and_sigint_stop_it_cleanly() {
         assert!(status.success(), "{signal}: {status:?}");
         hub.wait_for_log("wechat-hub: stopped");
     }
+}
+
+#[test]
+fn sigterm_answers_the_request_in_flight_then_exits_0() {
+    let fake = common::fake();
+    // Holds the hub's upstream call while the signal arrives.
+    fake.delay("/cgi-bin/token", Duration::from_millis(1500));
+    let mut hub = memory_hub(&fake, "");
+    let url = format!("{}/client/access_token?appid={APPID}", hub.url);
+    let in_flight = std::thread::spawn(move || get(&url, None));
+    process::wait_until("the upstream call began", || {
+        fake.count("/cgi-bin/token") == 1
+    });
+    let status = hub.signal_and_wait("TERM");
+    assert!(status.success(), "{status:?}");
+    let (status, body) = in_flight.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].as_str().unwrap().starts_with("TOKEN_"));
 }
 
 #[test]

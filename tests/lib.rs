@@ -21,6 +21,8 @@ mod global;
 mod hub_client;
 #[cfg(feature = "hub")]
 mod hub_component;
+#[cfg(feature = "hub")]
+mod hub_http;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_redis;
 #[cfg(feature = "hub")]

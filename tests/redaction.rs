@@ -468,3 +468,18 @@ fn callback_handlers_their_answers_and_pushes_print_no_secret() {
         assert_clean("callback output", text, &secrets);
     }
 }
+
+#[cfg(feature = "hub")]
+#[test]
+fn a_hub_server_prints_no_secret() {
+    use wechat::hub::{HubHandler, HubServer};
+    let handler = HubHandler::builder()
+        .account(APPID, SECRET)
+        .bearer(BEARER)
+        .build()
+        .unwrap();
+    let server = HubServer::bind("127.0.0.1:0", handler).unwrap();
+    let shown = format!("{server:?}");
+    assert!(shown.contains("max_connections"), "{shown}");
+    assert_clean("HubServer", &shown, &[SECRET.into(), BEARER.into()]);
+}

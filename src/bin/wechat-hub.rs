@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use wechat::hub::{FileStore, HubHandler, HubServer, MemoryStore};
@@ -31,7 +32,13 @@ names the environment variable that holds the secret):
     bind = \"127.0.0.1:4000\"          # default
     bearer_env = \"WECHAT_HUB_BEARER\" # optional: require Authorization: Bearer
     upstream = \"https://api.weixin.qq.com\"  # default; a fake WeChat for tests
-    workers = 64                     # default: connections served at once
+    workers = 64                     # default: requests waiting on the store or
+                                     # WeChat at once (a blocking pool)
+    max_connections = 16384          # default: more are answered 503 and closed
+    header_read_timeout_ms = 5000    # default: a begun request head must arrive
+    idle_timeout_secs = 60           # default: keep-alive connections kept idle
+    body_timeout_secs = 10           # default: a request body must arrive
+    shutdown_timeout_secs = 10       # default: on SIGTERM, finish requests in flight
     refresh_burst = 3                # default: WeChat token calls at once per key,
     refresh_floor_secs = 30          # then one per this many seconds (all replicas)
     max_staleness_ms = 1000          # default: re-read the store at least this often
@@ -54,8 +61,10 @@ names the environment variable that holds the secret):
     encoding_aes_key_env = \"WECHAT_COMPONENT_AES_KEY\"
 
 Without a bearer secret the hub listens on loopback only unless
---allow-remote (or allow_remote = true) is given. SIGINT or SIGTERM stops it
-after the requests in progress.
+--allow-remote (or allow_remote = true) is given. GET /metrics answers the
+Prometheus text format (behind the bearer secret). SIGINT or SIGTERM stops
+it: no new connections, the requests in progress answered (within
+shutdown_timeout_secs), exit 0.
 ";
 
 #[derive(Deserialize)]
@@ -69,6 +78,11 @@ struct Config {
     #[serde(default)]
     stable: bool,
     workers: Option<usize>,
+    max_connections: Option<usize>,
+    header_read_timeout_ms: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    shutdown_timeout_secs: Option<u64>,
     refresh_burst: Option<u32>,
     refresh_floor_secs: Option<u64>,
     max_staleness_ms: Option<u64>,
@@ -245,11 +259,11 @@ fn run() -> Result<(), String> {
             config.refresh_burst.unwrap_or(default.burst()),
             config
                 .refresh_floor_secs
-                .map_or(default.floor(), std::time::Duration::from_secs),
+                .map_or(default.floor(), Duration::from_secs),
         ));
     }
     if let Some(ms) = config.max_staleness_ms {
-        builder = builder.max_staleness(std::time::Duration::from_millis(ms));
+        builder = builder.max_staleness(Duration::from_millis(ms));
     }
     let bearer = match &config.bearer_env {
         Some(name) => Some(env_secret(name, "bearer secret")?),
@@ -307,6 +321,21 @@ fn run() -> Result<(), String> {
     let mut server = HubServer::bind(&addr.to_string(), handler).map_err(|e| e.to_string())?;
     if let Some(workers) = config.workers {
         server = server.workers(workers);
+    }
+    if let Some(max) = config.max_connections {
+        server = server.max_connections(max);
+    }
+    if let Some(ms) = config.header_read_timeout_ms {
+        server = server.header_read_timeout(Duration::from_millis(ms));
+    }
+    if let Some(secs) = config.idle_timeout_secs {
+        server = server.idle_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = config.body_timeout_secs {
+        server = server.body_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = config.shutdown_timeout_secs {
+        server = server.shutdown_timeout(Duration::from_secs(secs));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

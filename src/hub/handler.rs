@@ -1,162 +1,31 @@
 //! `HubHandler`: the hub protocol as a function from request to response,
-//! for any HTTP server.
+//! for any HTTP server. This file is its route table; the wire types, the
+//! builder, the error body and the encrypted callback have files of their
+//! own.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 
+use super::builder::HubHandlerBuilder;
+use super::error::HubError;
+use super::metrics::{upstream_calls_on_this_thread, Counts};
+#[cfg(doc)]
 use super::source::StoreSource;
-use super::store::{MemoryStore, Store};
-use super::upstream::{StoreRefreshTokens, StoreTickets, Upstream};
+use super::store::Store;
+use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
-use crate::clock::Clock;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::component::ComponentSource;
+use crate::token::cache::TokenCache;
+#[cfg(doc)]
 use crate::token::limit::RefreshLimit;
-use crate::token::secret::DEFAULT_BASE_URL;
-use crate::token::{TicketType, Token, TokenKey, TokenSource};
-use crate::SecretSource;
+use crate::token::{TicketType, Token, TokenKey};
 #[cfg(feature = "crypto")]
-use crate::{ComponentPush, Message, MessageCrypto, MessageKind};
+use crate::MessageCrypto;
 #[cfg(feature = "crypto")]
 use std::collections::HashMap;
-
-/// The largest request body a hub reads; protocol bodies are tiny.
-#[cfg(any(feature = "hub", feature = "testing"))]
-pub(crate) const MAX_BODY: usize = 64 * 1024;
-
-/// An HTTP request as the hub sees it: build it from whatever your server
-/// hands you.
-///
-/// # Example
-///
-/// ```
-/// let req = wechat::hub::HubRequest::new("GET", "/client/access_token?appid=wx1")
-///     .header("Authorization", "Bearer s");
-/// assert_eq!(req.path, "/client/access_token");
-/// assert_eq!(req.query, vec![("appid".to_string(), "wx1".to_string())]);
-/// ```
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct HubRequest {
-    /// The method, upper case: `GET`, `POST`.
-    pub method: String,
-    /// The path, without its query.
-    pub path: String,
-    /// The decoded query parameters, in order.
-    pub query: Vec<(String, String)>,
-    /// The headers, names as sent.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl HubRequest {
-    /// A request for `target`, a path with an optional form-encoded query
-    /// (`/client/ticket?appid=wx1&type=jsapi`), with no headers and no body.
-    pub fn new(method: &str, target: &str) -> HubRequest {
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p, parse_query(q)),
-            None => (target, Vec::new()),
-        };
-        HubRequest {
-            method: method.to_ascii_uppercase(),
-            path: path.to_string(),
-            query,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Adds a header.
-    pub fn header(mut self, name: &str, value: &str) -> HubRequest {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// Sets the body.
-    ///
-    /// Defaults to empty.
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> HubRequest {
-        self.body = body.into();
-        self
-    }
-
-    pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub(crate) fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON, if it is JSON.
-    #[cfg(feature = "testing")]
-    pub(crate) fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
-
-impl fmt::Debug for HubRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Path only: queries, headers and bodies carry tokens and secrets.
-        f.debug_struct("HubRequest")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The hub's answer: a status, headers and a JSON (or, for callbacks,
-/// plain text) body.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct HubResponse {
-    /// The HTTP status.
-    pub status: u16,
-    /// Headers to send, `Content-Type` included.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl HubResponse {
-    #[cfg(feature = "testing")]
-    pub(crate) fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> HubResponse {
-        HubResponse {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    fn json(status: u16, value: &Value) -> HubResponse {
-        HubResponse {
-            status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: value.to_string().into_bytes(),
-        }
-    }
-}
-
-impl fmt::Debug for HubResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The body carries tokens.
-        f.debug_struct("HubResponse")
-            .field("status", &self.status)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Answers the hub protocol over this crate's own token sources, whatever
 /// HTTP server carries it.
@@ -165,7 +34,12 @@ impl fmt::Debug for HubResponse {
 /// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
-/// and `GET /healthz`.
+/// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
+/// `POST /callback/component/<appid>` (see
+/// [`component_callback`](HubHandlerBuilder::component_callback)). `HEAD`
+/// is answered as `GET` (a server leaves the body out); another method on
+/// a known path gets 405 with an `Allow` header. `HubServer` adds
+/// `GET /metrics`.
 ///
 /// Tokens are kept in a [`Store`] through a [`StoreSource`], behind an
 /// in-process single-flight cache: concurrent requests for one key cause
@@ -204,448 +78,238 @@ impl fmt::Debug for HubResponse {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct HubHandler {
-    client: Client,
-    store: Arc<dyn Store>,
-    appids: Option<Vec<String>>,
+    pub(super) client: Client,
+    /// The client's cache, read without I/O for answers at once.
+    // ok because only HubServer (feature `hub`) answers at once
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
+    pub(super) cache: Arc<TokenCache>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) counts: Arc<Counts>,
+    /// The accounts and platforms served, or `None` over a custom source.
+    pub(super) appids: Option<Vec<String>>,
     /// The third-party platforms among `appids`.
-    components: Vec<String>,
-    bearer: Option<Secret>,
-    errors_with_200: bool,
+    pub(super) components: Vec<String>,
+    pub(super) bearer: Option<Secret>,
+    pub(super) errors_with_200: bool,
     #[cfg(feature = "crypto")]
-    callbacks: HashMap<String, MessageCrypto>,
+    pub(super) callbacks: HashMap<String, MessageCrypto>,
 }
 
-/// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
-pub struct HubHandlerBuilder {
-    accounts: Vec<(String, Secret)>,
-    components: Vec<(String, Secret)>,
+/// An endpoint's answer, or the error to answer instead.
+pub(super) type Answer = std::result::Result<HubResponse, HubError>;
+
+/// What a request asks for, once checked.
+enum Ask {
+    Health,
+    /// A token or, with its type, a ticket.
+    Token(TokenKey, Option<TicketType>),
+    /// A token other than this stale one.
+    Refresh(TokenKey, Token),
+    /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
-    callbacks: HashMap<String, MessageCrypto>,
-    source: Option<Arc<dyn TokenSource>>,
-    store: Arc<dyn Store>,
-    upstream: String,
-    stable: bool,
-    bearer: Option<Secret>,
-    lock_ttl: Duration,
-    lock_wait: Duration,
-    timeout: Duration,
-    errors_with_200: bool,
-    refresh_limit: RefreshLimit,
-    max_staleness: Duration,
-    clock: Clock,
+    Callback,
 }
 
-impl Default for HubHandlerBuilder {
-    fn default() -> HubHandlerBuilder {
-        HubHandlerBuilder {
-            accounts: Vec::new(),
-            components: Vec::new(),
-            #[cfg(feature = "crypto")]
-            callbacks: HashMap::new(),
-            source: None,
-            store: Arc::new(MemoryStore::new()),
-            upstream: DEFAULT_BASE_URL.to_string(),
-            stable: false,
-            bearer: None,
-            // Up to four upstream calls run under one lock (a ticket's
-            // access token fetch, a rejected token's refresh and retry, the
-            // ticket itself): the lock outlasts four 10 s timeouts.
-            lock_ttl: Duration::from_secs(45),
-            lock_wait: Duration::from_secs(50),
-            timeout: Duration::from_secs(10),
-            errors_with_200: false,
-            refresh_limit: RefreshLimit::default(),
-            max_staleness: Duration::from_secs(1),
-            clock: Clock::system(),
-        }
-    }
-}
-
-impl HubHandlerBuilder {
-    /// Serves an official account whose tokens the hub fetches with its
-    /// appid and secret.
-    ///
-    /// Defaults to no accounts.
-    pub fn account(mut self, appid: impl Into<String>, secret: impl Into<Secret>) -> Self {
-        self.accounts.push((appid.into(), secret.into()));
-        self
-    }
-
-    /// Serves a third-party platform: its component access token (with the
-    /// latest verify ticket in the store), and its authorizers' access
-    /// tokens and tickets (with their refresh tokens in the store). Verify
-    /// tickets and authorizations arrive at the
-    /// [`component_callback`](HubHandlerBuilder::component_callback).
-    ///
-    /// Defaults to no platforms.
-    pub fn component(
-        mut self,
-        component_appid: impl Into<String>,
-        component_appsecret: impl Into<Secret>,
-    ) -> Self {
-        self.components
-            .push((component_appid.into(), component_appsecret.into()));
-        self
-    }
-
-    /// Receives the platform's encrypted pushes at
-    /// `POST /callback/component/<component appid>` (its "authorization
-    /// event URL"), decrypted with `crypto` (whose appid is the platform's):
-    /// `component_verify_ticket` is stored; `authorized` and
-    /// `updateauthorized` exchange the authorization code for the
-    /// authorizer's tokens and store its refresh token; `unauthorized`
-    /// forgets the authorizer. Answers `success`. No bearer secret is asked
-    /// there: the push's `msg_signature` authenticates it.
-    ///
-    /// Defaults to no callback.
+/// Where a request goes.
+enum Route {
+    Healthz,
+    AccessToken,
+    Refresh,
+    ComponentAccessToken,
+    RefreshComponent,
+    Ticket,
+    /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
-    pub fn component_callback(mut self, crypto: MessageCrypto) -> Self {
-        self.callbacks.insert(crypto.app_id().to_string(), crypto);
-        self
-    }
+    Callback,
+    /// A known path asked with another method: the methods it allows.
+    WrongMethod(&'static str),
+    NotFound,
+}
 
-    /// Serves whatever `source` fetches instead of the
-    /// [`account`](HubHandlerBuilder::account)s: any appid is passed to it.
-    ///
-    /// Defaults to none: a [`SecretSource`] over the accounts.
-    pub fn source(mut self, source: impl TokenSource + 'static) -> Self {
-        self.source = Some(Arc::new(source));
-        self
-    }
+/// The protocol's paths and the methods each allows.
+const ROUTES: &[(&str, &str)] = &[
+    ("/healthz", "GET, HEAD"),
+    ("/client/access_token", "GET, HEAD"),
+    ("/refresh/access_token", "POST"),
+    ("/client/component_access_token", "GET, HEAD"),
+    ("/client/refresh_component_access_token", "POST"),
+    ("/client/ticket", "GET, HEAD"),
+];
 
-    /// Where tokens, tickets and the refresh lock are kept.
-    ///
-    /// Defaults to a [`MemoryStore`].
-    pub fn store(mut self, store: impl Store + 'static) -> Self {
-        self.store = Arc::new(store);
-        self
-    }
+/// Where platforms' pushes arrive, followed by the platform's appid.
+#[cfg(any(feature = "crypto", feature = "hub"))]
+const CALLBACK_PREFIX: &str = "/callback/component/";
 
-    /// The WeChat origin the accounts' tokens are fetched from, for example
-    /// a fake WeChat's `http://127.0.0.1:port`.
-    ///
-    /// Defaults to `https://api.weixin.qq.com`.
-    pub fn upstream(mut self, base_url: impl Into<String>) -> Self {
-        self.upstream = base_url.into();
-        self
-    }
+/// Where `HubServer` publishes its metrics.
+#[cfg(feature = "hub")]
+pub(crate) const METRICS_PATH: &str = "/metrics";
 
-    /// Fetches the accounts' tokens from `/cgi-bin/stable_token` (see
-    /// [`SecretSource::stable`]).
-    ///
-    /// Defaults to `false`.
-    pub fn stable(mut self, stable: bool) -> Self {
-        self.stable = stable;
-        self
-    }
-
-    /// Requires `Authorization: Bearer <secret>` on every endpoint but
-    /// `/healthz`; other requests get 401 and no token.
-    ///
-    /// Defaults to none: anyone who can reach the hub gets tokens.
-    pub fn bearer(mut self, secret: impl Into<Secret>) -> Self {
-        self.bearer = Some(secret.into());
-        self
-    }
-
-    /// See [`StoreSource::lock_ttl`].
-    ///
-    /// Defaults to 45 seconds: four upstream timeouts and a margin.
-    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
-        self.lock_ttl = ttl;
-        self
-    }
-
-    /// See [`StoreSource::lock_wait`].
-    ///
-    /// Defaults to 50 seconds.
-    pub fn lock_wait(mut self, wait: Duration) -> Self {
-        self.lock_wait = wait;
-        self
-    }
-
-    /// The time allowed for one upstream HTTP exchange.
-    ///
-    /// Defaults to 10 seconds.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Answers errors with HTTP 200, as elixir_wechat's hub does (the body's
-    /// `http_status` still says what happened).
-    ///
-    /// Defaults to `false`: errors carry their own 4xx/5xx status.
-    pub fn errors_with_200(mut self, yes: bool) -> Self {
-        self.errors_with_200 = yes;
-        self
-    }
-
-    /// How often WeChat may be asked for a key's token, by all replicas
-    /// sharing the store together: a burst, then one call per floor
-    /// interval. A refused refresh is answered with reason
-    /// `refresh_limited` (HTTP 429) and `retry_after` seconds.
-    ///
-    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
-    pub fn refresh_limit(mut self, limit: RefreshLimit) -> Self {
-        self.refresh_limit = limit;
-        self
-    }
-
-    /// The longest this replica serves a token after reading it from the
-    /// store: past it, the next request reads the store again (one read
-    /// for all concurrent requests). So a replica never hands out a token
-    /// that another replica replaced in the store more than this long ago.
-    /// Refreshes are not affected: they are always compared against the
-    /// store's token, under its lock. While the store cannot be read, the
-    /// last token read is served until it expires (no replica can replace
-    /// it meanwhile).
-    ///
-    /// Defaults to 1 second.
-    pub fn max_staleness(mut self, bound: Duration) -> Self {
-        self.max_staleness = bound;
-        self
-    }
-
-    /// Where the refresh limit and token freshness read the time.
-    ///
-    /// Defaults to [`Clock::system`].
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Builds the handler.
-    ///
-    /// # Errors
-    ///
-    /// An [`ErrorKind::Config`] error if there are neither accounts nor a
-    /// source, if an appid is empty or given twice, or if the upstream is
-    /// not an http(s) URL.
-    pub fn build(self) -> Result<HubHandler> {
-        let component_appids: Vec<String> =
-            self.components.iter().map(|(a, _)| a.clone()).collect();
-        let (upstream, appids): (Arc<dyn TokenSource>, _) = match self.source {
-            Some(source) => (source, None),
-            None => {
-                let mut appids: Vec<String> = Vec::new();
-                for (appid, _) in self.accounts.iter().chain(&self.components) {
-                    if appid.is_empty() || appids.contains(appid) {
-                        return Err(Error::config(format!(
-                            "hub appid {appid:?} is empty or given twice"
-                        )));
-                    }
-                    appids.push(appid.clone());
-                }
-                if appids.is_empty() {
-                    return Err(Error::config(
-                        "a hub needs at least one account or component",
-                    ));
-                }
-                let mut accounts = self.accounts.into_iter();
-                let accounts = accounts.next().map(|(appid, secret)| {
-                    accounts
-                        .fold(SecretSource::new(appid, secret), |s, (a, k)| {
-                            s.account(a, k)
-                        })
-                        .base_url(self.upstream.clone())
-                        .stable(self.stable)
-                });
-                let components = self
-                    .components
-                    .into_iter()
-                    .map(|(appid, secret)| {
-                        let source = ComponentSource::new(
-                            appid.clone(),
-                            secret,
-                            StoreTickets(self.store.clone()),
-                            StoreRefreshTokens(self.store.clone()),
-                        )
-                        .base_url(self.upstream.clone());
-                        (appid, source)
-                    })
-                    .collect();
-                let upstream = Upstream {
-                    accounts,
-                    components,
-                };
-                (Arc::new(upstream), Some(appids))
-            }
-        };
-        let (scheme, host, port) = split_origin(&self.upstream)?;
-        let source = StoreSource::from_arcs(self.store.clone(), upstream)
-            .lock_ttl(self.lock_ttl)
-            .lock_wait(self.lock_wait)
-            .refresh_limit(self.refresh_limit)
-            .clock(self.clock.clone());
-        // The store is the truth: this replica's cache only reads through
-        // it (the source limits upstream calls, through the store). The
-        // hub's own calls (api_query_auth) go upstream too.
-        let client = Client::builder()
-            .token_source(source)
-            .read_through(self.max_staleness)
-            .clock(self.clock)
-            .timeout(self.timeout)
-            .scheme(scheme)
-            .host(host)
-            .port(port)
-            .build()?;
-        Ok(HubHandler {
-            client,
-            store: self.store,
-            appids,
-            components: component_appids,
-            bearer: self.bearer,
-            errors_with_200: self.errors_with_200,
-            #[cfg(feature = "crypto")]
-            callbacks: self.callbacks,
-        })
+fn route(req: &HubRequest) -> Route {
+    // HEAD is GET without a body; the server leaves the body out.
+    let method = match req.method.as_str() {
+        "HEAD" => "GET",
+        m => m,
+    };
+    match (method, req.path.as_str()) {
+        ("GET", "/healthz") => Route::Healthz,
+        ("GET", "/client/access_token") => Route::AccessToken,
+        ("POST", "/refresh/access_token") => Route::Refresh,
+        ("GET", "/client/component_access_token") => Route::ComponentAccessToken,
+        ("POST", "/client/refresh_component_access_token") => Route::RefreshComponent,
+        ("GET", "/client/ticket") => Route::Ticket,
+        #[cfg(feature = "crypto")]
+        ("POST", path) if path.starts_with(CALLBACK_PREFIX) => Route::Callback,
+        #[cfg(feature = "crypto")]
+        (_, path) if path.starts_with(CALLBACK_PREFIX) => Route::WrongMethod("POST"),
+        (_, path) => match ROUTES.iter().find(|(p, _)| *p == path) {
+            Some((_, allowed)) => Route::WrongMethod(allowed),
+            None => Route::NotFound,
+        },
     }
 }
 
-/// `(scheme, host, port)` of an `http(s)://host[:port]` origin.
-fn split_origin(url: &str) -> Result<(String, String, u16)> {
-    let bad = || {
-        Error::config(format!(
-            "hub upstream must be http(s)://host[:port], got {:?}",
-            crate::error::redact_url(url)
-        ))
-    };
-    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-    let rest = rest.trim_end_matches('/');
-    let default = match scheme {
-        "http" => 80,
-        "https" => 443,
-        _ => return Err(bad()),
-    };
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
-        return Err(bad());
+/// The `endpoint` label of `path` in metrics: a protocol path, the
+/// callback without its appid, or `other` (so a client cannot grow the
+/// label set).
+#[cfg(feature = "hub")]
+pub(crate) fn endpoint(path: &str) -> &'static str {
+    if let Some((known, _)) = ROUTES.iter().find(|(p, _)| *p == path) {
+        return known;
     }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
-            (host, port.parse().map_err(|_| bad())?)
-        }
-        _ => (rest, default),
-    };
-    Ok((scheme.to_string(), host.to_string(), port))
+    if path == METRICS_PATH {
+        METRICS_PATH
+    } else if path.starts_with(CALLBACK_PREFIX) {
+        "/callback/component"
+    } else {
+        "other"
+    }
 }
 
 impl HubHandler {
     /// A builder with every default.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let hub = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let resp = hub.handle(&wechat::hub::HubRequest::new("GET", "/healthz"));
+    /// assert_eq!((resp.status, resp.body.as_slice()), (200, &br#"{"status":"ok"}"#[..]));
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn builder() -> HubHandlerBuilder {
         HubHandlerBuilder::default()
     }
 
     /// The store tokens are kept in.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::hub::{HubHandler, MemoryStore};
+    /// use wechat::{Token, TokenKey};
+    ///
+    /// let hub = HubHandler::builder().account("wx1", "s1").store(MemoryStore::new()).build()?;
+    /// hub.store().put_token(&TokenKey::access_token("wx1"), &Token::new("T", 7200))?;
+    /// assert!(hub.store().get_token(&TokenKey::access_token("wx1"))?.is_some());
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
     /// Answers one request. Never panics on bad input: a missing or
     /// malformed parameter is an `invalid_request` error body.
+    ///
+    /// Blocks while the store is read or WeChat is called: an async
+    /// server runs it where blocking is allowed.
     pub fn handle(&self, req: &HubRequest) -> HubResponse {
-        let route = (req.method.as_str(), req.path.as_str());
-        if route == ("GET", "/healthz") {
-            return HubResponse::json(200, &json!({"status": "ok"}));
+        let answer = self.ask(req).and_then(|ask| match ask {
+            Ask::Health => Ok(health()),
+            Ask::Token(key, ticket) => token_answer(self.client.token(&key), ticket),
+            Ask::Refresh(key, stale) => self.refresh(&key, &stale),
+            #[cfg(feature = "crypto")]
+            Ask::Callback => self.callback(&req.path[CALLBACK_PREFIX.len()..], req),
+        });
+        answer.unwrap_or_else(|e| e.into_response(self.errors_with_200))
+    }
+
+    /// The answer to `req` if it needs neither the store nor WeChat: a
+    /// health check, a request refused for what it says, or a token this
+    /// replica holds fresh. `None` otherwise: [`handle`](HubHandler::handle)
+    /// it where blocking is allowed.
+    #[cfg(feature = "hub")]
+    pub(crate) fn handle_at_once(&self, req: &HubRequest) -> Option<HubResponse> {
+        let answer = match self.ask(req) {
+            Ok(Ask::Health) => Ok(health()),
+            Ok(Ask::Token(key, ticket)) => token_answer(Ok(self.cache.peek(&key)?), ticket),
+            Ok(_) => return None,
+            Err(e) => Err(e),
+        };
+        Some(answer.unwrap_or_else(|e| e.into_response(self.errors_with_200)))
+    }
+
+    /// What `req` asks for, routed, authorized and with its parameters
+    /// checked: no I/O.
+    fn ask(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {
+        let route = route(req);
+        match route {
+            Route::Healthz => return Ok(Ask::Health),
+            // A push authenticates by its msg_signature, not the bearer.
+            #[cfg(feature = "crypto")]
+            Route::Callback => return Ok(Ask::Callback),
+            _ => self.authorize(req)?,
         }
-        #[cfg(feature = "crypto")]
-        if let Some(appid) = req.path.strip_prefix("/callback/component/") {
-            if req.method != "POST" {
-                return self.failure(405, "method_not_allowed", "pushes are POSTed");
+        match route {
+            Route::AccessToken => self.access_token(req),
+            Route::Refresh => self.refresh_of(req, false),
+            Route::ComponentAccessToken => {
+                let appid = self.appid(req.param("appid"))?;
+                self.check_component(appid)?;
+                Ok(Ask::Token(TokenKey::component_access_token(appid), None))
             }
-            return self.callback(appid, req).unwrap_or_else(|resp| resp);
-        }
-        if let Some(expected) = &self.bearer {
-            let given = req
-                .header_value("authorization")
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if !given.is_some_and(|g| same_secret(g, expected.expose())) {
-                let mut resp = self.failure(401, "unauthorized", "missing or wrong bearer secret");
-                resp.headers
-                    .push(("WWW-Authenticate".into(), "Bearer".into()));
-                return resp;
-            }
-        }
-        let result = match route {
-            ("GET", "/client/access_token") => self.access_token(req),
-            ("POST", "/refresh/access_token") => self.refresh(req, false),
-            ("GET", "/client/component_access_token") => self.component_access_token(req),
-            ("POST", "/client/refresh_component_access_token") => self.refresh(req, true),
-            ("GET", "/client/ticket") => self.ticket(req),
-            (_, path) if ROUTES.contains(&path) || path == "/healthz" => Err(self.failure(
-                405,
-                "method_not_allowed",
-                &format!("{} is not allowed on {path}", req.method),
+            Route::RefreshComponent => self.refresh_of(req, true),
+            Route::Ticket => self.ticket(req),
+            Route::WrongMethod(allowed) => Err(HubError::method_not_allowed(
+                &req.method,
+                &req.path,
+                allowed,
             )),
-            (_, path) => Err(self.failure(404, "not_found", &format!("no such endpoint {path}"))),
-        };
-        result.unwrap_or_else(|resp| resp)
-    }
-
-    /// A third-party platform's push: verify, decrypt, act, answer `success`.
-    #[cfg(feature = "crypto")]
-    fn callback(&self, appid: &str, req: &HubRequest) -> Answer {
-        let Some(crypto) = self.callbacks.get(appid) else {
-            return Err(self.failure(
+            _ => Err(HubError::new(
                 404,
-                "unknown_appid",
-                &format!("this hub has no callback for {appid}"),
-            ));
-        };
-        let param = |name: &str| optional(req.param(name));
-        let (Some(signature), Some(timestamp), Some(nonce)) =
-            (param("msg_signature"), param("timestamp"), param("nonce"))
-        else {
-            return Err(self.invalid("missing parameter msg_signature, timestamp or nonce"));
-        };
-        let body =
-            std::str::from_utf8(&req.body).map_err(|_| self.invalid("the body is not UTF-8"))?;
-        let xml = crypto
-            .decrypt(signature, timestamp, nonce, body)
-            .map_err(|e| self.failure(400, "invalid_request", &e.to_string()))?;
-        let message = Message::parse(&xml)
-            .map_err(|e| self.failure(400, "invalid_request", &e.to_string()))?;
-        let answer = |r: Result<()>| r.map_err(|e| self.error_answer(&e));
-        match message.into_kind() {
-            MessageKind::Component(ComponentPush::VerifyTicket { ticket, .. }) => {
-                answer(self.store.put_verify_ticket(appid, &ticket))?;
-            }
-            MessageKind::Component(
-                ComponentPush::Authorized(auth) | ComponentPush::UpdateAuthorized(auth),
-            ) => {
-                // query_auth saves the refresh token through the store
-                // before anything uses the access token.
-                let tokens = self
-                    .client
-                    .query_auth(Some(appid), auth.authorization_code.expose())
-                    .map_err(|e| self.error_answer(&e))?;
-                let key = TokenKey::access_token(appid).for_authorizer(&tokens.authorizer_appid);
-                answer(self.store.put_token(&key, &tokens.access_token))?;
-            }
-            MessageKind::Component(ComponentPush::Unauthorized {
-                authorizer_app_id, ..
-            }) => {
-                answer(self.store.remove_authorizer(appid, &authorizer_app_id))?;
-                // Forget, never fetch: the authorizer is gone.
-                let access = TokenKey::access_token(appid).for_authorizer(&authorizer_app_id);
-                let jsapi =
-                    TokenKey::ticket(appid, TicketType::Jsapi).for_authorizer(&authorizer_app_id);
-                let card =
-                    TokenKey::ticket(appid, TicketType::WxCard).for_authorizer(&authorizer_app_id);
-                for key in [access, jsapi, card] {
-                    self.client.forget_token(&key);
-                }
-            }
-            _ => {}
+                "not_found",
+                format!("no such endpoint {}", req.path),
+            )),
         }
-        Ok(HubResponse {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: b"success".to_vec(),
-        })
     }
 
-    fn access_token(&self, req: &HubRequest) -> Answer {
+    /// Checks the bearer secret, if the hub has one.
+    pub(crate) fn authorize(&self, req: &HubRequest) -> std::result::Result<(), HubError> {
+        let Some(expected) = &self.bearer else {
+            return Ok(());
+        };
+        let given = req
+            .header_value("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.is_some_and(|g| same_secret(g, expected.expose())) {
+            Ok(())
+        } else {
+            Err(HubError::unauthorized())
+        }
+    }
+
+    /// The answer to an error that happened outside the handler (a body
+    /// too large, a metrics endpoint's wrong method), in the hub's shape.
+    #[cfg(feature = "hub")]
+    pub(crate) fn error_response(&self, error: HubError) -> HubResponse {
+        error.into_response(self.errors_with_200)
+    }
+
+    #[cfg(feature = "hub")]
+    pub(crate) fn counts(&self) -> &Arc<Counts> {
+        &self.counts
+    }
+
+    fn access_token(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {
         let appid = self.appid(req.param("appid"))?;
         let authorizer = optional(req.param("authorizer_appid"));
         self.check_authorizer(appid, authorizer)?;
@@ -653,37 +317,48 @@ impl HubHandler {
         if let Some(authorizer) = authorizer {
             key = key.for_authorizer(authorizer);
         }
-        self.token_answer(self.client.token(&key), None)
+        Ok(Ask::Token(key, None))
     }
 
-    fn component_access_token(&self, req: &HubRequest) -> Answer {
+    fn ticket(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {
         let appid = self.appid(req.param("appid"))?;
-        self.check_component(appid)?;
-        self.token_answer(
-            self.client.token(&TokenKey::component_access_token(appid)),
-            None,
-        )
+        let ticket = match req.param("type") {
+            Some("jsapi") => TicketType::Jsapi,
+            Some("wx_card") => TicketType::WxCard,
+            None | Some("") => return Err(HubError::invalid("missing parameter type")),
+            Some(_) => return Err(HubError::invalid("type must be jsapi or wx_card")),
+        };
+        let authorizer = optional(req.param("authorizer_appid"));
+        self.check_authorizer(appid, authorizer)?;
+        let mut key = TokenKey::ticket(appid, ticket);
+        if let Some(authorizer) = authorizer {
+            key = key.for_authorizer(authorizer);
+        }
+        Ok(Ask::Token(key, Some(ticket)))
     }
 
-    fn refresh(&self, req: &HubRequest, component: bool) -> Answer {
+    /// A refresh's key and stale token, from its JSON body.
+    fn refresh_of(&self, req: &HubRequest, component: bool) -> std::result::Result<Ask, HubError> {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&req.body) else {
-            return Err(self.invalid("the body must be a JSON object"));
+            return Err(HubError::invalid("the body must be a JSON object"));
         };
-        let field = |name: &str| -> std::result::Result<Option<&str>, HubResponse> {
+        let field = |name: &str| -> std::result::Result<Option<&str>, HubError> {
             match body.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.as_str())),
-                Some(_) => Err(self.invalid(&format!("{name} must be a string"))),
+                Some(_) => Err(HubError::invalid(format!("{name} must be a string"))),
             }
         };
         let appid = self.appid(field("appid")?)?;
         let Some(stale) = optional(field("access_token")?) else {
-            return Err(self.invalid("missing parameter access_token"));
+            return Err(HubError::invalid("missing parameter access_token"));
         };
         let authorizer = optional(field("authorizer_appid")?);
         let mut key = if component {
             if authorizer.is_some() {
-                return Err(self.invalid("a component access token has no authorizer_appid"));
+                return Err(HubError::invalid(
+                    "a component access token has no authorizer_appid",
+                ));
             }
             self.check_component(appid)?;
             TokenKey::component_access_token(appid)
@@ -694,37 +369,32 @@ impl HubHandler {
         if let Some(authorizer) = authorizer {
             key = key.for_authorizer(authorizer);
         }
-        let stale = Token::new(stale, 0);
-        self.token_answer(self.client.refresh_token(&key, &stale), None)
+        Ok(Ask::Refresh(key, Token::new(stale, 0)))
     }
 
-    fn ticket(&self, req: &HubRequest) -> Answer {
-        let appid = self.appid(req.param("appid"))?;
-        let ticket = match req.param("type") {
-            Some("jsapi") => TicketType::Jsapi,
-            Some("wx_card") => TicketType::WxCard,
-            None | Some("") => return Err(self.invalid("missing parameter type")),
-            Some(_) => return Err(self.invalid("type must be jsapi or wx_card")),
-        };
-        let authorizer = optional(req.param("authorizer_appid"));
-        self.check_authorizer(appid, authorizer)?;
-        let mut key = TokenKey::ticket(appid, ticket);
-        if let Some(authorizer) = authorizer {
-            key = key.for_authorizer(authorizer);
+    /// A token other than `stale`: compare-and-swap through the cache and
+    /// the store.
+    fn refresh(&self, key: &TokenKey, stale: &Token) -> Answer {
+        let calls = upstream_calls_on_this_thread();
+        let fresh = self.client.refreshed_token(key, stale);
+        // The whole request runs on this thread: no upstream call here
+        // means the current token (or another request's refresh) answered.
+        if fresh.is_ok() && upstream_calls_on_this_thread() == calls {
+            self.counts.refresh_without_upstream();
         }
-        self.token_answer(self.client.token(&key), Some(ticket))
+        token_answer(fresh, None)
     }
 
     /// The appid parameter, present and served by this hub.
-    fn appid<'a>(&self, appid: Option<&'a str>) -> std::result::Result<&'a str, HubResponse> {
+    fn appid<'a>(&self, appid: Option<&'a str>) -> std::result::Result<&'a str, HubError> {
         let Some(appid) = optional(appid) else {
-            return Err(self.invalid("missing parameter appid"));
+            return Err(HubError::invalid("missing parameter appid"));
         };
         match &self.appids {
-            Some(appids) if !appids.iter().any(|a| a == appid) => Err(self.failure(
+            Some(appids) if !appids.iter().any(|a| a == appid) => Err(HubError::new(
                 404,
                 "unknown_appid",
-                &format!("this hub serves no account {appid}"),
+                format!("this hub serves no account {appid}"),
             )),
             _ => Ok(appid),
         }
@@ -737,15 +407,15 @@ impl HubHandler {
         &self,
         appid: &str,
         authorizer: Option<&str>,
-    ) -> std::result::Result<(), HubResponse> {
+    ) -> std::result::Result<(), HubError> {
         if self.appids.is_none() {
             return Ok(());
         }
         match (self.components.iter().any(|c| c == appid), authorizer) {
-            (true, None) => Err(self.invalid(&format!(
+            (true, None) => Err(HubError::invalid(format!(
                 "{appid} is a third-party platform: authorizer_appid is required"
             ))),
-            (false, Some(_)) => Err(self.invalid(&format!(
+            (false, Some(_)) => Err(HubError::invalid(format!(
                 "{appid} is an official account: it has no authorizer_appid"
             ))),
             _ => Ok(()),
@@ -753,112 +423,41 @@ impl HubHandler {
     }
 
     /// Only a third-party platform has a component access token.
-    fn check_component(&self, appid: &str) -> std::result::Result<(), HubResponse> {
+    fn check_component(&self, appid: &str) -> std::result::Result<(), HubError> {
         if self.appids.is_some() && !self.components.iter().any(|c| c == appid) {
-            return Err(self.invalid(&format!("{appid} is not a third-party platform")));
+            return Err(HubError::invalid(format!(
+                "{appid} is not a third-party platform"
+            )));
         }
         Ok(())
     }
-
-    fn token_answer(&self, token: Result<Token>, ticket: Option<TicketType>) -> Answer {
-        let token = token.map_err(|e| self.error_answer(&e))?;
-        let body = match ticket {
-            Some(t) => json!({
-                "ticket": token.secret(),
-                "type": t.as_str(),
-                "expires_in": token.expires_in(),
-                "timestamp": token.timestamp(),
-            }),
-            None => json!({
-                "access_token": token.secret(),
-                "expires_in": token.expires_in(),
-                "timestamp": token.timestamp(),
-            }),
-        };
-        Ok(HubResponse::json(200, &body))
-    }
-
-    fn error_answer(&self, e: &Error) -> HubResponse {
-        // The cause (an I/O or Redis error) is what an operator needs.
-        let mut message = e.to_string();
-        let mut cause = std::error::Error::source(e);
-        while let Some(c) = cause {
-            message.push_str(": ");
-            message.push_str(&crate::error::redact_text(&c.to_string()));
-            cause = c.source();
-        }
-        if let ErrorKind::RefreshLimited {
-            key,
-            retry_after,
-            rejected_after,
-        } = e.kind()
-        {
-            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            let mut extra = json!({"key": key, "retry_after": secs});
-            if let Some(age) = rejected_after {
-                extra["rejected_after"] = age.as_secs().into();
-            }
-            let mut resp = self.failure_with(429, "refresh_limited", &message, None, extra);
-            resp.headers.push(("Retry-After".into(), secs.to_string()));
-            return resp;
-        }
-        let (status, reason, errcode) = match e.kind() {
-            ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
-            ErrorKind::Hub { errcode, .. } => (502, "wechat_error", *errcode),
-            ErrorKind::Store { .. } => (503, "store_unavailable", None),
-            ErrorKind::InvalidRequest { .. } => (400, "invalid_request", None),
-            ErrorKind::Transport { .. }
-            | ErrorKind::HttpStatus { .. }
-            | ErrorKind::Decode { .. } => (502, "upstream_unavailable", None),
-            _ => (500, "hub_error", None),
-        };
-        self.failure_with(status, reason, &message, errcode, json!({}))
-    }
-
-    fn invalid(&self, message: &str) -> HubResponse {
-        self.failure(400, "invalid_request", message)
-    }
-
-    fn failure(&self, status: u16, reason: &str, message: &str) -> HubResponse {
-        self.failure_with(status, reason, message, None, json!({}))
-    }
-
-    /// The Elixir hub's error body. `errcode` is WeChat's when it answered
-    /// one, else the HTTP status (as the Elixir hub does).
-    fn failure_with(
-        &self,
-        status: u16,
-        reason: &str,
-        message: &str,
-        errcode: Option<i64>,
-        extra: Value,
-    ) -> HubResponse {
-        let mut body = json!({
-            "errcode": errcode.unwrap_or(i64::from(status)),
-            "message": message,
-            "reason": reason,
-            "http_status": status,
-        });
-        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-            body.extend(extra);
-        }
-        HubResponse::json(if self.errors_with_200 { 200 } else { status }, &body)
-    }
 }
 
-type Answer = std::result::Result<HubResponse, HubResponse>;
+fn health() -> HubResponse {
+    HubResponse::json(200, &json!({"status": "ok"}))
+}
 
-/// The protocol's paths, for telling 405 from 404.
-const ROUTES: &[&str] = &[
-    "/client/access_token",
-    "/refresh/access_token",
-    "/client/component_access_token",
-    "/client/refresh_component_access_token",
-    "/client/ticket",
-];
+/// The protocol's success body for a token or a ticket.
+fn token_answer(token: Result<Token>, ticket: Option<TicketType>) -> Answer {
+    let token = token?;
+    let body = match ticket {
+        Some(t) => json!({
+            "ticket": token.expose(),
+            "type": t.as_str(),
+            "expires_in": token.expires_in(),
+            "timestamp": token.timestamp(),
+        }),
+        None => json!({
+            "access_token": token.expose(),
+            "expires_in": token.expires_in(),
+            "timestamp": token.timestamp(),
+        }),
+    };
+    Ok(HubResponse::json(200, &body))
+}
 
 /// An empty parameter counts as missing.
-fn optional(value: Option<&str>) -> Option<&str> {
+pub(super) fn optional(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.is_empty())
 }
 
@@ -871,39 +470,12 @@ fn same_secret(given: &str, expected: &str) -> bool {
     crate::callback::constant_time_eq(&a, &b)
 }
 
-/// Decodes an `application/x-www-form-urlencoded` query.
-pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(pair), String::new()),
-        })
-        .collect()
-}
-
 impl fmt::Debug for HubHandler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HubHandler")
             .field("store", &self.store)
             .field("appids", &self.appids)
             .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for HubHandlerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let appids: Vec<&str> = self.accounts.iter().map(|(a, _)| a.as_str()).collect();
-        f.debug_struct("HubHandlerBuilder")
-            .field("appids", &appids)
-            .field("upstream", &self.upstream)
             .finish_non_exhaustive()
     }
 }
@@ -1051,15 +623,48 @@ mod tests {
         assert!(!same_secret("", "abc"));
     }
 
+    /// Hands out a numbered token per fetch, and counts them.
+    #[cfg(feature = "hub")]
+    #[derive(Debug, Default)]
+    struct Numbered(std::sync::atomic::AtomicUsize);
+
+    #[cfg(feature = "hub")]
+    impl crate::TokenSource for Numbered {
+        fn fetch(&self, _: &TokenKey, _: &crate::Context<'_>) -> Result<Token> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Token::new(format!("T{n}"), 7200))
+        }
+    }
+
+    #[cfg(feature = "hub")]
     #[test]
-    fn queries_are_form_decoded() {
+    fn answers_at_once_only_what_needs_no_io() {
+        let hub = HubHandler::builder()
+            .source(Numbered::default())
+            .build()
+            .unwrap();
+        let read = HubRequest::new("GET", "/client/access_token?appid=wx1");
+        let at_once = |req: &HubRequest| hub.handle_at_once(req).map(|r| r.status);
+        assert_eq!(at_once(&read), None, "nothing cached: the store is asked");
+        assert_eq!(at_once(&HubRequest::new("GET", "/healthz")), Some(200));
         assert_eq!(
-            parse_query("a=1+2&b=x%26y&c"),
-            vec![
-                ("a".into(), "1 2".into()),
-                ("b".into(), "x&y".into()),
-                ("c".into(), String::new())
-            ]
+            at_once(&HubRequest::new("GET", "/client/access_token")),
+            Some(400)
         );
+        assert_eq!(
+            at_once(&HubRequest::new("PUT", "/client/ticket")),
+            Some(405)
+        );
+        let handled = hub.handle(&read);
+        let cached = hub.handle_at_once(&read).expect("a cache hit");
+        assert_eq!((cached.status, &cached.body), (200, &handled.body));
+        let head = HubRequest::new("HEAD", "/client/access_token?appid=wx1");
+        assert_eq!(at_once(&head), Some(200));
+        let refresh = HubRequest::new("POST", "/refresh/access_token")
+            .body(r#"{"appid":"wx1","access_token":"T0"}"#);
+        assert_eq!(at_once(&refresh), None, "a refresh asks the store");
+        assert_eq!(hub.handle(&refresh).status, 200);
+        let after = hub.handle_at_once(&read).expect("the new token, cached");
+        assert!(String::from_utf8_lossy(&after.body).contains(r#""access_token":"T1""#));
     }
 }

@@ -12,29 +12,38 @@
 //!   and a [`RefreshTokenStore`](crate::RefreshTokenStore), so a
 //!   [`ComponentSource`](crate::ComponentSource) in one process without a hub
 //!   keeps its tickets and refresh tokens in a [`FileStore`].
-//! - `HubServer` (feature `hub`) serves a handler over HTTP; the
-//!   `wechat-hub` binary is that server configured by a TOML file.
+//! - `HubServer` (feature `hub`) serves a handler over HTTP/1.1 (hyper on a
+//!   small tokio runtime) and publishes `/metrics`; the `wechat-hub` binary
+//!   is that server configured by a TOML file.
 
+mod builder;
+#[cfg(feature = "crypto")]
+mod callback;
 mod component_stores;
+mod error;
 mod file;
-// ok because handler.rs still calls names deprecated here (`Token::secret`,
-// `Client::refresh_token`, `Client::query_auth`): the hub-server branch,
-// which splits that file, renames the calls.
-#[allow(deprecated)]
 mod handler;
+mod metrics;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(any(feature = "hub", feature = "testing"))]
-pub(crate) mod server;
+#[cfg(feature = "hub")]
+mod server;
 mod source;
 mod store;
 mod upstream;
+mod wire;
 
+pub use builder::HubHandlerBuilder;
+#[cfg(any(feature = "hub", feature = "testing"))]
+pub(crate) use error::HubError;
 pub use file::FileStore;
-pub use handler::{HubHandler, HubHandlerBuilder, HubRequest, HubResponse};
+pub use handler::HubHandler;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 #[cfg(feature = "hub")]
 pub use server::HubServer;
 pub use source::StoreSource;
 pub use store::{LockGuard, MemoryStore, Store};
+#[cfg(any(feature = "hub", feature = "testing"))]
+pub(crate) use wire::MAX_BODY;
+pub use wire::{HubRequest, HubResponse};

@@ -221,12 +221,7 @@ fn send(backend: &str, req: &Req, timeout: Duration) -> Result<Resp, ureq::Error
         .with_config()
         .limit(MAX_ANSWER)
         .read_to_vec()?;
-    Ok(Resp {
-        status,
-        content_type,
-        headers: Vec::new(),
-        body,
-    })
+    Ok(Resp::new(status, &content_type, body))
 }
 
 fn failure(e: &ureq::Error) -> &'static str {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::server::{HttpServer, Req, Resp};
+use super::server::{HttpServer, Req};
 use crate::hub::HubHandler;
 use crate::token::TokenSource;
 use crate::RefreshLimit;
@@ -98,22 +98,7 @@ impl FakeHub {
             8,
             Arc::new(move |req: &Req| {
                 *handler_counts.lock().entry(req.path.clone()).or_default() += 1;
-                let resp = handler.handle(req);
-                let content_type = resp
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                    .map_or_else(|| "application/json".to_string(), |(_, v)| v.clone());
-                Resp {
-                    status: resp.status,
-                    content_type,
-                    headers: resp
-                        .headers
-                        .into_iter()
-                        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
-                        .collect(),
-                    body: resp.body,
-                }
+                handler.handle(req)
             }),
         )?;
         Ok(FakeHub { server, counts })

@@ -21,6 +21,7 @@
 mod balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
+mod http1;
 mod hub;
 mod record;
 mod server;

@@ -1,5 +1,6 @@
-//! A small threaded HTTP server on 127.0.0.1 that the fakes are built on,
-//! plus the stub and silent servers used to test failure handling.
+//! A small threaded HTTP server on 127.0.0.1 that the fakes are built on
+//! (the loop itself is in `http1.rs`), plus the stub and silent servers
+//! used to test failure handling.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,36 +11,19 @@ use std::time::Duration;
 use super::record::{Received, Recorder};
 use crate::hub::{HubRequest, HubResponse};
 
-/// A request as the fakes see it: the hub's request type, which the
-/// shared HTTP loop already builds.
+/// A request as the fakes see it: the hub's plain request type.
 pub(crate) type Req = HubRequest;
 
-/// An answer from a fake.
-pub(crate) struct Resp {
-    pub status: u16,
-    pub content_type: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    pub fn json(status: u16, value: &serde_json::Value) -> Resp {
-        Resp {
-            status,
-            content_type: "application/json".into(),
-            headers: Vec::new(),
-            body: value.to_string().into_bytes(),
-        }
-    }
-}
+/// An answer from a fake: the hub's plain response type.
+pub(crate) type Resp = HubResponse;
 
 type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
 
 /// A running server; stops and joins its thread when dropped.
 ///
-/// It runs on the hub's HTTP/1.1 loop (one request per connection), not on
-/// tiny_http, whose task pool can leave a new connection queued behind idle
-/// keep-alive ones when many clients connect at once.
+/// It runs on the fakes' own HTTP/1.1 loop (one request per connection),
+/// not on tiny_http, whose task pool can leave a new connection queued
+/// behind idle keep-alive ones when many clients connect at once.
 pub(crate) struct HttpServer {
     addr: SocketAddr,
     recorder: Arc<Recorder>,
@@ -60,9 +44,9 @@ impl HttpServer {
         let thread = std::thread::spawn(move || {
             let handle = |req: &HubRequest| {
                 record.record(req);
-                to_hub(handler(req))
+                handler(req)
             };
-            crate::hub::server::serve(&listener, addr, workers.max(64), &flag, &handle, false);
+            super::http1::serve(&listener, addr, workers.max(64), &flag, &handle);
         });
         Ok(HttpServer {
             addr,
@@ -89,13 +73,6 @@ impl Drop for HttpServer {
             let _ = thread.join();
         }
     }
-}
-
-fn to_hub(resp: Resp) -> HubResponse {
-    let headers = std::iter::once(("Content-Type".to_string(), resp.content_type))
-        .chain(resp.headers)
-        .collect();
-    HubResponse::new(resp.status, headers, resp.body)
 }
 
 /// A server that answers every request with the same status, content type
@@ -126,18 +103,13 @@ impl StubServer {
         body: impl Into<Vec<u8>>,
     ) -> std::io::Result<StubServer> {
         let count = Arc::new(AtomicUsize::new(0));
-        let (content_type, body) = (content_type.to_string(), body.into());
+        let (content_type, body): (String, Vec<u8>) = (content_type.to_string(), body.into());
         let c = count.clone();
         let server = HttpServer::start(
             2,
             Arc::new(move |_| {
                 c.fetch_add(1, Ordering::SeqCst);
-                Resp {
-                    status,
-                    content_type: content_type.clone(),
-                    headers: Vec::new(),
-                    body: body.clone(),
-                }
+                Resp::new(status, &content_type, body.clone())
             }),
         )?;
         Ok(StubServer { server, count })

@@ -165,15 +165,11 @@ impl TokenCache {
             let next = {
                 let mut slots = self.slots(key);
                 if let Some(slot) = slots.get(key) {
+                    if let Some(token) = self.hit(slot, now) {
+                        return Ok(token.clone());
+                    }
                     if let Some(token) = &slot.token {
-                        let fresh = self.is_fresh(token, now / 1000);
-                        // A token being replaced is handed to nobody: its
-                        // refresh is waited for.
-                        let replacing = slot.flight.as_ref().is_some_and(|f| f.refresh);
-                        if fresh && !replacing && !self.is_due(slot, now) {
-                            return Ok(token.clone());
-                        }
-                        fallback = Some((token.clone(), fresh));
+                        fallback = Some((token.clone(), self.is_fresh(token, now / 1000)));
                     }
                 }
                 let slot = slot_mut(&mut slots, key);
@@ -213,6 +209,24 @@ impl TokenCache {
         }
         // ok because the second pass always returns: it never joins twice
         Err(Error::config("token cache: no answer after two passes"))
+    }
+
+    /// The token [`get`](TokenCache::get) would hand out for `key` at
+    /// once, if any: never calls the source, never waits for a flight.
+    #[cfg(any(feature = "hub", test))]
+    pub fn peek(&self, key: &TokenKey) -> Option<Token> {
+        let now = self.clock.unix_millis();
+        self.hit(self.slots(key).get(key)?, now).cloned()
+    }
+
+    /// The slot's token, if it may be handed out at `now_ms` as it is:
+    /// fresh, not being replaced (its refresh is waited for), and, in a
+    /// read-through cache, not due to be read again.
+    fn hit<'a>(&self, slot: &'a Slot, now_ms: u64) -> Option<&'a Token> {
+        let token = slot.token.as_ref()?;
+        let replacing = slot.flight.as_ref().is_some_and(|f| f.refresh);
+        (self.is_fresh(token, now_ms / 1000) && !replacing && !self.is_due(slot, now_ms))
+            .then_some(token)
     }
 
     /// A token other than `stale` for `key`.
@@ -851,6 +865,7 @@ mod tests {
         );
         let store = Mutex::new(Token::new("A", 7200));
         let read = || Ok(store.lock().clone());
+        assert!(cache.peek(&key()).is_none(), "nothing read yet");
         assert_eq!(cache.get(&key(), true, read).unwrap().expose(), "A");
         *store.lock() = Token::new("B", 7200);
         // Within the bound the copy is served; after it, the store's.
@@ -858,7 +873,9 @@ mod tests {
             cache.get(&key(), true, || unreachable!()).unwrap().expose(),
             "A"
         );
+        assert_eq!(cache.peek(&key()).unwrap().expose(), "A");
         clock.advance(Duration::from_secs(1));
+        assert!(cache.peek(&key()).is_none(), "due to be read again");
         assert_eq!(cache.get(&key(), true, read).unwrap().expose(), "B");
         // A refresh of a token the copy does not hold still asks the
         // source, which knows better than the copy.

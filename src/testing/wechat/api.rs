@@ -28,15 +28,10 @@ pub(super) fn api(shared: &Shared, req: &Req) -> Resp {
         "/wxa/business/getuserphonenumber" => phone_number(&mut st, req, &appid),
         "/cgi-bin/media/upload" => upload(&mut st, req),
         "/cgi-bin/media/get" => match req.param("media_id").and_then(|id| st.media.get(id)) {
-            Some((file_name, bytes)) => Resp {
-                status: 200,
-                content_type: "image/jpeg".into(),
-                headers: vec![(
-                    "Content-disposition".into(),
-                    format!("attachment; filename=\"{file_name}\""),
-                )],
-                body: bytes.clone(),
-            },
+            Some((file_name, bytes)) => Resp::new(200, "image/jpeg", bytes.clone()).with_header(
+                "Content-disposition",
+                format!("attachment; filename=\"{file_name}\""),
+            ),
             None => err(40007, "invalid media_id"),
         },
         _ => {

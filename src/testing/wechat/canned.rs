@@ -81,12 +81,7 @@ impl Canned {
     }
 
     fn resp(&self) -> Resp {
-        Resp {
-            status: self.status,
-            content_type: self.content_type.clone(),
-            headers: Vec::new(),
-            body: self.body.clone(),
-        }
+        Resp::new(self.status, &self.content_type, self.body.clone())
     }
 }
 

@@ -1,128 +1,20 @@
-//! `HubServer`: a [`HubHandler`] served over HTTP/1.1 on `std::net`, one
-//! request per connection.
-//!
-//! Why not tiny_http: its connection task pool keeps a thread per idle
-//! keep-alive connection and, when connections arrive together, can queue a
-//! new connection behind busy threads until some client closes an idle one
-//! (64 concurrent `HubSource` clients lost 3 to 21 requests to timeouts).
-//! The hub protocol needs little of HTTP: a request head (parsed by
-//! `httparse`, the parser hyper uses), a `Content-Length` body, and an
-//! answer with `Connection: close`. This file keeps only the connection
-//! loop, with read/write timeouts and size caps.
+//! The fakes' own HTTP/1.1 loop on `std::net`: a thread per connection,
+//! one request per connection (answers carry `Connection: close`), request
+//! heads parsed by `httparse`. The fakes face only tests, so this stays
+//! small and free of any async runtime; the hub itself runs on hyper.
 
-#[cfg(feature = "hub")]
-use std::fmt;
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-#[cfg(feature = "hub")]
-use super::handler::HubHandler;
-use super::handler::{HubRequest, HubResponse, MAX_BODY};
-#[cfg(feature = "hub")]
-use crate::error::{Error, Result};
+use crate::hub::{HubError, HubRequest, HubResponse, MAX_BODY};
 
 /// The largest request head (request line and headers) read.
 const MAX_HEAD: usize = 16 * 1024;
 
 /// How long a client may take to send its request or read the answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[cfg(feature = "hub")]
-/// A blocking HTTP server for a [`HubHandler`]: a thread per connection,
-/// at most [`workers`](HubServer::workers) at once, one request per
-/// connection (answers carry `Connection: close`), each request logged to
-/// stderr as `METHOD /path STATUS LATENCY` (never a query, a header or a
-/// body: they carry tokens and secrets).
-///
-/// # Example
-///
-/// ```
-/// use std::sync::atomic::{AtomicBool, Ordering};
-/// use wechat::hub::{HubHandler, HubServer};
-///
-/// let handler = HubHandler::builder().account("wx1", "s1").build()?;
-/// let server = HubServer::bind("127.0.0.1:0", handler)?.log_requests(false);
-/// let url = format!("http://{}/healthz", server.addr());
-/// let stop = AtomicBool::new(false);
-/// std::thread::scope(|s| {
-///     s.spawn(|| server.run(&stop));
-///     let mut resp = ureq::get(&url).call().unwrap();
-///     assert_eq!(resp.body_mut().read_to_string().unwrap(), r#"{"status":"ok"}"#);
-///     stop.store(true, Ordering::SeqCst);
-/// });
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct HubServer {
-    listener: TcpListener,
-    addr: SocketAddr,
-    handler: HubHandler,
-    workers: usize,
-    log: bool,
-}
-
-#[cfg(feature = "hub")]
-impl HubServer {
-    /// Listens on `addr` (`host:port`; port 0 picks a free one).
-    ///
-    /// # Errors
-    ///
-    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `addr`
-    /// cannot be bound.
-    pub fn bind(addr: &str, handler: HubHandler) -> Result<HubServer> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
-        Ok(HubServer {
-            listener,
-            addr,
-            handler,
-            workers: 64,
-            log: true,
-        })
-    }
-
-    /// How many connections are served at once; more wait to be accepted.
-    /// A request that waits for WeChat or for another hub's refresh holds
-    /// its connection meanwhile.
-    ///
-    /// Defaults to 64.
-    pub fn workers(mut self, workers: usize) -> HubServer {
-        self.workers = workers.max(1);
-        self
-    }
-
-    /// Logs one line per request to stderr.
-    ///
-    /// Defaults to `true`.
-    pub fn log_requests(mut self, log: bool) -> HubServer {
-        self.log = log;
-        self
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Serves until `stop` becomes true, then lets the requests in
-    /// progress finish and returns (within about 50 ms when idle).
-    pub fn run(&self, stop: &AtomicBool) {
-        serve(
-            &self.listener,
-            self.addr,
-            self.workers,
-            stop,
-            &|req| self.handler.handle(req),
-            self.log,
-        );
-    }
-}
 
 /// Accepts connections on `listener` (bound to `addr`) until `stop`, each
 /// served on its own thread, at most `workers` at once.
@@ -132,7 +24,6 @@ pub(crate) fn serve(
     workers: usize,
     stop: &AtomicBool,
     handle: &(dyn Fn(&HubRequest) -> HubResponse + Sync),
-    log: bool,
 ) {
     let active = AtomicUsize::new(0);
     let finished = AtomicBool::new(false);
@@ -168,7 +59,7 @@ pub(crate) fn serve(
             active.fetch_add(1, Ordering::SeqCst);
             let active = &active;
             s.spawn(move || {
-                serve_connection(stream, handle, log);
+                serve_connection(stream, handle);
                 active.fetch_sub(1, Ordering::SeqCst);
             });
         }
@@ -176,12 +67,7 @@ pub(crate) fn serve(
     });
 }
 
-fn serve_connection(
-    stream: TcpStream,
-    handle: &(dyn Fn(&HubRequest) -> HubResponse + Sync),
-    log: bool,
-) {
-    let started = Instant::now();
+fn serve_connection(stream: TcpStream, handle: &(dyn Fn(&HubRequest) -> HubResponse + Sync)) {
     // ok because a socket that refuses options is served without them
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
@@ -190,23 +76,11 @@ fn serve_connection(
         return;
     };
     let mut reader = BufReader::new(read_half);
-    let (label, resp, unread) = match read_request(&mut reader, &stream) {
-        Ok(req) => {
-            let label = format!("{} {}", req.method, req.path);
-            (label, handle(&req), false)
-        }
+    let (resp, unread) = match read_request(&mut reader, &stream) {
+        Ok(req) => (handle(&req), false),
         Err(Bad::Gone) => return,
-        Err(Bad::Answer(status, message)) => ("- -".to_string(), error(status, message), true),
+        Err(Bad::Answer(status, message)) => (error(status, message), true),
     };
-    // Logged before answering, so a client that has its answer finds
-    // the line written; the latency is the time to produce the answer.
-    if log {
-        eprintln!(
-            "{label} {} {:.1}ms",
-            resp.status,
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-    }
     // ok because a client that went away needs no answer
     let _ = write_response(&stream, resp);
     let _ = stream.shutdown(Shutdown::Write);
@@ -358,18 +232,7 @@ fn write_response(mut stream: &TcpStream, resp: HubResponse) -> std::io::Result<
 }
 
 fn error(status: u16, message: &str) -> HubResponse {
-    HubResponse {
-        status,
-        headers: vec![("Content-Type".into(), "application/json".into())],
-        body: json!({
-            "errcode": status,
-            "message": message,
-            "reason": "invalid_request",
-            "http_status": status,
-        })
-        .to_string()
-        .into_bytes(),
-    }
+    HubError::new(status, "invalid_request", message).into_response(false)
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -389,16 +252,6 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-#[cfg(feature = "hub")]
-impl fmt::Debug for HubServer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HubServer")
-            .field("addr", &self.addr)
-            .field("workers", &self.workers)
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,13 +263,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = AtomicBool::new(false);
-        let handle = |req: &HubRequest| HubResponse {
-            status: 200,
-            headers: Vec::new(),
-            body: format!("{} {} {}", req.method, req.path, req.body.len()).into_bytes(),
+        let handle = |req: &HubRequest| {
+            let body = format!("{} {} {}", req.method, req.path, req.body.len());
+            HubResponse::new(200, "text/plain", body)
         };
         std::thread::scope(|s| {
-            s.spawn(|| serve(&listener, addr, 4, &stop, &handle, false));
+            s.spawn(|| serve(&listener, addr, 4, &stop, &handle));
             let mut stream = TcpStream::connect(addr).unwrap();
             stream
                 .set_read_timeout(Some(Duration::from_secs(10)))

@@ -1,0 +1,382 @@
+//! `HubHandlerBuilder`: what a hub serves (accounts, platforms, or any
+//! token source), where it keeps state, and how it calls upstream. All
+//! defaults are in its `Default` impl.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::handler::HubHandler;
+use super::metrics::{CountedSource, CountedStore, Counts};
+use super::source::StoreSource;
+use super::store::{MemoryStore, Store};
+use super::upstream::{StoreRefreshTokens, StoreTickets, Upstream};
+use crate::client::Client;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::token::component::ComponentSource;
+use crate::token::limit::RefreshLimit;
+use crate::token::secret::DEFAULT_BASE_URL;
+use crate::token::TokenSource;
+#[cfg(feature = "crypto")]
+use crate::MessageCrypto;
+use crate::SecretSource;
+#[cfg(feature = "crypto")]
+use std::collections::HashMap;
+
+/// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use wechat::hub::HubHandler;
+///
+/// let hub = HubHandler::builder()
+///     .account("wx1", "s1")
+///     .bearer("hub-secret")
+///     .timeout(Duration::from_secs(5))
+///     .build()?;
+/// assert!(!format!("{hub:?}").contains("hub-secret"));
+/// assert!(HubHandler::builder().build().is_err(), "no account, no source");
+/// # Ok::<(), wechat::Error>(())
+/// ```
+pub struct HubHandlerBuilder {
+    accounts: Vec<(String, Secret)>,
+    components: Vec<(String, Secret)>,
+    #[cfg(feature = "crypto")]
+    callbacks: HashMap<String, MessageCrypto>,
+    source: Option<Arc<dyn TokenSource>>,
+    store: Arc<dyn Store>,
+    upstream: String,
+    stable: bool,
+    bearer: Option<Secret>,
+    lock_ttl: Duration,
+    lock_wait: Duration,
+    timeout: Duration,
+    errors_with_200: bool,
+    refresh_limit: RefreshLimit,
+    max_staleness: Duration,
+    clock: Clock,
+}
+
+impl Default for HubHandlerBuilder {
+    fn default() -> HubHandlerBuilder {
+        HubHandlerBuilder {
+            accounts: Vec::new(),
+            components: Vec::new(),
+            #[cfg(feature = "crypto")]
+            callbacks: HashMap::new(),
+            source: None,
+            store: Arc::new(MemoryStore::new()),
+            upstream: DEFAULT_BASE_URL.to_string(),
+            stable: false,
+            bearer: None,
+            // Up to four upstream calls run under one lock (a ticket's
+            // access token fetch, a rejected token's refresh and retry, the
+            // ticket itself): the lock outlasts four 10 s timeouts.
+            lock_ttl: Duration::from_secs(45),
+            lock_wait: Duration::from_secs(50),
+            timeout: Duration::from_secs(10),
+            errors_with_200: false,
+            refresh_limit: RefreshLimit::default(),
+            max_staleness: Duration::from_secs(1),
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl HubHandlerBuilder {
+    /// Serves an official account whose tokens the hub fetches with its
+    /// appid and secret.
+    ///
+    /// Defaults to no accounts.
+    pub fn account(mut self, appid: impl Into<String>, secret: impl Into<Secret>) -> Self {
+        self.accounts.push((appid.into(), secret.into()));
+        self
+    }
+
+    /// Serves a third-party platform: its component access token (with the
+    /// latest verify ticket in the store), and its authorizers' access
+    /// tokens and tickets (with their refresh tokens in the store). Verify
+    /// tickets and authorizations arrive at the
+    /// [`component_callback`](HubHandlerBuilder::component_callback).
+    ///
+    /// Defaults to no platforms.
+    pub fn component(
+        mut self,
+        component_appid: impl Into<String>,
+        component_appsecret: impl Into<Secret>,
+    ) -> Self {
+        self.components
+            .push((component_appid.into(), component_appsecret.into()));
+        self
+    }
+
+    /// Receives the platform's encrypted pushes at
+    /// `POST /callback/component/<component appid>` (its "authorization
+    /// event URL"), decrypted with `crypto` (whose appid is the platform's):
+    /// `component_verify_ticket` is stored; `authorized` and
+    /// `updateauthorized` exchange the authorization code for the
+    /// authorizer's tokens and store its refresh token; `unauthorized`
+    /// forgets the authorizer. Answers `success`. No bearer secret is asked
+    /// there: the push's `msg_signature` authenticates it.
+    ///
+    /// Defaults to no callback.
+    #[cfg(feature = "crypto")]
+    pub fn component_callback(mut self, crypto: MessageCrypto) -> Self {
+        self.callbacks.insert(crypto.app_id().to_string(), crypto);
+        self
+    }
+
+    /// Serves whatever `source` fetches instead of the
+    /// [`account`](HubHandlerBuilder::account)s: any appid is passed to it.
+    ///
+    /// Defaults to none: a [`SecretSource`] over the accounts.
+    pub fn source(mut self, source: impl TokenSource + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Where tokens, tickets and the refresh lock are kept.
+    ///
+    /// Defaults to a [`MemoryStore`].
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// The WeChat origin the accounts' tokens are fetched from, for example
+    /// a fake WeChat's `http://127.0.0.1:port`.
+    ///
+    /// Defaults to `https://api.weixin.qq.com`.
+    pub fn upstream(mut self, base_url: impl Into<String>) -> Self {
+        self.upstream = base_url.into();
+        self
+    }
+
+    /// Fetches the accounts' tokens from `/cgi-bin/stable_token` (see
+    /// [`SecretSource::stable`]).
+    ///
+    /// Defaults to `false`.
+    pub fn stable(mut self, stable: bool) -> Self {
+        self.stable = stable;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <secret>` on every endpoint but
+    /// `/healthz`; other requests get 401 and no token.
+    ///
+    /// Defaults to none: anyone who can reach the hub gets tokens.
+    pub fn bearer(mut self, secret: impl Into<Secret>) -> Self {
+        self.bearer = Some(secret.into());
+        self
+    }
+
+    /// See [`StoreSource::lock_ttl`].
+    ///
+    /// Defaults to 45 seconds: four upstream timeouts and a margin.
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// See [`StoreSource::lock_wait`].
+    ///
+    /// Defaults to 50 seconds.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// The time allowed for one upstream HTTP exchange.
+    ///
+    /// Defaults to 10 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Answers errors with HTTP 200, as elixir_wechat's hub does (the body's
+    /// `http_status` still says what happened).
+    ///
+    /// Defaults to `false`: errors carry their own 4xx/5xx status.
+    pub fn errors_with_200(mut self, yes: bool) -> Self {
+        self.errors_with_200 = yes;
+        self
+    }
+
+    /// How often WeChat may be asked for a key's token, by all replicas
+    /// sharing the store together: a burst, then one call per floor
+    /// interval. A refused refresh is answered with reason
+    /// `refresh_limited` (HTTP 429) and `retry_after` seconds.
+    ///
+    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
+    pub fn refresh_limit(mut self, limit: RefreshLimit) -> Self {
+        self.refresh_limit = limit;
+        self
+    }
+
+    /// The longest this replica serves a token after reading it from the
+    /// store: past it, the next request reads the store again (one read
+    /// for all concurrent requests). So a replica never hands out a token
+    /// that another replica replaced in the store more than this long ago.
+    /// Refreshes are not affected: they are always compared against the
+    /// store's token, under its lock. While the store cannot be read, the
+    /// last token read is served until it expires (no replica can replace
+    /// it meanwhile).
+    ///
+    /// Defaults to 1 second.
+    pub fn max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self
+    }
+
+    /// Where the refresh limit and token freshness read the time.
+    ///
+    /// Defaults to [`Clock::system`].
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the handler.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if there are neither accounts nor a
+    /// source, if an appid is empty or given twice, or if the upstream is
+    /// not an http(s) URL.
+    pub fn build(self) -> Result<HubHandler> {
+        let component_appids: Vec<String> =
+            self.components.iter().map(|(a, _)| a.clone()).collect();
+        // Every store call and upstream call of the hub passes these two
+        // doors, which count them for `/metrics`.
+        let counts = Arc::new(Counts::default());
+        let store: Arc<dyn Store> = Arc::new(CountedStore {
+            inner: self.store,
+            counts: counts.clone(),
+        });
+        let (upstream, appids): (Arc<dyn TokenSource>, _) = match self.source {
+            Some(source) => (source, None),
+            None => {
+                let mut appids: Vec<String> = Vec::new();
+                for (appid, _) in self.accounts.iter().chain(&self.components) {
+                    if appid.is_empty() || appids.contains(appid) {
+                        return Err(Error::config(format!(
+                            "hub appid {appid:?} is empty or given twice"
+                        )));
+                    }
+                    appids.push(appid.clone());
+                }
+                if appids.is_empty() {
+                    return Err(Error::config(
+                        "a hub needs at least one account or component",
+                    ));
+                }
+                let mut accounts = self.accounts.into_iter();
+                let accounts = accounts.next().map(|(appid, secret)| {
+                    accounts
+                        .fold(SecretSource::new(appid, secret), |s, (a, k)| {
+                            s.account(a, k)
+                        })
+                        .base_url(self.upstream.clone())
+                        .stable(self.stable)
+                });
+                let components = self
+                    .components
+                    .into_iter()
+                    .map(|(appid, secret)| {
+                        let source = ComponentSource::new(
+                            appid.clone(),
+                            secret,
+                            StoreTickets(store.clone()),
+                            StoreRefreshTokens(store.clone()),
+                        )
+                        .base_url(self.upstream.clone());
+                        (appid, source)
+                    })
+                    .collect();
+                let upstream = Upstream {
+                    accounts,
+                    components,
+                };
+                (Arc::new(upstream), Some(appids))
+            }
+        };
+        let upstream = Arc::new(CountedSource {
+            inner: upstream,
+            counts: counts.clone(),
+        });
+        let (scheme, host, port) = split_origin(&self.upstream)?;
+        let source = StoreSource::from_arcs(store.clone(), upstream)
+            .lock_ttl(self.lock_ttl)
+            .lock_wait(self.lock_wait)
+            .refresh_limit(self.refresh_limit)
+            .clock(self.clock.clone());
+        // The store is the truth: this replica's cache only reads through
+        // it (the source limits upstream calls, through the store). The
+        // hub's own calls (api_query_auth) go upstream too.
+        let client = Client::builder()
+            .token_source(source)
+            .read_through(self.max_staleness)
+            .clock(self.clock)
+            .timeout(self.timeout)
+            .scheme(scheme)
+            .host(host)
+            .port(port);
+        // The handler reads the cache without I/O to answer hits at once.
+        let (http, cache) = client.parts();
+        let client = client.shared(http, cache.clone()).build()?;
+        Ok(HubHandler {
+            client,
+            cache,
+            store,
+            counts,
+            appids,
+            components: component_appids,
+            bearer: self.bearer,
+            errors_with_200: self.errors_with_200,
+            #[cfg(feature = "crypto")]
+            callbacks: self.callbacks,
+        })
+    }
+}
+
+/// `(scheme, host, port)` of an `http(s)://host[:port]` origin.
+fn split_origin(url: &str) -> Result<(String, String, u16)> {
+    let bad = || {
+        Error::config(format!(
+            "hub upstream must be http(s)://host[:port], got {:?}",
+            crate::error::redact_url(url)
+        ))
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    let rest = rest.trim_end_matches('/');
+    let default = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(bad()),
+    };
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return Err(bad());
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
+            (host, port.parse().map_err(|_| bad())?)
+        }
+        _ => (rest, default),
+    };
+    Ok((scheme.to_string(), host.to_string(), port))
+}
+
+impl fmt::Debug for HubHandlerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let appids: Vec<&str> = self.accounts.iter().map(|(a, _)| a.as_str()).collect();
+        f.debug_struct("HubHandlerBuilder")
+            .field("appids", &appids)
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,184 @@
+//! `HubError`: every failure the hub answers, in the Elixir hub's body
+//! `{"errcode", "message", "reason", "http_status"}`, converted from the
+//! crate's [`Error`] in one place.
+
+use serde_json::{json, Map, Value};
+
+use super::wire::HubResponse;
+use crate::error::{Error, ErrorKind};
+
+/// A failure to answer: an HTTP status, the protocol's `reason`, a message
+/// for an operator, WeChat's errcode when it gave one, extra body fields
+/// and headers.
+#[derive(Debug)]
+pub(crate) struct HubError {
+    status: u16,
+    reason: &'static str,
+    message: String,
+    errcode: Option<i64>,
+    extra: Map<String, Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl HubError {
+    pub fn new(status: u16, reason: &'static str, message: impl Into<String>) -> HubError {
+        HubError {
+            status,
+            reason,
+            message: message.into(),
+            errcode: None,
+            extra: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A missing or malformed parameter (400).
+    pub fn invalid(message: impl Into<String>) -> HubError {
+        HubError::new(400, "invalid_request", message)
+    }
+
+    /// `method` is not one of `allowed` on this path (405, with `Allow`).
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> HubError {
+        HubError::new(
+            405,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+        .header("Allow", allowed)
+    }
+
+    /// Missing or wrong bearer secret (401, with `WWW-Authenticate`).
+    pub fn unauthorized() -> HubError {
+        HubError::new(401, "unauthorized", "missing or wrong bearer secret")
+            .header("WWW-Authenticate", "Bearer")
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> HubError {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The answer; with `errors_with_200` (elixir_wechat's habit) its HTTP
+    /// status is 200 and only the body's `http_status` says what happened.
+    pub fn into_response(self, errors_with_200: bool) -> HubResponse {
+        let mut body = json!({
+            // WeChat's errcode when it answered one, else the HTTP status
+            // (as the Elixir hub does).
+            "errcode": self.errcode.unwrap_or(i64::from(self.status)),
+            "message": self.message,
+            "reason": self.reason,
+            "http_status": self.status,
+        });
+        if let Value::Object(body) = &mut body {
+            body.extend(self.extra);
+        }
+        let status = if errors_with_200 { 200 } else { self.status };
+        self.headers
+            .into_iter()
+            .fold(HubResponse::json(status, &body), |resp, (name, value)| {
+                resp.with_header(name, value)
+            })
+    }
+}
+
+impl From<&Error> for HubError {
+    fn from(e: &Error) -> HubError {
+        // The cause (an I/O or Redis error) is what an operator needs.
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            message.push_str(": ");
+            message.push_str(&crate::error::redact_text(&c.to_string()));
+            cause = c.source();
+        }
+        let (status, reason, errcode) = match e.kind() {
+            ErrorKind::RefreshLimited {
+                key,
+                retry_after,
+                rejected_after,
+            } => {
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let mut limited = HubError::new(429, "refresh_limited", message)
+                    .header("Retry-After", secs.to_string());
+                limited.extra.insert("key".into(), json!(key));
+                limited.extra.insert("retry_after".into(), secs.into());
+                if let Some(age) = rejected_after {
+                    limited
+                        .extra
+                        .insert("rejected_after".into(), age.as_secs().into());
+                }
+                return limited;
+            }
+            ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
+            ErrorKind::Hub { errcode, .. } => (502, "wechat_error", *errcode),
+            ErrorKind::Store { .. } => (503, "store_unavailable", None),
+            ErrorKind::InvalidRequest { .. } => (400, "invalid_request", None),
+            ErrorKind::Transport { .. }
+            | ErrorKind::HttpStatus { .. }
+            | ErrorKind::Decode { .. } => (502, "upstream_unavailable", None),
+            _ => (500, "hub_error", None),
+        };
+        HubError {
+            errcode,
+            ..HubError::new(status, reason, message)
+        }
+    }
+}
+
+impl From<Error> for HubError {
+    fn from(e: Error) -> HubError {
+        HubError::from(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(resp: &HubResponse) -> Value {
+        serde_json::from_slice(&resp.body).unwrap()
+    }
+
+    #[test]
+    fn the_elixir_body_with_its_status_or_200() {
+        let resp = HubError::invalid("missing parameter appid").into_response(false);
+        assert_eq!(resp.status, 400);
+        assert_eq!(
+            body(&resp),
+            json!({"errcode": 400, "message": "missing parameter appid",
+                   "reason": "invalid_request", "http_status": 400})
+        );
+        let resp = HubError::unauthorized().into_response(true);
+        assert_eq!(
+            (resp.status, body(&resp)["http_status"].as_u64()),
+            (200, Some(401))
+        );
+        assert!(resp
+            .headers
+            .contains(&("WWW-Authenticate".into(), "Bearer".into())));
+        let resp =
+            HubError::method_not_allowed("PUT", "/healthz", "GET, HEAD").into_response(false);
+        assert_eq!(resp.status, 405);
+        assert!(resp.headers.contains(&("Allow".into(), "GET, HEAD".into())));
+    }
+
+    #[test]
+    fn errors_map_to_statuses_and_reasons() {
+        let api = Error::api(40164, "invalid ip", 200);
+        let resp = HubError::from(&api).into_response(false);
+        assert_eq!(
+            (
+                resp.status,
+                body(&resp)["reason"].clone(),
+                body(&resp)["errcode"].clone()
+            ),
+            (502, json!("wechat_error"), json!(40164))
+        );
+        let store = super::super::store::store_error("redis is down");
+        let resp = HubError::from(&store).into_response(false);
+        assert_eq!(
+            (resp.status, body(&resp)["reason"].clone()),
+            (503, json!("store_unavailable"))
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! What a hub counts while it answers: upstream calls by kind and result,
+//! refreshes answered without one, store errors. Plain atomics, so that a
+//! [`HubHandler`](super::HubHandler) counts under any server;
+//! `HubServer` (feature `hub`) publishes them at `GET /metrics`.
+//!
+//! The counts are taken at the two doors the hub has to the outside: the
+//! upstream token source and the store, each wrapped once by the builder.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::store::{LockGuard, Store};
+use crate::error::Result;
+use crate::secret::Secret;
+use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
+
+/// The kinds of upstream call, as the `kind` label names them: an
+/// account's access token, a ticket (an account's or an authorizer's), a
+/// platform's component access token, an authorizer's access token (or
+/// the exchange of an authorization code for one).
+pub(crate) const KINDS: [&str; 4] = ["token", "ticket", "component", "authorizer"];
+
+const RESULT_COUNT: usize = 2;
+
+/// The `result` label of an upstream call.
+#[cfg(any(feature = "hub", test))]
+pub(crate) const RESULTS: [&str; RESULT_COUNT] = ["ok", "error"];
+
+/// The `kind` label of `key`'s upstream calls.
+pub(crate) fn kind_of(key: &TokenKey) -> &'static str {
+    match (key.kind(), key.authorizer_appid()) {
+        (TokenKind::Ticket(_), _) => KINDS[1],
+        (TokenKind::ComponentAccessToken, _) => KINDS[2],
+        (_, Some(_)) => KINDS[3],
+        _ => KINDS[0],
+    }
+}
+
+thread_local! {
+    /// Upstream calls made on this thread: a request handled on one thread
+    /// that sees no change here was answered without calling upstream.
+    static CALLS_HERE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many upstream calls this thread has made; compare two readings
+/// around a request to tell whether it called upstream.
+pub(crate) fn upstream_calls_on_this_thread() -> u64 {
+    CALLS_HERE.with(Cell::get)
+}
+
+/// The hub's own counters, shared by its handler, its wrapped source and
+/// store, and the server that publishes them.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    /// By `KINDS` index, then `RESULTS` index.
+    upstream: [[AtomicU64; RESULT_COUNT]; 4],
+    refreshes_without_upstream: AtomicU64,
+    store_errors: AtomicU64,
+}
+
+impl Counts {
+    /// Counts one upstream call of `kind` (one of [`KINDS`]).
+    pub fn upstream_call(&self, kind: &str, ok: bool) {
+        CALLS_HERE.with(|n| n.set(n.get() + 1));
+        let k = KINDS.iter().position(|k| *k == kind).unwrap_or(0);
+        self.upstream[k][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(kind, result, count)` for every kind and result.
+    #[cfg(any(feature = "hub", test))]
+    pub fn upstream_calls(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut all = Vec::with_capacity(KINDS.len() * RESULTS.len());
+        for (k, kind) in KINDS.iter().enumerate() {
+            for (r, result) in RESULTS.iter().enumerate() {
+                all.push((*kind, *result, self.upstream[k][r].load(Ordering::Relaxed)));
+            }
+        }
+        all
+    }
+
+    pub fn refresh_without_upstream(&self) {
+        self.refreshes_without_upstream
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refresh requests answered with a current token and no upstream
+    /// call of their own (compare-and-swap).
+    #[cfg(any(feature = "hub", test))]
+    pub fn refreshes_without_upstream(&self) -> u64 {
+        self.refreshes_without_upstream.load(Ordering::Relaxed)
+    }
+
+    /// Store calls that failed.
+    #[cfg(any(feature = "hub", test))]
+    pub fn store_errors(&self) -> u64 {
+        self.store_errors.load(Ordering::Relaxed)
+    }
+
+    fn seen<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.store_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+/// The hub's upstream source, counting its calls.
+pub(crate) struct CountedSource {
+    pub inner: Arc<dyn TokenSource>,
+    pub counts: Arc<Counts>,
+}
+
+impl CountedSource {
+    fn count(&self, key: &TokenKey, result: Result<Token>) -> Result<Token> {
+        self.counts.upstream_call(kind_of(key), result.is_ok());
+        result
+    }
+}
+
+impl TokenSource for CountedSource {
+    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
+        self.count(key, self.inner.fetch(key, cx))
+    }
+
+    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
+        self.count(key, self.inner.refresh(key, stale, cx))
+    }
+
+    fn limited_by_client(&self) -> bool {
+        self.inner.limited_by_client()
+    }
+
+    fn forget(&self, key: &TokenKey) {
+        self.inner.forget(key)
+    }
+
+    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
+        self.inner.save_refresh_token(key, refresh_token)
+    }
+}
+
+impl fmt::Debug for CountedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// The hub's store, counting its failures.
+pub(crate) struct CountedStore {
+    pub inner: Arc<dyn Store>,
+    pub counts: Arc<Counts>,
+}
+
+impl Store for CountedStore {
+    fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
+        self.counts.seen(self.inner.get_token(key))
+    }
+
+    fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
+        self.counts.seen(self.inner.put_token(key, token))
+    }
+
+    fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
+        self.counts
+            .seen(self.inner.get_verify_ticket(component_appid))
+    }
+
+    fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
+        self.counts
+            .seen(self.inner.put_verify_ticket(component_appid, ticket))
+    }
+
+    fn get_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+    ) -> Result<Option<Secret>> {
+        self.counts.seen(
+            self.inner
+                .get_refresh_token(component_appid, authorizer_appid),
+        )
+    }
+
+    fn put_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<()> {
+        self.counts.seen(self.inner.put_refresh_token(
+            component_appid,
+            authorizer_appid,
+            refresh_token,
+        ))
+    }
+
+    fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
+        self.counts.seen(
+            self.inner
+                .remove_authorizer(component_appid, authorizer_appid),
+        )
+    }
+
+    fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
+        self.counts.seen(self.inner.lock(key, ttl))
+    }
+
+    fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
+        self.counts.seen(self.inner.get_refresh_schedule(key))
+    }
+
+    fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
+        self.counts
+            .seen(self.inner.put_refresh_schedule(key, schedule))
+    }
+}
+
+impl fmt::Debug for CountedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::MemoryStore;
+    use crate::TicketType;
+
+    #[test]
+    fn kinds_name_the_credential() {
+        let ticket = TokenKey::ticket("wxc", TicketType::Jsapi);
+        assert_eq!(kind_of(&TokenKey::access_token("wx1")), "token");
+        assert_eq!(kind_of(&ticket), "ticket");
+        assert_eq!(kind_of(&ticket.for_authorizer("wxa")), "ticket");
+        assert_eq!(
+            kind_of(&TokenKey::component_access_token("wxc")),
+            "component"
+        );
+        assert_eq!(
+            kind_of(&TokenKey::access_token("wxc").for_authorizer("wxa")),
+            "authorizer"
+        );
+    }
+
+    #[test]
+    fn calls_are_counted_by_kind_result_and_thread() {
+        let counts = Counts::default();
+        let before = upstream_calls_on_this_thread();
+        counts.upstream_call("ticket", true);
+        counts.upstream_call("ticket", false);
+        counts.upstream_call("authorizer", false);
+        assert_eq!(upstream_calls_on_this_thread(), before + 3);
+        let other = std::thread::spawn(upstream_calls_on_this_thread)
+            .join()
+            .unwrap();
+        assert_eq!(other, 0);
+        let nonzero: Vec<_> = counts
+            .upstream_calls()
+            .into_iter()
+            .filter(|(_, _, n)| *n > 0)
+            .collect();
+        counts.refresh_without_upstream();
+        assert_eq!(counts.refreshes_without_upstream(), 1);
+        assert_eq!(
+            nonzero,
+            vec![
+                ("ticket", "ok", 1),
+                ("ticket", "error", 1),
+                ("authorizer", "error", 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn store_failures_are_counted() {
+        let counts = Arc::new(Counts::default());
+        let store = CountedStore {
+            inner: Arc::new(MemoryStore::new()),
+            counts: counts.clone(),
+        };
+        let key = TokenKey::access_token("wx1");
+        store.put_token(&key, &Token::new("T", 7200)).unwrap();
+        assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "T");
+        assert_eq!(counts.store_errors(), 0);
+        assert!(counts
+            .seen::<()>(Err(crate::hub::store::store_error("down")))
+            .is_err());
+        assert_eq!(counts.store_errors(), 1);
+    }
+}

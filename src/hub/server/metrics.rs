@@ -1,0 +1,159 @@
+//! `GET /metrics`: the server's own metrics and the handler's counts, in
+//! the Prometheus text format (version 0.0.4) through `prometheus-client`.
+//! Labels come from fixed sets (endpoints, statuses, kinds), never from a
+//! query, an appid or a token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    prometheus_text, DescriptorEncoder, EncodeLabelSet, EncodeMetric,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::hub::metrics::Counts;
+use crate::hub::HubResponse;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+/// Request latencies, from the request head to the answer, in seconds.
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+/// The server's metrics, registered once; the handler's counts are read
+/// at each scrape.
+pub(super) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections accepted since start.
+    pub accepted: Counter,
+    /// Connections refused at the cap since start.
+    pub refused: Counter,
+}
+
+impl Metrics {
+    pub fn new(counts: Arc<Counts>) -> Metrics {
+        let mut registry = Registry::with_prefix("wechat_hub");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let (open, accepted, refused) = (Gauge::default(), Counter::default(), Counter::default());
+        registry.register(
+            "requests",
+            "Requests answered, by endpoint and HTTP status",
+            requests.clone(),
+        );
+        registry.register_with_unit(
+            "request_duration",
+            "Time from a request's head to its answer, by endpoint",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Client connections open now",
+            open.clone(),
+        );
+        registry.register(
+            "connections_accepted",
+            "Client connections accepted",
+            accepted.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Client connections refused because max_connections were open",
+            refused.clone(),
+        );
+        registry.register_collector(Box::new(HandlerCounts(counts)));
+        Metrics {
+            registry,
+            requests,
+            latency,
+            open,
+            accepted,
+            refused,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, endpoint: &'static str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels { endpoint, status })
+            .inc();
+        self.latency
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The exposition.
+    pub fn encode(&self) -> HubResponse {
+        let mut text = String::new();
+        match prometheus_text::encode(&mut text, &self.registry) {
+            Ok(()) => HubResponse::new(200, prometheus_text::CONTENT_TYPE, text),
+            // Writing to a String cannot fail; an encoder bug is answered.
+            Err(_) => crate::hub::HubError::new(500, "hub_error", "metrics could not be encoded")
+                .into_response(false),
+        }
+    }
+}
+
+/// The handler's counts, read at each scrape.
+#[derive(Debug)]
+struct HandlerCounts(Arc<Counts>);
+
+impl Collector for HandlerCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut calls = encoder.encode_descriptor(
+            "upstream_calls",
+            "Calls to WeChat, by kind (token, ticket, component, authorizer) and result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, result, n) in self.0.upstream_calls() {
+            let labels = [("kind", kind), ("result", result)];
+            ConstCounter::new(n).encode(calls.encode_family(&labels)?)?;
+        }
+        let singles = [
+            (
+                "refreshes_without_upstream",
+                "Refresh requests answered with the current token and no call to WeChat (compare-and-swap).",
+                self.0.refreshes_without_upstream(),
+            ),
+            (
+                "store_errors",
+                "Store calls that failed.",
+                self.0.store_errors(),
+            ),
+        ];
+        for (name, help, n) in singles {
+            let counter = ConstCounter::new(n);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
+    }
+}
