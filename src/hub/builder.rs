@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use super::handler::HubHandler;
 use super::metrics::{CountedSource, CountedStore, Counts};
-use super::source::StoreSource;
+use super::source::{StoreSource, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
 use super::store::{MemoryStore, Store};
-use super::upstream::{StoreRefreshTokens, StoreTickets, Upstream};
+use super::upstream::Upstream;
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -73,11 +73,8 @@ impl Default for HubHandlerBuilder {
             upstream: DEFAULT_BASE_URL.to_string(),
             stable: false,
             bearer: None,
-            // Up to four upstream calls run under one lock (a ticket's
-            // access token fetch, a rejected token's refresh and retry, the
-            // ticket itself): the lock outlasts four 10 s timeouts.
-            lock_ttl: Duration::from_secs(45),
-            lock_wait: Duration::from_secs(50),
+            lock_ttl: DEFAULT_LOCK_TTL,
+            lock_wait: DEFAULT_LOCK_WAIT,
             timeout: Duration::from_secs(10),
             errors_with_200: false,
             refresh_limit: RefreshLimit::default(),
@@ -291,8 +288,8 @@ impl HubHandlerBuilder {
                         let source = ComponentSource::new(
                             appid.clone(),
                             secret,
-                            StoreTickets(store.clone()),
-                            StoreRefreshTokens(store.clone()),
+                            store.clone(),
+                            store.clone(),
                         )
                         .base_url(self.upstream.clone());
                         (appid, source)

@@ -18,6 +18,22 @@ use crate::token::{Context, Token, TokenKey, TokenSource};
 /// How often a replica waiting for another's refresh looks at the store.
 const POLL: Duration = Duration::from_millis(20);
 
+/// The refresh lock's default lifetime: up to four upstream calls run under
+/// one lock (a ticket's access token fetch, a rejected token's refresh and
+/// retry, the ticket itself), so it outlasts four 10 s timeouts. The one
+/// place this default is written ([`HubHandlerBuilder`](super::HubHandlerBuilder)
+/// uses it too).
+pub(crate) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(45);
+
+/// How long a fetch waits by default for another replica's refresh: just
+/// past [`DEFAULT_LOCK_TTL`], so a dead holder's lock expires first.
+pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(50);
+
+/// How long before its expiry a stored token stops being handed out (and
+/// is refreshed ahead): the client cache's default margin, so that what the
+/// store hands out is not refreshed by its own clients at once.
+pub(crate) const EXPIRY_MARGIN_SECS: u64 = 300;
+
 /// A [`TokenSource`] that keeps tokens in a [`Store`] and calls an upstream
 /// source (usually a [`SecretSource`](crate::SecretSource)) only while
 /// holding the store's refresh lock, so that of many processes sharing the
@@ -87,8 +103,8 @@ impl StoreSource {
         StoreSource {
             store,
             upstream,
-            lock_ttl: Duration::from_secs(45),
-            lock_wait: Duration::from_secs(50),
+            lock_ttl: DEFAULT_LOCK_TTL,
+            lock_wait: DEFAULT_LOCK_WAIT,
             limit: RefreshLimit::default(),
             clock: Clock::system(),
             known: Mutex::new(HashMap::new()),
@@ -230,11 +246,10 @@ impl StoreSource {
     }
 }
 
-/// Whether a stored token may still be handed out: the same margin as the
-/// client cache's default, so that what the store hands out is not
-/// refreshed by its own clients at once.
+/// Whether a stored token may still be handed out (see
+/// [`EXPIRY_MARGIN_SECS`]).
 fn is_fresh(token: &Token, now: u64) -> bool {
-    crate::token::cache::is_fresh(token, now, 300)
+    crate::token::cache::is_fresh(token, now, EXPIRY_MARGIN_SECS)
 }
 
 impl TokenSource for StoreSource {

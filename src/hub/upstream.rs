@@ -1,45 +1,15 @@
 //! Where a hub's tokens come from: its common accounts' [`SecretSource`]
 //! and one [`ComponentSource`] per third-party platform, whose verify
-//! tickets and refresh tokens live in the hub's [`Store`].
+//! tickets and refresh tokens live in the hub's
+//! [`Store`](super::Store) (every store is both providers).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-
-use super::store::Store;
 use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::component::{ComponentSource, RefreshTokenStore, VerifyTicketProvider};
+use crate::token::component::ComponentSource;
 use crate::token::{Context, Token, TokenKey, TokenSource};
 use crate::SecretSource;
-
-/// Verify tickets read from the hub's store (the callback writes them).
-pub(crate) struct StoreTickets(pub Arc<dyn Store>);
-
-impl VerifyTicketProvider for StoreTickets {
-    fn verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        self.0.get_verify_ticket(component_appid)
-    }
-}
-
-/// Authorizer refresh tokens kept in the hub's store.
-pub(crate) struct StoreRefreshTokens(pub Arc<dyn Store>);
-
-impl RefreshTokenStore for StoreRefreshTokens {
-    fn load(&self, component_appid: &str, authorizer_appid: &str) -> Result<Option<Secret>> {
-        self.0.get_refresh_token(component_appid, authorizer_appid)
-    }
-
-    fn save(
-        &self,
-        component_appid: &str,
-        authorizer_appid: &str,
-        refresh_token: &Secret,
-    ) -> Result<()> {
-        self.0
-            .put_refresh_token(component_appid, authorizer_appid, refresh_token)
-    }
-}
 
 /// Sends each key to the source that serves its appid: a platform's
 /// [`ComponentSource`] if the appid is a platform's, else the accounts'.
