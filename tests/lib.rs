@@ -21,6 +21,8 @@ mod hub_client;
 mod hub_component;
 #[cfg(feature = "hub")]
 mod hub_http;
+#[cfg(feature = "hub")]
+mod hub_life;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_redis;
 #[cfg(feature = "hub")]

@@ -42,6 +42,9 @@ names the environment variable that holds the secret):
     refresh_burst = 3                # default: WeChat token calls at once per key,
     refresh_floor_secs = 30          # then one per this many seconds (all replicas)
     max_staleness_ms = 1000          # default: re-read the store at least this often
+    expires_in_secs = 7000           # optional: keep and hand out tokens and tickets
+                                     # this long at most (default: WeChat's 7200);
+                                     # also per [[account]] or [[component]]
 
     [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
     kind = \"file\"                    # memory | file | redis
@@ -86,6 +89,7 @@ struct Config {
     refresh_burst: Option<u32>,
     refresh_floor_secs: Option<u64>,
     max_staleness_ms: Option<u64>,
+    expires_in_secs: Option<u64>,
     store: Option<StoreConfig>,
     #[serde(default, rename = "account")]
     accounts: Vec<AccountConfig>,
@@ -100,6 +104,7 @@ struct ComponentConfig {
     secret_env: String,
     token_env: String,
     encoding_aes_key_env: String,
+    expires_in_secs: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +126,7 @@ enum StoreConfig {
 struct AccountConfig {
     appid: String,
     secret_env: String,
+    expires_in_secs: Option<u64>,
 }
 
 struct Args {
@@ -261,6 +267,24 @@ fn run() -> Result<(), String> {
                 .refresh_floor_secs
                 .map_or(default.floor(), Duration::from_secs),
         ));
+    }
+    if let Some(secs) = config.expires_in_secs {
+        builder = builder.expires_in(Duration::from_secs(secs));
+    }
+    let own_lifetimes = config
+        .accounts
+        .iter()
+        .map(|a| (&a.appid, a.expires_in_secs))
+        .chain(
+            config
+                .components
+                .iter()
+                .map(|c| (&c.appid, c.expires_in_secs)),
+        );
+    for (appid, secs) in own_lifetimes {
+        if let Some(secs) = secs {
+            builder = builder.account_expires_in(appid.clone(), Duration::from_secs(secs));
+        }
     }
     if let Some(ms) = config.max_staleness_ms {
         builder = builder.max_staleness(Duration::from_millis(ms));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::handler::HubHandler;
+use super::lifetime::{Lifetimes, Limited};
 use super::metrics::{CountedSource, CountedStore, Counts};
 use super::source::{StoreSource, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
 use super::store::{MemoryStore, Store};
@@ -58,6 +59,7 @@ pub struct HubHandlerBuilder {
     errors_with_200: bool,
     refresh_limit: RefreshLimit,
     max_staleness: Duration,
+    lifetimes: Lifetimes,
     clock: Clock,
 }
 
@@ -79,6 +81,7 @@ impl Default for HubHandlerBuilder {
             errors_with_200: false,
             refresh_limit: RefreshLimit::default(),
             max_staleness: Duration::from_secs(1),
+            lifetimes: Lifetimes::default(),
             clock: Clock::system(),
         }
     }
@@ -230,6 +233,56 @@ impl HubHandlerBuilder {
         self
     }
 
+    /// How long the hub keeps and hands out every token and ticket it
+    /// fetches (the seed's `expires_in` of elixir_wechat, e.g. 7,000 s):
+    /// clients are told this lifetime, and the store forgets the token
+    /// after it. Never longer than WeChat's own `expires_in`. An
+    /// [`account_expires_in`](HubHandlerBuilder::account_expires_in) wins
+    /// for its account. Under a second is refused by `build`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::HubHandler;
+    ///
+    /// let hub = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .expires_in(Duration::from_secs(7000));
+    /// assert!(hub.build().is_ok());
+    /// let zero = HubHandler::builder().account("wx1", "s1").expires_in(Duration::ZERO);
+    /// assert!(zero.build().is_err());
+    /// ```
+    ///
+    /// Defaults to none: WeChat's `expires_in` (7,200 s).
+    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.hub = Some(lifetime);
+        self
+    }
+
+    /// As [`expires_in`](HubHandlerBuilder::expires_in), for one account
+    /// or one platform (its component token and all its authorizers'
+    /// tokens and tickets). `build` refuses an appid the hub does not
+    /// serve.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::HubHandler;
+    ///
+    /// let hub = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .account_expires_in("wx1", Duration::from_secs(3600));
+    /// assert!(hub.build().is_ok());
+    /// let typo = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .account_expires_in("wx2", Duration::from_secs(3600));
+    /// assert!(typo.build().is_err());
+    /// ```
+    ///
+    /// Defaults to the hub's.
+    pub fn account_expires_in(mut self, appid: impl Into<String>, lifetime: Duration) -> Self {
+        self.lifetimes.accounts.insert(appid.into(), lifetime);
+        self
+    }
+
     /// Where the refresh limit and token freshness read the time.
     ///
     /// Defaults to [`Clock::system`].
@@ -243,7 +296,8 @@ impl HubHandlerBuilder {
     /// # Errors
     ///
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if there are neither accounts nor a
-    /// source, if an appid is empty or given twice, or if the upstream is
+    /// source, if an appid is empty or given twice, if an `expires_in` is
+    /// under a second or names an appid not served, or if the upstream is
     /// not an http(s) URL.
     pub fn build(self) -> Result<HubHandler> {
         let component_appids: Vec<String> =
@@ -302,8 +356,12 @@ impl HubHandlerBuilder {
                 (Arc::new(upstream), Some(appids))
             }
         };
+        self.lifetimes.check(appids.as_deref())?;
         let upstream = Arc::new(CountedSource {
-            inner: upstream,
+            inner: Arc::new(Limited {
+                inner: upstream,
+                lifetimes: self.lifetimes,
+            }),
             counts: counts.clone(),
         });
         let (scheme, host, port) = split_origin(&self.upstream)?;

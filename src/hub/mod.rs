@@ -23,6 +23,7 @@ mod component_stores;
 mod error;
 mod file;
 mod handler;
+mod lifetime;
 mod metrics;
 #[cfg(feature = "redis")]
 mod redis;

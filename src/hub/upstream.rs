@@ -3,13 +3,13 @@
 //! tickets and refresh tokens live in the hub's
 //! [`Store`](super::Store) (every store is both providers).
 
-use std::collections::HashMap;
-use std::fmt;
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::component::ComponentSource;
 use crate::token::{Context, Token, TokenKey, TokenSource};
 use crate::SecretSource;
+use std::collections::HashMap;
+use std::fmt;
 
 /// Sends each key to the source that serves its appid: a platform's
 /// [`ComponentSource`] if the appid is a platform's, else the accounts'.
