@@ -1,11 +1,17 @@
 //! A hub's token lifetimes: the seed's `expires_in` per hub and per
-//! account, in the builder and in the binary's TOML.
+//! account, in the builder and in the binary's TOML; refreshing ahead of
+//! expiry, by one replica of three on one Redis, spread over the margin
+//! window.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use wechat::hub::{HubHandler, HubRequest};
 use wechat::testing::FakeWechat;
+use wechat::{Clock, Context, ManualClock, Token, TokenKey, TokenSource};
 
 use crate::common::process::{self, HubProcess, SECRET_ENV};
 use crate::common::{self, APPID, SECRET};
@@ -116,4 +122,238 @@ fn the_binary_reads_expires_in_from_its_toml_per_hub_and_per_account() {
     let hub = HubProcess::start(&dir, &config, &[SECRET_ENV]);
     let body = http_get(&format!("{}/client/access_token?appid={APPID}", hub.url));
     assert_eq!(body["expires_in"], 900, "the [[account]]'s own wins");
+}
+
+/// A token answer's `(access_token, timestamp, expires_in)`.
+fn token_of(body: &Value) -> (String, u64, u64) {
+    (
+        body["access_token"].as_str().expect("token").to_string(),
+        body["timestamp"].as_u64().expect("timestamp"),
+        body["expires_in"].as_u64().expect("expires_in"),
+    )
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn three_hubs_on_one_redis_refresh_ahead_once_per_lifetime_and_no_read_waits() {
+    let fake = common::fake();
+    fake.set_token_lifetime(60);
+    let prefix = process::unique_prefix("ahead");
+    let clock = ManualClock::starting_now();
+    let hubs: Vec<HubHandler> = (0..3)
+        .map(|_| {
+            let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+                .unwrap()
+                .prefix(prefix.clone());
+            HubHandler::builder()
+                .account(APPID, SECRET)
+                .upstream(fake.url())
+                .store(store)
+                .clock(clock.clock())
+                .refresh_ahead(None)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let target = format!("/client/access_token?appid={APPID}");
+    for hub in &hubs {
+        get(hub, &target);
+    }
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        1,
+        "the first read fetches once"
+    );
+
+    // 64 readers across the three hubs for 300 s of fake time; every token
+    // they get must be one the store still hands out at that time.
+    let done = AtomicBool::new(false);
+    let reads = AtomicUsize::new(0);
+    let unusable = AtomicUsize::new(0);
+    let mut refreshes = 0;
+    let mut lineage: Vec<(String, u64)> = Vec::new();
+    std::thread::scope(|s| {
+        for i in 0..64 {
+            let (hub, target, clock) = (&hubs[i % 3], &target, &clock);
+            let (done, reads, unusable) = (&done, &reads, &unusable);
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let now = clock.clock().unix_secs();
+                    let (_, stamp, life) = token_of(&get(hub, target));
+                    // Fresh: more than the margin (a tenth of 60 s) left.
+                    if stamp + life - 6 <= now {
+                        unusable.fetch_add(1, Ordering::Relaxed);
+                    }
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    std::thread::yield_now();
+                }
+            });
+        }
+        for _ in 0..300 {
+            clock.advance(Duration::from_secs(1));
+            refreshes += hubs.iter().map(HubHandler::refresh_due).sum::<usize>();
+            let (token, stamp, _) = token_of(&get(&hubs[0], &target));
+            if lineage.last().is_none_or(|(t, _)| *t != token) {
+                lineage.push((token, stamp));
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    assert!(reads.load(Ordering::Relaxed) >= 64, "the readers read");
+    assert_eq!(
+        unusable.load(Ordering::Relaxed),
+        0,
+        "no read got a token past its margin"
+    );
+    // Every upstream call after the first was a refresh ahead: none was a
+    // client read's.
+    assert_eq!(fake.count("/cgi-bin/token"), 1 + refreshes);
+    // One refresh per lifetime, by one replica: each token replaced 48 to
+    // 54 s after it was fetched (its margin window, 60 s less 2 x 6 s).
+    assert!(
+        (5..=6).contains(&refreshes),
+        "{refreshes} refreshes in 300 s"
+    );
+    for pair in lineage.windows(2) {
+        let lived = pair[1].1 - pair[0].1;
+        assert!(
+            (48..=54).contains(&lived),
+            "replaced after {lived} s: {lineage:?}"
+        );
+    }
+}
+
+/// Mints a token per call and records, by the hub's clock, when.
+#[derive(Debug)]
+struct Minting {
+    clock: Clock,
+    calls: Mutex<Vec<u64>>,
+}
+
+impl TokenSource for Minting {
+    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(self.clock.unix_secs());
+        Ok(Token::new(format!("T{}_{key:?}", calls.len()), 7200))
+    }
+}
+
+#[test]
+fn a_thousand_authorizers_fetched_together_are_refreshed_over_the_margin_window() {
+    let clock = ManualClock::starting_now();
+    let minting = Arc::new(Minting {
+        clock: clock.clock(),
+        calls: Mutex::new(Vec::new()),
+    });
+    let hub = HubHandler::builder()
+        .source(minting.clone())
+        .clock(clock.clock())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    for i in 0..1_000 {
+        get(
+            &hub,
+            &format!("/client/access_token?appid=wxc&authorizer_appid=wxa{i}"),
+        );
+    }
+    let start = clock.clock().unix_secs();
+    assert_eq!(minting.calls.lock().unwrap().len(), 1_000);
+    // Served until 7,200 - 300 s; due in the 300 s before that.
+    clock.advance(Duration::from_secs(7_200 - 600 - 1));
+    assert_eq!(hub.refresh_due(), 0, "none before the window");
+    let mut refreshed = 0;
+    for _ in 0..300 {
+        clock.advance(Duration::from_secs(1));
+        refreshed += hub.refresh_due();
+    }
+    assert_eq!(refreshed, 1_000);
+    let mut per_second: BTreeMap<u64, usize> = BTreeMap::new();
+    for at in &minting.calls.lock().unwrap()[1_000..] {
+        *per_second.entry(at - start).or_default() += 1;
+    }
+    let seconds: BTreeSet<u64> = per_second.keys().copied().collect();
+    assert!(
+        seconds.first() >= Some(&6_600) && seconds.last() < Some(&6_900),
+        "{per_second:?}"
+    );
+    // 1,000 over 300 seconds: about 3.3 a second, never a stampede.
+    let busiest = per_second.values().max().copied().unwrap();
+    assert!(busiest <= 12, "{busiest} refreshes in one second");
+    assert!(
+        seconds.len() >= 250,
+        "only {} distinct seconds",
+        seconds.len()
+    );
+    // Nothing is refreshed twice within its lifetime.
+    assert_eq!(hub.refresh_due(), 0);
+}
+
+#[test]
+fn a_failing_refresh_ahead_backs_off_doubling_and_recovers() {
+    let fake = common::fake();
+    let clock = ManualClock::starting_now();
+    let hub = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .clock(clock.clock())
+        .refresh_limit(wechat::RefreshLimit::unlimited())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let target = format!("/client/access_token?appid={APPID}");
+    let (first, _, _) = token_of(&get(&hub, &target));
+    clock.advance(Duration::from_secs(7_200 - 300 - 1));
+    fake.fail_next("/cgi-bin/token", 40164, "invalid ip", 3);
+    // Tries after 0, 1, 3 and 7 seconds (1 s, then 2 s, then 4 s of
+    // backoff); the fourth succeeds.
+    let mut tried_at = Vec::new();
+    for second in 0..10 {
+        let before = fake.count("/cgi-bin/token");
+        let refreshed = hub.refresh_due();
+        if fake.count("/cgi-bin/token") > before {
+            tried_at.push((second, refreshed));
+        }
+        clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(tried_at, [(0, 0), (1, 0), (3, 0), (7, 1)]);
+    // Clients were served the current token throughout.
+    clock.advance(Duration::from_secs(1));
+    let (now, _, _) = token_of(&get(&hub, &target));
+    assert_ne!(now, first, "the refreshed token is served");
+    assert_eq!(fake.count("/cgi-bin/token"), 5);
+}
+
+#[test]
+fn a_key_the_store_forgot_is_refreshed_by_no_replica() {
+    let clock = ManualClock::starting_now();
+    let minting = Arc::new(Minting {
+        clock: clock.clock(),
+        calls: Mutex::new(Vec::new()),
+    });
+    let store = Arc::new(wechat::hub::MemoryStore::new());
+    let replica = || {
+        HubHandler::builder()
+            .source(minting.clone())
+            .store(store.clone())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    for hub in [&a, &b] {
+        get(hub, "/client/access_token?appid=wxc&authorizer_appid=gone");
+        get(hub, "/client/access_token?appid=wxc&authorizer_appid=kept");
+    }
+    assert_eq!(minting.calls.lock().unwrap().len(), 2);
+    // One replica learns the authorizer revoked (its `unauthorized` push):
+    // the shared store forgets it, and neither replica refreshes it.
+    a.store().remove_authorizer("wxc", "gone").unwrap();
+    clock.advance(Duration::from_secs(7_200 - 300 - 1));
+    assert_eq!(a.refresh_due() + b.refresh_due(), 1, "only the kept one");
+    let calls = minting.calls.lock().unwrap().len();
+    assert_eq!(calls, 3);
+    clock.advance(Duration::from_secs(7_200 - 300 - 1));
+    assert_eq!(a.refresh_due() + b.refresh_due(), 1);
 }

@@ -23,6 +23,8 @@ mod hub_component;
 mod hub_http;
 #[cfg(feature = "hub")]
 mod hub_life;
+#[cfg(feature = "hub")]
+mod hub_quota;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_redis;
 #[cfg(feature = "hub")]

@@ -45,6 +45,8 @@ names the environment variable that holds the secret):
     expires_in_secs = 7000           # optional: keep and hand out tokens and tickets
                                      # this long at most (default: WeChat's 7200);
                                      # also per [[account]] or [[component]]
+    daily_quota = 2000               # default: upstream calls a day per account and
+                                     # kind; warns at 50 % and 90 % (counted in the store)
 
     [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
     kind = \"file\"                    # memory | file | redis
@@ -90,6 +92,7 @@ struct Config {
     refresh_floor_secs: Option<u64>,
     max_staleness_ms: Option<u64>,
     expires_in_secs: Option<u64>,
+    daily_quota: Option<u64>,
     store: Option<StoreConfig>,
     #[serde(default, rename = "account")]
     accounts: Vec<AccountConfig>,
@@ -267,6 +270,9 @@ fn run() -> Result<(), String> {
                 .refresh_floor_secs
                 .map_or(default.floor(), Duration::from_secs),
         ));
+    }
+    if let Some(calls) = config.daily_quota {
+        builder = builder.daily_quota(calls);
     }
     if let Some(secs) = config.expires_in_secs {
         builder = builder.expires_in(Duration::from_secs(secs));

@@ -6,9 +6,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::ahead::{Ahead, AheadThread};
 use super::handler::HubHandler;
 use super::lifetime::{Lifetimes, Limited};
 use super::metrics::{CountedSource, CountedStore, Counts};
+use super::quota::{QuotaSource, DEFAULT_DAILY_QUOTA};
 use super::source::{StoreSource, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
 use super::store::{MemoryStore, Store};
 use super::upstream::Upstream;
@@ -19,7 +21,7 @@ use crate::secret::Secret;
 use crate::token::component::ComponentSource;
 use crate::token::limit::RefreshLimit;
 use crate::token::secret::DEFAULT_BASE_URL;
-use crate::token::TokenSource;
+use crate::token::{TokenSource, Tokens};
 #[cfg(feature = "crypto")]
 use crate::MessageCrypto;
 use crate::SecretSource;
@@ -60,6 +62,8 @@ pub struct HubHandlerBuilder {
     refresh_limit: RefreshLimit,
     max_staleness: Duration,
     lifetimes: Lifetimes,
+    refresh_ahead: Option<Duration>,
+    daily_quota: u64,
     clock: Clock,
 }
 
@@ -82,6 +86,8 @@ impl Default for HubHandlerBuilder {
             refresh_limit: RefreshLimit::default(),
             max_staleness: Duration::from_secs(1),
             lifetimes: Lifetimes::default(),
+            refresh_ahead: Some(Duration::from_secs(1)),
+            daily_quota: DEFAULT_DAILY_QUOTA,
             clock: Clock::system(),
         }
     }
@@ -283,6 +289,30 @@ impl HubHandlerBuilder {
         self
     }
 
+    /// The daily quota of upstream calls per account and kind (token,
+    /// ticket, component, authorizer) that the hub warns about: it counts
+    /// them per WeChat day (UTC+8) in the store, shared by every replica,
+    /// logs a warning when half and nine tenths are used, and shows the
+    /// counts in `/metrics` (`upstream_calls_today`). When WeChat answers
+    /// 45009 (quota used up), clients get reason `quota_exhausted`
+    /// (HTTP 429) and the hub does not retry.
+    ///
+    /// Defaults to 2,000 (an official account's `/cgi-bin/token` quota).
+    pub fn daily_quota(mut self, calls: u64) -> Self {
+        self.daily_quota = calls;
+        self
+    }
+
+    /// How often the hub's own thread looks for tokens and tickets due to
+    /// be refreshed ahead of expiry (see [`HubHandler::refresh_due`]);
+    /// `None` starts no thread. The thread stops when the handler drops.
+    ///
+    /// Defaults to every second.
+    pub fn refresh_ahead(mut self, every: Option<Duration>) -> Self {
+        self.refresh_ahead = every;
+        self
+    }
+
     /// Where the refresh limit and token freshness read the time.
     ///
     /// Defaults to [`Clock::system`].
@@ -358,32 +388,58 @@ impl HubHandlerBuilder {
         };
         self.lifetimes.check(appids.as_deref())?;
         let upstream = Arc::new(CountedSource {
-            inner: Arc::new(Limited {
-                inner: upstream,
-                lifetimes: self.lifetimes,
+            inner: Arc::new(QuotaSource {
+                inner: Arc::new(Limited {
+                    inner: upstream,
+                    lifetimes: self.lifetimes,
+                    clock: self.clock.clone(),
+                }),
+                store: store.clone(),
+                clock: self.clock.clone(),
+                quota: self.daily_quota,
+                counts: counts.clone(),
             }),
             counts: counts.clone(),
         });
         let (scheme, host, port) = split_origin(&self.upstream)?;
-        let source = StoreSource::from_arcs(store.clone(), upstream)
-            .lock_ttl(self.lock_ttl)
-            .lock_wait(self.lock_wait)
-            .refresh_limit(self.refresh_limit)
-            .clock(self.clock.clone());
+        let source = Arc::new(
+            StoreSource::from_arcs(store.clone(), upstream)
+                .lock_ttl(self.lock_ttl)
+                .lock_wait(self.lock_wait)
+                .refresh_limit(self.refresh_limit)
+                .clock(self.clock.clone()),
+        );
         // The store is the truth: this replica's cache only reads through
         // it (the source limits upstream calls, through the store). The
         // hub's own calls (api_query_auth) go upstream too.
         let client = Client::builder()
-            .token_source(source)
+            .token_source(source.clone())
             .read_through(self.max_staleness)
-            .clock(self.clock)
+            .clock(self.clock.clone())
             .timeout(self.timeout)
             .scheme(scheme)
             .host(host)
             .port(port);
         // The handler reads the cache without I/O to answer hits at once.
         let (http, cache) = client.parts();
-        let client = client.shared(http, cache.clone()).build()?;
+        let client = client.shared(http.clone(), cache.clone()).build()?;
+        // Refreshing ahead fetches through the same cache (a ticket's
+        // access token) and store as clients' requests.
+        let tokens = Tokens::new(cache.clone(), Some(source.clone()), http, self.upstream);
+        let ahead = Arc::new(Ahead::new(
+            source,
+            tokens,
+            store.clone(),
+            self.clock,
+            counts.clone(),
+        ));
+        let ahead_thread = match self.refresh_ahead {
+            Some(every) => Some(
+                AheadThread::start(ahead.clone(), every)
+                    .map_err(|e| Error::config(format!("cannot start the refresh thread: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(HubHandler {
             client,
             cache,
@@ -395,6 +451,8 @@ impl HubHandlerBuilder {
             errors_with_200: self.errors_with_200,
             #[cfg(feature = "crypto")]
             callbacks: self.callbacks,
+            ahead,
+            _ahead_thread: ahead_thread,
         })
     }
 }

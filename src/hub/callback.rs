@@ -49,11 +49,13 @@ impl HubHandler {
                 let tokens = exchanged?;
                 let key = TokenKey::access_token(appid).for_authorizer(&tokens.authorizer_appid);
                 self.store.put_token(&key, &tokens.access_token)?;
+                self.ahead.served(&key);
             }
             MessageKind::Component(ComponentPush::Unauthorized {
                 authorizer_app_id, ..
             }) => {
                 self.store.remove_authorizer(appid, &authorizer_app_id)?;
+                self.ahead.stop_authorizer(appid, &authorizer_app_id);
                 // Forget, never fetch: the authorizer is gone.
                 let access = TokenKey::access_token(appid).for_authorizer(&authorizer_app_id);
                 let jsapi =

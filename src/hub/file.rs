@@ -62,6 +62,10 @@ struct Disk {
     /// hub does not get a whole new burst.
     #[serde(default)]
     schedules: HashMap<String, u64>,
+    /// Counters (upstream calls per account per day) and when each is
+    /// forgotten (Unix seconds), so a restart does not reset a quota.
+    #[serde(default)]
+    counters: HashMap<String, (u64, u64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,6 +157,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<State> {
             .map(|(k, v)| (k, Secret::new(v)))
             .collect(),
         schedules: disk.schedules,
+        counters: disk.counters,
     })
 }
 
@@ -182,6 +187,7 @@ fn to_disk(state: &State) -> Vec<u8> {
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
             .collect(),
         schedules: state.schedules.clone(),
+        counters: state.counters.clone(),
     };
     // ok because a map of strings and integers always serializes
     serde_json::to_vec_pretty(&disk).unwrap_or_default()
@@ -285,6 +291,16 @@ impl Store for FileStore {
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         self.update(|s| s.put_refresh_schedule(key, schedule))
     }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        let mut value = 0;
+        self.update(|s| value = s.increment(name, ttl))?;
+        Ok(value)
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self.state.lock().counter(name))
+    }
 }
 
 #[cfg(test)]
@@ -312,10 +328,25 @@ mod tests {
         store
             .put_refresh_token("wxc", "wxa", &Secret::new("R"))
             .unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(store.increment("calls", day).unwrap(), 1);
+        assert_eq!(store.increment("calls", day).unwrap(), 2);
+        assert_eq!(store.increment("gone", Duration::from_secs(1)).unwrap(), 1);
         std::thread::sleep(Duration::from_millis(1100));
         let again = FileStore::open(&path).unwrap();
         assert_eq!(again.get_token(&key).unwrap().unwrap().expose(), "T");
         assert!(again.get_token(&old).unwrap().is_none());
+        assert_eq!(
+            again.counter("calls").unwrap(),
+            2,
+            "a quota survives a restart"
+        );
+        assert_eq!(
+            again.counter("gone").unwrap(),
+            0,
+            "an expired counter does not"
+        );
+        assert_eq!(again.increment("gone", day).unwrap(), 1);
         assert_eq!(
             again.get_verify_ticket("wxc").unwrap().unwrap().expose(),
             "V"

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::ahead::{Ahead, AheadThread};
 use super::builder::HubHandlerBuilder;
 use super::error::HubError;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
@@ -92,6 +93,10 @@ pub struct HubHandler {
     pub(super) errors_with_200: bool,
     #[cfg(feature = "crypto")]
     pub(super) callbacks: HashMap<String, MessageCrypto>,
+    /// The keys served, refreshed ahead of expiry.
+    pub(super) ahead: Arc<Ahead>,
+    /// Runs `ahead` in the background; stopped when the handler drops.
+    pub(super) _ahead_thread: Option<AheadThread>,
 }
 
 /// An endpoint's answer, or the error to answer instead.
@@ -216,6 +221,48 @@ impl HubHandler {
         &self.store
     }
 
+    /// Runs one refresh-ahead pass now and returns how many tokens and
+    /// tickets it replaced by calling WeChat: every one this replica has
+    /// served whose refresh is due (in the margin window before it stops
+    /// being handed out, jittered per key) is fetched anew under the
+    /// store's lock and refresh limit, while clients keep getting the
+    /// current one. A token another replica already replaced is not
+    /// fetched again; one the store no longer has (an authorizer that
+    /// revoked) is no longer refreshed; a failure is logged, counted in
+    /// `/metrics` and tried again after a backoff doubling from 1 s to at
+    /// most 60 s. The hub's own thread runs this every
+    /// [`refresh_ahead`](HubHandlerBuilder::refresh_ahead) interval; call
+    /// it yourself with the thread turned off (tests with a
+    /// [`ManualClock`](crate::ManualClock)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::{HubHandler, HubRequest};
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::ManualClock;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let clock = ManualClock::starting_now();
+    /// let hub = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .upstream(fake.url())
+    ///     .clock(clock.clock())
+    ///     .refresh_ahead(None)
+    ///     .build()?;
+    /// hub.handle(&HubRequest::new("GET", "/client/access_token?appid=wx1"));
+    /// assert_eq!(hub.refresh_due(), 0, "not due yet");
+    /// clock.advance(Duration::from_secs(7200 - 300));
+    /// assert_eq!(hub.refresh_due(), 1, "due before the store stops serving it");
+    /// assert_eq!(fake.count("/cgi-bin/token"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refresh_due(&self) -> usize {
+        self.ahead.run_once().refreshed
+    }
+
     /// Answers one request. Never panics on bad input: a missing or
     /// malformed parameter is an `invalid_request` error body.
     ///
@@ -224,7 +271,13 @@ impl HubHandler {
     pub fn handle(&self, req: &HubRequest) -> HubResponse {
         let answer = self.ask(req).and_then(|ask| match ask {
             Ask::Health => Ok(health()),
-            Ask::Token(key, ticket) => token_answer(self.client.token(&key), ticket),
+            Ask::Token(key, ticket) => {
+                let token = self.client.token(&key);
+                if token.is_ok() {
+                    self.ahead.served(&key);
+                }
+                token_answer(token, ticket)
+            }
             Ask::Refresh(key, stale) => self.refresh(&key, &stale),
             #[cfg(feature = "crypto")]
             Ask::Callback => self.callback(&req.path[CALLBACK_PREFIX.len()..], req),

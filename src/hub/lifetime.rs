@@ -1,11 +1,13 @@
 //! The seed's `expires_in`: how long the hub keeps and hands out what it
-//! fetched, per hub and per account, never longer than WeChat said.
+//! fetched, per hub and per account, never longer than WeChat said; and
+//! the hub's clock as the time it was fetched.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{Context, Token, TokenKey, TokenSource};
@@ -28,14 +30,13 @@ impl Lifetimes {
             .map(Duration::as_secs)
     }
 
-    /// `token` with its lifetime cut to `key`'s setting, if shorter.
-    pub fn apply(&self, key: &TokenKey, token: Token) -> Token {
-        match self.of(key) {
-            Some(secs) if secs < token.expires_in() => {
-                Token::with_timestamp(token.expose().to_string(), token.timestamp(), secs)
-            }
-            _ => token,
-        }
+    /// `token`, just fetched, stamped `now` (Unix seconds) with its
+    /// lifetime cut to `key`'s setting, if shorter.
+    pub fn apply(&self, key: &TokenKey, token: Token, now: u64) -> Token {
+        let lifetime = self
+            .of(key)
+            .map_or(token.expires_in(), |secs| secs.min(token.expires_in()));
+        Token::with_timestamp(token.expose().to_string(), now, lifetime)
     }
 
     /// Refuses a lifetime under a second (a token no one could use), and
@@ -58,21 +59,24 @@ impl Lifetimes {
 }
 
 /// An upstream source whose tokens are stored and handed out for at most
-/// the configured [`Lifetimes`].
+/// the configured [`Lifetimes`], from when the hub's clock says they were
+/// fetched (so that a [`ManualClock`](crate::ManualClock) governs their
+/// whole life in tests).
 pub(crate) struct Limited {
     pub inner: Arc<dyn TokenSource>,
     pub lifetimes: Lifetimes,
+    pub clock: Clock,
 }
 
 impl TokenSource for Limited {
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
-        Ok(self.lifetimes.apply(key, self.inner.fetch(key, cx)?))
+        let token = self.inner.fetch(key, cx)?;
+        Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
     }
 
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
-        Ok(self
-            .lifetimes
-            .apply(key, self.inner.refresh(key, stale, cx)?))
+        let token = self.inner.refresh(key, stale, cx)?;
+        Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
     }
 
     fn limited_by_client(&self) -> bool {
@@ -109,24 +113,21 @@ mod tests {
     fn the_account_setting_beats_the_hub_one_and_neither_lengthens_a_token() {
         let l = lifetimes();
         let t = Token::with_timestamp("T", 100, 7200);
-        let one = l.apply(&TokenKey::access_token("wx1"), t.clone());
+        let one = l.apply(&TokenKey::access_token("wx1"), t.clone(), 500);
         assert_eq!(
             (one.expose(), one.timestamp(), one.expires_in()),
-            ("T", 100, 7000)
+            ("T", 500, 7000)
         );
         let authorizer = TokenKey::access_token("wx2").for_authorizer("wxa");
-        assert_eq!(l.apply(&authorizer, t.clone()).expires_in(), 600);
+        assert_eq!(l.apply(&authorizer, t.clone(), 500).expires_in(), 600);
         let short = Token::with_timestamp("T", 100, 60);
         assert_eq!(
-            l.apply(&TokenKey::access_token("wx1"), short).expires_in(),
+            l.apply(&TokenKey::access_token("wx1"), short, 500)
+                .expires_in(),
             60
         );
-        assert_eq!(
-            Lifetimes::default()
-                .apply(&TokenKey::access_token("wx1"), t)
-                .expires_in(),
-            7200
-        );
+        let default = Lifetimes::default().apply(&TokenKey::access_token("wx1"), t, 500);
+        assert_eq!(default.expires_in(), 7200);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub(crate) fn upstream_calls_on_this_thread() -> u64 {
     CALLS_HERE.with(Cell::get)
 }
 
+/// `(kind, appid)` to `(WeChat day, upstream calls that day)`.
+type CallsToday = std::collections::BTreeMap<(&'static str, String), (u64, u64)>;
+
 /// The hub's own counters, shared by its handler, its wrapped source and
 /// store, and the server that publishes them.
 #[derive(Debug, Default)]
@@ -59,6 +62,12 @@ pub(crate) struct Counts {
     upstream: [[AtomicU64; RESULT_COUNT]; 4],
     refreshes_without_upstream: AtomicU64,
     store_errors: AtomicU64,
+    /// Refreshes ahead of expiry, by `RESULTS` index.
+    refreshes_ahead: [AtomicU64; RESULT_COUNT],
+    /// The upstream calls counted in the store for the current WeChat
+    /// day, as this replica last saw them: `(kind, appid)` to
+    /// `(day, count)`.
+    calls_today: parking_lot::Mutex<CallsToday>,
 }
 
 impl Counts {
@@ -91,6 +100,37 @@ impl Counts {
     #[cfg(any(feature = "hub", test))]
     pub fn refreshes_without_upstream(&self) -> u64 {
         self.refreshes_without_upstream.load(Ordering::Relaxed)
+    }
+
+    /// Records the store's count `n` of `kind` calls for `appid` on `day`.
+    pub fn calls_today(&self, kind: &'static str, appid: &str, day: u64, n: u64) {
+        let mut all = self.calls_today.lock();
+        // Only the newest day is kept: yesterday's counts are dropped.
+        all.retain(|_, (d, _)| *d >= day);
+        all.insert((kind, appid.to_string()), (day, n));
+    }
+
+    /// `(kind, appid, count)` of the newest WeChat day seen.
+    #[cfg(any(feature = "hub", test))]
+    pub fn upstream_calls_today(&self) -> Vec<(&'static str, String, u64)> {
+        let all = self.calls_today.lock();
+        let newest = all.values().map(|(d, _)| *d).max().unwrap_or(0);
+        all.iter()
+            .filter(|(_, (d, _))| *d == newest)
+            .map(|((kind, appid), (_, n))| (*kind, appid.clone(), *n))
+            .collect()
+    }
+
+    /// Counts one refresh ahead of expiry that succeeded or failed.
+    pub fn refresh_ahead(&self, ok: bool) {
+        self.refreshes_ahead[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refreshes ahead of expiry: `(succeeded, failed)`.
+    #[cfg(any(feature = "hub", test))]
+    pub fn refreshes_ahead(&self) -> (u64, u64) {
+        let [ok, error] = &self.refreshes_ahead;
+        (ok.load(Ordering::Relaxed), error.load(Ordering::Relaxed))
     }
 
     /// Store calls that failed.
@@ -215,6 +255,14 @@ impl Store for CountedStore {
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         self.counts
             .seen(self.inner.put_refresh_schedule(key, schedule))
+    }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        self.counts.seen(self.inner.increment(name, ttl))
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        self.counts.seen(self.inner.counter(name))
     }
 }
 

@@ -16,6 +16,7 @@
 //!   small tokio runtime) and publishes `/metrics`; the `wechat-hub` binary
 //!   is that server configured by a TOML file.
 
+mod ahead;
 mod builder;
 #[cfg(feature = "crypto")]
 mod callback;
@@ -25,6 +26,7 @@ mod file;
 mod handler;
 mod lifetime;
 mod metrics;
+mod quota;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "hub")]

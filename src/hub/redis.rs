@@ -191,6 +191,10 @@ impl RedisStore {
         format!("{}token:{}", self.prefix, key_name(key))
     }
 
+    fn counter_key(&self, name: &str) -> String {
+        format!("{}counter:{name}", self.prefix)
+    }
+
     fn schedule_key(&self, key: &TokenKey) -> String {
         format!("{}schedule:{}", self.prefix, key_name(key))
     }
@@ -380,6 +384,32 @@ impl Store for RedisStore {
                 .arg("EX")
                 .arg(SCHEDULE_TTL)
                 .query::<()>(c)
+        })
+    }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        let name = self.counter_key(name);
+        // Created with its expiry first, so that no crash between the two
+        // commands leaves a counter that is never forgotten.
+        self.run("INCR counter", |c| {
+            redis::cmd("SET")
+                .arg(&name)
+                .arg(0)
+                .arg("EX")
+                .arg(ttl.as_secs().max(1))
+                .arg("NX")
+                .query::<()>(c)?;
+            redis::cmd("INCR").arg(&name).query::<u64>(c)
+        })
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        let name = self.counter_key(name);
+        self.run("GET counter", |c| {
+            redis::cmd("GET")
+                .arg(&name)
+                .query::<Option<u64>>(c)
+                .map(Option::unwrap_or_default)
         })
     }
 }

@@ -164,10 +164,15 @@ impl StoreSource {
 
     /// With the lock held: the stored token if usable, else upstream's,
     /// if the refresh limit admits the call.
+    ///
+    /// `ahead`: `stale` is the current token, replaced before it expires
+    /// rather than because WeChat rejected it, so upstream's `fetch` is
+    /// called (a rejected token's `refresh` may force a new one).
     fn call_upstream(
         &self,
         key: &TokenKey,
         stale: Option<&Token>,
+        ahead: bool,
         cx: &Context<'_>,
     ) -> Result<Token> {
         // Look again: the previous holder may have just stored it.
@@ -189,7 +194,7 @@ impl StoreSource {
         // The stored token carries when it was fetched; the caller's copy
         // of the stale one may not.
         let young = stored
-            .filter(|t| stale.is_some_and(|s| s.expose() == t.expose()))
+            .filter(|t| !ahead && stale.is_some_and(|s| s.expose() == t.expose()))
             .and_then(|t| self.limit.rejected_young(&t, now / 1000));
         let schedule = self
             .limit
@@ -202,11 +207,32 @@ impl StoreSource {
             warn_lineage_fight(key, age);
         }
         let token = match stale {
-            Some(stale) => self.upstream.refresh(key, stale, cx)?,
-            None => self.upstream.fetch(key, cx)?,
+            Some(stale) if !ahead => self.upstream.refresh(key, stale, cx)?,
+            _ => self.upstream.fetch(key, cx)?,
         };
         self.store.put_token(key, &token)?;
         Ok(token)
+    }
+
+    /// Replaces `current`, the stored token of `key`, before it expires,
+    /// if this replica gets the lock at once (`None` if another holds it:
+    /// that one is refreshing). Under the lock as any upstream call: the
+    /// store is read again (a token other than `current` is returned with
+    /// no upstream call) and the refresh limit admits the call.
+    pub(crate) fn refresh_ahead(
+        &self,
+        key: &TokenKey,
+        current: &Token,
+        cx: &Context<'_>,
+    ) -> Result<Option<Token>> {
+        let Some(guard) = self.store.lock(key, self.lock_ttl)? else {
+            return Ok(None);
+        };
+        let token = self.call_upstream(key, Some(current), true, cx);
+        drop(guard);
+        let token = token?;
+        self.known.lock().insert(key.clone(), token.clone());
+        Ok(Some(token))
     }
 
     fn acquire(&self, key: &TokenKey, stale: Option<&Token>, cx: &Context<'_>) -> Result<Token> {
@@ -228,7 +254,7 @@ impl StoreSource {
         let deadline = Instant::now().checked_add(self.lock_wait);
         loop {
             if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
-                let token = self.call_upstream(key, stale, cx);
+                let token = self.call_upstream(key, stale, false, cx);
                 drop(guard);
                 return token;
             }

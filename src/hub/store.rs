@@ -136,6 +136,23 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// If the store cannot be written.
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()>;
+
+    /// Adds one to the counter `name` and returns its new value, shared by
+    /// every replica: the hub counts upstream token calls per account per
+    /// WeChat day in it. A counter that does not exist starts at zero and
+    /// is forgotten `ttl` after it was created.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64>;
+
+    /// The counter `name`'s value: zero if it never was or was forgotten.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn counter(&self, name: &str) -> Result<u64>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -186,6 +203,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         (**self).put_refresh_schedule(key, schedule)
+    }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        (**self).increment(name, ttl)
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        (**self).counter(name)
     }
 }
 
@@ -266,6 +291,8 @@ pub(crate) struct State {
     pub refresh_tokens: HashMap<String, Secret>,
     /// The refresh limit's schedules, by [`key_name`].
     pub schedules: HashMap<String, u64>,
+    /// Counters by name: `(value, forgotten at, Unix seconds)`.
+    pub counters: HashMap<String, (u64, u64)>,
 }
 
 impl State {
@@ -286,6 +313,24 @@ impl State {
 
     pub fn put_refresh_schedule(&mut self, key: &TokenKey, schedule: u64) {
         self.schedules.insert(key_name(key), schedule);
+    }
+
+    pub fn increment(&mut self, name: &str, ttl: Duration) -> u64 {
+        let now = unix_now();
+        self.counters.retain(|_, (_, until)| *until > now);
+        let (value, _) = self
+            .counters
+            .entry(name.to_string())
+            .or_insert((0, now.saturating_add(ttl.as_secs())));
+        *value += 1;
+        *value
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters
+            .get(name)
+            .filter(|(_, until)| *until > unix_now())
+            .map_or(0, |(value, _)| *value)
     }
 
     pub fn verify_ticket(&self, component_appid: &str) -> Option<Secret> {
@@ -438,6 +483,14 @@ impl Store for MemoryStore {
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         self.state.lock().put_refresh_schedule(key, schedule);
         Ok(())
+    }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        Ok(self.state.lock().increment(name, ttl))
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self.state.lock().counter(name))
     }
 }
 
