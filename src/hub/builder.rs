@@ -398,6 +398,7 @@ impl HubHandlerBuilder {
                 clock: self.clock.clone(),
                 quota: self.daily_quota,
                 counts: counts.clone(),
+                labelled: appids.is_some(),
             }),
             counts: counts.clone(),
         });

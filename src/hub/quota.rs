@@ -41,6 +41,9 @@ pub(crate) struct QuotaSource {
     pub clock: Clock,
     pub quota: u64,
     pub counts: Arc<Counts>,
+    /// Whether the appids are the configured ones, and so a bounded set
+    /// of metric labels (not over a custom source, which serves any).
+    pub labelled: bool,
 }
 
 impl QuotaSource {
@@ -54,7 +57,9 @@ impl QuotaSource {
         let n = self
             .store
             .increment(&counter_name(day, kind, key.appid()), COUNTER_TTL)?;
-        self.counts.calls_today(kind, key.appid(), day, n);
+        if self.labelled {
+            self.counts.calls_today(kind, key.appid(), day, n);
+        }
         for percent in [50, 90] {
             if n == (self.quota * percent).div_ceil(100) {
                 log::warn!(
