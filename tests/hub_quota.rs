@@ -183,3 +183,67 @@ fn the_binary_warns_at_half_and_nine_tenths_of_its_quota() {
     let series = format!("upstream_calls_today{{kind=\"token\",appid=\"{APPID}\"}} 4");
     assert!(metrics.contains(&series), "{metrics}");
 }
+
+#[test]
+fn the_opt_in_clears_the_quota_exactly_once_a_day() {
+    let fake = common::fake();
+    let store = Arc::new(MemoryStore::new());
+    let replica = |clear: bool| {
+        HubHandler::builder()
+            .account(APPID, SECRET)
+            .upstream(fake.url())
+            .store(store.clone())
+            .clear_quota(clear)
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let target = format!("/client/access_token?appid={APPID}");
+    // Without the opt-in, nothing is cleared.
+    fake.fail_next(
+        "/cgi-bin/token",
+        45009,
+        "reach max api daily quota limit",
+        1,
+    );
+    assert_eq!(answer(&replica(false), "GET", &target, "").0, 429);
+    assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 0);
+
+    // With it: cleared once, asked again, served.
+    let (a, b) = (replica(true), replica(true));
+    fake.fail_next(
+        "/cgi-bin/token",
+        45009,
+        "reach max api daily quota limit",
+        1,
+    );
+    let (status, body) = answer(&a, "GET", &target, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 1);
+    let sent = fake.last_request("/cgi-bin/clear_quota/v2").unwrap();
+    let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        (&sent["appid"], &sent["appsecret"]),
+        (&APPID.into(), &SECRET.into())
+    );
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        3,
+        "1 refused, 1 refused and cleared, 1 served"
+    );
+
+    // The same day, through the other replica: no second clear.
+    let stale = format!(
+        r#"{{"appid":"{APPID}","access_token":"{}"}}"#,
+        body["access_token"].as_str().unwrap()
+    );
+    fake.fail_next(
+        "/cgi-bin/token",
+        45009,
+        "reach max api daily quota limit",
+        1,
+    );
+    let (status, body) = answer(&b, "POST", "/refresh/access_token", &stale);
+    assert_eq!((status, &body["reason"]), (429, &"quota_exhausted".into()));
+    assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 1, "once a day");
+}

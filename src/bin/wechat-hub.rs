@@ -47,6 +47,8 @@ names the environment variable that holds the secret):
                                      # also per [[account]] or [[component]]
     daily_quota = 2000               # default: upstream calls a day per account and
                                      # kind; warns at 50 % and 90 % (counted in the store)
+    clear_quota = false              # default: on 45009, clear an account's quota with
+                                     # clear_quota/v2 once a day (10 a month at most)
 
     [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
     kind = \"file\"                    # memory | file | redis
@@ -93,6 +95,8 @@ struct Config {
     max_staleness_ms: Option<u64>,
     expires_in_secs: Option<u64>,
     daily_quota: Option<u64>,
+    #[serde(default)]
+    clear_quota: bool,
     store: Option<StoreConfig>,
     #[serde(default, rename = "account")]
     accounts: Vec<AccountConfig>,
@@ -271,6 +275,7 @@ fn run() -> Result<(), String> {
                 .map_or(default.floor(), Duration::from_secs),
         ));
     }
+    builder = builder.clear_quota(config.clear_quota);
     if let Some(calls) = config.daily_quota {
         builder = builder.daily_quota(calls);
     }

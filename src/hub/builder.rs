@@ -64,6 +64,7 @@ pub struct HubHandlerBuilder {
     lifetimes: Lifetimes,
     refresh_ahead: Option<Duration>,
     daily_quota: u64,
+    clear_quota: bool,
     clock: Clock,
 }
 
@@ -88,6 +89,7 @@ impl Default for HubHandlerBuilder {
             lifetimes: Lifetimes::default(),
             refresh_ahead: Some(Duration::from_secs(1)),
             daily_quota: DEFAULT_DAILY_QUOTA,
+            clear_quota: false,
             clock: Clock::system(),
         }
     }
@@ -303,6 +305,19 @@ impl HubHandlerBuilder {
         self
     }
 
+    /// When WeChat answers 45009 (daily quota used up) for an account's
+    /// token or ticket, calls `/cgi-bin/clear_quota/v2` with the
+    /// account's appid and secret, then asks once more: at most once per
+    /// account per WeChat day and 10 times in 31 days (WeChat allows 10
+    /// clears a month), counted in the store so replicas share the budget.
+    /// Third-party platforms' quotas are not cleared.
+    ///
+    /// Defaults to `false`: 45009 is answered as `quota_exhausted`.
+    pub fn clear_quota(mut self, yes: bool) -> Self {
+        self.clear_quota = yes;
+        self
+    }
+
     /// How often the hub's own thread looks for tokens and tickets due to
     /// be refreshed ahead of expiry (see [`HubHandler::refresh_due`]);
     /// `None` starts no thread. The thread stops when the handler drops.
@@ -339,6 +354,11 @@ impl HubHandlerBuilder {
             inner: self.store,
             counts: counts.clone(),
         });
+        let clear = if self.clear_quota {
+            self.accounts.iter().cloned().collect()
+        } else {
+            std::collections::HashMap::new()
+        };
         let (upstream, appids): (Arc<dyn TokenSource>, _) = match self.source {
             Some(source) => (source, None),
             None => {
@@ -399,6 +419,7 @@ impl HubHandlerBuilder {
                 quota: self.daily_quota,
                 counts: counts.clone(),
                 labelled: appids.is_some(),
+                clear,
             }),
             counts: counts.clone(),
         });

@@ -4,6 +4,7 @@
 //! WeChat's 45009 ("daily quota used up") is answered to clients as
 //! `quota_exhausted` (see [`HubError`](super::HubError)), not retried.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,8 @@ use super::metrics::{kind_of, Counts};
 use super::store::Store;
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::http::{OutBody, Outgoing, SMALL_BODY_CAP};
+use crate::options::Method;
 use crate::secret::Secret;
 use crate::token::{Context, Token, TokenKey, TokenSource};
 
@@ -23,6 +26,13 @@ const UTC_PLUS_8: u64 = 8 * 3600;
 
 /// A day's counter is kept two days, then forgotten.
 const COUNTER_TTL: Duration = Duration::from_secs(2 * 86_400);
+
+/// WeChat allows 10 `clear_quota` calls per account a month: the hub
+/// makes at most this many in any 31 days.
+const CLEARS_PER_MONTH: u64 = 10;
+
+/// The window [`CLEARS_PER_MONTH`] is counted over.
+const CLEAR_WINDOW: Duration = Duration::from_secs(31 * 86_400);
 
 /// The WeChat day (days since the epoch, in UTC+8) of `unix_secs`.
 pub(crate) fn wechat_day(unix_secs: u64) -> u64 {
@@ -44,6 +54,9 @@ pub(crate) struct QuotaSource {
     /// Whether the appids are the configured ones, and so a bounded set
     /// of metric labels (not over a custom source, which serves any).
     pub labelled: bool,
+    /// The accounts whose quota the hub may clear once a day when WeChat
+    /// answers 45009 (opt-in), with their secrets.
+    pub clear: HashMap<String, Secret>,
 }
 
 impl QuotaSource {
@@ -71,17 +84,73 @@ impl QuotaSource {
         }
         Ok(())
     }
+
+    /// `call`, counted; on 45009 for an account opted in to clearing, the
+    /// quota is cleared (at most once per account per WeChat day, and 10
+    /// times in 31 days, counted in the store so replicas share the
+    /// budget) and `call` is made once more.
+    fn call(
+        &self,
+        key: &TokenKey,
+        cx: &Context<'_>,
+        call: impl Fn() -> Result<Token>,
+    ) -> Result<Token> {
+        self.count(key)?;
+        let result = call();
+        let secret = match &result {
+            Err(e) if e.errcode() == Some(45009) => self.clear.get(key.appid()),
+            _ => None,
+        };
+        let Some(secret) = secret else {
+            return result;
+        };
+        let appid = key.appid();
+        let day = wechat_day(self.clock.unix_secs());
+        let today = self
+            .store
+            .increment(&format!("clear_quota:{day}:{appid}"), COUNTER_TTL)?;
+        if today > 1 {
+            return result;
+        }
+        let month = self
+            .store
+            .increment(&format!("clear_quota:month:{appid}"), CLEAR_WINDOW)?;
+        if month > CLEARS_PER_MONTH {
+            log::warn!(
+                "wechat hub: the daily quota of {appid} is used up and its {CLEARS_PER_MONTH} clears a month are spent"
+            );
+            return result;
+        }
+        clear_quota(cx, appid, secret)?;
+        log::warn!("wechat hub: the daily quota of {appid} was used up (45009): cleared it with clear_quota/v2 ({month} of {CLEARS_PER_MONTH} this month)");
+        self.count(key)?;
+        call()
+    }
+}
+
+/// Asks WeChat to reset `appid`'s daily quotas (`/cgi-bin/clear_quota/v2`,
+/// authenticated by the appid and its secret).
+fn clear_quota(cx: &Context<'_>, appid: &str, secret: &Secret) -> Result<()> {
+    let body = serde_json::json!({"appid": appid, "appsecret": secret.expose()});
+    let out = Outgoing {
+        method: Method::Post,
+        url: format!("{}/cgi-bin/clear_quota/v2", cx.base_url()),
+        headers: Vec::new(),
+        body: OutBody::Json(body.to_string().into_bytes()),
+        timeout: None,
+        max_body: SMALL_BODY_CAP,
+    };
+    crate::response::parse(cx.http().send(out)?)?;
+    Ok(())
 }
 
 impl TokenSource for QuotaSource {
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
-        self.count(key)?;
-        self.inner.fetch(key, cx)
+        self.call(key, cx, || self.inner.fetch(key, cx))
     }
 
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
-        self.count(key)?;
-        self.inner.refresh(key, stale, cx)
+        self.call(key, cx, || self.inner.refresh(key, stale, cx))
     }
 
     fn limited_by_client(&self) -> bool {
