@@ -24,6 +24,8 @@ mod hub_http;
 #[cfg(feature = "hub")]
 mod hub_life;
 #[cfg(feature = "hub")]
+mod hub_platform;
+#[cfg(feature = "hub")]
 mod hub_quota;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_redis;

@@ -69,7 +69,9 @@ names the environment variable that holds the secret):
 
 Without a bearer secret the hub listens on loopback only unless
 --allow-remote (or allow_remote = true) is given. GET /metrics answers the
-Prometheus text format (behind the bearer secret). SIGINT or SIGTERM stops
+Prometheus text format (behind the bearer secret). POST
+/admin/rebuild_refresh_tokens {\"component_appid\": ...} rebuilds a platform's
+authorizer refresh tokens from WeChat's list after a store loss. SIGINT or SIGTERM stops
 it: no new connections, the requests in progress answered (within
 shutdown_timeout_secs), exit 0.
 ";

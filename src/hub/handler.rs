@@ -35,6 +35,9 @@ use std::collections::HashMap;
 /// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
+/// `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
+/// after a store loss, every authorizer's refresh token is stored again
+/// from WeChat's `api_get_authorizer_list`; answers `restored`),
 /// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
 /// `POST /callback/component/<appid>` (see
 /// [`component_callback`](HubHandlerBuilder::component_callback)). `HEAD`
@@ -109,6 +112,8 @@ enum Ask {
     Token(TokenKey, Option<TicketType>),
     /// A token other than this stale one.
     Refresh(TokenKey, Token),
+    /// A platform's authorizer refresh tokens rebuilt from WeChat's list.
+    Rebuild(String),
     /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
     Callback,
@@ -122,6 +127,7 @@ enum Route {
     ComponentAccessToken,
     RefreshComponent,
     Ticket,
+    Rebuild,
     /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
     Callback,
@@ -138,6 +144,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/client/component_access_token", "GET, HEAD"),
     ("/client/refresh_component_access_token", "POST"),
     ("/client/ticket", "GET, HEAD"),
+    ("/admin/rebuild_refresh_tokens", "POST"),
 ];
 
 /// Where platforms' pushes arrive, followed by the platform's appid.
@@ -161,6 +168,7 @@ fn route(req: &HubRequest) -> Route {
         ("GET", "/client/component_access_token") => Route::ComponentAccessToken,
         ("POST", "/client/refresh_component_access_token") => Route::RefreshComponent,
         ("GET", "/client/ticket") => Route::Ticket,
+        ("POST", "/admin/rebuild_refresh_tokens") => Route::Rebuild,
         #[cfg(feature = "crypto")]
         ("POST", path) if path.starts_with(CALLBACK_PREFIX) => Route::Callback,
         #[cfg(feature = "crypto")]
@@ -279,6 +287,7 @@ impl HubHandler {
                 token_answer(token, ticket)
             }
             Ask::Refresh(key, stale) => self.refresh(&key, &stale),
+            Ask::Rebuild(component) => self.rebuild_refresh_tokens(&component),
             #[cfg(feature = "crypto")]
             Ask::Callback => self.callback(&req.path[CALLBACK_PREFIX.len()..], req),
         });
@@ -321,6 +330,12 @@ impl HubHandler {
             }
             Route::RefreshComponent => self.refresh_of(req, true),
             Route::Ticket => self.ticket(req),
+            Route::Rebuild => {
+                let body = serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null);
+                let appid = self.appid(body["component_appid"].as_str())?;
+                self.check_component(appid)?;
+                Ok(Ask::Rebuild(appid.to_string()))
+            }
             Route::WrongMethod(allowed) => Err(HubError::method_not_allowed(
                 &req.method,
                 &req.path,

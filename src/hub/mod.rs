@@ -27,6 +27,7 @@ mod handler;
 mod lifetime;
 mod metrics;
 mod quota;
+mod rebuild;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "hub")]

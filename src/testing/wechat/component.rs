@@ -229,7 +229,10 @@ pub(super) fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
                 .iter()
                 .skip(offset)
                 .take(count)
-                .map(|a| json!({"authorizer_appid": a, "auth_time": 0}))
+                .map(|a| {
+                    let refresh_token = &st.components[&component].authorizers[*a].refresh_token;
+                    json!({"authorizer_appid": a, "refresh_token": refresh_token, "auth_time": 0})
+                })
                 .collect();
             Resp::json(200, &json!({"total_count": list.len(), "list": page}))
         }
