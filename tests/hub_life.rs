@@ -31,7 +31,7 @@ fn get(hub: &HubHandler, target: &str) -> Value {
 }
 
 /// The JSON body of a GET over HTTP.
-fn http_get(url: &str) -> Value {
+pub fn http_get(url: &str) -> Value {
     let text = ureq::get(url)
         .call()
         .expect("hub answers")

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use wechat::hub::{HubHandler, HubRequest, MemoryStore, Store};
+use wechat::testing::FakeWechat;
 use wechat::TokenKey;
 
 use crate::common::process::{self, HubProcess, SECRET_ENV};
@@ -20,6 +21,26 @@ fn today(kind: &str, appid: &str) -> String {
     format!("calls:{}:{kind}:{appid}", (now + 8 * 3600) / 86_400)
 }
 
+/// A hub over `store` for the test account, refreshing nothing ahead.
+fn replica(fake: &FakeWechat, store: impl Store + 'static, clear_quota: bool) -> HubHandler {
+    HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .store(store)
+        .clear_quota(clear_quota)
+        .refresh_ahead(None)
+        .build()
+        .unwrap()
+}
+
+/// The body of a refresh request reporting `answer`'s token stale.
+fn stale(answer: &Value) -> String {
+    format!(
+        r#"{{"appid":"{APPID}","access_token":{}}}"#,
+        answer["access_token"]
+    )
+}
+
 fn answer(hub: &HubHandler, method: &str, target: &str, body: &str) -> (u16, Value) {
     let resp = hub.handle(&HubRequest::new(method, target).body(body.as_bytes().to_vec()));
     (
@@ -32,26 +53,17 @@ fn answer(hub: &HubHandler, method: &str, target: &str, body: &str) -> (u16, Val
 fn two_hubs_share_the_daily_count_in_their_store() {
     let fake = common::fake();
     let store = Arc::new(MemoryStore::new());
-    let replica = || {
-        HubHandler::builder()
-            .account(APPID, SECRET)
-            .upstream(fake.url())
-            .store(store.clone())
-            .refresh_ahead(None)
-            .build()
-            .unwrap()
-    };
-    let (a, b) = (replica(), replica());
+    let (a, b) = (
+        replica(&fake, store.clone(), false),
+        replica(&fake, store.clone(), false),
+    );
     let target = format!("/client/access_token?appid={APPID}");
     let (_, first) = answer(&a, "GET", &target, "");
     assert_eq!(answer(&b, "GET", &target, "").1, first, "b reads a's token");
     assert_eq!(store.counter(&today("token", APPID)).unwrap(), 1);
     // b refreshes the stale token: the second call of the day, whichever
     // replica made it.
-    let stale = format!(
-        r#"{{"appid":"{APPID}","access_token":"{}"}}"#,
-        first["access_token"].as_str().unwrap()
-    );
+    let stale = stale(&first);
     let (status, _) = answer(&b, "POST", "/refresh/access_token", &stale);
     assert_eq!(status, 200);
     assert_eq!(store.counter(&today("token", APPID)).unwrap(), 2);
@@ -75,22 +87,10 @@ fn the_daily_count_is_shared_through_redis() {
             .unwrap()
             .prefix(prefix.clone())
     };
-    let replica = || {
-        HubHandler::builder()
-            .account(APPID, SECRET)
-            .upstream(fake.url())
-            .store(open())
-            .refresh_ahead(None)
-            .build()
-            .unwrap()
-    };
-    let (a, b) = (replica(), replica());
+    let (a, b) = (replica(&fake, open(), false), replica(&fake, open(), false));
     let target = format!("/client/access_token?appid={APPID}");
     let (_, first) = answer(&a, "GET", &target, "");
-    let stale = format!(
-        r#"{{"appid":"{APPID}","access_token":"{}"}}"#,
-        first["access_token"].as_str().unwrap()
-    );
+    let stale = stale(&first);
     assert_eq!(answer(&b, "POST", "/refresh/access_token", &stale).0, 200);
     assert_eq!(open().counter(&today("token", APPID)).unwrap(), 2);
     assert_eq!(open().counter("never-counted").unwrap(), 0);
@@ -99,12 +99,7 @@ fn the_daily_count_is_shared_through_redis() {
 #[test]
 fn quota_used_up_is_its_own_error_and_is_not_retried() {
     let fake = common::fake();
-    let hub = HubHandler::builder()
-        .account(APPID, SECRET)
-        .upstream(fake.url())
-        .refresh_ahead(None)
-        .build()
-        .unwrap();
+    let hub = replica(&fake, MemoryStore::new(), false);
     fake.fail_next(
         "/cgi-bin/token",
         45009,
@@ -144,13 +139,7 @@ fn the_binary_warns_at_half_and_nine_tenths_of_its_quota() {
     let half = format!("2 of the 4 daily token calls for {APPID} used today (UTC+8): 50 %");
     let most = format!("4 of the 4 daily token calls for {APPID} used today (UTC+8): 90 %");
     let url = format!("{}/client/access_token?appid={APPID}", hub.url);
-    let text = ureq::get(&url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let mut token = serde_json::from_str::<Value>(&text).unwrap()["access_token"].clone();
+    let mut token = crate::hub_life::http_get(&url)["access_token"].clone();
     for call in 2..=4 {
         // A stale token reported: one more upstream call each time.
         let body = format!(r#"{{"appid":"{APPID}","access_token":{token}}}"#);
@@ -188,16 +177,7 @@ fn the_binary_warns_at_half_and_nine_tenths_of_its_quota() {
 fn the_opt_in_clears_the_quota_exactly_once_a_day() {
     let fake = common::fake();
     let store = Arc::new(MemoryStore::new());
-    let replica = |clear: bool| {
-        HubHandler::builder()
-            .account(APPID, SECRET)
-            .upstream(fake.url())
-            .store(store.clone())
-            .clear_quota(clear)
-            .refresh_ahead(None)
-            .build()
-            .unwrap()
-    };
+    let replica = |clear: bool| replica(&fake, store.clone(), clear);
     let target = format!("/client/access_token?appid={APPID}");
     // Without the opt-in, nothing is cleared.
     fake.fail_next(
@@ -233,10 +213,7 @@ fn the_opt_in_clears_the_quota_exactly_once_a_day() {
     );
 
     // The same day, through the other replica: no second clear.
-    let stale = format!(
-        r#"{{"appid":"{APPID}","access_token":"{}"}}"#,
-        body["access_token"].as_str().unwrap()
-    );
+    let stale = stale(&body);
     fake.fail_next(
         "/cgi-bin/token",
         45009,

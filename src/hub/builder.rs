@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ahead::{Ahead, AheadThread};
+use super::door::{HubUpstream, DEFAULT_DAILY_QUOTA};
 use super::handler::HubHandler;
-use super::lifetime::{Lifetimes, Limited};
-use super::metrics::{CountedSource, CountedStore, Counts};
-use super::quota::{QuotaSource, DEFAULT_DAILY_QUOTA};
+use super::lifetime::Lifetimes;
+use super::metrics::{CountedStore, Counts};
 use super::source::{StoreSource, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
 use super::store::{MemoryStore, Store};
 use super::upstream::Upstream;
@@ -407,21 +407,17 @@ impl HubHandlerBuilder {
             }
         };
         self.lifetimes.check(appids.as_deref())?;
-        let upstream = Arc::new(CountedSource {
-            inner: Arc::new(QuotaSource {
-                inner: Arc::new(Limited {
-                    inner: upstream,
-                    lifetimes: self.lifetimes,
-                    clock: self.clock.clone(),
-                }),
-                store: store.clone(),
-                clock: self.clock.clone(),
-                quota: self.daily_quota,
-                counts: counts.clone(),
-                labelled: appids.is_some(),
-                clear,
-            }),
+        // Every upstream call passes this one door: counted for the
+        // metrics and the quota, its token stamped and its lifetime cut.
+        let upstream = Arc::new(HubUpstream {
+            inner: upstream,
+            lifetimes: self.lifetimes,
+            store: store.clone(),
+            clock: self.clock.clone(),
+            quota: self.daily_quota,
             counts: counts.clone(),
+            labelled: appids.is_some(),
+            clear,
         });
         let (scheme, host, port) = split_origin(&self.upstream)?;
         let source = Arc::new(

@@ -1,16 +1,11 @@
 //! The seed's `expires_in`: how long the hub keeps and hands out what it
-//! fetched, per hub and per account, never longer than WeChat said; and
-//! the hub's clock as the time it was fetched.
+//! fetched, per hub and per account, never longer than WeChat said.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::secret::Secret;
-use crate::token::{Context, Token, TokenKey, TokenSource};
+use crate::token::{Token, TokenKey};
 
 /// The lifetimes a hub stores tokens and tickets for: one for the whole hub
 /// and one per appid (an account, or a platform with its authorizers).
@@ -55,46 +50,6 @@ impl Lifetimes {
             }
         }
         Ok(())
-    }
-}
-
-/// An upstream source whose tokens are stored and handed out for at most
-/// the configured [`Lifetimes`], from when the hub's clock says they were
-/// fetched (so that a [`ManualClock`](crate::ManualClock) governs their
-/// whole life in tests).
-pub(crate) struct Limited {
-    pub inner: Arc<dyn TokenSource>,
-    pub lifetimes: Lifetimes,
-    pub clock: Clock,
-}
-
-impl TokenSource for Limited {
-    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
-        let token = self.inner.fetch(key, cx)?;
-        Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
-    }
-
-    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
-        let token = self.inner.refresh(key, stale, cx)?;
-        Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
-    }
-
-    fn limited_by_client(&self) -> bool {
-        self.inner.limited_by_client()
-    }
-
-    fn forget(&self, key: &TokenKey) {
-        self.inner.forget(key)
-    }
-
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        self.inner.save_refresh_token(key, refresh_token)
-    }
-}
-
-impl fmt::Debug for Limited {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
     }
 }
 

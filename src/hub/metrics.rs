@@ -4,7 +4,8 @@
 //! `HubServer` (feature `hub`) publishes them at `GET /metrics`.
 //!
 //! The counts are taken at the two doors the hub has to the outside: the
-//! upstream token source and the store, each wrapped once by the builder.
+//! upstream token source ([`HubUpstream`](super::door::HubUpstream)) and
+//! the store ([`CountedStore`]), each wrapped once by the builder.
 
 use std::cell::Cell;
 use std::fmt;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use super::store::{LockGuard, Store};
 use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
+use crate::token::{Token, TokenKey, TokenKind};
 
 /// The kinds of upstream call, as the `kind` label names them: an
 /// account's access token, a ticket (an account's or an authorizer's), a
@@ -144,47 +145,6 @@ impl Counts {
             self.store_errors.fetch_add(1, Ordering::Relaxed);
         }
         result
-    }
-}
-
-/// The hub's upstream source, counting its calls.
-pub(crate) struct CountedSource {
-    pub inner: Arc<dyn TokenSource>,
-    pub counts: Arc<Counts>,
-}
-
-impl CountedSource {
-    fn count(&self, key: &TokenKey, result: Result<Token>) -> Result<Token> {
-        self.counts.upstream_call(kind_of(key), result.is_ok());
-        result
-    }
-}
-
-impl TokenSource for CountedSource {
-    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
-        self.count(key, self.inner.fetch(key, cx))
-    }
-
-    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
-        self.count(key, self.inner.refresh(key, stale, cx))
-    }
-
-    fn limited_by_client(&self) -> bool {
-        self.inner.limited_by_client()
-    }
-
-    fn forget(&self, key: &TokenKey) {
-        self.inner.forget(key)
-    }
-
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        self.inner.save_refresh_token(key, refresh_token)
-    }
-}
-
-impl fmt::Debug for CountedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
     }
 }
 

@@ -21,12 +21,12 @@ mod builder;
 #[cfg(feature = "crypto")]
 mod callback;
 mod component_stores;
+mod door;
 mod error;
 mod file;
 mod handler;
 mod lifetime;
 mod metrics;
-mod quota;
 mod rebuild;
 #[cfg(feature = "redis")]
 mod redis;

@@ -1,14 +1,20 @@
-//! Quota protection: the hub counts its upstream token calls per account
-//! and kind per WeChat day (UTC+8) in the store, so that all replicas
-//! share one count, and warns at 50 % and 90 % of the daily quota.
-//! WeChat's 45009 ("daily quota used up") is answered to clients as
-//! `quota_exhausted` (see [`HubError`](super::HubError)), not retried.
+//! The hub's one door to upstream, [`HubUpstream`]: every token call WeChat
+//! gets passes it, and is
+//! - counted for `/metrics` by kind and result;
+//! - counted per account and kind per WeChat day (UTC+8) in the store, so
+//!   that all replicas share one count, with warnings at 50 % and 90 % of
+//!   the daily quota (WeChat's 45009, "daily quota used up", is answered to
+//!   clients as `quota_exhausted`, see [`HubError`](super::HubError), and
+//!   not retried unless the opt-in `clear_quota` clears it);
+//! - stamped with the hub's clock and cut to the configured lifetime
+//!   ([`Lifetimes`]).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::lifetime::Lifetimes;
 use super::metrics::{kind_of, Counts};
 use super::store::Store;
 use crate::clock::Clock;
@@ -44,9 +50,10 @@ pub(crate) fn counter_name(day: u64, kind: &str, appid: &str) -> String {
     format!("calls:{day}:{kind}:{appid}")
 }
 
-/// The upstream source, counting every call in the store.
-pub(crate) struct QuotaSource {
+/// The upstream source behind the hub's store (see the module docs).
+pub(crate) struct HubUpstream {
     pub inner: Arc<dyn TokenSource>,
+    pub lifetimes: Lifetimes,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub quota: u64,
@@ -59,7 +66,7 @@ pub(crate) struct QuotaSource {
     pub clear: HashMap<String, Secret>,
 }
 
-impl QuotaSource {
+impl HubUpstream {
     /// Counts one call for `key` before it is made (a call that fails
     /// may still have been counted by WeChat), and warns as the count
     /// crosses half and nine tenths of the quota: exactly one replica sees
@@ -95,8 +102,7 @@ impl QuotaSource {
         cx: &Context<'_>,
         call: impl Fn() -> Result<Token>,
     ) -> Result<Token> {
-        self.count(key)?;
-        let result = call();
+        let result = self.once(key, &call);
         let secret = match &result {
             Err(e) if e.errcode() == Some(45009) => self.clear.get(key.appid()),
             _ => None,
@@ -123,8 +129,17 @@ impl QuotaSource {
         }
         clear_quota(cx, appid, secret)?;
         log::warn!("wechat hub: the daily quota of {appid} was used up (45009): cleared it with clear_quota/v2 ({month} of {CLEARS_PER_MONTH} this month)");
+        self.once(key, &call)
+    }
+
+    /// One upstream call: counted before (in the store) and after (for
+    /// `/metrics`, by result); its token stamped and its lifetime cut.
+    fn once(&self, key: &TokenKey, call: &impl Fn() -> Result<Token>) -> Result<Token> {
         self.count(key)?;
-        call()
+        let result = call();
+        self.counts.upstream_call(kind_of(key), result.is_ok());
+        let token = result?;
+        Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
     }
 }
 
@@ -144,7 +159,7 @@ fn clear_quota(cx: &Context<'_>, appid: &str, secret: &Secret) -> Result<()> {
     Ok(())
 }
 
-impl TokenSource for QuotaSource {
+impl TokenSource for HubUpstream {
     fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
         self.call(key, cx, || self.inner.fetch(key, cx))
     }
@@ -166,7 +181,7 @@ impl TokenSource for QuotaSource {
     }
 }
 
-impl fmt::Debug for QuotaSource {
+impl fmt::Debug for HubUpstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
