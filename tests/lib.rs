@@ -31,6 +31,8 @@ mod hub_quota;
 mod hub_redis;
 #[cfg(feature = "hub")]
 mod hub_server;
+#[cfg(feature = "hub")]
+mod hub_stable;
 mod login;
 mod readme;
 mod redaction;

@@ -60,6 +60,9 @@ names the environment variable that holds the secret):
     [[account]]
     appid = \"wx1234567890\"
     secret_env = \"WECHAT_SECRET_WX1234567890\"
+    stable = true                    # optional: fetch with /cgi-bin/stable_token (the
+                                     # top-level `stable` is every account's default;
+                                     # a [[component]] cannot use it)
 
     [[component]]                    # a third-party platform; its pushes go to
     appid = \"wxcomponent\"            # POST /callback/component/wxcomponent
@@ -114,6 +117,8 @@ struct ComponentConfig {
     token_env: String,
     encoding_aes_key_env: String,
     expires_in_secs: Option<u64>,
+    /// Refused by the builder: a platform cannot use stable_token.
+    stable: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +141,7 @@ struct AccountConfig {
     appid: String,
     secret_env: String,
     expires_in_secs: Option<u64>,
+    stable: Option<bool>,
 }
 
 struct Args {
@@ -294,6 +300,16 @@ fn run() -> Result<(), String> {
                 .iter()
                 .map(|c| (&c.appid, c.expires_in_secs)),
         );
+    let own_stable = config
+        .accounts
+        .iter()
+        .map(|a| (&a.appid, a.stable))
+        .chain(config.components.iter().map(|c| (&c.appid, c.stable)));
+    for (appid, stable) in own_stable {
+        if let Some(stable) = stable {
+            builder = builder.account_stable(appid.clone(), stable);
+        }
+    }
     for (appid, secs) in own_lifetimes {
         if let Some(secs) = secs {
             builder = builder.account_expires_in(appid.clone(), Duration::from_secs(secs));

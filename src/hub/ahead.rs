@@ -102,6 +102,7 @@ impl Ahead {
 
     /// Stops refreshing every key of `authorizer_appid` under
     /// `component_appid` (it revoked its authorization).
+    #[cfg(feature = "crypto")]
     pub fn stop_authorizer(&self, component_appid: &str, authorizer_appid: &str) {
         self.keys.lock().retain(|key, _| {
             key.appid() != component_appid || key.authorizer_appid() != Some(authorizer_appid)

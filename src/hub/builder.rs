@@ -2,6 +2,7 @@
 //! token source), where it keeps state, and how it calls upstream. All
 //! defaults are in its `Default` impl.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +26,6 @@ use crate::token::{TokenSource, Tokens};
 #[cfg(feature = "crypto")]
 use crate::MessageCrypto;
 use crate::SecretSource;
-#[cfg(feature = "crypto")]
-use std::collections::HashMap;
 
 /// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
 ///
@@ -54,6 +53,7 @@ pub struct HubHandlerBuilder {
     store: Arc<dyn Store>,
     upstream: String,
     stable: bool,
+    stable_accounts: HashMap<String, bool>,
     bearer: Option<Secret>,
     lock_ttl: Duration,
     lock_wait: Duration,
@@ -79,6 +79,7 @@ impl Default for HubHandlerBuilder {
             store: Arc::new(MemoryStore::new()),
             upstream: DEFAULT_BASE_URL.to_string(),
             stable: false,
+            stable_accounts: HashMap::new(),
             bearer: None,
             lock_ttl: DEFAULT_LOCK_TTL,
             lock_wait: DEFAULT_LOCK_WAIT,
@@ -170,6 +171,30 @@ impl HubHandlerBuilder {
     /// Defaults to `false`.
     pub fn stable(mut self, stable: bool) -> Self {
         self.stable = stable;
+        self
+    }
+
+    /// As [`stable`](HubHandlerBuilder::stable), for one official account
+    /// (WeChat recommends `stable_token` for them). A third-party platform
+    /// cannot use `stable_token`: `build` refuses it, as it refuses an
+    /// appid the hub does not serve.
+    ///
+    /// ```
+    /// use wechat::hub::HubHandler;
+    ///
+    /// let hub = HubHandler::builder().account("wx1", "s1").account("wx2", "s2");
+    /// assert!(hub.account_stable("wx2", true).build().is_ok());
+    /// let platform = HubHandler::builder()
+    ///     .component("wxc", "cs")
+    ///     .account_stable("wxc", true)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(platform.to_string().contains("cannot use /cgi-bin/stable_token"));
+    /// ```
+    ///
+    /// Defaults to the hub's [`stable`](HubHandlerBuilder::stable).
+    pub fn account_stable(mut self, appid: impl Into<String>, stable: bool) -> Self {
+        self.stable_accounts.insert(appid.into(), stable);
         self
     }
 
@@ -357,7 +382,7 @@ impl HubHandlerBuilder {
         let clear = if self.clear_quota {
             self.accounts.iter().cloned().collect()
         } else {
-            std::collections::HashMap::new()
+            HashMap::new()
         };
         let (upstream, appids): (Arc<dyn TokenSource>, _) = match self.source {
             Some(source) => (source, None),
@@ -376,15 +401,37 @@ impl HubHandlerBuilder {
                         "a hub needs at least one account or component",
                     ));
                 }
-                let mut accounts = self.accounts.into_iter();
-                let accounts = accounts.next().map(|(appid, secret)| {
-                    accounts
-                        .fold(SecretSource::new(appid, secret), |s, (a, k)| {
-                            s.account(a, k)
-                        })
-                        .base_url(self.upstream.clone())
-                        .stable(self.stable)
-                });
+                for (appid, stable) in &self.stable_accounts {
+                    if *stable && self.components.iter().any(|(c, _)| c == appid) {
+                        return Err(Error::config(format!(
+                            "{appid} is a third-party platform: it cannot use /cgi-bin/stable_token \
+                             (WeChat offers it to official accounts and mini programs only)"
+                        )));
+                    }
+                    if !appids.contains(appid) {
+                        return Err(Error::config(format!(
+                            "stable is set for {appid:?}, which the hub does not serve"
+                        )));
+                    }
+                }
+                let is_stable =
+                    |appid: &str| *self.stable_accounts.get(appid).unwrap_or(&self.stable);
+                let (stable, plain): (Vec<_>, Vec<_>) =
+                    self.accounts.into_iter().partition(|(a, _)| is_stable(a));
+                let stable_appids = stable.iter().map(|(a, _)| a.clone()).collect();
+                let secret_source = |accounts: Vec<(String, Secret)>, stable: bool| {
+                    let mut accounts = accounts.into_iter();
+                    accounts.next().map(|(appid, secret)| {
+                        accounts
+                            .fold(SecretSource::new(appid, secret), |s, (a, k)| {
+                                s.account(a, k)
+                            })
+                            .base_url(self.upstream.clone())
+                            .stable(stable)
+                    })
+                };
+                let stable_accounts = secret_source(stable, true);
+                let accounts = secret_source(plain, false);
                 let components = self
                     .components
                     .into_iter()
@@ -401,6 +448,8 @@ impl HubHandlerBuilder {
                     .collect();
                 let upstream = Upstream {
                     accounts,
+                    stable_accounts,
+                    stable_appids,
                     components,
                 };
                 (Arc::new(upstream), Some(appids))

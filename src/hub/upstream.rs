@@ -15,6 +15,9 @@ use std::fmt;
 /// [`ComponentSource`] if the appid is a platform's, else the accounts'.
 pub(crate) struct Upstream {
     pub accounts: Option<SecretSource>,
+    /// The accounts fetched with `/cgi-bin/stable_token`, and their appids.
+    pub stable_accounts: Option<SecretSource>,
+    pub stable_appids: Vec<String>,
     pub components: HashMap<String, ComponentSource>,
 }
 
@@ -23,7 +26,12 @@ impl Upstream {
         if let Some(component) = self.components.get(key.appid()) {
             return Ok(component);
         }
-        match &self.accounts {
+        let accounts = if self.stable_appids.iter().any(|a| a == key.appid()) {
+            &self.stable_accounts
+        } else {
+            &self.accounts
+        };
+        match accounts {
             Some(accounts) => Ok(accounts),
             None => Err(crate::error::Error::config(format!(
                 "this hub serves no account for {key:?}"
@@ -52,6 +60,7 @@ impl fmt::Debug for Upstream {
         components.sort_unstable();
         f.debug_struct("Upstream")
             .field("accounts", &self.accounts)
+            .field("stable_accounts", &self.stable_accounts)
             .field("components", &components)
             .finish()
     }
