@@ -88,3 +88,74 @@ fn a_lost_store_gets_its_refresh_tokens_back_from_the_authorizer_list() {
     );
     assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
 }
+
+#[cfg(feature = "crypto")]
+#[test]
+fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
+    use std::time::Duration;
+    use wechat::{ManualClock, Message, MessageCrypto};
+
+    const CALLBACK_TOKEN: &str = "callback-token";
+    const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    fake.add_authorizer(COMPONENT, "wx_leaving");
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    let clock = ManualClock::starting_now();
+    let replica = || {
+        HubHandler::builder()
+            .component(COMPONENT, SECRET)
+            .component_callback(MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap())
+            .upstream(fake.url())
+            .store(store.clone())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    rebuild(&a, &format!(r#"{{"component_appid":"{COMPONENT}"}}"#), None);
+    let target = format!("/client/access_token?appid={COMPONENT}&authorizer_appid=wx_leaving");
+    for hub in [&a, &b] {
+        let resp = hub.handle(&HubRequest::new("GET", &target));
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    }
+    let calls = fake.authorizer_token_calls("wx_leaving");
+
+    // WeChat tells replica a that the authorizer left.
+    let xml = format!(
+        "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
+         <InfoType>unauthorized</InfoType><AuthorizerAppid>wx_leaving</AuthorizerAppid></xml>"
+    );
+    let crypto = MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap();
+    let body = crypto.encrypt(&xml, "1700000000", "nonce1").unwrap();
+    let signature = Message::parse(&body)
+        .unwrap()
+        .field("MsgSignature")
+        .unwrap()
+        .to_string();
+    let push = HubRequest::new(
+        "POST",
+        &format!(
+            "/callback/component/{COMPONENT}?msg_signature={signature}&timestamp=1700000000&nonce=nonce1&encrypt_type=aes"
+        ),
+    )
+    .body(body.into_bytes());
+    assert_eq!(a.handle(&push).status, 200);
+
+    // Replica b re-reads the store within its staleness bound (1 s), long
+    // before the token would expire: it no longer serves the authorizer,
+    // and neither replica fetches it again or refreshes it ahead.
+    clock.advance(Duration::from_secs(1));
+    for (name, hub) in [("a", &a), ("b", &b)] {
+        let resp = hub.handle(&HubRequest::new("GET", &target));
+        assert_ne!(resp.status, 200, "{name}: {}", String::from_utf8_lossy(&resp.body));
+    }
+    clock.advance(Duration::from_secs(7_200 - 300));
+    assert_eq!(a.refresh_due() + b.refresh_due(), 0);
+    assert_eq!(fake.authorizer_token_calls("wx_leaving"), calls);
+}

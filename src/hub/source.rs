@@ -180,7 +180,7 @@ impl StoreSource {
         if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
             return Ok(token.clone());
         }
-        if stored.is_none() {
+        if stored.is_none() && self.may_seed(key)? {
             // The store lost the token (a Redis restart): this replica's
             // copy, still good, keeps the lineage, and WeChat is not asked
             // for a token that would fork it.
@@ -233,6 +233,21 @@ impl StoreSource {
         let token = token?;
         self.known.lock().insert(key.clone(), token.clone());
         Ok(Some(token))
+    }
+
+    /// Whether this replica's copy of `key`'s token may be written back
+    /// to a store that has none. Not an authorizer's whose refresh token
+    /// is gone too: it revoked its authorization (another replica got the
+    /// `unauthorized` push and removed both), and serving its old token
+    /// again would undo that on every replica.
+    fn may_seed(&self, key: &TokenKey) -> Result<bool> {
+        match key.authorizer_appid() {
+            Some(authorizer) => Ok(self
+                .store
+                .get_refresh_token(key.appid(), authorizer)?
+                .is_some()),
+            None => Ok(true),
+        }
     }
 
     fn acquire(&self, key: &TokenKey, stale: Option<&Token>, cx: &Context<'_>) -> Result<Token> {
