@@ -153,7 +153,12 @@ fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
     clock.advance(Duration::from_secs(1));
     for (name, hub) in [("a", &a), ("b", &b)] {
         let resp = hub.handle(&HubRequest::new("GET", &target));
-        assert_ne!(resp.status, 200, "{name}: {}", String::from_utf8_lossy(&resp.body));
+        assert_ne!(
+            resp.status,
+            200,
+            "{name}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
     }
     clock.advance(Duration::from_secs(7_200 - 300));
     assert_eq!(a.refresh_due() + b.refresh_due(), 0);

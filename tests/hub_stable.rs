@@ -69,3 +69,81 @@ fn a_platform_with_stable_is_refused_at_config_load_with_a_clear_message() {
     );
     assert!(!err.contains("component-secret"), "{err}");
 }
+
+#[test]
+fn forced_stable_refreshes_are_spaced_and_capped_per_day_across_replicas() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use wechat::hub::MemoryStore;
+    use wechat::ManualClock;
+
+    let fake = common::fake();
+    let store = Arc::new(MemoryStore::new());
+    // Tomorrow noon in China, so that the day does not end during the
+    // test (and in the future, as the stores' own expiry wants).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let noon = ((now + 8 * 3600) / 86_400 + 1) * 86_400 - 8 * 3600 + 12 * 3600;
+    let clock = ManualClock::new(Duration::from_secs(noon));
+    let replica = || {
+        HubHandler::builder()
+            .account(APPID, SECRET)
+            .account_stable(APPID, true)
+            .upstream(fake.url())
+            .store(store.clone())
+            .clock(clock.clock())
+            .refresh_limit(wechat::RefreshLimit::unlimited())
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    let get = |hub: &HubHandler| {
+        let resp = hub.handle(&HubRequest::new(
+            "GET",
+            &format!("/client/access_token?appid={APPID}"),
+        ));
+        serde_json::from_slice::<serde_json::Value>(&resp.body).unwrap()
+    };
+    // A client reports the current token rejected: normal mode hands the
+    // same one back, so the hub forces a new one.
+    let refresh = |hub: &HubHandler, token: &serde_json::Value| {
+        let body = format!(r#"{{"appid":"{APPID}","access_token":{token}}}"#);
+        let resp =
+            hub.handle(&HubRequest::new("POST", "/refresh/access_token").body(body.into_bytes()));
+        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        (resp.status, body)
+    };
+    let forced = || fake.count("/cgi-bin/stable_token#force");
+    let mut token = get(&a)["access_token"].clone();
+    let (status, body) = refresh(&a, &token);
+    assert_eq!((status, forced()), (200, 1), "{body}");
+    token = body["access_token"].clone();
+    // The other replica, 20 s later: refused, nothing forced.
+    clock.advance(Duration::from_secs(20));
+    let (status, body) = refresh(&b, &token);
+    assert_eq!(
+        (status, &body["reason"]),
+        (429, &"refresh_limited".into()),
+        "{body}"
+    );
+    assert_eq!(forced(), 1);
+    // Past the floor, up to 20 forces a day in all.
+    for n in 2..=20 {
+        clock.advance(Duration::from_secs(61));
+        let hub = if n % 2 == 0 { &b } else { &a };
+        let (status, body) = refresh(hub, &token);
+        assert_eq!((status, forced()), (200, n), "{body}");
+        token = body["access_token"].clone();
+    }
+    clock.advance(Duration::from_secs(61));
+    let (status, body) = refresh(&a, &token);
+    assert_eq!(
+        (status, &body["reason"]),
+        (429, &"refresh_limited".into()),
+        "{body}"
+    );
+    assert_eq!(forced(), 20, "never more than 20 a day");
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ahead::{Ahead, AheadThread};
-use super::door::{HubUpstream, DEFAULT_DAILY_QUOTA};
+use super::door::{stable_force_gate, HubUpstream, DEFAULT_DAILY_QUOTA};
 use super::handler::HubHandler;
 use super::lifetime::Lifetimes;
 use super::metrics::{CountedStore, Counts};
@@ -430,7 +430,8 @@ impl HubHandlerBuilder {
                             .stable(stable)
                     })
                 };
-                let stable_accounts = secret_source(stable, true);
+                let gate = stable_force_gate(store.clone(), self.clock.clone());
+                let stable_accounts = secret_source(stable, true).map(|s| s.force_gate(gate));
                 let accounts = secret_source(plain, false);
                 let components = self
                     .components

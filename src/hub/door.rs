@@ -45,6 +45,56 @@ pub(crate) fn wechat_day(unix_secs: u64) -> u64 {
     (unix_secs + UTC_PLUS_8) / 86_400
 }
 
+/// A forced `stable_token` refresh (`force_refresh: true`, asked only
+/// for a rejected token) at most once per this long per account.
+const FORCE_FLOOR: Duration = Duration::from_secs(30);
+
+/// Forced `stable_token` refreshes per account per WeChat day at most.
+const FORCES_PER_DAY: u64 = 20;
+
+/// The gate a hub puts before each forced `stable_token` refresh: at
+/// most one per account per 30 s and 20 per WeChat day, counted in the
+/// store so that all replicas share the budget.
+pub(crate) fn stable_force_gate(
+    store: Arc<dyn Store>,
+    clock: Clock,
+) -> crate::token::secret::ForceGate {
+    Arc::new(move |appid: &str| {
+        let now = clock.unix_secs();
+        let day = wechat_day(now);
+        let refused = |why: String, retry_after: Duration| {
+            log::warn!("wechat hub: stable_token force_refresh of {appid} refused: {why}");
+            crate::error::Error::new(crate::error::ErrorKind::RefreshLimited {
+                key: format!("{:?}", TokenKey::access_token(appid)),
+                retry_after,
+                rejected_after: None,
+            })
+        };
+        // By 30 s windows of the hub's clock: a force is allowed in a
+        // window if none was made in it or the one before, so two are
+        // always more than 30 s apart, whichever replica made them.
+        let floor = FORCE_FLOOR.as_secs();
+        let window = now / floor;
+        let previous = store.counter(&format!("stable_force:w{}:{appid}", window - 1))?;
+        if previous > 0
+            || store.increment(&format!("stable_force:w{window}:{appid}"), 3 * FORCE_FLOOR)? > 1
+        {
+            let why = format!("one was made less than {floor}s ago");
+            return Err(refused(why, FORCE_FLOOR));
+        }
+        let today = format!("stable_force:{day}:{appid}");
+        if store.increment(&today, COUNTER_TTL)? > FORCES_PER_DAY {
+            let midnight = (day + 1) * 86_400 - UTC_PLUS_8;
+            let why = format!("{FORCES_PER_DAY} were made today (UTC+8)");
+            return Err(refused(
+                why,
+                Duration::from_secs(midnight.saturating_sub(now)),
+            ));
+        }
+        Ok(())
+    })
+}
+
 /// The store counter of `kind` calls for `appid` on `day`.
 pub(crate) fn counter_name(day: u64, kind: &str, appid: &str) -> String {
     format!("calls:{day}:{kind}:{appid}")
