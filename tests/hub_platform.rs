@@ -164,3 +164,71 @@ fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
     assert_eq!(a.refresh_due() + b.refresh_due(), 0);
     assert_eq!(fake.authorizer_token_calls("wx_leaving"), calls);
 }
+
+#[test]
+fn a_stale_verify_ticket_makes_one_start_push_ticket_per_staleness_across_replicas() {
+    use std::time::Duration;
+    use wechat::ManualClock;
+
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::starting_now();
+    let replica = || {
+        HubHandler::builder()
+            .component(COMPONENT, SECRET)
+            .upstream(fake.url())
+            .store(store.clone())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    let asked = || fake.count("/cgi-bin/component/api_start_push_ticket");
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    clock.advance(Duration::from_secs(19 * 60));
+    assert_eq!(a.resume_ticket_pushes() + b.resume_ticket_pushes(), 0);
+    clock.advance(Duration::from_secs(2 * 60));
+    assert_eq!(a.resume_ticket_pushes() + b.resume_ticket_pushes(), 1);
+    assert_eq!(asked(), 1);
+    let sent = fake
+        .last_request("/cgi-bin/component/api_start_push_ticket")
+        .unwrap();
+    let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        (&sent["component_appid"], &sent["component_secret"]),
+        (&COMPONENT.into(), &SECRET.into())
+    );
+    // Still stale a minute later: not asked again.
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(a.resume_ticket_pushes() + b.resume_ticket_pushes(), 0);
+    // The component token is still served meanwhile (the ticket lives 12 h).
+    let resp = b.handle(&HubRequest::new(
+        "GET",
+        &format!("/client/component_access_token?appid={COMPONENT}"),
+    ));
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(asked(), 1);
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_tells_when_a_verify_ticket_arrived() {
+    let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        .unwrap()
+        .prefix(crate::common::process::unique_prefix("ticket_at"));
+    assert_eq!(store.verify_ticket_received_at(COMPONENT).unwrap(), None);
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = store.verify_ticket_received_at(COMPONENT).unwrap().unwrap();
+    assert!(at.abs_diff(now) <= 1, "{at} vs {now}");
+}

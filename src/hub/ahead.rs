@@ -21,8 +21,13 @@ use parking_lot::{Condvar, Mutex};
 
 use super::metrics::{upstream_calls_on_this_thread, Counts};
 use super::source::{StoreSource, EXPIRY_MARGIN_SECS};
-use super::store::Store;
+use super::store::{Store, VERIFY_TICKET_LIFE};
 use crate::clock::Clock;
+use crate::error::Result;
+use crate::http::{OutBody, Outgoing, SMALL_BODY_CAP};
+use crate::options::Method;
+use crate::secret::Secret;
+use crate::token::Context;
 use crate::token::{Token, TokenKey, Tokens};
 
 /// The first retry after a failed refresh ahead; each further failure in a
@@ -31,6 +36,10 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 
 /// The longest wait between two tries of a failing refresh ahead.
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
+
+/// WeChat pushes a verify ticket every 10 minutes: none for this long
+/// means the pushes stopped, and the hub asks WeChat to resume them.
+const TICKET_STALE: Duration = Duration::from_secs(20 * 60);
 
 /// When the refresh of `token`, stored under `key`, is due (Unix
 /// seconds): within the margin window before the store stops handing it
@@ -72,6 +81,12 @@ pub(crate) struct Ahead {
     pub clock: Clock,
     pub counts: Arc<Counts>,
     keys: Mutex<HashMap<TokenKey, Backoff>>,
+    /// The third-party platforms served, with their secrets: their verify
+    /// tickets are watched.
+    components: Vec<(String, Secret)>,
+    /// When this hub started (Unix seconds): a platform with no ticket at
+    /// all is stale 20 minutes after it.
+    started: u64,
 }
 
 impl Ahead {
@@ -81,15 +96,54 @@ impl Ahead {
         store: Arc<dyn Store>,
         clock: Clock,
         counts: Arc<Counts>,
+        components: Vec<(String, Secret)>,
     ) -> Ahead {
         Ahead {
             source,
             tokens,
             store,
+            started: clock.unix_secs(),
             clock,
             counts,
             keys: Mutex::new(HashMap::new()),
+            components,
         }
+    }
+
+    /// For each platform whose last verify ticket arrived more than 20
+    /// minutes ago (or, with none, 20 minutes after this hub started),
+    /// asks WeChat once to resume pushing them
+    /// (`/cgi-bin/component/api_start_push_ticket`). Once per staleness,
+    /// across replicas: the ask is named in the store by the last
+    /// ticket's arrival time. The component token is still served while
+    /// it is valid.
+    pub fn resume_ticket_pushes(&self) -> usize {
+        let now = self.clock.unix_secs();
+        let mut asked = 0;
+        for (appid, secret) in &self.components {
+            let Ok(received) = self.store.verify_ticket_received_at(appid) else {
+                continue;
+            };
+            if now < received.unwrap_or(self.started) + TICKET_STALE.as_secs() {
+                continue;
+            }
+            let episode = format!("start_push:{appid}:{}", received.unwrap_or(0));
+            if self.store.increment(&episode, VERIFY_TICKET_LIFE).ok() != Some(1) {
+                continue;
+            }
+            asked += 1;
+            match start_push_ticket(&self.tokens.context(), appid, secret) {
+                Ok(()) => log::warn!(
+                    "wechat hub: no component_verify_ticket for {appid} in {} minutes: asked WeChat to resume pushing them (api_start_push_ticket)",
+                    TICKET_STALE.as_secs() / 60
+                ),
+                Err(e) => log::warn!(
+                    "wechat hub: no component_verify_ticket for {appid} in {} minutes, and asking WeChat to resume pushing them failed: {e}",
+                    TICKET_STALE.as_secs() / 60
+                ),
+            }
+        }
+        asked
     }
 
     /// Remembers that `key` was served: it is refreshed ahead from now on.
@@ -201,6 +255,24 @@ impl fmt::Debug for Ahead {
     }
 }
 
+/// Asks WeChat to resume pushing `component_appid`'s verify tickets.
+fn start_push_ticket(cx: &Context<'_>, component_appid: &str, secret: &Secret) -> Result<()> {
+    let body = serde_json::json!({
+        "component_appid": component_appid,
+        "component_secret": secret.expose(),
+    });
+    let out = Outgoing {
+        method: Method::Post,
+        url: format!("{}/cgi-bin/component/api_start_push_ticket", cx.base_url()),
+        headers: Vec::new(),
+        body: OutBody::Json(body.to_string().into_bytes()),
+        timeout: None,
+        max_body: SMALL_BODY_CAP,
+    };
+    crate::response::parse(cx.http().send(out)?)?;
+    Ok(())
+}
+
 /// The thread that runs [`Ahead::run_once`] every `tick` until dropped.
 pub(crate) struct AheadThread {
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -225,6 +297,7 @@ impl AheadThread {
                     }
                     drop(stopped);
                     ahead.run_once();
+                    ahead.resume_ticket_pushes();
                 }
             })?;
         Ok(AheadThread {

@@ -372,6 +372,7 @@ impl HubHandlerBuilder {
     pub fn build(self) -> Result<HubHandler> {
         let component_appids: Vec<String> =
             self.components.iter().map(|(a, _)| a.clone()).collect();
+        let watched_components = self.components.clone();
         // Every store call and upstream call of the hub passes these two
         // doors, which count them for `/metrics`.
         let counts = Arc::new(Counts::default());
@@ -500,6 +501,7 @@ impl HubHandlerBuilder {
             store.clone(),
             self.clock,
             counts.clone(),
+            watched_components,
         ));
         let ahead_thread = match self.refresh_ahead {
             Some(every) => Some(

@@ -56,6 +56,9 @@ struct Disk {
     tokens: HashMap<String, DiskToken>,
     #[serde(default)]
     verify_tickets: HashMap<String, String>,
+    /// When each verify ticket arrived (Unix seconds).
+    #[serde(default)]
+    verify_ticket_at: HashMap<String, u64>,
     #[serde(default)]
     refresh_tokens: HashMap<String, String>,
     /// The refresh limit's schedules (Unix milliseconds), so a restarted
@@ -156,6 +159,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<State> {
             .into_iter()
             .map(|(k, v)| (k, Secret::new(v)))
             .collect(),
+        verify_ticket_at: disk.verify_ticket_at,
         schedules: disk.schedules,
         counters: disk.counters,
     })
@@ -186,6 +190,7 @@ fn to_disk(state: &State) -> Vec<u8> {
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
             .collect(),
+        verify_ticket_at: state.verify_ticket_at.clone(),
         schedules: state.schedules.clone(),
         counters: state.counters.clone(),
     };
@@ -250,6 +255,10 @@ impl Store for FileStore {
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
         Ok(self.state.lock().verify_ticket(component_appid))
+    }
+
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        Ok(self.state.lock().verify_ticket_received_at(component_appid))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {

@@ -271,6 +271,41 @@ impl HubHandler {
         self.ahead.run_once().refreshed
     }
 
+    /// Asks WeChat to resume pushing verify tickets for every platform
+    /// that got none for 20 minutes (or none at all in the 20 minutes
+    /// since this hub started), once per such staleness across replicas,
+    /// with `/cgi-bin/component/api_start_push_ticket`; returns how many
+    /// it asked for. The hub's own thread runs it with each
+    /// [`refresh_due`](HubHandler::refresh_due) pass.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::HubHandler;
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::ManualClock;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register_component("wxc", "cs");
+    /// let clock = ManualClock::starting_now();
+    /// let hub = HubHandler::builder()
+    ///     .component("wxc", "cs")
+    ///     .upstream(fake.url())
+    ///     .clock(clock.clock())
+    ///     .refresh_ahead(None)
+    ///     .build()?;
+    /// assert_eq!(hub.resume_ticket_pushes(), 0, "not stale yet");
+    /// clock.advance(Duration::from_secs(20 * 60));
+    /// assert_eq!(hub.resume_ticket_pushes(), 1);
+    /// assert_eq!(hub.resume_ticket_pushes(), 0, "once per staleness");
+    /// assert_eq!(fake.count("/cgi-bin/component/api_start_push_ticket"), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resume_ticket_pushes(&self) -> usize {
+        self.ahead.resume_ticket_pushes()
+    }
+
     /// Answers one request. Never panics on bad input: a missing or
     /// malformed parameter is an `invalid_request` error body.
     ///

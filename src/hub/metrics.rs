@@ -217,6 +217,11 @@ impl Store for CountedStore {
             .seen(self.inner.put_refresh_schedule(key, schedule))
     }
 
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        self.counts
+            .seen(self.inner.verify_ticket_received_at(component_appid))
+    }
+
     fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
         self.counts.seen(self.inner.increment(name, ttl))
     }

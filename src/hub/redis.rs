@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use redis::{Connection, RedisResult};
 use serde_json::{json, Value};
 
-use super::store::{key_name, lock_value, store_error, LockGuard, Store};
+use super::store::{key_name, lock_value, store_error, LockGuard, Store, VERIFY_TICKET_LIFE};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, TicketType, Token, TokenKey};
@@ -28,9 +28,6 @@ const RENEW: &str =
 
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/// How long a pushed verify ticket is kept: WeChat says each lives 12 hours.
-const VERIFY_TICKET_TTL: u64 = 12 * 3600;
 
 /// Idle connections kept for reuse.
 /// How long a refresh limit's schedule is kept: far longer than any burst
@@ -285,9 +282,22 @@ impl Store for RedisStore {
                 .arg(&key)
                 .arg(ticket.expose())
                 .arg("EX")
-                .arg(VERIFY_TICKET_TTL)
+                .arg(VERIFY_TICKET_LIFE.as_secs())
                 .query::<()>(c)
         })
+    }
+
+    /// Read off the ticket's time to live: it was stored with 12 hours.
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let left = self.run("TTL verify ticket", |c| {
+            redis::cmd("TTL").arg(&key).query::<i64>(c)
+        })?;
+        let Ok(left) = u64::try_from(left) else {
+            return Ok(None);
+        };
+        let life = VERIFY_TICKET_LIFE.as_secs();
+        Ok(Some(unix_now().saturating_sub(life.saturating_sub(left))))
     }
 
     fn get_refresh_token(

@@ -75,6 +75,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// If the store cannot be written.
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()>;
 
+    /// When the latest `component_verify_ticket` of `component_appid` was
+    /// stored (Unix seconds), if one is held: a hub that sees none for 20
+    /// minutes asks WeChat to resume pushing them.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>>;
+
     /// The `authorizer_refresh_token` of `authorizer_appid` under
     /// `component_appid`.
     ///
@@ -172,6 +181,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         (**self).put_verify_ticket(component_appid, ticket)
     }
 
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        (**self).verify_ticket_received_at(component_appid)
+    }
+
     fn get_refresh_token(
         &self,
         component_appid: &str,
@@ -244,6 +257,9 @@ impl fmt::Debug for LockGuard<'_> {
     }
 }
 
+/// How long a `component_verify_ticket` lives (WeChat: 12 hours).
+pub(crate) const VERIFY_TICKET_LIFE: Duration = Duration::from_secs(12 * 3600);
+
 /// The stable text form of a key, used as a map key, a file field and a
 /// Redis key suffix: `access_token:wx1`, `access_token:wxc/wxa`,
 /// `component_access_token:wxc`, `ticket.jsapi:wx1`.
@@ -288,6 +304,8 @@ pub(crate) fn lock_value() -> u64 {
 pub(crate) struct State {
     pub tokens: HashMap<String, Token>,
     pub verify_tickets: HashMap<String, Secret>,
+    /// When each verify ticket was stored (Unix seconds).
+    pub verify_ticket_at: HashMap<String, u64>,
     pub refresh_tokens: HashMap<String, Secret>,
     /// The refresh limit's schedules, by [`key_name`].
     pub schedules: HashMap<String, u64>,
@@ -333,11 +351,27 @@ impl State {
             .map_or(0, |(value, _)| *value)
     }
 
+    /// The verify ticket, while it lives (12 hours).
     pub fn verify_ticket(&self, component_appid: &str) -> Option<Secret> {
+        self.verify_ticket_received_at(component_appid)?;
         self.verify_tickets.get(component_appid).cloned()
     }
 
+    /// When the living verify ticket was stored; a ticket of a file
+    /// written before times were kept counts as just received.
+    pub fn verify_ticket_received_at(&self, component_appid: &str) -> Option<u64> {
+        self.verify_tickets.get(component_appid)?;
+        let at = self
+            .verify_ticket_at
+            .get(component_appid)
+            .copied()
+            .unwrap_or_else(unix_now);
+        (at + VERIFY_TICKET_LIFE.as_secs() > unix_now()).then_some(at)
+    }
+
     pub fn put_verify_ticket(&mut self, component_appid: &str, ticket: &Secret) {
+        self.verify_ticket_at
+            .insert(component_appid.to_string(), unix_now());
         self.verify_tickets
             .insert(component_appid.to_string(), ticket.clone());
     }
@@ -437,6 +471,10 @@ impl Store for MemoryStore {
         Ok(self.state.lock().verify_ticket(component_appid))
     }
 
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        Ok(self.state.lock().verify_ticket_received_at(component_appid))
+    }
+
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         self.state.lock().put_verify_ticket(component_appid, ticket);
         Ok(())
@@ -497,6 +535,19 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verify_ticket_lives_twelve_hours_from_its_arrival() {
+        let mut state = State::default();
+        state.put_verify_ticket("wxc", &Secret::new("V"));
+        let at = state.verify_ticket_received_at("wxc").unwrap();
+        assert!(at.abs_diff(unix_now()) <= 1);
+        assert_eq!(state.verify_ticket("wxc"), Some(Secret::new("V")));
+        let old = unix_now() - VERIFY_TICKET_LIFE.as_secs();
+        state.verify_ticket_at.insert("wxc".into(), old);
+        assert_eq!(state.verify_ticket("wxc"), None, "past its 12 hours");
+        assert_eq!(state.verify_ticket_received_at("wxc"), None);
+    }
     use crate::token::TicketType;
 
     #[test]
