@@ -357,3 +357,87 @@ fn a_key_the_store_forgot_is_refreshed_by_no_replica() {
     clock.advance(Duration::from_secs(7_200 - 300 - 1));
     assert_eq!(a.refresh_due() + b.refresh_due(), 1);
 }
+
+/// A fenced write over an older fence is refused; a newer one wins.
+fn fenced_writes_are_checked(store: &dyn wechat::hub::Store) {
+    let key = TokenKey::access_token("wx_fenced");
+    assert!(store
+        .put_token_fenced(&key, &Token::new("T5", 7200), 5)
+        .unwrap());
+    assert!(
+        !store
+            .put_token_fenced(&key, &Token::new("T4", 7200), 4)
+            .unwrap(),
+        "stale fence"
+    );
+    assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "T5");
+    assert!(store
+        .put_token_fenced(&key, &Token::new("T6", 7200), 6)
+        .unwrap());
+    assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "T6");
+}
+
+#[test]
+fn memory_and_file_stores_refuse_a_stale_fenced_write() {
+    use wechat::hub::Store;
+    fenced_writes_are_checked(&wechat::hub::MemoryStore::new());
+    let dir = process::temp_dir("fenced");
+    let path = dir.join("store.json");
+    fenced_writes_are_checked(&wechat::hub::FileStore::open(&path).unwrap());
+    let again = wechat::hub::FileStore::open(&path).unwrap();
+    let key = TokenKey::access_token("wx_fenced");
+    assert!(
+        !again
+            .put_token_fenced(&key, &Token::new("T5", 7200), 5)
+            .unwrap(),
+        "fences survive a restart"
+    );
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_refuses_a_stale_fenced_write() {
+    let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        .unwrap()
+        .prefix(process::unique_prefix("fenced"));
+    fenced_writes_are_checked(&store);
+}
+
+/// An upstream whose call outlives the caller's lock: meanwhile the
+/// replica that took the lock next stores its own, newer token.
+#[derive(Debug)]
+struct Overtaken {
+    store: Arc<wechat::hub::MemoryStore>,
+}
+
+impl TokenSource for Overtaken {
+    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+        use wechat::hub::Store;
+        assert!(self
+            .store
+            .put_token_fenced(key, &Token::new("NEWER", 7200), u64::MAX)
+            .unwrap());
+        Ok(Token::new("LATE", 7200))
+    }
+}
+
+#[test]
+fn a_replica_whose_lock_expired_cannot_overwrite_the_newer_token() {
+    use wechat::hub::Store;
+    let store = Arc::new(wechat::hub::MemoryStore::new());
+    let hub = HubHandler::builder()
+        .source(Overtaken {
+            store: store.clone(),
+        })
+        .store(store.clone())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let body = get(&hub, "/client/access_token?appid=wx_overtaken");
+    assert_eq!(
+        body["access_token"], "NEWER",
+        "the store's newer token is served"
+    );
+    let key = TokenKey::access_token("wx_overtaken");
+    assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "NEWER");
+}

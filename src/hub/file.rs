@@ -69,6 +69,9 @@ struct Disk {
     /// forgotten (Unix seconds), so a restart does not reset a quota.
     #[serde(default)]
     counters: HashMap<String, (u64, u64)>,
+    /// The fence each token was written with.
+    #[serde(default)]
+    fences: HashMap<String, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -162,6 +165,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<State> {
         verify_ticket_at: disk.verify_ticket_at,
         schedules: disk.schedules,
         counters: disk.counters,
+        fences: disk.fences,
     })
 }
 
@@ -193,6 +197,7 @@ fn to_disk(state: &State) -> Vec<u8> {
         verify_ticket_at: state.verify_ticket_at.clone(),
         schedules: state.schedules.clone(),
         counters: state.counters.clone(),
+        fences: state.fences.clone(),
     };
     // ok because a map of strings and integers always serializes
     serde_json::to_vec_pretty(&disk).unwrap_or_default()
@@ -251,6 +256,12 @@ impl Store for FileStore {
 
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
         self.update(|s| s.put_token(key, token))
+    }
+
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        let mut written = false;
+        self.update(|s| written = s.put_token_fenced(key, token, fence))?;
+        Ok(written)
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {

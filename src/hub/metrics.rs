@@ -163,6 +163,11 @@ impl Store for CountedStore {
         self.counts.seen(self.inner.put_token(key, token))
     }
 
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        self.counts
+            .seen(self.inner.put_token_fenced(key, token, fence))
+    }
+
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
         self.counts
             .seen(self.inner.get_verify_ticket(component_appid))

@@ -26,6 +26,20 @@ return 0
 const RENEW: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
+/// Sets `KEYS[1]` to the token body `ARGV[1]` for `ARGV[3]` seconds unless
+/// the stored body's fence is higher than `ARGV[2]`.
+const FENCED_SET: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, t = pcall(cjson.decode, cur)
+  if ok and type(t) == 'table' and t['fence'] and tonumber(t['fence']) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"#;
+
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -246,6 +260,32 @@ impl Store for RedisStore {
                 self.token_key(key)
             ))),
         }
+    }
+
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        let left = token.expires_at().saturating_sub(unix_now());
+        if left == 0 {
+            return Ok(true);
+        }
+        let body = json!({
+            "value": token.expose(),
+            "timestamp": token.timestamp(),
+            "expires_in": token.expires_in(),
+            "fence": fence,
+        })
+        .to_string();
+        let name = self.token_key(key);
+        let written = self.run("fenced SET token", |c| {
+            redis::cmd("EVAL")
+                .arg(FENCED_SET)
+                .arg(1)
+                .arg(&name)
+                .arg(&body)
+                .arg(fence)
+                .arg(left)
+                .query::<i64>(c)
+        })?;
+        Ok(written == 1)
     }
 
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {

@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::store::{store_error, Store};
+use super::store::{key_name, store_error, Store};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
 use crate::secret::Secret;
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
 use crate::token::{Context, Token, TokenKey, TokenSource};
+
+/// How long a key's fence counter is kept: far past any token's life, so
+/// fences only grow while a token written with one may still be stored.
+const FENCE_TTL: Duration = Duration::from_secs(30 * 86_400);
 
 /// How often a replica waiting for another's refresh looks at the store.
 const POLL: Duration = Duration::from_millis(20);
@@ -203,6 +207,11 @@ impl StoreSource {
         // Spent before the call: a replica that dies during it has still
         // called WeChat.
         self.store.put_refresh_schedule(key, schedule)?;
+        // Taken under the lock: a replica that takes the lock after ours
+        // expired gets a higher one, and our write cannot overwrite its.
+        let fence = self
+            .store
+            .increment(&format!("fence:{}", key_name(key)), FENCE_TTL)?;
         if let Some(age) = young {
             warn_lineage_fight(key, age);
         }
@@ -210,7 +219,17 @@ impl StoreSource {
             Some(stale) if !ahead => self.upstream.refresh(key, stale, cx)?,
             _ => self.upstream.fetch(key, cx)?,
         };
-        self.store.put_token(key, &token)?;
+        if !self.store.put_token_fenced(key, &token, fence)? {
+            log::warn!(
+                "wechat hub: {key:?} was fetched after this replica's lock expired and another \
+                 replica stored a newer token meanwhile: the store keeps the newer one"
+            );
+            return self.usable(key, None)?.ok_or_else(|| {
+                store_error(format!(
+                    "a newer token of {key:?} was stored by another replica, and is gone"
+                ))
+            });
+        }
         Ok(token)
     }
 

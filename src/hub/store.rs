@@ -59,6 +59,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// If the store cannot be written.
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()>;
 
+    /// Stores `token` for `key` as [`put_token`](Store::put_token) does,
+    /// unless the stored token was written with a higher `fence`: then
+    /// nothing is written and `false` returned. A hub takes a new fence
+    /// (an [`increment`](Store::increment)) under the refresh lock before
+    /// each upstream call, so a replica whose lock expired during its call
+    /// cannot overwrite the token of the replica that took the lock next.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool>;
+
     /// The latest `component_verify_ticket` pushed to `component_appid`.
     ///
     /// # Errors
@@ -171,6 +183,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
         (**self).put_token(key, token)
+    }
+
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        (**self).put_token_fenced(key, token, fence)
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
@@ -309,6 +325,8 @@ pub(crate) struct State {
     pub refresh_tokens: HashMap<String, Secret>,
     /// The refresh limit's schedules, by [`key_name`].
     pub schedules: HashMap<String, u64>,
+    /// The fence each token was written with, by [`key_name`].
+    pub fences: HashMap<String, u64>,
     /// Counters by name: `(value, forgotten at, Unix seconds)`.
     pub counters: HashMap<String, (u64, u64)>,
 }
@@ -323,6 +341,16 @@ impl State {
 
     pub fn put_token(&mut self, key: &TokenKey, token: &Token) {
         self.tokens.insert(key_name(key), token.clone());
+    }
+
+    pub fn put_token_fenced(&mut self, key: &TokenKey, token: &Token, fence: u64) -> bool {
+        let name = key_name(key);
+        if self.get_token(key).is_some() && self.fences.get(&name).is_some_and(|f| *f > fence) {
+            return false;
+        }
+        self.fences.insert(name.clone(), fence);
+        self.tokens.insert(name, token.clone());
+        true
     }
 
     pub fn refresh_schedule(&self, key: &TokenKey) -> Option<u64> {
@@ -465,6 +493,10 @@ impl Store for MemoryStore {
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
         self.state.lock().put_token(key, token);
         Ok(())
+    }
+
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        Ok(self.state.lock().put_token_fenced(key, token, fence))
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
