@@ -33,6 +33,8 @@ mod hub_redis;
 mod hub_server;
 #[cfg(feature = "hub")]
 mod hub_stable;
+#[cfg(feature = "hub")]
+mod hub_status;
 mod login;
 mod readme;
 mod redaction;

@@ -163,6 +163,11 @@ impl Ahead {
         });
     }
 
+    /// The keys refreshed ahead.
+    pub fn served_keys(&self) -> Vec<TokenKey> {
+        self.keys.lock().keys().cloned().collect()
+    }
+
     /// How many keys are refreshed ahead.
     pub fn len(&self) -> usize {
         self.keys.lock().len()

@@ -522,6 +522,7 @@ impl HubHandlerBuilder {
             #[cfg(feature = "crypto")]
             callbacks: self.callbacks,
             ahead,
+            daily_quota: self.daily_quota,
             _ahead_thread: ahead_thread,
         })
     }

@@ -188,6 +188,10 @@ impl HubUpstream {
         self.count(key)?;
         let result = call();
         self.counts.upstream_call(kind_of(key), result.is_ok());
+        if let Err(e) = &result {
+            let at = self.clock.unix_secs();
+            self.counts.upstream_error(key.appid(), at, e.to_string());
+        }
         let token = result?;
         Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
     }

@@ -35,7 +35,11 @@ use std::collections::HashMap;
 /// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
-/// `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
+/// `GET /status` (per token and ticket served: age, time to expiry, when
+/// its refresh ahead is due, upstream calls today against the quota; per
+/// platform: the verify ticket's age; the last upstream error per appid;
+/// HTML, or JSON for `Accept: application/json`; never a token, ticket or
+/// secret value), `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
 /// after a store loss, every authorizer's refresh token is stored again
 /// from WeChat's `api_get_authorizer_list`; answers `restored`),
 /// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
@@ -98,6 +102,8 @@ pub struct HubHandler {
     pub(super) callbacks: HashMap<String, MessageCrypto>,
     /// The keys served, refreshed ahead of expiry.
     pub(super) ahead: Arc<Ahead>,
+    /// The daily quota the status page shows calls against.
+    pub(super) daily_quota: u64,
     /// Runs `ahead` in the background; stopped when the handler drops.
     pub(super) _ahead_thread: Option<AheadThread>,
 }
@@ -114,6 +120,8 @@ enum Ask {
     Refresh(TokenKey, Token),
     /// A platform's authorizer refresh tokens rebuilt from WeChat's list.
     Rebuild(String),
+    /// The status page.
+    Status,
     /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
     Callback,
@@ -128,6 +136,7 @@ enum Route {
     RefreshComponent,
     Ticket,
     Rebuild,
+    Status,
     /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
     Callback,
@@ -145,6 +154,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/client/refresh_component_access_token", "POST"),
     ("/client/ticket", "GET, HEAD"),
     ("/admin/rebuild_refresh_tokens", "POST"),
+    ("/status", "GET, HEAD"),
 ];
 
 /// Where platforms' pushes arrive, followed by the platform's appid.
@@ -169,6 +179,7 @@ fn route(req: &HubRequest) -> Route {
         ("POST", "/client/refresh_component_access_token") => Route::RefreshComponent,
         ("GET", "/client/ticket") => Route::Ticket,
         ("POST", "/admin/rebuild_refresh_tokens") => Route::Rebuild,
+        ("GET", "/status") => Route::Status,
         #[cfg(feature = "crypto")]
         ("POST", path) if path.starts_with(CALLBACK_PREFIX) => Route::Callback,
         #[cfg(feature = "crypto")]
@@ -323,6 +334,7 @@ impl HubHandler {
             }
             Ask::Refresh(key, stale) => self.refresh(&key, &stale),
             Ask::Rebuild(component) => self.rebuild_refresh_tokens(&component),
+            Ask::Status => Ok(self.status(req)),
             #[cfg(feature = "crypto")]
             Ask::Callback => self.callback(&req.path[CALLBACK_PREFIX.len()..], req),
         });
@@ -365,6 +377,7 @@ impl HubHandler {
             }
             Route::RefreshComponent => self.refresh_of(req, true),
             Route::Ticket => self.ticket(req),
+            Route::Status => Ok(Ask::Status),
             Route::Rebuild => {
                 let body = serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null);
                 let appid = self.appid(body["component_appid"].as_str())?;

@@ -69,7 +69,12 @@ pub(crate) struct Counts {
     /// day, as this replica last saw them: `(kind, appid)` to
     /// `(day, count)`.
     calls_today: parking_lot::Mutex<CallsToday>,
+    /// The last upstream error per appid: when (Unix seconds) and what.
+    last_errors: parking_lot::Mutex<std::collections::BTreeMap<String, (u64, String)>>,
 }
+
+/// Appids whose last upstream error is kept at most.
+const MAX_LAST_ERRORS: usize = 256;
 
 impl Counts {
     /// Counts one upstream call of `kind` (one of [`KINDS`]).
@@ -119,6 +124,31 @@ impl Counts {
         all.iter()
             .filter(|(_, (d, _))| *d == newest)
             .map(|((kind, appid), (_, n))| (*kind, appid.clone(), *n))
+            .collect()
+    }
+
+    /// Records `message`, an upstream call's error for `appid` at `at`.
+    pub fn upstream_error(&self, appid: &str, at: u64, message: String) {
+        let mut all = self.last_errors.lock();
+        if all.len() >= MAX_LAST_ERRORS && !all.contains_key(appid) {
+            // The oldest one makes room.
+            if let Some(oldest) = all
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(a, _)| a.clone())
+            {
+                all.remove(&oldest);
+            }
+        }
+        all.insert(appid.to_string(), (at, message));
+    }
+
+    /// `(appid, at, message)` of each appid's last upstream error.
+    pub fn last_errors(&self) -> Vec<(String, u64, String)> {
+        self.last_errors
+            .lock()
+            .iter()
+            .map(|(appid, (at, message))| (appid.clone(), *at, message.clone()))
             .collect()
     }
 

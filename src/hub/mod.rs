@@ -33,6 +33,7 @@ mod redis;
 #[cfg(feature = "hub")]
 mod server;
 mod source;
+mod status;
 mod store;
 mod upstream;
 mod wire;
