@@ -90,3 +90,81 @@ fn the_status_page_shows_ages_expiries_calls_and_errors_but_no_secret() {
         );
     }
 }
+
+/// Runs Debian's headless chromium on `url` and returns the DOM it
+/// rendered. Fails loudly if chromium is missing: `apt-get install
+/// chromium` (`.ci/run` installs it).
+fn rendered_by_chromium(url: &str) -> String {
+    use std::process::{Command, Stdio};
+    let profile = crate::common::process::temp_dir("chromium");
+    let child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium runs: apt-get install chromium");
+    let id = child.id();
+    let (done, out) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match out.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(output) => {
+            String::from_utf8_lossy(&output.expect("chromium output").stdout).into_owned()
+        }
+        Err(_) => {
+            let _ = Command::new("kill").arg(id.to_string()).status();
+            panic!("chromium did not render {url} within 120 s");
+        }
+    }
+}
+
+#[test]
+fn a_headless_browser_renders_the_status_page() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use wechat::hub::HubServer;
+
+    let fake = common::fake();
+    // No bearer: the hub is loopback-only, and so is its status page.
+    let handler = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let token = handler.handle(&HubRequest::new(
+        "GET",
+        &format!("/client/access_token?appid={APPID}"),
+    ));
+    let token: Value = serde_json::from_slice(&token.body).unwrap();
+    let server = HubServer::bind("127.0.0.1:0", handler)
+        .unwrap()
+        .log_requests(false);
+    let url = format!("http://{}/status", server.addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || server.run(&flag));
+
+    let dom = rendered_by_chromium(&url);
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    assert!(dom.contains("<h1>wechat-hub status</h1>"), "{dom}");
+    assert!(dom.contains("<th>refresh_due_in_secs</th>"), "{dom}");
+    assert!(
+        dom.contains(&format!("<td>AccessToken({APPID})</td><td>true</td>")),
+        "{dom}"
+    );
+    assert!(
+        !dom.contains(token["access_token"].as_str().unwrap()),
+        "{dom}"
+    );
+}
