@@ -90,13 +90,69 @@ fn a_lost_store_gets_its_refresh_tokens_back_from_the_authorizer_list() {
 }
 
 #[cfg(feature = "crypto")]
+const CALLBACK_TOKEN: &str = "callback-token";
+#[cfg(feature = "crypto")]
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+/// `xml` encrypted as WeChat pushes it to the platform's callback.
+#[cfg(feature = "crypto")]
+fn encrypted_push(xml: &str) -> HubRequest {
+    use wechat::{Message, MessageCrypto};
+    let crypto = MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap();
+    let body = crypto.encrypt(xml, "1700000000", "nonce1").unwrap();
+    let signature = Message::parse(&body)
+        .unwrap()
+        .field("MsgSignature")
+        .unwrap()
+        .to_string();
+    HubRequest::new(
+        "POST",
+        &format!(
+            "/callback/component/{COMPONENT}?msg_signature={signature}&timestamp=1700000000&nonce=nonce1&encrypt_type=aes"
+        ),
+    )
+    .body(body.into_bytes())
+}
+
+#[cfg(feature = "crypto")]
+#[test]
+fn pushes_arriving_out_of_order_keep_the_newest_ticket() {
+    use wechat::MessageCrypto;
+    let store = Arc::new(MemoryStore::new());
+    let hub = HubHandler::builder()
+        .component(COMPONENT, SECRET)
+        .component_callback(MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap())
+        .store(store.clone())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let ticket = |created: u64, value: &str| {
+        encrypted_push(&format!(
+            "<xml><AppId>{COMPONENT}</AppId><CreateTime>{created}</CreateTime>\
+             <InfoType>component_verify_ticket</InfoType>\
+             <ComponentVerifyTicket>{value}</ComponentVerifyTicket></xml>"
+        ))
+    };
+    assert_eq!(
+        hub.handle(&ticket(1_700_000_600, "ticket@@@new")).status,
+        200
+    );
+    assert_eq!(
+        hub.handle(&ticket(1_700_000_000, "ticket@@@old")).status,
+        200,
+        "still answered success"
+    );
+    assert_eq!(
+        store.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("ticket@@@new"))
+    );
+}
+
+#[cfg(feature = "crypto")]
 #[test]
 fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
     use std::time::Duration;
-    use wechat::{ManualClock, Message, MessageCrypto};
-
-    const CALLBACK_TOKEN: &str = "callback-token";
-    const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    use wechat::{ManualClock, MessageCrypto};
     let fake = wechat::testing::FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket-1");
@@ -131,20 +187,7 @@ fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
         "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
          <InfoType>unauthorized</InfoType><AuthorizerAppid>wx_leaving</AuthorizerAppid></xml>"
     );
-    let crypto = MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap();
-    let body = crypto.encrypt(&xml, "1700000000", "nonce1").unwrap();
-    let signature = Message::parse(&body)
-        .unwrap()
-        .field("MsgSignature")
-        .unwrap()
-        .to_string();
-    let push = HubRequest::new(
-        "POST",
-        &format!(
-            "/callback/component/{COMPONENT}?msg_signature={signature}&timestamp=1700000000&nonce=nonce1&encrypt_type=aes"
-        ),
-    )
-    .body(body.into_bytes());
+    let push = encrypted_push(&xml);
     assert_eq!(a.handle(&push).status, 200);
 
     // Replica b re-reads the store within its staleness bound (1 s), long
@@ -231,4 +274,56 @@ fn redis_tells_when_a_verify_ticket_arrived() {
         .as_secs();
     let at = store.verify_ticket_received_at(COMPONENT).unwrap().unwrap();
     assert!(at.abs_diff(now) <= 1, "{at} vs {now}");
+}
+
+/// The newest verify ticket is kept whatever order pushes arrive in.
+fn the_newest_ticket_wins(store: &dyn Store) {
+    assert!(store
+        .put_newer_verify_ticket(COMPONENT, &Secret::new("T2"), 2_000)
+        .unwrap());
+    assert!(
+        !store
+            .put_newer_verify_ticket(COMPONENT, &Secret::new("T1"), 1_000)
+            .unwrap(),
+        "late push of an older one"
+    );
+    assert_eq!(
+        store.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("T2"))
+    );
+    assert!(store
+        .put_newer_verify_ticket(COMPONENT, &Secret::new("T3"), 3_000)
+        .unwrap());
+    assert_eq!(
+        store.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("T3"))
+    );
+}
+
+#[test]
+fn the_newest_verify_ticket_wins_in_memory_and_file_stores() {
+    the_newest_ticket_wins(&MemoryStore::new());
+    let dir = crate::common::process::temp_dir("newest_ticket");
+    the_newest_ticket_wins(&wechat::hub::FileStore::open(dir.join("store.json")).unwrap());
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
+    let open = |prefix: &str| {
+        wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+            .unwrap()
+            .prefix(prefix.to_string())
+    };
+    let prefix = crate::common::process::unique_prefix("newest_ticket");
+    the_newest_ticket_wins(&open(&prefix));
+    // A second replica's push of an older ticket does not replace it.
+    let other = open(&prefix);
+    assert!(!other
+        .put_newer_verify_ticket(COMPONENT, &Secret::new("T0"), 500)
+        .unwrap());
+    assert_eq!(
+        other.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("T3"))
+    );
 }

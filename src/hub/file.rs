@@ -59,6 +59,9 @@ struct Disk {
     /// When each verify ticket arrived (Unix seconds).
     #[serde(default)]
     verify_ticket_at: HashMap<String, u64>,
+    /// Each pushed verify ticket's `CreateTime`.
+    #[serde(default)]
+    verify_ticket_created: HashMap<String, u64>,
     #[serde(default)]
     refresh_tokens: HashMap<String, String>,
     /// The refresh limit's schedules (Unix milliseconds), so a restarted
@@ -163,6 +166,7 @@ fn load(path: &Path, bytes: &[u8]) -> Result<State> {
             .map(|(k, v)| (k, Secret::new(v)))
             .collect(),
         verify_ticket_at: disk.verify_ticket_at,
+        verify_ticket_created: disk.verify_ticket_created,
         schedules: disk.schedules,
         counters: disk.counters,
         fences: disk.fences,
@@ -195,6 +199,7 @@ fn to_disk(state: &State) -> Vec<u8> {
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
             .collect(),
         verify_ticket_at: state.verify_ticket_at.clone(),
+        verify_ticket_created: state.verify_ticket_created.clone(),
         schedules: state.schedules.clone(),
         counters: state.counters.clone(),
         fences: state.fences.clone(),
@@ -270,6 +275,17 @@ impl Store for FileStore {
 
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
         Ok(self.state.lock().verify_ticket_received_at(component_appid))
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        let mut written = false;
+        self.update(|s| written = s.put_newer_verify_ticket(component_appid, ticket, create_time))?;
+        Ok(written)
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {

@@ -257,6 +257,18 @@ impl Store for CountedStore {
             .seen(self.inner.verify_ticket_received_at(component_appid))
     }
 
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        self.counts.seen(
+            self.inner
+                .put_newer_verify_ticket(component_appid, ticket, create_time),
+        )
+    }
+
     fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
         self.counts.seen(self.inner.increment(name, ttl))
     }

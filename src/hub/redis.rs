@@ -40,6 +40,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 "#;
 
+/// Sets the verify ticket `KEYS[1]` to `ARGV[1]` and its creation time
+/// `KEYS[2]` to `ARGV[2]`, both for `ARGV[3]` seconds, unless a living
+/// ticket was created later.
+const NEWER_TICKET: &str = r#"
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+if redis.call('EXISTS', KEYS[1]) == 1 and held > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
+
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -325,6 +338,28 @@ impl Store for RedisStore {
                 .arg(VERIFY_TICKET_LIFE.as_secs())
                 .query::<()>(c)
         })
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
+        let written = self.run("newer verify ticket", |c| {
+            redis::cmd("EVAL")
+                .arg(NEWER_TICKET)
+                .arg(2)
+                .arg(&key)
+                .arg(&created)
+                .arg(ticket.expose())
+                .arg(create_time)
+                .arg(VERIFY_TICKET_LIFE.as_secs())
+                .query::<i64>(c)
+        })?;
+        Ok(written == 1)
     }
 
     /// Read off the ticket's time to live: it was stored with 12 hours.

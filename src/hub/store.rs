@@ -96,6 +96,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// If the store cannot be read.
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>>;
 
+    /// Stores a pushed `component_verify_ticket` created at `create_time`
+    /// (the push's `CreateTime`) unless the stored, living one was created
+    /// later: the newest ticket wins whichever replica a push reaches
+    /// first. `false` if it was older and not stored.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool>;
+
     /// The `authorizer_refresh_token` of `authorizer_appid` under
     /// `component_appid`.
     ///
@@ -199,6 +214,15 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
         (**self).verify_ticket_received_at(component_appid)
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        (**self).put_newer_verify_ticket(component_appid, ticket, create_time)
     }
 
     fn get_refresh_token(
@@ -322,6 +346,8 @@ pub(crate) struct State {
     pub verify_tickets: HashMap<String, Secret>,
     /// When each verify ticket was stored (Unix seconds).
     pub verify_ticket_at: HashMap<String, u64>,
+    /// Each pushed verify ticket's `CreateTime`.
+    pub verify_ticket_created: HashMap<String, u64>,
     pub refresh_tokens: HashMap<String, Secret>,
     /// The refresh limit's schedules, by [`key_name`].
     pub schedules: HashMap<String, u64>,
@@ -395,6 +421,26 @@ impl State {
             .copied()
             .unwrap_or_else(unix_now);
         (at + VERIFY_TICKET_LIFE.as_secs() > unix_now()).then_some(at)
+    }
+
+    pub fn put_newer_verify_ticket(
+        &mut self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> bool {
+        let newer_held = self.verify_ticket(component_appid).is_some()
+            && self
+                .verify_ticket_created
+                .get(component_appid)
+                .is_some_and(|held| *held > create_time);
+        if newer_held {
+            return false;
+        }
+        self.put_verify_ticket(component_appid, ticket);
+        self.verify_ticket_created
+            .insert(component_appid.to_string(), create_time);
+        true
     }
 
     pub fn put_verify_ticket(&mut self, component_appid: &str, ticket: &Secret) {
@@ -505,6 +551,18 @@ impl Store for MemoryStore {
 
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
         Ok(self.state.lock().verify_ticket_received_at(component_appid))
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        Ok(self
+            .state
+            .lock()
+            .put_newer_verify_ticket(component_appid, ticket, create_time))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
