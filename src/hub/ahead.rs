@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::door::post_json;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
 use super::source::{StoreSource, EXPIRY_MARGIN_SECS};
 use super::store::{Store, VERIFY_TICKET_LIFE};
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::http::{OutBody, Outgoing, SMALL_BODY_CAP};
-use crate::options::Method;
 use crate::secret::Secret;
 use crate::token::Context;
 use crate::token::{Token, TokenKey, Tokens};
@@ -266,16 +265,7 @@ fn start_push_ticket(cx: &Context<'_>, component_appid: &str, secret: &Secret) -
         "component_appid": component_appid,
         "component_secret": secret.expose(),
     });
-    let out = Outgoing {
-        method: Method::Post,
-        url: format!("{}/cgi-bin/component/api_start_push_ticket", cx.base_url()),
-        headers: Vec::new(),
-        body: OutBody::Json(body.to_string().into_bytes()),
-        timeout: None,
-        max_body: SMALL_BODY_CAP,
-    };
-    crate::response::parse(cx.http().send(out)?)?;
-    Ok(())
+    post_json(cx, "/cgi-bin/component/api_start_push_ticket", &body)
 }
 
 /// The thread that runs [`Ahead::run_once`] every `tick` until dropped.

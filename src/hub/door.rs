@@ -201,9 +201,16 @@ impl HubUpstream {
 /// authenticated by the appid and its secret).
 fn clear_quota(cx: &Context<'_>, appid: &str, secret: &Secret) -> Result<()> {
     let body = serde_json::json!({"appid": appid, "appsecret": secret.expose()});
+    post_json(cx, "/cgi-bin/clear_quota/v2", &body)
+}
+
+/// POSTs `body` to WeChat's `path`, authenticated by what the body carries
+/// (no token), and checks the answer's errcode: the hub's own calls that
+/// are not token fetches.
+pub(crate) fn post_json(cx: &Context<'_>, path: &str, body: &serde_json::Value) -> Result<()> {
     let out = Outgoing {
         method: Method::Post,
-        url: format!("{}/cgi-bin/clear_quota/v2", cx.base_url()),
+        url: format!("{}{path}", cx.base_url()),
         headers: Vec::new(),
         body: OutBody::Json(body.to_string().into_bytes()),
         timeout: None,
