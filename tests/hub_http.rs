@@ -565,10 +565,19 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
     }
-    // Labels come from fixed sets: no appid, no token, no query.
-    for secret in [APPID, token.expose(), "STALE_NOT_CURRENT", "metrics-bearer"] {
+    // Labels come from fixed sets: no token, no query; an appid only as
+    // one of the configured accounts, in today's upstream calls.
+    for secret in [token.expose(), "STALE_NOT_CURRENT", "metrics-bearer"] {
         assert!(!text.contains(secret), "{secret} in metrics");
     }
+    let appid_lines: Vec<&str> = text.lines().filter(|l| l.contains(APPID)).collect();
+    assert_eq!(
+        appid_lines,
+        [
+            format!("wechat_hub_upstream_calls_today{{kind=\"ticket\",appid=\"{APPID}\"}} 1"),
+            format!("wechat_hub_upstream_calls_today{{kind=\"token\",appid=\"{APPID}\"}} 1"),
+        ]
+    );
 }
 
 #[cfg(feature = "redis")]

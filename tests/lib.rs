@@ -23,10 +23,20 @@ mod hub_client;
 mod hub_component;
 #[cfg(feature = "hub")]
 mod hub_http;
+#[cfg(feature = "hub")]
+mod hub_life;
+#[cfg(feature = "hub")]
+mod hub_platform;
+#[cfg(feature = "hub")]
+mod hub_quota;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_redis;
 #[cfg(feature = "hub")]
 mod hub_server;
+#[cfg(feature = "hub")]
+mod hub_stable;
+#[cfg(feature = "hub")]
+mod hub_status;
 mod login;
 mod readme;
 mod redaction;

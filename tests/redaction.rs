@@ -483,3 +483,47 @@ fn a_hub_server_prints_no_secret() {
     assert!(shown.contains("max_connections"), "{shown}");
     assert_clean("HubServer", &shown, &[SECRET.into(), BEARER.into()]);
 }
+
+#[cfg(feature = "hub")]
+#[test]
+fn a_hubs_quota_clear_and_rebuild_answers_print_no_secret() {
+    use wechat::hub::{HubHandler, HubRequest};
+    let fake = common::fake();
+    let hub = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .clear_quota(true)
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let target = format!("/client/access_token?appid={APPID}");
+    // 45009, then a clear_quota that fails: both answers and the hub's
+    // Debug name no secret.
+    fake.fail_next(
+        "/cgi-bin/token",
+        45009,
+        "reach max api daily quota limit",
+        1,
+    );
+    fake.fail_next("/cgi-bin/clear_quota/v2", 48006, "forbid to clear quota", 1);
+    let failed = hub.handle(&HubRequest::new("GET", &target));
+    let text = String::from_utf8_lossy(&failed.body).into_owned();
+    assert!(text.contains("48006"), "{text}");
+    assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 1);
+    fake.fail_next(
+        "/cgi-bin/token",
+        45009,
+        "reach max api daily quota limit",
+        1,
+    );
+    let used_up = hub.handle(&HubRequest::new("GET", &target));
+    let used_up = String::from_utf8_lossy(&used_up.body).into_owned();
+    assert!(used_up.contains("quota_exhausted"), "{used_up}");
+    for (what, shown) in [
+        ("clear failed", &text),
+        ("quota used up", &used_up),
+        ("hub", &format!("{hub:?}")),
+    ] {
+        assert_clean(what, shown, &[SECRET.into()]);
+    }
+}

@@ -42,6 +42,13 @@ names the environment variable that holds the secret):
     refresh_burst = 3                # default: WeChat token calls at once per key,
     refresh_floor_secs = 30          # then one per this many seconds (all replicas)
     max_staleness_ms = 1000          # default: re-read the store at least this often
+    expires_in_secs = 7000           # optional: keep and hand out tokens and tickets
+                                     # this long at most (default: WeChat's 7200);
+                                     # also per [[account]] or [[component]]
+    daily_quota = 2000               # default: upstream calls a day per account and
+                                     # kind; warns at 50 % and 90 % (counted in the store)
+    clear_quota = false              # default: on 45009, clear an account's quota with
+                                     # clear_quota/v2 once a day (10 a month at most)
 
     [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
     kind = \"file\"                    # memory | file | redis
@@ -53,6 +60,9 @@ names the environment variable that holds the secret):
     [[account]]
     appid = \"wx1234567890\"
     secret_env = \"WECHAT_SECRET_WX1234567890\"
+    stable = true                    # optional: fetch with /cgi-bin/stable_token (the
+                                     # top-level `stable` is every account's default;
+                                     # a [[component]] cannot use it)
 
     [[component]]                    # a third-party platform; its pushes go to
     appid = \"wxcomponent\"            # POST /callback/component/wxcomponent
@@ -62,7 +72,9 @@ names the environment variable that holds the secret):
 
 Without a bearer secret the hub listens on loopback only unless
 --allow-remote (or allow_remote = true) is given. GET /metrics answers the
-Prometheus text format (behind the bearer secret). SIGINT or SIGTERM stops
+Prometheus text format (behind the bearer secret). POST
+/admin/rebuild_refresh_tokens {\"component_appid\": ...} rebuilds a platform's
+authorizer refresh tokens from WeChat's list after a store loss. SIGINT or SIGTERM stops
 it: no new connections, the requests in progress answered (within
 shutdown_timeout_secs), exit 0.
 ";
@@ -86,6 +98,10 @@ struct Config {
     refresh_burst: Option<u32>,
     refresh_floor_secs: Option<u64>,
     max_staleness_ms: Option<u64>,
+    expires_in_secs: Option<u64>,
+    daily_quota: Option<u64>,
+    #[serde(default)]
+    clear_quota: bool,
     store: Option<StoreConfig>,
     #[serde(default, rename = "account")]
     accounts: Vec<AccountConfig>,
@@ -100,6 +116,9 @@ struct ComponentConfig {
     secret_env: String,
     token_env: String,
     encoding_aes_key_env: String,
+    expires_in_secs: Option<u64>,
+    /// Refused by the builder: a platform cannot use stable_token.
+    stable: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +140,8 @@ enum StoreConfig {
 struct AccountConfig {
     appid: String,
     secret_env: String,
+    expires_in_secs: Option<u64>,
+    stable: Option<bool>,
 }
 
 struct Args {
@@ -261,6 +282,38 @@ fn run() -> Result<(), String> {
                 .refresh_floor_secs
                 .map_or(default.floor(), Duration::from_secs),
         ));
+    }
+    builder = builder.clear_quota(config.clear_quota);
+    if let Some(calls) = config.daily_quota {
+        builder = builder.daily_quota(calls);
+    }
+    if let Some(secs) = config.expires_in_secs {
+        builder = builder.expires_in(Duration::from_secs(secs));
+    }
+    let own_lifetimes = config
+        .accounts
+        .iter()
+        .map(|a| (&a.appid, a.expires_in_secs))
+        .chain(
+            config
+                .components
+                .iter()
+                .map(|c| (&c.appid, c.expires_in_secs)),
+        );
+    let own_stable = config
+        .accounts
+        .iter()
+        .map(|a| (&a.appid, a.stable))
+        .chain(config.components.iter().map(|c| (&c.appid, c.stable)));
+    for (appid, stable) in own_stable {
+        if let Some(stable) = stable {
+            builder = builder.account_stable(appid.clone(), stable);
+        }
+    }
+    for (appid, secs) in own_lifetimes {
+        if let Some(secs) = secs {
+            builder = builder.account_expires_in(appid.clone(), Duration::from_secs(secs));
+        }
     }
     if let Some(ms) = config.max_staleness_ms {
         builder = builder.max_staleness(Duration::from_millis(ms));

@@ -2,15 +2,19 @@
 //! token source), where it keeps state, and how it calls upstream. All
 //! defaults are in its `Default` impl.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::ahead::{Ahead, AheadThread};
+use super::door::{stable_force_gate, HubUpstream, DEFAULT_DAILY_QUOTA};
 use super::handler::HubHandler;
-use super::metrics::{CountedSource, CountedStore, Counts};
-use super::source::StoreSource;
+use super::lifetime::Lifetimes;
+use super::metrics::{CountedStore, Counts};
+use super::source::{StoreSource, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
 use super::store::{MemoryStore, Store};
-use super::upstream::{StoreRefreshTokens, StoreTickets, Upstream};
+use super::upstream::Upstream;
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -18,12 +22,10 @@ use crate::secret::Secret;
 use crate::token::component::ComponentSource;
 use crate::token::limit::RefreshLimit;
 use crate::token::secret::DEFAULT_BASE_URL;
-use crate::token::TokenSource;
+use crate::token::{TokenSource, Tokens};
 #[cfg(feature = "crypto")]
 use crate::MessageCrypto;
 use crate::SecretSource;
-#[cfg(feature = "crypto")]
-use std::collections::HashMap;
 
 /// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
 ///
@@ -51,6 +53,7 @@ pub struct HubHandlerBuilder {
     store: Arc<dyn Store>,
     upstream: String,
     stable: bool,
+    stable_accounts: HashMap<String, bool>,
     bearer: Option<Secret>,
     lock_ttl: Duration,
     lock_wait: Duration,
@@ -58,6 +61,10 @@ pub struct HubHandlerBuilder {
     errors_with_200: bool,
     refresh_limit: RefreshLimit,
     max_staleness: Duration,
+    lifetimes: Lifetimes,
+    refresh_ahead: Option<Duration>,
+    daily_quota: u64,
+    clear_quota: bool,
     clock: Clock,
 }
 
@@ -72,16 +79,18 @@ impl Default for HubHandlerBuilder {
             store: Arc::new(MemoryStore::new()),
             upstream: DEFAULT_BASE_URL.to_string(),
             stable: false,
+            stable_accounts: HashMap::new(),
             bearer: None,
-            // Up to four upstream calls run under one lock (a ticket's
-            // access token fetch, a rejected token's refresh and retry, the
-            // ticket itself): the lock outlasts four 10 s timeouts.
-            lock_ttl: Duration::from_secs(45),
-            lock_wait: Duration::from_secs(50),
+            lock_ttl: DEFAULT_LOCK_TTL,
+            lock_wait: DEFAULT_LOCK_WAIT,
             timeout: Duration::from_secs(10),
             errors_with_200: false,
             refresh_limit: RefreshLimit::default(),
             max_staleness: Duration::from_secs(1),
+            lifetimes: Lifetimes::default(),
+            refresh_ahead: Some(Duration::from_secs(1)),
+            daily_quota: DEFAULT_DAILY_QUOTA,
+            clear_quota: false,
             clock: Clock::system(),
         }
     }
@@ -165,6 +174,30 @@ impl HubHandlerBuilder {
         self
     }
 
+    /// As [`stable`](HubHandlerBuilder::stable), for one official account
+    /// (WeChat recommends `stable_token` for them). A third-party platform
+    /// cannot use `stable_token`: `build` refuses it, as it refuses an
+    /// appid the hub does not serve.
+    ///
+    /// ```
+    /// use wechat::hub::HubHandler;
+    ///
+    /// let hub = HubHandler::builder().account("wx1", "s1").account("wx2", "s2");
+    /// assert!(hub.account_stable("wx2", true).build().is_ok());
+    /// let platform = HubHandler::builder()
+    ///     .component("wxc", "cs")
+    ///     .account_stable("wxc", true)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(platform.to_string().contains("cannot use /cgi-bin/stable_token"));
+    /// ```
+    ///
+    /// Defaults to the hub's [`stable`](HubHandlerBuilder::stable).
+    pub fn account_stable(mut self, appid: impl Into<String>, stable: bool) -> Self {
+        self.stable_accounts.insert(appid.into(), stable);
+        self
+    }
+
     /// Requires `Authorization: Bearer <secret>` on every endpoint but
     /// `/healthz`; other requests get 401 and no token.
     ///
@@ -233,6 +266,93 @@ impl HubHandlerBuilder {
         self
     }
 
+    /// How long the hub keeps and hands out every token and ticket it
+    /// fetches (the seed's `expires_in` of elixir_wechat, e.g. 7,000 s):
+    /// clients are told this lifetime, and the store forgets the token
+    /// after it. Never longer than WeChat's own `expires_in`. An
+    /// [`account_expires_in`](HubHandlerBuilder::account_expires_in) wins
+    /// for its account. Under a second is refused by `build`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::HubHandler;
+    ///
+    /// let hub = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .expires_in(Duration::from_secs(7000));
+    /// assert!(hub.build().is_ok());
+    /// let zero = HubHandler::builder().account("wx1", "s1").expires_in(Duration::ZERO);
+    /// assert!(zero.build().is_err());
+    /// ```
+    ///
+    /// Defaults to none: WeChat's `expires_in` (7,200 s).
+    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.hub = Some(lifetime);
+        self
+    }
+
+    /// As [`expires_in`](HubHandlerBuilder::expires_in), for one account
+    /// or one platform (its component token and all its authorizers'
+    /// tokens and tickets). `build` refuses an appid the hub does not
+    /// serve.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::HubHandler;
+    ///
+    /// let hub = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .account_expires_in("wx1", Duration::from_secs(3600));
+    /// assert!(hub.build().is_ok());
+    /// let typo = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .account_expires_in("wx2", Duration::from_secs(3600));
+    /// assert!(typo.build().is_err());
+    /// ```
+    ///
+    /// Defaults to the hub's.
+    pub fn account_expires_in(mut self, appid: impl Into<String>, lifetime: Duration) -> Self {
+        self.lifetimes.accounts.insert(appid.into(), lifetime);
+        self
+    }
+
+    /// The daily quota of upstream calls per account and kind (token,
+    /// ticket, component, authorizer) that the hub warns about: it counts
+    /// them per WeChat day (UTC+8) in the store, shared by every replica,
+    /// logs a warning when half and nine tenths are used, and shows the
+    /// counts in `/metrics` (`upstream_calls_today`). When WeChat answers
+    /// 45009 (quota used up), clients get reason `quota_exhausted`
+    /// (HTTP 429) and the hub does not retry.
+    ///
+    /// Defaults to 2,000 (an official account's `/cgi-bin/token` quota).
+    pub fn daily_quota(mut self, calls: u64) -> Self {
+        self.daily_quota = calls;
+        self
+    }
+
+    /// When WeChat answers 45009 (daily quota used up) for an account's
+    /// token or ticket, calls `/cgi-bin/clear_quota/v2` with the
+    /// account's appid and secret, then asks once more: at most once per
+    /// account per WeChat day and 10 times in 31 days (WeChat allows 10
+    /// clears a month), counted in the store so replicas share the budget.
+    /// Third-party platforms' quotas are not cleared.
+    ///
+    /// Defaults to `false`: 45009 is answered as `quota_exhausted`.
+    pub fn clear_quota(mut self, yes: bool) -> Self {
+        self.clear_quota = yes;
+        self
+    }
+
+    /// How often the hub's own thread looks for tokens and tickets due to
+    /// be refreshed ahead of expiry (see [`HubHandler::refresh_due`]);
+    /// `None` starts no thread. The thread stops when the handler drops.
+    ///
+    /// Defaults to every second.
+    pub fn refresh_ahead(mut self, every: Option<Duration>) -> Self {
+        self.refresh_ahead = every;
+        self
+    }
+
     /// Where the refresh limit and token freshness read the time.
     ///
     /// Defaults to [`Clock::system`].
@@ -246,11 +366,13 @@ impl HubHandlerBuilder {
     /// # Errors
     ///
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if there are neither accounts nor a
-    /// source, if an appid is empty or given twice, or if the upstream is
+    /// source, if an appid is empty or given twice, if an `expires_in` is
+    /// under a second or names an appid not served, or if the upstream is
     /// not an http(s) URL.
     pub fn build(self) -> Result<HubHandler> {
         let component_appids: Vec<String> =
             self.components.iter().map(|(a, _)| a.clone()).collect();
+        let watched_components = self.components.clone();
         // Every store call and upstream call of the hub passes these two
         // doors, which count them for `/metrics`.
         let counts = Arc::new(Counts::default());
@@ -258,6 +380,11 @@ impl HubHandlerBuilder {
             inner: self.store,
             counts: counts.clone(),
         });
+        let clear = if self.clear_quota {
+            self.accounts.iter().cloned().collect()
+        } else {
+            HashMap::new()
+        };
         let (upstream, appids): (Arc<dyn TokenSource>, _) = match self.source {
             Some(source) => (source, None),
             None => {
@@ -275,15 +402,38 @@ impl HubHandlerBuilder {
                         "a hub needs at least one account or component",
                     ));
                 }
-                let mut accounts = self.accounts.into_iter();
-                let accounts = accounts.next().map(|(appid, secret)| {
-                    accounts
-                        .fold(SecretSource::new(appid, secret), |s, (a, k)| {
-                            s.account(a, k)
-                        })
-                        .base_url(self.upstream.clone())
-                        .stable(self.stable)
-                });
+                for (appid, stable) in &self.stable_accounts {
+                    if *stable && self.components.iter().any(|(c, _)| c == appid) {
+                        return Err(Error::config(format!(
+                            "{appid} is a third-party platform: it cannot use /cgi-bin/stable_token \
+                             (WeChat offers it to official accounts and mini programs only)"
+                        )));
+                    }
+                    if !appids.contains(appid) {
+                        return Err(Error::config(format!(
+                            "stable is set for {appid:?}, which the hub does not serve"
+                        )));
+                    }
+                }
+                let is_stable =
+                    |appid: &str| *self.stable_accounts.get(appid).unwrap_or(&self.stable);
+                let (stable, plain): (Vec<_>, Vec<_>) =
+                    self.accounts.into_iter().partition(|(a, _)| is_stable(a));
+                let stable_appids = stable.iter().map(|(a, _)| a.clone()).collect();
+                let secret_source = |accounts: Vec<(String, Secret)>, stable: bool| {
+                    let mut accounts = accounts.into_iter();
+                    accounts.next().map(|(appid, secret)| {
+                        accounts
+                            .fold(SecretSource::new(appid, secret), |s, (a, k)| {
+                                s.account(a, k)
+                            })
+                            .base_url(self.upstream.clone())
+                            .stable(stable)
+                    })
+                };
+                let gate = stable_force_gate(store.clone(), self.clock.clone());
+                let stable_accounts = secret_source(stable, true).map(|s| s.force_gate(gate));
+                let accounts = secret_source(plain, false);
                 let components = self
                     .components
                     .into_iter()
@@ -291,8 +441,8 @@ impl HubHandlerBuilder {
                         let source = ComponentSource::new(
                             appid.clone(),
                             secret,
-                            StoreTickets(store.clone()),
-                            StoreRefreshTokens(store.clone()),
+                            store.clone(),
+                            store.clone(),
                         )
                         .base_url(self.upstream.clone());
                         (appid, source)
@@ -300,35 +450,66 @@ impl HubHandlerBuilder {
                     .collect();
                 let upstream = Upstream {
                     accounts,
+                    stable_accounts,
+                    stable_appids,
                     components,
                 };
                 (Arc::new(upstream), Some(appids))
             }
         };
-        let upstream = Arc::new(CountedSource {
+        self.lifetimes.check(appids.as_deref())?;
+        // Every upstream call passes this one door: counted for the
+        // metrics and the quota, its token stamped and its lifetime cut.
+        let upstream = Arc::new(HubUpstream {
             inner: upstream,
+            lifetimes: self.lifetimes,
+            store: store.clone(),
+            clock: self.clock.clone(),
+            quota: self.daily_quota,
             counts: counts.clone(),
+            labelled: appids.is_some(),
+            clear,
         });
         let (scheme, host, port) = split_origin(&self.upstream)?;
-        let source = StoreSource::from_arcs(store.clone(), upstream)
-            .lock_ttl(self.lock_ttl)
-            .lock_wait(self.lock_wait)
-            .refresh_limit(self.refresh_limit)
-            .clock(self.clock.clone());
+        let source = Arc::new(
+            StoreSource::from_arcs(store.clone(), upstream)
+                .lock_ttl(self.lock_ttl)
+                .lock_wait(self.lock_wait)
+                .refresh_limit(self.refresh_limit)
+                .clock(self.clock.clone()),
+        );
         // The store is the truth: this replica's cache only reads through
         // it (the source limits upstream calls, through the store). The
         // hub's own calls (api_query_auth) go upstream too.
         let client = Client::builder()
-            .token_source(source)
+            .token_source(source.clone())
             .read_through(self.max_staleness)
-            .clock(self.clock)
+            .clock(self.clock.clone())
             .timeout(self.timeout)
             .scheme(scheme)
             .host(host)
             .port(port);
         // The handler reads the cache without I/O to answer hits at once.
         let (http, cache) = client.parts();
-        let client = client.shared(http, cache.clone()).build()?;
+        let client = client.shared(http.clone(), cache.clone()).build()?;
+        // Refreshing ahead fetches through the same cache (a ticket's
+        // access token) and store as clients' requests.
+        let tokens = Tokens::new(cache.clone(), Some(source.clone()), http, self.upstream);
+        let ahead = Arc::new(Ahead::new(
+            source,
+            tokens,
+            store.clone(),
+            self.clock,
+            counts.clone(),
+            watched_components,
+        ));
+        let ahead_thread = match self.refresh_ahead {
+            Some(every) => Some(
+                AheadThread::start(ahead.clone(), every)
+                    .map_err(|e| Error::config(format!("cannot start the refresh thread: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(HubHandler {
             client,
             cache,
@@ -340,6 +521,9 @@ impl HubHandlerBuilder {
             errors_with_200: self.errors_with_200,
             #[cfg(feature = "crypto")]
             callbacks: self.callbacks,
+            ahead,
+            daily_quota: self.daily_quota,
+            _ahead_thread: ahead_thread,
         })
     }
 }

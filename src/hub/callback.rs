@@ -34,8 +34,29 @@ impl HubHandler {
             .map_err(|e| HubError::invalid(e.to_string()))?;
         let message = Message::parse(&xml).map_err(|e| HubError::invalid(e.to_string()))?;
         match message.into_kind() {
-            MessageKind::Component(ComponentPush::VerifyTicket { ticket, .. }) => {
-                self.store.put_verify_ticket(appid, &ticket)?;
+            MessageKind::Component(ComponentPush::VerifyTicket {
+                ticket,
+                create_time,
+                ..
+            }) => {
+                // The newest wins: a late push of an older ticket (to this
+                // replica or another) does not replace it.
+                let stored = self
+                    .store
+                    .put_newer_verify_ticket(appid, &ticket, create_time)?;
+                log::log!(
+                    if stored {
+                        log::Level::Debug
+                    } else {
+                        log::Level::Info
+                    },
+                    "wechat hub: verify ticket of {appid} created at {create_time}: {}",
+                    if stored {
+                        "stored"
+                    } else {
+                        "older than the one held, not stored"
+                    }
+                );
             }
             MessageKind::Component(
                 ComponentPush::Authorized(auth) | ComponentPush::UpdateAuthorized(auth),
@@ -49,11 +70,13 @@ impl HubHandler {
                 let tokens = exchanged?;
                 let key = TokenKey::access_token(appid).for_authorizer(&tokens.authorizer_appid);
                 self.store.put_token(&key, &tokens.access_token)?;
+                self.ahead.served(&key);
             }
             MessageKind::Component(ComponentPush::Unauthorized {
                 authorizer_app_id, ..
             }) => {
                 self.store.remove_authorizer(appid, &authorizer_app_id)?;
+                self.ahead.stop_authorizer(appid, &authorizer_app_id);
                 // Forget, never fetch: the authorizer is gone.
                 let access = TokenKey::access_token(appid).for_authorizer(&authorizer_app_id);
                 let jsapi =

@@ -109,6 +109,16 @@ impl From<&Error> for HubError {
                 }
                 return limited;
             }
+            ErrorKind::Api { errcode: 45009, .. } => {
+                let message = format!(
+                    "WeChat's daily quota of token calls is used up (errcode 45009); \
+                     it resets at midnight UTC+8, or clear it with /cgi-bin/clear_quota/v2: {message}"
+                );
+                return HubError {
+                    errcode: Some(45009),
+                    ..HubError::new(429, "quota_exhausted", message)
+                };
+            }
             ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
             ErrorKind::Hub { errcode, .. } => (502, "wechat_error", *errcode),
             ErrorKind::Store { .. } => (503, "store_unavailable", None),

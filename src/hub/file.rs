@@ -56,12 +56,25 @@ struct Disk {
     tokens: HashMap<String, DiskToken>,
     #[serde(default)]
     verify_tickets: HashMap<String, String>,
+    /// When each verify ticket arrived (Unix seconds).
+    #[serde(default)]
+    verify_ticket_at: HashMap<String, u64>,
+    /// Each pushed verify ticket's `CreateTime`.
+    #[serde(default)]
+    verify_ticket_created: HashMap<String, u64>,
     #[serde(default)]
     refresh_tokens: HashMap<String, String>,
     /// The refresh limit's schedules (Unix milliseconds), so a restarted
     /// hub does not get a whole new burst.
     #[serde(default)]
     schedules: HashMap<String, u64>,
+    /// Counters (upstream calls per account per day) and when each is
+    /// forgotten (Unix seconds), so a restart does not reset a quota.
+    #[serde(default)]
+    counters: HashMap<String, (u64, u64)>,
+    /// The fence each token was written with.
+    #[serde(default)]
+    fences: HashMap<String, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -152,7 +165,11 @@ fn load(path: &Path, bytes: &[u8]) -> Result<State> {
             .into_iter()
             .map(|(k, v)| (k, Secret::new(v)))
             .collect(),
+        verify_ticket_at: disk.verify_ticket_at,
+        verify_ticket_created: disk.verify_ticket_created,
         schedules: disk.schedules,
+        counters: disk.counters,
+        fences: disk.fences,
     })
 }
 
@@ -181,7 +198,11 @@ fn to_disk(state: &State) -> Vec<u8> {
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().to_string()))
             .collect(),
+        verify_ticket_at: state.verify_ticket_at.clone(),
+        verify_ticket_created: state.verify_ticket_created.clone(),
         schedules: state.schedules.clone(),
+        counters: state.counters.clone(),
+        fences: state.fences.clone(),
     };
     // ok because a map of strings and integers always serializes
     serde_json::to_vec_pretty(&disk).unwrap_or_default()
@@ -242,8 +263,29 @@ impl Store for FileStore {
         self.update(|s| s.put_token(key, token))
     }
 
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        let mut written = false;
+        self.update(|s| written = s.put_token_fenced(key, token, fence))?;
+        Ok(written)
+    }
+
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
         Ok(self.state.lock().verify_ticket(component_appid))
+    }
+
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        Ok(self.state.lock().verify_ticket_received_at(component_appid))
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        let mut written = false;
+        self.update(|s| written = s.put_newer_verify_ticket(component_appid, ticket, create_time))?;
+        Ok(written)
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
@@ -285,6 +327,16 @@ impl Store for FileStore {
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         self.update(|s| s.put_refresh_schedule(key, schedule))
     }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        let mut value = 0;
+        self.update(|s| value = s.increment(name, ttl))?;
+        Ok(value)
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self.state.lock().counter(name))
+    }
 }
 
 #[cfg(test)]
@@ -312,10 +364,25 @@ mod tests {
         store
             .put_refresh_token("wxc", "wxa", &Secret::new("R"))
             .unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(store.increment("calls", day).unwrap(), 1);
+        assert_eq!(store.increment("calls", day).unwrap(), 2);
+        assert_eq!(store.increment("gone", Duration::from_secs(1)).unwrap(), 1);
         std::thread::sleep(Duration::from_millis(1100));
         let again = FileStore::open(&path).unwrap();
         assert_eq!(again.get_token(&key).unwrap().unwrap().expose(), "T");
         assert!(again.get_token(&old).unwrap().is_none());
+        assert_eq!(
+            again.counter("calls").unwrap(),
+            2,
+            "a quota survives a restart"
+        );
+        assert_eq!(
+            again.counter("gone").unwrap(),
+            0,
+            "an expired counter does not"
+        );
+        assert_eq!(again.increment("gone", day).unwrap(), 1);
         assert_eq!(
             again.get_verify_ticket("wxc").unwrap().unwrap().expose(),
             "V"

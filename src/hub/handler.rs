@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::ahead::{Ahead, AheadThread};
 use super::builder::HubHandlerBuilder;
 use super::error::HubError;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
@@ -34,6 +35,13 @@ use std::collections::HashMap;
 /// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
+/// `GET /status` (per token and ticket served: age, time to expiry, when
+/// its refresh ahead is due, upstream calls today against the quota; per
+/// platform: the verify ticket's age; the last upstream error per appid;
+/// HTML, or JSON for `Accept: application/json`; never a token, ticket or
+/// secret value), `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
+/// after a store loss, every authorizer's refresh token is stored again
+/// from WeChat's `api_get_authorizer_list`; answers `restored`),
 /// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
 /// `POST /callback/component/<appid>` (see
 /// [`component_callback`](HubHandlerBuilder::component_callback)). `HEAD`
@@ -93,6 +101,12 @@ pub struct HubHandler {
     pub(super) errors_with_200: bool,
     #[cfg(feature = "crypto")]
     pub(super) callbacks: HashMap<String, MessageCrypto>,
+    /// The keys served, refreshed ahead of expiry.
+    pub(super) ahead: Arc<Ahead>,
+    /// The daily quota the status page shows calls against.
+    pub(super) daily_quota: u64,
+    /// Runs `ahead` in the background; stopped when the handler drops.
+    pub(super) _ahead_thread: Option<AheadThread>,
 }
 
 /// An endpoint's answer, or the error to answer instead.
@@ -105,6 +119,10 @@ enum Ask {
     Token(TokenKey, Option<TicketType>),
     /// A token other than this stale one.
     Refresh(TokenKey, Token),
+    /// A platform's authorizer refresh tokens rebuilt from WeChat's list.
+    Rebuild(String),
+    /// The status page.
+    Status,
     /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
     Callback,
@@ -118,6 +136,8 @@ enum Route {
     ComponentAccessToken,
     RefreshComponent,
     Ticket,
+    Rebuild,
+    Status,
     /// A platform's push; its appid follows [`CALLBACK_PREFIX`].
     #[cfg(feature = "crypto")]
     Callback,
@@ -134,6 +154,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/client/component_access_token", "GET, HEAD"),
     ("/client/refresh_component_access_token", "POST"),
     ("/client/ticket", "GET, HEAD"),
+    ("/admin/rebuild_refresh_tokens", "POST"),
+    ("/status", "GET, HEAD"),
 ];
 
 /// Where platforms' pushes arrive, followed by the platform's appid.
@@ -157,6 +179,8 @@ fn route(req: &HubRequest) -> Route {
         ("GET", "/client/component_access_token") => Route::ComponentAccessToken,
         ("POST", "/client/refresh_component_access_token") => Route::RefreshComponent,
         ("GET", "/client/ticket") => Route::Ticket,
+        ("POST", "/admin/rebuild_refresh_tokens") => Route::Rebuild,
+        ("GET", "/status") => Route::Status,
         #[cfg(feature = "crypto")]
         ("POST", path) if path.starts_with(CALLBACK_PREFIX) => Route::Callback,
         #[cfg(feature = "crypto")]
@@ -217,6 +241,83 @@ impl HubHandler {
         &self.store
     }
 
+    /// Runs one refresh-ahead pass now and returns how many tokens and
+    /// tickets it replaced by calling WeChat: every one this replica has
+    /// served whose refresh is due (in the margin window before it stops
+    /// being handed out, jittered per key) is fetched anew under the
+    /// store's lock and refresh limit, while clients keep getting the
+    /// current one. A token another replica already replaced is not
+    /// fetched again; one the store no longer has (an authorizer that
+    /// revoked) is no longer refreshed; a failure is logged, counted in
+    /// `/metrics` and tried again after a backoff doubling from 1 s to at
+    /// most 60 s. The hub's own thread runs this every
+    /// [`refresh_ahead`](HubHandlerBuilder::refresh_ahead) interval; call
+    /// it yourself with the thread turned off (tests with a
+    /// [`ManualClock`](crate::ManualClock)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::{HubHandler, HubRequest};
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::ManualClock;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let clock = ManualClock::starting_now();
+    /// let hub = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .upstream(fake.url())
+    ///     .clock(clock.clock())
+    ///     .refresh_ahead(None)
+    ///     .build()?;
+    /// hub.handle(&HubRequest::new("GET", "/client/access_token?appid=wx1"));
+    /// assert_eq!(hub.refresh_due(), 0, "not due yet");
+    /// clock.advance(Duration::from_secs(7200 - 300));
+    /// assert_eq!(hub.refresh_due(), 1, "due before the store stops serving it");
+    /// assert_eq!(fake.count("/cgi-bin/token"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refresh_due(&self) -> usize {
+        self.ahead.run_once().refreshed
+    }
+
+    /// Asks WeChat to resume pushing verify tickets for every platform
+    /// that got none for 20 minutes (or none at all in the 20 minutes
+    /// since this hub started), once per such staleness across replicas,
+    /// with `/cgi-bin/component/api_start_push_ticket`; returns how many
+    /// it asked for. The hub's own thread runs it with each
+    /// [`refresh_due`](HubHandler::refresh_due) pass.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::hub::HubHandler;
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::ManualClock;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register_component("wxc", "cs");
+    /// let clock = ManualClock::starting_now();
+    /// let hub = HubHandler::builder()
+    ///     .component("wxc", "cs")
+    ///     .upstream(fake.url())
+    ///     .clock(clock.clock())
+    ///     .refresh_ahead(None)
+    ///     .build()?;
+    /// assert_eq!(hub.resume_ticket_pushes(), 0, "not stale yet");
+    /// clock.advance(Duration::from_secs(20 * 60));
+    /// assert_eq!(hub.resume_ticket_pushes(), 1);
+    /// assert_eq!(hub.resume_ticket_pushes(), 0, "once per staleness");
+    /// assert_eq!(fake.count("/cgi-bin/component/api_start_push_ticket"), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resume_ticket_pushes(&self) -> usize {
+        self.ahead.resume_ticket_pushes()
+    }
+
     /// Answers one request. Never panics on bad input: a missing or
     /// malformed parameter is an `invalid_request` error body.
     ///
@@ -225,8 +326,16 @@ impl HubHandler {
     pub fn handle(&self, req: &HubRequest) -> HubResponse {
         let answer = self.ask(req).and_then(|ask| match ask {
             Ask::Health => Ok(health()),
-            Ask::Token(key, ticket) => token_answer(self.client.token(&key), ticket),
+            Ask::Token(key, ticket) => {
+                let token = self.client.token(&key);
+                if token.is_ok() {
+                    self.ahead.served(&key);
+                }
+                token_answer(token, ticket)
+            }
             Ask::Refresh(key, stale) => self.refresh(&key, &stale),
+            Ask::Rebuild(component) => self.rebuild_refresh_tokens(&component),
+            Ask::Status => Ok(self.status(req)),
             #[cfg(feature = "crypto")]
             Ask::Callback => self.callback(&req.path[CALLBACK_PREFIX.len()..], req),
         });
@@ -269,6 +378,13 @@ impl HubHandler {
             }
             Route::RefreshComponent => self.refresh_of(req, true),
             Route::Ticket => self.ticket(req),
+            Route::Status => Ok(Ask::Status),
+            Route::Rebuild => {
+                let body = serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null);
+                let appid = self.appid(body["component_appid"].as_str())?;
+                self.check_component(appid)?;
+                Ok(Ask::Rebuild(appid.to_string()))
+            }
             Route::WrongMethod(allowed) => Err(HubError::method_not_allowed(
                 &req.method,
                 &req.path,

@@ -4,7 +4,8 @@
 //! `HubServer` (feature `hub`) publishes them at `GET /metrics`.
 //!
 //! The counts are taken at the two doors the hub has to the outside: the
-//! upstream token source and the store, each wrapped once by the builder.
+//! upstream token source ([`HubUpstream`](super::door::HubUpstream)) and
+//! the store ([`CountedStore`]), each wrapped once by the builder.
 
 use std::cell::Cell;
 use std::fmt;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use super::store::{LockGuard, Store};
 use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
+use crate::token::{Token, TokenKey, TokenKind};
 
 /// The kinds of upstream call, as the `kind` label names them: an
 /// account's access token, a ticket (an account's or an authorizer's), a
@@ -51,6 +52,9 @@ pub(crate) fn upstream_calls_on_this_thread() -> u64 {
     CALLS_HERE.with(Cell::get)
 }
 
+/// `(kind, appid)` to `(WeChat day, upstream calls that day)`.
+type CallsToday = std::collections::BTreeMap<(&'static str, String), (u64, u64)>;
+
 /// The hub's own counters, shared by its handler, its wrapped source and
 /// store, and the server that publishes them.
 #[derive(Debug, Default)]
@@ -59,7 +63,18 @@ pub(crate) struct Counts {
     upstream: [[AtomicU64; RESULT_COUNT]; 4],
     refreshes_without_upstream: AtomicU64,
     store_errors: AtomicU64,
+    /// Refreshes ahead of expiry, by `RESULTS` index.
+    refreshes_ahead: [AtomicU64; RESULT_COUNT],
+    /// The upstream calls counted in the store for the current WeChat
+    /// day, as this replica last saw them: `(kind, appid)` to
+    /// `(day, count)`.
+    calls_today: parking_lot::Mutex<CallsToday>,
+    /// The last upstream error per appid: when (Unix seconds) and what.
+    last_errors: parking_lot::Mutex<std::collections::BTreeMap<String, (u64, String)>>,
 }
+
+/// Appids whose last upstream error is kept at most.
+const MAX_LAST_ERRORS: usize = 256;
 
 impl Counts {
     /// Counts one upstream call of `kind` (one of [`KINDS`]).
@@ -93,6 +108,62 @@ impl Counts {
         self.refreshes_without_upstream.load(Ordering::Relaxed)
     }
 
+    /// Records the store's count `n` of `kind` calls for `appid` on `day`.
+    pub fn calls_today(&self, kind: &'static str, appid: &str, day: u64, n: u64) {
+        let mut all = self.calls_today.lock();
+        // Only the newest day is kept: yesterday's counts are dropped.
+        all.retain(|_, (d, _)| *d >= day);
+        all.insert((kind, appid.to_string()), (day, n));
+    }
+
+    /// `(kind, appid, count)` of the newest WeChat day seen.
+    #[cfg(any(feature = "hub", test))]
+    pub fn upstream_calls_today(&self) -> Vec<(&'static str, String, u64)> {
+        let all = self.calls_today.lock();
+        let newest = all.values().map(|(d, _)| *d).max().unwrap_or(0);
+        all.iter()
+            .filter(|(_, (d, _))| *d == newest)
+            .map(|((kind, appid), (_, n))| (*kind, appid.clone(), *n))
+            .collect()
+    }
+
+    /// Records `message`, an upstream call's error for `appid` at `at`.
+    pub fn upstream_error(&self, appid: &str, at: u64, message: String) {
+        let mut all = self.last_errors.lock();
+        if all.len() >= MAX_LAST_ERRORS && !all.contains_key(appid) {
+            // The oldest one makes room.
+            if let Some(oldest) = all
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(a, _)| a.clone())
+            {
+                all.remove(&oldest);
+            }
+        }
+        all.insert(appid.to_string(), (at, message));
+    }
+
+    /// `(appid, at, message)` of each appid's last upstream error.
+    pub fn last_errors(&self) -> Vec<(String, u64, String)> {
+        self.last_errors
+            .lock()
+            .iter()
+            .map(|(appid, (at, message))| (appid.clone(), *at, message.clone()))
+            .collect()
+    }
+
+    /// Counts one refresh ahead of expiry that succeeded or failed.
+    pub fn refresh_ahead(&self, ok: bool) {
+        self.refreshes_ahead[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refreshes ahead of expiry: `(succeeded, failed)`.
+    #[cfg(any(feature = "hub", test))]
+    pub fn refreshes_ahead(&self) -> (u64, u64) {
+        let [ok, error] = &self.refreshes_ahead;
+        (ok.load(Ordering::Relaxed), error.load(Ordering::Relaxed))
+    }
+
     /// Store calls that failed.
     #[cfg(any(feature = "hub", test))]
     pub fn store_errors(&self) -> u64 {
@@ -104,47 +175,6 @@ impl Counts {
             self.store_errors.fetch_add(1, Ordering::Relaxed);
         }
         result
-    }
-}
-
-/// The hub's upstream source, counting its calls.
-pub(crate) struct CountedSource {
-    pub inner: Arc<dyn TokenSource>,
-    pub counts: Arc<Counts>,
-}
-
-impl CountedSource {
-    fn count(&self, key: &TokenKey, result: Result<Token>) -> Result<Token> {
-        self.counts.upstream_call(kind_of(key), result.is_ok());
-        result
-    }
-}
-
-impl TokenSource for CountedSource {
-    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> Result<Token> {
-        self.count(key, self.inner.fetch(key, cx))
-    }
-
-    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
-        self.count(key, self.inner.refresh(key, stale, cx))
-    }
-
-    fn limited_by_client(&self) -> bool {
-        self.inner.limited_by_client()
-    }
-
-    fn forget(&self, key: &TokenKey) {
-        self.inner.forget(key)
-    }
-
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        self.inner.save_refresh_token(key, refresh_token)
-    }
-}
-
-impl fmt::Debug for CountedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
     }
 }
 
@@ -161,6 +191,11 @@ impl Store for CountedStore {
 
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
         self.counts.seen(self.inner.put_token(key, token))
+    }
+
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        self.counts
+            .seen(self.inner.put_token_fenced(key, token, fence))
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
@@ -215,6 +250,31 @@ impl Store for CountedStore {
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         self.counts
             .seen(self.inner.put_refresh_schedule(key, schedule))
+    }
+
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        self.counts
+            .seen(self.inner.verify_ticket_received_at(component_appid))
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        self.counts.seen(
+            self.inner
+                .put_newer_verify_ticket(component_appid, ticket, create_time),
+        )
+    }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        self.counts.seen(self.inner.increment(name, ttl))
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        self.counts.seen(self.inner.counter(name))
     }
 }
 

@@ -16,19 +16,24 @@
 //!   small tokio runtime) and publishes `/metrics`; the `wechat-hub` binary
 //!   is that server configured by a TOML file.
 
+mod ahead;
 mod builder;
 #[cfg(feature = "crypto")]
 mod callback;
 mod component_stores;
+mod door;
 mod error;
 mod file;
 mod handler;
+mod lifetime;
 mod metrics;
+mod rebuild;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "hub")]
 mod server;
 mod source;
+mod status;
 mod store;
 mod upstream;
 mod wire;

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use redis::{Connection, RedisResult};
 use serde_json::{json, Value};
 
-use super::store::{key_name, lock_value, store_error, LockGuard, Store};
+use super::store::{key_name, lock_value, store_error, LockGuard, Store, VERIFY_TICKET_LIFE};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, TicketType, Token, TokenKey};
@@ -26,11 +26,35 @@ return 0
 const RENEW: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
+/// Sets `KEYS[1]` to the token body `ARGV[1]` for `ARGV[3]` seconds unless
+/// the stored body's fence is higher than `ARGV[2]`.
+const FENCED_SET: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, t = pcall(cjson.decode, cur)
+  if ok and type(t) == 'table' and t['fence'] and tonumber(t['fence']) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"#;
+
+/// Sets the verify ticket `KEYS[1]` to `ARGV[1]` and its creation time
+/// `KEYS[2]` to `ARGV[2]`, both for `ARGV[3]` seconds, unless a living
+/// ticket was created later.
+const NEWER_TICKET: &str = r#"
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+if redis.call('EXISTS', KEYS[1]) == 1 and held > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
+
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/// How long a pushed verify ticket is kept: WeChat says each lives 12 hours.
-const VERIFY_TICKET_TTL: u64 = 12 * 3600;
 
 /// Idle connections kept for reuse.
 /// How long a refresh limit's schedule is kept: far longer than any burst
@@ -191,6 +215,10 @@ impl RedisStore {
         format!("{}token:{}", self.prefix, key_name(key))
     }
 
+    fn counter_key(&self, name: &str) -> String {
+        format!("{}counter:{name}", self.prefix)
+    }
+
     fn schedule_key(&self, key: &TokenKey) -> String {
         format!("{}schedule:{}", self.prefix, key_name(key))
     }
@@ -247,6 +275,32 @@ impl Store for RedisStore {
         }
     }
 
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        let left = token.expires_at().saturating_sub(unix_now());
+        if left == 0 {
+            return Ok(true);
+        }
+        let body = json!({
+            "value": token.expose(),
+            "timestamp": token.timestamp(),
+            "expires_in": token.expires_in(),
+            "fence": fence,
+        })
+        .to_string();
+        let name = self.token_key(key);
+        let written = self.run("fenced SET token", |c| {
+            redis::cmd("EVAL")
+                .arg(FENCED_SET)
+                .arg(1)
+                .arg(&name)
+                .arg(&body)
+                .arg(fence)
+                .arg(left)
+                .query::<i64>(c)
+        })?;
+        Ok(written == 1)
+    }
+
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
         let left = token.expires_at().saturating_sub(unix_now());
         if left == 0 {
@@ -281,9 +335,44 @@ impl Store for RedisStore {
                 .arg(&key)
                 .arg(ticket.expose())
                 .arg("EX")
-                .arg(VERIFY_TICKET_TTL)
+                .arg(VERIFY_TICKET_LIFE.as_secs())
                 .query::<()>(c)
         })
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
+        let written = self.run("newer verify ticket", |c| {
+            redis::cmd("EVAL")
+                .arg(NEWER_TICKET)
+                .arg(2)
+                .arg(&key)
+                .arg(&created)
+                .arg(ticket.expose())
+                .arg(create_time)
+                .arg(VERIFY_TICKET_LIFE.as_secs())
+                .query::<i64>(c)
+        })?;
+        Ok(written == 1)
+    }
+
+    /// Read off the ticket's time to live: it was stored with 12 hours.
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let left = self.run("TTL verify ticket", |c| {
+            redis::cmd("TTL").arg(&key).query::<i64>(c)
+        })?;
+        let Ok(left) = u64::try_from(left) else {
+            return Ok(None);
+        };
+        let life = VERIFY_TICKET_LIFE.as_secs();
+        Ok(Some(unix_now().saturating_sub(life.saturating_sub(left))))
     }
 
     fn get_refresh_token(
@@ -380,6 +469,32 @@ impl Store for RedisStore {
                 .arg("EX")
                 .arg(SCHEDULE_TTL)
                 .query::<()>(c)
+        })
+    }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        let name = self.counter_key(name);
+        // Created with its expiry first, so that no crash between the two
+        // commands leaves a counter that is never forgotten.
+        self.run("INCR counter", |c| {
+            redis::cmd("SET")
+                .arg(&name)
+                .arg(0)
+                .arg("EX")
+                .arg(ttl.as_secs().max(1))
+                .arg("NX")
+                .query::<()>(c)?;
+            redis::cmd("INCR").arg(&name).query::<u64>(c)
+        })
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        let name = self.counter_key(name);
+        self.run("GET counter", |c| {
+            redis::cmd("GET")
+                .arg(&name)
+                .query::<Option<u64>>(c)
+                .map(Option::unwrap_or_default)
         })
     }
 }

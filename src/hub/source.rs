@@ -8,15 +8,35 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::store::{store_error, Store};
+use super::store::{key_name, store_error, Store};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
 use crate::secret::Secret;
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
 use crate::token::{Context, Token, TokenKey, TokenSource};
 
+/// How long a key's fence counter is kept: far past any token's life, so
+/// fences only grow while a token written with one may still be stored.
+const FENCE_TTL: Duration = Duration::from_secs(30 * 86_400);
+
 /// How often a replica waiting for another's refresh looks at the store.
 const POLL: Duration = Duration::from_millis(20);
+
+/// The refresh lock's default lifetime: up to four upstream calls run under
+/// one lock (a ticket's access token fetch, a rejected token's refresh and
+/// retry, the ticket itself), so it outlasts four 10 s timeouts. The one
+/// place this default is written ([`HubHandlerBuilder`](super::HubHandlerBuilder)
+/// uses it too).
+pub(crate) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(45);
+
+/// How long a fetch waits by default for another replica's refresh: just
+/// past [`DEFAULT_LOCK_TTL`], so a dead holder's lock expires first.
+pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(50);
+
+/// How long before its expiry a stored token stops being handed out (and
+/// is refreshed ahead): the client cache's default margin, so that what the
+/// store hands out is not refreshed by its own clients at once.
+pub(crate) const EXPIRY_MARGIN_SECS: u64 = 300;
 
 /// A [`TokenSource`] that keeps tokens in a [`Store`] and calls an upstream
 /// source (usually a [`SecretSource`](crate::SecretSource)) only while
@@ -87,8 +107,8 @@ impl StoreSource {
         StoreSource {
             store,
             upstream,
-            lock_ttl: Duration::from_secs(45),
-            lock_wait: Duration::from_secs(50),
+            lock_ttl: DEFAULT_LOCK_TTL,
+            lock_wait: DEFAULT_LOCK_WAIT,
             limit: RefreshLimit::default(),
             clock: Clock::system(),
             known: Mutex::new(HashMap::new()),
@@ -148,10 +168,15 @@ impl StoreSource {
 
     /// With the lock held: the stored token if usable, else upstream's,
     /// if the refresh limit admits the call.
+    ///
+    /// `ahead`: `stale` is the current token, replaced before it expires
+    /// rather than because WeChat rejected it, so upstream's `fetch` is
+    /// called (a rejected token's `refresh` may force a new one).
     fn call_upstream(
         &self,
         key: &TokenKey,
         stale: Option<&Token>,
+        ahead: bool,
         cx: &Context<'_>,
     ) -> Result<Token> {
         // Look again: the previous holder may have just stored it.
@@ -159,7 +184,7 @@ impl StoreSource {
         if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
             return Ok(token.clone());
         }
-        if stored.is_none() {
+        if stored.is_none() && self.may_seed(key)? {
             // The store lost the token (a Redis restart): this replica's
             // copy, still good, keeps the lineage, and WeChat is not asked
             // for a token that would fork it.
@@ -173,7 +198,7 @@ impl StoreSource {
         // The stored token carries when it was fetched; the caller's copy
         // of the stale one may not.
         let young = stored
-            .filter(|t| stale.is_some_and(|s| s.expose() == t.expose()))
+            .filter(|t| !ahead && stale.is_some_and(|s| s.expose() == t.expose()))
             .and_then(|t| self.limit.rejected_young(&t, now / 1000));
         let schedule = self
             .limit
@@ -182,15 +207,66 @@ impl StoreSource {
         // Spent before the call: a replica that dies during it has still
         // called WeChat.
         self.store.put_refresh_schedule(key, schedule)?;
+        // Taken under the lock: a replica that takes the lock after ours
+        // expired gets a higher one, and our write cannot overwrite its.
+        let fence = self
+            .store
+            .increment(&format!("fence:{}", key_name(key)), FENCE_TTL)?;
         if let Some(age) = young {
             warn_lineage_fight(key, age);
         }
         let token = match stale {
-            Some(stale) => self.upstream.refresh(key, stale, cx)?,
-            None => self.upstream.fetch(key, cx)?,
+            Some(stale) if !ahead => self.upstream.refresh(key, stale, cx)?,
+            _ => self.upstream.fetch(key, cx)?,
         };
-        self.store.put_token(key, &token)?;
+        if !self.store.put_token_fenced(key, &token, fence)? {
+            log::warn!(
+                "wechat hub: {key:?} was fetched after this replica's lock expired and another \
+                 replica stored a newer token meanwhile: the store keeps the newer one"
+            );
+            return self.usable(key, None)?.ok_or_else(|| {
+                store_error(format!(
+                    "a newer token of {key:?} was stored by another replica, and is gone"
+                ))
+            });
+        }
         Ok(token)
+    }
+
+    /// Replaces `current`, the stored token of `key`, before it expires,
+    /// if this replica gets the lock at once (`None` if another holds it:
+    /// that one is refreshing). Under the lock as any upstream call: the
+    /// store is read again (a token other than `current` is returned with
+    /// no upstream call) and the refresh limit admits the call.
+    pub(crate) fn refresh_ahead(
+        &self,
+        key: &TokenKey,
+        current: &Token,
+        cx: &Context<'_>,
+    ) -> Result<Option<Token>> {
+        let Some(guard) = self.store.lock(key, self.lock_ttl)? else {
+            return Ok(None);
+        };
+        let token = self.call_upstream(key, Some(current), true, cx);
+        drop(guard);
+        let token = token?;
+        self.known.lock().insert(key.clone(), token.clone());
+        Ok(Some(token))
+    }
+
+    /// Whether this replica's copy of `key`'s token may be written back
+    /// to a store that has none. Not an authorizer's whose refresh token
+    /// is gone too: it revoked its authorization (another replica got the
+    /// `unauthorized` push and removed both), and serving its old token
+    /// again would undo that on every replica.
+    fn may_seed(&self, key: &TokenKey) -> Result<bool> {
+        match key.authorizer_appid() {
+            Some(authorizer) => Ok(self
+                .store
+                .get_refresh_token(key.appid(), authorizer)?
+                .is_some()),
+            None => Ok(true),
+        }
     }
 
     fn acquire(&self, key: &TokenKey, stale: Option<&Token>, cx: &Context<'_>) -> Result<Token> {
@@ -212,7 +288,7 @@ impl StoreSource {
         let deadline = Instant::now().checked_add(self.lock_wait);
         loop {
             if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
-                let token = self.call_upstream(key, stale, cx);
+                let token = self.call_upstream(key, stale, false, cx);
                 drop(guard);
                 return token;
             }
@@ -230,11 +306,10 @@ impl StoreSource {
     }
 }
 
-/// Whether a stored token may still be handed out: the same margin as the
-/// client cache's default, so that what the store hands out is not
-/// refreshed by its own clients at once.
+/// Whether a stored token may still be handed out (see
+/// [`EXPIRY_MARGIN_SECS`]).
 fn is_fresh(token: &Token, now: u64) -> bool {
-    crate::token::cache::is_fresh(token, now, 300)
+    crate::token::cache::is_fresh(token, now, EXPIRY_MARGIN_SECS)
 }
 
 impl TokenSource for StoreSource {

@@ -59,6 +59,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// If the store cannot be written.
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()>;
 
+    /// Stores `token` for `key` as [`put_token`](Store::put_token) does,
+    /// unless the stored token was written with a higher `fence`: then
+    /// nothing is written and `false` returned. A hub takes a new fence
+    /// (an [`increment`](Store::increment)) under the refresh lock before
+    /// each upstream call, so a replica whose lock expired during its call
+    /// cannot overwrite the token of the replica that took the lock next.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool>;
+
     /// The latest `component_verify_ticket` pushed to `component_appid`.
     ///
     /// # Errors
@@ -74,6 +86,30 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// If the store cannot be written.
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()>;
+
+    /// When the latest `component_verify_ticket` of `component_appid` was
+    /// stored (Unix seconds), if one is held: a hub that sees none for 20
+    /// minutes asks WeChat to resume pushing them.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>>;
+
+    /// Stores a pushed `component_verify_ticket` created at `create_time`
+    /// (the push's `CreateTime`) unless the stored, living one was created
+    /// later: the newest ticket wins whichever replica a push reaches
+    /// first. `false` if it was older and not stored.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool>;
 
     /// The `authorizer_refresh_token` of `authorizer_appid` under
     /// `component_appid`.
@@ -136,6 +172,23 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// If the store cannot be written.
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()>;
+
+    /// Adds one to the counter `name` and returns its new value, shared by
+    /// every replica: the hub counts upstream token calls per account per
+    /// WeChat day in it. A counter that does not exist starts at zero and
+    /// is forgotten `ttl` after it was created.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64>;
+
+    /// The counter `name`'s value: zero if it never was or was forgotten.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn counter(&self, name: &str) -> Result<u64>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -147,12 +200,29 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         (**self).put_token(key, token)
     }
 
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        (**self).put_token_fenced(key, token, fence)
+    }
+
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
         (**self).get_verify_ticket(component_appid)
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         (**self).put_verify_ticket(component_appid, ticket)
+    }
+
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        (**self).verify_ticket_received_at(component_appid)
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        (**self).put_newer_verify_ticket(component_appid, ticket, create_time)
     }
 
     fn get_refresh_token(
@@ -187,6 +257,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         (**self).put_refresh_schedule(key, schedule)
     }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        (**self).increment(name, ttl)
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        (**self).counter(name)
+    }
 }
 
 /// A held refresh lock: released when dropped.
@@ -218,6 +296,9 @@ impl fmt::Debug for LockGuard<'_> {
         f.debug_struct("LockGuard").finish_non_exhaustive()
     }
 }
+
+/// How long a `component_verify_ticket` lives (WeChat: 12 hours).
+pub(crate) const VERIFY_TICKET_LIFE: Duration = Duration::from_secs(12 * 3600);
 
 /// The stable text form of a key, used as a map key, a file field and a
 /// Redis key suffix: `access_token:wx1`, `access_token:wxc/wxa`,
@@ -263,9 +344,17 @@ pub(crate) fn lock_value() -> u64 {
 pub(crate) struct State {
     pub tokens: HashMap<String, Token>,
     pub verify_tickets: HashMap<String, Secret>,
+    /// When each verify ticket was stored (Unix seconds).
+    pub verify_ticket_at: HashMap<String, u64>,
+    /// Each pushed verify ticket's `CreateTime`.
+    pub verify_ticket_created: HashMap<String, u64>,
     pub refresh_tokens: HashMap<String, Secret>,
     /// The refresh limit's schedules, by [`key_name`].
     pub schedules: HashMap<String, u64>,
+    /// The fence each token was written with, by [`key_name`].
+    pub fences: HashMap<String, u64>,
+    /// Counters by name: `(value, forgotten at, Unix seconds)`.
+    pub counters: HashMap<String, (u64, u64)>,
 }
 
 impl State {
@@ -280,6 +369,16 @@ impl State {
         self.tokens.insert(key_name(key), token.clone());
     }
 
+    pub fn put_token_fenced(&mut self, key: &TokenKey, token: &Token, fence: u64) -> bool {
+        let name = key_name(key);
+        if self.get_token(key).is_some() && self.fences.get(&name).is_some_and(|f| *f > fence) {
+            return false;
+        }
+        self.fences.insert(name.clone(), fence);
+        self.tokens.insert(name, token.clone());
+        true
+    }
+
     pub fn refresh_schedule(&self, key: &TokenKey) -> Option<u64> {
         self.schedules.get(&key_name(key)).copied()
     }
@@ -288,11 +387,65 @@ impl State {
         self.schedules.insert(key_name(key), schedule);
     }
 
+    pub fn increment(&mut self, name: &str, ttl: Duration) -> u64 {
+        let now = unix_now();
+        self.counters.retain(|_, (_, until)| *until > now);
+        let (value, _) = self
+            .counters
+            .entry(name.to_string())
+            .or_insert((0, now.saturating_add(ttl.as_secs())));
+        *value += 1;
+        *value
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters
+            .get(name)
+            .filter(|(_, until)| *until > unix_now())
+            .map_or(0, |(value, _)| *value)
+    }
+
+    /// The verify ticket, while it lives (12 hours).
     pub fn verify_ticket(&self, component_appid: &str) -> Option<Secret> {
+        self.verify_ticket_received_at(component_appid)?;
         self.verify_tickets.get(component_appid).cloned()
     }
 
+    /// When the living verify ticket was stored; a ticket of a file
+    /// written before times were kept counts as just received.
+    pub fn verify_ticket_received_at(&self, component_appid: &str) -> Option<u64> {
+        self.verify_tickets.get(component_appid)?;
+        let at = self
+            .verify_ticket_at
+            .get(component_appid)
+            .copied()
+            .unwrap_or_else(unix_now);
+        (at + VERIFY_TICKET_LIFE.as_secs() > unix_now()).then_some(at)
+    }
+
+    pub fn put_newer_verify_ticket(
+        &mut self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> bool {
+        let newer_held = self.verify_ticket(component_appid).is_some()
+            && self
+                .verify_ticket_created
+                .get(component_appid)
+                .is_some_and(|held| *held > create_time);
+        if newer_held {
+            return false;
+        }
+        self.put_verify_ticket(component_appid, ticket);
+        self.verify_ticket_created
+            .insert(component_appid.to_string(), create_time);
+        true
+    }
+
     pub fn put_verify_ticket(&mut self, component_appid: &str, ticket: &Secret) {
+        self.verify_ticket_at
+            .insert(component_appid.to_string(), unix_now());
         self.verify_tickets
             .insert(component_appid.to_string(), ticket.clone());
     }
@@ -388,8 +541,28 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
+        Ok(self.state.lock().put_token_fenced(key, token, fence))
+    }
+
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
         Ok(self.state.lock().verify_ticket(component_appid))
+    }
+
+    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
+        Ok(self.state.lock().verify_ticket_received_at(component_appid))
+    }
+
+    fn put_newer_verify_ticket(
+        &self,
+        component_appid: &str,
+        ticket: &Secret,
+        create_time: u64,
+    ) -> Result<bool> {
+        Ok(self
+            .state
+            .lock()
+            .put_newer_verify_ticket(component_appid, ticket, create_time))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
@@ -439,11 +612,32 @@ impl Store for MemoryStore {
         self.state.lock().put_refresh_schedule(key, schedule);
         Ok(())
     }
+
+    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
+        Ok(self.state.lock().increment(name, ttl))
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self.state.lock().counter(name))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verify_ticket_lives_twelve_hours_from_its_arrival() {
+        let mut state = State::default();
+        state.put_verify_ticket("wxc", &Secret::new("V"));
+        let at = state.verify_ticket_received_at("wxc").unwrap();
+        assert!(at.abs_diff(unix_now()) <= 1);
+        assert_eq!(state.verify_ticket("wxc"), Some(Secret::new("V")));
+        let old = unix_now() - VERIFY_TICKET_LIFE.as_secs();
+        state.verify_ticket_at.insert("wxc".into(), old);
+        assert_eq!(state.verify_ticket("wxc"), None, "past its 12 hours");
+        assert_eq!(state.verify_ticket_received_at("wxc"), None);
+    }
     use crate::token::TicketType;
 
     #[test]

@@ -1,50 +1,23 @@
 //! Where a hub's tokens come from: its common accounts' [`SecretSource`]
 //! and one [`ComponentSource`] per third-party platform, whose verify
-//! tickets and refresh tokens live in the hub's [`Store`].
+//! tickets and refresh tokens live in the hub's
+//! [`Store`](super::Store) (every store is both providers).
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::Arc;
-
-use super::store::Store;
 use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::component::{ComponentSource, RefreshTokenStore, VerifyTicketProvider};
+use crate::token::component::ComponentSource;
 use crate::token::{Context, Token, TokenKey, TokenSource};
 use crate::SecretSource;
-
-/// Verify tickets read from the hub's store (the callback writes them).
-pub(crate) struct StoreTickets(pub Arc<dyn Store>);
-
-impl VerifyTicketProvider for StoreTickets {
-    fn verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        self.0.get_verify_ticket(component_appid)
-    }
-}
-
-/// Authorizer refresh tokens kept in the hub's store.
-pub(crate) struct StoreRefreshTokens(pub Arc<dyn Store>);
-
-impl RefreshTokenStore for StoreRefreshTokens {
-    fn load(&self, component_appid: &str, authorizer_appid: &str) -> Result<Option<Secret>> {
-        self.0.get_refresh_token(component_appid, authorizer_appid)
-    }
-
-    fn save(
-        &self,
-        component_appid: &str,
-        authorizer_appid: &str,
-        refresh_token: &Secret,
-    ) -> Result<()> {
-        self.0
-            .put_refresh_token(component_appid, authorizer_appid, refresh_token)
-    }
-}
+use std::collections::HashMap;
+use std::fmt;
 
 /// Sends each key to the source that serves its appid: a platform's
 /// [`ComponentSource`] if the appid is a platform's, else the accounts'.
 pub(crate) struct Upstream {
     pub accounts: Option<SecretSource>,
+    /// The accounts fetched with `/cgi-bin/stable_token`, and their appids.
+    pub stable_accounts: Option<SecretSource>,
+    pub stable_appids: Vec<String>,
     pub components: HashMap<String, ComponentSource>,
 }
 
@@ -53,7 +26,12 @@ impl Upstream {
         if let Some(component) = self.components.get(key.appid()) {
             return Ok(component);
         }
-        match &self.accounts {
+        let accounts = if self.stable_appids.iter().any(|a| a == key.appid()) {
+            &self.stable_accounts
+        } else {
+            &self.accounts
+        };
+        match accounts {
             Some(accounts) => Ok(accounts),
             None => Err(crate::error::Error::config(format!(
                 "this hub serves no account for {key:?}"
@@ -82,6 +60,7 @@ impl fmt::Debug for Upstream {
         components.sort_unstable();
         f.debug_struct("Upstream")
             .field("accounts", &self.accounts)
+            .field("stable_accounts", &self.stable_accounts)
             .field("components", &components)
             .finish()
     }

@@ -45,7 +45,13 @@ pub struct SecretSource {
     stable: bool,
     /// `None`: the client's base URL.
     base_url: Option<String>,
+    /// Asked before every forced `stable_token` refresh, with the appid:
+    /// an error refuses it (a hub's store-counted limits).
+    force_gate: Option<ForceGate>,
 }
+
+/// See [`SecretSource::force_gate`].
+pub(crate) type ForceGate = std::sync::Arc<dyn Fn(&str) -> Result<()> + Send + Sync>;
 
 impl SecretSource {
     /// A source for one account.
@@ -54,6 +60,7 @@ impl SecretSource {
             accounts: HashMap::new(),
             stable: false,
             base_url: None,
+            force_gate: None,
         }
         .account(appid, secret)
     }
@@ -81,6 +88,13 @@ impl SecretSource {
     /// `https://api.weixin.qq.com` by default).
     pub fn base_url(mut self, base_url: impl Into<String>) -> SecretSource {
         self.base_url = Some(base_url.into().trim_end_matches('/').to_string());
+        self
+    }
+
+    /// Asks `gate` before each forced refresh (`force_refresh: true`); its
+    /// error is returned instead of forcing.
+    pub(crate) fn force_gate(mut self, gate: ForceGate) -> SecretSource {
+        self.force_gate = Some(gate);
         self
     }
 
@@ -220,6 +234,9 @@ impl TokenSource for SecretSource {
             let token = self.access_token(cx, key.appid(), false)?;
             if token.expose() != stale.expose() {
                 return Ok(token);
+            }
+            if let Some(gate) = &self.force_gate {
+                gate(key.appid())?;
             }
             return self.access_token(cx, key.appid(), true);
         }

@@ -143,7 +143,8 @@ impl Tokens {
             .ok_or_else(|| Error::config("a token is needed but the client has no token source"))
     }
 
-    fn context(&self) -> Context<'_> {
+    /// The context sources are handed: this cache, agent and base URL.
+    pub(crate) fn context(&self) -> Context<'_> {
         Context { tokens: self }
     }
 }

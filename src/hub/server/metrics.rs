@@ -12,7 +12,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
@@ -133,6 +133,17 @@ impl Collector for HandlerCounts {
             let labels = [("kind", kind), ("result", result)];
             ConstCounter::new(n).encode(calls.encode_family(&labels)?)?;
         }
+        let mut today = encoder.encode_descriptor(
+            "upstream_calls_today",
+            "Calls to WeChat today (UTC+8) by kind and appid, counted in the store by every replica together, as this replica last saw them.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (kind, appid, n) in self.0.upstream_calls_today() {
+            let labels = [("kind", kind), ("appid", appid.as_str())];
+            ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX))
+                .encode(today.encode_family(&labels)?)?;
+        }
         let singles = [
             (
                 "refreshes_without_upstream",
@@ -143,6 +154,16 @@ impl Collector for HandlerCounts {
                 "store_errors",
                 "Store calls that failed.",
                 self.0.store_errors(),
+            ),
+            (
+                "refreshes_ahead",
+                "Tokens and tickets replaced before they expired.",
+                self.0.refreshes_ahead().0,
+            ),
+            (
+                "refresh_ahead_errors",
+                "Refreshes ahead of expiry that failed (each retried after a bounded backoff).",
+                self.0.refreshes_ahead().1,
             ),
         ];
         for (name, help, n) in singles {

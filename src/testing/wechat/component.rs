@@ -14,6 +14,23 @@ fn body_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// `/cgi-bin/component/api_start_push_ticket`: the platform's appid and
+/// secret in a JSON body; WeChat then pushes a ticket within minutes.
+pub(super) fn start_push_ticket(shared: &Shared, req: &Req) -> Resp {
+    let body = req.json().unwrap_or(Value::Null);
+    let st = shared.state.lock();
+    let Some(appid) = body_str(&body, "component_appid") else {
+        return err(41002, "component_appid missing");
+    };
+    let Some(platform) = st.components.get(appid) else {
+        return err(40013, "invalid appid");
+    };
+    if body_str(&body, "component_secret") != Some(platform.secret.as_str()) {
+        return err(40125, "invalid appsecret");
+    }
+    Resp::json(200, &json!({"errcode": 0, "errmsg": "ok"}))
+}
+
 pub(super) fn component_token(shared: &Shared, req: &Req) -> Resp {
     let body = req.json().unwrap_or(Value::Null);
     let mut st = shared.state.lock();
@@ -229,7 +246,10 @@ pub(super) fn component_api(shared: &Shared, req: &Req, api: &str) -> Resp {
                 .iter()
                 .skip(offset)
                 .take(count)
-                .map(|a| json!({"authorizer_appid": a, "auth_time": 0}))
+                .map(|a| {
+                    let refresh_token = &st.components[&component].authorizers[*a].refresh_token;
+                    json!({"authorizer_appid": a, "refresh_token": refresh_token, "auth_time": 0})
+                })
                 .collect();
             Resp::json(200, &json!({"total_count": list.len(), "list": page}))
         }

@@ -22,7 +22,9 @@ pub(super) fn handle(shared: &Shared, req: &Req) -> Resp {
     let unchecked: Option<Endpoint> = match path {
         "/cgi-bin/token" => Some(token::token),
         "/cgi-bin/stable_token" => Some(token::stable_token),
+        "/cgi-bin/clear_quota/v2" => Some(token::clear_quota),
         "/cgi-bin/component/api_component_token" => Some(component::component_token),
+        "/cgi-bin/component/api_start_push_ticket" => Some(component::start_push_ticket),
         "/sns/oauth2/access_token" => Some(oauth::exchange),
         "/sns/oauth2/refresh_token" => Some(oauth::refresh),
         "/sns/jscode2session" => Some(oauth::jscode2session),

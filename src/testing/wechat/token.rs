@@ -68,6 +68,21 @@ pub(super) fn token(shared: &Shared, req: &Req) -> Resp {
     )
 }
 
+/// `/cgi-bin/clear_quota/v2`: the appid and its secret in a JSON body.
+pub(super) fn clear_quota(shared: &Shared, req: &Req) -> Resp {
+    if req.method != "POST" {
+        return err(43002, "require POST method");
+    }
+    let Some(body) = req.json() else {
+        return err(47001, "data format error");
+    };
+    let st = shared.state.lock();
+    match check_secret(&st, body["appid"].as_str(), body["appsecret"].as_str()) {
+        Ok(_) => Resp::json(200, &json!({"errcode": 0, "errmsg": "ok"})),
+        Err(resp) => resp,
+    }
+}
+
 pub(super) fn stable_token(shared: &Shared, req: &Req) -> Resp {
     if req.method != "POST" {
         return err(43002, "require POST method");

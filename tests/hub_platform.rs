@@ -1,0 +1,329 @@
+//! A durable third-party platform: after a store loss, the authorizers'
+//! refresh tokens are rebuilt from WeChat's `api_get_authorizer_list`
+//! through a bearer-protected endpoint.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use wechat::hub::{HubHandler, HubRequest, MemoryStore, Store};
+use wechat::Secret;
+
+const COMPONENT: &str = "wx_platform";
+const SECRET: &str = "platform-secret";
+const BEARER: &str = "ops-bearer";
+
+fn rebuild(hub: &HubHandler, body: &str, bearer: Option<&str>) -> (u16, Value) {
+    let mut req =
+        HubRequest::new("POST", "/admin/rebuild_refresh_tokens").body(body.as_bytes().to_vec());
+    if let Some(bearer) = bearer {
+        req = req.header("Authorization", &format!("Bearer {bearer}"));
+    }
+    let resp = hub.handle(&req);
+    (
+        resp.status,
+        serde_json::from_slice(&resp.body).expect("json"),
+    )
+}
+
+#[test]
+fn a_lost_store_gets_its_refresh_tokens_back_from_the_authorizer_list() {
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    let refresh: Vec<(String, String)> = (0..3)
+        .map(|i| {
+            let appid = format!("wx_auth_{i}");
+            let token = fake.add_authorizer(COMPONENT, &appid);
+            (appid, token)
+        })
+        .collect();
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    let hub = HubHandler::builder()
+        .component(COMPONENT, SECRET)
+        .upstream(fake.url())
+        .store(store.clone())
+        .bearer(BEARER)
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let body = format!(r#"{{"component_appid":"{COMPONENT}"}}"#);
+
+    let (status, answer) = rebuild(&hub, &body, None);
+    assert_eq!((status, &answer["reason"]), (401, &"unauthorized".into()));
+    assert_eq!(fake.count("/cgi-bin/component/api_get_authorizer_list"), 0);
+    let (status, answer) = rebuild(
+        &hub,
+        r#"{"component_appid":"wx_not_a_platform"}"#,
+        Some(BEARER),
+    );
+    assert_eq!((status, &answer["reason"]), (404, &"unknown_appid".into()));
+
+    let (status, answer) = rebuild(&hub, &body, Some(BEARER));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (&answer["restored"], &answer["total_count"]),
+        (&3.into(), &3.into())
+    );
+    for (appid, token) in &refresh {
+        assert_eq!(
+            store.get_refresh_token(COMPONENT, appid).unwrap(),
+            Some(Secret::new(token.as_str())),
+            "{appid}"
+        );
+    }
+    assert!(
+        !answer.to_string().contains(&refresh[0].1),
+        "no refresh token in the answer"
+    );
+    // The rebuilt refresh token works: the hub serves the authorizer.
+    let resp = hub.handle(
+        &HubRequest::new(
+            "GET",
+            &format!("/client/access_token?appid={COMPONENT}&authorizer_appid=wx_auth_1"),
+        )
+        .header("Authorization", &format!("Bearer {BEARER}")),
+    );
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+}
+
+#[cfg(feature = "crypto")]
+const CALLBACK_TOKEN: &str = "callback-token";
+#[cfg(feature = "crypto")]
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+/// `xml` encrypted as WeChat pushes it to the platform's callback.
+#[cfg(feature = "crypto")]
+fn encrypted_push(xml: &str) -> HubRequest {
+    use wechat::{Message, MessageCrypto};
+    let crypto = MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap();
+    let body = crypto.encrypt(xml, "1700000000", "nonce1").unwrap();
+    let signature = Message::parse(&body)
+        .unwrap()
+        .field("MsgSignature")
+        .unwrap()
+        .to_string();
+    HubRequest::new(
+        "POST",
+        &format!(
+            "/callback/component/{COMPONENT}?msg_signature={signature}&timestamp=1700000000&nonce=nonce1&encrypt_type=aes"
+        ),
+    )
+    .body(body.into_bytes())
+}
+
+#[cfg(feature = "crypto")]
+#[test]
+fn pushes_arriving_out_of_order_keep_the_newest_ticket() {
+    use wechat::MessageCrypto;
+    let store = Arc::new(MemoryStore::new());
+    let hub = HubHandler::builder()
+        .component(COMPONENT, SECRET)
+        .component_callback(MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap())
+        .store(store.clone())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let ticket = |created: u64, value: &str| {
+        encrypted_push(&format!(
+            "<xml><AppId>{COMPONENT}</AppId><CreateTime>{created}</CreateTime>\
+             <InfoType>component_verify_ticket</InfoType>\
+             <ComponentVerifyTicket>{value}</ComponentVerifyTicket></xml>"
+        ))
+    };
+    assert_eq!(
+        hub.handle(&ticket(1_700_000_600, "ticket@@@new")).status,
+        200
+    );
+    assert_eq!(
+        hub.handle(&ticket(1_700_000_000, "ticket@@@old")).status,
+        200,
+        "still answered success"
+    );
+    assert_eq!(
+        store.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("ticket@@@new"))
+    );
+}
+
+#[cfg(feature = "crypto")]
+#[test]
+fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
+    use std::time::Duration;
+    use wechat::{ManualClock, MessageCrypto};
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    fake.add_authorizer(COMPONENT, "wx_leaving");
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    let clock = ManualClock::starting_now();
+    let replica = || {
+        HubHandler::builder()
+            .component(COMPONENT, SECRET)
+            .component_callback(MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap())
+            .upstream(fake.url())
+            .store(store.clone())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    rebuild(&a, &format!(r#"{{"component_appid":"{COMPONENT}"}}"#), None);
+    let target = format!("/client/access_token?appid={COMPONENT}&authorizer_appid=wx_leaving");
+    for hub in [&a, &b] {
+        let resp = hub.handle(&HubRequest::new("GET", &target));
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    }
+    let calls = fake.authorizer_token_calls("wx_leaving");
+
+    // WeChat tells replica a that the authorizer left.
+    let xml = format!(
+        "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
+         <InfoType>unauthorized</InfoType><AuthorizerAppid>wx_leaving</AuthorizerAppid></xml>"
+    );
+    let push = encrypted_push(&xml);
+    assert_eq!(a.handle(&push).status, 200);
+
+    // Replica b re-reads the store within its staleness bound (1 s), long
+    // before the token would expire: it no longer serves the authorizer,
+    // and neither replica fetches it again or refreshes it ahead.
+    clock.advance(Duration::from_secs(1));
+    for (name, hub) in [("a", &a), ("b", &b)] {
+        let resp = hub.handle(&HubRequest::new("GET", &target));
+        assert_ne!(
+            resp.status,
+            200,
+            "{name}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
+    }
+    clock.advance(Duration::from_secs(7_200 - 300));
+    assert_eq!(a.refresh_due() + b.refresh_due(), 0);
+    assert_eq!(fake.authorizer_token_calls("wx_leaving"), calls);
+}
+
+#[test]
+fn a_stale_verify_ticket_makes_one_start_push_ticket_per_staleness_across_replicas() {
+    use std::time::Duration;
+    use wechat::ManualClock;
+
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::starting_now();
+    let replica = || {
+        HubHandler::builder()
+            .component(COMPONENT, SECRET)
+            .upstream(fake.url())
+            .store(store.clone())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    let asked = || fake.count("/cgi-bin/component/api_start_push_ticket");
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    clock.advance(Duration::from_secs(19 * 60));
+    assert_eq!(a.resume_ticket_pushes() + b.resume_ticket_pushes(), 0);
+    clock.advance(Duration::from_secs(2 * 60));
+    assert_eq!(a.resume_ticket_pushes() + b.resume_ticket_pushes(), 1);
+    assert_eq!(asked(), 1);
+    let sent = fake
+        .last_request("/cgi-bin/component/api_start_push_ticket")
+        .unwrap();
+    let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        (&sent["component_appid"], &sent["component_secret"]),
+        (&COMPONENT.into(), &SECRET.into())
+    );
+    // Still stale a minute later: not asked again.
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(a.resume_ticket_pushes() + b.resume_ticket_pushes(), 0);
+    // The component token is still served meanwhile (the ticket lives 12 h).
+    let resp = b.handle(&HubRequest::new(
+        "GET",
+        &format!("/client/component_access_token?appid={COMPONENT}"),
+    ));
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(asked(), 1);
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_tells_when_a_verify_ticket_arrived() {
+    let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        .unwrap()
+        .prefix(crate::common::process::unique_prefix("ticket_at"));
+    assert_eq!(store.verify_ticket_received_at(COMPONENT).unwrap(), None);
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = store.verify_ticket_received_at(COMPONENT).unwrap().unwrap();
+    assert!(at.abs_diff(now) <= 1, "{at} vs {now}");
+}
+
+/// The newest verify ticket is kept whatever order pushes arrive in.
+fn the_newest_ticket_wins(store: &dyn Store) {
+    assert!(store
+        .put_newer_verify_ticket(COMPONENT, &Secret::new("T2"), 2_000)
+        .unwrap());
+    assert!(
+        !store
+            .put_newer_verify_ticket(COMPONENT, &Secret::new("T1"), 1_000)
+            .unwrap(),
+        "late push of an older one"
+    );
+    assert_eq!(
+        store.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("T2"))
+    );
+    assert!(store
+        .put_newer_verify_ticket(COMPONENT, &Secret::new("T3"), 3_000)
+        .unwrap());
+    assert_eq!(
+        store.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("T3"))
+    );
+}
+
+#[test]
+fn the_newest_verify_ticket_wins_in_memory_and_file_stores() {
+    the_newest_ticket_wins(&MemoryStore::new());
+    let dir = crate::common::process::temp_dir("newest_ticket");
+    the_newest_ticket_wins(&wechat::hub::FileStore::open(dir.join("store.json")).unwrap());
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
+    let open = |prefix: &str| {
+        wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+            .unwrap()
+            .prefix(prefix.to_string())
+    };
+    let prefix = crate::common::process::unique_prefix("newest_ticket");
+    the_newest_ticket_wins(&open(&prefix));
+    // A second replica's push of an older ticket does not replace it.
+    let other = open(&prefix);
+    assert!(!other
+        .put_newer_verify_ticket(COMPONENT, &Secret::new("T0"), 500)
+        .unwrap());
+    assert_eq!(
+        other.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("T3"))
+    );
+}

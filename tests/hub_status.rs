@@ -1,0 +1,170 @@
+//! `GET /status`: HTML and JSON, behind the bearer, never a token, ticket
+//! or secret value.
+
+use serde_json::Value;
+use wechat::hub::{HubHandler, HubRequest};
+
+use crate::common::{self, APPID, SECRET};
+
+const BEARER: &str = "status-bearer";
+
+#[test]
+fn the_status_page_shows_ages_expiries_calls_and_errors_but_no_secret() {
+    let fake = common::fake();
+    let hub = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .bearer(BEARER)
+        .daily_quota(100)
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let auth = format!("Bearer {BEARER}");
+    let ask = |target: &str| {
+        let resp = hub.handle(&HubRequest::new("GET", target).header("Authorization", &auth));
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+        serde_json::from_slice::<Value>(&resp.body).unwrap()
+    };
+    let token = ask(&format!("/client/access_token?appid={APPID}"))["access_token"].clone();
+    let ticket = ask(&format!("/client/ticket?appid={APPID}&type=jsapi"))["ticket"].clone();
+    // An upstream error, kept as the last one of its appid.
+    fake.fail_next("/cgi-bin/ticket/getticket", 40164, "invalid ip 1.2.3.4", 1);
+    let failed = hub.handle(
+        &HubRequest::new("GET", &format!("/client/ticket?appid={APPID}&type=wx_card"))
+            .header("Authorization", &auth),
+    );
+    assert_ne!(failed.status, 200);
+
+    let anonymous = hub.handle(&HubRequest::new("GET", "/status"));
+    assert_eq!(anonymous.status, 401, "behind the bearer");
+
+    let json = hub.handle(
+        &HubRequest::new("GET", "/status")
+            .header("Authorization", &auth)
+            .header("Accept", "application/json"),
+    );
+    assert_eq!(json.status, 200);
+    let status: Value = serde_json::from_slice(&json.body).unwrap();
+    let tokens = status["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "{status}");
+    let access = tokens.iter().find(|t| t["kind"] == "token").unwrap();
+    assert_eq!(access["held"], true);
+    assert_eq!(access["calls_today"], 1);
+    assert_eq!(access["daily_quota"], 100);
+    let left = access["expires_in_secs"].as_u64().unwrap();
+    assert!((7_195..=7_200).contains(&left), "{access}");
+    let due = access["refresh_due_in_secs"].as_u64().unwrap();
+    assert!(
+        (6_600..6_900).contains(&due),
+        "due in the margin window: {access}"
+    );
+    let errors = status["last_upstream_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{status}");
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("40164"),
+        "{status}"
+    );
+
+    let page = hub.handle(&HubRequest::new("GET", "/status").header("Authorization", &auth));
+    assert_eq!(page.status, 200);
+    let content_type = page
+        .headers
+        .iter()
+        .find(|(n, _)| n == "Content-Type")
+        .unwrap();
+    assert_eq!(content_type.1, "text/html; charset=utf-8");
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("<h1>wechat-hub status</h1>"), "{html}");
+    assert!(html.contains(&format!("AccessToken({APPID})")), "{html}");
+    assert!(html.contains("invalid ip"), "{html}");
+    let text = String::from_utf8(json.body).unwrap();
+    for secret in [
+        token.as_str().unwrap(),
+        ticket.as_str().unwrap(),
+        SECRET,
+        BEARER,
+    ] {
+        assert!(
+            !html.contains(secret) && !text.contains(secret),
+            "{secret} on the status page"
+        );
+    }
+}
+
+/// Runs Debian's headless chromium on `url` and returns the DOM it
+/// rendered. Fails loudly if chromium is missing: `apt-get install
+/// chromium` (`.ci/run` installs it).
+fn rendered_by_chromium(url: &str) -> String {
+    use std::process::{Command, Stdio};
+    let profile = crate::common::process::temp_dir("chromium");
+    let child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium runs: apt-get install chromium");
+    let id = child.id();
+    let (done, out) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match out.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(output) => {
+            String::from_utf8_lossy(&output.expect("chromium output").stdout).into_owned()
+        }
+        Err(_) => {
+            let _ = Command::new("kill").arg(id.to_string()).status();
+            panic!("chromium did not render {url} within 120 s");
+        }
+    }
+}
+
+#[test]
+fn a_headless_browser_renders_the_status_page() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use wechat::hub::HubServer;
+
+    let fake = common::fake();
+    // No bearer: the hub is loopback-only, and so is its status page.
+    let handler = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let token = handler.handle(&HubRequest::new(
+        "GET",
+        &format!("/client/access_token?appid={APPID}"),
+    ));
+    let token: Value = serde_json::from_slice(&token.body).unwrap();
+    let server = HubServer::bind("127.0.0.1:0", handler)
+        .unwrap()
+        .log_requests(false);
+    let url = format!("http://{}/status", server.addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || server.run(&flag));
+
+    let dom = rendered_by_chromium(&url);
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    assert!(dom.contains("<h1>wechat-hub status</h1>"), "{dom}");
+    assert!(dom.contains("<th>refresh_due_in_secs</th>"), "{dom}");
+    assert!(
+        dom.contains(&format!("<td>AccessToken({APPID})</td><td>true</td>")),
+        "{dom}"
+    );
+    assert!(
+        !dom.contains(token["access_token"].as_str().unwrap()),
+        "{dom}"
+    );
+}
