@@ -205,11 +205,17 @@ pub(super) fn url_of(options: &RequestOptions, origin: &Origin) -> Result<String
         Some(_) => default_port(scheme),
         None => origin.port,
     });
-    Ok(if port == default_port(scheme) {
-        format!("{scheme}://{host}{url}")
-    } else {
-        format!("{scheme}://{host}:{port}{url}")
-    })
+    // Built by hand: `format!` cost a tenth of a warm call's instructions.
+    let mut out = String::with_capacity(scheme.len() + 3 + host.len() + 6 + url.len());
+    out.push_str(scheme);
+    out.push_str("://");
+    out.push_str(host);
+    if port != default_port(scheme) {
+        out.push(':');
+        out.push_str(&port.to_string());
+    }
+    out.push_str(url);
+    Ok(out)
 }
 
 /// Paths that authenticate by appid + secret, by a user's code or by a
@@ -245,12 +251,18 @@ pub(super) fn fill_component_appid(options: &mut RequestOptions, component_appid
 
 /// The path of a URL or path, without query or fragment.
 fn path_of(url: &str) -> &str {
-    let without_origin = match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => url,
+    // A bare path, the usual call, needs no search for an origin.
+    let without_origin = if url.starts_with('/') {
+        url
+    } else {
+        match url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => url,
+        }
     };
     let end = without_origin
-        .find(['?', '#'])
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
         .unwrap_or(without_origin.len());
     &without_origin[..end]
 }
@@ -258,6 +270,14 @@ fn path_of(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_of_ignores_origin_query_and_fragment() {
+        assert_eq!(path_of("/a/b?x=http://y/z"), "/a/b");
+        assert_eq!(path_of("/a#f"), "/a");
+        assert_eq!(path_of("https://h:1/a?b#c"), "/a");
+        assert_eq!(path_of("https://h"), "/");
+    }
     use crate::ErrorKind;
 
     /// Plans a call of a client whose appid is `wxA`.
