@@ -277,9 +277,12 @@ fn a_thousand_authorizers_fetched_together_are_refreshed_over_the_margin_window(
         seconds.first() >= Some(&6_600) && seconds.last() < Some(&6_900),
         "{per_second:?}"
     );
-    // 1,000 over 300 seconds: about 3.3 a second, never a stampede.
+    // 1,000 over 300 seconds: about 3.3 a second, never a stampede. The
+    // moments are a hash of key and fetch time, so a second's count is
+    // about Poisson(3.3): 13 in some second happens about once in 200 runs
+    // (seen in CI), 20 about once in 10^8.
     let busiest = per_second.values().max().copied().unwrap();
-    assert!(busiest <= 12, "{busiest} refreshes in one second");
+    assert!(busiest <= 20, "{busiest} refreshes in one second");
     assert!(
         seconds.len() >= 250,
         "only {} distinct seconds",
