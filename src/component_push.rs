@@ -172,7 +172,7 @@ impl ComponentPushHandler {
             }
             ComponentPush::Authorized(auth) | ComponentPush::UpdateAuthorized(auth) => self
                 .client
-                .exchange_auth_code_for(appid, auth.authorization_code.expose())
+                .exchange_auth_code_for(appid, auth.authorization_code.expose(), &self.store)
                 .map(|_| ()),
             ComponentPush::Unauthorized {
                 authorizer_app_id, ..

@@ -390,12 +390,67 @@ fn a_failed_save_loses_no_refresh_token() {
     );
 }
 
+/// A rotation whose save failed is saved later only while the store still
+/// holds the token it replaced: an authorization since then stored a newer
+/// one, which wins (the pending one would be refused with 61023).
+#[test]
+fn a_new_authorization_supersedes_a_rotation_whose_save_failed() {
+    let p = platform(&[]);
+    let first = p.fake.add_authorizer(COMPONENT, AUTHORIZER);
+    let flaky = Arc::new(Flaky {
+        inner: MemoryRefreshTokens::new(),
+        down: AtomicBool::new(true),
+    });
+    flaky
+        .inner
+        .save(COMPONENT, AUTHORIZER, &Secret::new(first))
+        .unwrap();
+    let client = common::builder(&p.fake)
+        .appid(COMPONENT)
+        .token_source(
+            ComponentSource::new(
+                COMPONENT,
+                COMPONENT_SECRET,
+                p.tickets.clone(),
+                flaky.clone(),
+            )
+            .base_url(p.fake.url()),
+        )
+        .build()
+        .unwrap();
+    let key = TokenKey::access_token(COMPONENT).for_authorizer(AUTHORIZER);
+    let err = client.token(&key).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Store { .. }), "{err}");
+    assert_eq!(p.fake.authorizer_token_calls(AUTHORIZER), 1);
+
+    // The account authorizes again while the rotation is pending.
+    flaky.down.store(false, Ordering::SeqCst);
+    let code = p.fake.authorization_code(COMPONENT, AUTHORIZER);
+    let auth = client.exchange_auth_code(&code, &flaky).unwrap();
+    assert_eq!(flaky.load(COMPONENT, AUTHORIZER).unwrap(), Some(auth.refresh_token.clone()));
+    assert_eq!(client.token(&key).unwrap(), auth.access_token);
+
+    // Its token is rejected: the refresh uses the exchanged refresh token.
+    p.fake.invalidate_current(AUTHORIZER);
+    client
+        .request(RequestOptions::get("/cgi-bin/a").authorizer_appid(AUTHORIZER))
+        .unwrap();
+    assert_eq!(p.fake.authorizer_token_calls(AUTHORIZER), 2);
+    assert_eq!(
+        flaky
+            .load(COMPONENT, AUTHORIZER)
+            .unwrap()
+            .map(|t| t.expose().to_string()),
+        p.fake.current_refresh_token(COMPONENT, AUTHORIZER)
+    );
+}
+
 #[test]
 fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     let p = platform(&[]);
     let client = p.client();
     let code = p.fake.authorization_code(COMPONENT, "wx_new_authorizer");
-    let auth = client.exchange_auth_code(&code).unwrap();
+    let auth = client.exchange_auth_code(&code, &p.store).unwrap();
     assert_eq!(auth.authorizer_appid, "wx_new_authorizer");
     assert_eq!(
         p.store
@@ -413,7 +468,7 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     assert_eq!(body["component_appid"], COMPONENT);
     // A code is single use.
     assert_eq!(
-        client.exchange_auth_code(&code).unwrap_err().errcode(),
+        client.exchange_auth_code(&code, &p.store).unwrap_err().errcode(),
         Some(61010)
     );
 }

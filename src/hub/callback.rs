@@ -65,7 +65,7 @@ impl HubHandler {
                 // before anything uses the access token.
                 let exchanged = self
                     .client
-                    .exchange_auth_code_for(appid, auth.authorization_code.expose());
+                    .exchange_auth_code_for(appid, auth.authorization_code.expose(), &self.store);
                 self.counts.upstream_call(KINDS[3], exchanged.is_ok());
                 let tokens = exchanged?;
                 let key = TokenKey::access_token(appid).for_authorizer(&tokens.authorizer_appid);
