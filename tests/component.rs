@@ -427,7 +427,10 @@ fn a_new_authorization_supersedes_a_rotation_whose_save_failed() {
     flaky.down.store(false, Ordering::SeqCst);
     let code = p.fake.authorization_code(COMPONENT, AUTHORIZER);
     let auth = client.exchange_auth_code(&code, &flaky).unwrap();
-    assert_eq!(flaky.load(COMPONENT, AUTHORIZER).unwrap(), Some(auth.refresh_token.clone()));
+    assert_eq!(
+        flaky.load(COMPONENT, AUTHORIZER).unwrap(),
+        Some(auth.refresh_token.clone())
+    );
     assert_eq!(client.token(&key).unwrap(), auth.access_token);
 
     // Its token is rejected: the refresh uses the exchanged refresh token.
@@ -468,7 +471,10 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     assert_eq!(body["component_appid"], COMPONENT);
     // A code is single use.
     assert_eq!(
-        client.exchange_auth_code(&code, &p.store).unwrap_err().errcode(),
+        client
+            .exchange_auth_code(&code, &p.store)
+            .unwrap_err()
+            .errcode(),
         Some(61010)
     );
 }
