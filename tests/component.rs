@@ -343,9 +343,9 @@ impl RefreshTokenStore for Flaky {
     }
 }
 
-#[test]
-fn a_failed_save_loses_no_refresh_token() {
-    let p = platform(&[]);
+/// A client of `p` whose source keeps refresh tokens in a [`Flaky`] store,
+/// down, holding the first refresh token of a new `AUTHORIZER`.
+fn flaky_client(p: &Platform) -> (Arc<Flaky>, Client) {
     let first = p.fake.add_authorizer(COMPONENT, AUTHORIZER);
     let flaky = Arc::new(Flaky {
         inner: MemoryRefreshTokens::new(),
@@ -368,6 +368,13 @@ fn a_failed_save_loses_no_refresh_token() {
         )
         .build()
         .unwrap();
+    (flaky, client)
+}
+
+#[test]
+fn a_failed_save_loses_no_refresh_token() {
+    let p = platform(&[]);
+    let (flaky, client) = flaky_client(&p);
     let call = || client.request(RequestOptions::get("/cgi-bin/a").authorizer_appid(AUTHORIZER));
     // WeChat rotated the token but the store refused it: the call fails and
     // the new access token is not used.
@@ -396,28 +403,7 @@ fn a_failed_save_loses_no_refresh_token() {
 #[test]
 fn a_new_authorization_supersedes_a_rotation_whose_save_failed() {
     let p = platform(&[]);
-    let first = p.fake.add_authorizer(COMPONENT, AUTHORIZER);
-    let flaky = Arc::new(Flaky {
-        inner: MemoryRefreshTokens::new(),
-        down: AtomicBool::new(true),
-    });
-    flaky
-        .inner
-        .save(COMPONENT, AUTHORIZER, &Secret::new(first))
-        .unwrap();
-    let client = common::builder(&p.fake)
-        .appid(COMPONENT)
-        .token_source(
-            ComponentSource::new(
-                COMPONENT,
-                COMPONENT_SECRET,
-                p.tickets.clone(),
-                flaky.clone(),
-            )
-            .base_url(p.fake.url()),
-        )
-        .build()
-        .unwrap();
+    let (flaky, client) = flaky_client(&p);
     let key = TokenKey::access_token(COMPONENT).for_authorizer(AUTHORIZER);
     let err = client.token(&key).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Store { .. }), "{err}");
