@@ -465,6 +465,27 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     );
 }
 
+/// A client of a hub that exchanges a code itself (from the authorization
+/// redirect) saves the refresh token in the hub's store: the hub then serves
+/// the authorizer to every other client, with no hub protocol change.
+#[test]
+fn a_client_of_a_hub_exchanges_a_code_into_the_hubs_store() {
+    let p = platform(&[]);
+    let hub = FakeHub::start(p.source()).unwrap();
+    let client = p.hub_client(&hub);
+    let code = p.fake.authorization_code(COMPONENT, "wx_redirected");
+    let auth = client.exchange_auth_code(&code, &p.store).unwrap();
+    let key = TokenKey::access_token(COMPONENT).for_authorizer("wx_redirected");
+    assert_eq!(client.token(&key).unwrap(), auth.access_token);
+    assert_eq!(hub.count("/client/access_token"), 0);
+
+    // Another process asks the hub, which refreshes with the stored token.
+    let other = p.hub_client(&hub).token(&key).unwrap();
+    assert_ne!(other.expose(), auth.access_token.expose());
+    assert_eq!(hub.count("/client/access_token"), 1);
+    assert_eq!(p.fake.authorizer_token_calls("wx_redirected"), 1);
+}
+
 #[test]
 fn invalid_refresh_token_says_authorize_again() {
     let p = platform(&[]);

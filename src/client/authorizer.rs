@@ -38,9 +38,12 @@ impl Client {
     /// `refresh_tokens` is where the platform keeps them: the store its
     /// [`ComponentSource`](crate::ComponentSource) loads them from, or a
     /// hub's [`Store`](crate::hub::Store) (every store is a
-    /// [`RefreshTokenStore`]). A client of a hub does not exchange codes
-    /// itself: the hub does, on the `authorized` push to its callback, and
-    /// its clients then ask it for the authorizer's tokens.
+    /// [`RefreshTokenStore`]). A client of a hub usually leaves the
+    /// exchange to the hub, which makes it on the `authorized` push to its
+    /// callback (`docs/hub-protocol.md`); one that exchanges a code itself
+    /// (from the authorization redirect) hands it the hub's store (the same
+    /// file or Redis prefix), since the hub protocol carries no refresh
+    /// token, and then gets the authorizer's tokens from the hub.
     ///
     /// # Errors
     ///
