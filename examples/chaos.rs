@@ -16,45 +16,88 @@
 //! keys out of the hubs' configuration, for a `wechat-hub` without them).
 //! Nothing leaves this machine: WeChat is the crate's fake on 127.0.0.1.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
+
 use wechat::testing::Chaos;
 
-fn parse() -> Result<Chaos, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut chaos = Chaos::new().threads(64);
-    let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next()? {
-        chaos = match arg {
-            Long("seconds") => chaos.duration(Duration::from_secs(parser.value()?.parse()?)),
-            Long("seed") => chaos.seed(parser.value()?.parse()?),
-            Long("hub-bin") => chaos.hub_bin(parser.value()?),
-            Long("redis-bin") => chaos.redis_bin(parser.value()?),
-            Long("hubs") => chaos.hubs(parser.value()?.parse()?),
-            Long("threads") => chaos.threads(parser.value()?.parse()?),
-            Long("floor-secs") => {
-                chaos.refresh_floor(Duration::from_secs(parser.value()?.parse()?))
-            }
-            Long("burst") => chaos.refresh_burst(parser.value()?.parse()?),
-            Long("staleness-ms") => {
-                chaos.max_staleness(Duration::from_millis(parser.value()?.parse()?))
-            }
-            Long("old-hub") => chaos.new_hub_keys(false),
-            _ => return Err(arg.unexpected()),
-        };
+/// The run's options; each left out keeps `Chaos`'s default.
+#[derive(Parser)]
+#[command(
+    name = "chaos",
+    about = "The long chaos run (see the top of examples/chaos.rs)"
+)]
+struct Args {
+    /// How long the run lasts, in seconds
+    #[arg(long, value_name = "N")]
+    seconds: Option<u64>,
+    /// The schedule's seed
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// The wechat-hub binary to run
+    #[arg(long, value_name = "PATH")]
+    hub_bin: Option<PathBuf>,
+    /// The redis-server binary to run
+    #[arg(long, value_name = "PATH")]
+    redis_bin: Option<PathBuf>,
+    /// How many hub replicas
+    #[arg(long, value_name = "N")]
+    hubs: Option<usize>,
+    /// How many client threads
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    threads: usize,
+    /// The hubs' refresh floor, in seconds
+    #[arg(long, value_name = "N")]
+    floor_secs: Option<u64>,
+    /// The hubs' refresh burst
+    #[arg(long, value_name = "N")]
+    burst: Option<u32>,
+    /// The hubs' max staleness, in milliseconds
+    #[arg(long, value_name = "N")]
+    staleness_ms: Option<u64>,
+    /// Leave the refresh and staleness keys out of the hubs' configuration
+    #[arg(long)]
+    old_hub: bool,
+}
+
+fn parse() -> Chaos {
+    let args = Args::parse();
+    let mut chaos = Chaos::new().threads(args.threads);
+    if let Some(secs) = args.seconds {
+        chaos = chaos.duration(Duration::from_secs(secs));
     }
-    Ok(chaos)
+    if let Some(seed) = args.seed {
+        chaos = chaos.seed(seed);
+    }
+    if let Some(path) = args.hub_bin {
+        chaos = chaos.hub_bin(path);
+    }
+    if let Some(path) = args.redis_bin {
+        chaos = chaos.redis_bin(path);
+    }
+    if let Some(hubs) = args.hubs {
+        chaos = chaos.hubs(hubs);
+    }
+    if let Some(secs) = args.floor_secs {
+        chaos = chaos.refresh_floor(Duration::from_secs(secs));
+    }
+    if let Some(burst) = args.burst {
+        chaos = chaos.refresh_burst(burst);
+    }
+    if let Some(ms) = args.staleness_ms {
+        chaos = chaos.max_staleness(Duration::from_millis(ms));
+    }
+    if args.old_hub {
+        chaos = chaos.new_hub_keys(false);
+    }
+    chaos
 }
 
 fn main() -> ExitCode {
-    let chaos = match parse() {
-        Ok(chaos) => chaos,
-        Err(e) => {
-            eprintln!("chaos: {e}; see the top of examples/chaos.rs");
-            return ExitCode::from(2);
-        }
-    };
+    let chaos = parse();
     match chaos.run() {
         Ok(report) => {
             println!("{report}");

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::client::Client;
+use crate::client::{AuthorizerTokens, Client};
 use crate::error::{Error, Result};
 use crate::hub::Store;
 use crate::message::{ComponentPush, Message, MessageKind};
@@ -115,10 +115,11 @@ impl ComponentPushHandler {
     /// `success` when it returns `Ok` (`.map(|()| None)`), so that an error
     /// answers 500 and WeChat pushes again.
     ///
-    /// - `component_verify_ticket`: stored, replacing the last one.
+    /// - `component_verify_ticket`: stored, unless the store holds one
+    ///   created later (the newest wins, whatever order pushes arrive in).
     /// - `authorized`, `updateauthorized`: the code is exchanged through
-    ///   [`Client::query_auth`]; the refresh token is saved (by the
-    ///   client's source) before the access token is cached.
+    ///   [`Client::exchange_auth_code_for`]; the refresh token is saved in
+    ///   the store before the access token is cached.
     /// - `unauthorized`: the authorizer's refresh token and tokens are
     ///   removed from the store, and its access token and tickets from the
     ///   client's cache.
@@ -127,7 +128,8 @@ impl ComponentPushHandler {
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a notification
     /// whose `AppId` is another platform's; the store's error; the errors
-    /// of [`Client::query_auth`] (WeChat's for a used or expired code).
+    /// of [`Client::exchange_auth_code_for`] (WeChat's for a used or expired
+    /// code).
     ///
     /// # Example
     ///
@@ -152,8 +154,15 @@ impl ComponentPushHandler {
     /// # Ok::<(), wechat::Error>(())
     /// ```
     pub fn handle(&self, message: &Message) -> Result<()> {
+        self.apply(message).map(|_| ())
+    }
+
+    /// Acts on one push as [`handle`](ComponentPushHandler::handle) does,
+    /// and says what it did, for a hub to do more (keep the access token in
+    /// its store, stop refreshing a departed authorizer ahead).
+    pub(crate) fn apply(&self, message: &Message) -> Result<Handled> {
         let MessageKind::Component(push) = message.kind() else {
-            return Ok(());
+            return Ok(Handled::Nothing);
         };
         let appid = self.component_appid.as_str();
         let pushed_to = match push {
@@ -167,13 +176,35 @@ impl ComponentPushHandler {
             )));
         }
         match push {
-            ComponentPush::VerifyTicket { ticket, .. } => {
-                self.store.put_verify_ticket(appid, ticket)
+            ComponentPush::VerifyTicket {
+                ticket,
+                create_time,
+                ..
+            } => {
+                // The newest wins: a late push of an older ticket (to this
+                // process or another sharing the store) does not replace it.
+                let stored = self
+                    .store
+                    .put_newer_verify_ticket(appid, ticket, *create_time)?;
+                log::log!(
+                    if stored {
+                        log::Level::Debug
+                    } else {
+                        log::Level::Info
+                    },
+                    "wechat: verify ticket of {appid} created at {create_time}: {}",
+                    if stored {
+                        "stored"
+                    } else {
+                        "older than the one held, not stored"
+                    }
+                );
+                Ok(Handled::Nothing)
             }
             ComponentPush::Authorized(auth) | ComponentPush::UpdateAuthorized(auth) => self
                 .client
-                .exchange_auth_code_for(appid, auth.authorization_code.expose())
-                .map(|_| ()),
+                .exchange_auth_code_for(appid, auth.authorization_code.expose(), &self.store)
+                .map(Handled::Authorized),
             ComponentPush::Unauthorized {
                 authorizer_app_id, ..
             } => {
@@ -189,10 +220,22 @@ impl ComponentPushHandler {
                 {
                     self.client.forget_token(key);
                 }
-                Ok(())
+                Ok(Handled::Unauthorized(authorizer_app_id.clone()))
             }
         }
     }
+}
+
+/// What [`ComponentPushHandler::apply`] did beyond the store.
+pub(crate) enum Handled {
+    /// Nothing more to do: a ticket (stored or older), or another push.
+    Nothing,
+    /// An authorizer's code was exchanged: its refresh token is stored,
+    /// its access token cached in the handler's client.
+    Authorized(AuthorizerTokens),
+    /// This authorizer left: removed from the store, forgotten by the
+    /// handler's client.
+    Unauthorized(String),
 }
 
 impl fmt::Debug for ComponentPushHandler {

@@ -55,8 +55,9 @@
 //! `/sns/component/*` get `appid` (the authorizer), `component_appid` and
 //! `component_access_token`; any other call with
 //! [`RequestOptions::authorizer_appid`] carries that authorizer's token.
-//! Rotated authorizer refresh tokens are saved to your
-//! [`RefreshTokenStore`] before the new access token is used. Every
+//! Authorizer refresh tokens live in one [`RefreshTokenStore`]: a rotated
+//! one is saved there by [`ComponentSource`], and a new authorizer's by
+//! [`Client::exchange_auth_code`], before the access token is used. Every
 //! [`hub::Store`] is one, and a [`VerifyTicketProvider`] too: a platform in
 //! one process keeps both in a [`hub::FileStore`].
 //!

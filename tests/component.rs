@@ -343,9 +343,9 @@ impl RefreshTokenStore for Flaky {
     }
 }
 
-#[test]
-fn a_failed_save_loses_no_refresh_token() {
-    let p = platform(&[]);
+/// A client of `p` whose source keeps refresh tokens in a [`Flaky`] store,
+/// down, holding the first refresh token of a new `AUTHORIZER`.
+fn flaky_client(p: &Platform) -> (Arc<Flaky>, Client) {
     let first = p.fake.add_authorizer(COMPONENT, AUTHORIZER);
     let flaky = Arc::new(Flaky {
         inner: MemoryRefreshTokens::new(),
@@ -368,6 +368,13 @@ fn a_failed_save_loses_no_refresh_token() {
         )
         .build()
         .unwrap();
+    (flaky, client)
+}
+
+#[test]
+fn a_failed_save_loses_no_refresh_token() {
+    let p = platform(&[]);
+    let (flaky, client) = flaky_client(&p);
     let call = || client.request(RequestOptions::get("/cgi-bin/a").authorizer_appid(AUTHORIZER));
     // WeChat rotated the token but the store refused it: the call fails and
     // the new access token is not used.
@@ -390,12 +397,49 @@ fn a_failed_save_loses_no_refresh_token() {
     );
 }
 
+/// A rotation whose save failed is saved later only while the store still
+/// holds the token it replaced: an authorization since then stored a newer
+/// one, which wins (the pending one would be refused with 61023).
+#[test]
+fn a_new_authorization_supersedes_a_rotation_whose_save_failed() {
+    let p = platform(&[]);
+    let (flaky, client) = flaky_client(&p);
+    let key = TokenKey::access_token(COMPONENT).for_authorizer(AUTHORIZER);
+    let err = client.token(&key).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Store { .. }), "{err}");
+    assert_eq!(p.fake.authorizer_token_calls(AUTHORIZER), 1);
+
+    // The account authorizes again while the rotation is pending.
+    flaky.down.store(false, Ordering::SeqCst);
+    let code = p.fake.authorization_code(COMPONENT, AUTHORIZER);
+    let auth = client.exchange_auth_code(&code, &flaky).unwrap();
+    assert_eq!(
+        flaky.load(COMPONENT, AUTHORIZER).unwrap(),
+        Some(auth.refresh_token.clone())
+    );
+    assert_eq!(client.token(&key).unwrap(), auth.access_token);
+
+    // Its token is rejected: the refresh uses the exchanged refresh token.
+    p.fake.invalidate_current(AUTHORIZER);
+    client
+        .request(RequestOptions::get("/cgi-bin/a").authorizer_appid(AUTHORIZER))
+        .unwrap();
+    assert_eq!(p.fake.authorizer_token_calls(AUTHORIZER), 2);
+    assert_eq!(
+        flaky
+            .load(COMPONENT, AUTHORIZER)
+            .unwrap()
+            .map(|t| t.expose().to_string()),
+        p.fake.current_refresh_token(COMPONENT, AUTHORIZER)
+    );
+}
+
 #[test]
 fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     let p = platform(&[]);
     let client = p.client();
     let code = p.fake.authorization_code(COMPONENT, "wx_new_authorizer");
-    let auth = client.exchange_auth_code(&code).unwrap();
+    let auth = client.exchange_auth_code(&code, &p.store).unwrap();
     assert_eq!(auth.authorizer_appid, "wx_new_authorizer");
     assert_eq!(
         p.store
@@ -413,9 +457,33 @@ fn query_auth_stores_the_refresh_token_and_caches_the_access_token() {
     assert_eq!(body["component_appid"], COMPONENT);
     // A code is single use.
     assert_eq!(
-        client.exchange_auth_code(&code).unwrap_err().errcode(),
+        client
+            .exchange_auth_code(&code, &p.store)
+            .unwrap_err()
+            .errcode(),
         Some(61010)
     );
+}
+
+/// A client of a hub that exchanges a code itself (from the authorization
+/// redirect) saves the refresh token in the hub's store: the hub then serves
+/// the authorizer to every other client, with no hub protocol change.
+#[test]
+fn a_client_of_a_hub_exchanges_a_code_into_the_hubs_store() {
+    let p = platform(&[]);
+    let hub = FakeHub::start(p.source()).unwrap();
+    let client = p.hub_client(&hub);
+    let code = p.fake.authorization_code(COMPONENT, "wx_redirected");
+    let auth = client.exchange_auth_code(&code, &p.store).unwrap();
+    let key = TokenKey::access_token(COMPONENT).for_authorizer("wx_redirected");
+    assert_eq!(client.token(&key).unwrap(), auth.access_token);
+    assert_eq!(hub.count("/client/access_token"), 0);
+
+    // Another process asks the hub, which refreshes with the stored token.
+    let other = p.hub_client(&hub).token(&key).unwrap();
+    assert_ne!(other.expose(), auth.access_token.expose());
+    assert_eq!(hub.count("/client/access_token"), 1);
+    assert_eq!(p.fake.authorizer_token_calls("wx_redirected"), 1);
 }
 
 #[test]

@@ -327,3 +327,107 @@ fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
         Some(Secret::new("T3"))
     );
 }
+
+/// The hub's callback answers in its own error body whatever refuses a
+/// push (the library's `CallbackHandler` checks it): a refused push is an
+/// `invalid_request` (400), a code WeChat refuses is WeChat's error (502),
+/// and only an acted-on push is `success`.
+#[cfg(feature = "crypto")]
+#[test]
+fn refused_pushes_are_answered_in_the_hub_error_body() {
+    use wechat::MessageCrypto;
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    let store = Arc::new(MemoryStore::new());
+    let hub = HubHandler::builder()
+        .component(COMPONENT, SECRET)
+        .component_callback(MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap())
+        .upstream(fake.url())
+        .store(store.clone())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let error = |req: &HubRequest| {
+        let resp = hub.handle(req);
+        let body: Value = serde_json::from_slice(&resp.body).expect("json");
+        (
+            resp.status,
+            body["reason"].clone(),
+            body["errcode"].clone(),
+            body["http_status"].clone(),
+        )
+    };
+    let invalid = (
+        400,
+        Value::from("invalid_request"),
+        Value::from(400),
+        Value::from(400),
+    );
+    let ticket = format!(
+        "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
+         <InfoType>component_verify_ticket</InfoType>\
+         <ComponentVerifyTicket>ticket-1</ComponentVerifyTicket></xml>"
+    );
+    let good = encrypted_push(&ticket);
+
+    // A wrong msg_signature, a push without one, a body that is not the
+    // ciphertext: refused, nothing stored.
+    let mut tampered = good.clone();
+    for (name, value) in &mut tampered.query {
+        if name == "msg_signature" {
+            value.replace_range(0..1, if value.starts_with('0') { "1" } else { "0" });
+        }
+    }
+    assert_eq!(error(&tampered), invalid);
+    let mut unsigned = good.clone();
+    unsigned
+        .query
+        .retain(|(name, _)| name != "msg_signature" && name != "encrypt_type");
+    assert_eq!(error(&unsigned), invalid);
+    assert_eq!(error(&good.clone().body("<xml>no</xml>")), invalid);
+    assert_eq!(error(&good.clone().body(vec![0xff, 0xfe])), invalid);
+    assert_eq!(store.get_verify_ticket(COMPONENT).unwrap(), None);
+
+    // Another platform's path: 404.
+    let mut elsewhere = good.clone();
+    elsewhere.path = "/callback/component/wx_elsewhere".into();
+    assert_eq!(
+        error(&elsewhere),
+        (
+            404,
+            Value::from("unknown_appid"),
+            Value::from(404),
+            Value::from(404)
+        )
+    );
+
+    // The ticket: success, stored.
+    let resp = hub.handle(&good);
+    assert_eq!((resp.status, resp.body.as_slice()), (200, &b"success"[..]));
+    assert!(resp
+        .headers
+        .iter()
+        .any(|(k, v)| k == "Content-Type" && v.starts_with("text/plain")));
+    assert_eq!(
+        store.get_verify_ticket(COMPONENT).unwrap(),
+        Some(Secret::new("ticket-1"))
+    );
+
+    // A code WeChat refuses: WeChat's errcode, so that WeChat pushes again.
+    let used = encrypted_push(&format!(
+        "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
+         <InfoType>authorized</InfoType><AuthorizerAppid>wx_a</AuthorizerAppid>\
+         <AuthorizationCode>used@@@</AuthorizationCode></xml>"
+    ));
+    assert_eq!(
+        error(&used),
+        (
+            502,
+            Value::from("wechat_error"),
+            Value::from(61010),
+            Value::from(502)
+        )
+    );
+    assert_eq!(store.get_refresh_token(COMPONENT, "wx_a").unwrap(), None);
+}

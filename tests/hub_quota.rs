@@ -162,6 +162,12 @@ fn the_binary_warns_at_half_and_nine_tenths_of_its_quota() {
     }
     let logs = hub.wait_for_log(&most);
     assert_eq!(logs.matches("50 %").count(), 1, "{logs}");
+    // The binary's own warning line, the SDK's prefix left out.
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with(&format!("wechat-hub: warning: {most}"))),
+        "{logs}"
+    );
     assert_eq!(fake.count("/cgi-bin/token"), 4);
     let metrics = ureq::get(format!("{}/metrics", hub.url))
         .call()

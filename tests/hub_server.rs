@@ -458,3 +458,35 @@ fn help_and_clear_startup_errors() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--config"), "{err}");
 }
+
+#[test]
+fn an_unknown_flag_is_a_usage_error_and_help_names_the_config_option() {
+    let (code, out, err) = run_hub(&["--config", "hub.toml", "--frobnicate"], &[]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert!(
+        err.starts_with("error: unexpected argument '--frobnicate' found\n"),
+        "{err}"
+    );
+    assert!(err.contains("Usage: wechat-hub "), "{err}");
+
+    for help in ["--help", "-h"] {
+        let (code, out, err) = run_hub(&[help], &[]);
+        assert_eq!((code, err.as_str()), (Some(0), ""), "{help}");
+        assert!(
+            out.contains("-c, --config <FILE>") && out.contains("TOML configuration"),
+            "{help}: {out}"
+        );
+        assert!(
+            out.contains("--allow-remote") && out.contains("[[component]]"),
+            "{out}"
+        );
+    }
+    let (code, out, _) = run_hub(&["--version"], &[]);
+    assert_eq!(
+        (code, out),
+        (
+            Some(0),
+            format!("wechat-hub {}\n", env!("CARGO_PKG_VERSION"))
+        )
+    );
+}

@@ -9,23 +9,17 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use serde::Deserialize;
 use wechat::hub::{FileStore, HubHandler, HubServer, MemoryStore};
 
-const HELP: &str = "\
-wechat-hub: one WeChat token service shared by every client, process and machine
+#[path = "shared/stderr_log.rs"]
+mod stderr_log;
+use stderr_log::StderrLog;
 
-USAGE:
-    wechat-hub --config <FILE> [--bind <ADDR>] [--allow-remote]
-
-OPTIONS:
-    -c, --config <FILE>   TOML configuration (see below)
-    -b, --bind <ADDR>     listen address, overriding the file's `bind`
-        --allow-remote    listen on a non-loopback address even without a
-                          bearer secret (anyone who reaches it gets tokens)
-    -h, --help            this help
-    -V, --version         the version
-
+/// The configuration file and the hub's behaviour, after the options in
+/// `--help`.
+const CONFIGURATION: &str = "\
 CONFIGURATION (secrets are never written in the file: every `*_env` field
 names the environment variable that holds the secret):
 
@@ -144,79 +138,43 @@ struct AccountConfig {
     stable: Option<bool>,
 }
 
+/// The command line.
+#[derive(Parser)]
+#[command(
+    name = "wechat-hub",
+    version,
+    about = "wechat-hub: one WeChat token service shared by every client, process and machine",
+    help_template = "{about}\n\nUSAGE:\n    {usage}\n\nOPTIONS:\n{options}{after-help}",
+    after_help = CONFIGURATION
+)]
 struct Args {
+    /// TOML configuration (see below)
+    #[arg(short, long, value_name = "FILE")]
     config: PathBuf,
+    /// Listen address, overriding the file's `bind`
+    #[arg(short, long, value_name = "ADDR")]
     bind: Option<String>,
+    /// Listen on a non-loopback address even without a bearer secret
+    /// (anyone who reaches it gets tokens)
+    #[arg(long)]
     allow_remote: bool,
 }
 
-/// The SDK's warnings (two token lineages fighting) as log lines of the
-/// hub's own, on stderr.
-struct StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            eprintln!(
-                "wechat-hub: {}: {}",
-                record.level().as_str().to_ascii_lowercase(),
-                record.args()
-            );
-        }
-    }
-
-    fn flush(&self) {}
-}
+/// The SDK's warnings, as `wechat-hub: warning: ...` lines on stderr.
+static LOG: StderrLog = StderrLog::new("wechat-hub");
 
 fn main() -> ExitCode {
-    // ok because nothing else installs a logger in this binary
-    let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Warn));
-    match run() {
+    LOG.install();
+    // A usage error is clap's message and exit code 2; --help and
+    // --version exit 0.
+    let args = Args::parse();
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("wechat-hub: {message}");
             ExitCode::from(2)
         }
     }
-}
-
-fn parse_args() -> Result<Option<Args>, String> {
-    use lexopt::prelude::*;
-    let mut config = None;
-    let mut bind = None;
-    let mut allow_remote = false;
-    let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Short('c') | Long("config") => {
-                config = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
-            }
-            Short('b') | Long("bind") => {
-                let value = parser.value().map_err(|e| e.to_string())?;
-                bind = Some(value.into_string().map_err(|_| "--bind is not UTF-8")?);
-            }
-            Long("allow-remote") => allow_remote = true,
-            Short('h') | Long("help") => {
-                print!("{HELP}");
-                return Ok(None);
-            }
-            Short('V') | Long("version") => {
-                println!("wechat-hub {}", env!("CARGO_PKG_VERSION"));
-                return Ok(None);
-            }
-            other => return Err(format!("{}; see --help", other.unexpected())),
-        }
-    }
-    let config = config.ok_or("no configuration: pass --config <FILE> (see --help)")?;
-    Ok(Some(Args {
-        config,
-        bind,
-        allow_remote,
-    }))
 }
 
 /// The value of the environment variable `name`, which holds `what`.
@@ -229,10 +187,7 @@ fn env_secret(name: &str, what: &str) -> Result<String, String> {
     }
 }
 
-fn run() -> Result<(), String> {
-    let Some(args) = parse_args()? else {
-        return Ok(());
-    };
+fn run(args: Args) -> Result<(), String> {
     let shown = args.config.display().to_string();
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| format!("cannot read config {shown}: {e}"))?;

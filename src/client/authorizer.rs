@@ -1,5 +1,6 @@
 //! The authorizer exchange of a third-party platform: an authorization
-//! code for an authorizer's tokens, the refresh token saved before use.
+//! code for an authorizer's tokens, the refresh token saved in the
+//! platform's [`RefreshTokenStore`] before the access token is used.
 
 use super::Client;
 #[cfg(doc)]
@@ -7,8 +8,7 @@ use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::options::RequestOptions;
 use crate::secret::Secret;
-#[cfg(doc)]
-use crate::token::TokenSource;
+use crate::token::component::RefreshTokenStore;
 use crate::token::{Token, TokenKey};
 
 /// What a third-party platform learns from `api_query_auth`: an
@@ -31,14 +31,24 @@ impl Client {
     /// Exchanges an authorization code (from the authorization redirect or
     /// an `authorized` push) for the authorizer's tokens through
     /// `/cgi-bin/component/api_query_auth` of the client's platform (its
-    /// appid is the component appid). The refresh token is handed to the
-    /// token source's [`save_refresh_token`](TokenSource::save_refresh_token)
-    /// before anything else, then the access token is cached.
+    /// appid is the component appid). The refresh token is saved in
+    /// `refresh_tokens` before anything else, then the access token is
+    /// cached.
+    ///
+    /// `refresh_tokens` is where the platform keeps them: the store its
+    /// [`ComponentSource`](crate::ComponentSource) loads them from, or a
+    /// hub's [`Store`](crate::hub::Store) (every store is a
+    /// [`RefreshTokenStore`]). A client of a hub usually leaves the
+    /// exchange to the hub, which makes it on the `authorized` push to its
+    /// callback (`docs/hub-protocol.md`); one that exchanges a code itself
+    /// (from the authorization redirect) hands it the hub's store (the same
+    /// file or Redis prefix), since the hub protocol carries no refresh
+    /// token, and then gets the authorizer's tokens from the hub.
     ///
     /// # Errors
     ///
     /// As for [`Client::request`]; [`ErrorKind::InvalidRequest`] if the
-    /// client has no appid; the source's error if the refresh token cannot
+    /// client has no appid; the store's error if the refresh token cannot
     /// be saved (the access token is then not cached); [`ErrorKind::Decode`]
     /// for an answer without `authorization_info`.
     ///
@@ -63,15 +73,19 @@ impl Client {
     ///     .build()?;
     ///
     /// let code = fake.authorization_code("wxcomp", "wxauth");
-    /// let tokens = client.exchange_auth_code(&code)?;
+    /// let tokens = client.exchange_auth_code(&code, &refresh_tokens)?;
     /// assert_eq!(tokens.authorizer_appid, "wxauth");
-    /// // Saved before it was handed out.
+    /// // Saved before it was handed out, where the source will read it.
     /// assert_eq!(refresh_tokens.load("wxcomp", "wxauth")?, Some(tokens.refresh_token));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn exchange_auth_code(&self, authorization_code: &str) -> Result<AuthorizerTokens> {
+    pub fn exchange_auth_code(
+        &self,
+        authorization_code: &str,
+        refresh_tokens: &dyn RefreshTokenStore,
+    ) -> Result<AuthorizerTokens> {
         let component_appid = self.core.appid_or(None)?.to_string();
-        self.exchange_auth_code_for(&component_appid, authorization_code)
+        self.exchange_auth_code_for(&component_appid, authorization_code, refresh_tokens)
     }
 
     /// Exchanges an authorization code for the authorizer's tokens, as
@@ -86,11 +100,14 @@ impl Client {
     ///
     /// ```
     /// use wechat::testing::FakeWechat;
+    /// use wechat::MemoryRefreshTokens;
     ///
     /// let fake = FakeWechat::start()?;
     /// let client = wechat::Client::builder().base_url(fake.url()).build()?;
     /// // No token source: the component token cannot be had.
-    /// let err = client.exchange_auth_code_for("wxcomp", "code").unwrap_err();
+    /// let err = client
+    ///     .exchange_auth_code_for("wxcomp", "code", &MemoryRefreshTokens::new())
+    ///     .unwrap_err();
     /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -98,6 +115,7 @@ impl Client {
         &self,
         component_appid: &str,
         authorization_code: &str,
+        refresh_tokens: &dyn RefreshTokenStore,
     ) -> Result<AuthorizerTokens> {
         #[derive(serde::Deserialize)]
         struct Answer {
@@ -121,36 +139,17 @@ impl Client {
         if info.authorizer_refresh_token.is_empty() || info.authorizer_access_token.is_empty() {
             return Err(Error::decode("api_query_auth answer: a token is empty"));
         }
-        let key = TokenKey::access_token(component_appid).for_authorizer(&info.authorizer_appid);
         let refresh_token = Secret::new(info.authorizer_refresh_token);
         let access_token = Token::new(info.authorizer_access_token, info.expires_in);
         // Persist before use: a crash after this loses nothing.
-        self.core
-            .tokens
-            .adopt_authorizer(&key, &refresh_token, access_token.clone())?;
+        refresh_tokens.save(component_appid, &info.authorizer_appid, &refresh_token)?;
+        let key = TokenKey::access_token(component_appid).for_authorizer(&info.authorizer_appid);
+        self.core.tokens.adopt(&key, access_token.clone());
         Ok(AuthorizerTokens {
             authorizer_appid: info.authorizer_appid,
             access_token,
             refresh_token,
             func_info: info.func_info,
         })
-    }
-
-    /// Exchanges an authorization code for the authorizer's tokens through
-    /// platform `component_appid` (the client's appid if `None`).
-    ///
-    /// # Errors
-    ///
-    /// As for [`Client::exchange_auth_code`].
-    #[deprecated(
-        note = "use `exchange_auth_code(code)` for the client's platform, `exchange_auth_code_for(component_appid, code)` for another"
-    )]
-    pub fn query_auth(
-        &self,
-        component_appid: Option<&str>,
-        authorization_code: &str,
-    ) -> Result<AuthorizerTokens> {
-        let component_appid = self.core.appid_or(component_appid)?.to_string();
-        self.exchange_auth_code_for(&component_appid, authorization_code)
     }
 }

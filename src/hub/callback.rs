@@ -1,16 +1,25 @@
 //! A third-party platform's encrypted pushes at
-//! `POST /callback/component/<component appid>`: verify, decrypt, act on
-//! the verify ticket or the authorization change, answer `success`.
+//! `POST /callback/component/<component appid>`: the library's
+//! [`CallbackHandler`] checks, decrypts and parses them, its
+//! [`ComponentPushHandler`] acts on them, and the hub keeps an authorizer's
+//! new access token in its store (and refreshes it ahead) or stops
+//! refreshing a departed one. Refusals are answered in the hub's error
+//! body.
 
 use super::error::HubError;
-use super::handler::{optional, Answer, HubHandler};
+use super::handler::{Answer, HubHandler};
 use super::metrics::KINDS;
 use super::wire::{HubRequest, HubResponse};
-use crate::token::{TicketType, TokenKey};
-use crate::{ComponentPush, Message, MessageKind};
+use crate::component_push::Handled;
+use crate::http::with_query;
+use crate::token::TokenKey;
+use crate::{CallbackHandler, ComponentPush, ComponentPushHandler, Message, MessageKind};
 
 impl HubHandler {
-    /// Answers a push for platform `appid`.
+    /// Answers a push for platform `appid`: 200 `success` once it is acted
+    /// on; a refused push (bad signature, not encrypted, not decryptable,
+    /// not XML) is an `invalid_request` (400), and a failure to act on it
+    /// the error of the store or of WeChat, so that WeChat pushes again.
     pub(super) fn callback(&self, appid: &str, req: &HubRequest) -> Answer {
         let Some(crypto) = self.callbacks.get(appid) else {
             return Err(HubError::new(
@@ -19,76 +28,58 @@ impl HubHandler {
                 format!("this hub has no callback for {appid}"),
             ));
         };
-        let param = |name: &str| optional(req.param(name));
-        let (Some(signature), Some(timestamp), Some(nonce)) =
-            (param("msg_signature"), param("timestamp"), param("nonce"))
-        else {
-            return Err(HubError::invalid(
-                "missing parameter msg_signature, timestamp or nonce",
-            ));
-        };
-        let body = std::str::from_utf8(&req.body)
-            .map_err(|_| HubError::invalid("the body is not UTF-8"))?;
-        let xml = crypto
-            .decrypt(signature, timestamp, nonce, body)
-            .map_err(|e| HubError::invalid(e.to_string()))?;
-        let message = Message::parse(&xml).map_err(|e| HubError::invalid(e.to_string()))?;
-        match message.into_kind() {
-            MessageKind::Component(ComponentPush::VerifyTicket {
-                ticket,
-                create_time,
-                ..
-            }) => {
-                // The newest wins: a late push of an older ticket (to this
-                // replica or another) does not replace it.
-                let stored = self
-                    .store
-                    .put_newer_verify_ticket(appid, &ticket, create_time)?;
-                log::log!(
-                    if stored {
-                        log::Level::Debug
-                    } else {
-                        log::Level::Info
-                    },
-                    "wechat hub: verify ticket of {appid} created at {create_time}: {}",
-                    if stored {
-                        "stored"
-                    } else {
-                        "older than the one held, not stored"
-                    }
-                );
-            }
+        let pushes = ComponentPushHandler::new(appid, self.client.clone(), self.store.clone());
+        // The handler reads the raw query; the hub's request holds it decoded.
+        let query = with_query("", req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let response = CallbackHandler::encrypted(crypto.clone()).handle(
+            &req.method,
+            &query,
+            &req.body,
+            |message| {
+                self.act(appid, &pushes, message)?;
+                Ok(None)
+            },
+        );
+        match response.error() {
+            None => Ok(HubResponse::new(
+                response.status(),
+                response.content_type(),
+                response.body(),
+            )),
+            // The push itself was refused: nothing was acted on.
+            Some(e) if response.status() < 500 => Err(HubError::invalid(e.to_string())),
+            Some(e) => Err(HubError::from(e)),
+        }
+    }
+
+    /// Acts on a push that passed every check, then does the hub's part.
+    fn act(
+        &self,
+        appid: &str,
+        pushes: &ComponentPushHandler,
+        message: &Message,
+    ) -> crate::Result<()> {
+        let exchange = matches!(
+            message.kind(),
             MessageKind::Component(
-                ComponentPush::Authorized(auth) | ComponentPush::UpdateAuthorized(auth),
-            ) => {
-                // query_auth saves the refresh token through the store
-                // before anything uses the access token.
-                let exchanged = self
-                    .client
-                    .exchange_auth_code_for(appid, auth.authorization_code.expose());
-                self.counts.upstream_call(KINDS[3], exchanged.is_ok());
-                let tokens = exchanged?;
+                ComponentPush::Authorized(_) | ComponentPush::UpdateAuthorized(_)
+            )
+        );
+        let handled = pushes.apply(message);
+        if exchange {
+            self.counts.upstream_call(KINDS[3], handled.is_ok());
+        }
+        match handled? {
+            Handled::Nothing => {}
+            Handled::Authorized(tokens) => {
+                // The refresh token is in the store already; the access
+                // token joins it so that every replica serves it.
                 let key = TokenKey::access_token(appid).for_authorizer(&tokens.authorizer_appid);
                 self.store.put_token(&key, &tokens.access_token)?;
                 self.ahead.served(&key);
             }
-            MessageKind::Component(ComponentPush::Unauthorized {
-                authorizer_app_id, ..
-            }) => {
-                self.store.remove_authorizer(appid, &authorizer_app_id)?;
-                self.ahead.stop_authorizer(appid, &authorizer_app_id);
-                // Forget, never fetch: the authorizer is gone.
-                let access = TokenKey::access_token(appid).for_authorizer(&authorizer_app_id);
-                let jsapi =
-                    TokenKey::ticket(appid, TicketType::Jsapi).for_authorizer(&authorizer_app_id);
-                let card =
-                    TokenKey::ticket(appid, TicketType::WxCard).for_authorizer(&authorizer_app_id);
-                for key in [access, jsapi, card] {
-                    self.client.forget_token(&key);
-                }
-            }
-            _ => {}
+            Handled::Unauthorized(authorizer) => self.ahead.stop_authorizer(appid, &authorizer),
         }
-        Ok(HubResponse::new(200, "text/plain", "success"))
+        Ok(())
     }
 }

@@ -236,10 +236,6 @@ impl TokenSource for HubUpstream {
     fn forget(&self, key: &TokenKey) {
         self.inner.forget(key)
     }
-
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        self.inner.save_refresh_token(key, refresh_token)
-    }
 }
 
 impl fmt::Debug for HubUpstream {

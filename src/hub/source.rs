@@ -11,7 +11,6 @@ use parking_lot::Mutex;
 use super::store::{key_name, store_error, Store};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
-use crate::secret::Secret;
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
 use crate::token::{Context, Token, TokenKey, TokenSource};
 
@@ -323,12 +322,6 @@ impl TokenSource for StoreSource {
 
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
         self.acquire(key, Some(stale), cx)
-    }
-
-    /// Hands the refresh token to upstream, whose store it is (a hub's
-    /// component sources keep refresh tokens in the hub's store).
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        self.upstream.save_refresh_token(key, refresh_token)
     }
 
     /// Its own limit, shared through the store, applies instead.

@@ -4,7 +4,6 @@
 //! [`Store`](super::Store) (every store is both providers).
 
 use crate::error::Result;
-use crate::secret::Secret;
 use crate::token::component::ComponentSource;
 use crate::token::{Context, Token, TokenKey, TokenSource};
 use crate::SecretSource;
@@ -47,10 +46,6 @@ impl TokenSource for Upstream {
 
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
         self.source_of(key)?.refresh(key, stale, cx)
-    }
-
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        self.source_of(key)?.save_refresh_token(key, refresh_token)
     }
 }
 

@@ -47,8 +47,12 @@ where
 /// WeChat may hand out a new `authorizer_refresh_token` on every refresh;
 /// losing it means the account owner must authorize the platform again. A
 /// [`ComponentSource`] saves a rotated refresh token here **before** the new
-/// access token is used, so a crash cannot lose it: implement `save` so that
-/// it returns only once the token is durable.
+/// access token is used, and
+/// [`Client::exchange_auth_code`](crate::Client::exchange_auth_code) saves
+/// an authorizer's first one here before its access token is cached, so a
+/// crash cannot lose it: implement `save` so that it returns only once the
+/// token is durable. Hand the exchange the store the platform's
+/// [`ComponentSource`] (or hub) reads.
 pub trait RefreshTokenStore: Send + Sync {
     /// The refresh token of `authorizer_appid`, if one is stored.
     ///
@@ -193,12 +197,19 @@ pub struct ComponentSource {
     secret: Secret,
     tickets: Arc<dyn VerifyTicketProvider>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
-    /// Rotated refresh tokens whose save failed: used (and saved again) on
-    /// the next fetch, so a store outage loses nothing while the process
-    /// lives.
-    unsaved: Mutex<HashMap<String, Secret>>,
+    /// Rotated refresh tokens whose save failed, by authorizer: used (and
+    /// saved again) on the next fetch, so a store outage loses nothing
+    /// while the process lives.
+    unsaved: Mutex<HashMap<String, Rotation>>,
     /// `None`: the client's base URL.
     base_url: Option<String>,
+}
+
+/// A refresh token WeChat rotated, and the one it replaced.
+#[derive(Clone)]
+struct Rotation {
+    replaced: Secret,
+    rotated: Secret,
 }
 
 #[derive(Deserialize)]
@@ -289,25 +300,37 @@ impl ComponentSource {
         Ok(Token::new(body.component_access_token, body.expires_in))
     }
 
-    fn authorizer_token(&self, authorizer: &str, cx: &Context<'_>) -> Result<Token> {
+    /// The refresh token to call `api_authorizer_token` with: the stored
+    /// one, or a rotation whose save failed last time, saved now, while the
+    /// store still holds the token it replaced. Anything else in the store
+    /// (an authorization since, [`Client::exchange_auth_code`]'s, or
+    /// another process's rotation) is newer than the pending rotation, and
+    /// an empty store means the authorizer left: the rotation is dropped.
+    ///
+    /// [`Client::exchange_auth_code`]: crate::Client::exchange_auth_code
+    fn refresh_token(&self, authorizer: &str) -> Result<Secret> {
+        let stored = self
+            .refresh_tokens
+            .load(&self.component_appid, authorizer)?;
         let pending = self.unsaved.lock().get(authorizer).cloned();
-        if let Some(pending) = &pending {
-            // A rotated token that could not be saved last time: save it now.
-            self.refresh_tokens
-                .save(&self.component_appid, authorizer, pending)?;
+        if let Some(pending) = pending {
+            if stored.as_ref() == Some(&pending.replaced) {
+                self.refresh_tokens
+                    .save(&self.component_appid, authorizer, &pending.rotated)?;
+                self.unsaved.lock().remove(authorizer);
+                return Ok(pending.rotated);
+            }
             self.unsaved.lock().remove(authorizer);
         }
-        let refresh_token = match pending {
-            Some(token) => token,
-            None => self
-                .refresh_tokens
-                .load(&self.component_appid, authorizer)?
-                .ok_or_else(|| {
-                    Error::invalid(format!(
-                        "no authorizer_refresh_token stored for authorizer {authorizer}: the account must authorize the platform"
-                    ))
-                })?,
-        };
+        stored.ok_or_else(|| {
+            Error::invalid(format!(
+                "no authorizer_refresh_token stored for authorizer {authorizer}: the account must authorize the platform"
+            ))
+        })
+    }
+
+    fn authorizer_token(&self, authorizer: &str, cx: &Context<'_>) -> Result<Token> {
+        let refresh_token = self.refresh_token(authorizer)?;
         let url = format!(
             "{}/cgi-bin/component/api_authorizer_token",
             base_url_or(self.base_url.as_deref(), cx)
@@ -341,7 +364,11 @@ impl ComponentSource {
                     self.refresh_tokens
                         .save(&self.component_appid, authorizer, &rotated)
                 {
-                    self.unsaved.lock().insert(authorizer.to_string(), rotated);
+                    let rotation = Rotation {
+                        replaced: refresh_token,
+                        rotated,
+                    };
+                    self.unsaved.lock().insert(authorizer.to_string(), rotation);
                     return Err(e);
                 }
             }
@@ -373,17 +400,6 @@ impl TokenSource for ComponentSource {
                 "ComponentSource serves the component token and authorizers' tokens and tickets, not {key:?}"
             ))),
         }
-    }
-
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        self.check_appid(key)?;
-        let authorizer = key
-            .authorizer_appid()
-            .ok_or_else(|| Error::invalid("a refresh token belongs to an authorizer key"))?;
-        self.refresh_tokens
-            .save(&self.component_appid, authorizer, refresh_token)?;
-        self.unsaved.lock().remove(authorizer);
-        Ok(())
     }
 }
 

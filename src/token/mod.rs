@@ -207,23 +207,6 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
     fn forget(&self, key: &TokenKey) {
         let _ = key;
     }
-
-    /// Keeps `refresh_token` for the authorizer named by `key`, durably,
-    /// before anything uses the tokens it came with. Called by
-    /// [`Client::exchange_auth_code`](crate::Client::exchange_auth_code).
-    ///
-    /// Defaults to an [`ErrorKind::Config`](crate::ErrorKind::Config) error:
-    /// only sources that manage authorizers keep refresh tokens.
-    ///
-    /// # Errors
-    ///
-    /// When the token could not be stored.
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        let _ = refresh_token;
-        Err(crate::error::Error::config(format!(
-            "{self:?} does not keep authorizer refresh tokens (key {key:?})"
-        )))
-    }
 }
 
 impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
@@ -233,10 +216,6 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
 
     fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> Result<Token> {
         (**self).refresh(key, stale, cx)
-    }
-
-    fn save_refresh_token(&self, key: &TokenKey, refresh_token: &Secret) -> Result<()> {
-        (**self).save_refresh_token(key, refresh_token)
     }
 
     fn limited_by_client(&self) -> bool {

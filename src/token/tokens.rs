@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result, TokenFetch};
 use crate::http::Http;
-use crate::secret::Secret;
 use crate::token::cache::TokenCache;
 use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 
@@ -114,17 +113,10 @@ impl Tokens {
         self.cache.invalidate_if(key, stale)
     }
 
-    /// Hands an authorizer's refresh token to the source to keep, then
-    /// caches the access token it came with: persisted before used.
-    pub fn adopt_authorizer(
-        &self,
-        key: &TokenKey,
-        refresh_token: &Secret,
-        access_token: Token,
-    ) -> Result<()> {
-        self.source()?.save_refresh_token(key, refresh_token)?;
-        self.cache.insert(key, access_token);
-        Ok(())
+    /// Caches `token` for `key`, obtained outside the source (an
+    /// authorizer's first access token, from an authorization code).
+    pub fn adopt(&self, key: &TokenKey, token: Token) {
+        self.cache.insert(key, token);
     }
 
     /// The HTTP agent sources send through.

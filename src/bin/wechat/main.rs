@@ -13,6 +13,8 @@ mod output;
 mod profile;
 mod quota;
 mod sign;
+#[path = "../shared/stderr_log.rs"]
+mod stderr_log;
 mod time;
 mod token;
 
@@ -22,6 +24,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use exit::Failure;
 use profile::{Profile, SourceArgs};
+use stderr_log::StderrLog;
 
 /// Where tokens come from and what the exit codes mean, for `--help`.
 const AFTER_HELP: &str = "\
@@ -74,29 +77,11 @@ enum Command {
     },
 }
 
-/// The SDK's warnings (two processes fetching tokens with one secret) as
-/// lines of the command's own, on stderr.
-struct StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let message = record.args().to_string();
-            let message = message.strip_prefix("wechat: ").unwrap_or(&message);
-            output::note(&format!("warning: {message}"));
-        }
-    }
-
-    fn flush(&self) {}
-}
+/// The SDK's warnings, as `wechat: warning: ...` lines on stderr.
+static LOG: StderrLog = StderrLog::new("wechat");
 
 fn main() -> ExitCode {
-    // ok because nothing else installs a logger in this binary
-    let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Warn));
+    LOG.install();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
