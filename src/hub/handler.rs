@@ -14,7 +14,7 @@ use super::error::HubError;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
 #[cfg(doc)]
 use super::source::StoreSource;
-use super::store::Store;
+use super::store::{Store, Watch};
 use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
 use crate::error::Result;
@@ -107,6 +107,8 @@ pub struct HubHandler {
     pub(super) daily_quota: u64,
     /// Runs `ahead` in the background; stopped when the handler drops.
     pub(super) _ahead_thread: Option<AheadThread>,
+    /// Hears other replicas' authorizer removals; stops when dropped.
+    pub(super) _watch: Option<Watch>,
 }
 
 /// An endpoint's answer, or the error to answer instead.

@@ -48,7 +48,7 @@ pub use redis::RedisStore;
 #[cfg(feature = "hub")]
 pub use server::HubServer;
 pub use source::StoreSource;
-pub use store::{LockGuard, MemoryStore, Store};
+pub use store::{LockGuard, MemoryStore, Store, StoreEvent, StoreListener, Watch};
 #[cfg(any(feature = "hub", feature = "testing"))]
 pub(crate) use wire::MAX_BODY;
 pub use wire::{HubRequest, HubResponse};

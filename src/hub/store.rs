@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::{unix_now, Token, TokenKey, TokenKind};
+use crate::token::{unix_now, TicketType, Token, TokenKey, TokenKind};
 
 /// Where a hub keeps what must outlive one request: tokens and tickets, each
 /// third-party platform's `component_verify_ticket`, each authorizer's
@@ -60,8 +60,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()>;
 
     /// Stores `token` for `key` as [`put_token`](Store::put_token) does,
-    /// unless the stored token was written with a higher `fence`: then
-    /// nothing is written and `false` returned. A hub takes a new fence
+    /// unless the stored token was written with a higher `fence`, or the
+    /// key was removed (see [`remove_authorizer`](Store::remove_authorizer))
+    /// after `fence` was taken: then nothing is written and `false`
+    /// returned. A hub takes a new fence
     /// (an [`increment`](Store::increment)) under the refresh lock before
     /// each upstream call, so a replica whose lock expired during its call
     /// cannot overwrite the token of the replica that took the lock next.
@@ -137,7 +139,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<()>;
 
     /// Forgets an authorizer that revoked its authorization: its refresh
-    /// token and its stored tokens and tickets.
+    /// token, its stored tokens and tickets, and that they were served.
+    /// Each of its tokens is fenced too: a write with a fence taken before
+    /// the removal ([`put_token_fenced`](Store::put_token_fenced), by a
+    /// refresh that was under way) is refused, so nothing brings the
+    /// authorizer back but a new authorization. Then every
+    /// [`watch`](Store::watch)er is told.
     ///
     /// # Errors
     ///
@@ -189,6 +196,206 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// If the store cannot be read.
     fn counter(&self, name: &str) -> Result<u64>;
+
+    /// Stores `refresh_token` as [`put_refresh_token`](Store::put_refresh_token)
+    /// does, but only over one already held: `false`, and nothing stored,
+    /// if the authorizer has none. A hub stores rotated refresh tokens so,
+    /// so that a refresh that was under way when the authorizer revoked
+    /// (see [`remove_authorizer`](Store::remove_authorizer)) cannot bring
+    /// it back.
+    ///
+    /// Defaults to reading, then writing: not atomic; a store shared by
+    /// replicas should do both in one step.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read or written.
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        if self
+            .get_refresh_token(component_appid, authorizer_appid)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        self.put_refresh_token(component_appid, authorizer_appid, refresh_token)?;
+        Ok(true)
+    }
+
+    /// Records that a hub handed out `key`'s token at `at` (Unix seconds),
+    /// so that every replica, and a hub started later, refreshes it ahead
+    /// of expiry.
+    ///
+    /// Defaults to remembering nothing: each replica then refreshes ahead
+    /// only what it served itself since it started.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        let _ = (key, at);
+        Ok(())
+    }
+
+    /// The keys recorded by [`put_served`](Store::put_served) at or after
+    /// `since` (Unix seconds), with when each was last served. Keys served
+    /// only before `since` are forgotten.
+    ///
+    /// Defaults to none.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        let _ = since;
+        Ok(Vec::new())
+    }
+
+    /// Forgets that `keys` were served (their accounts are no longer
+    /// configured).
+    ///
+    /// Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        let _ = keys;
+        Ok(())
+    }
+
+    /// Calls `listener` with what replicas sharing this store change that
+    /// the others must act on at once, until the returned [`Watch`] is
+    /// dropped: each [`remove_authorizer`](Store::remove_authorizer), by
+    /// any replica (this one included), so that every replica stops
+    /// serving the authorizer's cached tokens. `None` if the store cannot
+    /// tell: replicas then notice within their
+    /// [`max_staleness`](crate::hub::HubHandlerBuilder::max_staleness).
+    ///
+    /// A store shared across processes listens on a thread of its own, and
+    /// reports losing its connection ([`StoreEvent::Lost`]; events are
+    /// missed until [`StoreEvent::Listening`] again).
+    ///
+    /// Defaults to `None`.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot start listening.
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        let _ = listener;
+        Ok(None)
+    }
+}
+
+/// What a [`Store::watch`] listener is told.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreEvent<'a> {
+    /// Listening (again, after [`Lost`](StoreEvent::Lost)): from now on no
+    /// event is missed.
+    Listening,
+    /// An authorizer revoked its authorization and a replica removed it
+    /// (see [`Store::remove_authorizer`]).
+    AuthorizerRemoved {
+        /// The platform.
+        component_appid: &'a str,
+        /// The authorizer that left.
+        authorizer_appid: &'a str,
+    },
+    /// Listening failed; events are missed until listening again (the
+    /// store tries again after a bounded backoff).
+    Lost(&'a crate::error::Error),
+}
+
+/// A [`Store::watch`] listener.
+pub type StoreListener = std::sync::Arc<dyn Fn(&StoreEvent<'_>) + Send + Sync>;
+
+/// A listener's registration with [`Store::watch`]: the listener is
+/// called until this is dropped.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use wechat::hub::{MemoryStore, Store, StoreEvent};
+///
+/// let store = MemoryStore::new();
+/// let removed = Arc::new(AtomicUsize::new(0));
+/// let seen = removed.clone();
+/// let watch = store.watch(Arc::new(move |event: &StoreEvent<'_>| {
+///     if let StoreEvent::AuthorizerRemoved { authorizer_appid: "wxa", .. } = event {
+///         seen.fetch_add(1, Ordering::SeqCst);
+///     }
+/// }))?;
+/// store.remove_authorizer("wxc", "wxa")?;
+/// assert_eq!(removed.load(Ordering::SeqCst), 1);
+/// drop(watch);
+/// store.remove_authorizer("wxc", "wxa")?;
+/// assert_eq!(removed.load(Ordering::SeqCst), 1, "no longer called");
+/// # Ok::<(), wechat::Error>(())
+/// ```
+#[must_use = "the listener is called only until the watch is dropped"]
+pub struct Watch {
+    /// Behind a lock only so that a watch can be shared (`Sync`).
+    stop: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Watch {
+    /// A watch that runs `stop` once when dropped: for your own [`Store`]
+    /// implementations.
+    pub fn new(stop: impl FnOnce() + Send + 'static) -> Watch {
+        Watch {
+            stop: Mutex::new(Some(Box::new(stop))),
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.get_mut().take() {
+            stop();
+        }
+    }
+}
+
+impl fmt::Debug for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watch").finish_non_exhaustive()
+    }
+}
+
+/// The listeners of a store in this process: same-process replicas that
+/// share one store object are told of a removal directly.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    listeners: std::sync::Arc<Mutex<Vec<(u64, StoreListener)>>>,
+}
+
+impl Watchers {
+    pub fn add(&self, listener: StoreListener) -> Watch {
+        let id = lock_value();
+        self.listeners.lock().push((id, listener));
+        let listeners = std::sync::Arc::downgrade(&self.listeners);
+        Watch::new(move || {
+            if let Some(listeners) = listeners.upgrade() {
+                listeners.lock().retain(|(i, _)| *i != id);
+            }
+        })
+    }
+
+    /// Tells every listener, with no lock held while they run.
+    pub fn tell(&self, event: &StoreEvent<'_>) {
+        let listeners: Vec<StoreListener> =
+            self.listeners.lock().iter().map(|(_, l)| l.clone()).collect();
+        for listener in listeners {
+            listener(event);
+        }
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -265,6 +472,31 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn counter(&self, name: &str) -> Result<u64> {
         (**self).counter(name)
     }
+
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        (**self).replace_refresh_token(component_appid, authorizer_appid, refresh_token)
+    }
+
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        (**self).put_served(key, at)
+    }
+
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        (**self).served_keys(since)
+    }
+
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        (**self).forget_served(keys)
+    }
+
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        (**self).watch(listener)
+    }
 }
 
 /// A held refresh lock: released when dropped.
@@ -299,6 +531,50 @@ impl fmt::Debug for LockGuard<'_> {
 
 /// How long a `component_verify_ticket` lives (WeChat: 12 hours).
 pub(crate) const VERIFY_TICKET_LIFE: Duration = Duration::from_secs(12 * 3600);
+
+/// How long a key's fence counter is kept: far past any token's life, so
+/// fences only grow while a token written with one may still be stored.
+pub(crate) const FENCE_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// The counter ([`Store::increment`]) a key's fences are taken from.
+pub(crate) fn fence_name(key: &TokenKey) -> String {
+    format!("fence:{}", key_name(key))
+}
+
+/// Every key an authorizer's tokens and tickets are stored under.
+pub(crate) fn authorizer_keys(component_appid: &str, authorizer_appid: &str) -> [TokenKey; 3] {
+    [
+        TokenKey::access_token(component_appid),
+        TokenKey::ticket(component_appid, TicketType::Jsapi),
+        TokenKey::ticket(component_appid, TicketType::WxCard),
+    ]
+    .map(|k| k.for_authorizer(authorizer_appid))
+}
+
+/// The key a [`key_name`] names, if it names one.
+pub(crate) fn key_of_name(name: &str) -> Option<TokenKey> {
+    let (kind, appids) = name.split_once(':')?;
+    let (appid, authorizer) = match appids.split_once('/') {
+        Some((appid, authorizer)) => (appid, Some(authorizer)),
+        None => (appids, None),
+    };
+    if appid.is_empty() || authorizer == Some("") {
+        return None;
+    }
+    let key = match kind {
+        "access_token" => TokenKey::access_token(appid),
+        "component_access_token" if authorizer.is_none() => {
+            TokenKey::component_access_token(appid)
+        }
+        "ticket.jsapi" => TokenKey::ticket(appid, TicketType::Jsapi),
+        "ticket.wx_card" => TokenKey::ticket(appid, TicketType::WxCard),
+        _ => return None,
+    };
+    Some(match authorizer {
+        Some(a) => key.for_authorizer(a),
+        None => key,
+    })
+}
 
 /// The stable text form of a key, used as a map key, a file field and a
 /// Redis key suffix: `access_token:wx1`, `access_token:wxc/wxa`,
@@ -355,6 +631,11 @@ pub(crate) struct State {
     pub fences: HashMap<String, u64>,
     /// Counters by name: `(value, forgotten at, Unix seconds)`.
     pub counters: HashMap<String, (u64, u64)>,
+    /// When each key was last served (Unix seconds), by [`key_name`].
+    pub served: HashMap<String, u64>,
+    /// Keys removed with their authorizer: the fence taken at removal, and
+    /// when it is forgotten (with the fence counter, Unix seconds).
+    pub removed: HashMap<String, (u64, u64)>,
 }
 
 impl State {
@@ -372,6 +653,14 @@ impl State {
     pub fn put_token_fenced(&mut self, key: &TokenKey, token: &Token, fence: u64) -> bool {
         let name = key_name(key);
         if self.get_token(key).is_some() && self.fences.get(&name).is_some_and(|f| *f > fence) {
+            return false;
+        }
+        let now = unix_now();
+        if self
+            .removed
+            .get(&name)
+            .is_some_and(|(at, until)| *at >= fence && *until > now)
+        {
             return false;
         }
         self.fences.insert(name.clone(), fence);
@@ -471,8 +760,62 @@ impl State {
     pub fn remove_authorizer(&mut self, component_appid: &str, authorizer_appid: &str) {
         let suffix = authorizer_suffix(component_appid, authorizer_appid);
         self.tokens.retain(|name, _| !name.ends_with(&suffix));
+        self.served.retain(|name, _| !name.ends_with(&suffix));
         self.refresh_tokens
             .remove(&refresh_name(component_appid, authorizer_appid));
+        let now = unix_now();
+        self.removed.retain(|_, (_, until)| *until > now);
+        for key in authorizer_keys(component_appid, authorizer_appid) {
+            let fence = fence_name(&key);
+            let at = self.increment(&fence, FENCE_TTL);
+            let until = self.counters.get(&fence).map_or(now, |(_, until)| *until);
+            self.removed.insert(key_name(&key), (at, until));
+        }
+    }
+
+    pub fn replace_refresh_token(
+        &mut self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        token: &Secret,
+    ) -> bool {
+        let held = self
+            .refresh_tokens
+            .get_mut(&refresh_name(component_appid, authorizer_appid));
+        match held {
+            Some(held) => {
+                *held = token.clone();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn put_served(&mut self, key: &TokenKey, at: u64) {
+        let last = self.served.entry(key_name(key)).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// The keys served at or after `since`.
+    pub fn served_keys(&self, since: u64) -> Vec<(TokenKey, u64)> {
+        self.served
+            .iter()
+            .filter(|(_, at)| **at >= since)
+            .filter_map(|(name, at)| Some((key_of_name(name)?, *at)))
+            .collect()
+    }
+
+    /// Forgets the keys served only before `since`; whether there were any.
+    pub fn prune_served(&mut self, since: u64) -> bool {
+        let before = self.served.len();
+        self.served.retain(|_, at| *at >= since);
+        self.served.len() != before
+    }
+
+    pub fn forget_served(&mut self, keys: &[TokenKey]) {
+        for key in keys {
+            self.served.remove(&key_name(key));
+        }
     }
 }
 
@@ -514,6 +857,7 @@ impl Locks {
 pub struct MemoryStore {
     state: Mutex<State>,
     locks: Locks,
+    watchers: Watchers,
 }
 
 impl MemoryStore {
@@ -597,7 +941,44 @@ impl Store for MemoryStore {
         self.state
             .lock()
             .remove_authorizer(component_appid, authorizer_appid);
+        self.watchers.tell(&StoreEvent::AuthorizerRemoved {
+            component_appid,
+            authorizer_appid,
+        });
         Ok(())
+    }
+
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        Ok(self.state.lock().replace_refresh_token(
+            component_appid,
+            authorizer_appid,
+            refresh_token,
+        ))
+    }
+
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        self.state.lock().put_served(key, at);
+        Ok(())
+    }
+
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        let mut state = self.state.lock();
+        state.prune_served(since);
+        Ok(state.served_keys(since))
+    }
+
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        self.state.lock().forget_served(keys);
+        Ok(())
+    }
+
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        Ok(Some(self.watchers.add(listener)))
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
@@ -638,8 +1019,6 @@ mod tests {
         assert_eq!(state.verify_ticket("wxc"), None, "past its 12 hours");
         assert_eq!(state.verify_ticket_received_at("wxc"), None);
     }
-    use crate::token::TicketType;
-
     #[test]
     fn key_names_are_distinct_and_stable() {
         let names = [
