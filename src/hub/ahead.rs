@@ -222,6 +222,8 @@ impl Ahead {
                     Backoff::default()
                 }
                 Err(e) => {
+                    let message = format!("api_start_push_ticket: {e}");
+                    self.counts.upstream_error(appid, now, message);
                     let failures = backoff.failures + 1;
                     let wait = backoff_after(failures);
                     if failures < START_PUSH_TRIES {
@@ -530,6 +532,35 @@ mod tests {
         assert!((1_048..1_054).contains(&due_at(&key, &short)));
         let tiny = Token::with_timestamp("T", 1_000, 5);
         assert_eq!(due_at(&key, &tiny), 1_005, "no margin: due at expiry");
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn start_push_ticket_calls_are_counted_by_result() {
+        let fake = crate::testing::FakeWechat::start().unwrap();
+        fake.register_component("wxc", "cs");
+        fake.fail_next("/cgi-bin/component/api_start_push_ticket", -1, "busy", 1);
+        let clock = crate::ManualClock::starting_now();
+        let hub = crate::hub::HubHandler::builder()
+            .component("wxc", "cs")
+            .upstream(fake.url())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap();
+        clock.advance(TICKET_STALE);
+        assert_eq!(hub.resume_ticket_pushes(), 1);
+        assert_eq!(hub.counts.start_push_tickets(), (0, 1));
+        clock.advance(BACKOFF_BASE);
+        assert_eq!(hub.resume_ticket_pushes(), 1);
+        assert_eq!(hub.counts.start_push_tickets(), (1, 1));
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_minute() {
+        let waits: Vec<u64> = (1..=8).map(|n| backoff_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff_after(u32::MAX), BACKOFF_CAP);
     }
 
     #[test]

@@ -390,8 +390,12 @@ impl Watchers {
 
     /// Tells every listener, with no lock held while they run.
     pub fn tell(&self, event: &StoreEvent<'_>) {
-        let listeners: Vec<StoreListener> =
-            self.listeners.lock().iter().map(|(_, l)| l.clone()).collect();
+        let listeners: Vec<StoreListener> = self
+            .listeners
+            .lock()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
         for listener in listeners {
             listener(event);
         }
@@ -563,9 +567,7 @@ pub(crate) fn key_of_name(name: &str) -> Option<TokenKey> {
     }
     let key = match kind {
         "access_token" => TokenKey::access_token(appid),
-        "component_access_token" if authorizer.is_none() => {
-            TokenKey::component_access_token(appid)
-        }
+        "component_access_token" if authorizer.is_none() => TokenKey::component_access_token(appid),
         "ticket.jsapi" => TokenKey::ticket(appid, TicketType::Jsapi),
         "ticket.wx_card" => TokenKey::ticket(appid, TicketType::WxCard),
         _ => return None,
@@ -1037,6 +1039,62 @@ mod tests {
                 "ticket.jsapi:wx1",
                 "ticket.wx_card:wxc/wxa",
             ]
+        );
+    }
+
+    #[test]
+    fn key_names_read_back_as_their_keys() {
+        let keys = [
+            TokenKey::access_token("wx1"),
+            TokenKey::access_token("wxc").for_authorizer("wxa"),
+            TokenKey::component_access_token("wxc"),
+            TokenKey::ticket("wx1", TicketType::Jsapi),
+            TokenKey::ticket("wxc", TicketType::WxCard).for_authorizer("wxa"),
+        ];
+        for key in keys {
+            assert_eq!(key_of_name(&key_name(&key)), Some(key));
+        }
+        for name in [
+            "",
+            "access_token",
+            "access_token:",
+            "access_token:wxc/",
+            "component_access_token:wxc/wxa",
+            "ticket.other:wx1",
+            "lock:wx1",
+        ] {
+            assert_eq!(key_of_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_removed_authorizer_cannot_be_written_back_with_an_older_fence() {
+        let store = MemoryStore::new();
+        let key = TokenKey::access_token("wxc").for_authorizer("wxa");
+        store
+            .put_refresh_token("wxc", "wxa", &Secret::new("R1"))
+            .unwrap();
+        let before = store.increment(&fence_name(&key), FENCE_TTL).unwrap();
+        store.remove_authorizer("wxc", "wxa").unwrap();
+        let rotated = Secret::new("R2");
+        assert!(!store.replace_refresh_token("wxc", "wxa", &rotated).unwrap());
+        assert!(!store
+            .put_token_fenced(&key, &Token::new("LATE", 7200), before)
+            .unwrap());
+        assert_eq!(store.get_token(&key).unwrap(), None);
+        assert_eq!(store.get_refresh_token("wxc", "wxa").unwrap(), None);
+        // A new authorization is stored, and its tokens with new fences.
+        store
+            .put_refresh_token("wxc", "wxa", &Secret::new("R3"))
+            .unwrap();
+        let after = store.increment(&fence_name(&key), FENCE_TTL).unwrap();
+        assert!(store
+            .put_token_fenced(&key, &Token::new("NEW", 7200), after)
+            .unwrap());
+        assert!(store.replace_refresh_token("wxc", "wxa", &rotated).unwrap());
+        assert_eq!(
+            store.get_refresh_token("wxc", "wxa").unwrap(),
+            Some(rotated)
         );
     }
 
