@@ -351,3 +351,62 @@ fn keys_served_before_the_bound_are_not_refreshed_ahead() {
     assert_eq!(store.served_keys(0).unwrap(), vec![]);
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 }
+
+#[test]
+fn a_replica_whose_subscription_is_lost_counts_it_and_listens_again() {
+    let prefix = process::unique_prefix("watch_lost");
+    let fake = platform(&prefix);
+    let (a, b) = (replica(&fake, &prefix), replica(&fake, &prefix));
+    assert_eq!(token_of(&b, "wx_leaving").0, 200);
+    let errors = "wechat_hub_store_watch_errors_total";
+    assert_eq!(b.metric(errors), 0.0);
+
+    // Redis drops both replicas' subscriptions (named after the prefix).
+    let con = std::sync::Mutex::new(
+        redis::Client::open(REDIS)
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .unwrap(),
+    );
+    let client_list = || -> String {
+        redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut *con.lock().unwrap())
+            .unwrap()
+    };
+    let list = client_list();
+    let name = format!("name={prefix}watch ");
+    let ids: Vec<String> = list
+        .lines()
+        .filter(|l| l.contains(&name))
+        .filter_map(|l| {
+            Some(
+                l.split_whitespace()
+                    .next()?
+                    .strip_prefix("id=")?
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "one subscription per replica: {list}");
+    for id in &ids {
+        let _: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query(&mut *con.lock().unwrap())
+            .unwrap();
+    }
+    wait_until("b counts the lost subscription", || b.metric(errors) >= 1.0);
+    wait_until("b listens again", || {
+        client_list()
+            .lines()
+            .filter(|l| l.contains(&name) && l.contains("cmd=subscribe"))
+            .count()
+            == 2
+    });
+
+    push_unauthorized(&a);
+    wait_until("the removal is heard", || b.metric(HEARD) >= 1.0);
+    assert_not_authorized("b", "fetch", token_of(&b, "wx_leaving"));
+}

@@ -715,6 +715,9 @@ struct Listener {
     client: redis::Client,
     addr: String,
     channel: String,
+    /// The connection's `CLIENT SETNAME`: `<prefix>watch`, so that an
+    /// operator sees in `CLIENT LIST` which hubs listen.
+    name: String,
     timeout: Duration,
     listener: StoreListener,
     stop: mpsc::Receiver<()>,
@@ -734,6 +737,7 @@ impl Listener {
             client: store.client.clone(),
             addr: store.addr.clone(),
             channel: store.channel(),
+            name: format!("{}watch", store.prefix).replace(char::is_whitespace, "_"),
             timeout: store.timeout,
             listener,
             stop: stopped,
@@ -785,6 +789,10 @@ impl Listener {
         let mut con = self.client.get_connection_with_timeout(self.timeout)?;
         con.set_write_timeout(Some(self.timeout))?;
         con.set_read_timeout(Some(self.timeout))?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(&self.name)
+            .query::<()>(&mut con)?;
         let mut pubsub = con.as_pubsub();
         pubsub.subscribe(&self.channel)?;
         pubsub.set_read_timeout(Some(WATCH_POLL))?;
