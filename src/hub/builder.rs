@@ -259,7 +259,11 @@ impl HubHandlerBuilder {
     /// Refreshes are not affected: they are always compared against the
     /// store's token, under its lock. While the store cannot be read, the
     /// last token read is served until it expires (no replica can replace
-    /// it meanwhile).
+    /// it meanwhile). An authorizer that revoked (`unauthorized`, pushed to
+    /// any replica) leaves every replica's cache at once when the store
+    /// can tell them ([`Store::watch`]: `RedisStore`, and replicas in one
+    /// process sharing a store object); this bound is the fallback while
+    /// it cannot.
     ///
     /// Defaults to 1 second.
     pub fn max_staleness(mut self, bound: Duration) -> Self {

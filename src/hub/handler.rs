@@ -244,8 +244,10 @@ impl HubHandler {
     }
 
     /// Runs one refresh-ahead pass now and returns how many tokens and
-    /// tickets it replaced by calling WeChat: every one this replica has
-    /// served whose refresh is due (in the margin window before it stops
+    /// tickets it replaced by calling WeChat: every one any replica
+    /// sharing the store served in the last week (the store keeps them,
+    /// see [`Store::put_served`], so a hub started later refreshes them
+    /// too) whose refresh is due (in the margin window before it stops
     /// being handed out, jittered per key) is fetched anew under the
     /// store's lock and refresh limit, while clients keep getting the
     /// current one. A token another replica already replaced is not
@@ -287,9 +289,12 @@ impl HubHandler {
 
     /// Asks WeChat to resume pushing verify tickets for every platform
     /// that got none for 20 minutes (or none at all in the 20 minutes
-    /// since this hub started), once per such staleness across replicas,
-    /// with `/cgi-bin/component/api_start_push_ticket`; returns how many
-    /// it asked for. The hub's own thread runs it with each
+    /// since this hub started), once per 20 minutes of such staleness
+    /// across replicas, with `/cgi-bin/component/api_start_push_ticket`;
+    /// returns how many asks it made. A failed ask is logged, counted in
+    /// `/metrics` (`start_push_ticket_errors`), shown on `/status`, and
+    /// made again by the same replica after a backoff doubling from 1 s
+    /// to 60 s, 8 tries at most per 20 minutes. The hub's own thread runs it with each
     /// [`refresh_due`](HubHandler::refresh_due) pass.
     ///
     /// # Example

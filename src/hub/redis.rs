@@ -111,11 +111,23 @@ const POOL: usize = 16;
 /// Keys, all under a [`prefix`](RedisStore::prefix):
 /// `token:<kind>:<appid>[/<authorizer>]` (a JSON token, expiring with the
 /// token), `verify_ticket:<component appid>` (12 hours),
-/// `refresh_token:<component appid>/<authorizer appid>` (no expiry) and
-/// `lock:<kind>:<appid>[/<authorizer>]`. The lock is `SET NX PX` with a
+/// `refresh_token:<component appid>/<authorizer appid>` (no expiry),
+/// `lock:<kind>:<appid>[/<authorizer>]`, `counter:<name>` (quota counts,
+/// fences), `schedule:<key>` (the refresh limit), `served` (a sorted set
+/// of the keys served, scored by when, pruned after a week unserved) and
+/// `removed:<key>` (a removed authorizer's tombstone: the fence its
+/// removal took, refusing older writes). The lock is `SET NX PX` with a
 /// random value, released by a script that deletes it only if it still
 /// holds that value, so a holder whose lock expired cannot release its
 /// successor's.
+///
+/// Removing an authorizer is one script that deletes it, fences its tokens
+/// and publishes `<component appid>/<authorizer appid>` on the channel
+/// `<prefix>authorizer_removed`. Each hub built on the store listens there
+/// ([`Store::watch`]) on a thread and a connection of its own (named
+/// `<prefix>watch` in `CLIENT LIST`), and evicts the authorizer from its
+/// cache the moment it hears; a lost subscription is retried after a
+/// backoff from 100 ms to 5 s. Needs Redis 6.2 or later (`ZADD GT`).
 ///
 /// Every failure to reach Redis is an
 /// [`ErrorKind::Store`](crate::ErrorKind::Store) error naming the server
@@ -547,7 +559,8 @@ impl Store for RedisStore {
     }
 
     /// Subscribes to the removals channel on a thread and a connection of
-    /// its own (see [`Listener`]).
+    /// its own; returns once subscribed (or once that failed: it is tried
+    /// again in the background).
     fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
         Listener::start(self, listener)
             .map(Some)
