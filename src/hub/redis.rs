@@ -48,9 +48,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 "#;
 
-/// Sets the verify ticket `KEYS[1]` to `ARGV[1]` and its creation time
-/// `KEYS[2]` to `ARGV[2]`, both for `ARGV[3]` seconds, unless a living
-/// ticket was created later.
+/// Sets the verify ticket `KEYS[1]` to `ARGV[1]`, its creation time
+/// `KEYS[2]` to `ARGV[2]` and its arrival time `KEYS[3]` to `ARGV[4]`, all
+/// for `ARGV[3]` seconds, unless a living ticket was created later.
 const NEWER_TICKET: &str = r#"
 local held = tonumber(redis.call('GET', KEYS[2]) or '0')
 if redis.call('EXISTS', KEYS[1]) == 1 and held > tonumber(ARGV[2]) then
@@ -58,6 +58,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 and held > tonumber(ARGV[2]) then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
 return 1
 "#;
 
@@ -110,7 +111,9 @@ const POOL: usize = 16;
 ///
 /// Keys, all under a [`prefix`](RedisStore::prefix):
 /// `token:<kind>:<appid>[/<authorizer>]` (a JSON token, expiring with the
-/// token), `verify_ticket:<component appid>` (12 hours),
+/// token), `verify_ticket:<component appid>` (12 hours, with
+/// `verify_ticket_at:` its arrival and `verify_ticket_created:` its
+/// `CreateTime`),
 /// `refresh_token:<component appid>/<authorizer appid>` (no expiry),
 /// `lock:<kind>:<appid>[/<authorizer>]`, `counter:<name>` (quota counts,
 /// fences), `schedule:<key>` (the refresh limit), `served` (a sorted set
@@ -289,6 +292,11 @@ impl RedisStore {
         format!("{}removed:{}", self.prefix, key_name(key))
     }
 
+    /// When a platform's verify ticket arrived (Unix seconds).
+    fn ticket_at_key(&self, component_appid: &str) -> String {
+        format!("{}verify_ticket_at:{component_appid}", self.prefix)
+    }
+
     /// The sorted set of served keys, scored by when each was last served.
     fn served_key(&self) -> String {
         format!("{}served", self.prefix)
@@ -401,10 +409,17 @@ impl Store for RedisStore {
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let at = self.ticket_at_key(component_appid);
         self.run("SET verify ticket", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(ticket.expose())
+                .arg("EX")
+                .arg(VERIFY_TICKET_LIFE.as_secs())
+                .query::<()>(c)?;
+            redis::cmd("SET")
+                .arg(&at)
+                .arg(unix_now())
                 .arg("EX")
                 .arg(VERIFY_TICKET_LIFE.as_secs())
                 .query::<()>(c)
@@ -419,31 +434,42 @@ impl Store for RedisStore {
     ) -> Result<bool> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
         let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
+        let at = self.ticket_at_key(component_appid);
         let written = self.run("newer verify ticket", |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
-                .arg(2)
+                .arg(3)
                 .arg(&key)
                 .arg(&created)
+                .arg(&at)
                 .arg(ticket.expose())
                 .arg(create_time)
                 .arg(VERIFY_TICKET_LIFE.as_secs())
+                .arg(unix_now())
                 .query::<i64>(c)
         })?;
         Ok(written == 1)
     }
 
-    /// Read off the ticket's time to live: it was stored with 12 hours.
+    /// Stored beside the ticket: the same every time it is read (a hub
+    /// names its asks to resume pushes by it). A ticket stored before
+    /// arrival times were kept has it read off its time to live (it was
+    /// stored with 12 hours).
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let left = self.run("TTL verify ticket", |c| {
-            redis::cmd("TTL").arg(&key).query::<i64>(c)
+        let at = self.ticket_at_key(component_appid);
+        let (left, at) = self.run("TTL verify ticket", |c| {
+            let left = redis::cmd("TTL").arg(&key).query::<i64>(c)?;
+            let at = redis::cmd("GET").arg(&at).query::<Option<u64>>(c)?;
+            Ok((left, at))
         })?;
         let Ok(left) = u64::try_from(left) else {
             return Ok(None);
         };
         let life = VERIFY_TICKET_LIFE.as_secs();
-        Ok(Some(unix_now().saturating_sub(life.saturating_sub(left))))
+        Ok(Some(at.unwrap_or_else(|| {
+            unix_now().saturating_sub(life.saturating_sub(left))
+        })))
     }
 
     fn get_refresh_token(
