@@ -346,15 +346,23 @@ fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
     );
 }
 
+const START_PUSH: &str = "/cgi-bin/component/api_start_push_ticket";
+
+/// A fake whose `api_start_push_ticket` fails `times` before it succeeds.
+fn start_push_failing(times: usize) -> wechat::testing::FakeWechat {
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.fail_next(START_PUSH, -1, "system error", times);
+    fake
+}
+
 #[test]
 fn a_failed_start_push_ticket_is_retried_after_a_backoff_not_a_staleness_window() {
     use std::time::Duration;
     use wechat::ManualClock;
 
-    let fake = wechat::testing::FakeWechat::start().unwrap();
-    fake.register_component(COMPONENT, SECRET);
-    let path = "/cgi-bin/component/api_start_push_ticket";
-    fake.fail_next(path, -1, "system error", 1);
+    let fake = start_push_failing(1);
+    let path = START_PUSH;
     let store = Arc::new(MemoryStore::new());
     store
         .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
@@ -401,10 +409,7 @@ fn retries_of_start_push_ticket_are_bounded() {
     use std::time::Duration;
     use wechat::ManualClock;
 
-    let fake = wechat::testing::FakeWechat::start().unwrap();
-    fake.register_component(COMPONENT, SECRET);
-    let path = "/cgi-bin/component/api_start_push_ticket";
-    fake.fail_next(path, -1, "system error", 100);
+    let fake = start_push_failing(100);
     let clock = ManualClock::starting_now();
     let hub = HubHandler::builder()
         .component(COMPONENT, SECRET)
@@ -421,5 +426,5 @@ fn retries_of_start_push_ticket_are_bounded() {
         clock.advance(Duration::from_secs(1));
     }
     assert_eq!(asked, 8, "the first try and 7 retries");
-    assert_eq!(fake.count(path), 8);
+    assert_eq!(fake.count(START_PUSH), 8);
 }

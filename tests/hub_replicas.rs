@@ -113,6 +113,18 @@ fn push_unauthorized(hub: &Served) {
     assert_eq!((status, answer.as_str()), (200, "success"));
 }
 
+/// The store under `prefix` holds neither `wx_leaving`'s token nor its
+/// refresh token.
+fn assert_gone_from_the_store(prefix: &str) {
+    let store = redis(prefix);
+    let key = TokenKey::access_token(COMPONENT).for_authorizer("wx_leaving");
+    assert_eq!(store.get_token(&key).unwrap(), None);
+    assert_eq!(
+        store.get_refresh_token(COMPONENT, "wx_leaving").unwrap(),
+        None
+    );
+}
+
 fn assert_not_authorized(name: &str, verb: &str, (status, body): (u16, Value)) {
     assert_eq!(
         (status, &body["reason"], &body["message"]),
@@ -161,14 +173,8 @@ fn unauthorized_pushed_to_one_hub_is_seen_by_the_others_at_once() {
         "no upstream call"
     );
     assert_eq!(fake.authorizer_token_calls("wx_staying"), staying_calls);
-    let store = redis(&prefix);
-    let key = TokenKey::access_token(COMPONENT).for_authorizer("wx_leaving");
-    assert_eq!(store.get_token(&key).unwrap(), None);
-    assert_eq!(
-        store.get_refresh_token(COMPONENT, "wx_leaving").unwrap(),
-        None
-    );
-    assert!(store
+    assert_gone_from_the_store(&prefix);
+    assert!(redis(&prefix)
         .get_refresh_token(COMPONENT, "wx_staying")
         .unwrap()
         .is_some());
@@ -208,13 +214,7 @@ fn a_refresh_in_flight_on_another_hub_cannot_bring_a_removed_authorizer_back() {
 
     // WeChat rotated the refresh token for b's call; the store kept
     // neither it nor the token fetched.
-    let store = redis(&prefix);
-    let key = TokenKey::access_token(COMPONENT).for_authorizer("wx_leaving");
-    assert_eq!(store.get_token(&key).unwrap(), None);
-    assert_eq!(
-        store.get_refresh_token(COMPONENT, "wx_leaving").unwrap(),
-        None
-    );
+    assert_gone_from_the_store(&prefix);
     for (name, hub) in [("a", &a), ("b", &b)] {
         assert_not_authorized(name, "fetch", token_of(hub, "wx_leaving"));
     }
