@@ -10,9 +10,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::store::{
-    store_error, LockGuard, Locks, State, Store, StoreEvent, StoreListener, Watch, Watchers,
-};
+use super::state::{Locks, State};
+use super::store::{store_error, LockGuard, Store};
+use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};

@@ -14,7 +14,8 @@ use super::error::HubError;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
 #[cfg(doc)]
 use super::source::StoreSource;
-use super::store::{Store, Watch};
+use super::store::Store;
+use super::watch::Watch;
 use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
 use crate::error::Result;

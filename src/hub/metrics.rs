@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::store::{LockGuard, Store, StoreListener, Watch};
+use super::store::{LockGuard, Store};
+use super::watch::{StoreListener, Watch};
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::{Token, TokenKey, TokenKind};

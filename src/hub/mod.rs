@@ -33,9 +33,11 @@ mod redis;
 #[cfg(feature = "hub")]
 mod server;
 mod source;
+mod state;
 mod status;
 mod store;
 mod upstream;
+mod watch;
 mod wire;
 
 pub use builder::HubHandlerBuilder;
@@ -48,7 +50,8 @@ pub use redis::RedisStore;
 #[cfg(feature = "hub")]
 pub use server::HubServer;
 pub use source::StoreSource;
-pub use store::{LockGuard, MemoryStore, Store, StoreEvent, StoreListener, Watch};
+pub use store::{LockGuard, MemoryStore, Store};
+pub use watch::{StoreEvent, StoreListener, Watch};
 #[cfg(any(feature = "hub", feature = "testing"))]
 pub(crate) use wire::MAX_BODY;
 pub use wire::{HubRequest, HubResponse};

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 
 use super::store::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
-    StoreEvent, StoreListener, Watch, FENCE_TTL, VERIFY_TICKET_LIFE,
+    FENCE_TTL, VERIFY_TICKET_LIFE,
 };
+use super::watch::{StoreEvent, StoreListener, Watch};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
