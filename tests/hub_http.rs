@@ -21,14 +21,14 @@ use crate::common::process::wait_until;
 use crate::common::{self, APPID, SECRET};
 
 /// A `HubServer` run on a thread of its own; stopped and joined on drop.
-struct Served {
+pub(crate) struct Served {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Served {
-    fn start(server: HubServer) -> Served {
+    pub(crate) fn start(server: HubServer) -> Served {
         let addr = server.addr();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -40,7 +40,7 @@ impl Served {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
@@ -62,7 +62,7 @@ impl Served {
     }
 
     /// One series' value, read on a connection of its own.
-    fn metric(&self, series: &str) -> f64 {
+    pub(crate) fn metric(&self, series: &str) -> f64 {
         value(&self.metrics(), series)
     }
 }

@@ -8,8 +8,8 @@ use serde_json::Value;
 use wechat::hub::{HubHandler, HubRequest, MemoryStore, Store};
 use wechat::Secret;
 
-const COMPONENT: &str = "wx_platform";
-const SECRET: &str = "platform-secret";
+pub(crate) const COMPONENT: &str = "wx_platform";
+pub(crate) const SECRET: &str = "platform-secret";
 const BEARER: &str = "ops-bearer";
 
 fn rebuild(hub: &HubHandler, body: &str, bearer: Option<&str>) -> (u16, Value) {
@@ -94,34 +94,54 @@ const CALLBACK_TOKEN: &str = "callback-token";
 #[cfg(feature = "crypto")]
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
-/// `xml` encrypted as WeChat pushes it to the platform's callback.
+/// `xml` encrypted as WeChat pushes it to the platform's callback: the
+/// target (path and query) and the body.
 #[cfg(feature = "crypto")]
-fn encrypted_push(xml: &str) -> HubRequest {
-    use wechat::{Message, MessageCrypto};
-    let crypto = MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap();
-    let body = crypto.encrypt(xml, "1700000000", "nonce1").unwrap();
+pub(crate) fn encrypted_push_parts(xml: &str) -> (String, String) {
+    use wechat::Message;
+    let body = callback_crypto()
+        .encrypt(xml, "1700000000", "nonce1")
+        .unwrap();
     let signature = Message::parse(&body)
         .unwrap()
         .field("MsgSignature")
         .unwrap()
         .to_string();
-    HubRequest::new(
-        "POST",
-        &format!(
-            "/callback/component/{COMPONENT}?msg_signature={signature}&timestamp=1700000000&nonce=nonce1&encrypt_type=aes"
-        ),
+    let target = format!(
+        "/callback/component/{COMPONENT}?msg_signature={signature}&timestamp=1700000000&nonce=nonce1&encrypt_type=aes"
+    );
+    (target, body)
+}
+
+/// The platform's callback crypto, as its hubs are configured.
+#[cfg(feature = "crypto")]
+pub(crate) fn callback_crypto() -> wechat::MessageCrypto {
+    wechat::MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap()
+}
+
+/// `unauthorized` for `authorizer`, as WeChat pushes it.
+#[cfg(feature = "crypto")]
+pub(crate) fn unauthorized_xml(authorizer: &str) -> String {
+    format!(
+        "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
+         <InfoType>unauthorized</InfoType><AuthorizerAppid>{authorizer}</AuthorizerAppid></xml>"
     )
-    .body(body.into_bytes())
+}
+
+/// `xml` encrypted as WeChat pushes it to the platform's callback.
+#[cfg(feature = "crypto")]
+fn encrypted_push(xml: &str) -> HubRequest {
+    let (target, body) = encrypted_push_parts(xml);
+    HubRequest::new("POST", &target).body(body.into_bytes())
 }
 
 #[cfg(feature = "crypto")]
 #[test]
 fn pushes_arriving_out_of_order_keep_the_newest_ticket() {
-    use wechat::MessageCrypto;
     let store = Arc::new(MemoryStore::new());
     let hub = HubHandler::builder()
         .component(COMPONENT, SECRET)
-        .component_callback(MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap())
+        .component_callback(callback_crypto())
         .store(store.clone())
         .refresh_ahead(None)
         .build()
@@ -150,9 +170,9 @@ fn pushes_arriving_out_of_order_keep_the_newest_ticket() {
 
 #[cfg(feature = "crypto")]
 #[test]
-fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
+fn unauthorized_pushed_to_one_hub_stops_another_sharing_its_store_object_at_once() {
     use std::time::Duration;
-    use wechat::{ManualClock, MessageCrypto};
+    use wechat::ManualClock;
     let fake = wechat::testing::FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket-1");
@@ -165,10 +185,12 @@ fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
     let replica = || {
         HubHandler::builder()
             .component(COMPONENT, SECRET)
-            .component_callback(MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap())
+            .component_callback(callback_crypto())
             .upstream(fake.url())
             .store(store.clone())
             .clock(clock.clock())
+            // Only being told can explain b's refusal, not re-reading.
+            .max_staleness(Duration::from_secs(3600))
             .refresh_ahead(None)
             .build()
             .unwrap()
@@ -182,27 +204,23 @@ fn unauthorized_pushed_to_one_hub_stops_the_other_within_its_staleness_bound() {
     }
     let calls = fake.authorizer_token_calls("wx_leaving");
 
-    // WeChat tells replica a that the authorizer left.
-    let xml = format!(
-        "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
-         <InfoType>unauthorized</InfoType><AuthorizerAppid>wx_leaving</AuthorizerAppid></xml>"
+    // WeChat tells replica a that the authorizer left: b, sharing the
+    // store object, is told by it at once, with no time passing.
+    assert_eq!(
+        a.handle(&encrypted_push(&unauthorized_xml("wx_leaving")))
+            .status,
+        200
     );
-    let push = encrypted_push(&xml);
-    assert_eq!(a.handle(&push).status, 200);
-
-    // Replica b re-reads the store within its staleness bound (1 s), long
-    // before the token would expire: it no longer serves the authorizer,
-    // and neither replica fetches it again or refreshes it ahead.
-    clock.advance(Duration::from_secs(1));
     for (name, hub) in [("a", &a), ("b", &b)] {
         let resp = hub.handle(&HubRequest::new("GET", &target));
-        assert_ne!(
-            resp.status,
-            200,
-            "{name}: {}",
-            String::from_utf8_lossy(&resp.body)
+        let body: Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(
+            (resp.status, &body["reason"]),
+            (400, &"invalid_request".into()),
+            "{name}: {body}"
         );
     }
+    // Neither replica fetches it again or refreshes it ahead.
     clock.advance(Duration::from_secs(7_200 - 300));
     assert_eq!(a.refresh_due() + b.refresh_due(), 0);
     assert_eq!(fake.authorizer_token_calls("wx_leaving"), calls);
@@ -430,4 +448,87 @@ fn refused_pushes_are_answered_in_the_hub_error_body() {
         )
     );
     assert_eq!(store.get_refresh_token(COMPONENT, "wx_a").unwrap(), None);
+}
+
+const START_PUSH: &str = "/cgi-bin/component/api_start_push_ticket";
+
+/// A fake whose `api_start_push_ticket` fails `times` before it succeeds.
+fn start_push_failing(times: usize) -> wechat::testing::FakeWechat {
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.fail_next(START_PUSH, -1, "system error", times);
+    fake
+}
+
+#[test]
+fn a_failed_start_push_ticket_is_retried_after_a_backoff_not_a_staleness_window() {
+    use std::time::Duration;
+    use wechat::ManualClock;
+
+    let fake = start_push_failing(1);
+    let path = START_PUSH;
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    let clock = ManualClock::starting_now();
+    let hub = HubHandler::builder()
+        .component(COMPONENT, SECRET)
+        .upstream(fake.url())
+        .store(store)
+        .clock(clock.clock())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    clock.advance(Duration::from_secs(21 * 60));
+    assert_eq!(hub.resume_ticket_pushes(), 1, "asked, and WeChat failed");
+    assert_eq!(fake.count(path), 1);
+    assert_eq!(hub.resume_ticket_pushes(), 0, "within the backoff");
+    // The failure is on the status page, with WeChat's errcode.
+    let status =
+        hub.handle(&HubRequest::new("GET", "/status").header("Accept", "application/json"));
+    let status: Value = serde_json::from_slice(&status.body).unwrap();
+    let error = &status["last_upstream_errors"][0];
+    assert_eq!(error["appid"], COMPONENT);
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("api_start_push_ticket: ") && message.contains("-1"),
+        "{message}"
+    );
+    assert!(!message.contains(SECRET));
+
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(hub.resume_ticket_pushes(), 1, "the retry, a second later");
+    assert_eq!(fake.count(path), 2);
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(hub.resume_ticket_pushes(), 0, "done in this window");
+    // Still no ticket 20 minutes later: asked once more.
+    clock.advance(Duration::from_secs(20 * 60));
+    assert_eq!(hub.resume_ticket_pushes(), 1);
+    assert_eq!(fake.count(path), 3);
+}
+
+#[test]
+fn retries_of_start_push_ticket_are_bounded() {
+    use std::time::Duration;
+    use wechat::ManualClock;
+
+    let fake = start_push_failing(100);
+    let clock = ManualClock::starting_now();
+    let hub = HubHandler::builder()
+        .component(COMPONENT, SECRET)
+        .upstream(fake.url())
+        .clock(clock.clock())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    clock.advance(Duration::from_secs(20 * 60));
+    let mut asked = 0;
+    // Ten minutes, a second at a time: backoffs of 1, 2, 4 ... 60 s.
+    for _ in 0..600 {
+        asked += hub.resume_ticket_pushes();
+        clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(asked, 8, "the first try and 7 retries");
+    assert_eq!(fake.count(START_PUSH), 8);
 }

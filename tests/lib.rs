@@ -31,6 +31,8 @@ mod hub_platform;
 mod hub_quota;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_redis;
+#[cfg(all(feature = "hub", feature = "redis", feature = "crypto"))]
+mod hub_replicas;
 #[cfg(feature = "hub")]
 mod hub_server;
 #[cfg(feature = "hub")]

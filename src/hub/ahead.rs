@@ -22,7 +22,8 @@ use parking_lot::{Condvar, Mutex};
 use super::door::post_json;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
 use super::source::{StoreSource, EXPIRY_MARGIN_SECS};
-use super::store::{Store, VERIFY_TICKET_LIFE};
+use super::store::{authorizer_keys, Store, VERIFY_TICKET_LIFE};
+use super::watch::{StoreEvent, StoreListener};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::secret::Secret;
@@ -39,6 +40,31 @@ const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// WeChat pushes a verify ticket every 10 minutes: none for this long
 /// means the pushes stopped, and the hub asks WeChat to resume them.
 const TICKET_STALE: Duration = Duration::from_secs(20 * 60);
+
+/// Tries of `api_start_push_ticket` per staleness window at most: the
+/// first and its retries, [`backoff_after`] apart (about two minutes in all).
+const START_PUSH_TRIES: u32 = 8;
+
+/// A key no replica served for this long is no longer refreshed ahead:
+/// a week covers an account used once a week, and an idle key costs only
+/// 12 upstream calls a day.
+pub(crate) const SERVED_FOR: Duration = Duration::from_secs(7 * 86_400);
+
+/// How often a replica writes again that it served a key: last-served
+/// times need only be good to [`SERVED_FOR`], not to the request.
+const SERVED_TOUCH: Duration = Duration::from_secs(3600);
+
+/// How often a replica reads the keys all replicas served (each refreshes
+/// them ahead; the store's lock lets one do it).
+const SERVED_RELOAD: Duration = Duration::from_secs(60);
+
+/// The wait after `failures` failures in a row: [`BACKOFF_BASE`] doubled
+/// for each failure after the first, at most [`BACKOFF_CAP`].
+fn backoff_after(failures: u32) -> Duration {
+    BACKOFF_BASE
+        .saturating_mul(1 << failures.clamp(1, 16).saturating_sub(1))
+        .min(BACKOFF_CAP)
+}
 
 /// When the refresh of `token`, stored under `key`, is due (Unix
 /// seconds): within the margin window before the store stops handing it
@@ -72,6 +98,23 @@ struct Backoff {
     not_before_ms: u64,
 }
 
+/// A served key: its backoff, and when this replica last wrote to the
+/// store that it was served (Unix seconds).
+#[derive(Clone, Copy, Debug, Default)]
+struct Served {
+    backoff: Backoff,
+    written: u64,
+}
+
+/// A platform's asking WeChat to resume ticket pushes in one staleness
+/// window: which (the last ticket's arrival, the window's number), the
+/// tries that failed, and when to try again.
+#[derive(Clone, Copy, Debug)]
+struct StartPush {
+    window: (u64, u64),
+    backoff: Backoff,
+}
+
 /// The keys a hub has served and refreshes ahead.
 pub(crate) struct Ahead {
     pub source: Arc<StoreSource>,
@@ -79,10 +122,18 @@ pub(crate) struct Ahead {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub counts: Arc<Counts>,
-    keys: Mutex<HashMap<TokenKey, Backoff>>,
+    keys: Mutex<HashMap<TokenKey, Served>>,
+    /// The appids served (`None` over a custom source): served keys of
+    /// others, read from the store, are forgotten there.
+    appids: Option<Vec<String>>,
+    /// When the served keys are read from the store next (Unix seconds).
+    reload_at: Mutex<u64>,
     /// The third-party platforms served, with their secrets: their verify
     /// tickets are watched.
     components: Vec<(String, Secret)>,
+    /// Per platform, the ask to resume ticket pushes this replica made in
+    /// the current staleness window and retries while it fails.
+    start_pushes: Mutex<HashMap<String, StartPush>>,
     /// When this hub started (Unix seconds): a platform with no ticket at
     /// all is stale 20 minutes after it.
     started: u64,
@@ -96,6 +147,7 @@ impl Ahead {
         clock: Clock,
         counts: Arc<Counts>,
         components: Vec<(String, Secret)>,
+        appids: Option<Vec<String>>,
     ) -> Ahead {
         Ahead {
             source,
@@ -105,61 +157,178 @@ impl Ahead {
             clock,
             counts,
             keys: Mutex::new(HashMap::new()),
+            appids,
+            reload_at: Mutex::new(0),
             components,
+            start_pushes: Mutex::new(HashMap::new()),
         }
     }
 
     /// For each platform whose last verify ticket arrived more than 20
     /// minutes ago (or, with none, 20 minutes after this hub started),
-    /// asks WeChat once to resume pushing them
-    /// (`/cgi-bin/component/api_start_push_ticket`). Once per staleness,
-    /// across replicas: the ask is named in the store by the last
-    /// ticket's arrival time. The component token is still served while
-    /// it is valid.
+    /// asks WeChat to resume pushing them
+    /// (`/cgi-bin/component/api_start_push_ticket`): once per 20 minutes
+    /// of staleness, across replicas (the window is claimed in the store,
+    /// named by the last ticket's arrival time and the window's number).
+    /// A failed ask is logged, counted, and tried again by the replica
+    /// that claimed the window after a backoff doubling from 1 s, at most
+    /// [`START_PUSH_TRIES`] times in all. The component token is still
+    /// served while it is valid. Returns the asks made.
     pub fn resume_ticket_pushes(&self) -> usize {
         let now = self.clock.unix_secs();
+        let now_ms = self.clock.unix_millis();
+        let stale = TICKET_STALE.as_secs();
         let mut asked = 0;
         for (appid, secret) in &self.components {
             let Ok(received) = self.store.verify_ticket_received_at(appid) else {
                 continue;
             };
-            if now < received.unwrap_or(self.started) + TICKET_STALE.as_secs() {
+            let since = received.unwrap_or(self.started);
+            if now < since + stale {
+                self.start_pushes.lock().remove(appid);
                 continue;
             }
-            let episode = format!("start_push:{appid}:{}", received.unwrap_or(0));
-            if self.store.increment(&episode, VERIFY_TICKET_LIFE).ok() != Some(1) {
-                continue;
-            }
+            let window = (received.unwrap_or(0), (now - since) / stale);
+            let held = self
+                .start_pushes
+                .lock()
+                .get(appid)
+                .copied()
+                .filter(|p| p.window == window);
+            let backoff = match held {
+                // Done, or given up, in this window.
+                Some(p) if p.backoff.failures == 0 || p.backoff.failures >= START_PUSH_TRIES => {
+                    continue
+                }
+                Some(p) if now_ms < p.backoff.not_before_ms => continue,
+                Some(p) => p.backoff,
+                None => {
+                    let name = format!("start_push:{appid}:{}:{}", window.0, window.1);
+                    if self.store.increment(&name, VERIFY_TICKET_LIFE).ok() != Some(1) {
+                        continue;
+                    }
+                    Backoff::default()
+                }
+            };
             asked += 1;
-            match start_push_ticket(&self.tokens.context(), appid, secret) {
-                Ok(()) => log::warn!(
-                    "wechat hub: no component_verify_ticket for {appid} in {} minutes: asked WeChat to resume pushing them (api_start_push_ticket)",
-                    TICKET_STALE.as_secs() / 60
-                ),
-                Err(e) => log::warn!(
-                    "wechat hub: no component_verify_ticket for {appid} in {} minutes, and asking WeChat to resume pushing them failed: {e}",
-                    TICKET_STALE.as_secs() / 60
-                ),
-            }
+            let result = start_push_ticket(&self.tokens.context(), appid, secret);
+            self.counts.start_push_ticket(result.is_ok());
+            let minutes = (now - since) / 60;
+            let backoff = match result {
+                Ok(()) => {
+                    log::warn!(
+                        "wechat hub: no component_verify_ticket for {appid} in {minutes} minutes: \
+                         asked WeChat to resume pushing them (api_start_push_ticket)"
+                    );
+                    Backoff::default()
+                }
+                Err(e) => {
+                    let message = format!("api_start_push_ticket: {e}");
+                    self.counts.upstream_error(appid, now, message);
+                    let failures = backoff.failures + 1;
+                    let wait = backoff_after(failures);
+                    if failures < START_PUSH_TRIES {
+                        log::warn!(
+                            "wechat hub: no component_verify_ticket for {appid} in {minutes} minutes, \
+                             and asking WeChat to resume pushing them failed ({failures} in a row), \
+                             next try in {}s: {e}",
+                            wait.as_secs()
+                        );
+                    } else {
+                        log::error!(
+                            "wechat hub: no component_verify_ticket for {appid} in {minutes} minutes, \
+                             and asking WeChat to resume pushing them failed {failures} times; \
+                             asking again in {} minutes: {e}",
+                            stale / 60
+                        );
+                    }
+                    Backoff {
+                        failures,
+                        not_before_ms: now_ms.saturating_add(millis(wait)),
+                    }
+                }
+            };
+            self.start_pushes
+                .lock()
+                .insert(appid.clone(), StartPush { window, backoff });
         }
         asked
     }
 
-    /// Remembers that `key` was served: it is refreshed ahead from now on.
+    /// Remembers that `key` was served: it is refreshed ahead from now on,
+    /// by every replica sharing the store, and by hubs started later, until
+    /// no replica served it for [`SERVED_FOR`]. Written to the store when
+    /// first served and then at most once per [`SERVED_TOUCH`].
     pub fn served(&self, key: &TokenKey) {
-        let mut keys = self.keys.lock();
-        if !keys.contains_key(key) {
-            keys.insert(key.clone(), Backoff::default());
+        let now = self.clock.unix_secs();
+        {
+            let mut keys = self.keys.lock();
+            let served = keys.entry(key.clone()).or_default();
+            if served.written + SERVED_TOUCH.as_secs() > now {
+                return;
+            }
+            served.written = now;
+        }
+        // Counted as a store error; written again when next served.
+        if self.store.put_served(key, now).is_err() {
+            if let Some(served) = self.keys.lock().get_mut(key) {
+                served.written = 0;
+            }
         }
     }
 
     /// Stops refreshing every key of `authorizer_appid` under
     /// `component_appid` (it revoked its authorization).
-    #[cfg(feature = "crypto")]
     pub fn stop_authorizer(&self, component_appid: &str, authorizer_appid: &str) {
         self.keys.lock().retain(|key, _| {
             key.appid() != component_appid || key.authorizer_appid() != Some(authorizer_appid)
         });
+    }
+
+    /// Forgets an authorizer that any replica removed (it revoked): its
+    /// tokens leave this replica's cache at once, and are no longer
+    /// refreshed ahead.
+    pub fn evict_authorizer(&self, component_appid: &str, authorizer_appid: &str) {
+        self.stop_authorizer(component_appid, authorizer_appid);
+        for key in authorizer_keys(component_appid, authorizer_appid) {
+            self.tokens.forget(&key);
+        }
+        self.counts.removal_heard();
+    }
+
+    /// Reads the keys every replica served from the store, at the first
+    /// pass and then every [`SERVED_RELOAD`]: those of appids this hub
+    /// does not serve (removed from its configuration) are forgotten there.
+    fn reload_served(&self) {
+        let now = self.clock.unix_secs();
+        {
+            let mut reload_at = self.reload_at.lock();
+            if now < *reload_at {
+                return;
+            }
+            *reload_at = now + SERVED_RELOAD.as_secs();
+        }
+        // Counted as a store error; read again at the next reload.
+        let Ok(served) = self
+            .store
+            .served_keys(now.saturating_sub(SERVED_FOR.as_secs()))
+        else {
+            return;
+        };
+        let (mine, others): (Vec<_>, Vec<_>) = served.into_iter().partition(|(key, _)| {
+            self.appids
+                .as_ref()
+                .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
+        });
+        if !others.is_empty() {
+            let others: Vec<TokenKey> = others.into_iter().map(|(key, _)| key).collect();
+            let _ = self.store.forget_served(&others);
+        }
+        let mut keys = self.keys.lock();
+        for (key, at) in mine {
+            let served = keys.entry(key).or_default();
+            served.written = served.written.max(at);
+        }
     }
 
     /// The keys refreshed ahead.
@@ -178,11 +347,12 @@ impl Ahead {
     /// replica; a token that expired) is dropped: it is fetched again, and
     /// served again, only if a client asks for it.
     pub fn run_once(&self) -> Pass {
+        self.reload_served();
         let keys: Vec<(TokenKey, Backoff)> = self
             .keys
             .lock()
             .iter()
-            .map(|(k, b)| (k.clone(), *b))
+            .map(|(k, s)| (k.clone(), s.backoff))
             .collect();
         let mut pass = Pass::default();
         for (key, backoff) in keys {
@@ -221,15 +391,13 @@ impl Ahead {
                     pass.failed += 1;
                     self.counts.refresh_ahead(false);
                     let failures = backoff.failures.saturating_add(1);
-                    let wait = BACKOFF_BASE
-                        .saturating_mul(1 << failures.min(16).saturating_sub(1))
-                        .min(BACKOFF_CAP);
+                    let wait = backoff_after(failures);
                     log::warn!(
                         "wechat hub: refreshing {key:?} ahead failed ({failures} in a row), \
                          next try in {}s: {e}",
                         wait.as_secs()
                     );
-                    let not_before_ms = now_ms.saturating_add(wait.as_millis() as u64);
+                    let not_before_ms = now_ms.saturating_add(millis(wait));
                     self.set_backoff(
                         &key,
                         Backoff {
@@ -245,8 +413,8 @@ impl Ahead {
 
     /// Records `backoff` for `key` if it is still served.
     fn set_backoff(&self, key: &TokenKey, backoff: Backoff) {
-        if let Some(b) = self.keys.lock().get_mut(key) {
-            *b = backoff;
+        if let Some(served) = self.keys.lock().get_mut(key) {
+            served.backoff = backoff;
         }
     }
 }
@@ -257,6 +425,40 @@ impl fmt::Debug for Ahead {
             .field("keys", &self.len())
             .finish_non_exhaustive()
     }
+}
+
+/// What a hub does with what the store tells it (see [`Store::watch`]):
+/// an authorizer removed by any replica leaves this one's cache and
+/// refresh-ahead set at once; a lost subscription is logged and counted
+/// (meanwhile the cache's read-through bound, `max_staleness`, still
+/// bounds how long a removed authorizer's token is served).
+pub(crate) fn listener(ahead: &Arc<Ahead>) -> StoreListener {
+    let ahead = Arc::downgrade(ahead);
+    Arc::new(move |event: &StoreEvent<'_>| {
+        let Some(ahead) = ahead.upgrade() else {
+            return;
+        };
+        match event {
+            StoreEvent::AuthorizerRemoved {
+                component_appid,
+                authorizer_appid,
+            } => ahead.evict_authorizer(component_appid, authorizer_appid),
+            StoreEvent::Lost(e) => {
+                ahead.counts.watch_error();
+                log::warn!(
+                    "wechat hub: not hearing other replicas' authorizer removals (retrying); \
+                     meanwhile this replica notices them within its max_staleness: {e}"
+                );
+            }
+            StoreEvent::Listening => {
+                log::debug!("wechat hub: hearing other replicas' authorizer removals");
+            }
+        }
+    })
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Asks WeChat to resume pushing `component_appid`'s verify tickets.
@@ -331,6 +533,35 @@ mod tests {
         assert!((1_048..1_054).contains(&due_at(&key, &short)));
         let tiny = Token::with_timestamp("T", 1_000, 5);
         assert_eq!(due_at(&key, &tiny), 1_005, "no margin: due at expiry");
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn start_push_ticket_calls_are_counted_by_result() {
+        let fake = crate::testing::FakeWechat::start().unwrap();
+        fake.register_component("wxc", "cs");
+        fake.fail_next("/cgi-bin/component/api_start_push_ticket", -1, "busy", 1);
+        let clock = crate::ManualClock::starting_now();
+        let hub = crate::hub::HubHandler::builder()
+            .component("wxc", "cs")
+            .upstream(fake.url())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap();
+        clock.advance(TICKET_STALE);
+        assert_eq!(hub.resume_ticket_pushes(), 1);
+        assert_eq!(hub.counts.start_push_tickets(), (0, 1));
+        clock.advance(BACKOFF_BASE);
+        assert_eq!(hub.resume_ticket_pushes(), 1);
+        assert_eq!(hub.counts.start_push_tickets(), (1, 1));
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_minute() {
+        let waits: Vec<u64> = (1..=8).map(|n| backoff_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff_after(u32::MAX), BACKOFF_CAP);
     }
 
     #[test]

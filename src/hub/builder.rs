@@ -7,7 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::ahead::{Ahead, AheadThread};
+use super::ahead::{listener, Ahead, AheadThread};
+use super::component_stores::Rotations;
 use super::door::{stable_force_gate, HubUpstream, DEFAULT_DAILY_QUOTA};
 use super::handler::HubHandler;
 use super::lifetime::Lifetimes;
@@ -258,7 +259,11 @@ impl HubHandlerBuilder {
     /// Refreshes are not affected: they are always compared against the
     /// store's token, under its lock. While the store cannot be read, the
     /// last token read is served until it expires (no replica can replace
-    /// it meanwhile).
+    /// it meanwhile). An authorizer that revoked (`unauthorized`, pushed to
+    /// any replica) leaves every replica's cache at once when the store
+    /// can tell them ([`Store::watch`]: `RedisStore`, and replicas in one
+    /// process sharing a store object); this bound is the fallback while
+    /// it cannot.
     ///
     /// Defaults to 1 second.
     pub fn max_staleness(mut self, bound: Duration) -> Self {
@@ -442,7 +447,7 @@ impl HubHandlerBuilder {
                             appid.clone(),
                             secret,
                             store.clone(),
-                            store.clone(),
+                            Rotations(store.clone()),
                         )
                         .base_url(self.upstream.clone());
                         (appid, source)
@@ -476,7 +481,8 @@ impl HubHandlerBuilder {
                 .lock_ttl(self.lock_ttl)
                 .lock_wait(self.lock_wait)
                 .refresh_limit(self.refresh_limit)
-                .clock(self.clock.clone()),
+                .clock(self.clock.clone())
+                .authorizers_in_store(appids.is_some()),
         );
         // The store is the truth: this replica's cache only reads through
         // it (the source limits upstream calls, through the store). The
@@ -502,7 +508,10 @@ impl HubHandlerBuilder {
             self.clock,
             counts.clone(),
             watched_components,
+            appids.clone(),
         ));
+        // Removals on other replicas leave this one's cache at once.
+        let watch = store.watch(listener(&ahead))?;
         let ahead_thread = match self.refresh_ahead {
             Some(every) => Some(
                 AheadThread::start(ahead.clone(), every)
@@ -524,6 +533,7 @@ impl HubHandlerBuilder {
             ahead,
             daily_quota: self.daily_quota,
             _ahead_thread: ahead_thread,
+            _watch: watch,
         })
     }
 }

@@ -5,6 +5,8 @@
 //! atomically, fsynced, mode 0600), and a platform that grows into a hub
 //! hands it the same file.
 
+use std::sync::Arc;
+
 use super::store::{MemoryStore, Store};
 use super::FileStore;
 use crate::error::Result;
@@ -40,10 +42,40 @@ component_stores!(MemoryStore, FileStore, dyn Store);
 #[cfg(feature = "redis")]
 component_stores!(super::RedisStore);
 
+/// A hub platform's refresh tokens: stored on rotation only over the one
+/// rotated ([`Store::replace_refresh_token`]), so that a refresh under way
+/// when the authorizer revoked cannot store it back. A new authorization
+/// stores its refresh token through the hub's
+/// [`StoreSource`](super::StoreSource) instead.
+#[derive(Debug)]
+pub(crate) struct Rotations(pub Arc<dyn Store>);
+
+impl RefreshTokenStore for Rotations {
+    fn load(&self, component_appid: &str, authorizer_appid: &str) -> Result<Option<Secret>> {
+        self.0.get_refresh_token(component_appid, authorizer_appid)
+    }
+
+    fn save(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<()> {
+        if !self
+            .0
+            .replace_refresh_token(component_appid, authorizer_appid, refresh_token)?
+        {
+            log::info!(
+                "wechat hub: authorizer {authorizer_appid} of {component_appid} was removed \
+                 (unauthorized) while its token was refreshed: its rotated refresh token is dropped"
+            );
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::store::{store_error, LockGuard, Locks, State, Store};
+use super::state::{Locks, State};
+use super::store::{store_error, LockGuard, Store};
+use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
@@ -46,6 +48,7 @@ pub struct FileStore {
     /// Held by the one writer of the file; readers never wait for the disk.
     writer: Mutex<()>,
     locks: Locks,
+    watchers: Watchers,
 }
 
 /// The file's layout. Versioned so a later layout can still read it.
@@ -75,6 +78,14 @@ struct Disk {
     /// The fence each token was written with.
     #[serde(default)]
     fences: HashMap<String, u64>,
+    /// When each key was last served (Unix seconds): refreshed ahead
+    /// after a restart too.
+    #[serde(default)]
+    served: HashMap<String, u64>,
+    /// Keys removed with their authorizer: the fence at removal and when
+    /// it is forgotten.
+    #[serde(default)]
+    removed: HashMap<String, (u64, u64)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -105,6 +116,7 @@ impl FileStore {
             state: Mutex::new(state),
             writer: Mutex::new(()),
             locks: Locks::default(),
+            watchers: Watchers::default(),
         })
     }
 
@@ -170,6 +182,8 @@ fn load(path: &Path, bytes: &[u8]) -> Result<State> {
         schedules: disk.schedules,
         counters: disk.counters,
         fences: disk.fences,
+        served: disk.served,
+        removed: disk.removed,
     })
 }
 
@@ -203,6 +217,8 @@ fn to_disk(state: &State) -> Vec<u8> {
         schedules: state.schedules.clone(),
         counters: state.counters.clone(),
         fences: state.fences.clone(),
+        served: state.served.clone(),
+        removed: state.removed.clone(),
     };
     // ok because a map of strings and integers always serializes
     serde_json::to_vec_pretty(&disk).unwrap_or_default()
@@ -313,7 +329,47 @@ impl Store for FileStore {
     }
 
     fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
-        self.update(|s| s.remove_authorizer(component_appid, authorizer_appid))
+        self.update(|s| s.remove_authorizer(component_appid, authorizer_appid))?;
+        self.watchers.tell(&StoreEvent::AuthorizerRemoved {
+            component_appid,
+            authorizer_appid,
+        });
+        Ok(())
+    }
+
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        let mut replaced = false;
+        self.update(|s| {
+            replaced = s.replace_refresh_token(component_appid, authorizer_appid, refresh_token)
+        })?;
+        Ok(replaced)
+    }
+
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        self.update(|s| s.put_served(key, at))
+    }
+
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        // Written only when something is forgotten.
+        if self.state.lock().served.values().any(|at| *at < since) {
+            self.update(|s| {
+                s.prune_served(since);
+            })?;
+        }
+        Ok(self.state.lock().served_keys(since))
+    }
+
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        self.update(|s| s.forget_served(keys))
+    }
+
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        Ok(Some(self.watchers.add(listener)))
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {

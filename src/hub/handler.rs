@@ -15,6 +15,7 @@ use super::metrics::{upstream_calls_on_this_thread, Counts};
 #[cfg(doc)]
 use super::source::StoreSource;
 use super::store::Store;
+use super::watch::Watch;
 use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
 use crate::error::Result;
@@ -107,6 +108,8 @@ pub struct HubHandler {
     pub(super) daily_quota: u64,
     /// Runs `ahead` in the background; stopped when the handler drops.
     pub(super) _ahead_thread: Option<AheadThread>,
+    /// Hears other replicas' authorizer removals; stops when dropped.
+    pub(super) _watch: Option<Watch>,
 }
 
 /// An endpoint's answer, or the error to answer instead.
@@ -242,8 +245,10 @@ impl HubHandler {
     }
 
     /// Runs one refresh-ahead pass now and returns how many tokens and
-    /// tickets it replaced by calling WeChat: every one this replica has
-    /// served whose refresh is due (in the margin window before it stops
+    /// tickets it replaced by calling WeChat: every one any replica
+    /// sharing the store served in the last week (the store keeps them,
+    /// see [`Store::put_served`], so a hub started later refreshes them
+    /// too) whose refresh is due (in the margin window before it stops
     /// being handed out, jittered per key) is fetched anew under the
     /// store's lock and refresh limit, while clients keep getting the
     /// current one. A token another replica already replaced is not
@@ -285,9 +290,12 @@ impl HubHandler {
 
     /// Asks WeChat to resume pushing verify tickets for every platform
     /// that got none for 20 minutes (or none at all in the 20 minutes
-    /// since this hub started), once per such staleness across replicas,
-    /// with `/cgi-bin/component/api_start_push_ticket`; returns how many
-    /// it asked for. The hub's own thread runs it with each
+    /// since this hub started), once per 20 minutes of such staleness
+    /// across replicas, with `/cgi-bin/component/api_start_push_ticket`;
+    /// returns how many asks it made. A failed ask is logged, counted in
+    /// `/metrics` (`start_push_ticket_errors`), shown on `/status`, and
+    /// made again by the same replica after a backoff doubling from 1 s
+    /// to 60 s, 8 tries at most per 20 minutes. The hub's own thread runs it with each
     /// [`refresh_due`](HubHandler::refresh_due) pass.
     ///
     /// # Example

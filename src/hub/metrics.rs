@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::store::{LockGuard, Store};
+use super::watch::{StoreListener, Watch};
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::{Token, TokenKey, TokenKind};
@@ -65,6 +66,12 @@ pub(crate) struct Counts {
     store_errors: AtomicU64,
     /// Refreshes ahead of expiry, by `RESULTS` index.
     refreshes_ahead: [AtomicU64; RESULT_COUNT],
+    /// `api_start_push_ticket` calls, by `RESULTS` index.
+    start_push_tickets: [AtomicU64; RESULT_COUNT],
+    /// Authorizer removals heard from the store (any replica's).
+    removals_heard: AtomicU64,
+    /// Times listening to the store failed.
+    watch_errors: AtomicU64,
     /// The upstream calls counted in the store for the current WeChat
     /// day, as this replica last saw them: `(kind, appid)` to
     /// `(day, count)`.
@@ -162,6 +169,40 @@ impl Counts {
     pub fn refreshes_ahead(&self) -> (u64, u64) {
         let [ok, error] = &self.refreshes_ahead;
         (ok.load(Ordering::Relaxed), error.load(Ordering::Relaxed))
+    }
+
+    /// Counts one `api_start_push_ticket` call that succeeded or failed.
+    pub fn start_push_ticket(&self, ok: bool) {
+        self.start_push_tickets[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `api_start_push_ticket` calls: `(succeeded, failed)`.
+    #[cfg(any(feature = "hub", test))]
+    pub fn start_push_tickets(&self) -> (u64, u64) {
+        let [ok, error] = &self.start_push_tickets;
+        (ok.load(Ordering::Relaxed), error.load(Ordering::Relaxed))
+    }
+
+    /// Counts one authorizer removal heard from the store.
+    pub fn removal_heard(&self) {
+        self.removals_heard.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Authorizer removals heard from the store.
+    #[cfg(any(feature = "hub", test))]
+    pub fn removals_heard(&self) -> u64 {
+        self.removals_heard.load(Ordering::Relaxed)
+    }
+
+    /// Counts one failure to listen to the store.
+    pub fn watch_error(&self) {
+        self.watch_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failures to listen to the store.
+    #[cfg(any(feature = "hub", test))]
+    pub fn watch_errors(&self) -> u64 {
+        self.watch_errors.load(Ordering::Relaxed)
     }
 
     /// Store calls that failed.
@@ -275,6 +316,35 @@ impl Store for CountedStore {
 
     fn counter(&self, name: &str) -> Result<u64> {
         self.counts.seen(self.inner.counter(name))
+    }
+
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        self.counts.seen(self.inner.replace_refresh_token(
+            component_appid,
+            authorizer_appid,
+            refresh_token,
+        ))
+    }
+
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        self.counts.seen(self.inner.put_served(key, at))
+    }
+
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        self.counts.seen(self.inner.served_keys(since))
+    }
+
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        self.counts.seen(self.inner.forget_served(keys))
+    }
+
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        self.counts.seen(self.inner.watch(listener))
     }
 }
 

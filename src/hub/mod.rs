@@ -33,9 +33,11 @@ mod redis;
 #[cfg(feature = "hub")]
 mod server;
 mod source;
+mod state;
 mod status;
 mod store;
 mod upstream;
+mod watch;
 mod wire;
 
 pub use builder::HubHandlerBuilder;
@@ -49,6 +51,7 @@ pub use redis::RedisStore;
 pub use server::HubServer;
 pub use source::StoreSource;
 pub use store::{LockGuard, MemoryStore, Store};
+pub use watch::{StoreEvent, StoreListener, Watch};
 #[cfg(any(feature = "hub", feature = "testing"))]
 pub(crate) use wire::MAX_BODY;
 pub use wire::{HubRequest, HubResponse};

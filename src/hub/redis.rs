@@ -9,10 +9,14 @@ use parking_lot::Mutex;
 use redis::{Connection, RedisResult};
 use serde_json::{json, Value};
 
-use super::store::{key_name, lock_value, store_error, LockGuard, Store, VERIFY_TICKET_LIFE};
+use super::store::{
+    authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
+    FENCE_TTL, VERIFY_TICKET_LIFE,
+};
+use super::watch::{StoreEvent, StoreListener, Watch};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::token::{unix_now, TicketType, Token, TokenKey};
+use crate::token::{unix_now, Token, TokenKey};
 
 /// Releases a lock only if it still holds the owner's value.
 /// Takes the lock (`SET NX PX`), or confirms it is already ours.
@@ -27,8 +31,13 @@ const RENEW: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
 /// Sets `KEYS[1]` to the token body `ARGV[1]` for `ARGV[3]` seconds unless
-/// the stored body's fence is higher than `ARGV[2]`.
+/// the stored body's fence is higher than `ARGV[2]`, or the key was removed
+/// (its tombstone `KEYS[2]` holds the fence taken at removal) after the
+/// fence `ARGV[2]` was taken.
 const FENCED_SET: &str = r#"
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) then
+  return 0
+end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local ok, t = pcall(cjson.decode, cur)
@@ -40,9 +49,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 "#;
 
-/// Sets the verify ticket `KEYS[1]` to `ARGV[1]` and its creation time
-/// `KEYS[2]` to `ARGV[2]`, both for `ARGV[3]` seconds, unless a living
-/// ticket was created later.
+/// Sets the verify ticket `KEYS[1]` to `ARGV[1]`, its creation time
+/// `KEYS[2]` to `ARGV[2]` and its arrival time `KEYS[3]` to `ARGV[4]`, all
+/// for `ARGV[3]` seconds, unless a living ticket was created later.
 const NEWER_TICKET: &str = r#"
 local held = tonumber(redis.call('GET', KEYS[2]) or '0')
 if redis.call('EXISTS', KEYS[1]) == 1 and held > tonumber(ARGV[2]) then
@@ -50,8 +59,43 @@ if redis.call('EXISTS', KEYS[1]) == 1 and held > tonumber(ARGV[2]) then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
 return 1
 "#;
+
+/// Removes an authorizer: deletes its refresh token `KEYS[1]` and its
+/// tokens `KEYS[2..4]`; takes a fence from each token's fence counter
+/// `KEYS[5..7]` (created for `ARGV[1]` seconds if missing) and leaves it as
+/// the token's tombstone `KEYS[8..10]` for as long as the counter lives
+/// (within it fences only grow, so no later writer is refused); forgets
+/// that the tokens `ARGV[4..6]` were served (sorted set `KEYS[11]`); then
+/// publishes `ARGV[3]` on channel `ARGV[2]`. One script: a replica that
+/// hears the message finds the store already changed.
+const REMOVE_AUTHORIZER: &str = r#"
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+for i = 0, 2 do
+  redis.call('SET', KEYS[5 + i], 0, 'EX', ARGV[1], 'NX')
+  local fence = redis.call('INCR', KEYS[5 + i])
+  local left = redis.call('PTTL', KEYS[5 + i])
+  if left > 0 then
+    redis.call('SET', KEYS[8 + i], fence, 'PX', left)
+  end
+end
+redis.call('ZREM', KEYS[11], ARGV[4], ARGV[5], ARGV[6])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+"#;
+
+/// The first wait before listening again after listening failed; each
+/// failure in a row doubles it, up to [`WATCH_BACKOFF_CAP`].
+const WATCH_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest wait between two tries to listen.
+const WATCH_BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// How long the listening thread blocks on a read: how soon it notices
+/// that its hub stopped.
+const WATCH_POLL: Duration = Duration::from_millis(100);
 
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -68,12 +112,26 @@ const POOL: usize = 16;
 ///
 /// Keys, all under a [`prefix`](RedisStore::prefix):
 /// `token:<kind>:<appid>[/<authorizer>]` (a JSON token, expiring with the
-/// token), `verify_ticket:<component appid>` (12 hours),
-/// `refresh_token:<component appid>/<authorizer appid>` (no expiry) and
-/// `lock:<kind>:<appid>[/<authorizer>]`. The lock is `SET NX PX` with a
+/// token), `verify_ticket:<component appid>` (12 hours, with
+/// `verify_ticket_at:` its arrival and `verify_ticket_created:` its
+/// `CreateTime`),
+/// `refresh_token:<component appid>/<authorizer appid>` (no expiry),
+/// `lock:<kind>:<appid>[/<authorizer>]`, `counter:<name>` (quota counts,
+/// fences), `schedule:<key>` (the refresh limit), `served` (a sorted set
+/// of the keys served, scored by when, pruned after a week unserved) and
+/// `removed:<key>` (a removed authorizer's tombstone: the fence its
+/// removal took, refusing older writes). The lock is `SET NX PX` with a
 /// random value, released by a script that deletes it only if it still
 /// holds that value, so a holder whose lock expired cannot release its
 /// successor's.
+///
+/// Removing an authorizer is one script that deletes it, fences its tokens
+/// and publishes `<component appid>/<authorizer appid>` on the channel
+/// `<prefix>authorizer_removed`. Each hub built on the store listens there
+/// ([`Store::watch`]) on a thread and a connection of its own (named
+/// `<prefix>watch` in `CLIENT LIST`), and evicts the authorizer from its
+/// cache the moment it hears; a lost subscription is retried after a
+/// backoff from 100 ms to 5 s. Needs Redis 6.2 or later (`ZADD GT`).
 ///
 /// Every failure to reach Redis is an
 /// [`ErrorKind::Store`](crate::ErrorKind::Store) error naming the server
@@ -230,6 +288,26 @@ impl RedisStore {
         )
     }
 
+    /// Where a removed token's fence is left (see [`REMOVE_AUTHORIZER`]).
+    fn tombstone_key(&self, key: &TokenKey) -> String {
+        format!("{}removed:{}", self.prefix, key_name(key))
+    }
+
+    /// When a platform's verify ticket arrived (Unix seconds).
+    fn ticket_at_key(&self, component_appid: &str) -> String {
+        format!("{}verify_ticket_at:{component_appid}", self.prefix)
+    }
+
+    /// The sorted set of served keys, scored by when each was last served.
+    fn served_key(&self) -> String {
+        format!("{}served", self.prefix)
+    }
+
+    /// The channel removals are published on.
+    fn channel(&self) -> String {
+        format!("{}authorizer_removed", self.prefix)
+    }
+
     fn get_string(&self, what: &str, key: &str) -> Result<Option<String>> {
         self.run(what, |c| {
             redis::cmd("GET").arg(key).query::<Option<String>>(c)
@@ -288,11 +366,13 @@ impl Store for RedisStore {
         })
         .to_string();
         let name = self.token_key(key);
+        let tombstone = self.tombstone_key(key);
         let written = self.run("fenced SET token", |c| {
             redis::cmd("EVAL")
                 .arg(FENCED_SET)
-                .arg(1)
+                .arg(2)
                 .arg(&name)
+                .arg(&tombstone)
                 .arg(&body)
                 .arg(fence)
                 .arg(left)
@@ -330,10 +410,17 @@ impl Store for RedisStore {
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let at = self.ticket_at_key(component_appid);
         self.run("SET verify ticket", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(ticket.expose())
+                .arg("EX")
+                .arg(VERIFY_TICKET_LIFE.as_secs())
+                .query::<()>(c)?;
+            redis::cmd("SET")
+                .arg(&at)
+                .arg(unix_now())
                 .arg("EX")
                 .arg(VERIFY_TICKET_LIFE.as_secs())
                 .query::<()>(c)
@@ -348,31 +435,42 @@ impl Store for RedisStore {
     ) -> Result<bool> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
         let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
+        let at = self.ticket_at_key(component_appid);
         let written = self.run("newer verify ticket", |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
-                .arg(2)
+                .arg(3)
                 .arg(&key)
                 .arg(&created)
+                .arg(&at)
                 .arg(ticket.expose())
                 .arg(create_time)
                 .arg(VERIFY_TICKET_LIFE.as_secs())
+                .arg(unix_now())
                 .query::<i64>(c)
         })?;
         Ok(written == 1)
     }
 
-    /// Read off the ticket's time to live: it was stored with 12 hours.
+    /// Stored beside the ticket: the same every time it is read (a hub
+    /// names its asks to resume pushes by it). A ticket stored before
+    /// arrival times were kept has it read off its time to live (it was
+    /// stored with 12 hours).
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let left = self.run("TTL verify ticket", |c| {
-            redis::cmd("TTL").arg(&key).query::<i64>(c)
+        let at = self.ticket_at_key(component_appid);
+        let (left, at) = self.run("TTL verify ticket", |c| {
+            let left = redis::cmd("TTL").arg(&key).query::<i64>(c)?;
+            let at = redis::cmd("GET").arg(&at).query::<Option<u64>>(c)?;
+            Ok((left, at))
         })?;
         let Ok(left) = u64::try_from(left) else {
             return Ok(None);
         };
         let life = VERIFY_TICKET_LIFE.as_secs();
-        Ok(Some(unix_now().saturating_sub(life.saturating_sub(left))))
+        Ok(Some(at.unwrap_or_else(|| {
+            unix_now().saturating_sub(life.saturating_sub(left))
+        })))
     }
 
     fn get_refresh_token(
@@ -399,23 +497,101 @@ impl Store for RedisStore {
         })
     }
 
+    /// Removes the authorizer, fences its tokens and tells every replica
+    /// listening (see [`watch`](Store::watch)), in one script.
     fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
-        let base = TokenKey::access_token(component_appid).for_authorizer(authorizer_appid);
-        let keys = [
-            self.refresh_key(component_appid, authorizer_appid),
-            self.token_key(&base),
-            self.token_key(
-                &TokenKey::ticket(component_appid, TicketType::Jsapi)
-                    .for_authorizer(authorizer_appid),
-            ),
-            self.token_key(
-                &TokenKey::ticket(component_appid, TicketType::WxCard)
-                    .for_authorizer(authorizer_appid),
-            ),
-        ];
-        self.run("DEL authorizer", |c| {
-            redis::cmd("DEL").arg(&keys).query::<()>(c)
+        let tokens = authorizer_keys(component_appid, authorizer_appid);
+        let mut keys = vec![self.refresh_key(component_appid, authorizer_appid)];
+        keys.extend(tokens.iter().map(|k| self.token_key(k)));
+        keys.extend(tokens.iter().map(|k| self.counter_key(&fence_name(k))));
+        keys.extend(tokens.iter().map(|k| self.tombstone_key(k)));
+        keys.push(self.served_key());
+        let channel = self.channel();
+        let message = format!("{component_appid}/{authorizer_appid}");
+        self.run("remove authorizer", |c| {
+            redis::cmd("EVAL")
+                .arg(REMOVE_AUTHORIZER)
+                .arg(keys.len())
+                .arg(&keys)
+                .arg(FENCE_TTL.as_secs())
+                .arg(&channel)
+                .arg(&message)
+                .arg(tokens.iter().map(key_name).collect::<Vec<_>>())
+                .query::<i64>(c)
         })
+        .map(|_| ())
+    }
+
+    /// `SET XX`: only over a refresh token already held.
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        let key = self.refresh_key(component_appid, authorizer_appid);
+        let set = self.run("SET XX refresh token", |c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(refresh_token.expose())
+                .arg("XX")
+                .query::<Option<String>>(c)
+        })?;
+        Ok(set.is_some())
+    }
+
+    /// `ZADD GT`: the latest time a key was served wins.
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        let served = self.served_key();
+        self.run("ZADD served", |c| {
+            redis::cmd("ZADD")
+                .arg(&served)
+                .arg("GT")
+                .arg(at)
+                .arg(key_name(key))
+                .query::<()>(c)
+        })
+    }
+
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        let served = self.served_key();
+        let names = self.run("ZRANGEBYSCORE served", |c| {
+            redis::cmd("ZREMRANGEBYSCORE")
+                .arg(&served)
+                .arg("-inf")
+                .arg(format!("({since}"))
+                .query::<()>(c)?;
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(&served)
+                .arg(since)
+                .arg("+inf")
+                .arg("WITHSCORES")
+                .query::<Vec<(String, u64)>>(c)
+        })?;
+        Ok(names
+            .into_iter()
+            .filter_map(|(name, at)| Some((key_of_name(&name)?, at)))
+            .collect())
+    }
+
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let served = self.served_key();
+        let names: Vec<String> = keys.iter().map(key_name).collect();
+        self.run("ZREM served", |c| {
+            redis::cmd("ZREM").arg(&served).arg(&names).query::<()>(c)
+        })
+    }
+
+    /// Subscribes to the removals channel on a thread and a connection of
+    /// its own; returns once subscribed (or once that failed: it is tried
+    /// again in the background).
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        Listener::start(self, listener)
+            .map(Some)
+            .map_err(|e| Error::store(format!("redis at {}: cannot start listening", self.addr), e))
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
@@ -567,5 +743,119 @@ impl Renewer {
         drop(self.stop);
         // ok because the renewer only ends; a panic there changes nothing here
         let _ = self.thread.join();
+    }
+}
+
+/// Listens to the removals channel (see [`Store::watch`]): one thread, one
+/// connection, reads that time out every [`WATCH_POLL`] to notice the stop,
+/// and after a failure listens again after a backoff doubling from
+/// [`WATCH_BACKOFF`] to [`WATCH_BACKOFF_CAP`]. Each failure is told to the
+/// listener as [`StoreEvent::Lost`].
+struct Listener {
+    client: redis::Client,
+    addr: String,
+    channel: String,
+    /// The connection's `CLIENT SETNAME`: `<prefix>watch`, so that an
+    /// operator sees in `CLIENT LIST` which hubs listen.
+    name: String,
+    timeout: Duration,
+    listener: StoreListener,
+    stop: mpsc::Receiver<()>,
+    /// Told once the first subscription succeeded or failed.
+    ready: Mutex<Option<mpsc::SyncSender<()>>>,
+}
+
+impl Listener {
+    /// Starts listening; returns once the first subscription succeeded
+    /// (so a hub built now hears every removal from now on) or failed
+    /// (it is tried again in the background), or after the store's
+    /// timeout.
+    fn start(store: &RedisStore, listener: StoreListener) -> std::io::Result<Watch> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (ready, first) = mpsc::sync_channel::<()>(1);
+        let this = Listener {
+            client: store.client.clone(),
+            addr: store.addr.clone(),
+            channel: store.channel(),
+            name: format!("{}watch", store.prefix).replace(char::is_whitespace, "_"),
+            timeout: store.timeout,
+            listener,
+            stop: stopped,
+            ready: Mutex::new(Some(ready)),
+        };
+        let thread = std::thread::Builder::new()
+            .name("wechat-hub-watch".into())
+            .spawn(move || this.run())?;
+        // ok because a listener that is not ready yet keeps trying
+        let _ = first.recv_timeout(store.timeout.saturating_mul(2));
+        Ok(Watch::new(move || {
+            drop(stop);
+            // ok because the listener only ends; a panic there changes nothing here
+            let _ = thread.join();
+        }))
+    }
+
+    fn tell(&self, event: &StoreEvent<'_>) {
+        (self.listener)(event);
+        if let Some(ready) = self.ready.lock().take() {
+            let _ = ready.try_send(());
+        }
+    }
+
+    /// Whether the watch was dropped.
+    fn stopped(&self) -> bool {
+        !matches!(self.stop.try_recv(), Err(mpsc::TryRecvError::Empty))
+    }
+
+    fn run(self) {
+        let mut backoff = WATCH_BACKOFF;
+        while !self.stopped() {
+            let error = match self.listen(&mut backoff) {
+                Ok(()) => return,
+                Err(e) => Error::store(format!("redis at {}: listening", self.addr), e),
+            };
+            self.tell(&StoreEvent::Lost(&error));
+            match self.stop.recv_timeout(backoff) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            backoff = (backoff * 2).min(WATCH_BACKOFF_CAP);
+        }
+    }
+
+    /// Listens until stopped (`Ok`) or the connection fails; resets
+    /// `backoff` once subscribed.
+    fn listen(&self, backoff: &mut Duration) -> RedisResult<()> {
+        let mut con = self.client.get_connection_with_timeout(self.timeout)?;
+        con.set_write_timeout(Some(self.timeout))?;
+        con.set_read_timeout(Some(self.timeout))?;
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(&self.name)
+            .query::<()>(&mut con)?;
+        let mut pubsub = con.as_pubsub();
+        pubsub.subscribe(&self.channel)?;
+        pubsub.set_read_timeout(Some(WATCH_POLL))?;
+        *backoff = WATCH_BACKOFF;
+        self.tell(&StoreEvent::Listening);
+        loop {
+            if self.stopped() {
+                return Ok(());
+            }
+            let message = match pubsub.get_message() {
+                Ok(message) => message,
+                Err(e) if e.is_timeout() => continue,
+                Err(e) => return Err(e),
+            };
+            let Ok(payload) = message.get_payload::<String>() else {
+                continue;
+            };
+            if let Some((component_appid, authorizer_appid)) = payload.split_once('/') {
+                (self.listener)(&StoreEvent::AuthorizerRemoved {
+                    component_appid,
+                    authorizer_appid,
+                });
+            }
+        }
     }
 }

@@ -8,15 +8,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::store::{key_name, store_error, Store};
+use super::store::{fence_name, store_error, Store, FENCE_TTL};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
 use crate::token::{Context, Token, TokenKey, TokenSource};
-
-/// How long a key's fence counter is kept: far past any token's life, so
-/// fences only grow while a token written with one may still be stored.
-const FENCE_TTL: Duration = Duration::from_secs(30 * 86_400);
 
 /// How often a replica waiting for another's refresh looks at the store.
 const POLL: Duration = Duration::from_millis(20);
@@ -94,6 +90,10 @@ pub struct StoreSource {
     /// key: what a store that lost its state (a Redis restart) is seeded
     /// with again, instead of starting a new token lineage upstream.
     known: Mutex<HashMap<TokenKey, Token>>,
+    /// Whether upstream keeps authorizers' refresh tokens in this store
+    /// (a hub's platforms): then an authorizer with none is refused with
+    /// no upstream call.
+    authorizers_in_store: bool,
 }
 
 impl StoreSource {
@@ -111,7 +111,16 @@ impl StoreSource {
             limit: RefreshLimit::default(),
             clock: Clock::system(),
             known: Mutex::new(HashMap::new()),
+            authorizers_in_store: false,
         }
+    }
+
+    /// Refuses an authorizer whose refresh token the store does not hold
+    /// with no upstream call: for an upstream whose refresh tokens live in
+    /// this store.
+    pub(crate) fn authorizers_in_store(mut self, yes: bool) -> StoreSource {
+        self.authorizers_in_store = yes;
+        self
     }
 
     /// How often upstream may be called per key, by all replicas sharing
@@ -183,14 +192,32 @@ impl StoreSource {
         if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
             return Ok(token.clone());
         }
-        if stored.is_none() && self.may_seed(key)? {
-            // The store lost the token (a Redis restart): this replica's
-            // copy, still good, keeps the lineage, and WeChat is not asked
-            // for a token that would fork it.
-            let known = self.known.lock().get(key).cloned();
-            if let Some(token) = known.filter(|t| self.is_usable(t, stale)) {
-                self.store.put_token(key, &token)?;
-                return Ok(token);
+        // Taken under the lock, before anything is written: a replica that
+        // takes the lock after ours expired gets a higher one, and our
+        // write cannot overwrite its; an authorizer removed after this
+        // point is fenced against it.
+        let fence = self.store.increment(&fence_name(key), FENCE_TTL)?;
+        if stored.is_none() {
+            if !self.authorized(key)? {
+                // Gone from the store with its refresh token: it revoked
+                // its authorization (or never gave it). Its old token is
+                // never written back, and WeChat is not asked.
+                if let (true, Some(authorizer)) =
+                    (self.authorizers_in_store, key.authorizer_appid())
+                {
+                    return Err(not_authorized(key.appid(), authorizer));
+                }
+            } else if let Some(token) = self
+                .known
+                .lock()
+                .get(key)
+                .cloned()
+                .filter(|t| self.is_usable(t, stale))
+            {
+                // The store lost the token (a Redis restart): this
+                // replica's copy, still good, keeps the lineage, and WeChat
+                // is not asked for a token that would fork it.
+                return self.store_fenced(key, token, fence);
             }
         }
         let now = self.clock.unix_millis();
@@ -206,11 +233,6 @@ impl StoreSource {
         // Spent before the call: a replica that dies during it has still
         // called WeChat.
         self.store.put_refresh_schedule(key, schedule)?;
-        // Taken under the lock: a replica that takes the lock after ours
-        // expired gets a higher one, and our write cannot overwrite its.
-        let fence = self
-            .store
-            .increment(&format!("fence:{}", key_name(key)), FENCE_TTL)?;
         if let Some(age) = young {
             warn_lineage_fight(key, age);
         }
@@ -218,18 +240,34 @@ impl StoreSource {
             Some(stale) if !ahead => self.upstream.refresh(key, stale, cx)?,
             _ => self.upstream.fetch(key, cx)?,
         };
-        if !self.store.put_token_fenced(key, &token, fence)? {
-            log::warn!(
-                "wechat hub: {key:?} was fetched after this replica's lock expired and another \
-                 replica stored a newer token meanwhile: the store keeps the newer one"
-            );
-            return self.usable(key, None)?.ok_or_else(|| {
-                store_error(format!(
-                    "a newer token of {key:?} was stored by another replica, and is gone"
-                ))
-            });
+        self.store_fenced(key, token, fence)
+    }
+
+    /// Stores `token` with `fence` and returns it; if a newer one was
+    /// stored meanwhile, that one; if the authorizer was removed
+    /// meanwhile, the error of an authorizer that has not authorized.
+    fn store_fenced(&self, key: &TokenKey, token: Token, fence: u64) -> Result<Token> {
+        if self.store.put_token_fenced(key, &token, fence)? {
+            return Ok(token);
         }
-        Ok(token)
+        if let (true, Some(authorizer)) = (self.authorizers_in_store, key.authorizer_appid()) {
+            if !self.authorized(key)? {
+                log::info!(
+                    "wechat hub: {key:?} was removed (unauthorized) while this replica \
+                     fetched it: the token fetched is dropped"
+                );
+                return Err(not_authorized(key.appid(), authorizer));
+            }
+        }
+        log::warn!(
+            "wechat hub: {key:?} was fetched after this replica's lock expired and another \
+             replica stored a newer token meanwhile: the store keeps the newer one"
+        );
+        self.usable(key, None)?.ok_or_else(|| {
+            store_error(format!(
+                "a newer token of {key:?} was stored by another replica, and is gone"
+            ))
+        })
     }
 
     /// Replaces `current`, the stored token of `key`, before it expires,
@@ -253,12 +291,10 @@ impl StoreSource {
         Ok(Some(token))
     }
 
-    /// Whether this replica's copy of `key`'s token may be written back
-    /// to a store that has none. Not an authorizer's whose refresh token
-    /// is gone too: it revoked its authorization (another replica got the
-    /// `unauthorized` push and removed both), and serving its old token
-    /// again would undo that on every replica.
-    fn may_seed(&self, key: &TokenKey) -> Result<bool> {
+    /// Whether `key` is an account's, or an authorizer's whose refresh
+    /// token the store holds (one whose refresh token is gone revoked its
+    /// authorization: another replica got the `unauthorized` push).
+    fn authorized(&self, key: &TokenKey) -> Result<bool> {
         match key.authorizer_appid() {
             Some(authorizer) => Ok(self
                 .store
@@ -303,6 +339,16 @@ impl StoreSource {
             }
         }
     }
+}
+
+/// The error for an authorizer the store holds no refresh token of: it
+/// revoked its authorization (`unauthorized`, on any replica), or never
+/// authorized the platform. An invalid request: no call can fix it.
+fn not_authorized(component_appid: &str, authorizer_appid: &str) -> crate::error::Error {
+    crate::error::Error::invalid(format!(
+        "authorizer {authorizer_appid} has not authorized platform {component_appid}, or revoked \
+         it: the hub holds no authorizer_refresh_token for it"
+    ))
 }
 
 /// Whether a stored token may still be handed out (see

@@ -1,16 +1,18 @@
 //! The [`Store`] trait a hub keeps its state in, the [`LockGuard`] of its
 //! refresh lock, and [`MemoryStore`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use crate::error::Result;
 use crate::secret::Secret;
-use crate::token::{unix_now, Token, TokenKey, TokenKind};
+use crate::token::{TicketType, Token, TokenKey, TokenKind};
+
+use super::state::{Locks, State};
+use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
 
 /// Where a hub keeps what must outlive one request: tokens and tickets, each
 /// third-party platform's `component_verify_ticket`, each authorizer's
@@ -60,8 +62,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()>;
 
     /// Stores `token` for `key` as [`put_token`](Store::put_token) does,
-    /// unless the stored token was written with a higher `fence`: then
-    /// nothing is written and `false` returned. A hub takes a new fence
+    /// unless the stored token was written with a higher `fence`, or the
+    /// key was removed (see [`remove_authorizer`](Store::remove_authorizer))
+    /// after `fence` was taken: then nothing is written and `false`
+    /// returned. A hub takes a new fence
     /// (an [`increment`](Store::increment)) under the refresh lock before
     /// each upstream call, so a replica whose lock expired during its call
     /// cannot overwrite the token of the replica that took the lock next.
@@ -137,7 +141,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<()>;
 
     /// Forgets an authorizer that revoked its authorization: its refresh
-    /// token and its stored tokens and tickets.
+    /// token, its stored tokens and tickets, and that they were served.
+    /// Each of its tokens is fenced too: a write with a fence taken before
+    /// the removal ([`put_token_fenced`](Store::put_token_fenced), by a
+    /// refresh that was under way) is refused, so nothing brings the
+    /// authorizer back but a new authorization. Then every
+    /// [`watch`](Store::watch)er is told.
     ///
     /// # Errors
     ///
@@ -189,6 +198,99 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// If the store cannot be read.
     fn counter(&self, name: &str) -> Result<u64>;
+
+    /// Stores `refresh_token` as [`put_refresh_token`](Store::put_refresh_token)
+    /// does, but only over one already held: `false`, and nothing stored,
+    /// if the authorizer has none. A hub stores rotated refresh tokens so,
+    /// so that a refresh that was under way when the authorizer revoked
+    /// (see [`remove_authorizer`](Store::remove_authorizer)) cannot bring
+    /// it back.
+    ///
+    /// Defaults to reading, then writing: not atomic; a store shared by
+    /// replicas should do both in one step.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read or written.
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        if self
+            .get_refresh_token(component_appid, authorizer_appid)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        self.put_refresh_token(component_appid, authorizer_appid, refresh_token)?;
+        Ok(true)
+    }
+
+    /// Records that a hub handed out `key`'s token at `at` (Unix seconds),
+    /// so that every replica, and a hub started later, refreshes it ahead
+    /// of expiry.
+    ///
+    /// Defaults to remembering nothing: each replica then refreshes ahead
+    /// only what it served itself since it started.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        let _ = (key, at);
+        Ok(())
+    }
+
+    /// The keys recorded by [`put_served`](Store::put_served) at or after
+    /// `since` (Unix seconds), with when each was last served. Keys served
+    /// only before `since` are forgotten.
+    ///
+    /// Defaults to none.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read.
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        let _ = since;
+        Ok(Vec::new())
+    }
+
+    /// Forgets that `keys` were served (their accounts are no longer
+    /// configured).
+    ///
+    /// Defaults to nothing.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be written.
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        let _ = keys;
+        Ok(())
+    }
+
+    /// Calls `listener` with what replicas sharing this store change that
+    /// the others must act on at once, until the returned [`Watch`] is
+    /// dropped: each [`remove_authorizer`](Store::remove_authorizer), by
+    /// any replica (this one included), so that every replica stops
+    /// serving the authorizer's cached tokens. `None` if the store cannot
+    /// tell: replicas then notice within their
+    /// [`max_staleness`](crate::hub::HubHandlerBuilder::max_staleness).
+    ///
+    /// A store shared across processes listens on a thread of its own, and
+    /// reports losing its connection ([`StoreEvent::Lost`]; events are
+    /// missed until [`StoreEvent::Listening`] again).
+    ///
+    /// Defaults to `None`.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot start listening.
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        let _ = listener;
+        Ok(None)
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -265,6 +367,31 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn counter(&self, name: &str) -> Result<u64> {
         (**self).counter(name)
     }
+
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        (**self).replace_refresh_token(component_appid, authorizer_appid, refresh_token)
+    }
+
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        (**self).put_served(key, at)
+    }
+
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        (**self).served_keys(since)
+    }
+
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        (**self).forget_served(keys)
+    }
+
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        (**self).watch(listener)
+    }
 }
 
 /// A held refresh lock: released when dropped.
@@ -299,6 +426,48 @@ impl fmt::Debug for LockGuard<'_> {
 
 /// How long a `component_verify_ticket` lives (WeChat: 12 hours).
 pub(crate) const VERIFY_TICKET_LIFE: Duration = Duration::from_secs(12 * 3600);
+
+/// How long a key's fence counter is kept: far past any token's life, so
+/// fences only grow while a token written with one may still be stored.
+pub(crate) const FENCE_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// The counter ([`Store::increment`]) a key's fences are taken from.
+pub(crate) fn fence_name(key: &TokenKey) -> String {
+    format!("fence:{}", key_name(key))
+}
+
+/// Every key an authorizer's tokens and tickets are stored under.
+pub(crate) fn authorizer_keys(component_appid: &str, authorizer_appid: &str) -> [TokenKey; 3] {
+    [
+        TokenKey::access_token(component_appid),
+        TokenKey::ticket(component_appid, TicketType::Jsapi),
+        TokenKey::ticket(component_appid, TicketType::WxCard),
+    ]
+    .map(|k| k.for_authorizer(authorizer_appid))
+}
+
+/// The key a [`key_name`] names, if it names one.
+pub(crate) fn key_of_name(name: &str) -> Option<TokenKey> {
+    let (kind, appids) = name.split_once(':')?;
+    let (appid, authorizer) = match appids.split_once('/') {
+        Some((appid, authorizer)) => (appid, Some(authorizer)),
+        None => (appids, None),
+    };
+    if appid.is_empty() || authorizer == Some("") {
+        return None;
+    }
+    let key = match kind {
+        "access_token" => TokenKey::access_token(appid),
+        "component_access_token" if authorizer.is_none() => TokenKey::component_access_token(appid),
+        "ticket.jsapi" => TokenKey::ticket(appid, TicketType::Jsapi),
+        "ticket.wx_card" => TokenKey::ticket(appid, TicketType::WxCard),
+        _ => return None,
+    };
+    Some(match authorizer {
+        Some(a) => key.for_authorizer(a),
+        None => key,
+    })
+}
 
 /// The stable text form of a key, used as a map key, a file field and a
 /// Redis key suffix: `access_token:wx1`, `access_token:wxc/wxa`,
@@ -338,175 +507,6 @@ pub(crate) fn lock_value() -> u64 {
     u64::from_le_bytes(bytes) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What [`MemoryStore`] and [`FileStore`](crate::hub::FileStore) hold,
-/// and the one implementation of reading and changing it.
-#[derive(Default, Clone)]
-pub(crate) struct State {
-    pub tokens: HashMap<String, Token>,
-    pub verify_tickets: HashMap<String, Secret>,
-    /// When each verify ticket was stored (Unix seconds).
-    pub verify_ticket_at: HashMap<String, u64>,
-    /// Each pushed verify ticket's `CreateTime`.
-    pub verify_ticket_created: HashMap<String, u64>,
-    pub refresh_tokens: HashMap<String, Secret>,
-    /// The refresh limit's schedules, by [`key_name`].
-    pub schedules: HashMap<String, u64>,
-    /// The fence each token was written with, by [`key_name`].
-    pub fences: HashMap<String, u64>,
-    /// Counters by name: `(value, forgotten at, Unix seconds)`.
-    pub counters: HashMap<String, (u64, u64)>,
-}
-
-impl State {
-    pub fn get_token(&self, key: &TokenKey) -> Option<Token> {
-        self.tokens
-            .get(&key_name(key))
-            .filter(|t| t.expires_at() > unix_now())
-            .cloned()
-    }
-
-    pub fn put_token(&mut self, key: &TokenKey, token: &Token) {
-        self.tokens.insert(key_name(key), token.clone());
-    }
-
-    pub fn put_token_fenced(&mut self, key: &TokenKey, token: &Token, fence: u64) -> bool {
-        let name = key_name(key);
-        if self.get_token(key).is_some() && self.fences.get(&name).is_some_and(|f| *f > fence) {
-            return false;
-        }
-        self.fences.insert(name.clone(), fence);
-        self.tokens.insert(name, token.clone());
-        true
-    }
-
-    pub fn refresh_schedule(&self, key: &TokenKey) -> Option<u64> {
-        self.schedules.get(&key_name(key)).copied()
-    }
-
-    pub fn put_refresh_schedule(&mut self, key: &TokenKey, schedule: u64) {
-        self.schedules.insert(key_name(key), schedule);
-    }
-
-    pub fn increment(&mut self, name: &str, ttl: Duration) -> u64 {
-        let now = unix_now();
-        self.counters.retain(|_, (_, until)| *until > now);
-        let (value, _) = self
-            .counters
-            .entry(name.to_string())
-            .or_insert((0, now.saturating_add(ttl.as_secs())));
-        *value += 1;
-        *value
-    }
-
-    pub fn counter(&self, name: &str) -> u64 {
-        self.counters
-            .get(name)
-            .filter(|(_, until)| *until > unix_now())
-            .map_or(0, |(value, _)| *value)
-    }
-
-    /// The verify ticket, while it lives (12 hours).
-    pub fn verify_ticket(&self, component_appid: &str) -> Option<Secret> {
-        self.verify_ticket_received_at(component_appid)?;
-        self.verify_tickets.get(component_appid).cloned()
-    }
-
-    /// When the living verify ticket was stored; a ticket of a file
-    /// written before times were kept counts as just received.
-    pub fn verify_ticket_received_at(&self, component_appid: &str) -> Option<u64> {
-        self.verify_tickets.get(component_appid)?;
-        let at = self
-            .verify_ticket_at
-            .get(component_appid)
-            .copied()
-            .unwrap_or_else(unix_now);
-        (at + VERIFY_TICKET_LIFE.as_secs() > unix_now()).then_some(at)
-    }
-
-    pub fn put_newer_verify_ticket(
-        &mut self,
-        component_appid: &str,
-        ticket: &Secret,
-        create_time: u64,
-    ) -> bool {
-        let newer_held = self.verify_ticket(component_appid).is_some()
-            && self
-                .verify_ticket_created
-                .get(component_appid)
-                .is_some_and(|held| *held > create_time);
-        if newer_held {
-            return false;
-        }
-        self.put_verify_ticket(component_appid, ticket);
-        self.verify_ticket_created
-            .insert(component_appid.to_string(), create_time);
-        true
-    }
-
-    pub fn put_verify_ticket(&mut self, component_appid: &str, ticket: &Secret) {
-        self.verify_ticket_at
-            .insert(component_appid.to_string(), unix_now());
-        self.verify_tickets
-            .insert(component_appid.to_string(), ticket.clone());
-    }
-
-    pub fn refresh_token(&self, component_appid: &str, authorizer_appid: &str) -> Option<Secret> {
-        self.refresh_tokens
-            .get(&refresh_name(component_appid, authorizer_appid))
-            .cloned()
-    }
-
-    pub fn put_refresh_token(
-        &mut self,
-        component_appid: &str,
-        authorizer_appid: &str,
-        token: &Secret,
-    ) {
-        self.refresh_tokens.insert(
-            refresh_name(component_appid, authorizer_appid),
-            token.clone(),
-        );
-    }
-
-    pub fn remove_authorizer(&mut self, component_appid: &str, authorizer_appid: &str) {
-        let suffix = authorizer_suffix(component_appid, authorizer_appid);
-        self.tokens.retain(|name, _| !name.ends_with(&suffix));
-        self.refresh_tokens
-            .remove(&refresh_name(component_appid, authorizer_appid));
-    }
-}
-
-/// The name an authorizer's refresh token is kept under.
-fn refresh_name(component_appid: &str, authorizer_appid: &str) -> String {
-    format!("{component_appid}/{authorizer_appid}")
-}
-
-/// In-process refresh locks with expiry, for the stores of a single hub.
-#[derive(Default)]
-pub(crate) struct Locks {
-    held: Mutex<HashMap<String, (u64, Instant)>>,
-}
-
-impl Locks {
-    pub fn lock(&self, key: &TokenKey, ttl: Duration) -> Option<LockGuard<'_>> {
-        let name = key_name(key);
-        let value = lock_value();
-        let mut held = self.held.lock();
-        let now = Instant::now();
-        if held.get(&name).is_some_and(|(_, until)| *until > now) {
-            return None;
-        }
-        held.insert(name.clone(), (value, now + ttl));
-        drop(held);
-        Some(LockGuard::new(move || {
-            let mut held = self.held.lock();
-            if held.get(&name).is_some_and(|(v, _)| *v == value) {
-                held.remove(&name);
-            }
-        }))
-    }
-}
-
 /// A [`Store`] in this process's memory: the default. Everything is lost
 /// when the process exits, so a restarted hub fetches new tokens (and a
 /// component hub waits for the next verify ticket push).
@@ -514,6 +514,7 @@ impl Locks {
 pub struct MemoryStore {
     state: Mutex<State>,
     locks: Locks,
+    watchers: Watchers,
 }
 
 impl MemoryStore {
@@ -597,7 +598,44 @@ impl Store for MemoryStore {
         self.state
             .lock()
             .remove_authorizer(component_appid, authorizer_appid);
+        self.watchers.tell(&StoreEvent::AuthorizerRemoved {
+            component_appid,
+            authorizer_appid,
+        });
         Ok(())
+    }
+
+    fn replace_refresh_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &Secret,
+    ) -> Result<bool> {
+        Ok(self.state.lock().replace_refresh_token(
+            component_appid,
+            authorizer_appid,
+            refresh_token,
+        ))
+    }
+
+    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
+        self.state.lock().put_served(key, at);
+        Ok(())
+    }
+
+    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
+        let mut state = self.state.lock();
+        state.prune_served(since);
+        Ok(state.served_keys(since))
+    }
+
+    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
+        self.state.lock().forget_served(keys);
+        Ok(())
+    }
+
+    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
+        Ok(Some(self.watchers.add(listener)))
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
@@ -627,20 +665,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_verify_ticket_lives_twelve_hours_from_its_arrival() {
-        let mut state = State::default();
-        state.put_verify_ticket("wxc", &Secret::new("V"));
-        let at = state.verify_ticket_received_at("wxc").unwrap();
-        assert!(at.abs_diff(unix_now()) <= 1);
-        assert_eq!(state.verify_ticket("wxc"), Some(Secret::new("V")));
-        let old = unix_now() - VERIFY_TICKET_LIFE.as_secs();
-        state.verify_ticket_at.insert("wxc".into(), old);
-        assert_eq!(state.verify_ticket("wxc"), None, "past its 12 hours");
-        assert_eq!(state.verify_ticket_received_at("wxc"), None);
-    }
-    use crate::token::TicketType;
-
-    #[test]
     fn key_names_are_distinct_and_stable() {
         let names = [
             key_name(&TokenKey::access_token("wx1")),
@@ -658,6 +682,62 @@ mod tests {
                 "ticket.jsapi:wx1",
                 "ticket.wx_card:wxc/wxa",
             ]
+        );
+    }
+
+    #[test]
+    fn key_names_read_back_as_their_keys() {
+        let keys = [
+            TokenKey::access_token("wx1"),
+            TokenKey::access_token("wxc").for_authorizer("wxa"),
+            TokenKey::component_access_token("wxc"),
+            TokenKey::ticket("wx1", TicketType::Jsapi),
+            TokenKey::ticket("wxc", TicketType::WxCard).for_authorizer("wxa"),
+        ];
+        for key in keys {
+            assert_eq!(key_of_name(&key_name(&key)), Some(key));
+        }
+        for name in [
+            "",
+            "access_token",
+            "access_token:",
+            "access_token:wxc/",
+            "component_access_token:wxc/wxa",
+            "ticket.other:wx1",
+            "lock:wx1",
+        ] {
+            assert_eq!(key_of_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_removed_authorizer_cannot_be_written_back_with_an_older_fence() {
+        let store = MemoryStore::new();
+        let key = TokenKey::access_token("wxc").for_authorizer("wxa");
+        store
+            .put_refresh_token("wxc", "wxa", &Secret::new("R1"))
+            .unwrap();
+        let before = store.increment(&fence_name(&key), FENCE_TTL).unwrap();
+        store.remove_authorizer("wxc", "wxa").unwrap();
+        let rotated = Secret::new("R2");
+        assert!(!store.replace_refresh_token("wxc", "wxa", &rotated).unwrap());
+        assert!(!store
+            .put_token_fenced(&key, &Token::new("LATE", 7200), before)
+            .unwrap());
+        assert_eq!(store.get_token(&key).unwrap(), None);
+        assert_eq!(store.get_refresh_token("wxc", "wxa").unwrap(), None);
+        // A new authorization is stored, and its tokens with new fences.
+        store
+            .put_refresh_token("wxc", "wxa", &Secret::new("R3"))
+            .unwrap();
+        let after = store.increment(&fence_name(&key), FENCE_TTL).unwrap();
+        assert!(store
+            .put_token_fenced(&key, &Token::new("NEW", 7200), after)
+            .unwrap());
+        assert!(store.replace_refresh_token("wxc", "wxa", &rotated).unwrap());
+        assert_eq!(
+            store.get_refresh_token("wxc", "wxa").unwrap(),
+            Some(rotated)
         );
     }
 

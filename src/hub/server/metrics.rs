@@ -165,6 +165,26 @@ impl Collector for HandlerCounts {
                 "Refreshes ahead of expiry that failed (each retried after a bounded backoff).",
                 self.0.refreshes_ahead().1,
             ),
+            (
+                "start_push_tickets",
+                "Calls to api_start_push_ticket (no verify ticket for 20 minutes) that succeeded.",
+                self.0.start_push_tickets().0,
+            ),
+            (
+                "start_push_ticket_errors",
+                "Calls to api_start_push_ticket that failed (each retried after a bounded backoff).",
+                self.0.start_push_tickets().1,
+            ),
+            (
+                "authorizer_removals_heard",
+                "Authorizer removals (unauthorized, on any replica) heard from the store and evicted from this replica's cache.",
+                self.0.removals_heard(),
+            ),
+            (
+                "store_watch_errors",
+                "Times listening to the store for other replicas' removals failed (retried after a bounded backoff; max_staleness bounds what is missed).",
+                self.0.watch_errors(),
+            ),
         ];
         for (name, help, n) in singles {
             let counter = ConstCounter::new(n);
