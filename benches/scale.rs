@@ -2,6 +2,11 @@
 //! that many keys visited in a scattered order (1 thread, and 2 threads on
 //! different keys), and the memory each cached token costs.
 //!
+//! In the same run, floors that show what the machine allows for the same
+//! keys, tokens and order: a bare `HashMap` with the cache's hasher and no
+//! lock (a lookup alone, and a lookup that clones the token), and the same
+//! map behind one uncontended mutex.
+//!
 //! `cargo bench --bench scale`
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -10,6 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use foldhash::fast::RandomState;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use wechat::{Client, Context, Token, TokenKey, TokenSource};
 
 const AUTHORIZERS: usize = 100_000;
@@ -59,10 +67,15 @@ struct Minted;
 
 impl TokenSource for Minted {
     fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
-        let authorizer = key.authorizer_appid().unwrap_or("");
-        let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
-        Ok(Token::new(value, 7200))
+        Ok(minted(key))
     }
+}
+
+/// The token `Minted` hands out for `key`.
+fn minted(key: &TokenKey) -> Token {
+    let authorizer = key.authorizer_appid().unwrap_or("");
+    let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
+    Token::new(value, 7200)
 }
 
 /// Resident memory of this process in bytes (Linux).
@@ -133,6 +146,37 @@ fn scale(c: &mut Criterion) {
                 }
             });
             start.elapsed()
+        })
+    });
+    group.finish();
+    floors(c, &keys, &order);
+}
+
+/// The same lookups with nothing of the cache around them.
+fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize]) {
+    let mut map: HashMap<TokenKey, Token, RandomState> = HashMap::default();
+    for key in keys {
+        map.insert(key.clone(), minted(key));
+    }
+    let mut group = c.benchmark_group("floor_100k");
+    let mut n = 0;
+    group.bench_function("hashmap_get_no_clone", |b| {
+        b.iter(|| {
+            n = (n + 1) % AUTHORIZERS;
+            black_box(map.get(&keys[order[n]]).map(Token::expires_at))
+        })
+    });
+    group.bench_function("hashmap_get_clone", |b| {
+        b.iter(|| {
+            n = (n + 1) % AUTHORIZERS;
+            black_box(map.get(&keys[order[n]]).cloned())
+        })
+    });
+    let locked = Mutex::new(map);
+    group.bench_function("mutex_hashmap_get_clone", |b| {
+        b.iter(|| {
+            n = (n + 1) % AUTHORIZERS;
+            black_box(locked.lock().get(&keys[order[n]]).cloned())
         })
     });
     group.finish();
