@@ -10,9 +10,10 @@
 //! `cargo bench --bench scale`
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use foldhash::fast::RandomState;
@@ -121,6 +122,7 @@ fn scale(c: &mut Criterion) {
     // Visit keys in a scattered order so lookups miss the CPU cache as a
     // busy platform's would.
     let order: Vec<usize> = (0..AUTHORIZERS).map(|i| (i * 7919) % AUTHORIZERS).collect();
+    floors(c, &keys, &order, &client);
     let mut n = 0;
     let mut group = c.benchmark_group("cached_token");
     group.bench_function("100k_authorizers", |b| {
@@ -149,14 +151,13 @@ fn scale(c: &mut Criterion) {
         })
     });
     group.finish();
-    floors(c, &keys, &order);
 }
 
 /// The same lookups with nothing of the cache around them.
-fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize]) {
+fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client) {
     let mut map: HashMap<TokenKey, Token, RandomState> = HashMap::default();
     for key in keys {
-        map.insert(key.clone(), minted(key));
+        map.insert(key.clone(), client.token(key).unwrap());
     }
     let mut group = c.benchmark_group("floor_100k");
     let mut n = 0;
@@ -177,6 +178,39 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize]) {
         b.iter(|| {
             n = (n + 1) % AUTHORIZERS;
             black_box(locked.lock().get(&keys[order[n]]).cloned())
+        })
+    });
+    let spread = RandomState::default();
+    let shard = |key: &TokenKey| (spread.hash_one(key) % 32) as usize;
+    let shards: Vec<Mutex<HashMap<TokenKey, Token, RandomState>>> =
+        (0..32).map(|_| Mutex::default()).collect();
+    for (key, token) in locked.into_inner() {
+        shards[shard(&key)].lock().insert(key, token);
+    }
+    group.bench_function("32_mutexes_get_clone", |b| {
+        b.iter(|| {
+            n = (n + 1) % AUTHORIZERS;
+            let key = &keys[order[n]];
+            black_box(shards[shard(key)].lock().get(key).cloned())
+        })
+    });
+    // The same with the time read (the cache reads it to check freshness),
+    // before the lookup and after it.
+    group.bench_function("32_mutexes_clock_then_get_clone", |b| {
+        b.iter(|| {
+            n = (n + 1) % AUTHORIZERS;
+            let key = &keys[order[n]];
+            let now = SystemTime::now();
+            black_box((now, shards[shard(key)].lock().get(key).cloned()))
+        })
+    });
+    group.bench_function("32_mutexes_get_clock_clone", |b| {
+        b.iter(|| {
+            n = (n + 1) % AUTHORIZERS;
+            let key = &keys[order[n]];
+            let shard = shards[shard(key)].lock();
+            let token = shard.get(key);
+            black_box((SystemTime::now(), token.cloned()))
         })
     });
     group.finish();

@@ -175,12 +175,18 @@ impl TokenCache {
         // At most twice: once more after joining a refresh that failed with
         // no token to fall back on.
         for pass in 0..2 {
-            let now = self.clock.unix_millis();
             let mut fallback = None;
+            let now;
             let next = {
                 let mut slots = self.slots(key);
                 let flight = slots.flights.get(key);
-                if let Some(slot) = slots.slots.get(key) {
+                let slot = slots.slots.get(key);
+                // The clock is read once the slot is found: reading it (an
+                // ordered TSC read) waits for every load before it, so read
+                // first it would keep this lookup's cache misses from
+                // overlapping the last one's (at 100k keys, 380 against 140 ns).
+                now = self.clock.unix_millis();
+                if let Some(slot) = slot {
                     if let Some(token) = self.hit(slot, flight, now) {
                         return Ok(token.clone());
                     }
@@ -230,10 +236,11 @@ impl TokenCache {
     /// once, if any: never calls the source, never waits for a flight.
     #[cfg(any(feature = "hub", test))]
     pub fn peek(&self, key: &TokenKey) -> Option<Token> {
-        let now = self.clock.unix_millis();
         let slots = self.slots(key);
-        self.hit(slots.slots.get(key)?, slots.flights.get(key), now)
-            .cloned()
+        let slot = slots.slots.get(key)?;
+        // Read after the lookup, as in `get`.
+        let now = self.clock.unix_millis();
+        self.hit(slot, slots.flights.get(key), now).cloned()
     }
 
     /// The slot's token, if it may be handed out at `now_ms` as it is:
