@@ -20,7 +20,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use foldhash::fast::RandomState;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -128,13 +129,14 @@ fn scale(c: &mut Criterion) {
     // busy platform's would.
     let order: Vec<usize> = (0..AUTHORIZERS).map(|i| (i * 7919) % AUTHORIZERS).collect();
     floors(c, &keys, &order, &client);
-    let mut n = 0;
     let mut group = c.benchmark_group("cached_token");
-    group.bench_function("100k_authorizers", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            black_box(client.token(&keys[order[n]]).unwrap())
-        })
+    let scattered = &mut Scattered {
+        keys: &keys,
+        order: &order,
+        n: 0,
+    };
+    lookups(&mut group, "100k_authorizers", scattered, |key| {
+        client.token(key).unwrap()
     });
     // Two threads, each on its own half of the keys, in the same scattered
     // order: the time per lookup as each thread saw it.
@@ -164,6 +166,30 @@ type Map<V> = HashMap<TokenKey, V, RandomState>;
 /// A value the size of the cache's slot: a token and one number.
 type SlotSized = (Option<Token>, u64);
 
+/// The keys, one per call of [`Scattered::next`], in the scattered order.
+struct Scattered<'a> {
+    keys: &'a [TokenKey],
+    order: &'a [usize],
+    n: usize,
+}
+
+impl Scattered<'_> {
+    fn next(&mut self) -> &TokenKey {
+        self.n = (self.n + 1) % AUTHORIZERS;
+        &self.keys[self.order[self.n]]
+    }
+}
+
+/// Benchmarks `lookup` of one key after another.
+fn lookups<T>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    keys: &mut Scattered<'_>,
+    mut lookup: impl FnMut(&TokenKey) -> T,
+) {
+    group.bench_function(name, |b| b.iter(|| black_box(lookup(keys.next()))));
+}
+
 /// The same lookups with nothing of the cache around them.
 fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client) {
     let mut map: Map<Token> = HashMap::default();
@@ -171,25 +197,16 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
         map.insert(key.clone(), client.token(key).unwrap());
     }
     let mut group = c.benchmark_group("floor_100k");
-    let mut n = 0;
-    group.bench_function("hashmap_get_no_clone", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            black_box(map.get(&keys[order[n]]).map(Token::expires_at))
-        })
+    let keys = &mut Scattered { keys, order, n: 0 };
+    lookups(&mut group, "hashmap_get_no_clone", keys, |key| {
+        map.get(key).map(Token::expires_at)
     });
-    group.bench_function("hashmap_get_clone", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            black_box(map.get(&keys[order[n]]).cloned())
-        })
+    lookups(&mut group, "hashmap_get_clone", keys, |key| {
+        map.get(key).cloned()
     });
     let locked = Mutex::new(map);
-    group.bench_function("mutex_hashmap_get_clone", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            black_box(locked.lock().get(&keys[order[n]]).cloned())
-        })
+    lookups(&mut group, "mutex_hashmap_get_clone", keys, |key| {
+        locked.lock().get(key).cloned()
     });
     let spread = RandomState::default();
     let shard = |key: &TokenKey| (spread.hash_one(key) % 32) as usize;
@@ -197,31 +214,19 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
     for (key, token) in locked.into_inner() {
         shards[shard(&key)].lock().insert(key, token);
     }
-    group.bench_function("32_mutexes_get_clone", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            let key = &keys[order[n]];
-            black_box(shards[shard(key)].lock().get(key).cloned())
-        })
+    lookups(&mut group, "32_mutexes_get_clone", keys, |key| {
+        shards[shard(key)].lock().get(key).cloned()
     });
     // The same with the time read (the cache reads it to check freshness),
     // before the lookup and after it.
-    group.bench_function("32_mutexes_clock_then_get_clone", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            let key = &keys[order[n]];
-            let now = SystemTime::now();
-            black_box((now, shards[shard(key)].lock().get(key).cloned()))
-        })
+    lookups(&mut group, "32_mutexes_clock_then_get_clone", keys, |key| {
+        let now = SystemTime::now();
+        (now, shards[shard(key)].lock().get(key).cloned())
     });
-    group.bench_function("32_mutexes_get_clock_clone", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            let key = &keys[order[n]];
-            let shard = shards[shard(key)].lock();
-            let token = shard.get(key);
-            black_box((SystemTime::now(), token.cloned()))
-        })
+    lookups(&mut group, "32_mutexes_get_clock_clone", keys, |key| {
+        let shard = shards[shard(key)].lock();
+        let token = shard.get(key);
+        (SystemTime::now(), token.cloned())
     });
     // And with entries the size of the cache's (a token and one number).
     let slots: Vec<Mutex<Map<SlotSized>>> = (0..32).map(|_| Mutex::default()).collect();
@@ -230,15 +235,16 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
             slots[shard(&key)].lock().insert(key, (Some(token), 0));
         }
     }
-    group.bench_function("32_mutexes_80_byte_entries_get_clock_clone", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            let key = &keys[order[n]];
+    lookups(
+        &mut group,
+        "32_mutexes_80_byte_entries_get_clock_clone",
+        keys,
+        |key| {
             let shard = slots[shard(key)].lock();
             let slot = shard.get(key);
-            black_box((SystemTime::now(), slot.and_then(|s| s.0.clone())))
-        })
-    });
+            (SystemTime::now(), slot.and_then(|s| s.0.clone()))
+        },
+    );
     group.finish();
 }
 
