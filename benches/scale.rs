@@ -2,14 +2,29 @@
 //! that many keys visited in a scattered order (1 thread, and 2 threads on
 //! different keys), and the memory each cached token costs.
 //!
+//! In the same run, floors that show what the machine allows for the same
+//! keys, the very tokens the cache holds and the same order: a bare
+//! `HashMap` with the cache's hasher and no lock (a lookup alone, and a
+//! lookup that clones the token), the same map behind one uncontended
+//! mutex, the keys spread over 32 mutexes as the cache spreads them, and
+//! that with the time read before the lookup and after it. Cloning a token
+//! is an atomic increment on a line the lookup has not touched, and the
+//! time read (an ordered TSC read) waits for every load before it: the two
+//! set the floor of a cached lookup far above a bare map's.
+//!
 //! `cargo bench --bench scale`
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use foldhash::fast::RandomState;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use wechat::{Client, Context, Token, TokenKey, TokenSource};
 
 const AUTHORIZERS: usize = 100_000;
@@ -59,10 +74,15 @@ struct Minted;
 
 impl TokenSource for Minted {
     fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
-        let authorizer = key.authorizer_appid().unwrap_or("");
-        let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
-        Ok(Token::new(value, 7200))
+        Ok(minted(key))
     }
+}
+
+/// The token `Minted` hands out for `key`.
+fn minted(key: &TokenKey) -> Token {
+    let authorizer = key.authorizer_appid().unwrap_or("");
+    let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
+    Token::new(value, 7200)
 }
 
 /// Resident memory of this process in bytes (Linux).
@@ -108,13 +128,15 @@ fn scale(c: &mut Criterion) {
     // Visit keys in a scattered order so lookups miss the CPU cache as a
     // busy platform's would.
     let order: Vec<usize> = (0..AUTHORIZERS).map(|i| (i * 7919) % AUTHORIZERS).collect();
-    let mut n = 0;
+    floors(c, &keys, &order, &client);
     let mut group = c.benchmark_group("cached_token");
-    group.bench_function("100k_authorizers", |b| {
-        b.iter(|| {
-            n = (n + 1) % AUTHORIZERS;
-            black_box(client.token(&keys[order[n]]).unwrap())
-        })
+    let scattered = &mut Scattered {
+        keys: &keys,
+        order: &order,
+        n: 0,
+    };
+    lookups(&mut group, "100k_authorizers", scattered, |key| {
+        client.token(key).unwrap()
     });
     // Two threads, each on its own half of the keys, in the same scattered
     // order: the time per lookup as each thread saw it.
@@ -135,6 +157,94 @@ fn scale(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    group.finish();
+}
+
+/// A map keyed as the cache's, with its hasher.
+type Map<V> = HashMap<TokenKey, V, RandomState>;
+
+/// A value the size of the cache's slot: a token and one number.
+type SlotSized = (Option<Token>, u64);
+
+/// The keys, one per call of [`Scattered::next`], in the scattered order.
+struct Scattered<'a> {
+    keys: &'a [TokenKey],
+    order: &'a [usize],
+    n: usize,
+}
+
+impl Scattered<'_> {
+    fn next(&mut self) -> &TokenKey {
+        self.n = (self.n + 1) % AUTHORIZERS;
+        &self.keys[self.order[self.n]]
+    }
+}
+
+/// Benchmarks `lookup` of one key after another.
+fn lookups<T>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    keys: &mut Scattered<'_>,
+    mut lookup: impl FnMut(&TokenKey) -> T,
+) {
+    group.bench_function(name, |b| b.iter(|| black_box(lookup(keys.next()))));
+}
+
+/// The same lookups with nothing of the cache around them.
+fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client) {
+    let mut map: Map<Token> = HashMap::default();
+    for key in keys {
+        map.insert(key.clone(), client.token(key).unwrap());
+    }
+    let mut group = c.benchmark_group("floor_100k");
+    let keys = &mut Scattered { keys, order, n: 0 };
+    lookups(&mut group, "hashmap_get_no_clone", keys, |key| {
+        map.get(key).map(Token::expires_at)
+    });
+    lookups(&mut group, "hashmap_get_clone", keys, |key| {
+        map.get(key).cloned()
+    });
+    let locked = Mutex::new(map);
+    lookups(&mut group, "mutex_hashmap_get_clone", keys, |key| {
+        locked.lock().get(key).cloned()
+    });
+    let spread = RandomState::default();
+    let shard = |key: &TokenKey| (spread.hash_one(key) % 32) as usize;
+    let shards: Vec<Mutex<Map<Token>>> = (0..32).map(|_| Mutex::default()).collect();
+    for (key, token) in locked.into_inner() {
+        shards[shard(&key)].lock().insert(key, token);
+    }
+    lookups(&mut group, "32_mutexes_get_clone", keys, |key| {
+        shards[shard(key)].lock().get(key).cloned()
+    });
+    // The same with the time read (the cache reads it to check freshness),
+    // before the lookup and after it.
+    lookups(&mut group, "32_mutexes_clock_then_get_clone", keys, |key| {
+        let now = SystemTime::now();
+        (now, shards[shard(key)].lock().get(key).cloned())
+    });
+    lookups(&mut group, "32_mutexes_get_clock_clone", keys, |key| {
+        let shard = shards[shard(key)].lock();
+        let token = shard.get(key);
+        (SystemTime::now(), token.cloned())
+    });
+    // And with entries the size of the cache's (a token and one number).
+    let slots: Vec<Mutex<Map<SlotSized>>> = (0..32).map(|_| Mutex::default()).collect();
+    for shard_map in shards {
+        for (key, token) in shard_map.into_inner() {
+            slots[shard(&key)].lock().insert(key, (Some(token), 0));
+        }
+    }
+    lookups(
+        &mut group,
+        "32_mutexes_80_byte_entries_get_clock_clone",
+        keys,
+        |key| {
+            let shard = slots[shard(key)].lock();
+            let slot = shard.get(key);
+            (SystemTime::now(), slot.and_then(|s| s.0.clone()))
+        },
+    );
     group.finish();
 }
 

@@ -13,8 +13,9 @@
 //! last argument picks what is called: `wechat` (`Client::request`),
 //! `same_config` (bare ureq configured as the client's agent) or
 //! `no_timeouts` (bare ureq, default configuration); without it all three
-//! are timed in turn for 15 rounds, and the medians and their ratios
-//! printed.
+//! are timed in turn for `ROUNDS` rounds (an environment variable, 15 by
+//! default), and the medians and their ratios printed.
+//! `benches/request_vs_nginx.sh` runs both against nginx.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -88,7 +89,10 @@ fn main() {
         // Rounds of each kind in turn, so that load on the machine touches
         // all alike; the median of each.
         None => {
-            let rounds = 15;
+            let rounds: usize = std::env::var("ROUNDS")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(15);
             let mut times: Vec<Vec<Duration>> = vec![Vec::new(); all.len()];
             for (_, call) in &all {
                 calls(call, 1);

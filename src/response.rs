@@ -159,9 +159,9 @@ pub(crate) fn parse(incoming: Incoming) -> Result<Response> {
     if !(200..300).contains(&status) {
         return Err(Error::new(ErrorKind::HttpStatus { status, url }));
     }
-    let declared_json = declares_json(content_type.as_deref());
     // An empty body (a HEAD answer) is fine whatever its declared type.
-    if declared_json && json.is_none() && !body.is_empty() {
+    // The content type is read last: only a body that did not parse needs it.
+    if json.is_none() && !body.is_empty() && declares_json(content_type.as_deref()) {
         return Err(Error::decode(format!(
             "json body from {url}: not valid json ({} bytes)",
             body.len()
