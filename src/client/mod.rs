@@ -115,7 +115,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// The token source's error, or [`ErrorKind::Config`] without a source.
+    /// The token source's error, or [`ErrorKind::Config`] when no fresh
+    /// token is cached and the client has no source.
     pub fn token(&self, key: &TokenKey) -> Result<Token> {
         self.core.tokens.get(key)
     }

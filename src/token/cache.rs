@@ -2,9 +2,9 @@
 //! fetches and refreshes, compare-and-invalidate, and the per-key
 //! [`RefreshLimit`].
 //!
-//! Slots live in [`SHARDS`] maps, each behind its own `parking_lot::Mutex`
-//! on a cache line of its own, so that threads working on different keys
-//! rarely touch the same lock. A key always goes to the same shard, and its
+//! Slots live in sharded maps ([`Shards`]), each behind its own
+//! `parking_lot::Mutex`, so that threads working on different keys rarely
+//! touch the same lock. A key always goes to the same shard, and its
 //! shard's lock is held only to read or update its slot (a hash lookup and
 //! a clone), never across I/O and never across a wait. The first caller
 //! that misses puts a [`Flight`] in the slot and fetches with no lock held;
@@ -21,50 +21,27 @@
 //! token is re-read from the source once it is older than a bound, and a
 //! refresh always asks the source, which compares against the store.
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
-use foldhash::fast::RandomState;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
+use crate::token::shards::{Locked, Shards};
 use crate::token::{Token, TokenKey};
 
 /// How many flights a refresh waits for that hand back the very token it
 /// reported stale, before it gives up and returns that token.
 const MAX_JOINS: usize = 3;
 
-/// How many maps the slots are spread over: enough that a few threads on
-/// different keys seldom share a lock, few enough that an empty cache stays
-/// small (4 KiB).
-const SHARDS: usize = 32;
-
-/// One shard's keys: their slots, and the flights under way for some.
-#[derive(Default)]
-struct Slots {
-    slots: HashMap<TokenKey, Slot, RandomState>,
-    /// Apart from the slots, which a hit reads and which stay small: a
-    /// flight lives only while its call runs, so this map is mostly empty
-    /// (and looking a key up in an empty map hashes nothing).
-    flights: HashMap<TokenKey, Arc<Flight>, RandomState>,
-}
-
-/// One shard's map and its lock, alone on its cache line (two lines on CPUs
-/// that fetch lines in pairs), so that locking one shard never slows
-/// another.
-#[repr(align(128))]
-#[derive(Default)]
-struct Shard(Mutex<Slots>);
+/// A key's locked shard: its slot, and its flight if one is under way.
+type Slots<'a> = Locked<'a, Slot, Arc<Flight>>;
 
 /// The in-process cache in front of every [`TokenSource`](crate::TokenSource).
 pub(crate) struct TokenCache {
-    shards: Box<[Shard]>,
-    /// Picks a key's shard; each shard's map hashes with a seed of its own.
-    spread: RandomState,
+    shards: Shards<Slot, Arc<Flight>>,
     max_margin: u64,
     limit: RefreshLimit,
     clock: Clock,
@@ -140,8 +117,7 @@ impl TokenCache {
         read_through: Option<Duration>,
     ) -> TokenCache {
         TokenCache {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            spread: RandomState::default(),
+            shards: Shards::new(),
             max_margin,
             limit: match read_through {
                 Some(_) => RefreshLimit::unlimited(),
@@ -179,25 +155,27 @@ impl TokenCache {
             let now;
             let next = {
                 let mut slots = self.slots(key);
-                let flight = slots.flights.get(key);
-                let slot = slots.slots.get(key);
-                // The clock is read once the slot is found: reading it (an
-                // ordered TSC read) waits for every load before it, so read
-                // first it would keep this lookup's cache misses from
-                // overlapping the last one's (benches/scale.rs floors at
-                // 100k keys: 335 ns clock first, 210 ns clock after).
+                let flight = slots.flight();
+                let slot = slots.slot();
+                // A hit is decided on the coarse clock: the precise one's
+                // ordered TSC read waits for every load before it, so that
+                // one lookup's cache misses could not overlap the next
+                // one's (benches/scale.rs floors at 100k keys). Anything
+                // else reads the precise clock.
+                if let Some(token) =
+                    slot.and_then(|s| self.hit(s, flight, self.clock.coarse_unix_millis()))
+                {
+                    return Ok(token.clone());
+                }
                 now = self.clock.unix_millis();
                 if let Some(slot) = slot {
-                    if let Some(token) = self.hit(slot, flight, now) {
-                        return Ok(token.clone());
-                    }
                     if let Some(token) = &slot.token {
                         fallback = Some((token.clone(), self.is_fresh(token, now / 1000)));
                     }
                 }
                 match flight {
                     Some(flight) => Next::Wait(flight.clone()),
-                    None => self.take_off(&mut slots, key, now, limited, None),
+                    None => self.take_off(&mut slots, now, limited, None),
                 }
             };
             let unexpired = |t: &Token| t.expires_at() > now / 1000;
@@ -235,13 +213,12 @@ impl TokenCache {
 
     /// The token [`get`](TokenCache::get) would hand out for `key` at
     /// once, if any: never calls the source, never waits for a flight.
-    #[cfg(any(feature = "hub", test))]
     pub fn peek(&self, key: &TokenKey) -> Option<Token> {
         let slots = self.slots(key);
-        let slot = slots.slots.get(key)?;
-        // Read after the lookup, as in `get`.
-        let now = self.clock.unix_millis();
-        self.hit(slot, slots.flights.get(key), now).cloned()
+        let slot = slots.slot()?;
+        // The coarse clock, as in `get`.
+        let now = self.clock.coarse_unix_millis();
+        self.hit(slot, slots.flight(), now).cloned()
     }
 
     /// The slot's token, if it may be handed out at `now_ms` as it is:
@@ -285,9 +262,9 @@ impl TokenCache {
             let now = self.clock.unix_millis();
             let next = {
                 let mut slots = self.slots(key);
-                match slots.flights.get(key) {
+                match slots.flight() {
                     Some(flight) => Next::Wait(flight.clone()),
-                    None => match slots.slots.get(key).and_then(|s| s.token.as_ref()) {
+                    None => match slots.slot().and_then(|s| s.token.as_ref()) {
                         Some(current)
                             if self.read_through.is_none()
                                 && current.expose() != stale.expose()
@@ -295,7 +272,7 @@ impl TokenCache {
                         {
                             Next::Done(Ok(current.clone()))
                         }
-                        _ => self.take_off(&mut slots, key, now, limited, Some(stale)),
+                        _ => self.take_off(&mut slots, now, limited, Some(stale)),
                     },
                 }
             };
@@ -314,8 +291,7 @@ impl TokenCache {
     /// Drops the cached token for `key` only if it is `stale`. Returns
     /// whether it was dropped.
     pub fn invalidate_if(&self, key: &TokenKey, stale: &Token) -> bool {
-        let mut slots = self.slots(key);
-        match slots.slots.get_mut(key) {
+        match self.slots(key).slot_mut() {
             Some(slot)
                 if slot
                     .token
@@ -334,16 +310,16 @@ impl TokenCache {
     /// cached: it was fetched for what was just forgotten.
     pub fn remove(&self, key: &TokenKey) {
         let mut slots = self.slots(key);
-        if let Some(slot) = slots.slots.get_mut(key) {
+        if let Some(slot) = slots.slot_mut() {
             slot.token = None;
         }
-        slots.flights.remove(key);
+        slots.end_flight();
     }
 
     /// Puts a token into the cache, replacing what was there.
     pub fn insert(&self, key: &TokenKey, token: Token) {
         let now = self.clock.unix_millis();
-        self.land(slots_mut(&mut self.slots(key), key), token, now);
+        self.land(self.slots(key).slot_or_default(), token, now);
     }
 
     /// Puts `token`, just come from the source at `now_ms`, into `slot`.
@@ -358,26 +334,19 @@ impl TokenCache {
     /// or replaced meanwhile).
     fn holds(&self, key: &TokenKey, token: &Token) -> bool {
         self.slots(key)
-            .slots
-            .get(key)
+            .slot()
             .and_then(|s| s.token.as_ref())
             .is_some_and(|t| t.expose() == token.expose())
     }
 
     /// The number of keys the cache has seen.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| shard.0.lock().slots.len())
-            .sum()
+        self.shards.len()
     }
 
-    /// The locked map that holds `key`'s slot.
-    fn slots(&self, key: &TokenKey) -> MutexGuard<'_, Slots> {
-        // ok because the remainder is below SHARDS, and u64 to usize only
-        // drops high bits a remainder does not need
-        let shard = (self.spread.hash_one(key) % SHARDS as u64) as usize;
-        self.shards[shard].0.lock()
+    /// The locked shard that holds `key`'s slot.
+    fn slots<'a>(&'a self, key: &'a TokenKey) -> Slots<'a> {
+        self.shards.lock(key)
     }
 
     /// Whether `token` may still be handed out at `now` (Unix seconds).
@@ -396,8 +365,7 @@ impl TokenCache {
     /// flight is under way for `key`; does no I/O and no wait.
     fn take_off(
         &self,
-        slots: &mut Slots,
-        key: &TokenKey,
+        slots: &mut Slots<'_>,
         now: u64,
         limited: bool,
         stale: Option<&Token>,
@@ -411,9 +379,9 @@ impl TokenCache {
         // Read again under the map's lock: callers that read the clock
         // before it must not see the schedule from behind.
         let now = self.clock.unix_millis();
-        let slot = slots_mut(slots, key);
+        let slot = slots.slot_or_default();
         match limit.admit(Some(slot.stamp), now) {
-            Err(retry_after) => Next::Done(Err(limit.refused(key, retry_after, young))),
+            Err(retry_after) => Next::Done(Err(limit.refused(slots.key(), retry_after, young))),
             Ok(schedule) => {
                 if self.read_through.is_none() {
                     slot.stamp = schedule;
@@ -422,7 +390,7 @@ impl TokenCache {
                     refresh: stale.is_some(),
                     ..Flight::default()
                 });
-                slots.flights.insert(key.clone(), flight.clone());
+                slots.start_flight(flight.clone());
                 Next::Fly(flight, young)
             }
         }
@@ -483,17 +451,6 @@ pub(crate) fn is_fresh(token: &Token, now: u64, max_margin: u64) -> bool {
     now < token.expires_at().saturating_sub(margin)
 }
 
-/// The slot of `key`, created empty if missing (the key is cloned only
-/// then).
-fn slots_mut<'a>(slots: &'a mut Slots, key: &TokenKey) -> &'a mut Slot {
-    let slots = &mut slots.slots;
-    if !slots.contains_key(key) {
-        slots.insert(key.clone(), Slot::default());
-    }
-    // ok because the key was inserted just above if it was missing
-    slots.get_mut(key).unwrap_or_else(|| unreachable!())
-}
-
 /// Ends a flight when dropped: stores a successful token in the slot,
 /// clears the flight and wakes its waiters, even if the source panicked.
 struct Landing<'a> {
@@ -512,15 +469,11 @@ impl Drop for Landing<'_> {
         let now = self.cache.clock.unix_millis();
         {
             let mut slots = self.cache.slots(self.key);
-            let ours = slots
-                .flights
-                .get(self.key)
-                .is_some_and(|f| Arc::ptr_eq(f, self.flight));
+            let ours = slots.flight().is_some_and(|f| Arc::ptr_eq(f, self.flight));
             if ours {
-                slots.flights.remove(self.key);
+                slots.end_flight();
                 if let Ok(token) = &result {
-                    let slot = slots_mut(&mut slots, self.key);
-                    self.cache.land(slot, token.clone(), now);
+                    self.cache.land(slots.slot_or_default(), token.clone(), now);
                 }
             }
         }
@@ -682,7 +635,7 @@ mod tests {
 
     /// Yields until a flight for `key()` is under way.
     fn until_flying(cache: &TokenCache) {
-        while !cache.slots(&key()).flights.contains_key(&key()) {
+        while cache.slots(&key()).flight().is_none() {
             std::thread::yield_now();
         }
     }

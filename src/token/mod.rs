@@ -8,6 +8,7 @@ pub(crate) mod hub;
 pub(crate) mod key;
 pub(crate) mod limit;
 pub(crate) mod secret;
+mod shards;
 mod tokens;
 
 pub use context::Context;

@@ -53,6 +53,10 @@ impl Tokens {
     /// missing it at the same time) if missing. A failed fetch's error
     /// names the token and the source.
     pub fn get(&self, key: &TokenKey) -> Result<Token> {
+        // A hit takes the shortest path: one lookup, nothing else.
+        if let Some(token) = self.cache.peek(key) {
+            return Ok(token);
+        }
         let source = self.source()?;
         self.cache.get(key, source.limited_by_client(), || {
             source

@@ -1,0 +1,116 @@
+//! Cached lookups at 100,000 authorizer keys in a scattered order, for a
+//! profiler and for quick A/B timing: `Client::token`, and floors built of
+//! the same keys and the very same tokens in 32 mutex-guarded maps, each
+//! run through one function that callgrind can count.
+//!
+//! ```text
+//! cargo build --release --example profile_lookup
+//! target/release/examples/profile_lookup 3000000 cache
+//! valgrind --tool=callgrind --toggle-collect='*profile_lookup::lookups*' \
+//!     target/release/examples/profile_lookup 200000 cache
+//! ```
+//!
+//! The first argument is the number of lookups, the second what a lookup
+//! is:
+//! - `cache`: `Client::token`;
+//! - `floor`: the key's map locked, its token cloned (what a hit must do);
+//! - `floor_read`: the same, reading a byte of the token instead of
+//!   cloning it (the load without the atomic increment);
+//! - `floor_slot`: the same, touching the slot only, not the token.
+//!
+//! It prints the time a lookup took. Timing is only worth comparing within
+//! one run of several, alternated: `benches/scale.rs` does it properly.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::hint::black_box;
+use std::time::Instant;
+
+use foldhash::fast::RandomState;
+use parking_lot::Mutex;
+use wechat::{Client, Context, Token, TokenKey, TokenSource};
+
+const AUTHORIZERS: usize = 100_000;
+const SHARDS: usize = 32;
+
+/// One of the floor's maps: a token and one number per key, as the cache's
+/// slots.
+type Shard = Mutex<HashMap<TokenKey, (Option<Token>, u64), RandomState>>;
+
+/// Hands out tokens shaped like WeChat's (150 characters).
+#[derive(Debug)]
+struct Minted;
+
+impl TokenSource for Minted {
+    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+        let authorizer = key.authorizer_appid().unwrap_or("");
+        let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
+        Ok(Token::new(value, 7200))
+    }
+}
+
+/// `n` lookups, one key after another in the scattered `order`.
+#[inline(never)]
+fn lookups<T>(n: usize, keys: &[TokenKey], order: &[usize], lookup: impl Fn(&TokenKey) -> T) {
+    for i in 0..n {
+        black_box(lookup(&keys[order[i % AUTHORIZERS]]));
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let what = args.next().unwrap_or_else(|| "cache".into());
+    let client = Client::builder()
+        .appid("wx_component")
+        .token_source(Minted)
+        .build()
+        .expect("a client with a source builds");
+    // Appids as WeChat issues them: "wx" and 16 hex digits.
+    let keys: Vec<TokenKey> = (0..AUTHORIZERS)
+        .map(|i| {
+            TokenKey::access_token("wx0123456789abcdef").for_authorizer(&format!("wx{i:016x}"))
+        })
+        .collect();
+    let token = |key: &TokenKey| client.token(key).expect("Minted never fails");
+    for key in &keys {
+        token(key);
+    }
+    let order: Vec<usize> = (0..AUTHORIZERS).map(|i| (i * 7919) % AUTHORIZERS).collect();
+    let spread = RandomState::default();
+    let shard = |key: &TokenKey| (spread.hash_one(key) % SHARDS as u64) as usize;
+    let shards: Vec<Shard> = (0..SHARDS).map(|_| Mutex::default()).collect();
+    if what != "cache" {
+        for key in &keys {
+            shards[shard(key)]
+                .lock()
+                .insert(key.clone(), (Some(token(key)), 0));
+        }
+    }
+    let start = Instant::now();
+    match what.as_str() {
+        "cache" => lookups(n, &keys, &order, |key| client.token(key).ok()),
+        "floor" => lookups(n, &keys, &order, |key| {
+            shards[shard(key)].lock().get(key).and_then(|s| s.0.clone())
+        }),
+        "floor_read" => lookups(n, &keys, &order, |key| {
+            let shard = shards[shard(key)].lock();
+            let token = shard.get(key).and_then(|s| s.0.as_ref());
+            token.map(|t| t.expose().as_bytes()[100])
+        }),
+        "floor_slot" => lookups(n, &keys, &order, |key| {
+            shards[shard(key)].lock().get(key).map(|s| s.1)
+        }),
+        other => {
+            eprintln!(
+                "profile_lookup: unknown lookup {other:?}: cache, floor, floor_read or floor_slot"
+            );
+            std::process::exit(2);
+        }
+    }
+    let elapsed = start.elapsed().as_nanos() as f64;
+    println!("{what}: {:.1} ns a lookup", elapsed / n as f64);
+}
