@@ -2,20 +2,23 @@
 //! that many keys visited in a scattered order (1 thread, and 2 threads on
 //! different keys), and the memory each cached token costs.
 //!
-//! In the same run, floors that show what the machine allows for the same
-//! keys, the very tokens the cache holds and the same order: a bare
-//! `HashMap` with the cache's hasher and no lock (a lookup alone, and a
-//! lookup that clones the token), the same map behind one uncontended
-//! mutex, the keys spread over 32 mutexes as the cache spreads them, that
-//! with the precise time read before the lookup and after it, and last the
-//! cache's own layout (80-byte entries in hashbrown tables, the key hashed
-//! once for shard and table, the coarse clock after the lookup), touching
-//! the slot only and then cloning the token as a hit does.
-//!
-//! Cloning a token is an atomic increment on a line the lookup has not
-//! touched: a second cache miss that depends on the first. The precise
-//! time read (an ordered TSC read) waits for every load before it, so that
-//! lookups cannot overlap; the cache reads the coarse clock instead.
+//! A hit among that many keys misses the CPU cache: the cache keeps a
+//! key's token, key and lifetime in one allocation, so a hit waits for one
+//! line from memory (after its table's, which is small). In the same run,
+//! floors that show what the machine allows for the same keys, the very
+//! tokens the cache holds and the same order:
+//! - one load that depends on the one before, over the cache's span: the
+//!   least a hit can cost;
+//! - maps that keep the key beside the token in their table, as the cache
+//!   did before: a bare `HashMap` with the cache's hasher and no lock (a
+//!   lookup alone, and a lookup that clones the token, which waits for a
+//!   second line), the same behind one mutex, over 32 mutexes, and that
+//!   with the precise time read before the lookup and after it (an ordered
+//!   TSC read waits for every load before it, so lookups cannot overlap;
+//!   the cache reads the coarse clock);
+//! - hashbrown tables hashed once for shard and table, as the cache's, with
+//!   80-byte entries: the slot alone, and the token cloned after the
+//!   coarse clock.
 //!
 //! `cargo bench --bench scale`
 
@@ -203,9 +206,21 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
         map.insert(key.clone(), client.token(key).unwrap());
     }
     let mut group = c.benchmark_group("floor_100k");
+    // One load that depends on the one before, from 100,000 lines 256
+    // bytes apart (the cache's span: a token's allocation and its value
+    // for each key) in a random cycle: the least a hit can cost, one miss
+    // to the token's allocation.
+    let chase = chase_cycle(AUTHORIZERS, 64);
+    let mut at = 0;
+    group.bench_function("one_dependent_load_in_26MB", |b| {
+        b.iter(|| {
+            at = chase[at] as usize;
+            black_box(at)
+        })
+    });
     let keys = &mut Scattered { keys, order, n: 0 };
     lookups(&mut group, "hashmap_get_no_clone", keys, |key| {
-        map.get(key).map(Token::expires_at)
+        map.get(key).is_some()
     });
     lookups(&mut group, "hashmap_get_clone", keys, |key| {
         map.get(key).cloned()
@@ -268,6 +283,25 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
         },
     );
     group.finish();
+}
+
+/// `lines` places `stride` u32s apart, each holding the index of the next
+/// in one random cycle through all of them.
+fn chase_cycle(lines: usize, stride: usize) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..lines).collect();
+    // Fisher-Yates with xorshift: any fixed shuffle does.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in (1..lines).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let mut next = vec![0u32; lines * stride];
+    for (i, &line) in order.iter().enumerate() {
+        next[line * stride] = (order[(i + 1) % lines] * stride) as u32;
+    }
+    next
 }
 
 /// The coarse realtime clock, as the cache reads it on a hit.

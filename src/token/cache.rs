@@ -29,7 +29,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::token::limit::{warn_lineage_fight, RefreshLimit};
-use crate::token::shards::{Locked, Shards};
+use crate::token::shards::{Keyed, Locked, Shards};
 use crate::token::{Token, TokenKey};
 
 /// How many flights a refresh waits for that hand back the very token it
@@ -56,16 +56,55 @@ pub(crate) struct TokenCache {
     waits: std::sync::atomic::AtomicUsize,
 }
 
-#[derive(Default)]
+/// A key's place in the cache: 16 bytes in its table, the rest (the key
+/// among it) in the token's allocation.
 struct Slot {
-    token: Option<Token>,
+    /// The key's token as the cache holds it ([`Token::held_under`] the
+    /// key), or the [`vacant`](Token::vacant) placeholder that keeps the key
+    /// while no token is held.
+    token: Token,
     /// In a read-through cache, when `token` came from the source (the
     /// clock's Unix milliseconds); in any other, the refresh limit's
     /// schedule for this key (0 for a key never limited, which the limit
     /// reads as it reads none). One number serves both because a
-    /// read-through cache never limits, and an entry of 80 bytes instead of
-    /// 88 is 10 bytes less per key in a map that is at most 7/8 full.
+    /// read-through cache never limits, and a table entry of 16 bytes
+    /// instead of 24 is 10 bytes less per key in a table at most 7/8 full.
     stamp: u64,
+}
+
+impl Slot {
+    /// A slot for `key` holding no token.
+    fn vacant(key: &TokenKey) -> Slot {
+        Slot {
+            token: Token::vacant(key.clone()),
+            stamp: 0,
+        }
+    }
+
+    /// The token held, if any.
+    fn token(&self) -> Option<&Token> {
+        self.token.is_held().then_some(&self.token)
+    }
+
+    /// Holds `token` from now on.
+    fn hold(&mut self, token: &Token) {
+        if let Some(key) = self.token.cache_key() {
+            self.token = token.held_under(key);
+        }
+    }
+
+    /// Holds no token from now on; the key keeps its place and schedule.
+    fn clear(&mut self) {
+        if let Some(key) = self.token.cache_key() {
+            self.token = Token::vacant(key.clone());
+        }
+    }
+}
+
+impl Keyed for Slot {
+    fn key(&self) -> Option<&TokenKey> {
+        self.token.cache_key()
+    }
 }
 
 /// One fetch or refresh that concurrent callers wait for.
@@ -169,7 +208,7 @@ impl TokenCache {
                 }
                 now = self.clock.unix_millis();
                 if let Some(slot) = slot {
-                    if let Some(token) = &slot.token {
+                    if let Some(token) = slot.token() {
                         fallback = Some((token.clone(), self.is_fresh(token, now / 1000)));
                     }
                 }
@@ -214,10 +253,11 @@ impl TokenCache {
     /// The token [`get`](TokenCache::get) would hand out for `key` at
     /// once, if any: never calls the source, never waits for a flight.
     pub fn peek(&self, key: &TokenKey) -> Option<Token> {
+        // The coarse clock, as in `get`; read before the lock, as nothing
+        // orders it.
+        let now = self.clock.coarse_unix_millis();
         let slots = self.slots(key);
         let slot = slots.slot()?;
-        // The coarse clock, as in `get`.
-        let now = self.clock.coarse_unix_millis();
         self.hit(slot, slots.flight(), now).cloned()
     }
 
@@ -230,7 +270,7 @@ impl TokenCache {
         flight: Option<&Arc<Flight>>,
         now_ms: u64,
     ) -> Option<&'a Token> {
-        let token = slot.token.as_ref()?;
+        let token = slot.token()?;
         let replacing = flight.is_some_and(|f| f.refresh);
         (self.is_fresh(token, now_ms / 1000) && !replacing && !self.is_due(slot, now_ms))
             .then_some(token)
@@ -264,7 +304,7 @@ impl TokenCache {
                 let mut slots = self.slots(key);
                 match slots.flight() {
                     Some(flight) => Next::Wait(flight.clone()),
-                    None => match slots.slot().and_then(|s| s.token.as_ref()) {
+                    None => match slots.slot().and_then(Slot::token) {
                         Some(current)
                             if self.read_through.is_none()
                                 && current.expose() != stale.expose()
@@ -292,13 +332,8 @@ impl TokenCache {
     /// whether it was dropped.
     pub fn invalidate_if(&self, key: &TokenKey, stale: &Token) -> bool {
         match self.slots(key).slot_mut() {
-            Some(slot)
-                if slot
-                    .token
-                    .as_ref()
-                    .is_some_and(|t| t.expose() == stale.expose()) =>
-            {
-                slot.token = None;
+            Some(slot) if slot.token().is_some_and(|t| t.expose() == stale.expose()) => {
+                slot.clear();
                 true
             }
             _ => false,
@@ -311,7 +346,7 @@ impl TokenCache {
     pub fn remove(&self, key: &TokenKey) {
         let mut slots = self.slots(key);
         if let Some(slot) = slots.slot_mut() {
-            slot.token = None;
+            slot.clear();
         }
         slots.end_flight();
     }
@@ -319,12 +354,16 @@ impl TokenCache {
     /// Puts a token into the cache, replacing what was there.
     pub fn insert(&self, key: &TokenKey, token: Token) {
         let now = self.clock.unix_millis();
-        self.land(self.slots(key).slot_or_default(), token, now);
+        self.land(
+            self.slots(key).slot_or_insert_with(Slot::vacant),
+            &token,
+            now,
+        );
     }
 
     /// Puts `token`, just come from the source at `now_ms`, into `slot`.
-    fn land(&self, slot: &mut Slot, token: Token, now_ms: u64) {
-        slot.token = Some(token);
+    fn land(&self, slot: &mut Slot, token: &Token, now_ms: u64) {
+        slot.hold(token);
         if self.read_through.is_some() {
             slot.stamp = now_ms;
         }
@@ -335,7 +374,7 @@ impl TokenCache {
     fn holds(&self, key: &TokenKey, token: &Token) -> bool {
         self.slots(key)
             .slot()
-            .and_then(|s| s.token.as_ref())
+            .and_then(Slot::token)
             .is_some_and(|t| t.expose() == token.expose())
     }
 
@@ -379,7 +418,7 @@ impl TokenCache {
         // Read again under the map's lock: callers that read the clock
         // before it must not see the schedule from behind.
         let now = self.clock.unix_millis();
-        let slot = slots.slot_or_default();
+        let slot = slots.slot_or_insert_with(Slot::vacant);
         match limit.admit(Some(slot.stamp), now) {
             Err(retry_after) => Next::Done(Err(limit.refused(slots.key(), retry_after, young))),
             Ok(schedule) => {
@@ -473,7 +512,8 @@ impl Drop for Landing<'_> {
             if ours {
                 slots.end_flight();
                 if let Ok(token) = &result {
-                    self.cache.land(slots.slot_or_default(), token.clone(), now);
+                    self.cache
+                        .land(slots.slot_or_insert_with(Slot::vacant), token, now);
                 }
             }
         }

@@ -6,7 +6,9 @@
 //! under way for some keys, apart so that the slots stay small and the
 //! flights table (almost always empty) costs a hit nothing. What a slot
 //! and a flight are is the cache's business (`cache.rs`); here they are
-//! type parameters.
+//! type parameters. A slot carries its own key ([`Keyed`]): the cache keeps
+//! it in the token's allocation, so that a hit compares the key where it
+//! reads the token.
 
 use std::hash::BuildHasher;
 
@@ -42,8 +44,14 @@ pub(crate) struct Shards<S, F> {
 #[repr(align(128))]
 struct Shard<S, F>(Mutex<Tables<S, F>>);
 
+/// A slot that knows the key it is for.
+pub(crate) trait Keyed {
+    /// Its key: `None` only for a slot never put in a table.
+    fn key(&self) -> Option<&TokenKey>;
+}
+
 struct Tables<S, F> {
-    slots: HashTable<(TokenKey, S)>,
+    slots: HashTable<S>,
     flights: HashTable<(TokenKey, F)>,
 }
 
@@ -56,7 +64,7 @@ pub(crate) struct Locked<'a, S, F> {
     hasher: &'a RandomState,
 }
 
-impl<S: Default, F> Shards<S, F> {
+impl<S: Keyed, F> Shards<S, F> {
     /// Empty shards.
     pub fn new() -> Shards<S, F> {
         Shards {
@@ -95,7 +103,7 @@ impl<S: Default, F> Shards<S, F> {
     }
 }
 
-impl<S: Default, F> Locked<'_, S, F> {
+impl<S: Keyed, F> Locked<'_, S, F> {
     /// The key this shard was locked for.
     pub fn key(&self) -> &TokenKey {
         self.key
@@ -104,10 +112,7 @@ impl<S: Default, F> Locked<'_, S, F> {
     /// The key's slot, if it has one.
     pub fn slot(&self) -> Option<&S> {
         let key = self.key;
-        self.tables
-            .slots
-            .find(self.hash, |(k, _)| k == key)
-            .map(|(_, slot)| slot)
+        self.tables.slots.find(self.hash, |s| s.key() == Some(key))
     }
 
     /// The key's slot, if it has one, to change.
@@ -115,23 +120,23 @@ impl<S: Default, F> Locked<'_, S, F> {
         let key = self.key;
         self.tables
             .slots
-            .find_mut(self.hash, |(k, _)| k == key)
-            .map(|(_, slot)| slot)
+            .find_mut(self.hash, |s| s.key() == Some(key))
     }
 
-    /// The key's slot, created empty if missing (the key is cloned only
-    /// then).
-    pub fn slot_or_default(&mut self) -> &mut S {
+    /// The key's slot, made by `new` from the key if missing.
+    pub fn slot_or_insert_with(&mut self, new: impl FnOnce(&TokenKey) -> S) -> &mut S {
         let (key, hasher) = (self.key, self.hasher);
-        let entry =
-            self.tables
-                .slots
-                .entry(self.hash, |(k, _)| k == key, |(k, _)| hasher.hash_one(k));
-        let (_, slot) = match entry {
+        // A slot in a table always has its key (`Keyed`): 0 is never
+        // hashed.
+        let rehash = |s: &S| s.key().map_or(0, |k| hasher.hash_one(k));
+        let entry = self
+            .tables
+            .slots
+            .entry(self.hash, |s| s.key() == Some(key), rehash);
+        match entry {
             Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert((key.clone(), S::default())).into_mut(),
-        };
-        slot
+            Entry::Vacant(entry) => entry.insert(new(key)).into_mut(),
+        }
     }
 
     /// The key's flight under way, if any. The flights table is almost
@@ -172,18 +177,24 @@ impl<S: Default, F> Locked<'_, S, F> {
 mod tests {
     use super::*;
 
+    impl Keyed for (TokenKey, u64) {
+        fn key(&self) -> Option<&TokenKey> {
+            Some(&self.0)
+        }
+    }
+
     fn key(i: usize) -> TokenKey {
         TokenKey::access_token("wx0123456789abcdef").for_authorizer(&format!("wx{i:016x}"))
     }
 
     #[test]
     fn keys_spread_over_every_shard_and_are_found_again() {
-        let shards: Shards<u64, &str> = Shards::new();
+        let shards: Shards<(TokenKey, u64), &str> = Shards::new();
         let keys: Vec<TokenKey> = (0..10_000).map(key).collect();
         for (i, key) in keys.iter().enumerate() {
             let mut locked = shards.lock(key);
             assert!(locked.slot().is_none());
-            *locked.slot_or_default() = i as u64;
+            locked.slot_or_insert_with(|k| (k.clone(), 0)).1 = i as u64;
         }
         assert_eq!(shards.len(), keys.len());
         let per_shard: Vec<usize> = shards
@@ -198,14 +209,14 @@ mod tests {
             "{per_shard:?}"
         );
         for (i, key) in keys.iter().enumerate() {
-            assert_eq!(shards.lock(key).slot(), Some(&(i as u64)));
+            assert_eq!(shards.lock(key).slot(), Some(&(key.clone(), i as u64)));
         }
         assert!(shards.lock(&key(10_000)).slot().is_none());
     }
 
     #[test]
     fn a_flight_is_the_keys_alone_until_it_ends() {
-        let shards: Shards<u64, &str> = Shards::new();
+        let shards: Shards<(TokenKey, u64), &str> = Shards::new();
         let (a, b) = (key(1), key(2));
         shards.lock(&a).start_flight("a");
         assert_eq!(shards.lock(&a).flight(), Some(&"a"));
