@@ -9,6 +9,8 @@
 //! tokens the cache holds and the same order:
 //! - one load that depends on the one before, over the cache's span: the
 //!   least a hit can cost;
+//! - the key read from this bench's array and hashed, which every lookup
+//!   here pays before it reaches a map;
 //! - maps that keep the key beside the token in their table, as the cache
 //!   did before: a bare `HashMap` with the cache's hasher and no lock (a
 //!   lookup alone, and a lookup that clones the token, which waits for a
@@ -219,6 +221,12 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
         })
     });
     let keys = &mut Scattered { keys, order, n: 0 };
+    // What every lookup here pays before it reaches any map: the key read
+    // from this bench's 4 MB array, in the scattered order, and hashed.
+    let hasher = RandomState::default();
+    lookups(&mut group, "key_read_and_hashed", keys, |key| {
+        hasher.hash_one(key)
+    });
     lookups(&mut group, "hashmap_get_no_clone", keys, |key| {
         map.contains_key(key)
     });
@@ -249,9 +257,8 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
         let token = shard.get(key);
         (SystemTime::now(), token.cloned())
     });
-    // And the cache's own layout: a token and one number per key, in
-    // hashbrown tables, the key hashed once for the shard and the table.
-    let hasher = RandomState::default();
+    // And hashbrown tables hashed once for the shard and the table, as the
+    // cache's, with the key beside the token and one number.
     let tables: Vec<Mutex<HashTable<(TokenKey, SlotSized)>>> =
         (0..32).map(|_| Mutex::new(HashTable::new())).collect();
     let locate = |key: &TokenKey| {
