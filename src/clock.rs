@@ -11,6 +11,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// Cheap to clone; clones of a manual clock share its time.
 ///
+/// The system clock is read two ways: precisely wherever a time is written
+/// down or a fetch is decided, and, to decide only whether a cached token
+/// is still fresh, as of the kernel's last timer tick (Linux's
+/// `CLOCK_REALTIME_COARSE`, a few milliseconds behind at most), which is
+/// far cheaper to read among many lookups. A manual clock reads the same
+/// both ways.
+///
 /// # Example
 ///
 /// ```
