@@ -18,9 +18,9 @@
 //!   with the precise time read before the lookup and after it (an ordered
 //!   TSC read waits for every load before it, so lookups cannot overlap;
 //!   the cache reads the coarse clock);
-//! - hashbrown tables hashed once for shard and table, as the cache's, with
-//!   80-byte entries: the slot alone, and the token cloned after the
-//!   coarse clock.
+//! - hashbrown tables hashed once for shard and table, as the cache's, but
+//!   with the key beside the token in the table (56-byte entries): the
+//!   slot alone, and the token cloned after the coarse clock.
 //!
 //! `cargo bench --bench scale`
 
@@ -174,7 +174,7 @@ fn scale(c: &mut Criterion) {
 /// A map keyed as the cache's, with its hasher.
 type Map<V> = HashMap<TokenKey, V, RandomState>;
 
-/// A value the size of the cache's slot: a token and one number.
+/// A token and one number, as the cache's slot holds.
 type SlotSized = (Option<Token>, u64);
 
 /// The keys, one per call of [`Scattered::next`], in the scattered order.
@@ -273,14 +273,14 @@ fn floors(c: &mut Criterion, keys: &[TokenKey], order: &[usize], client: &Client
                 .insert_unique(hash, (key, (Some(token), 0)), |(k, _)| hasher.hash_one(k));
         }
     }
-    lookups(&mut group, "cache_layout_get_slot", keys, |key| {
+    lookups(&mut group, "hash_once_tables_get_slot", keys, |key| {
         let (hash, table) = locate(key);
         let table = table.lock();
         table.find(hash, |(k, _)| k == key).map(|(_, slot)| slot.1)
     });
     lookups(
         &mut group,
-        "cache_layout_get_coarse_clock_clone",
+        "hash_once_tables_get_coarse_clock_clone",
         keys,
         |key| {
             let (hash, table) = locate(key);

@@ -13,6 +13,7 @@
 //! The first argument is the number of lookups, the second what a lookup
 //! is:
 //! - `cache`: `Client::token`;
+//! - `cache_2_threads`: the same on two threads, each on half the keys;
 //! - `floor`: the key's map locked, its token cloned (what a hit must do);
 //! - `floor_read`: the same, reading a byte of the token instead of
 //!   cloning it (the load without the atomic increment);
@@ -93,6 +94,20 @@ fn main() {
     let start = Instant::now();
     match what.as_str() {
         "cache" => lookups(n, &keys, &order, |key| client.token(key).ok()),
+        // Two threads, each on its own half of the keys (even and odd) in
+        // the same scattered order, `n` lookups each: the time printed is
+        // per lookup as each thread saw it, as in benches/scale.rs.
+        "cache_2_threads" => std::thread::scope(|s| {
+            for half in 0..2 {
+                let (client, keys, order) = (&client, &keys, &order);
+                s.spawn(move || {
+                    for i in 0..n {
+                        let k = order[i % (AUTHORIZERS / 2)] / 2 * 2 + half;
+                        black_box(client.token(&keys[k]).ok());
+                    }
+                });
+            }
+        }),
         "floor" => lookups(n, &keys, &order, |key| {
             shards[shard(key)].lock().get(key).and_then(|s| s.0.clone())
         }),
@@ -106,7 +121,8 @@ fn main() {
         }),
         other => {
             eprintln!(
-                "profile_lookup: unknown lookup {other:?}: cache, floor, floor_read or floor_slot"
+                "profile_lookup: unknown lookup {other:?}: cache, cache_2_threads, floor, \
+                 floor_read or floor_slot"
             );
             std::process::exit(2);
         }

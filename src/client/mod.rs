@@ -115,8 +115,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// The token source's error, or [`ErrorKind::Config`] when no fresh
-    /// token is cached and the client has no source.
+    /// The token source's error, or [`ErrorKind::Config`] without a source.
     pub fn token(&self, key: &TokenKey) -> Result<Token> {
         self.core.tokens.get(key)
     }

@@ -6,8 +6,9 @@
 //! `parking_lot::Mutex`, so that threads working on different keys rarely
 //! touch the same lock. A key always goes to the same shard, and its
 //! shard's lock is held only to read or update its slot (a hash lookup and
-//! a clone), never across I/O and never across a wait. The first caller
-//! that misses puts a [`Flight`] in the slot and fetches with no lock held;
+//! a clone; a token to hold is copied before the lock is taken), never
+//! across I/O and never across a wait. The first caller that misses puts a
+//! [`Flight`] beside the slot and fetches with no lock held;
 //! later callers for that key find the flight, release the map and wait on
 //! the flight alone, then all receive its result, success or error. Callers
 //! for other keys never wait for it. Keeping the token in the map itself
@@ -86,15 +87,16 @@ impl Slot {
         self.token.is_held().then_some(&self.token)
     }
 
-    /// Holds `token` from now on.
-    fn hold(&mut self, token: &Token) {
-        if let Some(key) = self.token.cache_key() {
-            self.token = token.held_under(key);
-        }
+    /// Holds `held` from now on: the cache's copy of a token, made by
+    /// [`Token::held_under`] this slot's key before the lock was taken.
+    fn hold(&mut self, held: Token) {
+        debug_assert_eq!(held.cache_key(), self.token.cache_key());
+        self.token = held;
     }
 
     /// Holds no token from now on; the key keeps its place and schedule.
     fn clear(&mut self) {
+        debug_assert!(self.token.cache_key().is_some());
         if let Some(key) = self.token.cache_key() {
             self.token = Token::vacant(key.clone());
         }
@@ -196,13 +198,14 @@ impl TokenCache {
                 let mut slots = self.slots(key);
                 let flight = slots.flight();
                 let slot = slots.slot();
-                // A hit is decided on the coarse clock: the precise one's
-                // ordered TSC read waits for every load before it, so that
-                // one lookup's cache misses could not overlap the next
-                // one's (benches/scale.rs floors at 100k keys). Anything
-                // else reads the precise clock.
+                // A hit is decided on the coarse clock (a tick ahead, never
+                // behind): the precise one's ordered TSC read waits for
+                // every load before it, so that one lookup's cache misses
+                // could not overlap what came before (benches/scale.rs
+                // floors at 100k keys). Anything else reads the precise
+                // clock.
                 if let Some(token) =
-                    slot.and_then(|s| self.hit(s, flight, self.clock.coarse_unix_millis()))
+                    slot.and_then(|s| self.hit(s, flight, self.clock.coarse_upper_unix_millis()))
                 {
                     return Ok(token.clone());
                 }
@@ -253,11 +256,11 @@ impl TokenCache {
     /// The token [`get`](TokenCache::get) would hand out for `key` at
     /// once, if any: never calls the source, never waits for a flight.
     pub fn peek(&self, key: &TokenKey) -> Option<Token> {
-        // The coarse clock, as in `get`; read before the lock, as nothing
-        // orders it.
-        let now = self.clock.coarse_unix_millis();
         let slots = self.slots(key);
         let slot = slots.slot()?;
+        // The coarse clock, as in `get`, read once the lock is held: a
+        // reading taken before might be a wait for the lock old.
+        let now = self.clock.coarse_upper_unix_millis();
         self.hit(slot, slots.flight(), now).cloned()
     }
 
@@ -353,17 +356,15 @@ impl TokenCache {
 
     /// Puts a token into the cache, replacing what was there.
     pub fn insert(&self, key: &TokenKey, token: Token) {
+        let held = token.held_under(key);
         let now = self.clock.unix_millis();
-        self.land(
-            self.slots(key).slot_or_insert_with(Slot::vacant),
-            &token,
-            now,
-        );
+        self.land(self.slots(key).slot_or_insert_with(Slot::vacant), held, now);
     }
 
-    /// Puts `token`, just come from the source at `now_ms`, into `slot`.
-    fn land(&self, slot: &mut Slot, token: &Token, now_ms: u64) {
-        slot.hold(token);
+    /// Puts `held`, the cache's copy of a token just come from the source at
+    /// `now_ms` ([`Token::held_under`] the slot's key), into `slot`.
+    fn land(&self, slot: &mut Slot, held: Token, now_ms: u64) {
+        slot.hold(held);
         if self.read_through.is_some() {
             slot.stamp = now_ms;
         }
@@ -505,15 +506,17 @@ impl Drop for Landing<'_> {
             .result
             .take()
             .unwrap_or_else(|| Err(Error::config("the token source panicked")));
+        // The cache's copy is made before the lock is taken.
+        let held = result.as_ref().ok().map(|token| token.held_under(self.key));
         let now = self.cache.clock.unix_millis();
         {
             let mut slots = self.cache.slots(self.key);
             let ours = slots.flight().is_some_and(|f| Arc::ptr_eq(f, self.flight));
             if ours {
                 slots.end_flight();
-                if let Ok(token) = &result {
+                if let Some(held) = held {
                     self.cache
-                        .land(slots.slot_or_insert_with(Slot::vacant), token, now);
+                        .land(slots.slot_or_insert_with(Slot::vacant), held, now);
                 }
             }
         }

@@ -44,8 +44,9 @@ pub struct Token(Arc<Held>);
 /// allocation, and never reads the value: a hit among 100,000 keys touches
 /// one line of memory the lookup did not already have (benches/scale.rs).
 struct Held {
-    /// `None` only in the cache's placeholder for a key whose token was
-    /// dropped (see [`Token::vacant`]); never handed out.
+    /// `None` only in the cache's placeholder for a key that holds no
+    /// token (its first fetch under way or refused, or its token dropped;
+    /// see [`Token::vacant`]); never handed out.
     value: Option<Box<str>>,
     timestamp: u64,
     expires_in: u64,

@@ -53,11 +53,12 @@ impl Tokens {
     /// missing it at the same time) if missing. A failed fetch's error
     /// names the token and the source.
     pub fn get(&self, key: &TokenKey) -> Result<Token> {
-        // A hit takes the shortest path: one lookup, nothing else.
+        let source = self.source()?;
+        // A hit takes the shortest path: one lookup and nothing else (a
+        // miss then looks again, in `TokenCache::get`, where it is decided).
         if let Some(token) = self.cache.peek(key) {
             return Ok(token);
         }
-        let source = self.source()?;
         self.cache.get(key, source.limited_by_client(), || {
             source
                 .fetch(key, &self.context())
