@@ -11,10 +11,12 @@
 //! [`Flight`] beside the slot and fetches with no lock held;
 //! later callers for that key find the flight, release the map and wait on
 //! the flight alone, then all receive its result, success or error. Callers
-//! for other keys never wait for it. Keeping the token in the map itself
-//! makes a hit one lock and one lookup, and an idle key cost only its key
-//! (40 bytes, appids in place), its token and one number; the few flights
-//! under way at any moment sit in a map of their own beside the slots.
+//! for other keys never wait for it. The table holds each key's token (the
+//! cache's own copy, which carries the key) and one number: a hit is one
+//! lock, one lookup and one allocation read, where the key is compared, the
+//! lifetime checked and the reference counted; an idle key costs 16 bytes
+//! of table and that allocation beside its value. The few flights under
+//! way at any moment sit in a table of their own beside the slots.
 //!
 //! A cache is either the truth for its process (a client's: a refresh whose
 //! stale token was already replaced returns the replacement with no call),
