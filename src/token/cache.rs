@@ -190,6 +190,11 @@ impl TokenCache {
         limited: bool,
         fetch: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
+        // A hit takes the shortest path: one lookup and nothing else. A
+        // miss looks again below, where a fetch is decided.
+        if let Some(token) = self.peek(key) {
+            return Ok(token);
+        }
         let mut fetch = Some(fetch);
         // At most twice: once more after joining a refresh that failed with
         // no token to fall back on.

@@ -54,11 +54,6 @@ impl Tokens {
     /// names the token and the source.
     pub fn get(&self, key: &TokenKey) -> Result<Token> {
         let source = self.source()?;
-        // A hit takes the shortest path: one lookup and nothing else (a
-        // miss then looks again, in `TokenCache::get`, where it is decided).
-        if let Some(token) = self.cache.peek(key) {
-            return Ok(token);
-        }
         self.cache.get(key, source.limited_by_client(), || {
             source
                 .fetch(key, &self.context())
