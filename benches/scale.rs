@@ -36,9 +36,10 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use wechat::{Client, Context, Token, TokenKey, TokenSource};
+use wechat::{Client, Token, TokenKey};
 
-const AUTHORIZERS: usize = 100_000;
+mod common;
+use common::authorizers::{authorizer_key, scattered_order, Minted, AUTHORIZERS};
 
 /// Counts the bytes live on the heap: as requested, and as glibc's malloc
 /// holds them (a chunk of at least 32 bytes, the request plus an 8-byte
@@ -79,23 +80,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Hands out tokens shaped like WeChat's (150 characters).
-#[derive(Debug)]
-struct Minted;
-
-impl TokenSource for Minted {
-    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
-        Ok(minted(key))
-    }
-}
-
-/// The token `Minted` hands out for `key`.
-fn minted(key: &TokenKey) -> Token {
-    let authorizer = key.authorizer_appid().unwrap_or("");
-    let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
-    Token::new(value, 7200)
-}
-
 /// Resident memory of this process in bytes (Linux).
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -113,10 +97,6 @@ fn scale(c: &mut Criterion) {
         .token_source(Minted)
         .build()
         .unwrap();
-    // Appids as WeChat issues them: "wx" and 16 hex digits.
-    let key = |i: usize| {
-        TokenKey::access_token("wx0123456789abcdef").for_authorizer(&format!("wx{i:016x}"))
-    };
     let (rss, requested, chunks) = (
         resident_bytes(),
         REQUESTED.load(Ordering::SeqCst),
@@ -125,7 +105,7 @@ fn scale(c: &mut Criterion) {
     // Each key is built for its call and dropped after it, as a server's
     // would be: what stays is what the cache keeps.
     for i in 0..AUTHORIZERS {
-        client.token(&key(i)).unwrap();
+        client.token(&authorizer_key(i)).unwrap();
     }
     let per_entry = |before: usize, after: usize| after.saturating_sub(before) / AUTHORIZERS;
     eprintln!(
@@ -135,10 +115,8 @@ fn scale(c: &mut Criterion) {
         per_entry(chunks, CHUNKS.load(Ordering::SeqCst)),
         per_entry(rss, resident_bytes()),
     );
-    let keys: Vec<TokenKey> = (0..AUTHORIZERS).map(key).collect();
-    // Visit keys in a scattered order so lookups miss the CPU cache as a
-    // busy platform's would.
-    let order: Vec<usize> = (0..AUTHORIZERS).map(|i| (i * 7919) % AUTHORIZERS).collect();
+    let keys: Vec<TokenKey> = (0..AUTHORIZERS).map(authorizer_key).collect();
+    let order = scattered_order();
     floors(c, &keys, &order, &client);
     let mut group = c.benchmark_group("cached_token");
     let scattered = &mut Scattered {

@@ -29,26 +29,17 @@ use std::time::Instant;
 
 use foldhash::fast::RandomState;
 use parking_lot::Mutex;
-use wechat::{Client, Context, Token, TokenKey, TokenSource};
+use wechat::{Client, Token, TokenKey};
 
-const AUTHORIZERS: usize = 100_000;
+#[path = "../benches/common/mod.rs"]
+mod common;
+use common::authorizers::{authorizer_key, scattered_order, Minted, AUTHORIZERS};
+
 const SHARDS: usize = 32;
 
 /// One of the floor's maps: a token and one number per key, as the cache's
 /// slots.
 type Shard = Mutex<HashMap<TokenKey, (Option<Token>, u64), RandomState>>;
-
-/// Hands out tokens shaped like WeChat's (150 characters).
-#[derive(Debug)]
-struct Minted;
-
-impl TokenSource for Minted {
-    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
-        let authorizer = key.authorizer_appid().unwrap_or("");
-        let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
-        Ok(Token::new(value, 7200))
-    }
-}
 
 /// `n` lookups, one key after another in the scattered `order`.
 #[inline(never)]
@@ -70,17 +61,12 @@ fn main() {
         .token_source(Minted)
         .build()
         .expect("a client with a source builds");
-    // Appids as WeChat issues them: "wx" and 16 hex digits.
-    let keys: Vec<TokenKey> = (0..AUTHORIZERS)
-        .map(|i| {
-            TokenKey::access_token("wx0123456789abcdef").for_authorizer(&format!("wx{i:016x}"))
-        })
-        .collect();
+    let keys: Vec<TokenKey> = (0..AUTHORIZERS).map(authorizer_key).collect();
     let token = |key: &TokenKey| client.token(key).expect("Minted never fails");
     for key in &keys {
         token(key);
     }
-    let order: Vec<usize> = (0..AUTHORIZERS).map(|i| (i * 7919) % AUTHORIZERS).collect();
+    let order = scattered_order();
     let spread = RandomState::default();
     let shard = |key: &TokenKey| (spread.hash_one(key) % SHARDS as u64) as usize;
     let shards: Vec<Shard> = (0..SHARDS).map(|_| Mutex::default()).collect();

@@ -11,6 +11,8 @@
 
 #![allow(dead_code)] // ok because each bench uses part of this module
 
+pub mod authorizers;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 
