@@ -82,7 +82,8 @@ impl Clock {
     /// For the token cache's hit path only. The precise clock's vDSO read
     /// is an ordered TSC read, which waits for every load before it, so
     /// that a lookup's cache misses cannot overlap what came before; at
-    /// 100,000 keys it was a third of a hit (benches/scale.rs). This is the
+    /// 100,000 keys, reading this one instead took a hit from 370 to 317
+    /// ns (benches/scale.rs). This is the
     /// kernel's last tick read from shared memory with no ordering
     /// instruction (`CLOCK_REALTIME_COARSE`), plus the length of a tick
     /// (`clock_getres`): ahead rather than behind, so that a token is
