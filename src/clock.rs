@@ -98,8 +98,9 @@ impl Clock {
     }
 }
 
-/// Whole milliseconds of `d`, saturating.
-fn millis(d: Duration) -> u64 {
+/// Whole milliseconds of `d`, saturating: the crate's one conversion of
+/// a duration to the milliseconds its clocks, schedules and stores count.
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -164,10 +165,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `since_epoch` after the Unix epoch.
     pub fn new(since_epoch: Duration) -> ManualClock {
-        let millis = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
         ManualClock {
             clock: Clock {
-                manual: Some(Arc::new(AtomicU64::new(millis))),
+                manual: Some(Arc::new(AtomicU64::new(millis(since_epoch)))),
             },
         }
     }
@@ -180,9 +180,8 @@ impl ManualClock {
 
     /// Moves the time forward by `by`.
     pub fn advance(&self, by: Duration) {
-        if let Some(millis) = &self.clock.manual {
-            let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-            millis.fetch_add(by, Ordering::SeqCst);
+        if let Some(now) = &self.clock.manual {
+            now.fetch_add(millis(by), Ordering::SeqCst);
         }
     }
 

@@ -24,7 +24,7 @@ use super::metrics::{upstream_calls_on_this_thread, Counts};
 use super::source::{StoreSource, EXPIRY_MARGIN_SECS};
 use super::store::{authorizer_keys, Store, VERIFY_TICKET_LIFE};
 use super::watch::{StoreEvent, StoreListener};
-use crate::clock::Clock;
+use crate::clock::{millis, Clock};
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::Context;
@@ -455,10 +455,6 @@ pub(crate) fn listener(ahead: &Arc<Ahead>) -> StoreListener {
             }
         }
     })
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Asks WeChat to resume pushing `component_appid`'s verify tickets.

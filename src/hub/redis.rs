@@ -14,6 +14,7 @@ use super::store::{
     FENCE_TTL, VERIFY_TICKET_LIFE,
 };
 use super::watch::{StoreEvent, StoreListener, Watch};
+use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
@@ -673,10 +674,6 @@ impl Store for RedisStore {
                 .map(Option::unwrap_or_default)
         })
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Keeps a held lock's lease alive, on a thread of its own with a

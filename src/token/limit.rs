@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::clock::millis;
 use crate::error::{Error, ErrorKind};
 use crate::token::{Token, TokenKey};
 
@@ -92,7 +93,7 @@ impl RefreshLimit {
     /// schedule, or how long until a call is allowed.
     pub(crate) fn admit(&self, schedule: Option<u64>, now_ms: u64) -> Result<u64, Duration> {
         // A generic cell rate algorithm: one number per key.
-        let floor = u64::try_from(self.floor.as_millis()).unwrap_or(u64::MAX);
+        let floor = millis(self.floor);
         if floor == 0 {
             // Unlimited, even for callers whose clock readings interleave.
             return Ok(now_ms);

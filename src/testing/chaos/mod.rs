@@ -18,6 +18,7 @@ use self::children::{HubChild, RedisChild};
 use self::report::{Failure, Judge, Windows};
 use self::schedule::{plan, Action, Shape};
 use super::{Balancer, FakeWechat};
+use crate::clock::millis;
 use crate::hub::{RedisStore, Store};
 use crate::{BusyRetry, Client, HubSource, Token, TokenKey};
 
@@ -492,10 +493,6 @@ impl Drop for SetOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn call_loop(run: &Run, i: usize, client: &Client, pause: Duration) {
