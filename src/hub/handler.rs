@@ -358,7 +358,15 @@ impl HubHandler {
     pub(crate) fn handle_at_once(&self, req: &HubRequest) -> Option<HubResponse> {
         let answer = match self.ask(req) {
             Ok(Ask::Health) => Ok(health()),
-            Ok(Ask::Token(key, ticket)) => token_answer(Ok(self.cache.peek(&key)?), ticket),
+            Ok(Ask::Token(key, ticket)) => {
+                let token = self.cache.peek(&key)?;
+                // A hit is served too; when that is due to be written to
+                // the store, it is answered where blocking is allowed.
+                if self.ahead.touch_due(&key) {
+                    return None;
+                }
+                token_answer(Ok(token), ticket)
+            }
             Ok(_) => return None,
             Err(e) => Err(e),
         };
@@ -505,6 +513,9 @@ impl HubHandler {
         // means the current token (or another request's refresh) answered.
         if fresh.is_ok() && upstream_calls_on_this_thread() == calls {
             self.counts.refresh_without_upstream();
+        }
+        if fresh.is_ok() {
+            self.ahead.served(key);
         }
         token_answer(fresh, None)
     }

@@ -5,13 +5,16 @@
 //! ticket's age; the last upstream error per appid. No token, ticket or
 //! secret value ever appears on it.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 
-use super::ahead::due_at;
+use super::ahead::{due_at, SERVED_FOR};
 use super::door::{counter_name, wechat_day};
 use super::handler::HubHandler;
 use super::metrics::kind_of;
 use super::wire::{HubRequest, HubResponse};
+use crate::token::TokenKey;
 
 impl HubHandler {
     /// The status page, in the form `req` accepts.
@@ -30,7 +33,7 @@ impl HubHandler {
     fn status_json(&self) -> Value {
         let now = self.ahead.clock.unix_secs();
         let day = wechat_day(now);
-        let mut keys: Vec<_> = self.ahead.served_keys();
+        let mut keys = self.served_by_the_cluster(now);
         keys.sort_by_key(|k| format!("{k:?}"));
         let tokens: Vec<Value> = keys
             .iter()
@@ -76,6 +79,27 @@ impl HubHandler {
             })
             .collect();
         json!({"now": now, "tokens": tokens, "components": components, "last_upstream_errors": errors})
+    }
+}
+
+impl HubHandler {
+    /// Every key served by any replica sharing the store in the last
+    /// [`SERVED_FOR`] (the store's set, kept for refresh ahead), with this
+    /// replica's own (all there is over a store that keeps no set): a
+    /// replica that only answered refreshes and cache hits shows what
+    /// the cluster serves too.
+    fn served_by_the_cluster(&self, now: u64) -> Vec<TokenKey> {
+        let mut keys: HashSet<TokenKey> = self.ahead.served_keys().into_iter().collect();
+        // Counted as a store error; this replica's own keys still show.
+        let since = now.saturating_sub(SERVED_FOR.as_secs());
+        let cluster = self.store.served_keys(since).unwrap_or_default();
+        let serves = |key: &TokenKey| {
+            self.appids
+                .as_ref()
+                .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
+        };
+        keys.extend(cluster.into_iter().map(|(key, _)| key).filter(serves));
+        keys.into_iter().collect()
     }
 }
 
