@@ -241,6 +241,36 @@ fn a_clear_quota_lifts_the_used_up_quota_for_every_replica_once_a_day() {
 }
 
 #[test]
+fn a_ticket_refused_for_its_tokens_used_up_quota_keeps_its_own_quota() {
+    let fake = common::fake();
+    let hub = replica(&fake, MemoryStore::new(), false);
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    let token = format!("/client/access_token?appid={APPID}");
+    assert_eq!(answer(&hub, "GET", &token, "").0, 429);
+    let ticket = format!("/client/ticket?appid={APPID}&type=jsapi");
+    let (status, body) = answer(&hub, "GET", &ticket, "");
+    assert_eq!((status, &body["reason"]), (429, &"quota_exhausted".into()));
+    assert_eq!(
+        (
+            fake.count("/cgi-bin/token"),
+            fake.count("/cgi-bin/ticket/getticket")
+        ),
+        (1, 0)
+    );
+    let status =
+        hub.handle(&HubRequest::new("GET", "/status").header("Accept", "application/json"));
+    let status: Value = serde_json::from_slice(&status.body).unwrap();
+    let used_up: Vec<&Value> = status["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["quota_exhausted"] == true)
+        .map(|row| &row["kind"])
+        .collect();
+    assert_eq!(used_up, [&Value::from("token")], "{status}");
+}
+
+#[test]
 fn a_used_up_quota_outlives_a_restart_on_a_file_store() {
     let fake = common::fake();
     let path = common::temp_dir("quota_file").join("store.json");

@@ -101,9 +101,11 @@ pub(crate) fn mark_cleared(store: &dyn Store, appid: &str, now: u64) -> Result<(
     Ok(())
 }
 
-/// Whether `result` is WeChat's (or the hub's remembered) 45009.
+/// Whether `result` is WeChat's 45009 for the call itself: not for a
+/// token fetched on the way (a ticket's access token, whose own quota is
+/// then used up, not the ticket's).
 pub(crate) fn used_up<T>(result: &Result<T>) -> bool {
-    matches!(result, Err(e) if e.errcode() == Some(QUOTA_ERRCODE))
+    matches!(result, Err(e) if e.errcode() == Some(QUOTA_ERRCODE) && e.token_fetch().is_none())
 }
 
 /// The error for a call not made because `key`'s quota is used up until
