@@ -361,7 +361,8 @@ impl HubHandler {
 
     /// The answer to `req` if it needs neither the store nor WeChat: a
     /// health check, a request refused for what it says, or a token this
-    /// replica holds fresh. `None` otherwise: [`handle`](HubHandler::handle)
+    /// replica holds fresh and recorded as served within the last hour
+    /// (see [`Ahead::served`]). `None` otherwise: [`handle`](HubHandler::handle)
     /// it where blocking is allowed.
     #[cfg(feature = "hub")]
     pub(crate) fn handle_at_once(&self, req: &HubRequest) -> Option<HubResponse> {
