@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use wechat::hub::{HubHandler, HubRequest, MemoryStore, Store};
+use wechat::hub::{FileStore, HubHandler, HubHandlerBuilder, HubRequest, MemoryStore, Store};
 use wechat::testing::FakeWechat;
 use wechat::TokenKey;
 
@@ -22,15 +22,22 @@ fn today(kind: &str, appid: &str) -> String {
 }
 
 /// A hub over `store` for the test account, refreshing nothing ahead.
-fn replica(fake: &FakeWechat, store: impl Store + 'static, clear_quota: bool) -> HubHandler {
+fn hub_builder(
+    fake: &FakeWechat,
+    store: impl Store + 'static,
+    clear_quota: bool,
+) -> HubHandlerBuilder {
     HubHandler::builder()
         .account(APPID, SECRET)
         .upstream(fake.url())
         .store(store)
         .clear_quota(clear_quota)
         .refresh_ahead(None)
-        .build()
-        .unwrap()
+}
+
+/// [`hub_builder`]'s hub, built.
+fn replica(fake: &FakeWechat, store: impl Store + 'static, clear_quota: bool) -> HubHandler {
+    hub_builder(fake, store, clear_quota).build().unwrap()
 }
 
 /// The body of a refresh request reporting `answer`'s token stale.
@@ -179,30 +186,25 @@ fn the_binary_warns_at_half_and_nine_tenths_of_its_quota() {
     assert!(metrics.contains(&series), "{metrics}");
 }
 
+const USED_UP: &str = "reach max api daily quota limit";
+
 #[test]
-fn the_opt_in_clears_the_quota_exactly_once_a_day() {
+fn a_clear_quota_lifts_the_used_up_quota_for_every_replica_once_a_day() {
     let fake = common::fake();
     let store = Arc::new(MemoryStore::new());
     let replica = |clear: bool| replica(&fake, store.clone(), clear);
     let target = format!("/client/access_token?appid={APPID}");
-    // Without the opt-in, nothing is cleared.
-    fake.fail_next(
-        "/cgi-bin/token",
-        45009,
-        "reach max api daily quota limit",
-        1,
-    );
-    assert_eq!(answer(&replica(false), "GET", &target, "").0, 429);
+    // Without the opt-in, nothing is cleared, and WeChat is not asked again.
+    let plain = replica(false);
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    for _ in 0..2 {
+        assert_eq!(answer(&plain, "GET", &target, "").0, 429);
+    }
     assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 0);
+    assert_eq!(fake.count("/cgi-bin/token"), 1, "the 45009 is remembered");
 
-    // With it: cleared once, asked again, served.
+    // With it: the remembered 45009 is cleared first, then served.
     let (a, b) = (replica(true), replica(true));
-    fake.fail_next(
-        "/cgi-bin/token",
-        45009,
-        "reach max api daily quota limit",
-        1,
-    );
     let (status, body) = answer(&a, "GET", &target, "");
     assert_eq!(status, 200, "{body}");
     assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 1);
@@ -214,19 +216,170 @@ fn the_opt_in_clears_the_quota_exactly_once_a_day() {
     );
     assert_eq!(
         fake.count("/cgi-bin/token"),
-        3,
-        "1 refused, 1 refused and cleared, 1 served"
+        2,
+        "1 refused, then cleared with no call, 1 served"
     );
-
-    // The same day, through the other replica: no second clear.
-    let stale = stale(&body);
-    fake.fail_next(
-        "/cgi-bin/token",
-        45009,
-        "reach max api daily quota limit",
-        1,
+    // The clear is heard by every replica: the one without the opt-in
+    // calls WeChat again, which answers the quota used up again.
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    let (status, refused) = answer(&plain, "POST", "/refresh/access_token", &stale(&body));
+    assert_eq!(
+        (status, &refused["reason"]),
+        (429, &"quota_exhausted".into())
     );
-    let (status, body) = answer(&b, "POST", "/refresh/access_token", &stale);
-    assert_eq!((status, &body["reason"]), (429, &"quota_exhausted".into()));
+    assert_eq!(fake.count("/cgi-bin/token"), 3);
+    // The same day: no second clear, and no replica calls WeChat.
+    for hub in [&b, &a, &plain] {
+        let (status, refused) = answer(hub, "POST", "/refresh/access_token", &stale(&body));
+        assert_eq!(
+            (status, &refused["reason"]),
+            (429, &"quota_exhausted".into())
+        );
+    }
     assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 1, "once a day");
+    assert_eq!(fake.count("/cgi-bin/token"), 3);
+}
+
+#[test]
+fn a_ticket_refused_for_its_tokens_used_up_quota_keeps_its_own_quota() {
+    let fake = common::fake();
+    let hub = replica(&fake, MemoryStore::new(), false);
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    let token = format!("/client/access_token?appid={APPID}");
+    assert_eq!(answer(&hub, "GET", &token, "").0, 429);
+    let ticket = format!("/client/ticket?appid={APPID}&type=jsapi");
+    let (status, body) = answer(&hub, "GET", &ticket, "");
+    assert_eq!((status, &body["reason"]), (429, &"quota_exhausted".into()));
+    assert_eq!(
+        (
+            fake.count("/cgi-bin/token"),
+            fake.count("/cgi-bin/ticket/getticket")
+        ),
+        (1, 0)
+    );
+    let status =
+        hub.handle(&HubRequest::new("GET", "/status").header("Accept", "application/json"));
+    let status: Value = serde_json::from_slice(&status.body).unwrap();
+    let used_up: Vec<&Value> = status["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["quota_exhausted"] == true)
+        .map(|row| &row["kind"])
+        .collect();
+    assert_eq!(used_up, [&Value::from("token")], "{status}");
+}
+
+#[test]
+fn a_used_up_quota_outlives_a_restart_on_a_file_store() {
+    let fake = common::fake();
+    let path = common::temp_dir("quota_file").join("store.json");
+    let target = format!("/client/access_token?appid={APPID}");
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    let first = replica(&fake, FileStore::open(&path).unwrap(), false);
+    assert_eq!(answer(&first, "GET", &target, "").0, 429);
+    drop(first);
+    let restarted = replica(&fake, FileStore::open(&path).unwrap(), false);
+    let (status, body) = answer(&restarted, "GET", &target, "");
+    assert_eq!((status, &body["reason"]), (429, &"quota_exhausted".into()));
+    assert_eq!(fake.count("/cgi-bin/token"), 1);
+}
+
+/// One replica hears WeChat's 45009; every other answers
+/// `quota_exhausted` at once with no call (not `refresh_limited`), shows
+/// it on `/status` and `/metrics`, and calls WeChat again from midnight
+/// in China: two `HubServer`s on Redis, on a clock the test moves.
+#[cfg(feature = "redis")]
+#[test]
+fn a_45009_on_one_replica_holds_every_replica_until_midnight_in_china() {
+    use std::time::Duration;
+    use wechat::hub::{HubServer, RedisStore};
+    use wechat::ManualClock;
+
+    use crate::hub_http::Served;
+    use crate::hub_server::{get, post};
+    use crate::hub_status::status_of;
+
+    let fake = common::fake();
+    let prefix = process::unique_prefix("quota_replicas");
+    let clock = ManualClock::starting_now();
+    let replica = || {
+        let store = RedisStore::open("redis://127.0.0.1:6379/")
+            .unwrap()
+            .prefix(prefix.clone());
+        let handler = hub_builder(&fake, store, false)
+            .clock(clock.clock())
+            .build()
+            .unwrap();
+        Served::start(HubServer::bind("127.0.0.1:0", handler).unwrap())
+    };
+    let (a, b) = (replica(), replica());
+    let refresh = |hub: &Served, token: &Value| {
+        post(
+            &format!("{}/refresh/access_token", hub.url()),
+            &stale(token),
+        )
+    };
+    let (_, first) = get(
+        &format!("{}/client/access_token?appid={APPID}", a.url()),
+        None,
+    );
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    assert_eq!(refresh(&a, &first).0, 429);
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
+
+    let now = clock.clock().unix_secs();
+    let midnight = ((now + 8 * 3600) / 86_400 + 1) * 86_400 - 8 * 3600;
+    for hub in [&b, &a, &b, &a, &b] {
+        let (status, body) = refresh(hub, &first);
+        assert_eq!(
+            (
+                status,
+                &body["reason"],
+                &body["errcode"],
+                &body["retry_after"]
+            ),
+            (
+                429,
+                &"quota_exhausted".into(),
+                &45009.into(),
+                &(midnight - now).into()
+            ),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        2,
+        "no replica called WeChat again"
+    );
+    // The token WeChat still accepts is still handed out.
+    let (status, read) = get(
+        &format!("{}/client/access_token?appid={APPID}", b.url()),
+        None,
+    );
+    assert_eq!((status, &read), (200, &first));
+
+    let series = format!("wechat_hub_quota_exhausted{{kind=\"token\",appid=\"{APPID}\"}}");
+    for hub in [&a, &b] {
+        let status = status_of(&hub.url());
+        let row = &status["tokens"][0];
+        assert_eq!(
+            (&row["quota_exhausted"], &row["quota_resets_in_secs"]),
+            (&true.into(), &(midnight - now).into()),
+            "{status}"
+        );
+        assert_eq!(hub.metric(&series), 1.0);
+    }
+
+    clock.advance(Duration::from_secs(midnight - now - 1));
+    assert_eq!(refresh(&b, &first).0, 429, "a second before midnight");
+    clock.advance(Duration::from_secs(1));
+    let (status, fresh) = refresh(&b, &first);
+    assert_eq!(status, 200, "{fresh}");
+    assert_eq!(fake.count("/cgi-bin/token"), 3);
+    for hub in [&a, &b] {
+        assert_eq!(status_of(&hub.url())["tokens"][0]["quota_exhausted"], false);
+        assert_eq!(hub.metric(&series), 0.0);
+    }
 }

@@ -24,7 +24,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// (status, JSON body) of a GET.
-fn get(url: &str, bearer: Option<&str>) -> (u16, Value) {
+pub(crate) fn get(url: &str, bearer: Option<&str>) -> (u16, Value) {
     let mut req = agent().get(url);
     if let Some(b) = bearer {
         req = req.header("Authorization", &format!("Bearer {b}"));
@@ -36,7 +36,7 @@ fn get(url: &str, bearer: Option<&str>) -> (u16, Value) {
 }
 
 /// (status, JSON body) of a POST with a JSON body.
-fn post(url: &str, body: &str) -> (u16, Value) {
+pub(crate) fn post(url: &str, body: &str) -> (u16, Value) {
     let mut resp = agent()
         .post(url)
         .header("Content-Type", "application/json")

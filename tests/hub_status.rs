@@ -168,3 +168,155 @@ fn a_headless_browser_renders_the_status_page() {
         "{dom}"
     );
 }
+
+/// `GET /status` as JSON from a hub served over HTTP.
+pub(crate) fn status_of(hub_url: &str) -> Value {
+    let text = ureq::get(format!("{hub_url}/status"))
+        .header("Accept", "application/json")
+        .call()
+        .expect("the hub answers")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// The `key` of every row of a status's token table.
+fn keys_on(status: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = status["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[cfg(feature = "redis")]
+mod cluster {
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use wechat::hub::{HubHandler, HubServer, RedisStore, Store};
+    use wechat::testing::FakeWechat;
+    use wechat::{ManualClock, TokenKey};
+
+    use super::{keys_on, status_of};
+    use crate::common::process::unique_prefix;
+    use crate::common::{self, APPID, SECRET};
+    use crate::hub_http::Served;
+    use crate::hub_server::{get, post};
+
+    fn redis(prefix: &str) -> RedisStore {
+        let store = RedisStore::open("redis://127.0.0.1:6379/")
+            .unwrap()
+            .prefix(prefix.to_string());
+        if let Err(e) = store.ping() {
+            panic!("Redis must answer at 127.0.0.1:6379 for this test: {e}");
+        }
+        store
+    }
+
+    /// A replica on the Redis under `prefix`, served over HTTP; its
+    /// cache reads the store again only after `staleness`.
+    fn replica(fake: &FakeWechat, prefix: &str, clock: &ManualClock, staleness: u64) -> Served {
+        let handler = HubHandler::builder()
+            .account(APPID, SECRET)
+            .upstream(fake.url())
+            .store(redis(prefix))
+            .clock(clock.clock())
+            .max_staleness(Duration::from_secs(staleness))
+            .refresh_ahead(None)
+            .build()
+            .unwrap();
+        Served::start(HubServer::bind("127.0.0.1:0", handler).unwrap())
+    }
+
+    fn refresh_body(stale: &Value) -> String {
+        format!(r#"{{"appid":"{APPID}","access_token":{stale}}}"#)
+    }
+
+    #[test]
+    fn status_on_any_replica_shows_every_key_the_cluster_serves() {
+        let fake = common::fake();
+        let prefix = unique_prefix("status_cluster");
+        let clock = ManualClock::starting_now();
+        let (a, b) = (
+            replica(&fake, &prefix, &clock, 60),
+            replica(&fake, &prefix, &clock, 60),
+        );
+        let read = |hub: &Served| {
+            get(
+                &format!("{}/client/access_token?appid={APPID}", hub.url()),
+                None,
+            )
+        };
+        // a hands out the token and the ticket; b only refreshes the token
+        // and then answers reads of it from its cache.
+        let (_, first) = read(&a);
+        let ticket = format!("{}/client/ticket?appid={APPID}&type=jsapi", a.url());
+        assert_eq!(get(&ticket, None).0, 200);
+        let (status, fresh) = post(
+            &format!("{}/refresh/access_token", b.url()),
+            &refresh_body(&first["access_token"]),
+        );
+        assert_eq!(status, 200, "{fresh}");
+        for _ in 0..3 {
+            assert_eq!(read(&b).1, fresh, "b's cache");
+        }
+        assert_eq!(fake.count("/cgi-bin/token"), 2);
+        let expected = [
+            format!("AccessToken({APPID})"),
+            format!("Ticket(Jsapi)({APPID})"),
+        ];
+        for hub in [&a, &b] {
+            let status = status_of(&hub.url());
+            assert_eq!(keys_on(&status), expected, "{status}");
+            let token = &status["tokens"][0];
+            assert_eq!(
+                (&token["held"], &token["calls_today"]),
+                (&true.into(), &2.into())
+            );
+        }
+    }
+
+    #[test]
+    fn cache_hits_and_refreshes_record_the_key_as_served() {
+        let fake = common::fake();
+        let prefix = unique_prefix("status_served");
+        let clock = ManualClock::starting_now();
+        let t0 = clock.clock().unix_secs();
+        // Its cache holds a token for two hours: hits are answered by
+        // HubServer without the handler's blocking path.
+        let hub = replica(&fake, &prefix, &clock, 7200);
+        let store = redis(&prefix);
+        let key = TokenKey::access_token(APPID);
+        // A client that held a token from before (another hub, a lost
+        // store) reports it stale: the first this hub hears of the key.
+        let (status, fresh) = post(
+            &format!("{}/refresh/access_token", hub.url()),
+            &refresh_body(&"FROM_BEFORE".into()),
+        );
+        assert_eq!(status, 200, "{fresh}");
+        assert_eq!(
+            store.served_keys(0).unwrap(),
+            vec![(key.clone(), t0)],
+            "served by refresh"
+        );
+        // An hour later, reads hit the cache; the last-served time moves
+        // on (a key no replica marks served for a week is no longer
+        // refreshed ahead).
+        clock.advance(Duration::from_secs(3600));
+        let read = format!("{}/client/access_token?appid={APPID}", hub.url());
+        for _ in 0..3 {
+            assert_eq!(get(&read, None).1, fresh);
+        }
+        assert_eq!(fake.count("/cgi-bin/token"), 1, "every read a cache hit");
+        assert_eq!(
+            store.served_keys(0).unwrap(),
+            vec![(key, t0 + 3600)],
+            "served by cache hits"
+        );
+    }
+}

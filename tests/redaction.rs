@@ -497,8 +497,9 @@ fn a_hubs_quota_clear_and_rebuild_answers_print_no_secret() {
         .build()
         .unwrap();
     let target = format!("/client/access_token?appid={APPID}");
-    // 45009, then a clear_quota that fails: both answers and the hub's
-    // Debug name no secret.
+    // 45009, then a clear_quota that fails: the answer (the quota used
+    // up), the status page (the clear's failure) and the hub's Debug name
+    // no secret.
     fake.fail_next(
         "/cgi-bin/token",
         45009,
@@ -507,18 +508,12 @@ fn a_hubs_quota_clear_and_rebuild_answers_print_no_secret() {
     );
     fake.fail_next("/cgi-bin/clear_quota/v2", 48006, "forbid to clear quota", 1);
     let failed = hub.handle(&HubRequest::new("GET", &target));
-    let text = String::from_utf8_lossy(&failed.body).into_owned();
-    assert!(text.contains("48006"), "{text}");
-    assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 1);
-    fake.fail_next(
-        "/cgi-bin/token",
-        45009,
-        "reach max api daily quota limit",
-        1,
-    );
-    let used_up = hub.handle(&HubRequest::new("GET", &target));
-    let used_up = String::from_utf8_lossy(&used_up.body).into_owned();
+    let used_up = String::from_utf8_lossy(&failed.body).into_owned();
     assert!(used_up.contains("quota_exhausted"), "{used_up}");
+    assert_eq!(fake.count("/cgi-bin/clear_quota/v2"), 1);
+    let status = hub.handle(&HubRequest::new("GET", "/status"));
+    let text = String::from_utf8_lossy(&status.body).into_owned();
+    assert!(text.contains("48006"), "{text}");
     for (what, shown) in [
         ("clear failed", &text),
         ("quota used up", &used_up),

@@ -42,7 +42,9 @@ names the environment variable that holds the secret):
     daily_quota = 2000               # default: upstream calls a day per account and
                                      # kind; warns at 50 % and 90 % (counted in the store)
     clear_quota = false              # default: on 45009, clear an account's quota with
-                                     # clear_quota/v2 once a day (10 a month at most)
+                                     # clear_quota/v2 once a day (10 a month at most);
+                                     # without it, no replica calls WeChat for the
+                                     # account again before midnight UTC+8
 
     [store]                          # default: kind = \"file\", path = \"wechat-hub-store.json\"
     kind = \"file\"                    # memory | file | redis

@@ -263,11 +263,19 @@ impl Ahead {
         let now = self.clock.unix_secs();
         {
             let mut keys = self.keys.lock();
-            let served = keys.entry(key.clone()).or_default();
-            if served.written + SERVED_TOUCH.as_secs() > now {
-                return;
+            // Looked up before inserting: a key served before (nearly
+            // every call) is not cloned.
+            match keys.get_mut(key) {
+                Some(served) if served.written + SERVED_TOUCH.as_secs() > now => return,
+                Some(served) => served.written = now,
+                None => {
+                    let served = Served {
+                        written: now,
+                        ..Served::default()
+                    };
+                    keys.insert(key.clone(), served);
+                }
             }
-            served.written = now;
         }
         // Counted as a store error; written again when next served.
         if self.store.put_served(key, now).is_err() {
@@ -275,6 +283,18 @@ impl Ahead {
                 served.written = 0;
             }
         }
+    }
+
+    /// Whether [`served`](Ahead::served) would write to the store for
+    /// `key` now (never served here, or not written for
+    /// [`SERVED_TOUCH`]): a cache hit answered without I/O leaves that
+    /// write to a request that may block.
+    pub fn touch_due(&self, key: &TokenKey) -> bool {
+        let now = self.clock.unix_secs();
+        self.keys
+            .lock()
+            .get(key)
+            .is_none_or(|served| served.written + SERVED_TOUCH.as_secs() <= now)
     }
 
     /// Stops refreshing every key of `authorizer_appid` under

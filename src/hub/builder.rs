@@ -23,7 +23,7 @@ use crate::secret::Secret;
 use crate::token::component::ComponentSource;
 use crate::token::limit::RefreshLimit;
 use crate::token::secret::DEFAULT_BASE_URL;
-use crate::token::{TokenSource, Tokens};
+use crate::token::{Context, TokenKey, TokenSource, Tokens};
 #[cfg(feature = "crypto")]
 use crate::MessageCrypto;
 use crate::SecretSource;
@@ -327,7 +327,11 @@ impl HubHandlerBuilder {
     /// logs a warning when half and nine tenths are used, and shows the
     /// counts in `/metrics` (`upstream_calls_today`). When WeChat answers
     /// 45009 (quota used up), clients get reason `quota_exhausted`
-    /// (HTTP 429) and the hub does not retry.
+    /// (HTTP 429, `Retry-After` the seconds to midnight UTC+8), and the
+    /// hub remembers it in the store: no replica calls WeChat for that
+    /// account and kind again before midnight UTC+8 (or a
+    /// [`clear_quota`](HubHandlerBuilder::clear_quota)); `/status` and
+    /// `/metrics` (`quota_exhausted`) show it.
     ///
     /// Defaults to 2,000 (an official account's `/cgi-bin/token` quota).
     pub fn daily_quota(mut self, calls: u64) -> Self {
@@ -336,11 +340,14 @@ impl HubHandlerBuilder {
     }
 
     /// When WeChat answers 45009 (daily quota used up) for an account's
-    /// token or ticket, calls `/cgi-bin/clear_quota/v2` with the
-    /// account's appid and secret, then asks once more: at most once per
-    /// account per WeChat day and 10 times in 31 days (WeChat allows 10
-    /// clears a month), counted in the store so replicas share the budget.
-    /// Third-party platforms' quotas are not cleared.
+    /// token or ticket, or a call is needed while a replica's 45009 is
+    /// remembered, calls `/cgi-bin/clear_quota/v2` with the account's
+    /// appid and secret, then asks: at most once per account per WeChat
+    /// day and 10 times in 31 days (WeChat allows 10 clears a month),
+    /// counted in the store so replicas share the budget. A clear lifts
+    /// the remembered 45009 for every replica; a failed one is logged and
+    /// shown on `/status`, and clients get `quota_exhausted`. Third-party
+    /// platforms' quotas are not cleared.
     ///
     /// Defaults to `false`: 45009 is answered as `quota_exhausted`.
     pub fn clear_quota(mut self, yes: bool) -> Self {
@@ -476,8 +483,12 @@ impl HubHandlerBuilder {
             clear,
         });
         let (scheme, host, port) = split_origin(&self.upstream)?;
+        let door = upstream.clone();
         let source = Arc::new(
             StoreSource::from_arcs(store.clone(), upstream)
+                .gate(Arc::new(move |key: &TokenKey, cx: &Context<'_>| {
+                    door.admit(key, cx)
+                }))
                 .lock_ttl(self.lock_ttl)
                 .lock_wait(self.lock_wait)
                 .refresh_limit(self.refresh_limit)

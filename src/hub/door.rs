@@ -3,9 +3,12 @@
 //! - counted for `/metrics` by kind and result;
 //! - counted per account and kind per WeChat day (UTC+8) in the store, so
 //!   that all replicas share one count, with warnings at 50 % and 90 % of
-//!   the daily quota (WeChat's 45009, "daily quota used up", is answered to
-//!   clients as `quota_exhausted`, see [`HubError`](super::HubError), and
-//!   not retried unless the opt-in `clear_quota` clears it);
+//!   the daily quota;
+//! - refused at once, with no call, while WeChat's 45009 ("daily quota used
+//!   up") for its kind and account holds: remembered in the store (see
+//!   [`quota`](super::quota)) until midnight UTC+8 or a successful opt-in
+//!   `clear_quota`, and answered to clients as `quota_exhausted` (see
+//!   [`HubError`](super::HubError));
 //! - stamped with the hub's clock and cut to the configured lifetime
 //!   ([`Lifetimes`]).
 
@@ -16,6 +19,7 @@ use std::time::Duration;
 
 use super::lifetime::Lifetimes;
 use super::metrics::{kind_of, Counts};
+use super::quota::{self, day_ends_at, used_up, wechat_day, COUNTER_TTL};
 use super::store::Store;
 use crate::clock::Clock;
 use crate::error::Result;
@@ -27,23 +31,12 @@ use crate::token::{Context, Token, TokenKey, TokenSource};
 /// WeChat's daily quota of `/cgi-bin/token` calls for an official account.
 pub(crate) const DEFAULT_DAILY_QUOTA: u64 = 2_000;
 
-/// WeChat's days start at midnight in China (UTC+8).
-const UTC_PLUS_8: u64 = 8 * 3600;
-
-/// A day's counter is kept two days, then forgotten.
-const COUNTER_TTL: Duration = Duration::from_secs(2 * 86_400);
-
 /// WeChat allows 10 `clear_quota` calls per account a month: the hub
 /// makes at most this many in any 31 days.
 const CLEARS_PER_MONTH: u64 = 10;
 
 /// The window [`CLEARS_PER_MONTH`] is counted over.
 const CLEAR_WINDOW: Duration = Duration::from_secs(31 * 86_400);
-
-/// The WeChat day (days since the epoch, in UTC+8) of `unix_secs`.
-pub(crate) fn wechat_day(unix_secs: u64) -> u64 {
-    (unix_secs + UTC_PLUS_8) / 86_400
-}
 
 /// A forced `stable_token` refresh (`force_refresh: true`, asked only
 /// for a rejected token) at most once per this long per account.
@@ -84,7 +77,7 @@ pub(crate) fn stable_force_gate(
         }
         let today = format!("stable_force:{day}:{appid}");
         if store.increment(&today, COUNTER_TTL)? > FORCES_PER_DAY {
-            let midnight = (day + 1) * 86_400 - UTC_PLUS_8;
+            let midnight = day_ends_at(now);
             let why = format!("{FORCES_PER_DAY} were made today (UTC+8)");
             return Err(refused(
                 why,
@@ -142,10 +135,10 @@ impl HubUpstream {
         Ok(())
     }
 
-    /// `call`, counted; on 45009 for an account opted in to clearing, the
-    /// quota is cleared (at most once per account per WeChat day, and 10
-    /// times in 31 days, counted in the store so replicas share the
-    /// budget) and `call` is made once more.
+    /// `call`, counted. On 45009 the quota is remembered as used up
+    /// (see [`admit`](HubUpstream::admit)); for an account opted in to
+    /// clearing it is cleared (see [`clear`](HubUpstream::clear)) and
+    /// `call` made once more.
     fn call(
         &self,
         key: &TokenKey,
@@ -153,20 +146,91 @@ impl HubUpstream {
         call: impl Fn() -> Result<Token>,
     ) -> Result<Token> {
         let result = self.once(key, &call);
-        let secret = match &result {
-            Err(e) if e.errcode() == Some(45009) => self.clear.get(key.appid()),
-            _ => None,
-        };
-        let Some(secret) = secret else {
+        if !used_up(&result) {
             return result;
+        }
+        self.used_up(key);
+        if !self.clear(key, cx)? {
+            return result;
+        }
+        let again = self.once(key, &call);
+        if used_up(&again) {
+            self.used_up(key);
+        }
+        again
+    }
+
+    /// Admits an upstream call for `key` unless WeChat answered 45009 for
+    /// its kind and account today (by any replica: the store says): then
+    /// the error of a used-up quota, with no call, until midnight UTC+8
+    /// or, for an account opted in, after clearing it (see
+    /// [`clear`](HubUpstream::clear)). Asked before the refresh limit, so
+    /// that clients hear of the quota rather than of the limit.
+    ///
+    /// # Errors
+    ///
+    /// The used-up quota (errcode 45009), or a store error.
+    pub(crate) fn admit(&self, key: &TokenKey, cx: &Context<'_>) -> Result<()> {
+        let now = self.clock.unix_secs();
+        if let Some(until) = quota::exhausted_until(&*self.store, key, now)? {
+            if !self.clear(key, cx)? {
+                self.saw(key, Some(until));
+                return Err(quota::exhausted_error(key, until, now));
+            }
+        }
+        self.saw(key, None);
+        Ok(())
+    }
+
+    /// Remembers in the store that WeChat answered 45009 for `key`, and
+    /// logs it once (on the replica that saw it first).
+    fn used_up(&self, key: &TokenKey) {
+        let now = self.clock.unix_secs();
+        // A store that cannot be written is counted as a store error; the
+        // client still gets the 45009.
+        let Ok((until, first)) = quota::mark_exhausted(&*self.store, key, now) else {
+            return;
+        };
+        self.saw(key, Some(until));
+        if first {
+            log::warn!(
+                "wechat hub: WeChat answered 45009 for {} calls of {}: the daily quota is used up;                  no replica calls it again for them before midnight UTC+8 (in {}s)",
+                kind_of(key),
+                key.appid(),
+                until.saturating_sub(now)
+            );
+        }
+    }
+
+    /// Shows `key`'s quota used up until `until` (or not, with `None`) in
+    /// `/metrics`, for the configured appids.
+    fn saw(&self, key: &TokenKey, until: Option<u64>) {
+        if self.labelled {
+            self.counts.quota_exhausted(key, until);
+        }
+    }
+
+    /// For an account opted in to clearing, resets its quotas with
+    /// `/cgi-bin/clear_quota/v2`: at most once per account per WeChat day
+    /// and 10 times in 31 days, counted in the store so that replicas
+    /// share the budget. Whether it was cleared; then every replica's
+    /// remembered 45009 for the account is lifted. A failed clear is
+    /// logged, shown on `/status`, and answered as the used-up quota.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be read or written.
+    fn clear(&self, key: &TokenKey, cx: &Context<'_>) -> Result<bool> {
+        let Some(secret) = self.clear.get(key.appid()) else {
+            return Ok(false);
         };
         let appid = key.appid();
-        let day = wechat_day(self.clock.unix_secs());
-        let today = self
-            .store
-            .increment(&format!("clear_quota:{day}:{appid}"), COUNTER_TTL)?;
-        if today > 1 {
-            return result;
+        let now = self.clock.unix_secs();
+        let today = format!("clear_quota:{}:{appid}", wechat_day(now));
+        // Read first: requests refused while the quota stays used up
+        // write nothing.
+        if self.store.counter(&today)? > 0 || self.store.increment(&today, COUNTER_TTL)? > 1 {
+            return Ok(false);
         }
         let month = self
             .store
@@ -175,11 +239,20 @@ impl HubUpstream {
             log::warn!(
                 "wechat hub: the daily quota of {appid} is used up and its {CLEARS_PER_MONTH} clears a month are spent"
             );
-            return result;
+            return Ok(false);
         }
-        clear_quota(cx, appid, secret)?;
+        if let Err(e) = clear_quota(cx, appid, secret) {
+            log::warn!("wechat hub: the daily quota of {appid} is used up and clearing it with clear_quota/v2 failed: {e}");
+            self.counts
+                .upstream_error(appid, now, format!("clear_quota/v2: {e}"));
+            return Ok(false);
+        }
+        quota::mark_cleared(&*self.store, appid, now)?;
+        if self.labelled {
+            self.counts.quota_cleared(appid);
+        }
         log::warn!("wechat hub: the daily quota of {appid} was used up (45009): cleared it with clear_quota/v2 ({month} of {CLEARS_PER_MONTH} this month)");
-        self.once(key, &call)
+        Ok(true)
     }
 
     /// One upstream call: counted before (in the store) and after (for
@@ -241,19 +314,5 @@ impl TokenSource for HubUpstream {
 impl fmt::Debug for HubUpstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_wechat_day_starts_at_midnight_in_china() {
-        // 2026-01-01T15:59:59Z is 23:59:59 in China; a second later, the
-        // next day there.
-        let before = 1_767_283_199;
-        assert_eq!(wechat_day(before) + 1, wechat_day(before + 1));
-        assert_eq!(wechat_day(before), wechat_day(before - 86_399));
     }
 }

@@ -4,8 +4,12 @@
 
 use serde_json::{json, Map, Value};
 
+use super::quota::{day_ends_at, QUOTA_ERRCODE};
 use super::wire::HubResponse;
 use crate::error::{Error, ErrorKind};
+
+/// The reason a used-up daily quota (WeChat's 45009) is answered with.
+const QUOTA_EXHAUSTED: &str = "quota_exhausted";
 
 /// A failure to answer: an HTTP status, the protocol's `reason`, a message
 /// for an operator, WeChat's errcode when it gave one, extra body fields
@@ -51,6 +55,20 @@ impl HubError {
     pub fn unauthorized() -> HubError {
         HubError::new(401, "unauthorized", "missing or wrong bearer secret")
             .header("WWW-Authenticate", "Bearer")
+    }
+
+    /// A used-up quota (`quota_exhausted`) says when to try again, as
+    /// `refresh_limited` does: `retry_after` seconds in the body and a
+    /// `Retry-After` header, until the quota resets at midnight UTC+8
+    /// after `now`. Any other error is left as it is.
+    pub fn until_quota_resets(self, now: u64) -> HubError {
+        if self.reason != QUOTA_EXHAUSTED {
+            return self;
+        }
+        let secs = day_ends_at(now).saturating_sub(now);
+        let mut error = self.header("Retry-After", secs.to_string());
+        error.extra.insert("retry_after".into(), secs.into());
+        error
     }
 
     fn header(mut self, name: &'static str, value: impl Into<String>) -> HubError {
@@ -109,14 +127,17 @@ impl From<&Error> for HubError {
                 }
                 return limited;
             }
-            ErrorKind::Api { errcode: 45009, .. } => {
+            ErrorKind::Api {
+                errcode: QUOTA_ERRCODE,
+                ..
+            } => {
                 let message = format!(
                     "WeChat's daily quota of token calls is used up (errcode 45009); \
                      it resets at midnight UTC+8, or clear it with /cgi-bin/clear_quota/v2: {message}"
                 );
                 return HubError {
-                    errcode: Some(45009),
-                    ..HubError::new(429, "quota_exhausted", message)
+                    errcode: Some(QUOTA_ERRCODE),
+                    ..HubError::new(429, QUOTA_EXHAUSTED, message)
                 };
             }
             ErrorKind::Api { errcode, .. } => (502, "wechat_error", Some(*errcode)),
@@ -184,6 +205,22 @@ mod tests {
             ),
             (502, json!("wechat_error"), json!(40164))
         );
+        let used_up = HubError::from(&Error::api(45009, "reach max api daily quota limit", 200))
+            // 2026-01-01T15:58:19Z: 100 s before midnight in China.
+            .until_quota_resets(1_767_283_100);
+        let resp = used_up.into_response(false);
+        assert_eq!(
+            (
+                resp.status,
+                body(&resp)["reason"].clone(),
+                body(&resp)["errcode"].clone(),
+                body(&resp)["retry_after"].clone()
+            ),
+            (429, json!("quota_exhausted"), json!(45009), json!(100))
+        );
+        assert!(resp.headers.contains(&("Retry-After".into(), "100".into())));
+        let other = HubError::from(&api).until_quota_resets(1_767_283_100);
+        assert!(other.headers.is_empty() && !other.extra.contains_key("retry_after"));
         let store = super::super::store::store_error("redis is down");
         let resp = HubError::from(&store).into_response(false);
         assert_eq!(

@@ -18,6 +18,8 @@ use super::store::Store;
 use super::watch::Watch;
 use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
+#[cfg(feature = "hub")]
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::cache::TokenCache;
@@ -36,8 +38,9 @@ use std::collections::HashMap;
 /// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
-/// `GET /status` (per token and ticket served: age, time to expiry, when
-/// its refresh ahead is due, upstream calls today against the quota; per
+/// `GET /status` (per token and ticket any replica sharing the store
+/// served: age, time to expiry, when its refresh ahead is due, upstream
+/// calls today against the quota, whether that quota is used up; per
 /// platform: the verify ticket's age; the last upstream error per appid;
 /// HTML, or JSON for `Accept: application/json`; never a token, ticket or
 /// secret value), `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
@@ -63,6 +66,9 @@ use std::collections::HashMap;
 /// parameter, `unauthorized` (401), `unknown_appid` (404), `not_found`
 /// (404), `method_not_allowed` (405), `refresh_limited` (429, with
 /// `retry_after` seconds: the [`RefreshLimit`] refused an upstream call),
+/// `quota_exhausted` (429, errcode 45009, `retry_after` the seconds to
+/// midnight UTC+8: WeChat answered the account's daily quota used up,
+/// today, to this replica or another),
 /// `wechat_error` (502, with WeChat's
 /// errcode), `upstream_unavailable` (502), `store_unavailable` (503).
 ///
@@ -347,18 +353,30 @@ impl HubHandler {
             #[cfg(feature = "crypto")]
             Ask::Callback => self.callback(&req.path[CALLBACK_PREFIX.len()..], req),
         });
-        answer.unwrap_or_else(|e| e.into_response(self.errors_with_200))
+        answer.unwrap_or_else(|e| {
+            e.until_quota_resets(self.ahead.clock.unix_secs())
+                .into_response(self.errors_with_200)
+        })
     }
 
     /// The answer to `req` if it needs neither the store nor WeChat: a
     /// health check, a request refused for what it says, or a token this
-    /// replica holds fresh. `None` otherwise: [`handle`](HubHandler::handle)
+    /// replica holds fresh and recorded as served within the last hour
+    /// (see [`Ahead::served`]). `None` otherwise: [`handle`](HubHandler::handle)
     /// it where blocking is allowed.
     #[cfg(feature = "hub")]
     pub(crate) fn handle_at_once(&self, req: &HubRequest) -> Option<HubResponse> {
         let answer = match self.ask(req) {
             Ok(Ask::Health) => Ok(health()),
-            Ok(Ask::Token(key, ticket)) => token_answer(Ok(self.cache.peek(&key)?), ticket),
+            Ok(Ask::Token(key, ticket)) => {
+                let token = self.cache.peek(&key)?;
+                // A hit is served too; when that is due to be written to
+                // the store, it is answered where blocking is allowed.
+                if self.ahead.touch_due(&key) {
+                    return None;
+                }
+                token_answer(Ok(token), ticket)
+            }
             Ok(_) => return None,
             Err(e) => Err(e),
         };
@@ -433,6 +451,12 @@ impl HubHandler {
         &self.counts
     }
 
+    /// The hub's clock.
+    #[cfg(feature = "hub")]
+    pub(crate) fn clock(&self) -> Clock {
+        self.ahead.clock.clone()
+    }
+
     fn access_token(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {
         let appid = self.appid(req.param("appid"))?;
         let authorizer = optional(req.param("authorizer_appid"));
@@ -505,6 +529,9 @@ impl HubHandler {
         // means the current token (or another request's refresh) answered.
         if fresh.is_ok() && upstream_calls_on_this_thread() == calls {
             self.counts.refresh_without_upstream();
+        }
+        if fresh.is_ok() {
+            self.ahead.served(key);
         }
         token_answer(fresh, None)
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::quota::quota_of;
 use super::store::{LockGuard, Store};
 use super::watch::{StoreListener, Watch};
 use crate::error::Result;
@@ -76,6 +77,9 @@ pub(crate) struct Counts {
     /// day, as this replica last saw them: `(kind, appid)` to
     /// `(day, count)`.
     calls_today: parking_lot::Mutex<CallsToday>,
+    /// The quotas this replica last saw used up (WeChat's 45009), by
+    /// [`quota_of`]: a key of each, and until when (Unix seconds).
+    quotas_exhausted: parking_lot::Mutex<std::collections::BTreeMap<String, (TokenKey, u64)>>,
     /// The last upstream error per appid: when (Unix seconds) and what.
     last_errors: parking_lot::Mutex<std::collections::BTreeMap<String, (u64, String)>>,
 }
@@ -132,6 +136,36 @@ impl Counts {
             .filter(|(_, (d, _))| *d == newest)
             .map(|((kind, appid), (_, n))| (*kind, appid.clone(), *n))
             .collect()
+    }
+
+    /// Records that `key`'s quota is used up until `until` (Unix
+    /// seconds), or, with `None`, that it is not.
+    pub fn quota_exhausted(&self, key: &TokenKey, until: Option<u64>) {
+        let mut all = self.quotas_exhausted.lock();
+        match until {
+            Some(until) => {
+                all.insert(quota_of(key), (key.clone(), until));
+            }
+            None => {
+                all.remove(&quota_of(key));
+            }
+        }
+    }
+
+    /// Records that every quota of `appid`'s was cleared.
+    pub fn quota_cleared(&self, appid: &str) {
+        self.quotas_exhausted
+            .lock()
+            .retain(|_, (key, _)| key.appid() != appid);
+    }
+
+    /// A key of each quota used up at `now`, as this replica last saw
+    /// them, and until when.
+    pub fn quotas_exhausted(&self, now: u64) -> Vec<(TokenKey, u64)> {
+        let mut all = self.quotas_exhausted.lock();
+        // Those whose day ended are dropped.
+        all.retain(|_, (_, until)| *until > now);
+        all.values().cloned().collect()
     }
 
     /// Records `message`, an upstream call's error for `appid` at `at`.

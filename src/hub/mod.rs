@@ -27,6 +27,7 @@ mod file;
 mod handler;
 mod lifetime;
 mod metrics;
+mod quota;
 mod rebuild;
 #[cfg(feature = "redis")]
 mod redis;

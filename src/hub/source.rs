@@ -33,6 +33,10 @@ pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(50);
 /// store hands out is not refreshed by its own clients at once.
 pub(crate) const EXPIRY_MARGIN_SECS: u64 = 300;
 
+/// Asked under the lock before each upstream call, ahead of the refresh
+/// limit: an error refuses the call (the hub's remembered used-up quota).
+pub(crate) type UpstreamGate = Arc<dyn Fn(&TokenKey, &Context<'_>) -> Result<()> + Send + Sync>;
+
 /// A [`TokenSource`] that keeps tokens in a [`Store`] and calls an upstream
 /// source (usually a [`SecretSource`](crate::SecretSource)) only while
 /// holding the store's refresh lock, so that of many processes sharing the
@@ -94,6 +98,8 @@ pub struct StoreSource {
     /// (a hub's platforms): then an authorizer with none is refused with
     /// no upstream call.
     authorizers_in_store: bool,
+    /// Asked before the refresh limit admits an upstream call.
+    gate: Option<UpstreamGate>,
 }
 
 impl StoreSource {
@@ -112,7 +118,15 @@ impl StoreSource {
             clock: Clock::system(),
             known: Mutex::new(HashMap::new()),
             authorizers_in_store: false,
+            gate: None,
         }
+    }
+
+    /// Asks `gate` before each upstream call, ahead of the refresh limit:
+    /// a call it refuses is not made and spends none of the limit.
+    pub(crate) fn gate(mut self, gate: UpstreamGate) -> StoreSource {
+        self.gate = Some(gate);
+        self
     }
 
     /// Refuses an authorizer whose refresh token the store does not hold
@@ -219,6 +233,9 @@ impl StoreSource {
                 // is not asked for a token that would fork it.
                 return self.store_fenced(key, token, fence);
             }
+        }
+        if let Some(gate) = &self.gate {
+            gate(key, cx)?;
         }
         let now = self.clock.unix_millis();
         // The stored token carries when it was fetched; the caller's copy

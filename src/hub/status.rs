@@ -1,17 +1,22 @@
 //! `GET /status`: what an operator needs to see at a glance, as HTML for
 //! a browser and JSON for `Accept: application/json`. Per token and ticket
-//! served: its age, time to expiry, when its refresh ahead is due and the
-//! upstream calls made today against the quota; per platform: the verify
+//! served: its age, time to expiry, when its refresh ahead is due, the
+//! upstream calls made today against the quota and whether WeChat answered
+//! that quota used up (45009) until midnight UTC+8; per platform: the verify
 //! ticket's age; the last upstream error per appid. No token, ticket or
 //! secret value ever appears on it.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 
-use super::ahead::due_at;
-use super::door::{counter_name, wechat_day};
+use super::ahead::{due_at, SERVED_FOR};
+use super::door::counter_name;
 use super::handler::HubHandler;
 use super::metrics::kind_of;
+use super::quota::{exhausted_until, wechat_day};
 use super::wire::{HubRequest, HubResponse};
+use crate::token::TokenKey;
 
 impl HubHandler {
     /// The status page, in the form `req` accepts.
@@ -30,7 +35,7 @@ impl HubHandler {
     fn status_json(&self) -> Value {
         let now = self.ahead.clock.unix_secs();
         let day = wechat_day(now);
-        let mut keys: Vec<_> = self.ahead.served_keys();
+        let mut keys = self.served_by_the_cluster(now);
         keys.sort_by_key(|k| format!("{k:?}"));
         let tokens: Vec<Value> = keys
             .iter()
@@ -41,6 +46,12 @@ impl HubHandler {
                     .store
                     .counter(&counter_name(day, kind, key.appid()))
                     .ok();
+                let used_up = exhausted_until(&*self.store, key, now).ok();
+                if let (Some(until), true) = (used_up, self.appids.is_some()) {
+                    // What the store says is what /metrics shows next.
+                    self.counts.quota_exhausted(key, until);
+                }
+                let used_up = used_up.flatten();
                 json!({
                     "key": format!("{key:?}"),
                     "appid": key.appid(),
@@ -52,6 +63,8 @@ impl HubHandler {
                     "refresh_due_in_secs": stored.as_ref().map(|t| due_at(key, t).saturating_sub(now)),
                     "calls_today": calls,
                     "daily_quota": self.daily_quota,
+                    "quota_exhausted": used_up.is_some(),
+                    "quota_resets_in_secs": used_up.map(|until| until.saturating_sub(now)),
                 })
             })
             .collect();
@@ -76,6 +89,29 @@ impl HubHandler {
             })
             .collect();
         json!({"now": now, "tokens": tokens, "components": components, "last_upstream_errors": errors})
+    }
+}
+
+impl HubHandler {
+    /// Every key served by any replica sharing the store in the last
+    /// [`SERVED_FOR`] (the store's set, kept for refresh ahead), with this
+    /// replica's own (all there is over a store that keeps no set) and
+    /// those it saw refused for a used-up quota: a replica that only
+    /// answered refreshes and cache hits shows what the cluster serves too.
+    fn served_by_the_cluster(&self, now: u64) -> Vec<TokenKey> {
+        let mut keys: HashSet<TokenKey> = self.ahead.served_keys().into_iter().collect();
+        let used_up = self.counts.quotas_exhausted(now);
+        keys.extend(used_up.into_iter().map(|(key, _)| key));
+        // Counted as a store error; this replica's own keys still show.
+        let since = now.saturating_sub(SERVED_FOR.as_secs());
+        let cluster = self.store.served_keys(since).unwrap_or_default();
+        let serves = |key: &TokenKey| {
+            self.appids
+                .as_ref()
+                .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
+        };
+        keys.extend(cluster.into_iter().map(|(key, _)| key).filter(serves));
+        keys.into_iter().collect()
     }
 }
 
@@ -128,7 +164,9 @@ fn html(status: &Value) -> String {
                 "expires_in_secs",
                 "refresh_due_in_secs",
                 "calls_today",
-                "daily_quota"
+                "daily_quota",
+                "quota_exhausted",
+                "quota_resets_in_secs"
             ],
         ),
         table(

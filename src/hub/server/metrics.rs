@@ -17,7 +17,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::hub::metrics::Counts;
+use crate::clock::Clock;
+use crate::hub::metrics::{kind_of, Counts};
 use crate::hub::HubResponse;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,7 +54,7 @@ pub(super) struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(counts: Arc<Counts>) -> Metrics {
+    pub fn new(counts: Arc<Counts>, clock: Clock) -> Metrics {
         let mut registry = Registry::with_prefix("wechat_hub");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
@@ -84,7 +85,7 @@ impl Metrics {
             "Client connections refused because max_connections were open",
             refused.clone(),
         );
-        registry.register_collector(Box::new(HandlerCounts(counts)));
+        registry.register_collector(Box::new(HandlerCounts(counts, clock)));
         Metrics {
             registry,
             requests,
@@ -117,9 +118,10 @@ impl Metrics {
     }
 }
 
-/// The handler's counts, read at each scrape.
+/// The handler's counts, read at each scrape, and the hub's clock (a used-up
+/// quota shows until its day ends).
 #[derive(Debug)]
-struct HandlerCounts(Arc<Counts>);
+struct HandlerCounts(Arc<Counts>, Clock);
 
 impl Collector for HandlerCounts {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -143,6 +145,22 @@ impl Collector for HandlerCounts {
             let labels = [("kind", kind), ("appid", appid.as_str())];
             ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX))
                 .encode(today.encode_family(&labels)?)?;
+        }
+        let mut used_up = encoder.encode_descriptor(
+            "quota_exhausted",
+            "Accounts whose daily quota WeChat answered used up (45009) today (UTC+8), by kind and appid (a platform's for its authorizers): no replica calls WeChat for them before midnight UTC+8 or a clear_quota. As this replica last saw them (each call it would make reads the store, and so does /status).",
+            None,
+            MetricType::Gauge,
+        )?;
+        let mut accounts: std::collections::BTreeMap<(&str, String), i64> = Default::default();
+        for (key, _) in self.0.quotas_exhausted(self.1.unix_secs()) {
+            *accounts
+                .entry((kind_of(&key), key.appid().to_string()))
+                .or_default() += 1;
+        }
+        for ((kind, appid), n) in accounts {
+            let labels = [("kind", kind), ("appid", appid.as_str())];
+            ConstGauge::new(n).encode(used_up.encode_family(&labels)?)?;
         }
         let singles = [
             (
