@@ -215,6 +215,7 @@ mod oauth;
 #[cfg(feature = "crypto")]
 mod open_data;
 mod options;
+mod origin;
 mod response;
 mod secret;
 mod sign;

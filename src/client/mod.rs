@@ -25,10 +25,11 @@ use crate::token::{Token, TokenKey, Tokens};
 #[cfg(doc)]
 use crate::token::{TokenSource, TOKEN_RETRIES};
 
+use crate::origin::Origin;
 pub use authorizer::AuthorizerTokens;
 pub use builder::ClientBuilder;
 pub use retry::BusyRetry;
-use route::{fill_component_appid, Origin, Plan};
+use route::{fill_component_appid, Plan};
 
 /// Where tokens come from and where calls go; shared by clones of a
 /// [`Client`].
