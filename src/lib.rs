@@ -235,7 +235,7 @@ pub use component_push::ComponentPushHandler;
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
 pub use error::{
-    CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+    ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "testing")]
