@@ -297,3 +297,42 @@ fn a_sources_own_base_url_and_a_hub_url_take_a_path_too() {
     assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{err:?}");
     assert!(!err.to_string().contains("secret=s"), "{err}");
 }
+
+#[cfg(feature = "hub")]
+#[test]
+fn a_hubs_upstream_takes_a_path_too() {
+    use wechat::hub::{HubHandler, HubRequest};
+
+    let (fake, proxy) = behind_a_proxy();
+    let hub = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(format!("{}/wechat/", proxy.url()))
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    for target in [
+        format!("/client/access_token?appid={APPID}"),
+        format!("/client/ticket?appid={APPID}&type=jsapi"),
+    ] {
+        let answer = hub.handle(&HubRequest::new("GET", &target));
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    let mut paths = all_under_the_prefix(&fake, &proxy);
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/wechat/cgi-bin/ticket/getticket", "/wechat/cgi-bin/token"]
+    );
+    let err = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream("http://h/wechat?secret=s")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{err:?}");
+    assert!(!err.to_string().contains("secret=s"), "{err}");
+}
