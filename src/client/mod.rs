@@ -84,6 +84,9 @@ impl Client {
     ///
     /// # Errors
     ///
+    /// Every error names this call ([`Error::call`](crate::Error::call):
+    /// method, path and account, first in its `Display`):
+    ///
     /// - [`ErrorKind::Api`] when WeChat answers a non-zero `errcode`
     ///   (after the retries above);
     /// - [`ErrorKind::InvalidRequest`] when the URL is malformed, no appid is
