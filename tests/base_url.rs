@@ -58,20 +58,21 @@ fn account(base_url: &str) -> Client {
         .unwrap()
 }
 
-#[test]
-fn one_setting_sends_every_call_to_the_fake() {
+/// A fake WeChat that knows the account and the platform.
+fn fake_with_accounts() -> FakeWechat {
     let fake = FakeWechat::start().unwrap();
     fake.register(APPID, SECRET);
     fake.register_component(COMPONENT, COMPONENT_SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket@@@base");
+    fake
+}
 
-    let account = account(&fake.url());
-    account.request("/cgi-bin/get_api_domain_ip").unwrap();
-    account.jsapi_ticket().unwrap();
-
-    let platform = builder(&format!("{}/", fake.url()))
+/// The platform's client on `base_url`, after a component call and an
+/// authorizer's call.
+fn platform_calls(base_url: &str, fake: &FakeWechat) -> Client {
+    let platform = builder(base_url)
         .appid(COMPONENT)
-        .token_source(component_source(&fake))
+        .token_source(component_source(fake))
         .build()
         .unwrap();
     platform
@@ -82,6 +83,17 @@ fn one_setting_sends_every_call_to_the_fake() {
     platform
         .request(RequestOptions::get("/cgi-bin/get_api_domain_ip").authorizer_appid(AUTHORIZER))
         .unwrap();
+    platform
+}
+
+#[test]
+fn one_setting_sends_every_call_to_the_fake() {
+    let fake = fake_with_accounts();
+    let account = account(&fake.url());
+    account.request("/cgi-bin/get_api_domain_ip").unwrap();
+    account.jsapi_ticket().unwrap();
+
+    let platform = platform_calls(&format!("{}/", fake.url()), &fake);
     platform
         .token(&TokenKey::ticket(COMPONENT, TicketType::Jsapi).for_authorizer(AUTHORIZER))
         .unwrap();
@@ -170,10 +182,7 @@ fn a_bad_base_url_is_refused_at_build() {
 /// A fake WeChat behind a reverse proxy that serves it under `/wechat` only
 /// (anything else is answered 404 and not forwarded).
 fn behind_a_proxy() -> (FakeWechat, Balancer) {
-    let fake = FakeWechat::start().unwrap();
-    fake.register(APPID, SECRET);
-    fake.register_component(COMPONENT, COMPONENT_SECRET);
-    fake.push_verify_ticket(COMPONENT, "ticket@@@base");
+    let fake = fake_with_accounts();
     let proxy = Balancer::start(vec![fake.url()]).unwrap();
     proxy.set_path_prefix("/wechat");
     (fake, proxy)
@@ -182,7 +191,7 @@ fn behind_a_proxy() -> (FakeWechat, Balancer) {
 /// Every request the proxy received carried the prefix, and every one
 /// reached WeChat: nothing went around the proxy or outside the prefix.
 fn all_under_the_prefix(fake: &FakeWechat, proxy: &Balancer) -> Vec<String> {
-    let paths: Vec<String> = proxy.received().into_iter().map(|r| r.path).collect();
+    let paths = received(proxy);
     for path in &paths {
         assert!(
             path.starts_with("/wechat/cgi-bin/") || path.starts_with("/wechat/sns/"),
@@ -216,19 +225,7 @@ fn a_base_url_with_a_path_puts_it_before_every_call_token_ticket_and_login() {
             .build()
             .unwrap();
         stable.request("/cgi-bin/get_api_domain_ip").unwrap();
-        let platform = builder(&base)
-            .appid(COMPONENT)
-            .token_source(component_source(&fake))
-            .build()
-            .unwrap();
-        platform
-            .request(RequestOptions::post(
-                "/cgi-bin/component/api_create_preauthcode",
-            ))
-            .unwrap();
-        platform
-            .request(RequestOptions::get("/cgi-bin/get_api_domain_ip").authorizer_appid(AUTHORIZER))
-            .unwrap();
+        platform_calls(&base, &fake);
 
         let paths = all_under_the_prefix(&fake, &proxy);
         for path in [
@@ -252,21 +249,30 @@ fn a_base_url_with_a_path_puts_it_before_every_call_token_ticket_and_login() {
     }
 }
 
+/// The paths `proxy` received, as they arrived.
+fn received(proxy: &Balancer) -> Vec<String> {
+    proxy.received().into_iter().map(|r| r.path).collect()
+}
+
+/// A client that calls `fake` directly, its tokens from `source`.
+fn calling_directly(fake: &FakeWechat, source: impl wechat::TokenSource + 'static) -> Client {
+    Client::builder()
+        .appid(APPID)
+        .base_url(fake.url())
+        .token_source(source)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_sources_own_base_url_and_a_hub_url_take_a_path_too() {
     let (fake, proxy) = behind_a_proxy();
     let prefixed = format!("{}/wechat/", proxy.url());
     // The client calls WeChat directly; only the token goes through the
     // proxy, as the source says.
-    let client = Client::builder()
-        .appid(APPID)
-        .base_url(fake.url())
-        .token_source(SecretSource::new(APPID, SECRET).base_url(&prefixed))
-        .build()
-        .unwrap();
+    let client = calling_directly(&fake, SecretSource::new(APPID, SECRET).base_url(&prefixed));
     client.request("/cgi-bin/get_api_domain_ip").unwrap();
-    let paths: Vec<String> = proxy.received().into_iter().map(|r| r.path).collect();
-    assert_eq!(paths, ["/wechat/cgi-bin/token"]);
+    assert_eq!(received(&proxy), ["/wechat/cgi-bin/token"]);
     assert_eq!(proxy.forwarded(), 1);
     assert_eq!(fake.count("/cgi-bin/get_api_domain_ip"), 1);
 
@@ -274,25 +280,20 @@ fn a_sources_own_base_url_and_a_hub_url_take_a_path_too() {
     let hub = FakeHub::start(SecretSource::new(APPID, SECRET).base_url(fake.url())).unwrap();
     let hub_proxy = Balancer::start(vec![hub.url()]).unwrap();
     hub_proxy.set_path_prefix("/hub");
-    let via_hub = Client::builder()
-        .appid(APPID)
-        .base_url(fake.url())
-        .token_source(HubSource::new(format!("{}/hub/", hub_proxy.url())).unwrap())
-        .build()
-        .unwrap();
+    let via_hub = calling_directly(
+        &fake,
+        HubSource::new(format!("{}/hub/", hub_proxy.url())).unwrap(),
+    );
     via_hub.request("/cgi-bin/get_api_domain_ip").unwrap();
-    let paths: Vec<String> = hub_proxy.received().into_iter().map(|r| r.path).collect();
-    assert_eq!(paths, ["/hub/client/access_token"]);
+    assert_eq!(received(&hub_proxy), ["/hub/client/access_token"]);
     assert_eq!(hub_proxy.forwarded(), 1);
 
     // A source's own base URL with a query fails its fetches, typed, and
     // says nothing of the query.
-    let client = Client::builder()
-        .appid(APPID)
-        .base_url(fake.url())
-        .token_source(SecretSource::new(APPID, SECRET).base_url("http://h/wechat?secret=s"))
-        .build()
-        .unwrap();
+    let client = calling_directly(
+        &fake,
+        SecretSource::new(APPID, SECRET).base_url("http://h/wechat?secret=s"),
+    );
     let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{err:?}");
     assert!(!err.to_string().contains("secret=s"), "{err}");
