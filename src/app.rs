@@ -70,9 +70,12 @@ impl App {
             Via::Component(component_appid) => Ok(RequestOptions::get(component)
                 .appid(component_appid.as_str())
                 .authorizer_appid(self.appid.as_str())),
+            // `.appid` routes nothing on a call without a token: it names
+            // the app in the call's errors.
             Via::Secret(secret) => {
                 let call = RequestOptions::get(own)
                     .no_token()
+                    .appid(self.appid.as_str())
                     .query("appid", self.appid.as_str());
                 Ok(if with_secret {
                     call.query("secret", secret.expose())
@@ -82,6 +85,7 @@ impl App {
             }
             Via::Nothing if !with_secret => Ok(RequestOptions::get(own)
                 .no_token()
+                .appid(self.appid.as_str())
                 .query("appid", self.appid.as_str())),
             Via::Nothing => Err(Error::config(format!(
                 "{what} needs {}'s app secret or the platform acting for it: \

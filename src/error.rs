@@ -16,8 +16,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `Error` is cheap to clone (it is reference counted) so that every caller
 /// waiting on one token fetch can receive the same error.
 ///
-/// `Display` says what failed and where: an error raised while fetching a
-/// token starts with the fetch ([`Error::token_fetch`]), a transport
+/// `Display` says what failed and where: an error of a call starts with
+/// the call's method, path and account ([`Error::call`]), then, if it was
+/// raised while fetching a token, the fetch ([`Error::token_fetch`]); a
+/// transport
 /// failure ends with its cause or the timeout it reached, and a call that
 /// was retried ends with how many attempts it made ([`Error::attempts`]).
 ///
@@ -39,6 +41,8 @@ struct Inner {
     attempts: Option<u32>,
     /// The token fetch the error was raised in.
     fetch: Option<TokenFetch>,
+    /// The call the error was raised in.
+    call: Option<ApiCall>,
 }
 
 /// Which kind of [`TokenSource`](crate::TokenSource) a token came from, as
@@ -142,6 +146,89 @@ impl fmt::Display for TokenFetch {
             None => f.write_str(&self.appid)?,
         }
         write!(f, " from the {} source", self.source)
+    }
+}
+
+/// The call an error was raised in: its method, its path (never its query)
+/// and its account. See [`Error::call`].
+///
+/// # Example
+///
+/// ```
+/// use wechat::testing::FakeWechat;
+///
+/// let fake = FakeWechat::start()?;
+/// fake.register("wx1", "s1");
+/// let client = wechat::Client::builder()
+///     .appid("wx1")
+///     .base_url(fake.url())
+///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+///     .build()?;
+/// fake.fail_next("/cgi-bin/user/get", 48001, "api unauthorized", 1);
+/// let err = client.request("/cgi-bin/user/get?next_openid=o1").unwrap_err();
+/// let call = err.call().expect("raised by a call");
+/// assert_eq!((call.method(), call.path(), call.appid()), ("GET", "/cgi-bin/user/get", Some("wx1")));
+/// assert_eq!(call.to_string(), "GET /cgi-bin/user/get for wx1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiCall {
+    method: &'static str,
+    path: String,
+    appid: Option<String>,
+    authorizer_appid: Option<String>,
+}
+
+impl ApiCall {
+    /// `path` must carry no query (nor anything secret).
+    pub(crate) fn new(
+        method: &'static str,
+        path: String,
+        appid: Option<&str>,
+        authorizer_appid: Option<&str>,
+    ) -> ApiCall {
+        ApiCall {
+            method,
+            path,
+            appid: appid.map(str::to_string),
+            authorizer_appid: authorizer_appid.map(str::to_string),
+        }
+    }
+
+    /// The HTTP method, upper case: `GET`, `POST`...
+    pub fn method(&self) -> &str {
+        self.method
+    }
+
+    /// The path, without the client's base URL, query or fragment:
+    /// `/cgi-bin/message/custom/send`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The account the call was made for (the platform's, for an
+    /// authorizer's call), when the call or the client names one.
+    pub fn appid(&self) -> Option<&str> {
+        self.appid.as_deref()
+    }
+
+    /// The authorizer the call was made on behalf of, if any.
+    pub fn authorizer_appid(&self) -> Option<&str> {
+        self.authorizer_appid.as_deref()
+    }
+}
+
+impl fmt::Display for ApiCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)?;
+        match (&self.authorizer_appid, &self.appid) {
+            (Some(authorizer), Some(appid)) => {
+                write!(f, " for authorizer {authorizer} (platform {appid})")
+            }
+            (Some(authorizer), None) => write!(f, " for authorizer {authorizer}"),
+            (None, Some(appid)) => write!(f, " for {appid}"),
+            (None, None) => Ok(()),
+        }
     }
 }
 
@@ -332,6 +419,7 @@ impl Error {
                 detail: None,
                 attempts: None,
                 fetch: None,
+                call: None,
             }),
         }
     }
@@ -363,6 +451,15 @@ impl Error {
     pub(crate) fn in_token_fetch(mut self, fetch: impl FnOnce() -> TokenFetch) -> Error {
         if self.inner.fetch.is_none() {
             Arc::make_mut(&mut self.inner).fetch = Some(fetch());
+        }
+        self
+    }
+
+    /// The same error, raised in `call`; an error that already names the
+    /// call it was raised in (one a helper made inside another) keeps it.
+    pub(crate) fn in_call(mut self, call: impl FnOnce() -> ApiCall) -> Error {
+        if self.inner.call.is_none() {
+            Arc::make_mut(&mut self.inner).call = Some(call());
         }
         self
     }
@@ -479,12 +576,48 @@ impl Error {
     /// assert_eq!((fetch.appid(), fetch.source()), ("wx1", SourceKind::Direct));
     /// assert_eq!(err.errcode(), Some(40125));
     /// assert!(err.to_string().starts_with(
-    ///     "could not fetch the access_token of wx1 from the direct source: wechat api error 40125"
+    ///     "GET /cgi-bin/user/get for wx1: \
+    ///      could not fetch the access_token of wx1 from the direct source: wechat api error 40125"
     /// ));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn token_fetch(&self) -> Option<&TokenFetch> {
         self.inner.fetch.as_ref()
+    }
+
+    /// The call this error was raised in, if any: its method, path and
+    /// account, as [`Display`](fmt::Display) starts with them. Every error
+    /// of [`Client::request`](crate::Client::request) and of the helpers
+    /// built on it (OAuth, mini program, authorizer exchange) names its
+    /// call; a token fetch outside a call ([`Client::token`](crate::Client::token))
+    /// names none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// fake.fail_next("/cgi-bin/message/custom/send", 48001, "api unauthorized", 1);
+    /// let err = client
+    ///     .request(wechat::RequestOptions::post("/cgi-bin/message/custom/send"))
+    ///     .unwrap_err();
+    /// assert_eq!(err.call().map(|c| c.path()), Some("/cgi-bin/message/custom/send"));
+    /// assert_eq!(err.errcode(), Some(48001));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "POST /cgi-bin/message/custom/send for wx1: wechat api error 48001: api unauthorized"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call(&self) -> Option<&ApiCall> {
+        self.inner.call.as_ref()
     }
 
     /// How many times the call was sent, when it was retried: a call that
@@ -508,7 +641,10 @@ impl Error {
     /// fake.fail_next("/cgi-bin/busy", -1, "system error", 10);
     /// let err = client.request("/cgi-bin/busy").unwrap_err();
     /// assert_eq!(err.attempts(), Some(3));
-    /// assert_eq!(err.to_string(), "wechat api error -1: system error (after 3 attempts)");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "GET /cgi-bin/busy for wx1: wechat api error -1: system error (after 3 attempts)"
+    /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn attempts(&self) -> Option<u32> {
@@ -588,6 +724,9 @@ pub(crate) fn is_token_errcode(errcode: i64) -> bool {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(call) = &self.inner.call {
+            write!(f, "{call}: ")?;
+        }
         if let Some(fetch) = &self.inner.fetch {
             write!(f, "{fetch}: ")?;
         }
@@ -717,6 +856,9 @@ impl fmt::Debug for Error {
         // without their query), so the derived Debug of the kind is safe.
         let mut d = f.debug_struct("Error");
         d.field("kind", self.kind());
+        if let Some(call) = &self.inner.call {
+            d.field("call", call);
+        }
         if let Some(detail) = &self.inner.detail {
             d.field("detail", detail);
         }
@@ -875,6 +1017,37 @@ mod tests {
             e.to_string(),
             "could not refresh the access_token of wx1 from the hub source: invalid configuration: x"
         );
+    }
+
+    #[test]
+    fn the_call_is_printed_before_the_fetch_and_the_innermost_kept() {
+        let fetch = TokenFetch::new(
+            "access_token".into(),
+            "wx1",
+            None,
+            SourceKind::Direct,
+            false,
+        );
+        let call = |path: &str| ApiCall::new("POST", path.into(), Some("wx1"), None);
+        let e = Error::api(40125, "invalid appsecret", 200)
+            .in_token_fetch(|| fetch)
+            .in_call(|| call("/inner"))
+            .in_call(|| call("/outer"));
+        assert_eq!(e.call(), Some(&call("/inner")));
+        assert_eq!(
+            e.to_string(),
+            "POST /inner for wx1: could not fetch the access_token of wx1 from the direct source: \
+             wechat api error 40125: invalid appsecret (the appsecret is wrong)"
+        );
+        assert!(format!("{e:?}").contains(r#"call: ApiCall { method: "POST", path: "/inner""#));
+        let shown =
+            |appid, authorizer| ApiCall::new("GET", "/p".into(), appid, authorizer).to_string();
+        assert_eq!(shown(None, None), "GET /p");
+        assert_eq!(
+            shown(Some("wxC"), Some("wxA")),
+            "GET /p for authorizer wxA (platform wxC)"
+        );
+        assert_eq!(shown(None, Some("wxA")), "GET /p for authorizer wxA");
     }
 
     #[test]

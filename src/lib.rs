@@ -215,6 +215,7 @@ mod oauth;
 #[cfg(feature = "crypto")]
 mod open_data;
 mod options;
+mod origin;
 mod response;
 mod secret;
 mod sign;
@@ -234,7 +235,7 @@ pub use component_push::ComponentPushHandler;
 #[cfg(feature = "crypto")]
 pub use crypto::MessageCrypto;
 pub use error::{
-    CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+    ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "testing")]

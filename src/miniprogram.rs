@@ -190,21 +190,21 @@ impl MiniProgram {
             true,
             "code2session",
         )?;
-        let answer: Answer = client
-            .request(
-                call.query("js_code", js_code)
-                    .query("grant_type", "authorization_code"),
-            )?
-            .decode()?;
-        if answer.openid.is_empty() || answer.session_key.is_empty() {
-            return Err(Error::decode(
-                "code2session answer: the openid or session key is empty",
-            ));
-        }
-        Ok(MiniProgramSession {
-            openid: answer.openid,
-            session_key: Secret::new(answer.session_key),
-            unionid: answer.unionid.filter(|u| !u.is_empty()),
+        let call = call
+            .query("js_code", js_code)
+            .query("grant_type", "authorization_code");
+        client.call(call, |answer| {
+            let answer: Answer = answer.decode()?;
+            if answer.openid.is_empty() || answer.session_key.is_empty() {
+                return Err(Error::decode(
+                    "code2session answer: the openid or session key is empty",
+                ));
+            }
+            Ok(MiniProgramSession {
+                openid: answer.openid,
+                session_key: Secret::new(answer.session_key),
+                unionid: answer.unionid.filter(|u| !u.is_empty()),
+            })
         })
     }
 
@@ -251,10 +251,9 @@ impl MiniProgram {
         }
         let call = RequestOptions::post("/wxa/business/getuserphonenumber")
             .json(serde_json::json!({ "code": code }));
-        let info = client
-            .request(self.app.account_call(call))?
-            .decode::<Answer>()?
-            .phone_info;
+        let info = client.call(self.app.account_call(call), |answer| {
+            Ok(answer.decode::<Answer>()?.phone_info)
+        })?;
         let country_code = match info.country_code {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
@@ -306,8 +305,9 @@ impl MiniProgram {
     pub fn unlimited_code(&self, client: &Client, code: &UnlimitedCode) -> Result<MiniProgramCode> {
         let body = code.body()?;
         let call = RequestOptions::post("/wxa/getwxacodeunlimit").json(body);
-        let resp = client.request(self.app.account_call(call))?;
-        image(resp.content_type(), resp.bytes())
+        client.call(self.app.account_call(call), |answer| {
+            image(answer.content_type(), answer.bytes())
+        })
     }
 }
 

@@ -433,7 +433,7 @@ impl OAuth {
             .query("access_token", token.access_token.expose())
             .query("openid", token.openid.as_str())
             .query("lang", lang.as_str());
-        client.request(call)?.decode()
+        client.call(call, |answer| answer.decode())
     }
 }
 
@@ -452,22 +452,26 @@ fn user_token(client: &Client, call: RequestOptions) -> Result<UserToken> {
         #[serde(default)]
         is_snapshotuser: u8,
     }
-    let answer: Answer = client.request(call)?.decode()?;
-    if answer.access_token.is_empty() || answer.refresh_token.is_empty() || answer.openid.is_empty()
-    {
-        return Err(Error::decode(
-            "user token answer: a token or the openid is empty",
-        ));
-    }
-    Ok(UserToken {
-        openid: answer.openid,
-        unionid: answer.unionid.filter(|u| !u.is_empty()),
-        scope: answer.scope,
-        access_token: Secret::new(answer.access_token),
-        refresh_token: Secret::new(answer.refresh_token),
-        obtained_at: unix_now(),
-        expires_in: answer.expires_in,
-        is_snapshot_user: answer.is_snapshotuser == 1,
+    client.call(call, |answer| {
+        let answer: Answer = answer.decode()?;
+        if answer.access_token.is_empty()
+            || answer.refresh_token.is_empty()
+            || answer.openid.is_empty()
+        {
+            return Err(Error::decode(
+                "user token answer: a token or the openid is empty",
+            ));
+        }
+        Ok(UserToken {
+            openid: answer.openid,
+            unionid: answer.unionid.filter(|u| !u.is_empty()),
+            scope: answer.scope,
+            access_token: Secret::new(answer.access_token),
+            refresh_token: Secret::new(answer.refresh_token),
+            obtained_at: unix_now(),
+            expires_in: answer.expires_in,
+            is_snapshot_user: answer.is_snapshotuser == 1,
+        })
     })
 }
 

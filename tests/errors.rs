@@ -1,7 +1,7 @@
-//! Errors that say where they came from: the token fetch they were raised
-//! in (token, appid, kind of source), a transport failure's cause, a
-//! timeout's limit, the attempts a busy call made, and a hub's own errors
-//! apart from WeChat's errcodes.
+//! Errors that say where they came from: the call they were raised in
+//! (method, path, appid, authorizer), the token fetch (token, appid, kind of
+//! source), a transport failure's cause, a timeout's limit, the attempts a
+//! busy call made, and a hub's own errors apart from WeChat's errcodes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,17 +29,19 @@ fn wrong_secret(fake: &FakeWechat) -> Client {
 }
 
 #[test]
-fn a_wrong_secret_names_the_token_fetch_not_the_call() {
+fn a_wrong_secret_names_the_call_then_the_token_fetch() {
     let fake = common::fake();
     let client = wrong_secret(&fake);
     let err = client.request("/cgi-bin/user/get").unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
-            "could not fetch the access_token of {APPID} from the direct source: \
+            "GET /cgi-bin/user/get for {APPID}: \
+             could not fetch the access_token of {APPID} from the direct source: \
              wechat api error 40125: invalid appsecret (the appsecret is wrong)"
         )
     );
+    assert_eq!(err.call().unwrap().path(), "/cgi-bin/user/get");
     // The kind is still WeChat's answer, matched as before.
     assert_eq!(err.errcode(), Some(40125));
     let fetch = err.token_fetch().unwrap();
@@ -97,7 +99,7 @@ fn a_failed_refresh_says_it_was_a_refresh() {
     assert!(fetch.is_refresh());
     assert!(
         err.to_string()
-            .starts_with(&format!("could not refresh the access_token of {APPID} from the direct source: wechat api error 40125")),
+            .starts_with(&format!("GET /cgi-bin/a for {APPID}: could not refresh the access_token of {APPID} from the direct source: wechat api error 40125")),
         "{err}"
     );
 }
@@ -110,7 +112,9 @@ fn an_error_of_the_call_itself_names_no_fetch() {
     let err = client.request("/cgi-bin/q").unwrap_err();
     assert!(err.token_fetch().is_none());
     assert!(
-        err.to_string().starts_with("wechat api error 45009"),
+        err.to_string().starts_with(&format!(
+            "GET /cgi-bin/q for {APPID}: wechat api error 45009"
+        )),
         "{err}"
     );
 }
@@ -152,7 +156,8 @@ fn component_fetches_name_the_platform_and_the_authorizer() {
     assert_eq!(
         err.to_string(),
         format!(
-            "could not fetch the access_token of authorizer {AUTHORIZER} (platform {COMPONENT}) from the component source: \
+            "GET /cgi-bin/get_api_domain_ip for authorizer {AUTHORIZER} (platform {COMPONENT}): \
+             could not fetch the access_token of authorizer {AUTHORIZER} (platform {COMPONENT}) from the component source: \
              invalid request: no authorizer_refresh_token stored for authorizer {AUTHORIZER}: the account must authorize the platform"
         )
     );
@@ -191,7 +196,8 @@ fn a_hubs_own_error_has_no_wechat_errcode() {
     assert_eq!(
         err.to_string(),
         format!(
-            "could not fetch the access_token of {APPID} from the hub source: \
+            "GET /cgi-bin/user/get for {APPID}: \
+             could not fetch the access_token of {APPID} from the hub source: \
              hub error (http 503, errcode -1) store_unavailable: store unavailable"
         )
     );
@@ -230,7 +236,9 @@ fn a_busy_call_says_how_many_attempts_it_made() {
     assert_eq!(err.attempts(), Some(3));
     assert_eq!(
         err.to_string(),
-        "wechat api error -1: system error (after 3 attempts)"
+        format!(
+            "GET /cgi-bin/busy for {APPID}: wechat api error -1: system error (after 3 attempts)"
+        )
     );
     assert_eq!(fake.count("/cgi-bin/busy"), 3);
     // Answered at once: nothing to count.
@@ -255,7 +263,7 @@ fn timeouts_name_their_limit() {
     assert_eq!(
         err.to_string(),
         format!(
-            "request to {}/sns/auth timed out: the client's timeout of 300ms was reached",
+            "GET /sns/auth: request to {}/sns/auth timed out: the client's timeout of 300ms was reached",
             silent.url()
         )
     );
@@ -268,7 +276,7 @@ fn timeouts_name_their_limit() {
     assert_eq!(
         err.to_string(),
         format!(
-            "request to {}/sns/auth timed out: the call's timeout of 150ms was reached",
+            "GET /sns/auth: request to {}/sns/auth timed out: the call's timeout of 150ms was reached",
             silent.url()
         )
     );
@@ -296,8 +304,147 @@ fn a_tls_failure_says_tls() {
         "{err:?}"
     );
     assert!(
-        err.to_string()
-            .starts_with(&format!("request to {url} transport failed: tls: ")),
+        err.to_string().starts_with(&format!(
+            "GET /sns/auth: request to {url} transport failed: tls: "
+        )),
         "{err}"
     );
+}
+
+/// A token that must appear in no error: the one the client holds.
+fn held_token(client: &Client) -> String {
+    client
+        .token(&TokenKey::access_token(APPID))
+        .unwrap()
+        .expose()
+        .to_string()
+}
+
+/// Display and Debug of `err` carry neither a token nor a query.
+fn shows_no_token(err: &wechat::Error, token: &str) {
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains("access_token="), "{shown}");
+        assert!(!shown.contains(token), "{shown}");
+    }
+}
+
+#[test]
+fn an_api_error_names_its_method_path_and_appid() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    fake.fail_next("/cgi-bin/message/custom/send", 48001, "api unauthorized", 1);
+    let err = client
+        .request(
+            RequestOptions::post("/cgi-bin/message/custom/send")
+                .query("debug", "1")
+                .json(serde_json::json!({"touser": "o1", "msgtype": "text"})),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("POST /cgi-bin/message/custom/send for {APPID}: wechat api error 48001: api unauthorized")
+    );
+    // The accessors are as they were.
+    assert_eq!(err.errcode(), Some(48001));
+    assert!(matches!(err.kind(), ErrorKind::Api { errcode: 48001, .. }));
+    assert!(err.token_fetch().is_none());
+    let call = err.call().unwrap();
+    assert_eq!(
+        (
+            call.method(),
+            call.path(),
+            call.appid(),
+            call.authorizer_appid()
+        ),
+        ("POST", "/cgi-bin/message/custom/send", Some(APPID), None)
+    );
+    let debug = format!("{err:?}");
+    assert!(debug.contains("/cgi-bin/message/custom/send"), "{debug}");
+    shows_no_token(&err, &held_token(&client));
+    // The call that failed did carry the token: it is the error that drops it.
+    let sent = fake.last_request("/cgi-bin/message/custom/send").unwrap();
+    assert_eq!(
+        sent.param("access_token"),
+        Some(held_token(&client).as_str())
+    );
+}
+
+#[test]
+fn an_authorizers_call_names_the_authorizer_and_the_platform() {
+    let fake = FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, "component-secret");
+    fake.push_verify_ticket(COMPONENT, "ticket@@@err");
+    let refresh = fake.add_authorizer(COMPONENT, AUTHORIZER);
+    let refresh_tokens = MemoryRefreshTokens::new();
+    wechat::RefreshTokenStore::save(
+        &refresh_tokens,
+        COMPONENT,
+        AUTHORIZER,
+        &wechat::Secret::new(refresh),
+    )
+    .unwrap();
+    let client = Client::builder()
+        .appid(COMPONENT)
+        .base_url(fake.url())
+        .token_source(ComponentSource::new(
+            COMPONENT,
+            "component-secret",
+            |_: &str| Some("ticket@@@err".to_string()),
+            refresh_tokens,
+        ))
+        .build()
+        .unwrap();
+    fake.fail_next("/cgi-bin/user/get", 48001, "api unauthorized", 1);
+    let err = client
+        .request(
+            RequestOptions::get("/cgi-bin/user/get?next_openid=o1").authorizer_appid(AUTHORIZER),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "GET /cgi-bin/user/get for authorizer {AUTHORIZER} (platform {COMPONENT}): \
+             wechat api error 48001: api unauthorized"
+        )
+    );
+    assert_eq!(
+        err.call().map(|c| (c.appid(), c.authorizer_appid())),
+        Some((Some(COMPONENT), Some(AUTHORIZER)))
+    );
+    let token = client
+        .token(&TokenKey::access_token(COMPONENT).for_authorizer(AUTHORIZER))
+        .unwrap();
+    shows_no_token(&err, token.expose());
+    assert!(!err.to_string().contains("next_openid"), "{err}");
+}
+
+#[test]
+fn a_refused_connection_names_the_call() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    client.request("/cgi-bin/user/get").unwrap();
+    let token = held_token(&client);
+    let origin = fake.url();
+    // The fake stops listening: its port now refuses, and the token stays
+    // cached, so it is the call itself that cannot connect.
+    drop(fake);
+    let err = client
+        .request(RequestOptions::post("/cgi-bin/message/custom/send"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "POST /cgi-bin/message/custom/send for {APPID}: \
+             request to {origin}/cgi-bin/message/custom/send could not connect: connection refused"
+        )
+    );
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::Transport {
+            kind: TransportKind::Connect,
+            ..
+        }
+    ));
+    assert_eq!(err.call().unwrap().method(), "POST");
+    shows_no_token(&err, &token);
 }

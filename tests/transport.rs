@@ -246,7 +246,9 @@ fn a_connect_that_hangs_is_a_timeout_after_the_connect_timeout() {
     );
     assert_eq!(
         err.to_string(),
-        format!("request to {url}/sns/auth timed out: the connect timeout of 200ms was reached")
+        format!(
+            "GET /sns/auth: request to {url}/sns/auth timed out: the connect timeout of 200ms was reached"
+        )
     );
     assert!(
         took >= Duration::from_millis(150) && took < Duration::from_secs(2),

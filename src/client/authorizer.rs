@@ -130,15 +130,16 @@ impl Client {
             #[serde(default)]
             func_info: serde_json::Value,
         }
-        let resp = self.request(
-            RequestOptions::post("/cgi-bin/component/api_query_auth")
-                .appid(component_appid)
-                .json(serde_json::json!({ "authorization_code": authorization_code })),
-        )?;
-        let info = resp.decode::<Answer>()?.authorization_info;
-        if info.authorizer_refresh_token.is_empty() || info.authorizer_access_token.is_empty() {
-            return Err(Error::decode("api_query_auth answer: a token is empty"));
-        }
+        let call = RequestOptions::post("/cgi-bin/component/api_query_auth")
+            .appid(component_appid)
+            .json(serde_json::json!({ "authorization_code": authorization_code }));
+        let info = self.call(call, |answer| {
+            let info = answer.decode::<Answer>()?.authorization_info;
+            if info.authorizer_refresh_token.is_empty() || info.authorizer_access_token.is_empty() {
+                return Err(Error::decode("api_query_auth answer: a token is empty"));
+            }
+            Ok(info)
+        })?;
         let refresh_token = Secret::new(info.authorizer_refresh_token);
         let access_token = Token::new(info.authorizer_access_token, info.expires_in);
         // Persist before use: a crash after this loses nothing.

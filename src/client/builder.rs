@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::route::Origin;
 use super::{BusyRetry, Client, Core};
 use crate::clock::Clock;
 #[cfg(doc)]
@@ -14,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::http::Http;
 #[cfg(doc)]
 use crate::options::RequestOptions;
+use crate::origin::Origin;
 use crate::token::cache::TokenCache;
 use crate::token::limit::RefreshLimit;
 use crate::token::secret::DEFAULT_BASE_URL;
@@ -27,6 +27,8 @@ pub struct ClientBuilder {
     scheme: String,
     host: String,
     port: Option<u16>,
+    /// The base URL's path, put before every call's.
+    prefix: String,
     connect_timeout: Duration,
     timeout: Duration,
     busy: BusyRetry,
@@ -48,6 +50,7 @@ impl Default for ClientBuilder {
             scheme: String::new(),
             host: String::new(),
             port: None,
+            prefix: String::new(),
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
             busy: BusyRetry {
@@ -94,10 +97,14 @@ impl ClientBuilder {
     /// setting moves every call. A call can still name its own host, scheme
     /// or port ([`RequestOptions::host`]).
     ///
-    /// Takes `http(s)://host[:port]`, with or without a trailing `/` and
-    /// nothing after it; [`scheme`](ClientBuilder::scheme),
-    /// [`host`](ClientBuilder::host) and [`port`](ClientBuilder::port) set
-    /// its parts one by one.
+    /// Takes `http(s)://host[:port][/path]`, with or without a trailing
+    /// `/`. A path is put before every call's path and every built-in
+    /// source's: with `http://proxy.internal/wechat`, a token is fetched
+    /// from `http://proxy.internal/wechat/cgi-bin/token`, for a reverse
+    /// proxy that serves WeChat under `/wechat`. A call that names its own
+    /// scheme, host or port leaves this base URL, path included.
+    /// [`scheme`](ClientBuilder::scheme), [`host`](ClientBuilder::host) and
+    /// [`port`](ClientBuilder::port) set its other parts one by one.
     ///
     /// Defaults to `https://api.weixin.qq.com`.
     ///
@@ -119,12 +126,15 @@ impl ClientBuilder {
     ///
     /// let err = wechat::Client::builder().base_url("127.0.0.1:8080").build().unwrap_err();
     /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
+    /// // A query or fragment has no place in a base URL.
+    /// let err = wechat::Client::builder().base_url("http://h/wechat?x=1").build().unwrap_err();
+    /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn base_url(mut self, base_url: impl AsRef<str>) -> ClientBuilder {
         match Origin::parse(base_url.as_ref()) {
             Ok(origin) => {
-                (self.scheme, self.host, self.port) = origin.into_parts();
+                (self.scheme, self.host, self.port, self.prefix) = origin.into_parts();
                 self.bad_base_url = None;
             }
             Err(e) => self.bad_base_url = Some(e),
@@ -270,18 +280,24 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// An [`ErrorKind::Config`] error if the base URL is not
-    /// `http(s)://host[:port]`: the scheme is not `http` or `https`, or the
-    /// host is empty or contains a `/`.
+    /// `http(s)://host[:port][/path]`: the scheme is not `http` or `https`,
+    /// the host is empty or contains a `/`, or the URL has a query or a
+    /// fragment.
     pub fn build(mut self) -> Result<Client> {
         if let Some(e) = self.bad_base_url.take() {
             return Err(e);
         }
-        let origin = Origin::new(&self.scheme, &self.host, self.port)?;
+        let origin = Origin::new(&self.scheme, &self.host, self.port, &self.prefix)?;
         let (http, cache) = match self.shared.take() {
             Some(shared) => shared,
             None => self.parts(),
         };
-        let tokens = Tokens::new(cache, self.source, http.clone(), origin.base_url());
+        let tokens = Tokens::new(
+            cache,
+            self.source,
+            http.clone(),
+            origin.base_url().to_string(),
+        );
         Ok(Client {
             core: Arc::new(Core {
                 tokens,
@@ -302,6 +318,7 @@ impl fmt::Debug for ClientBuilder {
             .field("scheme", &self.scheme)
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
 }

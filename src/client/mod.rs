@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 #[cfg(doc)]
 use crate::error::ErrorKind;
-use crate::error::Result;
+use crate::error::{ApiCall, Result};
 use crate::http::{with_query, Http, OutBody, Outgoing, LARGE_BODY_CAP};
 use crate::options::{Body, RequestOptions};
 use crate::response::{self, Response};
@@ -25,10 +25,11 @@ use crate::token::{Token, TokenKey, Tokens};
 #[cfg(doc)]
 use crate::token::{TokenSource, TOKEN_RETRIES};
 
+use crate::origin::Origin;
 pub use authorizer::AuthorizerTokens;
 pub use builder::ClientBuilder;
 pub use retry::BusyRetry;
-use route::{fill_component_appid, Origin, Plan};
+use route::{fill_component_appid, Plan};
 
 /// Where tokens come from and where calls go; shared by clones of a
 /// [`Client`].
@@ -83,6 +84,9 @@ impl Client {
     ///
     /// # Errors
     ///
+    /// Every error names this call ([`Error::call`](crate::Error::call):
+    /// method, path and account, first in its `Display`):
+    ///
     /// - [`ErrorKind::Api`] when WeChat answers a non-zero `errcode`
     ///   (after the retries above);
     /// - [`ErrorKind::InvalidRequest`] when the URL is malformed, no appid is
@@ -95,20 +99,23 @@ impl Client {
     /// - [`ErrorKind::Decode`] for an answer larger than 64 MiB, which is
     ///   refused without reading the rest.
     pub fn request(&self, options: impl Into<RequestOptions>) -> Result<Response> {
-        let core = &self.core;
-        let mut options = options.into();
-        let url = route::url_of(&options, &core.origin)?;
-        let plan = route::plan(&options, core.appid.as_deref())?;
-        if let Some(component_appid) = &plan.body_component_appid {
-            fill_component_appid(&mut options, component_appid);
-        }
-        match &plan.token {
-            None => core.busy.run(|| core.send(&options, &url, &plan, None)),
-            Some((key, _)) => core.tokens.with_token(key, |token| {
-                core.busy
-                    .run(|| core.send(&options, &url, &plan, Some(token)))
-            }),
-        }
+        self.call(options.into(), Ok)
+    }
+
+    /// Makes the call and reads its answer with `read`: every error, the
+    /// call's or one found reading its answer, names the call
+    /// ([`Error::call`](crate::Error::call)). The helpers (OAuth, mini
+    /// program, authorizer exchange) make their calls through here.
+    pub(crate) fn call<T>(
+        &self,
+        mut options: RequestOptions,
+        read: impl FnOnce(Response) -> Result<T>,
+    ) -> Result<T> {
+        // Named only on failure: a call that succeeds copies nothing.
+        self.core
+            .request(&mut options)
+            .and_then(read)
+            .map_err(|e| e.in_call(|| self.core.call_of(&options)))
     }
 
     /// A token for `key` from the cache, fetched once if missing.
@@ -184,6 +191,34 @@ impl Client {
 }
 
 impl Core {
+    /// Steps 1 to 6 of [`Client::request`].
+    fn request(&self, options: &mut RequestOptions) -> Result<Response> {
+        let url = route::url_of(options, &self.origin)?;
+        let plan = route::plan(options, self.appid.as_deref())?;
+        if let Some(component_appid) = &plan.body_component_appid {
+            fill_component_appid(options, component_appid);
+        }
+        let options = &*options;
+        match &plan.token {
+            None => self.busy.run(|| self.send(options, &url, &plan, None)),
+            Some((key, _)) => self.tokens.with_token(key, |token| {
+                self.busy
+                    .run(|| self.send(options, &url, &plan, Some(token)))
+            }),
+        }
+    }
+
+    /// The call `options` makes, as its errors name it: no query, no
+    /// base URL.
+    fn call_of(&self, options: &RequestOptions) -> ApiCall {
+        ApiCall::new(
+            options.method.as_str(),
+            route::path_of(&options.url).to_string(),
+            options.appid.as_deref().or(self.appid.as_deref()),
+            options.authorizer_appid.as_deref(),
+        )
+    }
+
     /// The appid a call names, else the client's.
     fn appid_or<'a>(&'a self, appid: Option<&'a str>) -> Result<&'a str> {
         route::appid_or(appid, self.appid.as_deref())

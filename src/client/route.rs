@@ -2,10 +2,9 @@
 //! extra parameters, and to which URL. Decided here, from the options
 //! alone, with no I/O.
 
-use std::fmt;
-
 use crate::error::{redact_url, Error, Result};
 use crate::options::{Body, RequestOptions};
+use crate::origin::{base_url, default_port, Origin};
 use crate::token::TokenKey;
 
 /// How a call carries its credentials, decided from the options alone.
@@ -17,96 +16,6 @@ pub(crate) struct Plan {
     pub query: Vec<(&'static str, String)>,
     /// A `component_appid` to put into the JSON body when it has none.
     pub body_component_appid: Option<String>,
-}
-
-/// Where calls go unless they say otherwise: WeChat's API origin, a fake's,
-/// or a proxy's. Valid by construction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Origin {
-    scheme: String,
-    host: String,
-    port: u16,
-    /// `scheme://host[:port]`, written once: every call's URL starts with it.
-    base: String,
-}
-
-impl Origin {
-    /// An origin from its parts; `port` defaults to the scheme's.
-    pub fn new(scheme: &str, host: &str, port: Option<u16>) -> Result<Origin> {
-        if scheme != "https" && scheme != "http" {
-            return Err(Error::config(format!(
-                "scheme must be http or https, got {scheme:?}"
-            )));
-        }
-        if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
-            return Err(Error::config(format!(
-                "host must be a bare host name, got {host:?}"
-            )));
-        }
-        let port = port.unwrap_or(default_port(scheme));
-        Ok(Origin {
-            scheme: scheme.to_string(),
-            host: host.to_string(),
-            port,
-            base: base_url(scheme, host, port),
-        })
-    }
-
-    /// An origin from `http(s)://host[:port]`, a trailing `/` allowed.
-    pub fn parse(base_url: &str) -> Result<Origin> {
-        let bad = || {
-            Error::config(format!(
-                "base url must be http(s)://host[:port], got {:?}",
-                redact_url(base_url)
-            ))
-        };
-        let (scheme, rest) = base_url.split_once("://").ok_or_else(bad)?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        // The port follows the last `:` after an IPv6 literal's `]`.
-        let host_end = rest.rfind(']').map_or(0, |i| i + 1);
-        let (host, port) = match rest[host_end..].rfind(':') {
-            Some(i) => {
-                let port = rest[host_end + i + 1..].parse().map_err(|_| bad())?;
-                (&rest[..host_end + i], Some(port))
-            }
-            None => (rest, None),
-        };
-        Origin::new(scheme, host, port).map_err(|_| bad())
-    }
-
-    /// The scheme, host and port.
-    pub fn into_parts(self) -> (String, String, Option<u16>) {
-        let port = Some(self.port).filter(|p| *p != default_port(&self.scheme));
-        (self.scheme, self.host, port)
-    }
-
-    /// `scheme://host[:port]`, the port left out when it is the scheme's.
-    pub fn base_url(&self) -> String {
-        self.base.clone()
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.base)
-    }
-}
-
-/// `scheme://host[:port]`, the port left out when it is the scheme's.
-fn base_url(scheme: &str, host: &str, port: u16) -> String {
-    if port == default_port(scheme) {
-        format!("{scheme}://{host}")
-    } else {
-        format!("{scheme}://{host}:{port}")
-    }
-}
-
-fn default_port(scheme: &str) -> u16 {
-    if scheme == "https" {
-        443
-    } else {
-        80
-    }
 }
 
 /// The call's appid, else the client's.
@@ -185,8 +94,10 @@ pub(super) fn plan(options: &RequestOptions, appid: Option<&str>) -> Result<Plan
     })
 }
 
-/// The URL a call goes to, without its query: `origin` unless the call
-/// names its own. Pure.
+/// The URL a call goes to, without its query: `origin` (its path prefix
+/// included) unless the call names its own; a call that names its own
+/// scheme, host or port leaves the client's base URL, prefix and all.
+/// Pure.
 pub(super) fn url_of(options: &RequestOptions, origin: &Origin) -> Result<String> {
     let url = options.url.as_str();
     if url.starts_with("http://") || url.starts_with("https://") {
@@ -203,22 +114,23 @@ pub(super) fn url_of(options: &RequestOptions, origin: &Origin) -> Result<String
         )));
     }
     if options.scheme.is_none() && options.host.is_none() && options.port.is_none() {
-        let mut out = String::with_capacity(origin.base.len() + url.len());
-        out.push_str(&origin.base);
+        let base = origin.base_url();
+        let mut out = String::with_capacity(base.len() + url.len());
+        out.push_str(base);
         out.push_str(url);
         return Ok(out);
     }
-    let scheme = options.scheme.as_deref().unwrap_or(&origin.scheme);
+    let scheme = options.scheme.as_deref().unwrap_or(origin.scheme());
     if scheme != "http" && scheme != "https" {
         return Err(Error::invalid(format!(
             "scheme must be http or https, got {scheme:?}"
         )));
     }
-    let host = options.host.as_deref().unwrap_or(&origin.host);
+    let host = options.host.as_deref().unwrap_or(origin.host());
     // A call that names its scheme gets that scheme's port.
     let port = options.port.unwrap_or(match options.scheme {
         Some(_) => default_port(scheme),
-        None => origin.port,
+        None => origin.port(),
     });
     Ok(base_url(scheme, host, port) + url)
 }
@@ -255,7 +167,7 @@ pub(super) fn fill_component_appid(options: &mut RequestOptions, component_appid
 }
 
 /// The path of a URL or path, without query or fragment.
-fn path_of(url: &str) -> &str {
+pub(super) fn path_of(url: &str) -> &str {
     // A bare path, the usual call, needs no search for an origin.
     let without_origin = if url.starts_with('/') {
         url
@@ -379,7 +291,7 @@ mod tests {
 
     #[test]
     fn builds_urls_from_path_host_scheme_port() {
-        let origin = Origin::new("https", "api.weixin.qq.com", None).unwrap();
+        let origin = Origin::new("https", "api.weixin.qq.com", None, "").unwrap();
         let url = |o: RequestOptions| url_of(&o, &origin);
         assert_eq!(
             url(RequestOptions::get("/a")).unwrap(),
@@ -414,41 +326,21 @@ mod tests {
     }
 
     #[test]
-    fn parses_a_base_url_into_an_origin() {
-        let parse = |url| Origin::parse(url).map(|o| o.base_url());
+    fn a_base_urls_path_goes_before_the_calls_unless_it_leaves_the_base() {
+        let origin = Origin::parse("http://proxy.internal:8080/wechat/").unwrap();
+        let url = |o: RequestOptions| url_of(&o, &origin).unwrap();
         assert_eq!(
-            parse("http://127.0.0.1:8080").unwrap(),
-            "http://127.0.0.1:8080"
+            url(RequestOptions::get("/cgi-bin/token")),
+            "http://proxy.internal:8080/wechat/cgi-bin/token"
         );
         assert_eq!(
-            parse("http://127.0.0.1:8080/").unwrap(),
-            "http://127.0.0.1:8080"
+            url(RequestOptions::get("/a").host("api2.weixin.qq.com")),
+            "http://api2.weixin.qq.com:8080/a"
         );
         assert_eq!(
-            parse("https://api2.weixin.qq.com:443").unwrap(),
-            "https://api2.weixin.qq.com"
-        );
-        assert_eq!(parse("http://[::1]:81").unwrap(), "http://[::1]:81");
-        assert_eq!(parse("http://[::1]").unwrap(), "http://[::1]");
-        for bad in [
-            "",
-            "127.0.0.1:80",
-            "ftp://h",
-            "http://",
-            "http://h/prefix",
-            "http://h:port",
-            "http://h:99999",
-            "http://u@h",
-            "http://h?x=1",
-        ] {
-            let err = Origin::parse(bad).unwrap_err();
-            assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{bad}");
-        }
-        assert_eq!(
-            Origin::parse("http://h/x?secret=s")
-                .unwrap_err()
-                .to_string(),
-            "invalid configuration: base url must be http(s)://host[:port], got \"http://h/x\""
+            url(RequestOptions::get("https://h/x")),
+            "https://h/x",
+            "a full url is taken as it is"
         );
     }
 }

@@ -792,7 +792,7 @@ mod tests {
         assert_eq!(err.kind(), &ErrorKind::Transport { kind, url });
         assert_eq!(
             err.to_string(),
-            "request to http://nowhere.test/sns/auth could not connect: name not resolved (no such host)"
+            "GET /sns/auth: request to http://nowhere.test/sns/auth could not connect: name not resolved (no such host)"
         );
     }
 
@@ -814,7 +814,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "request to http://slow.test:1/sns/auth timed out: the connect timeout of 100ms was reached"
+            "GET /sns/auth: request to http://slow.test:1/sns/auth timed out: the connect timeout of 100ms was reached"
         );
         assert!(
             started.elapsed() < Duration::from_millis(350),

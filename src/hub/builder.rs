@@ -19,6 +19,7 @@ use super::upstream::Upstream;
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::origin::{without_userinfo, Origin};
 use crate::secret::Secret;
 use crate::token::component::ComponentSource;
 use crate::token::limit::RefreshLimit;
@@ -158,7 +159,8 @@ impl HubHandlerBuilder {
     }
 
     /// The WeChat origin the accounts' tokens are fetched from, for example
-    /// a fake WeChat's `http://127.0.0.1:port`.
+    /// a fake WeChat's `http://127.0.0.1:port`, or a reverse proxy's
+    /// `http://proxy.internal/wechat` (its path goes before WeChat's).
     ///
     /// Defaults to `https://api.weixin.qq.com`.
     pub fn upstream(mut self, base_url: impl Into<String>) -> Self {
@@ -482,7 +484,12 @@ impl HubHandlerBuilder {
             labelled: appids.is_some(),
             clear,
         });
-        let (scheme, host, port) = split_origin(&self.upstream)?;
+        let origin = Origin::parse(&self.upstream).map_err(|_| {
+            Error::config(format!(
+                "hub upstream must be http(s)://host[:port][/path], got {:?}",
+                without_userinfo(&crate::error::redact_url(&self.upstream))
+            ))
+        })?;
         let door = upstream.clone();
         let source = Arc::new(
             StoreSource::from_arcs(store.clone(), upstream)
@@ -503,15 +510,18 @@ impl HubHandlerBuilder {
             .read_through(self.max_staleness)
             .clock(self.clock.clone())
             .timeout(self.timeout)
-            .scheme(scheme)
-            .host(host)
-            .port(port);
+            .base_url(origin.base_url());
         // The handler reads the cache without I/O to answer hits at once.
         let (http, cache) = client.parts();
         let client = client.shared(http.clone(), cache.clone()).build()?;
         // Refreshing ahead fetches through the same cache (a ticket's
         // access token) and store as clients' requests.
-        let tokens = Tokens::new(cache.clone(), Some(source.clone()), http, self.upstream);
+        let tokens = Tokens::new(
+            cache.clone(),
+            Some(source.clone()),
+            http,
+            origin.base_url().to_string(),
+        );
         let ahead = Arc::new(Ahead::new(
             source,
             tokens,
@@ -547,33 +557,6 @@ impl HubHandlerBuilder {
             _watch: watch,
         })
     }
-}
-
-/// `(scheme, host, port)` of an `http(s)://host[:port]` origin.
-fn split_origin(url: &str) -> Result<(String, String, u16)> {
-    let bad = || {
-        Error::config(format!(
-            "hub upstream must be http(s)://host[:port], got {:?}",
-            crate::error::redact_url(url)
-        ))
-    };
-    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-    let rest = rest.trim_end_matches('/');
-    let default = match scheme {
-        "http" => 80,
-        "https" => 443,
-        _ => return Err(bad()),
-    };
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
-        return Err(bad());
-    }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
-            (host, port.parse().map_err(|_| bad())?)
-        }
-        _ => (rest, default),
-    };
-    Ok((scheme.to_string(), host.to_string(), port))
 }
 
 impl fmt::Debug for HubHandlerBuilder {

@@ -28,6 +28,8 @@ struct Shared {
     backends: Mutex<Vec<String>>,
     next: AtomicUsize,
     timeout: Mutex<Duration>,
+    /// Empty, or the path prefix requests must carry and lose on the way.
+    prefix: Mutex<String>,
     forwarded: AtomicUsize,
     retried: AtomicUsize,
     failed: AtomicUsize,
@@ -82,6 +84,7 @@ impl Balancer {
             backends: Mutex::new(backends),
             next: AtomicUsize::new(0),
             timeout: Mutex::new(Duration::from_secs(5)),
+            prefix: Mutex::new(String::new()),
             forwarded: AtomicUsize::new(0),
             retried: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
@@ -130,6 +133,40 @@ impl Balancer {
         *self.shared.timeout.lock() = timeout;
     }
 
+    /// Serves under `prefix` (`/wechat`), as a reverse proxy configured
+    /// with nginx's `location /wechat/ { proxy_pass http://backend/; }`:
+    /// a request under it is forwarded without it (`/wechat/cgi-bin/token`
+    /// reaches the backend as `/cgi-bin/token`), any other is answered 404
+    /// and not forwarded. [`received`](Balancer::received) shows the paths
+    /// as they arrived, prefix included.
+    ///
+    /// Defaults to no prefix: every path is forwarded as it is.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::{Balancer, FakeWechat};
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let proxy = Balancer::start(vec![fake.url()])?;
+    /// proxy.set_path_prefix("/wechat");
+    /// let client = wechat::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(format!("{}/wechat", proxy.url()))
+    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// client.request("/cgi-bin/get_api_domain_ip")?;
+    /// assert_eq!(fake.count("/cgi-bin/get_api_domain_ip"), 1);
+    /// assert_eq!(proxy.received()[0].path, "/wechat/cgi-bin/token");
+    /// let outside = ureq::get(&format!("{}/cgi-bin/token", proxy.url())).call();
+    /// assert!(matches!(outside, Err(ureq::Error::StatusCode(404))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_path_prefix(&self, prefix: &str) {
+        *self.shared.prefix.lock() = prefix.trim_end_matches('/').to_string();
+    }
+
     /// How many requests got a complete answer from a backend.
     pub fn forwarded(&self) -> usize {
         self.shared.forwarded.load(Ordering::SeqCst)
@@ -156,6 +193,18 @@ impl std::fmt::Debug for Balancer {
 }
 
 fn forward(shared: &Shared, req: &Req) -> Resp {
+    let prefix = shared.prefix.lock().clone();
+    let path = match req.path.strip_prefix(prefix.as_str()) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => {
+            return Resp::new(
+                404,
+                "text/plain",
+                format!("not found: this proxy serves under {prefix}/").into_bytes(),
+            )
+        }
+    };
     let backends = shared.backends.lock().clone();
     let timeout = *shared.timeout.lock();
     let first = shared.next.fetch_add(1, Ordering::SeqCst);
@@ -165,7 +214,7 @@ fn forward(shared: &Shared, req: &Req) -> Resp {
             shared.retried.fetch_add(1, Ordering::SeqCst);
         }
         let backend = &backends[(first + attempt) % backends.len()];
-        match send(backend, req, timeout) {
+        match send(backend, path, req, timeout) {
             Ok(resp) => {
                 shared.forwarded.fetch_add(1, Ordering::SeqCst);
                 return resp;
@@ -186,10 +235,11 @@ fn forward(shared: &Shared, req: &Req) -> Resp {
     )
 }
 
-/// Sends `req` to `backend` and reads the whole answer, within `timeout`.
-fn send(backend: &str, req: &Req, timeout: Duration) -> Result<Resp, ureq::Error> {
+/// Sends `req` to `backend`'s `path` and reads the whole answer, within
+/// `timeout`.
+fn send(backend: &str, path: &str, req: &Req, timeout: Duration) -> Result<Resp, ureq::Error> {
     let query = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let url = with_query(&format!("{backend}{}", req.path), query);
+    let url = with_query(&format!("{backend}{path}"), query);
     let mut builder = ureq::http::Request::builder()
         .method(req.method.as_str())
         .uri(url);

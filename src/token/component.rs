@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result, SourceKind};
 use crate::http::{with_query, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
+use crate::origin::OwnBaseUrl;
 use crate::response;
 use crate::secret::Secret;
 use crate::token::secret::{base_url_or, fetch_ticket};
@@ -201,8 +202,8 @@ pub struct ComponentSource {
     /// saved again) on the next fetch, so a store outage loses nothing
     /// while the process lives.
     unsaved: Mutex<HashMap<String, Rotation>>,
-    /// `None`: the client's base URL.
-    base_url: Option<String>,
+    /// Unset: the client's base URL.
+    base_url: OwnBaseUrl,
 }
 
 /// A refresh token WeChat rotated, and the one it replaced.
@@ -242,18 +243,19 @@ impl ComponentSource {
             tickets: Arc::new(tickets),
             refresh_tokens: Arc::new(refresh_tokens),
             unsaved: Mutex::new(HashMap::new()),
-            base_url: None,
+            base_url: OwnBaseUrl::default(),
         }
     }
 
     /// The WeChat origin tokens are fetched from, when it is not the
-    /// client's.
+    /// client's: as for [`SecretSource::base_url`](crate::SecretSource::base_url),
+    /// a path (a reverse proxy's `/wechat`) is put before WeChat's.
     ///
     /// Defaults to the base URL of the client it serves
     /// ([`ClientBuilder::base_url`](crate::ClientBuilder::base_url), itself
     /// `https://api.weixin.qq.com` by default).
     pub fn base_url(mut self, base_url: impl Into<String>) -> ComponentSource {
-        self.base_url = Some(base_url.into().trim_end_matches('/').to_string());
+        self.base_url = OwnBaseUrl::new(&base_url.into());
         self
     }
 
@@ -283,7 +285,7 @@ impl ComponentSource {
             method: Method::Post,
             url: format!(
                 "{}/cgi-bin/component/api_component_token",
-                base_url_or(self.base_url.as_deref(), cx)
+                base_url_or(&self.base_url, cx)?
             ),
             headers: Vec::new(),
             body: OutBody::Json(body.to_string().into_bytes()),
@@ -333,7 +335,7 @@ impl ComponentSource {
         let refresh_token = self.refresh_token(authorizer)?;
         let url = format!(
             "{}/cgi-bin/component/api_authorizer_token",
-            base_url_or(self.base_url.as_deref(), cx)
+            base_url_or(&self.base_url, cx)?
         );
         let body = serde_json::json!({
             "component_appid": self.component_appid,
@@ -395,7 +397,7 @@ impl TokenSource for ComponentSource {
         match (key.kind(), key.authorizer_appid()) {
             (TokenKind::ComponentAccessToken, None) => self.component_token(cx),
             (TokenKind::AccessToken, Some(authorizer)) => self.authorizer_token(authorizer, cx),
-            (TokenKind::Ticket(ticket), Some(_)) => fetch_ticket(self.base_url.as_deref(), key, ticket, cx),
+            (TokenKind::Ticket(ticket), Some(_)) => fetch_ticket(&self.base_url, key, ticket, cx),
             _ => Err(Error::config(format!(
                 "ComponentSource serves the component token and authorizers' tokens and tickets, not {key:?}"
             ))),

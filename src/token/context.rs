@@ -43,8 +43,9 @@ impl Context<'_> {
         self.tokens.with_token(key, call)
     }
 
-    /// Where WeChat is for this client, `scheme://host[:port]` (no
-    /// trailing `/`), as set by
+    /// Where WeChat is for this client, `scheme://host[:port][/path]` (no
+    /// trailing `/`: append WeChat's path, `/cgi-bin/token`, as it is), as
+    /// set by
     /// [`ClientBuilder::base_url`](crate::ClientBuilder::base_url): the
     /// built-in sources send their WeChat calls there unless they were
     /// given a base URL of their own.
@@ -65,11 +66,11 @@ impl Context<'_> {
     /// }
     ///
     /// let client = wechat::Client::builder()
-    ///     .base_url("http://127.0.0.1:8080/")
+    ///     .base_url("http://127.0.0.1:8080/wechat/")
     ///     .token_source(Echo)
     ///     .build()?;
     /// let token = client.token(&TokenKey::access_token("wx1"))?;
-    /// assert_eq!(token.expose(), "http://127.0.0.1:8080");
+    /// assert_eq!(token.expose(), "http://127.0.0.1:8080/wechat");
     /// # Ok::<(), wechat::Error>(())
     /// ```
     pub fn base_url(&self) -> &str {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result, SourceKind};
 use crate::http::{with_query, Incoming, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
+use crate::origin::{without_userinfo, Origin};
 use crate::secret::Secret;
 use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 
@@ -49,18 +50,14 @@ impl HubSource {
     /// An [`ErrorKind::Config`] error if `base_url` is not an http(s) URL.
     pub fn new(base_url: impl Into<String>) -> Result<HubSource> {
         let base_url = base_url.into();
-        let rest = base_url
-            .strip_prefix("http://")
-            .or_else(|| base_url.strip_prefix("https://"));
-        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) || base_url.contains(['?', '#'])
-        {
-            return Err(Error::config(format!(
+        let origin = Origin::parse(&base_url).map_err(|_| {
+            Error::config(format!(
                 "hub url must be http(s)://host[:port][/prefix], got {:?}",
-                crate::error::redact_url(&base_url)
-            )));
-        }
+                without_userinfo(&crate::error::redact_url(&base_url))
+            ))
+        })?;
         Ok(HubSource {
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: origin.base_url().to_string(),
             bearer: None,
         })
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result, SourceKind};
 use crate::http::{with_query, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
+use crate::origin::OwnBaseUrl;
 use crate::response;
 use crate::secret::Secret;
 use crate::token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource};
@@ -43,8 +44,8 @@ pub(crate) const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
 pub struct SecretSource {
     accounts: HashMap<String, Secret>,
     stable: bool,
-    /// `None`: the client's base URL.
-    base_url: Option<String>,
+    /// Unset: the client's base URL.
+    base_url: OwnBaseUrl,
     /// Asked before every forced `stable_token` refresh, with the appid:
     /// an error refuses it (a hub's store-counted limits).
     force_gate: Option<ForceGate>,
@@ -59,7 +60,7 @@ impl SecretSource {
         SecretSource {
             accounts: HashMap::new(),
             stable: false,
-            base_url: None,
+            base_url: OwnBaseUrl::default(),
             force_gate: None,
         }
         .account(appid, secret)
@@ -80,14 +81,17 @@ impl SecretSource {
     }
 
     /// The WeChat origin tokens are fetched from, such as
-    /// `https://api2.weixin.qq.com` or a fake WeChat's `http://127.0.0.1:port`,
-    /// when it is not the client's.
+    /// `https://api2.weixin.qq.com`, a fake WeChat's `http://127.0.0.1:port`
+    /// or a reverse proxy's `http://proxy.internal/wechat` (its path is put
+    /// before WeChat's), when it is not the client's. A URL that is not
+    /// `http(s)://host[:port][/path]` (one with a query, say) fails every
+    /// fetch with an [`ErrorKind::Config`](crate::ErrorKind::Config) error.
     ///
     /// Defaults to the base URL of the client it serves
     /// ([`ClientBuilder::base_url`](crate::ClientBuilder::base_url), itself
     /// `https://api.weixin.qq.com` by default).
     pub fn base_url(mut self, base_url: impl Into<String>) -> SecretSource {
-        self.base_url = Some(base_url.into().trim_end_matches('/').to_string());
+        self.base_url = OwnBaseUrl::new(&base_url.into());
         self
     }
 
@@ -106,7 +110,7 @@ impl SecretSource {
 
     fn access_token(&self, cx: &Context<'_>, appid: &str, force_refresh: bool) -> Result<Token> {
         let secret = self.secret_of(appid)?;
-        let base_url = base_url_or(self.base_url.as_deref(), cx);
+        let base_url = base_url_or(&self.base_url, cx)?;
         let out = if self.stable {
             let body = serde_json::json!({
                 "grant_type": "client_credential",
@@ -152,20 +156,24 @@ impl SecretSource {
 }
 
 /// A source's own base URL if it was given one, else the client's.
-pub(crate) fn base_url_or<'a>(own: Option<&'a str>, cx: &'a Context<'_>) -> &'a str {
-    own.unwrap_or_else(|| cx.base_url())
+///
+/// # Errors
+///
+/// Why the source's own was refused.
+pub(crate) fn base_url_or<'a>(own: &'a OwnBaseUrl, cx: &'a Context<'_>) -> Result<&'a str> {
+    own.or(cx.base_url())
 }
 
 /// Fetches a ticket from `getticket` with the access token of the key's
 /// account or authorizer, refreshing that token once if WeChat rejects it.
 /// `base_url` is the source's own, if it has one.
 pub(crate) fn fetch_ticket(
-    base_url: Option<&str>,
+    base_url: &OwnBaseUrl,
     key: &TokenKey,
     ticket: TicketType,
     cx: &Context<'_>,
 ) -> Result<Token> {
-    let url = format!("{}/cgi-bin/ticket/getticket", base_url_or(base_url, cx));
+    let url = format!("{}/cgi-bin/ticket/getticket", base_url_or(base_url, cx)?);
     cx.with_token(&key.access_token_key(), |token| {
         let out = Outgoing {
             method: Method::Get,
@@ -221,7 +229,7 @@ impl TokenSource for SecretSource {
             TokenKind::AccessToken => self.access_token(cx, key.appid(), false),
             TokenKind::Ticket(ticket) => {
                 self.secret_of(key.appid())?;
-                fetch_ticket(self.base_url.as_deref(), key, ticket, cx)
+                fetch_ticket(&self.base_url, key, ticket, cx)
             }
             TokenKind::ComponentAccessToken => Err(SecretSource::unsupported(key)),
         }

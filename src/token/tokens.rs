@@ -34,7 +34,7 @@ pub(crate) struct Tokens {
 
 impl Tokens {
     /// `base_url` is where built-in sources not given their own send
-    /// WeChat calls, as `scheme://host[:port]`.
+    /// WeChat calls, as `scheme://host[:port][/path]`.
     pub fn new(
         cache: Arc<TokenCache>,
         source: Option<Arc<dyn TokenSource>>,

@@ -145,7 +145,7 @@ fn lines_that_are_not_calls_are_reported_and_the_batch_goes_on() {
             json!({"id": 1, "status": "ok", "answer": {"appid": "wx_test_app", "errcode": 0, "errmsg": "ok",
                    "json": null, "method": "GET", "path": "/cgi-bin/a", "query": {"n": "1"}}})
             .to_string(),
-            json!({"id": 3, "status": "error", "errcode": 40003, "error": "wechat api error 40003: invalid openid"})
+            json!({"id": 3, "status": "error", "errcode": 40003, "error": "GET /cgi-bin/fail for wx_test_app: wechat api error 40003: invalid openid"})
                 .to_string(),
         ];
     expected.sort();
@@ -249,7 +249,8 @@ fn quota_45009_stops_the_batch_and_a_rerun_finishes_it() {
         format!(
             "wechat: batch: 6 calls: 5 ok, 1 failed; 0 lines not a call; 0 already done\n\
              wechat: batch: errors by errcode: 45009 × 1\n\
-             wechat: batch stopped early: wechat api error 45009: reach max api daily quota limit \
+             wechat: batch stopped early: GET /cgi-bin/limited for wx_test_app: \
+             wechat api error 45009: reach max api daily quota limit \
              (the daily quota of this API is used up; do not retry today) (line 6, id 5); the calls not made \
              cannot succeed today: rerun with the same --output {} once the quota is reset (tomorrow, or by `wechat quota clear`)\n",
             text(&output)
@@ -360,8 +361,13 @@ fn no_token_stops_the_batch_instead_of_failing_every_call() {
     );
     let halt = lines.next().unwrap();
     assert!(
-        halt.starts_with("wechat: batch stopped: no token for the calls: refresh of AccessToken(wx_test_app) refused by the refresh limit")
-            && halt.ends_with(&format!("(line 2, id 1); rerun with the same --output {} once one can be had", text(&output))),
+        halt.starts_with(
+            "wechat: batch stopped: no token for the calls: GET /cgi-bin/a for wx_test_app: \
+             refresh of AccessToken(wx_test_app) refused by the refresh limit"
+        ) && halt.ends_with(&format!(
+            "(line 2, id 1); rerun with the same --output {} once one can be had",
+            text(&output)
+        )),
         "{halt}"
     );
     assert_eq!(lines.next(), None);

@@ -284,7 +284,8 @@ fn api_errors_say_the_errcode_with_the_hint_and_the_rid() {
         .expect(
             1,
             "",
-            "wechat: wechat api error 45009: reach max api daily quota limit rid: 6630f0a6-1a2b3c4d-5e6f7a8b \
+            "wechat: POST /cgi-bin/message/custom/send for wx_test_app: \
+             wechat api error 45009: reach max api daily quota limit rid: 6630f0a6-1a2b3c4d-5e6f7a8b \
              (the daily quota of this API is used up; do not retry today)\n\
              wechat: what this request was: wechat quota rid 6630f0a6-1a2b3c4d-5e6f7a8b\n",
         );
@@ -315,7 +316,8 @@ fn api_errors_say_the_errcode_with_the_hint_and_the_rid() {
             3,
             "",
             &format!(
-                "wechat: could not fetch the access_token of wx_test_app from the direct source: \
+                "wechat: GET /cgi-bin/y for wx_test_app: \
+                 could not fetch the access_token of wx_test_app from the direct source: \
                  request to {refused}/cgi-bin/token could not connect: connection refused\n"
             ),
         );
@@ -510,7 +512,8 @@ fn oauth_url_and_code_exchange() {
     Cli::on(&fake).args(["oauth", "exchange", &code]).run().expect(
         1,
         "",
-        "wechat: wechat api error 40163: code been used (the code was already used: each login code works once)\n",
+        "wechat: GET /sns/oauth2/access_token for wx_test_app: \
+         wechat api error 40163: code been used (the code was already used: each login code works once)\n",
     );
 
     let run = Cli::on(&fake)
