@@ -15,14 +15,14 @@ use crate::profile::Profile;
 /// Call any WeChat API; the access token is appended for you
 #[derive(Args)]
 #[command(after_help = "\
+WeChat's errors (errcode and errmsg, with a hint when there is one) go to
+stderr, and the exit code is 1.
+
 Examples:
   wechat api GET /cgi-bin/user/get -q next_openid=o_abc
   wechat api POST /cgi-bin/message/custom/send -d @message.json
   wechat api POST /cgi-bin/media/upload -q type=image -F media=@photo.jpg
-  wechat api GET /cgi-bin/media/get -q media_id=MEDIA_ID -o photo.jpg
-
-WeChat's errors (errcode and errmsg, with a hint when there is one) go to
-stderr, and the exit code is 1.")]
+  wechat api GET /cgi-bin/media/get -q media_id=MEDIA_ID -o photo.jpg")]
 pub struct ApiArgs {
     /// GET, POST, ...
     #[arg(value_parser = method)]

@@ -57,13 +57,13 @@ struct Cli {
 enum Command {
     Token(token::TokenArgs),
     Api(api::ApiArgs),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = quota::EXAMPLES)]
     Quota(quota::QuotaCommand),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = callback::EXAMPLES)]
     Callback(callback::CallbackCommand),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = sign::EXAMPLES)]
     Sign(sign::SignCommand),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = oauth::EXAMPLES)]
     Oauth(oauth::OAuthCommand),
     Batch(batch::BatchArgs),
     /// Print a shell completion script

@@ -11,6 +11,13 @@ use crate::exit::Failure;
 use crate::output::{print_json, write_stdout};
 use crate::profile::Profile;
 
+/// `wechat quota --help`'s examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  wechat quota get /cgi-bin/message/custom/send
+  wechat quota rid 6630f0a6-1a2b3c4d-5e6f7a8b
+  wechat quota clear --yes";
+
 /// An API's daily quota, clearing it, and request id look-ups
 #[derive(Subcommand)]
 pub enum QuotaCommand {
