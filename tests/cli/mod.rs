@@ -6,6 +6,7 @@ mod batch;
 mod callback;
 mod calls;
 mod general;
+mod masking;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use wechat::{Method, RequestOptions, Response};
 
 use crate::exit::{Failure, USAGE};
 use crate::input::{pair, value_or_file};
-use crate::output::{json_text, note, write_stdout};
+use crate::output::{json_text, masked, note, write_stdout};
 use crate::profile::Profile;
 
 /// Call any WeChat API; the access token is appended for you
@@ -92,7 +92,7 @@ fn write_answer(
 ) -> Result<(), Failure> {
     let json = response.json().ok();
     let bytes = match json {
-        Some(value) => format!("{}\n", json_text(value, compact)).into_bytes(),
+        Some(value) => format!("{}\n", json_text(&masked(value), compact)).into_bytes(),
         None => response.bytes().to_vec(),
     };
     let kind = response.content_type().unwrap_or("no content type");
