@@ -12,7 +12,7 @@ use super::{assert_no_secret, temp_dir, temp_file, text, Cli};
 use crate::common::{self, wait_until};
 
 /// `n` calls with ids 0..n, each to the path `path(id)`.
-fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf {
+pub(super) fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf {
     let lines: String = (0..n)
         .map(|id| {
             format!(
@@ -26,7 +26,7 @@ fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf 
 
 /// The result lines of an output file that parse (a half-written line
 /// does not).
-fn results(path: &Path) -> Vec<Value> {
+pub(super) fn results(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -57,7 +57,7 @@ fn assert_each_once(results: &[Value], n: usize) {
 }
 
 /// stderr without the timing line, which no test can know.
-fn untimed(stderr: &str) -> String {
+pub(super) fn untimed(stderr: &str) -> String {
     stderr
         .lines()
         .filter(|line| !line.starts_with("wechat: batch: took "))
