@@ -96,7 +96,7 @@ fn ten_thousand_calls_on_eight_threads_fetch_one_token() {
         untimed(&run.stderr),
         "wechat: batch: 10000 calls: 10000 ok, 0 failed; 0 lines not a call; 0 already done\n"
     );
-    assert_eq!(fake.count("/cgi-bin/token"), 1);
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 1);
     assert_eq!(fake.count("/cgi-bin/batch"), 10_000);
     let results = results(&output);
     assert_each_once(&results, 10_000);
@@ -369,9 +369,14 @@ fn no_token_stops_the_batch_instead_of_failing_every_call() {
     assert_eq!(written.len(), 1);
     assert_eq!(written[0]["id"], 0);
     assert_eq!(written[0]["errcode"], 40001);
+    // Each refresh asks stable_token in normal mode, gets the rejected
+    // token back, and forces a new one.
     assert_eq!(
-        fake.count("/cgi-bin/token"),
-        4,
+        (
+            fake.count("/cgi-bin/stable_token"),
+            fake.count("/cgi-bin/stable_token#force")
+        ),
+        (6, 2),
         "the wrong secret, a fetch and two refreshes"
     );
 }

@@ -187,14 +187,16 @@ fn profiles_say_where_tokens_come_from() {
                 text(&config)
             ),
         );
-    assert_eq!(fake.count("/cgi-bin/token"), 3);
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 3);
 
-    // The default file is ~/.config/wechat/config.toml.
+    // The default file is ~/.config/wechat/config.toml, and the profile's
+    // token is kept in ~/.cache/wechat.
     let home = super::temp_dir("home");
     std::fs::create_dir_all(home.join(".config/wechat")).unwrap();
     std::fs::copy(&config, home.join(".config/wechat/config.toml")).unwrap();
     let run = Cli::new().env("HOME", &text(&home)).args(["token"]).run();
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert!(home.join(".cache/wechat/tokens-test.json").is_file());
     Cli::new()
         .args(["--profile", "test", "token"])
         .run()

@@ -8,6 +8,7 @@ mod calls;
 mod general;
 mod masking;
 mod signals;
+mod token_cache;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
