@@ -11,8 +11,9 @@
 //! one account or one WeChat is never handed to another.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use wechat::{Context, SecretSource, SourceKind, Token, TokenKey, TokenKind, TokenSource};
@@ -24,6 +25,9 @@ use crate::time::unix_now;
 /// CLI builds (`ClientBuilder::expiry_margin`'s default): a cached token
 /// is reused only while the client would hand it out.
 const MAX_MARGIN: u64 = 300;
+
+/// The longest cache file read: a few tokens and tickets take a few KiB.
+const MAX_FILE: u64 = 1 << 20;
 
 /// The cache directory, when one can be named: `$WECHAT_CACHE_DIR` (for
 /// tests, or to keep tokens elsewhere), `$XDG_CACHE_HOME/wechat`,
@@ -80,6 +84,9 @@ pub struct TokenFile {
     inner: SecretSource,
     /// `/cgi-bin/token` rather than `stable_token`.
     classic: bool,
+    /// Held while the file is read, changed and written: two keys fetched
+    /// at once (a token and a ticket) both land in it.
+    writing: Mutex<()>,
 }
 
 impl TokenFile {
@@ -88,6 +95,7 @@ impl TokenFile {
             path,
             inner,
             classic,
+            writing: Mutex::new(()),
         }
     }
 
@@ -118,8 +126,13 @@ impl TokenFile {
     /// The file as it is: empty when it is missing, an error saying why
     /// when it cannot be read or is not ours (the next write replaces it).
     fn read(path: &Path) -> Result<Cached, String> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
+        let mut text = String::new();
+        let read = std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_FILE + 1).read_to_string(&mut text));
+        match read {
+            // A file this long is no cache of a few tokens.
+            Ok(n) if n as u64 > MAX_FILE => text.clear(),
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cached::default()),
             Err(e) => {
                 return Err(format!(
@@ -127,7 +140,7 @@ impl TokenFile {
                     path.display()
                 ))
             }
-        };
+        }
         // Not the parser's message: it may quote the file, tokens and all.
         serde_json::from_str(&text).map_err(|_| {
             format!(
@@ -155,6 +168,8 @@ impl TokenFile {
         let Some(path) = self.path.as_deref() else {
             return;
         };
+        // ok because the lock guards no data, only the file's turn
+        let _turn = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         // What cannot be read was said when it was looked up.
         let mut cached = TokenFile::read(path).unwrap_or_default();
         let now = unix_now();
