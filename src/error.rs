@@ -898,6 +898,12 @@ pub(crate) const SENSITIVE_NAMES: &[&str] = &[
     "ticket",
     "component_verify_ticket",
     "session_key",
+    // Single-use, but a live credential for minutes: OAuth2's and a mini
+    // program login's codes, a platform's authorization codes.
+    "code",
+    "js_code",
+    "auth_code",
+    "pre_auth_code",
 ];
 
 /// Query pairs as `Debug` may show them: sensitive names' values masked.
@@ -925,23 +931,46 @@ pub(crate) fn redact_url(url: &str) -> String {
     url[..end].to_string()
 }
 
-/// Masks `name=value` pairs of sensitive names in free text (WeChat's
-/// `errmsg` sometimes echoes parts of the request).
+/// Masks the values of sensitive names in free text: `name=value` pairs
+/// (a URL's query, WeChat's `errmsg` echoing parts of the request) and
+/// `"name":"value"` members of JSON text (a request or answer body quoted
+/// in a string). A name counts where it starts a word: `code=` is masked
+/// in `auth_code=` but not in `errcode=`.
 pub(crate) fn redact_text(text: &str) -> String {
     let mut out = text.to_string();
     for name in SENSITIVE_NAMES {
-        let pattern = format!("{name}=");
-        let mut from = 0;
-        while let Some(pos) = out[from..].find(&pattern) {
-            let start = from + pos + pattern.len();
-            let end = out[start..]
-                .find(['&', ' ', ',', '"'])
-                .map_or(out.len(), |i| start + i);
-            out.replace_range(start..end, "[redacted]");
-            from = start + "[redacted]".len();
-        }
+        mask_values(
+            &mut out,
+            &format!("{name}="),
+            &['&', ' ', ',', '"', '#', '\n'],
+            |before| !before.is_some_and(|b| b.is_ascii_alphanumeric()),
+        );
+        mask_values(&mut out, &format!("\"{name}\":\""), &['"'], |_| true);
+        mask_values(&mut out, &format!("\"{name}\": \""), &['"'], |_| true);
     }
     out
+}
+
+/// Replaces with `[redacted]` what follows each `pattern` in `out` (whose
+/// preceding byte `starts` accepts) up to the first of `ends`.
+fn mask_values(
+    out: &mut String,
+    pattern: &str,
+    ends: &[char],
+    starts: impl Fn(Option<u8>) -> bool,
+) {
+    let mut from = 0;
+    while let Some(pos) = out[from..].find(pattern) {
+        let at = from + pos;
+        let start = at + pattern.len();
+        if !starts(at.checked_sub(1).map(|i| out.as_bytes()[i])) {
+            from = start;
+            continue;
+        }
+        let end = out[start..].find(ends).map_or(out.len(), |i| start + i);
+        out.replace_range(start..end, "[redacted]");
+        from = start + "[redacted]".len();
+    }
 }
 
 #[cfg(test)]
@@ -966,6 +995,14 @@ mod tests {
         assert_eq!(
             redact_text("secret=a secret=b"),
             "secret=[redacted] secret=[redacted]"
+        );
+        assert_eq!(
+            redact_text("errcode=40029&code=0a1&verify_ticket=t#f"),
+            "errcode=40029&code=[redacted]&verify_ticket=[redacted]#f"
+        );
+        assert_eq!(
+            redact_text(r#"{"access_token":"ABC","expires_in":7200,"secret": "S"}"#),
+            r#"{"access_token":"[redacted]","expires_in":7200,"secret": "[redacted]"}"#
         );
     }
 

@@ -251,7 +251,7 @@ pub use miniprogram::{
 pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
-pub use secret::Secret;
+pub use secret::{redact, Secret};
 pub use sign::{noncestr, sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
 pub use token::component::{
     ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore,

@@ -27,6 +27,26 @@ impl Secret {
     }
 }
 
+/// `text` with the values of secrets masked, as the crate's own errors and
+/// logs show them: `access_token`, `secret`, `component_appsecret`,
+/// `authorizer_refresh_token`, tickets, session keys, codes and the other
+/// credentials WeChat's APIs take, as `name=value` pairs (a URL's query) or
+/// `"name":"value"` members of JSON text, read `[redacted]`.
+///
+/// For printing what WeChat answered, such as the `request_url` of
+/// `/cgi-bin/openapi/rid/get`.
+///
+/// # Example
+///
+/// ```
+/// let shown = wechat::redact("https://api.weixin.qq.com/cgi-bin/ticket/getticket?access_token=ACCESS&type=jsapi");
+/// assert_eq!(shown, "https://api.weixin.qq.com/cgi-bin/ticket/getticket?access_token=[redacted]&type=jsapi");
+/// assert_eq!(wechat::redact(r#"{"secret":"S","appid":"wx1"}"#), r#"{"secret":"[redacted]","appid":"wx1"}"#);
+/// ```
+pub fn redact(text: &str) -> String {
+    crate::error::redact_text(text)
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

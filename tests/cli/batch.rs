@@ -12,7 +12,7 @@ use super::{assert_no_secret, temp_dir, temp_file, text, Cli};
 use crate::common::{self, wait_until};
 
 /// `n` calls with ids 0..n, each to the path `path(id)`.
-fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf {
+pub(super) fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf {
     let lines: String = (0..n)
         .map(|id| {
             format!(
@@ -26,7 +26,7 @@ fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf 
 
 /// The result lines of an output file that parse (a half-written line
 /// does not).
-fn results(path: &Path) -> Vec<Value> {
+pub(super) fn results(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -57,7 +57,7 @@ fn assert_each_once(results: &[Value], n: usize) {
 }
 
 /// stderr without the timing line, which no test can know.
-fn untimed(stderr: &str) -> String {
+pub(super) fn untimed(stderr: &str) -> String {
     stderr
         .lines()
         .filter(|line| !line.starts_with("wechat: batch: took "))
@@ -96,7 +96,7 @@ fn ten_thousand_calls_on_eight_threads_fetch_one_token() {
         untimed(&run.stderr),
         "wechat: batch: 10000 calls: 10000 ok, 0 failed; 0 lines not a call; 0 already done\n"
     );
-    assert_eq!(fake.count("/cgi-bin/token"), 1);
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 1);
     assert_eq!(fake.count("/cgi-bin/batch"), 10_000);
     let results = results(&output);
     assert_each_once(&results, 10_000);
@@ -375,9 +375,14 @@ fn no_token_stops_the_batch_instead_of_failing_every_call() {
     assert_eq!(written.len(), 1);
     assert_eq!(written[0]["id"], 0);
     assert_eq!(written[0]["errcode"], 40001);
+    // Each refresh asks stable_token in normal mode, gets the rejected
+    // token back, and forces a new one.
     assert_eq!(
-        fake.count("/cgi-bin/token"),
-        4,
+        (
+            fake.count("/cgi-bin/stable_token"),
+            fake.count("/cgi-bin/stable_token#force")
+        ),
+        (6, 2),
         "the wrong secret, a fetch and two refreshes"
     );
 }

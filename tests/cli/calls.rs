@@ -47,7 +47,9 @@ fn token_shows_age_and_expiry_never_the_value() {
         "{}",
         run.stdout
     );
-    assert_eq!(fake.count("/cgi-bin/token"), 1);
+    // The stable_token lineage, which leaves servers' /cgi-bin/token alone.
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 1);
+    assert_eq!(fake.count("/cgi-bin/token"), 0);
 
     let run = Cli::on(&fake).args(["token", "--ticket", "jsapi"]).run();
     assert!(
@@ -70,7 +72,7 @@ fn token_value_only_when_asked_alone_on_stdout() {
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
     let token = run.stdout.strip_suffix('\n').expect("one line");
     assert!(
-        token.starts_with("TOKEN_wx_test_app_") && !token.contains('\n'),
+        token.starts_with("STABLE_wx_test_app_") && !token.contains('\n'),
         "{token}"
     );
 
@@ -85,22 +87,47 @@ fn token_value_only_when_asked_alone_on_stdout() {
         "{\"appid\":\"wx_test_app\",\"errcode\":0,\"errmsg\":\"ok\",\"json\":null,\"method\":\"GET\",\"path\":\"/cgi-bin/mine\",\"query\":{}}\n",
         "",
     );
-    assert_eq!(fake.count("/cgi-bin/token"), 1);
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 1);
 }
 
 #[test]
-fn token_refresh_replaces_the_token() {
+fn token_refresh_replaces_the_token_and_warns() {
     let fake = common::fake();
     let run = Cli::on(&fake)
         .args(["token", "--refresh", "--show"])
         .reveals()
         .run();
-    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
     assert_eq!(
-        fake.count("/cgi-bin/token"),
-        2,
-        "the current one, then a new one"
+        (run.code, run.stderr.as_str()),
+        (
+            Some(0),
+            "wechat: warning: forcing a new access token of wx_test_app from /cgi-bin/stable_token \
+             (force_refresh): the token every server of the account got there stops working now\n"
+        )
     );
+    assert_eq!(
+        (
+            fake.count("/cgi-bin/stable_token"),
+            fake.count("/cgi-bin/stable_token#force")
+        ),
+        (3, 1),
+        "the current one, the same again in normal mode, then a forced one"
+    );
+    assert_eq!(fake.count("/cgi-bin/token"), 0);
+
+    // The classic endpoint, on request: a warning for each fetch.
+    let run = Cli::on(&fake)
+        .args(["--classic-token", "token", "--refresh"])
+        .run();
+    let warning =
+        "wechat: warning: fetching a new access token of wx_test_app from /cgi-bin/token: \
+                   the token every server of the account got there stops working in 5 minutes, \
+                   and the call counts against the daily quota\n";
+    assert_eq!(
+        (run.code, run.stderr),
+        (Some(0), format!("{warning}{warning}"))
+    );
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
 
     // Through a hub the refresh is the hub's: one refresh, compare-and-swap.
     let hub = FakeHub::start_with_bearer(common::secret_source(&fake), BEARER).unwrap();
@@ -113,7 +140,11 @@ fn token_refresh_replaces_the_token() {
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
     assert_eq!(hub.count("/client/access_token"), 1);
     assert_eq!(hub.count("/refresh/access_token"), 1);
-    assert_eq!(fake.count("/cgi-bin/token"), 4);
+    assert_eq!(
+        fake.count("/cgi-bin/token"),
+        4,
+        "the hub's fetch and refresh"
+    );
 }
 
 #[test]
@@ -209,7 +240,10 @@ fn api_calls_with_query_and_json_from_argument_file_or_stdin() {
             ),
             "",
         );
-    assert_eq!(fake.count("/cgi-bin/token"), 4, "one per run");
+    // No cache directory in these runs (no HOME): one stable_token call a
+    // run, and the token servers got from /cgi-bin/token left alone.
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 4, "one per run");
+    assert_eq!(fake.count("/cgi-bin/token"), 0);
     Cli::on(&fake)
         .args(["api", "POST", "/cgi-bin/x", "-d", "{oops"])
         .run()
@@ -305,7 +339,10 @@ fn api_errors_say_the_errcode_with_the_hint_and_the_rid() {
         "{}",
         run.stderr
     );
-    assert_eq!(fake.count("/cgi-bin/token"), 3);
+    // A fetch a run, then for the rejected token the same one again in
+    // normal mode and a forced new one.
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 4);
+    assert_eq!(fake.count("/cgi-bin/stable_token#force"), 1);
 
     let refused = wechat::testing::refused_url().unwrap();
     Cli::on(&fake)
@@ -318,7 +355,7 @@ fn api_errors_say_the_errcode_with_the_hint_and_the_rid() {
             &format!(
                 "wechat: GET /cgi-bin/y for wx_test_app: \
                  could not fetch the access_token of wx_test_app from the direct source: \
-                 request to {refused}/cgi-bin/token could not connect: connection refused\n"
+                 request to {refused}/cgi-bin/stable_token could not connect: connection refused\n"
             ),
         );
     let run = Cli::on(&fake).args(["api", "FETCH", "/cgi-bin/y"]).run();

@@ -4,38 +4,38 @@
 use super::{temp_file, text, Cli};
 use crate::common::{self, APPID, SECRET};
 
-/// Every subcommand, as its words.
-const SUBCOMMANDS: &[&[&str]] = &[
-    &["token"],
-    &["api"],
-    &["quota", "get"],
-    &["quota", "clear"],
-    &["quota", "rid"],
-    &["callback", "sign"],
-    &["callback", "verify"],
-    &["callback", "decrypt"],
-    &["callback", "encrypt"],
-    &["sign", "jssdk"],
-    &["sign", "card"],
-    &["oauth", "url"],
-    &["oauth", "exchange"],
-    &["batch"],
-    &["completions"],
-];
+/// The subcommands `wechat WORDS --help` lists under `Commands:` (without
+/// clap's own `help`).
+fn listed_subcommands(help: &str) -> Vec<String> {
+    let Some(at) = help.find("\nCommands:\n") else {
+        return Vec::new();
+    };
+    help[at + "\nCommands:\n".len()..]
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
 
+/// Walks every subcommand the binary lists, groups included, depth first:
+/// each `--help` ends with an example (its last paragraph opens with
+/// `Example:` or `Examples:`).
 #[test]
-fn every_subcommand_has_help_with_an_example() {
-    for words in SUBCOMMANDS {
+fn every_subcommand_has_help_ending_with_an_example() {
+    let mut walked = Vec::new();
+    let mut to_walk: Vec<Vec<String>> =
+        listed_subcommands(&Cli::new().args(["--help"]).run().stdout)
+            .into_iter()
+            .map(|name| vec![name])
+            .collect();
+    while let Some(words) = to_walk.pop() {
         let run = Cli::new()
-            .args(words.iter().copied())
+            .args(words.iter().map(String::as_str))
             .args(["--help"])
             .run();
         assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{words:?}");
-        assert!(
-            run.stdout.contains("\nExample:\n") || run.stdout.contains("\nExamples:\n"),
-            "{words:?} has no example:\n{}",
-            run.stdout
-        );
         assert!(
             run.stdout
                 .starts_with(&format!("Usage: wechat {}", words.join(" ")))
@@ -44,11 +44,49 @@ fn every_subcommand_has_help_with_an_example() {
                     .contains(&format!("\nUsage: wechat {}", words.join(" "))),
             "{words:?}"
         );
+        let last = run
+            .stdout
+            .trim_end()
+            .rsplit("\n\n")
+            .next()
+            .unwrap_or_default();
+        assert!(
+            last.starts_with("Example:\n") || last.starts_with("Examples:\n"),
+            "{words:?}'s help does not end with an example:\n{}",
+            run.stdout
+        );
+        for sub in listed_subcommands(&run.stdout) {
+            let mut deeper = words.clone();
+            deeper.push(sub);
+            to_walk.push(deeper);
+        }
+        walked.push(words.join(" "));
     }
-    for group in ["quota", "callback", "sign", "oauth"] {
-        let run = Cli::new().args([group, "--help"]).run();
-        assert_eq!(run.code, Some(0), "{group}");
-    }
+    walked.sort();
+    assert_eq!(
+        walked,
+        [
+            "api",
+            "batch",
+            "callback",
+            "callback decrypt",
+            "callback encrypt",
+            "callback sign",
+            "callback verify",
+            "completions",
+            "oauth",
+            "oauth exchange",
+            "oauth url",
+            "quota",
+            "quota clear",
+            "quota get",
+            "quota rid",
+            "sign",
+            "sign card",
+            "sign jssdk",
+            "token",
+        ]
+    );
 }
 
 #[test]
@@ -149,14 +187,16 @@ fn profiles_say_where_tokens_come_from() {
                 text(&config)
             ),
         );
-    assert_eq!(fake.count("/cgi-bin/token"), 3);
+    assert_eq!(fake.count("/cgi-bin/stable_token"), 3);
 
-    // The default file is ~/.config/wechat/config.toml.
+    // The default file is ~/.config/wechat/config.toml, and the profile's
+    // token is kept in ~/.cache/wechat.
     let home = super::temp_dir("home");
     std::fs::create_dir_all(home.join(".config/wechat")).unwrap();
     std::fs::copy(&config, home.join(".config/wechat/config.toml")).unwrap();
     let run = Cli::new().env("HOME", &text(&home)).args(["token"]).run();
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert!(home.join(".cache/wechat/tokens-test.json").is_file());
     Cli::new()
         .args(["--profile", "test", "token"])
         .run()

@@ -6,6 +6,9 @@ mod batch;
 mod callback;
 mod calls;
 mod general;
+mod masking;
+mod signals;
+mod token_cache;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -107,9 +110,14 @@ impl Cli {
     }
 
     /// Starts it with stdin closed and stdout, stderr piped.
-    pub fn spawn(mut self) -> Child {
+    pub fn spawn(self) -> Child {
+        self.spawn_with(Stdio::null())
+    }
+
+    /// Starts it with `stdin` and stdout, stderr piped.
+    pub fn spawn_with(mut self, stdin: Stdio) -> Child {
         self.command
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -9,20 +9,20 @@ use wechat::{Method, RequestOptions, Response};
 
 use crate::exit::{Failure, USAGE};
 use crate::input::{pair, value_or_file};
-use crate::output::{json_text, note, write_stdout};
+use crate::output::{json_text, masked, note, write_stdout};
 use crate::profile::Profile;
 
 /// Call any WeChat API; the access token is appended for you
 #[derive(Args)]
 #[command(after_help = "\
+WeChat's errors (errcode and errmsg, with a hint when there is one) go to
+stderr, and the exit code is 1.
+
 Examples:
   wechat api GET /cgi-bin/user/get -q next_openid=o_abc
   wechat api POST /cgi-bin/message/custom/send -d @message.json
   wechat api POST /cgi-bin/media/upload -q type=image -F media=@photo.jpg
-  wechat api GET /cgi-bin/media/get -q media_id=MEDIA_ID -o photo.jpg
-
-WeChat's errors (errcode and errmsg, with a hint when there is one) go to
-stderr, and the exit code is 1.")]
+  wechat api GET /cgi-bin/media/get -q media_id=MEDIA_ID -o photo.jpg")]
 pub struct ApiArgs {
     /// GET, POST, ...
     #[arg(value_parser = method)]
@@ -92,7 +92,7 @@ fn write_answer(
 ) -> Result<(), Failure> {
     let json = response.json().ok();
     let bytes = match json {
-        Some(value) => format!("{}\n", json_text(value, compact)).into_bytes(),
+        Some(value) => format!("{}\n", json_text(&masked(value), compact)).into_bytes(),
         None => response.bytes().to_vec(),
     };
     let kind = response.content_type().unwrap_or("no content type");

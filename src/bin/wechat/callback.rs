@@ -13,6 +13,13 @@ use crate::output::{print_json, write_stdout};
 use crate::profile::Profile;
 use crate::time::unix_now;
 
+/// `wechat callback --help`'s examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  wechat callback verify 'signature=...&timestamp=1409304348&nonce=xxxxxx&echostr=4919486574'
+  wechat callback decrypt \"$QUERY_STRING\" --body push.xml
+  wechat callback encrypt --body reply.xml";
+
 /// Signatures and encryption of the callback URL WeChat pushes to
 ///
 /// The callback token is read from $WECHAT_CALLBACK_TOKEN and the
@@ -34,21 +41,21 @@ pub enum CallbackCommand {
     },
     /// Verify a URL check or a plain push from its query; prints echostr, or ok
     #[command(after_help = "\
-Example:
-  wechat callback verify 'signature=...&timestamp=1409304348&nonce=xxxxxx&echostr=4919486574'
+Exit code 4 when the signature does not match.
 
-Exit code 4 when the signature does not match.")]
+Example:
+  wechat callback verify 'signature=...&timestamp=1409304348&nonce=xxxxxx&echostr=4919486574'")]
     Verify {
         /// The query string (or the whole URL) WeChat called
         query: String,
     },
     /// Verify and decrypt a push, and print it typed (credentials masked)
     #[command(after_help = "\
-Example:
-  wechat callback decrypt 'msg_signature=...&timestamp=1409304348&nonce=xxxxxx' --body push.xml
-
 A query with msg_signature is an encrypted push; one with signature only, a
-plain one. Exit code 4 when it does not verify or decrypt.")]
+plain one. Exit code 4 when it does not verify or decrypt.
+
+Example:
+  wechat callback decrypt 'msg_signature=...&timestamp=1409304348&nonce=xxxxxx' --body push.xml")]
     Decrypt {
         /// The query string (or the whole URL) WeChat called
         query: String,

@@ -15,8 +15,6 @@ pub const NO_ANSWER: u8 = 3;
 pub const NOT_VERIFIED: u8 = 4;
 /// A batch stopped early on errcode 45009.
 pub const QUOTA: u8 = 5;
-/// Stopped by Ctrl-C (128 + SIGINT).
-pub const INTERRUPTED: u8 = 130;
 
 /// The exit codes as `--help` and the README show them.
 pub const EXIT_CODES: &str = "\
@@ -29,6 +27,7 @@ Exit codes:
   4    a signature or an encrypted push did not verify
   5    batch: stopped early by errcode 45009 (the API's daily quota is used up)
   130  interrupted by Ctrl-C; batch: rerun with the same --output to resume
+  143  batch: stopped by SIGTERM; rerun with the same --output to resume
 ";
 
 /// Why a command failed: printed as `wechat: <message>` and one

@@ -17,6 +17,7 @@ mod sign;
 mod stderr_log;
 mod time;
 mod token;
+mod token_file;
 
 use std::process::ExitCode;
 
@@ -30,7 +31,9 @@ use stderr_log::StderrLog;
 const AFTER_HELP: &str = "\
 Tokens come from a hub (--hub or $WECHAT_HUB, its bearer secret in
 $WECHAT_HUB_BEARER), else straight from WeChat with the app secret
-($WECHAT_SECRET or --secret-file). A [profile.NAME] of the config file
+($WECHAT_SECRET or --secret-file): from /cgi-bin/stable_token, which leaves
+the token servers got from /cgi-bin/token alone, kept between runs in
+$WECHAT_CACHE_DIR (else ~/.cache/wechat). A [profile.NAME] of the config file
 (--profile) can say either; flags and the environment win over it. Secrets
 are read from the environment or a file, never from a flag, and are never
 printed.
@@ -57,13 +60,13 @@ struct Cli {
 enum Command {
     Token(token::TokenArgs),
     Api(api::ApiArgs),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = quota::EXAMPLES)]
     Quota(quota::QuotaCommand),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = callback::EXAMPLES)]
     Callback(callback::CallbackCommand),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = sign::EXAMPLES)]
     Sign(sign::SignCommand),
-    #[command(subcommand)]
+    #[command(subcommand, after_help = oauth::EXAMPLES)]
     Oauth(oauth::OAuthCommand),
     Batch(batch::BatchArgs),
     /// Print a shell completion script

@@ -9,6 +9,12 @@ use crate::exit::Failure;
 use crate::output::{print_json, write_stdout};
 use crate::profile::Profile;
 
+/// `wechat oauth --help`'s examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  wechat oauth url https://example.com/back --scope userinfo --state xyz
+  wechat oauth exchange 061Abc --user-info";
+
 /// OAuth2 web authorization: the authorize URL, the code exchange
 #[derive(Subcommand)]
 pub enum OAuthCommand {
@@ -29,10 +35,10 @@ Examples:
     },
     /// Exchange the code from the redirect for the user's openid (with the app secret)
     #[command(after_help = "\
-Example:
-  wechat oauth exchange 061Abc --user-info
+The user's tokens are printed only with --show-tokens.
 
-The user's tokens are printed only with --show-tokens.")]
+Example:
+  wechat oauth exchange 061Abc --user-info")]
     Exchange {
         /// The code the redirect brought (it works once, for 5 minutes)
         code: String,

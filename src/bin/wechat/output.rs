@@ -10,6 +10,30 @@ pub fn note(message: &str) {
     eprintln!("wechat: {message}");
 }
 
+/// WeChat's answer with the secrets in its strings masked
+/// ([`wechat::redact`]): a URL's `access_token`, a quoted body's `secret`
+/// (`quota rid` answers with both). What the CLI prints or writes of any
+/// answer goes through here.
+pub fn masked(answer: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match answer {
+        Value::String(text) => Value::String(wechat::redact(text)),
+        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(name, value)| (name.clone(), masked(value)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Prints WeChat's answer as JSON on stdout, its secrets masked.
+pub fn print_answer(answer: &serde_json::Value, compact: bool) -> Result<(), Failure> {
+    print_json(&masked(answer), compact)
+}
+
 /// `value` as JSON: indented, or on one line with `compact`.
 pub fn json_text(value: &serde_json::Value, compact: bool) -> String {
     if compact {

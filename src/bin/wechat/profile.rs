@@ -11,6 +11,7 @@ use serde::Deserialize;
 use wechat::{Client, HubSource, MessageCrypto, Secret, SecretSource};
 
 use crate::exit::Failure;
+use crate::token_file::{self, TokenFile};
 
 /// The global flags. A flag wins over its environment variable, which wins
 /// over the profile.
@@ -47,9 +48,12 @@ pub struct SourceArgs {
         value_name = "URL"
     )]
     base_url: Option<String>,
-    /// Get tokens from /cgi-bin/stable_token instead of /cgi-bin/token
-    #[arg(long, global = true)]
+    /// Tokens from /cgi-bin/stable_token: the default, kept for old scripts
+    #[arg(long, global = true, hide = true, conflicts_with = "classic_token")]
     stable: bool,
+    /// Get tokens from /cgi-bin/token, not stable_token: each fetch replaces the token servers got there
+    #[arg(long, global = true)]
+    classic_token: bool,
     /// Seconds allowed for one HTTP exchange [default: 30]
     #[arg(long, global = true, value_name = "SECS")]
     timeout: Option<f64>,
@@ -177,7 +181,10 @@ pub struct Profile {
     hub_bearer: SecretPlace,
     secret: SecretPlace,
     base_url: Option<String>,
-    stable: bool,
+    /// Tokens of the secret from `/cgi-bin/token`, not `stable_token`.
+    classic: bool,
+    /// The token cache file of the profile, when a cache directory is known.
+    token_file: Option<PathBuf>,
     timeout: Option<Duration>,
     callback_token: SecretPlace,
     encoding_aes_key: SecretPlace,
@@ -186,7 +193,10 @@ pub struct Profile {
 impl Profile {
     /// The flags and environment over the chosen profile, if any.
     pub fn resolve(args: &SourceArgs) -> Result<Profile, Failure> {
-        let p = chosen_profile(args)?.unwrap_or_default();
+        let (name, p) = match chosen_profile(args)? {
+            Some((name, p)) => (Some(name), p),
+            None => (None, ProfileConfig::default()),
+        };
         let timeout = match args.timeout.or(p.timeout_secs) {
             Some(secs) => Some(Duration::try_from_secs_f64(secs).map_err(|_| {
                 Failure::usage(format!("timeout {secs} is not a number of seconds"))
@@ -203,7 +213,10 @@ impl Profile {
                 "WECHAT_SECRET",
             ),
             base_url: args.base_url.clone().or(p.base_url),
-            stable: args.stable || p.stable.unwrap_or(false),
+            // A flag wins over the profile's `stable = false`.
+            classic: args.classic_token || (!args.stable && p.stable == Some(false)),
+            token_file: token_file::cache_dir()
+                .map(|dir| token_file::path_for(&dir, name.as_deref())),
             timeout,
             callback_token: SecretPlace::of(
                 p.callback_token_file,
@@ -266,16 +279,40 @@ impl Profile {
             }
             builder = builder.token_source(source);
         } else if let Some(secret) = self.secret.read("app secret")? {
-            let source = SecretSource::new(self.appid()?, secret).stable(self.stable);
-            builder = builder.token_source(source);
+            let source = SecretSource::new(self.appid()?, secret).stable(!self.classic);
+            builder = builder.token_source(TokenFile::new(
+                self.token_file.clone(),
+                source,
+                self.classic,
+            ));
         }
         Ok(builder.build()?)
     }
+
+    /// Which endpoint the secret's tokens come from; `None` with a hub
+    /// (whose lineage is the hub's business).
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        match (&self.hub, self.classic) {
+            (Some(_), _) => None,
+            (None, false) => Some(Endpoint::Stable),
+            (None, true) => Some(Endpoint::Classic),
+        }
+    }
+}
+
+/// Where the app secret's tokens come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/cgi-bin/stable_token` in normal mode: the token WeChat already
+    /// holds for the account, shared with every server asking there.
+    Stable,
+    /// `/cgi-bin/token`: every fetch starts a new token.
+    Classic,
 }
 
 /// The profile named by --profile / $WECHAT_PROFILE or the file's
-/// `default_profile`, from the config file if there is one.
-fn chosen_profile(args: &SourceArgs) -> Result<Option<ProfileConfig>, Failure> {
+/// `default_profile`, with its name, from the config file if there is one.
+fn chosen_profile(args: &SourceArgs) -> Result<Option<(String, ProfileConfig)>, Failure> {
     let path = match &args.config {
         Some(path) => Some(path.clone()),
         None => default_config().filter(|p| p.exists()),
@@ -293,7 +330,7 @@ fn chosen_profile(args: &SourceArgs) -> Result<Option<ProfileConfig>, Failure> {
         return Ok(None);
     };
     match file.profile.remove(&name) {
-        Some(profile) => Ok(Some(profile)),
+        Some(profile) => Ok(Some((name, profile))),
         None => Err(Failure::usage(format!(
             "no [profile.{name}] in {} (it has: {})",
             path.display(),

@@ -8,8 +8,15 @@ use serde_json::json;
 use wechat::RequestOptions;
 
 use crate::exit::Failure;
-use crate::output::{print_json, write_stdout};
+use crate::output::{print_answer, write_stdout};
 use crate::profile::Profile;
+
+/// `wechat quota --help`'s examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  wechat quota get /cgi-bin/message/custom/send
+  wechat quota rid 6630f0a6-1a2b3c4d-5e6f7a8b
+  wechat quota clear --yes";
 
 /// An API's daily quota, clearing it, and request id look-ups
 #[derive(Subcommand)]
@@ -47,7 +54,7 @@ pub fn run(profile: &Profile, command: QuotaCommand) -> Result<(), Failure> {
         QuotaCommand::Get { path, compact } => {
             let call = RequestOptions::post("/cgi-bin/openapi/quota/get")
                 .json(json!({ "cgi_path": path }));
-            print_json(client.request(call)?.json()?, compact)
+            print_answer(client.request(call)?.json()?, compact)
         }
         QuotaCommand::Clear { yes } => {
             let appid = profile.appid()?;
@@ -60,7 +67,7 @@ pub fn run(profile: &Profile, command: QuotaCommand) -> Result<(), Failure> {
         }
         QuotaCommand::Rid { rid, compact } => {
             let call = RequestOptions::post("/cgi-bin/openapi/rid/get").json(json!({ "rid": rid }));
-            print_json(client.request(call)?.json()?, compact)
+            print_answer(client.request(call)?.json()?, compact)
         }
     }
 }

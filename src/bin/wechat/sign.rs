@@ -10,6 +10,12 @@ use crate::output::print_json;
 use crate::profile::Profile;
 use crate::time::unix_now;
 
+/// `wechat sign --help`'s examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  wechat sign jssdk 'https://example.com/page?a=1'
+  wechat sign card --card-id pDF3iY9tv9zCGCj4jTXFOo1DxHdo --openid o_abc";
+
 /// JSSDK and card signatures (the tickets are fetched for you)
 #[derive(Subcommand)]
 pub enum SignCommand {

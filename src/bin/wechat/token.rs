@@ -5,23 +5,36 @@ use clap::{Args, ValueEnum};
 use wechat::{TicketType, Token, TokenKey};
 
 use crate::exit::Failure;
-use crate::output::write_stdout;
-use crate::profile::Profile;
+use crate::output::{note, write_stdout};
+use crate::profile::{Endpoint, Profile};
 use crate::time::{unix_now, utc};
 
 /// Show the access token's (or a ticket's) age and expiry; refresh it
 #[derive(Args)]
 #[command(after_help = "\
+With the app secret, the token comes from /cgi-bin/stable_token in normal
+mode: the token WeChat holds for the account while it is valid, the same
+one servers asking there get, and apart from the token servers get from
+/cgi-bin/token, which it leaves alone. It is kept in the token cache
+($WECHAT_CACHE_DIR, else ~/.cache/wechat; readable by you only, never the
+secret) and reused by later runs until it nears expiry.
+
+--refresh forces a new token: the one every server of the account got from
+stable_token stops working at once. --classic-token fetches from
+/cgi-bin/token: the token servers got there stops working 5 minutes later,
+and each fetch counts against the daily quota. Both warn on stderr.
+
 Examples:
   wechat token                          # when it was obtained, when it expires
-  wechat token --refresh                # replace it with a new one
   wechat token --ticket jsapi
-  curl \"https://api.weixin.qq.com/cgi-bin/user/get?access_token=$(wechat token --show)\"")]
+  wechat api GET /cgi-bin/user/get      # a call with the token appended: no need to copy it
+  TOKEN=$(wechat token --show)          # the value alone, for a tool of your own
+  wechat token --refresh                # force a new one (servers' tokens stop working)")]
 pub struct TokenArgs {
     /// Print the value itself, alone on stdout (for a pipe)
     #[arg(long)]
     show: bool,
-    /// Replace the current token (or ticket) with a new one first
+    /// Force a new token (or ticket) first; the servers' current one stops working
     #[arg(long)]
     refresh: bool,
     /// A ticket instead of the access token
@@ -54,6 +67,11 @@ pub fn run(profile: &Profile, args: &TokenArgs) -> Result<(), Failure> {
     let client = profile.client()?;
     let mut token = client.token(&key)?;
     if args.refresh {
+        if let (Some(Endpoint::Stable), None) = (profile.endpoint(), args.ticket) {
+            note(&format!(
+                "warning: forcing a new access token of {appid} from /cgi-bin/stable_token (force_refresh): the token every server of the account got there stops working now"
+            ));
+        }
         // A forced refresh is no rejection: the SDK's warning about a token
         // rejected right after its fetch (two processes fighting) does not
         // apply to it.

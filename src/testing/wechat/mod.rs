@@ -95,6 +95,7 @@ impl FakeWechat {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 lifetime: 7200,
+                overlap: 300,
                 ..State::default()
             }),
             serial: AtomicU64::new(0),
@@ -130,6 +131,35 @@ impl FakeWechat {
     /// Defaults to 7200 seconds.
     pub fn set_token_lifetime(&self, seconds: u64) {
         self.shared.state.lock().lifetime = seconds;
+    }
+
+    /// How long a token stays valid once `/cgi-bin/token` (or a forced
+    /// `stable_token`) replaced it in its lineage. Defaults to WeChat's 300
+    /// seconds; 0 makes a replaced token fail at once, so a test sees who
+    /// replaced whose token.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use wechat::testing::FakeWechat;
+    /// use wechat::{Client, SecretSource};
+    ///
+    /// let fake = FakeWechat::start().unwrap();
+    /// fake.register("wx1", "secret");
+    /// fake.set_replacement_overlap(0);
+    /// let client = || {
+    ///     Client::builder().appid("wx1").base_url(fake.url())
+    ///         .token_source(SecretSource::new("wx1", "secret")).build()
+    /// };
+    /// let (server, other) = (client()?, client()?);
+    /// server.request("/cgi-bin/p")?;
+    /// other.request("/cgi-bin/p")?; // a new token: the server's fails at once
+    /// server.request("/cgi-bin/p")?; // 42001, so refreshed and retried
+    /// assert_eq!(fake.count("/cgi-bin/token"), 3);
+    /// # Ok::<(), wechat::Error>(())
+    /// ```
+    pub fn set_replacement_overlap(&self, seconds: u64) {
+        self.shared.state.lock().overlap = seconds;
     }
 
     /// Revokes every live token of `appid` (both lineages, and its users'

@@ -48,6 +48,8 @@ pub(super) struct State {
     pub(super) delays: HashMap<String, Duration>,
     pub(super) media: HashMap<String, (String, Vec<u8>)>,
     pub(super) lifetime: u64,
+    /// Seconds a replaced token stays valid (WeChat's 300).
+    pub(super) overlap: u64,
     pub(super) components: HashMap<String, Platform>,
     /// Codes a user's login gives, by value; kept once used, to answer
     /// 40163.

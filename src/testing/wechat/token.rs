@@ -22,10 +22,11 @@ fn issue(shared: &Shared, st: &mut State, appid: &str, lineage: Lineage) -> (Str
         "TOKEN"
     };
     let lineage_key = (appid.to_string(), lineage == Lineage::Stable);
+    let overlap = st.overlap;
     if let Some(previous) = st.current.get(&lineage_key) {
         if let Some(old) = st.tokens.get_mut(previous) {
             // WeChat keeps the previous token valid for 5 more minutes.
-            old.expires_at = old.expires_at.min(unix_now() + 300);
+            old.expires_at = old.expires_at.min(unix_now() + overlap);
         }
     }
     let (value, lifetime) = issue_token(shared, st, prefix, appid, Holder::Account);

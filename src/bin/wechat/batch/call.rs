@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use wechat::{Method, RequestOptions, Response};
 
+use crate::output::masked;
+
 /// A line of input, as written: `{"id", "method", "path", "query", "body"}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +80,7 @@ struct Answered<'a> {
     id: &'a Value,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    answer: Option<&'a Value>,
+    answer: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +102,7 @@ pub fn ok_line(id: &Value, response: &Response) -> Vec<u8> {
     let line = Answered {
         id,
         status: "ok",
-        answer,
+        answer: answer.map(masked),
         content_type: answer
             .is_none()
             .then(|| response.content_type().unwrap_or("")),

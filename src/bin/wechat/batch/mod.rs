@@ -11,8 +11,10 @@ mod call;
 mod lines;
 mod pace;
 mod progress;
+mod queue;
 mod results;
 mod resume;
+mod signals;
 mod tally;
 mod ticker;
 
@@ -21,22 +23,23 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use wechat::{Client, ErrorKind, TokenKey};
 
-use crate::exit::{code_of, Failure, ANSWERED_ERROR, INTERRUPTED, QUOTA};
+use crate::exit::{code_of, Failure, ANSWERED_ERROR, QUOTA};
 use crate::output::note;
 use crate::profile::Profile;
 use call::{error_line, id_key, ok_line, Call};
 use lines::{next, Next};
 use pace::Pace;
 use progress::Progress;
+use queue::Queue;
 use results::Results;
 use resume::Done;
+use signals::Signals;
 use tally::Tally;
 
 /// WeChat's "daily quota of this API used up": nothing after it can
@@ -63,8 +66,10 @@ Each output line is one result, in the order calls finish:
   {\"id\": \"u2\", \"status\": \"error\", \"errcode\": 40003, \"error\": \"...\"}
 
 A rerun with the same --output skips the ids already in it, so a batch
-stopped by Ctrl-C (exit 130) or by errcode 45009 (exit 5, the API's daily
-quota is used up) goes on where it stopped. Lines that are not calls are
+stopped by Ctrl-C (exit 130), SIGTERM (exit 143) or errcode 45009 (exit 5,
+the API's daily quota is used up) goes on where it stopped. A signal stops
+the batch whatever the input (a file, a pipe, a terminal): the calls in
+flight finish, their lines are written and the summary is printed. Lines that are not calls are
 reported with their line number and skipped; the exit code is then 1, as
 when calls failed. A summary of errors by errcode ends the run.
 
@@ -99,11 +104,21 @@ struct Shared {
     results: Arc<Results>,
     /// Set by Ctrl-C, SIGTERM, a halt or a failed write: no new call starts.
     stop: Arc<AtomicBool>,
+    /// The calls read and not yet taken; stopped with `stop`.
+    queue: Queue<Vec<Call>>,
     /// Why the batch halted before its end, when it did: the first call
     /// that showed nothing after it could succeed.
     halt: Mutex<Option<Failure>>,
     /// How to go on from where the batch stops.
     rerun: String,
+}
+
+impl Shared {
+    /// No new call starts, and every thread waiting for calls wakes.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.queue.stop();
+    }
 }
 
 pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
@@ -140,12 +155,7 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
     let results = Arc::new(Results::open(args.output.as_deref(), done.ends_mid_line)?);
 
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The first signal stops the batch cleanly; a second one exits at once.
-        signal_hook::flag::register_conditional_shutdown(signal, INTERRUPTED.into(), stop.clone())
-            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
-            .map_err(|e| Failure::usage(format!("cannot handle signal {signal}: {e}")))?;
-    }
+    let signals = Signals::register(&stop)?;
     let tally = Arc::new(Tally::default());
     let threads = usize::from(args.threads);
     let shared = Arc::new(Shared {
@@ -155,6 +165,7 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
         progress: Progress::start(total, every, tally.clone()),
         results: results.clone(),
         stop: stop.clone(),
+        queue: Queue::new(threads * 2),
         halt: Mutex::new(None),
         rerun: match &args.output {
             Some(path) => format!("rerun with the same --output {}", path.display()),
@@ -163,25 +174,27 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
     });
     let started = Instant::now();
     let flusher = results.flush_periodically();
+    let listener = {
+        let shared = shared.clone();
+        signals.listen(move || shared.stop())
+    };
 
-    let (chunks, to_call) = mpsc::sync_channel::<Vec<Call>>(threads * 2);
-    let to_call = Arc::new(Mutex::new(to_call));
     let chunk = total.map_or(MAX_CHUNK, |t| {
         usize::try_from(t / args.threads as u64).map_or(MAX_CHUNK, |c| c.clamp(1, MAX_CHUNK))
     });
     let reader = {
         let shared = shared.clone();
-        std::thread::spawn(move || read_calls(input, done, chunk, &shared, &chunks))
+        std::thread::spawn(move || {
+            read_calls(input, done, chunk, &shared);
+            shared.queue.close();
+        })
     };
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (shared, to_call) = (shared.clone(), to_call.clone());
-            std::thread::spawn(move || work(&shared, &to_call))
+            let shared = shared.clone();
+            std::thread::spawn(move || work(&shared))
         })
         .collect();
-    // The last worker to finish drops the queue, which ends a reader
-    // blocked on a full one.
-    drop(to_call);
     for worker in workers {
         // ok because a worker that panicked only made fewer calls, and
         // wrote no line for the ones it did not finish
@@ -193,6 +206,7 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
         let _ = reader.join();
     }
     // A reader waiting for a line of stdin is left behind: the process ends.
+    let signal = listener.finish();
     drop(flusher);
     let written = results.finish();
     shared.progress.finish();
@@ -206,11 +220,12 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
         Err(Failure::usage(format!("cannot write the results: {e}")))
     } else if let Some(halt) = halt {
         Err(halt)
-    } else if interrupted {
+    } else if let Some(signal) = signal {
         Err(Failure::new(
-            INTERRUPTED,
+            signal.exit_code(),
             format!(
-                "batch interrupted: {} to make the calls not made",
+                "batch {}: {} to make the calls not made",
+                signal.verb(),
                 shared.rerun
             ),
         ))
@@ -233,13 +248,7 @@ fn read_failure(path: &Path, e: &std::io::Error) -> Failure {
 /// and queued in chunks of at most `chunk` (a chunk goes as soon as the
 /// input has no more lines at hand); a line that is not a call is reported
 /// and skipped.
-fn read_calls(
-    mut input: Input,
-    done: Done,
-    chunk: usize,
-    shared: &Shared,
-    chunks: &SyncSender<Vec<Call>>,
-) {
+fn read_calls(mut input: Input, done: Done, chunk: usize, shared: &Shared) {
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut buf = Vec::new();
     let mut line = 0u64;
@@ -252,8 +261,8 @@ fn read_calls(
     while !shared.stop.load(Ordering::Relaxed) {
         if !calls.is_empty() && (calls.len() >= chunk || input.buffer().is_empty()) {
             let full = std::mem::replace(&mut calls, Vec::with_capacity(chunk));
-            if chunks.send(full).is_err() {
-                return; // every worker stopped
+            if !shared.queue.push(full) {
+                return; // the batch stopped
             }
         }
         line += 1;
@@ -296,25 +305,21 @@ fn read_calls(
         calls.push(call);
     }
     if !calls.is_empty() {
-        // ok because a failed send means every worker stopped already
-        let _ = chunks.send(calls);
+        // ok because a refused push means the batch stopped already
+        let _ = shared.queue.push(calls);
     }
 }
 
 /// A worker: calls until the queue is empty or the batch is stopped.
-fn work(shared: &Shared, to_call: &Mutex<Receiver<Vec<Call>>>) {
-    loop {
-        // ok because the lock guards a receiver, which no panic leaves half-used
-        let received = to_call.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok(chunk) = received else {
-            return; // the input is read
-        };
+fn work(shared: &Shared) {
+    // None: the input is read, or the batch stopped.
+    while let Some(chunk) = shared.queue.pop() {
         for call in chunk {
             if shared.stop.load(Ordering::Relaxed) {
                 return;
             }
             if !call_one(shared, call) {
-                shared.stop.store(true, Ordering::Relaxed);
+                shared.stop();
                 return;
             }
         }
