@@ -64,6 +64,8 @@ fn rejections_in_one_storm_warn_once_and_a_new_storm_warns_again() {
     let e = client.request(PATH).unwrap_err();
     assert_eq!(e.errcode(), Some(40001), "{e}");
     assert_eq!(fake.count("/cgi-bin/token"), 3);
+    let warnings = logs::warnings_naming(appid);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
     // More of the same storm: refused, then one refresh admitted 2 s on
     // (its token rejected too, the next refused).
     assert!(client.request(PATH).unwrap_err().is_refresh_limited());
