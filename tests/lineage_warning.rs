@@ -93,3 +93,61 @@ fn rejections_in_one_storm_warn_once_and_a_new_storm_warns_again() {
     let warnings = logs::warnings_naming(appid);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
 }
+
+/// Two hub replicas sharing a store see one storm: one warning between
+/// them, however many rejections each reports.
+#[cfg(feature = "hub")]
+#[test]
+fn a_storm_through_two_hubs_warns_once_for_both() {
+    use std::sync::Arc;
+    use wechat::hub::{HubHandler, HubServer, MemoryStore, Store};
+    use wechat::HubSource;
+
+    let appid = "wx_lineage_hubs";
+    logs::capture();
+    let fake = FakeWechat::start().unwrap();
+    fake.register(appid, "lineage-secret");
+    let clock = ManualClock::starting_now();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let hubs: Vec<crate::hub_http::Served> = (0..2)
+        .map(|_| {
+            let handler = HubHandler::builder()
+                .account(appid, "lineage-secret")
+                .upstream(fake.url())
+                .store(store.clone())
+                .clock(clock.clock())
+                .refresh_ahead(None)
+                .build()
+                .unwrap();
+            let server = HubServer::bind("127.0.0.1:0", handler).unwrap();
+            crate::hub_http::Served::start(server.log_requests(false))
+        })
+        .collect();
+    let clients: Vec<Client> = hubs
+        .iter()
+        .map(|hub| {
+            Client::builder()
+                .appid(appid)
+                .base_url(fake.url())
+                .token_source(HubSource::new(hub.url()).unwrap())
+                .clock(clock.clock())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for client in &clients {
+        client.request(PATH).unwrap();
+    }
+    fake.reject_tokens(true);
+    for _ in 0..10 {
+        for client in &clients {
+            client.request(PATH).unwrap_err();
+        }
+        clock.advance(Duration::from_secs(1));
+    }
+    // Every call above has returned: each young rejection was reported
+    // and admitted or refused by then.
+    assert_eq!(fake.count("/cgi-bin/token"), 5, "several young rejections");
+    let warnings = logs::warnings_naming(appid);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+}

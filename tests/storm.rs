@@ -5,7 +5,6 @@
 //! just after a storm is replaced within the limit's short wait. Time
 //! moves by a manual clock, never by sleeping.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use wechat::testing::FakeWechat;
 use wechat::{Client, ErrorKind, HubSource, ManualClock, RefreshLimit};
 
 use crate::common::{self, logs, APPID, SECRET};
+use crate::hub_http::Served;
 
 const THREADS: usize = 64;
 const STORM_SECS: u64 = 60;
@@ -120,42 +120,6 @@ fn a_storm_costs_a_burst_then_waits_doubling_direct() {
     storm(&fake, &[client], &clock);
 }
 
-/// A hub handler served on 127.0.0.1 until dropped.
-struct Served {
-    url: String,
-    stop: Arc<AtomicBool>,
-    serving: Option<std::thread::JoinHandle<()>>,
-}
-
-fn serve(handler: HubHandler) -> Served {
-    let server = Arc::new(
-        HubServer::bind("127.0.0.1:0", handler)
-            .unwrap()
-            .log_requests(false),
-    );
-    let url = format!("http://{}", server.addr());
-    let stop = Arc::new(AtomicBool::new(false));
-    let serving = {
-        let (server, stop) = (server.clone(), stop.clone());
-        std::thread::spawn(move || server.run(&stop))
-    };
-    Served {
-        url,
-        stop,
-        serving: Some(serving),
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(serving) = self.serving.take() {
-            // ok because a server that failed has failed its test already
-            let _ = serving.join();
-        }
-    }
-}
-
 /// A hub of `APPID` on `clock`, its store in memory or (given) shared.
 fn hub(fake: &FakeWechat, clock: &ManualClock, store: Option<Arc<dyn Store>>) -> Served {
     let mut builder = HubHandler::builder()
@@ -166,7 +130,11 @@ fn hub(fake: &FakeWechat, clock: &ManualClock, store: Option<Arc<dyn Store>>) ->
     if let Some(store) = store {
         builder = builder.store(store);
     }
-    serve(builder.build().unwrap())
+    Served::start(
+        HubServer::bind("127.0.0.1:0", builder.build().unwrap())
+            .unwrap()
+            .log_requests(false),
+    )
 }
 
 /// Four processes' worth of client caches, spread over `hubs`.
@@ -174,7 +142,7 @@ fn hub_clients(fake: &FakeWechat, clock: &ManualClock, hubs: &[&Served]) -> Vec<
     (0..4)
         .map(|i| {
             common::builder(fake)
-                .token_source(HubSource::new(hubs[i % hubs.len()].url.as_str()).unwrap())
+                .token_source(HubSource::new(hubs[i % hubs.len()].url().as_str()).unwrap())
                 .clock(clock.clock())
                 .build()
                 .unwrap()
