@@ -147,7 +147,7 @@ fn a_storm_through_two_hubs_warns_once_for_both() {
     }
     // Every call above has returned: each young rejection was reported
     // and admitted or refused by then.
-    assert_eq!(fake.count("/cgi-bin/token"), 5, "several young rejections");
     let warnings = logs::warnings_naming(appid);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(fake.count("/cgi-bin/token"), 5, "several young rejections");
 }
