@@ -65,6 +65,7 @@ const CEILING_FLOORS: u64 = 4;
 /// fake.register("wx1", "s1");
 /// let clock = ManualClock::starting_now();
 /// let client = Client::builder()
+///     .appid("wx1")
 ///     .base_url(fake.url())
 ///     .token_source(SecretSource::new("wx1", "s1"))
 ///     .clock(clock.clock())
