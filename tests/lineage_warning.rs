@@ -100,7 +100,7 @@ fn rejections_in_one_storm_warn_once_and_a_new_storm_warns_again() {
 #[test]
 fn a_storm_through_two_hubs_warns_once_for_both() {
     use std::sync::Arc;
-    use wechat::hub::{HubHandler, HubServer, MemoryStore, Store};
+    use wechat::hub::{MemoryStore, Store};
     use wechat::HubSource;
 
     let appid = "wx_lineage_hubs";
@@ -111,16 +111,8 @@ fn a_storm_through_two_hubs_warns_once_for_both() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let hubs: Vec<crate::hub_http::Served> = (0..2)
         .map(|_| {
-            let handler = HubHandler::builder()
-                .account(appid, "lineage-secret")
-                .upstream(fake.url())
-                .store(store.clone())
-                .clock(clock.clock())
-                .refresh_ahead(None)
-                .build()
-                .unwrap();
-            let server = HubServer::bind("127.0.0.1:0", handler).unwrap();
-            crate::hub_http::Served::start(server.log_requests(false))
+            let account = (appid, "lineage-secret");
+            crate::storm::hub_of(account, &fake, &clock, Some(store.clone()))
         })
         .collect();
     let clients: Vec<Client> = hubs

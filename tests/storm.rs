@@ -122,8 +122,19 @@ fn a_storm_costs_a_burst_then_waits_doubling_direct() {
 
 /// A hub of `APPID` on `clock`, its store in memory or (given) shared.
 fn hub(fake: &FakeWechat, clock: &ManualClock, store: Option<Arc<dyn Store>>) -> Served {
+    hub_of((APPID, SECRET), fake, clock, store)
+}
+
+/// A hub of one account on `clock`, its store in memory or (given)
+/// shared, with no refresh ahead.
+pub(crate) fn hub_of(
+    (appid, secret): (&str, &str),
+    fake: &FakeWechat,
+    clock: &ManualClock,
+    store: Option<Arc<dyn Store>>,
+) -> Served {
     let mut builder = HubHandler::builder()
-        .account(APPID, SECRET)
+        .account(appid, secret)
         .upstream(fake.url())
         .clock(clock.clock())
         .refresh_ahead(None);
@@ -150,12 +161,18 @@ fn hub_clients(fake: &FakeWechat, clock: &ManualClock, hubs: &[&Served]) -> Vec<
         .collect()
 }
 
-#[test]
-fn a_storm_costs_a_burst_then_waits_doubling_through_a_hub() {
+/// A fake WeChat, a hub of it and its clients, on a manual clock.
+fn through_a_hub() -> (FakeWechat, ManualClock, Served, Vec<Client>) {
     let fake = common::fake();
     let clock = ManualClock::starting_now();
     let hub = hub(&fake, &clock, None);
     let clients = hub_clients(&fake, &clock, &[&hub]);
+    (fake, clock, hub, clients)
+}
+
+#[test]
+fn a_storm_costs_a_burst_then_waits_doubling_through_a_hub() {
+    let (fake, clock, _hub, clients) = through_a_hub();
     storm(&fake, &clients, &clock);
 }
 
@@ -213,10 +230,7 @@ fn an_invalidation_5_s_after_a_2_s_storm_is_replaced_at_once_direct() {
 
 #[test]
 fn an_invalidation_5_s_after_a_2_s_storm_is_replaced_at_once_through_a_hub() {
-    let fake = common::fake();
-    let clock = ManualClock::starting_now();
-    let hub = hub(&fake, &clock, None);
-    let clients = hub_clients(&fake, &clock, &[&hub]);
+    let (fake, clock, _hub, clients) = through_a_hub();
     invalidation_after_a_short_storm(&fake, &clients, &clock);
 }
 
