@@ -11,7 +11,7 @@
 //!
 //! Options: `--seconds N` (60), `--seed N` (1), `--hub-bin PATH`
 //! (target/debug/wechat-hub), `--redis-bin PATH` (redis-server), `--hubs N`
-//! (3), `--threads N` (64), `--floor-secs N` (2), `--burst N` (3),
+//! (3), `--threads N` (64), `--floor-secs N` (30), `--burst N` (3),
 //! `--staleness-ms N` (1000), `--old-hub` (leave the refresh and staleness
 //! keys out of the hubs' configuration, for a `wechat-hub` without them).
 //! Nothing leaves this machine: WeChat is the crate's fake on 127.0.0.1.

@@ -141,9 +141,11 @@
 //!   along with the first). Errcode -1 is retried with jittered backoff, bounded;
 //!   other errcodes (45009 quota included) are returned at once.
 //! - Token calls are rate-limited per key ([`RefreshLimit`]: 3 at once,
-//!   then one per 30 s), so a storm of rejected tokens cannot burn WeChat's
-//!   daily quota; a refused call fails with [`ErrorKind::RefreshLimited`],
-//!   which (like a `log` warning) names the usual cause when a token was
+//!   then waits from 2 s doubling while WeChat keeps rejecting new tokens),
+//!   so a storm of rejected tokens cannot burn WeChat's daily quota, and a
+//!   token invalidated just after a storm is replaced at once; a refused
+//!   call fails with [`ErrorKind::RefreshLimited`], which (like a `log`
+//!   warning, once per storm) names the usual cause when a token was
 //!   rejected soon after it was fetched: another process fetching tokens
 //!   with the same secret. A hub applies the limit for all its replicas.
 //! - [`request`] is the same pipeline behind a process-wide client, for

@@ -39,6 +39,7 @@ mod hub_server;
 mod hub_stable;
 #[cfg(feature = "hub")]
 mod hub_status;
+mod lineage_warning;
 mod login;
 mod readme;
 mod redaction;

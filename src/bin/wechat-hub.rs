@@ -34,7 +34,8 @@ names the environment variable that holds the secret):
     body_timeout_secs = 10           # default: a request body must arrive
     shutdown_timeout_secs = 10       # default: on SIGTERM, finish requests in flight
     refresh_burst = 3                # default: WeChat token calls at once per key,
-    refresh_floor_secs = 30          # then one per this many seconds (all replicas)
+    refresh_floor_secs = 30          # then waits from 2 s doubling up to this
+                                     # while a storm lasts (all replicas)
     max_staleness_ms = 1000          # default: re-read the store at least this often
     expires_in_secs = 7000           # optional: keep and hand out tokens and tickets
                                      # this long at most (default: WeChat's 7200);

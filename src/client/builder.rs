@@ -205,12 +205,14 @@ impl ClientBuilder {
     }
 
     /// How often a key's token may be fetched or refreshed from the token
-    /// source: a burst, then one call per floor interval. A refresh the
+    /// source: a burst, then waits from 2 s that double while WeChat keeps
+    /// rejecting new tokens (see [`RefreshLimit`]). A refresh the
     /// limit refuses fails with [`ErrorKind::RefreshLimited`], and the
     /// rejected token stays cached (WeChat may accept it again once a storm
     /// is over). [`RefreshLimit::unlimited`] turns it off.
     ///
-    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
+    /// Defaults to [`RefreshLimit::default`]: 3 at once, then from 2 s up
+    /// to a 30 s floor.
     pub fn refresh_limit(mut self, limit: RefreshLimit) -> ClientBuilder {
         self.refresh_limit = limit;
         self

@@ -67,7 +67,7 @@ struct Disk {
     verify_ticket_created: HashMap<String, u64>,
     #[serde(default)]
     refresh_tokens: HashMap<String, String>,
-    /// The refresh limit's schedules (Unix milliseconds), so a restarted
+    /// The refresh limit's schedules (packed by the limit), so a restarted
     /// hub does not get a whole new burst.
     #[serde(default)]
     schedules: HashMap<String, u64>,

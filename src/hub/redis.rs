@@ -102,8 +102,8 @@ const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /// Idle connections kept for reuse.
-/// How long a refresh limit's schedule is kept: far longer than any burst
-/// of floor intervals, after which a lost schedule only grants a new burst.
+/// How long a refresh limit's schedule is kept: far longer than any wait
+/// it holds, after which a lost schedule only grants a new burst.
 const SCHEDULE_TTL: u64 = 24 * 3600;
 
 const POOL: usize = 16;

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::store::{fence_name, store_error, Store, FENCE_TTL};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
-use crate::token::limit::{warn_lineage_fight, RefreshLimit};
+use crate::token::limit::{warn_lineage_fight, RefreshLimit, Schedule};
 use crate::token::{Context, Token, TokenKey, TokenSource};
 
 /// How often a replica waiting for another's refresh looks at the store.
@@ -61,7 +61,8 @@ pub(crate) type UpstreamGate = Arc<dyn Fn(&TokenKey, &Context<'_>) -> Result<()>
 ///   share one budget per key. A refused call fails with
 ///   [`ErrorKind::RefreshLimited`](crate::ErrorKind::RefreshLimited) and
 ///   calls nothing. A stored token reported stale within the floor of
-///   being fetched is logged as the sign of two lineages fighting.
+///   being fetched is logged as the sign of two lineages fighting, once
+///   per storm for all replicas.
 ///
 /// A store failure is returned as an error: upstream is never called
 /// without the lock.
@@ -140,7 +141,8 @@ impl StoreSource {
     /// How often upstream may be called per key, by all replicas sharing
     /// the store together.
     ///
-    /// Defaults to [`RefreshLimit::default`]: 3 at once, then one per 30 s.
+    /// Defaults to [`RefreshLimit::default`]: 3 at once, then from 2 s up
+    /// to a 30 s floor.
     pub fn refresh_limit(mut self, limit: RefreshLimit) -> StoreSource {
         self.limit = limit;
         self
@@ -237,22 +239,26 @@ impl StoreSource {
         if let Some(gate) = &self.gate {
             gate(key, cx)?;
         }
-        let now = self.clock.unix_millis();
-        // The stored token carries when it was fetched; the caller's copy
-        // of the stale one may not.
-        let young = stored
-            .filter(|t| !ahead && stale.is_some_and(|s| s.expose() == t.expose()))
-            .and_then(|t| self.limit.rejected_young(&t, now / 1000));
-        let schedule = self
-            .limit
-            .admit(self.store.get_refresh_schedule(key)?, now)
-            .map_err(|retry_after| self.limit.refused(key, retry_after, young))?;
+        // A stale token the store still holds was rejected by WeChat (a
+        // client's refresh reports just that); one replaced ahead was not.
+        let rejected = stored.filter(|t| !ahead && stale.is_some_and(|s| s.expose() == t.expose()));
+        let stored_schedule = Schedule::unpack(self.store.get_refresh_schedule(key)?);
+        let admission = self.limit.decide(
+            key,
+            stored_schedule,
+            self.clock.unix_millis(),
+            rejected.as_ref(),
+        );
         // Spent before the call: a replica that dies during it has still
-        // called WeChat.
-        self.store.put_refresh_schedule(key, schedule)?;
-        if let Some(age) = young {
+        // called WeChat. A refusal that warns is written too, so that the
+        // storm warns once for every replica.
+        if let Some(schedule) = admission.schedule {
+            self.store.put_refresh_schedule(key, schedule.pack())?;
+        }
+        if let Some(age) = admission.warn {
             warn_lineage_fight(key, age);
         }
+        admission.outcome?;
         let token = match stale {
             Some(stale) if !ahead => self.upstream.refresh(key, stale, cx)?,
             _ => self.upstream.fetch(key, cx)?,

@@ -163,9 +163,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// If the store cannot be reached.
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>>;
 
-    /// The refresh limit's schedule for `key` (Unix milliseconds; see
-    /// [`RefreshLimit`](crate::RefreshLimit)), shared by every replica so
-    /// that all of them together keep one budget per key. `None` for a key
+    /// The refresh limit's schedule for `key` (a number the
+    /// [`RefreshLimit`](crate::RefreshLimit) packs its state in: keep it as
+    /// it is), shared by every replica so that all of them together keep
+    /// one schedule per key. `None` for a key
     /// never refreshed, or whose schedule was lost (the key then gets a
     /// whole burst again). Read and written only under [`lock`](Store::lock).
     ///
@@ -175,7 +176,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>>;
 
     /// Stores the refresh limit's schedule for `key`. A store may forget it
-    /// once it is in the past.
+    /// a day after it was written (the key then gets a whole burst again).
     ///
     /// # Errors
     ///

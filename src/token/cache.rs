@@ -31,7 +31,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::token::limit::{warn_lineage_fight, RefreshLimit};
+use crate::token::limit::{warn_lineage_fight, RefreshLimit, Schedule};
 use crate::token::shards::{Keyed, Locked, Shards};
 use crate::token::{Token, TokenKey};
 
@@ -68,8 +68,8 @@ struct Slot {
     token: Token,
     /// In a read-through cache, when `token` came from the source (the
     /// clock's Unix milliseconds); in any other, the refresh limit's
-    /// schedule for this key (0 for a key never limited, which the limit
-    /// reads as it reads none). One number serves both because a
+    /// [`Schedule`] for this key, packed (0 for a key never limited, which
+    /// the limit reads as it reads none). One number serves both because a
     /// read-through cache never limits, and a table entry of 16 bytes
     /// instead of 24 is 10 bytes less per key in a table at most 7/8 full.
     stamp: u64,
@@ -143,9 +143,11 @@ enum Next {
     Done(Result<Token>),
     /// Wait for another caller's flight.
     Wait(Arc<Flight>),
-    /// Call the source as this key's flight; the stale token's age, if it
-    /// was rejected young (logged once the map is let go).
+    /// Call the source as this key's flight; the age of a token WeChat
+    /// rejected young, to warn about (logged once the map is let go).
     Fly(Arc<Flight>, Option<Duration>),
+    /// Refused by the refresh limit; a warning as for `Fly`.
+    Refused(Error, Option<Duration>),
 }
 
 impl TokenCache {
@@ -224,7 +226,7 @@ impl TokenCache {
                 }
                 match flight {
                     Some(flight) => Next::Wait(flight.clone()),
-                    None => self.take_off(&mut slots, now, limited, None),
+                    None => self.take_off(&mut slots, limited, None, false),
                 }
             };
             let unexpired = |t: &Token| t.expires_at() > now / 1000;
@@ -300,11 +302,15 @@ impl TokenCache {
     /// very token that was just rejected); after [`MAX_JOINS`] such
     /// flights the stale token is returned, so the caller's retry fails
     /// with WeChat's own error instead of looping.
+    ///
+    /// `rejected`: WeChat rejected `stale` (else a caller replaces it of
+    /// its own accord), which the refresh limit's warning and refusal tell.
     pub fn refresh(
         &self,
         key: &TokenKey,
         limited: bool,
         stale: &Token,
+        rejected: bool,
         refresh: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
         let mut joins = 0;
@@ -322,7 +328,7 @@ impl TokenCache {
                         {
                             Next::Done(Ok(current.clone()))
                         }
-                        _ => self.take_off(&mut slots, now, limited, Some(stale)),
+                        _ => self.take_off(&mut slots, limited, Some(stale), rejected),
                     },
                 }
             };
@@ -408,37 +414,42 @@ impl TokenCache {
     }
 
     /// Starts a flight for `key`, if the refresh limit allows a call now
-    /// (or does not apply). Called with the map locked, and only when no
+    /// (or does not apply). `rejected`: the token WeChat rejected, which
+    /// the flight replaces. Called with the map locked, and only when no
     /// flight is under way for `key`; does no I/O and no wait.
     fn take_off(
         &self,
         slots: &mut Slots<'_>,
-        now: u64,
         limited: bool,
         stale: Option<&Token>,
+        rejected: bool,
     ) -> Next {
         let limit = if limited {
             self.limit
         } else {
             RefreshLimit::unlimited()
         };
-        let young = stale.and_then(|s| limit.rejected_young(s, now / 1000));
-        // Read again under the map's lock: callers that read the clock
-        // before it must not see the schedule from behind.
+        // Read under the map's lock: callers that read the clock before it
+        // must not see the schedule from behind.
         let now = self.clock.unix_millis();
-        let slot = slots.slot_or_insert_with(Slot::vacant);
-        match limit.admit(Some(slot.stamp), now) {
-            Err(retry_after) => Next::Done(Err(limit.refused(slots.key(), retry_after, young))),
-            Ok(schedule) => {
-                if self.read_through.is_none() {
-                    slot.stamp = schedule;
-                }
+        let stamp = slots.slot_or_insert_with(Slot::vacant).stamp;
+        let stored = match self.read_through {
+            None => Schedule::unpack(Some(stamp)),
+            Some(_) => Schedule::default(),
+        };
+        let admission = limit.decide(slots.key(), stored, now, stale.filter(|_| rejected));
+        if let (Some(schedule), None) = (admission.schedule, self.read_through) {
+            slots.slot_or_insert_with(Slot::vacant).stamp = schedule.pack();
+        }
+        match admission.outcome {
+            Err(refused) => Next::Refused(refused, admission.warn),
+            Ok(()) => {
                 let flight = Arc::new(Flight {
                     refresh: stale.is_some(),
                     ..Flight::default()
                 });
                 slots.start_flight(flight.clone());
-                Next::Fly(flight, young)
+                Next::Fly(flight, admission.warn)
             }
         }
     }
@@ -453,8 +464,14 @@ impl TokenCache {
         match next {
             Next::Done(result) => result,
             Next::Wait(flight) => self.wait(&flight),
-            Next::Fly(flight, young) => {
-                if let Some(age) = young {
+            Next::Refused(refused, warn) => {
+                if let Some(age) = warn {
+                    warn_lineage_fight(key, age);
+                }
+                Err(refused)
+            }
+            Next::Fly(flight, warn) => {
+                if let Some(age) = warn {
                     warn_lineage_fight(key, age);
                 }
                 self.fly(key, &flight, call)
@@ -617,11 +634,17 @@ mod tests {
         let cache = cache();
         cache.insert(&key(), Token::new("B", 7200));
         let t = cache
-            .refresh(&key(), true, &Token::new("A", 7200), || unreachable!())
+            .refresh(
+                &key(),
+                true,
+                &Token::new("A", 7200),
+                true,
+                || unreachable!(),
+            )
             .unwrap();
         assert_eq!(t.expose(), "B");
         let t = cache
-            .refresh(&key(), true, &Token::new("B", 7200), || {
+            .refresh(&key(), true, &Token::new("B", 7200), true, || {
                 Ok(Token::new("C", 7200))
             })
             .unwrap();
@@ -724,7 +747,7 @@ mod tests {
             let (cache, gate, done) = (cache.clone(), refresh_gate.clone(), done.clone());
             let refreshes = refreshes.clone();
             std::thread::spawn(move || {
-                let t = cache.refresh(&key(), true, &Token::new("X", 7200), || {
+                let t = cache.refresh(&key(), true, &Token::new("X", 7200), true, || {
                     refreshes.fetch_add(1, Ordering::SeqCst);
                     gate.pass();
                     Ok(Token::new("Y", 7200))
@@ -783,7 +806,7 @@ mod tests {
         let refreshing = {
             let (cache, gate) = (cache.clone(), gate.clone());
             std::thread::spawn(move || {
-                cache.refresh(&key(), true, &Token::new("T", 7200), || {
+                cache.refresh(&key(), true, &Token::new("T", 7200), true, || {
                     gate.pass();
                     Err(RefreshLimit::default().refused(&key(), Duration::from_secs(1), None))
                 })
@@ -826,7 +849,22 @@ mod tests {
         let t = cache
             .get(&key(), true, || Ok(Token::with_timestamp("A", born, 100)))
             .unwrap();
-        clock.advance(Duration::from_secs(95));
+        // Failed refreshes (WeChat busy) as soon as each is allowed: the
+        // next is allowed only at 126 s.
+        let mut at = 0;
+        for next in [2, 6, 14, 30, 62] {
+            clock.advance(Duration::from_secs(next - at));
+            at = next;
+            let busy = || Err(Error::api(-1, "system busy", 200));
+            assert_eq!(
+                cache
+                    .refresh(&key(), true, &t, true, busy)
+                    .unwrap_err()
+                    .errcode(),
+                Some(-1)
+            );
+        }
+        clock.advance(Duration::from_secs(95 - at));
         assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap(), t);
         clock.advance(Duration::from_secs(10));
         let e = cache.get(&key(), true, || unreachable!()).unwrap_err();
@@ -867,16 +905,19 @@ mod tests {
         let mut current = cache.get(&key(), true, mint).unwrap();
         // Every token is rejected at once: two refreshes go through.
         for _ in 0..2 {
-            current = cache.refresh(&key(), true, &current, mint).unwrap();
+            current = cache.refresh(&key(), true, &current, true, mint).unwrap();
         }
-        let e = cache.refresh(&key(), true, &current, mint).unwrap_err();
+        let e = cache
+            .refresh(&key(), true, &current, true, mint)
+            .unwrap_err();
         match e.kind() {
             crate::ErrorKind::RefreshLimited {
                 retry_after,
                 rejected_after,
                 ..
             } => {
-                assert_eq!(*retry_after, Duration::from_secs(30));
+                // After the burst, the short wait.
+                assert_eq!(*retry_after, Duration::from_secs(2));
                 assert_eq!(*rejected_after, Some(Duration::ZERO));
             }
             other => panic!("{other:?}"),
@@ -885,13 +926,28 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         // The rejected token is still handed out: WeChat may take it back.
         assert_eq!(cache.get(&key(), true, || unreachable!()).unwrap(), current);
-        clock.advance(Duration::from_secs(30));
-        let next = cache.refresh(&key(), true, &current, mint).unwrap();
+        clock.advance(Duration::from_secs(2));
+        let next = cache.refresh(&key(), true, &current, true, mint).unwrap();
         assert_eq!(next.expose(), "T3");
-        assert!(cache
-            .refresh(&key(), true, &next, mint)
-            .unwrap_err()
-            .is_refresh_limited());
+        // The storm goes on: the wait doubles.
+        let e = cache.refresh(&key(), true, &next, true, mint).unwrap_err();
+        assert!(
+            matches!(e.kind(), crate::ErrorKind::RefreshLimited { retry_after, .. }
+                if *retry_after == Duration::from_secs(4)),
+            "{e:?}"
+        );
+        // A caller's own refresh is refused alike, but names no rejection.
+        let e = cache.refresh(&key(), true, &next, false, mint).unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                crate::ErrorKind::RefreshLimited {
+                    rejected_after: None,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -921,7 +977,7 @@ mod tests {
         // source, which knows better than the copy.
         *store.lock() = Token::new("C", 7200);
         let t = cache
-            .refresh(&key(), true, &Token::new("OTHER", 7200), || {
+            .refresh(&key(), true, &Token::new("OTHER", 7200), true, || {
                 Ok(store.lock().clone())
             })
             .unwrap();
@@ -951,7 +1007,7 @@ mod tests {
             });
             fetching.wait();
             let t = cache
-                .refresh(&key(), true, &stale, || {
+                .refresh(&key(), true, &stale, true, || {
                     refreshes.fetch_add(1, Ordering::SeqCst);
                     Ok(Token::new("NEW", 7200))
                 })

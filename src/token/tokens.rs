@@ -61,13 +61,19 @@ impl Tokens {
         })
     }
 
-    /// A token for `key` other than `stale`: compare-and-swap, see
-    /// [`TokenCache::refresh`]. A failed refresh's error names the token
-    /// and the source.
+    /// A token for `key` other than `stale`, which the caller replaces of
+    /// its own accord: compare-and-swap, see [`TokenCache::refresh`]. A
+    /// failed refresh's error names the token and the source.
     pub fn refresh(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
+        self.replace(key, stale, false)
+    }
+
+    /// As [`refresh`](Tokens::refresh), for a `stale` token WeChat
+    /// rejected (`rejected`) or not.
+    fn replace(&self, key: &TokenKey, stale: &Token, rejected: bool) -> Result<Token> {
         let source = self.source()?;
         self.cache
-            .refresh(key, source.limited_by_client(), stale, || {
+            .refresh(key, source.limited_by_client(), stale, rejected, || {
                 source
                     .refresh(key, stale, &self.context())
                     .map_err(|e| e.in_token_fetch(|| fetch_of(key, &**source, true)))
@@ -87,7 +93,7 @@ impl Tokens {
         loop {
             match call(&token) {
                 Err(e) if e.is_token_expired() && retries < TOKEN_RETRIES => {
-                    let next = self.refresh(key, &token)?;
+                    let next = self.replace(key, &token, true)?;
                     if next.expose() == token.expose() {
                         // The source had nothing newer: WeChat's word stands.
                         return Err(e);

@@ -1,5 +1,6 @@
 //! Shared set-up: a fake WeChat with one account and clients pointed at it.
 
+pub mod logs;
 #[cfg(feature = "hub")]
 pub mod process;
 

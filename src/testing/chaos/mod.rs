@@ -20,7 +20,7 @@ use self::schedule::{plan, Action, Shape};
 use super::{Balancer, FakeWechat};
 use crate::clock::millis;
 use crate::hub::{RedisStore, Store};
-use crate::{BusyRetry, Client, HubSource, Token, TokenKey};
+use crate::{BusyRetry, Client, HubSource, RefreshLimit, Token, TokenKey};
 
 pub use self::report::{ChaosReport, FailureTally};
 
@@ -103,8 +103,8 @@ impl Default for Chaos {
             threads: 16,
             pause: Duration::from_millis(25),
             new_hub_keys: true,
-            refresh_burst: 3,
-            refresh_floor: Duration::from_secs(2),
+            refresh_burst: RefreshLimit::default().burst(),
+            refresh_floor: RefreshLimit::default().floor(),
             max_staleness: Duration::from_secs(1),
             hang_after: Duration::from_secs(20),
             busy_retry: BusyRetry {
@@ -193,17 +193,17 @@ impl Chaos {
     /// The upstream refreshes allowed at once per key (hubs and clients),
     /// and so per 40001 window in the bound on upstream calls.
     ///
-    /// Defaults to 3.
+    /// Defaults to the [`RefreshLimit`]'s: 3.
     pub fn refresh_burst(mut self, burst: u32) -> Chaos {
         self.refresh_burst = burst;
         self
     }
 
-    /// After the burst, at most one upstream refresh per this interval per
-    /// key. Invalidations and 40001 windows are scheduled further apart
+    /// The hubs' refresh floor (see [`RefreshLimit`]): storms (a 40001
+    /// window and an invalidation after it) are scheduled further apart
     /// than this. Whole seconds in the hubs' configuration.
     ///
-    /// Defaults to 2 seconds.
+    /// Defaults to the [`RefreshLimit`]'s: 30 seconds.
     pub fn refresh_floor(mut self, floor: Duration) -> Chaos {
         self.refresh_floor = floor;
         self
@@ -334,6 +334,8 @@ impl Chaos {
             probes: AtomicU64::new(0),
             stale: AtomicU64::new(0),
             worst_ms: AtomicU64::new(0),
+            invalidated_at: AtomicU64::new(0),
+            longest_replacement_ms: AtomicU64::new(0),
         });
         // Every client is built before any thread starts, so that a failure
         // here leaves no thread calling forever.
@@ -400,6 +402,9 @@ impl Chaos {
         driver.watch_crashes();
         let upstream_token_calls = fake.count("/cgi-bin/token");
         let elapsed = run.now();
+        // An invalidation never followed by a successful call waited all
+        // the rest of the run.
+        run.replaced(millis(elapsed) + 1);
         run.stop_watchers.store(true, Ordering::SeqCst);
         for (slot, handle) in run.slots.iter().zip(clients) {
             if slot.done.load(Ordering::SeqCst) && handle.join().is_err() {
@@ -440,6 +445,9 @@ impl Chaos {
             probes: run.probes.load(Ordering::SeqCst),
             stale_served: run.stale.load(Ordering::SeqCst),
             worst_staleness: Duration::from_millis(run.worst_ms.load(Ordering::SeqCst)),
+            longest_replacement: Duration::from_millis(
+                run.longest_replacement_ms.load(Ordering::SeqCst),
+            ),
             staleness_bound: self.max_staleness,
             balancer_retries: balancer.retried(),
             balancer_502: balancer.failed(),
@@ -466,11 +474,46 @@ struct Run {
     probes: AtomicU64,
     stale: AtomicU64,
     worst_ms: AtomicU64,
+    /// When the last invalidation not yet followed by a successful call
+    /// was made, in ms from the run's start plus one; 0 when none is.
+    invalidated_at: AtomicU64,
+    /// The longest time from an invalidation to the end of the first call
+    /// that started after it and succeeded.
+    longest_replacement_ms: AtomicU64,
 }
 
 impl Run {
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    /// A call that ended at `end_ms` (from the start, plus one) proved the
+    /// token was replaced after the invalidation pending at `since_ms`, if
+    /// it started after it.
+    fn replaced_since(&self, since_ms: u64, end_ms: u64) {
+        let pending = self.invalidated_at.load(Ordering::SeqCst);
+        if pending != 0
+            && since_ms >= pending
+            && self
+                .invalidated_at
+                .compare_exchange(pending, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.longest_replacement_ms
+                .fetch_max(end_ms.saturating_sub(pending), Ordering::SeqCst);
+        }
+    }
+
+    /// Ends the pending invalidation, if any, at `end_ms`.
+    fn replaced(&self, end_ms: u64) {
+        self.replaced_since(u64::MAX, end_ms);
+    }
+
+    /// An invalidation at `at_ms`: one still pending counts as replaced
+    /// now, at the latest.
+    fn invalidated(&self, at_ms: u64) {
+        self.replaced(at_ms);
+        self.invalidated_at.store(at_ms, Ordering::SeqCst);
     }
 }
 
@@ -508,6 +551,7 @@ fn call_loop(run: &Run, i: usize, client: &Client, pause: Duration) {
         match result {
             Ok(Ok(_)) => {
                 run.succeeded.fetch_add(1, Ordering::SeqCst);
+                run.replaced_since(millis(start) + 1, millis(end) + 1);
             }
             Ok(Err(error)) => {
                 let mut failures = run.failures.lock();
@@ -708,6 +752,7 @@ impl Driver<'_> {
         match action {
             Action::Invalidate => {
                 self.fake.invalidate_current(APPID);
+                self.run.invalidated(millis(self.run.now()) + 1);
                 self.faults.invalidations += 1;
             }
             Action::RejectTokens(on) => {
@@ -770,7 +815,7 @@ mod tests {
     fn new_hub_keys_only_when_asked() {
         let with = Chaos::new().hub_config("http://up", "redis://r/", "p:");
         assert!(
-            with.contains("refresh_burst = 3\nrefresh_floor_secs = 2\nmax_staleness_ms = 1000\n")
+            with.contains("refresh_burst = 3\nrefresh_floor_secs = 30\nmax_staleness_ms = 1000\n")
         );
         let without = Chaos::new()
             .new_hub_keys(false)

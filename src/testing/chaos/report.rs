@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::schedule::AFTER_STORM;
 use crate::error::{Error, ErrorKind};
 
 /// A time span as offsets from the run's start; an open span lasts to the
@@ -105,8 +106,7 @@ fn label(error: &Error) -> String {
 
 /// A refresh refused by a refresh limit, the client's or a hub's.
 fn is_refresh_limited(error: &Error) -> bool {
-    // TODO(issue 8, after the merge): `error.is_refresh_limited()`.
-    error.to_string().contains("refresh limited")
+    error.is_refresh_limited()
         || matches!(error.kind(), ErrorKind::Hub { reason, .. } if reason == "refresh_limited")
 }
 
@@ -137,9 +137,20 @@ impl Judge {
     fn reason(&self, failure: &Failure) -> Option<&'static str> {
         let during = |spans: &[Span]| spans.iter().any(|s| s.overlaps(failure.start, failure.end));
         if is_refresh_limited(&failure.error) {
-            // The limit exists for storms: anywhere else it is a bug.
-            return during(&self.reject)
-                .then_some("inside a 40001 window: the refresh limit holds the storm");
+            // The limit exists for storms: anywhere else it is a bug. Its
+            // wait after a storm ends may still hold the replacement of a
+            // token invalidated soon after (the schedule's invalidation
+            // comes at most `AFTER_STORM` + 3 s after a window).
+            if during(&self.reject) {
+                return Some("inside a 40001 window: the refresh limit holds the storm");
+            }
+            let after = AFTER_STORM + Duration::from_secs(3);
+            let just_after = self.reject.iter().any(|s| {
+                let end = s.end.unwrap_or(self.run_end);
+                failure.start >= end && failure.start <= end + after
+            });
+            return just_after
+                .then_some("just after a 40001 window: the refresh limit's wait after the storm");
         }
         // When windows overlap, the one that explains this kind of error.
         let rejected = failure.error.is_token_expired();
@@ -267,6 +278,11 @@ pub struct ChaosReport {
     pub worst_staleness: Duration,
     /// The stated bound on how long a replica may serve a replaced token.
     pub staleness_bound: Duration,
+    /// The longest time from an invalidation to the end of the first
+    /// client call that started after it and succeeded: how long the
+    /// refresh limit (and the other faults at the time) kept a replacement
+    /// waiting.
+    pub longest_replacement: Duration,
     /// Requests the balancer sent to another hub after one failed.
     pub balancer_retries: usize,
     /// Requests the balancer answered 502 (every hub failed).
@@ -278,12 +294,12 @@ pub struct ChaosReport {
 
 impl ChaosReport {
     /// The most upstream token calls the faults justify: the first fetch,
-    /// one per invalidation and per Redis restart, and the burst per
-    /// 40001 window.
+    /// one per invalidation and per Redis restart, and per 40001 window
+    /// (at most 2 s) the burst and the one call the limit allows 2 s on.
     pub fn upstream_bound(&self) -> usize {
         1 + self.invalidations
             + self.redis_restarts
-            + self.reject_windows * self.refresh_burst as usize
+            + self.reject_windows * (self.refresh_burst as usize + 1)
     }
 
     /// Failed calls that nothing explains.
@@ -387,13 +403,18 @@ impl fmt::Display for ChaosReport {
         }
         writeln!(
             f,
-            "upstream /cgi-bin/token calls: {} (bound: 1 + {} invalidations + {} Redis restarts + {} windows x burst {} = {})",
+            "upstream /cgi-bin/token calls: {} (bound: 1 + {} invalidations + {} Redis restarts + {} windows x (burst {} + 1) = {})",
             self.upstream_token_calls,
             self.invalidations,
             self.redis_restarts,
             self.reject_windows,
             self.refresh_burst,
             self.upstream_bound()
+        )?;
+        writeln!(
+            f,
+            "longest replacement after an invalidation: {:.1} s",
+            self.longest_replacement.as_secs_f64()
         )?;
         writeln!(
             f,
@@ -468,6 +489,19 @@ mod tests {
             error: Error::api(errcode, "x", 200),
         };
         assert!(judge.reason(&failure(1900, 2100, 40001)).is_some());
+        let limited = |start: u64| Failure {
+            start: Duration::from_millis(start),
+            end: Duration::from_millis(start + 10),
+            error: crate::RefreshLimit::default().refused(
+                &crate::TokenKey::access_token("wx1"),
+                Duration::from_secs(1),
+                None,
+            ),
+        };
+        assert!(judge.reason(&limited(1500)).is_some(), "in the window");
+        assert!(judge.reason(&limited(9000)).is_some(), "just after it");
+        assert!(judge.reason(&limited(500)).is_none(), "before it");
+        assert!(judge.reason(&limited(10_100)).is_none(), "long after it");
         assert!(judge.reason(&failure(2100, 2200, 40001)).is_none());
         assert!(
             judge.reason(&failure(3000, 3050, -1)).is_none(),

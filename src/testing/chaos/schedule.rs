@@ -29,11 +29,6 @@ impl Rng {
         let span = hi.saturating_sub(lo).as_millis() as u64;
         lo + Duration::from_millis(self.below(span.max(1)))
     }
-
-    /// True with probability `percent` / 100.
-    pub fn percent(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }
 
 /// One fault switched on or off.
@@ -59,11 +54,14 @@ pub(super) enum Action {
 pub(super) struct Shape {
     pub duration: Duration,
     pub hubs: usize,
-    /// The hubs' refresh floor: token faults are spaced by more than it.
+    /// The hubs' refresh floor: storms are spaced by more than it.
     pub floor: Duration,
     /// The longest -1 window: shorter than the clients' busy retries.
     pub busy_max: Duration,
 }
+
+/// How long after a 40001 window ends its token is invalidated, at least.
+pub(super) const AFTER_STORM: Duration = Duration::from_secs(5);
 
 /// Quiet time at the start (every client has its first token) and at the
 /// end (every fault is over, the run settles).
@@ -79,23 +77,23 @@ pub(super) fn plan(seed: u64, shape: &Shape) -> Vec<(Duration, Action)> {
     let secs = Duration::from_secs;
     let ms = Duration::from_millis;
 
-    // Invalidations and 40001 windows: more than the floor apart, so that
-    // each starts with a refresh the limit allows.
+    // Token faults come as storms: a 40001 window of at most 2 s, then the
+    // token invalidated 5 to 8 s after it ends, when the refresh limit's
+    // wait after the storm (2 s, doubling) allows its replacement at once.
+    // The next storm comes more than a floor after that replacement's own
+    // wait, when the limit's wait has fallen back.
     let longest_reject = secs(2).min(shape.floor.mul_f64(0.75)).max(ms(300));
     let mut t = SETTLE + rng.between(ms(0), secs(1));
-    while t < end {
-        if rng.percent(35) {
-            let len = rng.between(ms(300).min(longest_reject), longest_reject);
-            if t + len >= end {
-                break;
-            }
-            events.push((t, Action::RejectTokens(true)));
-            events.push((t + len, Action::RejectTokens(false)));
-            t += len;
-        } else {
-            events.push((t, Action::Invalidate));
+    loop {
+        let len = rng.between(ms(300).min(longest_reject), longest_reject);
+        let invalidate = t + len + rng.between(AFTER_STORM, AFTER_STORM + secs(3));
+        if invalidate >= end {
+            break;
         }
-        t += shape.floor + secs(1) + rng.between(ms(0), secs(2));
+        events.push((t, Action::RejectTokens(true)));
+        events.push((t + len, Action::RejectTokens(false)));
+        events.push((invalidate, Action::Invalidate));
+        t = invalidate + shape.floor + secs(10) + rng.between(ms(0), secs(5));
     }
 
     // -1 windows, short enough for the clients' busy retries.
@@ -154,9 +152,9 @@ mod tests {
 
     fn shape() -> Shape {
         Shape {
-            duration: Duration::from_secs(60),
+            duration: Duration::from_secs(120),
             hubs: 3,
-            floor: Duration::from_secs(2),
+            floor: Duration::from_secs(30),
             busy_max: Duration::from_millis(500),
         }
     }
@@ -187,28 +185,31 @@ mod tests {
         for hub in 0..3 {
             assert_eq!(count(Action::KillHub(hub)), count(Action::StartHub(hub)));
         }
-        assert!(count(Action::Invalidate) + count(Action::RejectTokens(true)) >= 10);
+        assert_eq!(count(Action::Invalidate), count(Action::RejectTokens(true)));
+        assert!(count(Action::Invalidate) >= 2);
     }
 
     #[test]
-    fn token_faults_are_more_than_the_floor_apart() {
+    fn each_storm_is_followed_by_an_invalidation_and_storms_are_a_floor_apart() {
         let floor = shape().floor;
         for seed in 0..50 {
             let plan = plan(seed, &shape());
-            let starts: Vec<Duration> = plan
+            let token_faults: Vec<(Duration, Action)> = plan
                 .iter()
                 .filter(|(_, a)| matches!(a, Action::Invalidate | Action::RejectTokens(_)))
-                .map(|(at, _)| *at)
+                .copied()
                 .collect();
-            // Only a window's own end comes sooner than the floor.
-            for pair in starts.windows(2) {
-                let opens_window = plan
-                    .iter()
-                    .any(|(at, a)| *at == pair[0] && *a == Action::RejectTokens(true));
-                assert!(
-                    opens_window || pair[1] - pair[0] > floor,
-                    "seed {seed}: {pair:?}"
-                );
+            for storm in token_faults.chunks(3) {
+                let [(start, Action::RejectTokens(true)), (end, Action::RejectTokens(false)), (at, Action::Invalidate)] =
+                    storm
+                else {
+                    panic!("seed {seed}: {storm:?}");
+                };
+                assert!(*end - *start <= Duration::from_secs(2), "seed {seed}");
+                assert!(*at - *end >= AFTER_STORM, "seed {seed}");
+            }
+            for pair in token_faults.chunks(3).collect::<Vec<_>>().windows(2) {
+                assert!(pair[1][0].0 - pair[0][2].0 > floor, "seed {seed}");
             }
         }
     }
