@@ -464,10 +464,9 @@ impl HubHandlerBuilder {
         };
         self.lifetimes.check(appids.as_deref())?;
         // Every upstream call passes this one door: counted for the
-        // metrics and the quota, its token stamped and its lifetime cut.
+        // metrics and the quota, its token stamped by the hub's clock.
         let upstream = Arc::new(HubUpstream {
             inner: upstream,
-            lifetimes: self.lifetimes,
             store: store.clone(),
             clock: self.clock.clone(),
             quota: self.daily_quota,
@@ -482,6 +481,7 @@ impl HubHandlerBuilder {
                 .lock_wait(self.lock_wait)
                 .refresh_limit(self.refresh_limit)
                 .clock(self.clock.clone())
+                .lifetimes(self.lifetimes)
                 .authorizers_in_store(appids.is_some()),
         );
         // The store is the truth: this replica's cache only reads through

@@ -6,15 +6,14 @@
 //!   the daily quota (WeChat's 45009, "daily quota used up", is answered to
 //!   clients as `quota_exhausted`, see [`HubError`](super::HubError), and
 //!   not retried unless the opt-in `clear_quota` clears it);
-//! - stamped with the hub's clock and cut to the configured lifetime
-//!   ([`Lifetimes`]).
+//! - stamped with the hub's clock (the store cuts it to the configured
+//!   lifetime as it keeps it: [`Lifetimes`](super::lifetime::Lifetimes)).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::lifetime::Lifetimes;
 use super::metrics::{kind_of, Counts};
 use super::store::Store;
 use crate::clock::Clock;
@@ -103,7 +102,6 @@ pub(crate) fn counter_name(day: u64, kind: &str, appid: &str) -> String {
 /// The upstream source behind the hub's store (see the module docs).
 pub(crate) struct HubUpstream {
     pub inner: Arc<dyn TokenSource>,
-    pub lifetimes: Lifetimes,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub quota: u64,
@@ -183,7 +181,7 @@ impl HubUpstream {
     }
 
     /// One upstream call: counted before (in the store) and after (for
-    /// `/metrics`, by result); its token stamped and its lifetime cut.
+    /// `/metrics`, by result); its token stamped by the hub's clock.
     fn once(&self, key: &TokenKey, call: &impl Fn() -> Result<Token>) -> Result<Token> {
         self.count(key)?;
         let result = call();
@@ -192,8 +190,7 @@ impl HubUpstream {
             let at = self.clock.unix_secs();
             self.counts.upstream_error(key.appid(), at, e.to_string());
         }
-        let token = result?;
-        Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
+        Ok(result?.obtained_at(self.clock.unix_secs()))
     }
 }
 

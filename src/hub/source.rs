@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::lifetime::Lifetimes;
 use super::store::{fence_name, store_error, Store, FENCE_TTL};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
@@ -94,6 +95,9 @@ pub struct StoreSource {
     /// (a hub's platforms): then an authorizer with none is refused with
     /// no upstream call.
     authorizers_in_store: bool,
+    /// How long the hub keeps what it writes (a hub's configured
+    /// `expires_in`); none over a plain `StoreSource`.
+    lifetimes: Lifetimes,
 }
 
 impl StoreSource {
@@ -112,7 +116,15 @@ impl StoreSource {
             clock: Clock::system(),
             known: Mutex::new(HashMap::new()),
             authorizers_in_store: false,
+            lifetimes: Lifetimes::default(),
         }
+    }
+
+    /// Cuts every token written to the store to `lifetimes` (see
+    /// [`keep`](StoreSource::keep)).
+    pub(crate) fn lifetimes(mut self, lifetimes: Lifetimes) -> StoreSource {
+        self.lifetimes = lifetimes;
+        self
     }
 
     /// Refuses an authorizer whose refresh token the store does not hold
@@ -217,7 +229,7 @@ impl StoreSource {
                 // The store lost the token (a Redis restart): this
                 // replica's copy, still good, keeps the lineage, and WeChat
                 // is not asked for a token that would fork it.
-                return self.store_fenced(key, token, fence);
+                return self.keep(key, token, fence);
             }
         }
         let now = self.clock.unix_millis();
@@ -240,13 +252,17 @@ impl StoreSource {
             Some(stale) if !ahead => self.upstream.refresh(key, stale, cx)?,
             _ => self.upstream.fetch(key, cx)?,
         };
-        self.store_fenced(key, token, fence)
+        self.keep(key, token, fence)
     }
 
-    /// Stores `token` with `fence` and returns it; if a newer one was
-    /// stored meanwhile, that one; if the authorizer was removed
-    /// meanwhile, the error of an authorizer that has not authorized.
-    fn store_fenced(&self, key: &TokenKey, token: Token, fence: u64) -> Result<Token> {
+    /// The one way a token enters the store, whatever brought it (an
+    /// upstream call, an authorization push, this replica's copy written
+    /// back): cut to the configured lifetime, then stored with `fence`
+    /// and returned; if a newer one was stored meanwhile, that one; if the
+    /// authorizer was removed meanwhile, the error of an authorizer that
+    /// has not authorized.
+    fn keep(&self, key: &TokenKey, token: Token, fence: u64) -> Result<Token> {
+        let token = self.lifetimes.apply(key, token);
         if self.store.put_token_fenced(key, &token, fence)? {
             return Ok(token);
         }
@@ -268,6 +284,20 @@ impl StoreSource {
                 "a newer token of {key:?} was stored by another replica, and is gone"
             ))
         })
+    }
+
+    /// Stores `token`, obtained from WeChat outside this source (an
+    /// authorizer's first token, from the code an `authorized` push
+    /// brought), stamped by this source's clock, as every token is kept
+    /// (see [`keep`](StoreSource::keep)), and returns it as stored. Its
+    /// fence is taken now: a refresh under way with an older one cannot
+    /// overwrite it.
+    pub(crate) fn put_obtained(&self, key: &TokenKey, token: &Token) -> Result<Token> {
+        let fence = self.store.increment(&fence_name(key), FENCE_TTL)?;
+        let token = token.obtained_at(self.clock.unix_secs());
+        let token = self.keep(key, token, fence)?;
+        self.known.lock().insert(key.clone(), token.clone());
+        Ok(token)
     }
 
     /// Replaces `current`, the stored token of `key`, before it expires,
