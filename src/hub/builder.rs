@@ -28,6 +28,9 @@ use crate::token::{TokenSource, Tokens};
 use crate::MessageCrypto;
 use crate::SecretSource;
 
+/// The upstream timeout per call a hub has unless told otherwise.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
 ///
 /// # Example
@@ -84,7 +87,7 @@ impl Default for HubHandlerBuilder {
             bearer: None,
             lock_ttl: DEFAULT_LOCK_TTL,
             lock_wait: DEFAULT_LOCK_WAIT,
-            timeout: Duration::from_secs(10),
+            timeout: DEFAULT_TIMEOUT,
             errors_with_200: false,
             refresh_limit: RefreshLimit::default(),
             max_staleness: Duration::from_secs(1),
@@ -501,15 +504,18 @@ impl HubHandlerBuilder {
         // Refreshing ahead fetches through the same cache (a ticket's
         // access token) and store as clients' requests.
         let tokens = Tokens::new(cache.clone(), Some(source.clone()), http, self.upstream);
-        let ahead = Arc::new(Ahead::new(
-            source,
-            tokens,
-            store.clone(),
-            self.clock,
-            counts.clone(),
-            watched_components,
-            appids.clone(),
-        ));
+        let ahead = Arc::new(
+            Ahead::new(
+                source,
+                tokens,
+                store.clone(),
+                self.clock,
+                counts.clone(),
+                watched_components,
+                appids.clone(),
+            )
+            .upstream_timeout(self.timeout),
+        );
         // Removals on other replicas leave this one's cache at once.
         let watch = store.watch(listener(&ahead))?;
         let ahead_thread = match self.refresh_ahead {

@@ -59,7 +59,12 @@ impl Hold {
         let deadline = std::time::Instant::now() + timeout;
         let mut state = self.gate.state.lock();
         while state.waiting < n {
-            if self.gate.changed.wait_until(&mut state, deadline).timed_out() {
+            if self
+                .gate
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
                 break;
             }
         }
