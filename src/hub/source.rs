@@ -314,6 +314,7 @@ impl StoreSource {
     /// (see [`keep`](StoreSource::keep)), and returns it as stored. Its
     /// fence is taken now: a refresh under way with an older one cannot
     /// overwrite it.
+    #[cfg(feature = "crypto")]
     pub(crate) fn put_obtained(&self, key: &TokenKey, token: &Token) -> Result<Token> {
         let fence = self.store.increment(&fence_name(key), FENCE_TTL)?;
         let token = token.obtained_at(self.clock.unix_secs());
