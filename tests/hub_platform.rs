@@ -168,19 +168,27 @@ fn pushes_arriving_out_of_order_keep_the_newest_ticket() {
     );
 }
 
+/// A fake WeChat serving the platform, and a store, both holding its
+/// verify ticket.
+#[cfg(feature = "crypto")]
+fn platform_with_a_ticket() -> (wechat::testing::FakeWechat, Arc<MemoryStore>) {
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    (fake, store)
+}
+
 #[cfg(feature = "crypto")]
 #[test]
 fn unauthorized_pushed_to_one_hub_stops_another_sharing_its_store_object_at_once() {
     use std::time::Duration;
     use wechat::ManualClock;
-    let fake = wechat::testing::FakeWechat::start().unwrap();
-    fake.register_component(COMPONENT, SECRET);
-    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    let (fake, store) = platform_with_a_ticket();
     fake.add_authorizer(COMPONENT, "wx_leaving");
-    let store = Arc::new(MemoryStore::new());
-    store
-        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
-        .unwrap();
     let clock = ManualClock::starting_now();
     let replica = || {
         HubHandler::builder()
@@ -538,13 +546,7 @@ fn retries_of_start_push_ticket_are_bounded() {
 fn an_authorized_push_keeps_the_token_for_the_configured_lifetime() {
     use std::time::Duration;
     use wechat::{ManualClock, TokenKey};
-    let fake = wechat::testing::FakeWechat::start().unwrap();
-    fake.register_component(COMPONENT, SECRET);
-    fake.push_verify_ticket(COMPONENT, "ticket-1");
-    let store = Arc::new(MemoryStore::new());
-    store
-        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
-        .unwrap();
+    let (fake, store) = platform_with_a_ticket();
     // The hubs' clock is not the fake's: a token is stamped by the hub.
     let clock = ManualClock::starting_now();
     clock.advance(Duration::from_secs(1_000));
