@@ -1,7 +1,7 @@
 //! A hub's token lifetimes: the seed's `expires_in` per hub and per
 //! account, in the builder and in the binary's TOML; refreshing ahead of
 //! expiry, by one replica of three on one Redis, spread over the margin
-//! window.
+//! window that ends two upstream timeouts before the cut-off.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -208,16 +208,18 @@ fn three_hubs_on_one_redis_refresh_ahead_once_per_lifetime_and_no_read_waits() {
     // Every upstream call after the first was a refresh ahead: none was a
     // client read's.
     assert_eq!(fake.count("/cgi-bin/token"), 1 + refreshes);
-    // One refresh per lifetime, by one replica: each token replaced 48 to
-    // 54 s after it was fetched (its margin window, 60 s less 2 x 6 s).
+    // One refresh per lifetime, by one replica: each token replaced 27 to
+    // 30 s after it was fetched. Fresh for 54 s, due 24 s before that at
+    // the latest (two tries of the 10 s timeout), in a window of 6 s that
+    // does not begin before mid-life.
     assert!(
-        (5..=6).contains(&refreshes),
+        (10..=11).contains(&refreshes),
         "{refreshes} refreshes in 300 s"
     );
     for pair in lineage.windows(2) {
         let lived = pair[1].1 - pair[0].1;
         assert!(
-            (48..=54).contains(&lived),
+            (27..=30).contains(&lived),
             "replaced after {lived} s: {lineage:?}"
         );
     }
@@ -259,8 +261,9 @@ fn a_thousand_authorizers_fetched_together_are_refreshed_over_the_margin_window(
     }
     let start = clock.clock().unix_secs();
     assert_eq!(minting.calls.lock().unwrap().len(), 1_000);
-    // Served until 7,200 - 300 s; due in the 300 s before that.
-    clock.advance(Duration::from_secs(7_200 - 600 - 1));
+    // Served until 7,200 - 300 s; due in the 300 s that end 24 s before
+    // that (two tries of the 10 s timeout).
+    clock.advance(Duration::from_secs(7_200 - 624 - 1));
     assert_eq!(hub.refresh_due(), 0, "none before the window");
     let mut refreshed = 0;
     for _ in 0..300 {
@@ -274,7 +277,7 @@ fn a_thousand_authorizers_fetched_together_are_refreshed_over_the_margin_window(
     }
     let seconds: BTreeSet<u64> = per_second.keys().copied().collect();
     assert!(
-        seconds.first() >= Some(&6_600) && seconds.last() < Some(&6_900),
+        seconds.first() >= Some(&6_576) && seconds.last() < Some(&6_876),
         "{per_second:?}"
     );
     // 1,000 over 300 seconds: about 3.3 a second, never a stampede. The
@@ -290,6 +293,57 @@ fn a_thousand_authorizers_fetched_together_are_refreshed_over_the_margin_window(
     );
     // Nothing is refreshed twice within its lifetime.
     assert_eq!(hub.refresh_due(), 0);
+}
+
+#[test]
+fn a_failed_refresh_ahead_is_retried_and_lands_a_timeout_before_the_cut_off() {
+    let fake = common::fake();
+    let clock = ManualClock::starting_now();
+    let timeout = Duration::from_secs(10);
+    let hub = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .clock(clock.clock())
+        .timeout(timeout)
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let paths = ["/cgi-bin/token", "/cgi-bin/ticket/getticket"];
+    get(&hub, &format!("/client/access_token?appid={APPID}"));
+    get(&hub, &format!("/client/ticket?appid={APPID}&type=jsapi"));
+    // Both fetched now, for 7,200 s: fresh until 300 s before that.
+    let cutoff = clock.clock().unix_secs() + 7_200 - 300;
+    for path in paths {
+        fake.fail_next(path, 40164, "invalid ip", 1);
+    }
+    clock.advance(Duration::from_secs(7_200 - 700));
+    let mut tried: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    let mut refreshed = 0;
+    while clock.clock().unix_secs() < cutoff {
+        let before = paths.map(|p| fake.count(p));
+        refreshed += hub.refresh_due();
+        for (path, before) in paths.iter().zip(before) {
+            if fake.count(path) > before {
+                tried
+                    .entry(path)
+                    .or_default()
+                    .push(clock.clock().unix_secs());
+            }
+        }
+        clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(refreshed, 2, "{tried:?}");
+    for path in paths {
+        let at = &tried[path];
+        assert_eq!((at.len(), at[1] - at[0]), (2, 1), "{path}: {at:?}");
+        // The retry, had WeChat taken the whole timeout, lands more than
+        // a timeout before the cut-off.
+        assert!(
+            at[1] + 2 * timeout.as_secs() < cutoff,
+            "{path}: retried at {}, cut-off at {cutoff}",
+            at[1]
+        );
+    }
 }
 
 #[test]

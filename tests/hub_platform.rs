@@ -168,19 +168,27 @@ fn pushes_arriving_out_of_order_keep_the_newest_ticket() {
     );
 }
 
+/// A fake WeChat serving the platform, and a store, both holding its
+/// verify ticket.
+#[cfg(feature = "crypto")]
+fn platform_with_a_ticket() -> (wechat::testing::FakeWechat, Arc<MemoryStore>) {
+    let fake = wechat::testing::FakeWechat::start().unwrap();
+    fake.register_component(COMPONENT, SECRET);
+    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
+        .unwrap();
+    (fake, store)
+}
+
 #[cfg(feature = "crypto")]
 #[test]
 fn unauthorized_pushed_to_one_hub_stops_another_sharing_its_store_object_at_once() {
     use std::time::Duration;
     use wechat::ManualClock;
-    let fake = wechat::testing::FakeWechat::start().unwrap();
-    fake.register_component(COMPONENT, SECRET);
-    fake.push_verify_ticket(COMPONENT, "ticket-1");
+    let (fake, store) = platform_with_a_ticket();
     fake.add_authorizer(COMPONENT, "wx_leaving");
-    let store = Arc::new(MemoryStore::new());
-    store
-        .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
-        .unwrap();
     let clock = ManualClock::starting_now();
     let replica = || {
         HubHandler::builder()
@@ -531,4 +539,54 @@ fn retries_of_start_push_ticket_are_bounded() {
     }
     assert_eq!(asked, 8, "the first try and 7 retries");
     assert_eq!(fake.count(START_PUSH), 8);
+}
+
+#[cfg(feature = "crypto")]
+#[test]
+fn an_authorized_push_keeps_the_token_for_the_configured_lifetime() {
+    use std::time::Duration;
+    use wechat::{ManualClock, TokenKey};
+    let (fake, store) = platform_with_a_ticket();
+    // The hubs' clock is not the fake's: a token is stamped by the hub.
+    let clock = ManualClock::starting_now();
+    clock.advance(Duration::from_secs(1_000));
+    let replica = || {
+        HubHandler::builder()
+            .component(COMPONENT, SECRET)
+            .component_callback(callback_crypto())
+            .account_expires_in(COMPONENT, Duration::from_secs(5_000))
+            .upstream(fake.url())
+            .store(store.clone())
+            .clock(clock.clock())
+            .refresh_ahead(None)
+            .build()
+            .unwrap()
+    };
+    let (pushed_to, other) = (replica(), replica());
+    let code = fake.authorization_code(COMPONENT, "wx_new");
+    let authorized = encrypted_push(&format!(
+        "<xml><AppId>{COMPONENT}</AppId><CreateTime>1700000000</CreateTime>\
+         <InfoType>authorized</InfoType><AuthorizerAppid>wx_new</AuthorizerAppid>\
+         <AuthorizationCode>{code}</AuthorizationCode></xml>"
+    ));
+    assert_eq!(pushed_to.handle(&authorized).status, 200);
+    assert_eq!(fake.count("/cgi-bin/component/api_query_auth"), 1);
+
+    let now = clock.clock().unix_secs();
+    let key = TokenKey::access_token(COMPONENT).for_authorizer("wx_new");
+    let stored = store.get_token(&key).unwrap().expect("stored");
+    assert_eq!((stored.expires_in(), stored.timestamp()), (5_000, now));
+    let target = format!("/client/access_token?appid={COMPONENT}&authorizer_appid=wx_new");
+    for (name, hub) in [("pushed to", &pushed_to), ("other", &other)] {
+        let resp = hub.handle(&HubRequest::new("GET", &target));
+        let body: Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(resp.status, 200, "{name}: {body}");
+        assert_eq!(
+            (&body["expires_in"], &body["timestamp"]),
+            (&Value::from(5_000), &Value::from(now)),
+            "{name}: {body}"
+        );
+        assert_eq!(body["access_token"].as_str(), Some(stored.expose()));
+    }
+    assert_eq!(fake.authorizer_token_calls("wx_new"), 0, "from the push");
 }

@@ -18,6 +18,8 @@ mod errors;
 mod fakes;
 mod faults;
 mod global;
+#[cfg(all(feature = "hub", feature = "redis"))]
+mod hub_ahead;
 mod hub_client;
 #[cfg(feature = "hub")]
 mod hub_component;

@@ -1,15 +1,19 @@
 //! Refresh ahead: every token and ticket a hub has served is replaced
-//! before it stops being handed out, by whichever replica takes the
-//! store's lock first, so that no client read waits on WeChat for a token
-//! the hub has seen before.
+//! before it stops being handed out as fresh (its cut-off), by whichever
+//! replica takes the store's lock first, so that no client read waits on
+//! WeChat for a token the hub has seen before.
 //!
-//! A key is due in the margin window before the point where the store
-//! stops handing its token out (see [`EXPIRY_MARGIN_SECS`]): from
-//! `expires_at - 2 * margin`, plus a jitter spread evenly over one margin
-//! and fixed by the key and the token's timestamp, so that every replica
-//! computes the same moment and 1,000 authorizers fetched in the same
-//! second are refreshed over the whole window. Clients keep getting the
-//! current token meanwhile; it stays valid until the new one is stored.
+//! A key is due early enough that its refresh lands before the cut-off
+//! even if WeChat takes the whole request timeout, twice: the first try
+//! and one retry, each allowed the timeout and a little slack (the
+//! [`lead`]). Within the window of one margin (see
+//! [`EXPIRY_MARGIN_SECS`](super::source::EXPIRY_MARGIN_SECS))
+//! that ends there, its moment is spread by a jitter fixed by the key and
+//! the token's timestamp, so that every replica computes the same moment
+//! and 1,000 authorizers fetched in the same second are refreshed over the
+//! whole window. Clients keep getting the current token meanwhile, past
+//! the cut-off too while a refresh is under way (see
+//! [`StoreSource`]'s fetch): it stays valid until the new one is stored.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,9 +23,10 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::builder::DEFAULT_TIMEOUT;
 use super::door::post_json;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
-use super::source::{StoreSource, EXPIRY_MARGIN_SECS};
+use super::source::{cutoff, StoreSource};
 use super::store::{authorizer_keys, Store, VERIFY_TICKET_LIFE};
 use super::watch::{StoreEvent, StoreListener};
 use crate::clock::{millis, Clock};
@@ -66,19 +71,44 @@ fn backoff_after(failures: u32) -> Duration {
         .min(BACKOFF_CAP)
 }
 
+/// Tries of a refresh ahead that land before the cut-off: the first, and
+/// one retry after [`BACKOFF_BASE`].
+const TRIES_BEFORE_CUTOFF: u32 = 2;
+
+/// What each try is allowed beyond the upstream timeout: the refresh
+/// thread's tick (a second by default), the backoff before the retry and
+/// the store's round trips.
+const TRY_SLACK: Duration = Duration::from_secs(2);
+
+/// How long before its cut-off a key is due at the latest (seconds), for
+/// an upstream `timeout` per call: [`TRIES_BEFORE_CUTOFF`] tries of the
+/// timeout and [`TRY_SLACK`] each. 24 s with the default 10 s timeout.
+pub(crate) fn lead(timeout: Duration) -> u64 {
+    timeout
+        .saturating_add(TRY_SLACK)
+        .saturating_mul(TRIES_BEFORE_CUTOFF)
+        .as_secs()
+}
+
 /// When the refresh of `token`, stored under `key`, is due (Unix
-/// seconds): within the margin window before the store stops handing it
-/// out, at a point fixed by the key and the token's timestamp.
-pub(crate) fn due_at(key: &TokenKey, token: &Token) -> u64 {
-    let margin = (token.expires_in() / 10).min(EXPIRY_MARGIN_SECS);
-    let window_start = token.expires_at().saturating_sub(2 * margin);
-    if margin == 0 {
-        return window_start;
+/// seconds): at least `lead` seconds before the store stops handing it
+/// out as fresh, within one margin's window, at a point fixed by the key
+/// and the token's timestamp. Never in the first half of the time it is
+/// fresh: a lifetime too short for the lead is replaced at mid-life, not
+/// as soon as it is stored.
+pub(crate) fn due_at(key: &TokenKey, token: &Token, lead: u64) -> u64 {
+    let cutoff = cutoff(token);
+    let margin = token.expires_at() - cutoff;
+    let earliest = token.timestamp() + cutoff.saturating_sub(token.timestamp()) / 2;
+    let end = cutoff.saturating_sub(lead).max(earliest);
+    let start = end.saturating_sub(margin).max(earliest);
+    if start == end {
+        return start;
     }
     let mut hasher = DefaultHasher::new();
     key.hash(&mut hasher);
     token.timestamp().hash(&mut hasher);
-    window_start + hasher.finish() % margin
+    start + hasher.finish() % (end - start)
 }
 
 /// What one pass over the served keys did.
@@ -137,6 +167,8 @@ pub(crate) struct Ahead {
     /// When this hub started (Unix seconds): a platform with no ticket at
     /// all is stale 20 minutes after it.
     started: u64,
+    /// How long before its cut-off a key is due at the latest ([`lead`]).
+    lead: u64,
 }
 
 impl Ahead {
@@ -161,7 +193,21 @@ impl Ahead {
             reload_at: Mutex::new(0),
             components,
             start_pushes: Mutex::new(HashMap::new()),
+            lead: lead(DEFAULT_TIMEOUT),
         }
+    }
+
+    /// Schedules refreshes for an upstream `timeout` per call (see
+    /// [`lead`]).
+    pub fn upstream_timeout(mut self, timeout: Duration) -> Ahead {
+        self.lead = lead(timeout);
+        self
+    }
+
+    /// When the refresh of `token`, stored under `key`, is due (Unix
+    /// seconds; see [`due_at`]).
+    pub fn due_at(&self, key: &TokenKey, token: &Token) -> u64 {
+        due_at(key, token, self.lead)
     }
 
     /// For each platform whose last verify ticket arrived more than 20
@@ -389,7 +435,7 @@ impl Ahead {
                 // Counted as a store error; tried again next pass.
                 Err(_) => continue,
             };
-            if now_ms < due_at(&key, &current).saturating_mul(1000) {
+            if now_ms < self.due_at(&key, &current).saturating_mul(1000) {
                 continue;
             }
             let calls = upstream_calls_on_this_thread();
@@ -535,20 +581,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_is_due_in_the_margin_window_before_its_token_stops_being_served() {
+    fn a_key_is_due_two_timeouts_before_its_token_stops_being_served() {
+        let default = lead(Duration::from_secs(10));
+        assert_eq!(default, 24, "two tries of 10 s, and 2 s of slack each");
         let token = Token::with_timestamp("T", 1_000, 7_200);
         let key = TokenKey::access_token("wx1");
-        let due = due_at(&key, &token);
-        // Served until 1000 + 7200 - 300; due in the 300 s before that.
-        assert!(
-            (1_000 + 7_200 - 600..1_000 + 7_200 - 300).contains(&due),
-            "{due}"
+        let due = due_at(&key, &token, default);
+        // Served as fresh until 1000 + 7200 - 300; due in the 300 s that
+        // end 24 s before that.
+        let cutoff = 1_000 + 7_200 - 300;
+        assert!((cutoff - 24 - 300..cutoff - 24).contains(&due), "{due}");
+        assert_eq!(
+            due,
+            due_at(&key, &token, default),
+            "every replica computes the same"
         );
-        assert_eq!(due, due_at(&key, &token), "every replica computes the same");
+        // 60 s: fresh until 1054; 1054 - 24 = 1030, in a window of 6 s,
+        // but never before mid-life (1027).
         let short = Token::with_timestamp("T", 1_000, 60);
-        assert!((1_048..1_054).contains(&due_at(&key, &short)));
+        assert!((1_027..1_030).contains(&due_at(&key, &short, default)));
+        let quick = due_at(&key, &short, lead(Duration::from_secs(3)));
+        assert!((1_038..1_044).contains(&quick), "{quick}");
         let tiny = Token::with_timestamp("T", 1_000, 5);
-        assert_eq!(due_at(&key, &tiny), 1_005, "no margin: due at expiry");
+        assert_eq!(due_at(&key, &tiny, default), 1_002, "mid-life");
     }
 
     #[cfg(feature = "testing")]
@@ -586,7 +641,7 @@ mod tests {
         let mut per_second: HashMap<u64, usize> = HashMap::new();
         for i in 0..1_000 {
             let key = TokenKey::access_token("wxc").for_authorizer(&format!("wxa{i}"));
-            *per_second.entry(due_at(&key, &token)).or_default() += 1;
+            *per_second.entry(due_at(&key, &token, 24)).or_default() += 1;
         }
         // 1,000 over 300 seconds: about 3.3 a second.
         let busiest = per_second.values().max().copied().unwrap();

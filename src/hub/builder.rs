@@ -29,6 +29,9 @@ use crate::token::{Context, TokenKey, TokenSource, Tokens};
 use crate::MessageCrypto;
 use crate::SecretSource;
 
+/// The upstream timeout per call a hub has unless told otherwise.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Builds a [`HubHandler`]. All defaults are in its `Default` impl.
 ///
 /// # Example
@@ -85,7 +88,7 @@ impl Default for HubHandlerBuilder {
             bearer: None,
             lock_ttl: DEFAULT_LOCK_TTL,
             lock_wait: DEFAULT_LOCK_WAIT,
-            timeout: Duration::from_secs(10),
+            timeout: DEFAULT_TIMEOUT,
             errors_with_200: false,
             refresh_limit: RefreshLimit::default(),
             max_staleness: Duration::from_secs(1),
@@ -474,10 +477,9 @@ impl HubHandlerBuilder {
         };
         self.lifetimes.check(appids.as_deref())?;
         // Every upstream call passes this one door: counted for the
-        // metrics and the quota, its token stamped and its lifetime cut.
+        // metrics and the quota, its token stamped by the hub's clock.
         let upstream = Arc::new(HubUpstream {
             inner: upstream,
-            lifetimes: self.lifetimes,
             store: store.clone(),
             clock: self.clock.clone(),
             quota: self.daily_quota,
@@ -501,6 +503,7 @@ impl HubHandlerBuilder {
                 .lock_wait(self.lock_wait)
                 .refresh_limit(self.refresh_limit)
                 .clock(self.clock.clone())
+                .lifetimes(self.lifetimes)
                 .authorizers_in_store(appids.is_some()),
         );
         // The store is the truth: this replica's cache only reads through
@@ -523,15 +526,18 @@ impl HubHandlerBuilder {
             http,
             origin.base_url().to_string(),
         );
-        let ahead = Arc::new(Ahead::new(
-            source,
-            tokens,
-            store.clone(),
-            self.clock,
-            counts.clone(),
-            watched_components,
-            appids.clone(),
-        ));
+        let ahead = Arc::new(
+            Ahead::new(
+                source,
+                tokens,
+                store.clone(),
+                self.clock,
+                counts.clone(),
+                watched_components,
+                appids.clone(),
+            )
+            .upstream_timeout(self.timeout),
+        );
         // Removals on other replicas leave this one's cache at once.
         let watch = store.watch(listener(&ahead))?;
         let ahead_thread = match self.refresh_ahead {

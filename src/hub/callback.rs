@@ -73,9 +73,12 @@ impl HubHandler {
             Handled::Nothing => {}
             Handled::Authorized(tokens) => {
                 // The refresh token is in the store already; the access
-                // token joins it so that every replica serves it.
+                // token joins it, kept as every token is (its configured
+                // lifetime), so that every replica serves it, this one's
+                // cache too (the exchange cached it as WeChat gave it).
                 let key = TokenKey::access_token(appid).for_authorizer(&tokens.authorizer_appid);
-                self.store.put_token(&key, &tokens.access_token)?;
+                let kept = self.ahead.source.put_obtained(&key, &tokens.access_token)?;
+                self.cache.insert(&key, kept);
                 self.ahead.served(&key);
             }
             Handled::Unauthorized(authorizer) => self.ahead.stop_authorizer(appid, &authorizer),

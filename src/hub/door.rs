@@ -9,15 +9,14 @@
 //!   [`quota`](super::quota)) until midnight UTC+8 or a successful opt-in
 //!   `clear_quota`, and answered to clients as `quota_exhausted` (see
 //!   [`HubError`](super::HubError));
-//! - stamped with the hub's clock and cut to the configured lifetime
-//!   ([`Lifetimes`]).
+//! - stamped with the hub's clock (the store cuts it to the configured
+//!   lifetime as it keeps it: [`Lifetimes`](super::lifetime::Lifetimes)).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::lifetime::Lifetimes;
 use super::metrics::{kind_of, Counts};
 use super::quota::{self, day_ends_at, used_up, wechat_day, COUNTER_TTL};
 use super::store::Store;
@@ -96,7 +95,6 @@ pub(crate) fn counter_name(day: u64, kind: &str, appid: &str) -> String {
 /// The upstream source behind the hub's store (see the module docs).
 pub(crate) struct HubUpstream {
     pub inner: Arc<dyn TokenSource>,
-    pub lifetimes: Lifetimes,
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub quota: u64,
@@ -256,7 +254,7 @@ impl HubUpstream {
     }
 
     /// One upstream call: counted before (in the store) and after (for
-    /// `/metrics`, by result); its token stamped and its lifetime cut.
+    /// `/metrics`, by result); its token stamped by the hub's clock.
     fn once(&self, key: &TokenKey, call: &impl Fn() -> Result<Token>) -> Result<Token> {
         self.count(key)?;
         let result = call();
@@ -265,8 +263,7 @@ impl HubUpstream {
             let at = self.clock.unix_secs();
             self.counts.upstream_error(key.appid(), at, e.to_string());
         }
-        let token = result?;
-        Ok(self.lifetimes.apply(key, token, self.clock.unix_secs()))
+        Ok(result?.obtained_at(self.clock.unix_secs()))
     }
 }
 

@@ -254,8 +254,10 @@ impl HubHandler {
     /// tickets it replaced by calling WeChat: every one any replica
     /// sharing the store served in the last week (the store keeps them,
     /// see [`Store::put_served`], so a hub started later refreshes them
-    /// too) whose refresh is due (in the margin window before it stops
-    /// being handed out, jittered per key) is fetched anew under the
+    /// too) whose refresh is due (early enough to land before it stops
+    /// being handed out as fresh even if WeChat takes the whole
+    /// [`timeout`](HubHandlerBuilder::timeout) twice, jittered per key) is
+    /// fetched anew under the
     /// store's lock and refresh limit, while clients keep getting the
     /// current one. A token another replica already replaced is not
     /// fetched again; one the store no longer has (an authorizer that

@@ -1,5 +1,8 @@
 //! The seed's `expires_in`: how long the hub keeps and hands out what it
-//! fetched, per hub and per account, never longer than WeChat said.
+//! fetched, per hub and per account, never longer than WeChat said. Every
+//! token the hub writes to its store is cut here, by
+//! [`StoreSource`](super::StoreSource)'s one writer, whichever way it came
+//! (an upstream call, an authorization push, a copy written back).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,13 +28,16 @@ impl Lifetimes {
             .map(Duration::as_secs)
     }
 
-    /// `token`, just fetched, stamped `now` (Unix seconds) with its
-    /// lifetime cut to `key`'s setting, if shorter.
-    pub fn apply(&self, key: &TokenKey, token: Token, now: u64) -> Token {
-        let lifetime = self
-            .of(key)
-            .map_or(token.expires_in(), |secs| secs.min(token.expires_in()));
-        Token::with_timestamp(token.expose().to_string(), now, lifetime)
+    /// `token` with its lifetime cut to `key`'s setting, if shorter, from
+    /// the same timestamp: cutting twice cuts once, so a token written back
+    /// (a store that lost it) keeps the life it was first given.
+    pub fn apply(&self, key: &TokenKey, token: Token) -> Token {
+        match self.of(key) {
+            Some(secs) if secs < token.expires_in() => {
+                Token::with_timestamp(token.expose().to_string(), token.timestamp(), secs)
+            }
+            _ => token,
+        }
     }
 
     /// Refuses a lifetime under a second (a token no one could use), and
@@ -68,20 +74,20 @@ mod tests {
     fn the_account_setting_beats_the_hub_one_and_neither_lengthens_a_token() {
         let l = lifetimes();
         let t = Token::with_timestamp("T", 100, 7200);
-        let one = l.apply(&TokenKey::access_token("wx1"), t.clone(), 500);
+        let one = l.apply(&TokenKey::access_token("wx1"), t.clone());
         assert_eq!(
             (one.expose(), one.timestamp(), one.expires_in()),
-            ("T", 500, 7000)
+            ("T", 100, 7000)
         );
+        assert_eq!(l.apply(&TokenKey::access_token("wx1"), one.clone()), one);
         let authorizer = TokenKey::access_token("wx2").for_authorizer("wxa");
-        assert_eq!(l.apply(&authorizer, t.clone(), 500).expires_in(), 600);
+        assert_eq!(l.apply(&authorizer, t.clone()).expires_in(), 600);
         let short = Token::with_timestamp("T", 100, 60);
         assert_eq!(
-            l.apply(&TokenKey::access_token("wx1"), short, 500)
-                .expires_in(),
+            l.apply(&TokenKey::access_token("wx1"), short).expires_in(),
             60
         );
-        let default = Lifetimes::default().apply(&TokenKey::access_token("wx1"), t, 500);
+        let default = Lifetimes::default().apply(&TokenKey::access_token("wx1"), t);
         assert_eq!(default.expires_in(), 7200);
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::lifetime::Lifetimes;
 use super::store::{fence_name, store_error, Store, FENCE_TTL};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
@@ -28,14 +29,22 @@ pub(crate) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(45);
 /// past [`DEFAULT_LOCK_TTL`], so a dead holder's lock expires first.
 pub(crate) const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(50);
 
-/// How long before its expiry a stored token stops being handed out (and
-/// is refreshed ahead): the client cache's default margin, so that what the
-/// store hands out is not refreshed by its own clients at once.
+/// How long before its expiry a stored token stops being handed out as
+/// fresh, at most (a tenth of its life if less): its cut-off, which its
+/// refresh ahead lands before. The client cache's default margin, so that
+/// what the store hands out is not refreshed by its own clients at once.
+/// Past it, the token is still handed out while it is being replaced (see
+/// [`StoreSource`]).
 pub(crate) const EXPIRY_MARGIN_SECS: u64 = 300;
 
 /// Asked under the lock before each upstream call, ahead of the refresh
 /// limit: an error refuses the call (the hub's remembered used-up quota).
 pub(crate) type UpstreamGate = Arc<dyn Fn(&TokenKey, &Context<'_>) -> Result<()> + Send + Sync>;
+/// When the store stops handing `token` out as fresh (Unix seconds).
+pub(crate) fn cutoff(token: &Token) -> u64 {
+    let margin = crate::token::cache::margin(token, EXPIRY_MARGIN_SECS);
+    token.expires_at().saturating_sub(margin)
+}
 
 /// A [`TokenSource`] that keeps tokens in a [`Store`] and calls an upstream
 /// source (usually a [`SecretSource`](crate::SecretSource)) only while
@@ -51,6 +60,13 @@ pub(crate) type UpstreamGate = Arc<dyn Fn(&TokenKey, &Context<'_>) -> Result<()>
 /// - While another process holds the lock, the store is read every 20 ms
 ///   until its token appears or the lock can be taken (it expires by itself
 ///   if its holder died), for at most [`lock_wait`](StoreSource::lock_wait).
+/// - A `fetch` that finds the stored token past its cut-off (a tenth of
+///   its life, at most 300 s, before it expires) but not expired gets
+///   that token at once while
+///   another holds the lock (a refresh is under way), and if its own
+///   refresh fails with anything but an invalid request: a token WeChat
+///   still accepts is served until its replacement is in the store, and
+///   no read waits on another's upstream call for a key it has had.
 ///
 /// - When the store has lost a token (a Redis restart), the last token
 ///   this replica read, if still fresh, is written back under the lock
@@ -101,6 +117,9 @@ pub struct StoreSource {
     authorizers_in_store: bool,
     /// Asked before the refresh limit admits an upstream call.
     gate: Option<UpstreamGate>,
+    /// How long the hub keeps what it writes (a hub's configured
+    /// `expires_in`); none over a plain `StoreSource`.
+    lifetimes: Lifetimes,
 }
 
 impl StoreSource {
@@ -120,6 +139,7 @@ impl StoreSource {
             known: Mutex::new(HashMap::new()),
             authorizers_in_store: false,
             gate: None,
+            lifetimes: Lifetimes::default(),
         }
     }
 
@@ -127,6 +147,13 @@ impl StoreSource {
     /// a call it refuses is not made and spends none of the limit.
     pub(crate) fn gate(mut self, gate: UpstreamGate) -> StoreSource {
         self.gate = Some(gate);
+        self
+    }
+
+    /// Cuts every token written to the store to `lifetimes` (see
+    /// [`keep`](StoreSource::keep)).
+    pub(crate) fn lifetimes(mut self, lifetimes: Lifetimes) -> StoreSource {
+        self.lifetimes = lifetimes;
         self
     }
 
@@ -185,6 +212,12 @@ impl StoreSource {
             .filter(|t| self.is_usable(t, stale)))
     }
 
+    /// Whether WeChat still accepts `token`: it has not expired by this
+    /// source's clock (its cut-off may have passed).
+    fn is_accepted(&self, token: &Token) -> bool {
+        token.expires_at() > self.clock.unix_secs()
+    }
+
     fn is_usable(&self, token: &Token, stale: Option<&Token>) -> bool {
         is_fresh(token, self.clock.unix_secs())
             && stale.is_none_or(|s| s.expose() != token.expose())
@@ -233,7 +266,7 @@ impl StoreSource {
                 // The store lost the token (a Redis restart): this
                 // replica's copy, still good, keeps the lineage, and WeChat
                 // is not asked for a token that would fork it.
-                return self.store_fenced(key, token, fence);
+                return self.keep(key, token, fence);
             }
         }
         if let Some(gate) = &self.gate {
@@ -263,13 +296,17 @@ impl StoreSource {
             Some(stale) if !ahead => self.upstream.refresh(key, stale, cx)?,
             _ => self.upstream.fetch(key, cx)?,
         };
-        self.store_fenced(key, token, fence)
+        self.keep(key, token, fence)
     }
 
-    /// Stores `token` with `fence` and returns it; if a newer one was
-    /// stored meanwhile, that one; if the authorizer was removed
-    /// meanwhile, the error of an authorizer that has not authorized.
-    fn store_fenced(&self, key: &TokenKey, token: Token, fence: u64) -> Result<Token> {
+    /// The one way a token enters the store, whatever brought it (an
+    /// upstream call, an authorization push, this replica's copy written
+    /// back): cut to the configured lifetime, then stored with `fence`
+    /// and returned; if a newer one was stored meanwhile, that one; if the
+    /// authorizer was removed meanwhile, the error of an authorizer that
+    /// has not authorized.
+    fn keep(&self, key: &TokenKey, token: Token, fence: u64) -> Result<Token> {
+        let token = self.lifetimes.apply(key, token);
         if self.store.put_token_fenced(key, &token, fence)? {
             return Ok(token);
         }
@@ -291,6 +328,21 @@ impl StoreSource {
                 "a newer token of {key:?} was stored by another replica, and is gone"
             ))
         })
+    }
+
+    /// Stores `token`, obtained from WeChat outside this source (an
+    /// authorizer's first token, from the code an `authorized` push
+    /// brought), stamped by this source's clock, as every token is kept
+    /// (see [`keep`](StoreSource::keep)), and returns it as stored. Its
+    /// fence is taken now: a refresh under way with an older one cannot
+    /// overwrite it.
+    #[cfg(feature = "crypto")]
+    pub(crate) fn put_obtained(&self, key: &TokenKey, token: &Token) -> Result<Token> {
+        let fence = self.store.increment(&fence_name(key), FENCE_TTL)?;
+        let token = token.obtained_at(self.clock.unix_secs());
+        let token = self.keep(key, token, fence)?;
+        self.known.lock().insert(key.clone(), token.clone());
+        Ok(token)
     }
 
     /// Replaces `current`, the stored token of `key`, before it expires,
@@ -339,16 +391,35 @@ impl StoreSource {
         stale: Option<&Token>,
         cx: &Context<'_>,
     ) -> Result<Token> {
-        if let Some(token) = self.usable(key, stale)? {
-            return Ok(token);
+        let stored = self.store.get_token(key)?;
+        if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
+            return Ok(token.clone());
         }
+        // Past its cut-off, a token WeChat still accepts answers a plain
+        // read while it is being replaced (under the lock, by any replica)
+        // and if replacing it fails: a read never waits on WeChat for a key
+        // it has had.
+        let current = stored.filter(|t| stale.is_none() && self.is_accepted(t));
         // A wait too long to add up is no deadline at all.
         let deadline = Instant::now().checked_add(self.lock_wait);
         loop {
             if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
                 let token = self.call_upstream(key, stale, false, cx);
                 drop(guard);
-                return token;
+                return match (token, current) {
+                    (Err(e), Some(current)) if leaves_current(&e) => {
+                        log::warn!(
+                            "wechat hub: replacing {key:?} failed; its current token, which \
+                             WeChat accepts for {}s more, is served meanwhile: {e}",
+                            current.expires_at().saturating_sub(self.clock.unix_secs())
+                        );
+                        Ok(current)
+                    }
+                    (token, _) => token,
+                };
+            }
+            if let Some(current) = current {
+                return Ok(current);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(store_error(format!(
@@ -364,6 +435,17 @@ impl StoreSource {
     }
 }
 
+/// Whether a failed replacement leaves the current token to be served:
+/// WeChat, the network or the refresh limit failed the call, not the
+/// request itself (an authorizer that revoked, a key the hub does not
+/// serve).
+fn leaves_current(e: &crate::error::Error) -> bool {
+    !matches!(
+        e.kind(),
+        crate::ErrorKind::InvalidRequest { .. } | crate::ErrorKind::Config { .. }
+    )
+}
+
 /// The error for an authorizer the store holds no refresh token of: it
 /// revoked its authorization (`unauthorized`, on any replica), or never
 /// authorized the platform. An invalid request: no call can fix it.
@@ -374,10 +456,9 @@ fn not_authorized(component_appid: &str, authorizer_appid: &str) -> crate::error
     ))
 }
 
-/// Whether a stored token may still be handed out (see
-/// [`EXPIRY_MARGIN_SECS`]).
+/// Whether a stored token may be handed out as fresh at `now`.
 fn is_fresh(token: &Token, now: u64) -> bool {
-    crate::token::cache::is_fresh(token, now, EXPIRY_MARGIN_SECS)
+    now < cutoff(token)
 }
 
 impl TokenSource for StoreSource {
@@ -480,6 +561,71 @@ mod tests {
         lose();
         assert_eq!(client.token(&key).unwrap().expose(), "T2");
         assert_eq!(upstream.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// A token stored 570 s into its 600 s: past its cut-off (a tenth of
+    /// its life before expiry), still accepted for 30 s.
+    fn past_its_cutoff(store: &MemoryStore, key: &TokenKey) -> Token {
+        let token = Token::with_timestamp("CURRENT", crate::token::unix_now() - 570, 600);
+        store.put_token(key, &token).unwrap();
+        token
+    }
+
+    /// Fails every call: as WeChat would (-1), or refusing the request.
+    #[derive(Debug)]
+    struct Down {
+        refused: bool,
+    }
+
+    impl TokenSource for Down {
+        fn fetch(&self, _key: &TokenKey, _cx: &Context<'_>) -> Result<Token> {
+            Err(if self.refused {
+                crate::error::Error::invalid("no such authorizer")
+            } else {
+                crate::error::Error::new(crate::ErrorKind::Api {
+                    errcode: -1,
+                    errmsg: "system error".into(),
+                    status: 200,
+                })
+            })
+        }
+    }
+
+    #[test]
+    fn a_read_past_the_cutoff_gets_the_current_token_while_another_replaces_it() {
+        let store = Arc::new(MemoryStore::new());
+        let key = TokenKey::access_token("wx1");
+        let current = past_its_cutoff(&store, &key);
+        // Another replica's refresh is under way.
+        let held = store.lock(&key, Duration::from_secs(60)).unwrap().unwrap();
+        let upstream = Arc::new(Counting::default());
+        let source = StoreSource::from_arcs(store.clone(), upstream.clone())
+            .lock_wait(Duration::from_millis(50));
+        let client = Client::builder().token_source(source).build().unwrap();
+        assert_eq!(client.token(&key).unwrap(), current, "no wait, no call");
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 0);
+        // Once the lock is free, a read replaces it itself.
+        drop(held);
+        client.forget_token(&key);
+        assert_eq!(client.token(&key).unwrap().expose(), "T1");
+    }
+
+    #[test]
+    fn a_failed_replacement_serves_the_current_token_unless_the_request_is_refused() {
+        let key = TokenKey::access_token("wx1");
+        for refused in [false, true] {
+            let store = Arc::new(MemoryStore::new());
+            let current = past_its_cutoff(&store, &key);
+            let source = StoreSource::from_arcs(store, Arc::new(Down { refused }));
+            let client = Client::builder().token_source(source).build().unwrap();
+            match client.token(&key) {
+                Ok(token) => assert!(!refused && token == current),
+                Err(e) => assert!(
+                    refused && matches!(e.kind(), crate::ErrorKind::InvalidRequest { .. }),
+                    "{e:?}"
+                ),
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use super::ahead::{due_at, SERVED_FOR};
+use super::ahead::SERVED_FOR;
 use super::door::counter_name;
 use super::handler::HubHandler;
 use super::metrics::kind_of;
@@ -60,7 +60,7 @@ impl HubHandler {
                     "held": stored.is_some(),
                     "age_secs": stored.as_ref().map(|t| now.saturating_sub(t.timestamp())),
                     "expires_in_secs": stored.as_ref().map(|t| t.expires_at().saturating_sub(now)),
-                    "refresh_due_in_secs": stored.as_ref().map(|t| due_at(key, t).saturating_sub(now)),
+                    "refresh_due_in_secs": stored.as_ref().map(|t| self.ahead.due_at(key, t).saturating_sub(now)),
                     "calls_today": calls,
                     "daily_quota": self.daily_quota,
                     "quota_exhausted": used_up.is_some(),

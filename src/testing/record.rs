@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -34,6 +35,9 @@ pub struct Received {
     pub body: Vec<u8>,
     /// The body, if it was JSON.
     pub json: Option<Value>,
+    /// When it arrived, before any hold or delay of the fake's: a test
+    /// that times its own calls can tell which were in flight together.
+    pub at: Instant,
 }
 
 impl Received {
@@ -45,6 +49,7 @@ impl Received {
             headers: req.headers.clone(),
             body: req.body.clone(),
             json: req.json(),
+            at: Instant::now(),
         }
     }
 

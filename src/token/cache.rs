@@ -511,8 +511,12 @@ impl TokenCache {
 /// lifetime (at most `max_margin` seconds) before it expires. The one
 /// place expiry is decided, for the client cache and the hub's store.
 pub(crate) fn is_fresh(token: &Token, now: u64, max_margin: u64) -> bool {
-    let margin = (token.expires_in() / 10).min(max_margin);
-    now < token.expires_at().saturating_sub(margin)
+    now < token.expires_at().saturating_sub(margin(token, max_margin))
+}
+
+/// How long before it expires `token` stops being fresh (see [`is_fresh`]).
+pub(crate) fn margin(token: &Token, max_margin: u64) -> u64 {
+    (token.expires_in() / 10).min(max_margin)
 }
 
 /// Ends a flight when dropped: stores a successful token in the slot,

@@ -71,6 +71,12 @@ impl Token {
         }))
     }
 
+    /// The same value and lifetime, obtained at `timestamp`: a hub stamps
+    /// what it obtains from WeChat by its own clock.
+    pub(crate) fn obtained_at(&self, timestamp: u64) -> Token {
+        Token::with_timestamp(self.expose(), timestamp, self.0.expires_in)
+    }
+
     /// The same token, as the cache holds it under `key`.
     pub(crate) fn held_under(&self, key: &TokenKey) -> Token {
         Token(Arc::new(Held {

@@ -9,24 +9,36 @@ use parking_lot::{Condvar, Mutex};
 /// A gate requests wait at until it opens.
 #[derive(Default)]
 pub(super) struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
+    state: Mutex<GateState>,
+    /// Told when the gate opens and when a request arrives at it.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    /// Requests waiting at the gate now.
+    waiting: usize,
 }
 
 impl Gate {
     pub(super) fn wait(&self) {
-        let mut open = self.open.lock();
+        let mut state = self.state.lock();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !*open {
-            if self.opened.wait_until(&mut open, deadline).timed_out() {
-                return;
+        state.waiting += 1;
+        self.changed.notify_all();
+        while !state.open {
+            if self.changed.wait_until(&mut state, deadline).timed_out() {
+                break;
             }
         }
+        state.waiting -= 1;
     }
 }
 
-/// Keeps an authorizer's token answers waiting; see
-/// [`FakeWechat::hold_authorizer`](super::FakeWechat::hold_authorizer). Releases them when dropped.
+/// Keeps answers waiting; see [`FakeWechat::hold`](super::FakeWechat::hold)
+/// and [`FakeWechat::hold_authorizer`](super::FakeWechat::hold_authorizer).
+/// Releases them when dropped.
 pub struct Hold {
     pub(super) gate: Arc<Gate>,
 }
@@ -34,19 +46,45 @@ pub struct Hold {
 impl Hold {
     /// Lets the held answers go.
     pub fn release(self) {}
+
+    /// How many requests wait at this hold now.
+    pub fn held(&self) -> usize {
+        self.gate.state.lock().waiting
+    }
+
+    /// Waits until at least `n` requests wait at this hold, for at most
+    /// `timeout`; returns whether they do. Lets a test know a call is in
+    /// flight without sleeping.
+    pub fn wait_held(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = self.gate.state.lock();
+        while state.waiting < n {
+            if self
+                .gate
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        state.waiting >= n
+    }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        *self.gate.open.lock() = true;
-        self.gate.opened.notify_all();
+        self.gate.state.lock().open = true;
+        self.gate.changed.notify_all();
     }
 }
 
 impl std::fmt::Debug for Hold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.gate.state.lock();
         f.debug_struct("Hold")
-            .field("open", &*self.gate.open.lock())
+            .field("open", &state.open)
+            .field("held", &state.waiting)
             .finish()
     }
 }

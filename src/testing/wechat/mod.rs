@@ -317,6 +317,43 @@ impl FakeWechat {
         self.shared.state.lock().delays.insert(path.into(), delay);
     }
 
+    /// Holds every answer on `path` (token and ticket endpoints included)
+    /// until the returned [`Hold`] is released or dropped (or 30 s pass, so
+    /// a forgotten hold cannot hang a test); a later hold on the same path
+    /// replaces it. Lets a test keep a call in flight for as long as it
+    /// needs, and know when it is ([`Hold::wait_held`]), with no timing in
+    /// the assertion.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wechat::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let hold = fake.hold("/cgi-bin/token");
+    /// let client = wechat::Client::builder()
+    ///     .base_url(fake.url())
+    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// let key = wechat::TokenKey::access_token("wx1");
+    /// let fetch = std::thread::spawn(move || client.token(&key).map(|t| t.expose().to_string()));
+    /// assert!(hold.wait_held(1, Duration::from_secs(10)), "the fetch is in flight");
+    /// hold.release();
+    /// assert!(fetch.join().unwrap()?.starts_with("TOKEN_wx1_"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hold(&self, path: &str) -> Hold {
+        let gate = Arc::new(Gate::default());
+        self.shared
+            .state
+            .lock()
+            .holds
+            .insert(path.into(), gate.clone());
+        Hold { gate }
+    }
+
     /// How many requests `path` received (token and ticket endpoints
     /// included). `"/cgi-bin/stable_token#force"` counts forced stable
     /// refreshes only.

@@ -8,11 +8,17 @@ use crate::testing::server::{Req, Resp};
 type Endpoint = fn(&Shared, &Req) -> Resp;
 
 pub(super) fn handle(shared: &Shared, req: &Req) -> Resp {
-    let delay = {
+    let (hold, delay) = {
         let mut st = shared.state.lock();
         *st.counts.entry(req.path.clone()).or_default() += 1;
-        st.delays.get(&req.path).copied()
+        (
+            st.holds.get(&req.path).cloned(),
+            st.delays.get(&req.path).copied(),
+        )
     };
+    if let Some(gate) = hold {
+        gate.wait();
+    }
     if let Some(delay) = delay {
         std::thread::sleep(delay);
     }

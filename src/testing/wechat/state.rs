@@ -46,6 +46,8 @@ pub(super) struct State {
     pub(super) counts: HashMap<String, usize>,
     pub(super) canned: HashMap<String, VecDeque<Canned>>,
     pub(super) delays: HashMap<String, Duration>,
+    /// Gates answers on a path wait at, by path (see `FakeWechat::hold`).
+    pub(super) holds: HashMap<String, Arc<Gate>>,
     pub(super) media: HashMap<String, (String, Vec<u8>)>,
     pub(super) lifetime: u64,
     /// Seconds a replaced token stays valid (WeChat's 300).
