@@ -437,7 +437,7 @@ impl TokenCache {
             None => Schedule::unpack(Some(stamp)),
             Some(_) => Schedule::default(),
         };
-        let admission = limit.decide(slots.key(), stored, now, stale.filter(|_| rejected));
+        let admission = limit.decide(slots.key(), stored, now, stale, rejected);
         if let (Some(schedule), None) = (admission.schedule, self.read_through) {
             slots.slot_or_insert_with(Slot::vacant).stamp = schedule.pack();
         }

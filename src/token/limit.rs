@@ -22,8 +22,12 @@ const CEILING_FLOORS: u64 = 4;
 /// tokens.
 ///
 /// After the burst (3 calls by default) the next call is allowed after
-/// 2 s; each further call doubles the wait, up to the floor (30 s by
-/// default), and while the storm goes on, up to four floors (2 minutes).
+/// 2 s; each further call that replaces a token younger than the floor
+/// (one WeChat rejected, or a caller threw away) doubles the wait, up to
+/// the floor (30 s by default), and while the storm goes on, up to four
+/// floors (2 minutes). A call that replaces no young token (a first fetch,
+/// a hub's refresh ahead of expiry) spends the burst but never lengthens
+/// the wait, so a key refreshed on schedule is never held back.
 /// The wait falls back to 2 s once a token has lived a floor past the time
 /// its replacement was allowed (a token WeChat kept accepting), and each
 /// further floor of such quiet gives one call of the burst back.
@@ -214,8 +218,18 @@ impl RefreshLimit {
 
     /// Admits one call at `now_ms` (Unix milliseconds) given the key's
     /// `schedule`. Returns the new schedule, or how long until a call is
-    /// allowed.
-    pub(crate) fn admit(&self, schedule: Schedule, now_ms: u64) -> Result<Schedule, Duration> {
+    /// allowed. `young`: the call replaces a token younger than the floor
+    /// (WeChat rejected it, or a caller threw it away): past the burst,
+    /// such a call doubles the wait. Any other call (a first fetch, a
+    /// token replaced ahead of its expiry, one that lived past the floor)
+    /// spends the burst but never lengthens the wait, so a key refreshed
+    /// on schedule is never held back by the doubling.
+    pub(crate) fn admit(
+        &self,
+        schedule: Schedule,
+        now_ms: u64,
+        young: bool,
+    ) -> Result<Schedule, Duration> {
         let floor = millis(self.floor);
         if floor == 0 {
             // Unlimited, even for callers whose clock readings interleave.
@@ -240,24 +254,29 @@ impl RefreshLimit {
             next.calls = next.calls.min(spent).saturating_sub(back);
             next.warned = false;
         }
-        next.calls = next.calls.saturating_add(1);
+        if young || u32::from(next.calls) < self.burst {
+            next.calls = next.calls.saturating_add(1);
+        }
         next.next = now_ms.saturating_add(self.wait_after(next.calls));
         Ok(next)
     }
 
     /// Decides one upstream call for `key` at `now_ms`, given its stored
-    /// schedule. `rejected`: the token WeChat rejected, which this call is
-    /// to replace (`None` for a fetch, a refresh ahead or a caller's own
-    /// refresh); its age, if it is under the floor, is named in a refusal
-    /// and warned about once per storm.
+    /// schedule. `replaced`: the token this call replaces because WeChat
+    /// rejected it or a caller threw it away (`None` for a fetch or a
+    /// refresh ahead); if it is younger than the floor, the call counts
+    /// towards the storm (see [`admit`](RefreshLimit::admit)). `rejected`:
+    /// WeChat rejected it; then its age is named in a refusal and warned
+    /// about once per storm (a caller's own refresh warns of nothing).
     pub(crate) fn decide(
         &self,
         key: &TokenKey,
         stored: Schedule,
         now_ms: u64,
-        rejected: Option<&Token>,
+        replaced: Option<&Token>,
+        rejected: bool,
     ) -> Admission {
-        let young = rejected.and_then(|token| {
+        let age = replaced.and_then(|token| {
             // The age on the limit's own clock when it made the call; a
             // token it never fetched carries its own timestamp.
             let fetched = self
@@ -266,7 +285,8 @@ impl RefreshLimit {
             let age = Duration::from_millis(now_ms.saturating_sub(fetched));
             (age < self.floor).then_some(age)
         });
-        match self.admit(stored, now_ms) {
+        let young = age.filter(|_| rejected);
+        match self.admit(stored, now_ms, age.is_some()) {
             Ok(mut schedule) => {
                 let warn = young.filter(|_| !schedule.warned);
                 schedule.warned |= warn.is_some();
@@ -332,7 +352,7 @@ mod tests {
         for s in 0..secs {
             // Several asks a second, as many callers would make.
             for _ in 0..3 {
-                if let Ok(next) = limit.admit(schedule, T0 + s * 1000) {
+                if let Ok(next) = limit.admit(schedule, T0 + s * 1000, true) {
                     schedule = next;
                     admitted.push(s);
                 }
@@ -366,8 +386,11 @@ mod tests {
     fn the_wait_falls_back_once_a_token_lives_past_the_floor() {
         let limit = RefreshLimit::default();
         let mut schedule = Schedule::default();
-        let at =
-            |s: &mut Schedule, secs: u64| limit.admit(*s, T0 + secs * 1000).map(|next| *s = next);
+        let at = |s: &mut Schedule, secs: u64| {
+            limit
+                .admit(*s, T0 + secs * 1000, true)
+                .map(|next| *s = next)
+        };
         // A 2-second storm: the burst at 0, one more at 2 s.
         for _ in 0..3 {
             at(&mut schedule, 0).unwrap();
@@ -393,11 +416,57 @@ mod tests {
     }
 
     #[test]
+    fn refreshes_on_schedule_never_lengthen_the_wait() {
+        // A hub refreshing 60 s tokens ahead, every 28 s for a day: each
+        // call is admitted, and a storm after them starts at 2 s.
+        let limit = RefreshLimit::default();
+        let mut schedule = Schedule::default();
+        for n in 0..86_400 / 28 {
+            schedule = limit
+                .admit(schedule, T0 + n * 28_000, false)
+                .unwrap_or_else(|wait| panic!("call {n} refused for {wait:?}"));
+        }
+        let at = T0 + 86_400_000;
+        schedule = limit.admit(schedule, at, true).unwrap();
+        assert_eq!(
+            limit.admit(schedule, at, true),
+            Err(Duration::from_secs(2)),
+            "a storm after a day of refreshes on schedule starts at 2 s"
+        );
+    }
+
+    #[test]
+    fn a_callers_own_refresh_counts_towards_the_storm_but_warns_of_nothing() {
+        let limit = RefreshLimit::new(1, Duration::from_secs(30));
+        let key = TokenKey::access_token("wx1");
+        let token = Token::with_timestamp("t", T0 / 1000, 7200);
+        let first = limit.decide(&key, Schedule::default(), T0, None, false);
+        let stored = first.schedule.unwrap();
+        let own = limit.decide(&key, stored, T0 + 5_000, Some(&token), false);
+        assert_eq!(own.warn, None);
+        let stored = own.schedule.unwrap();
+        // Past the burst of 1: 2 s, then doubled to 4 s by the young refresh.
+        let refused = limit.decide(&key, stored, T0 + 6_000, Some(&token), false);
+        assert_eq!(refused.warn, None);
+        match refused.outcome.unwrap_err().kind() {
+            ErrorKind::RefreshLimited {
+                retry_after,
+                rejected_after,
+                ..
+            } => assert_eq!(
+                (*retry_after, *rejected_after),
+                (Duration::from_secs(3), None)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn unlimited_admits_everything() {
         let limit = RefreshLimit::unlimited();
         let mut schedule = Schedule::default();
         for now in (0..1000).rev() {
-            schedule = limit.admit(schedule, now).unwrap();
+            schedule = limit.admit(schedule, now, true).unwrap();
         }
     }
 
@@ -413,7 +482,7 @@ mod tests {
         // A schedule stored as a plain time by an older hub, far ahead.
         let old = Schedule::unpack(Some(T0 + 90_000));
         let limit = RefreshLimit::default();
-        assert!(limit.admit(old, T0).is_ok());
+        assert!(limit.admit(old, T0, true).is_ok());
     }
 
     #[test]
@@ -423,7 +492,7 @@ mod tests {
         let token = Token::with_timestamp("t", T0 / 1000, 7200);
         let mut stored = Schedule::default();
         let mut decide = |secs: u64, rejected: Option<&Token>| {
-            let admission = limit.decide(&key, stored, T0 + secs * 1000, rejected);
+            let admission = limit.decide(&key, stored, T0 + secs * 1000, rejected, true);
             if let Some(schedule) = admission.schedule {
                 stored = schedule;
             }
@@ -449,7 +518,7 @@ mod tests {
             (false, Some(Duration::from_secs(1)))
         );
         // The refusal names the rejection's age.
-        let refused = limit.decide(&key, stored, T0 + 61_000, Some(&token));
+        let refused = limit.decide(&key, stored, T0 + 61_000, Some(&token), true);
         match refused.outcome.unwrap_err().kind() {
             ErrorKind::RefreshLimited { rejected_after, .. } => {
                 assert_eq!(*rejected_after, Some(Duration::from_secs(1)))
