@@ -504,6 +504,7 @@ impl HubHandlerBuilder {
                 .refresh_limit(self.refresh_limit)
                 .clock(self.clock.clone())
                 .lifetimes(self.lifetimes)
+                .replaced_ahead(self.refresh_ahead.is_some())
                 .authorizers_in_store(appids.is_some()),
         );
         // The store is the truth: this replica's cache only reads through

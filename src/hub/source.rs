@@ -115,6 +115,10 @@ pub struct StoreSource {
     /// (a hub's platforms): then an authorizer with none is refused with
     /// no upstream call.
     authorizers_in_store: bool,
+    /// A refresh thread replaces tokens ahead of their cut-off (a hub's):
+    /// a read past the cut-off is answered the current token and leaves
+    /// the replacement to that thread, never calling WeChat itself.
+    replaced_ahead: bool,
     /// Asked before the refresh limit admits an upstream call.
     gate: Option<UpstreamGate>,
     /// How long the hub keeps what it writes (a hub's configured
@@ -138,6 +142,7 @@ impl StoreSource {
             clock: Clock::system(),
             known: Mutex::new(HashMap::new()),
             authorizers_in_store: false,
+            replaced_ahead: false,
             gate: None,
             lifetimes: Lifetimes::default(),
         }
@@ -162,6 +167,15 @@ impl StoreSource {
     /// this store.
     pub(crate) fn authorizers_in_store(mut self, yes: bool) -> StoreSource {
         self.authorizers_in_store = yes;
+        self
+    }
+
+    /// Leaves the replacement of a token past its cut-off, which WeChat
+    /// still accepts, to a refresh thread (a hub's refresh ahead, which
+    /// retries a failed refresh until the token expires): a read is
+    /// answered the current token at once and never waits on WeChat.
+    pub(crate) fn replaced_ahead(mut self, yes: bool) -> StoreSource {
+        self.replaced_ahead = yes;
         self
     }
 
@@ -281,6 +295,7 @@ impl StoreSource {
             stored_schedule,
             self.clock.unix_millis(),
             rejected.as_ref(),
+            true,
         );
         // Spent before the call: a replica that dies during it has still
         // called WeChat. A refusal that warns is written too, so that the
@@ -400,6 +415,9 @@ impl StoreSource {
         // and if replacing it fails: a read never waits on WeChat for a key
         // it has had.
         let current = stored.filter(|t| stale.is_none() && self.is_accepted(t));
+        if let (true, Some(current)) = (self.replaced_ahead, &current) {
+            return Ok(current.clone());
+        }
         // A wait too long to add up is no deadline at all.
         let deadline = Instant::now().checked_add(self.lock_wait);
         loop {
@@ -626,6 +644,26 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn with_a_refresh_thread_a_read_past_the_cutoff_never_calls_upstream() {
+        let store = Arc::new(MemoryStore::new());
+        let key = TokenKey::access_token("wx1");
+        let current = past_its_cutoff(&store, &key);
+        let upstream = Arc::new(Counting::default());
+        let source = StoreSource::from_arcs(store.clone(), upstream.clone()).replaced_ahead(true);
+        let client = Client::builder().token_source(source).build().unwrap();
+        // The lock is free, and still the read leaves the call to the thread.
+        assert_eq!(client.token(&key).unwrap(), current);
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 0);
+        // An expired token is no answer: the read fetches.
+        store
+            .put_token(&key, &Token::with_timestamp("OLD", 0, 600))
+            .unwrap();
+        client.forget_token(&key);
+        assert_eq!(client.token(&key).unwrap().expose(), "T1");
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
