@@ -302,8 +302,9 @@ pub enum ErrorKind {
         reason: String,
     },
     /// A token fetch or refresh was not sent upstream: the key has used
-    /// its [`RefreshLimit`](crate::RefreshLimit) (a burst, then one call per
-    /// floor interval). Try again after `retry_after`.
+    /// its [`RefreshLimit`](crate::RefreshLimit) (a burst, then waits from
+    /// 2 s that double while young tokens keep being replaced). Try again
+    /// after `retry_after`.
     RefreshLimited {
         /// The token's key, for example `AccessToken(wx1234)`.
         key: String,

@@ -141,7 +141,7 @@
 //!   along with the first). Errcode -1 is retried with jittered backoff, bounded;
 //!   other errcodes (45009 quota included) are returned at once.
 //! - Token calls are rate-limited per key ([`RefreshLimit`]: 3 at once,
-//!   then waits from 2 s doubling while WeChat keeps rejecting new tokens),
+//!   then waits from 2 s doubling while young tokens keep being replaced),
 //!   so a storm of rejected tokens cannot burn WeChat's daily quota, and a
 //!   token invalidated just after a storm is replaced at once; a refused
 //!   call fails with [`ErrorKind::RefreshLimited`], which (like a `log`

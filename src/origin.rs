@@ -69,7 +69,7 @@ impl Origin {
         if base_url.contains(['?', '#']) {
             return Err(Error::config(format!(
                 "base url must have no query or fragment, got {:?}",
-                redact_url(base_url)
+                without_userinfo(&redact_url(base_url))
             )));
         }
         let bad = || {
@@ -266,6 +266,12 @@ mod tests {
         assert_eq!(
             Origin::parse("http://me:pw@h/x").unwrap_err().to_string(),
             "invalid configuration: base url must be http(s)://host[:port][/path], got \"http://[redacted]@h/x\""
+        );
+        assert_eq!(
+            Origin::parse("http://me:pw@h/x?a=1")
+                .unwrap_err()
+                .to_string(),
+            "invalid configuration: base url must have no query or fragment, got \"http://[redacted]@h/x\""
         );
         assert_eq!(
             Origin::parse("http://h:x").unwrap_err().to_string(),

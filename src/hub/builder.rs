@@ -248,8 +248,10 @@ impl HubHandlerBuilder {
 
     /// How often WeChat may be asked for a key's token, by all replicas
     /// sharing the store together: a burst, then waits from 2 s that double
-    /// while WeChat keeps rejecting new tokens (see [`RefreshLimit`]). A refused refresh is answered with reason
-    /// `refresh_limited` (HTTP 429) and `retry_after` seconds.
+    /// while WeChat keeps rejecting young tokens (see [`RefreshLimit`]; a
+    /// refresh ahead spends the burst but never lengthens the wait). A
+    /// refused refresh is answered with reason `refresh_limited` (HTTP 429)
+    /// and `retry_after` seconds.
     ///
     /// Defaults to [`RefreshLimit::default`]: 3 at once, then from 2 s up
     /// to a 30 s floor.

@@ -159,12 +159,13 @@ pub(crate) struct Admission {
 }
 
 impl RefreshLimit {
-    /// `burst` calls at once (at least 1), then waits from 2 s doubling up
-    /// to `floor` (and on up to four floors while a storm lasts); see the
-    /// type's docs.
+    /// `burst` calls at once (at least 1, at most 255), then waits from
+    /// 2 s doubling up to `floor` (and on up to four floors while a storm
+    /// lasts); see the type's docs.
     pub fn new(burst: u32, floor: Duration) -> RefreshLimit {
         RefreshLimit {
-            burst: burst.max(1),
+            // A key's calls are counted in a byte of its packed schedule.
+            burst: burst.clamp(1, u32::from(u8::MAX)),
             floor,
         }
     }
@@ -459,6 +460,17 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_burst_past_what_a_schedule_counts_is_cut_to_255() {
+        let limit = RefreshLimit::new(1_000, Duration::from_secs(30));
+        assert_eq!(limit.burst(), 255);
+        let mut schedule = Schedule::default();
+        for _ in 0..255 {
+            schedule = limit.admit(schedule, T0, true).unwrap();
+        }
+        assert!(limit.admit(schedule, T0, true).is_err());
     }
 
     #[test]
