@@ -751,6 +751,7 @@ impl Driver<'_> {
         let windows = &mut self.faults.windows;
         match action {
             Action::Invalidate => {
+                windows.invalidated.push(now);
                 self.fake.invalidate_current(APPID);
                 self.run.invalidated(millis(self.run.now()) + 1);
                 self.faults.invalidations += 1;

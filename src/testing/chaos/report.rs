@@ -30,6 +30,8 @@ impl Span {
 #[derive(Debug, Default)]
 pub(super) struct Windows {
     pub reject: Vec<Span>,
+    /// When each storm's token was invalidated, in order.
+    pub invalidated: Vec<Duration>,
     pub busy: Vec<Span>,
     pub redis_down: Vec<Span>,
     pub hub_down: Vec<Vec<Span>>,
@@ -113,6 +115,7 @@ fn is_refresh_limited(error: &Error) -> bool {
 /// Judges failures against the windows.
 pub(super) struct Judge {
     reject: Vec<Span>,
+    invalidated: Vec<Duration>,
     busy: Vec<Span>,
     redis_down: Vec<Span>,
     all_hubs_down: Vec<Span>,
@@ -125,6 +128,7 @@ impl Judge {
     pub fn new(windows: &Windows, run_end: Duration, busy_ride: Duration) -> Judge {
         Judge {
             reject: windows.reject.clone(),
+            invalidated: windows.invalidated.clone(),
             busy: windows.busy.clone(),
             redis_down: windows.redis_down.clone(),
             all_hubs_down: windows.all_hubs_down(run_end),
@@ -138,16 +142,22 @@ impl Judge {
         let during = |spans: &[Span]| spans.iter().any(|s| s.overlaps(failure.start, failure.end));
         if is_refresh_limited(&failure.error) {
             // The limit exists for storms: anywhere else it is a bug. Its
-            // wait after a storm ends may still hold the replacement of a
-            // token invalidated soon after (the schedule's invalidation
-            // comes at most `AFTER_STORM` + 3 s after a window).
+            // wait after a storm may refuse the storm's last reports, but
+            // never the replacement of the token invalidated after it (the
+            // schedule's invalidation comes `AFTER_STORM` to `AFTER_STORM`
+            // + 3 s after a window): a refusal from then on fails the run.
             if during(&self.reject) {
                 return Some("inside a 40001 window: the refresh limit holds the storm");
             }
-            let after = AFTER_STORM + Duration::from_secs(3);
             let just_after = self.reject.iter().any(|s| {
                 let end = s.end.unwrap_or(self.run_end);
-                failure.start >= end && failure.start <= end + after
+                let invalidated = self
+                    .invalidated
+                    .iter()
+                    .copied()
+                    .find(|at| *at >= end)
+                    .unwrap_or(end + AFTER_STORM + Duration::from_secs(3));
+                failure.start >= end && failure.start < invalidated
             });
             return just_after
                 .then_some("just after a 40001 window: the refresh limit's wait after the storm");
@@ -475,6 +485,7 @@ mod tests {
     fn failures_are_judged_against_the_windows() {
         let windows = Windows {
             reject: vec![span(1000, 2000)],
+            invalidated: vec![Duration::from_millis(8000)],
             busy: vec![span(3000, 3100), span(5000, 9000)],
             hub_down: vec![vec![span(0, 10_000)]],
             ..Windows::default()
@@ -499,7 +510,11 @@ mod tests {
             ),
         };
         assert!(judge.reason(&limited(1500)).is_some(), "in the window");
-        assert!(judge.reason(&limited(9000)).is_some(), "just after it");
+        assert!(judge.reason(&limited(7900)).is_some(), "just after it");
+        assert!(
+            judge.reason(&limited(8000)).is_none(),
+            "the replacement of the token invalidated after it"
+        );
         assert!(judge.reason(&limited(500)).is_none(), "before it");
         assert!(judge.reason(&limited(10_100)).is_none(), "long after it");
         assert!(judge.reason(&failure(2100, 2200, 40001)).is_none());
