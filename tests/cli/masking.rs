@@ -64,6 +64,26 @@ fn quota_rid_masks_the_token_and_the_secret_pretty_and_compact() {
         .expect(0, &format!("{}\n", masked_rid_answer()), "");
 }
 
+/// `wechat api` with `call`'s arguments shows `shown`: pretty, compact and
+/// written to a file (in a directory named `dir`).
+#[track_caller]
+fn assert_api_shows(fake: &FakeWechat, call: &[&str], shown: &Value, dir: &str) {
+    let pretty = serde_json::to_string_pretty(shown).unwrap();
+    let api = || Cli::on(fake).args(call.iter().copied());
+    api().run().expect(0, &format!("{pretty}\n"), "");
+    api()
+        .args(["--compact"])
+        .run()
+        .expect(0, &format!("{shown}\n"), "");
+    let file = temp_dir(dir).join("answer.json");
+    let run = api().args(["-o", &text(&file)]).run();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{pretty}\n")
+    );
+}
+
 #[test]
 fn api_answers_are_masked_on_stdout_and_in_a_file() {
     let fake = fake_with_rid();
@@ -74,23 +94,7 @@ fn api_answers_are_masked_on_stdout_and_in_a_file() {
         "-d",
         "{\"rid\":\"r\"}",
     ];
-    let pretty = serde_json::to_string_pretty(&masked_rid_answer()).unwrap();
-    Cli::on(&fake)
-        .args(call)
-        .run()
-        .expect(0, &format!("{pretty}\n"), "");
-    Cli::on(&fake).args(call).args(["--compact"]).run().expect(
-        0,
-        &format!("{}\n", masked_rid_answer()),
-        "",
-    );
-    let file = temp_dir("masked-api").join("answer.json");
-    let run = Cli::on(&fake).args(call).args(["-o", &text(&file)]).run();
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        format!("{pretty}\n")
-    );
+    assert_api_shows(&fake, &call, &masked_rid_answer(), "masked-api");
 }
 
 #[test]
@@ -151,23 +155,7 @@ fn credential_members_are_masked_by_name_at_any_depth() {
     let fake = common::fake();
     fake.answer("/cgi-bin/creds", Canned::json(credentials_answer()));
     let call = ["api", "GET", "/cgi-bin/creds"];
-    let pretty = serde_json::to_string_pretty(&masked_credentials_answer()).unwrap();
-    Cli::on(&fake)
-        .args(call)
-        .run()
-        .expect(0, &format!("{pretty}\n"), "");
-    Cli::on(&fake).args(call).args(["--compact"]).run().expect(
-        0,
-        &format!("{}\n", masked_credentials_answer()),
-        "",
-    );
-    let file = temp_dir("masked-members").join("answer.json");
-    let run = Cli::on(&fake).args(call).args(["-o", &text(&file)]).run();
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        format!("{pretty}\n")
-    );
+    assert_api_shows(&fake, &call, &masked_credentials_answer(), "masked-members");
     let input = temp_file(
         "creds.jsonl",
         b"{\"id\": 1, \"path\": \"/cgi-bin/creds\"}\n",
