@@ -253,7 +253,7 @@ pub use miniprogram::{
 pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
-pub use secret::{redact, Secret};
+pub use secret::{redact, redact_json, Secret};
 pub use sign::{noncestr, sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
 pub use token::component::{
     ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore,

@@ -47,6 +47,50 @@ pub fn redact(text: &str) -> String {
     crate::error::redact_text(text)
 }
 
+/// `value` with the secrets in it masked: the string value of every member
+/// named like a credential (`access_token`, `ticket`, `session_key`,
+/// `refresh_token`, `authorizer_refresh_token`, ... as [`redact`] knows
+/// them), at any depth, reads `[redacted]`, and every other string goes
+/// through [`redact`].
+///
+/// For printing or logging what WeChat answered, such as a ticket answer
+/// or a platform's authorizer tokens.
+///
+/// # Example
+///
+/// ```
+/// use serde_json::json;
+///
+/// let answer = json!({"errcode": 0, "ticket": "T", "expires_in": 7200,
+///     "authorization_info": {"authorizer_refresh_token": "R", "authorizer_appid": "wx1"}});
+/// assert_eq!(wechat::redact_json(&answer), json!({"errcode": 0, "ticket": "[redacted]", "expires_in": 7200,
+///     "authorization_info": {"authorizer_refresh_token": "[redacted]", "authorizer_appid": "wx1"}}));
+/// ```
+pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(redact(text)),
+        Value::Array(items) => Value::Array(items.iter().map(redact_json).collect()),
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(name, value)| {
+                    let shown = match value {
+                        Value::String(_)
+                            if crate::error::SENSITIVE_NAMES.contains(&name.as_str()) =>
+                        {
+                            Value::String("[redacted]".to_string())
+                        }
+                        other => redact_json(other),
+                    };
+                    (name.clone(), shown)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

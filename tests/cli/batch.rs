@@ -12,7 +12,7 @@ use super::{assert_no_secret, temp_dir, temp_file, text, Cli};
 use crate::common::{self, wait_until};
 
 /// `n` calls with ids 0..n, each to the path `path(id)`.
-pub(super) fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf {
+fn calls(name: &str, n: usize, path: impl Fn(usize) -> &'static str) -> PathBuf {
     let lines: String = (0..n)
         .map(|id| {
             format!(

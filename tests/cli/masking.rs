@@ -64,6 +64,26 @@ fn quota_rid_masks_the_token_and_the_secret_pretty_and_compact() {
         .expect(0, &format!("{}\n", masked_rid_answer()), "");
 }
 
+/// `wechat api` with `call`'s arguments shows `shown`: pretty, compact and
+/// written to a file (in a directory named `dir`).
+#[track_caller]
+fn assert_api_shows(fake: &FakeWechat, call: &[&str], shown: &Value, dir: &str) {
+    let pretty = serde_json::to_string_pretty(shown).unwrap();
+    let api = || Cli::on(fake).args(call.iter().copied());
+    api().run().expect(0, &format!("{pretty}\n"), "");
+    api()
+        .args(["--compact"])
+        .run()
+        .expect(0, &format!("{shown}\n"), "");
+    let file = temp_dir(dir).join("answer.json");
+    let run = api().args(["-o", &text(&file)]).run();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{pretty}\n")
+    );
+}
+
 #[test]
 fn api_answers_are_masked_on_stdout_and_in_a_file() {
     let fake = fake_with_rid();
@@ -74,23 +94,7 @@ fn api_answers_are_masked_on_stdout_and_in_a_file() {
         "-d",
         "{\"rid\":\"r\"}",
     ];
-    let pretty = serde_json::to_string_pretty(&masked_rid_answer()).unwrap();
-    Cli::on(&fake)
-        .args(call)
-        .run()
-        .expect(0, &format!("{pretty}\n"), "");
-    Cli::on(&fake).args(call).args(["--compact"]).run().expect(
-        0,
-        &format!("{}\n", masked_rid_answer()),
-        "",
-    );
-    let file = temp_dir("masked-api").join("answer.json");
-    let run = Cli::on(&fake).args(call).args(["-o", &text(&file)]).run();
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        format!("{pretty}\n")
-    );
+    assert_api_shows(&fake, &call, &masked_rid_answer(), "masked-api");
 }
 
 #[test]
@@ -125,4 +129,80 @@ fn batch_result_lines_are_masked() {
         .run();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.stdout, line);
+}
+
+/// An answer with credentials as members, at the top and nested, beside
+/// members that are no credential.
+fn credentials_answer() -> Value {
+    json!({"errcode": 0, "session_key": "SK", "unionid": "u1",
+        "component_access_token": "COMPONENT_1", "expires_in": 7200,
+        "authorization_info": {"authorizer_appid": "wx_a",
+            "authorizer_access_token": "AUTHORIZER_1", "authorizer_refresh_token": "REFRESH_1"},
+        "list": [{"refresh_token": "REFRESH_2", "access_token": "TOKEN_2", "scope": "snsapi_base"}]})
+}
+
+/// The same answer as the CLI shows it.
+fn masked_credentials_answer() -> Value {
+    json!({"errcode": 0, "session_key": "[redacted]", "unionid": "u1",
+        "component_access_token": "[redacted]", "expires_in": 7200,
+        "authorization_info": {"authorizer_appid": "wx_a",
+            "authorizer_access_token": "[redacted]", "authorizer_refresh_token": "[redacted]"},
+        "list": [{"refresh_token": "[redacted]", "access_token": "[redacted]", "scope": "snsapi_base"}]})
+}
+
+#[test]
+fn credential_members_are_masked_by_name_at_any_depth() {
+    let fake = common::fake();
+    fake.answer("/cgi-bin/creds", Canned::json(credentials_answer()));
+    let call = ["api", "GET", "/cgi-bin/creds"];
+    assert_api_shows(&fake, &call, &masked_credentials_answer(), "masked-members");
+    let input = temp_file(
+        "creds.jsonl",
+        b"{\"id\": 1, \"path\": \"/cgi-bin/creds\"}\n",
+    );
+    let run = Cli::on(&fake)
+        .args(["batch", &text(&input), "--progress-every", "0"])
+        .run();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{{\"id\":1,\"status\":\"ok\",\"answer\":{}}}\n",
+            masked_credentials_answer()
+        )
+    );
+}
+
+#[test]
+fn a_ticket_answer_is_masked_and_token_show_still_prints_it() {
+    let fake = common::fake();
+    // Asked for, the live ticket is printed.
+    let run = Cli::on(&fake)
+        .args(["token", "--ticket", "jsapi", "--show"])
+        .reveals()
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    let ticket = run.stdout.strip_suffix('\n').expect("one line").to_string();
+    assert!(
+        ticket.starts_with(&format!("TICKET_jsapi_{APPID}_")),
+        "{ticket}"
+    );
+    // The fake answers the same ticket until it expires: `api` masks it.
+    let run = Cli::on(&fake)
+        .args([
+            "api",
+            "GET",
+            "/cgi-bin/ticket/getticket?type=jsapi",
+            "--compact",
+        ])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    assert!(!run.stdout.contains(&ticket), "{}", run.stdout);
+    let answer: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (&answer["errcode"], &answer["ticket"]),
+        (&json!(0), &json!("[redacted]")),
+        "{}",
+        run.stdout
+    );
 }

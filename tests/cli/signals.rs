@@ -3,17 +3,21 @@
 //! running) and a terminal (a pty made by util-linux `script`, Ctrl-C typed
 //! into it). Clean: the call in flight finishes and is written, the output
 //! is flushed, the summary printed, exit 130 (SIGINT) or 143 (SIGTERM).
+//! The fake holds calls (`Hold`) until the signal is sent, so one is in
+//! flight when it comes and the batch cannot have ended: no timing.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wechat::testing::FakeWechat;
+use wechat::testing::{FakeWechat, Hold};
 
-use super::batch::{calls, results, untimed};
-use super::{assert_no_secret, temp_dir, text, Cli};
+use super::batch::{results, untimed};
+use super::{assert_no_secret, temp_dir, temp_file, text, Cli};
 use crate::common::{self, wait_until, APPID, SECRET};
 
 /// How a test stops the batch.
@@ -52,6 +56,45 @@ impl Signal {
             .expect("run kill");
         assert!(status.success());
     }
+}
+
+/// The paths the batches call: answered at once, and held.
+const PATHS: &[&str] = &["/cgi-bin/batch", "/cgi-bin/slow"];
+
+/// What a terminal shows, read as it comes.
+struct Screen {
+    text: Arc<Mutex<Vec<u8>>>,
+    reader: JoinHandle<()>,
+}
+
+impl Screen {
+    fn watch(mut out: ChildStdout) -> Screen {
+        let text = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let text = text.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0; 4096];
+                while let Ok(n @ 1..) = out.read(&mut buf) {
+                    text.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        Screen { text, reader }
+    }
+
+    fn text(&self) -> String {
+        shown(&self.text)
+    }
+
+    /// All it showed, once the terminal is closed.
+    fn finish(self) -> String {
+        self.reader.join().unwrap();
+        shown(&self.text)
+    }
+}
+
+fn shown(text: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&text.lock().unwrap()).into_owned()
 }
 
 /// The batch's arguments after `batch INPUT`.
@@ -106,72 +149,99 @@ fn assert_stopped_cleanly(
     );
 }
 
+/// `quick` calls WeChat answers at once, then `held` calls to a path whose
+/// answers `Hold` keeps waiting: the batch cannot end before the test lets
+/// them go.
+fn held_input(quick: usize, held: usize) -> (FakeWechat, Hold, Vec<u8>) {
+    let fake = common::fake();
+    let hold = fake.hold("/cgi-bin/slow");
+    let lines = (0..quick + held)
+        .flat_map(|id| {
+            let path = if id < quick {
+                "/cgi-bin/batch"
+            } else {
+                "/cgi-bin/slow"
+            };
+            format!("{}\n", json!({"id": id, "path": path})).into_bytes()
+        })
+        .collect();
+    (fake, hold, lines)
+}
+
+/// Waits until the `quick` calls are written and a held call is in flight;
+/// how many are.
+fn in_flight(hold: &Hold, output: &Path, quick: usize) -> usize {
+    wait_until("the quick calls written", || results(output).len() >= quick);
+    assert!(
+        hold.wait_held(1, Duration::from_secs(30)),
+        "no call reached the held path"
+    );
+    hold.held()
+}
+
+/// The calls held when the signal came were answered once let go, and
+/// written: the batch waited for them.
+#[track_caller]
+fn assert_held_written(fake: &FakeWechat, output: &Path, quick: usize, held_at_signal: usize) {
+    let held_written = results(output)
+        .iter()
+        .filter(|r| r["id"].as_u64().is_some_and(|id| id >= quick as u64))
+        .count();
+    assert_eq!(held_written, fake.count("/cgi-bin/slow"));
+    assert!(
+        held_written >= held_at_signal,
+        "{held_written} of the {held_at_signal} calls in flight written"
+    );
+}
+
 #[test]
 fn a_signal_stops_a_batch_reading_a_file() {
     for signal in [Signal::Int, Signal::Term] {
-        let fake = common::fake();
-        let input = calls("signal-file.jsonl", 2000, |_| "/cgi-bin/batch");
+        let (fake, hold, lines) = held_input(50, 2000);
+        let input = temp_file("signal-file.jsonl", &lines);
         let output = temp_dir("signal-file").join("results.jsonl");
-        // Slow enough (5 s at most) that the signal lands in the middle.
         let child = Cli::on(&fake)
-            .args(["batch", &text(&input), "--rate", "400"])
+            .args(["batch", &text(&input)])
             .args(batch_args(&output).iter().map(String::as_str))
             .spawn();
-        wait_until("50 results written", || results(&output).len() >= 50);
+        let held = in_flight(&hold, &output, 50);
         signal.send(child.id());
+        hold.release();
         let out = exited(child, signal.flag());
-        assert_stopped_cleanly(&fake, &out, &output, signal, &["/cgi-bin/batch"]);
-        assert!(results(&output).len() < 2000, "{signal:?}");
+        assert_stopped_cleanly(&fake, &out, &output, signal, PATHS);
+        assert_held_written(&fake, &output, 50, held);
+        assert!(results(&output).len() < 2050, "{signal:?}");
     }
 }
 
 #[test]
 fn a_signal_stops_a_batch_reading_a_closed_pipe() {
     for signal in [Signal::Int, Signal::Term] {
-        let fake = common::fake();
-        let lines = std::fs::read(calls("signal-pipe.jsonl", 2000, |_| "/cgi-bin/batch")).unwrap();
+        // Small enough for a pipe's buffer (about 5 KiB of 64): written
+        // whole, whatever the batch has read.
+        let (fake, hold, lines) = held_input(20, 100);
         let output = temp_dir("signal-closed-pipe").join("results.jsonl");
         let mut child = Cli::on(&fake)
-            .args(["batch", "-", "--rate", "400"])
+            .args(["batch", "-"])
             .args(batch_args(&output).iter().map(String::as_str))
             .spawn_with(Stdio::piped());
         let mut stdin = child.stdin.take().unwrap();
-        // A thread: the pipe holds less than the input.
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&lines);
-        });
-        wait_until("50 results written", || results(&output).len() >= 50);
+        stdin.write_all(&lines).unwrap();
+        drop(stdin); // the pipe is closed: the batch reads to its end
+        let held = in_flight(&hold, &output, 20);
         signal.send(child.id());
+        hold.release();
         let out = exited(child, signal.flag());
-        writer.join().unwrap();
-        assert_stopped_cleanly(&fake, &out, &output, signal, &["/cgi-bin/batch"]);
+        assert_stopped_cleanly(&fake, &out, &output, signal, PATHS);
+        assert_held_written(&fake, &output, 20, held);
+        assert!(results(&output).len() < 120, "{signal:?}");
     }
-}
-
-/// 20 quick calls, then one WeChat answers after a second: the batch is
-/// signalled while that call is in flight and its writer (or terminal)
-/// stays open.
-fn open_input() -> (FakeWechat, Vec<u8>) {
-    let fake = common::fake();
-    fake.delay("/cgi-bin/slow", Duration::from_secs(1));
-    let mut lines: Vec<u8> = (0..20)
-        .flat_map(|id| format!("{}\n", json!({"id": id, "path": "/cgi-bin/batch"})).into_bytes())
-        .collect();
-    lines.extend(format!("{}\n", json!({"id": 20, "path": "/cgi-bin/slow"})).into_bytes());
-    (fake, lines)
-}
-
-/// The gate: the 20 quick calls written and the slow one received.
-fn in_flight(fake: &FakeWechat, output: &Path) {
-    wait_until("20 results written, the slow call in flight", || {
-        results(output).len() >= 20 && fake.count("/cgi-bin/slow") == 1
-    });
 }
 
 #[test]
 fn a_signal_stops_a_batch_reading_a_pipe_whose_writer_stays() {
     for signal in [Signal::Int, Signal::Term] {
-        let (fake, lines) = open_input();
+        let (fake, hold, lines) = held_input(20, 1);
         let output = temp_dir("signal-open-pipe").join("results.jsonl");
         let mut child = Cli::on(&fake)
             .args(["batch", "-"])
@@ -181,17 +251,13 @@ fn a_signal_stops_a_batch_reading_a_pipe_whose_writer_stays() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&lines).unwrap();
         stdin.flush().unwrap();
-        in_flight(&fake, &output);
+        let held = in_flight(&hold, &output, 20);
         signal.send(child.id());
+        hold.release();
         let out = exited(child, signal.flag());
         drop(stdin);
-        assert_stopped_cleanly(
-            &fake,
-            &out,
-            &output,
-            signal,
-            &["/cgi-bin/batch", "/cgi-bin/slow"],
-        );
+        assert_stopped_cleanly(&fake, &out, &output, signal, PATHS);
+        assert_held_written(&fake, &output, 20, held);
         assert_eq!(results(&output).len(), 21, "the call in flight was written");
     }
 }
@@ -217,7 +283,7 @@ fn child_of(pid: u32) -> u32 {
 #[test]
 fn a_signal_stops_a_batch_reading_a_terminal() {
     for signal in [Signal::Int, Signal::Term] {
-        let (fake, lines) = open_input();
+        let (fake, hold, lines) = held_input(20, 1);
         let output = temp_dir("signal-terminal").join("results.jsonl");
         // util-linux `script` runs the batch on a new pty whose input is
         // what the test writes to script's stdin: lines typed, and Ctrl-C
@@ -239,25 +305,30 @@ fn a_signal_stops_a_batch_reading_a_terminal() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("util-linux script");
+        let screen = Screen::watch(child.stdout.take().unwrap());
         let mut typed = child.stdin.take().unwrap();
         typed.write_all(&lines).unwrap();
         typed.flush().unwrap();
-        in_flight(&fake, &output);
+        let held = in_flight(&hold, &output, 20);
         match signal {
             Signal::Int => {
                 typed.write_all(b"\x03").unwrap();
                 typed.flush().unwrap();
+                // The terminal echoes ^C once it has sent the SIGINT.
+                wait_until("Ctrl-C echoed", || screen.text().contains("^C"));
             }
             Signal::Term => signal.send(child_of(child.id())),
         }
+        hold.release();
         let out = exited(child, signal.flag());
         drop(typed);
         // The batch's stdout and stderr are the terminal: script's stdout,
         // with the typed lines echoed and the progress bar.
-        let shown = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        let shown = screen.finish().replace("\r\n", "\n");
         assert_no_secret(&shown);
         assert_eq!(out.status.code(), Some(signal.code()), "{shown}");
         assert_eq!(results(&output).len(), 21, "the call in flight was written");
+        assert_held_written(&fake, &output, 20, held);
         assert_eq!(
             fake.count("/cgi-bin/batch") + fake.count("/cgi-bin/slow"),
             21

@@ -10,23 +10,13 @@ pub fn note(message: &str) {
     eprintln!("wechat: {message}");
 }
 
-/// WeChat's answer with the secrets in its strings masked
-/// ([`wechat::redact`]): a URL's `access_token`, a quoted body's `secret`
-/// (`quota rid` answers with both). What the CLI prints or writes of any
-/// answer goes through here.
+/// WeChat's answer with its secrets masked ([`wechat::redact_json`]): a
+/// member named like a credential (`access_token`, `ticket`,
+/// `session_key`, ...) at any depth, a URL's `access_token`, a quoted
+/// body's `secret` (`quota rid` answers with both). What the CLI prints or
+/// writes of any answer goes through here; `token --show` alone prints one.
 pub fn masked(answer: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match answer {
-        Value::String(text) => Value::String(wechat::redact(text)),
-        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
-        Value::Object(members) => Value::Object(
-            members
-                .iter()
-                .map(|(name, value)| (name.clone(), masked(value)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
+    wechat::redact_json(answer)
 }
 
 /// Prints WeChat's answer as JSON on stdout, its secrets masked.

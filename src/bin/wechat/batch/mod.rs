@@ -36,7 +36,7 @@ use call::{error_line, id_key, ok_line, Call};
 use lines::{next, Next};
 use pace::Pace;
 use progress::Progress;
-use queue::Queue;
+use queue::{Consumer, Queue};
 use results::Results;
 use resume::Done;
 use signals::Signals;
@@ -104,8 +104,9 @@ struct Shared {
     results: Arc<Results>,
     /// Set by Ctrl-C, SIGTERM, a halt or a failed write: no new call starts.
     stop: Arc<AtomicBool>,
-    /// The calls read and not yet taken; stopped with `stop`.
-    queue: Queue<Vec<Call>>,
+    /// The calls read and not yet taken; stopped with `stop`, refusing
+    /// calls once every worker is gone.
+    queue: Arc<Queue<Vec<Call>>>,
     /// Why the batch halted before its end, when it did: the first call
     /// that showed nothing after it could succeed.
     halt: Mutex<Option<Failure>>,
@@ -165,7 +166,7 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
         progress: Progress::start(total, every, tally.clone()),
         results: results.clone(),
         stop: stop.clone(),
-        queue: Queue::new(threads * 2),
+        queue: Arc::new(Queue::new(threads * 2)),
         halt: Mutex::new(None),
         rerun: match &args.output {
             Some(path) => format!("rerun with the same --output {}", path.display()),
@@ -182,6 +183,8 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
     let chunk = total.map_or(MAX_CHUNK, |t| {
         usize::try_from(t / args.threads as u64).map_or(MAX_CHUNK, |c| c.clamp(1, MAX_CHUNK))
     });
+    // Taken before the reader starts, which pushes only while one lives.
+    let consumers: Vec<_> = (0..threads).map(|_| shared.queue.consumer()).collect();
     let reader = {
         let shared = shared.clone();
         std::thread::spawn(move || {
@@ -189,16 +192,23 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
             shared.queue.close();
         })
     };
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
+    let workers: Vec<_> = consumers
+        .into_iter()
+        .map(|consumer| {
             let shared = shared.clone();
-            std::thread::spawn(move || work(&shared))
+            std::thread::spawn(move || work(&shared, &consumer))
         })
         .collect();
-    for worker in workers {
-        // ok because a worker that panicked only made fewer calls, and
-        // wrote no line for the ones it did not finish
-        let _ = worker.join();
+    // A worker that panicked wrote no line for the calls it did not
+    // finish: they are made by a rerun.
+    let panicked = workers
+        .into_iter()
+        .map(|w| w.join())
+        .filter(Result::is_err)
+        .count();
+    if panicked > 0 {
+        // The reader may wait on a full queue or on stdin: let it be.
+        shared.stop();
     }
     let interrupted = stop.load(Ordering::Relaxed);
     if !interrupted {
@@ -218,6 +228,14 @@ pub fn run(profile: &Profile, args: &BatchArgs) -> Result<(), Failure> {
     let halt = shared.halt.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Err(e) = written {
         Err(Failure::usage(format!("cannot write the results: {e}")))
+    } else if panicked > 0 {
+        Err(Failure::new(
+            ANSWERED_ERROR,
+            format!(
+                "batch stopped: {panicked} of {threads} threads failed (a bug, shown above): {} to make the calls not made",
+                shared.rerun
+            ),
+        ))
     } else if let Some(halt) = halt {
         Err(halt)
     } else if let Some(signal) = signal {
@@ -311,9 +329,9 @@ fn read_calls(mut input: Input, done: Done, chunk: usize, shared: &Shared) {
 }
 
 /// A worker: calls until the queue is empty or the batch is stopped.
-fn work(shared: &Shared) {
+fn work(shared: &Shared, queue: &Consumer<Vec<Call>>) {
     // None: the input is read, or the batch stopped.
-    while let Some(chunk) = shared.queue.pop() {
+    while let Some(chunk) = queue.pop() {
         for call in chunk {
             if shared.stop.load(Ordering::Relaxed) {
                 return;
