@@ -205,4 +205,18 @@ fn a_ticket_answer_is_masked_and_token_show_still_prints_it() {
         "{}",
         run.stdout
     );
+    // Asked for (a QR code's ticket is needed to show the code), it is not.
+    let run = Cli::on(&fake)
+        .args([
+            "api",
+            "GET",
+            "/cgi-bin/ticket/getticket?type=jsapi",
+            "--compact",
+            "--show-secrets",
+        ])
+        .reveals()
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    let answer: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(answer["ticket"], json!(ticket), "{}", run.stdout);
 }

@@ -16,7 +16,9 @@ use crate::profile::Profile;
 #[derive(Args)]
 #[command(after_help = "\
 WeChat's errors (errcode and errmsg, with a hint when there is one) go to
-stderr, and the exit code is 1.
+stderr, and the exit code is 1. Credentials in an answer (a member named
+access_token, ticket, session_key, ... and access_token= in a URL) are
+printed as [redacted] unless --show-secrets asks for them.
 
 Examples:
   wechat api GET /cgi-bin/user/get -q next_openid=o_abc
@@ -50,6 +52,10 @@ pub struct ApiArgs {
     /// Append no access_token (for a path that needs none)
     #[arg(long)]
     no_token: bool,
+    /// Print the answer's credentials (a QR code's ticket, a session key)
+    /// as WeChat sent them instead of [redacted]
+    #[arg(long)]
+    show_secrets: bool,
 }
 
 fn method(arg: &str) -> Result<Method, String> {
@@ -80,18 +86,26 @@ pub fn run(profile: &Profile, args: ApiArgs) -> Result<(), Failure> {
         options = options.no_token();
     }
     let response = profile.client()?.request(options)?;
-    write_answer(&response, args.compact, args.output.as_deref())
+    write_answer(
+        &response,
+        args.compact,
+        args.output.as_deref(),
+        args.show_secrets,
+    )
 }
 
 /// Prints a JSON answer (or writes it to `output`); writes a binary answer
 /// to `output`, or to stdout when that is not a terminal.
+/// Credentials in a JSON answer are masked unless `show_secrets`.
 fn write_answer(
     response: &Response,
     compact: bool,
     output: Option<&std::path::Path>,
+    show_secrets: bool,
 ) -> Result<(), Failure> {
     let json = response.json().ok();
     let bytes = match json {
+        Some(value) if show_secrets => format!("{}\n", json_text(value, compact)).into_bytes(),
         Some(value) => format!("{}\n", json_text(&masked(value), compact)).into_bytes(),
         None => response.bytes().to_vec(),
     };
