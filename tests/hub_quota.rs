@@ -293,28 +293,19 @@ fn a_used_up_quota_outlives_a_restart_on_a_file_store() {
 #[test]
 fn a_45009_on_one_replica_holds_every_replica_until_midnight_in_china() {
     use std::time::Duration;
-    use wechat::hub::{HubServer, RedisStore};
     use wechat::ManualClock;
 
-    use crate::hub_http::Served;
     use crate::hub_server::{get, post};
     use crate::hub_status::status_of;
 
     let fake = common::fake();
     let prefix = process::unique_prefix("quota_replicas");
     let clock = ManualClock::starting_now();
-    let replica = || {
-        let store = RedisStore::open("redis://127.0.0.1:6379/")
-            .unwrap()
-            .prefix(prefix.clone());
-        let handler = hub_builder(&fake, store, false)
-            .clock(clock.clock())
-            .build()
-            .unwrap();
-        Served::start(HubServer::bind("127.0.0.1:0", handler).unwrap())
-    };
-    let (a, b) = (replica(), replica());
-    let refresh = |hub: &Served, token: &Value| {
+    let (a, b) = (
+        redis_replica(&fake, &prefix, &clock),
+        redis_replica(&fake, &prefix, &clock),
+    );
+    let refresh = |hub: &crate::hub_http::Served, token: &Value| {
         post(
             &format!("{}/refresh/access_token", hub.url()),
             &stale(token),
@@ -382,4 +373,65 @@ fn a_45009_on_one_replica_holds_every_replica_until_midnight_in_china() {
         assert_eq!(status_of(&hub.url())["tokens"][0]["quota_exhausted"], false);
         assert_eq!(hub.metric(&series), 0.0);
     }
+}
+
+/// A `HubServer` over Redis keys under `prefix`, on `clock`.
+#[cfg(feature = "redis")]
+fn redis_replica(
+    fake: &FakeWechat,
+    prefix: &str,
+    clock: &wechat::ManualClock,
+) -> crate::hub_http::Served {
+    let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        .unwrap()
+        .prefix(prefix);
+    let handler = hub_builder(fake, store, false)
+        .clock(clock.clock())
+        .build()
+        .unwrap();
+    crate::hub_http::Served::start(wechat::hub::HubServer::bind("127.0.0.1:0", handler).unwrap())
+}
+
+/// `/metrics` reads the used-up quotas from the store at each scrape: a
+/// replica that has served nothing and shown no `/status` since another
+/// heard WeChat's 45009 shows it on its first scrape, and stops at
+/// midnight in China.
+#[cfg(feature = "redis")]
+#[test]
+fn metrics_of_an_idle_replica_show_a_quota_used_up_on_another() {
+    use std::time::Duration;
+    use wechat::ManualClock;
+
+    use crate::hub_server::{get, post};
+
+    let fake = common::fake();
+    let prefix = process::unique_prefix("quota_metrics");
+    let clock = ManualClock::starting_now();
+    let (a, b) = (
+        redis_replica(&fake, &prefix, &clock),
+        redis_replica(&fake, &prefix, &clock),
+    );
+    let (_, first) = get(
+        &format!("{}/client/access_token?appid={APPID}", a.url()),
+        None,
+    );
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    let refreshed = post(&format!("{}/refresh/access_token", a.url()), &stale(&first));
+    assert_eq!(refreshed.1["reason"], "quota_exhausted", "{}", refreshed.1);
+
+    let series =
+        |kind: &str| format!("wechat_hub_quota_exhausted{{kind=\"{kind}\",appid=\"{APPID}\"}}");
+    assert_eq!(b.metric(&series("token")), 1.0, "B's first scrape");
+    assert_eq!(
+        b.metric(&series("ticket")),
+        0.0,
+        "the ticket's quota is its own"
+    );
+    let now = clock.clock().unix_secs();
+    let midnight = ((now + 8 * 3600) / 86_400 + 1) * 86_400 - 8 * 3600;
+    clock.advance(Duration::from_secs(midnight - now - 1));
+    assert_eq!(b.metric(&series("token")), 1.0, "a second before midnight");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(b.metric(&series("token")), 0.0, "the day reset");
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
 }

@@ -381,11 +381,8 @@ impl Ahead {
         else {
             return;
         };
-        let (mine, others): (Vec<_>, Vec<_>) = served.into_iter().partition(|(key, _)| {
-            self.appids
-                .as_ref()
-                .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
-        });
+        let (mine, others): (Vec<_>, Vec<_>) =
+            served.into_iter().partition(|(key, _)| self.serves(key));
         if !others.is_empty() {
             let others: Vec<TokenKey> = others.into_iter().map(|(key, _)| key).collect();
             let _ = self.store.forget_served(&others);
@@ -395,6 +392,14 @@ impl Ahead {
             let served = keys.entry(key).or_default();
             served.written = served.written.max(at);
         }
+    }
+
+    /// Whether `key` is of an appid this hub serves (any, over a custom
+    /// source).
+    pub fn serves(&self, key: &TokenKey) -> bool {
+        self.appids
+            .as_ref()
+            .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
     }
 
     /// The keys refreshed ahead.
