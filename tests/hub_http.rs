@@ -566,7 +566,8 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
         assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
     }
     // Labels come from fixed sets: no token, no query; an appid only as
-    // one of the configured accounts, in today's upstream calls.
+    // one of the configured accounts, in today's upstream calls and in
+    // its used-up quotas (read from the store, each kind it calls).
     for secret in [token.expose(), "STALE_NOT_CURRENT", "metrics-bearer"] {
         assert!(!text.contains(secret), "{secret} in metrics");
     }
@@ -576,6 +577,8 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
         [
             format!("wechat_hub_upstream_calls_today{{kind=\"ticket\",appid=\"{APPID}\"}} 1"),
             format!("wechat_hub_upstream_calls_today{{kind=\"token\",appid=\"{APPID}\"}} 1"),
+            format!("wechat_hub_quota_exhausted{{kind=\"token\",appid=\"{APPID}\"}} 0"),
+            format!("wechat_hub_quota_exhausted{{kind=\"ticket\",appid=\"{APPID}\"}} 0"),
         ]
     );
 }

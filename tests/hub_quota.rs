@@ -293,43 +293,27 @@ fn a_used_up_quota_outlives_a_restart_on_a_file_store() {
 #[test]
 fn a_45009_on_one_replica_holds_every_replica_until_midnight_in_china() {
     use std::time::Duration;
-    use wechat::hub::{HubServer, RedisStore};
-    use wechat::ManualClock;
 
-    use crate::hub_http::Served;
     use crate::hub_server::{get, post};
     use crate::hub_status::status_of;
 
-    let fake = common::fake();
-    let prefix = process::unique_prefix("quota_replicas");
-    let clock = ManualClock::starting_now();
-    let replica = || {
-        let store = RedisStore::open("redis://127.0.0.1:6379/")
-            .unwrap()
-            .prefix(prefix.clone());
-        let handler = hub_builder(&fake, store, false)
-            .clock(clock.clock())
-            .build()
-            .unwrap();
-        Served::start(HubServer::bind("127.0.0.1:0", handler).unwrap())
-    };
-    let (a, b) = (replica(), replica());
-    let refresh = |hub: &Served, token: &Value| {
+    let UsedUpOnA {
+        a,
+        b,
+        first,
+        clock,
+        fake,
+    } = used_up_on_a("quota_replicas");
+    let refresh = |hub: &crate::hub_http::Served, token: &Value| {
         post(
             &format!("{}/refresh/access_token", hub.url()),
             &stale(token),
         )
     };
-    let (_, first) = get(
-        &format!("{}/client/access_token?appid={APPID}", a.url()),
-        None,
-    );
-    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
-    assert_eq!(refresh(&a, &first).0, 429);
     assert_eq!(fake.count("/cgi-bin/token"), 2);
 
     let now = clock.clock().unix_secs();
-    let midnight = ((now + 8 * 3600) / 86_400 + 1) * 86_400 - 8 * 3600;
+    let midnight = now + to_midnight_in_china(now);
     for hub in [&b, &a, &b, &a, &b] {
         let (status, body) = refresh(hub, &first);
         assert_eq!(
@@ -382,4 +366,94 @@ fn a_45009_on_one_replica_holds_every_replica_until_midnight_in_china() {
         assert_eq!(status_of(&hub.url())["tokens"][0]["quota_exhausted"], false);
         assert_eq!(hub.metric(&series), 0.0);
     }
+}
+
+/// Two `HubServer`s on Redis keys of their own, on a clock the test
+/// moves: `a` served `first`, then heard WeChat's 45009 refreshing it.
+#[cfg(feature = "redis")]
+struct UsedUpOnA {
+    a: crate::hub_http::Served,
+    b: crate::hub_http::Served,
+    first: Value,
+    clock: wechat::ManualClock,
+    fake: FakeWechat,
+}
+
+#[cfg(feature = "redis")]
+fn used_up_on_a(name: &str) -> UsedUpOnA {
+    use crate::hub_server::{get, post};
+
+    let fake = common::fake();
+    let prefix = process::unique_prefix(name);
+    let clock = wechat::ManualClock::starting_now();
+    let replica = || {
+        let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+            .unwrap()
+            .prefix(prefix.clone());
+        let handler = hub_builder(&fake, store, false)
+            .clock(clock.clock())
+            .build()
+            .unwrap();
+        crate::hub_http::Served::start(
+            wechat::hub::HubServer::bind("127.0.0.1:0", handler).unwrap(),
+        )
+    };
+    let (a, b) = (replica(), replica());
+    let (_, first) = get(
+        &format!("{}/client/access_token?appid={APPID}", a.url()),
+        None,
+    );
+    fake.fail_next("/cgi-bin/token", 45009, USED_UP, 1);
+    let (status, body) = post(&format!("{}/refresh/access_token", a.url()), &stale(&first));
+    assert_eq!(
+        (status, &body["reason"]),
+        (429, &"quota_exhausted".into()),
+        "{body}"
+    );
+    UsedUpOnA {
+        a,
+        b,
+        first,
+        clock,
+        fake,
+    }
+}
+
+/// Seconds from `now` (Unix) to the next midnight in China (UTC+8).
+#[cfg(feature = "redis")]
+fn to_midnight_in_china(now: u64) -> u64 {
+    ((now + 8 * 3600) / 86_400 + 1) * 86_400 - 8 * 3600 - now
+}
+
+/// `/metrics` reads the used-up quotas from the store at each scrape: a
+/// replica that has served nothing and shown no `/status` since another
+/// heard WeChat's 45009 shows it on its first scrape, and stops at
+/// midnight in China.
+#[cfg(feature = "redis")]
+#[test]
+fn metrics_of_an_idle_replica_show_a_quota_used_up_on_another() {
+    use std::time::Duration;
+
+    let UsedUpOnA {
+        a: _a,
+        b,
+        clock,
+        fake,
+        ..
+    } = used_up_on_a("quota_metrics");
+    let series =
+        |kind: &str| format!("wechat_hub_quota_exhausted{{kind=\"{kind}\",appid=\"{APPID}\"}}");
+    assert_eq!(b.metric(&series("token")), 1.0, "B's first scrape");
+    assert_eq!(
+        b.metric(&series("ticket")),
+        0.0,
+        "the ticket's quota is its own"
+    );
+    let now = clock.clock().unix_secs();
+    let midnight = now + to_midnight_in_china(now);
+    clock.advance(Duration::from_secs(midnight - now - 1));
+    assert_eq!(b.metric(&series("token")), 1.0, "a second before midnight");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(b.metric(&series("token")), 0.0, "the day reset");
+    assert_eq!(fake.count("/cgi-bin/token"), 2);
 }

@@ -15,13 +15,15 @@
 //! the cut-off too while a refresh is under way (see
 //! [`StoreSource`]'s fetch): it stays valid until the new one is stored.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::builder::DEFAULT_TIMEOUT;
 use super::door::post_json;
@@ -129,11 +131,38 @@ struct Backoff {
 }
 
 /// A served key: its backoff, and when this replica last wrote to the
-/// store that it was served (Unix seconds).
-#[derive(Clone, Copy, Debug, Default)]
+/// store that it was served (Unix seconds; 0 for never). The stamp is an
+/// atomic read under the map's shared lock, so that a cache hit asks
+/// whether that write is due without excluding other hits.
+#[derive(Debug, Default)]
 struct Served {
     backoff: Backoff,
-    written: u64,
+    written: AtomicU64,
+}
+
+impl Served {
+    fn written_at(written: u64) -> Served {
+        Served {
+            written: AtomicU64::new(written),
+            ..Served::default()
+        }
+    }
+
+    /// Whether writing that the key was served is due at `now`.
+    fn due(&self, now: u64) -> bool {
+        self.written.load(Ordering::Relaxed) + SERVED_TOUCH.as_secs() <= now
+    }
+
+    /// Whether this caller is to write at `now`: it is due, and no other
+    /// caller took the write first.
+    fn claim(&self, now: u64) -> bool {
+        let written = self.written.load(Ordering::Relaxed);
+        written + SERVED_TOUCH.as_secs() <= now
+            && self
+                .written
+                .compare_exchange(written, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 /// A platform's asking WeChat to resume ticket pushes in one staleness
@@ -152,7 +181,9 @@ pub(crate) struct Ahead {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub counts: Arc<Counts>,
-    keys: Mutex<HashMap<TokenKey, Served>>,
+    /// Read (shared) on every request; written when a key is first
+    /// served, dropped, or its refresh ahead ends.
+    keys: RwLock<HashMap<TokenKey, Served>>,
     /// The appids served (`None` over a custom source): served keys of
     /// others, read from the store, are forgotten there.
     appids: Option<Vec<String>>,
@@ -188,7 +219,7 @@ impl Ahead {
             started: clock.unix_secs(),
             clock,
             counts,
-            keys: Mutex::new(HashMap::new()),
+            keys: RwLock::new(HashMap::new()),
             appids,
             reload_at: Mutex::new(0),
             components,
@@ -307,26 +338,23 @@ impl Ahead {
     /// first served and then at most once per [`SERVED_TOUCH`].
     pub fn served(&self, key: &TokenKey) {
         let now = self.clock.unix_secs();
-        {
-            let mut keys = self.keys.lock();
-            // Looked up before inserting: a key served before (nearly
-            // every call) is not cloned.
-            match keys.get_mut(key) {
-                Some(served) if served.written + SERVED_TOUCH.as_secs() > now => return,
-                Some(served) => served.written = now,
-                None => {
-                    let served = Served {
-                        written: now,
-                        ..Served::default()
-                    };
-                    keys.insert(key.clone(), served);
-                }
+        // A key served before (nearly every call) is looked up under the
+        // shared lock, and not cloned.
+        let known = self.keys.read().get(key).map(|served| served.claim(now));
+        let claimed = known.unwrap_or_else(|| match self.keys.write().entry(key.clone()) {
+            Entry::Occupied(served) => served.get().claim(now),
+            Entry::Vacant(slot) => {
+                slot.insert(Served::written_at(now));
+                true
             }
+        });
+        if !claimed {
+            return;
         }
         // Counted as a store error; written again when next served.
         if self.store.put_served(key, now).is_err() {
-            if let Some(served) = self.keys.lock().get_mut(key) {
-                served.written = 0;
+            if let Some(served) = self.keys.read().get(key) {
+                served.written.store(0, Ordering::Relaxed);
             }
         }
     }
@@ -338,15 +366,15 @@ impl Ahead {
     pub fn touch_due(&self, key: &TokenKey) -> bool {
         let now = self.clock.unix_secs();
         self.keys
-            .lock()
+            .read()
             .get(key)
-            .is_none_or(|served| served.written + SERVED_TOUCH.as_secs() <= now)
+            .is_none_or(|served| served.due(now))
     }
 
     /// Stops refreshing every key of `authorizer_appid` under
     /// `component_appid` (it revoked its authorization).
     pub fn stop_authorizer(&self, component_appid: &str, authorizer_appid: &str) {
-        self.keys.lock().retain(|key, _| {
+        self.keys.write().retain(|key, _| {
             key.appid() != component_appid || key.authorizer_appid() != Some(authorizer_appid)
         });
     }
@@ -381,30 +409,37 @@ impl Ahead {
         else {
             return;
         };
-        let (mine, others): (Vec<_>, Vec<_>) = served.into_iter().partition(|(key, _)| {
-            self.appids
-                .as_ref()
-                .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
-        });
+        let (mine, others): (Vec<_>, Vec<_>) =
+            served.into_iter().partition(|(key, _)| self.serves(key));
         if !others.is_empty() {
             let others: Vec<TokenKey> = others.into_iter().map(|(key, _)| key).collect();
             let _ = self.store.forget_served(&others);
         }
-        let mut keys = self.keys.lock();
+        let mut keys = self.keys.write();
         for (key, at) in mine {
-            let served = keys.entry(key).or_default();
-            served.written = served.written.max(at);
+            keys.entry(key)
+                .or_default()
+                .written
+                .fetch_max(at, Ordering::Relaxed);
         }
+    }
+
+    /// Whether `key` is of an appid this hub serves (any, over a custom
+    /// source).
+    pub fn serves(&self, key: &TokenKey) -> bool {
+        self.appids
+            .as_ref()
+            .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
     }
 
     /// The keys refreshed ahead.
     pub fn served_keys(&self) -> Vec<TokenKey> {
-        self.keys.lock().keys().cloned().collect()
+        self.keys.read().keys().cloned().collect()
     }
 
     /// How many keys are refreshed ahead.
     pub fn len(&self) -> usize {
-        self.keys.lock().len()
+        self.keys.read().len()
     }
 
     /// One pass: every served key whose refresh is due (and whose backoff
@@ -416,7 +451,7 @@ impl Ahead {
         self.reload_served();
         let keys: Vec<(TokenKey, Backoff)> = self
             .keys
-            .lock()
+            .read()
             .iter()
             .map(|(k, s)| (k.clone(), s.backoff))
             .collect();
@@ -429,7 +464,7 @@ impl Ahead {
             let current = match self.store.get_token(&key) {
                 Ok(Some(token)) => token,
                 Ok(None) => {
-                    self.keys.lock().remove(&key);
+                    self.keys.write().remove(&key);
                     continue;
                 }
                 // Counted as a store error; tried again next pass.
@@ -479,7 +514,7 @@ impl Ahead {
 
     /// Records `backoff` for `key` if it is still served.
     fn set_backoff(&self, key: &TokenKey, backoff: Backoff) {
-        if let Some(served) = self.keys.lock().get_mut(key) {
+        if let Some(served) = self.keys.write().get_mut(key) {
             served.backoff = backoff;
         }
     }
@@ -626,6 +661,33 @@ mod tests {
         clock.advance(BACKOFF_BASE);
         assert_eq!(hub.resume_ticket_pushes(), 1);
         assert_eq!(hub.counts.start_push_tickets(), (1, 1));
+    }
+
+    #[test]
+    fn one_caller_writes_a_served_key_once_per_touch() {
+        let touch = SERVED_TOUCH.as_secs();
+        let never = Served::default();
+        assert!(
+            never.due(1_000_000) && never.claim(1_000_000),
+            "never written"
+        );
+        assert!(!never.due(1_000_000) && !never.claim(1_000_000), "taken");
+        assert!(!never.claim(1_000_000 + touch - 1));
+        assert!(never.due(1_000_000 + touch));
+        let callers = 8;
+        let barrier = std::sync::Barrier::new(callers);
+        let won: usize = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..callers)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        usize::from(never.claim(1_000_000 + touch))
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap()).sum()
+        });
+        assert_eq!(won, 1, "one write per touch, however many hits ask");
     }
 
     #[test]

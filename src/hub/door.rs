@@ -192,7 +192,8 @@ impl HubUpstream {
         self.saw(key, Some(until));
         if first {
             log::warn!(
-                "wechat hub: WeChat answered 45009 for {} calls of {}: the daily quota is used up;                  no replica calls it again for them before midnight UTC+8 (in {}s)",
+                "wechat hub: WeChat answered 45009 for {} calls of {}: the daily quota is used up; \
+                 no replica calls it again for them before midnight UTC+8 (in {}s)",
                 kind_of(key),
                 key.appid(),
                 until.saturating_sub(now)
@@ -200,8 +201,9 @@ impl HubUpstream {
         }
     }
 
-    /// Shows `key`'s quota used up until `until` (or not, with `None`) in
-    /// `/metrics`, for the configured appids.
+    /// Keeps `key` among the keys `/status` lists while its quota is used
+    /// up until `until` (or no longer, with `None`), for the configured
+    /// appids: a key refused before it was ever served shows there too.
     fn saw(&self, key: &TokenKey, until: Option<u64>) {
         if self.labelled {
             self.counts.quota_exhausted(key, until);

@@ -18,8 +18,6 @@ use super::store::Store;
 use super::watch::Watch;
 use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
-#[cfg(feature = "hub")]
-use crate::clock::Clock;
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::cache::TokenCache;
@@ -451,12 +449,6 @@ impl HubHandler {
     #[cfg(feature = "hub")]
     pub(crate) fn counts(&self) -> &Arc<Counts> {
         &self.counts
-    }
-
-    /// The hub's clock.
-    #[cfg(feature = "hub")]
-    pub(crate) fn clock(&self) -> Clock {
-        self.ahead.clock.clone()
     }
 
     fn access_token(&self, req: &HubRequest) -> std::result::Result<Ask, HubError> {

@@ -62,6 +62,13 @@ fn mark_name(day: u64, generation: u64, key: &TokenKey) -> String {
     format!("quota_exhausted:{day}:{generation}:{}", quota_of(key))
 }
 
+/// The tally of `appid`'s quotas of `kind` used up on `day`, in
+/// `generation`: `/metrics` reads one per account and kind, not one per
+/// authorizer.
+fn tally_name(day: u64, generation: u64, kind: &str, appid: &str) -> String {
+    format!("quotas_exhausted:{day}:{generation}:{kind}:{appid}")
+}
+
 /// Until when (Unix seconds) `key`'s quota is known used up at `now`, if
 /// it is: WeChat answered 45009 for its kind and account today, and no
 /// `clear_quota` of the account succeeded since.
@@ -87,7 +94,38 @@ pub(crate) fn mark_exhausted(store: &dyn Store, key: &TokenKey, now: u64) -> Res
     let day = wechat_day(now);
     let generation = store.counter(&cleared_name(day, key.appid()))?;
     let n = store.increment(&mark_name(day, generation, key), COUNTER_TTL)?;
+    if n == 1 {
+        let tally = tally_name(day, generation, kind_of(key), key.appid());
+        store.increment(&tally, COUNTER_TTL)?;
+    }
     Ok((day_ends_at(now), n == 1))
+}
+
+/// How many of `appid`'s quotas of each of `kinds` are used up at `now`
+/// (0 or 1 for an account's own; one per authorizer under a platform),
+/// as every replica marked them: one store read for the account and one
+/// per kind, however many authorizers it has.
+///
+/// # Errors
+///
+/// If the store cannot be read.
+pub(crate) fn exhausted_count(
+    store: &dyn Store,
+    appid: &str,
+    kinds: &[&'static str],
+    now: u64,
+) -> Result<Vec<(&'static str, u64)>> {
+    let day = wechat_day(now);
+    let generation = store.counter(&cleared_name(day, appid))?;
+    kinds
+        .iter()
+        .map(|kind| {
+            Ok((
+                *kind,
+                store.counter(&tally_name(day, generation, kind, appid))?,
+            ))
+        })
+        .collect()
 }
 
 /// Records that `clear_quota` of `appid` succeeded at `now`: the marks of
@@ -186,6 +224,42 @@ mod tests {
             .is_some());
         assert!(mark_exhausted(&store, &token, now + 3).unwrap().1, "anew");
         assert!(exhausted_until(&store, &token, now + 3).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_used_up_quotas_are_tallied_per_account_and_kind() {
+        let store = MemoryStore::new();
+        let now = BEFORE_MIDNIGHT - 3_600;
+        let kinds = ["token", "ticket", "component", "authorizer"];
+        let count = |appid, at| exhausted_count(&store, appid, &kinds, at).unwrap();
+        let ticket = TokenKey::ticket("wxc", TicketType::Jsapi).for_authorizer("wxa");
+        for authorizer in ["wxa", "wxb", "wxa"] {
+            mark_exhausted(
+                &store,
+                &TokenKey::access_token("wxc").for_authorizer(authorizer),
+                now,
+            )
+            .unwrap();
+        }
+        mark_exhausted(&store, &ticket, now).unwrap();
+        mark_exhausted(&store, &TokenKey::access_token("wx1"), now).unwrap();
+        assert_eq!(
+            count("wxc", now),
+            [
+                ("token", 0),
+                ("ticket", 1),
+                ("component", 0),
+                ("authorizer", 2)
+            ]
+        );
+        assert_eq!(count("wx1", now)[0], ("token", 1));
+        mark_cleared(&store, "wxc", now + 1).unwrap();
+        assert_eq!(count("wxc", now + 1)[3], ("authorizer", 0), "cleared");
+        assert_eq!(
+            count("wx1", BEFORE_MIDNIGHT + 1)[0],
+            ("token", 0),
+            "a new day"
+        );
     }
 
     #[test]

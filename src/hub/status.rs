@@ -14,6 +14,10 @@ use super::ahead::SERVED_FOR;
 use super::door::counter_name;
 use super::handler::HubHandler;
 use super::metrics::kind_of;
+#[cfg(feature = "hub")]
+use super::metrics::KINDS;
+#[cfg(feature = "hub")]
+use super::quota::exhausted_count;
 use super::quota::{exhausted_until, wechat_day};
 use super::wire::{HubRequest, HubResponse};
 use crate::token::TokenKey;
@@ -46,12 +50,7 @@ impl HubHandler {
                     .store
                     .counter(&counter_name(day, kind, key.appid()))
                     .ok();
-                let used_up = exhausted_until(&*self.store, key, now).ok();
-                if let (Some(until), true) = (used_up, self.appids.is_some()) {
-                    // What the store says is what /metrics shows next.
-                    self.counts.quota_exhausted(key, until);
-                }
-                let used_up = used_up.flatten();
+                let used_up = exhausted_until(&*self.store, key, now).ok().flatten();
                 json!({
                     "key": format!("{key:?}"),
                     "appid": key.appid(),
@@ -105,13 +104,39 @@ impl HubHandler {
         // Counted as a store error; this replica's own keys still show.
         let since = now.saturating_sub(SERVED_FOR.as_secs());
         let cluster = self.store.served_keys(since).unwrap_or_default();
-        let serves = |key: &TokenKey| {
-            self.appids
-                .as_ref()
-                .is_none_or(|appids| appids.iter().any(|a| a == key.appid()))
-        };
-        keys.extend(cluster.into_iter().map(|(key, _)| key).filter(serves));
+        keys.extend(
+            cluster
+                .into_iter()
+                .map(|(key, _)| key)
+                .filter(|key| self.ahead.serves(key)),
+        );
         keys.into_iter().collect()
+    }
+
+    /// `(kind, appid, quotas used up)` for every account the hub is
+    /// configured with and each kind of call it makes for it (a platform's
+    /// count is one per authorizer), as every replica marked them in the
+    /// store: read at each call, a store read per account and kind, so
+    /// that `/metrics` on a replica that served nothing shows them too.
+    /// Empty over a custom source (its appids are no bounded set of
+    /// labels); an account whose marks cannot be read is left out (a
+    /// store error, counted).
+    #[cfg(feature = "hub")]
+    pub(crate) fn quotas_exhausted(&self) -> Vec<(&'static str, String, u64)> {
+        let now = self.ahead.clock.unix_secs();
+        let mut all = Vec::new();
+        for appid in self.appids.iter().flatten() {
+            let kinds: &[&'static str] = if self.components.contains(appid) {
+                &[KINDS[2], KINDS[3], KINDS[1]]
+            } else {
+                &KINDS[..2]
+            };
+            let Ok(counts) = exhausted_count(&*self.store, appid, kinds, now) else {
+                continue;
+            };
+            all.extend(counts.into_iter().map(|(kind, n)| (kind, appid.clone(), n)));
+        }
+        all
     }
 }
 

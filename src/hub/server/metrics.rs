@@ -17,9 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::clock::Clock;
-use crate::hub::metrics::{kind_of, Counts};
-use crate::hub::HubResponse;
+use crate::hub::{HubHandler, HubResponse};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -54,7 +52,7 @@ pub(super) struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(counts: Arc<Counts>, clock: Clock) -> Metrics {
+    pub fn new(handler: Arc<HubHandler>) -> Metrics {
         let mut registry = Registry::with_prefix("wechat_hub");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
@@ -85,7 +83,7 @@ impl Metrics {
             "Client connections refused because max_connections were open",
             refused.clone(),
         );
-        registry.register_collector(Box::new(HandlerCounts(counts, clock)));
+        registry.register_collector(Box::new(HandlerCounts(handler)));
         Metrics {
             registry,
             requests,
@@ -118,20 +116,21 @@ impl Metrics {
     }
 }
 
-/// The handler's counts, read at each scrape, and the hub's clock (a used-up
-/// quota shows until its day ends).
+/// The handler's counts, read at each scrape, and its used-up quotas,
+/// read from the store at each scrape.
 #[derive(Debug)]
-struct HandlerCounts(Arc<Counts>, Clock);
+struct HandlerCounts(Arc<HubHandler>);
 
 impl Collector for HandlerCounts {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = self.0.counts();
         let mut calls = encoder.encode_descriptor(
             "upstream_calls",
             "Calls to WeChat, by kind (token, ticket, component, authorizer) and result.",
             None,
             MetricType::Counter,
         )?;
-        for (kind, result, n) in self.0.upstream_calls() {
+        for (kind, result, n) in counts.upstream_calls() {
             let labels = [("kind", kind), ("result", result)];
             ConstCounter::new(n).encode(calls.encode_family(&labels)?)?;
         }
@@ -141,67 +140,62 @@ impl Collector for HandlerCounts {
             None,
             MetricType::Gauge,
         )?;
-        for (kind, appid, n) in self.0.upstream_calls_today() {
+        for (kind, appid, n) in counts.upstream_calls_today() {
             let labels = [("kind", kind), ("appid", appid.as_str())];
             ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX))
                 .encode(today.encode_family(&labels)?)?;
         }
         let mut used_up = encoder.encode_descriptor(
             "quota_exhausted",
-            "Accounts whose daily quota WeChat answered used up (45009) today (UTC+8), by kind and appid (a platform's for its authorizers): no replica calls WeChat for them before midnight UTC+8 or a clear_quota. As this replica last saw them (each call it would make reads the store, and so does /status).",
+            "Accounts whose daily quota WeChat answered used up (45009) today (UTC+8), by kind and appid (a platform's for its authorizers): no replica calls WeChat for them before midnight UTC+8 or a clear_quota. Read from the store, which every replica marks, at each scrape.",
             None,
             MetricType::Gauge,
         )?;
-        let mut accounts: std::collections::BTreeMap<(&str, String), i64> = Default::default();
-        for (key, _) in self.0.quotas_exhausted(self.1.unix_secs()) {
-            *accounts
-                .entry((kind_of(&key), key.appid().to_string()))
-                .or_default() += 1;
-        }
-        for ((kind, appid), n) in accounts {
+        for (kind, appid, n) in self.0.quotas_exhausted() {
             let labels = [("kind", kind), ("appid", appid.as_str())];
-            ConstGauge::new(n).encode(used_up.encode_family(&labels)?)?;
+            ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX))
+                .encode(used_up.encode_family(&labels)?)?;
         }
         let singles = [
             (
                 "refreshes_without_upstream",
                 "Refresh requests answered with the current token and no call to WeChat (compare-and-swap).",
-                self.0.refreshes_without_upstream(),
+                counts.refreshes_without_upstream(),
             ),
             (
                 "store_errors",
                 "Store calls that failed.",
-                self.0.store_errors(),
+                counts.store_errors(),
             ),
             (
                 "refreshes_ahead",
                 "Tokens and tickets replaced before they expired.",
-                self.0.refreshes_ahead().0,
+                counts.refreshes_ahead().0,
             ),
             (
                 "refresh_ahead_errors",
                 "Refreshes ahead of expiry that failed (each retried after a bounded backoff).",
-                self.0.refreshes_ahead().1,
+                counts.refreshes_ahead().1,
             ),
             (
                 "start_push_tickets",
                 "Calls to api_start_push_ticket (no verify ticket for 20 minutes) that succeeded.",
-                self.0.start_push_tickets().0,
+                counts.start_push_tickets().0,
             ),
             (
                 "start_push_ticket_errors",
                 "Calls to api_start_push_ticket that failed (each retried after a bounded backoff).",
-                self.0.start_push_tickets().1,
+                counts.start_push_tickets().1,
             ),
             (
                 "authorizer_removals_heard",
                 "Authorizer removals (unauthorized, on any replica) heard from the store and evicted from this replica's cache.",
-                self.0.removals_heard(),
+                counts.removals_heard(),
             ),
             (
                 "store_watch_errors",
                 "Times listening to the store for other replicas' removals failed (retried after a bounded backoff; max_staleness bounds what is missed).",
-                self.0.watch_errors(),
+                counts.watch_errors(),
             ),
         ];
         for (name, help, n) in singles {

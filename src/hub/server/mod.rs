@@ -335,7 +335,7 @@ impl HubServer {
         let settings = self.settings.clone();
         let shared = Arc::new(Shared {
             handler: self.handler.clone(),
-            metrics: Metrics::new(self.handler.counts().clone(), self.handler.clock()),
+            metrics: Metrics::new(self.handler.clone()),
             workers: Arc::new(Semaphore::new(settings.workers)),
             started: Instant::now(),
             settings,

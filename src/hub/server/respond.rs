@@ -94,31 +94,38 @@ fn too_large() -> HubError {
 
 /// The handler's answer: on the spot when it needs no I/O (a cached token
 /// read, a health check, a refused request), else on the blocking pool,
-/// at most `workers` at once.
+/// at most `workers` at once. A metrics scrape is among the latter: it
+/// reads the used-up quotas from the store.
 async fn answer(shared: &Arc<Shared>, req: HubRequest) -> HubResponse {
     let handler = &shared.handler;
-    if req.path == METRICS_PATH {
-        return match (handler.authorize(&req), req.method.as_str()) {
-            (Err(e), _) => handler.error_response(e),
-            (Ok(()), "GET" | "HEAD") => shared.metrics.encode(),
-            (Ok(()), method) => handler.error_response(HubError::method_not_allowed(
-                method,
-                METRICS_PATH,
-                "GET, HEAD",
-            )),
-        };
-    }
-    if let Some(resp) = handler.handle_at_once(&req) {
+    let metrics = req.path == METRICS_PATH;
+    if metrics {
+        match (handler.authorize(&req), req.method.as_str()) {
+            (Err(e), _) => return handler.error_response(e),
+            (Ok(()), "GET" | "HEAD") => {}
+            (Ok(()), method) => {
+                return handler.error_response(HubError::method_not_allowed(
+                    method,
+                    METRICS_PATH,
+                    "GET, HEAD",
+                ))
+            }
+        }
+    } else if let Some(resp) = handler.handle_at_once(&req) {
         return resp;
     }
     // The semaphore is never closed; the else branch is for form's sake.
     let Ok(permit) = shared.workers.clone().acquire_owned().await else {
         return HubError::new(503, "hub_error", "the hub is stopping").into_response(false);
     };
-    let handler = handler.clone();
+    let shared = shared.clone();
     let blocking = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        handler.handle(&req)
+        if metrics {
+            shared.metrics.encode()
+        } else {
+            shared.handler.handle(&req)
+        }
     });
     blocking.await.unwrap_or_else(|_| {
         // The handler panicked: a bug, answered rather than hung up on.
