@@ -23,6 +23,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// failure ends with its cause or the timeout it reached, and a call that
 /// was retried ends with how many attempts it made ([`Error::attempts`]).
 ///
+/// `Debug` (`{:?}`, what `fn main() -> Result<(), Box<dyn Error>>` and
+/// `unwrap` print) is the same text as `Display`, hint included; `{:#?}`
+/// shows the fields one by one.
+///
 /// Neither `Display` nor `Debug` ever contains an access token or a secret:
 /// URLs are printed without their query string.
 #[derive(Clone)]
@@ -851,8 +855,14 @@ impl fmt::Display for CallbackErrorKind {
     }
 }
 
+/// `{:?}` is the `Display` text: it is what `fn main() -> Result<(), Box<dyn
+/// Error>>` and `unwrap` print, and a struct dump there would lose the hint
+/// ("the appsecret is wrong") a user needs. `{:#?}` is the structured dump.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
         // Every string in a kind is already free of secrets (URLs are stored
         // without their query), so the derived Debug of the kind is safe.
         let mut d = f.debug_struct("Error");
@@ -1077,7 +1087,12 @@ mod tests {
             "POST /inner for wx1: could not fetch the access_token of wx1 from the direct source: \
              wechat api error 40125: invalid appsecret (the appsecret is wrong)"
         );
-        assert!(format!("{e:?}").contains(r#"call: ApiCall { method: "POST", path: "/inner""#));
+        assert_eq!(format!("{e:?}"), e.to_string());
+        let dump = format!("{e:#?}");
+        assert!(
+            dump.contains("call: ApiCall {\n        method: \"POST\",\n        path: \"/inner\""),
+            "{dump}"
+        );
         let shown =
             |appid, authorizer| ApiCall::new("GET", "/p".into(), appid, authorizer).to_string();
         assert_eq!(shown(None, None), "GET /p");

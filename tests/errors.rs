@@ -57,6 +57,36 @@ fn a_wrong_secret_names_the_call_then_the_token_fetch() {
     assert_eq!(fake.count("/cgi-bin/user/get"), 0);
 }
 
+/// What `fn main() -> Result<(), Box<dyn Error>>` prints on an `Err` is the
+/// error's `Debug`: it must read as `Display` does, hint included.
+#[test]
+fn main_prints_a_wrong_secrets_message_and_hint() {
+    let fake = common::fake();
+    let client = wrong_secret(&fake);
+    let main = || -> Result<(), Box<dyn std::error::Error>> {
+        client.request("/cgi-bin/user/get")?;
+        Ok(())
+    };
+    let err = main().unwrap_err();
+    let printed = format!("{err:?}");
+    assert_eq!(
+        printed,
+        format!(
+            "GET /cgi-bin/user/get for {APPID}: \
+             could not fetch the access_token of {APPID} from the direct source: \
+             wechat api error 40125: invalid appsecret (the appsecret is wrong)"
+        )
+    );
+    assert_eq!(printed, err.to_string());
+    // The field-by-field dump is still there for whoever asks for it, and
+    // neither shows the secret that was sent.
+    let dump = format!("{err:#?}");
+    assert!(dump.contains("errcode: 40125"), "{dump}");
+    for shown in [&printed, &dump] {
+        assert!(!shown.contains("not-the-secret"), "{shown}");
+    }
+}
+
 #[test]
 fn a_ticket_whose_access_token_fails_names_the_access_token() {
     let fake = common::fake();

@@ -43,6 +43,7 @@ mod hub_stable;
 mod hub_status;
 mod lineage_warning;
 mod login;
+mod project_files;
 mod readme;
 mod redaction;
 mod request;

@@ -15,9 +15,9 @@ const COMPONENT: &str = "wx_component_redaction";
 const COMPONENT_SECRET: &str = "COMPONENT_SECRET_redaction_654";
 const VERIFY_TICKET: &str = "ticket@@@VERIFY_redaction_321";
 
-/// Everything an error prints: Display, Debug and its sources' Display.
+/// Everything an error prints: Display, Debug (plain and `{:#?}`) and its sources' Display.
 fn printed(err: &wechat::Error) -> Vec<String> {
-    let mut out = vec![format!("{err}"), format!("{err:?}")];
+    let mut out = vec![format!("{err}"), format!("{err:?}"), format!("{err:#?}")];
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {
         out.push(s.to_string());
