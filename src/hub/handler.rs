@@ -32,8 +32,8 @@ use std::collections::HashMap;
 /// Answers the hub protocol over this crate's own token sources, whatever
 /// HTTP server carries it.
 ///
-/// Endpoints (see the protocol in [`HubSource`](crate::HubSource)'s
-/// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
+/// Endpoints (see the protocol in [`hub_protocol`](crate::hub_protocol)):
+/// `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
 /// `GET /status` (per token and ticket any replica sharing the store
@@ -46,7 +46,7 @@ use std::collections::HashMap;
 /// from WeChat's `api_get_authorizer_list`; answers `restored`),
 /// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
 /// `POST /callback/component/<appid>` (see
-/// [`component_callback`](HubHandlerBuilder::component_callback)). `HEAD`
+/// [`component_callback`]). `HEAD`
 /// is answered as `GET` (a server leaves the body out); another method on
 /// a known path gets 405 with an `Allow` header. `HubServer` adds
 /// `GET /metrics`.
@@ -90,6 +90,17 @@ use std::collections::HashMap;
 /// assert_eq!((resp.status, &body["reason"]), (400, &"invalid_request".into()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+// A link to an item behind a feature that is off goes to docs.rs, which
+// documents every feature.
+#[cfg_attr(
+    feature = "crypto",
+    doc = "[`component_callback`]: HubHandlerBuilder::component_callback"
+)]
+#[cfg_attr(
+    not(feature = "crypto"),
+    doc = "[`component_callback`]: https://docs.rs/wechat/latest/wechat/hub/struct.HubHandlerBuilder.html#method.component_callback"
+)]
 pub struct HubHandler {
     pub(super) client: Client,
     /// The client's cache, read without I/O for answers at once.
