@@ -45,8 +45,8 @@ use std::collections::HashMap;
 /// after a store loss, every authorizer's refresh token is stored again
 /// from WeChat's `api_get_authorizer_list`; answers `restored`),
 /// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
-/// `POST /callback/component/<appid>` (see
-/// [`component_callback`]). `HEAD`
+/// `POST /callback/component/<appid>` (see [`HubHandlerBuilder`]'s
+/// `component_callback`). `HEAD`
 /// is answered as `GET` (a server leaves the body out); another method on
 /// a known path gets 405 with an `Allow` header. `HubServer` adds
 /// `GET /metrics`.
@@ -90,17 +90,6 @@ use std::collections::HashMap;
 /// assert_eq!((resp.status, &body["reason"]), (400, &"invalid_request".into()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-///
-// A link to an item behind a feature that is off goes to docs.rs, which
-// documents every feature.
-#[cfg_attr(
-    feature = "crypto",
-    doc = "[`component_callback`]: HubHandlerBuilder::component_callback"
-)]
-#[cfg_attr(
-    not(feature = "crypto"),
-    doc = "[`component_callback`]: https://docs.rs/wechat/latest/wechat/hub/struct.HubHandlerBuilder.html#method.component_callback"
-)]
 pub struct HubHandler {
     pub(super) client: Client,
     /// The client's cache, read without I/O for answers at once.
