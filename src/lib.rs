@@ -8,6 +8,27 @@
 //! `access_token`, fetches it once for all threads that need it, and
 //! refreshes it (once) when WeChat rejects it:
 //!
+//! ```no_run
+//! use wechat::{Client, RequestOptions, SecretSource};
+//!
+//! let secret = std::env::var("WECHAT_SECRET")?;
+//! let client = Client::builder()
+//!     .appid("wx1234")
+//!     .token_source(SecretSource::new("wx1234", secret))
+//!     .build()?;
+//! let resp = client.request(
+//!     RequestOptions::post("/cgi-bin/material/batchget_material")
+//!         .json(serde_json::json!({"type": "image", "offset": 0, "count": 10})),
+//! )?;
+//! println!("{} images", resp.json()?["total_count"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Your tests can run the same code against a fake WeChat on 127.0.0.1,
+//! with the `testing` feature in your `[dev-dependencies]`
+//! (`wechat = { version = "0.1", features = ["testing"] }`); it records
+//! every call and can reject a token to show the refresh:
+//!
 //! ```
 //! use wechat::testing::FakeWechat;
 //! use wechat::{Client, RequestOptions, SecretSource};
@@ -44,7 +65,7 @@
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
 //! token invalidate each other. [`HubSource`] speaks the elixir_wechat hub
-//! protocol (`docs/hub-protocol.md` in the repository). Without a hub,
+//! protocol ([`hub_protocol`]). Without a hub,
 //! processes share one token through a store: a [`hub::StoreSource`] over
 //! a `hub::RedisStore` (feature `redis`) in each of them. Your own token
 //! service plugs in through [`TokenSource`].
@@ -194,6 +215,40 @@
 //! # Minimum supported Rust version
 //!
 //! Rust 1.85.
+//!
+// An item behind a feature that is off is not in these docs: its links go
+// to docs.rs, which documents every feature (with the feature on, they are
+// intra-doc links). A definition must follow a blank line, hence the `//!`.
+#![cfg_attr(
+    not(feature = "crypto"),
+    doc = "[`CallbackHandler`]: https://docs.rs/wechat/latest/wechat/struct.CallbackHandler.html
+[`CallbackHandler::handle`]: https://docs.rs/wechat/latest/wechat/struct.CallbackHandler.html#method.handle
+[`ComponentPushHandler`]: https://docs.rs/wechat/latest/wechat/struct.ComponentPushHandler.html
+[`MessageCrypto`]: https://docs.rs/wechat/latest/wechat/struct.MessageCrypto.html
+[`Message`]: https://docs.rs/wechat/latest/wechat/struct.Message.html
+[`MessageKind`]: https://docs.rs/wechat/latest/wechat/enum.MessageKind.html
+[`Event`]: https://docs.rs/wechat/latest/wechat/enum.Event.html
+[`Reply`]: https://docs.rs/wechat/latest/wechat/struct.Reply.html
+[`ReplyKind`]: https://docs.rs/wechat/latest/wechat/enum.ReplyKind.html
+[`MiniProgram::decrypt_data`]: https://docs.rs/wechat/latest/wechat/struct.MiniProgram.html#method.decrypt_data"
+)]
+#![cfg_attr(
+    not(feature = "testing"),
+    doc = "[`testing::FakeWechat`]: https://docs.rs/wechat/latest/wechat/testing/struct.FakeWechat.html
+[`testing::FakeHub`]: https://docs.rs/wechat/latest/wechat/testing/struct.FakeHub.html
+[`testing::Balancer`]: https://docs.rs/wechat/latest/wechat/testing/struct.Balancer.html"
+)]
+#![cfg_attr(
+    not(feature = "hub"),
+    doc = "[`hub::HubServer`]: https://docs.rs/wechat/latest/wechat/hub/struct.HubServer.html"
+)]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`hub::RedisStore`]: https://docs.rs/wechat/latest/wechat/hub/struct.RedisStore.html"
+)]
+// docs.rs labels each item behind a feature with it ("Available on crate
+// feature ... only"); `doc(cfg(...))` is nightly rustdoc's, hence `docsrs`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -225,16 +280,26 @@ mod token;
 
 pub mod hub;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+/// The hub protocol, as this crate and elixir_wechat speak it: [`HubSource`]
+/// is its client, [`hub::HubHandler`] and `wechat-hub` its server.
+///
+#[doc = include_str!("../docs/hub-protocol.md")]
+pub mod hub_protocol {}
 
 pub use callback::{check_url, sha1_sorted, verify_signature};
 #[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use callback_handler::{CallbackHandler, CallbackResponse};
 pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
 pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use component_push::ComponentPushHandler;
 #[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use crypto::MessageCrypto;
 pub use error::{
     ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
@@ -244,6 +309,7 @@ pub use global::{configure, global_client, request, set_token_source};
 #[doc(hidden)]
 pub use http::bench_agent;
 #[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use message::{
     Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,
 };

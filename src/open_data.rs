@@ -18,6 +18,8 @@ type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 /// is a few hundred bytes.
 const MAX_DATA: usize = 1024 * 1024;
 
+// The module is behind `crypto`; the label tells docs.rs readers so.
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 impl MiniProgram {
     /// Decrypts the `encryptedData` and `iv` the mini program got from
     /// WeChat (`wx.getUserInfo`, `wx.getShareInfo`, ...) with the user's

@@ -123,7 +123,7 @@ pub fn sign_card(values: &[&str]) -> String {
 
 /// 16 random alphanumeric characters: a fresh nonce for a signature, as
 /// [`sign_jssdk`] draws, [`sign_card`] and
-/// [`MessageCrypto::encrypt`](crate::MessageCrypto::encrypt) need.
+/// [`MessageCrypto::encrypt`] need.
 ///
 /// # Example
 ///
@@ -133,6 +133,17 @@ pub fn sign_card(values: &[&str]) -> String {
 /// assert!(nonce.chars().all(|c| c.is_ascii_alphanumeric()));
 /// assert_ne!(nonce, wechat::noncestr());
 /// ```
+///
+// A link to an item behind a feature that is off goes to docs.rs, which
+// documents every feature.
+#[cfg_attr(
+    feature = "crypto",
+    doc = "[`MessageCrypto::encrypt`]: crate::MessageCrypto::encrypt"
+)]
+#[cfg_attr(
+    not(feature = "crypto"),
+    doc = "[`MessageCrypto::encrypt`]: https://docs.rs/wechat/latest/wechat/struct.MessageCrypto.html#method.encrypt"
+)]
 pub fn noncestr() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = [0u8; 16];

@@ -40,7 +40,7 @@ impl Client {
     /// hub's [`Store`](crate::hub::Store) (every store is a
     /// [`RefreshTokenStore`]). A client of a hub usually leaves the
     /// exchange to the hub, which makes it on the `authorized` push to its
-    /// callback (`docs/hub-protocol.md`); one that exchanges a code itself
+    /// callback ([`hub_protocol`](crate::hub_protocol)); one that exchanges a code itself
     /// (from the authorization redirect) hands it the hub's store (the same
     /// file or Redis prefix), since the hub protocol carries no refresh
     /// token, and then gets the authorizer's tokens from the hub.

@@ -115,9 +115,20 @@ impl HubHandlerBuilder {
     /// latest verify ticket in the store), and its authorizers' access
     /// tokens and tickets (with their refresh tokens in the store). Verify
     /// tickets and authorizations arrive at the
-    /// [`component_callback`](HubHandlerBuilder::component_callback).
+    /// [`component_callback`].
     ///
     /// Defaults to no platforms.
+    ///
+    // A link to an item behind a feature that is off goes to docs.rs, which
+    // documents every feature.
+    #[cfg_attr(
+        feature = "crypto",
+        doc = "[`component_callback`]: HubHandlerBuilder::component_callback"
+    )]
+    #[cfg_attr(
+        not(feature = "crypto"),
+        doc = "[`component_callback`]: https://docs.rs/wechat/latest/wechat/hub/struct.HubHandlerBuilder.html#method.component_callback"
+    )]
     pub fn component(
         mut self,
         component_appid: impl Into<String>,
@@ -139,6 +150,7 @@ impl HubHandlerBuilder {
     ///
     /// Defaults to no callback.
     #[cfg(feature = "crypto")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
     pub fn component_callback(mut self, crypto: MessageCrypto) -> Self {
         self.callbacks.insert(crypto.app_id().to_string(), crypto);
         self

@@ -32,8 +32,8 @@ use std::collections::HashMap;
 /// Answers the hub protocol over this crate's own token sources, whatever
 /// HTTP server carries it.
 ///
-/// Endpoints (see the protocol in [`HubSource`](crate::HubSource)'s
-/// crate docs): `GET /client/access_token`, `POST /refresh/access_token`,
+/// Endpoints (see the protocol in [`hub_protocol`](crate::hub_protocol)):
+/// `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
 /// `GET /status` (per token and ticket any replica sharing the store
@@ -45,8 +45,8 @@ use std::collections::HashMap;
 /// after a store loss, every authorizer's refresh token is stored again
 /// from WeChat's `api_get_authorizer_list`; answers `restored`),
 /// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
-/// `POST /callback/component/<appid>` (see
-/// [`component_callback`](HubHandlerBuilder::component_callback)). `HEAD`
+/// `POST /callback/component/<appid>` (see [`HubHandlerBuilder`]'s
+/// `component_callback`). `HEAD`
 /// is answered as `GET` (a server leaves the body out); another method on
 /// a known path gets 405 with an `Allow` header. `HubServer` adds
 /// `GET /metrics`.

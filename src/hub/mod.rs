@@ -47,8 +47,10 @@ pub(crate) use error::HubError;
 pub use file::FileStore;
 pub use handler::HubHandler;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
 #[cfg(feature = "hub")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 pub use server::HubServer;
 pub use source::StoreSource;
 pub use store::{LockGuard, MemoryStore, Store};

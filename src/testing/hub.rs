@@ -12,7 +12,7 @@ use crate::token::TokenSource;
 use crate::RefreshLimit;
 
 /// A hub on an ephemeral port of 127.0.0.1 that serves
-/// the hub protocol (`docs/hub-protocol.md`) over a token source (usually a
+/// the hub protocol ([`hub_protocol`](crate::hub_protocol)) over a token source (usually a
 /// [`SecretSource`](crate::SecretSource) pointed at a
 /// [`FakeWechat`](super::FakeWechat)).
 ///

@@ -29,6 +29,7 @@ mod wechat;
 
 pub use balancer::Balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "hub", feature = "redis"))))]
 pub use chaos::{Chaos, ChaosReport, FailureTally};
 pub use hub::FakeHub;
 pub use record::Received;

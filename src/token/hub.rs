@@ -1,5 +1,5 @@
 //! `HubSource`: the client side of the hub protocol
-//! (`docs/hub-protocol.md` in the repository, compatible with
+//! ([`hub_protocol`](crate::hub_protocol), compatible with
 //! elixir_wechat 0.4).
 
 use std::fmt;
@@ -17,8 +17,8 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// Gets tokens and tickets from a hub: the one service that owns each
 /// account's token life cycle, so that many processes share one token.
 ///
-/// Speaks the elixir_wechat hub protocol, documented in `docs/hub-protocol.md`
-/// (in the repository and the published crate), so it works against an
+/// Speaks the elixir_wechat hub protocol, documented in
+/// [`hub_protocol`](crate::hub_protocol), so it works against an
 /// Elixir hub as well as this crate's. A hub answer is accepted only if it is exactly a
 /// success body of the protocol (a non-empty token string and integer
 /// `timestamp` and `expires_in`); anything else becomes an error:

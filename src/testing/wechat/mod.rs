@@ -614,6 +614,7 @@ impl FakeWechat {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "crypto")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
     pub fn encrypted_data(
         &self,
         appid: &str,
