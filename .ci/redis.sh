@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Makes sure Redis answers at 127.0.0.1:6379 for the hub's Redis tests,
-# which fail (never skip) without it. Starts redis-server if it is
-# installed and not answering; installs it with apt-get if it is missing.
+# which fail (never skip) without it, and that `redis-server` is on PATH:
+# some tests start servers of their own. Installs redis-server with apt-get
+# if it is missing (or fails naming it), and starts it if nothing answers.
 set -euo pipefail
+. "$(dirname "$0")/install.sh"
 
 ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
-if command -v redis-cli >/dev/null 2>&1 && ping; then
+need redis-server redis-server "the Redis tests talk to 127.0.0.1:6379 and start servers of their own"
+need redis-cli redis-tools "it tells whether Redis answers at 127.0.0.1:6379"
+if ping; then
     echo "redis: answering at 127.0.0.1:6379"
     exit 0
-fi
-if ! command -v redis-server >/dev/null 2>&1; then
-    echo "redis: redis-server not installed; installing with apt-get"
-    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
 fi
 redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 for _ in $(seq 1 50); do

@@ -93,7 +93,7 @@ fn the_status_page_shows_ages_expiries_calls_and_errors_but_no_secret() {
 
 /// Runs Debian's headless chromium on `url` and returns the DOM it
 /// rendered. Fails loudly if chromium is missing: `apt-get install
-/// chromium` (`.ci/run` installs it).
+/// chromium` (`.ci/test`, the README's test command, installs it).
 fn rendered_by_chromium(url: &str) -> String {
     use std::process::{Command, Stdio};
     let profile = crate::common::process::temp_dir("chromium");
@@ -110,7 +110,7 @@ fn rendered_by_chromium(url: &str) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("chromium runs: apt-get install chromium");
+        .expect("chromium runs: apt-get install chromium, or run .ci/test");
     let id = child.id();
     let (done, out) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
