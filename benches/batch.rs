@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
-use wechat::{Client, SecretSource};
+use weixin::{Client, SecretSource};
 
 /// Calls per batch: one `wechat batch` run, or one pass of the loop.
 const CALLS: usize = 4000;

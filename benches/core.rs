@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use wechat::{Client, Context, Token, TokenKey, TokenSource};
+use weixin::{Client, Context, Token, TokenKey, TokenSource};
 
 /// A token shaped like WeChat's, for any key.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ fn fixed_token() -> String {
 }
 
 impl TokenSource for Fixed {
-    fn fetch(&self, _key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+    fn fetch(&self, _key: &TokenKey, _cx: &Context<'_>) -> weixin::Result<Token> {
         Ok(Token::new(fixed_token(), 7200))
     }
 }
@@ -109,7 +109,7 @@ fn request_vs_bare(c: &mut Criterion) {
         fixed_token()
     );
     // The client's defaults: 5 s to connect, 30 s in all.
-    let same_config = wechat::bench_agent(Duration::from_secs(5), Duration::from_secs(30));
+    let same_config = weixin::bench_agent(Duration::from_secs(5), Duration::from_secs(30));
     let no_timeouts = ureq::Agent::new_with_defaults();
     let mut group = c.benchmark_group("keepalive_call");
     group.bench_function("wechat_request", |b| {
@@ -145,7 +145,7 @@ fn sign(c: &mut Criterion) {
         "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg";
     c.bench_function("sign_jssdk", |b| {
         b.iter(|| {
-            black_box(wechat::sign_jssdk(
+            black_box(weixin::sign_jssdk(
                 black_box(ticket),
                 black_box("http://mp.weixin.qq.com?params=value"),
             ))

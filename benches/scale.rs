@@ -36,7 +36,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use wechat::{Client, Token, TokenKey};
+use weixin::{Client, Token, TokenKey};
 
 mod common;
 use common::authorizers::{authorizer_key, scattered_order, Minted, AUTHORIZERS};

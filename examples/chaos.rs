@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use wechat::testing::Chaos;
+use weixin::testing::Chaos;
 
 /// The run's options; each left out keeps `Chaos`'s default.
 #[derive(Parser)]

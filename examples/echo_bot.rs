@@ -3,7 +3,7 @@
 //!
 //! `cargo run --example echo_bot --features crypto`
 
-use wechat::{sha1_sorted, CallbackHandler, MessageKind, ReplyKind};
+use weixin::{sha1_sorted, CallbackHandler, MessageKind, ReplyKind};
 
 fn main() {
     let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "echo-token".into());

@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use wechat::testing::FakeWechat;
+use weixin::testing::FakeWechat;
 
 /// The demo account the script's hub config serves.
 const APPID: &str = "wx_bench";

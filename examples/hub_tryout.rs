@@ -11,8 +11,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use wechat::hub::{HubHandler, HubServer, MemoryStore};
-use wechat::testing::FakeWechat;
+use weixin::hub::{HubHandler, HubServer, MemoryStore};
+use weixin::testing::FakeWechat;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bind = std::env::var("WECHAT_HUB_BIND").unwrap_or_else(|_| "127.0.0.1:4000".into());

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use foldhash::fast::RandomState;
 use parking_lot::Mutex;
-use wechat::{Client, Token, TokenKey};
+use weixin::{Client, Token, TokenKey};
 
 #[path = "../benches/common/mod.rs"]
 mod common;

@@ -20,13 +20,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use wechat::{Client, Context, Token, TokenKey, TokenSource};
+use weixin::{Client, Context, Token, TokenKey, TokenSource};
 
 #[derive(Debug)]
 struct Fixed;
 
 impl TokenSource for Fixed {
-    fn fetch(&self, _key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+    fn fetch(&self, _key: &TokenKey, _cx: &Context<'_>) -> weixin::Result<Token> {
         Ok(Token::new("T".repeat(150), 7200))
     }
 }
@@ -69,7 +69,7 @@ fn main() {
         .build()
         .expect("a client");
     let url = format!("http://{addr}{PATH}?access_token={}", "T".repeat(150));
-    let same_config = wechat::bench_agent(Duration::from_secs(5), Duration::from_secs(30));
+    let same_config = weixin::bench_agent(Duration::from_secs(5), Duration::from_secs(30));
     let no_timeouts = ureq::Agent::new_with_defaults();
     let all = [
         ("wechat", Call::Wechat(&client)),

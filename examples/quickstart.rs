@@ -5,8 +5,8 @@
 //!
 //! `cargo run --example quickstart`
 
-use wechat::testing::{FakeHub, FakeWechat};
-use wechat::{Client, HubSource, RequestOptions, SecretSource, TokenKey};
+use weixin::testing::{FakeHub, FakeWechat};
+use weixin::{Client, HubSource, RequestOptions, SecretSource, TokenKey};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let appid = std::env::var("WECHAT_APPID").unwrap_or_else(|_| "wx_quickstart".into());
@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("fake WeChat at {}, hub at {}", wechat.url(), hub.url());
 
     // Two "processes" (clients with their own caches) share the hub.
-    let client = |name: &str| -> wechat::Result<Client> {
+    let client = |name: &str| -> weixin::Result<Client> {
         println!("client {name}: token source = hub");
         Client::builder()
             .appid(appid.as_str())

@@ -18,11 +18,11 @@ use crate::secret::Secret;
 /// # Example
 ///
 /// ```
-/// let a = wechat::sha1_sorted(&["b", "a", "c"]);
-/// assert_eq!(a, wechat::sha1_sorted(&["a", "b", "c"]));
+/// let a = weixin::sha1_sorted(&["b", "a", "c"]);
+/// assert_eq!(a, weixin::sha1_sorted(&["a", "b", "c"]));
 /// // sha1("abc")
 /// assert_eq!(a, "a9993e364706816aba3e25717850c26c9cd0d89d");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn sha1_sorted(parts: &[&str]) -> String {
     let mut sorted = parts.to_vec();
@@ -46,13 +46,13 @@ pub fn sha1_sorted(parts: &[&str]) -> String {
 /// # Example
 ///
 /// ```
-/// use wechat::Secret;
+/// use weixin::Secret;
 ///
 /// let token = Secret::new(std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into()));
-/// let signature = wechat::sha1_sorted(&[token.expose(), "1409304348", "xxxxxx"]);
-/// assert!(wechat::verify_signature(&token, &signature, "1409304348", "xxxxxx").is_ok());
-/// assert!(wechat::verify_signature(&token, &signature, "1409304349", "xxxxxx").is_err());
-/// # Ok::<(), wechat::Error>(())
+/// let signature = weixin::sha1_sorted(&[token.expose(), "1409304348", "xxxxxx"]);
+/// assert!(weixin::verify_signature(&token, &signature, "1409304348", "xxxxxx").is_ok());
+/// assert!(weixin::verify_signature(&token, &signature, "1409304349", "xxxxxx").is_err());
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn verify_signature(
     token: &Secret,
@@ -74,13 +74,13 @@ pub fn verify_signature(
 /// # Example
 ///
 /// ```
-/// use wechat::Secret;
+/// use weixin::Secret;
 ///
 /// let token = Secret::new(std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into()));
-/// let signature = wechat::sha1_sorted(&[token.expose(), "1409304348", "xxxxxx"]);
-/// let body = wechat::check_url(&token, &signature, "1409304348", "xxxxxx", "4919486574")?;
+/// let signature = weixin::sha1_sorted(&[token.expose(), "1409304348", "xxxxxx"]);
+/// let body = weixin::check_url(&token, &signature, "1409304348", "xxxxxx", "4919486574")?;
 /// assert_eq!(body, "4919486574");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn check_url<'a>(
     token: &Secret,

@@ -57,7 +57,7 @@ const XML: &str = "application/xml; charset=utf-8";
 /// ```
 /// use std::io::{BufRead, BufReader, Read, Write};
 /// use std::net::TcpListener;
-/// use wechat::{CallbackHandler, MessageKind, ReplyKind};
+/// use weixin::{CallbackHandler, MessageKind, ReplyKind};
 ///
 /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
 /// let handler = CallbackHandler::new(token.as_str());
@@ -105,7 +105,7 @@ const XML: &str = "application/xml; charset=utf-8";
 /// });
 ///
 /// // WeChat checking the URL.
-/// let signature = wechat::sha1_sorted(&[&token, "1409304348", "xxxxxx"]);
+/// let signature = weixin::sha1_sorted(&[&token, "1409304348", "xxxxxx"]);
 /// let url = format!(
 ///     "http://{addr}/wechat?signature={signature}&timestamp=1409304348&nonce=xxxxxx&echostr=4919486574"
 /// );
@@ -172,11 +172,11 @@ impl CallbackHandler {
     /// # Example
     ///
     /// ```
-    /// use wechat::CallbackHandler;
+    /// use weixin::CallbackHandler;
     ///
     /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
     /// let handler = CallbackHandler::new(token.as_str());
-    /// let signature = wechat::sha1_sorted(&[&token, "1409304348", "xxxxxx"]);
+    /// let signature = weixin::sha1_sorted(&[&token, "1409304348", "xxxxxx"]);
     /// let query = format!("signature={signature}&timestamp=1409304348&nonce=xxxxxx&echostr=hello");
     /// assert_eq!(handler.handle("GET", &query, b"", |_| Ok(None)).body(), "hello");
     /// ```
@@ -196,7 +196,7 @@ impl CallbackHandler {
     /// # Example
     ///
     /// ```
-    /// use wechat::{CallbackHandler, Message, MessageCrypto, MessageKind, ReplyKind};
+    /// use weixin::{CallbackHandler, Message, MessageCrypto, MessageKind, ReplyKind};
     ///
     /// # fn env(name: &str, example: &str) -> String {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -232,8 +232,8 @@ impl CallbackHandler {
     ///     reply.field("Nonce").unwrap(),
     ///     response.body(),
     /// )?;
-    /// assert_eq!(wechat::Reply::parse(&xml)?.kind(), &ReplyKind::text("hello"));
-    /// # Ok::<(), wechat::Error>(())
+    /// assert_eq!(weixin::Reply::parse(&xml)?.kind(), &ReplyKind::text("hello"));
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn encrypted(crypto: MessageCrypto) -> CallbackHandler {
         CallbackHandler::with(crypto.token().clone(), Some(crypto))
@@ -263,7 +263,7 @@ impl CallbackHandler {
     /// # Example
     ///
     /// ```
-    /// use wechat::{CallbackErrorKind, CallbackHandler, ErrorKind, MessageCrypto};
+    /// use weixin::{CallbackErrorKind, CallbackHandler, ErrorKind, MessageCrypto};
     ///
     /// # fn env(name: &str, example: &str) -> String {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -271,7 +271,7 @@ impl CallbackHandler {
     /// let token = env("WECHAT_TOKEN", "t0ken");
     /// let key = env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
     /// let handler = CallbackHandler::encrypted(MessageCrypto::new(token.as_str(), key, "wx123")?);
-    /// let signature = wechat::sha1_sorted(&[&token, "1", "n"]);
+    /// let signature = weixin::sha1_sorted(&[&token, "1", "n"]);
     /// let query = format!("signature={signature}&timestamp=1&nonce=n");
     /// let body = b"<xml><MsgType>text</MsgType><Content>hi</Content></xml>";
     ///
@@ -283,7 +283,7 @@ impl CallbackHandler {
     /// );
     /// let handler = handler.accept_plaintext(true);
     /// assert_eq!(handler.handle("POST", &query, body, |_| Ok(None)).body(), "success");
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn accept_plaintext(mut self, accept: bool) -> CallbackHandler {
         self.accept_plaintext = accept;
@@ -302,7 +302,7 @@ impl CallbackHandler {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::{CallbackErrorKind, CallbackHandler, ErrorKind, ManualClock};
+    /// use weixin::{CallbackErrorKind, CallbackHandler, ErrorKind, ManualClock};
     ///
     /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
     /// let clock = ManualClock::new(Duration::from_secs(1_700_000_000));
@@ -310,7 +310,7 @@ impl CallbackHandler {
     ///     .timestamp_window(Duration::from_secs(300))
     ///     .clock(clock.clock());
     /// let check = |timestamp: &str| {
-    ///     let signature = wechat::sha1_sorted(&[&token, timestamp, "n"]);
+    ///     let signature = weixin::sha1_sorted(&[&token, timestamp, "n"]);
     ///     let query = format!("signature={signature}&timestamp={timestamp}&nonce=n&echostr=e");
     ///     handler.handle("GET", &query, b"", |_| Ok(None))
     /// };
@@ -335,7 +335,7 @@ impl CallbackHandler {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::{CallbackHandler, ManualClock};
+    /// use weixin::{CallbackHandler, ManualClock};
     ///
     /// let clock = ManualClock::new(Duration::from_secs(1_700_000_000));
     /// let handler = CallbackHandler::new("t0ken").clock(clock.clock());
@@ -377,16 +377,16 @@ impl CallbackHandler {
     /// # Example
     ///
     /// ```
-    /// use wechat::{CallbackErrorKind, CallbackHandler, ErrorKind, MessageKind, Reply, ReplyKind};
+    /// use weixin::{CallbackErrorKind, CallbackHandler, ErrorKind, MessageKind, Reply, ReplyKind};
     ///
     /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
     /// let handler = CallbackHandler::new(token.as_str());
-    /// let signature = wechat::sha1_sorted(&[&token, "1409304348", "xxxxxx"]);
+    /// let signature = weixin::sha1_sorted(&[&token, "1409304348", "xxxxxx"]);
     /// let query = format!("signature={signature}&timestamp=1409304348&nonce=xxxxxx&openid=openid");
     /// let body = "<xml><ToUserName>gh_1</ToUserName><FromUserName>openid</FromUserName>\
     ///     <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content></xml>";
     ///
-    /// let echo = |message: &wechat::Message| match message.kind() {
+    /// let echo = |message: &weixin::Message| match message.kind() {
     ///     MessageKind::Text { content } => Ok(Some(ReplyKind::text(content.as_str()))),
     ///     _ => Ok(None),
     /// };
@@ -401,7 +401,7 @@ impl CallbackHandler {
     ///     forged.error().unwrap().kind(),
     ///     &ErrorKind::Callback(CallbackErrorKind::BadSignature)
     /// );
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn handle<F>(
         &self,
@@ -596,7 +596,7 @@ impl CallbackResponse {
     /// # Example
     ///
     /// ```
-    /// let response = wechat::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
+    /// let response = weixin::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
     /// assert_eq!(response.status(), 405);
     /// ```
     pub fn status(&self) -> u16 {
@@ -609,7 +609,7 @@ impl CallbackResponse {
     /// # Example
     ///
     /// ```
-    /// let response = wechat::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
+    /// let response = weixin::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
     /// assert_eq!(response.content_type(), "text/plain; charset=utf-8");
     /// ```
     pub fn content_type(&self) -> &'static str {
@@ -621,7 +621,7 @@ impl CallbackResponse {
     /// # Example
     ///
     /// ```
-    /// let response = wechat::CallbackHandler::new("t0ken").handle("GET", "nonce=n", b"", |_| Ok(None));
+    /// let response = weixin::CallbackHandler::new("t0ken").handle("GET", "nonce=n", b"", |_| Ok(None));
     /// assert_eq!(response.body(), "callback rejected: query parameter timestamp is missing");
     /// ```
     pub fn body(&self) -> &str {
@@ -633,7 +633,7 @@ impl CallbackResponse {
     /// # Example
     ///
     /// ```
-    /// let response = wechat::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
+    /// let response = weixin::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
     /// assert!(response.into_body().starts_with("callback rejected: method not allowed"));
     /// ```
     pub fn into_body(self) -> String {
@@ -646,9 +646,9 @@ impl CallbackResponse {
     /// # Example
     ///
     /// ```
-    /// use wechat::{CallbackErrorKind, ErrorKind};
+    /// use weixin::{CallbackErrorKind, ErrorKind};
     ///
-    /// let response = wechat::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
+    /// let response = weixin::CallbackHandler::new("t0ken").handle("PUT", "", b"", |_| Ok(None));
     /// assert_eq!(
     ///     response.error().map(|e| e.kind()),
     ///     Some(&ErrorKind::Callback(CallbackErrorKind::MethodNotAllowed))

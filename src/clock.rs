@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// ```
 /// use std::time::Duration;
-/// use wechat::{Clock, ManualClock};
+/// use weixin::{Clock, ManualClock};
 ///
 /// let manual = ManualClock::new(Duration::from_secs(1_700_000_000));
 /// let clock: Clock = manual.clock();
@@ -150,7 +150,7 @@ impl fmt::Debug for Clock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use wechat::ManualClock;
+/// use weixin::ManualClock;
 ///
 /// let manual = ManualClock::starting_now();
 /// let before = manual.clock().now();

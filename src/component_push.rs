@@ -31,9 +31,9 @@ use crate::token::{TicketType, TokenKey};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use wechat::hub::FileStore;
-/// use wechat::testing::FakeWechat;
-/// use wechat::{CallbackHandler, Client, ComponentPushHandler, ComponentSource, Message, MessageCrypto, TokenKey};
+/// use weixin::hub::FileStore;
+/// use weixin::testing::FakeWechat;
+/// use weixin::{CallbackHandler, Client, ComponentPushHandler, ComponentSource, Message, MessageCrypto, TokenKey};
 ///
 /// # fn env(name: &str, example: &str) -> String {
 /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -89,13 +89,13 @@ impl ComponentPushHandler {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use wechat::hub::MemoryStore;
-    /// use wechat::{Client, ComponentPushHandler};
+    /// use weixin::hub::MemoryStore;
+    /// use weixin::{Client, ComponentPushHandler};
     ///
     /// let client = Client::builder().appid("wx_component").build()?;
     /// let pushes = ComponentPushHandler::new("wx_component", client, Arc::new(MemoryStore::new()));
     /// assert!(format!("{pushes:?}").contains("wx_component"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn new(
         component_appid: impl Into<String>,
@@ -135,8 +135,8 @@ impl ComponentPushHandler {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use wechat::hub::{MemoryStore, Store};
-    /// use wechat::{Client, ComponentPushHandler, ErrorKind, Message};
+    /// use weixin::hub::{MemoryStore, Store};
+    /// use weixin::{Client, ComponentPushHandler, ErrorKind, Message};
     ///
     /// let store = Arc::new(MemoryStore::new());
     /// let client = Client::builder().appid("wx_component").build()?;
@@ -151,7 +151,7 @@ impl ComponentPushHandler {
     /// assert_eq!(store.get_verify_ticket("wx_component")?.unwrap().expose(), "ticket@@@1");
     /// let err = pushes.handle(&push("wx_other")?).unwrap_err();
     /// assert!(matches!(err.kind(), ErrorKind::Config { .. }));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn handle(&self, message: &Message) -> Result<()> {
         self.apply(message).map(|_| ())

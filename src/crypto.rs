@@ -52,7 +52,7 @@ const KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
 /// # Example
 ///
 /// ```
-/// use wechat::{Message, MessageCrypto};
+/// use weixin::{Message, MessageCrypto};
 ///
 /// # fn env(name: &str, example: &str) -> String {
 /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -65,7 +65,7 @@ const KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
 /// let signature = Message::parse(&envelope)?.field("MsgSignature").unwrap().to_string();
 /// let plain = crypto.decrypt(&signature, "1409304348", "nonce", &envelope)?;
 /// assert_eq!(plain, "<xml><Content>hi</Content></xml>");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct MessageCrypto {
@@ -101,14 +101,14 @@ impl MessageCrypto {
     /// # Example
     ///
     /// ```
-    /// use wechat::{CallbackErrorKind, ErrorKind, MessageCrypto};
+    /// use weixin::{CallbackErrorKind, ErrorKind, MessageCrypto};
     ///
     /// # fn env(name: &str, example: &str) -> String {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
     /// # }
     /// let err = MessageCrypto::new(env("WECHAT_TOKEN", "t0ken"), "too-short", "wx123").unwrap_err();
     /// assert_eq!(err.kind(), &ErrorKind::Callback(CallbackErrorKind::InvalidKey));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn new(
         token: impl Into<Secret>,
@@ -136,7 +136,7 @@ impl MessageCrypto {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Message, MessageCrypto};
+    /// use weixin::{Message, MessageCrypto};
     ///
     /// # fn env(name: &str, example: &str) -> String {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -150,7 +150,7 @@ impl MessageCrypto {
     /// let crypto = MessageCrypto::new(token, new, "wx123")?.previous_key(old)?;
     /// let signature = Message::parse(&sent)?.field("MsgSignature").unwrap().to_string();
     /// assert_eq!(crypto.decrypt(&signature, "1", "n", &sent)?, "<xml/>");
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn previous_key(mut self, encoding_aes_key: impl Into<Secret>) -> Result<MessageCrypto> {
         self.previous_key = Some(AesKey::decode(&encoding_aes_key.into())?);
@@ -166,9 +166,9 @@ impl MessageCrypto {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
     /// # }
     /// let key = env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
-    /// let crypto = wechat::MessageCrypto::new(env("WECHAT_TOKEN", "t0ken"), key, "wx123")?;
+    /// let crypto = weixin::MessageCrypto::new(env("WECHAT_TOKEN", "t0ken"), key, "wx123")?;
     /// assert_eq!(crypto.app_id(), "wx123");
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn app_id(&self) -> &str {
         &self.app_id
@@ -199,7 +199,7 @@ impl MessageCrypto {
     /// A third-party platform receiving its `component_verify_ticket`:
     ///
     /// ```
-    /// use wechat::{ComponentPush, Message, MessageCrypto, MessageKind};
+    /// use weixin::{ComponentPush, Message, MessageCrypto, MessageKind};
     ///
     /// # fn env(name: &str, example: &str) -> String {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -224,7 +224,7 @@ impl MessageCrypto {
     /// };
     /// assert_eq!(ticket.expose(), "ticket@@@x");
     /// // Keep the ticket, then answer the body `success`.
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn decrypt(
         &self,
@@ -275,7 +275,7 @@ impl MessageCrypto {
     /// # Example
     ///
     /// ```
-    /// use wechat::{CallbackErrorKind, ErrorKind, MessageCrypto};
+    /// use weixin::{CallbackErrorKind, ErrorKind, MessageCrypto};
     ///
     /// # fn env(name: &str, example: &str) -> String {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -287,7 +287,7 @@ impl MessageCrypto {
     /// )?;
     /// let err = crypto.decrypt_encrypted("0000", "1", "n", "AAAA").unwrap_err();
     /// assert_eq!(err.kind(), &ErrorKind::Callback(CallbackErrorKind::BadSignature));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn decrypt_encrypted(
         &self,
@@ -353,7 +353,7 @@ impl MessageCrypto {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Message, MessageCrypto};
+    /// use weixin::{Message, MessageCrypto};
     ///
     /// # fn env(name: &str, example: &str) -> String {
     /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
@@ -367,7 +367,7 @@ impl MessageCrypto {
     /// assert_eq!(envelope.field("TimeStamp"), Some("1409304348"));
     /// assert_eq!(envelope.field("Nonce"), Some("nonce"));
     /// assert!(envelope.field("Encrypt").is_some());
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn encrypt(&self, reply: &str, timestamp: &str, nonce: &str) -> Result<String> {
         self.encrypt_keyed(KeyUsed::Current, reply, timestamp, nonce)

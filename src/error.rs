@@ -55,9 +55,9 @@ struct Inner {
 /// # Example
 ///
 /// ```
-/// use wechat::{SourceKind, TokenSource};
+/// use weixin::{SourceKind, TokenSource};
 ///
-/// assert_eq!(wechat::SecretSource::new("wx1", "s").source_kind(), SourceKind::Direct);
+/// assert_eq!(weixin::SecretSource::new("wx1", "s").source_kind(), SourceKind::Direct);
 /// assert_eq!(SourceKind::Hub.to_string(), "hub");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,14 +159,14 @@ impl fmt::Display for TokenFetch {
 /// # Example
 ///
 /// ```
-/// use wechat::testing::FakeWechat;
+/// use weixin::testing::FakeWechat;
 ///
 /// let fake = FakeWechat::start()?;
 /// fake.register("wx1", "s1");
-/// let client = wechat::Client::builder()
+/// let client = weixin::Client::builder()
 ///     .appid("wx1")
 ///     .base_url(fake.url())
-///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+///     .token_source(weixin::SecretSource::new("wx1", "s1"))
 ///     .build()?;
 /// fake.fail_next("/cgi-bin/user/get", 48001, "api unauthorized", 1);
 /// let err = client.request("/cgi-bin/user/get?next_openid=o1").unwrap_err();
@@ -507,10 +507,10 @@ impl Error {
     ///
     /// ```
     /// let io = std::io::Error::other("disk full");
-    /// let err = wechat::Error::store("cannot write refresh tokens", io);
+    /// let err = weixin::Error::store("cannot write refresh tokens", io);
     /// assert_eq!(err.to_string(), "store failed: cannot write refresh tokens");
     /// assert!(std::error::Error::source(&err).is_some());
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn store(
         reason: impl Into<String>,
@@ -540,16 +540,16 @@ impl Error {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::StubServer;
+    /// use weixin::testing::StubServer;
     ///
     /// let hub = StubServer::start(200, "application/json",
     ///     r#"{"errcode":-1,"message":"no such account","reason":"unknown_appid","http_status":404}"#)?;
-    /// let client = wechat::Client::builder()
-    ///     .token_source(wechat::HubSource::new(hub.url())?)
+    /// let client = weixin::Client::builder()
+    ///     .token_source(weixin::HubSource::new(hub.url())?)
     ///     .build()?;
-    /// let err = client.token(&wechat::TokenKey::access_token("wx1")).unwrap_err();
+    /// let err = client.token(&weixin::TokenKey::access_token("wx1")).unwrap_err();
     /// assert_eq!(err.errcode(), None);
-    /// assert!(matches!(err.kind(), wechat::ErrorKind::Hub { errcode: Some(-1), status: 404, .. }));
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Hub { errcode: Some(-1), status: 404, .. }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn errcode(&self) -> Option<i64> {
@@ -566,15 +566,15 @@ impl Error {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::SourceKind;
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::SourceKind;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "the-right-secret");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "a-wrong-secret"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "a-wrong-secret"))
     ///     .build()?;
     /// let err = client.request("/cgi-bin/user/get").unwrap_err();
     /// let fetch = err.token_fetch().expect("raised while fetching the token");
@@ -600,18 +600,18 @@ impl Error {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
     ///     .build()?;
     /// fake.fail_next("/cgi-bin/message/custom/send", 48001, "api unauthorized", 1);
     /// let err = client
-    ///     .request(wechat::RequestOptions::post("/cgi-bin/message/custom/send"))
+    ///     .request(weixin::RequestOptions::post("/cgi-bin/message/custom/send"))
     ///     .unwrap_err();
     /// assert_eq!(err.call().map(|c| c.path()), Some("/cgi-bin/message/custom/send"));
     /// assert_eq!(err.errcode(), Some(48001));
@@ -633,15 +633,15 @@ impl Error {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
-    ///     .busy_retry(wechat::BusyRetry { retries: 2, base: Duration::from_millis(1), max: Duration::from_millis(2) })
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .busy_retry(weixin::BusyRetry { retries: 2, base: Duration::from_millis(1), max: Duration::from_millis(2) })
     ///     .build()?;
     /// fake.fail_next("/cgi-bin/busy", -1, "system error", 10);
     /// let err = client.request("/cgi-bin/busy").unwrap_err();

@@ -70,14 +70,14 @@ static GLOBAL: Lazy<Mutex<Global>> = Lazy::new(|| {
 /// # Example
 ///
 /// ```
-/// use wechat::testing::FakeWechat;
+/// use weixin::testing::FakeWechat;
 ///
 /// let fake = FakeWechat::start()?;
 /// fake.register("wx1", "secret1");
-/// wechat::configure(wechat::Client::builder().appid("wx1").base_url(fake.url()))?;
-/// wechat::set_token_source(wechat::SecretSource::new("wx1", "secret1"));
+/// weixin::configure(weixin::Client::builder().appid("wx1").base_url(fake.url()))?;
+/// weixin::set_token_source(weixin::SecretSource::new("wx1", "secret1"));
 /// // The appid and base URL configured before still hold.
-/// let resp = wechat::request("/cgi-bin/get_api_domain_ip")?;
+/// let resp = weixin::request("/cgi-bin/get_api_domain_ip")?;
 /// assert_eq!(resp.json()?["appid"], "wx1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -103,9 +103,9 @@ pub fn set_token_source(source: impl TokenSource + 'static) {
 /// # Example
 ///
 /// ```
-/// let err = wechat::configure(wechat::Client::builder().base_url("not a url")).unwrap_err();
-/// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
-/// # Ok::<(), wechat::Error>(())
+/// let err = weixin::configure(weixin::Client::builder().base_url("not a url")).unwrap_err();
+/// assert!(matches!(err.kind(), weixin::ErrorKind::Config { .. }));
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn configure(builder: ClientBuilder) -> Result<()> {
     let mut global = GLOBAL.lock();
@@ -125,10 +125,10 @@ pub fn configure(builder: ClientBuilder) -> Result<()> {
 /// # Example
 ///
 /// ```no_run
-/// wechat::configure(wechat::Client::builder().appid("wx1234"))?;
-/// wechat::set_token_source(wechat::HubSource::new("http://127.0.0.1:4000")?);
-/// let ips = wechat::request("/cgi-bin/get_api_domain_ip")?;
-/// # Ok::<(), wechat::Error>(())
+/// weixin::configure(weixin::Client::builder().appid("wx1234"))?;
+/// weixin::set_token_source(weixin::HubSource::new("http://127.0.0.1:4000")?);
+/// let ips = weixin::request("/cgi-bin/get_api_domain_ip")?;
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn request(options: impl Into<RequestOptions>) -> Result<Response> {
     global_client().request(options)
@@ -139,7 +139,7 @@ pub fn request(options: impl Into<RequestOptions>) -> Result<Response> {
 /// # Example
 ///
 /// ```
-/// let client = wechat::global_client();
+/// let client = weixin::global_client();
 /// assert!(format!("{client:?}").starts_with("Client"));
 /// ```
 pub fn global_client() -> Client {

@@ -9,7 +9,7 @@
 //! refreshes it (once) when WeChat rejects it:
 //!
 //! ```no_run
-//! use wechat::{Client, RequestOptions, SecretSource};
+//! use weixin::{Client, RequestOptions, SecretSource};
 //!
 //! let secret = std::env::var("WECHAT_SECRET")?;
 //! let client = Client::builder()
@@ -26,12 +26,12 @@
 //!
 //! Your tests can run the same code against a fake WeChat on 127.0.0.1,
 //! with the `testing` feature in your `[dev-dependencies]`
-//! (`wechat = { version = "0.1", features = ["testing"] }`); it records
+//! (`weixin = { version = "0.1", features = ["testing"] }`); it records
 //! every call and can reject a token to show the refresh:
 //!
 //! ```
-//! use wechat::testing::FakeWechat;
-//! use wechat::{Client, RequestOptions, SecretSource};
+//! use weixin::testing::FakeWechat;
+//! use weixin::{Client, RequestOptions, SecretSource};
 //!
 //! // A fake WeChat on 127.0.0.1 stands in for api.weixin.qq.com here.
 //! let fake = FakeWechat::start()?;
@@ -105,8 +105,8 @@
 //! read their profile:
 //!
 //! ```
-//! use wechat::testing::FakeWechat;
-//! use wechat::{Client, Lang, OAuth, Scope};
+//! use weixin::testing::FakeWechat;
+//! use weixin::{Client, Lang, OAuth, Scope};
 //!
 //! let fake = FakeWechat::start()?; // stands in for api.weixin.qq.com
 //! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
@@ -132,8 +132,8 @@
 //! mini program hands over follow:
 //!
 //! ```
-//! use wechat::testing::FakeWechat;
-//! use wechat::{Client, MiniProgram};
+//! use weixin::testing::FakeWechat;
+//! use weixin::{Client, MiniProgram};
 //!
 //! let fake = FakeWechat::start()?;
 //! let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
@@ -221,30 +221,30 @@
 // intra-doc links). A definition must follow a blank line, hence the `//!`.
 #![cfg_attr(
     not(feature = "crypto"),
-    doc = "[`CallbackHandler`]: https://docs.rs/wechat/latest/wechat/struct.CallbackHandler.html
-[`CallbackHandler::handle`]: https://docs.rs/wechat/latest/wechat/struct.CallbackHandler.html#method.handle
-[`ComponentPushHandler`]: https://docs.rs/wechat/latest/wechat/struct.ComponentPushHandler.html
-[`MessageCrypto`]: https://docs.rs/wechat/latest/wechat/struct.MessageCrypto.html
-[`Message`]: https://docs.rs/wechat/latest/wechat/struct.Message.html
-[`MessageKind`]: https://docs.rs/wechat/latest/wechat/enum.MessageKind.html
-[`Event`]: https://docs.rs/wechat/latest/wechat/enum.Event.html
-[`Reply`]: https://docs.rs/wechat/latest/wechat/struct.Reply.html
-[`ReplyKind`]: https://docs.rs/wechat/latest/wechat/enum.ReplyKind.html
-[`MiniProgram::decrypt_data`]: https://docs.rs/wechat/latest/wechat/struct.MiniProgram.html#method.decrypt_data"
+    doc = "[`CallbackHandler`]: https://docs.rs/weixin/latest/weixin/struct.CallbackHandler.html
+[`CallbackHandler::handle`]: https://docs.rs/weixin/latest/weixin/struct.CallbackHandler.html#method.handle
+[`ComponentPushHandler`]: https://docs.rs/weixin/latest/weixin/struct.ComponentPushHandler.html
+[`MessageCrypto`]: https://docs.rs/weixin/latest/weixin/struct.MessageCrypto.html
+[`Message`]: https://docs.rs/weixin/latest/weixin/struct.Message.html
+[`MessageKind`]: https://docs.rs/weixin/latest/weixin/enum.MessageKind.html
+[`Event`]: https://docs.rs/weixin/latest/weixin/enum.Event.html
+[`Reply`]: https://docs.rs/weixin/latest/weixin/struct.Reply.html
+[`ReplyKind`]: https://docs.rs/weixin/latest/weixin/enum.ReplyKind.html
+[`MiniProgram::decrypt_data`]: https://docs.rs/weixin/latest/weixin/struct.MiniProgram.html#method.decrypt_data"
 )]
 #![cfg_attr(
     not(feature = "testing"),
-    doc = "[`testing::FakeWechat`]: https://docs.rs/wechat/latest/wechat/testing/struct.FakeWechat.html
-[`testing::FakeHub`]: https://docs.rs/wechat/latest/wechat/testing/struct.FakeHub.html
-[`testing::Balancer`]: https://docs.rs/wechat/latest/wechat/testing/struct.Balancer.html"
+    doc = "[`testing::FakeWechat`]: https://docs.rs/weixin/latest/weixin/testing/struct.FakeWechat.html
+[`testing::FakeHub`]: https://docs.rs/weixin/latest/weixin/testing/struct.FakeHub.html
+[`testing::Balancer`]: https://docs.rs/weixin/latest/weixin/testing/struct.Balancer.html"
 )]
 #![cfg_attr(
     not(feature = "hub"),
-    doc = "[`hub::HubServer`]: https://docs.rs/wechat/latest/wechat/hub/struct.HubServer.html"
+    doc = "[`hub::HubServer`]: https://docs.rs/weixin/latest/weixin/hub/struct.HubServer.html"
 )]
 #![cfg_attr(
     not(feature = "redis"),
-    doc = "[`hub::RedisStore`]: https://docs.rs/wechat/latest/wechat/hub/struct.RedisStore.html"
+    doc = "[`hub::RedisStore`]: https://docs.rs/weixin/latest/weixin/hub/struct.RedisStore.html"
 )]
 // docs.rs labels each item behind a feature with it ("Available on crate
 // feature ... only"); `doc(cfg(...))` is nightly rustdoc's, hence `docsrs`.

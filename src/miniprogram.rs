@@ -31,13 +31,13 @@ const MAX_SCENE: usize = 32;
 /// # Example
 ///
 /// ```
-/// use wechat::testing::FakeWechat;
-/// use wechat::MiniProgram;
+/// use weixin::testing::FakeWechat;
+/// use weixin::MiniProgram;
 ///
 /// let fake = FakeWechat::start()?; // stands in for api.weixin.qq.com
 /// let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
 /// fake.register("wx_mini", &secret);
-/// let client = wechat::Client::builder()
+/// let client = weixin::Client::builder()
 ///     .base_url(fake.url())
 ///     .build()?;
 /// let mini = MiniProgram::new("wx_mini").secret(secret);
@@ -94,7 +94,7 @@ pub struct PhoneNumber {
 /// # Example
 ///
 /// ```
-/// let code = wechat::UnlimitedCode::new("order=42")
+/// let code = weixin::UnlimitedCode::new("order=42")
 ///     .page("pages/order/order")
 ///     .env_version("trial")
 ///     .width(430);
@@ -222,15 +222,15 @@ impl MiniProgram {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx_mini", "demo-secret");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx_mini", "demo-secret"))
+    ///     .token_source(weixin::SecretSource::new("wx_mini", "demo-secret"))
     ///     .build()?;
-    /// let mini = wechat::MiniProgram::new("wx_mini");
+    /// let mini = weixin::MiniProgram::new("wx_mini");
     /// let phone = mini.phone_number(&client, &fake.phone_code("wx_mini", "13800138000"))?;
     /// assert_eq!(phone.pure_phone_number, "13800138000");
     /// assert_eq!(phone.country_code, "86");
@@ -284,20 +284,20 @@ impl MiniProgram {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::{Canned, FakeWechat};
+    /// use weixin::testing::{Canned, FakeWechat};
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx_mini", "demo-secret");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx_mini", "demo-secret"))
+    ///     .token_source(weixin::SecretSource::new("wx_mini", "demo-secret"))
     ///     .build()?;
     /// let png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
     /// fake.answer("/wxa/getwxacodeunlimit", Canned::bytes("image/png", png.clone()).times(1));
     /// fake.answer("/wxa/getwxacodeunlimit", Canned::error(41030, "invalid page"));
     ///
-    /// let mini = wechat::MiniProgram::new("wx_mini");
-    /// let code = wechat::UnlimitedCode::new("order=42").page("pages/order/order").hyaline(true);
+    /// let mini = weixin::MiniProgram::new("wx_mini");
+    /// let code = weixin::UnlimitedCode::new("order=42").page("pages/order/order").hyaline(true);
     /// assert_eq!(mini.unlimited_code(&client, &code)?.bytes, png);
     /// assert_eq!(mini.unlimited_code(&client, &code).unwrap_err().errcode(), Some(41030));
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -34,7 +34,7 @@ impl Scope {
     /// # Example
     ///
     /// ```
-    /// assert_eq!(wechat::Scope::UserInfo.as_str(), "snsapi_userinfo");
+    /// assert_eq!(weixin::Scope::UserInfo.as_str(), "snsapi_userinfo");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,7 +63,7 @@ impl Lang {
     /// # Example
     ///
     /// ```
-    /// assert_eq!(wechat::Lang::default().as_str(), "zh_CN");
+    /// assert_eq!(weixin::Lang::default().as_str(), "zh_CN");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -162,13 +162,13 @@ pub struct UserInfo {
 /// # Example
 ///
 /// ```
-/// use wechat::testing::FakeWechat;
-/// use wechat::{OAuth, Scope};
+/// use weixin::testing::FakeWechat;
+/// use weixin::{OAuth, Scope};
 ///
 /// let fake = FakeWechat::start()?; // stands in for api.weixin.qq.com
 /// let secret = std::env::var("WECHAT_SECRET").unwrap_or_else(|_| "demo-secret".into());
 /// fake.register("wx1234", &secret);
-/// let client = wechat::Client::builder()
+/// let client = weixin::Client::builder()
 ///     .base_url(fake.url())
 ///     .build()?;
 /// let oauth = OAuth::new("wx1234").secret(secret);
@@ -180,7 +180,7 @@ pub struct UserInfo {
 /// let code = fake.oauth_code("wx1234", "o_user_1");
 /// let user = oauth.exchange_code(&client, &code)?;
 /// assert_eq!(user.openid, "o_user_1");
-/// assert_eq!(oauth.user_info(&client, &user, wechat::Lang::En)?.openid, "o_user_1");
+/// assert_eq!(oauth.user_info(&client, &user, weixin::Lang::En)?.openid, "o_user_1");
 /// // A code works once.
 /// assert_eq!(oauth.exchange_code(&client, &code).unwrap_err().errcode(), Some(40163));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -244,7 +244,7 @@ impl OAuth {
     /// # Example
     ///
     /// ```
-    /// use wechat::{OAuth, Scope};
+    /// use weixin::{OAuth, Scope};
     ///
     /// let url = OAuth::new("wx1234").authorize_url("https://example.com/cb?a=1", Scope::Base, "s1")?;
     /// assert_eq!(
@@ -253,7 +253,7 @@ impl OAuth {
     ///      &redirect_uri=https%3A%2F%2Fexample.com%2Fcb%3Fa%3D1&response_type=code\
     ///      &scope=snsapi_base&state=s1#wechat_redirect"
     /// );
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn authorize_url(&self, redirect_uri: &str, scope: Scope, state: &str) -> Result<String> {
         self.login_url(AUTHORIZE, redirect_uri, scope.as_str(), state)
@@ -275,14 +275,14 @@ impl OAuth {
     /// # Example
     ///
     /// ```
-    /// let url = wechat::OAuth::new("wx_web").qrconnect_url("https://example.com/login", "s2")?;
+    /// let url = weixin::OAuth::new("wx_web").qrconnect_url("https://example.com/login", "s2")?;
     /// assert_eq!(
     ///     url,
     ///     "https://open.weixin.qq.com/connect/qrconnect?appid=wx_web\
     ///      &redirect_uri=https%3A%2F%2Fexample.com%2Flogin&response_type=code\
     ///      &scope=snsapi_login&state=s2#wechat_redirect"
     /// );
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn qrconnect_url(&self, redirect_uri: &str, state: &str) -> Result<String> {
         if self.app.component_appid().is_some() {
@@ -370,12 +370,12 @@ impl OAuth {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1234", "demo-secret");
-    /// let client = wechat::Client::builder().base_url(fake.url()).build()?;
-    /// let oauth = wechat::OAuth::new("wx1234").secret("demo-secret");
+    /// let client = weixin::Client::builder().base_url(fake.url()).build()?;
+    /// let oauth = weixin::OAuth::new("wx1234").secret("demo-secret");
     /// let user = oauth.exchange_code(&client, &fake.oauth_code("wx1234", "o1"))?;
     ///
     /// let renewed = oauth.refresh(&client, &user.refresh_token)?;

@@ -44,7 +44,7 @@ impl MiniProgram {
     /// WeChat's published sample:
     ///
     /// ```
-    /// use wechat::{MiniProgram, Secret};
+    /// use weixin::{MiniProgram, Secret};
     ///
     /// let session_key = Secret::new("tiihtNczf5v6AKRyjwEUhQ==");
     /// let encrypted_data = "CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZMQmRzooG2xrDcvSnxIMXFufNstNGTyaGS9uT5geRa0W4oTOb1WT7fJlAC+oNPdbB+3hVbJSRgv+4lGOETKUQz6OYStslQ142dNCuabNPGBzlooOmB231qMM85d2/fV6ChevvXvQP8Hkue1poOFtnEtpyxVLW1zAo6/1Xx1COxFvrc2d7UL/lmHInNlxuacJXwu0fjpXfz/YqYzBIBzD6WUfTIF9GRHpOn/Hz7saL8xz+W//FRAUid1OksQaQx4CMs8LOddcQhULW4ucetDf96JcR3g0gfRK4PC7E/r7Z6xNrXd2UIeorGj5Ef7b1pJAYB6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns/8wR2SiRS7MNACwTyrGvt9ts8p12PKFdlqYTopNHR1Vf7XjfhQlVsAJdNiKdYmYVoKlaRv85IfVunYzO0IKXsyl7JCUjCpoG20f0a04COwfneQAGGwd5oa+T8yO5hzuyDb/XcxxmK01EpqOyuxINew==";
@@ -55,8 +55,8 @@ impl MiniProgram {
     /// assert_eq!(data["watermark"]["appid"], "wx4f4bc4dec97d474b");
     ///
     /// let err = MiniProgram::new("wx_other").decrypt_data(&session_key, encrypted_data, iv).unwrap_err();
-    /// assert!(matches!(err.kind(), wechat::ErrorKind::Decode { .. }));
-    /// # Ok::<(), wechat::Error>(())
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Decode { .. }));
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn decrypt_data(
         &self,

@@ -132,14 +132,14 @@ pub(crate) enum Body {
 /// # Example
 ///
 /// ```
-/// use wechat::{Method, RequestOptions};
+/// use weixin::{Method, RequestOptions};
 ///
 /// let opts = RequestOptions::post("/cgi-bin/material/batchget_material")
 ///     .json(serde_json::json!({"type": "image", "offset": 0, "count": 10}))
 ///     .appid("wx1234");
 /// assert_eq!(opts.method(), Method::Post);
 /// assert_eq!(opts.url(), "/cgi-bin/material/batchget_material");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct RequestOptions {
@@ -315,7 +315,7 @@ impl RequestOptions {
     /// # Example
     ///
     /// ```
-    /// use wechat::RequestOptions;
+    /// use weixin::RequestOptions;
     ///
     /// let opts = RequestOptions::get("/my/own/api").no_token();
     /// assert!(opts.is_no_token());

@@ -39,9 +39,9 @@ impl Secret {
 /// # Example
 ///
 /// ```
-/// let shown = wechat::redact("https://api.weixin.qq.com/cgi-bin/ticket/getticket?access_token=ACCESS&type=jsapi");
+/// let shown = weixin::redact("https://api.weixin.qq.com/cgi-bin/ticket/getticket?access_token=ACCESS&type=jsapi");
 /// assert_eq!(shown, "https://api.weixin.qq.com/cgi-bin/ticket/getticket?access_token=[redacted]&type=jsapi");
-/// assert_eq!(wechat::redact(r#"{"secret":"S","appid":"wx1"}"#), r#"{"secret":"[redacted]","appid":"wx1"}"#);
+/// assert_eq!(weixin::redact(r#"{"secret":"S","appid":"wx1"}"#), r#"{"secret":"[redacted]","appid":"wx1"}"#);
 /// ```
 pub fn redact(text: &str) -> String {
     crate::error::redact_text(text)
@@ -63,7 +63,7 @@ pub fn redact(text: &str) -> String {
 ///
 /// let answer = json!({"errcode": 0, "ticket": "T", "expires_in": 7200,
 ///     "authorization_info": {"authorizer_refresh_token": "R", "authorizer_appid": "wx1"}});
-/// assert_eq!(wechat::redact_json(&answer), json!({"errcode": 0, "ticket": "[redacted]", "expires_in": 7200,
+/// assert_eq!(weixin::redact_json(&answer), json!({"errcode": 0, "ticket": "[redacted]", "expires_in": 7200,
 ///     "authorization_info": {"authorizer_refresh_token": "[redacted]", "authorizer_appid": "wx1"}}));
 /// ```
 pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {

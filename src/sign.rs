@@ -41,13 +41,13 @@ pub struct JssdkConfig {
 /// # Example
 ///
 /// ```
-/// let sig = wechat::sign_jssdk("ticket", "https://example.com/page?a=1#frag");
+/// let sig = weixin::sign_jssdk("ticket", "https://example.com/page?a=1#frag");
 /// assert_eq!(sig.signature.len(), 40);
 /// assert_eq!(
 ///     sig.signature,
-///     wechat::sign_jssdk_with("ticket", "https://example.com/page?a=1", &sig.nonce_str, sig.timestamp)
+///     weixin::sign_jssdk_with("ticket", "https://example.com/page?a=1", &sig.nonce_str, sig.timestamp)
 /// );
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn sign_jssdk(ticket: &str, url: &str) -> JssdkSignature {
     let nonce_str = noncestr();
@@ -70,14 +70,14 @@ pub fn sign_jssdk(ticket: &str, url: &str) -> JssdkSignature {
 /// The official example:
 ///
 /// ```
-/// let sig = wechat::sign_jssdk_with(
+/// let sig = weixin::sign_jssdk_with(
 ///     "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg",
 ///     "http://mp.weixin.qq.com?params=value",
 ///     "Wm3WZYTPz0wzccnW",
 ///     1414587457,
 /// );
 /// assert_eq!(sig, "0f9de62fce790f9a083d5c99e95740ceb90c27ed");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn sign_jssdk_with(ticket: &str, url: &str, noncestr: &str, timestamp: u64) -> String {
     let url = url.split('#').next().unwrap_or(url);
@@ -106,10 +106,10 @@ pub fn sign_jssdk_with(ticket: &str, url: &str, noncestr: &str, timestamp: u64) 
 /// # Example
 ///
 /// ```
-/// let sig = wechat::sign_card(&["ticket", "1404896688", "nonce", "pDF3iY9tv9zCGCj4jTXFOo1DxHdo"]);
-/// assert_eq!(sig, wechat::sign_card(&["nonce", "pDF3iY9tv9zCGCj4jTXFOo1DxHdo", "1404896688", "ticket"]));
+/// let sig = weixin::sign_card(&["ticket", "1404896688", "nonce", "pDF3iY9tv9zCGCj4jTXFOo1DxHdo"]);
+/// assert_eq!(sig, weixin::sign_card(&["nonce", "pDF3iY9tv9zCGCj4jTXFOo1DxHdo", "1404896688", "ticket"]));
 /// assert_eq!(sig.len(), 40);
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub fn sign_card(values: &[&str]) -> String {
     let mut sorted = values.to_vec();
@@ -128,10 +128,10 @@ pub fn sign_card(values: &[&str]) -> String {
 /// # Example
 ///
 /// ```
-/// let nonce = wechat::noncestr();
+/// let nonce = weixin::noncestr();
 /// assert_eq!(nonce.len(), 16);
 /// assert!(nonce.chars().all(|c| c.is_ascii_alphanumeric()));
-/// assert_ne!(nonce, wechat::noncestr());
+/// assert_ne!(nonce, weixin::noncestr());
 /// ```
 ///
 // A link to an item behind a feature that is off goes to docs.rs, which
@@ -142,7 +142,7 @@ pub fn sign_card(values: &[&str]) -> String {
 )]
 #[cfg_attr(
     not(feature = "crypto"),
-    doc = "[`MessageCrypto::encrypt`]: https://docs.rs/wechat/latest/wechat/struct.MessageCrypto.html#method.encrypt"
+    doc = "[`MessageCrypto::encrypt`]: https://docs.rs/weixin/latest/weixin/struct.MessageCrypto.html#method.encrypt"
 )]
 pub fn noncestr() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

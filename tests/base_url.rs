@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wechat::testing::{refused_url, Balancer, Canned, FakeHub, FakeWechat};
-use wechat::{
+use weixin::testing::{refused_url, Balancer, Canned, FakeHub, FakeWechat};
+use weixin::{
     Client, ComponentSource, ErrorKind, HubSource, MemoryRefreshTokens, MemoryVerifyTickets,
     MiniProgram, OAuth, RefreshTokenStore, RequestOptions, Secret, SecretSource, TicketType,
     TokenKey, TransportKind,
@@ -43,7 +43,7 @@ fn component_source(fake: &FakeWechat) -> ComponentSource {
 /// A client whose only word on where WeChat is, is `base_url`. A call that
 /// went anywhere else would fail: the connect timeout is short and nothing
 /// else on this machine answers WeChat's API.
-fn builder(base_url: &str) -> wechat::ClientBuilder {
+fn builder(base_url: &str) -> weixin::ClientBuilder {
     Client::builder()
         .base_url(base_url)
         .connect_timeout(Duration::from_secs(2))
@@ -255,7 +255,7 @@ fn received(proxy: &Balancer) -> Vec<String> {
 }
 
 /// A client that calls `fake` directly, its tokens from `source`.
-fn calling_directly(fake: &FakeWechat, source: impl wechat::TokenSource + 'static) -> Client {
+fn calling_directly(fake: &FakeWechat, source: impl weixin::TokenSource + 'static) -> Client {
     Client::builder()
         .appid(APPID)
         .base_url(fake.url())
@@ -302,7 +302,7 @@ fn a_sources_own_base_url_and_a_hub_url_take_a_path_too() {
 #[cfg(feature = "hub")]
 #[test]
 fn a_hubs_upstream_takes_a_path_too() {
-    use wechat::hub::{HubHandler, HubRequest};
+    use weixin::hub::{HubHandler, HubRequest};
 
     let (fake, proxy) = behind_a_proxy();
     let hub = HubHandler::builder()

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use wechat::{
+use weixin::{
     sha1_sorted, Article, CallbackErrorKind, CallbackHandler, CallbackResponse, Error, ErrorKind,
     Event, ManualClock, Message, MessageCrypto, MessageKind, Reply, ReplyKind,
 };
@@ -128,7 +128,7 @@ fn open_reply(crypto: &MessageCrypto, response: &CallbackResponse) -> Result<Rep
     Reply::parse(&xml)
 }
 
-fn echo(message: &Message) -> wechat::Result<Option<ReplyKind>> {
+fn echo(message: &Message) -> weixin::Result<Option<ReplyKind>> {
     Ok(match message.kind() {
         MessageKind::Text { content } => Some(ReplyKind::text(format!("echo: {content}"))),
         _ => None,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use wechat::testing::Chaos;
+use weixin::testing::Chaos;
 
 /// A seed whose 14 s of faults hold at least one of each kind.
 const SEED: u64 = 1;

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use wechat::testing::{FakeHub, FakeWechat};
-use wechat::{
+use weixin::testing::{FakeHub, FakeWechat};
+use weixin::{
     Client, ComponentSource, ErrorKind, HubSource, MemoryRefreshTokens, MemoryVerifyTickets,
     MiniProgram, OAuth, RefreshTokenStore, RequestOptions, Scope, Secret, TicketType, TokenKey,
 };
@@ -206,7 +206,7 @@ fn check_routing(p: &Platform, client: &Client) {
         .starts_with(&format!("TICKET_jsapi_{AUTHORIZER}")));
     assert_eq!(
         config.signature,
-        wechat::sign_jssdk_with(
+        weixin::sign_jssdk_with(
             ticket.expose(),
             "https://shop.example/p",
             &config.nonce_str,
@@ -328,13 +328,13 @@ struct Flaky {
 }
 
 impl RefreshTokenStore for Flaky {
-    fn load(&self, c: &str, a: &str) -> wechat::Result<Option<Secret>> {
+    fn load(&self, c: &str, a: &str) -> weixin::Result<Option<Secret>> {
         self.inner.load(c, a)
     }
 
-    fn save(&self, c: &str, a: &str, t: &Secret) -> wechat::Result<()> {
+    fn save(&self, c: &str, a: &str, t: &Secret) -> weixin::Result<()> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(wechat::Error::store(
+            return Err(weixin::Error::store(
                 "refresh token store is down",
                 std::io::Error::other("down"),
             ));
@@ -560,7 +560,7 @@ fn verify_ticket_and_secret_errors_are_clear() {
     // A component appid used as an official account.
     let as_account = common::builder(&p.fake)
         .appid(COMPONENT)
-        .token_source(wechat::SecretSource::new(COMPONENT, COMPONENT_SECRET).base_url(p.fake.url()))
+        .token_source(weixin::SecretSource::new(COMPONENT, COMPONENT_SECRET).base_url(p.fake.url()))
         .build()
         .unwrap();
     let err = as_account.request("/cgi-bin/a").unwrap_err();
@@ -718,7 +718,7 @@ fn logins_through_the_platform() {
     assert!(oauth.check(&client, &renewed).unwrap());
     assert_eq!(
         oauth
-            .user_info(&client, &renewed, wechat::Lang::ZhCn)
+            .user_info(&client, &renewed, weixin::Lang::ZhCn)
             .unwrap()
             .openid,
         "o_shopper"

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use wechat::hub::{FileStore, Store};
-use wechat::testing::FakeWechat;
-use wechat::{
+use weixin::hub::{FileStore, Store};
+use weixin::testing::FakeWechat;
+use weixin::{
     CallbackHandler, CallbackResponse, Client, ComponentPushHandler, ComponentSource, ErrorKind,
     Message, MessageCrypto, RequestOptions, TokenKey,
 };

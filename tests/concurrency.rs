@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use wechat::testing::{FakeHub, FakeWechat};
-use wechat::{Client, HubSource, RefreshLimit};
+use weixin::testing::{FakeHub, FakeWechat};
+use weixin::{Client, HubSource, RefreshLimit};
 
 use crate::common::{self, APPID};
 

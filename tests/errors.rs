@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wechat::testing::{FakeWechat, SilentServer, StubServer};
-use wechat::{
+use weixin::testing::{FakeWechat, SilentServer, StubServer};
+use weixin::{
     BusyRetry, Client, ComponentSource, ErrorKind, HubSource, MemoryRefreshTokens,
     MemoryVerifyTickets, RequestOptions, SecretSource, SourceKind, TicketType, TokenKey,
     TransportKind,
@@ -351,7 +351,7 @@ fn held_token(client: &Client) -> String {
 }
 
 /// Display and Debug of `err` carry neither a token nor a query.
-fn shows_no_token(err: &wechat::Error, token: &str) {
+fn shows_no_token(err: &weixin::Error, token: &str) {
     for shown in [err.to_string(), format!("{err:?}")] {
         assert!(!shown.contains("access_token="), "{shown}");
         assert!(!shown.contains(token), "{shown}");
@@ -406,11 +406,11 @@ fn an_authorizers_call_names_the_authorizer_and_the_platform() {
     fake.push_verify_ticket(COMPONENT, "ticket@@@err");
     let refresh = fake.add_authorizer(COMPONENT, AUTHORIZER);
     let refresh_tokens = MemoryRefreshTokens::new();
-    wechat::RefreshTokenStore::save(
+    weixin::RefreshTokenStore::save(
         &refresh_tokens,
         COMPONENT,
         AUTHORIZER,
-        &wechat::Secret::new(refresh),
+        &weixin::Secret::new(refresh),
     )
     .unwrap();
     let client = Client::builder()

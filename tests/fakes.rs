@@ -1,10 +1,10 @@
 //! The fakes as a user's own tests use them: canned answers, every request
 //! recorded with its query and body, and a port on every server.
 
-use wechat::testing::{
+use weixin::testing::{
     refused_url, Balancer, Canned, FakeHub, FakeWechat, SilentServer, StubServer,
 };
-use wechat::{ErrorKind, HubSource, RequestOptions, SecretSource, TokenKey};
+use weixin::{ErrorKind, HubSource, RequestOptions, SecretSource, TokenKey};
 
 use crate::common::{self, port_of, APPID};
 
@@ -155,7 +155,7 @@ fn every_fake_server_tells_its_port_and_records_requests() {
 
     let stub = StubServer::start(200, "application/json", "{}").unwrap();
     assert_eq!(port_of(&stub.url()), stub.port());
-    let bare = wechat::Client::builder().build().unwrap();
+    let bare = weixin::Client::builder().build().unwrap();
     for n in 0..2 {
         bare.request(
             RequestOptions::post(format!("{}/hook", stub.url()))
@@ -195,7 +195,7 @@ fn a_fresh_fake_answers_only_what_it_was_told() {
     // A user's first test: a fake with no account registered refuses the
     // secret plainly, and nothing reaches anywhere else.
     let fake = FakeWechat::start().unwrap();
-    let client = wechat::Client::builder()
+    let client = weixin::Client::builder()
         .appid(APPID)
         .scheme("http")
         .host("127.0.0.1")

@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use wechat::testing::{refused_url, Balancer, SilentServer, StubServer};
-use wechat::{Client, ErrorKind, HubSource, TokenKey};
+use weixin::testing::{refused_url, Balancer, SilentServer, StubServer};
+use weixin::{Client, ErrorKind, HubSource, TokenKey};
 
 use crate::common::{self, APPID};
 
@@ -17,7 +17,7 @@ fn rejecting_tokens_answers_40001_and_revokes_nothing() {
     // Room for the window's two refreshes and the invalidation's one.
     let client = common::builder(&fake)
         .token_source(common::secret_source(&fake))
-        .refresh_limit(wechat::RefreshLimit::new(
+        .refresh_limit(weixin::RefreshLimit::new(
             5,
             std::time::Duration::from_secs(30),
         ))
@@ -95,12 +95,12 @@ fn balancer_forwards_requests_whole_and_skips_a_refused_backend() {
         .scheme("http")
         .host("127.0.0.1")
         .port(port)
-        .token_source(wechat::SecretSource::new(APPID, common::SECRET).base_url(lb.url()))
+        .token_source(weixin::SecretSource::new(APPID, common::SECRET).base_url(lb.url()))
         .build()
         .unwrap();
     let resp = client
         .request(
-            wechat::RequestOptions::post("/cgi-bin/echo")
+            weixin::RequestOptions::post("/cgi-bin/echo")
                 .query("q", "a b&c=d")
                 .json(serde_json::json!({"k": "v"})),
         )

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use wechat::hub::{HubHandler, HubRequest, RedisStore};
-use wechat::testing::{Canned, FakeWechat, Hold};
-use wechat::{ManualClock, TicketType, TokenKey};
+use weixin::hub::{HubHandler, HubRequest, RedisStore};
+use weixin::testing::{Canned, FakeWechat, Hold};
+use weixin::{ManualClock, TicketType, TokenKey};
 
 use crate::common::process::unique_prefix;
 use crate::common::{self, APPID, SECRET};

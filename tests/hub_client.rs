@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use wechat::testing::{FakeHub, SilentServer, StubServer};
-use wechat::{Client, ErrorKind, HubSource, SourceKind, TokenKey, TransportKind};
+use weixin::testing::{FakeHub, SilentServer, StubServer};
+use weixin::{Client, ErrorKind, HubSource, SourceKind, TokenKey, TransportKind};
 
 use crate::common::{self, APPID, SECRET};
 
@@ -17,7 +17,7 @@ fn client_of(hub_url: &str) -> Client {
         .unwrap()
 }
 
-fn token_error(hub_url: &str) -> wechat::Error {
+fn token_error(hub_url: &str) -> weixin::Error {
     client_of(hub_url)
         .token(&TokenKey::access_token(APPID))
         .unwrap_err()
@@ -103,7 +103,7 @@ fn each_bad_hub_answer_is_a_distinct_clear_error() {
     );
     messages.insert(err.to_string());
 
-    let err = token_error(&wechat::testing::refused_url().unwrap());
+    let err = token_error(&weixin::testing::refused_url().unwrap());
     assert!(
         matches!(
             err.kind(),
@@ -138,7 +138,7 @@ fn hub_errors_reach_the_api_caller() {
 fn upstream_errors_are_relayed_by_the_hub() {
     let fake = common::fake();
     let hub =
-        FakeHub::start(wechat::SecretSource::new(APPID, "wrong").base_url(fake.url())).unwrap();
+        FakeHub::start(weixin::SecretSource::new(APPID, "wrong").base_url(fake.url())).unwrap();
     let err = common::via_hub(&fake, &hub)
         .token(&TokenKey::access_token(APPID))
         .unwrap_err();
@@ -219,7 +219,7 @@ fn a_token_revoked_along_with_the_stale_one_is_refreshed_in_turn() {
     let fake = common::fake();
     let hub = common::hub(&fake);
     let (a, b) = (common::via_hub(&fake, &hub), common::via_hub(&fake, &hub));
-    let key = wechat::TokenKey::access_token(common::APPID);
+    let key = weixin::TokenKey::access_token(common::APPID);
     let old = a.token(&key).unwrap();
     assert_eq!(b.token(&key).unwrap(), old);
     let current = a.refreshed_token(&key, &old).unwrap();

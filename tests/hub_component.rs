@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use wechat::hub::{FileStore, Store};
-use wechat::testing::FakeWechat;
-use wechat::{Client, HubSource, Message, MessageCrypto, RequestOptions, TicketType, TokenKey};
+use weixin::hub::{FileStore, Store};
+use weixin::testing::FakeWechat;
+use weixin::{Client, HubSource, Message, MessageCrypto, RequestOptions, TicketType, TokenKey};
 
 use crate::common::process::{self, HubProcess};
 

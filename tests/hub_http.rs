@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wechat::hub::{HubHandler, HubServer};
-use wechat::testing::FakeWechat;
-use wechat::{Context, HubSource, Token, TokenKey, TokenSource};
+use weixin::hub::{HubHandler, HubServer};
+use weixin::testing::FakeWechat;
+use weixin::{Context, HubSource, Token, TokenKey, TokenSource};
 
 use crate::common::process::wait_until;
 use crate::common::{self, APPID, SECRET};
@@ -587,13 +587,13 @@ fn metrics_are_behind_the_bearer_and_count_what_happened() {
 #[test]
 fn store_errors_are_counted() {
     let fake = common::fake();
-    let dead = wechat::testing::refused_url()
+    let dead = weixin::testing::refused_url()
         .unwrap()
         .replace("http://", "redis://");
     let handler = HubHandler::builder()
         .account(APPID, SECRET)
         .upstream(fake.url())
-        .store(wechat::hub::RedisStore::open(&dead).unwrap())
+        .store(weixin::hub::RedisStore::open(&dead).unwrap())
         .build()
         .unwrap();
     let hub = Served::start(
@@ -617,7 +617,7 @@ struct Gated {
 }
 
 impl TokenSource for Gated {
-    fn fetch(&self, _: &TokenKey, _: &Context<'_>) -> wechat::Result<Token> {
+    fn fetch(&self, _: &TokenKey, _: &Context<'_>) -> weixin::Result<Token> {
         self.entered.lock().unwrap().send(()).unwrap();
         // A hang guard: the test releases it long before.
         let _ = self

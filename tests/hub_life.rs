@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use wechat::hub::{HubHandler, HubRequest};
-use wechat::testing::FakeWechat;
-use wechat::{Clock, Context, ManualClock, Token, TokenKey, TokenSource};
+use weixin::hub::{HubHandler, HubRequest};
+use weixin::testing::FakeWechat;
+use weixin::{Clock, Context, ManualClock, Token, TokenKey, TokenSource};
 
 use crate::common::process::{self, HubProcess, SECRET_ENV};
 use crate::common::{self, APPID, SECRET};
@@ -142,7 +142,7 @@ fn three_hubs_on_one_redis_refresh_ahead_once_per_lifetime_and_no_read_waits() {
     let clock = ManualClock::starting_now();
     let hubs: Vec<HubHandler> = (0..3)
         .map(|_| {
-            let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+            let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
                 .unwrap()
                 .prefix(prefix.clone());
             HubHandler::builder()
@@ -233,7 +233,7 @@ struct Minting {
 }
 
 impl TokenSource for Minting {
-    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> weixin::Result<Token> {
         let mut calls = self.calls.lock().unwrap();
         calls.push(self.clock.unix_secs());
         Ok(Token::new(format!("T{}_{key:?}", calls.len()), 7200))
@@ -354,7 +354,7 @@ fn a_failing_refresh_ahead_backs_off_doubling_and_recovers() {
         .account(APPID, SECRET)
         .upstream(fake.url())
         .clock(clock.clock())
-        .refresh_limit(wechat::RefreshLimit::unlimited())
+        .refresh_limit(weixin::RefreshLimit::unlimited())
         .refresh_ahead(None)
         .build()
         .unwrap();
@@ -388,7 +388,7 @@ fn a_key_the_store_forgot_is_refreshed_by_no_replica() {
         clock: clock.clock(),
         calls: Mutex::new(Vec::new()),
     });
-    let store = Arc::new(wechat::hub::MemoryStore::new());
+    let store = Arc::new(weixin::hub::MemoryStore::new());
     let replica = || {
         HubHandler::builder()
             .source(minting.clone())
@@ -416,7 +416,7 @@ fn a_key_the_store_forgot_is_refreshed_by_no_replica() {
 }
 
 /// A fenced write over an older fence is refused; a newer one wins.
-fn fenced_writes_are_checked(store: &dyn wechat::hub::Store) {
+fn fenced_writes_are_checked(store: &dyn weixin::hub::Store) {
     let key = TokenKey::access_token("wx_fenced");
     assert!(store
         .put_token_fenced(&key, &Token::new("T5", 7200), 5)
@@ -436,12 +436,12 @@ fn fenced_writes_are_checked(store: &dyn wechat::hub::Store) {
 
 #[test]
 fn memory_and_file_stores_refuse_a_stale_fenced_write() {
-    use wechat::hub::Store;
-    fenced_writes_are_checked(&wechat::hub::MemoryStore::new());
+    use weixin::hub::Store;
+    fenced_writes_are_checked(&weixin::hub::MemoryStore::new());
     let dir = process::temp_dir("fenced");
     let path = dir.join("store.json");
-    fenced_writes_are_checked(&wechat::hub::FileStore::open(&path).unwrap());
-    let again = wechat::hub::FileStore::open(&path).unwrap();
+    fenced_writes_are_checked(&weixin::hub::FileStore::open(&path).unwrap());
+    let again = weixin::hub::FileStore::open(&path).unwrap();
     let key = TokenKey::access_token("wx_fenced");
     assert!(
         !again
@@ -454,7 +454,7 @@ fn memory_and_file_stores_refuse_a_stale_fenced_write() {
 #[cfg(feature = "redis")]
 #[test]
 fn redis_refuses_a_stale_fenced_write() {
-    let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+    let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
         .unwrap()
         .prefix(process::unique_prefix("fenced"));
     fenced_writes_are_checked(&store);
@@ -464,12 +464,12 @@ fn redis_refuses_a_stale_fenced_write() {
 /// replica that took the lock next stores its own, newer token.
 #[derive(Debug)]
 struct Overtaken {
-    store: Arc<wechat::hub::MemoryStore>,
+    store: Arc<weixin::hub::MemoryStore>,
 }
 
 impl TokenSource for Overtaken {
-    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
-        use wechat::hub::Store;
+    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> weixin::Result<Token> {
+        use weixin::hub::Store;
         assert!(self
             .store
             .put_token_fenced(key, &Token::new("NEWER", 7200), u64::MAX)
@@ -480,8 +480,8 @@ impl TokenSource for Overtaken {
 
 #[test]
 fn a_replica_whose_lock_expired_cannot_overwrite_the_newer_token() {
-    use wechat::hub::Store;
-    let store = Arc::new(wechat::hub::MemoryStore::new());
+    use weixin::hub::Store;
+    let store = Arc::new(weixin::hub::MemoryStore::new());
     let hub = HubHandler::builder()
         .source(Overtaken {
             store: store.clone(),

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use wechat::hub::{HubHandler, HubRequest, MemoryStore, Store};
-use wechat::Secret;
+use weixin::hub::{HubHandler, HubRequest, MemoryStore, Store};
+use weixin::Secret;
 
 pub(crate) const COMPONENT: &str = "wx_platform";
 pub(crate) const SECRET: &str = "platform-secret";
@@ -27,7 +27,7 @@ fn rebuild(hub: &HubHandler, body: &str, bearer: Option<&str>) -> (u16, Value) {
 
 #[test]
 fn a_lost_store_gets_its_refresh_tokens_back_from_the_authorizer_list() {
-    let fake = wechat::testing::FakeWechat::start().unwrap();
+    let fake = weixin::testing::FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket-1");
     let refresh: Vec<(String, String)> = (0..3)
@@ -98,7 +98,7 @@ const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 /// target (path and query) and the body.
 #[cfg(feature = "crypto")]
 pub(crate) fn encrypted_push_parts(xml: &str) -> (String, String) {
-    use wechat::Message;
+    use weixin::Message;
     let body = callback_crypto()
         .encrypt(xml, "1700000000", "nonce1")
         .unwrap();
@@ -115,8 +115,8 @@ pub(crate) fn encrypted_push_parts(xml: &str) -> (String, String) {
 
 /// The platform's callback crypto, as its hubs are configured.
 #[cfg(feature = "crypto")]
-pub(crate) fn callback_crypto() -> wechat::MessageCrypto {
-    wechat::MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap()
+pub(crate) fn callback_crypto() -> weixin::MessageCrypto {
+    weixin::MessageCrypto::new(CALLBACK_TOKEN, AES_KEY, COMPONENT).unwrap()
 }
 
 /// `unauthorized` for `authorizer`, as WeChat pushes it.
@@ -171,8 +171,8 @@ fn pushes_arriving_out_of_order_keep_the_newest_ticket() {
 /// A fake WeChat serving the platform, and a store, both holding its
 /// verify ticket.
 #[cfg(feature = "crypto")]
-fn platform_with_a_ticket() -> (wechat::testing::FakeWechat, Arc<MemoryStore>) {
-    let fake = wechat::testing::FakeWechat::start().unwrap();
+fn platform_with_a_ticket() -> (weixin::testing::FakeWechat, Arc<MemoryStore>) {
+    let fake = weixin::testing::FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket-1");
     let store = Arc::new(MemoryStore::new());
@@ -186,7 +186,7 @@ fn platform_with_a_ticket() -> (wechat::testing::FakeWechat, Arc<MemoryStore>) {
 #[test]
 fn unauthorized_pushed_to_one_hub_stops_another_sharing_its_store_object_at_once() {
     use std::time::Duration;
-    use wechat::ManualClock;
+    use weixin::ManualClock;
     let (fake, store) = platform_with_a_ticket();
     fake.add_authorizer(COMPONENT, "wx_leaving");
     let clock = ManualClock::starting_now();
@@ -237,9 +237,9 @@ fn unauthorized_pushed_to_one_hub_stops_another_sharing_its_store_object_at_once
 #[test]
 fn a_stale_verify_ticket_makes_one_start_push_ticket_per_staleness_across_replicas() {
     use std::time::Duration;
-    use wechat::ManualClock;
+    use weixin::ManualClock;
 
-    let fake = wechat::testing::FakeWechat::start().unwrap();
+    let fake = weixin::testing::FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, SECRET);
     let store = Arc::new(MemoryStore::new());
     let clock = ManualClock::starting_now();
@@ -287,7 +287,7 @@ fn a_stale_verify_ticket_makes_one_start_push_ticket_per_staleness_across_replic
 #[cfg(feature = "redis")]
 #[test]
 fn redis_tells_when_a_verify_ticket_arrived() {
-    let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+    let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
         .unwrap()
         .prefix(crate::common::process::unique_prefix("ticket_at"));
     assert_eq!(store.verify_ticket_received_at(COMPONENT).unwrap(), None);
@@ -330,14 +330,14 @@ fn the_newest_ticket_wins(store: &dyn Store) {
 fn the_newest_verify_ticket_wins_in_memory_and_file_stores() {
     the_newest_ticket_wins(&MemoryStore::new());
     let dir = crate::common::process::temp_dir("newest_ticket");
-    the_newest_ticket_wins(&wechat::hub::FileStore::open(dir.join("store.json")).unwrap());
+    the_newest_ticket_wins(&weixin::hub::FileStore::open(dir.join("store.json")).unwrap());
 }
 
 #[cfg(feature = "redis")]
 #[test]
 fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
     let open = |prefix: &str| {
-        wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix.to_string())
     };
@@ -361,8 +361,8 @@ fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
 #[cfg(feature = "crypto")]
 #[test]
 fn refused_pushes_are_answered_in_the_hub_error_body() {
-    use wechat::MessageCrypto;
-    let fake = wechat::testing::FakeWechat::start().unwrap();
+    use weixin::MessageCrypto;
+    let fake = weixin::testing::FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket-1");
     let store = Arc::new(MemoryStore::new());
@@ -461,8 +461,8 @@ fn refused_pushes_are_answered_in_the_hub_error_body() {
 const START_PUSH: &str = "/cgi-bin/component/api_start_push_ticket";
 
 /// A fake whose `api_start_push_ticket` fails `times` before it succeeds.
-fn start_push_failing(times: usize) -> wechat::testing::FakeWechat {
-    let fake = wechat::testing::FakeWechat::start().unwrap();
+fn start_push_failing(times: usize) -> weixin::testing::FakeWechat {
+    let fake = weixin::testing::FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, SECRET);
     fake.fail_next(START_PUSH, -1, "system error", times);
     fake
@@ -471,7 +471,7 @@ fn start_push_failing(times: usize) -> wechat::testing::FakeWechat {
 #[test]
 fn a_failed_start_push_ticket_is_retried_after_a_backoff_not_a_staleness_window() {
     use std::time::Duration;
-    use wechat::ManualClock;
+    use weixin::ManualClock;
 
     let fake = start_push_failing(1);
     let path = START_PUSH;
@@ -519,7 +519,7 @@ fn a_failed_start_push_ticket_is_retried_after_a_backoff_not_a_staleness_window(
 #[test]
 fn retries_of_start_push_ticket_are_bounded() {
     use std::time::Duration;
-    use wechat::ManualClock;
+    use weixin::ManualClock;
 
     let fake = start_push_failing(100);
     let clock = ManualClock::starting_now();
@@ -545,7 +545,7 @@ fn retries_of_start_push_ticket_are_bounded() {
 #[test]
 fn an_authorized_push_keeps_the_token_for_the_configured_lifetime() {
     use std::time::Duration;
-    use wechat::{ManualClock, TokenKey};
+    use weixin::{ManualClock, TokenKey};
     let (fake, store) = platform_with_a_ticket();
     // The hubs' clock is not the fake's: a token is stamped by the hub.
     let clock = ManualClock::starting_now();

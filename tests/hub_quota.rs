@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use wechat::hub::{FileStore, HubHandler, HubHandlerBuilder, HubRequest, MemoryStore, Store};
-use wechat::testing::FakeWechat;
-use wechat::TokenKey;
+use weixin::hub::{FileStore, HubHandler, HubHandlerBuilder, HubRequest, MemoryStore, Store};
+use weixin::testing::FakeWechat;
+use weixin::TokenKey;
 
 use crate::common::process::{self, HubProcess, SECRET_ENV};
 use crate::common::{self, APPID, SECRET};
@@ -90,7 +90,7 @@ fn the_daily_count_is_shared_through_redis() {
     let fake = common::fake();
     let prefix = process::unique_prefix("quota");
     let open = || {
-        wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix.clone())
     };
@@ -375,7 +375,7 @@ struct UsedUpOnA {
     a: crate::hub_http::Served,
     b: crate::hub_http::Served,
     first: Value,
-    clock: wechat::ManualClock,
+    clock: weixin::ManualClock,
     fake: FakeWechat,
 }
 
@@ -385,9 +385,9 @@ fn used_up_on_a(name: &str) -> UsedUpOnA {
 
     let fake = common::fake();
     let prefix = process::unique_prefix(name);
-    let clock = wechat::ManualClock::starting_now();
+    let clock = weixin::ManualClock::starting_now();
     let replica = || {
-        let store = wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix.clone());
         let handler = hub_builder(&fake, store, false)
@@ -395,7 +395,7 @@ fn used_up_on_a(name: &str) -> UsedUpOnA {
             .build()
             .unwrap();
         crate::hub_http::Served::start(
-            wechat::hub::HubServer::bind("127.0.0.1:0", handler).unwrap(),
+            weixin::hub::HubServer::bind("127.0.0.1:0", handler).unwrap(),
         )
     };
     let (a, b) = (replica(), replica());

@@ -8,8 +8,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use wechat::hub::{RedisStore, Store, StoreSource};
-use wechat::{Client, ErrorKind, HubSource, SecretSource, Token, TokenKey};
+use weixin::hub::{RedisStore, Store, StoreSource};
+use weixin::{Client, ErrorKind, HubSource, SecretSource, Token, TokenKey};
 
 use crate::common::process::{self, HubProcess, RedisProcess, SECRET_ENV};
 use crate::common::{self, APPID};
@@ -109,7 +109,7 @@ fn processes_share_tokens_through_redis_without_a_hub() {
     assert_eq!(fake.count("/cgi-bin/token"), 2);
 }
 
-fn client_of(fake: &wechat::testing::FakeWechat, url: &str) -> Client {
+fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
     common::builder(fake)
         .token_source(HubSource::new(url).unwrap())
         .build()
@@ -265,7 +265,7 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
 }
 
 /// Whether WeChat (the fake) accepts `token` for an ordinary call.
-fn accepted(fake: &wechat::testing::FakeWechat, token: &Token) -> bool {
+fn accepted(fake: &weixin::testing::FakeWechat, token: &Token) -> bool {
     let url = format!(
         "{}/cgi-bin/get_api_domain_ip?access_token={}",
         fake.url(),
@@ -282,7 +282,7 @@ fn accepted(fake: &wechat::testing::FakeWechat, token: &Token) -> bool {
 }
 
 /// Two `wechat-hub` processes on one Redis, with `extra` config lines.
-fn two_replicas(fake: &wechat::testing::FakeWechat, name: &str, extra: &str) -> Vec<HubProcess> {
+fn two_replicas(fake: &weixin::testing::FakeWechat, name: &str, extra: &str) -> Vec<HubProcess> {
     let (_, prefix) = shared_redis(name);
     let dir = process::temp_dir(name);
     let config = redis_config(&fake.url(), REDIS, &prefix)

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use wechat::hub::{FileStore, HubHandler, HubRequest, HubServer, MemoryStore, RedisStore, Store};
-use wechat::testing::FakeWechat;
-use wechat::{Clock, ManualClock, Secret, TicketType, TokenKey};
+use weixin::hub::{FileStore, HubHandler, HubRequest, HubServer, MemoryStore, RedisStore, Store};
+use weixin::testing::FakeWechat;
+use weixin::{Clock, ManualClock, Secret, TicketType, TokenKey};
 
 use crate::common::process::{self, wait_until};
 use crate::common::{self, APPID, SECRET};

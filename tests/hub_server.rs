@@ -9,8 +9,8 @@ use std::sync::Barrier;
 use std::time::Duration;
 
 use serde_json::Value;
-use wechat::testing::FakeWechat;
-use wechat::{Client, ErrorKind, HubSource, Token, TokenKey};
+use weixin::testing::FakeWechat;
+use weixin::{Client, ErrorKind, HubSource, Token, TokenKey};
 
 use crate::common::process::{self, run_hub, HubProcess, SECRET_ENV};
 use crate::common::{self, APPID};
@@ -302,8 +302,8 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
     let path = dir.join("store.json");
     // What a component hub would have received: kept across the crash too.
     {
-        let store = wechat::hub::FileStore::open(&path).unwrap();
-        use wechat::hub::Store;
+        let store = weixin::hub::FileStore::open(&path).unwrap();
+        use weixin::hub::Store;
         store
             .put_verify_ticket("wx_component", &"VERIFY_1".into())
             .unwrap();
@@ -348,8 +348,8 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
     assert_eq!(fake.count("/cgi-bin/token"), 1, "no upstream token call");
     assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
     drop(hub);
-    let store = wechat::hub::FileStore::open(&path).unwrap();
-    use wechat::hub::Store;
+    let store = weixin::hub::FileStore::open(&path).unwrap();
+    use weixin::hub::Store;
     assert_eq!(
         store
             .get_verify_ticket("wx_component")

@@ -2,7 +2,7 @@
 //! `/cgi-bin/stable_token`, the others with `/cgi-bin/token`; a
 //! third-party platform refused at config load.
 
-use wechat::hub::{HubHandler, HubRequest};
+use weixin::hub::{HubHandler, HubRequest};
 
 use crate::common::process::{self, run_hub};
 use crate::common::{self, APPID, SECRET};
@@ -74,8 +74,8 @@ fn a_platform_with_stable_is_refused_at_config_load_with_a_clear_message() {
 fn forced_stable_refreshes_are_spaced_and_capped_per_day_across_replicas() {
     use std::sync::Arc;
     use std::time::Duration;
-    use wechat::hub::MemoryStore;
-    use wechat::ManualClock;
+    use weixin::hub::MemoryStore;
+    use weixin::ManualClock;
 
     let fake = common::fake();
     let store = Arc::new(MemoryStore::new());
@@ -94,7 +94,7 @@ fn forced_stable_refreshes_are_spaced_and_capped_per_day_across_replicas() {
             .upstream(fake.url())
             .store(store.clone())
             .clock(clock.clock())
-            .refresh_limit(wechat::RefreshLimit::unlimited())
+            .refresh_limit(weixin::RefreshLimit::unlimited())
             .refresh_ahead(None)
             .build()
             .unwrap()

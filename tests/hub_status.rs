@@ -2,7 +2,7 @@
 //! or secret value.
 
 use serde_json::Value;
-use wechat::hub::{HubHandler, HubRequest};
+use weixin::hub::{HubHandler, HubRequest};
 
 use crate::common::{self, APPID, SECRET};
 
@@ -131,7 +131,7 @@ fn rendered_by_chromium(url: &str) -> String {
 fn a_headless_browser_renders_the_status_page() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use wechat::hub::HubServer;
+    use weixin::hub::HubServer;
 
     let fake = common::fake();
     // No bearer: the hub is loopback-only, and so is its status page.
@@ -198,9 +198,9 @@ mod cluster {
     use std::time::Duration;
 
     use serde_json::Value;
-    use wechat::hub::{HubHandler, HubServer, RedisStore, Store};
-    use wechat::testing::FakeWechat;
-    use wechat::{ManualClock, TokenKey};
+    use weixin::hub::{HubHandler, HubServer, RedisStore, Store};
+    use weixin::testing::FakeWechat;
+    use weixin::{ManualClock, TokenKey};
 
     use super::{keys_on, status_of};
     use crate::common::process::unique_prefix;

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use wechat::testing::FakeWechat;
-use wechat::{Client, ManualClock, SecretSource, TokenKey};
+use weixin::testing::FakeWechat;
+use weixin::{Client, ManualClock, SecretSource, TokenKey};
 
 use crate::common::logs;
 
@@ -100,8 +100,8 @@ fn rejections_in_one_storm_warn_once_and_a_new_storm_warns_again() {
 #[test]
 fn a_storm_through_two_hubs_warns_once_for_both() {
     use std::sync::Arc;
-    use wechat::hub::{MemoryStore, Store};
-    use wechat::HubSource;
+    use weixin::hub::{MemoryStore, Store};
+    use weixin::HubSource;
 
     let appid = "wx_lineage_hubs";
     logs::capture();

@@ -6,8 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use wechat::testing::{Canned, FakeWechat};
-use wechat::{
+use weixin::testing::{Canned, FakeWechat};
+use weixin::{
     Client, Context, ErrorKind, Lang, MiniProgram, OAuth, RequestOptions, Scope, SecretSource,
     Token, TokenKey, TokenSource, UnlimitedCode,
 };
@@ -22,12 +22,12 @@ struct Counting {
 }
 
 impl TokenSource for Counting {
-    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> wechat::Result<Token> {
+    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> weixin::Result<Token> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.fetch(key, cx)
     }
 
-    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> wechat::Result<Token> {
+    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> weixin::Result<Token> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.refresh(key, stale, cx)
     }
@@ -148,7 +148,7 @@ fn oauth_codes_work_once_and_for_their_app_only() {
     );
     assert_eq!(
         oauth
-            .refresh(&client, &wechat::Secret::new("NOT_A_REFRESH_TOKEN"))
+            .refresh(&client, &weixin::Secret::new("NOT_A_REFRESH_TOKEN"))
             .unwrap_err()
             .errcode(),
         Some(40030)
@@ -397,7 +397,7 @@ fn encrypted_data_round_trips_under_the_latest_session_key_only() {
 #[test]
 fn decrypts_wechats_published_sample() {
     const ENCRYPTED: &str = "CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZMQmRzooG2xrDcvSnxIMXFufNstNGTyaGS9uT5geRa0W4oTOb1WT7fJlAC+oNPdbB+3hVbJSRgv+4lGOETKUQz6OYStslQ142dNCuabNPGBzlooOmB231qMM85d2/fV6ChevvXvQP8Hkue1poOFtnEtpyxVLW1zAo6/1Xx1COxFvrc2d7UL/lmHInNlxuacJXwu0fjpXfz/YqYzBIBzD6WUfTIF9GRHpOn/Hz7saL8xz+W//FRAUid1OksQaQx4CMs8LOddcQhULW4ucetDf96JcR3g0gfRK4PC7E/r7Z6xNrXd2UIeorGj5Ef7b1pJAYB6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns/8wR2SiRS7MNACwTyrGvt9ts8p12PKFdlqYTopNHR1Vf7XjfhQlVsAJdNiKdYmYVoKlaRv85IfVunYzO0IKXsyl7JCUjCpoG20f0a04COwfneQAGGwd5oa+T8yO5hzuyDb/XcxxmK01EpqOyuxINew==";
-    let key = wechat::Secret::new("tiihtNczf5v6AKRyjwEUhQ==");
+    let key = weixin::Secret::new("tiihtNczf5v6AKRyjwEUhQ==");
     let data = MiniProgram::new("wx4f4bc4dec97d474b")
         .decrypt_data(&key, ENCRYPTED, "r7BXXKkLb8qrSNn05n0qiA==")
         .unwrap();

@@ -2,7 +2,7 @@
 //! that the README shows exactly this code, so neither can rot.
 
 // README example start
-use wechat::testing::{Canned, FakeWechat};
+use weixin::testing::{Canned, FakeWechat};
 
 #[test]
 fn my_code_against_a_fake_wechat() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,14 +12,14 @@ fn my_code_against_a_fake_wechat() -> Result<(), Box<dyn std::error::Error>> {
         "/cgi-bin/user/get",
         Canned::json(serde_json::json!({"total": 2})),
     );
-    let client = wechat::Client::builder()
+    let client = weixin::Client::builder()
         .appid("wx_test")
         .base_url(fake.url())
-        .token_source(wechat::SecretSource::new("wx_test", "test-secret"))
+        .token_source(weixin::SecretSource::new("wx_test", "test-secret"))
         .build()?;
     assert_eq!(my_app::follower_count(&client)?, 2); // your code reads the canned answer
 
-    let mini = wechat::MiniProgram::new("wx_test").secret("test-secret");
+    let mini = weixin::MiniProgram::new("wx_test").secret("test-secret");
     let code = fake.js_code("wx_test", "o_alice"); // what wx.login() gives the user
     assert_eq!(my_app::login(&client, &mini, &code)?, "o_alice");
     assert_eq!(
@@ -33,16 +33,16 @@ fn my_code_against_a_fake_wechat() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The application code the example tests.
 mod my_app {
-    pub fn follower_count(client: &wechat::Client) -> wechat::Result<u64> {
+    pub fn follower_count(client: &weixin::Client) -> weixin::Result<u64> {
         let resp = client.request("/cgi-bin/user/get")?;
         Ok(resp.json()?["total"].as_u64().unwrap_or(0))
     }
 
     pub fn login(
-        client: &wechat::Client,
-        mini: &wechat::MiniProgram,
+        client: &weixin::Client,
+        mini: &weixin::MiniProgram,
         code: &str,
-    ) -> wechat::Result<String> {
+    ) -> weixin::Result<String> {
         Ok(mini.code2session(client, code)?.openid)
     }
 }

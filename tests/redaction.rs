@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use wechat::testing::{SilentServer, StubServer};
-use wechat::{
+use weixin::testing::{SilentServer, StubServer};
+use weixin::{
     Client, ComponentSource, HubSource, MemoryRefreshTokens, RequestOptions, SecretSource,
     TicketType, TokenKey,
 };
@@ -16,7 +16,7 @@ const COMPONENT_SECRET: &str = "COMPONENT_SECRET_redaction_654";
 const VERIFY_TICKET: &str = "ticket@@@VERIFY_redaction_321";
 
 /// Everything an error prints: Display, Debug (plain and `{:#?}`) and its sources' Display.
-fn printed(err: &wechat::Error) -> Vec<String> {
+fn printed(err: &weixin::Error) -> Vec<String> {
     let mut out = vec![format!("{err}"), format!("{err:?}"), format!("{err:#?}")];
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {
@@ -76,7 +76,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         Client::builder()
             .appid(APPID)
             .token_source(
-                SecretSource::new(APPID, SECRET).base_url(wechat::testing::refused_url().unwrap()),
+                SecretSource::new(APPID, SECRET).base_url(weixin::testing::refused_url().unwrap()),
             )
             .build()
             .unwrap()
@@ -107,7 +107,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         client
             .request(RequestOptions::get(format!(
                 "{}/cgi-bin/x?access_token=inline",
-                wechat::testing::refused_url().unwrap()
+                weixin::testing::refused_url().unwrap()
             )))
             .unwrap_err(),
     );
@@ -236,11 +236,11 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
 fn logins_print_no_secret_user_token_or_session_key() {
     let fake = common::fake();
     let client = common::builder(&fake).build().unwrap();
-    let oauth = wechat::OAuth::new(APPID).secret(SECRET);
+    let oauth = weixin::OAuth::new(APPID).secret(SECRET);
     let user = oauth
         .exchange_code(&client, &fake.oauth_code(APPID, "o1"))
         .unwrap();
-    let mini = wechat::MiniProgram::new(APPID).secret(SECRET);
+    let mini = weixin::MiniProgram::new(APPID).secret(SECRET);
     let session = mini
         .code2session(&client, &fake.js_code(APPID, "o1"))
         .unwrap();
@@ -282,16 +282,16 @@ fn logins_print_no_secret_user_token_or_session_key() {
     );
     errors.push(oauth.refresh(&client, &user.refresh_token).unwrap_err());
     // Nobody answers: the URLs held the secret, tokens and code.
-    let gone = wechat::Client::builder()
+    let gone = weixin::Client::builder()
         .host("127.0.0.1")
         .scheme("http")
-        .port(common::port_of(&wechat::testing::refused_url().unwrap()))
+        .port(common::port_of(&weixin::testing::refused_url().unwrap()))
         .build()
         .unwrap();
     errors.push(oauth.exchange_code(&gone, "CODE").unwrap_err());
     errors.push(oauth.refresh(&gone, &user.refresh_token).unwrap_err());
     errors.push(oauth.check(&gone, &user).unwrap_err());
-    errors.push(oauth.user_info(&gone, &user, wechat::Lang::En).unwrap_err());
+    errors.push(oauth.user_info(&gone, &user, weixin::Lang::En).unwrap_err());
     errors.push(mini.code2session(&gone, "CODE").unwrap_err());
     #[cfg(feature = "crypto")]
     {
@@ -299,11 +299,11 @@ fn logins_print_no_secret_user_token_or_session_key() {
             .encrypted_data(APPID, "o1", serde_json::json!({"a": 1}))
             .unwrap();
         errors.push(
-            wechat::MiniProgram::new("wx_other")
+            weixin::MiniProgram::new("wx_other")
                 .decrypt_data(&session.session_key, &data, &iv)
                 .unwrap_err(),
         );
-        let wrong = wechat::Secret::new("AAAAAAAAAAAAAAAAAAAAAA==");
+        let wrong = weixin::Secret::new("AAAAAAAAAAAAAAAAAAAAAA==");
         errors.push(mini.decrypt_data(&wrong, &data, &iv).unwrap_err());
     }
     shown.extend(errors.iter().flat_map(printed));
@@ -320,7 +320,7 @@ fn logins_print_no_secret_user_token_or_session_key() {
 #[test]
 fn the_command_line_prints_no_secret_or_token() {
     use crate::cli::{assert_no_secret, temp_file, Cli};
-    use wechat::testing::{Canned, FakeHub};
+    use weixin::testing::{Canned, FakeHub};
 
     let fake = common::fake();
     let leaky =
@@ -375,7 +375,7 @@ fn the_command_line_prints_no_secret_or_token() {
         assert_eq!(run.code, Some(*code), "{args:?}: {}", run.stderr);
     }
     // Nobody answers at the base URL: the token URL held the secret.
-    let refused = wechat::testing::refused_url().unwrap();
+    let refused = weixin::testing::refused_url().unwrap();
     Cli::on(&fake)
         .env("WECHAT_BASE_URL", &refused)
         .args(["token"])
@@ -423,8 +423,8 @@ fn the_command_line_prints_no_secret_or_token() {
 fn callback_handlers_their_answers_and_pushes_print_no_secret() {
     use std::sync::Arc;
 
-    use wechat::hub::MemoryStore;
-    use wechat::{CallbackHandler, ComponentPushHandler, Message, MessageCrypto};
+    use weixin::hub::MemoryStore;
+    use weixin::{CallbackHandler, ComponentPushHandler, Message, MessageCrypto};
 
     const TOKEN: &str = "CALLBACK_TOKEN_s3cret";
     const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -472,7 +472,7 @@ fn callback_handlers_their_answers_and_pushes_print_no_secret() {
 #[cfg(feature = "hub")]
 #[test]
 fn a_hub_server_prints_no_secret() {
-    use wechat::hub::{HubHandler, HubServer};
+    use weixin::hub::{HubHandler, HubServer};
     let handler = HubHandler::builder()
         .account(APPID, SECRET)
         .bearer(BEARER)
@@ -487,7 +487,7 @@ fn a_hub_server_prints_no_secret() {
 #[cfg(feature = "hub")]
 #[test]
 fn a_hubs_quota_clear_and_rebuild_answers_print_no_secret() {
-    use wechat::hub::{HubHandler, HubRequest};
+    use weixin::hub::{HubHandler, HubRequest};
     let fake = common::fake();
     let hub = HubHandler::builder()
         .account(APPID, SECRET)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use wechat::{ErrorKind, Method, RequestOptions, TokenKey, TransportKind};
+use weixin::{ErrorKind, Method, RequestOptions, TokenKey, TransportKind};
 
 use crate::common::{self, APPID};
 
@@ -68,7 +68,7 @@ fn full_urls_and_per_call_origin() {
     assert_eq!(body["query"], serde_json::json!({"a": "1"}));
 
     // A client left on the real host, sent to the fake per call.
-    let default_host = wechat::Client::builder()
+    let default_host = weixin::Client::builder()
         .appid(APPID)
         .token_source(common::secret_source(&fake))
         .build()
@@ -132,7 +132,7 @@ fn oauth_user_paths_get_no_token() {
 #[test]
 fn calls_without_an_account_token_need_no_appid_and_fetch_none() {
     let fake = common::fake();
-    let bare = wechat::Client::builder()
+    let bare = weixin::Client::builder()
         .scheme("http")
         .host("127.0.0.1")
         .port(fake.port())
@@ -182,7 +182,7 @@ fn calls_without_an_account_token_need_no_appid_and_fetch_none() {
 #[test]
 fn invalid_requests_are_typed_errors() {
     let fake = common::fake();
-    let no_appid = wechat::Client::builder()
+    let no_appid = weixin::Client::builder()
         .scheme("http")
         .host("127.0.0.1")
         .port(fake.port())
@@ -195,7 +195,7 @@ fn invalid_requests_are_typed_errors() {
         "{err}"
     );
 
-    let no_source = wechat::Client::builder().appid(APPID).build().unwrap();
+    let no_source = weixin::Client::builder().appid(APPID).build().unwrap();
     let err = no_source.request("/cgi-bin/x").unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{err}");
 
@@ -351,7 +351,7 @@ fn always_40001_fails_after_one_retry_per_token_two_at_most() {
     assert!(err.is_token_expired());
     assert_eq!(
         fake.count("/cgi-bin/broken"),
-        1 + wechat::TOKEN_RETRIES,
+        1 + weixin::TOKEN_RETRIES,
         "one call and two retries"
     );
     assert_eq!(
@@ -411,7 +411,7 @@ fn stable_token_mode() {
 fn wrong_secret_is_a_clear_error() {
     let fake = common::fake();
     let client = common::builder(&fake)
-        .token_source(wechat::SecretSource::new(APPID, "wrong").base_url(fake.url()))
+        .token_source(weixin::SecretSource::new(APPID, "wrong").base_url(fake.url()))
         .build()
         .unwrap();
     let err = client.request("/cgi-bin/x").unwrap_err();
@@ -430,7 +430,7 @@ fn per_call_timeout_and_unreachable_hosts() {
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
 
-    let refused = wechat::testing::refused_url().unwrap();
+    let refused = weixin::testing::refused_url().unwrap();
     let err = client
         .request(RequestOptions::get(format!("{refused}/cgi-bin/x")))
         .unwrap_err();

@@ -8,9 +8,9 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use wechat::hub::{HubHandler, HubServer, Store};
-use wechat::testing::FakeWechat;
-use wechat::{Client, ErrorKind, HubSource, ManualClock, RefreshLimit};
+use weixin::hub::{HubHandler, HubServer, Store};
+use weixin::testing::FakeWechat;
+use weixin::{Client, ErrorKind, HubSource, ManualClock, RefreshLimit};
 
 use crate::common::{self, logs, APPID, SECRET};
 use crate::hub_http::Served;
@@ -20,9 +20,9 @@ const STORM_SECS: u64 = 60;
 
 /// `THREADS` threads make one call per round; before each round the clock
 /// moves one second. Returns every failure's error, by round.
-fn rounds(clients: &[Client], clock: &ManualClock, rounds: u64) -> Vec<Vec<wechat::Error>> {
+fn rounds(clients: &[Client], clock: &ManualClock, rounds: u64) -> Vec<Vec<weixin::Error>> {
     let barrier = Barrier::new(THREADS + 1);
-    let failures: Mutex<Vec<Vec<wechat::Error>>> =
+    let failures: Mutex<Vec<Vec<weixin::Error>>> =
         Mutex::new((0..rounds).map(|_| Vec::new()).collect());
     std::thread::scope(|s| {
         for i in 0..THREADS {
@@ -56,9 +56,9 @@ fn storm(fake: &FakeWechat, clients: &[Client], clock: &ManualClock) {
     // 30 s): 7 calls in the seconds 0 to 59.
     let calls = fake.count("/cgi-bin/token");
     assert_eq!(calls, 7, "token calls in a {STORM_SECS} s storm");
-    let all: Vec<&wechat::Error> = failures.iter().flatten().collect();
+    let all: Vec<&weixin::Error> = failures.iter().flatten().collect();
     assert_eq!(all.len(), THREADS * STORM_SECS as usize, "every call fails");
-    let limited: Vec<&&wechat::Error> = all.iter().filter(|e| e.is_refresh_limited()).collect();
+    let limited: Vec<&&weixin::Error> = all.iter().filter(|e| e.is_refresh_limited()).collect();
     for e in &all {
         assert!(
             e.is_refresh_limited() || e.errcode() == Some(40001),
@@ -183,7 +183,7 @@ fn a_storm_costs_a_burst_then_waits_doubling_through_a_hub() {
 fn a_storm_through_two_hubs_on_redis_keeps_one_schedule() {
     let prefix = common::process::unique_prefix("storm");
     let store: Arc<dyn Store> = Arc::new(
-        wechat::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix),
     );
@@ -199,7 +199,7 @@ fn a_storm_through_two_hubs_on_redis_keeps_one_schedule() {
 
 /// Every client makes two calls, one after the other; returns the
 /// failures.
-fn two_calls_each(clients: &[Client]) -> Vec<wechat::Error> {
+fn two_calls_each(clients: &[Client]) -> Vec<weixin::Error> {
     let calls = clients.iter().flat_map(|client| [client, client]);
     calls
         .filter_map(|client| client.request("/cgi-bin/get_api_domain_ip").err())

@@ -1,6 +1,6 @@
 //! Tickets through the cache and the JSSDK config helper.
 
-use wechat::{TicketType, TokenKey};
+use weixin::{TicketType, TokenKey};
 
 use crate::common::{self, APPID};
 
@@ -19,7 +19,7 @@ fn jssdk_config_fetches_the_ticket_once_and_signs_it() {
     assert_eq!(config.app_id, APPID);
     assert_eq!(
         config.signature,
-        wechat::sign_jssdk_with(
+        weixin::sign_jssdk_with(
             ticket.expose(),
             "https://example.com/page?x=1",
             &config.nonce_str,
@@ -52,13 +52,13 @@ fn card_tickets_are_separate_and_survive_a_revoked_access_token() {
 #[test]
 fn jssdk_config_needs_an_appid() {
     let fake = common::fake();
-    let client = wechat::Client::builder()
+    let client = weixin::Client::builder()
         .token_source(common::secret_source(&fake))
         .build()
         .unwrap();
     assert!(matches!(
         client.wx_config("https://e.com").unwrap_err().kind(),
-        wechat::ErrorKind::InvalidRequest { .. }
+        weixin::ErrorKind::InvalidRequest { .. }
     ));
 }
 
@@ -87,7 +87,7 @@ fn the_deprecated_names_answer_as_the_new_ones() {
     let fresh = client.refresh_token(&key, &stale).unwrap();
     assert_eq!(client.refreshed_token(&key, &stale).unwrap(), fresh);
     assert_eq!(fresh.secret(), fresh.expose());
-    let sig = wechat::sign_jssdk("ticket", "https://example.com/");
+    let sig = weixin::sign_jssdk("ticket", "https://example.com/");
     assert_eq!(sig.noncestr, sig.nonce_str);
     assert_eq!(fake.count("/cgi-bin/token"), 2);
 }

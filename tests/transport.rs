@@ -7,8 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wechat::testing::StubServer;
-use wechat::{
+use weixin::testing::StubServer;
+use weixin::{
     Client, Error, ErrorKind, HubSource, RequestOptions, SecretSource, TokenKey, TransportKind,
 };
 
@@ -68,7 +68,7 @@ fn send_part_of_a_big_answer(mut stream: TcpStream, head: &str) -> bool {
     }
 }
 
-fn client_with(source: impl wechat::TokenSource + 'static) -> Client {
+fn client_with(source: impl weixin::TokenSource + 'static) -> Client {
     Client::builder()
         .appid(APPID)
         .timeout(Duration::from_secs(10))
@@ -77,7 +77,7 @@ fn client_with(source: impl wechat::TokenSource + 'static) -> Client {
         .unwrap()
 }
 
-fn token_error(source: impl wechat::TokenSource + 'static) -> Error {
+fn token_error(source: impl weixin::TokenSource + 'static) -> Error {
     client_with(source)
         .token(&TokenKey::access_token(APPID))
         .unwrap_err()

@@ -3,7 +3,7 @@
 //! WeChat issues them, a source that mints tokens shaped like WeChat's, and
 //! a scattered order to visit the keys in.
 
-use wechat::{Context, Token, TokenKey, TokenSource};
+use weixin::{Context, Token, TokenKey, TokenSource};
 
 /// How many authorizers.
 pub const AUTHORIZERS: usize = 100_000;
@@ -13,7 +13,7 @@ pub const AUTHORIZERS: usize = 100_000;
 pub struct Minted;
 
 impl TokenSource for Minted {
-    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+    fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> weixin::Result<Token> {
         let authorizer = key.authorizer_appid().unwrap_or("");
         let value = format!("{authorizer}_{}", "x".repeat(150 - authorizer.len() - 1));
         Ok(Token::new(value, 7200))

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use wechat::{
+use weixin::{
     sha1_sorted, CallbackHandler, CallbackResponse, ErrorKind, Message, MessageCrypto, MessageKind,
     Reply, ReplyKind,
 };
@@ -31,7 +31,7 @@ fn reply_to(message: &Message) -> Option<ReplyKind> {
         MessageKind::Text { content } => Some(ReplyKind::text(content.as_str())),
         MessageKind::Event(_) => {
             let count = message.field("EventKey").map_or(0, str::len) % 10;
-            Some(ReplyKind::news(vec![wechat::Article::default(); count]))
+            Some(ReplyKind::news(vec![weixin::Article::default(); count]))
         }
         _ => None,
     }

@@ -7,7 +7,7 @@ use aes::cipher::{BlockEncryptMut, KeyIvInit};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use wechat::{sha1_sorted, Message, MessageCrypto};
+use weixin::{sha1_sorted, Message, MessageCrypto};
 
 const TOKEN: &str = "t0ken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";

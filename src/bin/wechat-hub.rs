@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
-use wechat::hub::{FileStore, HubHandler, HubServer, MemoryStore};
+use weixin::hub::{FileStore, HubHandler, HubServer, MemoryStore};
 
 #[path = "shared/stderr_log.rs"]
 mod stderr_log;
@@ -223,7 +223,7 @@ fn run(args: Args) -> Result<(), String> {
             &component.encoding_aes_key_env,
             &format!("EncodingAESKey of component {appid}"),
         )?;
-        let crypto = wechat::MessageCrypto::new(token, key, appid.clone())
+        let crypto = weixin::MessageCrypto::new(token, key, appid.clone())
             .map_err(|e| format!("bad config {shown}: component {appid}: {e}"))?;
         builder = builder
             .component(appid.clone(), secret)
@@ -233,8 +233,8 @@ fn run(args: Args) -> Result<(), String> {
         builder = builder.upstream(upstream.clone());
     }
     if config.refresh_burst.is_some() || config.refresh_floor_secs.is_some() {
-        let default = wechat::RefreshLimit::default();
-        builder = builder.refresh_limit(wechat::RefreshLimit::new(
+        let default = weixin::RefreshLimit::default();
+        builder = builder.refresh_limit(weixin::RefreshLimit::new(
             config.refresh_burst.unwrap_or(default.burst()),
             config
                 .refresh_floor_secs
@@ -366,17 +366,17 @@ fn run(args: Args) -> Result<(), String> {
 
 #[cfg(feature = "redis")]
 fn redis_store(
-    builder: wechat::hub::HubHandlerBuilder,
+    builder: weixin::hub::HubHandlerBuilder,
     url: Option<String>,
     url_env: Option<String>,
     prefix: Option<String>,
-) -> Result<(wechat::hub::HubHandlerBuilder, String), String> {
+) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {
     let url = match (url, url_env) {
         (Some(url), None) => url,
         (None, Some(name)) => env_secret(&name, "redis url")?,
         _ => return Err("[store] kind = \"redis\" needs exactly one of url and url_env".into()),
     };
-    let mut store = wechat::hub::RedisStore::open(&url).map_err(|e| e.to_string())?;
+    let mut store = weixin::hub::RedisStore::open(&url).map_err(|e| e.to_string())?;
     if let Some(prefix) = prefix {
         store = store.prefix(prefix);
     }
@@ -389,10 +389,10 @@ fn redis_store(
 
 #[cfg(not(feature = "redis"))]
 fn redis_store(
-    _: wechat::hub::HubHandlerBuilder,
+    _: weixin::hub::HubHandlerBuilder,
     _: Option<String>,
     _: Option<String>,
     _: Option<String>,
-) -> Result<(wechat::hub::HubHandlerBuilder, String), String> {
+) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {
     Err("[store] kind = \"redis\" needs wechat-hub built with the `redis` feature".into())
 }

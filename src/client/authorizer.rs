@@ -56,8 +56,8 @@ impl Client {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::{ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore};
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::{ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore};
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register_component("wxcomp", "component-secret");
@@ -66,7 +66,7 @@ impl Client {
     /// let tickets = Arc::new(MemoryVerifyTickets::new());
     /// tickets.set("wxcomp", "ticket@@@1");
     /// let refresh_tokens = Arc::new(MemoryRefreshTokens::new());
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wxcomp")
     ///     .base_url(fake.url())
     ///     .token_source(ComponentSource::new("wxcomp", "component-secret", tickets, refresh_tokens.clone()))
@@ -99,16 +99,16 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::MemoryRefreshTokens;
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::MemoryRefreshTokens;
     ///
     /// let fake = FakeWechat::start()?;
-    /// let client = wechat::Client::builder().base_url(fake.url()).build()?;
+    /// let client = weixin::Client::builder().base_url(fake.url()).build()?;
     /// // No token source: the component token cannot be had.
     /// let err = client
     ///     .exchange_auth_code_for("wxcomp", "code", &MemoryRefreshTokens::new())
     ///     .unwrap_err();
-    /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Config { .. }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exchange_auth_code_for(

@@ -111,24 +111,24 @@ impl ClientBuilder {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "secret1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url()) // calls, tokens and tickets alike
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// client.request("/cgi-bin/get_api_domain_ip")?;
     /// assert_eq!(fake.count("/cgi-bin/token"), 1);
     /// assert_eq!(fake.count("/cgi-bin/get_api_domain_ip"), 1);
     ///
-    /// let err = wechat::Client::builder().base_url("127.0.0.1:8080").build().unwrap_err();
-    /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
+    /// let err = weixin::Client::builder().base_url("127.0.0.1:8080").build().unwrap_err();
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Config { .. }));
     /// // A query or fragment has no place in a base URL.
-    /// let err = wechat::Client::builder().base_url("http://h/wechat?x=1").build().unwrap_err();
-    /// assert!(matches!(err.kind(), wechat::ErrorKind::Config { .. }));
+    /// let err = weixin::Client::builder().base_url("http://h/wechat?x=1").build().unwrap_err();
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Config { .. }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn base_url(mut self, base_url: impl AsRef<str>) -> ClientBuilder {

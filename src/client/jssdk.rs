@@ -21,14 +21,14 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
     ///     .build()?;
     /// let ticket = client.jsapi_ticket()?;
     /// assert_eq!(client.jsapi_ticket()?, ticket);
@@ -49,10 +49,10 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// let client = wechat::Client::builder().build()?;
+    /// let client = weixin::Client::builder().build()?;
     /// let err = client.card_ticket().unwrap_err(); // no appid to ask for
-    /// assert!(matches!(err.kind(), wechat::ErrorKind::InvalidRequest { .. }));
-    /// # Ok::<(), wechat::Error>(())
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::InvalidRequest { .. }));
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn card_ticket(&self) -> Result<Token> {
         self.ticket_for(self.core.appid_or(None)?, TicketType::WxCard)
@@ -67,14 +67,14 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::TicketType;
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::TicketType;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx2", "s2");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx2", "s2"))
+    ///     .token_source(weixin::SecretSource::new("wx2", "s2"))
     ///     .build()?;
     /// let ticket = client.ticket_for("wx2", TicketType::WxCard)?;
     /// assert!(ticket.expires_in() > 0);
@@ -108,14 +108,14 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
     ///     .build()?;
     /// let page = "https://example.com/page?id=1#top";
     /// let config = client.wx_config(page)?;
@@ -123,7 +123,7 @@ impl Client {
     /// assert_eq!(config.app_id, "wx1");
     /// assert_eq!(
     ///     config.signature,
-    ///     wechat::sign_jssdk_with(ticket.expose(), page, &config.nonce_str, config.timestamp)
+    ///     weixin::sign_jssdk_with(ticket.expose(), page, &config.nonce_str, config.timestamp)
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -141,13 +141,13 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx2", "s2");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx2", "s2"))
+    ///     .token_source(weixin::SecretSource::new("wx2", "s2"))
     ///     .build()?;
     /// assert_eq!(client.wx_config_for("wx2", "https://example.com/")?.app_id, "wx2");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -168,10 +168,10 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// let client = wechat::Client::builder().build()?;
+    /// let client = weixin::Client::builder().build()?;
     /// let err = client.authorizer_wx_config("wxAuthorizer", "https://example.com/").unwrap_err();
-    /// assert!(matches!(err.kind(), wechat::ErrorKind::InvalidRequest { .. })); // no platform appid
-    /// # Ok::<(), wechat::Error>(())
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::InvalidRequest { .. })); // no platform appid
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn authorizer_wx_config(&self, authorizer_appid: &str, url: &str) -> Result<JssdkConfig> {
         let component_appid = self.core.appid_or(None)?;

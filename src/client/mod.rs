@@ -50,16 +50,16 @@ struct Core {
 ///
 /// ```no_run
 /// let secret = std::env::var("WECHAT_SECRET").expect("WECHAT_SECRET");
-/// let client = wechat::Client::builder()
+/// let client = weixin::Client::builder()
 ///     .appid("wx1234")
-///     .token_source(wechat::SecretSource::new("wx1234", secret))
+///     .token_source(weixin::SecretSource::new("wx1234", secret))
 ///     .build()?;
 /// let resp = client.request(
-///     wechat::RequestOptions::post("/cgi-bin/material/batchget_material")
+///     weixin::RequestOptions::post("/cgi-bin/material/batchget_material")
 ///         .json(serde_json::json!({"type": "image", "offset": 0, "count": 10})),
 /// )?;
 /// println!("{}", resp.json()?["total_count"]);
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Client {
@@ -140,14 +140,14 @@ impl Client {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::TokenKey;
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::TokenKey;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
     ///     .build()?;
     /// let key = TokenKey::access_token("wx1");
     /// let stale = client.token(&key)?;

@@ -149,6 +149,8 @@ impl Served {
     }
 
     /// Whether writing that the key was served is due at `now`.
+    // Only the hub server answers hits without I/O (`handle_at_once`).
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
     fn due(&self, now: u64) -> bool {
         self.written.load(Ordering::Relaxed) + SERVED_TOUCH.as_secs() <= now
     }
@@ -363,6 +365,7 @@ impl Ahead {
     /// `key` now (never served here, or not written for
     /// [`SERVED_TOUCH`]): a cache hit answered without I/O leaves that
     /// write to a request that may block.
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
     pub fn touch_due(&self, key: &TokenKey) -> bool {
         let now = self.clock.unix_secs();
         self.keys

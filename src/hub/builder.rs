@@ -38,7 +38,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// use wechat::hub::HubHandler;
+/// use weixin::hub::HubHandler;
 ///
 /// let hub = HubHandler::builder()
 ///     .account("wx1", "s1")
@@ -47,7 +47,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .build()?;
 /// assert!(!format!("{hub:?}").contains("hub-secret"));
 /// assert!(HubHandler::builder().build().is_err(), "no account, no source");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct HubHandlerBuilder {
     accounts: Vec<(String, Secret)>,
@@ -127,7 +127,7 @@ impl HubHandlerBuilder {
     )]
     #[cfg_attr(
         not(feature = "crypto"),
-        doc = "[`component_callback`]: https://docs.rs/wechat/latest/wechat/hub/struct.HubHandlerBuilder.html#method.component_callback"
+        doc = "[`component_callback`]: https://docs.rs/weixin/latest/weixin/hub/struct.HubHandlerBuilder.html#method.component_callback"
     )]
     pub fn component(
         mut self,
@@ -198,7 +198,7 @@ impl HubHandlerBuilder {
     /// appid the hub does not serve.
     ///
     /// ```
-    /// use wechat::hub::HubHandler;
+    /// use weixin::hub::HubHandler;
     ///
     /// let hub = HubHandler::builder().account("wx1", "s1").account("wx2", "s2");
     /// assert!(hub.account_stable("wx2", true).build().is_ok());
@@ -300,7 +300,7 @@ impl HubHandlerBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::hub::HubHandler;
+    /// use weixin::hub::HubHandler;
     ///
     /// let hub = HubHandler::builder()
     ///     .account("wx1", "s1")
@@ -323,7 +323,7 @@ impl HubHandlerBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::hub::HubHandler;
+    /// use weixin::hub::HubHandler;
     ///
     /// let hub = HubHandler::builder()
     ///     .account("wx1", "s1")

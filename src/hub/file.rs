@@ -31,8 +31,8 @@ use crate::token::{unix_now, Token, TokenKey};
 /// # Example
 ///
 /// ```
-/// use wechat::hub::{FileStore, Store};
-/// use wechat::{Token, TokenKey};
+/// use weixin::hub::{FileStore, Store};
+/// use weixin::{Token, TokenKey};
 ///
 /// let path = std::env::temp_dir().join(format!("wechat-doc-{}.json", std::process::id()));
 /// let key = TokenKey::access_token("wx1");
@@ -40,7 +40,7 @@ use crate::token::{unix_now, Token, TokenKey};
 /// // A new process (here: a new store) finds the token again.
 /// assert_eq!(FileStore::open(&path)?.get_token(&key)?.unwrap().expose(), "T1");
 /// # std::fs::remove_file(&path).unwrap();
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct FileStore {
     path: PathBuf,

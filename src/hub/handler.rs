@@ -73,8 +73,8 @@ use std::collections::HashMap;
 /// # Example
 ///
 /// ```
-/// use wechat::hub::{HubHandler, HubRequest};
-/// use wechat::testing::FakeWechat;
+/// use weixin::hub::{HubHandler, HubRequest};
+/// use weixin::testing::FakeWechat;
 ///
 /// let fake = FakeWechat::start()?;
 /// fake.register("wx1", "s1");
@@ -222,10 +222,10 @@ impl HubHandler {
     /// # Example
     ///
     /// ```
-    /// let hub = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let resp = hub.handle(&wechat::hub::HubRequest::new("GET", "/healthz"));
+    /// let hub = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let resp = hub.handle(&weixin::hub::HubRequest::new("GET", "/healthz"));
     /// assert_eq!((resp.status, resp.body.as_slice()), (200, &br#"{"status":"ok"}"#[..]));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn builder() -> HubHandlerBuilder {
         HubHandlerBuilder::default()
@@ -236,13 +236,13 @@ impl HubHandler {
     /// # Example
     ///
     /// ```
-    /// use wechat::hub::{HubHandler, MemoryStore};
-    /// use wechat::{Token, TokenKey};
+    /// use weixin::hub::{HubHandler, MemoryStore};
+    /// use weixin::{Token, TokenKey};
     ///
     /// let hub = HubHandler::builder().account("wx1", "s1").store(MemoryStore::new()).build()?;
     /// hub.store().put_token(&TokenKey::access_token("wx1"), &Token::new("T", 7200))?;
     /// assert!(hub.store().get_token(&TokenKey::access_token("wx1"))?.is_some());
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -270,9 +270,9 @@ impl HubHandler {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::hub::{HubHandler, HubRequest};
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::ManualClock;
+    /// use weixin::hub::{HubHandler, HubRequest};
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::ManualClock;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
@@ -308,9 +308,9 @@ impl HubHandler {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::hub::HubHandler;
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::ManualClock;
+    /// use weixin::hub::HubHandler;
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::ManualClock;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register_component("wxc", "cs");

@@ -109,6 +109,8 @@ pub(crate) fn mark_exhausted(store: &dyn Store, key: &TokenKey, now: u64) -> Res
 /// # Errors
 ///
 /// If the store cannot be read.
+// Read by the hub server's /metrics and status page only.
+#[cfg_attr(not(feature = "hub"), allow(dead_code))]
 pub(crate) fn exhausted_count(
     store: &dyn Store,
     appid: &str,

@@ -142,7 +142,7 @@ const POOL: usize = 16;
 /// # Example
 ///
 /// ```no_run
-/// use wechat::hub::{HubHandler, RedisStore};
+/// use weixin::hub::{HubHandler, RedisStore};
 ///
 /// let store = RedisStore::open("redis://127.0.0.1:6379/")?.prefix("myapp:hub:");
 /// store.ping()?;
@@ -150,7 +150,7 @@ const POOL: usize = 16;
 ///     .account("wx1", std::env::var("WECHAT_SECRET").unwrap_or_default())
 ///     .store(store)
 ///     .build()?;
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct RedisStore {
     client: redis::Client,

@@ -87,18 +87,18 @@ pub(crate) fn cutoff(token: &Token) -> u64 {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use wechat::hub::{MemoryStore, Store, StoreSource};
-/// use wechat::{Client, Token, TokenKey};
+/// use weixin::hub::{MemoryStore, Store, StoreSource};
+/// use weixin::{Client, Token, TokenKey};
 ///
 /// let store = Arc::new(MemoryStore::new());
 /// let key = TokenKey::access_token("wx1");
 /// store.put_token(&key, &Token::new("FROM_ANOTHER_REPLICA", 7200))?;
-/// let source = StoreSource::new(store.clone(), wechat::SecretSource::new("wx1", "s"));
+/// let source = StoreSource::new(store.clone(), weixin::SecretSource::new("wx1", "s"));
 /// let client = Client::builder().token_source(source).build()?;
 /// // A stale token that is no longer current: the stored one, no WeChat call.
 /// let fresh = client.refreshed_token(&key, &Token::new("STALE", 7200))?;
 /// assert_eq!(fresh.expose(), "FROM_ANOTHER_REPLICA");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct StoreSource {
     store: Arc<dyn Store>,

@@ -31,8 +31,8 @@ use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
 ///
 /// ```
 /// use std::time::Duration;
-/// use wechat::hub::{MemoryStore, Store};
-/// use wechat::{Token, TokenKey};
+/// use weixin::hub::{MemoryStore, Store};
+/// use weixin::{Token, TokenKey};
 ///
 /// let store = MemoryStore::new();
 /// let key = TokenKey::access_token("wx1");
@@ -44,7 +44,7 @@ use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
 /// assert!(store.lock(&key, Duration::from_secs(10))?.is_none(), "held");
 /// drop(guard);
 /// assert!(store.lock(&key, Duration::from_secs(10))?.is_some());
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub trait Store: Send + Sync + fmt::Debug {
     /// The stored token for `key`, if any and not yet expired.

@@ -43,7 +43,7 @@ pub type StoreListener = Arc<dyn Fn(&StoreEvent<'_>) + Send + Sync>;
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
-/// use wechat::hub::{MemoryStore, Store, StoreEvent};
+/// use weixin::hub::{MemoryStore, Store, StoreEvent};
 ///
 /// let store = MemoryStore::new();
 /// let removed = Arc::new(AtomicUsize::new(0));
@@ -58,7 +58,7 @@ pub type StoreListener = Arc<dyn Fn(&StoreEvent<'_>) + Send + Sync>;
 /// drop(watch);
 /// store.remove_authorizer("wxc", "wxa")?;
 /// assert_eq!(removed.load(Ordering::SeqCst), 1, "no longer called");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 #[must_use = "the listener is called only until the watch is dropped"]
 pub struct Watch {

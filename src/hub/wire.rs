@@ -17,7 +17,7 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// # Example
 ///
 /// ```
-/// let req = wechat::hub::HubRequest::new("GET", "/client/access_token?appid=wx1")
+/// let req = weixin::hub::HubRequest::new("GET", "/client/access_token?appid=wx1")
 ///     .header("Authorization", "Bearer s");
 /// assert_eq!(req.path, "/client/access_token");
 /// assert_eq!(req.query, vec![("appid".to_string(), "wx1".to_string())]);
@@ -44,7 +44,7 @@ impl HubRequest {
     /// # Example
     ///
     /// ```
-    /// let req = wechat::hub::HubRequest::new("post", "/client/ticket?appid=wx1&type=jsapi");
+    /// let req = weixin::hub::HubRequest::new("post", "/client/ticket?appid=wx1&type=jsapi");
     /// assert_eq!((req.method.as_str(), req.query.len()), ("POST", 2));
     /// ```
     pub fn new(method: &str, target: &str) -> HubRequest {
@@ -66,7 +66,7 @@ impl HubRequest {
     /// # Example
     ///
     /// ```
-    /// let req = wechat::hub::HubRequest::new("GET", "/healthz").header("Accept", "*/*");
+    /// let req = weixin::hub::HubRequest::new("GET", "/healthz").header("Accept", "*/*");
     /// assert_eq!(req.headers, vec![("Accept".to_string(), "*/*".to_string())]);
     /// ```
     pub fn header(mut self, name: &str, value: &str) -> HubRequest {
@@ -81,7 +81,7 @@ impl HubRequest {
     /// # Example
     ///
     /// ```
-    /// let req = wechat::hub::HubRequest::new("POST", "/refresh/access_token").body("{}");
+    /// let req = weixin::hub::HubRequest::new("POST", "/refresh/access_token").body("{}");
     /// assert_eq!(req.body, b"{}");
     /// ```
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> HubRequest {

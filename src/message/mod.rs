@@ -58,7 +58,7 @@ impl Message {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Message, MessageKind};
+    /// use weixin::{Message, MessageKind};
     ///
     /// let xml = "<xml><ToUserName><![CDATA[gh_123]]></ToUserName>\
     ///     <FromUserName><![CDATA[openid]]></FromUserName><CreateTime>1348831860</CreateTime>\
@@ -69,7 +69,7 @@ impl Message {
     /// assert_eq!(message.create_time(), Some(1348831860));
     /// assert_eq!(message.msg_id(), Some(1234567890123456));
     /// assert_eq!(message.kind(), &MessageKind::Text { content: "hi".into() });
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn parse(xml: &str) -> Result<Message> {
         let fields = parse_fields(xml)?;
@@ -82,7 +82,7 @@ impl Message {
     /// # Example
     ///
     /// ```
-    /// use wechat::{ComponentPush, Message, MessageKind};
+    /// use weixin::{ComponentPush, Message, MessageKind};
     ///
     /// let xml = "<xml><AppId>wx_component</AppId><CreateTime>1413192605</CreateTime>\
     ///     <InfoType>component_verify_ticket</InfoType>\
@@ -94,7 +94,7 @@ impl Message {
     ///     }
     ///     other => panic!("unexpected {other:?}"),
     /// }
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn kind(&self) -> &MessageKind {
         &self.kind
@@ -105,14 +105,14 @@ impl Message {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Event, Message, MessageKind};
+    /// use weixin::{Event, Message, MessageKind};
     ///
     /// let xml = "<xml><MsgType>event</MsgType><Event>subscribe</Event></xml>";
     /// assert_eq!(
     ///     Message::parse(xml)?.into_kind(),
     ///     MessageKind::Event(Event::Subscribe { scene: None, ticket: None })
     /// );
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn into_kind(self) -> MessageKind {
         self.kind
@@ -124,10 +124,10 @@ impl Message {
     ///
     /// ```
     /// let xml = "<xml><MsgType>image</MsgType><MediaId>m1</MediaId></xml>";
-    /// let message = wechat::Message::parse(xml)?;
+    /// let message = weixin::Message::parse(xml)?;
     /// let names: Vec<&str> = message.fields().keys().map(String::as_str).collect();
     /// assert_eq!(names, ["MediaId", "MsgType"]);
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn fields(&self) -> &BTreeMap<String, String> {
         &self.fields
@@ -144,12 +144,12 @@ impl Message {
     /// let xml = "<xml><AppId>wx_component</AppId><CreateTime>1413192605</CreateTime>\
     ///     <InfoType>component_verify_ticket</InfoType>\
     ///     <ComponentVerifyTicket>ticket@@@x</ComponentVerifyTicket></xml>";
-    /// let message = wechat::Message::parse(xml)?;
+    /// let message = weixin::Message::parse(xml)?;
     /// let shown = message.redacted_fields();
     /// assert_eq!(shown["ComponentVerifyTicket"], "[redacted]");
     /// assert_eq!(shown["AppId"], "wx_component");
     /// assert_eq!(message.field("ComponentVerifyTicket"), Some("ticket@@@x"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn redacted_fields(&self) -> BTreeMap<&str, &str> {
         self.fields
@@ -173,10 +173,10 @@ impl Message {
     /// ```
     /// let xml = "<xml><MsgType>event</MsgType><Event>scancode_push</Event>\
     ///     <ScanCodeInfo><ScanType>qrcode</ScanType></ScanCodeInfo></xml>";
-    /// let message = wechat::Message::parse(xml)?;
+    /// let message = weixin::Message::parse(xml)?;
     /// assert_eq!(message.field("ScanCodeInfo/ScanType"), Some("qrcode"));
     /// assert_eq!(message.field("EventKey"), None);
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
@@ -189,9 +189,9 @@ impl Message {
     /// ```
     /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
     ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
-    /// let message = wechat::Message::parse(xml)?;
+    /// let message = weixin::Message::parse(xml)?;
     /// assert_eq!(message.to_user_name(), Some("gh_123"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn to_user_name(&self) -> Option<&str> {
         self.field("ToUserName")
@@ -204,9 +204,9 @@ impl Message {
     /// ```
     /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
     ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
-    /// let message = wechat::Message::parse(xml)?;
+    /// let message = weixin::Message::parse(xml)?;
     /// assert_eq!(message.from_user_name(), Some("openid"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn from_user_name(&self) -> Option<&str> {
         self.field("FromUserName")
@@ -220,9 +220,9 @@ impl Message {
     /// ```
     /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
     ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
-    /// let message = wechat::Message::parse(xml)?;
+    /// let message = weixin::Message::parse(xml)?;
     /// assert_eq!(message.create_time(), Some(1348831860));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn create_time(&self) -> Option<u64> {
         self.field("CreateTime").and_then(|t| t.trim().parse().ok())
@@ -235,9 +235,9 @@ impl Message {
     /// ```
     /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
     ///     <CreateTime>1348831860</CreateTime><MsgType>voice</MsgType></xml>";
-    /// let message = wechat::Message::parse(xml)?;
+    /// let message = weixin::Message::parse(xml)?;
     /// assert_eq!(message.msg_type(), Some("voice"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn msg_type(&self) -> Option<&str> {
         self.field("MsgType")
@@ -251,8 +251,8 @@ impl Message {
     ///
     /// ```
     /// let xml = "<xml><MsgType>text</MsgType><Content>hi</Content><MsgId>42</MsgId></xml>";
-    /// assert_eq!(wechat::Message::parse(xml)?.msg_id(), Some(42));
-    /// # Ok::<(), wechat::Error>(())
+    /// assert_eq!(weixin::Message::parse(xml)?.msg_id(), Some(42));
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn msg_id(&self) -> Option<u64> {
         self.field("MsgId").and_then(|t| t.trim().parse().ok())
@@ -273,7 +273,7 @@ impl Message {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Article, CallbackErrorKind, ErrorKind, Message, ReplyKind};
+    /// use weixin::{Article, CallbackErrorKind, ErrorKind, Message, ReplyKind};
     ///
     /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
     ///     <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content></xml>";
@@ -292,7 +292,7 @@ impl Message {
     ///     err.kind(),
     ///     &ErrorKind::Callback(CallbackErrorKind::ArticleCount { count: 2, max: 1 })
     /// );
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn reply(&self, kind: ReplyKind) -> Result<Reply> {
         let (Some(to), Some(from)) = (self.from_user_name(), self.to_user_name()) else {

@@ -24,7 +24,7 @@ pub(crate) const MAX_ARTICLES: usize = 8;
 /// # Example
 ///
 /// ```
-/// use wechat::{Reply, ReplyKind};
+/// use weixin::{Reply, ReplyKind};
 ///
 /// let reply = Reply::new("openid", "gh_123", ReplyKind::image("media-1")).create_time(7);
 /// assert_eq!(
@@ -34,7 +34,7 @@ pub(crate) const MAX_ARTICLES: usize = 8;
 ///      <MsgType><![CDATA[image]]></MsgType><Image><MediaId><![CDATA[media-1]]></MediaId></Image></xml>"
 /// );
 /// assert_eq!(Reply::parse(&reply.to_xml()?)?, reply);
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -106,7 +106,7 @@ pub enum ReplyKind {
 /// # Example
 ///
 /// ```
-/// use wechat::{Article, ReplyKind};
+/// use weixin::{Article, ReplyKind};
 ///
 /// let article = Article {
 ///     title: "Hello".into(),
@@ -135,8 +135,8 @@ impl ReplyKind {
     /// # Example
     ///
     /// ```
-    /// let kind = wechat::ReplyKind::text("hello");
-    /// assert_eq!(kind, wechat::ReplyKind::Text { content: "hello".into() });
+    /// let kind = weixin::ReplyKind::text("hello");
+    /// assert_eq!(kind, weixin::ReplyKind::Text { content: "hello".into() });
     /// ```
     pub fn text(content: impl Into<String>) -> ReplyKind {
         ReplyKind::Text {
@@ -149,8 +149,8 @@ impl ReplyKind {
     /// # Example
     ///
     /// ```
-    /// let kind = wechat::ReplyKind::image("media-1");
-    /// assert_eq!(kind, wechat::ReplyKind::Image { media_id: "media-1".into() });
+    /// let kind = weixin::ReplyKind::image("media-1");
+    /// assert_eq!(kind, weixin::ReplyKind::Image { media_id: "media-1".into() });
     /// ```
     pub fn image(media_id: impl Into<String>) -> ReplyKind {
         ReplyKind::Image {
@@ -163,8 +163,8 @@ impl ReplyKind {
     /// # Example
     ///
     /// ```
-    /// let kind = wechat::ReplyKind::voice("media-2");
-    /// assert_eq!(kind, wechat::ReplyKind::Voice { media_id: "media-2".into() });
+    /// let kind = weixin::ReplyKind::voice("media-2");
+    /// assert_eq!(kind, weixin::ReplyKind::Voice { media_id: "media-2".into() });
     /// ```
     pub fn voice(media_id: impl Into<String>) -> ReplyKind {
         ReplyKind::Voice {
@@ -177,7 +177,7 @@ impl ReplyKind {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Article, ReplyKind};
+    /// use weixin::{Article, ReplyKind};
     ///
     /// let kind = ReplyKind::news(vec![Article::default(); 2]);
     /// assert!(matches!(kind, ReplyKind::News { articles } if articles.len() == 2));
@@ -209,7 +209,7 @@ impl Reply {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Reply, ReplyKind};
+    /// use weixin::{Reply, ReplyKind};
     ///
     /// let reply = Reply::new("openid", "gh_123", ReplyKind::text("hello"));
     /// assert_eq!(reply.to_user_name(), "openid");
@@ -236,11 +236,11 @@ impl Reply {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Reply, ReplyKind};
+    /// use weixin::{Reply, ReplyKind};
     ///
     /// let reply = Reply::new("openid", "gh_123", ReplyKind::text("hi")).create_time(1348831860);
     /// assert!(reply.to_xml()?.contains("<CreateTime>1348831860</CreateTime>"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn create_time(mut self, create_time: u64) -> Reply {
         self.create_time = create_time;
@@ -252,7 +252,7 @@ impl Reply {
     /// # Example
     ///
     /// ```
-    /// let reply = wechat::Reply::new("openid", "gh_123", wechat::ReplyKind::text("hi"));
+    /// let reply = weixin::Reply::new("openid", "gh_123", weixin::ReplyKind::text("hi"));
     /// assert_eq!(reply.to_user_name(), "openid");
     /// ```
     pub fn to_user_name(&self) -> &str {
@@ -264,7 +264,7 @@ impl Reply {
     /// # Example
     ///
     /// ```
-    /// let reply = wechat::Reply::new("openid", "gh_123", wechat::ReplyKind::text("hi"));
+    /// let reply = weixin::Reply::new("openid", "gh_123", weixin::ReplyKind::text("hi"));
     /// assert_eq!(reply.from_user_name(), "gh_123");
     /// ```
     pub fn from_user_name(&self) -> &str {
@@ -276,8 +276,8 @@ impl Reply {
     /// # Example
     ///
     /// ```
-    /// let reply = wechat::Reply::new("openid", "gh_123", wechat::ReplyKind::voice("m"));
-    /// assert_eq!(reply.kind(), &wechat::ReplyKind::voice("m"));
+    /// let reply = weixin::Reply::new("openid", "gh_123", weixin::ReplyKind::voice("m"));
+    /// assert_eq!(reply.kind(), &weixin::ReplyKind::voice("m"));
     /// ```
     pub fn kind(&self) -> &ReplyKind {
         &self.kind
@@ -295,7 +295,7 @@ impl Reply {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Article, CallbackErrorKind, ErrorKind, Reply, ReplyKind};
+    /// use weixin::{Article, CallbackErrorKind, ErrorKind, Reply, ReplyKind};
     ///
     /// let reply = Reply::new("openid", "gh_123", ReplyKind::text("a]]>b")).create_time(7);
     /// assert!(reply.to_xml()?.contains("<Content><![CDATA[a]]]]><![CDATA[>b]]></Content>"));
@@ -305,7 +305,7 @@ impl Reply {
     ///     nine.to_xml().unwrap_err().kind(),
     ///     &ErrorKind::Callback(CallbackErrorKind::ArticleCount { count: 9, max: 8 })
     /// );
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn to_xml(&self) -> Result<String> {
         check_articles(&self.kind, MAX_ARTICLES)?;
@@ -388,14 +388,14 @@ impl Reply {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Reply, ReplyKind};
+    /// use weixin::{Reply, ReplyKind};
     ///
     /// let xml = "<xml><ToUserName>openid</ToUserName><FromUserName>gh_1</FromUserName>\
     ///     <CreateTime>5</CreateTime><MsgType>transfer_customer_service</MsgType></xml>";
     /// let reply = Reply::parse(xml)?;
     /// assert_eq!(reply.kind(), &ReplyKind::TransferCustomerService { kf_account: None });
     /// assert!(Reply::parse("<xml><MsgType>event</MsgType></xml>").is_err());
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn parse(xml: &str) -> Result<Reply> {
         let message = Message::parse(xml)?;

@@ -52,7 +52,7 @@ struct Shared {
 /// # Example
 ///
 /// ```
-/// use wechat::testing::{refused_url, Balancer, StubServer};
+/// use weixin::testing::{refused_url, Balancer, StubServer};
 ///
 /// let up = StubServer::start(200, "application/json", r#"{"status":"ok"}"#)?;
 /// let lb = Balancer::start(vec![refused_url()?, up.url()])?;
@@ -145,16 +145,16 @@ impl Balancer {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::{Balancer, FakeWechat};
+    /// use weixin::testing::{Balancer, FakeWechat};
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
     /// let proxy = Balancer::start(vec![fake.url()])?;
     /// proxy.set_path_prefix("/wechat");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(format!("{}/wechat", proxy.url()))
-    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
     ///     .build()?;
     /// client.request("/cgi-bin/get_api_domain_ip")?;
     /// assert_eq!(fake.count("/cgi-bin/get_api_domain_ip"), 1);

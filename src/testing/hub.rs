@@ -24,16 +24,16 @@ use crate::RefreshLimit;
 /// # Example
 ///
 /// ```
-/// use wechat::testing::{FakeHub, FakeWechat};
+/// use weixin::testing::{FakeHub, FakeWechat};
 ///
 /// let fake = FakeWechat::start()?;
 /// fake.register("wx1", "s1");
-/// let hub = FakeHub::start(wechat::SecretSource::new("wx1", "s1").base_url(fake.url()))?;
-/// let client = wechat::Client::builder()
+/// let hub = FakeHub::start(weixin::SecretSource::new("wx1", "s1").base_url(fake.url()))?;
+/// let client = weixin::Client::builder()
 ///     .appid("wx1")
-///     .token_source(wechat::HubSource::new(hub.url())?)
+///     .token_source(weixin::HubSource::new(hub.url())?)
 ///     .build()?;
-/// let token = client.token(&wechat::TokenKey::access_token("wx1"))?;
+/// let token = client.token(&weixin::TokenKey::access_token("wx1"))?;
 /// assert!(token.expose().starts_with("TOKEN_wx1_"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -120,14 +120,14 @@ impl FakeHub {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::{FakeHub, FakeWechat};
+    /// use weixin::testing::{FakeHub, FakeWechat};
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
-    /// let hub = FakeHub::start(wechat::SecretSource::new("wx1", "s1").base_url(fake.url()))?;
-    /// let source = wechat::HubSource::new(hub.url())?;
-    /// let client = wechat::Client::builder().token_source(source).build()?;
-    /// client.token(&wechat::TokenKey::access_token("wx1"))?;
+    /// let hub = FakeHub::start(weixin::SecretSource::new("wx1", "s1").base_url(fake.url()))?;
+    /// let source = weixin::HubSource::new(hub.url())?;
+    /// let client = weixin::Client::builder().token_source(source).build()?;
+    /// client.token(&weixin::TokenKey::access_token("wx1"))?;
     /// let got = &hub.received()[0];
     /// assert_eq!(got.path, "/client/access_token");
     /// assert_eq!(got.param("appid"), Some("wx1"));

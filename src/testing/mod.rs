@@ -2,7 +2,7 @@
 //! servers that misbehave on purpose. Enabled by the `testing` feature.
 //!
 //! These are the servers the crate's own tests run against, and yours can:
-//! add `wechat = { version = "0.1", features = ["testing"] }` to your
+//! add `weixin = { version = "0.1", features = ["testing"] }` to your
 //! `[dev-dependencies]`. Point a [`Client`](crate::Client) and its token
 //! source at one with one setting,
 //! [`base_url(fake.url())`](crate::ClientBuilder::base_url).

@@ -58,13 +58,13 @@ impl Received {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url(fake.url())
     ///     .build()?;
-    /// let _ = client.request(wechat::RequestOptions::get("/sns/auth").query("openid", "o1"));
+    /// let _ = client.request(weixin::RequestOptions::get("/sns/auth").query("openid", "o1"));
     /// assert_eq!(fake.received()[0].param("openid"), Some("o1"));
     /// assert_eq!(fake.received()[0].param("access_token"), None);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -81,7 +81,7 @@ impl Drop for HttpServer {
 /// # Example
 ///
 /// ```
-/// let stub = wechat::testing::StubServer::start(500, "text/html", "<html>oops</html>")?;
+/// let stub = weixin::testing::StubServer::start(500, "text/html", "<html>oops</html>")?;
 /// assert!(stub.url().starts_with("http://127.0.0.1:"));
 /// assert_eq!(stub.requests(), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -136,10 +136,10 @@ impl StubServer {
     /// # Example
     ///
     /// ```
-    /// let stub = wechat::testing::StubServer::start(200, "application/json", "{}")?;
-    /// let client = wechat::Client::builder().build()?;
+    /// let stub = weixin::testing::StubServer::start(200, "application/json", "{}")?;
+    /// let client = weixin::Client::builder().build()?;
     /// client.request(
-    ///     wechat::RequestOptions::post(format!("{}/my/hook?x=1", stub.url()))
+    ///     weixin::RequestOptions::post(format!("{}/my/hook?x=1", stub.url()))
     ///         .no_token()
     ///         .json(serde_json::json!({"a": 1})),
     /// )?;

@@ -184,14 +184,14 @@ impl fmt::Debug for MemoryVerifyTickets {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use wechat::{ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets};
+/// use weixin::{ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets};
 ///
 /// let tickets = Arc::new(MemoryVerifyTickets::new());
 /// let refresh_tokens = Arc::new(MemoryRefreshTokens::new());
 /// let source = ComponentSource::new("wxcomponent", "component-secret", tickets.clone(), refresh_tokens);
 /// tickets.set("wxcomponent", "ticket@@@pushed");
 /// assert!(!format!("{source:?}").contains("component-secret"));
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct ComponentSource {
     component_appid: String,

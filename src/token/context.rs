@@ -53,25 +53,25 @@ impl Context<'_> {
     /// # Example
     ///
     /// ```
-    /// use wechat::{Context, Token, TokenKey, TokenSource};
+    /// use weixin::{Context, Token, TokenKey, TokenSource};
     ///
     /// /// Mints tokens that say where WeChat is.
     /// #[derive(Debug)]
     /// struct Echo;
     ///
     /// impl TokenSource for Echo {
-    ///     fn fetch(&self, _: &TokenKey, cx: &Context<'_>) -> wechat::Result<Token> {
+    ///     fn fetch(&self, _: &TokenKey, cx: &Context<'_>) -> weixin::Result<Token> {
     ///         Ok(Token::new(cx.base_url(), 7200))
     ///     }
     /// }
     ///
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url("http://127.0.0.1:8080/wechat/")
     ///     .token_source(Echo)
     ///     .build()?;
     /// let token = client.token(&TokenKey::access_token("wx1"))?;
     /// assert_eq!(token.expose(), "http://127.0.0.1:8080/wechat");
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn base_url(&self) -> &str {
         self.tokens.base_url()

@@ -31,10 +31,10 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// # Example
 ///
 /// ```
-/// let hub = wechat::HubSource::new("http://127.0.0.1:4000")?.bearer("hub-secret");
+/// let hub = weixin::HubSource::new("http://127.0.0.1:4000")?.bearer("hub-secret");
 /// assert!(!format!("{hub:?}").contains("hub-secret"));
-/// assert!(wechat::HubSource::new("ftp://nope").is_err());
-/// # Ok::<(), wechat::Error>(())
+/// assert!(weixin::HubSource::new("ftp://nope").is_err());
+/// # Ok::<(), weixin::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct HubSource {

@@ -32,7 +32,7 @@ pub enum TokenKind {
 /// # Example
 ///
 /// ```
-/// use wechat::{TokenKey, TokenKind};
+/// use weixin::{TokenKey, TokenKind};
 ///
 /// let key = TokenKey::access_token("wx0123456789abcdef").for_authorizer("wxfedcba9876543210");
 /// assert_eq!(key.kind(), TokenKind::AccessToken);

@@ -59,8 +59,8 @@ const CEILING_FLOORS: u64 = 4;
 ///
 /// ```
 /// use std::time::Duration;
-/// use wechat::testing::FakeWechat;
-/// use wechat::{Client, ManualClock, RefreshLimit, SecretSource};
+/// use weixin::testing::FakeWechat;
+/// use weixin::{Client, ManualClock, RefreshLimit, SecretSource};
 ///
 /// let limit = RefreshLimit::default();
 /// assert_eq!((limit.burst(), limit.floor()), (3, Duration::from_secs(30)));

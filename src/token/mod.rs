@@ -120,7 +120,7 @@ impl Token {
     /// # Example
     ///
     /// ```
-    /// let token = wechat::Token::new("ACCESS_TOKEN", 7200);
+    /// let token = weixin::Token::new("ACCESS_TOKEN", 7200);
     /// assert_eq!(token.expose(), "ACCESS_TOKEN");
     /// assert!(!format!("{token:?}").contains("ACCESS_TOKEN"));
     /// ```
@@ -208,21 +208,21 @@ impl TicketType {
 /// # Example
 ///
 /// ```
-/// use wechat::{Context, Token, TokenKey, TokenSource};
+/// use weixin::{Context, Token, TokenKey, TokenSource};
 ///
 /// /// Tokens minted by some service of your own.
 /// #[derive(Debug)]
 /// struct MyVault;
 ///
 /// impl TokenSource for MyVault {
-///     fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> wechat::Result<Token> {
+///     fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> weixin::Result<Token> {
 ///         Ok(Token::new(format!("token-for-{}", key.appid()), 7200))
 ///     }
 /// }
 ///
-/// let client = wechat::Client::builder().appid("wx1").token_source(MyVault).build()?;
+/// let client = weixin::Client::builder().appid("wx1").token_source(MyVault).build()?;
 /// assert_eq!(client.token(&TokenKey::access_token("wx1"))?.expose(), "token-for-wx1");
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 pub trait TokenSource: Send + Sync + fmt::Debug {
     /// Fetches a valid token for `key`.

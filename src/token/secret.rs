@@ -36,9 +36,9 @@ pub(crate) const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
 /// # Example
 ///
 /// ```
-/// let source = wechat::SecretSource::new("wx1234", "the-secret").stable(true);
+/// let source = weixin::SecretSource::new("wx1234", "the-secret").stable(true);
 /// assert!(!format!("{source:?}").contains("the-secret"));
-/// # Ok::<(), wechat::Error>(())
+/// # Ok::<(), weixin::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct SecretSource {

@@ -19,7 +19,7 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// asking WeChat).
 ///
 /// ```
-/// assert_eq!(wechat::TOKEN_RETRIES, 2);
+/// assert_eq!(weixin::TOKEN_RETRIES, 2);
 /// ```
 pub const TOKEN_RETRIES: usize = 2;
 

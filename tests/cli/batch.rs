@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use wechat::testing::FakeWechat;
+use weixin::testing::FakeWechat;
 
 use super::{assert_no_secret, temp_dir, temp_file, text, Cli};
 use crate::common::{self, wait_until};

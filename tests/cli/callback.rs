@@ -1,7 +1,7 @@
 //! `callback`: signatures, decryption and encryption of pushes, checked
 //! against the SDK's own `MessageCrypto`.
 
-use wechat::{Message, MessageCrypto};
+use weixin::{Message, MessageCrypto};
 
 use super::{temp_file, text, Cli, AES_KEY, CALLBACK_TOKEN};
 use crate::common::APPID;
@@ -35,7 +35,7 @@ fn encrypted_push(xml: &str) -> (String, String) {
 
 #[test]
 fn url_check_signature_computed_and_verified() {
-    let signature = wechat::sha1_sorted(&[CALLBACK_TOKEN, "1409304348", "xxxxxx"]);
+    let signature = weixin::sha1_sorted(&[CALLBACK_TOKEN, "1409304348", "xxxxxx"]);
     callback()
         .args([
             "callback",
@@ -186,7 +186,7 @@ fn credentials_in_pushes_are_masked_unless_revealed() {
 #[test]
 fn a_plain_push_is_verified_by_its_signature() {
     let xml = "<xml><MsgType>event</MsgType><Event>subscribe</Event></xml>";
-    let signature = wechat::sha1_sorted(&[CALLBACK_TOKEN, "7", "n"]);
+    let signature = weixin::sha1_sorted(&[CALLBACK_TOKEN, "7", "n"]);
     callback()
         .args([
             "callback",
@@ -215,7 +215,7 @@ fn a_plain_push_is_verified_by_its_signature() {
 
 #[test]
 fn a_reply_is_encrypted_for_wechat() {
-    let reply = wechat::Reply::new("o_alice", "gh_123", wechat::ReplyKind::text("hi"))
+    let reply = weixin::Reply::new("o_alice", "gh_123", weixin::ReplyKind::text("hi"))
         .create_time(7)
         .to_xml()
         .unwrap();

@@ -2,8 +2,8 @@
 //! the fake hub.
 
 use serde_json::json;
-use wechat::testing::{Canned, FakeHub};
-use wechat::{OAuth, Scope};
+use weixin::testing::{Canned, FakeHub};
+use weixin::{OAuth, Scope};
 
 use super::{temp_dir, temp_file, text, Cli, BEARER};
 use crate::common::{self, APPID};
@@ -344,7 +344,7 @@ fn api_errors_say_the_errcode_with_the_hint_and_the_rid() {
     assert_eq!(fake.count("/cgi-bin/stable_token"), 4);
     assert_eq!(fake.count("/cgi-bin/stable_token#force"), 1);
 
-    let refused = wechat::testing::refused_url().unwrap();
+    let refused = weixin::testing::refused_url().unwrap();
     Cli::on(&fake)
         .env("WECHAT_BASE_URL", &refused)
         .args(["api", "GET", "/cgi-bin/y"])
@@ -446,7 +446,7 @@ fn sign_jssdk_and_card_with_the_fetched_tickets() {
     let card = client.card_ticket().unwrap();
     let url = "https://example.com/page?a=1";
 
-    let signature = wechat::sign_jssdk_with(jsapi.expose(), url, "Wm3WZYTPz0wzccnW", 1414587457);
+    let signature = weixin::sign_jssdk_with(jsapi.expose(), url, "Wm3WZYTPz0wzccnW", 1414587457);
     Cli::on(&fake)
         .args(["sign", "jssdk", &format!("{url}#frag"), "--timestamp", "1414587457"])
         .args(["--nonce", "Wm3WZYTPz0wzccnW"])
@@ -461,7 +461,7 @@ fn sign_jssdk_and_card_with_the_fetched_tickets() {
     let config: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(
         config["signature"],
-        wechat::sign_jssdk_with(
+        weixin::sign_jssdk_with(
             jsapi.expose(),
             url,
             config["nonceStr"].as_str().unwrap(),
@@ -469,7 +469,7 @@ fn sign_jssdk_and_card_with_the_fetched_tickets() {
         )
     );
 
-    let signature = wechat::sign_card(&[card.expose(), "1404896688", "n0nce", "pCARD", "o_alice"]);
+    let signature = weixin::sign_card(&[card.expose(), "1404896688", "n0nce", "pCARD", "o_alice"]);
     let ext = format!(
         "{{\\\"nonce_str\\\":\\\"n0nce\\\",\\\"openid\\\":\\\"o_alice\\\",\\\"signature\\\":\\\"{signature}\\\",\\\"timestamp\\\":\\\"1404896688\\\"}}"
     );
@@ -582,9 +582,9 @@ fn oauth_url_and_code_exchange() {
 #[test]
 fn authorizers_of_a_platform_through_a_hub() {
     use std::sync::Arc;
-    use wechat::{ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore};
+    use weixin::{ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore};
 
-    let fake = wechat::testing::FakeWechat::start().unwrap();
+    let fake = weixin::testing::FakeWechat::start().unwrap();
     fake.register_component("wx_component_1", "COMPONENT_SECRET_abc");
     fake.push_verify_ticket("wx_component_1", "ticket@@@1");
     let tickets = Arc::new(MemoryVerifyTickets::new());
@@ -595,7 +595,7 @@ fn authorizers_of_a_platform_through_a_hub() {
         .save(
             "wx_component_1",
             "wx_authorizer_a",
-            &wechat::Secret::new(refresh),
+            &weixin::Secret::new(refresh),
         )
         .unwrap();
     let source = ComponentSource::new("wx_component_1", "COMPONENT_SECRET_abc", tickets, store)

@@ -3,8 +3,8 @@
 //! lines, pretty and compact.
 
 use serde_json::{json, Value};
-use wechat::testing::{Canned, FakeWechat};
-use wechat::TokenKey;
+use weixin::testing::{Canned, FakeWechat};
+use weixin::TokenKey;
 
 use super::{temp_dir, temp_file, text, Cli};
 use crate::common::{self, APPID, SECRET};

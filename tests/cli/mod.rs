@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use wechat::testing::FakeWechat;
+use weixin::testing::FakeWechat;
 
 use crate::common::{temp_dir, APPID, SECRET};
 

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wechat::testing::{FakeWechat, Hold};
+use weixin::testing::{FakeWechat, Hold};
 
 use super::batch::{results, untimed};
 use super::{assert_no_secret, temp_dir, temp_file, text, Cli};

@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use wechat::testing::FakeWechat;
-use wechat::TokenKey;
+use weixin::testing::FakeWechat;
+use weixin::TokenKey;
 
 use super::{temp_dir, text, Cli};
 use crate::common::{self, APPID, SECRET};

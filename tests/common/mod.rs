@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use wechat::testing::{FakeHub, FakeWechat};
-use wechat::{BusyRetry, Client, ClientBuilder, HubSource, SecretSource};
+use weixin::testing::{FakeHub, FakeWechat};
+use weixin::{BusyRetry, Client, ClientBuilder, HubSource, SecretSource};
 
 pub const APPID: &str = "wx_test_app";
 pub const SECRET: &str = "SECRET_sk_live_123456";

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
-use wechat::{Method, RequestOptions, Response};
+use weixin::{Method, RequestOptions, Response};
 
 use crate::exit::{Failure, USAGE};
 use crate::input::{pair, value_or_file};
@@ -59,7 +59,7 @@ pub struct ApiArgs {
 }
 
 fn method(arg: &str) -> Result<Method, String> {
-    arg.parse().map_err(|e: wechat::Error| e.to_string())
+    arg.parse().map_err(|e: weixin::Error| e.to_string())
 }
 
 pub fn run(profile: &Profile, args: ApiArgs) -> Result<(), Failure> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
-use wechat::Message;
+use weixin::Message;
 
 use crate::exit::Failure;
 use crate::input::{query_pairs, read_text};
@@ -91,7 +91,7 @@ pub fn run(profile: &Profile, command: CallbackCommand) -> Result<(), Failure> {
     match command {
         CallbackCommand::Sign { timestamp, nonce } => {
             let token = profile.callback_token()?;
-            let signature = wechat::sha1_sorted(&[token.expose(), &timestamp, &nonce]);
+            let signature = weixin::sha1_sorted(&[token.expose(), &timestamp, &nonce]);
             write_stdout(format!("{signature}\n").as_bytes())
         }
         CallbackCommand::Verify { query } => {
@@ -103,9 +103,9 @@ pub fn run(profile: &Profile, command: CallbackCommand) -> Result<(), Failure> {
                 query.get("nonce")?,
             );
             let answer = match query.find("echostr") {
-                Some(echostr) => wechat::check_url(&token, signature, timestamp, nonce, echostr)?,
+                Some(echostr) => weixin::check_url(&token, signature, timestamp, nonce, echostr)?,
                 None => {
-                    wechat::verify_signature(&token, signature, timestamp, nonce)?;
+                    weixin::verify_signature(&token, signature, timestamp, nonce)?;
                     "ok"
                 }
             };
@@ -131,7 +131,7 @@ pub fn run(profile: &Profile, command: CallbackCommand) -> Result<(), Failure> {
                     let signature = query.find("signature").ok_or_else(|| {
                         Failure::usage("the query has neither msg_signature nor signature")
                     })?;
-                    wechat::verify_signature(
+                    weixin::verify_signature(
                         &profile.callback_token()?,
                         signature,
                         timestamp,
@@ -152,7 +152,7 @@ pub fn run(profile: &Profile, command: CallbackCommand) -> Result<(), Failure> {
         } => {
             let reply = read_text(&body)?;
             let timestamp = timestamp.unwrap_or_else(|| unix_now().to_string());
-            let nonce = nonce.unwrap_or_else(wechat::noncestr);
+            let nonce = nonce.unwrap_or_else(weixin::noncestr);
             let envelope = profile
                 .message_crypto()?
                 .encrypt(&reply, &timestamp, &nonce)?;

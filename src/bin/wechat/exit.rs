@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use wechat::ErrorKind;
+use weixin::ErrorKind;
 
 /// WeChat or the hub answered an error; a batch had failed calls.
 pub const ANSWERED_ERROR: u8 = 1;
@@ -75,7 +75,7 @@ impl Failure {
 }
 
 /// The exit code for an SDK error.
-pub fn code_of(err: &wechat::Error) -> u8 {
+pub fn code_of(err: &weixin::Error) -> u8 {
     match err.kind() {
         ErrorKind::Api { .. } | ErrorKind::Hub { .. } | ErrorKind::RefreshLimited { .. } => {
             ANSWERED_ERROR
@@ -87,7 +87,7 @@ pub fn code_of(err: &wechat::Error) -> u8 {
 }
 
 /// The request id WeChat puts at the end of an errmsg (`... rid: 6630...`).
-fn rid_of(err: &wechat::Error) -> Option<&str> {
+fn rid_of(err: &weixin::Error) -> Option<&str> {
     let ErrorKind::Api { errmsg, .. } = err.kind() else {
         return None;
     };
@@ -95,8 +95,8 @@ fn rid_of(err: &wechat::Error) -> Option<&str> {
     rest.split_whitespace().next()
 }
 
-impl From<wechat::Error> for Failure {
-    fn from(err: wechat::Error) -> Failure {
+impl From<weixin::Error> for Failure {
+    fn from(err: weixin::Error) -> Failure {
         // The error's Display carries the crate's hint for the errcode and
         // never a secret or token.
         let mut failure = Failure::new(code_of(&err), err.to_string());

@@ -3,7 +3,7 @@
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
-use wechat::{Lang, OAuth, Scope};
+use weixin::{Lang, OAuth, Scope};
 
 use crate::exit::Failure;
 use crate::output::{print_json, write_stdout};

@@ -10,13 +10,13 @@ pub fn note(message: &str) {
     eprintln!("wechat: {message}");
 }
 
-/// WeChat's answer with its secrets masked ([`wechat::redact_json`]): a
+/// WeChat's answer with its secrets masked ([`weixin::redact_json`]): a
 /// member named like a credential (`access_token`, `ticket`,
 /// `session_key`, ...) at any depth, a URL's `access_token`, a quoted
 /// body's `secret` (`quota rid` answers with both). What the CLI prints or
 /// writes of any answer goes through here; `token --show` alone prints one.
 pub fn masked(answer: &serde_json::Value) -> serde_json::Value {
-    wechat::redact_json(answer)
+    weixin::redact_json(answer)
 }
 
 /// Prints WeChat's answer as JSON on stdout, its secrets masked.

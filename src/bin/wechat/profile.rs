@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
-use wechat::{Client, HubSource, MessageCrypto, Secret, SecretSource};
+use weixin::{Client, HubSource, MessageCrypto, Secret, SecretSource};
 
 use crate::exit::Failure;
 use crate::token_file::{self, TokenFile};

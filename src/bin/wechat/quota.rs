@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
 use serde_json::json;
-use wechat::RequestOptions;
+use weixin::RequestOptions;
 
 use crate::exit::Failure;
 use crate::output::{print_answer, write_stdout};

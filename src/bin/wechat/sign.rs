@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use wechat::JssdkConfig;
+use weixin::JssdkConfig;
 
 use crate::exit::Failure;
 use crate::output::print_json;
@@ -75,11 +75,11 @@ pub fn run(profile: &Profile, command: SignCommand) -> Result<(), Failure> {
         SignCommand::Jssdk { url, signed } => {
             let ticket = client.jsapi_ticket()?;
             let timestamp = signed.timestamp.unwrap_or_else(unix_now);
-            let nonce_str = signed.nonce.unwrap_or_else(wechat::noncestr);
+            let nonce_str = signed.nonce.unwrap_or_else(weixin::noncestr);
             let config = JssdkConfig {
                 app_id: profile.appid()?.to_string(),
                 timestamp,
-                signature: wechat::sign_jssdk_with(ticket.expose(), &url, &nonce_str, timestamp),
+                signature: weixin::sign_jssdk_with(ticket.expose(), &url, &nonce_str, timestamp),
                 nonce_str,
             };
             print_json(&json!(config), signed.compact)
@@ -92,11 +92,11 @@ pub fn run(profile: &Profile, command: SignCommand) -> Result<(), Failure> {
         } => {
             let ticket = client.card_ticket()?;
             let timestamp = signed.timestamp.unwrap_or_else(unix_now).to_string();
-            let nonce_str = signed.nonce.unwrap_or_else(wechat::noncestr);
+            let nonce_str = signed.nonce.unwrap_or_else(weixin::noncestr);
             let mut values = vec![ticket.expose(), &timestamp, &nonce_str, &card_id];
             values.extend(code.as_deref());
             values.extend(openid.as_deref());
-            let signature = wechat::sign_card(&values);
+            let signature = weixin::sign_card(&values);
             let mut ext =
                 json!({"timestamp": timestamp, "nonce_str": nonce_str, "signature": signature});
             if let Some(code) = code {

@@ -2,7 +2,7 @@
 //! asked, alone on stdout.
 
 use clap::{Args, ValueEnum};
-use wechat::{TicketType, Token, TokenKey};
+use weixin::{TicketType, Token, TokenKey};
 
 use crate::exit::Failure;
 use crate::output::{note, write_stdout};
@@ -90,8 +90,8 @@ pub fn run(profile: &Profile, args: &TokenArgs) -> Result<(), Failure> {
 /// What a token is and when it expires, as of `now`; never its value.
 fn describe(key: &TokenKey, token: &Token, now: u64) -> String {
     let what = match key.kind() {
-        wechat::TokenKind::Ticket(ticket) => format!("{} ticket", ticket.as_str()),
-        wechat::TokenKind::ComponentAccessToken => "component_access_token".to_string(),
+        weixin::TokenKind::Ticket(ticket) => format!("{} ticket", ticket.as_str()),
+        weixin::TokenKind::ComponentAccessToken => "component_access_token".to_string(),
         _ => "access_token".to_string(),
     };
     let whose = match key.authorizer_appid() {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use wechat::{Context, SecretSource, SourceKind, Token, TokenKey, TokenKind, TokenSource};
+use weixin::{Context, SecretSource, SourceKind, Token, TokenKey, TokenKind, TokenSource};
 
 use crate::output::note;
 use crate::time::unix_now;
@@ -205,7 +205,7 @@ impl TokenFile {
 }
 
 impl TokenSource for TokenFile {
-    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> wechat::Result<Token> {
+    fn fetch(&self, key: &TokenKey, cx: &Context<'_>) -> weixin::Result<Token> {
         let name = self.entry_name(key, cx);
         if let Some(token) = name.as_deref().and_then(|name| self.load(name)) {
             return Ok(token);
@@ -218,7 +218,7 @@ impl TokenSource for TokenFile {
         Ok(token)
     }
 
-    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> wechat::Result<Token> {
+    fn refresh(&self, key: &TokenKey, stale: &Token, cx: &Context<'_>) -> weixin::Result<Token> {
         self.warn_classic(key);
         let token = self.inner.refresh(key, stale, cx)?;
         if let Some(name) = self.entry_name(key, cx) {

@@ -59,7 +59,7 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use wechat::hub::{HubHandler, HubServer};
+/// use weixin::hub::{HubHandler, HubServer};
 ///
 /// let handler = HubHandler::builder().account("wx1", "s1").build()?;
 /// let server = HubServer::bind("127.0.0.1:0", handler)?.log_requests(false);
@@ -138,7 +138,7 @@ impl HubServer {
     /// # Example
     ///
     /// ```
-    /// use wechat::hub::{HubHandler, HubServer};
+    /// use weixin::hub::{HubHandler, HubServer};
     ///
     /// let handler = || HubHandler::builder().account("wx1", "s1").build();
     /// let server = HubServer::bind("127.0.0.1:0", handler()?)?;
@@ -146,7 +146,7 @@ impl HubServer {
     /// let taken = server.addr().to_string();
     /// let err = HubServer::bind(&taken, handler()?).unwrap_err();
     /// assert!(err.to_string().contains("cannot listen on"), "{err}");
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn bind(addr: &str, handler: HubHandler) -> Result<HubServer> {
         let cannot = |e: std::io::Error| Error::config(format!("cannot listen on {addr}: {e}"));
@@ -179,10 +179,10 @@ impl HubServer {
     /// # Example
     ///
     /// ```
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?.workers(8);
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?.workers(8);
     /// assert!(format!("{server:?}").contains("workers: 8"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn workers(mut self, workers: usize) -> HubServer {
         self.settings.workers = workers.max(1);
@@ -197,10 +197,10 @@ impl HubServer {
     /// # Example
     ///
     /// ```
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?.max_connections(100);
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?.max_connections(100);
     /// assert!(format!("{server:?}").contains("max_connections: 100"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn max_connections(mut self, max: usize) -> HubServer {
         self.settings.max_connections = max.max(1);
@@ -218,11 +218,11 @@ impl HubServer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?
     ///     .header_read_timeout(Duration::from_secs(2));
     /// assert!(format!("{server:?}").contains("header_read_timeout: 2s"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn header_read_timeout(mut self, timeout: Duration) -> HubServer {
         self.settings.header_read_timeout = timeout.max(Duration::from_millis(10));
@@ -239,11 +239,11 @@ impl HubServer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?
     ///     .idle_timeout(Duration::from_secs(30));
     /// assert!(format!("{server:?}").contains("idle_timeout: 30s"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn idle_timeout(mut self, timeout: Duration) -> HubServer {
         self.settings.idle_timeout = timeout;
@@ -259,11 +259,11 @@ impl HubServer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?
     ///     .body_timeout(Duration::from_secs(3));
     /// assert!(format!("{server:?}").contains("body_timeout: 3s"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn body_timeout(mut self, timeout: Duration) -> HubServer {
         self.settings.body_timeout = timeout;
@@ -279,11 +279,11 @@ impl HubServer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?
     ///     .shutdown_timeout(Duration::from_secs(1));
     /// assert!(format!("{server:?}").contains("shutdown_timeout: 1s"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> HubServer {
         self.settings.shutdown_timeout = timeout;
@@ -297,10 +297,10 @@ impl HubServer {
     /// # Example
     ///
     /// ```
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?.log_requests(false);
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?.log_requests(false);
     /// assert!(format!("{server:?}").contains("log: false"));
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn log_requests(mut self, log: bool) -> HubServer {
         self.settings.log = log;
@@ -312,10 +312,10 @@ impl HubServer {
     /// # Example
     ///
     /// ```
-    /// let handler = wechat::hub::HubHandler::builder().account("wx1", "s1").build()?;
-    /// let server = wechat::hub::HubServer::bind("127.0.0.1:0", handler)?;
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?;
     /// assert!(server.addr().ip().is_loopback());
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr

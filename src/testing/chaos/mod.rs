@@ -64,7 +64,7 @@ const MAX_FAILURES: usize = 500_000;
 /// # Example
 ///
 /// ```no_run
-/// let report = wechat::testing::Chaos::new()
+/// let report = weixin::testing::Chaos::new()
 ///     .hub_bin("target/debug/wechat-hub")
 ///     .seed(42)
 ///     .duration(std::time::Duration::from_secs(600))

@@ -13,7 +13,7 @@ use crate::testing::server::Resp;
 /// # Example
 ///
 /// ```
-/// use wechat::testing::Canned;
+/// use weixin::testing::Canned;
 ///
 /// let followers = Canned::json(serde_json::json!({"total": 1, "count": 1}));
 /// let once = Canned::error(45009, "reach max api daily quota limit").times(1);

@@ -66,14 +66,14 @@ use crate::token::unix_now;
 /// # Example
 ///
 /// ```
-/// use wechat::testing::FakeWechat;
+/// use weixin::testing::FakeWechat;
 ///
 /// let fake = FakeWechat::start()?;
 /// fake.register("wx1", "secret1");
-/// let client = wechat::Client::builder()
+/// let client = weixin::Client::builder()
 ///     .appid("wx1")
 ///     .base_url(fake.url())
-///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+///     .token_source(weixin::SecretSource::new("wx1", "secret1"))
 ///     .build()?;
 /// client.request("/cgi-bin/get_api_domain_ip")?;
 /// client.request("/cgi-bin/get_api_domain_ip")?;
@@ -141,8 +141,8 @@ impl FakeWechat {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
-    /// use wechat::{Client, SecretSource};
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::{Client, SecretSource};
     ///
     /// let fake = FakeWechat::start().unwrap();
     /// fake.register("wx1", "secret");
@@ -156,7 +156,7 @@ impl FakeWechat {
     /// other.request("/cgi-bin/p")?; // a new token: the server's fails at once
     /// server.request("/cgi-bin/p")?; // 42001, so refreshed and retried
     /// assert_eq!(fake.count("/cgi-bin/token"), 3);
-    /// # Ok::<(), wechat::Error>(())
+    /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn set_replacement_overlap(&self, seconds: u64) {
         self.shared.state.lock().overlap = seconds;
@@ -194,14 +194,14 @@ impl FakeWechat {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "secret1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// fake.reject_tokens(true);
     /// let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
@@ -223,19 +223,19 @@ impl FakeWechat {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "secret1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .busy_retry(wechat::BusyRetry {
+    ///     .busy_retry(weixin::BusyRetry {
     ///         retries: 2,
     ///         base: std::time::Duration::from_millis(1),
     ///         max: std::time::Duration::from_millis(2),
     ///     })
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// fake.busy(true);
     /// let err = client.request("/cgi-bin/get_api_domain_ip").unwrap_err();
@@ -283,7 +283,7 @@ impl FakeWechat {
     /// Testing code of your own that reads a follower list:
     ///
     /// ```
-    /// use wechat::testing::{Canned, FakeWechat};
+    /// use weixin::testing::{Canned, FakeWechat};
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "secret1");
@@ -292,10 +292,10 @@ impl FakeWechat {
     ///     Canned::json(serde_json::json!({"total": 2, "count": 2, "data": {"openid": ["o1", "o2"]}})),
     /// );
     /// fake.answer("/cgi-bin/user/get", Canned::error(45009, "reach max api daily quota limit").times(1));
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
     /// let followers = client.request("/cgi-bin/user/get")?;
     /// assert_eq!(followers.json()?["data"]["openid"][1], "o2");
@@ -328,16 +328,16 @@ impl FakeWechat {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "s1");
     /// let hold = fake.hold("/cgi-bin/token");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "s1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
     ///     .build()?;
-    /// let key = wechat::TokenKey::access_token("wx1");
+    /// let key = weixin::TokenKey::access_token("wx1");
     /// let fetch = std::thread::spawn(move || client.token(&key).map(|t| t.expose().to_string()));
     /// assert!(hold.wait_held(1, Duration::from_secs(10)), "the fetch is in flight");
     /// hold.release();
@@ -385,18 +385,18 @@ impl FakeWechat {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx1", "secret1");
-    /// let client = wechat::Client::builder()
+    /// let client = weixin::Client::builder()
     ///     .appid("wx1")
     ///     .base_url(fake.url())
-    ///     .token_source(wechat::SecretSource::new("wx1", "secret1"))
+    ///     .token_source(weixin::SecretSource::new("wx1", "secret1"))
     ///     .build()?;
-    /// client.request(wechat::RequestOptions::post("/cgi-bin/message/custom/send")
+    /// client.request(weixin::RequestOptions::post("/cgi-bin/message/custom/send")
     ///     .json(serde_json::json!({"touser": "o1", "msgtype": "text"})))?;
-    /// client.request(wechat::RequestOptions::post("/cgi-bin/message/custom/send")
+    /// client.request(weixin::RequestOptions::post("/cgi-bin/message/custom/send")
     ///     .json(serde_json::json!({"touser": "o2", "msgtype": "text"})))?;
     ///
     /// let paths: Vec<String> = fake.received().into_iter().map(|r| r.path).collect();
@@ -597,12 +597,12 @@ impl FakeWechat {
     /// # Example
     ///
     /// ```
-    /// use wechat::testing::FakeWechat;
+    /// use weixin::testing::FakeWechat;
     ///
     /// let fake = FakeWechat::start()?;
     /// fake.register("wx_mini", "demo-secret");
-    /// let client = wechat::Client::builder().base_url(fake.url()).build()?;
-    /// let mini = wechat::MiniProgram::new("wx_mini").secret("demo-secret");
+    /// let client = weixin::Client::builder().base_url(fake.url()).build()?;
+    /// let mini = weixin::MiniProgram::new("wx_mini").secret("demo-secret");
     /// let session = mini.code2session(&client, &fake.js_code("wx_mini", "o1"))?;
     ///
     /// let (data, iv) = fake

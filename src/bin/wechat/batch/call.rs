@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use wechat::{Method, RequestOptions, Response};
+use weixin::{Method, RequestOptions, Response};
 
 use crate::output::masked;
 
@@ -51,7 +51,7 @@ pub fn parse(line: u64, text: &[u8]) -> Result<Call, String> {
     let method = match (&parsed.method, &parsed.body) {
         (Some(method), _) => method
             .parse::<Method>()
-            .map_err(|e: wechat::Error| e.to_string())?,
+            .map_err(|e: weixin::Error| e.to_string())?,
         (None, Some(_)) => Method::Post,
         (None, None) => Method::Get,
     };
@@ -113,7 +113,7 @@ pub fn ok_line(id: &Value, response: &Response) -> Vec<u8> {
 
 /// `{"id", "status": "error", "errcode", "error"}`, with its newline. The
 /// error's text is the SDK's, which never holds a secret or a token.
-pub fn error_line(id: &Value, err: &wechat::Error) -> Vec<u8> {
+pub fn error_line(id: &Value, err: &weixin::Error) -> Vec<u8> {
     with_newline(&Failed {
         id,
         status: "error",

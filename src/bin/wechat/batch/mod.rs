@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use wechat::{Client, ErrorKind, TokenKey};
+use weixin::{Client, ErrorKind, TokenKey};
 
 use crate::exit::{code_of, Failure, ANSWERED_ERROR, QUOTA};
 use crate::output::note;
@@ -377,7 +377,7 @@ fn call_one(shared: &Shared, call: Call) -> bool {
 /// the API's daily quota is used up (45009), or no token can be had (the
 /// token fetch failed, not the call). Such a call is not written, so a
 /// rerun makes it. `at` says which call it was.
-fn halt(err: &wechat::Error, at: &str, rerun: &str) -> Option<Failure> {
+fn halt(err: &weixin::Error, at: &str, rerun: &str) -> Option<Failure> {
     if err.errcode() == Some(QUOTA_ERRCODE) {
         return Some(Failure::new(QUOTA, format!(
             "batch stopped early: {at}; the calls not made cannot succeed today: {rerun} once the quota is reset (tomorrow, or by `wechat quota clear`)"

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wechat::ErrorKind;
+use weixin::ErrorKind;
 
 #[derive(Default)]
 pub struct Tally {
@@ -21,7 +21,7 @@ impl Tally {
         self.ok.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn failed(&self, err: &wechat::Error) {
+    pub fn failed(&self, err: &weixin::Error) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         // ok because the lock guards counts, which no panic leaves half-written
         let mut by = self.by_errcode.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,7 +85,7 @@ impl Tally {
 
 /// An error's errcode, or what kind of failure it was when WeChat did not
 /// answer one.
-fn label(err: &wechat::Error) -> String {
+fn label(err: &weixin::Error) -> String {
     if let Some(code) = err.errcode() {
         return code.to_string();
     }
