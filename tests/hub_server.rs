@@ -296,6 +296,49 @@ fn bearer_secret_missing_or_wrong_gets_401_and_no_token() {
 }
 
 #[test]
+fn status_password_env_opens_the_status_page_with_basic() {
+    let fake = common::fake();
+    let dir = process::temp_dir("status-password");
+    let config = process::config(
+        &fake.url(),
+        "[store]\nkind = \"memory\"",
+        "bearer_env = \"TEST_HUB_BEARER\"\nstatus_password_env = \"TEST_HUB_STATUS_PASSWORD\"",
+    );
+    let hub = HubProcess::start(
+        &dir,
+        &config,
+        &[
+            SECRET_ENV,
+            ("TEST_HUB_BEARER", "bearer-42"),
+            ("TEST_HUB_STATUS_PASSWORD", "people-7"),
+        ],
+    );
+    let status = |basic: &str| {
+        agent()
+            .get(&format!("{}/status", hub.url))
+            .header("Authorization", &format!("Basic {basic}"))
+            .call()
+            .expect("hub answers")
+            .status()
+            .as_u16()
+    };
+    // base64 of "ops:people-7" and of "ops:bearer-42".
+    assert_eq!(status("b3BzOnBlb3BsZS03"), 200);
+    assert_eq!(status("b3BzOmJlYXJlci00Mg=="), 401);
+    assert!(!hub.logs().contains("people-7"));
+
+    let (code, _, stderr) = run_hub(
+        &["--config", &hub.config.display().to_string()],
+        &[SECRET_ENV, ("TEST_HUB_BEARER", "bearer-42")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TEST_HUB_STATUS_PASSWORD (status password) is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn file_store_survives_kill_9_with_no_upstream_token_call() {
     let fake = common::fake();
     let dir = process::temp_dir("file");

@@ -320,3 +320,149 @@ mod cluster {
         );
     }
 }
+
+/// `/status` over real HTTP with HTTP Basic: what an operator's browser
+/// sends after the hub's challenge, since it cannot send a bearer.
+mod basic {
+    use std::time::Duration;
+
+    use weixin::hub::{HubHandler, HubServer};
+
+    use super::BEARER;
+    use crate::common::{self, APPID, SECRET};
+    use crate::hub_http::Served;
+
+    const CHALLENGE: &str = r#"Basic realm="wechat-hub", charset="UTF-8""#;
+    // base64 of "ops:status-bearer", "ops:wrong", "ops:people-only".
+    const BASIC_BEARER: &str = "Basic b3BzOnN0YXR1cy1iZWFyZXI=";
+    const BASIC_WRONG: &str = "Basic b3BzOndyb25n";
+    const BASIC_PEOPLE: &str = "Basic b3BzOnBlb3BsZS1vbmx5";
+
+    /// A hub with the bearer and, if given, a status password, served on
+    /// 127.0.0.1.
+    fn served(fake: &weixin::testing::FakeWechat, password: Option<&str>) -> Served {
+        let mut builder = HubHandler::builder()
+            .account(APPID, SECRET)
+            .upstream(fake.url())
+            .bearer(BEARER)
+            .refresh_ahead(None);
+        if let Some(password) = password {
+            builder = builder.status_password(password);
+        }
+        let server = HubServer::bind("127.0.0.1:0", builder.build().expect("handler"))
+            .expect("bind")
+            .log_requests(false);
+        Served::start(server)
+    }
+
+    /// (status, WWW-Authenticate, body) of a GET with `authorization`.
+    fn get(url: &str, authorization: Option<&str>) -> (u16, Option<String>, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let mut req = agent.get(url).header("Accept", "application/json");
+        if let Some(value) = authorization {
+            req = req.header("Authorization", value);
+        }
+        let mut resp = req.call().expect("hub answers");
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("ascii").to_string());
+        let body = resp.body_mut().read_to_string().expect("body");
+        (resp.status().as_u16(), challenge, body)
+    }
+
+    fn assert_refused(answer: (u16, Option<String>, String), challenge: &str, what: &str) {
+        let (status, got, body) = answer;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(got.as_deref(), Some(challenge), "{what}");
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(body["reason"], "unauthorized", "{what}");
+        assert_eq!(body["http_status"], 401, "{what}");
+    }
+
+    fn assert_status_page(answer: (u16, Option<String>, String), what: &str) {
+        let (status, _, body) = answer;
+        assert_eq!(status, 200, "{what}: {body}");
+        let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert!(page["tokens"].is_array(), "{what}: {page}");
+    }
+
+    #[test]
+    fn hub_status_takes_basic_with_the_bearer_as_password_and_challenges_without() {
+        let fake = common::fake();
+        let hub = served(&fake, None);
+        let status = format!("{}/status", hub.url());
+        assert_refused(get(&status, None), CHALLENGE, "no credentials");
+        assert_status_page(
+            get(&status, Some(BASIC_BEARER)),
+            "Basic, bearer as password",
+        );
+        // Any user name, even none.
+        assert_status_page(
+            get(&status, Some("basic OnN0YXR1cy1iZWFyZXI=")),
+            "Basic, empty user",
+        );
+        assert_refused(get(&status, Some(BASIC_WRONG)), CHALLENGE, "wrong password");
+        assert_status_page(
+            get(&status, Some(&format!("Bearer {BEARER}"))),
+            "programs keep the bearer",
+        );
+        assert_refused(
+            get(&status, Some("Bearer wrong")),
+            CHALLENGE,
+            "wrong bearer",
+        );
+        for malformed in [
+            "Basic",
+            "Basic %%%not-base64",
+            // "no-colon-status-bearer"
+            "Basic bm8tY29sb24tc3RhdHVzLWJlYXJlcg==",
+            // "u:" and two bytes that are not UTF-8
+            "Basic dTr//g==",
+            "Basic b3BzOnN0YXR1cy1iZWFyZXI", // padding left out
+        ] {
+            assert_refused(get(&status, Some(malformed)), CHALLENGE, malformed);
+        }
+
+        // Basic opens /status only: tokens and metrics still want the bearer.
+        let token = format!("{}/client/access_token?appid={APPID}", hub.url());
+        assert_refused(get(&token, Some(BASIC_BEARER)), "Bearer", "token path");
+        assert_refused(
+            get(&format!("{}/metrics", hub.url()), Some(BASIC_BEARER)),
+            "Bearer",
+            "metrics",
+        );
+        assert_eq!(fake.count("/cgi-bin/token"), 0, "no token was fetched");
+        let (ok, _, _) = get(&token, Some(&format!("Bearer {BEARER}")));
+        assert_eq!(ok, 200);
+    }
+
+    #[test]
+    fn hub_status_password_replaces_the_bearer_for_basic_only() {
+        let fake = common::fake();
+        let hub = served(&fake, Some("people-only"));
+        let status = format!("{}/status", hub.url());
+        assert_status_page(get(&status, Some(BASIC_PEOPLE)), "the status password");
+        assert_refused(
+            get(&status, Some(BASIC_BEARER)),
+            CHALLENGE,
+            "the bearer as Basic password",
+        );
+        assert_refused(get(&status, None), CHALLENGE, "no credentials");
+        assert_status_page(
+            get(&status, Some(&format!("Bearer {BEARER}"))),
+            "the bearer header",
+        );
+        let token = format!("{}/client/access_token?appid={APPID}", hub.url());
+        assert_refused(get(&token, Some(BASIC_PEOPLE)), "Bearer", "token path");
+
+        // A status password equal to the bearer takes the bearer, of course.
+        let same = served(&fake, Some(BEARER));
+        let status = format!("{}/status", same.url());
+        assert_status_page(get(&status, Some(BASIC_BEARER)), "equal passwords");
+    }
+}

@@ -25,6 +25,9 @@ names the environment variable that holds the secret):
 
     bind = \"127.0.0.1:4000\"          # default
     bearer_env = \"WECHAT_HUB_BEARER\" # optional: require Authorization: Bearer
+    status_password_env = \"WECHAT_HUB_STATUS_PASSWORD\"  # optional: the HTTP Basic
+                                     # password (any user) a browser opens /status
+                                     # with; default: the bearer secret
     upstream = \"https://api.weixin.qq.com\"  # default; a fake WeChat for tests
     workers = 64                     # default: requests waiting on the store or
                                      # WeChat at once (a blocking pool)
@@ -83,6 +86,7 @@ struct Config {
     #[serde(default)]
     allow_remote: bool,
     bearer_env: Option<String>,
+    status_password_env: Option<String>,
     upstream: Option<String>,
     #[serde(default)]
     stable: bool,
@@ -282,6 +286,9 @@ fn run(args: Args) -> Result<(), String> {
     };
     if let Some(secret) = &bearer {
         builder = builder.bearer(secret.clone());
+    }
+    if let Some(name) = &config.status_password_env {
+        builder = builder.status_password(env_secret(name, "status password")?);
     }
     let store = config.store.unwrap_or(StoreConfig::File {
         path: PathBuf::from("wechat-hub-store.json"),

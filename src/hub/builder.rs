@@ -60,6 +60,8 @@ pub struct HubHandlerBuilder {
     stable: bool,
     stable_accounts: HashMap<String, bool>,
     bearer: Option<Secret>,
+    #[cfg(feature = "crypto")]
+    status_password: Option<Secret>,
     lock_ttl: Duration,
     lock_wait: Duration,
     timeout: Duration,
@@ -86,6 +88,8 @@ impl Default for HubHandlerBuilder {
             stable: false,
             stable_accounts: HashMap::new(),
             bearer: None,
+            #[cfg(feature = "crypto")]
+            status_password: None,
             lock_ttl: DEFAULT_LOCK_TTL,
             lock_wait: DEFAULT_LOCK_WAIT,
             timeout: DEFAULT_TIMEOUT,
@@ -217,11 +221,46 @@ impl HubHandlerBuilder {
     }
 
     /// Requires `Authorization: Bearer <secret>` on every endpoint but
-    /// `/healthz`; other requests get 401 and no token.
+    /// `/healthz`; other requests get 401 and no token. `/status` also
+    /// takes it as an HTTP Basic password (feature `crypto`), unless a
+    /// `status_password` is set.
     ///
     /// Defaults to none: anyone who can reach the hub gets tokens.
     pub fn bearer(mut self, secret: impl Into<Secret>) -> Self {
         self.bearer = Some(secret.into());
+        self
+    }
+
+    /// The password `GET /status` takes with HTTP Basic (any user name),
+    /// so that an operator's browser, which cannot send a bearer, opens the
+    /// page: it asks for the password on the hub's
+    /// `WWW-Authenticate: Basic realm="wechat-hub", charset="UTF-8"`.
+    /// Basic is accepted on `/status` only; the bearer still opens it too.
+    ///
+    /// Defaults to none: the Basic password is the [`bearer`](Self::bearer)
+    /// (and without either, `/status` is open like every endpoint).
+    ///
+    /// ```
+    /// use weixin::hub::{HubHandler, HubRequest};
+    ///
+    /// let hub = HubHandler::builder()
+    ///     .account("wx1", "s1")
+    ///     .bearer("for-programs")
+    ///     .status_password("for-people")
+    ///     .refresh_ahead(None)
+    ///     .build()?;
+    /// // base64("ops:for-people")
+    /// let basic = HubRequest::new("GET", "/status").header("Authorization", "Basic b3BzOmZvci1wZW9wbGU=");
+    /// assert_eq!(hub.handle(&basic).status, 200);
+    /// let anonymous = hub.handle(&HubRequest::new("GET", "/status"));
+    /// assert_eq!(anonymous.status, 401);
+    /// assert!(anonymous.headers.iter().any(|(_, v)| v.starts_with("Basic realm=")));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    #[cfg(feature = "crypto")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
+    pub fn status_password(mut self, password: impl Into<Secret>) -> Self {
+        self.status_password = Some(password.into());
         self
     }
 
@@ -570,6 +609,8 @@ impl HubHandlerBuilder {
             appids,
             components: component_appids,
             bearer: self.bearer,
+            #[cfg(feature = "crypto")]
+            status_password: self.status_password,
             errors_with_200: self.errors_with_200,
             #[cfg(feature = "crypto")]
             callbacks: self.callbacks,

@@ -53,8 +53,14 @@ impl HubError {
 
     /// Missing or wrong bearer secret (401, with `WWW-Authenticate`).
     pub fn unauthorized() -> HubError {
+        HubError::unauthorized_with("Bearer")
+    }
+
+    /// Missing or wrong credentials (401), with `challenge` as
+    /// `WWW-Authenticate`: `Bearer`, or the status page's `Basic` one.
+    pub fn unauthorized_with(challenge: &str) -> HubError {
         HubError::new(401, "unauthorized", "missing or wrong bearer secret")
-            .header("WWW-Authenticate", "Bearer")
+            .header("WWW-Authenticate", challenge)
     }
 
     /// A used-up quota (`quota_exhausted`) says when to try again, as

@@ -41,7 +41,8 @@ use std::collections::HashMap;
 /// calls today against the quota, whether that quota is used up; per
 /// platform: the verify ticket's age; the last upstream error per appid;
 /// HTML, or JSON for `Accept: application/json`; never a token, ticket or
-/// secret value), `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
+/// secret value; with the `crypto` feature a browser opens it with HTTP
+/// Basic, see `HubHandlerBuilder::status_password`), `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
 /// after a store loss, every authorizer's refresh token is stored again
 /// from WeChat's `api_get_authorizer_list`; answers `restored`),
 /// and `GET /healthz` (no bearer asked), plus, with the `crypto` feature,
@@ -103,6 +104,9 @@ pub struct HubHandler {
     /// The third-party platforms among `appids`.
     pub(super) components: Vec<String>,
     pub(super) bearer: Option<Secret>,
+    /// The Basic password `/status` takes instead of the bearer.
+    #[cfg(feature = "crypto")]
+    pub(super) status_password: Option<Secret>,
     pub(super) errors_with_200: bool,
     #[cfg(feature = "crypto")]
     pub(super) callbacks: HashMap<String, MessageCrypto>,
@@ -392,6 +396,7 @@ impl HubHandler {
             // A push authenticates by its msg_signature, not the bearer.
             #[cfg(feature = "crypto")]
             Route::Callback => return Ok(Ask::Callback),
+            Route::Status => self.authorize_status(req)?,
             _ => self.authorize(req)?,
         }
         match route {
@@ -437,6 +442,32 @@ impl HubHandler {
         } else {
             Err(HubError::unauthorized())
         }
+    }
+
+    /// Checks the status page's credentials: the bearer, as everywhere,
+    /// or, with the `crypto` feature, HTTP Basic with any user name and as
+    /// password the status password if one is set, else the bearer. A
+    /// refusal challenges for Basic, so that a browser asks its user.
+    fn authorize_status(&self, req: &HubRequest) -> std::result::Result<(), HubError> {
+        #[cfg(feature = "crypto")]
+        {
+            let Some(expected) = self.status_password.as_ref().or(self.bearer.as_ref()) else {
+                return Ok(());
+            };
+            let header = req.header_value("authorization");
+            let accepted = match header.and_then(super::basic::password) {
+                Some(given) => same_secret(&given, expected.expose()),
+                // `authorize` lets anything through when there is no bearer.
+                None => self.bearer.is_some() && self.authorize(req).is_ok(),
+            };
+            if accepted {
+                Ok(())
+            } else {
+                Err(HubError::unauthorized_with(super::basic::CHALLENGE))
+            }
+        }
+        #[cfg(not(feature = "crypto"))]
+        self.authorize(req)
     }
 
     /// The answer to an error that happened outside the handler (a body

@@ -17,6 +17,8 @@
 //!   is that server configured by a TOML file.
 
 mod ahead;
+#[cfg(feature = "crypto")]
+mod basic;
 mod builder;
 #[cfg(feature = "crypto")]
 mod callback;
