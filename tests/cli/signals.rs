@@ -194,6 +194,26 @@ fn assert_held_written(fake: &FakeWechat, output: &Path, quick: usize, held_at_s
     );
 }
 
+/// Signals `child` once `quick` calls are written and a call is held at
+/// the fake, lets the held calls go, and checks the batch stopped cleanly
+/// with every call it made written. Returns how many results it wrote.
+fn signal_with_a_call_held(
+    fake: &FakeWechat,
+    hold: Hold,
+    child: Child,
+    output: &Path,
+    quick: usize,
+    signal: Signal,
+) -> usize {
+    let held = in_flight(&hold, output, quick);
+    signal.send(child.id());
+    hold.release();
+    let out = exited(child, signal.flag());
+    assert_stopped_cleanly(fake, &out, output, signal, PATHS);
+    assert_held_written(fake, output, quick, held);
+    results(output).len()
+}
+
 #[test]
 fn a_signal_stops_a_batch_reading_a_file() {
     for signal in [Signal::Int, Signal::Term] {
@@ -204,13 +224,8 @@ fn a_signal_stops_a_batch_reading_a_file() {
             .args(["batch", &text(&input)])
             .args(batch_args(&output).iter().map(String::as_str))
             .spawn();
-        let held = in_flight(&hold, &output, 50);
-        signal.send(child.id());
-        hold.release();
-        let out = exited(child, signal.flag());
-        assert_stopped_cleanly(&fake, &out, &output, signal, PATHS);
-        assert_held_written(&fake, &output, 50, held);
-        assert!(results(&output).len() < 2050, "{signal:?}");
+        let written = signal_with_a_call_held(&fake, hold, child, &output, 50, signal);
+        assert!(written < 2050, "{signal:?}");
     }
 }
 
@@ -228,13 +243,8 @@ fn a_signal_stops_a_batch_reading_a_closed_pipe() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&lines).unwrap();
         drop(stdin); // the pipe is closed: the batch reads to its end
-        let held = in_flight(&hold, &output, 20);
-        signal.send(child.id());
-        hold.release();
-        let out = exited(child, signal.flag());
-        assert_stopped_cleanly(&fake, &out, &output, signal, PATHS);
-        assert_held_written(&fake, &output, 20, held);
-        assert!(results(&output).len() < 120, "{signal:?}");
+        let written = signal_with_a_call_held(&fake, hold, child, &output, 20, signal);
+        assert!(written < 120, "{signal:?}");
     }
 }
 
@@ -251,14 +261,9 @@ fn a_signal_stops_a_batch_reading_a_pipe_whose_writer_stays() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&lines).unwrap();
         stdin.flush().unwrap();
-        let held = in_flight(&hold, &output, 20);
-        signal.send(child.id());
-        hold.release();
-        let out = exited(child, signal.flag());
+        let written = signal_with_a_call_held(&fake, hold, child, &output, 20, signal);
         drop(stdin);
-        assert_stopped_cleanly(&fake, &out, &output, signal, PATHS);
-        assert_held_written(&fake, &output, 20, held);
-        assert_eq!(results(&output).len(), 21, "the call in flight was written");
+        assert_eq!(written, 21, "the call in flight was written");
     }
 }
 
