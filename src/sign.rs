@@ -14,10 +14,6 @@ pub struct JssdkSignature {
     /// The random string signed (`noncestr` in the string signed,
     /// `nonceStr` in `wx.config`), named as in [`JssdkConfig`].
     pub nonce_str: String,
-    /// The random string signed: the same as
-    /// [`nonce_str`](JssdkSignature::nonce_str).
-    #[deprecated(note = "use `nonce_str`, named as in `JssdkConfig`")]
-    pub noncestr: String,
 }
 
 /// What a page passes to `wx.config`: serializes with the field names
@@ -52,11 +48,9 @@ pub struct JssdkConfig {
 pub fn sign_jssdk(ticket: &str, url: &str) -> JssdkSignature {
     let nonce_str = noncestr();
     let timestamp = unix_now();
-    #[allow(deprecated)] // ok because the old field is filled until it goes
     JssdkSignature {
         signature: sign_jssdk_with(ticket, url, &nonce_str, timestamp),
         timestamp,
-        noncestr: nonce_str.clone(),
         nonce_str,
     }
 }

@@ -60,15 +60,43 @@ fn both_licenses_the_manifest_names_are_there() {
     assert!(apache.contains("END OF TERMS AND CONDITIONS"));
     let readme = read("README.md");
     assert!(readme.contains("\n## License\n"));
+    let manifest = read("Cargo.toml");
     for file in [
         "LICENSE-MIT",
         "LICENSE-APACHE",
         "SECURITY.md",
         "ARCHITECTURE.md",
     ] {
+        // crates.io resolves a relative link against a repository URL, which
+        // the manifest does not name: the README links to the file as
+        // docs.rs serves it from the published package, so it must be in it.
         assert!(
-            local_links(&readme).contains(&file),
-            "README.md links to {file}"
+            readme.contains(&format!("]({PACKAGE_SOURCE}{file})")),
+            "README.md links to {file} on docs.rs"
+        );
+        assert!(
+            manifest.contains(&format!("\"/{file}\",")),
+            "{file} is in the package's `include`"
+        );
+    }
+}
+
+/// Where docs.rs shows a file of the published package.
+const PACKAGE_SOURCE: &str = "https://docs.rs/crate/weixin/latest/source/";
+
+#[test]
+fn the_readme_has_no_link_that_breaks_on_crates_io() {
+    let readme = read("README.md");
+    assert_eq!(
+        local_links(&readme),
+        Vec::<&str>::new(),
+        "relative links do not resolve on crates.io or docs.rs"
+    );
+    for link in readme.split(PACKAGE_SOURCE).skip(1) {
+        let file = link.split(')').next().unwrap();
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(file).exists(),
+            "README.md links to {file}, which is gone"
         );
     }
 }

@@ -61,33 +61,3 @@ fn jssdk_config_needs_an_appid() {
         weixin::ErrorKind::InvalidRequest { .. }
     ));
 }
-
-#[test]
-#[allow(deprecated)] // ok because this checks the old names until they go
-fn the_deprecated_names_answer_as_the_new_ones() {
-    let fake = common::fake();
-    let client = common::direct(&fake);
-    assert_eq!(
-        client.ticket(None, TicketType::Jsapi).unwrap(),
-        client.jsapi_ticket().unwrap()
-    );
-    assert_eq!(
-        client.ticket(Some(APPID), TicketType::WxCard).unwrap(),
-        client.card_ticket().unwrap()
-    );
-    assert_eq!(
-        client
-            .jssdk_config(None, "https://example.com/")
-            .unwrap()
-            .app_id,
-        APPID
-    );
-    let key = TokenKey::access_token(APPID);
-    let stale = client.token(&key).unwrap();
-    let fresh = client.refresh_token(&key, &stale).unwrap();
-    assert_eq!(client.refreshed_token(&key, &stale).unwrap(), fresh);
-    assert_eq!(fresh.secret(), fresh.expose());
-    let sig = weixin::sign_jssdk("ticket", "https://example.com/");
-    assert_eq!(sig.noncestr, sig.nonce_str);
-    assert_eq!(fake.count("/cgi-bin/token"), 2);
-}

@@ -84,18 +84,6 @@ impl Client {
         self.core.tokens.get(&TokenKey::ticket(appid, ticket))
     }
 
-    /// A ticket of `appid` (the client's appid if `None`) through the cache.
-    ///
-    /// # Errors
-    ///
-    /// As for [`Client::token`]; [`ErrorKind::InvalidRequest`] without appid.
-    #[deprecated(
-        note = "use `jsapi_ticket()` / `card_ticket()` for the client's appid, `ticket_for(appid, ..)` for another"
-    )]
-    pub fn ticket(&self, appid: Option<&str>, ticket: TicketType) -> Result<Token> {
-        self.ticket_for(self.core.appid_or(appid)?, ticket)
-    }
-
     /// A ready `wx.config` for the page at `url` of the client's appid:
     /// the `jsapi` ticket is fetched through the cache and signed with a
     /// fresh nonce and the current time. Everything from `#` on is left out
@@ -178,33 +166,6 @@ impl Client {
         let key =
             TokenKey::ticket(component_appid, TicketType::Jsapi).for_authorizer(authorizer_appid);
         self.wx_config_of(authorizer_appid, key, url)
-    }
-
-    /// A ready `wx.config` for the page at `url` of account `appid` (the
-    /// client's appid if `None`).
-    ///
-    /// # Errors
-    ///
-    /// As for [`Client::wx_config_for`].
-    #[deprecated(
-        note = "use `wx_config(url)` for the client's appid, `wx_config_for(appid, url)` for another"
-    )]
-    pub fn jssdk_config(&self, appid: Option<&str>, url: &str) -> Result<JssdkConfig> {
-        self.wx_config_for(self.core.appid_or(appid)?, url)
-    }
-
-    /// A ready `wx.config` for the page at `url` of an authorizer.
-    ///
-    /// # Errors
-    ///
-    /// As for [`Client::authorizer_wx_config`].
-    #[deprecated(note = "use `authorizer_wx_config`, named like `wx_config`")]
-    pub fn authorizer_jssdk_config(
-        &self,
-        authorizer_appid: &str,
-        url: &str,
-    ) -> Result<JssdkConfig> {
-        self.authorizer_wx_config(authorizer_appid, url)
     }
 
     fn wx_config_of(&self, appid: &str, ticket_key: TokenKey, url: &str) -> Result<JssdkConfig> {

@@ -162,19 +162,6 @@ impl Client {
         self.core.tokens.refresh(key, stale)
     }
 
-    /// A token for `key` other than `stale`: see
-    /// [`refreshed_token`](Client::refreshed_token).
-    ///
-    /// # Errors
-    ///
-    /// As for [`Client::refreshed_token`].
-    #[deprecated(
-        note = "use `refreshed_token`: this name reads as fetching an authorizer's refresh token"
-    )]
-    pub fn refresh_token(&self, key: &TokenKey, stale: &Token) -> Result<Token> {
-        self.refreshed_token(key, stale)
-    }
-
     /// Drops whatever the cache (and the source, see
     /// [`TokenSource::forget`]) holds for `key`, without fetching: for an
     /// authorizer that revoked the platform, say, whose token must not be

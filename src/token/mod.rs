@@ -128,16 +128,6 @@ impl Token {
         self.0.value.as_deref().unwrap_or_default()
     }
 
-    /// The token's value.
-    ///
-    /// # Security
-    ///
-    /// As for [`expose`](Token::expose).
-    #[deprecated(note = "use `Token::expose`, the name `Secret` uses for the same thing")]
-    pub fn secret(&self) -> &str {
-        self.expose()
-    }
-
     /// When the token was obtained, in Unix seconds.
     pub fn timestamp(&self) -> u64 {
         self.0.timestamp
