@@ -114,6 +114,9 @@ pub struct HubHandler {
     pub(super) ahead: Arc<Ahead>,
     /// The daily quota the status page shows calls against.
     pub(super) daily_quota: u64,
+    /// When it was built, by the hub's clock (Unix seconds): its uptime
+    /// on the status page.
+    pub(super) started_at: u64,
     /// Runs `ahead` in the background; stopped when the handler drops.
     pub(super) _ahead_thread: Option<AheadThread>,
     /// Hears other replicas' authorizer removals; stops when dropped.
