@@ -561,6 +561,40 @@ mod tests {
     }
 
     #[test]
+    fn the_header_tells_store_errors_and_replicas() {
+        let now = 1_800_000_000;
+        let status = json!({
+            "now": now,
+            "hub": {"version": "9.9.9", "started_at": now - 2 * 86_400 - 5},
+            "store": {"kind": "redis", "errors": 3, "replicas": null,
+                      "replicas_error": "redis at 127.0.0.1:6379: PUBSUB NUMSUB",
+                      "last_error": {"at": now - 16 * 60, "message": "redis at 127.0.0.1:6379: GET"}},
+            "quotas": [], "tokens": [], "components": [], "last_upstream_errors": [],
+        });
+        let page = header(&status, now);
+        for part in [
+            "<dt>Version</dt><dd>weixin 9.9.9</dd>",
+            "<dt>Uptime</dt><dd>up 2 days, since ",
+            "<dt>Store</dt><dd>redis store; <span class=\"bad\">3 store errors since start</span>, \
+             the last <time datetime=\"2027-01-15T07:44:00Z\" title=\"2027-01-15 07:44:00 UTC\">\
+             16 min ago</time>: redis at 127.0.0.1:6379: GET</dd>",
+            "<dt>Replicas</dt><dd>unknown: the store did not answer (see its health above)</dd>",
+        ] {
+            assert!(page.contains(part), "{part}: {page}");
+        }
+        let listening = json!({"kind": "redis", "replicas": 3});
+        assert_eq!(
+            replicas(&listening),
+            "3 hubs listen to this store, this one included"
+        );
+        let custom = json!({"kind": "custom", "replicas": null});
+        assert_eq!(
+            replicas(&custom),
+            "not tracked: this store does not tell which hubs share it"
+        );
+    }
+
+    #[test]
     fn empty_sections_say_why() {
         let status = json!({
             "now": 1_800_000_000u64,
