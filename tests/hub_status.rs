@@ -79,6 +79,7 @@ fn the_status_page_shows_ages_expiries_calls_and_errors_but_no_secret() {
     let html = String::from_utf8(page.body).unwrap();
     assert!(html.contains("<h1>wechat-hub status</h1>"), "{html}");
     assert!(html.contains(&format!("AccessToken({APPID})")), "{html}");
+    assert!(html.contains(&format!("jsapi ticket of {APPID}")), "{html}");
     assert!(html.contains("invalid ip"), "{html}");
     let text = String::from_utf8(json.body).unwrap();
     for secret in [
