@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub(crate) mod utc;
+
 /// The time as the token cache, its refresh limit and the hub see it:
 /// the system clock, or a [`ManualClock`] a test moves by hand.
 ///

@@ -1,8 +1,11 @@
 //! `GET /status`: HTML and JSON, behind the bearer, never a token, ticket
 //! or secret value.
 
+use std::time::Duration;
+
 use serde_json::Value;
 use weixin::hub::{HubHandler, HubRequest};
+use weixin::ManualClock;
 
 use crate::common::{self, APPID, SECRET};
 
@@ -76,6 +79,7 @@ fn the_status_page_shows_ages_expiries_calls_and_errors_but_no_secret() {
     let html = String::from_utf8(page.body).unwrap();
     assert!(html.contains("<h1>wechat-hub status</h1>"), "{html}");
     assert!(html.contains(&format!("AccessToken({APPID})")), "{html}");
+    assert!(html.contains(&format!("jsapi ticket of {APPID}")), "{html}");
     assert!(html.contains("invalid ip"), "{html}");
     let text = String::from_utf8(json.body).unwrap();
     for secret in [
@@ -127,6 +131,78 @@ fn rendered_by_chromium(url: &str) -> String {
     }
 }
 
+/// 2100-01-01 08:00:00 UTC: the hub's clock in the tests below, which
+/// move it by hand. Far ahead of the system clock, which `MemoryStore`
+/// still reads to drop expired tokens: they stay held whenever the test
+/// runs.
+const T0: u64 = 4_102_473_600;
+
+/// A hub on a clock set to [`T0`], a daily quota of 2 calls, no bearer,
+/// that fetched the account's token at `T0` and is then 40 minutes older.
+fn hub_forty_minutes_on(fake: &weixin::testing::FakeWechat) -> (HubHandler, Value) {
+    let clock = ManualClock::new(Duration::from_secs(T0));
+    let handler = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(fake.url())
+        .daily_quota(2)
+        .clock(clock.clock())
+        .refresh_ahead(None)
+        .build()
+        .unwrap();
+    let token = handler.handle(&HubRequest::new(
+        "GET",
+        &format!("/client/access_token?appid={APPID}"),
+    ));
+    assert_eq!(token.status, 200);
+    clock.advance(Duration::from_secs(40 * 60));
+    (handler, serde_json::from_slice(&token.body).unwrap())
+}
+
+#[test]
+fn the_status_json_tells_the_hub_store_quotas_and_times_by_the_hubs_clock() {
+    let fake = common::fake();
+    let (hub, _) = hub_forty_minutes_on(&fake);
+    let json = hub.handle(&HubRequest::new("GET", "/status").header("Accept", "application/json"));
+    let status: Value = serde_json::from_slice(&json.body).unwrap();
+    let now = T0 + 2_400;
+    assert_eq!(status["now"], now);
+    assert_eq!(
+        status["hub"],
+        serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "started_at": T0, "uptime_secs": 2_400})
+    );
+    assert_eq!(
+        status["store"],
+        serde_json::json!({"kind": "memory", "errors": 0, "last_error": null,
+                           "replicas": null, "replicas_error": null})
+    );
+    // Midnight in China after 08:00 UTC: 16:00 UTC.
+    let midnight = T0 + 8 * 3_600;
+    assert_eq!(
+        status["quotas"],
+        serde_json::json!([
+            {"appid": APPID, "kind": "token", "calls_today": 1, "daily_quota": 2,
+             "warning_percent": 50, "used_up": 0, "resets_at": midnight},
+            {"appid": APPID, "kind": "ticket", "calls_today": 0, "daily_quota": 2,
+             "warning_percent": null, "used_up": 0, "resets_at": midnight},
+        ])
+    );
+    let token = &status["tokens"][0];
+    assert_eq!(token["words"], format!("access token of {APPID}"));
+    assert_eq!(token["key"], format!("AccessToken({APPID})"));
+    assert_eq!(
+        (&token["fetched_at"], &token["age_secs"]),
+        (&T0.into(), &2_400.into())
+    );
+    assert_eq!(
+        (&token["expires_at"], &token["expires_in_secs"]),
+        (&(T0 + 7_200).into(), &4_800.into())
+    );
+    let due = token["refresh_due_at"].as_u64().unwrap();
+    assert_eq!(token["refresh_due_in_secs"], due - now);
+    assert_eq!(status["last_upstream_errors"], serde_json::json!([]));
+    assert_eq!(fake.count("/cgi-bin/token"), 1, "the page called nothing");
+}
+
 #[test]
 fn a_headless_browser_renders_the_status_page() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -135,17 +211,7 @@ fn a_headless_browser_renders_the_status_page() {
 
     let fake = common::fake();
     // No bearer: the hub is loopback-only, and so is its status page.
-    let handler = HubHandler::builder()
-        .account(APPID, SECRET)
-        .upstream(fake.url())
-        .refresh_ahead(None)
-        .build()
-        .unwrap();
-    let token = handler.handle(&HubRequest::new(
-        "GET",
-        &format!("/client/access_token?appid={APPID}"),
-    ));
-    let token: Value = serde_json::from_slice(&token.body).unwrap();
+    let (handler, token) = hub_forty_minutes_on(&fake);
     let server = HubServer::bind("127.0.0.1:0", handler)
         .unwrap()
         .log_requests(false);
@@ -157,12 +223,50 @@ fn a_headless_browser_renders_the_status_page() {
     let dom = rendered_by_chromium(&url);
     stop.store(true, Ordering::SeqCst);
     thread.join().unwrap();
-    assert!(dom.contains("<h1>wechat-hub status</h1>"), "{dom}");
-    assert!(dom.contains("<th>refresh_due_in_secs</th>"), "{dom}");
-    assert!(
-        dom.contains(&format!("<td>AccessToken({APPID})</td><td>true</td>")),
-        "{dom}"
-    );
+    for expected in [
+        "<h1>wechat-hub status</h1>".to_string(),
+        format!(
+            "<dt>Version</dt><dd>weixin {}</dd>",
+            env!("CARGO_PKG_VERSION")
+        ),
+        // Built at T0, rendered 40 minutes later.
+        "<dt>Uptime</dt><dd>up 40 min, since <time datetime=\"2100-01-01T08:00:00Z\" \
+         title=\"2100-01-01 08:00:00 UTC\">2100-01-01 08:00:00 UTC</time></dd>"
+            .to_string(),
+        "<dt>Store</dt><dd>memory store; <span class=\"ok\">healthy</span>: \
+         no store errors since start</dd>"
+            .to_string(),
+        "<dt>Replicas</dt><dd>this replica only: a memory store lives in this process, \
+         shared with none</dd>"
+            .to_string(),
+        "<dt>Rendered</dt><dd><time datetime=\"2100-01-01T08:40:00Z\" \
+         title=\"2100-01-01 08:40:00 UTC\">2100-01-01 08:40:00 UTC</time></dd>"
+            .to_string(),
+        // One call of a quota of two: half.
+        "<th>Calls today, of 2 a day each</th>".to_string(),
+        format!(
+            "<td>{APPID}</td><td>access token 1 · ticket 0</td>\
+             <td><span class=\"warn\">warning: access token calls at 50 % of the quota</span></td>"
+        ),
+        // The key in words, the raw key beside it.
+        format!(
+            "<td title=\"AccessToken({APPID})\">access token of {APPID}\
+             <code>AccessToken({APPID})</code></td>"
+        ),
+        "<td><time datetime=\"2100-01-01T08:00:00Z\" title=\"2100-01-01 08:00:00 UTC\">\
+         fetched 40 min ago</time></td>"
+            .to_string(),
+        "<td><time datetime=\"2100-01-01T10:00:00Z\" title=\"2100-01-01 10:00:00 UTC\">\
+         expires in 1 h</time></td>"
+            .to_string(),
+        "<p class=\"empty\">no upstream errors since start</p>".to_string(),
+        "<p class=\"empty\">no third-party platforms: this hub is configured with none</p>"
+            .to_string(),
+    ] {
+        assert!(dom.contains(&expected), "{expected}\nnot in\n{dom}");
+    }
+    assert!(dom.contains("refreshes in "), "{dom}");
+    assert!(!dom.contains("<script"), "no script: {dom}");
     assert!(
         !dom.contains(token["access_token"].as_str().unwrap()),
         "{dom}"
@@ -273,6 +377,12 @@ mod cluster {
         for hub in [&a, &b] {
             let status = status_of(&hub.url());
             assert_eq!(keys_on(&status), expected, "{status}");
+            // Both replicas listen to the store's events channel.
+            assert_eq!(
+                (&status["store"]["kind"], &status["store"]["replicas"]),
+                (&"redis".into(), &2.into()),
+                "{status}"
+            );
             let token = &status["tokens"][0];
             assert_eq!(
                 (&token["held"], &token["calls_today"]),

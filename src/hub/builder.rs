@@ -450,7 +450,9 @@ impl HubHandlerBuilder {
         let store: Arc<dyn Store> = Arc::new(CountedStore {
             inner: self.store,
             counts: counts.clone(),
+            clock: self.clock.clone(),
         });
+        let started_at = self.clock.unix_secs();
         let clear = if self.clear_quota {
             self.accounts.iter().cloned().collect()
         } else {
@@ -616,6 +618,7 @@ impl HubHandlerBuilder {
             callbacks: self.callbacks,
             ahead,
             daily_quota: self.daily_quota,
+            started_at,
             _ahead_thread: ahead_thread,
             _watch: watch,
         })

@@ -121,8 +121,8 @@ impl HubUpstream {
         if self.labelled {
             self.counts.calls_today(kind, key.appid(), day, n);
         }
-        for percent in [50, 90] {
-            if n == (self.quota * percent).div_ceil(100) {
+        for percent in quota::WARN_AT_PERCENT {
+            if n == quota::calls_at(self.quota, percent) {
                 log::warn!(
                     "wechat hub: {n} of the {} daily {kind} calls for {} used today (UTC+8): {percent} %",
                     self.quota,

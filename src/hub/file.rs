@@ -372,6 +372,10 @@ impl Store for FileStore {
         Ok(Some(self.watchers.add(listener)))
     }
 
+    fn kind(&self) -> &str {
+        "file"
+    }
+
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
         Ok(self.locks.lock(key, ttl))
     }

@@ -36,12 +36,14 @@ use std::collections::HashMap;
 /// `GET /client/access_token`, `POST /refresh/access_token`,
 /// `GET /client/component_access_token`,
 /// `POST /client/refresh_component_access_token`, `GET /client/ticket`,
-/// `GET /status` (per token and ticket any replica sharing the store
-/// served: age, time to expiry, when its refresh ahead is due, upstream
-/// calls today against the quota, whether that quota is used up; per
-/// platform: the verify ticket's age; the last upstream error per appid;
-/// HTML, or JSON for `Accept: application/json`; never a token, ticket or
-/// secret value; with the `crypto` feature a browser opens it with HTTP
+/// `GET /status` (the hub's version, uptime, store kind and health, the
+/// replicas the store can tell of; per account and kind of call, the
+/// calls today against the quota and the warning level reached; per
+/// token and ticket any replica sharing the store served: when it was
+/// fetched, expires, is due to be refreshed ahead, whether its quota is
+/// used up; per platform: the verify ticket's age; the last upstream
+/// error per appid; HTML with keys in words and relative times, or JSON
+/// for `Accept: application/json`; never a token, ticket or secret value; with the `crypto` feature a browser opens it with HTTP
 /// Basic, see `HubHandlerBuilder::status_password`), `POST /admin/rebuild_refresh_tokens` (body `{"component_appid": ..}`:
 /// after a store loss, every authorizer's refresh token is stored again
 /// from WeChat's `api_get_authorizer_list`; answers `restored`),
@@ -114,6 +116,9 @@ pub struct HubHandler {
     pub(super) ahead: Arc<Ahead>,
     /// The daily quota the status page shows calls against.
     pub(super) daily_quota: u64,
+    /// When it was built, by the hub's clock (Unix seconds): its uptime
+    /// on the status page.
+    pub(super) started_at: u64,
     /// Runs `ahead` in the background; stopped when the handler drops.
     pub(super) _ahead_thread: Option<AheadThread>,
     /// Hears other replicas' authorizer removals; stops when dropped.

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::quota::quota_of;
 use super::store::{LockGuard, Store};
 use super::watch::{StoreListener, Watch};
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::{Token, TokenKey, TokenKind};
@@ -80,6 +81,8 @@ pub(crate) struct Counts {
     /// The quotas this replica last saw used up (WeChat's 45009), by
     /// [`quota_of`]: a key of each, and until when (Unix seconds).
     quotas_exhausted: parking_lot::Mutex<std::collections::BTreeMap<String, (TokenKey, u64)>>,
+    /// When (Unix seconds) and how the last store call failed.
+    last_store_error: parking_lot::Mutex<Option<(u64, String)>>,
     /// The last upstream error per appid: when (Unix seconds) and what.
     last_errors: parking_lot::Mutex<std::collections::BTreeMap<String, (u64, String)>>,
 }
@@ -245,11 +248,17 @@ impl Counts {
         self.store_errors.load(Ordering::Relaxed)
     }
 
-    fn seen<T>(&self, result: Result<T>) -> Result<T> {
-        if result.is_err() {
-            self.store_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        result
+    /// Counts one failed store call, at `at` (Unix seconds), with its
+    /// error's text: the last is kept for the status page.
+    fn store_error(&self, at: u64, message: String) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        *self.last_store_error.lock() = Some((at, message));
+    }
+
+    /// Failed store calls, and when and how the last one failed.
+    pub fn store_health(&self) -> (u64, Option<(u64, String)>) {
+        let last = self.last_store_error.lock().clone();
+        (self.store_errors.load(Ordering::Relaxed), last)
     }
 }
 
@@ -257,30 +266,39 @@ impl Counts {
 pub(crate) struct CountedStore {
     pub inner: Arc<dyn Store>,
     pub counts: Arc<Counts>,
+    /// The hub's: when the last failure happened.
+    pub clock: Clock,
+}
+
+impl CountedStore {
+    fn seen<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.counts
+                .store_error(self.clock.unix_secs(), e.to_string());
+        }
+        result
+    }
 }
 
 impl Store for CountedStore {
     fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
-        self.counts.seen(self.inner.get_token(key))
+        self.seen(self.inner.get_token(key))
     }
 
     fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
-        self.counts.seen(self.inner.put_token(key, token))
+        self.seen(self.inner.put_token(key, token))
     }
 
     fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
-        self.counts
-            .seen(self.inner.put_token_fenced(key, token, fence))
+        self.seen(self.inner.put_token_fenced(key, token, fence))
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        self.counts
-            .seen(self.inner.get_verify_ticket(component_appid))
+        self.seen(self.inner.get_verify_ticket(component_appid))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
-        self.counts
-            .seen(self.inner.put_verify_ticket(component_appid, ticket))
+        self.seen(self.inner.put_verify_ticket(component_appid, ticket))
     }
 
     fn get_refresh_token(
@@ -288,7 +306,7 @@ impl Store for CountedStore {
         component_appid: &str,
         authorizer_appid: &str,
     ) -> Result<Option<Secret>> {
-        self.counts.seen(
+        self.seen(
             self.inner
                 .get_refresh_token(component_appid, authorizer_appid),
         )
@@ -300,36 +318,33 @@ impl Store for CountedStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<()> {
-        self.counts.seen(self.inner.put_refresh_token(
-            component_appid,
-            authorizer_appid,
-            refresh_token,
-        ))
+        self.seen(
+            self.inner
+                .put_refresh_token(component_appid, authorizer_appid, refresh_token),
+        )
     }
 
     fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
-        self.counts.seen(
+        self.seen(
             self.inner
                 .remove_authorizer(component_appid, authorizer_appid),
         )
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
-        self.counts.seen(self.inner.lock(key, ttl))
+        self.seen(self.inner.lock(key, ttl))
     }
 
     fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
-        self.counts.seen(self.inner.get_refresh_schedule(key))
+        self.seen(self.inner.get_refresh_schedule(key))
     }
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
-        self.counts
-            .seen(self.inner.put_refresh_schedule(key, schedule))
+        self.seen(self.inner.put_refresh_schedule(key, schedule))
     }
 
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
-        self.counts
-            .seen(self.inner.verify_ticket_received_at(component_appid))
+        self.seen(self.inner.verify_ticket_received_at(component_appid))
     }
 
     fn put_newer_verify_ticket(
@@ -338,18 +353,18 @@ impl Store for CountedStore {
         ticket: &Secret,
         create_time: u64,
     ) -> Result<bool> {
-        self.counts.seen(
+        self.seen(
             self.inner
                 .put_newer_verify_ticket(component_appid, ticket, create_time),
         )
     }
 
     fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
-        self.counts.seen(self.inner.increment(name, ttl))
+        self.seen(self.inner.increment(name, ttl))
     }
 
     fn counter(&self, name: &str) -> Result<u64> {
-        self.counts.seen(self.inner.counter(name))
+        self.seen(self.inner.counter(name))
     }
 
     fn replace_refresh_token(
@@ -358,7 +373,7 @@ impl Store for CountedStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<bool> {
-        self.counts.seen(self.inner.replace_refresh_token(
+        self.seen(self.inner.replace_refresh_token(
             component_appid,
             authorizer_appid,
             refresh_token,
@@ -366,19 +381,27 @@ impl Store for CountedStore {
     }
 
     fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
-        self.counts.seen(self.inner.put_served(key, at))
+        self.seen(self.inner.put_served(key, at))
     }
 
     fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
-        self.counts.seen(self.inner.served_keys(since))
+        self.seen(self.inner.served_keys(since))
     }
 
     fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
-        self.counts.seen(self.inner.forget_served(keys))
+        self.seen(self.inner.forget_served(keys))
     }
 
     fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
-        self.counts.seen(self.inner.watch(listener))
+        self.seen(self.inner.watch(listener))
+    }
+
+    fn kind(&self) -> &str {
+        self.inner.kind()
+    }
+
+    fn replicas(&self) -> Result<Option<u64>> {
+        self.seen(self.inner.replicas())
     }
 }
 
@@ -442,17 +465,23 @@ mod tests {
     #[test]
     fn store_failures_are_counted() {
         let counts = Arc::new(Counts::default());
+        let clock = crate::ManualClock::new(Duration::from_secs(1_700_000_000));
         let store = CountedStore {
             inner: Arc::new(MemoryStore::new()),
             counts: counts.clone(),
+            clock: clock.clock(),
         };
         let key = TokenKey::access_token("wx1");
         store.put_token(&key, &Token::new("T", 7200)).unwrap();
         assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "T");
-        assert_eq!(counts.store_errors(), 0);
-        assert!(counts
+        assert_eq!(counts.store_health(), (0, None));
+        assert!(store
             .seen::<()>(Err(crate::hub::store::store_error("down")))
             .is_err());
         assert_eq!(counts.store_errors(), 1);
+        let (n, last) = counts.store_health();
+        let (at, message) = last.unwrap();
+        assert_eq!((n, at), (1, 1_700_000_000));
+        assert!(message.contains("down"), "{message}");
     }
 }

@@ -38,6 +38,7 @@ mod server;
 mod source;
 mod state;
 mod status;
+mod status_page;
 mod store;
 mod upstream;
 mod watch;

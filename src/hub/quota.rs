@@ -25,6 +25,24 @@ pub(crate) const COUNTER_TTL: Duration = Duration::from_secs(2 * 86_400);
 /// WeChat's answer when a daily quota is used up.
 pub(crate) const QUOTA_ERRCODE: i64 = 45009;
 
+/// The shares of the daily quota (in percent) whose crossing the hub
+/// logs as a warning, and the status page shows.
+pub(crate) const WARN_AT_PERCENT: [u64; 2] = [50, 90];
+
+/// The number of calls at which `percent` of `quota` is reached.
+pub(crate) fn calls_at(quota: u64, percent: u64) -> u64 {
+    (quota * percent).div_ceil(100)
+}
+
+/// The highest of [`WARN_AT_PERCENT`] that `calls` of `quota` reached, if
+/// any.
+pub(crate) fn warning(calls: u64, quota: u64) -> Option<u64> {
+    WARN_AT_PERCENT
+        .into_iter()
+        .rev()
+        .find(|percent| calls >= calls_at(quota, *percent))
+}
+
 /// The WeChat day (days since the epoch, in UTC+8) of `unix_secs`.
 pub(crate) fn wechat_day(unix_secs: u64) -> u64 {
     (unix_secs + UTC_PLUS_8) / 86_400
@@ -109,8 +127,6 @@ pub(crate) fn mark_exhausted(store: &dyn Store, key: &TokenKey, now: u64) -> Res
 /// # Errors
 ///
 /// If the store cannot be read.
-// Read by the hub server's /metrics and status page only.
-#[cfg_attr(not(feature = "hub"), allow(dead_code))]
 pub(crate) fn exhausted_count(
     store: &dyn Store,
     appid: &str,
@@ -173,6 +189,21 @@ mod tests {
 
     /// 2026-01-01T15:59:59Z: 23:59:59 in China.
     const BEFORE_MIDNIGHT: u64 = 1_767_283_199;
+
+    #[test]
+    fn warnings_start_at_half_and_nine_tenths() {
+        assert_eq!(warning(0, 2_000), None);
+        assert_eq!(warning(999, 2_000), None);
+        assert_eq!(warning(1_000, 2_000), Some(50));
+        assert_eq!(warning(1_799, 2_000), Some(50));
+        assert_eq!(warning(1_800, 2_000), Some(90));
+        assert_eq!(warning(2_500, 2_000), Some(90));
+        // Rounded up: 2 of 3 is past half, 3 of 3 past nine tenths.
+        assert_eq!(
+            (warning(1, 3), warning(2, 3), warning(3, 3)),
+            (None, Some(50), Some(90))
+        );
+    }
 
     #[test]
     fn a_wechat_day_starts_at_midnight_in_china() {

@@ -595,6 +595,23 @@ impl Store for RedisStore {
             .map_err(|e| Error::store(format!("redis at {}: cannot start listening", self.addr), e))
     }
 
+    fn kind(&self) -> &str {
+        "redis"
+    }
+
+    /// The subscribers of the removals channel (`PUBSUB NUMSUB`): every
+    /// hub over this Redis and prefix listens to it.
+    fn replicas(&self) -> Result<Option<u64>> {
+        let channel = self.channel();
+        self.run("PUBSUB NUMSUB", |c| {
+            redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query::<(String, u64)>(c)
+        })
+        .map(|(_, n)| Some(n))
+    }
+
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
         let name = format!("{}lock:{}", self.prefix, key_name(key));
         let value = lock_value().to_string();

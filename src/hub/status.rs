@@ -1,10 +1,13 @@
-//! `GET /status`: what an operator needs to see at a glance, as HTML for
-//! a browser and JSON for `Accept: application/json`. Per token and ticket
-//! served: its age, time to expiry, when its refresh ahead is due, the
-//! upstream calls made today against the quota and whether WeChat answered
-//! that quota used up (45009) until midnight UTC+8; per platform: the verify
-//! ticket's age; the last upstream error per appid. No token, ticket or
-//! secret value ever appears on it.
+//! `GET /status`: what an operator needs to see at a glance, as JSON for
+//! `Accept: application/json` and as HTML for a browser
+//! ([`status_page`](super::status_page)). The hub: its version, uptime,
+//! store kind and health, the replicas the store can tell of. Per account
+//! and kind of call: the upstream calls made today against the quota, the
+//! warning level reached, whether WeChat answered that quota used up
+//! (45009) until midnight UTC+8. Per token and ticket served: when it was
+//! fetched, expires, is due to be refreshed ahead. Per platform: the
+//! verify ticket's age; the last upstream error per appid. Times are the
+//! hub's clock's. No token, ticket or secret value ever appears on it.
 
 use std::collections::HashSet;
 
@@ -13,12 +16,9 @@ use serde_json::{json, Value};
 use super::ahead::SERVED_FOR;
 use super::door::counter_name;
 use super::handler::HubHandler;
-use super::metrics::kind_of;
-#[cfg(feature = "hub")]
-use super::metrics::KINDS;
-#[cfg(feature = "hub")]
-use super::quota::exhausted_count;
-use super::quota::{exhausted_until, wechat_day};
+use super::metrics::{kind_of, KINDS};
+use super::quota::{day_ends_at, exhausted_count, exhausted_until, warning, wechat_day};
+use super::status_page::{html, key_in_words};
 use super::wire::{HubRequest, HubResponse};
 use crate::token::TokenKey;
 
@@ -36,11 +36,21 @@ impl HubHandler {
         }
     }
 
-    fn status_json(&self) -> Value {
+    /// The status as JSON; its fields are the protocol's (see the
+    /// module docs), the HTML page is made of it alone.
+    pub(super) fn status_json(&self) -> Value {
         let now = self.ahead.clock.unix_secs();
         let day = wechat_day(now);
         let mut keys = self.served_by_the_cluster(now);
-        keys.sort_by_key(|k| format!("{k:?}"));
+        // An account's rows together: its token, its tickets, its
+        // authorizers'.
+        keys.sort_by_cached_key(|k| {
+            let account = (
+                k.appid().to_string(),
+                k.authorizer_appid().map(str::to_string),
+            );
+            (account, key_in_words(k))
+        });
         let tokens: Vec<Value> = keys
             .iter()
             .map(|key| {
@@ -51,18 +61,24 @@ impl HubHandler {
                     .counter(&counter_name(day, kind, key.appid()))
                     .ok();
                 let used_up = exhausted_until(&*self.store, key, now).ok().flatten();
+                let due = stored.as_ref().map(|t| self.ahead.due_at(key, t));
                 json!({
                     "key": format!("{key:?}"),
+                    "words": key_in_words(key),
                     "appid": key.appid(),
                     "authorizer_appid": key.authorizer_appid(),
                     "kind": kind,
                     "held": stored.is_some(),
+                    "fetched_at": stored.as_ref().map(|t| t.timestamp()),
                     "age_secs": stored.as_ref().map(|t| now.saturating_sub(t.timestamp())),
+                    "expires_at": stored.as_ref().map(|t| t.expires_at()),
                     "expires_in_secs": stored.as_ref().map(|t| t.expires_at().saturating_sub(now)),
-                    "refresh_due_in_secs": stored.as_ref().map(|t| self.ahead.due_at(key, t).saturating_sub(now)),
+                    "refresh_due_at": due,
+                    "refresh_due_in_secs": due.map(|due| due.saturating_sub(now)),
                     "calls_today": calls,
                     "daily_quota": self.daily_quota,
                     "quota_exhausted": used_up.is_some(),
+                    "quota_resets_at": used_up,
                     "quota_resets_in_secs": used_up.map(|until| until.saturating_sub(now)),
                 })
             })
@@ -75,6 +91,7 @@ impl HubHandler {
                 json!({
                     "appid": appid,
                     "verify_ticket_held": at.is_some(),
+                    "verify_ticket_at": at,
                     "verify_ticket_age_secs": at.map(|at| now.saturating_sub(at)),
                 })
             })
@@ -84,10 +101,86 @@ impl HubHandler {
             .last_errors()
             .into_iter()
             .map(|(appid, at, message)| {
-                json!({"appid": appid, "age_secs": now.saturating_sub(at), "message": message})
+                json!({"appid": appid, "at": at, "age_secs": now.saturating_sub(at), "message": message})
             })
             .collect();
-        json!({"now": now, "tokens": tokens, "components": components, "last_upstream_errors": errors})
+        json!({
+            "now": now,
+            "hub": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "started_at": self.started_at,
+                "uptime_secs": now.saturating_sub(self.started_at),
+            },
+            "store": self.store_json(now),
+            "quotas": self.quotas_json(&keys, now),
+            "tokens": tokens,
+            "components": components,
+            "last_upstream_errors": errors,
+        })
+    }
+
+    /// The store's kind, health since the hub started, and the replicas
+    /// it can tell of.
+    fn store_json(&self, now: u64) -> Value {
+        let (errors, last) = self.counts.store_health();
+        let last = last.map(|(at, message)| {
+            json!({"at": at, "age_secs": now.saturating_sub(at), "message": message})
+        });
+        // Asked after the health is read: a failure shows here as
+        // `replicas_error`, and in the health from the next page on.
+        let replicas = self.store.replicas();
+        json!({
+            "kind": self.store.kind(),
+            "errors": errors,
+            "last_error": last,
+            "replicas": replicas.as_ref().ok().copied().flatten(),
+            "replicas_error": replicas.err().map(|e| e.to_string()),
+        })
+    }
+
+    /// Per account and kind of call: the calls counted today (all
+    /// replicas), against the quota, the warning reached and how many of
+    /// its quotas WeChat answered used up. The configured accounts; over
+    /// a custom source, those of `served`.
+    fn quotas_json(&self, served: &[TokenKey], now: u64) -> Vec<Value> {
+        let day = wechat_day(now);
+        let mut accounts: Vec<&str> = match &self.appids {
+            Some(appids) => appids.iter().map(String::as_str).collect(),
+            None => served.iter().map(TokenKey::appid).collect(),
+        };
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut all = Vec::new();
+        for appid in accounts {
+            let kinds = self.quota_kinds(appid);
+            let used_up = exhausted_count(&*self.store, appid, kinds, now).ok();
+            for (i, kind) in kinds.iter().enumerate() {
+                let calls = self.store.counter(&counter_name(day, kind, appid)).ok();
+                all.push(json!({
+                    "appid": appid,
+                    "kind": kind,
+                    "calls_today": calls,
+                    "daily_quota": self.daily_quota,
+                    "warning_percent": calls.and_then(|n| warning(n, self.daily_quota)),
+                    "used_up": used_up.as_ref().map(|counts| counts[i].1),
+                    "resets_at": day_ends_at(now),
+                }));
+            }
+        }
+        all
+    }
+
+    /// The kinds of upstream call the hub makes for `appid`: a platform's
+    /// component token, its authorizers' tokens and tickets; an account's
+    /// token and tickets.
+    fn quota_kinds(&self, appid: &str) -> &'static [&'static str] {
+        const ACCOUNT: [&str; 2] = [KINDS[0], KINDS[1]];
+        const PLATFORM: [&str; 3] = [KINDS[2], KINDS[3], KINDS[1]];
+        if self.components.iter().any(|c| c == appid) {
+            &PLATFORM
+        } else {
+            &ACCOUNT
+        }
     }
 }
 
@@ -126,11 +219,7 @@ impl HubHandler {
         let now = self.ahead.clock.unix_secs();
         let mut all = Vec::new();
         for appid in self.appids.iter().flatten() {
-            let kinds: &[&'static str] = if self.components.contains(appid) {
-                &[KINDS[2], KINDS[3], KINDS[1]]
-            } else {
-                &KINDS[..2]
-            };
+            let kinds = self.quota_kinds(appid);
             let Ok(counts) = exhausted_count(&*self.store, appid, kinds, now) else {
                 continue;
             };
@@ -138,71 +227,4 @@ impl HubHandler {
         }
         all
     }
-}
-
-/// `text` with HTML's special characters escaped.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A cell: the value as text, `-` for none.
-fn cell(value: &Value) -> String {
-    let text = match value {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    format!("<td>{}</td>", escape(&text))
-}
-
-/// The status as a page: one table per section.
-fn html(status: &Value) -> String {
-    let table = |title: &str, rows: &Value, columns: &[&str]| {
-        let mut out = format!("<h2>{}</h2><table><tr>", escape(title));
-        for c in columns {
-            out.push_str(&format!("<th>{}</th>", escape(c)));
-        }
-        out.push_str("</tr>");
-        for row in rows.as_array().map_or(&[][..], Vec::as_slice) {
-            out.push_str("<tr>");
-            for c in columns {
-                out.push_str(&cell(&row[*c]));
-            }
-            out.push_str("</tr>");
-        }
-        out + "</table>"
-    };
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>wechat-hub status</title>\
-         <style>body{{font-family:sans-serif}}td,th{{padding:2px 8px;text-align:left}}</style>\
-         </head><body><h1>wechat-hub status</h1>{}{}{}</body></html>",
-        table(
-            "Tokens and tickets",
-            &status["tokens"],
-            &[
-                "key",
-                "held",
-                "age_secs",
-                "expires_in_secs",
-                "refresh_due_in_secs",
-                "calls_today",
-                "daily_quota",
-                "quota_exhausted",
-                "quota_resets_in_secs"
-            ],
-        ),
-        table(
-            "Third-party platforms",
-            &status["components"],
-            &["appid", "verify_ticket_held", "verify_ticket_age_secs"],
-        ),
-        table(
-            "Last upstream errors",
-            &status["last_upstream_errors"],
-            &["appid", "age_secs", "message"],
-        ),
-    )
 }

@@ -292,6 +292,45 @@ pub trait Store: Send + Sync + fmt::Debug {
         let _ = listener;
         Ok(None)
     }
+
+    /// What kind of store this is, for people: the hub's status page shows
+    /// it. `memory`, `file` and `redis` for the crate's own stores.
+    ///
+    /// Defaults to `custom`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::hub::{MemoryStore, Store};
+    ///
+    /// assert_eq!(MemoryStore::new().kind(), "memory");
+    /// ```
+    fn kind(&self) -> &str {
+        "custom"
+    }
+
+    /// How many hubs listen to this store's events ([`Store::watch`]),
+    /// this one included, if the store can tell with one cheap call: the
+    /// replicas the hub's status page shows. A store that one hub alone
+    /// uses answers `None`.
+    ///
+    /// Defaults to `None`.
+    ///
+    /// # Errors
+    ///
+    /// If the store cannot be asked.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::hub::{MemoryStore, Store};
+    ///
+    /// assert_eq!(MemoryStore::new().replicas()?, None);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    fn replicas(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -392,6 +431,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
         (**self).watch(listener)
+    }
+
+    fn kind(&self) -> &str {
+        (**self).kind()
+    }
+
+    fn replicas(&self) -> Result<Option<u64>> {
+        (**self).replicas()
     }
 }
 
@@ -637,6 +684,10 @@ impl Store for MemoryStore {
 
     fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
         Ok(Some(self.watchers.add(listener)))
+    }
+
+    fn kind(&self) -> &str {
+        "memory"
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
