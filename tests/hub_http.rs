@@ -87,7 +87,7 @@ fn value(text: &str, series: &str) -> f64 {
         .map_or(0.0, |v| v.parse().unwrap())
 }
 
-fn handler(fake: &FakeWechat) -> HubHandler {
+pub(crate) fn handler(fake: &FakeWechat) -> HubHandler {
     HubHandler::builder()
         .account(APPID, SECRET)
         .upstream(fake.url())

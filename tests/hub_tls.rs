@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use rustls::pki_types::pem::PemObject;
-use weixin::hub::{HubHandler, HubServer};
+use weixin::hub::HubServer;
 use weixin::testing::FakeWechat;
 use weixin::{Client, ErrorKind, HubSource, TokenKey, TransportKind};
 
 use crate::common::process::{self, run_hub, HubProcess, SECRET_ENV};
-use crate::common::{self, logs, APPID, SECRET};
-use crate::hub_http::Served;
+use crate::common::{self, logs, APPID};
+use crate::hub_http::{handler, Served};
 
 /// A CA of our own.
 struct Ca {
@@ -82,17 +82,45 @@ impl Files {
         std::fs::write(&self.cert, cert).unwrap();
         std::fs::write(&self.key, key).unwrap();
     }
+
+    /// hub.toml's lines for these files.
+    fn toml(&self) -> String {
+        format!(
+            "tls_cert_file = {:?}\ntls_key_file = {:?}",
+            self.cert, self.key
+        )
+    }
+}
+
+/// Two CAs and their files, the hub's files holding a certificate of the
+/// first: a certificate rotation to come.
+struct Rotation {
+    first: PathBuf,
+    second: PathBuf,
+    second_ca: Ca,
+    files: Files,
+}
+
+impl Rotation {
+    fn new(dir: &Path) -> Rotation {
+        let (first, second) = (Ca::new("first"), Ca::new("second"));
+        let files = Files::new(dir);
+        files.issue(&first, LOCAL);
+        Rotation {
+            first: first.write(dir, "first.pem"),
+            second: second.write(dir, "second.pem"),
+            second_ca: second,
+            files,
+        }
+    }
+
+    /// Writes a certificate of the second CA to the hub's files.
+    fn rotate(&self) {
+        self.files.issue(&self.second_ca, LOCAL);
+    }
 }
 
 const LOCAL: &[&str] = &["localhost", "127.0.0.1"];
-
-fn handler(fake: &FakeWechat) -> HubHandler {
-    HubHandler::builder()
-        .account(APPID, SECRET)
-        .upstream(fake.url())
-        .build()
-        .expect("handler")
-}
 
 /// A hub serving HTTPS with the certificate in `files`.
 fn tls_hub(fake: &FakeWechat, files: &Files) -> Served {
@@ -274,37 +302,30 @@ fn tls_certificate_for_another_name_is_refused() {
 #[test]
 fn tls_reload_serves_the_new_certificate_and_keeps_open_connections() {
     let fake = common::fake();
-    let dir = process::temp_dir("tls-reload");
-    let (first, second) = (Ca::new("first"), Ca::new("second"));
-    let (first_file, second_file) = (
-        first.write(&dir, "first.pem"),
-        second.write(&dir, "second.pem"),
-    );
-    let files = Files::new(&dir);
-    files.issue(&first, LOCAL);
-    let hub = tls_hub(&fake, &files);
+    let r = Rotation::new(&process::temp_dir("tls-reload"));
+    let hub = tls_hub(&fake, &r.files);
     let addr: SocketAddr = hub.url().trim_start_matches("https://").parse().unwrap();
 
-    let mut open = Raw::open(addr, &first_file);
+    let mut open = Raw::open(addr, &r.first);
     open.healthz();
-    let token = access_token(&client(&fake, &hub.url(), Some(&first_file))).unwrap();
+    let token = access_token(&client(&fake, &hub.url(), Some(&r.first))).unwrap();
     assert_tls_refused(
-        access_token(&client(&fake, &hub.url(), Some(&second_file))),
+        access_token(&client(&fake, &hub.url(), Some(&r.second))),
         "UnknownIssuer",
     );
 
-    files.issue(&second, LOCAL);
+    r.rotate();
     hub.server().reload_tls().expect("the new files parse");
 
     // New handshakes get the second CA's certificate...
-    let trusting_second = client(&fake, &hub.url(), Some(&second_file));
+    let trusting_second = client(&fake, &hub.url(), Some(&r.second));
     assert_eq!(
         access_token(&trusting_second).unwrap(),
         token,
         "the same hub"
     );
     assert_tls_refused(
-        access_token(&client(&fake, &hub.url(), Some(&first_file))),
+        access_token(&client(&fake, &hub.url(), Some(&r.first))),
         "UnknownIssuer",
     );
     // ...while a connection opened before the reload is still served.
@@ -317,17 +338,15 @@ fn tls_reload_from_broken_files_keeps_the_old_certificate() {
     logs::capture();
     let fake = common::fake();
     let dir = process::temp_dir("tls-broken");
-    let (first, second) = (Ca::new("kept"), Ca::new("unused"));
-    let first_file = first.write(&dir, "first.pem");
-    let files = Files::new(&dir);
-    files.issue(&first, LOCAL);
+    let r = Rotation::new(&dir);
+    let files = &r.files;
     let first_key = std::fs::read_to_string(&files.key).unwrap();
-    let hub = tls_hub(&fake, &files);
+    let hub = tls_hub(&fake, files);
     let cert_shown = files.cert.display().to_string();
     let key_shown = files.key.display().to_string();
 
     // A certificate cut in half.
-    let (second_cert, second_key) = second.server(LOCAL);
+    let (second_cert, second_key) = r.second_ca.server(LOCAL);
     std::fs::write(&files.cert, &second_cert[..second_cert.len() / 2]).unwrap();
     std::fs::write(&files.key, &second_key).unwrap();
     let err = hub.server().reload_tls().unwrap_err();
@@ -373,7 +392,7 @@ fn tls_reload_from_broken_files_keeps_the_old_certificate() {
         assert!(!line.contains(&key_body), "{line}");
     }
     // Still the first certificate.
-    let token = access_token(&client(&fake, &hub.url(), Some(&first_file)));
+    let token = access_token(&client(&fake, &hub.url(), Some(&r.first)));
     assert!(token.is_ok(), "{token:?}");
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 }
@@ -503,11 +522,7 @@ fn tls_hub_toml_takes_both_files_or_neither() {
     }
     // Both, naming a file that is not there.
     let path = dir.join("hub.toml");
-    let both = format!(
-        "tls_cert_file = {:?}\ntls_key_file = {:?}",
-        files.cert, files.key
-    );
-    std::fs::write(&path, hub_toml(&fake, &both)).unwrap();
+    std::fs::write(&path, hub_toml(&fake, &files.toml())).unwrap();
     let (code, _, err) = run_hub(&["--config", path.to_str().unwrap()], &[SECRET_ENV]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
@@ -523,20 +538,11 @@ fn tls_hub_toml_takes_both_files_or_neither() {
 fn tls_sighup_reloads_the_binarys_certificate() {
     let fake = common::fake();
     let dir = process::temp_dir("tls-sighup");
-    let (first, second) = (Ca::new("hup-first"), Ca::new("hup-second"));
-    let (first_file, second_file) = (
-        first.write(&dir, "first.pem"),
-        second.write(&dir, "second.pem"),
-    );
-    let files = Files::new(&dir);
-    files.issue(&first, LOCAL);
-    let both = format!(
-        "tls_cert_file = {:?}\ntls_key_file = {:?}",
-        files.cert, files.key
-    );
-    let hub = HubProcess::start(&dir, &hub_toml(&fake, &both), &[SECRET_ENV]);
+    let r = Rotation::new(&dir);
+    let files = &r.files;
+    let hub = HubProcess::start(&dir, &hub_toml(&fake, &files.toml()), &[SECRET_ENV]);
     assert!(hub.url.starts_with("https://127.0.0.1:"), "{}", hub.url);
-    let token = access_token(&client(&fake, &hub.url, Some(&first_file))).unwrap();
+    let token = access_token(&client(&fake, &hub.url, Some(&r.first))).unwrap();
 
     let hup = || {
         let status = std::process::Command::new("kill")
@@ -546,15 +552,15 @@ fn tls_sighup_reloads_the_binarys_certificate() {
             .unwrap();
         assert!(status.success());
     };
-    files.issue(&second, LOCAL);
+    r.rotate();
     hup();
     hub.wait_for_log("wechat-hub: tls certificate reloaded");
     assert_eq!(
-        access_token(&client(&fake, &hub.url, Some(&second_file))).unwrap(),
+        access_token(&client(&fake, &hub.url, Some(&r.second))).unwrap(),
         token
     );
     assert_tls_refused(
-        access_token(&client(&fake, &hub.url, Some(&first_file))),
+        access_token(&client(&fake, &hub.url, Some(&r.first))),
         "UnknownIssuer",
     );
 
@@ -570,7 +576,7 @@ fn tls_sighup_reloads_the_binarys_certificate() {
         "{logs}"
     );
     assert_eq!(
-        access_token(&client(&fake, &hub.url, Some(&second_file))).unwrap(),
+        access_token(&client(&fake, &hub.url, Some(&r.second))).unwrap(),
         token
     );
     assert_eq!(fake.count("/cgi-bin/token"), 1);

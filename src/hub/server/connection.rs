@@ -225,8 +225,13 @@ where
 }
 
 /// Answers a connection over the cap with 503 and closes it at once,
-/// without reading: refusing quickly beats queueing.
-pub(super) fn refuse(stream: TcpStream) {
+/// without reading: refusing quickly beats queueing. Over TLS it is only
+/// closed: a 503 in clear text would reach the client as a broken
+/// handshake, and a handshake is the work the cap saves.
+pub(super) fn refuse(stream: TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
     // ok because a client that cannot take the answer sees the close
     let _ = stream.try_write(
         b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

@@ -203,7 +203,8 @@ impl HubServer {
     }
 
     /// How many client connections may be open at once; a connection
-    /// beyond is answered 503 and closed at once, never queued.
+    /// beyond is answered 503 and closed at once, never queued (over TLS,
+    /// closed before the handshake).
     ///
     /// Defaults to 16,384 (mind the process's open-file limit).
     ///
@@ -495,7 +496,7 @@ async fn accept(
         let metrics = &shared.metrics;
         if metrics.open.get() >= shared.settings.max_connections as i64 {
             metrics.refused.inc();
-            connection::refuse(stream);
+            connection::refuse(stream, shared.tls.is_some());
             continue;
         }
         metrics.accepted.inc();
