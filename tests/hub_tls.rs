@@ -582,3 +582,34 @@ fn tls_sighup_reloads_the_binarys_certificate() {
     assert_eq!(fake.count("/cgi-bin/token"), 1);
     assert!(!hub.logs().contains("serving plain http"), "{}", hub.logs());
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn tls_cli_takes_the_hubs_ca_file() {
+    use crate::cli::Cli;
+    let fake = common::fake();
+    let dir = process::temp_dir("tls-cli");
+    let ca = Ca::new("cli");
+    let ca_file = ca.write(&dir, "ca.pem");
+    let files = Files::new(&dir);
+    files.issue(&ca, LOCAL);
+    let hub = tls_hub(&fake, &files);
+    let cli = || {
+        Cli::new()
+            .env("WECHAT_APPID", APPID)
+            .args(["--hub", &hub.url()])
+    };
+    let refused = cli().args(["token"]).run();
+    assert_eq!(refused.code, Some(3), "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "failed the tls handshake: tls: the server's certificate was refused: invalid peer certificate: UnknownIssuer"
+        ),
+        "{refused:?}"
+    );
+    let run = cli()
+        .args(["--hub-ca-file", ca_file.to_str().unwrap(), "token"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert_eq!(fake.count("/cgi-bin/token"), 1);
+}

@@ -135,6 +135,15 @@ impl HubSource {
                 })?;
             roots.push(ureq::tls::Certificate::from_der(&der).to_owned());
         }
+        // The CA file replaces the web PKI roots rather than adding to
+        // them: ureq 3 takes `RootCerts::WebPki` or `RootCerts::Specific`
+        // (a list of certificates), not both, and its maintainers point to
+        // a list holding every root wanted (algesten/ureq#994). The web
+        // PKI roots in the tree (webpki-roots) are trust anchors, not
+        // certificates to put in that list; their certificate form
+        // (webpki-root-certs) is a crate the core does not carry, and a
+        // connector of our own would copy ureq's rustls transport. A user
+        // who wants both puts both in the file.
         self.ca = Some(Arc::new(PrivateCa {
             file: path.to_path_buf(),
             roots,
