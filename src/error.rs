@@ -334,6 +334,10 @@ pub enum TransportKind {
     /// before the whole answer arrived: the server may have seen, and acted
     /// on, the request.
     Reset,
+    /// The TLS handshake failed: most often the server's certificate was
+    /// refused (signed by a CA not trusted, issued for another name,
+    /// expired). The detail says which.
+    Tls,
     /// Any other I/O or protocol failure.
     Other,
 }
@@ -778,6 +782,7 @@ impl Error {
                     TransportKind::Timeout => "timed out",
                     TransportKind::Connect => "could not connect",
                     TransportKind::Reset => "lost the connection",
+                    TransportKind::Tls => "failed the tls handshake",
                     TransportKind::Other => "transport failed",
                 };
                 write!(f, "request to {url} {what}")

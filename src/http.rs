@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet};
+use ureq::tls::{RootCerts, TlsConfig};
 use ureq::unversioned::multipart::{Form, Part};
 
 use crate::error::{redact_text, redact_url, Error, ErrorKind, Result, TransportKind};
@@ -97,9 +98,26 @@ impl Http {
         names: Arc<resolve::Names>,
     ) -> Http {
         Http {
-            agent: agent(connect_timeout, timeout, names),
+            agent: agent(connect_timeout, timeout, names, TlsConfig::default()),
             connect_timeout,
             timeout,
+        }
+    }
+
+    /// An agent of its own with the same timeouts, whose HTTPS trusts the
+    /// CA certificates `roots` (and not ureq's web PKI roots).
+    pub fn trusting(&self, roots: Vec<ureq::tls::Certificate<'static>>) -> Http {
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::from(roots))
+            .build();
+        Http {
+            agent: agent(
+                self.connect_timeout,
+                self.timeout,
+                resolve::Names::new(),
+                tls,
+            ),
+            ..self.clone()
         }
     }
 
@@ -185,8 +203,14 @@ impl Http {
 }
 
 /// The agent of an [`Http`]: its configuration and resolver, in one place.
-fn agent(connect_timeout: Duration, timeout: Duration, names: Arc<resolve::Names>) -> ureq::Agent {
+fn agent(
+    connect_timeout: Duration,
+    timeout: Duration,
+    names: Arc<resolve::Names>,
+    tls: TlsConfig,
+) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
+        .tls_config(tls)
         // Statuses are read by the parsers: WeChat and hubs put error
         // bodies on non-200 answers too.
         .http_status_as_error(false)
@@ -214,7 +238,12 @@ fn agent(connect_timeout: Duration, timeout: Duration, names: Arc<resolve::Names
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub fn bench_agent(connect_timeout: Duration, timeout: Duration) -> ureq::Agent {
-    agent(connect_timeout, timeout, resolve::Names::new())
+    agent(
+        connect_timeout,
+        timeout,
+        resolve::Names::new(),
+        TlsConfig::default(),
+    )
 }
 
 use ureq::http;
@@ -309,15 +338,13 @@ fn transport_error(e: ureq::Error, url: &str, limits: &Limits) -> Error {
             | std::io::ErrorKind::UnexpectedEof
             | std::io::ErrorKind::NotConnected => (TransportKind::Reset, io.kind().to_string()),
             _ => match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                Some(tls) => (
-                    TransportKind::Other,
-                    format!("tls: {}", redact_text(&tls.to_string())),
-                ),
+                Some(tls) => (TransportKind::Tls, tls_cause(tls)),
                 None => (TransportKind::Other, redact_text(&io.to_string())),
             },
         },
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => (
-            TransportKind::Other,
+        ureq::Error::Rustls(tls) => (TransportKind::Tls, tls_cause(tls)),
+        ureq::Error::Tls(_) | ureq::Error::Pem(_) => (
+            TransportKind::Tls,
             format!("tls: {}", redact_text(&tls_message(&e))),
         ),
         ureq::Error::Protocol(p) => (
@@ -343,6 +370,18 @@ fn transport_error(e: ureq::Error, url: &str, limits: &Limits) -> Error {
         url: url.to_string(),
     })
     .with_detail(cause)
+}
+
+/// What rustls says went wrong, saying first when it is the server's
+/// certificate that was refused.
+fn tls_cause(tls: &rustls::Error) -> String {
+    let words = redact_text(&tls.to_string());
+    match tls {
+        rustls::Error::InvalidCertificate(_) => {
+            format!("tls: the server's certificate was refused: {words}")
+        }
+        _ => format!("tls: {words}"),
+    }
 }
 
 /// A TLS failure's own words, without ureq's prefix.
@@ -430,7 +469,15 @@ mod tests {
         );
         assert_eq!(
             show(ureq::Error::Tls("no certificate")),
-            "request to http://h/p transport failed: tls: no certificate"
+            "request to http://h/p failed the tls handshake: tls: no certificate"
+        );
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(
+            show(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                unknown
+            ))),
+            "request to http://h/p failed the tls handshake: tls: the server's certificate was refused: invalid peer certificate: UnknownIssuer"
         );
         let client_limits = Limits {
             per_call: false,

@@ -190,7 +190,8 @@
 //!   A mini program's encrypted data ([`MiniProgram::decrypt_data`]).
 //!   The plain URL check ([`check_url`]) needs no feature.
 //! - `hub`: the `wechat-hub` binary and [`hub::HubServer`] (hyper on a small
-//!   tokio runtime of its own, `/metrics` through prometheus-client); the
+//!   tokio runtime of its own, HTTPS through tokio-rustls, `/metrics`
+//!   through prometheus-client); the
 //!   handler and stores in [`hub`] need no feature, and nothing else in the
 //!   SDK starts a runtime.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
@@ -273,6 +274,7 @@ mod oauth;
 mod open_data;
 mod options;
 mod origin;
+mod pem;
 mod response;
 mod secret;
 mod sign;

@@ -327,7 +327,7 @@ fn a_tls_failure_says_tls() {
         matches!(
             err.kind(),
             ErrorKind::Transport {
-                kind: TransportKind::Other,
+                kind: TransportKind::Tls,
                 ..
             }
         ),
@@ -335,7 +335,7 @@ fn a_tls_failure_says_tls() {
     );
     assert!(
         err.to_string().starts_with(&format!(
-            "GET /sns/auth: request to {url} transport failed: tls: "
+            "GET /sns/auth: request to {url} failed the tls handshake: tls: "
         )),
         "{err}"
     );

@@ -23,25 +23,32 @@ use crate::common::{self, APPID, SECRET};
 /// A `HubServer` run on a thread of its own; stopped and joined on drop.
 pub(crate) struct Served {
     addr: SocketAddr,
+    server: Arc<HubServer>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Served {
     pub(crate) fn start(server: HubServer) -> Served {
-        let addr = server.addr();
+        let server = Arc::new(server);
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || server.run(&flag));
+        let (flag, running) = (stop.clone(), server.clone());
+        let thread = std::thread::spawn(move || running.run(&flag));
         Served {
-            addr,
+            addr: server.addr(),
+            server,
             stop,
             thread: Some(thread),
         }
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.server.scheme(), self.server.addr())
+    }
+
+    /// The server, running: to reload its certificate.
+    pub(crate) fn server(&self) -> &HubServer {
+        &self.server
     }
 
     /// Sets the stop flag and waits for `run` to return.
@@ -80,7 +87,7 @@ fn value(text: &str, series: &str) -> f64 {
         .map_or(0.0, |v| v.parse().unwrap())
 }
 
-fn handler(fake: &FakeWechat) -> HubHandler {
+pub(crate) fn handler(fake: &FakeWechat) -> HubHandler {
     HubHandler::builder()
         .account(APPID, SECRET)
         .upstream(fake.url())

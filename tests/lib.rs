@@ -41,6 +41,8 @@ mod hub_server;
 mod hub_stable;
 #[cfg(feature = "hub")]
 mod hub_status;
+#[cfg(feature = "hub")]
+mod hub_tls;
 mod lineage_warning;
 mod login;
 mod project_files;

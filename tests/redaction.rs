@@ -221,7 +221,7 @@ fn clients_sources_tokens_and_errors_print_no_secret() {
         "could not fetch the wx_card ticket of",
         "(after 4 attempts)",
         "the client's timeout of 200ms was reached",
-        "transport failed: tls: ",
+        "failed the tls handshake: tls: ",
         "could not connect: connection refused",
         "store_unavailable",
         "secret=[redacted]",

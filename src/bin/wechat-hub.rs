@@ -29,6 +29,10 @@ names the environment variable that holds the secret):
                                      # password (any user) a browser opens /status
                                      # with; default: the bearer secret
     upstream = \"https://api.weixin.qq.com\"  # default; a fake WeChat for tests
+    tls_cert_file = \"/etc/wechat-hub/hub.crt\"  # optional, with tls_key_file: serve
+    tls_key_file = \"/etc/wechat-hub/hub.key\"   # HTTPS only (PEM: the certificate
+                                     # then its chain; its private key); both
+                                     # read again on SIGHUP
     workers = 64                     # default: requests waiting on the store or
                                      # WeChat at once (a blocking pool)
     max_connections = 16384          # default: more are answered 503 and closed
@@ -76,7 +80,10 @@ Prometheus text format (behind the bearer secret). POST
 /admin/rebuild_refresh_tokens {\"component_appid\": ...} rebuilds a platform's
 authorizer refresh tokens from WeChat's list after a store loss. SIGINT or SIGTERM stops
 it: no new connections, the requests in progress answered (within
-shutdown_timeout_secs), exit 0.
+shutdown_timeout_secs), exit 0. SIGHUP reads the TLS certificate and key again
+(a renewed certificate) without closing a connection; if they do not parse,
+the previous certificate is kept and the error logged. Without TLS on a
+non-loopback address it warns: tokens and the bearer travel in clear text.
 ";
 
 #[derive(Deserialize)]
@@ -88,6 +95,8 @@ struct Config {
     bearer_env: Option<String>,
     status_password_env: Option<String>,
     upstream: Option<String>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
     #[serde(default)]
     stable: bool,
     workers: Option<usize>,
@@ -199,6 +208,7 @@ fn run(args: Args) -> Result<(), String> {
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| format!("cannot read config {shown}: {e}"))?;
     let config: Config = toml::from_str(&text).map_err(|e| format!("bad config {shown}: {e}"))?;
+    let tls = tls_files(&config).map_err(|e| format!("bad config {shown}: {e}"))?;
     if config.accounts.is_empty() && config.components.is_empty() {
         return Err(format!(
             "bad config {shown}: no [[account]] and no [[component]]: the hub would serve nothing"
@@ -355,20 +365,53 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(secs) = config.shutdown_timeout_secs {
         server = server.shutdown_timeout(Duration::from_secs(secs));
     }
+    if let Some((cert, key)) = tls {
+        server = server.tls(cert, key).map_err(|e| e.to_string())?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
     }
+    // Registered with or without TLS: SIGHUP's default would end the hub.
+    let mut reloads = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(|e| format!("cannot handle signal SIGHUP: {e}"))?;
+    let reloads_handle = reloads.handle();
     eprintln!(
-        "wechat-hub: listening on http://{} ({} account(s), {} component(s), store: {store_note})",
+        "wechat-hub: listening on {}://{} ({} account(s), {} component(s), store: {store_note})",
+        server.scheme(),
         server.addr(),
         config.accounts.len(),
         config.components.len()
     );
-    server.run(&stop);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in reloads.forever() {
+                // A failure is logged by the server, naming the file.
+                if server.reload_tls().is_ok() && server.scheme() == "https" {
+                    eprintln!("wechat-hub: tls certificate reloaded");
+                }
+            }
+        });
+        server.run(&stop);
+        reloads_handle.close();
+    });
     eprintln!("wechat-hub: stopped");
     Ok(())
+}
+
+/// hub.toml's `tls_cert_file` and `tls_key_file`: both or neither.
+fn tls_files(config: &Config) -> Result<Option<(PathBuf, PathBuf)>, String> {
+    match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            Err("tls_cert_file is set but tls_key_file is not: give both or neither".into())
+        }
+        (None, Some(_)) => {
+            Err("tls_key_file is set but tls_cert_file is not: give both or neither".into())
+        }
+    }
 }
 
 #[cfg(feature = "redis")]

@@ -3,12 +3,14 @@
 //! elixir_wechat 0.4).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result, SourceKind};
-use crate::http::{with_query, Incoming, OutBody, Outgoing, SMALL_BODY_CAP};
+use crate::http::{with_query, Http, Incoming, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::origin::{without_userinfo, Origin};
 use crate::secret::Secret;
@@ -26,7 +28,13 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// non-success status without one, [`ErrorKind::Decode`] for a body that is
 /// not a valid success body or is larger than 64 KiB (read no further),
 /// [`ErrorKind::Transport`] when the hub cannot be reached in time or the
-/// connection is lost.
+/// connection is lost, with [`TransportKind::Tls`](crate::TransportKind::Tls)
+/// when its certificate is refused.
+///
+/// An `https://` hub's certificate is checked against Mozilla's web PKI
+/// roots (the client's own, built into the crate), or, for a hub whose
+/// certificate comes from a private CA, against the CAs of a
+/// [`ca_file`](HubSource::ca_file).
 ///
 /// # Example
 ///
@@ -40,6 +48,16 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 pub struct HubSource {
     base_url: String,
     bearer: Option<Secret>,
+    ca: Option<Arc<PrivateCa>>,
+}
+
+/// The CAs of a [`HubSource::ca_file`], and the agent that trusts them.
+struct PrivateCa {
+    file: PathBuf,
+    roots: Vec<ureq::tls::Certificate<'static>>,
+    /// Made at the first request from the client's agent (its timeouts),
+    /// then kept with its connections.
+    http: OnceLock<Http>,
 }
 
 impl HubSource {
@@ -59,6 +77,7 @@ impl HubSource {
         Ok(HubSource {
             base_url: origin.base_url().to_string(),
             bearer: None,
+            ca: None,
         })
     }
 
@@ -68,6 +87,69 @@ impl HubSource {
     pub fn bearer(mut self, secret: impl Into<Secret>) -> HubSource {
         self.bearer = Some(secret.into());
         self
+    }
+
+    /// Checks the hub's certificate against the CA certificates of the
+    /// PEM file at `path` (one CA, or a bundle), for a hub whose
+    /// certificate a private CA signed. The file is read now.
+    ///
+    /// The hub is then trusted through these CAs only, not the web PKI
+    /// roots: ureq takes either its built-in roots or a list of
+    /// certificates, and the built-in roots are not certificates it could
+    /// add to a list. To trust a public CA as well (while a hub moves to
+    /// a public certificate), put both in the file, e.g. your CA and the
+    /// system's bundle (`/etc/ssl/certs/ca-certificates.crt`).
+    ///
+    /// Defaults to the web PKI roots.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`] error naming the file if it cannot be
+    /// read, is not PEM, holds no certificate, or holds one that is not a
+    /// valid X.509 certificate.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let err = weixin::HubSource::new("https://hub.internal:4000")?
+    ///     .ca_file("/nonexistent/ca.pem")
+    ///     .unwrap_err();
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Config { .. }));
+    /// assert!(err.to_string().contains("certificate file /nonexistent/ca.pem"), "{err}");
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Result<HubSource> {
+        let path = path.as_ref();
+        let mut roots = Vec::new();
+        for (n, der) in crate::pem::certificates(path)?.into_iter().enumerate() {
+            // ureq drops a certificate it cannot parse without a word:
+            // check each here, where the error can name the file.
+            rustls::RootCertStore::empty()
+                .add(der.clone())
+                .map_err(|e| {
+                    Error::config(format!(
+                        "certificate file {}: certificate {} is not a usable CA certificate ({e})",
+                        path.display(),
+                        n + 1
+                    ))
+                })?;
+            roots.push(ureq::tls::Certificate::from_der(&der).to_owned());
+        }
+        // The CA file replaces the web PKI roots rather than adding to
+        // them: ureq 3 takes `RootCerts::WebPki` or `RootCerts::Specific`
+        // (a list of certificates), not both, and its maintainers point to
+        // a list holding every root wanted (algesten/ureq#994). The web
+        // PKI roots in the tree (webpki-roots) are trust anchors, not
+        // certificates to put in that list; their certificate form
+        // (webpki-root-certs) is a crate the core does not carry, and a
+        // connector of our own would copy ureq's rustls transport. A user
+        // who wants both puts both in the file.
+        self.ca = Some(Arc::new(PrivateCa {
+            file: path.to_path_buf(),
+            roots,
+            http: OnceLock::new(),
+        }));
+        Ok(self)
     }
 
     fn get(&self, path: &str, query: &[(&str, &str)], cx: &Context<'_>) -> Result<Incoming> {
@@ -96,7 +178,11 @@ impl HubSource {
         if let Some(secret) = &self.bearer {
             headers.push(("authorization", format!("Bearer {}", secret.expose())));
         }
-        cx.http().send(Outgoing {
+        let http = match &self.ca {
+            Some(ca) => ca.http.get_or_init(|| cx.http().trusting(ca.roots.clone())),
+            None => cx.http(),
+        };
+        http.send(Outgoing {
             method,
             url,
             headers,
@@ -275,6 +361,7 @@ impl fmt::Debug for HubSource {
         f.debug_struct("HubSource")
             .field("base_url", &self.base_url)
             .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
+            .field("ca_file", &self.ca.as_ref().map(|ca| &ca.file))
             .finish()
     }
 }

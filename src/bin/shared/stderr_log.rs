@@ -34,7 +34,11 @@ impl log::Log for StderrLog {
                 .iter()
                 .find_map(|prefix| message.strip_prefix(prefix))
                 .unwrap_or(&message);
-            eprintln!("{}: warning: {message}", self.program);
+            let level = match record.level() {
+                log::Level::Error => "error",
+                _ => "warning",
+            };
+            eprintln!("{}: {level}: {message}", self.program);
         }
     }
 

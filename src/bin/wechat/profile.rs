@@ -36,6 +36,15 @@ pub struct SourceArgs {
         value_name = "URL"
     )]
     hub: Option<String>,
+    /// Check an https hub's certificate against the CAs of this PEM file (a private CA) instead of the web PKI roots
+    #[arg(
+        long,
+        global = true,
+        env = "WECHAT_HUB_CA_FILE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    hub_ca_file: Option<PathBuf>,
     /// Read the app secret from FILE instead of $WECHAT_SECRET
     #[arg(long, global = true, value_name = "FILE")]
     secret_file: Option<PathBuf>,
@@ -95,6 +104,7 @@ struct ProfileConfig {
     hub: Option<String>,
     hub_bearer_env: Option<String>,
     hub_bearer_file: Option<PathBuf>,
+    hub_ca_file: Option<PathBuf>,
     secret_env: Option<String>,
     secret_file: Option<PathBuf>,
     base_url: Option<String>,
@@ -179,6 +189,7 @@ pub struct Profile {
     appid: Option<String>,
     hub: Option<String>,
     hub_bearer: SecretPlace,
+    hub_ca_file: Option<PathBuf>,
     secret: SecretPlace,
     base_url: Option<String>,
     /// Tokens of the secret from `/cgi-bin/token`, not `stable_token`.
@@ -207,6 +218,7 @@ impl Profile {
             appid: args.appid.clone().or(p.appid),
             hub: args.hub.clone().or(p.hub),
             hub_bearer: SecretPlace::of(p.hub_bearer_file, p.hub_bearer_env, "WECHAT_HUB_BEARER"),
+            hub_ca_file: args.hub_ca_file.clone().or(p.hub_ca_file),
             secret: SecretPlace::of(
                 args.secret_file.clone().or(p.secret_file),
                 p.secret_env,
@@ -276,6 +288,9 @@ impl Profile {
             let mut source = HubSource::new(hub.as_str())?;
             if let Some(bearer) = self.hub_bearer.read("hub bearer secret")? {
                 source = source.bearer(bearer);
+            }
+            if let Some(ca) = &self.hub_ca_file {
+                source = source.ca_file(ca)?;
             }
             builder = builder.token_source(source);
         } else if let Some(secret) = self.secret.read("app secret")? {

@@ -104,7 +104,8 @@ impl Activity {
     }
 }
 
-/// The socket, telling [`Activity`] when bytes arrive.
+/// The socket, telling [`Activity`] when bytes arrive (TLS records
+/// included: a handshake or a head under way is the same deadline).
 struct Watched {
     stream: TcpStream,
     activity: Arc<Activity>,
@@ -156,16 +157,34 @@ impl AsyncWrite for Watched {
 }
 
 /// Serves `stream` until the client closes it, a deadline passes, or the
-/// server stops (then the request in progress is finished first).
-pub(super) async fn serve(open: Open, stream: TcpStream, mut stop: watch::Receiver<bool>) {
-    let shared = &open.shared;
+/// server stops (then the request in progress is finished first). With
+/// TLS, the handshake comes first, within the head deadline.
+pub(super) async fn serve(open: Open, stream: TcpStream, stop: watch::Receiver<bool>) {
     // ok because a socket that refuses the option is served without it
     let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::new(shared.started));
-    let io = TokioIo::new(Watched {
+    let activity = Arc::new(Activity::new(open.shared.started));
+    let watched = Watched {
         stream,
         activity: activity.clone(),
-    });
+    };
+    let Some(tls) = open.shared.tls.clone() else {
+        return drive(open, watched, activity, stop).await;
+    };
+    let deadline = open.shared.settings.header_read_timeout;
+    // ok because a failed or slow handshake is the client's: dropping
+    // the socket is the whole answer (rustls has sent its alert)
+    if let Ok(Ok(stream)) = tokio::time::timeout(deadline, tls.acceptor().accept(watched)).await {
+        drive(open, stream, activity, stop).await;
+    }
+}
+
+/// hyper's HTTP/1.1 over `io`, with the head and idle deadlines.
+async fn drive<I>(open: Open, io: I, activity: Arc<Activity>, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = &open.shared;
+    let io = TokioIo::new(io);
     let service = {
         let (shared, activity) = (shared.clone(), activity.clone());
         service_fn(move |req| respond(shared.clone(), activity.clone(), req))
@@ -206,8 +225,13 @@ pub(super) async fn serve(open: Open, stream: TcpStream, mut stop: watch::Receiv
 }
 
 /// Answers a connection over the cap with 503 and closes it at once,
-/// without reading: refusing quickly beats queueing.
-pub(super) fn refuse(stream: TcpStream) {
+/// without reading: refusing quickly beats queueing. Over TLS it is only
+/// closed: a 503 in clear text would reach the client as a broken
+/// handshake, and a handshake is the work the cap saves.
+pub(super) fn refuse(stream: TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
     // ok because a client that cannot take the answer sees the close
     let _ = stream.try_write(
         b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

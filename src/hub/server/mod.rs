@@ -7,13 +7,16 @@
 //! - `respond.rs`: one request, handed to the handler on a bounded
 //!   blocking pool.
 //! - `metrics.rs`: `GET /metrics`.
+//! - `tls.rs`: HTTPS, its certificate reloaded in place.
 
 mod connection;
 mod metrics;
 mod respond;
+mod tls;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +28,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use super::handler::HubHandler;
 use crate::error::{Error, Result};
 use metrics::Metrics;
+use tls::Tls;
 
 /// How often [`HubServer::run`] looks at its stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -54,6 +58,11 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 ///   refused connections.
 /// - Each request is logged to stderr as `METHOD /path STATUS LATENCY`
 ///   (never a query, a header or a body: they carry tokens and secrets).
+/// - With [`tls`](HubServer::tls) it serves HTTPS only, its certificate
+///   reloaded by [`reload_tls`](HubServer::reload_tls) without closing a
+///   connection. Without it, listening on anything but loopback logs a
+///   warning when it starts: tokens and the bearer secret would cross the
+///   network in clear text.
 ///
 /// # Example
 ///
@@ -79,6 +88,7 @@ pub struct HubServer {
     addr: SocketAddr,
     handler: Arc<HubHandler>,
     settings: Settings,
+    tls: Option<Arc<Tls>>,
     /// `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -119,6 +129,8 @@ impl Default for Settings {
 struct Shared {
     handler: Arc<HubHandler>,
     settings: Settings,
+    /// HTTPS, if configured: every connection's handshake first.
+    tls: Option<Arc<Tls>>,
     metrics: Metrics,
     /// Permits to run the handler on the blocking pool.
     workers: Arc<Semaphore>,
@@ -165,6 +177,7 @@ impl HubServer {
             addr,
             handler: Arc::new(handler),
             settings: Settings::default(),
+            tls: None,
             runtime: Some(runtime),
         })
     }
@@ -190,7 +203,8 @@ impl HubServer {
     }
 
     /// How many client connections may be open at once; a connection
-    /// beyond is answered 503 and closed at once, never queued.
+    /// beyond is answered 503 and closed at once, never queued (over TLS,
+    /// closed before the handshake).
     ///
     /// Defaults to 16,384 (mind the process's open-file limit).
     ///
@@ -307,6 +321,90 @@ impl HubServer {
         self
     }
 
+    /// Serves HTTPS only, with the certificate chain of `cert_file` (PEM:
+    /// the server's certificate first, then its intermediates) and the
+    /// private key of `key_file` (PEM: PKCS#8, PKCS#1 or SEC1), over
+    /// rustls with its safe defaults (TLS 1.2 and 1.3). The files are read
+    /// now and again by [`reload_tls`](HubServer::reload_tls); they are
+    /// never printed.
+    ///
+    /// A handshake must end within the
+    /// [`header_read_timeout`](HubServer::header_read_timeout); a client
+    /// that fails it is disconnected.
+    ///
+    /// Defaults to plain HTTP.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error naming the
+    /// file if either cannot be read or holds no PEM certificate or
+    /// private key, and naming both if the key is not the certificate's.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?;
+    /// let err = server.tls("/nonexistent/hub.crt", "/nonexistent/hub.key").unwrap_err();
+    /// assert!(
+    ///     err.to_string().contains("cannot read certificate file /nonexistent/hub.crt"),
+    ///     "{err}"
+    /// );
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn tls(
+        mut self,
+        cert_file: impl AsRef<Path>,
+        key_file: impl AsRef<Path>,
+    ) -> Result<HubServer> {
+        self.tls = Some(Arc::new(Tls::load(cert_file.as_ref(), key_file.as_ref())?));
+        Ok(self)
+    }
+
+    /// Reads the [`tls`](HubServer::tls) files again and answers every
+    /// handshake from now on with the certificate and key they hold now,
+    /// while the server runs: the listener and open connections are kept.
+    /// `wechat-hub` calls it on SIGHUP. Without TLS it does nothing.
+    ///
+    /// # Errors
+    ///
+    /// The [`tls`](HubServer::tls) errors. The certificate in use is then
+    /// kept, and the error is also logged (`log::error!`) naming the file.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?;
+    /// assert!(server.reload_tls().is_ok(), "plain HTTP: nothing to reload");
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn reload_tls(&self) -> Result<()> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
+    }
+
+    /// `https` with [`tls`](HubServer::tls), else `http`: the scheme of
+    /// this hub's URL.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let handler = weixin::hub::HubHandler::builder().account("wx1", "s1").build()?;
+    /// let server = weixin::hub::HubServer::bind("127.0.0.1:0", handler)?;
+    /// assert_eq!(server.scheme(), "http");
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// The address it listens on.
     ///
     /// # Example
@@ -332,9 +430,16 @@ impl HubServer {
         let (Some(runtime), Some(listener)) = (&self.runtime, self.listener.lock().take()) else {
             return;
         };
+        if tls::clear_text_risk(self.addr, self.tls.is_some()) {
+            log::warn!(
+                "wechat hub: serving plain http on {}, not loopback: tokens and the bearer secret travel in clear text to anyone on the network path; configure tls (tls_cert_file and tls_key_file, HubServer::tls)",
+                self.addr
+            );
+        }
         let settings = self.settings.clone();
         let shared = Arc::new(Shared {
             handler: self.handler.clone(),
+            tls: self.tls.clone(),
             metrics: Metrics::new(self.handler.clone()),
             workers: Arc::new(Semaphore::new(settings.workers)),
             started: Instant::now(),
@@ -391,7 +496,7 @@ async fn accept(
         let metrics = &shared.metrics;
         if metrics.open.get() >= shared.settings.max_connections as i64 {
             metrics.refused.inc();
-            connection::refuse(stream);
+            connection::refuse(stream, shared.tls.is_some());
             continue;
         }
         metrics.accepted.inc();
@@ -443,6 +548,7 @@ impl fmt::Debug for HubServer {
             .field("body_timeout", &self.settings.body_timeout)
             .field("shutdown_timeout", &self.settings.shutdown_timeout)
             .field("log", &self.settings.log)
+            .field("tls", &self.tls.as_ref().map(|tls| tls.cert_file()))
             .finish_non_exhaustive()
     }
 }
