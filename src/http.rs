@@ -105,10 +105,10 @@ impl Http {
     }
 
     /// An agent of its own with the same timeouts, whose HTTPS trusts the
-    /// CA certificates `roots` (and not ureq's web PKI roots).
-    pub fn trusting(&self, roots: Vec<ureq::tls::Certificate<'static>>) -> Http {
+    /// web PKI roots and the CA certificates `extra`.
+    pub fn trusting(&self, extra: &[ureq::tls::Certificate<'static>]) -> Http {
         let tls = TlsConfig::builder()
-            .root_certs(RootCerts::from(roots))
+            .root_certs(RootCerts::from(web_pki_and(extra)))
             .build();
         Http {
             agent: agent(
@@ -436,6 +436,17 @@ fn push_encoded(url: &mut String, text: &str) {
     }
 }
 
+/// Mozilla's web PKI roots, as ureq trusts by default, followed by `extra`:
+/// ureq takes its own roots or a list of certificates, not both, so a CA of
+/// the user's own goes into a list that holds the web PKI roots too.
+fn web_pki_and(extra: &[ureq::tls::Certificate<'static>]) -> Vec<ureq::tls::Certificate<'static>> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()))
+        .chain(extra.iter().cloned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,6 +506,17 @@ mod tests {
         // Printed, not chained: a reporter walking the chain says it once.
         let e = transport_error(ureq::Error::HostNotFound, "http://h/p", &LIMITS);
         assert!(std::error::Error::source(&e).is_none());
+    }
+
+    #[test]
+    fn a_private_ca_is_trusted_beside_the_web_pki_roots_not_instead() {
+        let ca = ureq::tls::Certificate::from_der(b"not parsed here").to_owned();
+        let roots = web_pki_and(std::slice::from_ref(&ca));
+        let web_pki = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+        assert!(web_pki.len() > 100, "Mozilla's roots: {}", web_pki.len());
+        assert_eq!(roots.len(), web_pki.len() + 1);
+        assert_eq!(roots[0].der(), web_pki[0].as_ref());
+        assert_eq!(roots.last().unwrap().der(), b"not parsed here");
     }
 
     #[test]

@@ -32,9 +32,8 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// when its certificate is refused.
 ///
 /// An `https://` hub's certificate is checked against Mozilla's web PKI
-/// roots (the client's own, built into the crate), or, for a hub whose
-/// certificate comes from a private CA, against the CAs of a
-/// [`ca_file`](HubSource::ca_file).
+/// roots (built into the crate) and, for a hub whose certificate comes
+/// from a private CA, the CAs of a [`ca_file`](HubSource::ca_file).
 ///
 /// # Example
 ///
@@ -93,14 +92,10 @@ impl HubSource {
     /// PEM file at `path` (one CA, or a bundle), for a hub whose
     /// certificate a private CA signed. The file is read now.
     ///
-    /// The hub is then trusted through these CAs only, not the web PKI
-    /// roots: ureq takes either its built-in roots or a list of
-    /// certificates, and the built-in roots are not certificates it could
-    /// add to a list. To trust a public CA as well (while a hub moves to
-    /// a public certificate), put both in the file, e.g. your CA and the
-    /// system's bundle (`/etc/ssl/certs/ca-certificates.crt`).
+    /// The web PKI roots stay trusted beside them, so a hub moving from a
+    /// private CA to a public certificate (or back) is trusted throughout.
     ///
-    /// Defaults to the web PKI roots.
+    /// Defaults to the web PKI roots alone.
     ///
     /// # Errors
     ///
@@ -135,15 +130,6 @@ impl HubSource {
                 })?;
             roots.push(ureq::tls::Certificate::from_der(&der).to_owned());
         }
-        // The CA file replaces the web PKI roots rather than adding to
-        // them: ureq 3 takes `RootCerts::WebPki` or `RootCerts::Specific`
-        // (a list of certificates), not both, and its maintainers point to
-        // a list holding every root wanted (algesten/ureq#994). The web
-        // PKI roots in the tree (webpki-roots) are trust anchors, not
-        // certificates to put in that list; their certificate form
-        // (webpki-root-certs) is a crate the core does not carry, and a
-        // connector of our own would copy ureq's rustls transport. A user
-        // who wants both puts both in the file.
         self.ca = Some(Arc::new(PrivateCa {
             file: path.to_path_buf(),
             roots,
@@ -179,7 +165,7 @@ impl HubSource {
             headers.push(("authorization", format!("Bearer {}", secret.expose())));
         }
         let http = match &self.ca {
-            Some(ca) => ca.http.get_or_init(|| cx.http().trusting(ca.roots.clone())),
+            Some(ca) => ca.http.get_or_init(|| cx.http().trusting(&ca.roots)),
             None => cx.http(),
         };
         http.send(Outgoing {

@@ -36,7 +36,7 @@ pub struct SourceArgs {
         value_name = "URL"
     )]
     hub: Option<String>,
-    /// Check an https hub's certificate against the CAs of this PEM file (a private CA) instead of the web PKI roots
+    /// Check an https hub's certificate against the CAs of this PEM file (a private CA) as well as the web PKI roots
     #[arg(
         long,
         global = true,
