@@ -311,7 +311,8 @@ pub use http::bench_agent;
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use message::{
-    Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,
+    Article, Authorization, ComponentPush, Event, Message, MessageKind, PushFormat, Reply,
+    ReplyKind,
 };
 pub use miniprogram::{
     MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,
