@@ -595,6 +595,7 @@ impl fmt::Debug for AesKey {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::message::test_support::kind;
     use proptest::prelude::*;
 
     const TOKEN: &str = "t0ken";
@@ -605,13 +606,6 @@ mod tests {
 
     fn crypto() -> MessageCrypto {
         MessageCrypto::new(TOKEN, KEY, APP_ID).unwrap()
-    }
-
-    fn kind(err: Error) -> CallbackErrorKind {
-        match err.kind() {
-            ErrorKind::Callback(kind) => kind.clone(),
-            other => panic!("not a callback error: {other:?}"),
-        }
     }
 
     /// Decrypts `encrypted` with a correct signature, so that only the

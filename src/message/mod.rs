@@ -438,18 +438,36 @@ impl fmt::Debug for Message {
     }
 }
 
+/// What the unit tests of the push readers share.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::ErrorKind;
-    use crate::secret::Secret;
+pub(crate) mod test_support {
+    use std::collections::BTreeMap;
 
-    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    use crate::error::{CallbackErrorKind, Error, ErrorKind};
+
+    /// The callback error kind of `err`; any other error fails the test.
+    pub(crate) fn kind(err: Error) -> CallbackErrorKind {
+        match err.kind() {
+            ErrorKind::Callback(kind) => kind.clone(),
+            other => panic!("not a callback error: {other:?}"),
+        }
+    }
+
+    /// A field map from `(path, value)` pairs.
+    pub(crate) fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::fields;
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::secret::Secret;
 
     #[test]
     fn parses_a_text_message_in_cdata_or_plain_text() {

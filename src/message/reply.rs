@@ -310,70 +310,11 @@ impl Reply {
     /// ```
     pub fn to_xml(&self) -> Result<String> {
         check_articles(&self.kind, MAX_ARTICLES)?;
-        let mut xml = String::with_capacity(256);
-        // ok because writing to a String cannot fail
-        let _ = write!(
-            xml,
-            "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
-             <CreateTime>{}</CreateTime><MsgType>{}</MsgType>",
-            cdata(&self.to_user_name),
-            cdata(&self.from_user_name),
-            self.create_time,
-            cdata(self.kind.msg_type()),
-        );
-        match &self.kind {
-            ReplyKind::Text { content } => element(&mut xml, "Content", Some(content)),
-            ReplyKind::Image { media_id } => {
-                xml_wrap(&mut xml, "Image", |x| element(x, "MediaId", Some(media_id)));
-            }
-            ReplyKind::Voice { media_id } => {
-                xml_wrap(&mut xml, "Voice", |x| element(x, "MediaId", Some(media_id)));
-            }
-            ReplyKind::Video {
-                media_id,
-                title,
-                description,
-            } => xml_wrap(&mut xml, "Video", |x| {
-                element(x, "MediaId", Some(media_id));
-                element(x, "Title", title.as_deref());
-                element(x, "Description", description.as_deref());
-            }),
-            ReplyKind::Music {
-                title,
-                description,
-                music_url,
-                hq_music_url,
-                thumb_media_id,
-            } => xml_wrap(&mut xml, "Music", |x| {
-                element(x, "Title", title.as_deref());
-                element(x, "Description", description.as_deref());
-                element(x, "MusicUrl", music_url.as_deref());
-                element(x, "HQMusicUrl", hq_music_url.as_deref());
-                element(x, "ThumbMediaId", Some(thumb_media_id));
-            }),
-            ReplyKind::News { articles } => {
-                let _ = write!(xml, "<ArticleCount>{}</ArticleCount>", articles.len());
-                xml_wrap(&mut xml, "Articles", |x| {
-                    for article in articles {
-                        xml_wrap(x, "item", |x| {
-                            element(x, "Title", Some(&article.title));
-                            element(x, "Description", Some(&article.description));
-                            element(x, "PicUrl", Some(&article.pic_url));
-                            element(x, "Url", Some(&article.url));
-                        });
-                    }
-                });
-            }
-            ReplyKind::TransferCustomerService { kf_account } => {
-                if kf_account.is_some() {
-                    xml_wrap(&mut xml, "TransInfo", |x| {
-                        element(x, "KfAccount", kf_account.as_deref());
-                    });
-                }
-            }
-        }
-        xml.push_str("</xml>");
-        Ok(xml)
+        let mut xml = XmlSink(String::with_capacity(256));
+        xml.0.push_str("<xml>");
+        self.write_to(&mut xml);
+        xml.0.push_str("</xml>");
+        Ok(xml.0)
     }
 
     /// The reply as JSON, for a push that came in JSON (a mini program's):
@@ -402,72 +343,57 @@ impl Reply {
     /// ```
     pub fn to_json(&self) -> Result<String> {
         check_articles(&self.kind, MAX_ARTICLES)?;
-        Ok(JsonWriter::build(|o| {
-            o.string("ToUserName", &self.to_user_name)
-                .string("FromUserName", &self.from_user_name)
-                .number("CreateTime", self.create_time)
-                .string("MsgType", self.kind.msg_type());
-            match &self.kind {
-                ReplyKind::Text { content } => {
-                    o.string("Content", content);
-                }
-                ReplyKind::Image { media_id } => {
-                    o.object("Image", |o| {
-                        o.string("MediaId", media_id);
-                    });
-                }
-                ReplyKind::Voice { media_id } => {
-                    o.object("Voice", |o| {
-                        o.string("MediaId", media_id);
-                    });
-                }
-                ReplyKind::Video {
-                    media_id,
-                    title,
-                    description,
-                } => {
-                    o.object("Video", |o| {
-                        o.string("MediaId", media_id)
-                            .optional("Title", title.as_deref())
-                            .optional("Description", description.as_deref());
-                    });
-                }
-                ReplyKind::Music {
-                    title,
-                    description,
-                    music_url,
-                    hq_music_url,
-                    thumb_media_id,
-                } => {
-                    o.object("Music", |o| {
-                        o.optional("Title", title.as_deref())
-                            .optional("Description", description.as_deref())
-                            .optional("MusicUrl", music_url.as_deref())
-                            .optional("HQMusicUrl", hq_music_url.as_deref())
-                            .string("ThumbMediaId", thumb_media_id);
-                    });
-                }
-                ReplyKind::News { articles } => {
-                    o.number("ArticleCount", articles.len() as u64).objects(
-                        "Articles",
-                        articles,
-                        |o, article| {
-                            o.string("Title", &article.title)
-                                .string("Description", &article.description)
-                                .string("PicUrl", &article.pic_url)
-                                .string("Url", &article.url);
-                        },
-                    );
-                }
-                ReplyKind::TransferCustomerService { kf_account } => {
-                    if let Some(kf_account) = kf_account {
-                        o.object("TransInfo", |o| {
-                            o.string("KfAccount", kf_account);
-                        });
-                    }
+        Ok(JsonWriter::build(|o| self.write_to(o)))
+    }
+
+    /// Every member of the reply, in WeChat's order, to either format.
+    fn write_to(&self, o: &mut impl Sink) {
+        o.text("ToUserName", &self.to_user_name);
+        o.text("FromUserName", &self.from_user_name);
+        o.number("CreateTime", self.create_time);
+        o.text("MsgType", self.kind.msg_type());
+        match &self.kind {
+            ReplyKind::Text { content } => o.text("Content", content),
+            ReplyKind::Image { media_id } => o.nested("Image", |o| o.text("MediaId", media_id)),
+            ReplyKind::Voice { media_id } => o.nested("Voice", |o| o.text("MediaId", media_id)),
+            ReplyKind::Video {
+                media_id,
+                title,
+                description,
+            } => o.nested("Video", |o| {
+                o.text("MediaId", media_id);
+                o.optional("Title", title.as_deref());
+                o.optional("Description", description.as_deref());
+            }),
+            ReplyKind::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => o.nested("Music", |o| {
+                o.optional("Title", title.as_deref());
+                o.optional("Description", description.as_deref());
+                o.optional("MusicUrl", music_url.as_deref());
+                o.optional("HQMusicUrl", hq_music_url.as_deref());
+                o.text("ThumbMediaId", thumb_media_id);
+            }),
+            ReplyKind::News { articles } => {
+                o.number("ArticleCount", articles.len() as u64);
+                o.list("Articles", articles.len(), |o, i| {
+                    let article = &articles[i];
+                    o.text("Title", &article.title);
+                    o.text("Description", &article.description);
+                    o.text("PicUrl", &article.pic_url);
+                    o.text("Url", &article.url);
+                });
+            }
+            ReplyKind::TransferCustomerService { kf_account } => {
+                if let Some(kf_account) = kf_account {
+                    o.nested("TransInfo", |o| o.text("KfAccount", kf_account));
                 }
             }
-        }))
+        }
     }
 
     /// The reply in `format` ([`Reply::to_json`] for JSON, else
@@ -632,18 +558,69 @@ pub(crate) fn check_mini_program(kind: &ReplyKind) -> Result<()> {
     }
 }
 
-/// `<name>` + what `inner` writes + `</name>`.
-fn xml_wrap(xml: &mut String, name: &str, inner: impl FnOnce(&mut String)) {
-    let _ = write!(xml, "<{name}>");
-    inner(xml);
-    let _ = write!(xml, "</{name}>");
+/// Where a reply's members are written: one walk over a reply
+/// ([`Reply::write_to`]) serves the XML and the JSON writer.
+trait Sink {
+    /// A string member (CDATA in XML, escaped in JSON).
+    fn text(&mut self, name: &str, value: &str);
+    /// A number member.
+    fn number(&mut self, name: &str, value: u64);
+    /// A member holding the members `inner` writes.
+    fn nested(&mut self, name: &str, inner: impl FnOnce(&mut Self));
+    /// `count` items under `name`, the i-th written by `item`: XML's
+    /// `<name><item>..</item>..</name>`, JSON's `"name":[{..},..]`.
+    fn list(&mut self, name: &str, count: usize, item: impl FnMut(&mut Self, usize));
+    /// A string member when there is a value.
+    fn optional(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.text(name, value);
+        }
+    }
 }
 
-/// `<name>` + `value` as CDATA + `</name>`, or nothing for `None`.
-fn element(xml: &mut String, name: &str, value: Option<&str>) {
-    if let Some(value) = value {
+/// A reply's XML, written into the string.
+struct XmlSink(String);
+
+impl Sink for XmlSink {
+    fn text(&mut self, name: &str, value: &str) {
         // ok because writing to a String cannot fail
-        let _ = write!(xml, "<{name}>{}</{name}>", cdata(value));
+        let _ = write!(self.0, "<{name}>{}</{name}>", cdata(value));
+    }
+
+    fn number(&mut self, name: &str, value: u64) {
+        let _ = write!(self.0, "<{name}>{value}</{name}>");
+    }
+
+    fn nested(&mut self, name: &str, inner: impl FnOnce(&mut Self)) {
+        let _ = write!(self.0, "<{name}>");
+        inner(self);
+        let _ = write!(self.0, "</{name}>");
+    }
+
+    fn list(&mut self, name: &str, count: usize, mut item: impl FnMut(&mut Self, usize)) {
+        self.nested(name, |x| {
+            for i in 0..count {
+                x.nested("item", |x| item(x, i));
+            }
+        });
+    }
+}
+
+impl Sink for JsonWriter {
+    fn text(&mut self, name: &str, value: &str) {
+        self.string(name, value);
+    }
+
+    fn number(&mut self, name: &str, value: u64) {
+        JsonWriter::number(self, name, value);
+    }
+
+    fn nested(&mut self, name: &str, inner: impl FnOnce(&mut Self)) {
+        self.object(name, inner);
+    }
+
+    fn list(&mut self, name: &str, count: usize, item: impl FnMut(&mut Self, usize)) {
+        self.objects(name, count, item);
     }
 }
 
