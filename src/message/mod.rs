@@ -87,7 +87,9 @@ impl PushFormat {
 /// [`Message::fields`] give every field as sent, including those of kinds
 /// this crate does not model. Nested elements are flattened to paths joined
 /// with `/` (`ScanCodeInfo/ScanType`); the second and later siblings of the
-/// same name get an index (`PicList/item[2]/PicMd5Sum`).
+/// same name get an index (`PicList/item[2]/PicMd5Sum`). A JSON push
+/// ([`Message::parse_json`]) is flattened the same way, its arrays' second
+/// and later elements indexed like repeated elements (`List[2]/TemplateId`).
 ///
 /// `Debug` masks the values of `ComponentVerifyTicket`, `AuthorizationCode`
 /// and `PreAuthCode`.
