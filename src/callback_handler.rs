@@ -280,7 +280,7 @@ impl CallbackHandler {
     /// # Example
     ///
     /// ```
-    /// use weixin::{CallbackErrorKind, CallbackHandler, ErrorKind, Message, MessageKind, PushFormat};
+    /// use weixin::{CallbackErrorKind, CallbackHandler, ErrorKind, PushFormat};
     ///
     /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
     /// let handler = CallbackHandler::new(token.as_str()).format(PushFormat::Json);
