@@ -11,15 +11,17 @@ use crate::callback::verify_signature;
 use crate::clock::Clock;
 use crate::crypto::{KeyUsed, MessageCrypto};
 use crate::error::{CallbackErrorKind, Error, ErrorKind, Result};
-use crate::message::{Message, ReplyKind, MAX_XML_BYTES};
+use crate::message::{check_mini_program, Message, PushFormat, ReplyKind, MAX_XML_BYTES};
 use crate::secret::Secret;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const XML: &str = "application/xml; charset=utf-8";
+const JSON: &str = "application/json; charset=utf-8";
 
-/// Answers WeChat's callbacks for one official account, third-party
-/// platform or WeCom app: the URL check, and pushes in plaintext,
-/// compatible or safe mode.
+/// Answers WeChat's callbacks for one official account, mini program,
+/// third-party platform or WeCom app: the URL check, and pushes in
+/// plaintext, compatible or safe mode, in XML or JSON
+/// ([`CallbackHandler::format`]).
 ///
 /// [`CallbackHandler::handle`] takes the request's method, query string
 /// and body, and:
@@ -35,10 +37,12 @@ const XML: &str = "application/xml; charset=utf-8";
 /// 3. checks every signature present (`msg_signature` over the ciphertext
 ///    is the one an encrypted push needs, `signature` the one a plaintext
 ///    push needs), decrypts under the current EncodingAESKey or the
-///    previous one, and parses the [`Message`];
+///    previous one, and parses the [`Message`] from XML or JSON (the
+///    envelope `{"ToUserName","Encrypt"}` and the message inside it alike);
 /// 4. hands it to your closure, and answers its reply, addressed back to
-///    the sender and encrypted in the same mode under the key that
-///    decrypted the push, or `success` when it has none.
+///    the sender, in the format of the push and encrypted in the same mode
+///    under the key that decrypted the push, or `success` when it has
+///    none.
 ///
 /// It does no I/O and holds no lock: share one handler between threads.
 ///
@@ -121,6 +125,8 @@ pub struct CallbackHandler {
     accept_plaintext: bool,
     timestamp_window: Option<Duration>,
     clock: Clock,
+    format: PushFormat,
+    mini_program: bool,
 }
 
 /// What to answer WeChat: a status, a content type and a body, and the
@@ -142,8 +148,12 @@ pub struct CallbackResponse {
 enum Opened {
     /// The URL check, answered with this body.
     UrlCheck(String),
-    /// A push, and how its reply must be sealed.
-    Push { message: Message, sealing: Sealing },
+    /// A push, the format it came in, and how its reply must be sealed.
+    Push {
+        message: Message,
+        format: PushFormat,
+        sealing: Sealing,
+    },
 }
 
 /// How a reply goes out: in the mode the push came in.
@@ -247,7 +257,98 @@ impl CallbackHandler {
             accept_plaintext: false,
             timestamp_window: None,
             clock: Clock::system(),
+            format: PushFormat::Detect,
+            mini_program: false,
         }
+    }
+
+    /// The data format of the account's pushes, as configured on its
+    /// platform next to the encryption mode: [`PushFormat::Xml`],
+    /// [`PushFormat::Json`] (a mini program or mini game set to JSON,
+    /// Channels, WeChat Shop), or [`PushFormat::Detect`] to tell each
+    /// push's format from its body. A push in the other format is refused
+    /// (400, [`CallbackErrorKind::Json`] or [`CallbackErrorKind::Xml`]).
+    ///
+    /// The reply goes out in the push's format. A JSON push comes from a
+    /// mini program, mini game or Channels, never an official account, so
+    /// its reply follows a mini program's rules (see
+    /// [`CallbackHandler::mini_program`]). The URL check is the same in
+    /// both formats.
+    ///
+    /// Defaults to [`PushFormat::Detect`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{CallbackErrorKind, CallbackHandler, ErrorKind, PushFormat};
+    ///
+    /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
+    /// let handler = CallbackHandler::new(token.as_str()).format(PushFormat::Json);
+    /// let signature = weixin::sha1_sorted(&[&token, "1714037059", "486452656"]);
+    /// let query = format!("signature={signature}&timestamp=1714037059&nonce=486452656");
+    /// let body = r#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
+    ///     "CreateTime":1714037059,"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#;
+    ///
+    /// let response = handler.handle("POST", &query, body.as_bytes(), |message| {
+    ///     assert_eq!(message.field("debug_str"), Some("hello world"));
+    ///     assert_eq!(message.create_time(), Some(1714037059));
+    ///     Ok(None)
+    /// });
+    /// assert_eq!((response.status(), response.body()), (200, "success"));
+    ///
+    /// // An XML push to a JSON handler is refused.
+    /// let refused = handler.handle("POST", &query, b"<xml><MsgType>text</MsgType></xml>", |_| Ok(None));
+    /// assert_eq!(refused.status(), 400);
+    /// assert!(matches!(
+    ///     refused.error().unwrap().kind(),
+    ///     ErrorKind::Callback(CallbackErrorKind::Json(_))
+    /// ));
+    /// ```
+    pub fn format(mut self, format: PushFormat) -> CallbackHandler {
+        self.format = format;
+        self
+    }
+
+    /// Whether the account is a mini program (or mini game), whose passive
+    /// replies WeChat limits to `transfer_customer_service` (handing the
+    /// user's message to customer service): any other reply your closure
+    /// returns is refused with 500
+    /// ([`CallbackErrorKind::MiniProgramReply`]) instead of being sent and
+    /// dropped by WeChat. Answer such a user with a customer service
+    /// message through the API, and `Ok(None)` here.
+    ///
+    /// A push in JSON follows these rules whatever this says: only mini
+    /// programs, mini games and Channels push JSON.
+    ///
+    /// Defaults to `false`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{CallbackErrorKind, CallbackHandler, ErrorKind, Reply, ReplyKind};
+    ///
+    /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
+    /// let handler = CallbackHandler::new(token.as_str()).mini_program(true);
+    /// let signature = weixin::sha1_sorted(&[&token, "1", "n"]);
+    /// let query = format!("signature={signature}&timestamp=1&nonce=n");
+    /// let body = b"<xml><ToUserName>gh_1</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>help</Content></xml>";
+    ///
+    /// let refused = handler.handle("POST", &query, body, |_| Ok(Some(ReplyKind::text("hi"))));
+    /// assert_eq!(refused.status(), 500);
+    /// assert_eq!(
+    ///     refused.error().unwrap().kind(),
+    ///     &ErrorKind::Callback(CallbackErrorKind::MiniProgramReply { msg_type: "text" })
+    /// );
+    ///
+    /// let transfer = ReplyKind::TransferCustomerService { kf_account: None };
+    /// let response = handler.handle("POST", &query, body, |_| Ok(Some(transfer.clone())));
+    /// assert_eq!(Reply::parse(response.body())?.kind(), &transfer);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn mini_program(mut self, mini_program: bool) -> CallbackHandler {
+        self.mini_program = mini_program;
+        self
     }
 
     /// Whether an [`encrypted`](CallbackHandler::encrypted) handler also
@@ -359,20 +460,20 @@ impl CallbackHandler {
     ///
     /// # Responses
     ///
-    /// 200 with the reply (`application/xml`), `success` or the URL check's
-    /// `echostr` (`text/plain`). Otherwise, with the error in
+    /// 200 with the reply (`application/xml`, or `application/json` for a
+    /// JSON push), `success` or the URL check's `echostr` (`text/plain`). Otherwise, with the error in
     /// [`CallbackResponse::error`], checked in this order:
     ///
     /// | status | error ([`ErrorKind::Callback`] unless said) |
     /// | --- | --- |
     /// | 405 | [`MethodNotAllowed`](CallbackErrorKind::MethodNotAllowed): not `GET` or `POST` |
-    /// | 413 | [`XmlTooLarge`](CallbackErrorKind::XmlTooLarge): a body over 1 MiB |
+    /// | 413 | [`XmlTooLarge`](CallbackErrorKind::XmlTooLarge) (or [`JsonTooLarge`](CallbackErrorKind::JsonTooLarge) for a JSON body): a body over 1 MiB |
     /// | 400 | [`MissingParameter`](CallbackErrorKind::MissingParameter): no `timestamp`, `nonce` or (URL check) `echostr`; [`Utf8`](CallbackErrorKind::Utf8): a parameter or the body is not UTF-8 |
     /// | 403 | [`StaleTimestamp`](CallbackErrorKind::StaleTimestamp) (with a window); [`BadSignature`](CallbackErrorKind::BadSignature): `signature` does not match |
-    /// | 400, 403, 500 | [`MissingParameter`](CallbackErrorKind::MissingParameter): no `msg_signature` (encrypted) or `signature` (plaintext); [`NotEncrypted`](CallbackErrorKind::NotEncrypted) (403); [`ErrorKind::Config`] (500): an encrypted push to a plaintext handler, which answers only a compatible-mode push, from its plaintext copy (after the XML errors below) |
+    /// | 400, 403, 500 | [`MissingParameter`](CallbackErrorKind::MissingParameter): no `msg_signature` (encrypted) or `signature` (plaintext); [`NotEncrypted`](CallbackErrorKind::NotEncrypted) (403); [`ErrorKind::Config`] (500): an encrypted push to a plaintext handler, which answers only a compatible-mode push, from its plaintext copy (after the XML or JSON errors below) |
     /// | 403 | [`BadSignature`](CallbackErrorKind::BadSignature): `msg_signature` does not match |
-    /// | 400 | the decryption errors of [`MessageCrypto::decrypt_encrypted`] other than [`AppIdMismatch`](CallbackErrorKind::AppIdMismatch), which is 403; the XML errors of [`Message::parse`] ([`XmlDoctype`](CallbackErrorKind::XmlDoctype) included) |
-    /// | 500 | `on_message`'s error; [`NotReplyable`](CallbackErrorKind::NotReplyable) or [`ArticleCount`](CallbackErrorKind::ArticleCount) for its reply (see [`Message::reply`]) |
+    /// | 400 | the decryption errors of [`MessageCrypto::decrypt_encrypted`] other than [`AppIdMismatch`](CallbackErrorKind::AppIdMismatch), which is 403; the XML errors of [`Message::parse`] ([`XmlDoctype`](CallbackErrorKind::XmlDoctype) included), or for a JSON body (see [`CallbackHandler::format`]) those of [`Message::parse_json`] ([`JsonTooDeep`](CallbackErrorKind::JsonTooDeep) included), for the envelope and the message in it |
+    /// | 500 | `on_message`'s error; [`NotReplyable`](CallbackErrorKind::NotReplyable) or [`ArticleCount`](CallbackErrorKind::ArticleCount) for its reply (see [`Message::reply`]); [`MiniProgramReply`](CallbackErrorKind::MiniProgramReply) for a reply a mini program does not take (see [`CallbackHandler::mini_program`]) |
     ///
     /// # Example
     ///
@@ -413,17 +514,22 @@ impl CallbackHandler {
     where
         F: FnOnce(&Message) -> Result<Option<ReplyKind>>,
     {
-        let (message, sealing) = match self.open(method, query, body) {
+        let (message, format, sealing) = match self.open(method, query, body) {
             Ok(Opened::UrlCheck(echo)) => return CallbackResponse::ok(TEXT, echo),
-            Ok(Opened::Push { message, sealing }) => (message, sealing),
+            Ok(Opened::Push {
+                message,
+                format,
+                sealing,
+            }) => (message, format, sealing),
             Err(error) => return CallbackResponse::refused(error),
         };
         let answer = on_message(&message).and_then(|reply| match reply {
-            Some(kind) => self.seal(&message, kind, &sealing).map(Some),
+            Some(kind) => self.seal(&message, kind, format, &sealing).map(Some),
             None => Ok(None),
         });
         match answer {
-            Ok(Some(xml)) => CallbackResponse::ok(XML, xml),
+            Ok(Some(reply)) if format == PushFormat::Json => CallbackResponse::ok(JSON, reply),
+            Ok(Some(reply)) => CallbackResponse::ok(XML, reply),
             Ok(None) => CallbackResponse::ok(TEXT, "success".into()),
             Err(error) => CallbackResponse::failed(error),
         }
@@ -435,8 +541,12 @@ impl CallbackHandler {
         if !is_get && !method.eq_ignore_ascii_case("POST") {
             return Err(Error::callback(CallbackErrorKind::MethodNotAllowed));
         }
+        let format = self.format.of(body);
         if body.len() > Self::MAX_BODY_BYTES {
-            return Err(Error::callback(CallbackErrorKind::XmlTooLarge));
+            return Err(Error::callback(match format {
+                PushFormat::Json => CallbackErrorKind::JsonTooLarge,
+                _ => CallbackErrorKind::XmlTooLarge,
+            }));
         }
         let query = Query::new(query);
         let timestamp = query.require("timestamp")?;
@@ -475,14 +585,16 @@ impl CallbackHandler {
             }
             (None, true, Some(crypto)) => {
                 let msg_signature = msg_signature.ok_or_else(|| missing("msg_signature"))?;
-                let (xml, key) = crypto.decrypt_keyed(&msg_signature, &timestamp, &nonce, body)?;
+                let (text, key) =
+                    crypto.decrypt_in(format, &msg_signature, &timestamp, &nonce, body)?;
                 let sealing = Sealing::Encrypted {
                     key,
                     timestamp,
                     nonce,
                 };
                 Ok(Opened::Push {
-                    message: Message::parse(&xml)?,
+                    message: Message::parse_as(&text, format)?,
+                    format,
                     sealing,
                 })
             }
@@ -491,12 +603,13 @@ impl CallbackHandler {
             // A safe-mode push has none (an official account signs it with
             // `signature` too): only the key can read it.
             (None, true, None) => {
-                let message = Message::parse(body)?;
+                let message = Message::parse_as(body, format)?;
                 if message.msg_type().is_none() {
                     return Err(no_key());
                 }
                 Ok(Opened::Push {
                     message,
+                    format,
                     sealing: Sealing::Plain,
                 })
             }
@@ -505,7 +618,8 @@ impl CallbackHandler {
             }
             (None, false, _) if signature.is_none() => Err(missing("signature")),
             (None, false, _) => Ok(Opened::Push {
-                message: Message::parse(body)?,
+                message: Message::parse_as(body, format)?,
+                format,
                 sealing: Sealing::Plain,
             }),
         }
@@ -531,19 +645,31 @@ impl CallbackHandler {
         }
     }
 
-    /// The reply to `message`, addressed, dated and sealed as the push came.
-    fn seal(&self, message: &Message, kind: ReplyKind, sealing: &Sealing) -> Result<String> {
-        let xml = message
+    /// The reply to `message`, addressed, dated, written and sealed as the
+    /// push came.
+    fn seal(
+        &self,
+        message: &Message,
+        kind: ReplyKind,
+        format: PushFormat,
+        sealing: &Sealing,
+    ) -> Result<String> {
+        if self.mini_program || format == PushFormat::Json {
+            check_mini_program(&kind)?;
+        }
+        let reply = message
             .reply(kind)?
             .create_time(self.clock.unix_secs())
-            .to_xml()?;
+            .to_format(format)?;
         match sealing {
-            Sealing::Plain => Ok(xml),
+            Sealing::Plain => Ok(reply),
             Sealing::Encrypted {
                 key,
                 timestamp,
                 nonce,
-            } => self.crypto()?.encrypt_keyed(*key, &xml, timestamp, nonce),
+            } => self
+                .crypto()?
+                .encrypt_keyed(*key, format, &reply, timestamp, nonce),
         }
     }
 }
@@ -563,7 +689,7 @@ impl CallbackResponse {
         let status = match error.kind() {
             ErrorKind::Callback(kind) => match kind {
                 CallbackErrorKind::MethodNotAllowed => 405,
-                CallbackErrorKind::XmlTooLarge => 413,
+                CallbackErrorKind::XmlTooLarge | CallbackErrorKind::JsonTooLarge => 413,
                 CallbackErrorKind::BadSignature
                 | CallbackErrorKind::StaleTimestamp
                 | CallbackErrorKind::NotEncrypted
@@ -603,8 +729,9 @@ impl CallbackResponse {
         self.status
     }
 
-    /// The `Content-Type`: `application/xml; charset=utf-8` for a reply,
-    /// `text/plain; charset=utf-8` for anything else.
+    /// The `Content-Type`: `application/xml; charset=utf-8` for a reply to
+    /// an XML push, `application/json; charset=utf-8` for a reply to a JSON
+    /// one, `text/plain; charset=utf-8` for anything else.
     ///
     /// # Example
     ///

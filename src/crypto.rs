@@ -17,7 +17,7 @@ use base64::Engine;
 
 use crate::callback::{sha1_sorted, verify_sorted};
 use crate::error::{CallbackErrorKind, Error, Result};
-use crate::message::{cdata, parse_fields};
+use crate::message::{cdata, json_error, parse_fields, parse_json_fields, JsonWriter, PushFormat};
 use crate::secret::Secret;
 
 type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
@@ -180,9 +180,11 @@ impl MessageCrypto {
     }
 
     /// Checks and decrypts a push whose POST `body` is WeChat's encrypted
-    /// XML (`<xml><ToUserName>..</ToUserName><Encrypt>..</Encrypt></xml>`),
-    /// returning the decrypted XML to hand to
-    /// [`Message::parse`](crate::Message::parse).
+    /// XML (`<xml><ToUserName>..</ToUserName><Encrypt>..</Encrypt></xml>`)
+    /// or JSON (`{"ToUserName":"..","Encrypt":".."}`, a mini program's in
+    /// JSON mode; told by [`PushFormat::Detect`]), returning the decrypted
+    /// message to hand to [`Message::parse`](crate::Message::parse) or
+    /// [`Message::parse_json`](crate::Message::parse_json).
     ///
     /// `msg_signature`, `timestamp` and `nonce` are the query parameters of
     /// the push. The signature is checked before anything is decrypted.
@@ -190,9 +192,11 @@ impl MessageCrypto {
     /// # Errors
     ///
     /// All of kind [`ErrorKind::Callback`](crate::ErrorKind::Callback): the
-    /// XML errors of [`Message::parse`](crate::Message::parse) for the body
-    /// (and [`CallbackErrorKind::Xml`] when it has no `Encrypt`), then those
-    /// of [`MessageCrypto::decrypt_encrypted`].
+    /// errors of [`Message::parse`](crate::Message::parse) or
+    /// [`Message::parse_json`](crate::Message::parse_json) for the body
+    /// (and [`CallbackErrorKind::Xml`] or [`CallbackErrorKind::Json`] when
+    /// it has no `Encrypt`), then those of
+    /// [`MessageCrypto::decrypt_encrypted`].
     ///
     /// # Example
     ///
@@ -245,10 +249,28 @@ impl MessageCrypto {
         nonce: &str,
         body: &str,
     ) -> Result<(String, KeyUsed)> {
-        let mut fields = parse_fields(body)?;
-        let encrypted = fields
-            .remove("Encrypt")
-            .ok_or_else(|| crate::message::xml_error("encrypted body without <Encrypt>"))?;
+        let format = PushFormat::Detect.of(body.as_bytes());
+        self.decrypt_in(format, msg_signature, timestamp, nonce, body)
+    }
+
+    /// [`MessageCrypto::decrypt_keyed`] of a body in `format` (XML for
+    /// anything but JSON).
+    pub(crate) fn decrypt_in(
+        &self,
+        format: PushFormat,
+        msg_signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        body: &str,
+    ) -> Result<(String, KeyUsed)> {
+        let encrypted = match format {
+            PushFormat::Json => parse_json_fields(body)?
+                .remove("Encrypt")
+                .ok_or_else(|| json_error("encrypted body without \"Encrypt\""))?,
+            _ => parse_fields(body)?
+                .remove("Encrypt")
+                .ok_or_else(|| crate::message::xml_error("encrypted body without <Encrypt>"))?,
+        };
         self.decrypt_encrypted_keyed(msg_signature, timestamp, nonce, &encrypted)
     }
 
@@ -370,15 +392,61 @@ impl MessageCrypto {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn encrypt(&self, reply: &str, timestamp: &str, nonce: &str) -> Result<String> {
-        self.encrypt_keyed(KeyUsed::Current, reply, timestamp, nonce)
+        self.encrypt_keyed(KeyUsed::Current, PushFormat::Xml, reply, timestamp, nonce)
     }
 
-    /// [`MessageCrypto::encrypt`] under the given key: the reply to a push
-    /// goes out under the key that opened it. The previous key falls back
-    /// to the current one when there is none.
+    /// Encrypts a passive reply to a JSON push (for example
+    /// [`Reply::to_json`]) and returns the whole body to answer with:
+    /// `{"Encrypt":"..","MsgSignature":"..","TimeStamp":..,"Nonce":".."}`,
+    /// the envelope WeChat documents for a mini program's safe mode.
+    /// `TimeStamp` is a JSON number when `timestamp` is one written plainly
+    /// (WeChat's example), a string otherwise; the signature covers its text
+    /// either way.
+    ///
+    /// Each call draws a fresh random 16-byte prefix, as
+    /// [`MessageCrypto::encrypt`] does.
+    ///
+    /// [`Reply::to_json`]: crate::Reply::to_json
+    ///
+    /// # Errors
+    ///
+    /// Those of [`MessageCrypto::encrypt`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{Message, MessageCrypto};
+    ///
+    /// # fn env(name: &str, example: &str) -> String {
+    /// #     std::env::var(name).unwrap_or_else(|_| example.to_string())
+    /// # }
+    /// let crypto = MessageCrypto::new(
+    ///     env("WECHAT_TOKEN", "t0ken"),
+    ///     env("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+    ///     "wx123",
+    /// )?;
+    /// let body = crypto.encrypt_json(r#"{"demo_resp":"good luck"}"#, "1713424427", "415670741")?;
+    /// assert!(body.ends_with(r#","TimeStamp":1713424427,"Nonce":"415670741"}"#));
+    /// let envelope = Message::parse_json(&body)?;
+    /// let signature = envelope.field("MsgSignature").unwrap();
+    /// assert_eq!(
+    ///     crypto.decrypt(signature, "1713424427", "415670741", &body)?,
+    ///     r#"{"demo_resp":"good luck"}"#
+    /// );
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn encrypt_json(&self, reply: &str, timestamp: &str, nonce: &str) -> Result<String> {
+        self.encrypt_keyed(KeyUsed::Current, PushFormat::Json, reply, timestamp, nonce)
+    }
+
+    /// [`MessageCrypto::encrypt`] or [`MessageCrypto::encrypt_json`] under
+    /// the given key: the reply to a push goes out under the key that
+    /// opened it, in the push's format. The previous key falls back to the
+    /// current one when there is none.
     pub(crate) fn encrypt_keyed(
         &self,
         key: KeyUsed,
+        format: PushFormat,
         reply: &str,
         timestamp: &str,
         nonce: &str,
@@ -392,6 +460,17 @@ impl MessageCrypto {
             .map_err(|e| Error::config(format!("random number generator failed: {e}")))?;
         let encrypted = self.seal_with(key, random, reply)?;
         let signature = sha1_sorted(&[self.token.expose(), timestamp, nonce, &encrypted]);
+        if format == PushFormat::Json {
+            return Ok(JsonWriter::build(|o| {
+                o.string("Encrypt", &encrypted)
+                    .string("MsgSignature", &signature);
+                match timestamp.parse::<u64>() {
+                    Ok(number) if number.to_string() == timestamp => o.number("TimeStamp", number),
+                    _ => o.string("TimeStamp", timestamp),
+                };
+                o.string("Nonce", nonce);
+            }));
+        }
         Ok(format!(
             "<xml><Encrypt>{}</Encrypt><MsgSignature>{}</MsgSignature>\
              <TimeStamp>{}</TimeStamp><Nonce>{}</Nonce></xml>",
@@ -516,6 +595,7 @@ impl fmt::Debug for AesKey {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::message::test_support::kind;
     use proptest::prelude::*;
 
     const TOKEN: &str = "t0ken";
@@ -526,13 +606,6 @@ mod tests {
 
     fn crypto() -> MessageCrypto {
         MessageCrypto::new(TOKEN, KEY, APP_ID).unwrap()
-    }
-
-    fn kind(err: Error) -> CallbackErrorKind {
-        match err.kind() {
-            ErrorKind::Callback(kind) => kind.clone(),
-            other => panic!("not a callback error: {other:?}"),
-        }
     }
 
     /// Decrypts `encrypted` with a correct signature, so that only the
@@ -808,7 +881,7 @@ mod tests {
         );
 
         let reply = rotated
-            .encrypt_keyed(KeyUsed::Previous, "<xml/>", "1", "n")
+            .encrypt_keyed(KeyUsed::Previous, PushFormat::Xml, "<xml/>", "1", "n")
             .unwrap();
         let encrypted = &parse_fields(&reply).unwrap()["Encrypt"];
         assert_eq!(opened(&old, encrypted).unwrap().0, "<xml/>");
@@ -817,12 +890,84 @@ mod tests {
         assert!(opened(&crypto(), encrypted).is_err());
         // Without a previous key, "previous" is the current one.
         let reply = crypto()
-            .encrypt_keyed(KeyUsed::Previous, "<xml/>", "1", "n")
+            .encrypt_keyed(KeyUsed::Previous, PushFormat::Xml, "<xml/>", "1", "n")
             .unwrap();
         let encrypted = &parse_fields(&reply).unwrap()["Encrypt"];
         assert_eq!(
             opened(&crypto(), encrypted).unwrap(),
             ("<xml/>".to_string(), KeyUsed::Current)
+        );
+    }
+
+    /// WeChat's own example for a mini program in safe mode with JSON
+    /// (token `AAAAA`, an EncodingAESKey of 43 `A`s): the push it documents
+    /// opens, and the reply it documents is what the crate seals.
+    #[test]
+    fn matches_the_documented_json_vectors() {
+        let doc = MessageCrypto::new("AAAAA", "A".repeat(43), "wxba5fad812f8e6fb9").unwrap();
+        let encrypted = "+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04=";
+        let body = format!(
+            "{{\n  \"ToUserName\": \"gh_97417a04a28d\",\n  \"Encrypt\": \"{encrypted}\"\n}}"
+        );
+        let opened = doc
+            .decrypt(
+                "046e02f8204d34f8ba5fa3b1db94908f3df2e9b3",
+                "1714112445",
+                "415670741",
+                &body,
+            )
+            .unwrap();
+        assert_eq!(
+            opened,
+            r#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","CreateTime":1714112445,"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#
+        );
+
+        let sealed = doc
+            .seal(*b"707722b803182950", r#"{"demo_resp":"good luck"}"#)
+            .unwrap();
+        assert_eq!(
+            sealed,
+            "ELGduP2YcVatjqIS+eZbp80MNLoAUWvzzyJxgGzxZO/5sAvd070Bs6qrLARC9nVHm48Y4hyRbtzve1L32tmxSQ=="
+        );
+        assert_eq!(
+            sha1_sorted(&["AAAAA", "1713424427", "415670741", &sealed]),
+            "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1"
+        );
+    }
+
+    #[test]
+    fn the_json_envelope_is_wechats_with_a_numeric_timestamp_when_it_is_one() {
+        let crypto = crypto();
+        let body = crypto.encrypt_json("{}", "1713424427", "n\"once").unwrap();
+        let fields = parse_json_fields(&body).unwrap();
+        let encrypted = &fields["Encrypt"];
+        assert_eq!(
+            body,
+            format!(
+                r#"{{"Encrypt":"{encrypted}","MsgSignature":"{}","TimeStamp":1713424427,"Nonce":"n\"once"}}"#,
+                sha1_sorted(&[TOKEN, "1713424427", "n\"once", encrypted])
+            )
+        );
+        assert_eq!(
+            crypto
+                .decrypt(&fields["MsgSignature"], "1713424427", "n\"once", &body)
+                .unwrap(),
+            "{}"
+        );
+        // Not a plain number: a string, so that its text is what was signed.
+        for timestamp in ["0017", "1.5", "soon", "18446744073709551616"] {
+            let body = crypto.encrypt_json("{}", timestamp, "n").unwrap();
+            assert!(
+                body.contains(&format!(r#""TimeStamp":"{timestamp}""#)),
+                "{body}"
+            );
+        }
+        let err = crypto
+            .decrypt("0", "1", "n", r#"{"ToUserName":"gh_1"}"#)
+            .unwrap_err();
+        assert_eq!(
+            kind(err),
+            CallbackErrorKind::Json("encrypted body without \"Encrypt\"".into())
         );
     }
 

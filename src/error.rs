@@ -371,6 +371,14 @@ pub enum CallbackErrorKind {
     /// The XML document (or the request body that carries it) is larger
     /// than allowed.
     XmlTooLarge,
+    /// The JSON push (a mini program's, say) is malformed or not the
+    /// expected shape: not one object, or two values for one field.
+    Json(String),
+    /// The JSON nests deeper than allowed.
+    JsonTooDeep,
+    /// The JSON document (or the request body that carries it) is larger
+    /// than allowed.
+    JsonTooLarge,
     /// The request's method is neither `GET` (the URL check) nor `POST` (a
     /// push).
     MethodNotAllowed,
@@ -391,6 +399,13 @@ pub enum CallbackErrorKind {
         count: usize,
         /// How many WeChat takes here.
         max: usize,
+    },
+    /// A passive reply of a type a mini program does not take: it takes
+    /// `transfer_customer_service` only (send anything else through the
+    /// customer service message API).
+    MiniProgramReply {
+        /// The reply's `MsgType`.
+        msg_type: &'static str,
     },
 }
 
@@ -837,6 +852,9 @@ impl fmt::Display for CallbackErrorKind {
             CallbackErrorKind::XmlDoctype => f.write_str("xml with a DOCTYPE is refused"),
             CallbackErrorKind::XmlTooDeep => f.write_str("xml nests too deep"),
             CallbackErrorKind::XmlTooLarge => f.write_str("xml document is too large"),
+            CallbackErrorKind::Json(why) => write!(f, "malformed json: {why}"),
+            CallbackErrorKind::JsonTooDeep => f.write_str("json nests too deep"),
+            CallbackErrorKind::JsonTooLarge => f.write_str("json document is too large"),
             CallbackErrorKind::MethodNotAllowed => {
                 f.write_str("method not allowed: use GET for the URL check, POST for pushes")
             }
@@ -855,6 +873,11 @@ impl fmt::Display for CallbackErrorKind {
             CallbackErrorKind::ArticleCount { count, max } => write!(
                 f,
                 "a news reply has {count} articles; WeChat takes 1 to {max} here"
+            ),
+            CallbackErrorKind::MiniProgramReply { msg_type } => write!(
+                f,
+                "a mini program takes no passive {msg_type} reply, only \
+                 transfer_customer_service: send it as a customer service message"
             ),
         }
     }

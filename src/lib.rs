@@ -88,9 +88,9 @@
 //! of WeChat's pushes in one call, for any HTTP framework: the request's
 //! method, query string and body in, a status, content type and body out.
 //! It answers the URL check, checks signatures (and an optional replay
-//! window), decrypts in compatible and safe mode, hands your closure a
-//! typed [`Message`], and answers its [`ReplyKind`] in the mode the push
-//! came in. [`ComponentPushHandler`] is what a third-party platform without
+//! window), decrypts in compatible and safe mode, reads XML or a mini
+//! program's JSON, hands your closure a typed [`Message`], and answers its
+//! [`ReplyKind`] in the mode and format the push came in. [`ComponentPushHandler`] is what a third-party platform without
 //! a hub does with its notifications.
 //!
 //! # Users' logins
@@ -313,7 +313,8 @@ pub use http::bench_agent;
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use message::{
-    Article, Authorization, ComponentPush, Event, Message, MessageKind, Reply, ReplyKind,
+    Article, Authorization, ComponentPush, Event, Message, MessageKind, PushFormat, Reply,
+    ReplyKind,
 };
 pub use miniprogram::{
     MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,

@@ -6,6 +6,8 @@ mod common;
 mod base_url;
 #[cfg(feature = "crypto")]
 mod callback;
+#[cfg(feature = "crypto")]
+mod callback_json;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod chaos;
 #[cfg(feature = "cli")]

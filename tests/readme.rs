@@ -59,3 +59,69 @@ fn the_readme_shows_this_example() {
         "README.md's \"Testing your own code\" must show tests/readme.rs's example verbatim"
     );
 }
+
+/// The README's mini program example (feature `crypto`), run as a test and
+/// checked to be in the README verbatim.
+#[cfg(feature = "crypto")]
+mod mini_program {
+    // README mini program start
+    use weixin::{CallbackHandler, MessageCrypto, MessageKind, PushFormat, ReplyKind};
+
+    /// A mini program's push server: safe mode, data format JSON.
+    fn mini_program_handler() -> weixin::Result<CallbackHandler> {
+        let env =
+            |name: &str, example: &str| std::env::var(name).unwrap_or_else(|_| example.into());
+        let crypto = MessageCrypto::new(
+            env("WECHAT_TOKEN", "AAAAA"),
+            env("WECHAT_ENCODING_AES_KEY", &"A".repeat(43)),
+            env("WECHAT_APPID", "wxba5fad812f8e6fb9"),
+        )?;
+        Ok(CallbackHandler::encrypted(crypto).format(PushFormat::Json))
+    }
+
+    #[test]
+    fn wechats_example_push_in_json_safe_mode() -> Result<(), Box<dyn std::error::Error>> {
+        // The push WeChat's documentation shows, as your HTTP framework hands it over.
+        let query = "timestamp=1714112445&nonce=415670741&encrypt_type=aes\
+            &msg_signature=046e02f8204d34f8ba5fa3b1db94908f3df2e9b3";
+        let body = concat!(
+            r#"{"ToUserName":"gh_97417a04a28d","Encrypt":"+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/"#,
+            r#"Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7v"#,
+            r#"JVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8E"#,
+            r#"ajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04="}"#,
+        );
+        let response = mini_program_handler()?.handle("POST", query, body.as_bytes(), |message| {
+            Ok(match message.kind() {
+                // A user writing to customer service: hand it to an agent. This is
+                // the one passive reply a mini program takes; it goes out as JSON.
+                MessageKind::Text { .. } => {
+                    Some(ReplyKind::TransferCustomerService { kf_account: None })
+                }
+                _ => {
+                    assert_eq!(message.field("Event"), Some("debug_demo"));
+                    assert_eq!(message.field("debug_str"), Some("hello world"));
+                    None
+                }
+            })
+        });
+        assert_eq!((response.status(), response.body()), (200, "success"));
+        Ok(())
+    }
+    // README mini program end
+
+    #[test]
+    fn the_readme_shows_this_example() {
+        let source = include_str!("readme.rs");
+        let start = source.find("// README mini program start\n").unwrap();
+        let end = source.find("    // README mini program end").unwrap();
+        let example: String = source[start + "// README mini program start\n".len()..end]
+            .lines()
+            .map(|line| format!("{}\n", line.strip_prefix("    ").unwrap_or(line)))
+            .collect();
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&format!("```rust\n{example}```")),
+            "README.md's mini program example must show tests/readme.rs's verbatim"
+        );
+    }
+}

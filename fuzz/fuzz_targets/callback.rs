@@ -1,7 +1,8 @@
 //! Feeds arbitrary requests to `CallbackHandler`, end to end: query string
-//! and body in, an answer out. Every request must be answered (never a
-//! panic), with a status that matches its error, and every reply the
-//! handler sends must read back as the reply the application gave.
+//! and body in, an answer out, in XML and JSON (a mini program's). Every
+//! request must be answered (never a panic), with a status that matches
+//! its error, and every reply the handler sends must read back as the
+//! reply the application gave.
 #![no_main]
 
 use std::cell::RefCell;
@@ -9,7 +10,7 @@ use std::cell::RefCell;
 use libfuzzer_sys::fuzz_target;
 use weixin::{
     sha1_sorted, CallbackHandler, CallbackResponse, ErrorKind, Message, MessageCrypto, MessageKind,
-    Reply, ReplyKind,
+    PushFormat, Reply, ReplyKind,
 };
 
 const TOKEN: &str = "t0ken";
@@ -23,10 +24,16 @@ fn crypto() -> MessageCrypto {
         .expect("fixed keys are valid")
 }
 
-/// Answers text with text (any content, `]]>` included) and events with
-/// as many articles as the event's key is long, so that replies WeChat
-/// would refuse are produced too.
+/// Answers text with text (any content, `]]>` included; a mini program
+/// refuses it), a `Kf` field with a transfer to that agent, and events
+/// with as many articles as the event's key is long, so that replies
+/// WeChat would refuse are produced too.
 fn reply_to(message: &Message) -> Option<ReplyKind> {
+    if let Some(agent) = message.field("Kf") {
+        return Some(ReplyKind::TransferCustomerService {
+            kf_account: Some(agent.to_string()),
+        });
+    }
     match message.kind() {
         MessageKind::Text { content } => Some(ReplyKind::text(content.as_str())),
         MessageKind::Event(_) => {
@@ -63,10 +70,11 @@ fn handle(
     (response, given)
 }
 
-/// The reply a 200 carries, opened as WeChat would.
-fn sent_reply(response: &CallbackResponse, encrypted: bool) -> Reply {
-    let xml = if encrypted {
-        let envelope = Message::parse(response.body()).unwrap();
+/// The reply a 200 carries, opened as WeChat would, in the push's format.
+fn sent_reply(response: &CallbackResponse, encrypted: bool, json: bool) -> Reply {
+    let parse = if json { Message::parse_json } else { Message::parse };
+    let text = if encrypted {
+        let envelope = parse(response.body()).unwrap();
         crypto()
             .decrypt(
                 envelope.field("MsgSignature").unwrap(),
@@ -78,14 +86,24 @@ fn sent_reply(response: &CallbackResponse, encrypted: bool) -> Reply {
     } else {
         response.body().to_string()
     };
-    Reply::parse(&xml).unwrap()
+    if json {
+        assert_eq!(response.content_type(), "application/json; charset=utf-8");
+        Reply::parse_json(&text).unwrap()
+    } else {
+        Reply::parse(&text).unwrap()
+    }
 }
 
 /// A reply the application gave must go out as given, or be refused.
-fn check_reply(response: &CallbackResponse, given: Option<Option<ReplyKind>>, encrypted: bool) {
+fn check_reply(
+    response: &CallbackResponse,
+    given: Option<Option<ReplyKind>>,
+    encrypted: bool,
+    json: bool,
+) {
     match given {
         Some(Some(kind)) if response.status() == 200 => {
-            assert_eq!(sent_reply(response, encrypted).kind(), &kind);
+            assert_eq!(sent_reply(response, encrypted, json).kind(), &kind);
         }
         Some(None) => assert_eq!(response.body(), "success"),
         _ => {}
@@ -103,6 +121,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let query = String::from_utf8_lossy(query);
     let method = ["GET", "POST", "post", "PUT"][usize::from(mode >> 4) % 4];
+    // Bit 2 picks the format of the modes that build a push (the body's
+    // own first byte decides the rest, with `Detect`).
+    let json = mode & 4 != 0;
+    let format = if json { PushFormat::Json } else { PushFormat::Xml };
     match mode % 3 {
         // Anything at all, to a handler of either kind.
         0 => {
@@ -118,8 +140,9 @@ fuzz_target!(|data: &[u8]| {
         1 => {
             let signature = sha1_sorted(&[TOKEN, "1", "n"]);
             let query = format!("signature={signature}&timestamp=1&nonce=n&{query}");
-            let (response, given) = handle(&CallbackHandler::new(TOKEN), "POST", &query, body);
-            check_reply(&response, given, false);
+            let handler = CallbackHandler::new(TOKEN).format(format);
+            let (response, given) = handle(&handler, "POST", &query, body);
+            check_reply(&response, given, false, json);
         }
         // Any plaintext, encrypted under the current or the previous key and
         // correctly signed: decryption, parsing and the sealing of the reply.
@@ -139,10 +162,14 @@ fuzz_target!(|data: &[u8]| {
             let msg_signature = sha1_sorted(&[TOKEN, "1", "n", &encrypted]);
             let query =
                 format!("timestamp=1&nonce=n&encrypt_type=aes&msg_signature={msg_signature}");
-            let body = format!("<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>");
-            let handler = CallbackHandler::encrypted(crypto());
+            let body = if json {
+                format!("{{\"ToUserName\":\"gh_1\",\"Encrypt\":\"{encrypted}\"}}")
+            } else {
+                format!("<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>")
+            };
+            let handler = CallbackHandler::encrypted(crypto()).format(format);
             let (response, given) = handle(&handler, "POST", &query, body.as_bytes());
-            check_reply(&response, given, true);
+            check_reply(&response, given, true, json);
         }
     }
 });

@@ -37,22 +37,27 @@ fuzz_target!(|data: &[u8]| {
     };
     let crypto = crypto();
     match mode % 4 {
-        // Untrusted XML straight into the push parser (plain mode).
+        // Untrusted XML and JSON straight into the push parsers (plain
+        // mode).
         0 => {
-            if let Ok(xml) = std::str::from_utf8(rest) {
-                let _ = Message::parse(xml);
+            if let Ok(text) = std::str::from_utf8(rest) {
+                let _ = Message::parse(text);
+                let _ = Message::parse_json(text);
             }
         }
-        // An untrusted body with a correct signature over whatever its
-        // Encrypt field holds: envelope parsing, base64, decryption.
+        // An untrusted body (an XML or a JSON envelope) with a correct
+        // signature over whatever its Encrypt field holds: envelope
+        // parsing, base64, decryption.
         1 => {
             if let Ok(body) = std::str::from_utf8(rest) {
                 let _ = crypto.decrypt("0", "1", "n", body);
-                if let Ok(message) = Message::parse(body) {
+                let envelope = Message::parse(body).or_else(|_| Message::parse_json(body));
+                if let Ok(message) = envelope {
                     if let Some(encrypted) = message.field("Encrypt") {
                         let sig = sha1_sorted(&[TOKEN, "1", "n", encrypted]);
-                        if let Ok(xml) = crypto.decrypt(&sig, "1", "n", body) {
-                            let _ = Message::parse(&xml);
+                        if let Ok(text) = crypto.decrypt(&sig, "1", "n", body) {
+                            let _ = Message::parse(&text);
+                            let _ = Message::parse_json(&text);
                         }
                     }
                 }
@@ -74,8 +79,9 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap();
             let encrypted = STANDARD.encode(&plaintext);
             let sig = sha1_sorted(&[TOKEN, "1", "n", &encrypted]);
-            if let Ok(xml) = crypto.decrypt_encrypted(&sig, "1", "n", &encrypted) {
-                let _ = Message::parse(&xml);
+            if let Ok(text) = crypto.decrypt_encrypted(&sig, "1", "n", &encrypted) {
+                let _ = Message::parse(&text);
+                let _ = Message::parse_json(&text);
             }
         }
         // Any reply must survive an encrypt/decrypt round trip unchanged.

@@ -1,11 +1,13 @@
-//! Push messages WeChat sends to the developer's server, parsed from XML,
-//! and the passive replies sent back.
+//! Push messages WeChat sends to the developer's server, parsed from XML
+//! or JSON, and the passive replies sent back.
 //!
-//! - [`Message`] (here): a push with every field it carried;
+//! - [`Message`] (here): a push with every field it carried, and
+//!   [`PushFormat`];
 //! - `kind`: its typed view ([`MessageKind`], [`Event`], [`ComponentPush`]);
 //! - `reply`: passive replies ([`Reply`], [`ReplyKind`], [`Article`]);
-//! - `xml`: the one XML reader, with its limits.
+//! - `xml` and `json`: the one reader of each format, with its limits.
 
+mod json;
 mod kind;
 mod reply;
 mod xml;
@@ -15,13 +17,68 @@ use std::fmt;
 
 use crate::error::{CallbackErrorKind, Error, Result};
 
+pub(crate) use json::{json_error, parse_json_fields, JsonWriter};
 pub use kind::{Authorization, ComponentPush, Event, MessageKind};
-pub(crate) use reply::{check_articles, MAX_ARTICLES};
+pub(crate) use reply::{check_articles, check_mini_program, MAX_ARTICLES};
 pub use reply::{Article, Reply, ReplyKind};
 pub(crate) use xml::{cdata, parse_fields, xml_error, MAX_XML_BYTES};
 
 /// Field names whose values are credentials, masked in `Debug`.
 const SENSITIVE_FIELDS: &[&str] = &["ComponentVerifyTicket", "AuthorizationCode", "PreAuthCode"];
+
+/// The data format of an account's pushes, as configured next to its
+/// encryption mode: official accounts push XML; mini programs and mini
+/// games choose XML or JSON; Channels and WeChat Shop push JSON.
+///
+/// Replies go out in the format the push came in.
+///
+/// # Example
+///
+/// ```
+/// use weixin::PushFormat;
+///
+/// assert_eq!(PushFormat::default(), PushFormat::Detect);
+/// assert_eq!(PushFormat::Detect.of(b" {\"MsgType\":\"text\"}"), PushFormat::Json);
+/// assert_eq!(PushFormat::Detect.of(b"<xml></xml>"), PushFormat::Xml);
+/// assert_eq!(PushFormat::Xml.of(b"{}"), PushFormat::Xml);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushFormat {
+    /// XML (`<xml>...</xml>`), the only format of official accounts.
+    Xml,
+    /// JSON (`{...}`), with the same field names as the XML.
+    Json,
+    /// Either, told from the body: JSON when its first character other
+    /// than whitespace is `{`, XML otherwise.
+    #[default]
+    Detect,
+}
+
+impl PushFormat {
+    /// The format `body` is read in: this one, or for
+    /// [`PushFormat::Detect`] the one the body starts with (never
+    /// `Detect`). Only leading whitespace is looked at.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::PushFormat;
+    ///
+    /// assert_eq!(PushFormat::Detect.of(b"\r\n {}"), PushFormat::Json);
+    /// assert_eq!(PushFormat::Detect.of(b""), PushFormat::Xml);
+    /// assert_eq!(PushFormat::Json.of(b"<xml/>"), PushFormat::Json);
+    /// ```
+    pub fn of(self, body: &[u8]) -> PushFormat {
+        match self {
+            PushFormat::Detect => match body.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'{') => PushFormat::Json,
+                _ => PushFormat::Xml,
+            },
+            known => known,
+        }
+    }
+}
 
 /// A push message from WeChat: a user message, an event, or a third-party
 /// platform notification, with every field it carried.
@@ -30,7 +87,9 @@ const SENSITIVE_FIELDS: &[&str] = &["ComponentVerifyTicket", "AuthorizationCode"
 /// [`Message::fields`] give every field as sent, including those of kinds
 /// this crate does not model. Nested elements are flattened to paths joined
 /// with `/` (`ScanCodeInfo/ScanType`); the second and later siblings of the
-/// same name get an index (`PicList/item[2]/PicMd5Sum`).
+/// same name get an index (`PicList/item[2]/PicMd5Sum`). A JSON push
+/// ([`Message::parse_json`]) is flattened the same way, its arrays' second
+/// and later elements indexed like repeated elements (`List[2]/TemplateId`).
 ///
 /// `Debug` masks the values of `ComponentVerifyTicket`, `AuthorizationCode`
 /// and `PreAuthCode`.
@@ -72,9 +131,73 @@ impl Message {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn parse(xml: &str) -> Result<Message> {
-        let fields = parse_fields(xml)?;
+        Ok(Message::from_fields(parse_fields(xml)?))
+    }
+
+    /// Parses a push message in JSON, decrypted or sent in plain mode, into
+    /// the same [`Message`] as its XML twin: the same field names, nested
+    /// objects joined by `/`, the second and later elements of an array
+    /// indexed (`List[2]/TemplateId`).
+    ///
+    /// Values are kept as sent: a number is its JSON text (`1700000000`,
+    /// `23.1345210`, never rounded), `true` and `false` their text, `null`,
+    /// `{}` and `[]` an empty value. Typed views read numbers from either a
+    /// JSON number or a string of digits, as WeChat sends both.
+    ///
+    /// # Errors
+    ///
+    /// All of kind [`ErrorKind::Callback`](crate::ErrorKind::Callback), in
+    /// the order checked: [`CallbackErrorKind::JsonTooLarge`] for a document
+    /// over 1 MiB, [`CallbackErrorKind::JsonTooDeep`] when objects and
+    /// arrays nest deeper than 32 (the outer object counts),
+    /// [`CallbackErrorKind::Json`] when it is not one well-formed object,
+    /// or when two values land on one field path (a key sent twice, a key
+    /// holding `/`), and `JsonTooLarge` again when the flattened paths add
+    /// up to more than 1 MiB. As with XML, a push that does not fit the
+    /// model of its kind is [`MessageKind::Other`], not an error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{Message, MessageKind};
+    ///
+    /// let json = r#"{"ToUserName":"gh_123","FromUserName":"openid","CreateTime":1348831860,
+    ///     "MsgType":"text","Content":"hi","MsgId":1234567890123456}"#;
+    /// let message = Message::parse_json(json)?;
+    /// assert_eq!(message.create_time(), Some(1348831860));
+    /// assert_eq!(message.kind(), &MessageKind::Text { content: "hi".into() });
+    ///
+    /// // The same message as XML is the same `Message`.
+    /// let xml = "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1348831860</CreateTime><MsgType>text</MsgType><Content>hi</Content>\
+    ///     <MsgId>1234567890123456</MsgId></xml>";
+    /// assert_eq!(message, Message::parse(xml)?);
+    ///
+    /// // Nested values, by path.
+    /// let json = r#"{"MsgType":"event","Event":"subscribe_msg_popup_event","List":[
+    ///     {"TemplateId":"t1","SubscribeStatusString":"accept"},
+    ///     {"TemplateId":"t2","SubscribeStatusString":"reject"}]}"#;
+    /// let message = Message::parse_json(json)?;
+    /// assert_eq!(message.field("List/TemplateId"), Some("t1"));
+    /// assert_eq!(message.field("List[2]/SubscribeStatusString"), Some("reject"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn parse_json(json: &str) -> Result<Message> {
+        Ok(Message::from_fields(parse_json_fields(json)?))
+    }
+
+    /// Parses `text` in `format` (XML for [`PushFormat::Detect`], which
+    /// callers resolve first).
+    pub(crate) fn parse_as(text: &str, format: PushFormat) -> Result<Message> {
+        match format {
+            PushFormat::Json => Message::parse_json(text),
+            _ => Message::parse(text),
+        }
+    }
+
+    fn from_fields(fields: BTreeMap<String, String>) -> Message {
         let kind = MessageKind::from_fields(&fields);
-        Ok(Message { fields, kind })
+        Message { fields, kind }
     }
 
     /// The typed view of the message.
@@ -317,18 +440,36 @@ impl fmt::Debug for Message {
     }
 }
 
+/// What the unit tests of the push readers share.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::ErrorKind;
-    use crate::secret::Secret;
+pub(crate) mod test_support {
+    use std::collections::BTreeMap;
 
-    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    use crate::error::{CallbackErrorKind, Error, ErrorKind};
+
+    /// The callback error kind of `err`; any other error fails the test.
+    pub(crate) fn kind(err: Error) -> CallbackErrorKind {
+        match err.kind() {
+            ErrorKind::Callback(kind) => kind.clone(),
+            other => panic!("not a callback error: {other:?}"),
+        }
+    }
+
+    /// A field map from `(path, value)` pairs.
+    pub(crate) fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::fields;
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::secret::Secret;
 
     #[test]
     fn parses_a_text_message_in_cdata_or_plain_text() {

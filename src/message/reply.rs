@@ -1,10 +1,11 @@
-//! Passive replies: the XML body answered to a push to send something back
-//! to the user at once.
+//! Passive replies: the XML or JSON body answered to a push to send
+//! something back to the user at once.
 
 use std::fmt::Write as _;
 
+use super::json::{json_error, JsonWriter};
 use super::xml::{cdata, xml_error};
-use super::Message;
+use super::{Message, PushFormat};
 use crate::error::{CallbackErrorKind, Error, Result};
 
 /// The most articles a news reply may carry when answering an event. A
@@ -309,33 +310,60 @@ impl Reply {
     /// ```
     pub fn to_xml(&self) -> Result<String> {
         check_articles(&self.kind, MAX_ARTICLES)?;
-        let mut xml = String::with_capacity(256);
-        // ok because writing to a String cannot fail
-        let _ = write!(
-            xml,
-            "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
-             <CreateTime>{}</CreateTime><MsgType>{}</MsgType>",
-            cdata(&self.to_user_name),
-            cdata(&self.from_user_name),
-            self.create_time,
-            cdata(self.kind.msg_type()),
-        );
+        let mut xml = XmlSink(String::with_capacity(256));
+        xml.0.push_str("<xml>");
+        self.write_to(&mut xml);
+        xml.0.push_str("</xml>");
+        Ok(xml.0)
+    }
+
+    /// The reply as JSON, for a push that came in JSON (a mini program's):
+    /// the fields of [`Reply::to_xml`] under the same names, `CreateTime`
+    /// and `ArticleCount` as numbers, `Articles` as an array of objects.
+    /// Every string is escaped, so no content can add a member.
+    ///
+    /// # Errors
+    ///
+    /// [`CallbackErrorKind::ArticleCount`] for a news reply with no article
+    /// or more than 8.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{Reply, ReplyKind};
+    ///
+    /// let kind = ReplyKind::TransferCustomerService { kf_account: Some("kf@gh_1".into()) };
+    /// let reply = Reply::new("openid", "gh_1", kind).create_time(7);
+    /// assert_eq!(
+    ///     reply.to_json()?,
+    ///     r#"{"ToUserName":"openid","FromUserName":"gh_1","CreateTime":7,"MsgType":"transfer_customer_service","TransInfo":{"KfAccount":"kf@gh_1"}}"#
+    /// );
+    /// assert_eq!(Reply::parse_json(&reply.to_json()?)?, reply);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn to_json(&self) -> Result<String> {
+        check_articles(&self.kind, MAX_ARTICLES)?;
+        Ok(JsonWriter::build(|o| self.write_to(o)))
+    }
+
+    /// Every member of the reply, in WeChat's order, to either format.
+    fn write_to(&self, o: &mut impl Sink) {
+        o.text("ToUserName", &self.to_user_name);
+        o.text("FromUserName", &self.from_user_name);
+        o.number("CreateTime", self.create_time);
+        o.text("MsgType", self.kind.msg_type());
         match &self.kind {
-            ReplyKind::Text { content } => element(&mut xml, "Content", Some(content)),
-            ReplyKind::Image { media_id } => {
-                xml_wrap(&mut xml, "Image", |x| element(x, "MediaId", Some(media_id)));
-            }
-            ReplyKind::Voice { media_id } => {
-                xml_wrap(&mut xml, "Voice", |x| element(x, "MediaId", Some(media_id)));
-            }
+            ReplyKind::Text { content } => o.text("Content", content),
+            ReplyKind::Image { media_id } => o.nested("Image", |o| o.text("MediaId", media_id)),
+            ReplyKind::Voice { media_id } => o.nested("Voice", |o| o.text("MediaId", media_id)),
             ReplyKind::Video {
                 media_id,
                 title,
                 description,
-            } => xml_wrap(&mut xml, "Video", |x| {
-                element(x, "MediaId", Some(media_id));
-                element(x, "Title", title.as_deref());
-                element(x, "Description", description.as_deref());
+            } => o.nested("Video", |o| {
+                o.text("MediaId", media_id);
+                o.optional("Title", title.as_deref());
+                o.optional("Description", description.as_deref());
             }),
             ReplyKind::Music {
                 title,
@@ -343,36 +371,38 @@ impl Reply {
                 music_url,
                 hq_music_url,
                 thumb_media_id,
-            } => xml_wrap(&mut xml, "Music", |x| {
-                element(x, "Title", title.as_deref());
-                element(x, "Description", description.as_deref());
-                element(x, "MusicUrl", music_url.as_deref());
-                element(x, "HQMusicUrl", hq_music_url.as_deref());
-                element(x, "ThumbMediaId", Some(thumb_media_id));
+            } => o.nested("Music", |o| {
+                o.optional("Title", title.as_deref());
+                o.optional("Description", description.as_deref());
+                o.optional("MusicUrl", music_url.as_deref());
+                o.optional("HQMusicUrl", hq_music_url.as_deref());
+                o.text("ThumbMediaId", thumb_media_id);
             }),
             ReplyKind::News { articles } => {
-                let _ = write!(xml, "<ArticleCount>{}</ArticleCount>", articles.len());
-                xml_wrap(&mut xml, "Articles", |x| {
-                    for article in articles {
-                        xml_wrap(x, "item", |x| {
-                            element(x, "Title", Some(&article.title));
-                            element(x, "Description", Some(&article.description));
-                            element(x, "PicUrl", Some(&article.pic_url));
-                            element(x, "Url", Some(&article.url));
-                        });
-                    }
+                o.number("ArticleCount", articles.len() as u64);
+                o.list("Articles", articles.len(), |o, i| {
+                    let article = &articles[i];
+                    o.text("Title", &article.title);
+                    o.text("Description", &article.description);
+                    o.text("PicUrl", &article.pic_url);
+                    o.text("Url", &article.url);
                 });
             }
             ReplyKind::TransferCustomerService { kf_account } => {
-                if kf_account.is_some() {
-                    xml_wrap(&mut xml, "TransInfo", |x| {
-                        element(x, "KfAccount", kf_account.as_deref());
-                    });
+                if let Some(kf_account) = kf_account {
+                    o.nested("TransInfo", |o| o.text("KfAccount", kf_account));
                 }
             }
         }
-        xml.push_str("</xml>");
-        Ok(xml)
+    }
+
+    /// The reply in `format` ([`Reply::to_json`] for JSON, else
+    /// [`Reply::to_xml`]).
+    pub(crate) fn to_format(&self, format: PushFormat) -> Result<String> {
+        match format {
+            PushFormat::Json => self.to_json(),
+            _ => self.to_xml(),
+        }
     }
 
     /// Reads a reply back from its XML (through [`Message::parse`], with
@@ -398,17 +428,61 @@ impl Reply {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn parse(xml: &str) -> Result<Reply> {
-        let message = Message::parse(xml)?;
+        Reply::from_message(&Message::parse(xml)?, PushFormat::Xml)
+    }
+
+    /// Reads a reply back from its JSON (through [`Message::parse_json`],
+    /// with its limits): for tests that check what a mini program's server
+    /// answered.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Message::parse_json`]; [`CallbackErrorKind::Json`]
+    /// when the document is not a passive reply, as for [`Reply::parse`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{Reply, ReplyKind};
+    ///
+    /// let json = r#"{"ToUserName":"openid","FromUserName":"gh_1","CreateTime":5,
+    ///     "MsgType":"transfer_customer_service"}"#;
+    /// let reply = Reply::parse_json(json)?;
+    /// assert_eq!(reply.kind(), &ReplyKind::TransferCustomerService { kf_account: None });
+    /// assert!(Reply::parse_json(r#"{"MsgType":"event"}"#).is_err());
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn parse_json(json: &str) -> Result<Reply> {
+        Reply::from_message(&Message::parse_json(json)?, PushFormat::Json)
+    }
+
+    /// The reply `message` holds, read as `format` writes it.
+    fn from_message(message: &Message, format: PushFormat) -> Result<Reply> {
+        let json = format == PushFormat::Json;
+        let error = |why: String| {
+            if json {
+                json_error(why)
+            } else {
+                xml_error(why)
+            }
+        };
         let msg_type = message.msg_type().unwrap_or_default().to_string();
         let get = |name: &str| message.field(name).map(str::to_string);
         let require = |name: &str| {
-            get(name).ok_or_else(|| xml_error(format!("a {msg_type} reply without <{name}>")))
+            get(name).ok_or_else(|| error(format!("a {msg_type} reply without <{name}>")))
         };
         let number = |name: &str| -> Result<u64> {
             require(name)?
                 .trim()
                 .parse()
-                .map_err(|_| xml_error(format!("<{name}> of a reply is not a number")))
+                .map_err(|_| error(format!("<{name}> of a reply is not a number")))
+        };
+        // The i-th article: `Articles/item[i]` in XML, `Articles[i]` in JSON.
+        let item = |i: u64| match (json, i) {
+            (true, 1) => "Articles".to_string(),
+            (true, i) => format!("Articles[{i}]"),
+            (false, 1) => "Articles/item".to_string(),
+            (false, i) => format!("Articles/item[{i}]"),
         };
         let kind = match msg_type.as_str() {
             "text" => ReplyKind::text(require("Content")?),
@@ -430,11 +504,7 @@ impl Reply {
                 let count = number("ArticleCount")?;
                 let articles = (1..=count)
                     .map(|i| {
-                        let item = match i {
-                            1 => "Articles/item".to_string(),
-                            i => format!("Articles/item[{i}]"),
-                        };
-                        let part = |name: &str| require(&format!("{item}/{name}"));
+                        let part = |name: &str| require(&format!("{}/{name}", item(i)));
                         Ok(Article {
                             title: part("Title")?,
                             description: part("Description")?,
@@ -443,16 +513,16 @@ impl Reply {
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let beyond = format!("Articles/item[{}]/Title", count + 1);
+                let beyond = format!("{}/Title", item(count + 1));
                 if message.field(&beyond).is_some() {
-                    return Err(xml_error("more articles than <ArticleCount>"));
+                    return Err(error("more articles than <ArticleCount>".into()));
                 }
                 ReplyKind::News { articles }
             }
             "transfer_customer_service" => ReplyKind::TransferCustomerService {
                 kf_account: get("TransInfo/KfAccount"),
             },
-            other => return Err(xml_error(format!("not a passive reply: MsgType {other:?}"))),
+            other => return Err(error(format!("not a passive reply: MsgType {other:?}"))),
         };
         Ok(Reply {
             to_user_name: require("ToUserName")?,
@@ -476,18 +546,81 @@ pub(crate) fn check_articles(kind: &ReplyKind, max: usize) -> Result<()> {
     }
 }
 
-/// `<name>` + what `inner` writes + `</name>`.
-fn xml_wrap(xml: &mut String, name: &str, inner: impl FnOnce(&mut String)) {
-    let _ = write!(xml, "<{name}>");
-    inner(xml);
-    let _ = write!(xml, "</{name}>");
+/// Refuses a reply a mini program does not take: everything but
+/// `transfer_customer_service` (a mini program's user gets other answers
+/// as customer service messages, sent through the API).
+pub(crate) fn check_mini_program(kind: &ReplyKind) -> Result<()> {
+    match kind {
+        ReplyKind::TransferCustomerService { .. } => Ok(()),
+        other => Err(Error::callback(CallbackErrorKind::MiniProgramReply {
+            msg_type: other.msg_type(),
+        })),
+    }
 }
 
-/// `<name>` + `value` as CDATA + `</name>`, or nothing for `None`.
-fn element(xml: &mut String, name: &str, value: Option<&str>) {
-    if let Some(value) = value {
+/// Where a reply's members are written: one walk over a reply
+/// ([`Reply::write_to`]) serves the XML and the JSON writer.
+trait Sink {
+    /// A string member (CDATA in XML, escaped in JSON).
+    fn text(&mut self, name: &str, value: &str);
+    /// A number member.
+    fn number(&mut self, name: &str, value: u64);
+    /// A member holding the members `inner` writes.
+    fn nested(&mut self, name: &str, inner: impl FnOnce(&mut Self));
+    /// `count` items under `name`, the i-th written by `item`: XML's
+    /// `<name><item>..</item>..</name>`, JSON's `"name":[{..},..]`.
+    fn list(&mut self, name: &str, count: usize, item: impl FnMut(&mut Self, usize));
+    /// A string member when there is a value.
+    fn optional(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.text(name, value);
+        }
+    }
+}
+
+/// A reply's XML, written into the string.
+struct XmlSink(String);
+
+impl Sink for XmlSink {
+    fn text(&mut self, name: &str, value: &str) {
         // ok because writing to a String cannot fail
-        let _ = write!(xml, "<{name}>{}</{name}>", cdata(value));
+        let _ = write!(self.0, "<{name}>{}</{name}>", cdata(value));
+    }
+
+    fn number(&mut self, name: &str, value: u64) {
+        let _ = write!(self.0, "<{name}>{value}</{name}>");
+    }
+
+    fn nested(&mut self, name: &str, inner: impl FnOnce(&mut Self)) {
+        let _ = write!(self.0, "<{name}>");
+        inner(self);
+        let _ = write!(self.0, "</{name}>");
+    }
+
+    fn list(&mut self, name: &str, count: usize, mut item: impl FnMut(&mut Self, usize)) {
+        self.nested(name, |x| {
+            for i in 0..count {
+                x.nested("item", |x| item(x, i));
+            }
+        });
+    }
+}
+
+impl Sink for JsonWriter {
+    fn text(&mut self, name: &str, value: &str) {
+        self.string(name, value);
+    }
+
+    fn number(&mut self, name: &str, value: u64) {
+        JsonWriter::number(self, name, value);
+    }
+
+    fn nested(&mut self, name: &str, inner: impl FnOnce(&mut Self)) {
+        self.object(name, inner);
+    }
+
+    fn list(&mut self, name: &str, count: usize, item: impl FnMut(&mut Self, usize)) {
+        self.objects(name, count, item);
     }
 }
 
@@ -569,6 +702,95 @@ mod tests {
             assert_eq!(reply.to_xml().unwrap(), format!("{HEAD}{body}</xml>"));
             assert_eq!(Reply::parse(&reply.to_xml().unwrap()).unwrap(), reply);
         }
+    }
+
+    #[test]
+    fn every_reply_type_is_json_with_the_xml_names() {
+        let some = |s: &str| Some(s.to_string());
+        const HEAD: &str =
+            r#"{"ToUserName":"openid","FromUserName":"gh_123","CreateTime":1348831860,"MsgType":"#;
+        for (kind, body) in [
+            (ReplyKind::text("h\"i"), r#""text","Content":"h\"i"}"#),
+            (
+                ReplyKind::image("m1"),
+                r#""image","Image":{"MediaId":"m1"}}"#,
+            ),
+            (
+                ReplyKind::voice("m2"),
+                r#""voice","Voice":{"MediaId":"m2"}}"#,
+            ),
+            (
+                ReplyKind::Video {
+                    media_id: "m3".into(),
+                    title: some("t"),
+                    description: None,
+                },
+                r#""video","Video":{"MediaId":"m3","Title":"t"}}"#,
+            ),
+            (
+                ReplyKind::Music {
+                    title: None,
+                    description: some("d"),
+                    music_url: None,
+                    hq_music_url: some("http://hq"),
+                    thumb_media_id: "th".into(),
+                },
+                r#""music","Music":{"Description":"d","HQMusicUrl":"http://hq","ThumbMediaId":"th"}}"#,
+            ),
+            (
+                ReplyKind::news(vec![
+                    Article {
+                        title: "t".into(),
+                        ..Article::default()
+                    },
+                    Article::default(),
+                ]),
+                r#""news","ArticleCount":2,"Articles":[{"Title":"t","Description":"","PicUrl":"","Url":""},{"Title":"","Description":"","PicUrl":"","Url":""}]}"#,
+            ),
+            (
+                ReplyKind::TransferCustomerService { kf_account: None },
+                r#""transfer_customer_service"}"#,
+            ),
+        ] {
+            let reply = addressed(kind);
+            assert_eq!(reply.to_json().unwrap(), format!("{HEAD}{body}"));
+            assert_eq!(Reply::parse_json(&reply.to_json().unwrap()).unwrap(), reply);
+        }
+        let err = addressed(ReplyKind::news([])).to_json().unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::Callback(CallbackErrorKind::ArticleCount { count: 0, max: 8 })
+        );
+        let err = Reply::parse_json(r#"{"MsgType":"image","Image":{}}"#).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::Callback(CallbackErrorKind::Json(
+                "a image reply without <Image/MediaId>".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_mini_program_takes_only_the_transfer_to_customer_service() {
+        assert!(
+            check_mini_program(&ReplyKind::TransferCustomerService { kf_account: None }).is_ok()
+        );
+        for (kind, msg_type) in [
+            (ReplyKind::text("hi"), "text"),
+            (ReplyKind::image("m"), "image"),
+            (ReplyKind::news([Article::default()]), "news"),
+        ] {
+            let err = check_mini_program(&kind).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &ErrorKind::Callback(CallbackErrorKind::MiniProgramReply { msg_type })
+            );
+        }
+        assert_eq!(
+            Error::callback(CallbackErrorKind::MiniProgramReply { msg_type: "text" }).to_string(),
+            "callback rejected: a mini program takes no passive text reply, only \
+             transfer_customer_service: send it as a customer service message"
+        );
     }
 
     #[test]
@@ -687,7 +909,11 @@ mod tests {
             let message = Message::parse(&xml).unwrap();
             prop_assert_eq!(message.to_user_name(), Some(reply.to_user_name()));
             prop_assert_eq!(message.create_time(), Some(create_time));
-            prop_assert_eq!(Reply::parse(&xml).unwrap(), reply);
+            prop_assert_eq!(Reply::parse(&xml).unwrap(), reply.clone());
+            let json = reply.to_json().unwrap();
+            let message = Message::parse_json(&json).unwrap();
+            prop_assert_eq!(message.create_time(), Some(create_time));
+            prop_assert_eq!(Reply::parse_json(&json).unwrap(), reply);
         }
     }
 }

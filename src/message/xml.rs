@@ -170,14 +170,7 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
-
-    fn kind(err: Error) -> CallbackErrorKind {
-        match err.kind() {
-            ErrorKind::Callback(kind) => kind.clone(),
-            other => panic!("not a callback error: {other:?}"),
-        }
-    }
+    use crate::message::test_support::kind;
 
     #[test]
     fn refuses_any_doctype_so_entities_never_expand() {

@@ -243,3 +243,92 @@ fn a_reply_is_encrypted_for_wechat() {
         reply
     );
 }
+
+#[test]
+fn a_json_push_and_its_reply_go_through_the_same_commands() {
+    let json = r#"{"ToUserName":"gh_123","FromUserName":"o_alice","CreateTime":1348831860,"MsgType":"text","Content":"hello","MsgId":1234567890123456}"#;
+    let envelope = crypto().encrypt_json(json, "1409304348", "n0nce").unwrap();
+    let encrypted = Message::parse_json(&envelope)
+        .unwrap()
+        .field("Encrypt")
+        .unwrap()
+        .to_string();
+    let signature = weixin::sha1_sorted(&[CALLBACK_TOKEN, "1409304348", "n0nce", &encrypted]);
+    let query =
+        format!("timestamp=1409304348&nonce=n0nce&encrypt_type=aes&msg_signature={signature}");
+    let body = format!("{{\"ToUserName\":\"gh_123\",\"Encrypt\":\"{encrypted}\"}}");
+    // The same typed view as the XML twin's (see above), numbers as sent.
+    decrypt(&query, &body).run().expect(
+        0,
+        "{\"fields\":{\"Content\":\"hello\",\"CreateTime\":\"1348831860\",\
+             \"FromUserName\":\"o_alice\",\"MsgId\":\"1234567890123456\",\"MsgType\":\"text\",\
+             \"ToUserName\":\"gh_123\"},\"kind\":\"Text { content: \\\"hello\\\" }\"}\n",
+        "",
+    );
+    callback()
+        .args(["callback", "decrypt", &query, "--raw"])
+        .stdin(body.clone())
+        .run()
+        .expect(0, &format!("{json}\n"), "");
+    callback()
+        .args(["callback", "decrypt", &query.replace("n0nce", "other")])
+        .stdin(body)
+        .run()
+        .expect(
+            4,
+            "",
+            "wechat: callback rejected: signature does not match\n",
+        );
+    // A plain JSON push, checked by its signature.
+    let plain_signature = weixin::sha1_sorted(&[CALLBACK_TOKEN, "7", "n"]);
+    let run = callback()
+        .args([
+            "callback",
+            "decrypt",
+            &format!("signature={plain_signature}&timestamp=7&nonce=n"),
+            "--compact",
+        ])
+        .stdin(r#"{"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#)
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    assert!(
+        run.stdout.contains("\"debug_str\":\"hello world\""),
+        "{}",
+        run.stdout
+    );
+
+    // A JSON reply is sealed in the JSON envelope.
+    let reply = weixin::Reply::new(
+        "o_alice",
+        "gh_123",
+        weixin::ReplyKind::TransferCustomerService { kf_account: None },
+    )
+    .create_time(7)
+    .to_json()
+    .unwrap();
+    let run = callback()
+        .args([
+            "callback",
+            "encrypt",
+            "--timestamp",
+            "1409304348",
+            "--nonce",
+            "n0nce",
+        ])
+        .stdin(reply.clone())
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    let envelope = run.stdout.strip_suffix('\n').unwrap();
+    assert!(
+        envelope.ends_with(r#","TimeStamp":1409304348,"Nonce":"n0nce"}"#),
+        "{envelope}"
+    );
+    let fields = Message::parse_json(envelope).unwrap();
+    let signature = fields.field("MsgSignature").unwrap();
+    assert_eq!(
+        crypto()
+            .decrypt(signature, "1409304348", "n0nce", envelope)
+            .unwrap(),
+        reply
+    );
+}

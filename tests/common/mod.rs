@@ -14,6 +14,48 @@ use weixin::{BusyRetry, Client, ClientBuilder, HubSource, SecretSource};
 pub const APPID: &str = "wx_test_app";
 pub const SECRET: &str = "SECRET_sk_live_123456";
 
+/// A push answered with no reply: 200, `success`, in plain text, in any
+/// mode and format.
+#[cfg(feature = "crypto")]
+pub fn assert_no_reply(response: &weixin::CallbackResponse) {
+    assert_eq!(
+        (response.status(), response.content_type(), response.body()),
+        (200, "text/plain; charset=utf-8", "success"),
+        "{:?}",
+        response.error()
+    );
+}
+
+/// Sends a request `handler` must refuse, and checks that it did so with
+/// `status` and `kind` (the body is the error's message for a 4xx,
+/// `server error` for a 5xx) without calling the closure. `what` names
+/// the case in failures.
+#[cfg(feature = "crypto")]
+pub fn assert_refused(
+    what: &str,
+    handler: &weixin::CallbackHandler,
+    (method, query, body): (&str, &str, &[u8]),
+    status: u16,
+    kind: &weixin::ErrorKind,
+) {
+    let called = std::cell::Cell::new(false);
+    let response = handler.handle(method, query, body, |_| {
+        called.set(true);
+        Ok(None)
+    });
+    assert!(!called.get(), "{what}: reached the closure");
+    assert_eq!(response.status(), status, "{what}");
+    let error = response.error().expect(what);
+    assert_eq!(error.kind(), kind, "{what}");
+    assert_eq!(response.content_type(), "text/plain; charset=utf-8");
+    let expected_body = if status < 500 {
+        error.to_string()
+    } else {
+        "server error".to_string()
+    };
+    assert_eq!(response.body(), expected_body, "{what}");
+}
+
 /// The port of an `http://host:port` URL.
 pub fn port_of(url: &str) -> u16 {
     url.rsplit(':').next().unwrap().parse().unwrap()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
-use weixin::Message;
+use weixin::{Message, PushFormat};
 
 use crate::exit::Failure;
 use crate::input::{query_pairs, read_text};
@@ -18,6 +18,7 @@ pub const EXAMPLES: &str = "\
 Examples:
   wechat callback verify 'signature=...&timestamp=1409304348&nonce=xxxxxx&echostr=4919486574'
   wechat callback decrypt \"$QUERY_STRING\" --body push.xml
+  wechat callback decrypt \"$QUERY_STRING\" --body push.json
   wechat callback encrypt --body reply.xml";
 
 /// Signatures and encryption of the callback URL WeChat pushes to
@@ -52,10 +53,13 @@ Example:
     /// Verify and decrypt a push, and print it typed (credentials masked)
     #[command(after_help = "\
 A query with msg_signature is an encrypted push; one with signature only, a
-plain one. Exit code 4 when it does not verify or decrypt.
+plain one. The body may be XML or JSON (a mini program's, Channels'): the
+format is told from its first character. Exit code 4 when it does not
+verify or decrypt.
 
 Example:
-  wechat callback decrypt 'msg_signature=...&timestamp=1409304348&nonce=xxxxxx' --body push.xml")]
+  wechat callback decrypt 'msg_signature=...&timestamp=1409304348&nonce=xxxxxx' --body push.xml
+  wechat callback decrypt 'msg_signature=...&timestamp=1714112445&nonce=415670741' --body push.json")]
     Decrypt {
         /// The query string (or the whole URL) WeChat called
         query: String,
@@ -65,17 +69,23 @@ Example:
         /// Show the fields that are credentials (ComponentVerifyTicket, AuthorizationCode) too
         #[arg(long)]
         reveal: bool,
-        /// Print the decrypted XML as it is (credentials included)
-        #[arg(long)]
+        /// Print the decrypted message, XML or JSON, as it is (credentials included)
+        #[arg(long, visible_alias = "raw")]
         xml: bool,
         /// Print JSON on one line
         #[arg(long)]
         compact: bool,
     },
     /// Encrypt a passive reply for a push in encrypted mode
-    #[command(after_help = "Example:\n  wechat callback encrypt --body reply.xml")]
+    #[command(after_help = "\
+A reply in JSON (a mini program's) is sealed in WeChat's JSON envelope,
+{\"Encrypt\",\"MsgSignature\",\"TimeStamp\",\"Nonce\"}; one in XML, in the XML one.
+
+Example:
+  wechat callback encrypt --body reply.xml
+  wechat callback encrypt --body reply.json")]
     Encrypt {
-        /// The reply's XML [default: stdin]
+        /// The reply's XML or JSON [default: stdin]
         #[arg(long, value_name = "FILE", default_value = "-")]
         body: PathBuf,
         /// The timestamp [default: now]
@@ -143,7 +153,11 @@ pub fn run(profile: &Profile, command: CallbackCommand) -> Result<(), Failure> {
             if xml {
                 return write_stdout(format!("{plain}\n").as_bytes());
             }
-            print_json(&typed(&Message::parse(&plain)?, reveal), compact)
+            let message = match PushFormat::Detect.of(plain.as_bytes()) {
+                PushFormat::Json => Message::parse_json(&plain)?,
+                _ => Message::parse(&plain)?,
+            };
+            print_json(&typed(&message, reveal), compact)
         }
         CallbackCommand::Encrypt {
             body,
@@ -153,9 +167,11 @@ pub fn run(profile: &Profile, command: CallbackCommand) -> Result<(), Failure> {
             let reply = read_text(&body)?;
             let timestamp = timestamp.unwrap_or_else(|| unix_now().to_string());
             let nonce = nonce.unwrap_or_else(weixin::noncestr);
-            let envelope = profile
-                .message_crypto()?
-                .encrypt(&reply, &timestamp, &nonce)?;
+            let crypto = profile.message_crypto()?;
+            let envelope = match PushFormat::Detect.of(reply.as_bytes()) {
+                PushFormat::Json => crypto.encrypt_json(&reply, &timestamp, &nonce)?,
+                _ => crypto.encrypt(&reply, &timestamp, &nonce)?,
+            };
             write_stdout(format!("{envelope}\n").as_bytes())
         }
     }
