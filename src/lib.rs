@@ -291,6 +291,14 @@ pub mod testing;
 #[doc = include_str!("../docs/hub-protocol.md")]
 pub mod hub_protocol {}
 
+// Every Rust block of the README compiles (and those not marked `no_run`
+// run) as a doctest of this item, with the features the README's examples
+// use: `cargo test --all-features` (`.ci/test`) checks them. Not part of
+// the API: it exists only when rustdoc collects doctests.
+#[cfg(all(doctest, feature = "crypto", feature = "redis", feature = "testing"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use callback::{check_url, sha1_sorted, verify_signature};
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]

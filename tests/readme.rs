@@ -29,9 +29,8 @@ fn my_code_against_a_fake_wechat() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(fake.received_on("/cgi-bin/user/get").len(), 1);
     Ok(())
 }
-// README example end
 
-/// The application code the example tests.
+/// Your application's code, which the test above checks.
 mod my_app {
     pub fn follower_count(client: &weixin::Client) -> weixin::Result<u64> {
         let resp = client.request("/cgi-bin/user/get")?;
@@ -46,6 +45,7 @@ mod my_app {
         Ok(mini.code2session(client, code)?.openid)
     }
 }
+// README example end
 
 #[test]
 fn the_readme_shows_this_example() {
