@@ -131,7 +131,7 @@ impl Counts {
     }
 
     /// `(kind, appid, count)` of the newest WeChat day seen.
-    #[cfg(any(feature = "hub", test))]
+    #[cfg(feature = "hub")]
     pub fn upstream_calls_today(&self) -> Vec<(&'static str, String, u64)> {
         let all = self.calls_today.lock();
         let newest = all.values().map(|(d, _)| *d).max().unwrap_or(0);
@@ -202,7 +202,7 @@ impl Counts {
     }
 
     /// Refreshes ahead of expiry: `(succeeded, failed)`.
-    #[cfg(any(feature = "hub", test))]
+    #[cfg(feature = "hub")]
     pub fn refreshes_ahead(&self) -> (u64, u64) {
         let [ok, error] = &self.refreshes_ahead;
         (ok.load(Ordering::Relaxed), error.load(Ordering::Relaxed))
@@ -226,7 +226,7 @@ impl Counts {
     }
 
     /// Authorizer removals heard from the store.
-    #[cfg(any(feature = "hub", test))]
+    #[cfg(feature = "hub")]
     pub fn removals_heard(&self) -> u64 {
         self.removals_heard.load(Ordering::Relaxed)
     }
@@ -237,7 +237,7 @@ impl Counts {
     }
 
     /// Failures to listen to the store.
-    #[cfg(any(feature = "hub", test))]
+    #[cfg(feature = "hub")]
     pub fn watch_errors(&self) -> u64 {
         self.watch_errors.load(Ordering::Relaxed)
     }

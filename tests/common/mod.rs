@@ -105,6 +105,7 @@ pub fn via_hub(fake: &FakeWechat, hub: &FakeHub) -> Client {
 }
 
 /// A directory of its own for one test: pid + counter.
+#[cfg_attr(not(feature = "hub"), allow(dead_code))] // ok because the tests that use it need features
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -117,6 +118,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A bound on waiting for `cond`, not a timing assertion.
+#[cfg_attr(not(feature = "hub"), allow(dead_code))] // ok because the tests that use it need features
 pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !cond() {
