@@ -297,6 +297,53 @@ fn keys_on(status: &Value) -> Vec<String> {
     keys
 }
 
+/// A store that is down costs one page one failed call, not one per key
+/// and account (each would wait for the store's timeout): the rest of the
+/// page shows unknown. The "Redis" here closes every connection at once.
+#[cfg(feature = "redis")]
+#[test]
+fn a_store_that_is_down_is_asked_once_per_page() {
+    let closer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", closer.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in closer.incoming() {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let fake = common::fake();
+    let hub = HubHandler::builder()
+        .account(APPID, SECRET)
+        .account("wx_second", "second-secret")
+        .upstream(fake.url())
+        .refresh_ahead(None)
+        .store(weixin::hub::RedisStore::open(&url).unwrap())
+        .build()
+        .unwrap();
+    let page = || -> Value {
+        let json =
+            hub.handle(&HubRequest::new("GET", "/status").header("Accept", "application/json"));
+        assert_eq!(json.status, 200);
+        serde_json::from_slice(&json.body).unwrap()
+    };
+    let first = page();
+    let second = page();
+    let errors = |status: &Value| status["store"]["errors"].as_u64().unwrap();
+    assert_eq!(errors(&second) - errors(&first), 1, "{second}");
+    assert_eq!(
+        second["store"]["replicas_error"],
+        "not asked: the store failed earlier on this page"
+    );
+    for quota in second["quotas"].as_array().unwrap() {
+        assert_eq!(quota["calls_today"], Value::Null, "unknown: {quota}");
+    }
+    assert_eq!(second["quotas"].as_array().unwrap().len(), 4, "{second}");
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(fake.count("/cgi-bin/token"), 0);
+}
+
 #[cfg(feature = "redis")]
 mod cluster {
     use std::time::Duration;

@@ -204,6 +204,11 @@ fn env_secret(name: &str, what: &str) -> Result<String, String> {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    // First, with or without TLS: SIGHUP's default would end the hub, and
+    // one sent while it starts (connecting to Redis, say) waits here until
+    // the server can reload.
+    let mut reloads = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(|e| format!("cannot handle signal SIGHUP: {e}"))?;
     let shown = args.config.display().to_string();
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| format!("cannot read config {shown}: {e}"))?;
@@ -373,10 +378,6 @@ fn run(args: Args) -> Result<(), String> {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
     }
-    // Registered with or without TLS: SIGHUP's default would end the hub.
-    let mut reloads = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
-        .map_err(|e| format!("cannot handle signal SIGHUP: {e}"))?;
-    let reloads_handle = reloads.handle();
     eprintln!(
         "wechat-hub: listening on {}://{} ({} account(s), {} component(s), store: {store_note})",
         server.scheme(),
@@ -384,6 +385,7 @@ fn run(args: Args) -> Result<(), String> {
         config.accounts.len(),
         config.components.len()
     );
+    let close = CloseOnDrop(reloads.handle());
     std::thread::scope(|s| {
         s.spawn(|| {
             for _ in reloads.forever() {
@@ -393,11 +395,22 @@ fn run(args: Args) -> Result<(), String> {
                 }
             }
         });
+        // Closed however `run` ends, a panic included: the reload thread
+        // would otherwise keep the scope, and the hub, from ending.
+        let _close = close;
         server.run(&stop);
-        reloads_handle.close();
     });
     eprintln!("wechat-hub: stopped");
     Ok(())
+}
+
+/// Closes a signal iterator when dropped, ending its `forever` loop.
+struct CloseOnDrop(signal_hook::iterator::Handle);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// hub.toml's `tls_cert_file` and `tls_key_file`: both or neither.

@@ -29,9 +29,13 @@ pub(crate) const QUOTA_ERRCODE: i64 = 45009;
 /// logs as a warning, and the status page shows.
 pub(crate) const WARN_AT_PERCENT: [u64; 2] = [50, 90];
 
-/// The number of calls at which `percent` of `quota` is reached.
+/// The number of calls at which `percent` of `quota` is reached (for any
+/// `quota`: a huge one cannot overflow).
 pub(crate) fn calls_at(quota: u64, percent: u64) -> u64 {
-    (quota * percent).div_ceil(100)
+    (u128::from(quota) * u128::from(percent))
+        .div_ceil(100)
+        .try_into()
+        .unwrap_or(u64::MAX)
 }
 
 /// The highest of [`WARN_AT_PERCENT`] that `calls` of `quota` reached, if
@@ -203,6 +207,9 @@ mod tests {
             (warning(1, 3), warning(2, 3), warning(3, 3)),
             (None, Some(50), Some(90))
         );
+        // A quota too large to multiply by a percent in 64 bits.
+        assert_eq!(calls_at(u64::MAX, 50), u64::MAX / 2 + 1);
+        assert_eq!(warning(u64::MAX - 1, u64::MAX), Some(90));
     }
 
     #[test]

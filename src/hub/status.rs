@@ -9,6 +9,7 @@
 //! verify ticket's age; the last upstream error per appid. Times are the
 //! hub's clock's. No token, ticket or secret value ever appears on it.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
@@ -19,8 +20,38 @@ use super::handler::HubHandler;
 use super::metrics::{kind_of, KINDS};
 use super::quota::{day_ends_at, exhausted_count, exhausted_until, warning, wechat_day};
 use super::status_page::{html, key_in_words};
+use super::store::Store;
 use super::wire::{HubRequest, HubResponse};
+use crate::error::Result;
 use crate::token::TokenKey;
+
+/// The store as one render of the page asks it: after its first failure
+/// the rest of the page does not ask (it shows unknown), since a store
+/// that is down answers each call only at its timeout and a page asks
+/// several per key and account.
+struct Asking<'a> {
+    store: &'a dyn Store,
+    failed: Cell<bool>,
+}
+
+impl<'a> Asking<'a> {
+    fn new(store: &'a dyn Store) -> Asking<'a> {
+        Asking {
+            store,
+            failed: Cell::new(false),
+        }
+    }
+
+    /// `call`'s answer, or `None` if it failed or an earlier call did.
+    fn ask<T>(&self, call: impl FnOnce(&dyn Store) -> Result<T>) -> Option<T> {
+        if self.failed.get() {
+            return None;
+        }
+        let answer = call(self.store).ok();
+        self.failed.set(answer.is_none());
+        answer
+    }
+}
 
 impl HubHandler {
     /// The status page, in the form `req` accepts.
@@ -41,7 +72,8 @@ impl HubHandler {
     pub(super) fn status_json(&self) -> Value {
         let now = self.ahead.clock.unix_secs();
         let day = wechat_day(now);
-        let mut keys = self.served_by_the_cluster(now);
+        let store = Asking::new(&*self.store);
+        let mut keys = self.served_by_the_cluster(now, &store);
         // An account's rows together: its token, its tickets, its
         // authorizers'.
         keys.sort_by_cached_key(|k| {
@@ -54,13 +86,10 @@ impl HubHandler {
         let tokens: Vec<Value> = keys
             .iter()
             .map(|key| {
-                let stored = self.store.get_token(key).ok().flatten();
+                let stored = store.ask(|s| s.get_token(key)).flatten();
                 let kind = kind_of(key);
-                let calls = self
-                    .store
-                    .counter(&counter_name(day, kind, key.appid()))
-                    .ok();
-                let used_up = exhausted_until(&*self.store, key, now).ok().flatten();
+                let calls = store.ask(|s| s.counter(&counter_name(day, kind, key.appid())));
+                let used_up = store.ask(|s| exhausted_until(s, key, now)).flatten();
                 let due = stored.as_ref().map(|t| self.ahead.due_at(key, t));
                 json!({
                     "key": format!("{key:?}"),
@@ -87,7 +116,7 @@ impl HubHandler {
             .components
             .iter()
             .map(|appid| {
-                let at = self.store.verify_ticket_received_at(appid).ok().flatten();
+                let at = store.ask(|s| s.verify_ticket_received_at(appid)).flatten();
                 json!({
                     "appid": appid,
                     "verify_ticket_held": at.is_some(),
@@ -111,8 +140,8 @@ impl HubHandler {
                 "started_at": self.started_at,
                 "uptime_secs": now.saturating_sub(self.started_at),
             },
-            "store": self.store_json(now),
-            "quotas": self.quotas_json(&keys, now),
+            "quotas": self.quotas_json(&keys, now, &store),
+            "store": self.store_json(now, &store),
             "tokens": tokens,
             "components": components,
             "last_upstream_errors": errors,
@@ -121,20 +150,23 @@ impl HubHandler {
 
     /// The store's kind, health since the hub started, and the replicas
     /// it can tell of.
-    fn store_json(&self, now: u64) -> Value {
+    fn store_json(&self, now: u64, store: &Asking<'_>) -> Value {
         let (errors, last) = self.counts.store_health();
         let last = last.map(|(at, message)| {
             json!({"at": at, "age_secs": now.saturating_sub(at), "message": message})
         });
         // Asked after the health is read: a failure shows here as
         // `replicas_error`, and in the health from the next page on.
-        let replicas = self.store.replicas();
+        let replicas = match store.failed.get() {
+            true => Err("not asked: the store failed earlier on this page".to_string()),
+            false => self.store.replicas().map_err(|e| e.to_string()),
+        };
         json!({
             "kind": self.store.kind(),
             "errors": errors,
             "last_error": last,
             "replicas": replicas.as_ref().ok().copied().flatten(),
-            "replicas_error": replicas.err().map(|e| e.to_string()),
+            "replicas_error": replicas.err(),
         })
     }
 
@@ -142,7 +174,7 @@ impl HubHandler {
     /// replicas), against the quota, the warning reached and how many of
     /// its quotas WeChat answered used up. The configured accounts; over
     /// a custom source, those of `served`.
-    fn quotas_json(&self, served: &[TokenKey], now: u64) -> Vec<Value> {
+    fn quotas_json(&self, served: &[TokenKey], now: u64, store: &Asking<'_>) -> Vec<Value> {
         let day = wechat_day(now);
         let mut accounts: Vec<&str> = match &self.appids {
             Some(appids) => appids.iter().map(String::as_str).collect(),
@@ -153,9 +185,9 @@ impl HubHandler {
         let mut all = Vec::new();
         for appid in accounts {
             let kinds = self.quota_kinds(appid);
-            let used_up = exhausted_count(&*self.store, appid, kinds, now).ok();
+            let used_up = store.ask(|s| exhausted_count(s, appid, kinds, now));
             for (i, kind) in kinds.iter().enumerate() {
-                let calls = self.store.counter(&counter_name(day, kind, appid)).ok();
+                let calls = store.ask(|s| s.counter(&counter_name(day, kind, appid)));
                 all.push(json!({
                     "appid": appid,
                     "kind": kind,
@@ -190,13 +222,13 @@ impl HubHandler {
     /// replica's own (all there is over a store that keeps no set) and
     /// those it saw refused for a used-up quota: a replica that only
     /// answered refreshes and cache hits shows what the cluster serves too.
-    fn served_by_the_cluster(&self, now: u64) -> Vec<TokenKey> {
+    fn served_by_the_cluster(&self, now: u64, store: &Asking<'_>) -> Vec<TokenKey> {
         let mut keys: HashSet<TokenKey> = self.ahead.served_keys().into_iter().collect();
         let used_up = self.counts.quotas_exhausted(now);
         keys.extend(used_up.into_iter().map(|(key, _)| key));
         // Counted as a store error; this replica's own keys still show.
         let since = now.saturating_sub(SERVED_FOR.as_secs());
-        let cluster = self.store.served_keys(since).unwrap_or_default();
+        let cluster = store.ask(|s| s.served_keys(since)).unwrap_or_default();
         keys.extend(
             cluster
                 .into_iter()

@@ -107,9 +107,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
     }
 }
 
-/// The fields read so far, and the total length of their paths (each path
-/// repeats its ancestors' names, so a long name over many children would
-/// otherwise turn 1 MiB into gigabytes of keys).
+/// The fields read so far, and the total length of the paths built to
+/// reach them, leaves and the objects above them alike (each path repeats
+/// its ancestors' names, so a long name over many children, or over many
+/// levels, would otherwise turn 1 MiB into gigabytes of keys).
 #[derive(Default)]
 struct Fields {
     map: BTreeMap<String, String>,
@@ -129,6 +130,7 @@ impl Fields {
                     return self.insert(path, String::new());
                 }
                 for (name, value) in members.0 {
+                    self.charge(path.len() + 1 + name.len())?;
                     self.flatten(format!("{path}/{name}"), value)?;
                 }
                 Ok(())
@@ -139,6 +141,8 @@ impl Fields {
                     return self.insert(path, String::new());
                 }
                 for (i, item) in items.into_iter().enumerate() {
+                    // An index adds at most 22 bytes: `[` and `]` around a u64.
+                    self.charge(path.len() + 22)?;
                     let item_path = match i {
                         0 => path.clone(),
                         i => format!("{path}[{}]", i + 1),
@@ -157,11 +161,17 @@ impl Fields {
         }
     }
 
-    fn insert(&mut self, path: String, value: String) -> Result<()> {
-        self.path_bytes += path.len();
+    /// Counts `bytes` of a path about to be built, refused past the cap
+    /// before it is allocated.
+    fn charge(&mut self, bytes: usize) -> Result<()> {
+        self.path_bytes = self.path_bytes.saturating_add(bytes);
         if self.path_bytes > MAX_JSON_BYTES {
             return Err(Error::callback(CallbackErrorKind::JsonTooLarge));
         }
+        Ok(())
+    }
+
+    fn insert(&mut self, path: String, value: String) -> Result<()> {
         if self.map.insert(path, value).is_some() {
             return Err(json_error("two values for one field path"));
         }
@@ -362,6 +372,17 @@ mod tests {
 
         let long = "n".repeat(200_000);
         let json = format!("{{\"{long}\":[{}0]}}", "0,".repeat(100_000));
+        assert!(json.len() < MAX_JSON_BYTES);
+        assert_eq!(
+            kind(parse_json_fields(&json).unwrap_err()),
+            CallbackErrorKind::JsonTooLarge
+        );
+
+        // One long name over 31 levels of objects with one leaf: the leaf's
+        // path alone is under the cap, the paths built on the way are not
+        // (each level held a copy of the long name: 31 of them).
+        let long = "n".repeat(600_000);
+        let json = format!("{{\"{long}\":{}1{}}}", "{\"a\":".repeat(30), "}".repeat(30));
         assert!(json.len() < MAX_JSON_BYTES);
         assert_eq!(
             kind(parse_json_fields(&json).unwrap_err()),

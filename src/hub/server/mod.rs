@@ -44,7 +44,9 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 ///   [`header_read_timeout`](HubServer::header_read_timeout) once it has
 ///   begun, a body within the [`body_timeout`](HubServer::body_timeout),
 ///   and past [`max_connections`](HubServer::max_connections) new
-///   connections are answered 503 and closed at once instead of waiting.
+///   connections are answered 503 (over TLS: closed, a clear-text answer
+///   would read as a broken handshake) and closed at once instead of
+///   waiting.
 /// - The handler runs on a blocking pool of at most
 ///   [`workers`](HubServer::workers) threads, and only for requests that
 ///   may wait for the store or WeChat; a client never holds a thread
@@ -328,9 +330,10 @@ impl HubServer {
     /// now and again by [`reload_tls`](HubServer::reload_tls); they are
     /// never printed.
     ///
-    /// A handshake must end within the
-    /// [`header_read_timeout`](HubServer::header_read_timeout); a client
-    /// that fails it is disconnected.
+    /// The handshake and the first request head together must arrive
+    /// within the [`header_read_timeout`](HubServer::header_read_timeout)
+    /// of the connection being accepted; a client that fails the handshake
+    /// is disconnected.
     ///
     /// Defaults to plain HTTP.
     ///
