@@ -333,6 +333,61 @@ fn tls_reload_serves_the_new_certificate_and_keeps_open_connections() {
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 }
 
+/// Whether the hub closes `conn` (end of stream or a reset) before the
+/// guard of 10 s: a hang guard, not a timing assertion.
+fn closed_by_the_hub(mut conn: TcpStream) -> bool {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    match conn.read(&mut [0u8; 64]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+#[test]
+fn tls_a_client_silent_before_its_handshake_is_closed_at_the_head_deadline() {
+    let fake = common::fake();
+    let r = Rotation::new(&process::temp_dir("tls-silent"));
+    let server = HubServer::bind("127.0.0.1:0", handler(&fake))
+        .unwrap()
+        .log_requests(false)
+        .header_read_timeout(Duration::from_millis(200))
+        .tls(&r.files.cert, &r.files.key)
+        .unwrap();
+    let hub = Served::start(server);
+    let addr: SocketAddr = hub.url().trim_start_matches("https://").parse().unwrap();
+    assert!(closed_by_the_hub(TcpStream::connect(addr).unwrap()));
+    // Half a ClientHello, then nothing.
+    let mut partial = TcpStream::connect(addr).unwrap();
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    assert!(closed_by_the_hub(partial));
+    // The hub still serves a client that completes its handshake.
+    Raw::open(addr, &r.first).healthz();
+}
+
+#[test]
+fn tls_a_connection_over_the_cap_is_closed_at_once() {
+    let fake = common::fake();
+    let r = Rotation::new(&process::temp_dir("tls-cap"));
+    let server = HubServer::bind("127.0.0.1:0", handler(&fake))
+        .unwrap()
+        .log_requests(false)
+        // Far past the guard: only the cap can close the second connection.
+        .header_read_timeout(Duration::from_secs(120))
+        .max_connections(1)
+        .tls(&r.files.cert, &r.files.key)
+        .unwrap();
+    let hub = Served::start(server);
+    let addr: SocketAddr = hub.url().trim_start_matches("https://").parse().unwrap();
+    let mut first = Raw::open(addr, &r.first);
+    first.healthz(); // accepted and counted
+    assert!(closed_by_the_hub(TcpStream::connect(addr).unwrap()));
+    first.healthz(); // the one within the cap is still served
+}
+
 #[test]
 fn tls_reload_from_broken_files_keeps_the_old_certificate() {
     logs::capture();
