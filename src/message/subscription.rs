@@ -319,6 +319,14 @@ mod tests {
 
     #[test]
     fn types_the_change_event_from_wechats_samples_and_real_pushes() {
+        let rejected = |template_ids: &[&str]| {
+            MessageKind::Event(Event::SubscribeMsgChange {
+                list: template_ids
+                    .iter()
+                    .map(|id| change(id, SubscribeStatus::Reject))
+                    .collect(),
+            })
+        };
         let xml = "<xml>\n    <ToUserName><![CDATA[gh_123456789abc]]></ToUserName>\n    \
             <FromUserName><![CDATA[otFpruAK8D-E6EfStSYonYSBZ8_4]]></FromUserName>\n    \
             <CreateTime>1610969440</CreateTime>\n    <MsgType><![CDATA[event]]></MsgType>\n    \
@@ -329,12 +337,7 @@ mod tests {
             </List>\n    </SubscribeMsgChangeEvent>\n</xml>";
         assert_eq!(
             xml_kind(xml),
-            MessageKind::Event(Event::SubscribeMsgChange {
-                list: vec![change(
-                    "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc",
-                    SubscribeStatus::Reject
-                )]
-            })
+            rejected(&["VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc"])
         );
         let json = r#"{
             "ToUserName": "gh_123456789abc",
@@ -349,12 +352,7 @@ mod tests {
         }"#;
         assert_eq!(
             json_kind(json),
-            MessageKind::Event(Event::SubscribeMsgChange {
-                list: vec![change(
-                    "BEwX0BOT3MqK3Uc5oTU3CGBqzjpndk2jzUf7VfExd8",
-                    SubscribeStatus::Reject
-                )]
-            })
+            rejected(&["BEwX0BOT3MqK3Uc5oTU3CGBqzjpndk2jzUf7VfExd8"])
         );
         // As reported from production on WeChat's forum: one item as an
         // object, two as an array.
@@ -363,12 +361,7 @@ mod tests {
             "reject","TemplateId":"NQezXFstp4zZV2q7u5aSprQZEx061ODkFJGLdungfoI"}}"#;
         assert_eq!(
             json_kind(one),
-            MessageKind::Event(Event::SubscribeMsgChange {
-                list: vec![change(
-                    "NQezXFstp4zZV2q7u5aSprQZEx061ODkFJGLdungfoI",
-                    SubscribeStatus::Reject
-                )]
-            })
+            rejected(&["NQezXFstp4zZV2q7u5aSprQZEx061ODkFJGLdungfoI"])
         );
         let two = r#"{"ToUserName":"xxxxx","FromUserName":"xxxxx","CreateTime":1625575681,
             "MsgType":"event","Event":"subscribe_msg_change_event","List":[
@@ -376,18 +369,10 @@ mod tests {
             {"SubscribeStatusString":"reject","TemplateId":"gIg6LaccfJuD1IAKzSdodAT7U3Z4ZEHZbPcLo1Q-VUo"}]}"#;
         assert_eq!(
             json_kind(two),
-            MessageKind::Event(Event::SubscribeMsgChange {
-                list: vec![
-                    change(
-                        "savKN0g_My3T-Hb6t5yUJ2HfG6Wj56HRJzxGOyU2z_Y",
-                        SubscribeStatus::Reject
-                    ),
-                    change(
-                        "gIg6LaccfJuD1IAKzSdodAT7U3Z4ZEHZbPcLo1Q-VUo",
-                        SubscribeStatus::Reject
-                    ),
-                ]
-            })
+            rejected(&[
+                "savKN0g_My3T-Hb6t5yUJ2HfG6Wj56HRJzxGOyU2z_Y",
+                "gIg6LaccfJuD1IAKzSdodAT7U3Z4ZEHZbPcLo1Q-VUo"
+            ])
         );
     }
 
