@@ -5,7 +5,7 @@
 //!   [`PushFormat`];
 //! - `kind`: its typed view ([`MessageKind`], [`ComponentPush`]), and
 //!   `event` the events' ([`Event`], with the table of typed events), with
-//!   `subscription` and `media_check` for the events that carry lists;
+//!   `menu`, `subscription` and `media_check` for what some events carry;
 //! - `fields`: how the typed views read the field map (nested elements,
 //!   lists, closed sets of values);
 //! - `reply`: passive replies ([`Reply`], [`ReplyKind`], [`Article`]);
@@ -16,6 +16,7 @@ mod fields;
 mod json;
 mod kind;
 mod media_check;
+mod menu;
 mod reply;
 mod subscription;
 mod xml;
@@ -25,10 +26,11 @@ use std::fmt;
 
 use crate::error::{CallbackErrorKind, Error, Result};
 
-pub use event::{Event, ScanCodeInfo, SendLocationInfo, SendPicsInfo};
+pub use event::Event;
 pub(crate) use json::{json_error, parse_json_fields, JsonWriter};
 pub use kind::{Authorization, ComponentPush, MessageKind};
 pub use media_check::{MediaCheck, MediaCheckDetail, MediaCheckResult, MediaCheckSuggest};
+pub use menu::{ScanCodeInfo, SendLocationInfo, SendPicsInfo};
 pub(crate) use reply::{check_articles, check_mini_program, MAX_ARTICLES};
 pub use reply::{Article, Reply, ReplyKind};
 pub use subscription::{SubscribeMsgChange, SubscribeMsgPopup, SubscribeMsgSent, SubscribeStatus};
