@@ -321,8 +321,10 @@ pub use http::bench_agent;
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use message::{
-    Article, Authorization, ComponentPush, Event, Message, MessageKind, PushFormat, Reply,
-    ReplyKind,
+    Article, Authorization, ComponentPush, Event, MediaCheck, MediaCheckDetail, MediaCheckResult,
+    MediaCheckSuggest, Message, MessageKind, PushFormat, Reply, ReplyKind, ScanCodeInfo,
+    SendLocationInfo, SendPicsInfo, SubscribeMsgChange, SubscribeMsgPopup, SubscribeMsgSent,
+    SubscribeStatus,
 };
 pub use miniprogram::{
     MiniProgram, MiniProgramCode, MiniProgramSession, PhoneNumber, UnlimitedCode,

@@ -326,6 +326,25 @@ fn python_vectors_parse_to_the_message_of_their_xml_twin() {
                     ("ToUserName", "gh_mini"),
                 ]
             );
+            // And typed: the list, in order, its numbers read from strings.
+            let weixin::MessageKind::Event(weixin::Event::SubscribeMsgPopup { list }) =
+                message.kind()
+            else {
+                panic!("not typed: {message:?}");
+            };
+            let read: Vec<(&str, &str, u32)> = list
+                .iter()
+                .map(|item| {
+                    (
+                        item.template_id.as_str(),
+                        item.status.as_str(),
+                        item.popup_scene,
+                    )
+                })
+                .collect();
+            assert_eq!(read, [("tpl-1", "accept", 0), ("tpl-2", "reject", 0)]);
+            assert_eq!(list[0].status, weixin::SubscribeStatus::Accept);
+            assert_eq!(list[1].status, weixin::SubscribeStatus::Reject);
             Ok(None)
         },
     );

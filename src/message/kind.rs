@@ -9,8 +9,9 @@
 //! reaches the application rather than failing the request.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
+use super::event::Event;
+use super::fields::Fields;
 use crate::secret::Secret;
 
 /// What a [`Message`](crate::Message) is, with the fields that matter for
@@ -78,6 +79,22 @@ pub enum MessageKind {
         /// `Url`.
         url: String,
     },
+    /// A mini program page card a user sent in a customer service session
+    /// (`MsgType` `miniprogrampage`). Its `MsgId` is read through
+    /// [`Message::msg_id`](crate::Message::msg_id).
+    MiniProgramPage {
+        /// `Title`, the card's title.
+        title: String,
+        /// `AppId`, the mini program's appid.
+        app_id: String,
+        /// `PagePath`, the page the card opens.
+        page_path: String,
+        /// `ThumbUrl`, the card's picture, as WeChat serves it.
+        thumb_url: String,
+        /// `ThumbMediaId`, the card's picture, to download through
+        /// `/cgi-bin/media/get`.
+        thumb_media_id: String,
+    },
     /// An event (`MsgType` `event`).
     Event(Event),
     /// A third-party platform notification (it has an `InfoType`).
@@ -86,81 +103,6 @@ pub enum MessageKind {
     /// missing a field its model needs. Read it through
     /// [`Message::fields`](crate::Message::fields).
     Other,
-}
-
-/// An event WeChat pushes (`MsgType` `event`), by its `Event` field.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Event {
-    /// `subscribe`: a user followed the account, directly or by scanning a
-    /// QR code with a scene.
-    Subscribe {
-        /// The QR code's scene: `EventKey` without its `qrscene_` prefix,
-        /// `None` for a follow that came from no QR code.
-        scene: Option<String>,
-        /// `Ticket`, the QR code's ticket, when there was one.
-        ticket: Option<String>,
-    },
-    /// `unsubscribe`: a user unfollowed the account.
-    Unsubscribe,
-    /// `SCAN`: a follower scanned a QR code with a scene.
-    Scan {
-        /// `EventKey`, the QR code's scene.
-        scene: String,
-        /// `Ticket`, the QR code's ticket.
-        ticket: Option<String>,
-    },
-    /// `LOCATION`: the location a follower's client reports.
-    Location {
-        /// `Latitude`.
-        latitude: f64,
-        /// `Longitude`.
-        longitude: f64,
-        /// `Precision`, in metres.
-        precision: Option<f64>,
-    },
-    /// `CLICK`: a click on a menu button of type `click`.
-    Click {
-        /// `EventKey`, the button's key.
-        key: String,
-    },
-    /// `VIEW`: a click on a menu button that opens a URL.
-    View {
-        /// `EventKey`, the URL.
-        url: String,
-        /// `MenuId`, when the menu is a personalised one.
-        menu_id: Option<String>,
-    },
-    /// `TEMPLATESENDJOBFINISH`: a template message was delivered or not.
-    TemplateSendJobFinish {
-        /// `MsgID`, as answered by the template send call.
-        msg_id: u64,
-        /// `Status`: `success`, `failed:user block`, `failed: system failed`.
-        status: String,
-    },
-    /// `MASSSENDJOBFINISH`: a mass send finished.
-    MassSendJobFinish {
-        /// `MsgID`, as answered by the mass send call.
-        msg_id: u64,
-        /// `Status`, for example `send success`.
-        status: String,
-        /// `TotalCount`: the followers addressed.
-        total_count: u64,
-        /// `FilterCount`: those left after filtering.
-        filter_count: u64,
-        /// `SentCount`: those the message reached.
-        sent_count: u64,
-        /// `ErrorCount`: those it did not.
-        error_count: u64,
-    },
-    /// Any other event (or a modelled one missing a field), with its name
-    /// and key; the rest is in [`Message::fields`](crate::Message::fields).
-    Other {
-        /// `Event`, as sent (`scancode_push`, `view_miniprogram`...).
-        event: String,
-        /// `EventKey`, when the event has one.
-        event_key: Option<String>,
-    },
 }
 
 /// A notification WeChat pushes to a third-party platform's authorization
@@ -211,35 +153,9 @@ pub struct Authorization {
     pub authorization_code_expired_time: Option<u64>,
 }
 
-/// The field map, read by name. Each reader answers `None` when the model
-/// cannot be filled, which turns the whole push into `Other`.
-struct Fields<'a>(&'a BTreeMap<String, String>);
-
-impl<'a> Fields<'a> {
-    fn get(&self, name: &str) -> Option<&'a str> {
-        self.0.get(name).map(String::as_str)
-    }
-
-    fn text(&self, name: &str) -> Option<String> {
-        self.get(name).map(str::to_string)
-    }
-
-    fn number<T: FromStr>(&self, name: &str) -> Option<T> {
-        self.get(name)?.trim().parse().ok()
-    }
-
-    /// `Some(None)` when absent, `None` when present but not a number.
-    fn optional_number<T: FromStr>(&self, name: &str) -> Option<Option<T>> {
-        match self.get(name) {
-            None => Some(None),
-            Some(_) => self.number(name).map(Some),
-        }
-    }
-}
-
 impl MessageKind {
     pub(super) fn from_fields(fields: &BTreeMap<String, String>) -> MessageKind {
-        typed(&Fields(fields)).unwrap_or(MessageKind::Other)
+        typed(&Fields::new(fields)).unwrap_or(MessageKind::Other)
     }
 }
 
@@ -279,65 +195,15 @@ fn typed(f: &Fields<'_>) -> Option<MessageKind> {
             description: f.text("Description")?,
             url: f.text("Url")?,
         },
-        "event" => {
-            let name = f.get("Event")?;
-            MessageKind::Event(event(f, name).unwrap_or_else(|| Event::Other {
-                event: name.to_string(),
-                event_key: f.text("EventKey"),
-            }))
-        }
+        "miniprogrampage" => MessageKind::MiniProgramPage {
+            title: f.text("Title")?,
+            app_id: f.text("AppId")?,
+            page_path: f.text("PagePath")?,
+            thumb_url: f.text("ThumbUrl")?,
+            thumb_media_id: f.text("ThumbMediaId")?,
+        },
+        "event" => MessageKind::Event(Event::read(f, f.get("Event")?)),
         _ => return None,
-    })
-}
-
-fn event(f: &Fields<'_>, name: &str) -> Option<Event> {
-    let is = |known: &str| name.eq_ignore_ascii_case(known);
-    Some(if is("subscribe") {
-        Event::Subscribe {
-            scene: f
-                .get("EventKey")
-                .and_then(|key| key.strip_prefix("qrscene_"))
-                .map(str::to_string),
-            ticket: f.text("Ticket").filter(|t| !t.is_empty()),
-        }
-    } else if is("unsubscribe") {
-        Event::Unsubscribe
-    } else if is("SCAN") {
-        Event::Scan {
-            scene: f.text("EventKey")?,
-            ticket: f.text("Ticket").filter(|t| !t.is_empty()),
-        }
-    } else if is("LOCATION") {
-        Event::Location {
-            latitude: f.number("Latitude")?,
-            longitude: f.number("Longitude")?,
-            precision: f.optional_number("Precision")?,
-        }
-    } else if is("CLICK") {
-        Event::Click {
-            key: f.text("EventKey")?,
-        }
-    } else if is("VIEW") {
-        Event::View {
-            url: f.text("EventKey")?,
-            menu_id: f.text("MenuId"),
-        }
-    } else if is("TEMPLATESENDJOBFINISH") {
-        Event::TemplateSendJobFinish {
-            msg_id: f.number("MsgID")?,
-            status: f.text("Status")?,
-        }
-    } else if is("MASSSENDJOBFINISH") {
-        Event::MassSendJobFinish {
-            msg_id: f.number("MsgID")?,
-            status: f.text("Status")?,
-            total_count: f.number("TotalCount")?,
-            filter_count: f.number("FilterCount")?,
-            sent_count: f.number("SentCount")?,
-            error_count: f.number("ErrorCount")?,
-        }
-    } else {
-        return None;
     })
 }
 
@@ -374,13 +240,10 @@ fn component(f: &Fields<'_>, info_type: &str) -> Option<ComponentPush> {
 
 #[cfg(test)]
 mod tests {
+    use crate::message::test_support::{event_xml, twins, xml_kind as kind};
     use crate::{Message, MessageKind};
 
     use super::*;
-
-    fn kind(xml: &str) -> MessageKind {
-        Message::parse(xml).unwrap().into_kind()
-    }
 
     /// A user message of type `msg_type` with `extra` fields, as WeChat
     /// sends it.
@@ -390,14 +253,6 @@ mod tests {
              <FromUserName><![CDATA[openid]]></FromUserName><CreateTime>1348831860</CreateTime>\
              <MsgType><![CDATA[{msg_type}]]></MsgType>{extra}<MsgId>1234567890123456</MsgId></xml>"
         )
-    }
-
-    fn event_of(name: &str, extra: &str) -> MessageKind {
-        kind(&format!(
-            "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
-             <CreateTime>1</CreateTime><MsgType>event</MsgType><Event><![CDATA[{name}]]></Event>\
-             {extra}</xml>"
-        ))
     }
 
     #[test]
@@ -482,99 +337,55 @@ mod tests {
     }
 
     #[test]
-    fn types_the_documented_events() {
+    fn types_the_mini_program_page_card_from_wechats_xml_and_json_samples() {
+        // WeChat's samples (customer service messages of a mini program).
+        let xml = "<xml>\n  <ToUserName><![CDATA[toUser]]></ToUserName>\n  \
+            <FromUserName><![CDATA[fromUser]]></FromUserName>\n  <CreateTime>1482048670</CreateTime>\n  \
+            <MsgType><![CDATA[miniprogrampage]]></MsgType>\n  <MsgId>1234567890123456</MsgId>\n  \
+            <Title><![CDATA[Title]]></Title>\n  <AppId><![CDATA[AppId]]></AppId>\n  \
+            <PagePath><![CDATA[PagePath]]></PagePath>\n  <ThumbUrl><![CDATA[ThumbUrl]]></ThumbUrl>\n  \
+            <ThumbMediaId><![CDATA[ThumbMediaId]]></ThumbMediaId>\n</xml>";
+        let message = Message::parse(xml).unwrap();
+        assert_eq!(message.msg_id(), Some(1234567890123456));
         assert_eq!(
-            event_of("subscribe", "<EventKey><![CDATA[]]></EventKey>"),
-            MessageKind::Event(Event::Subscribe {
-                scene: None,
-                ticket: None
-            })
+            message.kind(),
+            &MessageKind::MiniProgramPage {
+                title: "Title".into(),
+                app_id: "AppId".into(),
+                page_path: "PagePath".into(),
+                thumb_url: "ThumbUrl".into(),
+                thumb_media_id: "ThumbMediaId".into(),
+            }
         );
+        let json = r#"{
+            "ToUserName": "toUser",
+            "FromUserName": "fromUser",
+            "CreateTime": 1482048670,
+            "MsgType": "miniprogrampage",
+            "MsgId": 1234567890123456,
+            "Title":"title",
+            "AppId":"appid",
+            "PagePath":"path",
+            "ThumbUrl":"",
+            "ThumbMediaId":""
+        }"#;
+        let message = Message::parse_json(json).unwrap();
+        assert_eq!(message.msg_id(), Some(1234567890123456));
         assert_eq!(
-            event_of(
-                "subscribe",
-                "<EventKey>qrscene_123123</EventKey><Ticket>TICKET</Ticket>"
-            ),
-            MessageKind::Event(Event::Subscribe {
-                scene: Some("123123".into()),
-                ticket: Some("TICKET".into())
-            })
+            message.kind(),
+            &MessageKind::MiniProgramPage {
+                title: "title".into(),
+                app_id: "appid".into(),
+                page_path: "path".into(),
+                thumb_url: String::new(),
+                thumb_media_id: String::new(),
+            }
         );
-        assert_eq!(
-            event_of("unsubscribe", ""),
-            MessageKind::Event(Event::Unsubscribe)
-        );
-        assert_eq!(
-            event_of("SCAN", "<EventKey>123123</EventKey><Ticket>TICKET</Ticket>"),
-            MessageKind::Event(Event::Scan {
-                scene: "123123".into(),
-                ticket: Some("TICKET".into())
-            })
-        );
-        assert_eq!(
-            event_of(
-                "LOCATION",
-                "<Latitude>23.137466</Latitude><Longitude>113.352425</Longitude>\
-                 <Precision>119.385040</Precision>"
-            ),
-            MessageKind::Event(Event::Location {
-                latitude: 23.137466,
-                longitude: 113.352425,
-                precision: Some(119.38504)
-            })
-        );
-        assert_eq!(
-            event_of("CLICK", "<EventKey>V1001_TODAY_MUSIC</EventKey>"),
-            MessageKind::Event(Event::Click {
-                key: "V1001_TODAY_MUSIC".into()
-            })
-        );
-        assert_eq!(
-            event_of(
-                "VIEW",
-                "<EventKey>https://www.qq.com/</EventKey><MenuId>7</MenuId>"
-            ),
-            MessageKind::Event(Event::View {
-                url: "https://www.qq.com/".into(),
-                menu_id: Some("7".into())
-            })
-        );
-        assert_eq!(
-            event_of(
-                "TEMPLATESENDJOBFINISH",
-                "<MsgID>200163836</MsgID><Status><![CDATA[failed:user block]]></Status>"
-            ),
-            MessageKind::Event(Event::TemplateSendJobFinish {
-                msg_id: 200163836,
-                status: "failed:user block".into()
-            })
-        );
-        assert_eq!(
-            event_of(
-                "MASSSENDJOBFINISH",
-                "<MsgID>1988</MsgID><Status>sendsuccess</Status><TotalCount>100</TotalCount>\
-                 <FilterCount>80</FilterCount><SentCount>75</SentCount><ErrorCount>5</ErrorCount>\
-                 <CopyrightCheckResult><Count>0</Count></CopyrightCheckResult>"
-            ),
-            MessageKind::Event(Event::MassSendJobFinish {
-                msg_id: 1988,
-                status: "sendsuccess".into(),
-                total_count: 100,
-                filter_count: 80,
-                sent_count: 75,
-                error_count: 5
-            })
-        );
-        assert_eq!(
-            event_of(
-                "scancode_push",
-                "<EventKey>rselfmenu_0_1</EventKey><ScanCodeInfo><ScanType>qrcode</ScanType></ScanCodeInfo>"
-            ),
-            MessageKind::Event(Event::Other {
-                event: "scancode_push".into(),
-                event_key: Some("rselfmenu_0_1".into())
-            })
-        );
+        // The XML sample written as JSON is the same message.
+        let twin = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,
+            "MsgType":"miniprogrampage","MsgId":1234567890123456,"Title":"Title","AppId":"AppId",
+            "PagePath":"PagePath","ThumbUrl":"ThumbUrl","ThumbMediaId":"ThumbMediaId"}"#;
+        assert_eq!(twins(xml, twin), Message::parse(xml).unwrap().into_kind());
     }
 
     #[test]
@@ -599,6 +410,10 @@ mod tests {
                 .into(),
             "<xml><InfoType>notify_third_fasteregister</InfoType></xml>".into(),
             user("miniprogrampage", "<Title>t</Title>"),
+            user(
+                "miniprogrampage",
+                "<Title>t</Title><AppId>wx1</AppId><PagePath>p</PagePath><ThumbUrl>u</ThumbUrl>",
+            ),
         ] {
             let message = Message::parse(&xml).unwrap();
             assert_eq!(message.kind(), &MessageKind::Other, "{xml}");
@@ -606,10 +421,10 @@ mod tests {
         }
         // An event keeps its name and key when its own fields do not fit.
         assert_eq!(
-            event_of(
+            kind(&event_xml(
                 "TEMPLATESENDJOBFINISH",
                 "<EventKey>k</EventKey><MsgID>x</MsgID>"
-            ),
+            )),
             MessageKind::Event(Event::Other {
                 event: "TEMPLATESENDJOBFINISH".into(),
                 event_key: Some("k".into())

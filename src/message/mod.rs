@@ -3,13 +3,22 @@
 //!
 //! - [`Message`] (here): a push with every field it carried, and
 //!   [`PushFormat`];
-//! - `kind`: its typed view ([`MessageKind`], [`Event`], [`ComponentPush`]);
+//! - `kind`: its typed view ([`MessageKind`], [`ComponentPush`]), and
+//!   `event` the events' ([`Event`], with the table of typed events), with
+//!   `menu`, `subscription` and `media_check` for what some events carry;
+//! - `fields`: how the typed views read the field map (nested elements,
+//!   lists, closed sets of values);
 //! - `reply`: passive replies ([`Reply`], [`ReplyKind`], [`Article`]);
 //! - `xml` and `json`: the one reader of each format, with its limits.
 
+mod event;
+mod fields;
 mod json;
 mod kind;
+mod media_check;
+mod menu;
 mod reply;
+mod subscription;
 mod xml;
 
 use std::collections::BTreeMap;
@@ -17,10 +26,14 @@ use std::fmt;
 
 use crate::error::{CallbackErrorKind, Error, Result};
 
+pub use event::Event;
 pub(crate) use json::{json_error, parse_json_fields, JsonWriter};
-pub use kind::{Authorization, ComponentPush, Event, MessageKind};
+pub use kind::{Authorization, ComponentPush, MessageKind};
+pub use media_check::{MediaCheck, MediaCheckDetail, MediaCheckResult, MediaCheckSuggest};
+pub use menu::{ScanCodeInfo, SendLocationInfo, SendPicsInfo};
 pub(crate) use reply::{check_articles, check_mini_program, MAX_ARTICLES};
 pub use reply::{Article, Reply, ReplyKind};
+pub use subscription::{SubscribeMsgChange, SubscribeMsgPopup, SubscribeMsgSent, SubscribeStatus};
 pub(crate) use xml::{cdata, parse_fields, xml_error, MAX_XML_BYTES};
 
 /// Field names whose values are credentials, masked in `Debug`.
@@ -445,6 +458,7 @@ impl fmt::Debug for Message {
 pub(crate) mod test_support {
     use std::collections::BTreeMap;
 
+    use super::{Event, Message, MessageKind};
     use crate::error::{CallbackErrorKind, Error, ErrorKind};
 
     /// The callback error kind of `err`; any other error fails the test.
@@ -461,6 +475,47 @@ pub(crate) mod test_support {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// The typed view of an XML push.
+    pub(crate) fn xml_kind(xml: &str) -> MessageKind {
+        Message::parse(xml).unwrap().into_kind()
+    }
+
+    /// The typed view of a JSON push.
+    pub(crate) fn json_kind(json: &str) -> MessageKind {
+        Message::parse_json(json).unwrap().into_kind()
+    }
+
+    /// The typed view of an XML push and of its JSON twin, which must be
+    /// the same `Message` (the same field paths and values).
+    pub(crate) fn twins(xml: &str, json: &str) -> MessageKind {
+        let message = Message::parse(xml).unwrap();
+        assert_eq!(message, Message::parse_json(json).unwrap(), "{json}");
+        message.into_kind()
+    }
+
+    /// An event `name` with `extra` fields, in XML.
+    pub(crate) fn event_xml(name: &str, extra: &str) -> String {
+        format!(
+            "<xml><ToUserName>gh_123</ToUserName><FromUserName>openid</FromUserName>\
+             <CreateTime>1</CreateTime><MsgType>event</MsgType><Event><![CDATA[{name}]]></Event>\
+             {extra}</xml>"
+        )
+    }
+
+    /// What a push that does not fit its event's model is: the event's
+    /// name and key, every field still in the message.
+    pub(crate) fn assert_untyped_event(message: &Message, event_key: Option<&str>) {
+        assert_eq!(
+            message.kind(),
+            &MessageKind::Event(Event::Other {
+                event: message.field("Event").unwrap().to_string(),
+                event_key: event_key.map(str::to_string),
+            }),
+            "{message:?}"
+        );
+        assert!(message.fields().len() > 2, "{message:?}");
     }
 }
 
@@ -507,13 +562,12 @@ mod tests {
             <Count>2</Count><PicList><item><PicMd5Sum>aa</PicMd5Sum></item>\
             <item><PicMd5Sum>bb</PicMd5Sum></item></PicList></SendPicsInfo></xml>";
         let message = Message::parse(xml).unwrap();
-        assert_eq!(
-            message.kind(),
-            &MessageKind::Event(Event::Other {
-                event: "pic_sysphoto".into(),
-                event_key: Some("6".into())
-            })
-        );
+        let MessageKind::Event(Event::PicSysPhoto { key, pics }) = message.kind() else {
+            panic!("{message:?}");
+        };
+        assert_eq!((key.as_str(), pics.count), ("6", 2));
+        assert_eq!(pics.pic_md5_sums, ["aa", "bb"]);
+        // Typed, and every field still there.
         assert_eq!(
             message.fields(),
             &fields(&[

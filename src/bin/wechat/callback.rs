@@ -238,4 +238,17 @@ mod tests {
         assert_eq!(revealed["fields"]["AuthorizationCode"], "CODE");
         assert!(!revealed["kind"].as_str().unwrap().contains("CODE"));
     }
+
+    #[test]
+    fn typed_events_print_their_model() {
+        let json = r#"{"MsgType":"event","Event":"subscribe_msg_sent_event","List":{
+            "TemplateId":"t1","MsgID":"7","ErrorCode":"0","ErrorStatus":"success"}}"#;
+        let shown = typed(&Message::parse_json(json).unwrap(), false);
+        assert_eq!(
+            shown["kind"],
+            "Event(SubscribeMsgSent { list: [SubscribeMsgSent { template_id: \"t1\", \
+             msg_id: 7, error_code: 0, error_status: \"success\" }] })"
+        );
+        assert_eq!(shown["fields"]["List/MsgID"], "7");
+    }
 }
