@@ -275,6 +275,8 @@ mod open_data;
 mod options;
 mod origin;
 mod pem;
+#[cfg(feature = "redis")]
+mod redis_pool;
 mod response;
 mod secret;
 mod sign;
