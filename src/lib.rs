@@ -263,6 +263,8 @@ mod clock;
 mod component_push;
 #[cfg(feature = "crypto")]
 mod crypto;
+#[cfg(feature = "crypto")]
+mod dedup;
 mod error;
 mod global;
 mod http;
@@ -313,6 +315,12 @@ pub use component_push::ComponentPushHandler;
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use crypto::MessageCrypto;
+#[cfg(all(feature = "crypto", feature = "redis"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "crypto", feature = "redis"))))]
+pub use dedup::RedisDedup;
+#[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
+pub use dedup::{Claim, DedupStore, Delivery, MemoryDedup};
 pub use error::{
     ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
 };
