@@ -66,6 +66,12 @@ impl RedisPool {
         &self.client
     }
 
+    /// Checks that Redis answers (`PING`).
+    pub(crate) fn ping(&self) -> Result<()> {
+        self.run("PING", |c| redis::cmd("PING").query::<String>(c))
+            .map(|_| ())
+    }
+
     /// Runs `command` on an idle connection, or a new one. An idle
     /// connection that fails may only be stale (Redis restarted): then the
     /// idle ones are dropped and `command` runs once more on a new

@@ -259,7 +259,7 @@ fn memory_three_deliveries_at_once_then_in_turn_run_the_closure_once() {
     let handler = safe_handler(&clock).dedup(MemoryDedup::new().clock(clock.clock()));
     let push = Push::safe(&text("gh_memory", 6054768590064713728));
 
-    let (first, calls) = three_at_once(&[handler.clone()], &push, "once");
+    let (first, calls) = three_at_once(std::slice::from_ref(&handler), &push, "once");
     assert_eq!(calls, 1);
     assert_eq!(open_reply(&first), ReplyKind::text("once"));
     // The encrypted bytes themselves: encrypting again would differ (a

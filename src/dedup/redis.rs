@@ -175,9 +175,7 @@ impl RedisDedup {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn ping(&self) -> Result<()> {
-        self.redis
-            .run("PING", |c| redis::cmd("PING").query::<String>(c))
-            .map(|_| ())
+        self.redis.ping()
     }
 
     fn key(&self, key: &str) -> String {

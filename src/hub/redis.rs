@@ -207,8 +207,7 @@ impl RedisStore {
     ///
     /// An [`ErrorKind::Store`](crate::ErrorKind::Store) error if it does not.
     pub fn ping(&self) -> Result<()> {
-        self.run("PING", |c| redis::cmd("PING").query::<String>(c))
-            .map(|_| ())
+        self.redis.ping()
     }
 
     fn run<T>(&self, what: &str, command: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
