@@ -3,6 +3,7 @@
 //! and body to answer come out, with the typed message handed to the
 //! application in between.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
@@ -10,6 +11,7 @@ use percent_encoding::percent_decode_str;
 use crate::callback::verify_signature;
 use crate::clock::Clock;
 use crate::crypto::{KeyUsed, MessageCrypto};
+use crate::dedup::{account_of, key_of, Claim, Dedup, DedupStore, Delivery};
 use crate::error::{CallbackErrorKind, Error, ErrorKind, Result};
 use crate::message::{check_mini_program, Message, PushFormat, ReplyKind, MAX_XML_BYTES};
 use crate::secret::Secret;
@@ -54,7 +56,8 @@ const JSON: &str = "application/json; charset=utf-8";
 /// push). Within the window, drop repeats yourself: WeChat itself sends a
 /// push again, up to 3 times, when no answer came within 5 seconds, with
 /// the same [`Message::msg_id`] (events: the same `FromUserName` and
-/// `CreateTime`).
+/// `CreateTime`): [`CallbackHandler::dedup`] answers those without running
+/// your closure again.
 ///
 /// # Example: a minimal `std::net` server
 ///
@@ -127,6 +130,7 @@ pub struct CallbackHandler {
     clock: Clock,
     format: PushFormat,
     mini_program: bool,
+    dedup: Option<Arc<Dedup>>,
 }
 
 /// What to answer WeChat: a status, a content type and a body, and the
@@ -142,6 +146,7 @@ pub struct CallbackResponse {
     content_type: &'static str,
     body: String,
     error: Option<Error>,
+    delivery: Delivery,
 }
 
 /// A request that passed every check.
@@ -259,6 +264,7 @@ impl CallbackHandler {
             clock: Clock::system(),
             format: PushFormat::Detect,
             mini_program: false,
+            dedup: None,
         }
     }
 
@@ -447,6 +453,97 @@ impl CallbackHandler {
         self
     }
 
+    /// De-duplicates WeChat's retries through `store`: WeChat sends a push
+    /// again when no answer came within 5 seconds, up to three times, and
+    /// without a store each try runs your closure (a reward granted twice,
+    /// a message stored twice). With one, the closure runs for the first
+    /// delivery only; a delivery while it runs is answered `success`, and
+    /// one after it the first one's answer, byte for byte
+    /// ([`CallbackResponse::delivery`] says which). [`MemoryDedup`](crate::MemoryDedup)
+    /// serves one process, `RedisDedup` (feature `redis`) every process
+    /// sharing a Redis, so that retries landing on another instance behind
+    /// a load balancer are caught too.
+    ///
+    /// A push is known by (see also [`Delivery::NoKey`]):
+    ///
+    /// - a user message: its account and `MsgId`;
+    /// - an event: its account, `FromUserName`, `CreateTime` and `Event`,
+    ///   and the event's own id where it has one: `MsgID` of
+    ///   `TEMPLATESENDJOBFINISH`, `MASSSENDJOBFINISH` and (each template's)
+    ///   `subscribe_msg_sent_event`, `publish_id` of `PUBLISHJOBFINISH`,
+    ///   `trace_id` of `wxa_media_check`, the QR code's `Ticket` of
+    ///   `subscribe` and `SCAN`;
+    /// - a third-party platform's notification: its account, `CreateTime`,
+    ///   `InfoType` and `AuthorizerAppid`.
+    ///
+    /// The account is `ToUserName` (else `AppId`, else the handler's
+    /// appid), so that two accounts sharing a store never meet. Only pushes
+    /// that passed every check reach the store: a forged one cannot fill it.
+    ///
+    /// The answer kept is the one sent, after encryption in safe mode: the
+    /// encrypted reply carries its own `TimeStamp`, `Nonce` and
+    /// `MsgSignature` over them, so it verifies again as it is, every
+    /// delivery gets the very bytes of the first, and the store never holds
+    /// a safe-mode reply in clear text.
+    ///
+    /// A first delivery that fails (500: your closure's error) lets go of
+    /// its claim, so that WeChat's next try runs the closure again; so does
+    /// one whose closure panics. When the store fails, the push is handled
+    /// as if there were none (the closure runs), a warning is logged and
+    /// [`CallbackHandler::dedup_failures`] counts it: a push must never be
+    /// lost to a store. A delivery answered `success` while the first
+    /// still runs ends WeChat's tries: a reply the first returns after
+    /// WeChat's 5 seconds reaches nobody, so send slow answers through the
+    /// customer service API.
+    ///
+    /// Defaults to no store: every delivery runs the closure.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use weixin::{CallbackHandler, Delivery, MemoryDedup, MessageKind, ReplyKind};
+    ///
+    /// let token = std::env::var("WECHAT_TOKEN").unwrap_or_else(|_| "t0ken".into());
+    /// let handler = CallbackHandler::new(token.as_str()).dedup(MemoryDedup::new());
+    /// let signature = weixin::sha1_sorted(&[&token, "1", "n"]);
+    /// let query = format!("signature={signature}&timestamp=1&nonce=n");
+    /// let body = b"<xml><ToUserName>gh_1</ToUserName><FromUserName>openid</FromUserName>\
+    ///     <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>points</Content>\
+    ///     <MsgId>6054768590064713728</MsgId></xml>";
+    ///
+    /// let granted = Cell::new(0);
+    /// let grant = |message: &weixin::Message| {
+    ///     granted.set(granted.get() + 1);
+    ///     Ok(Some(ReplyKind::text("10 points for you")))
+    /// };
+    /// let first = handler.handle("POST", &query, body, grant);
+    /// let retry = handler.handle("POST", &query, body, grant);
+    /// assert_eq!(granted.get(), 1);
+    /// assert_eq!((first.delivery(), retry.delivery()), (Delivery::First, Delivery::Repeat));
+    /// assert_eq!(retry.body(), first.body());
+    /// ```
+    pub fn dedup(mut self, store: impl DedupStore + 'static) -> CallbackHandler {
+        self.dedup = Some(Arc::new(Dedup::new(store)));
+        self
+    }
+
+    /// How many times the [`dedup`](CallbackHandler::dedup) store failed
+    /// (each logged as a warning; the push was handled anyway), for this
+    /// handler and its clones.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{CallbackHandler, MemoryDedup};
+    ///
+    /// let handler = CallbackHandler::new("t0ken").dedup(MemoryDedup::new());
+    /// assert_eq!(handler.dedup_failures(), 0);
+    /// ```
+    pub fn dedup_failures(&self) -> u64 {
+        self.dedup.as_ref().map_or(0, |dedup| dedup.failures())
+    }
+
     /// Answers one request: `method` (`GET` or `POST`), `query` (the raw,
     /// still percent-encoded query string, with or without its `?`) and
     /// `body` (at most [`CallbackHandler::MAX_BODY_BYTES`]; empty for the
@@ -523,16 +620,76 @@ impl CallbackHandler {
             }) => (message, format, sealing),
             Err(error) => return CallbackResponse::refused(error),
         };
-        let answer = on_message(&message).and_then(|reply| match reply {
-            Some(kind) => self.seal(&message, kind, format, &sealing).map(Some),
-            None => Ok(None),
-        });
-        match answer {
-            Ok(Some(reply)) if format == PushFormat::Json => CallbackResponse::ok(JSON, reply),
-            Ok(Some(reply)) => CallbackResponse::ok(XML, reply),
-            Ok(None) => CallbackResponse::ok(TEXT, "success".into()),
-            Err(error) => CallbackResponse::failed(error),
+        let answer = |message: &Message| {
+            let reply = on_message(message).and_then(|reply| match reply {
+                Some(kind) => self.seal(message, kind, format, &sealing).map(Some),
+                None => Ok(None),
+            });
+            match reply {
+                Ok(Some(reply)) if format == PushFormat::Json => CallbackResponse::ok(JSON, reply),
+                Ok(Some(reply)) => CallbackResponse::ok(XML, reply),
+                Ok(None) => CallbackResponse::success(),
+                Err(error) => CallbackResponse::failed(error),
+            }
+        };
+        match &self.dedup {
+            Some(dedup) => self.once(dedup, &message, answer),
+            None => answer(&message),
         }
+    }
+
+    /// Answers the deliveries of one push with one run of `answer` (see
+    /// [`CallbackHandler::dedup`]).
+    fn once(
+        &self,
+        dedup: &Dedup,
+        message: &Message,
+        answer: impl FnOnce(&Message) -> CallbackResponse,
+    ) -> CallbackResponse {
+        let appid = self.crypto.as_ref().map_or("", MessageCrypto::app_id);
+        let account = account_of(message, appid);
+        let Some(key) = key_of(message, account) else {
+            return answer(message).delivered(Delivery::NoKey);
+        };
+        let failed = |what: &str, error: &Error| {
+            dedup.failed(what, account, error);
+            Delivery::StoreFailed
+        };
+        match dedup.store().claim(&key) {
+            Ok(Claim::First) => {}
+            Ok(Claim::Running) => {
+                return CallbackResponse::success().delivered(Delivery::WhileRunning)
+            }
+            Ok(Claim::Answered(kept)) => {
+                let delivery = match CallbackResponse::replay(&kept) {
+                    Some(response) => return response.delivered(Delivery::Repeat),
+                    None => failed(
+                        "claim",
+                        &Error::new(ErrorKind::Store {
+                            reason: "the answer kept is not one this handler wrote".into(),
+                        }),
+                    ),
+                };
+                return answer(message).delivered(delivery);
+            }
+            Err(error) => {
+                let delivery = failed("claim", &error);
+                return answer(message).delivered(delivery);
+            }
+        }
+        let claim = dedup.claimed(&key, account);
+        let response = answer(message);
+        // A failure lets go, so that WeChat's next try runs again.
+        let (what, done) = if response.status == 200 {
+            ("keeping the answer", claim.finish(&response.kept()))
+        } else {
+            ("letting go", claim.release())
+        };
+        let delivery = match done {
+            Ok(()) => Delivery::First,
+            Err(error) => failed(what, &error),
+        };
+        response.delivered(delivery)
     }
 
     /// Every check, in the order [`CallbackHandler::handle`] documents.
@@ -681,7 +838,32 @@ impl CallbackResponse {
             content_type,
             body,
             error: None,
+            delivery: Delivery::Unchecked,
         }
+    }
+
+    /// A push answered with no reply.
+    fn success() -> CallbackResponse {
+        CallbackResponse::ok(TEXT, "success".into())
+    }
+
+    fn delivered(mut self, delivery: Delivery) -> CallbackResponse {
+        self.delivery = delivery;
+        self
+    }
+
+    /// An answer as a [`DedupStore`] keeps it: the content type, a line
+    /// feed, the body (the status is 200).
+    fn kept(&self) -> String {
+        format!("{}\n{}", self.content_type, self.body)
+    }
+
+    /// The answer [`CallbackResponse::kept`] wrote, or `None` for a text it
+    /// did not write.
+    fn replay(kept: &str) -> Option<CallbackResponse> {
+        let (content_type, body) = kept.split_once('\n')?;
+        let content_type = [TEXT, XML, JSON].into_iter().find(|t| *t == content_type)?;
+        Some(CallbackResponse::ok(content_type, body.to_string()))
     }
 
     /// A request that failed a check, by what failed.
@@ -703,6 +885,7 @@ impl CallbackResponse {
             content_type: TEXT,
             body: error.to_string(),
             error: Some(error),
+            delivery: Delivery::Unchecked,
         }
     }
 
@@ -713,6 +896,7 @@ impl CallbackResponse {
             content_type: TEXT,
             body: "server error".into(),
             error: Some(error),
+            delivery: Delivery::Unchecked,
         }
     }
 
@@ -783,6 +967,23 @@ impl CallbackResponse {
     /// ```
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+
+    /// What de-duplication made of the request: [`Delivery::Unchecked`]
+    /// without a [`dedup`](CallbackHandler::dedup) store, and for the URL
+    /// check and refusals.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{CallbackHandler, Delivery, MemoryDedup};
+    ///
+    /// let handler = CallbackHandler::new("t0ken").dedup(MemoryDedup::new());
+    /// let refused = handler.handle("PUT", "", b"", |_| Ok(None));
+    /// assert_eq!(refused.delivery(), Delivery::Unchecked);
+    /// ```
+    pub fn delivery(&self) -> Delivery {
+        self.delivery
     }
 }
 

@@ -90,7 +90,11 @@
 //! It answers the URL check, checks signatures (and an optional replay
 //! window), decrypts in compatible and safe mode, reads XML or a mini
 //! program's JSON, hands your closure a typed [`Message`], and answers its
-//! [`ReplyKind`] in the mode and format the push came in. [`ComponentPushHandler`] is what a third-party platform without
+//! [`ReplyKind`] in the mode and format the push came in. With
+//! [`CallbackHandler::dedup`], WeChat's retries of a push (after 5 s without
+//! an answer) run your closure once and get its answer again
+//! ([`MemoryDedup`] in one process, `RedisDedup` across several).
+//! [`ComponentPushHandler`] is what a third-party platform without
 //! a hub does with its notifications.
 //!
 //! # Users' logins
@@ -187,6 +191,7 @@
 //!   (WXBizMsgCrypt), typed pushes ([`Message`], [`MessageKind`],
 //!   [`Event`]), passive replies ([`Reply`], [`ReplyKind`]) and
 //!   [`ComponentPushHandler`] for a third-party platform without a hub.
+//!   Retries de-duplicated ([`DedupStore`], [`MemoryDedup`]).
 //!   A mini program's encrypted data ([`MiniProgram::decrypt_data`]).
 //!   The plain URL check ([`check_url`]) needs no feature.
 //! - `hub`: the `wechat-hub` binary and [`hub::HubServer`] (hyper on a small
@@ -194,7 +199,9 @@
 //!   through prometheus-client); the
 //!   handler and stores in [`hub`] need no feature, and nothing else in the
 //!   SDK starts a runtime.
-//! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
+//! - `redis`: [`hub::RedisStore`], for hub replicas sharing state; with
+//!   `crypto`, [`RedisDedup`], for callback servers sharing the pushes
+//!   they have seen.
 //! - `cli`: the `wechat` command line (tokens, any API call, quota,
 //!   callbacks, signatures, OAuth2 and batch jobs from a shell), built on
 //!   this crate's public API; enables `crypto`.
@@ -224,6 +231,9 @@
     not(feature = "crypto"),
     doc = "[`CallbackHandler`]: https://docs.rs/weixin/latest/weixin/struct.CallbackHandler.html
 [`CallbackHandler::handle`]: https://docs.rs/weixin/latest/weixin/struct.CallbackHandler.html#method.handle
+[`CallbackHandler::dedup`]: https://docs.rs/weixin/latest/weixin/struct.CallbackHandler.html#method.dedup
+[`MemoryDedup`]: https://docs.rs/weixin/latest/weixin/struct.MemoryDedup.html
+[`DedupStore`]: https://docs.rs/weixin/latest/weixin/trait.DedupStore.html
 [`ComponentPushHandler`]: https://docs.rs/weixin/latest/weixin/struct.ComponentPushHandler.html
 [`MessageCrypto`]: https://docs.rs/weixin/latest/weixin/struct.MessageCrypto.html
 [`Message`]: https://docs.rs/weixin/latest/weixin/struct.Message.html
@@ -247,6 +257,10 @@
     not(feature = "redis"),
     doc = "[`hub::RedisStore`]: https://docs.rs/weixin/latest/weixin/hub/struct.RedisStore.html"
 )]
+#![cfg_attr(
+    not(all(feature = "crypto", feature = "redis")),
+    doc = "[`RedisDedup`]: https://docs.rs/weixin/latest/weixin/struct.RedisDedup.html"
+)]
 // docs.rs labels each item behind a feature with it ("Available on crate
 // feature ... only"); `doc(cfg(...))` is nightly rustdoc's, hence `docsrs`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -263,6 +277,8 @@ mod clock;
 mod component_push;
 #[cfg(feature = "crypto")]
 mod crypto;
+#[cfg(feature = "crypto")]
+mod dedup;
 mod error;
 mod global;
 mod http;
@@ -275,6 +291,8 @@ mod open_data;
 mod options;
 mod origin;
 mod pem;
+#[cfg(feature = "redis")]
+mod redis_pool;
 mod response;
 mod secret;
 mod sign;
@@ -311,6 +329,12 @@ pub use component_push::ComponentPushHandler;
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use crypto::MessageCrypto;
+#[cfg(all(feature = "crypto", feature = "redis"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "crypto", feature = "redis"))))]
+pub use dedup::RedisDedup;
+#[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
+pub use dedup::{Claim, DedupStore, Delivery, MemoryDedup};
 pub use error::{
     ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
 };

@@ -16,6 +16,8 @@ mod component;
 #[cfg(feature = "crypto")]
 mod component_push;
 mod concurrency;
+#[cfg(feature = "crypto")]
+mod dedup;
 mod errors;
 mod fakes;
 mod faults;

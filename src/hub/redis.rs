@@ -16,6 +16,7 @@ use super::store::{
 use super::watch::{StoreEvent, StoreListener, Watch};
 use crate::clock::millis;
 use crate::error::{Error, Result};
+use crate::redis_pool::RedisPool;
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
 
@@ -101,12 +102,9 @@ const WATCH_POLL: Duration = Duration::from_millis(100);
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
-/// Idle connections kept for reuse.
 /// How long a refresh limit's schedule is kept: far longer than any wait
 /// it holds, after which a lost schedule only grants a new burst.
 const SCHEDULE_TTL: u64 = 24 * 3600;
-
-const POOL: usize = 16;
 
 /// A [`Store`] in Redis, so that hub replicas share tokens and exactly one
 /// of them calls WeChat per refresh. Uses the `redis` crate's blocking API.
@@ -153,12 +151,9 @@ const POOL: usize = 16;
 /// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct RedisStore {
-    client: redis::Client,
-    addr: String,
+    redis: RedisPool,
     prefix: String,
-    timeout: Duration,
     lease: Duration,
-    pool: Mutex<Vec<Connection>>,
 }
 
 impl RedisStore {
@@ -170,20 +165,10 @@ impl RedisStore {
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `url` is
     /// not a Redis URL.
     pub fn open(url: &str) -> Result<RedisStore> {
-        let addr = url.rsplit_once('@').map_or(url, |(_, host)| host);
-        let addr = addr
-            .trim_start_matches("redis://")
-            .trim_start_matches("rediss://")
-            .to_string();
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::config(format!("bad redis url for {addr}: {e}")))?;
         Ok(RedisStore {
-            client,
-            addr,
+            redis: RedisPool::open(url, Duration::from_secs(2))?,
             prefix: "wechat:hub:".to_string(),
-            timeout: Duration::from_secs(2),
             lease: Duration::from_secs(3),
-            pool: Mutex::new(Vec::new()),
         })
     }
 
@@ -212,7 +197,7 @@ impl RedisStore {
     ///
     /// Defaults to 2 seconds.
     pub fn timeout(mut self, timeout: Duration) -> RedisStore {
-        self.timeout = timeout;
+        self.redis.set_timeout(timeout);
         self
     }
 
@@ -222,52 +207,11 @@ impl RedisStore {
     ///
     /// An [`ErrorKind::Store`](crate::ErrorKind::Store) error if it does not.
     pub fn ping(&self) -> Result<()> {
-        self.run("PING", |c| redis::cmd("PING").query::<String>(c))
-            .map(|_| ())
+        self.redis.ping()
     }
 
-    fn connect(&self) -> RedisResult<Connection> {
-        let con = self.client.get_connection_with_timeout(self.timeout)?;
-        con.set_read_timeout(Some(self.timeout))?;
-        con.set_write_timeout(Some(self.timeout))?;
-        Ok(con)
-    }
-
-    /// Runs `command` on a pooled connection. A pooled connection that
-    /// fails may only be stale (Redis restarted): then the pool is emptied
-    /// and `command` runs once more on a new connection.
     fn run<T>(&self, what: &str, command: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
-        let pooled = self.pool.lock().pop();
-        let result = match pooled {
-            Some(mut con) => match command(&mut con) {
-                Ok(v) => Ok((v, con)),
-                Err(e) if e.is_io_error() || e.is_connection_dropped() => {
-                    self.pool.lock().clear();
-                    self.fresh(&command)
-                }
-                Err(e) => Err(e),
-            },
-            None => self.fresh(&command),
-        };
-        match result {
-            Ok((value, con)) => {
-                let mut pool = self.pool.lock();
-                if pool.len() < POOL {
-                    pool.push(con);
-                }
-                Ok(value)
-            }
-            Err(e) => Err(Error::store(format!("redis at {}: {what}", self.addr), e)),
-        }
-    }
-
-    fn fresh<T>(
-        &self,
-        command: &impl Fn(&mut Connection) -> RedisResult<T>,
-    ) -> RedisResult<(T, Connection)> {
-        let mut con = self.connect()?;
-        let value = command(&mut con)?;
-        Ok((value, con))
+        self.redis.run(what, command)
     }
 
     fn token_key(&self, key: &TokenKey) -> String {
@@ -319,7 +263,7 @@ impl RedisStore {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("addr", &self.addr)
+            .field("addr", &self.redis.addr())
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
@@ -333,7 +277,7 @@ impl Store for RedisStore {
         let value: Value = serde_json::from_str(&text).map_err(|_| {
             store_error(format!(
                 "redis at {}: {} is not a stored token",
-                self.addr,
+                self.redis.addr(),
                 self.token_key(key)
             ))
         })?;
@@ -348,7 +292,7 @@ impl Store for RedisStore {
             }
             _ => Err(store_error(format!(
                 "redis at {}: {} is not a stored token",
-                self.addr,
+                self.redis.addr(),
                 self.token_key(key)
             ))),
         }
@@ -590,9 +534,12 @@ impl Store for RedisStore {
     /// its own; returns once subscribed (or once that failed: it is tried
     /// again in the background).
     fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
-        Listener::start(self, listener)
-            .map(Some)
-            .map_err(|e| Error::store(format!("redis at {}: cannot start listening", self.addr), e))
+        Listener::start(self, listener).map(Some).map_err(|e| {
+            Error::store(
+                format!("redis at {}: cannot start listening", self.redis.addr()),
+                e,
+            )
+        })
     }
 
     fn kind(&self) -> &str {
@@ -711,11 +658,15 @@ impl Renewer {
         ttl: Duration,
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
-        let client = store.client.clone();
+        let client = store.redis.client().clone();
         // A renewal gets a third of the lease to connect and answer, so that
         // one that fails leaves time for another before the lease runs out.
         let tick = Duration::from_millis(lease_ms / 3);
-        let timeout = store.timeout.min(tick).max(Duration::from_millis(1));
+        let timeout = store
+            .redis
+            .timeout()
+            .min(tick)
+            .max(Duration::from_millis(1));
         let until = Instant::now().checked_add(ttl);
         let thread = std::thread::spawn(move || {
             let mut con: Option<Connection> = None;
@@ -788,11 +739,11 @@ impl Listener {
         let (stop, stopped) = mpsc::channel::<()>();
         let (ready, first) = mpsc::sync_channel::<()>(1);
         let this = Listener {
-            client: store.client.clone(),
-            addr: store.addr.clone(),
+            client: store.redis.client().clone(),
+            addr: store.redis.addr().to_string(),
             channel: store.channel(),
             name: format!("{}watch", store.prefix).replace(char::is_whitespace, "_"),
-            timeout: store.timeout,
+            timeout: store.redis.timeout(),
             listener,
             stop: stopped,
             ready: Mutex::new(Some(ready)),
@@ -801,7 +752,7 @@ impl Listener {
             .name("wechat-hub-watch".into())
             .spawn(move || this.run())?;
         // ok because a listener that is not ready yet keeps trying
-        let _ = first.recv_timeout(store.timeout.saturating_mul(2));
+        let _ = first.recv_timeout(store.redis.timeout().saturating_mul(2));
         Ok(Watch::new(move || {
             drop(stop);
             // ok because the listener only ends; a panic there changes nothing here

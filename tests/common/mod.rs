@@ -117,6 +117,16 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A unique Redis key prefix for one test.
+pub fn unique_prefix(name: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "wechat-test:{}:{}:{name}:",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 /// A bound on waiting for `cond`, not a timing assertion.
 #[cfg_attr(not(feature = "hub"), allow(dead_code))] // ok because the tests that use it need features
 pub fn wait_until(what: &str, cond: impl Fn() -> bool) {

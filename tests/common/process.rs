@@ -3,22 +3,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use super::{temp_dir, wait_until};
-
-/// A unique Redis key prefix for one test.
-pub fn unique_prefix(name: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "wechat-test:{}:{}:{name}:",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
+pub use super::{temp_dir, unique_prefix, wait_until};
 
 /// A running `wechat-hub`; killed (SIGKILL) and reaped when dropped.
 pub struct HubProcess {
