@@ -299,6 +299,10 @@ pub enum ErrorKind {
     },
     /// A server callback could not be verified, decrypted or parsed.
     Callback(CallbackErrorKind),
+    /// A secured call's answer (feature `api-security`) failed a check:
+    /// its signature, platform certificate, appid, timestamp or
+    /// encryption. Its body is never handed back.
+    ApiSecurity(ApiSecurityErrorKind),
     /// A store of tokens, tickets or refresh tokens (the crate's or one you
     /// wrote) failed.
     Store {
@@ -336,6 +340,108 @@ pub enum TransportKind {
     Reset,
     /// Any other I/O or protocol failure.
     Other,
+}
+
+/// Why the answer to a secured call (feature `api-security`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiSecurityErrorKind {
+    /// A header the answer must carry is absent (an answer WeChat did not
+    /// sign).
+    MissingHeader(&'static str),
+    /// Neither `Wechatmp-Serial` nor `Wechatmp-Serial-Deprecated` names a
+    /// platform certificate the client holds: add the new one.
+    UnknownSerial,
+    /// No held certificate's signature matches the answer: a changed body,
+    /// timestamp or URL, or a certificate that is not WeChat's.
+    BadSignature,
+    /// The answer is for another account (`Wechatmp-Appid` or `_appid`).
+    AppIdMismatch,
+    /// The answer's timestamp is not a number, too far from the local
+    /// clock, or not the one it encrypts.
+    StaleTimestamp,
+    /// The body is not `{"iv","data","authtag"}` or its plaintext not JSON.
+    Malformed(String),
+    /// The ciphertext, tag or additional data does not match the key.
+    Decrypt,
+}
+
+impl fmt::Display for ApiSecurityErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiSecurityErrorKind::MissingHeader(name) => write!(f, "no {name} header"),
+            ApiSecurityErrorKind::UnknownSerial => {
+                f.write_str("signed by a platform certificate the client does not hold")
+            }
+            ApiSecurityErrorKind::BadSignature => f.write_str("signature does not match"),
+            ApiSecurityErrorKind::AppIdMismatch => f.write_str("answer is for another appid"),
+            ApiSecurityErrorKind::StaleTimestamp => {
+                f.write_str("timestamp is invalid or outside the accepted skew")
+            }
+            ApiSecurityErrorKind::Malformed(what) => write!(f, "malformed: {what}"),
+            ApiSecurityErrorKind::Decrypt => f.write_str("could not be decrypted"),
+        }
+    }
+}
+
+/// Which part of a secured request WeChat refused, read from an errcode in
+/// 40230..=40240 ([`Error::api_security_part`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiSecurityPart {
+    /// The signature (40234): the signed string, the private key, or the
+    /// public key set in the console.
+    Signature,
+    /// The encryption: the symmetric key, its SN, the IV or tag, the AAD.
+    Decryption,
+    /// `Wechatmp-TimeStamp` or `_timestamp`: the clock, or the two differ.
+    Timestamp,
+    /// A key number (SN) WeChat does not know for the account.
+    KeyNumber,
+    /// `Wechatmp-Appid` or `_appid`.
+    AppId,
+    /// In the range, but WeChat's message names none of the above.
+    Other,
+}
+
+/// The part a security errcode names: 40234 is the signature (WeChat's
+/// "invalid signature"); for the rest of 40230..=40240 the `errmsg` says
+/// which, read by its words.
+fn security_part(errcode: i64, errmsg: &str) -> Option<ApiSecurityPart> {
+    if !(40230..=40240).contains(&errcode) {
+        return None;
+    }
+    if errcode == 40234 {
+        return Some(ApiSecurityPart::Signature);
+    }
+    let msg = errmsg.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| msg.contains(w));
+    Some(if has(&["signature", "sign "]) {
+        ApiSecurityPart::Signature
+    } else if has(&["timestamp", "time stamp", "expired"]) {
+        ApiSecurityPart::Timestamp
+    } else if has(&["appid"]) {
+        ApiSecurityPart::AppId
+    } else if has(&[" sn", "serial", "key num", "keysn"]) {
+        ApiSecurityPart::KeyNumber
+    } else if has(&["decrypt", "encrypt", "authtag", "iv", "aes", "cipher"]) {
+        ApiSecurityPart::Decryption
+    } else {
+        ApiSecurityPart::Other
+    })
+}
+
+impl ApiSecurityPart {
+    fn hint(self) -> &'static str {
+        match self {
+            ApiSecurityPart::Signature => "api security: the signature was refused; check the private key matches the public key set in the console and that nothing but urlpath, appid, timestamp and body is signed",
+            ApiSecurityPart::Decryption => "api security: the body could not be decrypted; check the symmetric key and its SN",
+            ApiSecurityPart::Timestamp => "api security: the timestamp was refused; check this machine's clock",
+            ApiSecurityPart::KeyNumber => "api security: a key number (SN) is not the console's",
+            ApiSecurityPart::AppId => "api security: the appid header or _appid is not this account's",
+            ApiSecurityPart::Other => "api security: the secured request was refused",
+        }
+    }
 }
 
 /// Why a server callback (signature check, decryption, XML parsing) failed.
@@ -494,6 +600,10 @@ impl Error {
     }
 
     #[allow(dead_code)] // ok because the callback module is being merged
+    pub(crate) fn api_security(kind: ApiSecurityErrorKind) -> Error {
+        Error::new(ErrorKind::ApiSecurity(kind))
+    }
+
     pub(crate) fn callback(kind: CallbackErrorKind) -> Error {
         Error::new(ErrorKind::Callback(kind))
     }
@@ -685,6 +795,39 @@ impl Error {
         matches!(self.kind(), ErrorKind::Store { .. })
     }
 
+    /// Which part of a secured request WeChat refused, for errcodes
+    /// 40230 to 40240 (feature `api-security` makes such requests):
+    /// 40234 is the signature, the others are read from WeChat's message.
+    /// `None` for any other error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::ApiSecurityPart;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// fake.fail_next("/wxa/msg_sec_check", 40234, "invalid signature", 1);
+    /// let err = client.request(weixin::RequestOptions::post("/wxa/msg_sec_check")).unwrap_err();
+    /// assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Signature));
+    /// assert!(err.to_string().contains("(api security: the signature was refused;"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn api_security_part(&self) -> Option<ApiSecurityPart> {
+        match self.kind() {
+            ErrorKind::Api {
+                errcode, errmsg, ..
+            } => security_part(*errcode, errmsg),
+            _ => None,
+        }
+    }
+
     /// True when a network timeout caused this error.
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -753,6 +896,9 @@ impl Error {
                 errcode, errmsg, ..
             } => {
                 write!(f, "wechat api error {errcode}: {errmsg}")?;
+                if let Some(part) = security_part(*errcode, errmsg) {
+                    write!(f, " ({})", part.hint())?;
+                }
                 if let Some(hint) = hint(*errcode) {
                     write!(f, " ({hint})")?;
                 }
@@ -786,6 +932,7 @@ impl Error {
             ErrorKind::InvalidRequest { reason } => write!(f, "invalid request: {reason}"),
             ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
             ErrorKind::Callback(kind) => write!(f, "callback rejected: {kind}"),
+            ErrorKind::ApiSecurity(kind) => write!(f, "secured answer rejected: {kind}"),
             ErrorKind::Store { reason } => write!(f, "store failed: {reason}"),
             ErrorKind::RefreshLimited {
                 key,

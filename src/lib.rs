@@ -252,6 +252,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "api-security")]
+mod api_security;
 mod app;
 mod callback;
 #[cfg(feature = "crypto")]
@@ -289,6 +291,9 @@ pub mod testing;
 #[doc = include_str!("../docs/hub-protocol.md")]
 pub mod hub_protocol {}
 
+#[cfg(feature = "api-security")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-security")))]
+pub use api_security::{is_securable, ApiSecurity, SealedRequest};
 pub use callback::{check_url, sha1_sorted, verify_signature};
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
@@ -302,7 +307,7 @@ pub use component_push::ComponentPushHandler;
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use crypto::MessageCrypto;
 pub use error::{
-    ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+    ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "testing")]
