@@ -422,10 +422,10 @@ fn security_part(errcode: i64, errmsg: &str) -> Option<ApiSecurityPart> {
         ApiSecurityPart::Timestamp
     } else if has(&["appid"]) {
         ApiSecurityPart::AppId
+    } else if has(&["decrypt", "encrypt", "authtag", "cipher"]) {
+        ApiSecurityPart::Decryption
     } else if has(&[" sn", "serial", "key num", "keysn"]) {
         ApiSecurityPart::KeyNumber
-    } else if has(&["decrypt", "encrypt", "authtag", "iv", "aes", "cipher"]) {
-        ApiSecurityPart::Decryption
     } else {
         ApiSecurityPart::Other
     })

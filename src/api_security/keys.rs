@@ -412,6 +412,7 @@ pub(crate) fn public_key(pem: &str) -> Result<RsaPublicKey> {
 }
 
 /// The PEM private key in `pem` as a PSS signer (the fake WeChat's side).
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn signer(pem: &str) -> Result<SigningKey<Sha256>> {
     let private = RsaPrivateKey::from_pkcs8_pem(pem.trim())
         .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem.trim()))

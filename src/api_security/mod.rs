@@ -30,6 +30,9 @@ use serde_json::{Map, Value};
 use crate::error::{ApiSecurityErrorKind, Error, Result};
 
 pub use calls::is_securable;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use keys::signer;
+pub(crate) use keys::public_key;
 pub use keys::ApiSecurity;
 
 /// The request header naming the account.
