@@ -1136,6 +1136,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn security_errcodes_name_their_part() {
+        use ApiSecurityPart as P;
+        let part = |code, msg| security_part(code, msg);
+        assert_eq!(part(40234, "anything"), Some(P::Signature));
+        assert_eq!(part(40231, "decrypt failed rid: x"), Some(P::Decryption));
+        assert_eq!(part(40233, "invalid timestamp"), Some(P::Timestamp));
+        assert_eq!(part(40230, "invalid appid in header"), Some(P::AppId));
+        assert_eq!(part(40236, "invalid sn"), Some(P::KeyNumber));
+        assert_eq!(part(40240, "something else"), Some(P::Other));
+        assert_eq!(part(40229, "invalid signature"), None);
+        assert_eq!(part(40241, "invalid signature"), None);
+        let e = Error::api(40233, "invalid timestamp", 200);
+        assert_eq!(e.api_security_part(), Some(P::Timestamp));
+        assert_eq!(
+            e.to_string(),
+            "wechat api error 40233: invalid timestamp (api security: the timestamp was refused; check this machine's clock)"
+        );
+        assert_eq!(Error::api(40001, "x", 200).api_security_part(), None);
+    }
+
+    #[test]
     fn error_stays_small() {
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
     }
