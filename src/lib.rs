@@ -194,6 +194,11 @@
 //!   handler and stores in [`hub`] need no feature, and nothing else in the
 //!   SDK starts a runtime.
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state.
+//! - `api-security`: signed and encrypted server API calls, a mini
+//!   program's "API security" setting: [`ApiSecurity`] keys given to
+//!   [`ClientBuilder::api_security`] seal the calls [`is_securable`] names
+//!   (AES-256-GCM, RSASSA-PSS) and check WeChat's answers; with `testing`,
+//!   the fake WeChat plays WeChat's side.
 //! - `cli`: the `wechat` command line (tokens, any API call, quota,
 //!   callbacks, signatures, OAuth2 and batch jobs from a shell), built on
 //!   this crate's public API; enables `crypto`.
@@ -241,6 +246,12 @@
 #![cfg_attr(
     not(feature = "hub"),
     doc = "[`hub::HubServer`]: https://docs.rs/weixin/latest/weixin/hub/struct.HubServer.html"
+)]
+#![cfg_attr(
+    not(feature = "api-security"),
+    doc = "[`ApiSecurity`]: https://docs.rs/weixin/latest/weixin/struct.ApiSecurity.html
+[`ClientBuilder::api_security`]: https://docs.rs/weixin/latest/weixin/struct.ClientBuilder.html#method.api_security
+[`is_securable`]: https://docs.rs/weixin/latest/weixin/fn.is_securable.html"
 )]
 #![cfg_attr(
     not(feature = "redis"),

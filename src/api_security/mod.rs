@@ -32,6 +32,7 @@ use crate::error::{ApiSecurityErrorKind, Error, Result};
 pub use calls::is_securable;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) use keys::signer;
+#[cfg(any(test, feature = "testing"))]
 pub(crate) use keys::public_key;
 pub use keys::ApiSecurity;
 
