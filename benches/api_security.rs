@@ -23,10 +23,15 @@ fn v(name: &str) -> String {
 }
 
 fn keys() -> ApiSecurity {
-    ApiSecurity::new(v("sym_sn"), &v("sym_key"), v("rsa_sn"), &v("app_private_key"))
-        .unwrap()
-        .platform_certificate(v("cert_sn"), &v("platform_certificate"))
-        .unwrap()
+    ApiSecurity::new(
+        v("sym_sn"),
+        &v("sym_key"),
+        v("rsa_sn"),
+        &v("app_private_key"),
+    )
+    .unwrap()
+    .platform_certificate(v("cert_sn"), &v("platform_certificate"))
+    .unwrap()
 }
 
 fn client(fake: &FakeWechat, keys: Option<ApiSecurity>) -> Client {
@@ -56,7 +61,10 @@ fn secured(c: &mut Criterion) {
     let response = &vectors["response"];
     let ts = response["timestamp"].as_i64().unwrap();
     let ts_text = ts.to_string();
-    let (cert_sn, signature) = (v("cert_sn"), response["signature"].as_str().unwrap().to_string());
+    let (cert_sn, signature) = (
+        v("cert_sn"),
+        response["signature"].as_str().unwrap().to_string(),
+    );
     let lookup = |name: &'static str| match name {
         "Wechatmp-TimeStamp" => Some(ts_text.clone()),
         "Wechatmp-Serial" => Some(cert_sn.clone()),
@@ -69,7 +77,12 @@ fn secured(c: &mut Criterion) {
     let appid = vectors["appid"].as_str().unwrap();
     keys.open(urlpath, appid, &lookup, resp_body, ts).unwrap();
     group.bench_function("open_verify_and_decrypt", |b| {
-        b.iter(|| black_box(keys.open(urlpath, appid, &lookup, black_box(resp_body), ts).unwrap()))
+        b.iter(|| {
+            black_box(
+                keys.open(urlpath, appid, &lookup, black_box(resp_body), ts)
+                    .unwrap(),
+            )
+        })
     });
 
     let fake = FakeWechat::start().unwrap();

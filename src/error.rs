@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 mod security;
-pub use security::{ApiSecurityErrorKind, ApiSecurityPart};
 use security::security_part;
+pub use security::{ApiSecurityErrorKind, ApiSecurityPart};
 
 /// A specialized `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -1033,11 +1033,9 @@ fn mask_values(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn error_stays_small() {

@@ -318,7 +318,8 @@ pub use component_push::ComponentPushHandler;
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use crypto::MessageCrypto;
 pub use error::{
-    ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+    ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind, Result,
+    SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "testing")]

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 use weixin::testing::{FakeApiSecurity, FakeWechat, Tamper};
-use weixin::{ApiSecurity, ApiSecurityErrorKind, ApiSecurityPart, Client, ErrorKind, RequestOptions};
+use weixin::{
+    ApiSecurity, ApiSecurityErrorKind, ApiSecurityPart, Client, ErrorKind, RequestOptions,
+};
 
 use crate::common::{self, APPID};
 
@@ -20,10 +22,15 @@ pub(crate) fn v(name: &str) -> String {
 /// The client's keys: the vectors' symmetric and private keys, the first
 /// platform certificate.
 pub(crate) fn client_keys() -> ApiSecurity {
-    ApiSecurity::new(v("sym_sn"), &v("sym_key"), v("rsa_sn"), &v("app_private_key"))
-        .unwrap()
-        .platform_certificate(v("cert_sn"), &v("platform_certificate"))
-        .unwrap()
+    ApiSecurity::new(
+        v("sym_sn"),
+        &v("sym_key"),
+        v("rsa_sn"),
+        &v("app_private_key"),
+    )
+    .unwrap()
+    .platform_certificate(v("cert_sn"), &v("platform_certificate"))
+    .unwrap()
 }
 
 fn fake_keys() -> FakeApiSecurity {
@@ -75,13 +82,18 @@ fn a_secured_call_round_trips_with_only_ciphertext_and_three_headers_on_the_wire
             RequestOptions::post("/wxa/business/getuserphonenumber").json(json!({"code": code})),
         )
         .unwrap();
-    assert_eq!(resp.json().unwrap()["phone_info"]["phoneNumber"], "13800138000");
+    assert_eq!(
+        resp.json().unwrap()["phone_info"]["phoneNumber"],
+        "13800138000"
+    );
     // The fake decrypted exactly the body the caller gave.
     assert_eq!(
         fake.secured_requests("/wxa/business/getuserphonenumber"),
         [json!({"code": code})]
     );
-    let sent = fake.last_request("/wxa/business/getuserphonenumber").unwrap();
+    let sent = fake
+        .last_request("/wxa/business/getuserphonenumber")
+        .unwrap();
     let wechatmp: Vec<&str> = sent
         .headers
         .iter()
@@ -94,7 +106,12 @@ fn a_secured_call_round_trips_with_only_ciphertext_and_three_headers_on_the_wire
     assert!(header(&sent, "Wechatmp-Signature").is_some());
     assert_eq!(header(&sent, "Wechatmp-Serial"), None);
     let body = sent.json.unwrap();
-    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     assert_eq!(keys, ["authtag", "data", "iv"]);
     assert!(!String::from_utf8_lossy(&sent.body).contains(&code));
@@ -128,7 +145,11 @@ fn every_call_class_in_the_table_is_secured_and_the_others_are_not() {
         .request(RequestOptions::post("/cgi-bin/user/info/updateremark").json(json!({"a": 1})))
         .unwrap();
     client
-        .request(RequestOptions::post("/wxa/msg_sec_check").json(json!({"a": 2})).secure(false))
+        .request(
+            RequestOptions::post("/wxa/msg_sec_check")
+                .json(json!({"a": 2}))
+                .secure(false),
+        )
         .unwrap();
     client
         .request(
@@ -146,9 +167,16 @@ fn every_call_class_in_the_table_is_secured_and_the_others_are_not() {
     // Switched on for a call the table does not name; its query moves
     // into the sealed body, the token stays in the URL.
     client
-        .request(RequestOptions::get("/wxa/custom/thing").query("x", "1").secure(true))
+        .request(
+            RequestOptions::get("/wxa/custom/thing")
+                .query("x", "1")
+                .secure(true),
+        )
         .unwrap();
-    assert_eq!(fake.secured_requests("/wxa/custom/thing"), [json!({"x": "1"})]);
+    assert_eq!(
+        fake.secured_requests("/wxa/custom/thing"),
+        [json!({"x": "1"})]
+    );
     let sent = fake.last_request("/wxa/custom/thing").unwrap();
     assert_eq!(sent.method, "POST");
     assert_eq!(sent.query.len(), 1);
@@ -188,7 +216,10 @@ fn each_tampered_answer_is_refused_with_its_kind_and_names_the_call() {
     let cases = [
         (Tamper::Body, ApiSecurityErrorKind::BadSignature),
         (Tamper::Aad, ApiSecurityErrorKind::Decrypt),
-        (Tamper::Timestamp(-301), ApiSecurityErrorKind::StaleTimestamp),
+        (
+            Tamper::Timestamp(-301),
+            ApiSecurityErrorKind::StaleTimestamp,
+        ),
         (Tamper::AppId, ApiSecurityErrorKind::AppIdMismatch),
         (Tamper::Serial, ApiSecurityErrorKind::UnknownSerial),
         (
@@ -203,7 +234,10 @@ fn each_tampered_answer_is_refused_with_its_kind_and_names_the_call() {
             .unwrap_err();
         assert_eq!(security_kind(&err), kind, "{tamper:?}");
         assert_eq!(err.call().map(|c| c.path()), Some("/wxa/msg_sec_check"));
-        assert!(err.to_string().contains("secured answer rejected: "), "{err}");
+        assert!(
+            err.to_string().contains("secured answer rejected: "),
+            "{err}"
+        );
     }
     fake.tamper_secured(None);
     client
@@ -244,7 +278,11 @@ fn a_request_wechat_refuses_gets_the_part_that_failed() {
         .unwrap_err();
     assert_eq!(err.errcode(), Some(40231));
     assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Decryption));
-    assert!(err.to_string().contains("check the symmetric key and its SN"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("check the symmetric key and its SN"),
+        "{err}"
+    );
     assert!(fake.secured_requests("/wxa/msg_sec_check").is_empty());
 }
 
@@ -265,9 +303,13 @@ fn an_unsigned_answer_is_refused_unless_it_is_an_error() {
 fn a_token_error_inside_a_sealed_answer_refreshes_and_retries() {
     let fake = secured_fake();
     let client = client(&fake, client_keys());
-    client.request(RequestOptions::post("/wxa/msg_sec_check").json(json!({}))).unwrap();
+    client
+        .request(RequestOptions::post("/wxa/msg_sec_check").json(json!({})))
+        .unwrap();
     fake.fail_next("/wxa/msg_sec_check", 40001, "invalid credential", 1);
-    client.request(RequestOptions::post("/wxa/msg_sec_check").json(json!({}))).unwrap();
+    client
+        .request(RequestOptions::post("/wxa/msg_sec_check").json(json!({})))
+        .unwrap();
     assert_eq!(fake.count("/cgi-bin/token"), 2);
     assert_eq!(fake.count("/wxa/msg_sec_check"), 3);
 }

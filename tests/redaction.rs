@@ -535,8 +535,16 @@ fn api_security_keys_print_nowhere() {
 
     // Every line of base64 inside the PEMs, and the symmetric key.
     let mut secrets: Vec<String> = vec![v("sym_key")];
-    for pem in [v("app_private_key"), v("platform_private_key"), v("platform2_private_key")] {
-        secrets.extend(pem.lines().filter(|l| !l.starts_with("-----")).map(str::to_string));
+    for pem in [
+        v("app_private_key"),
+        v("platform_private_key"),
+        v("platform2_private_key"),
+    ] {
+        secrets.extend(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::to_string),
+        );
     }
     let fake = common::fake();
     let fake_keys = FakeApiSecurity::new(

@@ -31,9 +31,9 @@ use crate::error::{ApiSecurityErrorKind, Error, Result};
 
 pub use calls::is_securable;
 #[cfg(any(test, feature = "testing"))]
-pub(crate) use keys::signer;
-#[cfg(any(test, feature = "testing"))]
 pub(crate) use keys::public_key;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use keys::signer;
 pub use keys::ApiSecurity;
 
 /// The request header naming the account.

@@ -87,8 +87,8 @@ pub(crate) fn encrypt(cipher: &Aes256Gcm, iv: &[u8; IV_LEN], plaintext: &str, aa
 /// [`ApiSecurityErrorKind::Decrypt`] when the tag does not match (a changed
 /// ciphertext, another key, another AAD).
 pub(crate) fn decrypt(cipher: &Aes256Gcm, body: &[u8], aad: &str) -> Result<Vec<u8>> {
-    let envelope: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|_| malformed("the body is not a JSON object"))?;
+    let envelope: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|_| malformed("the body is not a JSON object"))?;
     let field = |name: &'static str| -> Result<Vec<u8>> {
         let text = envelope
             .get(name)
@@ -105,7 +105,10 @@ pub(crate) fn decrypt(cipher: &Aes256Gcm, body: &[u8], aad: &str) -> Result<Vec<
         return Err(malformed(format!("the iv is {} bytes, not 12", iv.len())));
     }
     if tag.len() != TAG_LEN {
-        return Err(malformed(format!("the authtag is {} bytes, not 16", tag.len())));
+        return Err(malformed(format!(
+            "the authtag is {} bytes, not 16",
+            tag.len()
+        )));
     }
     data.extend_from_slice(&tag);
     cipher

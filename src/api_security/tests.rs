@@ -17,16 +17,23 @@ fn s<'a>(v: &'a Value, path: &str) -> &'a str {
 }
 
 fn keys(v: &Value) -> ApiSecurity {
-    ApiSecurity::new(s(v, "/sym_sn"), s(v, "/sym_key"), s(v, "/rsa_sn"), s(v, "/app_private_key"))
-        .unwrap()
-        .platform_certificate(s(v, "/cert_sn"), s(v, "/platform_certificate"))
-        .unwrap()
+    ApiSecurity::new(
+        s(v, "/sym_sn"),
+        s(v, "/sym_key"),
+        s(v, "/rsa_sn"),
+        s(v, "/app_private_key"),
+    )
+    .unwrap()
+    .platform_certificate(s(v, "/cert_sn"), s(v, "/platform_certificate"))
+    .unwrap()
 }
 
 fn cipher(v: &Value) -> aes_gcm::Aes256Gcm {
     use aes_gcm::KeyInit;
     use base64::Engine;
-    let key = base64::engine::general_purpose::STANDARD.decode(s(v, "/sym_key")).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(s(v, "/sym_key"))
+        .unwrap();
     aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap()
 }
 
@@ -62,12 +69,24 @@ impl Answer {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, value)| value.clone())
         };
-        keys.open(s(v, "/urlpath"), s(v, "/appid"), &lookup, self.body.as_bytes(), now)
+        keys.open(
+            s(v, "/urlpath"),
+            s(v, "/appid"),
+            &lookup,
+            self.body.as_bytes(),
+            now,
+        )
     }
 
     /// Re-signed with `key_pem` over its (changed) body and timestamp.
     fn signed_by(self, v: &Value, key_pem: &str) -> Answer {
-        let ts = self.headers.iter().find(|(n, _)| *n == HEADER_TIMESTAMP).unwrap().1.clone();
+        let ts = self
+            .headers
+            .iter()
+            .find(|(n, _)| *n == HEADER_TIMESTAMP)
+            .unwrap()
+            .1
+            .clone();
         let message = scheme::signed_string(s(v, "/urlpath"), s(v, "/appid"), &ts, &self.body);
         let signature = scheme::sign(&signer(key_pem).unwrap(), &message);
         self.set(HEADER_SIGNATURE, &signature)
@@ -89,19 +108,36 @@ fn response_ts(v: &Value) -> i64 {
 fn request_plaintext_aad_and_body_are_the_vectors_bytes() {
     let v = vectors();
     let ts = v["request"]["timestamp"].as_i64().unwrap();
-    let fields: Map<String, Value> =
-        json!({"code": "e31968a7f94cc5ee25fafc2aef2773f0"}).as_object().unwrap().clone();
-    let plaintext = scheme::plaintext(fields.clone(), "nonce-0123456789abcdef", s(&v, "/appid"), ts);
+    let fields: Map<String, Value> = json!({"code": "e31968a7f94cc5ee25fafc2aef2773f0"})
+        .as_object()
+        .unwrap()
+        .clone();
+    let plaintext = scheme::plaintext(
+        fields.clone(),
+        "nonce-0123456789abcdef",
+        s(&v, "/appid"),
+        ts,
+    );
     assert_eq!(plaintext, s(&v, "/request/plaintext"));
     let aad = scheme::aad(s(&v, "/urlpath"), s(&v, "/appid"), ts, s(&v, "/sym_sn"));
     assert_eq!(aad, s(&v, "/request/aad"));
     let iv: [u8; 12] = std::array::from_fn(|i| i as u8 + 1);
     // The query is not part of urlpath.
     let url = format!("{}?access_token=ACCESS", s(&v, "/urlpath"));
-    let sealed = keys(&v).seal_with(&url, s(&v, "/appid"), ts, fields, &iv, "nonce-0123456789abcdef");
+    let sealed = keys(&v).seal_with(
+        &url,
+        s(&v, "/appid"),
+        ts,
+        fields,
+        &iv,
+        "nonce-0123456789abcdef",
+    );
     assert_eq!(sealed.body(), s(&v, "/request/body"));
     let names: Vec<&str> = sealed.headers().iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["Wechatmp-Appid", "Wechatmp-TimeStamp", "Wechatmp-Signature"]);
+    assert_eq!(
+        names,
+        ["Wechatmp-Appid", "Wechatmp-TimeStamp", "Wechatmp-Signature"]
+    );
     assert_eq!(sealed.headers()[0].1, s(&v, "/appid"));
     assert_eq!(sealed.headers()[1].1, ts.to_string());
 }
@@ -111,23 +147,45 @@ fn request_signature_verifies_both_ways() {
     let v = vectors();
     let app_public = verifier(s(&v, "/app_certificate"));
     let ts = v["request"]["timestamp"].to_string();
-    let message = scheme::signed_string(s(&v, "/urlpath"), s(&v, "/appid"), &ts, s(&v, "/request/body"));
+    let message = scheme::signed_string(
+        s(&v, "/urlpath"),
+        s(&v, "/appid"),
+        &ts,
+        s(&v, "/request/body"),
+    );
     assert_eq!(
         message,
-        format!("{}\n{}\n{ts}\n{}", s(&v, "/urlpath"), s(&v, "/appid"), s(&v, "/request/body"))
+        format!(
+            "{}\n{}\n{ts}\n{}",
+            s(&v, "/urlpath"),
+            s(&v, "/appid"),
+            s(&v, "/request/body")
+        )
     );
     // OpenSSL's signature, checked by the crate.
-    assert!(scheme::verify(&app_public, &message, s(&v, "/request/signature")));
+    assert!(scheme::verify(
+        &app_public,
+        &message,
+        s(&v, "/request/signature")
+    ));
     // The crate's signature of the same bytes (PSS is randomized, so not
     // equal to OpenSSL's) verifies; a changed byte does not.
     let ours = scheme::sign(&signer(s(&v, "/app_private_key")).unwrap(), &message);
     assert_ne!(ours, s(&v, "/request/signature"));
     assert!(scheme::verify(&app_public, &message, &ours));
-    assert!(!scheme::verify(&app_public, &message.replace("wxba", "wxbb"), &ours));
+    assert!(!scheme::verify(
+        &app_public,
+        &message.replace("wxba", "wxbb"),
+        &ours
+    ));
     // A sealed request's signature is over exactly its body.
     let sealed = keys(&v).seal(s(&v, "/urlpath"), s(&v, "/appid"), 1, &Map::new());
     let message = scheme::signed_string(s(&v, "/urlpath"), s(&v, "/appid"), "1", sealed.body());
-    assert!(scheme::verify(&app_public, &message, &sealed.headers()[2].1));
+    assert!(scheme::verify(
+        &app_public,
+        &message,
+        &sealed.headers()[2].1
+    ));
 }
 
 fn verifier(pem: &str) -> rsa::pss::VerifyingKey<sha2::Sha256> {
@@ -137,7 +195,12 @@ fn verifier(pem: &str) -> rsa::pss::VerifyingKey<sha2::Sha256> {
 #[test]
 fn request_decrypts_to_the_plaintext() {
     let v = vectors();
-    let plain = scheme::decrypt(&cipher(&v), s(&v, "/request/body").as_bytes(), s(&v, "/request/aad")).unwrap();
+    let plain = scheme::decrypt(
+        &cipher(&v),
+        s(&v, "/request/body").as_bytes(),
+        s(&v, "/request/aad"),
+    )
+    .unwrap();
     assert_eq!(plain, s(&v, "/request/plaintext").as_bytes());
 }
 
@@ -160,13 +223,24 @@ fn response_checks_fail_with_their_kind() {
     // Body changed: the signature no longer matches.
     let mut changed = Answer::of(&v);
     changed.body = changed.body.replacen("\"data\":\"", "\"data\":\"AA", 1);
-    assert_eq!(security_kind(changed.open(&keys, &v, now)), ApiSecurityErrorKind::BadSignature);
+    assert_eq!(
+        security_kind(changed.open(&keys, &v, now)),
+        ApiSecurityErrorKind::BadSignature
+    );
     // Timestamp header changed: the signature no longer matches.
     let moved = Answer::of(&v).set(HEADER_TIMESTAMP, &(now + 1).to_string());
-    assert_eq!(security_kind(moved.open(&keys, &v, now)), ApiSecurityErrorKind::BadSignature);
+    assert_eq!(
+        security_kind(moved.open(&keys, &v, now)),
+        ApiSecurityErrorKind::BadSignature
+    );
     // Timestamp changed and re-signed: the AAD no longer matches.
-    let resigned = Answer::of(&v).set(HEADER_TIMESTAMP, &(now + 1).to_string()).signed_by(&v, platform);
-    assert_eq!(security_kind(resigned.open(&keys, &v, now)), ApiSecurityErrorKind::Decrypt);
+    let resigned = Answer::of(&v)
+        .set(HEADER_TIMESTAMP, &(now + 1).to_string())
+        .signed_by(&v, platform);
+    assert_eq!(
+        security_kind(resigned.open(&keys, &v, now)),
+        ApiSecurityErrorKind::Decrypt
+    );
     // Far from the local clock.
     assert_eq!(
         security_kind(Answer::of(&v).open(&keys, &v, now + 301)),
@@ -180,13 +254,22 @@ fn response_checks_fail_with_their_kind() {
     );
     // Another account's answer.
     let other = Answer::of(&v).set(HEADER_APPID, "wx0000000000000000");
-    assert_eq!(security_kind(other.open(&keys, &v, now)), ApiSecurityErrorKind::AppIdMismatch);
+    assert_eq!(
+        security_kind(other.open(&keys, &v, now)),
+        ApiSecurityErrorKind::AppIdMismatch
+    );
     // An SN the client does not hold.
     let unknown = Answer::of(&v).set(HEADER_SERIAL, "no-such-sn");
-    assert_eq!(security_kind(unknown.open(&keys, &v, now)), ApiSecurityErrorKind::UnknownSerial);
+    assert_eq!(
+        security_kind(unknown.open(&keys, &v, now)),
+        ApiSecurityErrorKind::UnknownSerial
+    );
     // Signed by a key that is not the held certificate's.
     let forged = Answer::of(&v).signed_by(&v, s(&v, "/app_private_key"));
-    assert_eq!(security_kind(forged.open(&keys, &v, now)), ApiSecurityErrorKind::BadSignature);
+    assert_eq!(
+        security_kind(forged.open(&keys, &v, now)),
+        ApiSecurityErrorKind::BadSignature
+    );
     // Unsigned.
     let mut unsigned = Answer::of(&v);
     unsigned.headers.retain(|(n, _)| *n != HEADER_SIGNATURE);
@@ -198,7 +281,10 @@ fn response_checks_fail_with_their_kind() {
     let mut plain = Answer::of(&v);
     plain.body = r#"{"errcode":0}"#.into();
     let plain = plain.signed_by(&v, platform);
-    assert!(matches!(security_kind(plain.open(&keys, &v, now)), ApiSecurityErrorKind::Malformed(_)));
+    assert!(matches!(
+        security_kind(plain.open(&keys, &v, now)),
+        ApiSecurityErrorKind::Malformed(_)
+    ));
 }
 
 #[test]
@@ -215,11 +301,15 @@ fn rotation_accepts_either_held_certificate() {
     // Only the old one held: accepted through the deprecated pair.
     assert!(rotating.open(&keys, &v, now).is_ok());
     // The new one added, the old one dropped: accepted through the new.
-    keys.add_platform_certificate(s(&v, "/cert2_sn"), s(&v, "/platform2_certificate")).unwrap();
+    keys.add_platform_certificate(s(&v, "/cert2_sn"), s(&v, "/platform2_certificate"))
+        .unwrap();
     assert!(keys.remove_platform_certificate(s(&v, "/cert_sn")));
     assert!(rotating.open(&keys, &v, now).is_ok());
     // An answer signed only by the old certificate is now refused.
-    assert_eq!(security_kind(Answer::of(&v).open(&keys, &v, now)), ApiSecurityErrorKind::UnknownSerial);
+    assert_eq!(
+        security_kind(Answer::of(&v).open(&keys, &v, now)),
+        ApiSecurityErrorKind::UnknownSerial
+    );
 }
 
 #[test]
@@ -231,7 +321,10 @@ fn keys_are_never_shown() {
     assert!(!shown.contains("PRIVATE"));
     assert!(shown.contains("[redacted]") && shown.contains(s(&v, "/cert_sn")));
     let bad = ApiSecurity::new("sn", "not base64!", "rsa", s(&v, "/app_private_key")).unwrap_err();
-    assert_eq!(bad.to_string(), "invalid configuration: the api security symmetric key is not base64 of 32 bytes");
+    assert_eq!(
+        bad.to_string(),
+        "invalid configuration: the api security symmetric key is not base64 of 32 bytes"
+    );
     let pem = s(&v, "/app_private_key");
     let broken = pem.replace("MII", "MIJ");
     let bad = ApiSecurity::new("sn", s(&v, "/sym_key"), "rsa", &broken).unwrap_err();
@@ -240,8 +333,12 @@ fn keys_are_never_shown() {
 
 #[test]
 fn urlpath_and_fields() {
-    assert_eq!(urlpath("https://a.b/c/d?access_token=X#f"), "https://a.b/c/d");
-    let fields = request_fields(Some(&json!({"a": 1})), [("b", "2"), ("a", "q")].into_iter()).unwrap();
+    assert_eq!(
+        urlpath("https://a.b/c/d?access_token=X#f"),
+        "https://a.b/c/d"
+    );
+    let fields =
+        request_fields(Some(&json!({"a": 1})), [("b", "2"), ("a", "q")].into_iter()).unwrap();
     assert_eq!(Value::Object(fields), json!({"a": 1, "b": "2"}));
     assert!(request_fields(Some(&json!([1])), std::iter::empty()).is_err());
 }

@@ -262,9 +262,9 @@ impl Core {
         if matches!(options.body, Body::Form(_)) {
             return None;
         }
-        let on = options.secure.unwrap_or_else(|| {
-            crate::api_security::is_securable(route::path_of(&options.url))
-        });
+        let on = options
+            .secure
+            .unwrap_or_else(|| crate::api_security::is_securable(route::path_of(&options.url)));
         on.then_some(keys)
     }
 }
@@ -273,8 +273,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let core = &self.core;
         let mut f = f.debug_struct("Client");
-        f
-            .field("appid", &core.appid)
+        f.field("appid", &core.appid)
             .field("origin", &format_args!("{}", core.origin))
             .field("busy", &core.busy)
             .field("tokens", &core.tokens);

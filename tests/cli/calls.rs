@@ -652,7 +652,14 @@ fn api_secure_signs_and_encrypts_with_the_profile_keys() {
     let cert = dir.join("platform.pem");
     std::fs::write(&private, v("app_private_key")).unwrap();
     std::fs::write(&cert, v("platform_certificate")).unwrap();
-    let call = ["api", "POST", "/wxa/msg_sec_check", "-d", r#"{"content":"hi"}"#, "--compact"];
+    let call = [
+        "api",
+        "POST",
+        "/wxa/msg_sec_check",
+        "-d",
+        r#"{"content":"hi"}"#,
+        "--compact",
+    ];
     let run = Cli::on(&fake)
         .env("WECHAT_API_SYM_SN", &v("sym_sn"))
         .env("WECHAT_API_SYM_KEY", &v("sym_key"))
@@ -664,8 +671,15 @@ fn api_secure_signs_and_encrypts_with_the_profile_keys() {
         .args(["--secure"])
         .run();
     assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
-    assert!(run.stdout.contains(r#""json":{"content":"hi"}"#), "{}", run.stdout);
-    assert_eq!(fake.secured_requests("/wxa/msg_sec_check"), [json!({"content": "hi"})]);
+    assert!(
+        run.stdout.contains(r#""json":{"content":"hi"}"#),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        fake.secured_requests("/wxa/msg_sec_check"),
+        [json!({"content": "hi"})]
+    );
 
     // The same from a profile; the symmetric key from a variable it names.
     let config = dir.join("config.toml");

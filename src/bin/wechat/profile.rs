@@ -229,12 +229,23 @@ impl ApiKeys {
                 None => PathBuf::from(var(&None, name)?),
             };
             std::fs::read_to_string(&path).map_err(|e| {
-                Failure::usage(format!("cannot read the {what} from {}: {e}", path.display()))
+                Failure::usage(format!(
+                    "cannot read the {what} from {}: {e}",
+                    path.display()
+                ))
             })
         };
         let sym_key = self.sym_key.require("api security symmetric key")?;
-        let private = file(&self.rsa_key_file, "WECHAT_API_RSA_KEY_FILE", "api security private key")?;
-        let certificate = file(&self.cert_file, "WECHAT_API_CERT_FILE", "platform certificate")?;
+        let private = file(
+            &self.rsa_key_file,
+            "WECHAT_API_RSA_KEY_FILE",
+            "api security private key",
+        )?;
+        let certificate = file(
+            &self.cert_file,
+            "WECHAT_API_CERT_FILE",
+            "platform certificate",
+        )?;
         Ok(ApiSecurity::new(
             var(&self.sym_sn, "WECHAT_API_SYM_SN")?,
             sym_key.expose(),
@@ -285,7 +296,11 @@ impl Profile {
             ),
             api: ApiKeys {
                 sym_sn: p.api_sym_sn,
-                sym_key: SecretPlace::of(p.api_sym_key_file, p.api_sym_key_env, "WECHAT_API_SYM_KEY"),
+                sym_key: SecretPlace::of(
+                    p.api_sym_key_file,
+                    p.api_sym_key_env,
+                    "WECHAT_API_SYM_KEY",
+                ),
                 rsa_sn: p.api_rsa_sn,
                 rsa_key_file: p.api_rsa_key_file,
                 cert_sn: p.api_cert_sn,

@@ -143,12 +143,16 @@ pub(super) fn open_request(
     let urlpath = urlpath(req);
     let body = String::from_utf8_lossy(&req.body);
     let signed = scheme::signed_string(&urlpath, appid, ts_text, &body);
-    if !scheme::verify(&sec.app_key, &signed, header(HEADER_SIGNATURE).unwrap_or("")) {
+    if !scheme::verify(
+        &sec.app_key,
+        &signed,
+        header(HEADER_SIGNATURE).unwrap_or(""),
+    ) {
         return Err(err(40234, "invalid signature"));
     }
     let aad = scheme::aad(&urlpath, appid, ts, &sec.sym_sn);
-    let plain = scheme::decrypt(&sec.cipher, &req.body, &aad)
-        .map_err(|_| err(40231, "decrypt failed"))?;
+    let plain =
+        scheme::decrypt(&sec.cipher, &req.body, &aad).map_err(|_| err(40231, "decrypt failed"))?;
     let mut fields: Map<String, Value> = serde_json::from_slice(&plain)
         .map_err(|_| err(40231, "decrypt failed: the data is not json"))?;
     if fields.get("_appid").and_then(Value::as_str) != Some(appid) {
