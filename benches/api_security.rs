@@ -9,30 +9,16 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use serde_json::{json, Value};
-use weixin::testing::{FakeApiSecurity, FakeWechat};
+use serde_json::json;
+use weixin::testing::FakeWechat;
 use weixin::{ApiSecurity, Client, RequestOptions, SecretSource};
+
+#[path = "../tests/vectors/keys.rs"]
+mod keys;
+use keys::{client_keys as keys, fake_keys, v, vectors};
 
 const APPID: &str = "wx_bench";
 const PATH: &str = "/wxa/msg_sec_check";
-
-fn v(name: &str) -> String {
-    let all: Value =
-        serde_json::from_str(include_str!("../tests/vectors/api_security.json")).unwrap();
-    all[name].as_str().unwrap().to_string()
-}
-
-fn keys() -> ApiSecurity {
-    ApiSecurity::new(
-        v("sym_sn"),
-        &v("sym_key"),
-        v("rsa_sn"),
-        &v("app_private_key"),
-    )
-    .unwrap()
-    .platform_certificate(v("cert_sn"), &v("platform_certificate"))
-    .unwrap()
-}
 
 fn client(fake: &FakeWechat, keys: Option<ApiSecurity>) -> Client {
     let builder = Client::builder()
@@ -56,8 +42,7 @@ fn secured(c: &mut Criterion) {
     group.bench_function("seal_encrypt_and_sign", |b| {
         b.iter(|| black_box(keys.seal(&url, APPID, 1_700_000_000, black_box(&fields))))
     });
-    let vectors: Value =
-        serde_json::from_str(include_str!("../tests/vectors/api_security.json")).unwrap();
+    let vectors = vectors();
     let response = &vectors["response"];
     let ts = response["timestamp"].as_i64().unwrap();
     let ts_text = ts.to_string();
@@ -87,17 +72,7 @@ fn secured(c: &mut Criterion) {
 
     let fake = FakeWechat::start().unwrap();
     fake.register(APPID, "s");
-    fake.secure_account(
-        APPID,
-        FakeApiSecurity::new(
-            &v("sym_sn"),
-            &v("sym_key"),
-            &v("app_certificate"),
-            &v("cert_sn"),
-            &v("platform_private_key"),
-        )
-        .unwrap(),
-    );
+    fake.secure_account(APPID, fake_keys());
     let plain = client(&fake, None);
     let secure = client(&fake, Some(keys.clone()));
     let call = |client: &Client| {

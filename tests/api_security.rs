@@ -3,46 +3,17 @@
 //! test gives it, answers sealed and signed, rotates its certificate and
 //! spoils its answers on demand. Keys are the Python-made vectors'.
 
-use serde_json::{json, Value};
-use weixin::testing::{FakeApiSecurity, FakeWechat, Tamper};
+use serde_json::json;
+use weixin::testing::{FakeWechat, Tamper};
 use weixin::{
     ApiSecurity, ApiSecurityErrorKind, ApiSecurityPart, Client, ErrorKind, RequestOptions,
 };
 
 use crate::common::{self, APPID};
 
-pub(crate) fn vectors() -> Value {
-    serde_json::from_str(include_str!("vectors/api_security.json")).unwrap()
-}
-
-pub(crate) fn v(name: &str) -> String {
-    vectors()[name].as_str().unwrap().to_string()
-}
-
-/// The client's keys: the vectors' symmetric and private keys, the first
-/// platform certificate.
-pub(crate) fn client_keys() -> ApiSecurity {
-    ApiSecurity::new(
-        v("sym_sn"),
-        &v("sym_key"),
-        v("rsa_sn"),
-        &v("app_private_key"),
-    )
-    .unwrap()
-    .platform_certificate(v("cert_sn"), &v("platform_certificate"))
-    .unwrap()
-}
-
-fn fake_keys() -> FakeApiSecurity {
-    FakeApiSecurity::new(
-        &v("sym_sn"),
-        &v("sym_key"),
-        &v("app_certificate"),
-        &v("cert_sn"),
-        &v("platform_private_key"),
-    )
-    .unwrap()
-}
+#[path = "vectors/keys.rs"]
+pub(crate) mod keys;
+pub(crate) use keys::{client_keys, fake_keys, v};
 
 fn secured_fake() -> FakeWechat {
     let fake = common::fake();

@@ -529,8 +529,8 @@ fn a_hubs_quota_clear_and_rebuild_answers_print_no_secret() {
 #[cfg(feature = "api-security")]
 #[test]
 fn api_security_keys_print_nowhere() {
-    use crate::api_security::{client_keys, v};
-    use weixin::testing::{FakeApiSecurity, Tamper};
+    use crate::api_security::{client_keys, fake_keys, v};
+    use weixin::testing::Tamper;
     use weixin::ApiSecurity;
 
     // Every line of base64 inside the PEMs, and the symmetric key.
@@ -547,14 +547,7 @@ fn api_security_keys_print_nowhere() {
         );
     }
     let fake = common::fake();
-    let fake_keys = FakeApiSecurity::new(
-        &v("sym_sn"),
-        &v("sym_key"),
-        &v("app_certificate"),
-        &v("cert_sn"),
-        &v("platform_private_key"),
-    )
-    .unwrap();
+    let fake_keys = fake_keys();
     let mut shown = vec![format!("{fake_keys:?}"), format!("{:?}", client_keys())];
     fake.secure_account(APPID, fake_keys);
     let client = common::builder(&fake)

@@ -81,15 +81,7 @@ impl ApiSecurity {
         rsa_sn: impl Into<String>,
         private_key_pem: &str,
     ) -> Result<ApiSecurity> {
-        let key = STANDARD
-            .decode(sym_key_base64.trim())
-            .ok()
-            .filter(|k| k.len() == 32)
-            .ok_or_else(|| {
-                Error::config("the api security symmetric key is not base64 of 32 bytes")
-            })?;
-        let cipher = Aes256Gcm::new_from_slice(&key)
-            .map_err(|_| Error::config("the api security symmetric key is not 32 bytes"))?;
+        let cipher = cipher(sym_key_base64)?;
         let private = RsaPrivateKey::from_pkcs8_pem(private_key_pem.trim())
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(private_key_pem.trim()))
             .map_err(|_| {
@@ -391,6 +383,16 @@ impl fmt::Debug for ApiSecurity {
             .field("max_skew", &self.inner.max_skew)
             .finish()
     }
+}
+
+/// AES-256-GCM with the symmetric key the console gives (base64 of 32
+/// bytes).
+pub(crate) fn cipher(sym_key_base64: &str) -> Result<Aes256Gcm> {
+    STANDARD
+        .decode(sym_key_base64.trim())
+        .ok()
+        .and_then(|key| Aes256Gcm::new_from_slice(&key).ok())
+        .ok_or_else(|| Error::config("the api security symmetric key is not base64 of 32 bytes"))
 }
 
 /// The RSA public key in `pem`: an X.509 certificate's, or a bare one.

@@ -31,10 +31,10 @@ use crate::error::{ApiSecurityErrorKind, Error, Result};
 
 pub use calls::is_securable;
 #[cfg(any(test, feature = "testing"))]
-pub(crate) use keys::public_key;
-#[cfg(any(test, feature = "testing"))]
 pub(crate) use keys::signer;
 pub use keys::ApiSecurity;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use keys::{cipher, public_key};
 
 /// The request header naming the account.
 pub const HEADER_APPID: &str = "Wechatmp-Appid";

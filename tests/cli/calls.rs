@@ -632,21 +632,10 @@ fn authorizers_of_a_platform_through_a_hub() {
 /// environment, then of a profile; the fake decrypts the body given.
 #[test]
 fn api_secure_signs_and_encrypts_with_the_profile_keys() {
-    use crate::api_security::v;
-    use weixin::testing::FakeApiSecurity;
+    use crate::api_security::{fake_keys, v};
 
     let fake = common::fake();
-    fake.secure_account(
-        APPID,
-        FakeApiSecurity::new(
-            &v("sym_sn"),
-            &v("sym_key"),
-            &v("app_certificate"),
-            &v("cert_sn"),
-            &v("platform_private_key"),
-        )
-        .unwrap(),
-    );
+    fake.secure_account(APPID, fake_keys());
     let dir = temp_dir("cli-api-secure");
     let private = dir.join("private.pem");
     let cert = dir.join("platform.pem");

@@ -12,8 +12,8 @@
 
 use std::fmt;
 
-use aes_gcm::{Aes256Gcm, KeyInit};
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use aes_gcm::Aes256Gcm;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 use rsa::pss::{SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
@@ -22,8 +22,8 @@ use sha2::Sha256;
 use super::state::err;
 use crate::api_security::scheme;
 use crate::api_security::{
-    public_key, signer, HEADER_APPID, HEADER_SERIAL, HEADER_SERIAL_DEPRECATED, HEADER_SIGNATURE,
-    HEADER_SIGNATURE_DEPRECATED, HEADER_TIMESTAMP,
+    cipher, public_key, signer, HEADER_APPID, HEADER_SERIAL, HEADER_SERIAL_DEPRECATED,
+    HEADER_SIGNATURE, HEADER_SIGNATURE_DEPRECATED, HEADER_TIMESTAMP,
 };
 use crate::error::Result;
 use crate::testing::server::{Req, Resp};
@@ -88,15 +88,9 @@ impl FakeApiSecurity {
         cert_sn: &str,
         platform_private_pem: &str,
     ) -> Result<FakeApiSecurity> {
-        let key = STANDARD
-            .decode(sym_key_base64.trim())
-            .ok()
-            .filter(|k| k.len() == 32)
-            .ok_or_else(|| crate::Error::config("the symmetric key is not base64 of 32 bytes"))?;
         Ok(FakeApiSecurity {
             sym_sn: sym_sn.to_string(),
-            // ok because the length was just checked.
-            cipher: Aes256Gcm::new_from_slice(&key).expect("32 bytes"),
+            cipher: cipher(sym_key_base64)?,
             app_key: VerifyingKey::new(public_key(app_public_pem)?),
             platform: (cert_sn.to_string(), signer(platform_private_pem)?),
             deprecated: None,
