@@ -37,7 +37,7 @@ pub(super) fn send<'a>(
         // The data travels in the body, so the call is a POST whatever the
         // options said.
         method: Method::Post,
-        url: with_query(url, token.into_iter()),
+        url: with_query(url, token),
         headers: sealed.headers().to_vec(),
         body: OutBody::Json(sealed.body().as_bytes().to_vec()),
         timeout: options.timeout,
