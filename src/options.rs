@@ -332,7 +332,7 @@ impl RequestOptions {
     /// Turns WeChat's API security (signature and encryption, feature
     /// `api-security`) on or off for this call, whatever the table of
     /// securable calls says: on needs the client's
-    /// [`ClientBuilder::api_security`](crate::ClientBuilder::api_security)
+    /// `ClientBuilder::api_security`
     /// keys; a multipart upload is never secured.
     ///
     /// Defaults to the table: with keys set, the calls

@@ -47,7 +47,7 @@ impl fmt::Display for ApiSecurityErrorKind {
 }
 
 /// Which part of a secured request WeChat refused, read from an errcode in
-/// 40230..=40240 ([`Error::api_security_part`]).
+/// 40230..=40240 ([`Error::api_security_part`](crate::Error::api_security_part)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ApiSecurityPart {
