@@ -171,6 +171,22 @@ impl ApiSecurity {
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `pem` holds
     /// neither an X.509 certificate nor a public key with an RSA key.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let v: serde_json::Value = serde_json::from_str(include_str!("../../tests/vectors/api_security.json")).unwrap();
+    /// # let s = |k: &str| v[k].as_str().unwrap().to_string();
+    /// let keys = weixin::ApiSecurity::new("sym1", &s("sym_key"), "rsa1", &s("app_private_key"))?
+    ///     .platform_certificate("old", &s("platform_certificate"))?;
+    /// let in_use = keys.clone(); // as a client holds them
+    /// keys.add_platform_certificate("new", &s("platform2_certificate"))?;
+    /// assert_eq!(in_use.platform_certificate_sns(), ["new", "old"]);
+    /// assert!(keys.remove_platform_certificate("old"));
+    /// assert_eq!(in_use.platform_certificate_sns(), ["new"]);
+    /// assert!(keys.add_platform_certificate("bad", "not a pem").is_err());
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
     pub fn add_platform_certificate(&self, sn: impl Into<String>, pem: &str) -> Result<()> {
         let key = public_key(pem)?;
         self.inner
@@ -306,6 +322,33 @@ impl ApiSecurity {
     ///   `{"iv","data","authtag"}` of JSON;
     /// - [`ApiSecurityErrorKind::Decrypt`] when the ciphertext, tag or
     ///   additional data does not match.
+    ///
+    /// # Example
+    ///
+    /// An answer signed and sealed by another implementation (Python's
+    /// `cryptography`, the crate's test vectors):
+    ///
+    /// ```
+    /// # let v: serde_json::Value = serde_json::from_str(include_str!("../../tests/vectors/api_security.json")).unwrap();
+    /// # let s = |p: &str| v.pointer(p).unwrap().as_str().unwrap().to_string();
+    /// # let keys = weixin::ApiSecurity::new(s("/sym_sn"), &s("/sym_key"), s("/rsa_sn"), &s("/app_private_key"))?
+    /// #     .platform_certificate(s("/cert_sn"), &s("/platform_certificate"))?;
+    /// let ts = v["response"]["timestamp"].as_i64().unwrap();
+    /// let headers = |name: &'static str| match name {
+    ///     "Wechatmp-TimeStamp" => Some(ts.to_string()),
+    ///     "Wechatmp-Serial" => Some(s("/cert_sn")),
+    ///     "Wechatmp-Signature" => Some(s("/response/signature")),
+    ///     _ => None,
+    /// };
+    /// let body = s("/response/body");
+    /// let answer = keys.open(&s("/urlpath"), &s("/appid"), &headers, body.as_bytes(), ts + 5)?;
+    /// assert_eq!(answer["phone_info"]["phoneNumber"], "13800138000");
+    /// assert!(answer.get("_appid").is_none());
+    /// // Ten minutes later the same answer is a replay.
+    /// let err = keys.open(&s("/urlpath"), &s("/appid"), &headers, body.as_bytes(), ts + 600).unwrap_err();
+    /// assert_eq!(err.kind(), &weixin::ErrorKind::ApiSecurity(weixin::ApiSecurityErrorKind::StaleTimestamp));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
     pub fn open(
         &self,
         url: &str,
