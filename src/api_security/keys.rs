@@ -59,8 +59,9 @@ struct Inner {
     cipher: Aes256Gcm,
     rsa_sn: String,
     signer: SigningKey<Sha256>,
-    /// By SN: several during a rotation, replaced while running.
-    certificates: RwLock<BTreeMap<String, VerifyingKey<Sha256>>>,
+    /// By SN: several during a rotation, replaced while running; shared
+    /// with keys derived by `max_skew`.
+    certificates: Arc<RwLock<BTreeMap<String, VerifyingKey<Sha256>>>>,
     max_skew: Duration,
 }
 
@@ -93,7 +94,7 @@ impl ApiSecurity {
                 cipher,
                 rsa_sn: rsa_sn.into(),
                 signer: SigningKey::new_with_salt_len(private, 32),
-                certificates: RwLock::new(BTreeMap::new()),
+                certificates: Arc::new(RwLock::new(BTreeMap::new())),
                 max_skew: DEFAULT_MAX_SKEW,
             }),
         })
@@ -207,17 +208,17 @@ impl ApiSecurity {
     }
 
     /// These keys accepting responses whose timestamp is at most `skew`
-    /// from the local clock. Defaults to 300 seconds.
+    /// from the local clock; the platform certificates stay shared with
+    /// these keys' other clones. Defaults to 300 seconds.
     pub fn max_skew(self, skew: Duration) -> ApiSecurity {
         let inner = &self.inner;
-        let certificates = inner.certificates.read().clone();
         ApiSecurity {
             inner: Arc::new(Inner {
                 sym_sn: inner.sym_sn.clone(),
                 cipher: inner.cipher.clone(),
                 rsa_sn: inner.rsa_sn.clone(),
                 signer: inner.signer.clone(),
-                certificates: RwLock::new(certificates),
+                certificates: Arc::clone(&inner.certificates),
                 max_skew: skew,
             }),
         }

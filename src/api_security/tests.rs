@@ -300,11 +300,14 @@ fn rotation_accepts_either_held_certificate() {
         .set(HEADER_SIGNATURE_DEPRECATED, s(&v, "/response/signature"));
     // Only the old one held: accepted through the deprecated pair.
     assert!(rotating.open(&keys, &v, now).is_ok());
+    // Keys with another skew share the certificates as they change.
+    let strict = keys.clone().max_skew(std::time::Duration::from_secs(10));
     // The new one added, the old one dropped: accepted through the new.
     keys.add_platform_certificate(s(&v, "/cert2_sn"), s(&v, "/platform2_certificate"))
         .unwrap();
     assert!(keys.remove_platform_certificate(s(&v, "/cert_sn")));
     assert!(rotating.open(&keys, &v, now).is_ok());
+    assert_eq!(strict.platform_certificate_sns(), [s(&v, "/cert2_sn")]);
     // An answer signed only by the old certificate is now refused.
     assert_eq!(
         security_kind(Answer::of(&v).open(&keys, &v, now)),
