@@ -4,6 +4,10 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
+mod security;
+use security::security_part;
+pub use security::{ApiSecurityErrorKind, ApiSecurityPart};
+
 /// A specialized `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -299,6 +303,10 @@ pub enum ErrorKind {
     },
     /// A server callback could not be verified, decrypted or parsed.
     Callback(CallbackErrorKind),
+    /// A secured call's answer (feature `api-security`) failed a check:
+    /// its signature, platform certificate, appid, timestamp or
+    /// encryption. Its body is never handed back.
+    ApiSecurity(ApiSecurityErrorKind),
     /// A store of tokens, tickets or refresh tokens (the crate's or one you
     /// wrote) failed.
     Store {
@@ -513,6 +521,10 @@ impl Error {
     }
 
     #[allow(dead_code)] // ok because the callback module is being merged
+    pub(crate) fn api_security(kind: ApiSecurityErrorKind) -> Error {
+        Error::new(ErrorKind::ApiSecurity(kind))
+    }
+
     pub(crate) fn callback(kind: CallbackErrorKind) -> Error {
         Error::new(ErrorKind::Callback(kind))
     }
@@ -704,6 +716,39 @@ impl Error {
         matches!(self.kind(), ErrorKind::Store { .. })
     }
 
+    /// Which part of a secured request WeChat refused, for errcodes
+    /// 40230 to 40240 (feature `api-security` makes such requests):
+    /// 40234 is the signature, the others are read from WeChat's message.
+    /// `None` for any other error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::ApiSecurityPart;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// fake.fail_next("/wxa/msg_sec_check", 40234, "invalid signature", 1);
+    /// let err = client.request(weixin::RequestOptions::post("/wxa/msg_sec_check")).unwrap_err();
+    /// assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Signature));
+    /// assert!(err.to_string().contains("(api security: the signature was refused;"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn api_security_part(&self) -> Option<ApiSecurityPart> {
+        match self.kind() {
+            ErrorKind::Api {
+                errcode, errmsg, ..
+            } => security_part(*errcode, errmsg),
+            _ => None,
+        }
+    }
+
     /// True when a network timeout caused this error.
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -772,6 +817,9 @@ impl Error {
                 errcode, errmsg, ..
             } => {
                 write!(f, "wechat api error {errcode}: {errmsg}")?;
+                if let Some(part) = security_part(*errcode, errmsg) {
+                    write!(f, " ({})", part.hint())?;
+                }
                 if let Some(hint) = hint(*errcode) {
                     write!(f, " ({hint})")?;
                 }
@@ -806,6 +854,7 @@ impl Error {
             ErrorKind::InvalidRequest { reason } => write!(f, "invalid request: {reason}"),
             ErrorKind::Config { reason } => write!(f, "invalid configuration: {reason}"),
             ErrorKind::Callback(kind) => write!(f, "callback rejected: {kind}"),
+            ErrorKind::ApiSecurity(kind) => write!(f, "secured answer rejected: {kind}"),
             ErrorKind::Store { reason } => write!(f, "store failed: {reason}"),
             ErrorKind::RefreshLimited {
                 key,

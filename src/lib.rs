@@ -202,6 +202,11 @@
 //! - `redis`: [`hub::RedisStore`], for hub replicas sharing state; with
 //!   `crypto`, [`RedisDedup`], for callback servers sharing the pushes
 //!   they have seen.
+//! - `api-security`: signed and encrypted server API calls, a mini
+//!   program's "API security" setting: [`ApiSecurity`] keys given to
+//!   [`ClientBuilder::api_security`] seal the calls [`is_securable`] names
+//!   (AES-256-GCM, RSASSA-PSS) and check WeChat's answers; with `testing`,
+//!   the fake WeChat plays WeChat's side.
 //! - `cli`: the `wechat` command line (tokens, any API call, quota,
 //!   callbacks, signatures, OAuth2 and batch jobs from a shell), built on
 //!   this crate's public API; enables `crypto`.
@@ -254,6 +259,12 @@
     doc = "[`hub::HubServer`]: https://docs.rs/weixin/latest/weixin/hub/struct.HubServer.html"
 )]
 #![cfg_attr(
+    not(feature = "api-security"),
+    doc = "[`ApiSecurity`]: https://docs.rs/weixin/latest/weixin/struct.ApiSecurity.html
+[`ClientBuilder::api_security`]: https://docs.rs/weixin/latest/weixin/struct.ClientBuilder.html#method.api_security
+[`is_securable`]: https://docs.rs/weixin/latest/weixin/fn.is_securable.html"
+)]
+#![cfg_attr(
     not(feature = "redis"),
     doc = "[`hub::RedisStore`]: https://docs.rs/weixin/latest/weixin/hub/struct.RedisStore.html"
 )]
@@ -267,6 +278,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "api-security")]
+mod api_security;
 mod app;
 mod callback;
 #[cfg(feature = "crypto")]
@@ -317,6 +330,9 @@ pub mod hub_protocol {}
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "api-security")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-security")))]
+pub use api_security::{is_securable, ApiSecurity, SealedRequest};
 pub use callback::{check_url, sha1_sorted, verify_signature};
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
@@ -336,7 +352,8 @@ pub use dedup::RedisDedup;
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use dedup::{Claim, DedupStore, Delivery, MemoryDedup};
 pub use error::{
-    ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
+    ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind, Result,
+    SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "testing")]

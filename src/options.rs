@@ -154,6 +154,8 @@ pub struct RequestOptions {
     pub(crate) authorizer_appid: Option<String>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) no_token: bool,
+    /// `None`: as the client's API security and its table say.
+    pub(crate) secure: Option<bool>,
 }
 
 impl RequestOptions {
@@ -173,6 +175,7 @@ impl RequestOptions {
             authorizer_appid: None,
             timeout: None,
             no_token: false,
+            secure: None,
         }
     }
 
@@ -326,6 +329,32 @@ impl RequestOptions {
         self
     }
 
+    /// Turns WeChat's API security (signature and encryption, feature
+    /// `api-security`) on or off for this call, whatever the table of
+    /// securable calls says: on needs the client's
+    /// `ClientBuilder::api_security`
+    /// keys; a multipart upload is never secured.
+    ///
+    /// Defaults to the table: with keys set, the calls
+    /// `is_securable` names are secured, the others are not.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let opts = weixin::RequestOptions::post("/wxa/msg_sec_check").secure(false);
+    /// assert_eq!(opts.is_secure(), Some(false));
+    /// assert_eq!(weixin::RequestOptions::get("/x").is_secure(), None);
+    /// ```
+    pub fn secure(mut self, on: bool) -> RequestOptions {
+        self.secure = Some(on);
+        self
+    }
+
+    /// What [`secure`](RequestOptions::secure) set, if anything.
+    pub fn is_secure(&self) -> Option<bool> {
+        self.secure
+    }
+
     /// Whether [`no_token`](RequestOptions::no_token) was set.
     pub fn is_no_token(&self) -> bool {
         self.no_token
@@ -378,6 +407,7 @@ impl fmt::Debug for RequestOptions {
             .field("appid", &self.appid)
             .field("authorizer_appid", &self.authorizer_appid)
             .field("timeout", &self.timeout)
+            .field("secure", &self.secure)
             .finish()
     }
 }

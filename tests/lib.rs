@@ -3,6 +3,8 @@
 
 mod common;
 
+#[cfg(feature = "api-security")]
+mod api_security;
 mod base_url;
 #[cfg(feature = "crypto")]
 mod callback;

@@ -522,3 +522,78 @@ fn a_hubs_quota_clear_and_rebuild_answers_print_no_secret() {
         assert_clean(what, shown, &[SECRET.into()]);
     }
 }
+
+/// API security (feature `api-security`): the symmetric key, the private
+/// key and the platform's private key never show, in the keys' `Debug`, a
+/// client's, the fake's, errors of bad keys or of refused answers.
+#[cfg(feature = "api-security")]
+#[test]
+fn api_security_keys_print_nowhere() {
+    use crate::api_security::{client_keys, fake_keys, v};
+    use weixin::testing::Tamper;
+    use weixin::ApiSecurity;
+
+    // Every line of base64 inside the PEMs, and the symmetric key.
+    let mut secrets: Vec<String> = vec![v("sym_key")];
+    for pem in [
+        v("app_private_key"),
+        v("platform_private_key"),
+        v("platform2_private_key"),
+    ] {
+        secrets.extend(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::to_string),
+        );
+    }
+    let fake = common::fake();
+    let fake_keys = fake_keys();
+    let mut shown = vec![format!("{fake_keys:?}"), format!("{:?}", client_keys())];
+    fake.secure_account(APPID, fake_keys);
+    let client = common::builder(&fake)
+        .token_source(common::secret_source(&fake))
+        .api_security(client_keys())
+        .build()
+        .unwrap();
+    shown.push(format!("{client:?}"));
+    shown.push(format!("{client:#?}"));
+    let mut errors = Vec::new();
+    fake.tamper_secured(Some(Tamper::Certificate(v("platform2_private_key"))));
+    errors.push(
+        client
+            .request(RequestOptions::post("/wxa/msg_sec_check").json(serde_json::json!({})))
+            .unwrap_err(),
+    );
+    fake.tamper_secured(Some(Tamper::Aad));
+    errors.push(
+        client
+            .request(RequestOptions::post("/wxa/msg_sec_check").json(serde_json::json!({})))
+            .unwrap_err(),
+    );
+    // Keys that do not read: a broken private key, a key of the wrong size.
+    let private = v("app_private_key");
+    let broken = private.replacen("MII", "MIX", 1);
+    errors.push(ApiSecurity::new("sn", &v("sym_key"), "rsa", &broken).unwrap_err());
+    errors.push(ApiSecurity::new("sn", &v("sym_key")[4..], "rsa", &private).unwrap_err());
+    errors.push(
+        client_keys()
+            .platform_certificate("sn2", &private)
+            .unwrap_err(),
+    );
+    shown.extend(errors.iter().flat_map(printed));
+    for text in &shown {
+        assert_clean("api security output", text, &secrets);
+    }
+    let all = shown.join("\n");
+    for expected in [
+        "sym_key: [redacted]",
+        "private_key: [redacted]",
+        "secured answer rejected: signature does not match",
+        "secured answer rejected: could not be decrypted",
+        "the api security private key is not an RSA private key in PEM",
+        "the api security symmetric key is not base64 of 32 bytes",
+        "the platform certificate is not an RSA certificate in PEM",
+    ] {
+        assert!(all.contains(expected), "{expected:?} not swept:\n{all}");
+    }
+}

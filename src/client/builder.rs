@@ -40,6 +40,8 @@ pub struct ClientBuilder {
     /// Why the last [`base_url`](ClientBuilder::base_url) was refused,
     /// reported by `build`.
     bad_base_url: Option<Error>,
+    #[cfg(feature = "api-security")]
+    api_security: Option<crate::api_security::ApiSecurity>,
 }
 
 impl Default for ClientBuilder {
@@ -64,6 +66,8 @@ impl Default for ClientBuilder {
             read_through: None,
             shared: None,
             bad_base_url: None,
+            #[cfg(feature = "api-security")]
+            api_security: None,
         }
         .base_url(DEFAULT_BASE_URL)
     }
@@ -187,6 +191,31 @@ impl ClientBuilder {
         self
     }
 
+    /// Signs and encrypts the calls WeChat lets be secured
+    /// ([`is_securable`](crate::is_securable)) with `keys`, and verifies and
+    /// decrypts their answers: the mini program's "API security" setting.
+    /// [`RequestOptions::secure`](crate::RequestOptions::secure) turns it
+    /// on or off for one call. Signing happens in this process (the private
+    /// key never goes to a hub).
+    ///
+    /// Defaults to none: no call is secured.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1234")
+    ///     .api_security(weixin::ApiSecurity::from_env()?)
+    ///     .build()?;
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    #[cfg(feature = "api-security")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "api-security")))]
+    pub fn api_security(mut self, keys: crate::api_security::ApiSecurity) -> ClientBuilder {
+        self.api_security = Some(keys);
+        self
+    }
+
     /// How errcode `-1` (system busy) is retried.
     ///
     /// Defaults to 3 retries, backing off from 200 ms up to 2 s, jittered.
@@ -307,6 +336,8 @@ impl ClientBuilder {
                 appid: self.appid,
                 origin,
                 busy: self.busy,
+                #[cfg(feature = "api-security")]
+                api_security: self.api_security,
             }),
         })
     }

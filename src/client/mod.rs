@@ -11,6 +11,8 @@ mod builder;
 mod jssdk;
 mod retry;
 mod route;
+#[cfg(feature = "api-security")]
+mod secured;
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ struct Core {
     appid: Option<String>,
     origin: Origin,
     busy: BusyRetry,
+    #[cfg(feature = "api-security")]
+    api_security: Option<crate::api_security::ApiSecurity>,
 }
 
 /// A WeChat API client: one HTTP agent, one token cache, one token source.
@@ -229,6 +233,11 @@ impl Core {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(plan.query.iter().map(|(k, v)| (*k, v.as_str())))
             .chain(token.map(|t| (token_name, t.expose())));
+        #[cfg(feature = "api-security")]
+        if let Some(keys) = self.securing(options) {
+            let appid = self.appid_or(options.appid.as_deref())?;
+            return secured::send(&self.http, keys, options, url, appid, query, token_name);
+        }
         let body = match &options.body {
             Body::Empty => OutBody::Empty,
             Body::Json(value) => OutBody::Json(value.to_string().into_bytes()),
@@ -244,16 +253,32 @@ impl Core {
         })?;
         response::parse(incoming)
     }
+
+    /// The keys this call is secured with, if it is: the call's own switch,
+    /// else the table; never an upload.
+    #[cfg(feature = "api-security")]
+    fn securing(&self, options: &RequestOptions) -> Option<&crate::api_security::ApiSecurity> {
+        let keys = self.api_security.as_ref()?;
+        if matches!(options.body, Body::Form(_)) {
+            return None;
+        }
+        let on = options
+            .secure
+            .unwrap_or_else(|| crate::api_security::is_securable(route::path_of(&options.url)));
+        on.then_some(keys)
+    }
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let core = &self.core;
-        f.debug_struct("Client")
-            .field("appid", &core.appid)
+        let mut f = f.debug_struct("Client");
+        f.field("appid", &core.appid)
             .field("origin", &format_args!("{}", core.origin))
             .field("busy", &core.busy)
-            .field("tokens", &core.tokens)
-            .finish()
+            .field("tokens", &core.tokens);
+        #[cfg(feature = "api-security")]
+        f.field("api_security", &core.api_security);
+        f.finish()
     }
 }

@@ -35,3 +35,6 @@ pub use hub::FakeHub;
 pub use record::Received;
 pub use server::{refused_url, SilentServer, StubServer};
 pub use wechat::{Canned, FakeWechat, Hold};
+#[cfg(feature = "api-security")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-security")))]
+pub use wechat::{FakeApiSecurity, Tamper};

@@ -627,3 +627,79 @@ fn authorizers_of_a_platform_through_a_hub() {
     );
     assert_eq!(fake.authorizer_token_calls("wx_authorizer_a"), 1);
 }
+
+/// `wechat api --secure`: signed and encrypted with the keys of the
+/// environment, then of a profile; the fake decrypts the body given.
+#[test]
+fn api_secure_signs_and_encrypts_with_the_profile_keys() {
+    use crate::api_security::{fake_keys, v};
+
+    let fake = common::fake();
+    fake.secure_account(APPID, fake_keys());
+    let dir = temp_dir("cli-api-secure");
+    let private = dir.join("private.pem");
+    let cert = dir.join("platform.pem");
+    std::fs::write(&private, v("app_private_key")).unwrap();
+    std::fs::write(&cert, v("platform_certificate")).unwrap();
+    let call = [
+        "api",
+        "POST",
+        "/wxa/msg_sec_check",
+        "-d",
+        r#"{"content":"hi"}"#,
+        "--compact",
+    ];
+    let run = Cli::on(&fake)
+        .env("WECHAT_API_SYM_SN", &v("sym_sn"))
+        .env("WECHAT_API_SYM_KEY", &v("sym_key"))
+        .env("WECHAT_API_RSA_SN", &v("rsa_sn"))
+        .env("WECHAT_API_RSA_KEY_FILE", &text(&private))
+        .env("WECHAT_API_CERT_SN", &v("cert_sn"))
+        .env("WECHAT_API_CERT_FILE", &text(&cert))
+        .args(call)
+        .args(["--secure"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert!(
+        run.stdout.contains(r#""json":{"content":"hi"}"#),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        fake.secured_requests("/wxa/msg_sec_check"),
+        [json!({"content": "hi"})]
+    );
+
+    // The same from a profile; the symmetric key from a variable it names.
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile.mini]\nappid = \"{APPID}\"\nbase_url = \"{}\"\napi_sym_sn = \"{}\"\n\
+             api_sym_key_env = \"MY_SYM_KEY\"\napi_rsa_sn = \"{}\"\napi_rsa_key_file = \"{}\"\n\
+             api_cert_sn = \"{}\"\napi_cert_file = \"{}\"\n",
+            fake.url(),
+            v("sym_sn"),
+            v("rsa_sn"),
+            text(&private),
+            v("cert_sn"),
+            text(&cert),
+        ),
+    )
+    .unwrap();
+    let run = Cli::new()
+        .env("WECHAT_SECRET", crate::common::SECRET)
+        .env("MY_SYM_KEY", &v("sym_key"))
+        .args(["--config", &text(&config), "--profile", "mini"])
+        .args(call)
+        .args(["--secure"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 2);
+
+    // Without keys: a usage error naming what is missing, nothing sent.
+    let run = Cli::on(&fake).args(call).args(["--secure"]).run();
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("WECHAT_API_SYM_KEY"), "{}", run.stderr);
+    assert_eq!(fake.count("/wxa/msg_sec_check"), 2);
+}

@@ -24,7 +24,8 @@ Examples:
   wechat api GET /cgi-bin/user/get -q next_openid=o_abc
   wechat api POST /cgi-bin/message/custom/send -d @message.json
   wechat api POST /cgi-bin/media/upload -q type=image -F media=@photo.jpg
-  wechat api GET /cgi-bin/media/get -q media_id=MEDIA_ID -o photo.jpg")]
+  wechat api GET /cgi-bin/media/get -q media_id=MEDIA_ID -o photo.jpg
+  wechat api POST /wxa/business/getuserphonenumber -d '{\"code\":\"CODE\"}' --secure")]
 pub struct ApiArgs {
     /// GET, POST, ...
     #[arg(value_parser = method)]
@@ -56,6 +57,13 @@ pub struct ApiArgs {
     /// as WeChat sent them instead of [redacted]
     #[arg(long)]
     show_secrets: bool,
+    /// Sign and encrypt the call (API security) with the profile's keys
+    /// (api_sym_sn, api_sym_key_env/_file, api_rsa_sn, api_rsa_key_file,
+    /// api_cert_sn, api_cert_file) or $WECHAT_API_SYM_SN,
+    /// $WECHAT_API_SYM_KEY, $WECHAT_API_RSA_SN, $WECHAT_API_RSA_KEY_FILE,
+    /// $WECHAT_API_CERT_SN, $WECHAT_API_CERT_FILE
+    #[arg(long, conflicts_with = "form")]
+    secure: bool,
 }
 
 fn method(arg: &str) -> Result<Method, String> {
@@ -85,7 +93,13 @@ pub fn run(profile: &Profile, args: ApiArgs) -> Result<(), Failure> {
     if args.no_token {
         options = options.no_token();
     }
-    let response = profile.client()?.request(options)?;
+    let client = if args.secure {
+        options = options.secure(true);
+        profile.secure_client()?
+    } else {
+        profile.client()?
+    };
+    let response = client.request(options)?;
     write_answer(
         &response,
         args.compact,

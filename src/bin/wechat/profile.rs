@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
-use weixin::{Client, HubSource, MessageCrypto, Secret, SecretSource};
+use weixin::{ApiSecurity, Client, ClientBuilder, HubSource, MessageCrypto, Secret, SecretSource};
 
 use crate::exit::Failure;
 use crate::token_file::{self, TokenFile};
@@ -114,6 +114,15 @@ struct ProfileConfig {
     callback_token_file: Option<PathBuf>,
     encoding_aes_key_env: Option<String>,
     encoding_aes_key_file: Option<PathBuf>,
+    /// API security (`wechat api --secure`): the SNs are not secrets; the
+    /// keys are read from the environment or files.
+    api_sym_sn: Option<String>,
+    api_sym_key_env: Option<String>,
+    api_sym_key_file: Option<PathBuf>,
+    api_rsa_sn: Option<String>,
+    api_rsa_key_file: Option<PathBuf>,
+    api_cert_sn: Option<String>,
+    api_cert_file: Option<PathBuf>,
 }
 
 /// Where one secret is read from.
@@ -199,6 +208,63 @@ pub struct Profile {
     timeout: Option<Duration>,
     callback_token: SecretPlace,
     encoding_aes_key: SecretPlace,
+    api: ApiKeys,
+}
+
+/// Where `wechat api --secure` reads its keys: a profile's settings, each
+/// falling back to the `WECHAT_API_*` variable `ApiSecurity::from_env`
+/// reads.
+#[derive(Debug)]
+struct ApiKeys {
+    sym_sn: Option<String>,
+    sym_key: SecretPlace,
+    rsa_sn: Option<String>,
+    rsa_key_file: Option<PathBuf>,
+    cert_sn: Option<String>,
+    cert_file: Option<PathBuf>,
+}
+
+impl ApiKeys {
+    fn keys(&self) -> Result<ApiSecurity, Failure> {
+        let var = |value: &Option<String>, name: &str| -> Result<String, Failure> {
+            match value {
+                Some(value) => Ok(value.clone()),
+                None => std::env::var(name).map_err(|_| {
+                    Failure::usage(format!("--secure needs {name} or its profile setting"))
+                }),
+            }
+        };
+        let file = |path: &Option<PathBuf>, name: &str, what: &str| -> Result<String, Failure> {
+            let path = match path {
+                Some(path) => path.clone(),
+                None => PathBuf::from(var(&None, name)?),
+            };
+            std::fs::read_to_string(&path).map_err(|e| {
+                Failure::usage(format!(
+                    "cannot read the {what} from {}: {e}",
+                    path.display()
+                ))
+            })
+        };
+        let sym_key = self.sym_key.require("api security symmetric key")?;
+        let private = file(
+            &self.rsa_key_file,
+            "WECHAT_API_RSA_KEY_FILE",
+            "api security private key",
+        )?;
+        let certificate = file(
+            &self.cert_file,
+            "WECHAT_API_CERT_FILE",
+            "platform certificate",
+        )?;
+        Ok(ApiSecurity::new(
+            var(&self.sym_sn, "WECHAT_API_SYM_SN")?,
+            sym_key.expose(),
+            var(&self.rsa_sn, "WECHAT_API_RSA_SN")?,
+            &private,
+        )?
+        .platform_certificate(var(&self.cert_sn, "WECHAT_API_CERT_SN")?, &certificate)?)
+    }
 }
 
 impl Profile {
@@ -240,6 +306,18 @@ impl Profile {
                 p.encoding_aes_key_env,
                 "WECHAT_ENCODING_AES_KEY",
             ),
+            api: ApiKeys {
+                sym_sn: p.api_sym_sn,
+                sym_key: SecretPlace::of(
+                    p.api_sym_key_file,
+                    p.api_sym_key_env,
+                    "WECHAT_API_SYM_KEY",
+                ),
+                rsa_sn: p.api_rsa_sn,
+                rsa_key_file: p.api_rsa_key_file,
+                cert_sn: p.api_cert_sn,
+                cert_file: p.api_cert_file,
+            },
         })
     }
 
@@ -273,6 +351,16 @@ impl Profile {
     /// A client on the hub or on the secret, whichever is configured (none
     /// for commands whose calls carry no token).
     pub fn client(&self) -> Result<Client, Failure> {
+        Ok(self.builder()?.build()?)
+    }
+
+    /// A client that signs and encrypts with the profile's API security
+    /// keys (the calls `is_securable` names, or any the caller marks).
+    pub fn secure_client(&self) -> Result<Client, Failure> {
+        Ok(self.builder()?.api_security(self.api.keys()?).build()?)
+    }
+
+    fn builder(&self) -> Result<ClientBuilder, Failure> {
         let mut builder = Client::builder();
         if let Some(appid) = &self.appid {
             builder = builder.appid(appid);
@@ -301,7 +389,7 @@ impl Profile {
                 self.classic,
             ));
         }
-        Ok(builder.build()?)
+        Ok(builder)
     }
 
     /// Which endpoint the secret's tokens come from; `None` with a hub

@@ -17,16 +17,46 @@ pub(super) fn api(shared: &Shared, req: &Req) -> Resp {
         Ok(a) => a,
         Err(resp) => return resp,
     };
+    #[cfg(feature = "api-security")]
+    if let Some(sec) = st.secured.get(&appid).cloned() {
+        if super::secured::is_secured(req) {
+            return secured(&mut st, &sec, req, &appid);
+        }
+    }
+    answer(&mut st, req, &appid)
+}
+
+/// A secured request opened, answered as a plain one with the fields it
+/// carried as its JSON body, and the answer sealed.
+#[cfg(feature = "api-security")]
+fn secured(st: &mut State, sec: &super::secured::FakeApiSecurity, req: &Req, appid: &str) -> Resp {
+    use super::secured::{open_request, seal_answer};
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    let fields = match open_request(sec, req, appid, now) {
+        Ok(fields) => fields,
+        Err(refusal) => return refusal,
+    };
+    let fields = Value::Object(fields);
+    st.secured_seen.push((req.path.clone(), fields.clone()));
+    let mut plain = req.clone();
+    plain.body = fields.to_string().into_bytes();
+    let resp = answer(st, &plain, appid);
+    seal_answer(sec, req, appid, now, resp, st.tamper.as_ref())
+}
+
+/// The answer to a plain request (or a secured one, opened).
+fn answer(st: &mut State, req: &Req, appid: &str) -> Resp {
+    let appid = appid.to_string();
     if st.busy {
         return err(-1, "system error");
     }
-    if let Some(resp) = canned::take(&mut st, &req.path) {
+    if let Some(resp) = canned::take(st, &req.path) {
         return resp;
     }
     match req.path.as_str() {
-        "/cgi-bin/ticket/getticket" => ticket(&mut st, req, &appid),
-        "/wxa/business/getuserphonenumber" => phone_number(&mut st, req, &appid),
-        "/cgi-bin/media/upload" => upload(&mut st, req),
+        "/cgi-bin/ticket/getticket" => ticket(st, req, &appid),
+        "/wxa/business/getuserphonenumber" => phone_number(st, req, &appid),
+        "/cgi-bin/media/upload" => upload(st, req),
         "/cgi-bin/media/get" => match req.param("media_id").and_then(|id| st.media.get(id)) {
             Some((file_name, bytes)) => Resp::new(200, "image/jpeg", bytes.clone()).with_header(
                 "Content-disposition",

@@ -9,6 +9,8 @@ mod component;
 mod hold;
 mod oauth;
 mod route;
+#[cfg(feature = "api-security")]
+mod secured;
 mod state;
 mod token;
 
@@ -22,6 +24,8 @@ use parking_lot::Mutex;
 pub use canned::Canned;
 use hold::Gate;
 pub use hold::Hold;
+#[cfg(feature = "api-security")]
+pub use secured::{FakeApiSecurity, Tamper};
 use state::{mint, Authorizer, CodeKind, Platform, Shared, State};
 
 use super::record::Received;

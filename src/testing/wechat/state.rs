@@ -39,6 +39,15 @@ pub(super) struct Issued {
 
 #[derive(Default)]
 pub(super) struct State {
+    /// Accounts with API security on, by appid.
+    #[cfg(feature = "api-security")]
+    pub(super) secured: HashMap<String, super::secured::FakeApiSecurity>,
+    /// How secured answers are spoiled, while set.
+    #[cfg(feature = "api-security")]
+    pub(super) tamper: Option<super::secured::Tamper>,
+    /// Each secured request's path and decrypted fields, in order.
+    #[cfg(feature = "api-security")]
+    pub(super) secured_seen: Vec<(String, serde_json::Value)>,
     pub(super) secrets: HashMap<String, String>,
     pub(super) tokens: HashMap<String, Issued>,
     pub(super) current: HashMap<(String, bool), String>,
