@@ -118,6 +118,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A unique Redis key prefix for one test.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // ok because only Redis tests use it
 pub fn unique_prefix(name: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
