@@ -4,7 +4,49 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result, TransportKind};
+
+/// When a call may be sent again after a failure; see
+/// [`RequestOptions::retry`](crate::RequestOptions::retry).
+///
+/// # Example
+///
+/// ```
+/// use weixin::{RequestOptions, Retry};
+///
+/// let opts = RequestOptions::post("/cgi-bin/message/custom/send").retry(Retry::IfNotSent);
+/// assert_eq!(opts.retry_rule(), Retry::IfNotSent);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Retry {
+    /// WeChat's errcode `-1` (system busy) is retried as the client's
+    /// [`BusyRetry`] says: for reads, which are safe to repeat.
+    Busy,
+    /// Sent again only when the request certainly did not reach WeChat:
+    /// the host was not resolved or the connection was refused (as many
+    /// times as [`BusyRetry::retries`], with its backoff). An errcode `-1`,
+    /// a timeout or a connection reset after the request left may mean
+    /// WeChat acted on it (a message delivered), so they are returned as
+    /// they are: for calls that send something to a user or change state.
+    IfNotSent,
+}
+
+impl Retry {
+    /// Whether `error` may be answered by sending the call again.
+    fn allows(self, error: &Error) -> bool {
+        match self {
+            Retry::Busy => error.errcode() == Some(-1),
+            Retry::IfNotSent => matches!(
+                error.kind(),
+                ErrorKind::Transport {
+                    kind: TransportKind::Connect,
+                    ..
+                }
+            ),
+        }
+    }
+}
 
 /// How a call is retried when WeChat answers errcode `-1` (system busy).
 ///
@@ -22,18 +64,19 @@ pub struct BusyRetry {
 }
 
 impl BusyRetry {
-    /// Runs `send` until it answers something other than errcode `-1`, at
-    /// most `1 + retries` times, backing off between attempts. A `-1` that
-    /// outlasts the retries says how many attempts were made.
-    pub(super) fn run<T>(&self, mut send: impl FnMut() -> Result<T>) -> Result<T> {
+    /// Runs `send` until it answers something `retry` does not allow to
+    /// send again (errcode `-1` for [`Retry::Busy`]), at most `1 + retries`
+    /// times, backing off between attempts. An error that outlasts the
+    /// retries says how many attempts were made.
+    pub(super) fn run<T>(&self, retry: Retry, mut send: impl FnMut() -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
             match send() {
-                Err(e) if e.errcode() == Some(-1) && attempt < self.retries => {
+                Err(e) if retry.allows(&e) && attempt < self.retries => {
                     std::thread::sleep(backoff(self, attempt));
                     attempt += 1;
                 }
-                Err(e) if e.errcode() == Some(-1) && attempt > 0 => {
+                Err(e) if retry.allows(&e) && attempt > 0 => {
                     return Err(e.after_attempts(attempt + 1));
                 }
                 other => return other,
