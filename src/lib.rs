@@ -340,10 +340,10 @@ pub use error::{
     ApiCall, CallbackErrorKind, Error, ErrorKind, Result, SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
-pub use later::{CustomMessage, LaterReplies, PendingReply};
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use http::bench_agent;
+pub use later::{CustomMessage, LaterReplies, PendingReply};
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use message::{

@@ -189,7 +189,9 @@ impl Core {
         let options = &*options;
         let retry = options.retry_rule();
         match &plan.token {
-            None => self.busy.run(retry, || self.send(options, &url, &plan, None)),
+            None => self
+                .busy
+                .run(retry, || self.send(options, &url, &plan, None)),
             Some((key, _)) => self.tokens.with_token(key, |token| {
                 self.busy
                     .run(retry, || self.send(options, &url, &plan, Some(token)))

@@ -102,6 +102,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn if_not_sent_retries_only_what_never_left() {
+        let transport = |kind| {
+            Error::new(ErrorKind::Transport {
+                kind,
+                url: "http://127.0.0.1/x".into(),
+            })
+        };
+        let busy = Error::api(-1, "system error", 200);
+        assert!(Retry::Busy.allows(&busy));
+        assert!(!Retry::IfNotSent.allows(&busy));
+        assert!(Retry::IfNotSent.allows(&transport(TransportKind::Connect)));
+        for kind in [
+            TransportKind::Reset,
+            TransportKind::Timeout,
+            TransportKind::Tls,
+            TransportKind::Other,
+        ] {
+            assert!(!Retry::IfNotSent.allows(&transport(kind)), "{kind:?}");
+            assert!(!Retry::Busy.allows(&transport(kind)), "{kind:?}");
+        }
+    }
+
+    #[test]
     fn backoff_is_bounded_and_jittered() {
         let busy = BusyRetry {
             retries: 5,
