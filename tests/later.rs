@@ -250,3 +250,26 @@ fn a_pool_needs_a_worker_and_room() {
         assert!(matches!(err.kind(), ErrorKind::Config { .. }), "{err}");
     }
 }
+
+#[test]
+fn a_send_that_could_not_connect_is_tried_again_within_the_bound() {
+    let fake = fake();
+    let client = direct(&fake);
+    client.request("/cgi-bin/user/get").unwrap(); // the token is cached
+                                                  // The fake stops listening: its port refuses, so the request never left.
+    drop(fake);
+    let err = client
+        .send_custom_message(&CustomMessage::text("o1", "hi"))
+        .unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::Transport {
+            kind: weixin::TransportKind::Connect,
+            ..
+        }
+    ));
+    assert_eq!(err.attempts(), Some(4), "1 + the builder's 3 retries");
+    // A plain call is not retried on a connect failure, as before.
+    let plain = client.request(RequestOptions::post(SEND)).unwrap_err();
+    assert_eq!(plain.attempts(), None);
+}
