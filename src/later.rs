@@ -322,17 +322,15 @@ impl LaterReplies {
                 log::warn!("later reply not sent: {e}");
             }
         });
+        let refused = |capacity| Error::new(ErrorKind::QueueFull { capacity });
         let queue = self.queue.lock();
-        let full = Error::new(ErrorKind::QueueFull {
-            capacity: if queue.is_some() { self.capacity } else { 0 },
-        });
-        let tx = queue.as_ref().ok_or_else(|| full.clone())?;
+        let tx = queue.as_ref().ok_or_else(|| refused(0))?;
         self.pending.fetch_add(1, Ordering::SeqCst);
         match tx.try_send(job) {
             Ok(()) => Ok(PendingReply { outcome }),
             Err(_) => {
                 self.pending.fetch_sub(1, Ordering::SeqCst);
-                Err(full)
+                Err(refused(self.capacity))
             }
         }
     }

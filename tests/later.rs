@@ -273,3 +273,23 @@ fn a_send_that_could_not_connect_is_tried_again_within_the_bound() {
     let plain = client.request(RequestOptions::post(SEND)).unwrap_err();
     assert_eq!(plain.attempts(), None);
 }
+
+#[test]
+fn a_send_that_timed_out_after_it_left_is_not_sent_again() {
+    let fake = fake();
+    let client = crate::common::builder(&fake)
+        .timeout(Duration::from_millis(500))
+        .token_source(crate::common::secret_source(&fake))
+        .build()
+        .unwrap();
+    client.request("/cgi-bin/user/get").unwrap(); // the token is cached
+                                                  // WeChat got the request and has not answered when the client gives up.
+    let hold = fake.hold(SEND);
+    let err = client
+        .send_custom_message(&CustomMessage::text("o1", "hi"))
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(err.attempts(), None);
+    hold.release();
+    assert_eq!(fake.count(SEND), 1, "it may have been delivered");
+}
