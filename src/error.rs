@@ -327,6 +327,13 @@ pub enum ErrorKind {
         /// process fetching tokens with the same secret.
         rejected_after: Option<std::time::Duration>,
     },
+    /// Work was refused at once, not queued: the queue of a bounded pool
+    /// (see [`LaterReplies`](crate::LaterReplies)) holds `capacity` items
+    /// already, or the pool was shut down (`capacity` 0 then).
+    QueueFull {
+        /// How many items the queue holds at most.
+        capacity: usize,
+    },
 }
 
 /// Which part of a network exchange failed.
@@ -705,6 +712,71 @@ impl Error {
         }
     }
 
+    /// True for errcode 45015: a customer-service message was refused
+    /// because the user last wrote (or tapped a menu, followed, scanned)
+    /// more than 48 hours ago. Only a template or subscription message can
+    /// reach them now; sending again will not help.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::{Canned, FakeWechat};
+    /// use weixin::RequestOptions;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// let send = "/cgi-bin/message/custom/send";
+    /// fake.answer(send, Canned::error(45015, "response out of time limit").times(1));
+    /// let err = client.request(RequestOptions::post(send)).unwrap_err();
+    /// assert!(err.is_outside_reply_window());
+    /// assert!(!err.is_too_many_replies());
+    /// assert!(err.to_string().contains("more than 48 hours ago"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_outside_reply_window(&self) -> bool {
+        self.errcode() == Some(45015)
+    }
+
+    /// True for errcode 45047: a customer-service message was refused
+    /// because too many were sent since the user last wrote (WeChat allows
+    /// 20 per user message on official accounts). The next message from
+    /// the user opens the window again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::{Canned, FakeWechat};
+    /// use weixin::RequestOptions;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// let send = "/cgi-bin/message/custom/send";
+    /// fake.answer(send, Canned::error(45047, "out of response count limit").times(1));
+    /// let err = client.request(RequestOptions::post(send)).unwrap_err();
+    /// assert!(err.is_too_many_replies());
+    /// assert!(!err.is_outside_reply_window());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_too_many_replies(&self) -> bool {
+        self.errcode() == Some(45047)
+    }
+
+    /// True when a bounded pool refused work at once (its queue is full or
+    /// it was shut down); see [`ErrorKind::QueueFull`].
+    pub fn is_queue_full(&self) -> bool {
+        matches!(self.kind(), ErrorKind::QueueFull { .. })
+    }
+
     /// True when the token was not refreshed because its key used up its
     /// [`RefreshLimit`](crate::RefreshLimit), here or at a hub.
     pub fn is_refresh_limited(&self) -> bool {
@@ -773,6 +845,12 @@ fn hint(errcode: i64) -> Option<&'static str> {
         40163 => "the code was already used: each login code works once",
         40164 => "add this machine's IP to the account's whitelist",
         45009 => "the daily quota of this API is used up; do not retry today",
+        45015 => {
+            "the user last wrote more than 48 hours ago: customer-service messages cannot reach them; do not resend"
+        }
+        45047 => {
+            "too many customer-service messages since the user last wrote: wait for the user's next message"
+        }
         45011 => {
             "calls are too frequent (code2session: 100 per user per minute); retry after a minute"
         }
@@ -875,6 +953,12 @@ impl Error {
                     )?;
                 }
                 Ok(())
+            }
+            ErrorKind::QueueFull { capacity: 0 } => {
+                write!(f, "not queued: the pool is shut down")
+            }
+            ErrorKind::QueueFull { capacity } => {
+                write!(f, "not queued: the queue holds {capacity} items already")
             }
         }
     }

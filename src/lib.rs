@@ -295,6 +295,7 @@ mod dedup;
 mod error;
 mod global;
 mod http;
+mod later;
 #[cfg(feature = "crypto")]
 mod message;
 mod miniprogram;
@@ -337,7 +338,7 @@ pub use callback::{check_url, sha1_sorted, verify_signature};
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use callback_handler::{CallbackHandler, CallbackResponse};
-pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder};
+pub use client::{AuthorizerTokens, BusyRetry, Client, ClientBuilder, Retry};
 pub use clock::{Clock, ManualClock};
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
@@ -359,6 +360,7 @@ pub use global::{configure, global_client, request, set_token_source};
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use http::bench_agent;
+pub use later::{CustomMessage, LaterReplies, PendingReply};
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use message::{

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::client::Retry;
 use crate::error::{redact_pairs, Error};
 
 /// An HTTP method WeChat APIs are called with.
@@ -156,6 +157,7 @@ pub struct RequestOptions {
     pub(crate) no_token: bool,
     /// `None`: as the client's API security and its table say.
     pub(crate) secure: Option<bool>,
+    pub(crate) retry: Option<Retry>,
 }
 
 impl RequestOptions {
@@ -176,6 +178,7 @@ impl RequestOptions {
             timeout: None,
             no_token: false,
             secure: None,
+            retry: None,
         }
     }
 
@@ -355,6 +358,35 @@ impl RequestOptions {
         self.secure
     }
 
+    /// When this call may be sent again after a failure, replacing what its
+    /// path would get: [`Retry::Busy`] for reads (errcode `-1` retried as
+    /// the client's [`BusyRetry`](crate::BusyRetry) says),
+    /// [`Retry::IfNotSent`] for a call that sends a message or changes
+    /// state, which must not be sent twice. The token retry on 40001, 40014
+    /// and 42001 is made either way: WeChat refuses those before acting.
+    ///
+    /// Defaults to [`Retry::Busy`] for every path.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{RequestOptions, Retry};
+    ///
+    /// let send = RequestOptions::post("/cgi-bin/message/custom/send").retry(Retry::IfNotSent);
+    /// assert_eq!(send.retry_rule(), Retry::IfNotSent);
+    /// assert_eq!(RequestOptions::get("/cgi-bin/user/get").retry_rule(), Retry::Busy);
+    /// ```
+    pub fn retry(mut self, retry: Retry) -> RequestOptions {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// When this call may be sent again: as set with
+    /// [`retry`](RequestOptions::retry), else the default.
+    pub fn retry_rule(&self) -> Retry {
+        self.retry.unwrap_or(Retry::Busy)
+    }
+
     /// Whether [`no_token`](RequestOptions::no_token) was set.
     pub fn is_no_token(&self) -> bool {
         self.no_token
@@ -408,6 +440,7 @@ impl fmt::Debug for RequestOptions {
             .field("authorizer_appid", &self.authorizer_appid)
             .field("timeout", &self.timeout)
             .field("secure", &self.secure)
+            .field("retry", &self.retry)
             .finish()
     }
 }

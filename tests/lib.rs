@@ -49,6 +49,7 @@ mod hub_stable;
 mod hub_status;
 #[cfg(feature = "hub")]
 mod hub_tls;
+mod later;
 mod lineage_warning;
 mod login;
 mod project_files;

@@ -30,7 +30,7 @@ use crate::token::{TokenSource, TOKEN_RETRIES};
 use crate::origin::Origin;
 pub use authorizer::AuthorizerTokens;
 pub use builder::ClientBuilder;
-pub use retry::BusyRetry;
+pub use retry::{BusyRetry, Retry};
 use route::{fill_component_appid, Plan};
 
 /// Where tokens come from and where calls go; shared by clones of a
@@ -84,7 +84,8 @@ impl Client {
     /// the account, and this one came from another caller's refresh), it is
     /// refreshed in turn and the call retried once more: one retry per
     /// rejected token, [`TOKEN_RETRIES`] at most. On
-    /// errcode `-1` it is retried as the client's [`BusyRetry`] says.
+    /// errcode `-1` it is retried as the client's [`BusyRetry`] says, unless
+    /// the options say [`Retry::IfNotSent`](crate::Retry::IfNotSent).
     ///
     /// # Errors
     ///
@@ -190,11 +191,14 @@ impl Core {
             fill_component_appid(options, component_appid);
         }
         let options = &*options;
+        let retry = options.retry_rule();
         match &plan.token {
-            None => self.busy.run(|| self.send(options, &url, &plan, None)),
+            None => self
+                .busy
+                .run(retry, || self.send(options, &url, &plan, None)),
             Some((key, _)) => self.tokens.with_token(key, |token| {
                 self.busy
-                    .run(|| self.send(options, &url, &plan, Some(token)))
+                    .run(retry, || self.send(options, &url, &plan, Some(token)))
             }),
         }
     }

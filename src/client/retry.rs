@@ -4,7 +4,49 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result, TransportKind};
+
+/// When a call may be sent again after a failure; see
+/// [`RequestOptions::retry`](crate::RequestOptions::retry).
+///
+/// # Example
+///
+/// ```
+/// use weixin::{RequestOptions, Retry};
+///
+/// let opts = RequestOptions::post("/cgi-bin/message/custom/send").retry(Retry::IfNotSent);
+/// assert_eq!(opts.retry_rule(), Retry::IfNotSent);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Retry {
+    /// WeChat's errcode `-1` (system busy) is retried as the client's
+    /// [`BusyRetry`] says: for reads, which are safe to repeat.
+    Busy,
+    /// Sent again only when the request certainly did not reach WeChat:
+    /// the host was not resolved or the connection was refused (as many
+    /// times as [`BusyRetry::retries`], with its backoff). An errcode `-1`,
+    /// a timeout or a connection reset after the request left may mean
+    /// WeChat acted on it (a message delivered), so they are returned as
+    /// they are: for calls that send something to a user or change state.
+    IfNotSent,
+}
+
+impl Retry {
+    /// Whether `error` may be answered by sending the call again.
+    fn allows(self, error: &Error) -> bool {
+        match self {
+            Retry::Busy => error.errcode() == Some(-1),
+            Retry::IfNotSent => matches!(
+                error.kind(),
+                ErrorKind::Transport {
+                    kind: TransportKind::Connect,
+                    ..
+                }
+            ),
+        }
+    }
+}
 
 /// How a call is retried when WeChat answers errcode `-1` (system busy).
 ///
@@ -22,18 +64,19 @@ pub struct BusyRetry {
 }
 
 impl BusyRetry {
-    /// Runs `send` until it answers something other than errcode `-1`, at
-    /// most `1 + retries` times, backing off between attempts. A `-1` that
-    /// outlasts the retries says how many attempts were made.
-    pub(super) fn run<T>(&self, mut send: impl FnMut() -> Result<T>) -> Result<T> {
+    /// Runs `send` until it answers something `retry` does not allow to
+    /// send again (errcode `-1` for [`Retry::Busy`]), at most `1 + retries`
+    /// times, backing off between attempts. An error that outlasts the
+    /// retries says how many attempts were made.
+    pub(super) fn run<T>(&self, retry: Retry, mut send: impl FnMut() -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
             match send() {
-                Err(e) if e.errcode() == Some(-1) && attempt < self.retries => {
+                Err(e) if retry.allows(&e) && attempt < self.retries => {
                     std::thread::sleep(backoff(self, attempt));
                     attempt += 1;
                 }
-                Err(e) if e.errcode() == Some(-1) && attempt > 0 => {
+                Err(e) if retry.allows(&e) && attempt > 0 => {
                     return Err(e.after_attempts(attempt + 1));
                 }
                 other => return other,
@@ -57,6 +100,29 @@ fn backoff(busy: &BusyRetry, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_not_sent_retries_only_what_never_left() {
+        let transport = |kind| {
+            Error::new(ErrorKind::Transport {
+                kind,
+                url: "http://127.0.0.1/x".into(),
+            })
+        };
+        let busy = Error::api(-1, "system error", 200);
+        assert!(Retry::Busy.allows(&busy));
+        assert!(!Retry::IfNotSent.allows(&busy));
+        assert!(Retry::IfNotSent.allows(&transport(TransportKind::Connect)));
+        for kind in [
+            TransportKind::Reset,
+            TransportKind::Timeout,
+            TransportKind::Tls,
+            TransportKind::Other,
+        ] {
+            assert!(!Retry::IfNotSent.allows(&transport(kind)), "{kind:?}");
+            assert!(!Retry::Busy.allows(&transport(kind)), "{kind:?}");
+        }
+    }
 
     #[test]
     fn backoff_is_bounded_and_jittered() {
