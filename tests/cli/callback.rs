@@ -14,6 +14,24 @@ fn callback() -> Cli {
     Cli::new().env("WECHAT_APPID", APPID).callback_secrets()
 }
 
+/// `wechat callback encrypt` of `reply` at timestamp 1409304348 with nonce
+/// `n0nce`: the envelope it prints, after checking it exited 0 and quietly.
+fn encrypt(reply: &str) -> String {
+    let run = callback()
+        .args([
+            "callback",
+            "encrypt",
+            "--timestamp",
+            "1409304348",
+            "--nonce",
+            "n0nce",
+        ])
+        .stdin(reply)
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    run.stdout.strip_suffix('\n').unwrap().to_string()
+}
+
 /// `wechat callback decrypt QUERY --compact` with `body` on stdin.
 fn decrypt(query: &str, body: &str) -> Cli {
     callback()
@@ -219,19 +237,8 @@ fn a_reply_is_encrypted_for_wechat() {
         .create_time(7)
         .to_xml()
         .unwrap();
-    let run = callback()
-        .args([
-            "callback",
-            "encrypt",
-            "--timestamp",
-            "1409304348",
-            "--nonce",
-            "n0nce",
-        ])
-        .stdin(reply.clone())
-        .run();
-    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
-    let envelope = run.stdout.strip_suffix('\n').unwrap();
+    let sealed = encrypt(&reply);
+    let envelope = sealed.as_str();
     let fields = Message::parse(envelope).unwrap();
     assert_eq!(fields.field("TimeStamp"), Some("1409304348"));
     assert_eq!(fields.field("Nonce"), Some("n0nce"));
@@ -306,19 +313,8 @@ fn a_json_push_and_its_reply_go_through_the_same_commands() {
     .create_time(7)
     .to_json()
     .unwrap();
-    let run = callback()
-        .args([
-            "callback",
-            "encrypt",
-            "--timestamp",
-            "1409304348",
-            "--nonce",
-            "n0nce",
-        ])
-        .stdin(reply.clone())
-        .run();
-    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
-    let envelope = run.stdout.strip_suffix('\n').unwrap();
+    let sealed = encrypt(&reply);
+    let envelope = sealed.as_str();
     assert!(
         envelope.ends_with(r#","TimeStamp":1409304348,"Nonce":"n0nce"}"#),
         "{envelope}"
