@@ -11,7 +11,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use weixin::hub::{HubHandler, HubServer, MemoryStore};
+use weixin::hub::{HubHandler, HubServer};
+use weixin::store::MemoryStore;
 use weixin::testing::FakeWechat;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use weixin::hub::{HubHandler, HubRequest, HubServer, MemoryStore, Store};
+use weixin::hub::{HubHandler, HubRequest, HubServer};
+use weixin::store::{MemoryStore, Store};
 use weixin::testing::FakeWechat;
 use weixin::{ManualClock, Secret};
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::client::{AuthorizerTokens, Client};
 use crate::error::{Error, Result};
-use crate::hub::Store;
 use crate::message::{ComponentPush, Message, MessageKind};
+use crate::store::Store;
 use crate::token::{TicketType, TokenKey};
 
 /// Acts on a third-party platform's notifications, for an app that is its
@@ -18,10 +18,10 @@ use crate::token::{TicketType, TokenKey};
 /// The client's token source must be a
 /// [`ComponentSource`](crate::ComponentSource) that reads its tickets from
 /// the same store and keeps its refresh tokens there (every
-/// [`hub::Store`](crate::hub::Store) is both; see the example): the
+/// [`store::Store`](crate::store::Store) is both; see the example): the
 /// exchange then saves the authorizer's refresh token in the store before
 /// its access token is cached or used, so a crash after `success` was
-/// answered loses nothing. With a [`FileStore`](crate::hub::FileStore),
+/// answered loses nothing. With a [`FileStore`](crate::store::FileStore),
 /// that save is a write to disk, fsynced, before the answer.
 ///
 /// # Example
@@ -31,7 +31,7 @@ use crate::token::{TicketType, TokenKey};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use weixin::hub::FileStore;
+/// use weixin::store::FileStore;
 /// use weixin::testing::FakeWechat;
 /// use weixin::{CallbackHandler, Client, ComponentPushHandler, ComponentSource, Message, MessageCrypto, TokenKey};
 ///
@@ -89,7 +89,7 @@ impl ComponentPushHandler {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use weixin::hub::MemoryStore;
+    /// use weixin::store::MemoryStore;
     /// use weixin::{Client, ComponentPushHandler};
     ///
     /// let client = Client::builder().appid("wx_component").build()?;
@@ -135,7 +135,7 @@ impl ComponentPushHandler {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use weixin::hub::{MemoryStore, Store};
+    /// use weixin::store::{MemoryStore, Store};
     /// use weixin::{Client, ComponentPushHandler, ErrorKind, Message};
     ///
     /// let store = Arc::new(MemoryStore::new());

@@ -76,7 +76,7 @@ pub enum SourceKind {
     /// ([`ComponentSource`](crate::ComponentSource)).
     Component,
     /// A hub's store, shared by its replicas
-    /// ([`StoreSource`](crate::hub::StoreSource)).
+    /// ([`StoreSource`](crate::store::StoreSource)).
     Store,
     /// A source of your own.
     Custom,

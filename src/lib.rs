@@ -60,14 +60,14 @@
 //! | | as a client of a hub | as the hub (or a single process) |
 //! | --- | --- | --- |
 //! | common account | [`HubSource`] | `wechat-hub` / `hub::HubHandler` over [`SecretSource`] (alone: [`SecretSource`]) |
-//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`] over a [`hub::FileStore`], fed by `ComponentPushHandler`) |
+//! | component (third-party platform) | [`HubSource`] with authorizer keys | `wechat-hub` / `hub::HubHandler` over [`ComponentSource`] (alone: [`ComponentSource`] over a [`store::FileStore`], fed by `ComponentPushHandler`) |
 //!
 //! A *hub* owns the token life cycle for many processes: WeChat keeps one
 //! live token lineage per account, so processes that each fetch their own
 //! token invalidate each other. [`HubSource`] speaks the elixir_wechat hub
 //! protocol ([`hub_protocol`]). Without a hub,
-//! processes share one token through a store: a [`hub::StoreSource`] over
-//! a `hub::RedisStore` (feature `redis`) in each of them. Your own token
+//! processes share one token through a store: a [`store::StoreSource`] over
+//! a `store::RedisStore` (feature `redis`) in each of them. Your own token
 //! service plugs in through [`TokenSource`].
 //!
 //! A third-party platform's calls are routed as elixir_wechat does: paths
@@ -79,8 +79,8 @@
 //! Authorizer refresh tokens live in one [`RefreshTokenStore`]: a rotated
 //! one is saved there by [`ComponentSource`], and a new authorizer's by
 //! [`Client::exchange_auth_code`], before the access token is used. Every
-//! [`hub::Store`] is one, and a [`VerifyTicketProvider`] too: a platform in
-//! one process keeps both in a [`hub::FileStore`].
+//! [`store::Store`] is one, and a [`VerifyTicketProvider`] too: a platform in
+//! one process keeps both in a [`store::FileStore`].
 //!
 //! # Callbacks
 //!
@@ -199,7 +199,7 @@
 //!   through prometheus-client); the
 //!   handler and stores in [`hub`] need no feature, and nothing else in the
 //!   SDK starts a runtime.
-//! - `redis`: [`hub::RedisStore`], for hub replicas sharing state; with
+//! - `redis`: [`store::RedisStore`], for hub replicas sharing state; with
 //!   `crypto`, [`RedisDedup`], for callback servers sharing the pushes
 //!   they have seen.
 //! - `api-security`: signed and encrypted server API calls, a mini
@@ -266,7 +266,7 @@
 )]
 #![cfg_attr(
     not(feature = "redis"),
-    doc = "[`hub::RedisStore`]: https://docs.rs/weixin/latest/weixin/hub/struct.RedisStore.html"
+    doc = "[`store::RedisStore`]: https://docs.rs/weixin/latest/weixin/store/struct.RedisStore.html"
 )]
 #![cfg_attr(
     not(all(feature = "crypto", feature = "redis")),
@@ -313,6 +313,7 @@ mod sign;
 mod token;
 
 pub mod hub;
+pub mod store;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use weixin::hub::{FileStore, Store};
+use weixin::store::{FileStore, Store};
 use weixin::testing::FakeWechat;
 use weixin::{
     CallbackHandler, CallbackResponse, Client, ComponentPushHandler, ComponentSource, ErrorKind,

@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use weixin::hub::{HubHandler, HubRequest, RedisStore};
+use weixin::hub::{HubHandler, HubRequest};
+use weixin::store::RedisStore;
 use weixin::testing::{Canned, FakeWechat, Hold};
 use weixin::{ManualClock, TicketType, TokenKey};
 

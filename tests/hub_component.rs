@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use weixin::hub::{FileStore, Store};
+use weixin::store::{FileStore, Store};
 use weixin::testing::FakeWechat;
 use weixin::{Client, HubSource, Message, MessageCrypto, RequestOptions, TicketType, TokenKey};
 

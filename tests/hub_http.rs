@@ -600,7 +600,7 @@ fn store_errors_are_counted() {
     let handler = HubHandler::builder()
         .account(APPID, SECRET)
         .upstream(fake.url())
-        .store(weixin::hub::RedisStore::open(&dead).unwrap())
+        .store(weixin::store::RedisStore::open(&dead).unwrap())
         .build()
         .unwrap();
     let hub = Served::start(

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+
 use weixin::hub::{HubHandler, HubRequest};
 use weixin::testing::FakeWechat;
 use weixin::{Clock, Context, ManualClock, Token, TokenKey, TokenSource};
@@ -142,7 +143,7 @@ fn three_hubs_on_one_redis_refresh_ahead_once_per_lifetime_and_no_read_waits() {
     let clock = ManualClock::starting_now();
     let hubs: Vec<HubHandler> = (0..3)
         .map(|_| {
-            let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
+            let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
                 .unwrap()
                 .prefix(prefix.clone());
             HubHandler::builder()
@@ -388,7 +389,7 @@ fn a_key_the_store_forgot_is_refreshed_by_no_replica() {
         clock: clock.clock(),
         calls: Mutex::new(Vec::new()),
     });
-    let store = Arc::new(weixin::hub::MemoryStore::new());
+    let store = Arc::new(weixin::store::MemoryStore::new());
     let replica = || {
         HubHandler::builder()
             .source(minting.clone())
@@ -416,7 +417,7 @@ fn a_key_the_store_forgot_is_refreshed_by_no_replica() {
 }
 
 /// A fenced write over an older fence is refused; a newer one wins.
-fn fenced_writes_are_checked(store: &dyn weixin::hub::Store) {
+fn fenced_writes_are_checked(store: &dyn weixin::store::Store) {
     let key = TokenKey::access_token("wx_fenced");
     assert!(store
         .put_token_fenced(&key, &Token::new("T5", 7200), 5)
@@ -436,12 +437,12 @@ fn fenced_writes_are_checked(store: &dyn weixin::hub::Store) {
 
 #[test]
 fn memory_and_file_stores_refuse_a_stale_fenced_write() {
-    use weixin::hub::Store;
-    fenced_writes_are_checked(&weixin::hub::MemoryStore::new());
+    use weixin::store::Store;
+    fenced_writes_are_checked(&weixin::store::MemoryStore::new());
     let dir = process::temp_dir("fenced");
     let path = dir.join("store.json");
-    fenced_writes_are_checked(&weixin::hub::FileStore::open(&path).unwrap());
-    let again = weixin::hub::FileStore::open(&path).unwrap();
+    fenced_writes_are_checked(&weixin::store::FileStore::open(&path).unwrap());
+    let again = weixin::store::FileStore::open(&path).unwrap();
     let key = TokenKey::access_token("wx_fenced");
     assert!(
         !again
@@ -454,7 +455,7 @@ fn memory_and_file_stores_refuse_a_stale_fenced_write() {
 #[cfg(feature = "redis")]
 #[test]
 fn redis_refuses_a_stale_fenced_write() {
-    let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
+    let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
         .unwrap()
         .prefix(process::unique_prefix("fenced"));
     fenced_writes_are_checked(&store);
@@ -464,12 +465,12 @@ fn redis_refuses_a_stale_fenced_write() {
 /// replica that took the lock next stores its own, newer token.
 #[derive(Debug)]
 struct Overtaken {
-    store: Arc<weixin::hub::MemoryStore>,
+    store: Arc<weixin::store::MemoryStore>,
 }
 
 impl TokenSource for Overtaken {
     fn fetch(&self, key: &TokenKey, _cx: &Context<'_>) -> weixin::Result<Token> {
-        use weixin::hub::Store;
+        use weixin::store::Store;
         assert!(self
             .store
             .put_token_fenced(key, &Token::new("NEWER", 7200), u64::MAX)
@@ -480,8 +481,8 @@ impl TokenSource for Overtaken {
 
 #[test]
 fn a_replica_whose_lock_expired_cannot_overwrite_the_newer_token() {
-    use weixin::hub::Store;
-    let store = Arc::new(weixin::hub::MemoryStore::new());
+    use weixin::store::Store;
+    let store = Arc::new(weixin::store::MemoryStore::new());
     let hub = HubHandler::builder()
         .source(Overtaken {
             store: store.clone(),

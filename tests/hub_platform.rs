@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use weixin::hub::{HubHandler, HubRequest, MemoryStore, Store};
+use weixin::hub::{HubHandler, HubRequest};
+use weixin::store::{MemoryStore, Store};
 use weixin::Secret;
 
 pub(crate) const COMPONENT: &str = "wx_platform";
@@ -287,7 +288,7 @@ fn a_stale_verify_ticket_makes_one_start_push_ticket_per_staleness_across_replic
 #[cfg(feature = "redis")]
 #[test]
 fn redis_tells_when_a_verify_ticket_arrived() {
-    let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
+    let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
         .unwrap()
         .prefix(crate::common::process::unique_prefix("ticket_at"));
     assert_eq!(store.verify_ticket_received_at(COMPONENT).unwrap(), None);
@@ -330,14 +331,14 @@ fn the_newest_ticket_wins(store: &dyn Store) {
 fn the_newest_verify_ticket_wins_in_memory_and_file_stores() {
     the_newest_ticket_wins(&MemoryStore::new());
     let dir = crate::common::process::temp_dir("newest_ticket");
-    the_newest_ticket_wins(&weixin::hub::FileStore::open(dir.join("store.json")).unwrap());
+    the_newest_ticket_wins(&weixin::store::FileStore::open(dir.join("store.json")).unwrap());
 }
 
 #[cfg(feature = "redis")]
 #[test]
 fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
     let open = |prefix: &str| {
-        weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix.to_string())
     };

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use weixin::hub::{FileStore, HubHandler, HubHandlerBuilder, HubRequest, MemoryStore, Store};
+use weixin::hub::{HubHandler, HubHandlerBuilder, HubRequest};
+use weixin::store::{FileStore, MemoryStore, Store};
 use weixin::testing::FakeWechat;
 use weixin::TokenKey;
 
@@ -90,7 +91,7 @@ fn the_daily_count_is_shared_through_redis() {
     let fake = common::fake();
     let prefix = process::unique_prefix("quota");
     let open = || {
-        weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix.clone())
     };
@@ -387,7 +388,7 @@ fn used_up_on_a(name: &str) -> UsedUpOnA {
     let prefix = process::unique_prefix(name);
     let clock = weixin::ManualClock::starting_now();
     let replica = || {
-        let store = weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix.clone());
         let handler = hub_builder(&fake, store, false)

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use weixin::hub::{RedisStore, Store, StoreSource};
+use weixin::store::{RedisStore, Store, StoreSource};
 use weixin::{Client, ErrorKind, HubSource, SecretSource, Token, TokenKey};
 
 use crate::common::process::{self, HubProcess, RedisProcess, SECRET_ENV};

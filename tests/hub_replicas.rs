@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use weixin::hub::{FileStore, HubHandler, HubRequest, HubServer, MemoryStore, RedisStore, Store};
+use weixin::hub::{HubHandler, HubRequest, HubServer};
+use weixin::store::{FileStore, MemoryStore, RedisStore, Store};
 use weixin::testing::FakeWechat;
 use weixin::{Clock, ManualClock, Secret, TicketType, TokenKey};
 

@@ -345,8 +345,8 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
     let path = dir.join("store.json");
     // What a component hub would have received: kept across the crash too.
     {
-        let store = weixin::hub::FileStore::open(&path).unwrap();
-        use weixin::hub::Store;
+        let store = weixin::store::FileStore::open(&path).unwrap();
+        use weixin::store::Store;
         store
             .put_verify_ticket("wx_component", &"VERIFY_1".into())
             .unwrap();
@@ -391,8 +391,8 @@ fn file_store_survives_kill_9_with_no_upstream_token_call() {
     assert_eq!(fake.count("/cgi-bin/token"), 1, "no upstream token call");
     assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
     drop(hub);
-    let store = weixin::hub::FileStore::open(&path).unwrap();
-    use weixin::hub::Store;
+    let store = weixin::store::FileStore::open(&path).unwrap();
+    use weixin::store::Store;
     assert_eq!(
         store
             .get_verify_ticket("wx_component")

@@ -74,7 +74,7 @@ fn a_platform_with_stable_is_refused_at_config_load_with_a_clear_message() {
 fn forced_stable_refreshes_are_spaced_and_capped_per_day_across_replicas() {
     use std::sync::Arc;
     use std::time::Duration;
-    use weixin::hub::MemoryStore;
+    use weixin::store::MemoryStore;
     use weixin::ManualClock;
 
     let fake = common::fake();

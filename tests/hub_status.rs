@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+
 use weixin::hub::{HubHandler, HubRequest};
 use weixin::ManualClock;
 
@@ -319,7 +320,7 @@ fn a_store_that_is_down_is_asked_once_per_page() {
         .account("wx_second", "second-secret")
         .upstream(fake.url())
         .refresh_ahead(None)
-        .store(weixin::hub::RedisStore::open(&url).unwrap())
+        .store(weixin::store::RedisStore::open(&url).unwrap())
         .build()
         .unwrap();
     let page = || -> Value {
@@ -349,7 +350,8 @@ mod cluster {
     use std::time::Duration;
 
     use serde_json::Value;
-    use weixin::hub::{HubHandler, HubServer, RedisStore, Store};
+    use weixin::hub::{HubHandler, HubServer};
+    use weixin::store::{RedisStore, Store};
     use weixin::testing::FakeWechat;
     use weixin::{ManualClock, TokenKey};
 

@@ -100,7 +100,7 @@ fn rejections_in_one_storm_warn_once_and_a_new_storm_warns_again() {
 #[test]
 fn a_storm_through_two_hubs_warns_once_for_both() {
     use std::sync::Arc;
-    use weixin::hub::{MemoryStore, Store};
+    use weixin::store::{MemoryStore, Store};
     use weixin::HubSource;
 
     let appid = "wx_lineage_hubs";

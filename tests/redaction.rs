@@ -423,7 +423,7 @@ fn the_command_line_prints_no_secret_or_token() {
 fn callback_handlers_their_answers_and_pushes_print_no_secret() {
     use std::sync::Arc;
 
-    use weixin::hub::MemoryStore;
+    use weixin::store::MemoryStore;
     use weixin::{CallbackHandler, ComponentPushHandler, Message, MessageCrypto};
 
     const TOKEN: &str = "CALLBACK_TOKEN_s3cret";

@@ -8,7 +8,8 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use weixin::hub::{HubHandler, HubServer, Store};
+use weixin::hub::{HubHandler, HubServer};
+use weixin::store::Store;
 use weixin::testing::FakeWechat;
 use weixin::{Client, ErrorKind, HubSource, ManualClock, RefreshLimit};
 
@@ -183,7 +184,7 @@ fn a_storm_costs_a_burst_then_waits_doubling_through_a_hub() {
 fn a_storm_through_two_hubs_on_redis_keeps_one_schedule() {
     let prefix = common::process::unique_prefix("storm");
     let store: Arc<dyn Store> = Arc::new(
-        weixin::hub::RedisStore::open("redis://127.0.0.1:6379/")
+        weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
             .unwrap()
             .prefix(prefix),
     );

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
-use weixin::hub::{FileStore, HubHandler, HubServer, MemoryStore};
+use weixin::hub::{HubHandler, HubServer};
+use weixin::store::{FileStore, MemoryStore};
 
 #[path = "shared/stderr_log.rs"]
 mod stderr_log;
@@ -439,7 +440,7 @@ fn redis_store(
         (None, Some(name)) => env_secret(&name, "redis url")?,
         _ => return Err("[store] kind = \"redis\" needs exactly one of url and url_env".into()),
     };
-    let mut store = weixin::hub::RedisStore::open(&url).map_err(|e| e.to_string())?;
+    let mut store = weixin::store::RedisStore::open(&url).map_err(|e| e.to_string())?;
     if let Some(prefix) = prefix {
         store = store.prefix(prefix);
     }

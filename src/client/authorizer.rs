@@ -37,7 +37,7 @@ impl Client {
     ///
     /// `refresh_tokens` is where the platform keeps them: the store its
     /// [`ComponentSource`](crate::ComponentSource) loads them from, or a
-    /// hub's [`Store`](crate::hub::Store) (every store is a
+    /// hub's [`Store`](crate::store::Store) (every store is a
     /// [`RefreshTokenStore`]). A client of a hub usually leaves the
     /// exchange to the hub, which makes it on the `authorized` push to its
     /// callback ([`hub_protocol`](crate::hub_protocol)); one that exchanges a code itself

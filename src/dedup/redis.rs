@@ -30,7 +30,7 @@ const RELEASE: &str =
 
 /// A [`DedupStore`] in Redis, for several processes behind a load balancer
 /// that WeChat's tries of one push may reach in any order. Uses the
-/// `redis` crate's blocking API, like `hub::RedisStore`, and Redis 6.0 or
+/// `redis` crate's blocking API, like `store::RedisStore`, and Redis 6.0 or
 /// later (`SET KEEPTTL`).
 ///
 /// Each push is one key, `<prefix><key>`: claimed with `SET NX PX` (value

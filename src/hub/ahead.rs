@@ -7,7 +7,7 @@
 //! even if WeChat takes the whole request timeout, twice: the first try
 //! and one retry, each allowed the timeout and a little slack (the
 //! [`lead`]). Within the window of one margin (see
-//! [`EXPIRY_MARGIN_SECS`](super::source::EXPIRY_MARGIN_SECS))
+//! `EXPIRY_MARGIN_SECS` in `store/source.rs`)
 //! that ends there, its moment is spread by a jitter fixed by the key and
 //! the token's timestamp, so that every replica computes the same moment
 //! and 1,000 authorizers fetched in the same second are refreshed over the
@@ -28,12 +28,12 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::builder::DEFAULT_TIMEOUT;
 use super::door::post_json;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
-use super::source::{cutoff, StoreSource};
-use super::store::{authorizer_keys, Store, VERIFY_TICKET_LIFE};
-use super::watch::{StoreEvent, StoreListener};
 use crate::clock::{millis, Clock};
 use crate::error::Result;
 use crate::secret::Secret;
+use crate::store::{authorizer_keys, Store, VERIFY_TICKET_LIFE};
+use crate::store::{cutoff, StoreSource};
+use crate::store::{StoreEvent, StoreListener};
 use crate::token::Context;
 use crate::token::{Token, TokenKey, Tokens};
 

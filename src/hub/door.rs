@@ -10,7 +10,7 @@
 //!   `clear_quota`, and answered to clients as `quota_exhausted` (see
 //!   [`HubError`](super::HubError));
 //! - stamped with the hub's clock (the store cuts it to the configured
-//!   lifetime as it keeps it: [`Lifetimes`](super::lifetime::Lifetimes)).
+//!   lifetime as it keeps it: [`Lifetimes`](crate::store::lifetime::Lifetimes)).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,12 +19,12 @@ use std::time::Duration;
 
 use super::metrics::{kind_of, Counts};
 use super::quota::{self, day_ends_at, used_up, wechat_day, COUNTER_TTL};
-use super::store::Store;
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::http::{OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
 use crate::secret::Secret;
+use crate::store::Store;
 use crate::token::{Context, Token, TokenKey, TokenSource};
 
 /// WeChat's daily quota of `/cgi-bin/token` calls for an official account.

@@ -227,7 +227,7 @@ mod tests {
         assert!(resp.headers.contains(&("Retry-After".into(), "100".into())));
         let other = HubError::from(&api).until_quota_resets(1_767_283_100);
         assert!(other.headers.is_empty() && !other.extra.contains_key("retry_after"));
-        let store = super::super::store::store_error("redis is down");
+        let store = crate::store::store_error("redis is down");
         let resp = HubError::from(&store).into_response(false);
         assert_eq!(
             (resp.status, body(&resp)["reason"].clone()),

@@ -12,14 +12,14 @@ use super::ahead::{Ahead, AheadThread};
 use super::builder::HubHandlerBuilder;
 use super::error::HubError;
 use super::metrics::{upstream_calls_on_this_thread, Counts};
-#[cfg(doc)]
-use super::source::StoreSource;
-use super::store::Store;
-use super::watch::Watch;
 use super::wire::{HubRequest, HubResponse};
 use crate::client::Client;
 use crate::error::Result;
 use crate::secret::Secret;
+use crate::store::Store;
+#[cfg(doc)]
+use crate::store::StoreSource;
+use crate::store::Watch;
 use crate::token::cache::TokenCache;
 #[cfg(doc)]
 use crate::token::limit::RefreshLimit;
@@ -245,7 +245,8 @@ impl HubHandler {
     /// # Example
     ///
     /// ```
-    /// use weixin::hub::{HubHandler, MemoryStore};
+    /// use weixin::hub::HubHandler;
+    /// use weixin::store::MemoryStore;
     /// use weixin::{Token, TokenKey};
     ///
     /// let hub = HubHandler::builder().account("wx1", "s1").store(MemoryStore::new()).build()?;

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::quota::quota_of;
-use super::store::{LockGuard, Store};
-use super::watch::{StoreListener, Watch};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::secret::Secret;
+use crate::store::{LockGuard, Store};
+use crate::store::{StoreListener, Watch};
 use crate::token::{Token, TokenKey, TokenKind};
 
 /// The kinds of upstream call, as the `kind` label names them: an
@@ -414,7 +414,7 @@ impl fmt::Debug for CountedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::MemoryStore;
+    use crate::store::MemoryStore;
     use crate::TicketType;
 
     #[test]
@@ -476,7 +476,7 @@ mod tests {
         assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "T");
         assert_eq!(counts.store_health(), (0, None));
         assert!(store
-            .seen::<()>(Err(crate::hub::store::store_error("down")))
+            .seen::<()>(Err(crate::store::store_error("down")))
             .is_err());
         assert_eq!(counts.store_errors(), 1);
         let (n, last) = counts.store_health();

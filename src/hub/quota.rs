@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use super::metrics::kind_of;
-use super::store::Store;
 use crate::error::{Error, Result};
+use crate::store::Store;
 use crate::token::TokenKey;
 
 /// WeChat's days start at midnight in China (UTC+8).
@@ -188,7 +188,7 @@ pub(crate) fn exhausted_error(key: &TokenKey, until: u64, now: u64) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::MemoryStore;
+    use crate::store::MemoryStore;
     use crate::TicketType;
 
     /// 2026-01-01T15:59:59Z: 23:59:59 in China.

@@ -20,9 +20,9 @@ use super::handler::HubHandler;
 use super::metrics::{kind_of, KINDS};
 use super::quota::{day_ends_at, exhausted_count, exhausted_until, warning, wechat_day};
 use super::status_page::{html, key_in_words};
-use super::store::Store;
 use super::wire::{HubRequest, HubResponse};
 use crate::error::Result;
+use crate::store::Store;
 use crate::token::TokenKey;
 
 /// The store as one render of the page asks it: after its first failure

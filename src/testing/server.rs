@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::record::{Received, Recorder};
+
 use crate::hub::{HubRequest, HubResponse};
 
 /// A request as the fakes see it: the hub's plain request type.

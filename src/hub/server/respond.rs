@@ -16,6 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use super::connection::Activity;
 use super::Shared;
 use crate::hub::handler::{endpoint, METRICS_PATH};
+
 use crate::hub::{HubError, HubRequest, HubResponse, MAX_BODY};
 
 /// Answers `req`; never fails (every failure is an answer).

@@ -19,7 +19,7 @@ use self::report::{Failure, Judge, Windows};
 use self::schedule::{plan, Action, Shape};
 use super::{Balancer, FakeWechat};
 use crate::clock::millis;
-use crate::hub::{RedisStore, Store};
+use crate::store::{RedisStore, Store};
 use crate::{BusyRetry, Client, HubSource, RefreshLimit, Token, TokenKey};
 
 pub use self::report::{ChaosReport, FailureTally};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::lifetime::Lifetimes;
-use super::store::{fence_name, store_error, Store, FENCE_TTL};
+use super::{fence_name, store_error, Store, FENCE_TTL};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
 use crate::token::limit::{warn_lineage_fight, RefreshLimit, Schedule};
@@ -87,7 +87,7 @@ pub(crate) fn cutoff(token: &Token) -> u64 {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use weixin::hub::{MemoryStore, Store, StoreSource};
+/// use weixin::store::{MemoryStore, Store, StoreSource};
 /// use weixin::{Client, Token, TokenKey};
 ///
 /// let store = Arc::new(MemoryStore::new());
@@ -519,7 +519,7 @@ impl fmt::Debug for StoreSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::MemoryStore;
+    use crate::store::MemoryStore;
     use crate::Client;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

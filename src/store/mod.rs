@@ -1,18 +1,48 @@
-//! The [`Store`] trait a hub keeps its state in, the [`LockGuard`] of its
-//! refresh lock, and [`MemoryStore`].
+//! Where tokens, tickets, refresh tokens and the refresh lock live between
+//! requests, for a hub and for a platform in one process alike.
+//!
+//! - [`Store`] is the trait, with its [`LockGuard`] and its events
+//!   ([`StoreEvent`], [`StoreListener`], [`Watch`]).
+//! - [`MemoryStore`] (one process, lost on restart), [`FileStore`] (one
+//!   process, survives restarts) and `RedisStore` (feature `redis`: many
+//!   processes and machines).
+//! - [`StoreSource`] is the compare-and-swap over a store, usable on its
+//!   own: every process that shares a store shares one token lineage.
+//! - Every store is also a [`VerifyTicketProvider`](crate::VerifyTicketProvider)
+//!   and a [`RefreshTokenStore`](crate::RefreshTokenStore), so a
+//!   [`ComponentSource`](crate::ComponentSource) in one process without a hub
+//!   keeps its tickets and refresh tokens in a [`FileStore`].
+//!
+//! The hub ([`crate::hub`]) builds on this module; nothing here imports the
+//! hub.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::{TicketType, Token, TokenKey, TokenKind};
 
-use super::state::{Locks, State};
-use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
+mod component;
+mod file;
+pub(crate) mod lifetime;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod source;
+mod state;
+mod watch;
+
+pub(crate) use component::Rotations;
+pub use file::FileStore;
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisStore;
+pub use source::StoreSource;
+pub(crate) use source::{cutoff, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
+pub use watch::{StoreEvent, StoreListener, Watch};
 
 /// Where a hub keeps what must outlive one request: tokens and tickets, each
 /// third-party platform's `component_verify_ticket`, each authorizer's
@@ -20,7 +50,7 @@ use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
 /// WeChat per refresh.
 ///
 /// Implementations: [`MemoryStore`] (one process, lost on restart),
-/// [`FileStore`](crate::hub::FileStore) (one hub, survives restarts) and
+/// [`FileStore`] (one hub, survives restarts) and
 /// `RedisStore` (feature `redis`: many hub replicas).
 ///
 /// Every method reports a store it cannot reach as an error (use
@@ -31,7 +61,7 @@ use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
 ///
 /// ```
 /// use std::time::Duration;
-/// use weixin::hub::{MemoryStore, Store};
+/// use weixin::store::{MemoryStore, Store};
 /// use weixin::{Token, TokenKey};
 ///
 /// let store = MemoryStore::new();
@@ -301,7 +331,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Example
     ///
     /// ```
-    /// use weixin::hub::{MemoryStore, Store};
+    /// use weixin::store::{MemoryStore, Store};
     ///
     /// assert_eq!(MemoryStore::new().kind(), "memory");
     /// ```
@@ -323,7 +353,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// # Example
     ///
     /// ```
-    /// use weixin::hub::{MemoryStore, Store};
+    /// use weixin::store::{MemoryStore, Store};
     ///
     /// assert_eq!(MemoryStore::new().replicas()?, None);
     /// # Ok::<(), weixin::Error>(())
@@ -553,163 +583,6 @@ pub(crate) fn lock_value() -> u64 {
     let _ = getrandom::fill(&mut bytes);
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     u64::from_le_bytes(bytes) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A [`Store`] in this process's memory: the default. Everything is lost
-/// when the process exits, so a restarted hub fetches new tokens (and a
-/// component hub waits for the next verify ticket push).
-#[derive(Default)]
-pub struct MemoryStore {
-    state: Mutex<State>,
-    locks: Locks,
-    watchers: Watchers,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> MemoryStore {
-        MemoryStore::default()
-    }
-}
-
-impl fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("tokens", &self.state.lock().tokens.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Store for MemoryStore {
-    fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
-        Ok(self.state.lock().get_token(key))
-    }
-
-    fn put_token(&self, key: &TokenKey, token: &Token) -> Result<()> {
-        self.state.lock().put_token(key, token);
-        Ok(())
-    }
-
-    fn put_token_fenced(&self, key: &TokenKey, token: &Token, fence: u64) -> Result<bool> {
-        Ok(self.state.lock().put_token_fenced(key, token, fence))
-    }
-
-    fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        Ok(self.state.lock().verify_ticket(component_appid))
-    }
-
-    fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
-        Ok(self.state.lock().verify_ticket_received_at(component_appid))
-    }
-
-    fn put_newer_verify_ticket(
-        &self,
-        component_appid: &str,
-        ticket: &Secret,
-        create_time: u64,
-    ) -> Result<bool> {
-        Ok(self
-            .state
-            .lock()
-            .put_newer_verify_ticket(component_appid, ticket, create_time))
-    }
-
-    fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
-        self.state.lock().put_verify_ticket(component_appid, ticket);
-        Ok(())
-    }
-
-    fn get_refresh_token(
-        &self,
-        component_appid: &str,
-        authorizer_appid: &str,
-    ) -> Result<Option<Secret>> {
-        Ok(self
-            .state
-            .lock()
-            .refresh_token(component_appid, authorizer_appid))
-    }
-
-    fn put_refresh_token(
-        &self,
-        component_appid: &str,
-        authorizer_appid: &str,
-        refresh_token: &Secret,
-    ) -> Result<()> {
-        self.state
-            .lock()
-            .put_refresh_token(component_appid, authorizer_appid, refresh_token);
-        Ok(())
-    }
-
-    fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
-        self.state
-            .lock()
-            .remove_authorizer(component_appid, authorizer_appid);
-        self.watchers.tell(&StoreEvent::AuthorizerRemoved {
-            component_appid,
-            authorizer_appid,
-        });
-        Ok(())
-    }
-
-    fn replace_refresh_token(
-        &self,
-        component_appid: &str,
-        authorizer_appid: &str,
-        refresh_token: &Secret,
-    ) -> Result<bool> {
-        Ok(self.state.lock().replace_refresh_token(
-            component_appid,
-            authorizer_appid,
-            refresh_token,
-        ))
-    }
-
-    fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
-        self.state.lock().put_served(key, at);
-        Ok(())
-    }
-
-    fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
-        let mut state = self.state.lock();
-        state.prune_served(since);
-        Ok(state.served_keys(since))
-    }
-
-    fn forget_served(&self, keys: &[TokenKey]) -> Result<()> {
-        self.state.lock().forget_served(keys);
-        Ok(())
-    }
-
-    fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
-        Ok(Some(self.watchers.add(listener)))
-    }
-
-    fn kind(&self) -> &str {
-        "memory"
-    }
-
-    fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
-        Ok(self.locks.lock(key, ttl))
-    }
-
-    fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
-        Ok(self.state.lock().refresh_schedule(key))
-    }
-
-    fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
-        self.state.lock().put_refresh_schedule(key, schedule);
-        Ok(())
-    }
-
-    fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
-        Ok(self.state.lock().increment(name, ttl))
-    }
-
-    fn counter(&self, name: &str) -> Result<u64> {
-        Ok(self.state.lock().counter(name))
-    }
 }
 
 #[cfg(test)]

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::store::{
+use super::{
     authorizer_keys, authorizer_suffix, fence_name, key_name, key_of_name, lock_value, LockGuard,
     FENCE_TTL, VERIFY_TICKET_LIFE,
 };
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
 
-/// What [`MemoryStore`] and [`FileStore`](crate::hub::FileStore) hold,
+/// What [`MemoryStore`] and [`FileStore`](crate::store::FileStore) hold,
 /// and the one implementation of reading and changing it.
 #[derive(Default, Clone)]
 pub(crate) struct State {

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::state::{Locks, State};
-use super::store::{store_error, LockGuard, Store};
 use super::watch::{StoreEvent, StoreListener, Watch, Watchers};
+use super::{store_error, LockGuard, Store};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
@@ -31,7 +31,7 @@ use crate::token::{unix_now, Token, TokenKey};
 /// # Example
 ///
 /// ```
-/// use weixin::hub::{FileStore, Store};
+/// use weixin::store::{FileStore, Store};
 /// use weixin::{Token, TokenKey};
 ///
 /// let path = std::env::temp_dir().join(format!("wechat-doc-{}.json", std::process::id()));

@@ -9,11 +9,11 @@ use parking_lot::Mutex;
 use redis::{Connection, RedisResult};
 use serde_json::{json, Value};
 
-use super::store::{
+use super::watch::{StoreEvent, StoreListener, Watch};
+use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
     FENCE_TTL, VERIFY_TICKET_LIFE,
 };
-use super::watch::{StoreEvent, StoreListener, Watch};
 use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::redis_pool::RedisPool;
@@ -140,7 +140,8 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// # Example
 ///
 /// ```no_run
-/// use weixin::hub::{HubHandler, RedisStore};
+/// use weixin::hub::HubHandler;
+/// use weixin::store::RedisStore;
 ///
 /// let store = RedisStore::open("redis://127.0.0.1:6379/")?.prefix("myapp:hub:");
 /// store.ping()?;

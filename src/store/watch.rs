@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::store::lock_value;
+use super::lock_value;
 #[cfg(doc)]
-use super::store::Store;
+use super::Store;
 
 /// What a [`Store::watch`] listener is told.
 #[derive(Debug)]
@@ -43,7 +43,7 @@ pub type StoreListener = Arc<dyn Fn(&StoreEvent<'_>) + Send + Sync>;
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
-/// use weixin::hub::{MemoryStore, Store, StoreEvent};
+/// use weixin::store::{MemoryStore, Store, StoreEvent};
 ///
 /// let store = MemoryStore::new();
 /// let removed = Arc::new(AtomicUsize::new(0));

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use super::store::{MemoryStore, Store};
 use super::FileStore;
+use super::{MemoryStore, Store};
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::token::component::{RefreshTokenStore, VerifyTicketProvider};
