@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use super::record::{Received, Recorder};
 
 use crate::hub::{HubRequest, HubResponse};
@@ -219,12 +221,39 @@ impl Drop for SilentServer {
 /// An address on 127.0.0.1 where nothing listens: for connection-refused
 /// tests.
 ///
+/// The port stays bound, without listening, until the process exits, so
+/// no other socket (another test's server on port 0 included) can take it
+/// meanwhile: a connection to it is refused every time, never answered by
+/// a stranger. The socket is bound without `SO_REUSEADDR`, which the
+/// listeners std binds set, so the kernel never hands its port to them.
+///
 /// # Errors
 ///
-/// If no port can be bound to find a free one.
+/// If no socket can be bound.
+///
+/// # Example
+///
+/// ```
+/// use std::net::TcpStream;
+///
+/// let url = weixin::testing::refused_url()?;
+/// let addr = url.trim_start_matches("http://");
+/// let err = TcpStream::connect(addr).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn refused_url() -> std::io::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    drop(listener);
+    use socket2::{Domain, Socket, Type};
+
+    /// Every socket handed out, kept bound for the life of the process.
+    static HELD: Mutex<Vec<Socket>> = Mutex::new(Vec::new());
+
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let addr = socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| std::io::Error::other("bound to a non-IP address"))?;
+    HELD.lock().push(socket);
     Ok(format!("http://{addr}"))
 }
