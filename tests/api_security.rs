@@ -247,7 +247,7 @@ fn a_request_wechat_refuses_gets_the_part_that_failed() {
     let err = client(&fake, wrong_sym)
         .request(RequestOptions::post("/wxa/msg_sec_check").json(json!({})))
         .unwrap_err();
-    assert_eq!(err.errcode(), Some(40231));
+    assert_eq!(err.errcode(), Some(40235));
     assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Decryption));
     assert!(
         err.to_string()
@@ -283,4 +283,46 @@ fn a_token_error_inside_a_sealed_answer_refreshes_and_retries() {
         .unwrap();
     assert_eq!(fake.count("/cgi-bin/token"), 2);
     assert_eq!(fake.count("/wxa/msg_sec_check"), 3);
+}
+
+#[test]
+fn a_secured_call_reads_the_time_from_the_clients_clock() {
+    use std::time::Duration;
+    use weixin::{Clock, ManualClock};
+
+    let fake = secured_fake();
+    // A client whose clock is `behind` seconds behind the fake's (the
+    // system's), accepting answers `skew` seconds from its clock.
+    let client_at = |behind: u64, skew: u64| {
+        let clock = ManualClock::new(Clock::system().now() - Duration::from_secs(behind));
+        let client = common::builder(&fake)
+            .token_source(common::secret_source(&fake))
+            .clock(clock.clock())
+            .api_security(client_keys().max_skew(Duration::from_secs(skew)))
+            .build()
+            .unwrap();
+        (client, clock.clock().unix_secs())
+    };
+    let call = |client: &Client| {
+        client.request(RequestOptions::post("/wxa/msg_sec_check").json(json!({"t": 1})))
+    };
+    // 100 s behind: inside the fake's 300 s, outside the client's 10 s.
+    let (client, its_time) = client_at(100, 10);
+    let err = call(&client).unwrap_err();
+    assert_eq!(security_kind(&err), ApiSecurityErrorKind::StaleTimestamp);
+    // The fake decrypted it: the AAD and `_timestamp` held the header's
+    // time, which is the client's clock's, not the system's.
+    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 1);
+    let sent = fake.last_request("/wxa/msg_sec_check").unwrap();
+    assert_eq!(
+        header(&sent, "Wechatmp-TimeStamp"),
+        Some(its_time.to_string().as_str())
+    );
+    // The same distance is accepted when the client allows 200 s.
+    call(&client_at(100, 200).0).unwrap();
+    // 400 s behind: the fake (WeChat) refuses the request's timestamp.
+    let err = call(&client_at(400, 1000).0).unwrap_err();
+    assert_eq!(err.errcode(), Some(40240));
+    assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Timestamp));
+    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 2);
 }

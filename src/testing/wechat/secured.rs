@@ -4,11 +4,17 @@
 //! and signed with the platform key, as WeChat does, or tampered with as a
 //! test asks.
 //!
-//! The errcodes of a refused request: 40234 "invalid signature" is
-//! WeChat's; for the others of 40230..=40240 WeChat's table was not at hand
-//! when this was written, so the fake picks one per part and says the part
-//! in its message (which [`Error::api_security_part`](crate::Error::api_security_part)
-//! reads).
+//! The errcodes of a refused request are WeChat's table of them (the guide
+//! "服务端 API 签名加密指南", section 五、错误码,
+//! <https://developers.weixin.qq.com/miniprogram/dev/server/getting_started/api_signature.html>):
+//! a missing header 40231 (timestamp), 40232 (signature), 40233 (appid);
+//! 40234 a bad signature; 40235 a body that does not decrypt; 40237 a
+//! `Wechatmp-Appid` that is not the token's account; 40240 an old
+//! timestamp. The table does not say which code WeChat gives to a
+//! timestamp that is not a number, to an `_appid` or `_timestamp` inside
+//! the data that differs from the header, or how old "old" is: the fake
+//! treats the first as missing (40231), the others as a bad encryption
+//! (40235), and refuses a timestamp more than 300 s from its clock.
 
 use std::fmt;
 
@@ -124,36 +130,43 @@ pub(super) fn open_request(
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    if header(HEADER_APPID) != Some(appid) {
-        return Err(err(40230, "invalid appid in Wechatmp-Appid"));
+    match header(HEADER_APPID) {
+        None => return Err(err(40233, "API_Missing_Wechatmp_Appid")),
+        Some(sent) if sent != appid => return Err(err(40237, "API_Invalid_Wechatmp_Appidmatch")),
+        Some(_) => {}
     }
     let ts_text = header(HEADER_TIMESTAMP).unwrap_or("");
     let Ok(ts) = ts_text.parse::<i64>() else {
-        return Err(err(40233, "invalid timestamp"));
+        return Err(err(40231, "API_Missing_Wechatmp_Timestamp"));
     };
     if ts.abs_diff(now) > 300 {
-        return Err(err(40233, "invalid timestamp: expired"));
+        return Err(err(40240, "API_Expired_Wechatmp_Timestamp"));
     }
+    let Some(signature) = header(HEADER_SIGNATURE) else {
+        return Err(err(40232, "API_Missing_Wechatmp_Signature"));
+    };
     let urlpath = urlpath(req);
     let body = String::from_utf8_lossy(&req.body);
     let signed = scheme::signed_string(&urlpath, appid, ts_text, &body);
-    if !scheme::verify(
-        &sec.app_key,
-        &signed,
-        header(HEADER_SIGNATURE).unwrap_or(""),
-    ) {
-        return Err(err(40234, "invalid signature"));
+    if !scheme::verify(&sec.app_key, &signed, signature) {
+        return Err(err(40234, "API_Invalid_Signature"));
     }
     let aad = scheme::aad(&urlpath, appid, ts, &sec.sym_sn);
-    let plain =
-        scheme::decrypt(&sec.cipher, &req.body, &aad).map_err(|_| err(40231, "decrypt failed"))?;
+    let plain = scheme::decrypt(&sec.cipher, &req.body, &aad)
+        .map_err(|_| err(40235, "API_Invalid_Encrypt"))?;
     let mut fields: Map<String, Value> = serde_json::from_slice(&plain)
-        .map_err(|_| err(40231, "decrypt failed: the data is not json"))?;
+        .map_err(|_| err(40235, "API_Invalid_Encrypt: the data is not json"))?;
     if fields.get("_appid").and_then(Value::as_str) != Some(appid) {
-        return Err(err(40230, "invalid _appid in data"));
+        return Err(err(
+            40235,
+            "API_Invalid_Encrypt: _appid is not Wechatmp-Appid",
+        ));
     }
     if fields.get("_timestamp").and_then(Value::as_i64) != Some(ts) {
-        return Err(err(40233, "invalid _timestamp in data"));
+        return Err(err(
+            40235,
+            "API_Invalid_Encrypt: _timestamp is not Wechatmp-TimeStamp",
+        ));
     }
     for name in ["_n", "_appid", "_timestamp"] {
         fields.remove(name);
