@@ -17,16 +17,16 @@
 //! (40235), and refuses a timestamp more than 300 s from its clock.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
-use rsa::pss::{SigningKey, VerifyingKey};
+use ring::signature::RsaKeyPair;
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 use super::state::err;
-use crate::api_security::scheme;
+use crate::api_security::scheme::{self, PublicKey};
 use crate::api_security::{
     cipher, public_key, signer, HEADER_APPID, HEADER_SERIAL, HEADER_SERIAL_DEPRECATED,
     HEADER_SIGNATURE, HEADER_SIGNATURE_DEPRECATED, HEADER_TIMESTAMP,
@@ -62,10 +62,10 @@ pub enum Tamper {
 pub struct FakeApiSecurity {
     sym_sn: String,
     cipher: Aes256Gcm,
-    app_key: VerifyingKey<Sha256>,
-    platform: (String, SigningKey<Sha256>),
+    app_key: PublicKey,
+    platform: (String, Arc<RsaKeyPair>),
     /// During a rotation: the retiring certificate, which signs too.
-    deprecated: Option<(String, SigningKey<Sha256>)>,
+    deprecated: Option<(String, Arc<RsaKeyPair>)>,
 }
 
 impl fmt::Debug for FakeApiSecurity {
@@ -97,8 +97,8 @@ impl FakeApiSecurity {
         Ok(FakeApiSecurity {
             sym_sn: sym_sn.to_string(),
             cipher: cipher(sym_key_base64)?,
-            app_key: VerifyingKey::new(public_key(app_public_pem)?),
-            platform: (cert_sn.to_string(), signer(platform_private_pem)?),
+            app_key: public_key(app_public_pem)?,
+            platform: (cert_sn.to_string(), Arc::new(signer(platform_private_pem)?)),
             deprecated: None,
         })
     }
@@ -106,7 +106,7 @@ impl FakeApiSecurity {
     /// Starts a rotation: answers are signed by the new certificate and,
     /// under the `-Deprecated` headers, by the current one.
     pub(super) fn rotate(&mut self, cert_sn: &str, platform_private_pem: &str) -> Result<()> {
-        let new = (cert_sn.to_string(), signer(platform_private_pem)?);
+        let new = (cert_sn.to_string(), Arc::new(signer(platform_private_pem)?));
         self.deprecated = Some(std::mem::replace(&mut self.platform, new));
         Ok(())
     }
