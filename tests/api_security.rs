@@ -176,6 +176,7 @@ fn every_call_class_in_the_table_is_secured_and_the_others_are_not() {
 
 #[test]
 fn a_certificate_rotation_in_the_middle_of_a_run_loses_no_call() {
+    common::logs::capture();
     let fake = secured_fake();
     let keys = client_keys();
     let client = client(&fake, keys.clone());
@@ -185,6 +186,16 @@ fn a_certificate_rotation_in_the_middle_of_a_run_loses_no_call() {
     fake.rotate_platform_certificate(APPID, &v("cert2_sn"), &v("platform2_private_key"))
         .unwrap();
     call().unwrap();
+    call().unwrap();
+    // The client held only the retiring certificate: told once to fetch
+    // the new one from the console (WeChat has no API for it).
+    let retiring = format!("retiring platform certificate {}", v("cert_sn"));
+    let warned: Vec<String> = common::logs::warnings_naming(APPID)
+        .into_iter()
+        .filter(|line| line.contains(&retiring))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains(&format!("download certificate {}", v("cert2_sn"))));
     // The client is given the new certificate while running and drops the old.
     keys.add_platform_certificate(v("cert2_sn"), &v("platform2_certificate"))
         .unwrap();
@@ -192,7 +203,7 @@ fn a_certificate_rotation_in_the_middle_of_a_run_loses_no_call() {
     call().unwrap();
     fake.finish_rotation(APPID);
     call().unwrap();
-    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 4);
+    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 5);
     // A client that never got the new certificate refuses answers now.
     let stale = self::client(&fake, client_keys());
     let err = stale

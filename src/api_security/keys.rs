@@ -1,7 +1,7 @@
 //! `ApiSecurity`: the keys of one account's API security settings, and the
 //! two operations a client needs (seal a request, open a response).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use ring::signature::RsaKeyPair;
 use serde_json::{Map, Value};
 use x509_cert::der::asn1::UintRef;
@@ -63,6 +63,8 @@ struct Inner {
     /// By SN: several during a rotation, replaced while running; shared
     /// with keys derived by `max_skew`.
     certificates: Arc<RwLock<BTreeMap<String, PublicKey>>>,
+    /// The retiring certificates already warned about (once each).
+    retiring_warned: Arc<Mutex<BTreeSet<String>>>,
     max_skew: Duration,
 }
 
@@ -96,6 +98,7 @@ impl ApiSecurity {
                 rsa_sn: rsa_sn.into(),
                 signer: Arc::new(signer),
                 certificates: Arc::new(RwLock::new(BTreeMap::new())),
+                retiring_warned: Arc::new(Mutex::new(BTreeSet::new())),
                 max_skew: DEFAULT_MAX_SKEW,
             }),
         })
@@ -169,6 +172,19 @@ impl ApiSecurity {
     /// restart. Responses signed by a certificate no longer held are
     /// refused; drop one with [`ApiSecurity::remove_platform_certificate`].
     ///
+    /// Where the certificate comes from: WeChat offers no API that returns
+    /// a mini program's API-security platform certificate. Its guide
+    /// (<https://developers.weixin.qq.com/miniprogram/dev/server/getting_started/api_signature.html>,
+    /// 2.4 获取平台证书) has it downloaded from the console ("开发 - 开发管理 -
+    /// 开发设置 - API安全"), with its SN shown there (not the serial number
+    /// inside the certificate). During a rotation WeChat's answers name the
+    /// retiring certificate in `Wechatmp-Serial-Deprecated` and the new one
+    /// in `Wechatmp-Serial`; while the client holds only the retiring one
+    /// it logs a warning (once per certificate) naming the new SN to
+    /// download, and a process adds it here without restarting. (WeChat
+    /// Pay's `/v3/certificates` is another product's API and does not
+    /// serve these certificates.)
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `pem` holds
@@ -217,6 +233,7 @@ impl ApiSecurity {
                 rsa_sn: inner.rsa_sn.clone(),
                 signer: Arc::clone(&inner.signer),
                 certificates: Arc::clone(&inner.certificates),
+                retiring_warned: Arc::clone(&inner.retiring_warned),
                 max_skew: skew,
             }),
         }
@@ -369,16 +386,16 @@ impl ApiSecurity {
         // The timestamp is signed as sent: verify over its text, read it after.
         let signed = scheme::signed_string(urlpath, appid, &timestamp_text, body_text);
         let pairs = [
-            (Some(serial), Some(signature)),
+            (Some(serial.clone()), Some(signature)),
             (
                 headers(HEADER_SERIAL_DEPRECATED),
                 headers(HEADER_SIGNATURE_DEPRECATED),
             ),
         ];
-        {
+        let verified_by = {
             let certificates = inner.certificates.read();
             let mut known = false;
-            let mut verified = false;
+            let mut verified_by = None;
             for (sn, signature) in pairs {
                 let (Some(sn), Some(signature)) = (sn, signature) else {
                     continue;
@@ -386,7 +403,7 @@ impl ApiSecurity {
                 if let Some(key) = certificates.get(&sn) {
                     known = true;
                     if scheme::verify(key, &signed, &signature) {
-                        verified = true;
+                        verified_by = Some(sn);
                         break;
                     }
                 }
@@ -394,9 +411,10 @@ impl ApiSecurity {
             if !known {
                 return Err(Error::api_security(ApiSecurityErrorKind::UnknownSerial));
             }
-            if !verified {
-                return Err(Error::api_security(ApiSecurityErrorKind::BadSignature));
-            }
+            verified_by.ok_or_else(|| Error::api_security(ApiSecurityErrorKind::BadSignature))?
+        };
+        if verified_by != serial {
+            self.warn_retiring(appid, &verified_by, &serial);
         }
         if headers(HEADER_APPID).is_some_and(|a| a != appid) {
             return Err(Error::api_security(ApiSecurityErrorKind::AppIdMismatch));
@@ -411,6 +429,22 @@ impl ApiSecurity {
         let aad = scheme::aad(urlpath, appid, timestamp, &inner.sym_sn);
         let plaintext = scheme::decrypt(&inner.cipher, body, &aad)?;
         scheme::read_plaintext(&plaintext, appid, timestamp)
+    }
+}
+
+impl ApiSecurity {
+    /// WeChat's guide: when the certificate held is the one an answer
+    /// names in `Wechatmp-Serial-Deprecated`, it is about to expire and the
+    /// new one should be downloaded ("请尽快更新MP平台证书"). WeChat offers no
+    /// API for it, so the crate can only say so: once per retiring SN.
+    fn warn_retiring(&self, appid: &str, retiring: &str, current: &str) {
+        if self.inner.retiring_warned.lock().insert(retiring.to_string()) {
+            log::warn!(
+                "api security ({appid}): WeChat is retiring platform certificate {retiring}; \
+                 download certificate {current} from the console (API security) and add it \
+                 with ApiSecurity::add_platform_certificate"
+            );
+        }
     }
 }
 
