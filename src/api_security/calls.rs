@@ -24,7 +24,9 @@
 //! are plain: `/wxa/generatescheme`, `/wxa/queryscheme`,
 //! `/wxa/generatenfcscheme`, `/wxa/generate_urllink`, `/wxa/query_urllink`,
 //! `/wxa/genwxashortlink`, `/wxa/getpaidunionid`,
-//! `/cgi-bin/message/wxopen/activityid/create`.
+//! `/cgi-bin/message/wxopen/activityid/create`. No stored source (page or
+//! SDK) says whether `/cgi-bin/message/custom/typing` supports the
+//! scheme, so it is plain too.
 //!
 //! When unsure, a call is left out: its pages say an API "supports" the
 //! scheme (intracity delivery aside, no stored source says a plain call
