@@ -78,7 +78,8 @@ impl ApiSecurity {
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config), naming which key,
     /// never its value: the symmetric key is not base64 of 32 bytes, or the
-    /// private key is not an RSA key in PEM.
+    /// private key is not an RSA key of 2048 to 4096 bits in PEM (the
+    /// console's are 2048).
     pub fn new(
         sym_sn: impl Into<String>,
         sym_key_base64: &str,
@@ -188,7 +189,8 @@ impl ApiSecurity {
     /// # Errors
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `pem` holds
-    /// neither an X.509 certificate nor a public key with an RSA key.
+    /// neither an X.509 certificate nor a public key with an RSA key of
+    /// 2048 to 8192 bits.
     ///
     /// # Example
     ///
@@ -438,7 +440,12 @@ impl ApiSecurity {
     /// new one should be downloaded ("请尽快更新MP平台证书"). WeChat offers no
     /// API for it, so the crate can only say so: once per retiring SN.
     fn warn_retiring(&self, appid: &str, retiring: &str, current: &str) {
-        if self.inner.retiring_warned.lock().insert(retiring.to_string()) {
+        if self
+            .inner
+            .retiring_warned
+            .lock()
+            .insert(retiring.to_string())
+        {
             log::warn!(
                 "api security ({appid}): WeChat is retiring platform certificate {retiring}; \
                  download certificate {current} from the console (API security) and add it \

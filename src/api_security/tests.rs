@@ -474,3 +474,20 @@ fn wechat_example_response_opens_with_the_guides_certificate() {
     .unwrap();
     assert_eq!(plain, s(&v, "/response/plaintext").as_bytes());
 }
+
+/// The public half of the guide's private key, as OpenSSL writes it.
+const WECHAT_APP_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA3FoQOmOl5/CF5hF7ta4E
+zCy2LaU3Eu2k9DBwQ73J82I53Sx9LAgM1DH3IsYohRRx/BESfbdDI2powvr6QYKV
+IC+4Yavwg7gzhZRxWWmT1HruEADCZAgkUCu+9Il/9FPuitPSoIpBd07NqdkkRe82
+NBOfrKTdhge/5zd457fl7J81Q5VTIxO8vvq7FSw7k6Jtv+eOjR6SZOWbbUO7f9r4
+UuUkXmvdGv21qiqtaO1EMw4tUCELzY73M7NpCH3RorlommYX3P6q0VrkDHrCE0/Q
+MhmHsF+46E+IRcJ3wtEj3p/mO1VoCpEhawC1U728ZUTwWNEii8hPEhcNAZTKaQMa
+TQIDAQAB
+-----END PUBLIC KEY-----";
+
+/// A P-256 public key (not RSA), made with OpenSSL.
+const EC_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELWTTPxSFVbKPxm5G9D27Gu89+QT5
+aJnPVazoV07n76JQaG7wElom2zYPNNEi0C0gDIbLG8BJJLceT0Ao2r5GpQ==
+-----END PUBLIC KEY-----";
