@@ -405,6 +405,14 @@ fn wechat_example_request_signature_verifies_and_ours_does_too() {
         &format!("{message} "),
         s(&v, "/request/signature")
     ));
+    // The same public key as a bare `PUBLIC KEY` (made from the guide's
+    // key with OpenSSL) reads and checks it too; a private key, an EC key
+    // or text is no public key.
+    let bare = keys::public_key(WECHAT_APP_PUBLIC_KEY).unwrap();
+    assert!(scheme::verify(&bare, &message, s(&v, "/request/signature")));
+    assert!(keys::public_key(s(&v, "/app_private_key")).is_err());
+    assert!(keys::public_key(EC_PUBLIC_KEY).is_err());
+    assert!(keys::public_key("not a pem").is_err());
 }
 
 #[test]
