@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 mod security;
-use security::security_part;
+use security::{security_hint, security_part};
 pub use security::{ApiSecurityErrorKind, ApiSecurityPart};
 
 /// A specialized `Result` whose error is [`Error`].
@@ -789,9 +789,11 @@ impl Error {
     }
 
     /// Which part of a secured request WeChat refused, for errcodes
-    /// 40230 to 40240 (feature `api-security` makes such requests):
-    /// 40234 is the signature, the others are read from WeChat's message.
-    /// `None` for any other error.
+    /// 40230 to 40240 (feature `api-security` makes such requests), from
+    /// WeChat's table of them: a missing header (40230 to 40233), the
+    /// signature (40234), the encryption (40235), the appid (40236,
+    /// 40237), keys not set in the console (40238, 40239), an old
+    /// timestamp (40240). `None` for any other error.
     ///
     /// # Example
     ///
@@ -809,14 +811,12 @@ impl Error {
     /// fake.fail_next("/wxa/msg_sec_check", 40234, "invalid signature", 1);
     /// let err = client.request(weixin::RequestOptions::post("/wxa/msg_sec_check")).unwrap_err();
     /// assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Signature));
-    /// assert!(err.to_string().contains("(api security: the signature was refused;"));
+    /// assert!(err.to_string().contains("(API_Invalid_Signature; api security: the signature was refused;"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn api_security_part(&self) -> Option<ApiSecurityPart> {
         match self.kind() {
-            ErrorKind::Api {
-                errcode, errmsg, ..
-            } => security_part(*errcode, errmsg),
+            ErrorKind::Api { errcode, .. } => security_part(*errcode),
             _ => None,
         }
     }
@@ -895,8 +895,8 @@ impl Error {
                 errcode, errmsg, ..
             } => {
                 write!(f, "wechat api error {errcode}: {errmsg}")?;
-                if let Some(part) = security_part(*errcode, errmsg) {
-                    write!(f, " ({})", part.hint())?;
+                if let Some((name, hint)) = security_hint(*errcode) {
+                    write!(f, " ({name}; {hint})")?;
                 }
                 if let Some(hint) = hint(*errcode) {
                     write!(f, " ({hint})")?;

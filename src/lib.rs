@@ -205,8 +205,8 @@
 //! - `api-security`: signed and encrypted server API calls, a mini
 //!   program's "API security" setting: [`ApiSecurity`] keys given to
 //!   [`ClientBuilder::api_security`] seal the calls [`is_securable`] names
-//!   (AES-256-GCM, RSASSA-PSS) and check WeChat's answers; with `testing`,
-//!   the fake WeChat plays WeChat's side.
+//!   (AES-256-GCM with `aes-gcm`, RSASSA-PSS with *ring*) and check
+//!   WeChat's answers; with `testing`, the fake WeChat plays WeChat's side.
 //! - `cli`: the `wechat` command line (tokens, any API call, quota,
 //!   callbacks, signatures, OAuth2 and batch jobs from a shell), built on
 //!   this crate's public API; enables `crypto`.

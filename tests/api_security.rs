@@ -94,13 +94,17 @@ fn a_secured_call_round_trips_with_only_ciphertext_and_three_headers_on_the_wire
 fn every_call_class_in_the_table_is_secured_and_the_others_are_not() {
     let fake = secured_fake();
     let client = client(&fake, client_keys());
+    // One call of each class the table names (the phone number has its
+    // own test above).
     let secured = [
         "/wxa/getuserriskrank",
         "/wxa/getwxacodeunlimit",
-        "/wxa/generate_urllink",
         "/cgi-bin/message/custom/send",
-        "/cgi-bin/message/subscribe/send",
+        "/wxaapi/newtmpl/addtemplate",
         "/wxa/msg_sec_check",
+        "/cgi-bin/openapi/quota/get",
+        "/datacube/getweanalysisappiddailyretaininfo",
+        "/wxa/servicemarket",
         "/cgi-bin/express/intracity/querystore",
     ];
     for path in secured {
@@ -111,10 +115,29 @@ fn every_call_class_in_the_table_is_secured_and_the_others_are_not() {
         assert_eq!(resp.json().unwrap()["json"], json!({"n": path}), "{path}");
         assert_eq!(fake.secured_requests(path), [json!({"n": path})], "{path}");
     }
-    // Not in the table, switched off for one call, an upload: plain.
+    // A GET the docs mark: its query (but the token) travels sealed.
     client
-        .request(RequestOptions::post("/cgi-bin/user/info/updateremark").json(json!({"a": 1})))
+        .request(RequestOptions::get("/wxa/business/getuserencryptkey").query("openid", "o1"))
         .unwrap();
+    assert_eq!(
+        fake.secured_requests("/wxa/business/getuserencryptkey"),
+        [json!({"openid": "o1"})]
+    );
+    // Not in the table (WeChat's pages carry no note, or it is not an
+    // account API), switched off for one call, an upload: plain.
+    for path in [
+        "/cgi-bin/user/info/updateremark",
+        "/wxa/generate_urllink",
+        "/cgi-bin/message/subscribe/send",
+        "/cgi-bin/express/intracity/apply",
+    ] {
+        client
+            .request(RequestOptions::post(path).json(json!({"a": 1})))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let sent = fake.last_request(path).unwrap();
+        assert_eq!(header(&sent, "Wechatmp-Signature"), None, "{path}");
+        assert!(fake.secured_requests(path).is_empty(), "{path}");
+    }
     client
         .request(
             RequestOptions::post("/wxa/msg_sec_check")
@@ -130,10 +153,8 @@ fn every_call_class_in_the_table_is_secured_and_the_others_are_not() {
                 .secure(true),
         )
         .unwrap();
-    for path in ["/cgi-bin/user/info/updateremark", "/cgi-bin/media/upload"] {
-        let sent = fake.last_request(path).unwrap();
-        assert_eq!(header(&sent, "Wechatmp-Signature"), None, "{path}");
-    }
+    let sent = fake.last_request("/cgi-bin/media/upload").unwrap();
+    assert_eq!(header(&sent, "Wechatmp-Signature"), None);
     assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 1);
     // Switched on for a call the table does not name; its query moves
     // into the sealed body, the token stays in the URL.
@@ -155,6 +176,7 @@ fn every_call_class_in_the_table_is_secured_and_the_others_are_not() {
 
 #[test]
 fn a_certificate_rotation_in_the_middle_of_a_run_loses_no_call() {
+    common::logs::capture();
     let fake = secured_fake();
     let keys = client_keys();
     let client = client(&fake, keys.clone());
@@ -164,6 +186,16 @@ fn a_certificate_rotation_in_the_middle_of_a_run_loses_no_call() {
     fake.rotate_platform_certificate(APPID, &v("cert2_sn"), &v("platform2_private_key"))
         .unwrap();
     call().unwrap();
+    call().unwrap();
+    // The client held only the retiring certificate: told once to fetch
+    // the new one from the console (WeChat has no API for it).
+    let retiring = format!("retiring platform certificate {}", v("cert_sn"));
+    let warned: Vec<String> = common::logs::warnings_naming(APPID)
+        .into_iter()
+        .filter(|line| line.contains(&retiring))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains(&format!("download certificate {}", v("cert2_sn"))));
     // The client is given the new certificate while running and drops the old.
     keys.add_platform_certificate(v("cert2_sn"), &v("platform2_certificate"))
         .unwrap();
@@ -171,7 +203,7 @@ fn a_certificate_rotation_in_the_middle_of_a_run_loses_no_call() {
     call().unwrap();
     fake.finish_rotation(APPID);
     call().unwrap();
-    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 4);
+    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 5);
     // A client that never got the new certificate refuses answers now.
     let stale = self::client(&fake, client_keys());
     let err = stale
@@ -247,7 +279,7 @@ fn a_request_wechat_refuses_gets_the_part_that_failed() {
     let err = client(&fake, wrong_sym)
         .request(RequestOptions::post("/wxa/msg_sec_check").json(json!({})))
         .unwrap_err();
-    assert_eq!(err.errcode(), Some(40231));
+    assert_eq!(err.errcode(), Some(40235));
     assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Decryption));
     assert!(
         err.to_string()
@@ -283,4 +315,46 @@ fn a_token_error_inside_a_sealed_answer_refreshes_and_retries() {
         .unwrap();
     assert_eq!(fake.count("/cgi-bin/token"), 2);
     assert_eq!(fake.count("/wxa/msg_sec_check"), 3);
+}
+
+#[test]
+fn a_secured_call_reads_the_time_from_the_clients_clock() {
+    use std::time::Duration;
+    use weixin::{Clock, ManualClock};
+
+    let fake = secured_fake();
+    // A client whose clock is `behind` seconds behind the fake's (the
+    // system's), accepting answers `skew` seconds from its clock.
+    let client_at = |behind: u64, skew: u64| {
+        let clock = ManualClock::new(Clock::system().now() - Duration::from_secs(behind));
+        let client = common::builder(&fake)
+            .token_source(common::secret_source(&fake))
+            .clock(clock.clock())
+            .api_security(client_keys().max_skew(Duration::from_secs(skew)))
+            .build()
+            .unwrap();
+        (client, clock.clock().unix_secs())
+    };
+    let call = |client: &Client| {
+        client.request(RequestOptions::post("/wxa/msg_sec_check").json(json!({"t": 1})))
+    };
+    // 100 s behind: inside the fake's 300 s, outside the client's 10 s.
+    let (client, its_time) = client_at(100, 10);
+    let err = call(&client).unwrap_err();
+    assert_eq!(security_kind(&err), ApiSecurityErrorKind::StaleTimestamp);
+    // The fake decrypted it: the AAD and `_timestamp` held the header's
+    // time, which is the client's clock's, not the system's.
+    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 1);
+    let sent = fake.last_request("/wxa/msg_sec_check").unwrap();
+    assert_eq!(
+        header(&sent, "Wechatmp-TimeStamp"),
+        Some(its_time.to_string().as_str())
+    );
+    // The same distance is accepted when the client allows 200 s.
+    call(&client_at(100, 200).0).unwrap();
+    // 400 s behind: the fake (WeChat) refuses the request's timestamp.
+    let err = call(&client_at(400, 1000).0).unwrap_err();
+    assert_eq!(err.errcode(), Some(40240));
+    assert_eq!(err.api_security_part(), Some(ApiSecurityPart::Timestamp));
+    assert_eq!(fake.secured_requests("/wxa/msg_sec_check").len(), 2);
 }

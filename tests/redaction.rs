@@ -590,7 +590,7 @@ fn api_security_keys_print_nowhere() {
         "private_key: [redacted]",
         "secured answer rejected: signature does not match",
         "secured answer rejected: could not be decrypted",
-        "the api security private key is not an RSA private key in PEM",
+        "the api security private key is not an RSA private key (2048 to 4096 bits) in PEM",
         "the api security symmetric key is not base64 of 32 bytes",
         "the platform certificate is not an RSA certificate in PEM",
     ] {

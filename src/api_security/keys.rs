@@ -1,7 +1,7 @@
 //! `ApiSecurity`: the keys of one account's API security settings, and the
 //! two operations a client needs (seal a request, open a response).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,15 +10,15 @@ use std::time::Duration;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
-use parking_lot::RwLock;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::pss::{SigningKey, VerifyingKey};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use parking_lot::{Mutex, RwLock};
+use ring::signature::RsaKeyPair;
 use serde_json::{Map, Value};
-use sha2::Sha256;
+use x509_cert::der::asn1::UintRef;
+use x509_cert::der::oid::ObjectIdentifier;
+use x509_cert::der::{DecodePem, Reader, SliceReader};
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
-use super::scheme::{self, IV_LEN};
+use super::scheme::{self, PublicKey, IV_LEN};
 use super::{header, SealedRequest, DEFAULT_MAX_SKEW};
 use super::{
     HEADER_APPID, HEADER_SERIAL, HEADER_SERIAL_DEPRECATED, HEADER_SIGNATURE,
@@ -58,10 +58,13 @@ struct Inner {
     sym_sn: String,
     cipher: Aes256Gcm,
     rsa_sn: String,
-    signer: SigningKey<Sha256>,
+    /// Shared with keys derived by `max_skew` (a key pair does not clone).
+    signer: Arc<RsaKeyPair>,
     /// By SN: several during a rotation, replaced while running; shared
     /// with keys derived by `max_skew`.
-    certificates: Arc<RwLock<BTreeMap<String, VerifyingKey<Sha256>>>>,
+    certificates: Arc<RwLock<BTreeMap<String, PublicKey>>>,
+    /// The retiring certificates already warned about (once each).
+    retiring_warned: Arc<Mutex<BTreeSet<String>>>,
     max_skew: Duration,
 }
 
@@ -75,7 +78,8 @@ impl ApiSecurity {
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config), naming which key,
     /// never its value: the symmetric key is not base64 of 32 bytes, or the
-    /// private key is not an RSA key in PEM.
+    /// private key is not an RSA key of 2048 to 4096 bits in PEM (the
+    /// console's are 2048).
     pub fn new(
         sym_sn: impl Into<String>,
         sym_key_base64: &str,
@@ -83,18 +87,19 @@ impl ApiSecurity {
         private_key_pem: &str,
     ) -> Result<ApiSecurity> {
         let cipher = cipher(sym_key_base64)?;
-        let private = RsaPrivateKey::from_pkcs8_pem(private_key_pem.trim())
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(private_key_pem.trim()))
-            .map_err(|_| {
-                Error::config("the api security private key is not an RSA private key in PEM")
-            })?;
+        let signer = signer(private_key_pem).map_err(|_| {
+            Error::config(
+                "the api security private key is not an RSA private key (2048 to 4096 bits) in PEM",
+            )
+        })?;
         Ok(ApiSecurity {
             inner: Arc::new(Inner {
                 sym_sn: sym_sn.into(),
                 cipher,
                 rsa_sn: rsa_sn.into(),
-                signer: SigningKey::new_with_salt_len(private, 32),
+                signer: Arc::new(signer),
                 certificates: Arc::new(RwLock::new(BTreeMap::new())),
+                retiring_warned: Arc::new(Mutex::new(BTreeSet::new())),
                 max_skew: DEFAULT_MAX_SKEW,
             }),
         })
@@ -168,10 +173,24 @@ impl ApiSecurity {
     /// restart. Responses signed by a certificate no longer held are
     /// refused; drop one with [`ApiSecurity::remove_platform_certificate`].
     ///
+    /// Where the certificate comes from: WeChat offers no API that returns
+    /// a mini program's API-security platform certificate. Its guide
+    /// (<https://developers.weixin.qq.com/miniprogram/dev/server/getting_started/api_signature.html>,
+    /// 2.4 获取平台证书) has it downloaded from the console ("开发 - 开发管理 -
+    /// 开发设置 - API安全"), with its SN shown there (not the serial number
+    /// inside the certificate). During a rotation WeChat's answers name the
+    /// retiring certificate in `Wechatmp-Serial-Deprecated` and the new one
+    /// in `Wechatmp-Serial`; while the client holds only the retiring one
+    /// it logs a warning (once per certificate) naming the new SN to
+    /// download, and a process adds it here without restarting. (WeChat
+    /// Pay's `/v3/certificates` is another product's API and does not
+    /// serve these certificates.)
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `pem` holds
-    /// neither an X.509 certificate nor a public key with an RSA key.
+    /// neither an X.509 certificate nor a public key with an RSA key of
+    /// 2048 to 8192 bits.
     ///
     /// # Example
     ///
@@ -190,10 +209,7 @@ impl ApiSecurity {
     /// ```
     pub fn add_platform_certificate(&self, sn: impl Into<String>, pem: &str) -> Result<()> {
         let key = public_key(pem)?;
-        self.inner
-            .certificates
-            .write()
-            .insert(sn.into(), VerifyingKey::new(key));
+        self.inner.certificates.write().insert(sn.into(), key);
         Ok(())
     }
 
@@ -217,8 +233,9 @@ impl ApiSecurity {
                 sym_sn: inner.sym_sn.clone(),
                 cipher: inner.cipher.clone(),
                 rsa_sn: inner.rsa_sn.clone(),
-                signer: inner.signer.clone(),
+                signer: Arc::clone(&inner.signer),
                 certificates: Arc::clone(&inner.certificates),
+                retiring_warned: Arc::clone(&inner.retiring_warned),
                 max_skew: skew,
             }),
         }
@@ -371,16 +388,16 @@ impl ApiSecurity {
         // The timestamp is signed as sent: verify over its text, read it after.
         let signed = scheme::signed_string(urlpath, appid, &timestamp_text, body_text);
         let pairs = [
-            (Some(serial), Some(signature)),
+            (Some(serial.clone()), Some(signature)),
             (
                 headers(HEADER_SERIAL_DEPRECATED),
                 headers(HEADER_SIGNATURE_DEPRECATED),
             ),
         ];
-        {
+        let verified_by = {
             let certificates = inner.certificates.read();
             let mut known = false;
-            let mut verified = false;
+            let mut verified_by = None;
             for (sn, signature) in pairs {
                 let (Some(sn), Some(signature)) = (sn, signature) else {
                     continue;
@@ -388,7 +405,7 @@ impl ApiSecurity {
                 if let Some(key) = certificates.get(&sn) {
                     known = true;
                     if scheme::verify(key, &signed, &signature) {
-                        verified = true;
+                        verified_by = Some(sn);
                         break;
                     }
                 }
@@ -396,9 +413,10 @@ impl ApiSecurity {
             if !known {
                 return Err(Error::api_security(ApiSecurityErrorKind::UnknownSerial));
             }
-            if !verified {
-                return Err(Error::api_security(ApiSecurityErrorKind::BadSignature));
-            }
+            verified_by.ok_or_else(|| Error::api_security(ApiSecurityErrorKind::BadSignature))?
+        };
+        if verified_by != serial {
+            self.warn_retiring(appid, &verified_by, &serial);
         }
         if headers(HEADER_APPID).is_some_and(|a| a != appid) {
             return Err(Error::api_security(ApiSecurityErrorKind::AppIdMismatch));
@@ -413,6 +431,27 @@ impl ApiSecurity {
         let aad = scheme::aad(urlpath, appid, timestamp, &inner.sym_sn);
         let plaintext = scheme::decrypt(&inner.cipher, body, &aad)?;
         scheme::read_plaintext(&plaintext, appid, timestamp)
+    }
+}
+
+impl ApiSecurity {
+    /// WeChat's guide: when the certificate held is the one an answer
+    /// names in `Wechatmp-Serial-Deprecated`, it is about to expire and the
+    /// new one should be downloaded ("请尽快更新MP平台证书"). WeChat offers no
+    /// API for it, so the crate can only say so: once per retiring SN.
+    fn warn_retiring(&self, appid: &str, retiring: &str, current: &str) {
+        if self
+            .inner
+            .retiring_warned
+            .lock()
+            .insert(retiring.to_string())
+        {
+            log::warn!(
+                "api security ({appid}): WeChat is retiring platform certificate {retiring}; \
+                 download certificate {current} from the console (API security) and add it \
+                 with ApiSecurity::add_platform_certificate"
+            );
+        }
     }
 }
 
@@ -439,31 +478,72 @@ pub(crate) fn cipher(sym_key_base64: &str) -> Result<Aes256Gcm> {
         .ok_or_else(|| Error::config("the api security symmetric key is not base64 of 32 bytes"))
 }
 
-/// The RSA public key in `pem`: an X.509 certificate's, or a bare one.
-pub(crate) fn public_key(pem: &str) -> Result<RsaPublicKey> {
-    use x509_cert::der::{DecodePem, Encode};
+/// `rsaEncryption`, the algorithm of an RSA key in an X.509 certificate or
+/// a `PUBLIC KEY` (RFC 8017, appendix C).
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// The RSA public key in `pem`: an X.509 certificate's, or a bare
+/// `PUBLIC KEY`.
+///
+/// # Errors
+///
+/// [`ErrorKind::Config`](crate::ErrorKind::Config) when `pem` holds
+/// neither, or its key is not RSA (`rsaEncryption`) with a well-formed
+/// `RSAPublicKey` of 2048 to 8192 bits.
+pub(crate) fn public_key(pem: &str) -> Result<PublicKey> {
     let pem = pem.trim();
     let bad = || Error::config("the platform certificate is not an RSA certificate in PEM");
-    if pem.contains("BEGIN CERTIFICATE") {
-        let certificate = x509_cert::Certificate::from_pem(pem).map_err(|_| bad())?;
-        let spki = certificate
+    let spki = if pem.contains("BEGIN CERTIFICATE") {
+        x509_cert::Certificate::from_pem(pem)
+            .map_err(|_| bad())?
             .tbs_certificate
             .subject_public_key_info
-            .to_der()
-            .map_err(|_| bad())?;
-        RsaPublicKey::from_public_key_der(&spki).map_err(|_| bad())
     } else {
-        RsaPublicKey::from_public_key_pem(pem).map_err(|_| bad())
+        SubjectPublicKeyInfoOwned::from_pem(pem).map_err(|_| bad())?
+    };
+    if spki.algorithm.oid != RSA_ENCRYPTION {
+        return Err(bad());
     }
+    let pkcs1 = spki.subject_public_key.as_bytes().ok_or_else(bad)?;
+    if !(2048..=8192).contains(&modulus_bits(pkcs1).ok_or_else(bad)?) {
+        return Err(bad());
+    }
+    Ok(PublicKey::new(pkcs1.to_vec()))
 }
 
-/// The PEM private key in `pem` as a PSS signer (the fake WeChat's side).
-#[cfg(any(test, feature = "testing"))]
-pub(crate) fn signer(pem: &str) -> Result<SigningKey<Sha256>> {
-    let private = RsaPrivateKey::from_pkcs8_pem(pem.trim())
-        .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem.trim()))
-        .map_err(|_| Error::config("the private key is not an RSA private key in PEM"))?;
-    Ok(SigningKey::new_with_salt_len(private, 32))
+/// The bit length of the modulus of a PKCS#1 `RSAPublicKey`
+/// (`SEQUENCE { modulus INTEGER, publicExponent INTEGER }`), if it is one.
+fn modulus_bits(pkcs1_der: &[u8]) -> Option<usize> {
+    let mut reader = SliceReader::new(pkcs1_der).ok()?;
+    let modulus = reader
+        .sequence(|seq| {
+            let modulus: UintRef<'_> = seq.decode()?;
+            let _exponent: UintRef<'_> = seq.decode()?;
+            Ok(modulus.as_bytes())
+        })
+        .ok()?;
+    reader.finish(()).ok()?;
+    let first = *modulus.first()?;
+    Some(modulus.len() * 8 - first.leading_zeros() as usize)
+}
+
+/// The RSA private key in `pem` (PKCS#8 `PRIVATE KEY` or PKCS#1
+/// `RSA PRIVATE KEY`) as a *ring* key pair: 2048 to 4096 bits, checked
+/// for consistency by *ring*.
+///
+/// # Errors
+///
+/// [`ErrorKind::Config`](crate::ErrorKind::Config) when it is neither, or
+/// *ring* refuses the key; the message never holds key material.
+pub(crate) fn signer(pem: &str) -> Result<RsaKeyPair> {
+    let bad = || Error::config("the private key is not an RSA private key in PEM");
+    let (label, der) = x509_cert::der::pem::decode_vec(pem.trim().as_bytes()).map_err(|_| bad())?;
+    match label {
+        "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
+        "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
+        _ => return Err(bad()),
+    }
+    .map_err(|_| bad())
 }
 
 fn read_file(path: &Path) -> Result<String> {

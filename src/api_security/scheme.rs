@@ -10,10 +10,9 @@ use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use rsa::pss::{Signature, SigningKey, VerifyingKey};
-use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
+use ring::rand::SystemRandom;
+use ring::signature::{RsaKeyPair, UnparsedPublicKey, RSA_PSS_2048_8192_SHA256, RSA_PSS_SHA256};
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 use crate::error::{ApiSecurityErrorKind, Error, Result};
 
@@ -122,21 +121,52 @@ pub(crate) fn decrypt(cipher: &Aes256Gcm, body: &[u8], aad: &str) -> Result<Vec<
         .map_err(|_| Error::api_security(ApiSecurityErrorKind::Decrypt))
 }
 
-/// RSASSA-PSS (SHA-256, MGF1-SHA256, salt 32) of `message`, base64.
-pub(crate) fn sign(key: &SigningKey<Sha256>, message: &str) -> String {
-    let signature = key.sign_with_rng(&mut rand_core::OsRng, message.as_bytes());
-    STANDARD.encode(signature.to_bytes())
+/// An RSA public key (PKCS#1 `RSAPublicKey`, DER) that checks the
+/// scheme's signatures: the account's (on the fake WeChat) or a platform
+/// certificate's (on a client).
+#[derive(Clone)]
+pub(crate) struct PublicKey {
+    pkcs1_der: Vec<u8>,
 }
 
-/// Whether `signature` (base64) is `key`'s PSS signature of `message`.
-pub(crate) fn verify(key: &VerifyingKey<Sha256>, message: &str, signature: &str) -> bool {
+impl PublicKey {
+    /// `pkcs1_der` as it is; the caller has checked its shape.
+    pub(crate) fn new(pkcs1_der: Vec<u8>) -> PublicKey {
+        PublicKey { pkcs1_der }
+    }
+}
+
+/// RSASSA-PSS (SHA-256, MGF1-SHA256, salt 32) of `message`, base64.
+///
+/// *ring* signs: its private-key operation is constant time
+/// (`elem_exp_consttime` with CRT, the result checked against faults), so
+/// it has no timing side channel of the kind RUSTSEC-2023-0071 (the Marvin
+/// attack) reports in `rsa` 0.9. Its PSS salt is the digest's length, 32
+/// bytes: WeChat's "salt 长度为 32".
+pub(crate) fn sign(key: &RsaKeyPair, message: &str) -> String {
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PSS_SHA256,
+        &SystemRandom::new(),
+        message.as_bytes(),
+        &mut signature,
+    )
+    // ok because *ring* fails only for a buffer of another length than
+    // the modulus (sized from it above) or when the OS generator fails,
+    // which leaves no safe salt to use.
+    .expect("PSS signing with a modulus-sized buffer");
+    STANDARD.encode(signature)
+}
+
+/// Whether `signature` (base64) is `key`'s PSS signature (SHA-256, salt 32)
+/// of `message`.
+pub(crate) fn verify(key: &PublicKey, message: &str, signature: &str) -> bool {
     let Ok(bytes) = STANDARD.decode(signature.trim()) else {
         return false;
     };
-    let Ok(signature) = Signature::try_from(bytes.as_slice()) else {
-        return false;
-    };
-    key.verify(message.as_bytes(), &signature).is_ok()
+    UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, &key.pkcs1_der)
+        .verify(message.as_bytes(), &bytes)
+        .is_ok()
 }
 
 /// The JSON a decrypted plaintext holds, checked and with the scheme's own

@@ -1,5 +1,7 @@
 //! The scheme against vectors made by Python's `cryptography` (OpenSSL):
-//! tests/vectors/api_security.py, run once, its output pasted as JSON.
+//! tests/vectors/api_security.py, run once, its output pasted as JSON;
+//! and against WeChat's own worked example in its guide
+//! (tests/vectors/api_security_wechat.json, `wechat_*` tests).
 
 use serde_json::{json, Map, Value};
 
@@ -188,8 +190,8 @@ fn request_signature_verifies_both_ways() {
     ));
 }
 
-fn verifier(pem: &str) -> rsa::pss::VerifyingKey<sha2::Sha256> {
-    rsa::pss::VerifyingKey::new(keys::public_key(pem).unwrap())
+fn verifier(pem: &str) -> scheme::PublicKey {
+    keys::public_key(pem).unwrap()
 }
 
 #[test]
@@ -345,3 +347,155 @@ fn urlpath_and_fields() {
     assert_eq!(Value::Object(fields), json!({"a": 1, "b": "2"}));
     assert!(request_fields(Some(&json!([1])), std::iter::empty()).is_err());
 }
+
+/// WeChat's worked example (the guide's sections 3.1.2 to 4.2.1, for
+/// `/wxa/getuserriskrank`), its bytes as the guide prints them.
+fn wechat() -> Value {
+    serde_json::from_str(include_str!("../../tests/vectors/api_security_wechat.json")).unwrap()
+}
+
+#[test]
+fn wechat_example_request_encrypts_to_the_guides_bytes() {
+    let v = wechat();
+    let ts = v["request"]["timestamp"].as_i64().unwrap();
+    let aad = scheme::aad(s(&v, "/urlpath"), s(&v, "/appid"), ts, s(&v, "/sym_sn"));
+    assert_eq!(aad, s(&v, "/request/aad"));
+    let iv: [u8; scheme::IV_LEN] = {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s(&v, "/request/iv"))
+            .unwrap();
+        bytes.try_into().unwrap()
+    };
+    // The guide's plaintext keeps its members in its own order; the bytes
+    // encrypted are what count, and they give the guide's body exactly.
+    let body = scheme::encrypt(&cipher(&v), &iv, s(&v, "/request/plaintext"), &aad);
+    assert_eq!(body, s(&v, "/request/body"));
+    assert_eq!(body.len(), 324); // "原postdata总长度324"
+    let plain = scheme::decrypt(&cipher(&v), body.as_bytes(), &aad).unwrap();
+    assert_eq!(plain, s(&v, "/request/plaintext").as_bytes());
+}
+
+#[test]
+fn wechat_example_request_signature_verifies_and_ours_does_too() {
+    let v = wechat();
+    let message = scheme::signed_string(
+        s(&v, "/urlpath"),
+        s(&v, "/appid"),
+        &v["request"]["timestamp"].to_string(),
+        s(&v, "/request/body"),
+    );
+    // The guide's key is PKCS#1 (`RSA PRIVATE KEY`); its public half
+    // checks the guide's signature and ours.
+    let private = signer(s(&v, "/app_private_key")).unwrap();
+    let public = scheme::PublicKey::new(
+        ring::signature::KeyPair::public_key(&private)
+            .as_ref()
+            .to_vec(),
+    );
+    assert!(scheme::verify(
+        &public,
+        &message,
+        s(&v, "/request/signature")
+    ));
+    let ours = scheme::sign(&private, &message);
+    assert!(scheme::verify(&public, &message, &ours));
+    assert!(!scheme::verify(
+        &public,
+        &format!("{message} "),
+        s(&v, "/request/signature")
+    ));
+    // The same public key as a bare `PUBLIC KEY` (made from the guide's
+    // key with OpenSSL) reads and checks it too; a private key, an EC key
+    // or text is no public key.
+    let bare = keys::public_key(WECHAT_APP_PUBLIC_KEY).unwrap();
+    assert!(scheme::verify(&bare, &message, s(&v, "/request/signature")));
+    assert!(keys::public_key(s(&v, "/app_private_key")).is_err());
+    assert!(keys::public_key(EC_PUBLIC_KEY).is_err());
+    assert!(keys::public_key("not a pem").is_err());
+}
+
+#[test]
+fn wechat_example_response_opens_with_the_guides_certificate() {
+    let v = wechat();
+    let ts = v["response"]["timestamp"].as_i64().unwrap();
+    let keys = ApiSecurity::new(
+        s(&v, "/sym_sn"),
+        s(&v, "/sym_key"),
+        s(&v, "/rsa_sn"),
+        s(&v, "/app_private_key"),
+    )
+    .unwrap()
+    .platform_certificate(s(&v, "/cert_sn"), s(&v, "/platform_certificate"))
+    .unwrap();
+    let answer = |deprecated_only: bool| {
+        let headers = [
+            (HEADER_APPID, s(&v, "/appid").to_string()),
+            (HEADER_TIMESTAMP, ts.to_string()),
+            (
+                HEADER_SERIAL,
+                if deprecated_only {
+                    "an-unknown-sn"
+                } else {
+                    s(&v, "/response/serial")
+                }
+                .to_string(),
+            ),
+            (HEADER_SIGNATURE, s(&v, "/response/signature").to_string()),
+            (
+                HEADER_SERIAL_DEPRECATED,
+                s(&v, "/response/serial_deprecated").to_string(),
+            ),
+            (
+                HEADER_SIGNATURE_DEPRECATED,
+                s(&v, "/response/signature_deprecated").to_string(),
+            ),
+        ];
+        let lookup = move |name: &'static str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, value)| value.clone())
+        };
+        keys.open(
+            s(&v, "/urlpath"),
+            s(&v, "/appid"),
+            &lookup,
+            s(&v, "/response/body").as_bytes(),
+            ts + 1,
+        )
+    };
+    // The guide's answer carries a rotation: the current certificate
+    // (held) and a retiring one (not held); the held one is enough.
+    assert_eq!(answer(false).unwrap(), v["response"]["members"]);
+    // Neither SN held: refused before any signature is checked.
+    let err = answer(true).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::ApiSecurity(ApiSecurityErrorKind::UnknownSerial)
+    );
+    let plain = scheme::decrypt(
+        &cipher(&v),
+        s(&v, "/response/body").as_bytes(),
+        &scheme::aad(s(&v, "/urlpath"), s(&v, "/appid"), ts, s(&v, "/sym_sn")),
+    )
+    .unwrap();
+    assert_eq!(plain, s(&v, "/response/plaintext").as_bytes());
+}
+
+/// The public half of the guide's private key, as OpenSSL writes it.
+const WECHAT_APP_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA3FoQOmOl5/CF5hF7ta4E
+zCy2LaU3Eu2k9DBwQ73J82I53Sx9LAgM1DH3IsYohRRx/BESfbdDI2powvr6QYKV
+IC+4Yavwg7gzhZRxWWmT1HruEADCZAgkUCu+9Il/9FPuitPSoIpBd07NqdkkRe82
+NBOfrKTdhge/5zd457fl7J81Q5VTIxO8vvq7FSw7k6Jtv+eOjR6SZOWbbUO7f9r4
+UuUkXmvdGv21qiqtaO1EMw4tUCELzY73M7NpCH3RorlommYX3P6q0VrkDHrCE0/Q
+MhmHsF+46E+IRcJ3wtEj3p/mO1VoCpEhawC1U728ZUTwWNEii8hPEhcNAZTKaQMa
+TQIDAQAB
+-----END PUBLIC KEY-----";
+
+/// A P-256 public key (not RSA), made with OpenSSL.
+const EC_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELWTTPxSFVbKPxm5G9D27Gu89+QT5
+aJnPVazoV07n76JQaG7wElom2zYPNNEi0C0gDIbLG8BJJLceT0Ao2r5GpQ==
+-----END PUBLIC KEY-----";

@@ -247,8 +247,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Where the token cache reads the time: token expiry and the refresh
-    /// limit. Tests pass a [`ManualClock`](crate::ManualClock)'s clock.
+    /// Where the client reads the time: token expiry and the refresh limit,
+    /// and (feature `api-security`) a secured request's timestamp and the
+    /// skew check of its answer. Tests pass a
+    /// [`ManualClock`](crate::ManualClock)'s clock.
     ///
     /// Defaults to [`Clock::system`].
     pub fn clock(mut self, clock: Clock) -> ClientBuilder {
@@ -338,6 +340,8 @@ impl ClientBuilder {
                 busy: self.busy,
                 #[cfg(feature = "api-security")]
                 api_security: self.api_security,
+                #[cfg(feature = "api-security")]
+                clock: self.clock,
             }),
         })
     }

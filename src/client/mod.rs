@@ -43,6 +43,9 @@ struct Core {
     busy: BusyRetry,
     #[cfg(feature = "api-security")]
     api_security: Option<crate::api_security::ApiSecurity>,
+    /// The token cache's clock, read for a secured call's timestamps.
+    #[cfg(feature = "api-security")]
+    clock: crate::clock::Clock,
 }
 
 /// A WeChat API client: one HTTP agent, one token cache, one token source.
@@ -240,7 +243,7 @@ impl Core {
         #[cfg(feature = "api-security")]
         if let Some(keys) = self.securing(options) {
             let appid = self.appid_or(options.appid.as_deref())?;
-            return secured::send(&self.http, keys, options, url, appid, query, token_name);
+            return secured::send(self, keys, options, url, appid, query, token_name);
         }
         let body = match &options.body {
             Body::Empty => OutBody::Empty,

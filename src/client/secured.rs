@@ -3,22 +3,22 @@
 //! and decrypted before the usual parse, so a decrypted errcode (40001, -1)
 //! is retried as any other.
 
+use super::Core;
 use crate::api_security::{request_fields, ApiSecurity, HEADER_SIGNATURE};
 use crate::error::{ApiSecurityErrorKind, Error, Result};
-use crate::http::{with_query, Http, Incoming, OutBody, Outgoing, LARGE_BODY_CAP};
+use crate::http::{with_query, Incoming, OutBody, Outgoing, LARGE_BODY_CAP};
 use crate::options::{Body, Method, RequestOptions};
 use crate::response::{self, Response};
-use crate::token::unix_now;
 
-/// Seals `options` for `appid`, sends it to `url` with only the token in
+/// Seals `options` for `appid` at the client's clock's time, sends it to `url` with only the token in
 /// the query (the other pairs go into the sealed body, as WeChat says), and
-/// opens the answer.
+/// opens the answer, its skew measured by the same clock.
 ///
 /// An answer WeChat did not sign is accepted only as the error it carries
 /// (WeChat refuses a bad signature, 40234, in plain JSON); an unsigned
 /// answer that is not an error is refused.
 pub(super) fn send<'a>(
-    http: &Http,
+    core: &Core,
     keys: &ApiSecurity,
     options: &RequestOptions,
     url: &str,
@@ -32,8 +32,8 @@ pub(super) fn send<'a>(
         _ => None,
     };
     let fields = request_fields(body, rest.into_iter())?;
-    let sealed = keys.seal(url, appid, to_i64(unix_now()), &fields);
-    let incoming = http.send(Outgoing {
+    let sealed = keys.seal(url, appid, to_i64(core.clock.unix_secs()), &fields);
+    let incoming = core.http.send(Outgoing {
         // The data travels in the body, so the call is a POST whatever the
         // options said.
         method: Method::Post,
@@ -56,7 +56,13 @@ pub(super) fn send<'a>(
             .and_then(|value| value.to_str().ok())
             .map(str::to_string)
     };
-    let opened = keys.open(url, appid, &header, &incoming.body, to_i64(unix_now()))?;
+    let opened = keys.open(
+        url,
+        appid,
+        &header,
+        &incoming.body,
+        to_i64(core.clock.unix_secs()),
+    )?;
     response::parse(Incoming {
         content_type: Some("application/json".into()),
         body: opened.to_string().into_bytes(),

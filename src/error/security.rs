@@ -51,59 +51,63 @@ impl fmt::Display for ApiSecurityErrorKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ApiSecurityPart {
-    /// The signature (40234): the signed string, the private key, or the
-    /// public key set in the console.
+    /// The signature: `Wechatmp-Signature` missing (40232) or refused
+    /// (40234): the signed string, the private key, or the public key set
+    /// in the console.
     Signature,
-    /// The encryption: the symmetric key, its SN, the IV or tag, the AAD.
+    /// The encryption (40235): the symmetric key, its SN, the IV or tag,
+    /// the AAD.
     Decryption,
-    /// `Wechatmp-TimeStamp` or `_timestamp`: the clock, or the two differ.
+    /// `Wechatmp-TimeStamp` missing (40231) or too old (40240): the clock.
     Timestamp,
-    /// A key number (SN) WeChat does not know for the account.
+    /// `Wechatmp-Serial` missing (40230): a key number (SN) header.
     KeyNumber,
-    /// `Wechatmp-Appid` or `_appid`.
+    /// `Wechatmp-Appid` missing (40233), invalid (40236) or not the
+    /// account of the access token (40237).
     AppId,
-    /// In the range, but WeChat's message names none of the above.
-    Other,
+    /// The console's API security has no symmetric key (40238) or no
+    /// public key (40239) set for the account.
+    ConsoleKeys,
 }
 
-/// The part a security errcode names: 40234 is the signature (WeChat's
-/// "invalid signature"); for the rest of 40230..=40240 the `errmsg` says
-/// which, read by its words.
-pub(super) fn security_part(errcode: i64, errmsg: &str) -> Option<ApiSecurityPart> {
-    if !(40230..=40240).contains(&errcode) {
-        return None;
-    }
-    if errcode == 40234 {
-        return Some(ApiSecurityPart::Signature);
-    }
-    let msg = errmsg.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| msg.contains(w));
-    Some(if has(&["signature", "sign "]) {
-        ApiSecurityPart::Signature
-    } else if has(&["timestamp", "time stamp", "expired"]) {
-        ApiSecurityPart::Timestamp
-    } else if has(&["appid"]) {
-        ApiSecurityPart::AppId
-    } else if has(&["decrypt", "encrypt", "authtag", "cipher"]) {
-        ApiSecurityPart::Decryption
-    } else if has(&[" sn", "serial", "key num", "keysn"]) {
-        ApiSecurityPart::KeyNumber
-    } else {
-        ApiSecurityPart::Other
-    })
+/// WeChat's errcodes of API security, with the name WeChat gives each,
+/// the part it names and the hint printed with it: the table "五、错误码" of
+/// WeChat's guide "服务端 API 签名加密指南",
+/// <https://developers.weixin.qq.com/miniprogram/dev/server/getting_started/api_signature.html>
+/// (read from a stored copy of that page; the same table appears in
+/// third-party guides of the scheme). WeChat's `errmsg` is not read: the
+/// code alone says the part.
+const SECURITY_ERRCODES: [(i64, &str, ApiSecurityPart, &str); 11] = {
+    use ApiSecurityPart as P;
+    [
+        (40230, "API_Missing_Wechatmp_Serial", P::KeyNumber, "api security: no Wechatmp-Serial header was sent"),
+        (40231, "API_Missing_Wechatmp_Timestamp", P::Timestamp, "api security: no Wechatmp-TimeStamp header was sent"),
+        (40232, "API_Missing_Wechatmp_Signature", P::Signature, "api security: no Wechatmp-Signature header was sent"),
+        (40233, "API_Missing_Wechatmp_Appid", P::AppId, "api security: no Wechatmp-Appid header was sent"),
+        (40234, "API_Invalid_Signature", P::Signature, "api security: the signature was refused; check the private key matches the public key set in the console and that nothing but urlpath, appid, timestamp and body is signed"),
+        (40235, "API_Invalid_Encrypt", P::Decryption, "api security: the body could not be decrypted; check the symmetric key and its SN"),
+        (40236, "API_Invalid_Wechatmp_Appid", P::AppId, "api security: Wechatmp-Appid is not a valid appid"),
+        (40237, "API_Invalid_Wechatmp_Appidmatch", P::AppId, "api security: Wechatmp-Appid is not the account of the access token"),
+        (40238, "API_NoExist_DevSecretSym", P::ConsoleKeys, "api security: no symmetric key is set in the console's API security settings"),
+        (40239, "API_NoExist_DevSecretAsym", P::ConsoleKeys, "api security: no public key is set in the console's API security settings"),
+        (40240, "API_Expired_Wechatmp_Timestamp", P::Timestamp, "api security: the timestamp is too old; check this machine's clock"),
+    ]
+};
+
+/// The row of WeChat's table for `errcode`, if it is one of API security's.
+fn row(errcode: i64) -> Option<&'static (i64, &'static str, ApiSecurityPart, &'static str)> {
+    SECURITY_ERRCODES.iter().find(|(code, ..)| *code == errcode)
 }
 
-impl ApiSecurityPart {
-    pub(super) fn hint(self) -> &'static str {
-        match self {
-            ApiSecurityPart::Signature => "api security: the signature was refused; check the private key matches the public key set in the console and that nothing but urlpath, appid, timestamp and body is signed",
-            ApiSecurityPart::Decryption => "api security: the body could not be decrypted; check the symmetric key and its SN",
-            ApiSecurityPart::Timestamp => "api security: the timestamp was refused; check this machine's clock",
-            ApiSecurityPart::KeyNumber => "api security: a key number (SN) is not the console's",
-            ApiSecurityPart::AppId => "api security: the appid header or _appid is not this account's",
-            ApiSecurityPart::Other => "api security: the secured request was refused",
-        }
-    }
+/// The part a security errcode names.
+pub(super) fn security_part(errcode: i64) -> Option<ApiSecurityPart> {
+    row(errcode).map(|(_, _, part, _)| *part)
+}
+
+/// The hint printed after a security errcode's message: WeChat's name for
+/// it and what to check.
+pub(super) fn security_hint(errcode: i64) -> Option<(&'static str, &'static str)> {
+    row(errcode).map(|(_, name, _, hint)| (*name, *hint))
 }
 
 #[cfg(test)]
@@ -114,20 +118,30 @@ mod tests {
     #[test]
     fn security_errcodes_name_their_part() {
         use ApiSecurityPart as P;
-        let part = |code, msg| security_part(code, msg);
-        assert_eq!(part(40234, "anything"), Some(P::Signature));
-        assert_eq!(part(40231, "decrypt failed rid: x"), Some(P::Decryption));
-        assert_eq!(part(40233, "invalid timestamp"), Some(P::Timestamp));
-        assert_eq!(part(40230, "invalid appid in header"), Some(P::AppId));
-        assert_eq!(part(40236, "invalid sn"), Some(P::KeyNumber));
-        assert_eq!(part(40240, "something else"), Some(P::Other));
-        assert_eq!(part(40229, "invalid signature"), None);
-        assert_eq!(part(40241, "invalid signature"), None);
-        let e = Error::api(40233, "invalid timestamp", 200);
+        let parts: Vec<_> = (40229..=40241).map(security_part).collect();
+        assert_eq!(
+            parts,
+            [
+                None,
+                Some(P::KeyNumber),
+                Some(P::Timestamp),
+                Some(P::Signature),
+                Some(P::AppId),
+                Some(P::Signature),
+                Some(P::Decryption),
+                Some(P::AppId),
+                Some(P::AppId),
+                Some(P::ConsoleKeys),
+                Some(P::ConsoleKeys),
+                Some(P::Timestamp),
+                None,
+            ]
+        );
+        let e = Error::api(40240, "timestamp expired", 200);
         assert_eq!(e.api_security_part(), Some(P::Timestamp));
         assert_eq!(
             e.to_string(),
-            "wechat api error 40233: invalid timestamp (api security: the timestamp was refused; check this machine's clock)"
+            "wechat api error 40240: timestamp expired (API_Expired_Wechatmp_Timestamp; api security: the timestamp is too old; check this machine's clock)"
         );
         assert_eq!(Error::api(40001, "x", 200).api_security_part(), None);
     }

@@ -4,23 +4,29 @@
 //! and signed with the platform key, as WeChat does, or tampered with as a
 //! test asks.
 //!
-//! The errcodes of a refused request: 40234 "invalid signature" is
-//! WeChat's; for the others of 40230..=40240 WeChat's table was not at hand
-//! when this was written, so the fake picks one per part and says the part
-//! in its message (which [`Error::api_security_part`](crate::Error::api_security_part)
-//! reads).
+//! The errcodes of a refused request are WeChat's table of them (the guide
+//! "服务端 API 签名加密指南", section 五、错误码,
+//! <https://developers.weixin.qq.com/miniprogram/dev/server/getting_started/api_signature.html>):
+//! a missing header 40231 (timestamp), 40232 (signature), 40233 (appid);
+//! 40234 a bad signature; 40235 a body that does not decrypt; 40237 a
+//! `Wechatmp-Appid` that is not the token's account; 40240 an old
+//! timestamp. The table does not say which code WeChat gives to a
+//! timestamp that is not a number, to an `_appid` or `_timestamp` inside
+//! the data that differs from the header, or how old "old" is: the fake
+//! treats the first as missing (40231), the others as a bad encryption
+//! (40235), and refuses a timestamp more than 300 s from its clock.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
-use rsa::pss::{SigningKey, VerifyingKey};
+use ring::signature::RsaKeyPair;
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 use super::state::err;
-use crate::api_security::scheme;
+use crate::api_security::scheme::{self, PublicKey};
 use crate::api_security::{
     cipher, public_key, signer, HEADER_APPID, HEADER_SERIAL, HEADER_SERIAL_DEPRECATED,
     HEADER_SIGNATURE, HEADER_SIGNATURE_DEPRECATED, HEADER_TIMESTAMP,
@@ -56,10 +62,10 @@ pub enum Tamper {
 pub struct FakeApiSecurity {
     sym_sn: String,
     cipher: Aes256Gcm,
-    app_key: VerifyingKey<Sha256>,
-    platform: (String, SigningKey<Sha256>),
+    app_key: PublicKey,
+    platform: (String, Arc<RsaKeyPair>),
     /// During a rotation: the retiring certificate, which signs too.
-    deprecated: Option<(String, SigningKey<Sha256>)>,
+    deprecated: Option<(String, Arc<RsaKeyPair>)>,
 }
 
 impl fmt::Debug for FakeApiSecurity {
@@ -91,8 +97,8 @@ impl FakeApiSecurity {
         Ok(FakeApiSecurity {
             sym_sn: sym_sn.to_string(),
             cipher: cipher(sym_key_base64)?,
-            app_key: VerifyingKey::new(public_key(app_public_pem)?),
-            platform: (cert_sn.to_string(), signer(platform_private_pem)?),
+            app_key: public_key(app_public_pem)?,
+            platform: (cert_sn.to_string(), Arc::new(signer(platform_private_pem)?)),
             deprecated: None,
         })
     }
@@ -100,7 +106,7 @@ impl FakeApiSecurity {
     /// Starts a rotation: answers are signed by the new certificate and,
     /// under the `-Deprecated` headers, by the current one.
     pub(super) fn rotate(&mut self, cert_sn: &str, platform_private_pem: &str) -> Result<()> {
-        let new = (cert_sn.to_string(), signer(platform_private_pem)?);
+        let new = (cert_sn.to_string(), Arc::new(signer(platform_private_pem)?));
         self.deprecated = Some(std::mem::replace(&mut self.platform, new));
         Ok(())
     }
@@ -124,36 +130,43 @@ pub(super) fn open_request(
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    if header(HEADER_APPID) != Some(appid) {
-        return Err(err(40230, "invalid appid in Wechatmp-Appid"));
+    match header(HEADER_APPID) {
+        None => return Err(err(40233, "API_Missing_Wechatmp_Appid")),
+        Some(sent) if sent != appid => return Err(err(40237, "API_Invalid_Wechatmp_Appidmatch")),
+        Some(_) => {}
     }
     let ts_text = header(HEADER_TIMESTAMP).unwrap_or("");
     let Ok(ts) = ts_text.parse::<i64>() else {
-        return Err(err(40233, "invalid timestamp"));
+        return Err(err(40231, "API_Missing_Wechatmp_Timestamp"));
     };
     if ts.abs_diff(now) > 300 {
-        return Err(err(40233, "invalid timestamp: expired"));
+        return Err(err(40240, "API_Expired_Wechatmp_Timestamp"));
     }
+    let Some(signature) = header(HEADER_SIGNATURE) else {
+        return Err(err(40232, "API_Missing_Wechatmp_Signature"));
+    };
     let urlpath = urlpath(req);
     let body = String::from_utf8_lossy(&req.body);
     let signed = scheme::signed_string(&urlpath, appid, ts_text, &body);
-    if !scheme::verify(
-        &sec.app_key,
-        &signed,
-        header(HEADER_SIGNATURE).unwrap_or(""),
-    ) {
-        return Err(err(40234, "invalid signature"));
+    if !scheme::verify(&sec.app_key, &signed, signature) {
+        return Err(err(40234, "API_Invalid_Signature"));
     }
     let aad = scheme::aad(&urlpath, appid, ts, &sec.sym_sn);
-    let plain =
-        scheme::decrypt(&sec.cipher, &req.body, &aad).map_err(|_| err(40231, "decrypt failed"))?;
+    let plain = scheme::decrypt(&sec.cipher, &req.body, &aad)
+        .map_err(|_| err(40235, "API_Invalid_Encrypt"))?;
     let mut fields: Map<String, Value> = serde_json::from_slice(&plain)
-        .map_err(|_| err(40231, "decrypt failed: the data is not json"))?;
+        .map_err(|_| err(40235, "API_Invalid_Encrypt: the data is not json"))?;
     if fields.get("_appid").and_then(Value::as_str) != Some(appid) {
-        return Err(err(40230, "invalid _appid in data"));
+        return Err(err(
+            40235,
+            "API_Invalid_Encrypt: _appid is not Wechatmp-Appid",
+        ));
     }
     if fields.get("_timestamp").and_then(Value::as_i64) != Some(ts) {
-        return Err(err(40233, "invalid _timestamp in data"));
+        return Err(err(
+            40235,
+            "API_Invalid_Encrypt: _timestamp is not Wechatmp-TimeStamp",
+        ));
     }
     for name in ["_n", "_appid", "_timestamp"] {
         fields.remove(name);
