@@ -1,7 +1,8 @@
 //! Figures for the hot paths: a cached-token lookup (1 thread, 2 threads on
 //! one key, 2 threads on different keys), a warm `Client::request` against
 //! bare ureq agents calling the same keep-alive server (one configured as
-//! the client's agent, one without timeouts), `request` from 2 and 8
+//! the client's agent, one without timeouts) and the free function
+//! `weixin::request`, `request` from 2 and 8
 //! threads sharing one client, and `sign_jssdk`.
 //!
 //! `cargo bench --bench core` (see `common` for `WECHAT_BENCH_ORIGIN`)
@@ -114,6 +115,20 @@ fn request_vs_bare(c: &mut Criterion) {
     let mut group = c.benchmark_group("keepalive_call");
     group.bench_function("wechat_request", |b| {
         b.iter(|| black_box(client.request("/cgi-bin/get_api_domain_ip").unwrap()))
+    });
+    // The free function: the process-wide client, looked up on every call.
+    weixin::configure(
+        Client::builder()
+            .appid("wx1")
+            .scheme("http")
+            .host("127.0.0.1")
+            .port(port)
+            .token_source(Fixed),
+    )
+    .unwrap();
+    weixin::request("/cgi-bin/get_api_domain_ip").unwrap();
+    group.bench_function("global_request", |b| {
+        b.iter(|| black_box(weixin::request("/cgi-bin/get_api_domain_ip").unwrap()))
     });
     group.bench_function("bare_ureq_same_config", |b| {
         b.iter(|| black_box(bare_call(&same_config, &url)))
