@@ -27,6 +27,7 @@ mod global;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_ahead;
 mod hub_client;
+mod hub_failover;
 #[cfg(feature = "hub")]
 mod hub_component;
 #[cfg(feature = "hub")]
