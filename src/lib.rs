@@ -356,7 +356,10 @@ pub use error::{
     ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind, Result,
     SourceKind, TokenFetch, TransportKind,
 };
-pub use global::{configure, global_client, request, set_token_source};
+pub use global::{
+    configure, global_client, register_source, request, set_token_source, source_client,
+    MAX_NAMED_SOURCES,
+};
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use http::bench_agent;

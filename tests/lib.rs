@@ -27,9 +27,9 @@ mod global;
 #[cfg(all(feature = "hub", feature = "redis"))]
 mod hub_ahead;
 mod hub_client;
-mod hub_failover;
 #[cfg(feature = "hub")]
 mod hub_component;
+mod hub_failover;
 #[cfg(feature = "hub")]
 mod hub_http;
 #[cfg(feature = "hub")]

@@ -407,12 +407,9 @@ impl TokenSource for HubSource {
         }
         match key.kind() {
             TokenKind::AccessToken => self.get("/client/access_token", &query, "access_token", cx),
-            TokenKind::ComponentAccessToken => self.get(
-                "/client/component_access_token",
-                &query,
-                "access_token",
-                cx,
-            ),
+            TokenKind::ComponentAccessToken => {
+                self.get("/client/component_access_token", &query, "access_token", cx)
+            }
             TokenKind::Ticket(ticket) => {
                 query.push(("type", ticket.as_str()));
                 self.get("/client/ticket", &query, "ticket", cx)
@@ -429,9 +426,7 @@ impl TokenSource for HubSource {
             body["authorizer_appid"] = authorizer.into();
         }
         let refreshed = match key.kind() {
-            TokenKind::AccessToken => {
-                self.post("/refresh/access_token", body, "access_token", cx)
-            }
+            TokenKind::AccessToken => self.post("/refresh/access_token", body, "access_token", cx),
             TokenKind::ComponentAccessToken => self.post(
                 "/client/refresh_component_access_token",
                 body,

@@ -214,7 +214,10 @@ mod tests {
             });
             (answer.ok(), tried.lock().clone())
         };
-        assert_eq!(run(&["a"]), (Some("b".into()), vec!["a".into(), "b".into()]));
+        assert_eq!(
+            run(&["a"]),
+            (Some("b".into()), vec!["a".into(), "b".into()])
+        );
         // a rests: not tried while the clock stands.
         assert_eq!(run(&["a"]), (Some("b".into()), vec!["b".into()]));
         manual.advance(backoff - Duration::from_millis(1));
@@ -225,7 +228,10 @@ mod tests {
         assert_eq!(hubs.failures(), 1);
         // Every hub resting: each is still tried, in order.
         assert_eq!(run(&["a", "b", "c"]).1.len(), 3);
-        assert_eq!(run(&["a", "b"]), (Some("c".into()), vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(
+            run(&["a", "b"]),
+            (Some("c".into()), vec!["a".into(), "b".into(), "c".into()])
+        );
     }
 
     #[test]
