@@ -379,7 +379,10 @@ pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::{redact, redact_json, Secret};
-pub use sign::{noncestr, sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
+pub use sign::{
+    noncestr, sign_add_card, sign_add_card_for, sign_add_card_with, sign_card, sign_jssdk,
+    sign_jssdk_with, CardSignature, JssdkConfig, JssdkSignature,
+};
 pub use token::component::{
     ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore,
     VerifyTicketProvider,
