@@ -116,17 +116,24 @@ fn two_of_three_hubs_killed_under_64_threads_no_call_fails() {
     );
 }
 
+/// A source over two hubs whose backoff (10 s) runs on a clock the test
+/// moves.
+fn two_hubs(first: String, second: String) -> (ManualClock, HubSource) {
+    let manual = ManualClock::new(Duration::from_secs(1_700_000_000));
+    let source = HubSource::with_urls([first, second])
+        .unwrap()
+        .backoff(Duration::from_secs(10))
+        .clock(manual.clock());
+    (manual, source)
+}
+
 #[test]
 fn a_hub_answering_502_rests_then_is_first_again_after_its_backoff() {
     let live = hub();
     let second = hub();
     // A balancer whose only backend is gone answers 502.
     let lb = Balancer::start(vec![refused_url().unwrap()]).unwrap();
-    let manual = ManualClock::new(Duration::from_secs(1_700_000_000));
-    let source = HubSource::with_urls([lb.url(), second.url()])
-        .unwrap()
-        .backoff(Duration::from_secs(10))
-        .clock(manual.clock());
+    let (manual, source) = two_hubs(lb.url(), second.url());
     let client = Client::builder()
         .token_source(source.clone())
         .build()
@@ -151,11 +158,7 @@ fn a_hub_answering_502_rests_then_is_first_again_after_its_backoff() {
 fn a_refresh_that_may_have_arrived_is_not_sent_to_another_hub() {
     let silent = SilentServer::start().unwrap();
     let live = hub();
-    let manual = ManualClock::new(Duration::from_secs(1_700_000_000));
-    let source = HubSource::with_urls([silent.url(), live.url()])
-        .unwrap()
-        .backoff(Duration::from_secs(10))
-        .clock(manual.clock());
+    let (manual, source) = two_hubs(silent.url(), live.url());
     // The silent hub accepts and never answers: a timeout before an
     // answer (the bound of a hang, not a measured time).
     let client = Client::builder()
