@@ -24,6 +24,10 @@ use crate::token::TokenSource;
 
 /// The most sources calls may name (registered ones and hub URLs): each
 /// keeps a cache for the life of the process.
+///
+/// ```
+/// assert_eq!(weixin::MAX_NAMED_SOURCES, 256);
+/// ```
 pub const MAX_NAMED_SOURCES: usize = 256;
 
 /// The process-wide client and what it was built from.

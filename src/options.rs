@@ -419,6 +419,13 @@ impl RequestOptions {
     }
 
     /// The source [`source`](RequestOptions::source) named, if any.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let opts = weixin::RequestOptions::get("/cgi-bin/user/get").source("vault");
+    /// assert_eq!(opts.source_name(), Some("vault"));
+    /// ```
     pub fn source_name(&self) -> Option<&str> {
         self.source.as_deref()
     }

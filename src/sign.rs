@@ -121,6 +121,18 @@ pub fn sign_card(values: &[&str]) -> String {
 /// Made by [`sign_add_card`], [`sign_add_card_for`], [`sign_add_card_with`],
 /// or [`Client::add_card_signature`](crate::Client::add_card_signature),
 /// which also fetches the `wx_card` ticket. Holds no ticket.
+///
+/// # Example
+///
+/// ```
+/// let sig = weixin::sign_add_card("api-ticket", "p_card");
+/// // What the page passes: wx.addCard({cardList: [{cardId: "p_card", cardExt}]}).
+/// let ext: serde_json::Value = serde_json::from_str(&sig.card_ext)?;
+/// assert_eq!(ext["signature"], sig.signature.as_str());
+/// assert_eq!(ext["timestamp"], sig.timestamp.to_string());
+/// assert!(!format!("{sig:?}").contains("api-ticket"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardSignature {
     /// Unix seconds.

@@ -42,7 +42,7 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// Several hubs ([`with_urls`](HubSource::with_urls)) are used one at a
 /// time: the first in the list until it fails at the connection level
 /// (connection refused or reset, a timeout before an answer, HTTP 502 or
-/// 503), then the next; a failed hub rests for the
+/// 503 other than WeChat's own error relayed), then the next; a failed hub rests for the
 /// [`backoff`](HubSource::backoff) and is tried first again after it. A
 /// request goes to each hub at most once. A refresh (a token WeChat
 /// rejected) is sent to one hub only: to the next one only if the first
@@ -138,6 +138,17 @@ impl HubSource {
     /// (while another hub is left to try) before it is tried first again.
     ///
     /// Defaults to 30 seconds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let hubs = weixin::HubSource::with_urls(["http://10.0.0.1:4000", "http://10.0.0.2:4000"])?
+    ///     .backoff(Duration::from_secs(5));
+    /// assert!(format!("{hubs:?}").contains("backoff: 5s"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
     pub fn backoff(mut self, backoff: Duration) -> HubSource {
         self.backoff = backoff;
         self
@@ -147,12 +158,34 @@ impl HubSource {
     /// pass a [`ManualClock`](crate::ManualClock)'s clock.
     ///
     /// Defaults to [`Clock::system`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let manual = weixin::ManualClock::new(Duration::from_secs(1_700_000_000));
+    /// let hubs = weixin::HubSource::with_urls(["http://10.0.0.1:4000", "http://10.0.0.2:4000"])?
+    ///     .clock(manual.clock());
+    /// manual.advance(Duration::from_secs(30)); // a resting hub's backoff is over
+    /// assert_eq!(hubs.failures(), 0);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
     pub fn clock(mut self, clock: Clock) -> HubSource {
         self.clock = clock;
         self
     }
 
-    /// The hubs' base URLs, in the order they are tried.
+    /// The hubs' base URLs, in the order they are tried (after a
+    /// failure, those not resting first).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let hub = weixin::HubSource::new("https://hub.internal:4000/wechat/")?;
+    /// assert_eq!(hub.urls().collect::<Vec<_>>(), ["https://hub.internal:4000/wechat"]);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
     pub fn urls(&self) -> impl Iterator<Item = &str> {
         self.hubs.urls()
     }

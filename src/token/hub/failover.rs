@@ -5,8 +5,10 @@
 //! failed without trying every hub). A hub rests for the backoff after a
 //! connection-level failure (refused, reset, a timeout before an answer,
 //! 502 or 503), so the calls after it go straight to the next one and come
-//! back once the backoff is over. Time is read from a [`Clock`], so a test
-//! moves it by hand.
+//! back once the backoff is over. A hub's error body is its answer, except
+//! a 502 or 503 that is not WeChat's error relayed (`wechat_error`): the
+//! hub's store or its way to WeChat is down, or a proxy in front of it
+//! found no hub. Time is read from a [`Clock`], so a test moves it by hand.
 //!
 //! A refresh (a token WeChat rejected) goes to one hub only: it is sent to
 //! the next one only if it certainly never left (the connection was
@@ -60,6 +62,9 @@ impl Failure {
                 }
                 _ => Failure::Answered,
             },
+            // WeChat's own error, relayed: another hub would ask again and
+            // hear the same.
+            ErrorKind::Hub { reason, .. } if reason == "wechat_error" => Failure::Answered,
             ErrorKind::HttpStatus { status, .. } | ErrorKind::Hub { status, .. }
                 if matches!(status, 502 | 503) =>
             {
@@ -193,6 +198,18 @@ mod tests {
         assert_eq!(status(500), Failure::Answered);
         assert_eq!(status(401), Failure::Answered);
         assert_eq!(Failure::of(&Error::decode("x")), Failure::Answered);
+        let hub = |reason: &str, status| {
+            Failure::of(&Error::new(ErrorKind::Hub {
+                errcode: None,
+                reason: reason.into(),
+                message: String::new(),
+                status,
+            }))
+        };
+        assert_eq!(hub("store_unavailable", 503), gone);
+        assert_eq!(hub("bad_gateway", 502), gone);
+        assert_eq!(hub("wechat_error", 502), Failure::Answered);
+        assert_eq!(hub("unauthorized", 401), Failure::Answered);
     }
 
     #[test]
