@@ -71,10 +71,24 @@ impl Global {
             .shared(http.clone(), cache.clone())
             .build()?;
         let mut named = HashMap::with_capacity(self.named.len());
+        // One hub spelled two ways is one entry under two names: made
+        // again once, so that both keep sharing one cache.
+        let mut made: Vec<(Arc<TokenCache>, Named)> = Vec::new();
         for (name, old) in &self.named {
-            let made =
-                Global::named_client(&settings, &http, old.source.clone(), keep(&old.cache))?;
-            named.insert(name.clone(), made);
+            let again = match made.iter().find(|(was, _)| Arc::ptr_eq(was, &old.cache)) {
+                Some((_, again)) => again.clone(),
+                None => {
+                    let again = Global::named_client(
+                        &settings,
+                        &http,
+                        old.source.clone(),
+                        keep(&old.cache),
+                    )?;
+                    made.push((old.cache.clone(), again.clone()));
+                    again
+                }
+            };
+            named.insert(name.clone(), again);
         }
         *self = Global {
             settings,

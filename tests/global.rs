@@ -150,13 +150,28 @@ fn sources_named_per_call_keep_one_cache_each() {
         .source(format!("{}/", hubs[0].url()));
     weixin::request(call).unwrap();
     assert_eq!(fetches(&hubs[0], "wx_g1"), 1);
+    // New cache settings: each source's cache starts afresh, the two
+    // spellings of one hub still sharing one.
+    weixin::configure(
+        Client::builder()
+            .base_url(api.url())
+            .expiry_margin(Duration::from_secs(60)),
+    )
+    .unwrap();
+    for source in [format!("{}/", hubs[0].url()), hubs[0].url()] {
+        let call = RequestOptions::post("/cgi-bin/x")
+            .appid("wx_g1")
+            .source(source);
+        weixin::request(call).unwrap();
+    }
+    assert_eq!(fetches(&hubs[0], "wx_g1"), 2);
     let client = weixin::source_client(&hubs[1].url()).unwrap();
     assert!(client
         .token(&TokenKey::access_token("wx_g2"))
         .unwrap()
         .expose()
         .starts_with("B_wx_g2_"));
-    assert_eq!(fetches(&hubs[1], "wx_g2"), 1);
+    assert_eq!(fetches(&hubs[1], "wx_g2"), 2);
 }
 
 /// A source registered under a name: found by it, its secrets never
