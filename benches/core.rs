@@ -1,8 +1,11 @@
 //! Figures for the hot paths: a cached-token lookup (1 thread, 2 threads on
 //! one key, 2 threads on different keys), a warm `Client::request` against
 //! bare ureq agents calling the same keep-alive server (one configured as
-//! the client's agent, one without timeouts), `request` from 2 and 8
-//! threads sharing one client, and `sign_jssdk`.
+//! the client's agent, one without timeouts) and the free function
+//! `weixin::request` (with the process-wide source, and with a source the
+//! call names), `request` from 2 and 8
+//! threads sharing one client, the lookup of the free function's client
+//! (process-wide or named per call), and `sign_jssdk`.
 //!
 //! `cargo bench --bench core` (see `common` for `WECHAT_BENCH_ORIGIN`)
 
@@ -115,6 +118,27 @@ fn request_vs_bare(c: &mut Criterion) {
     group.bench_function("wechat_request", |b| {
         b.iter(|| black_box(client.request("/cgi-bin/get_api_domain_ip").unwrap()))
     });
+    // The free function: the process-wide client, looked up on every call.
+    weixin::configure(
+        Client::builder()
+            .appid("wx1")
+            .scheme("http")
+            .host("127.0.0.1")
+            .port(port)
+            .token_source(Fixed),
+    )
+    .unwrap();
+    weixin::request("/cgi-bin/get_api_domain_ip").unwrap();
+    group.bench_function("global_request", |b| {
+        b.iter(|| black_box(weixin::request("/cgi-bin/get_api_domain_ip").unwrap()))
+    });
+    // The same, with the call naming a registered source: one more lookup.
+    weixin::register_source("bench", Fixed).unwrap();
+    let named = || weixin::RequestOptions::get("/cgi-bin/get_api_domain_ip").source("bench");
+    weixin::request(named()).unwrap();
+    group.bench_function("global_request_named_source", |b| {
+        b.iter(|| black_box(weixin::request(named()).unwrap()))
+    });
     group.bench_function("bare_ureq_same_config", |b| {
         b.iter(|| black_box(bare_call(&same_config, &url)))
     });
@@ -140,6 +164,21 @@ fn request_threads(c: &mut Criterion) {
     group.finish();
 }
 
+/// What `weixin::request` does before the call itself: find the client,
+/// the process-wide one or the one of the source the call names. No I/O,
+/// so the difference is the per-call lookup alone.
+fn source_lookup(c: &mut Criterion) {
+    weixin::register_source("lookup", Fixed).unwrap();
+    let mut group = c.benchmark_group("client_lookup");
+    group.bench_function("global_client", |b| {
+        b.iter(|| black_box(weixin::global_client()))
+    });
+    group.bench_function("named_source", |b| {
+        b.iter(|| black_box(weixin::source_client(black_box("lookup")).unwrap()))
+    });
+    group.finish();
+}
+
 fn sign(c: &mut Criterion) {
     let ticket =
         "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg";
@@ -156,6 +195,6 @@ fn sign(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = cached_lookup, request_vs_bare, request_threads, sign
+    targets = cached_lookup, request_vs_bare, request_threads, source_lookup, sign
 }
 criterion_main!(benches);

@@ -357,7 +357,10 @@ pub use error::{
     ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind, Result,
     SourceKind, TokenFetch, TransportKind,
 };
-pub use global::{configure, global_client, request, set_token_source};
+pub use global::{
+    configure, global_client, register_source, request, set_token_source, source_client,
+    MAX_NAMED_SOURCES,
+};
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use http::bench_agent;
@@ -377,7 +380,10 @@ pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use response::Response;
 pub use secret::{redact, redact_json, Secret};
-pub use sign::{noncestr, sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};
+pub use sign::{
+    noncestr, sign_add_card, sign_add_card_for, sign_add_card_with, sign_card, sign_jssdk,
+    sign_jssdk_with, CardSignature, JssdkConfig, JssdkSignature,
+};
 pub use token::component::{
     ComponentSource, MemoryRefreshTokens, MemoryVerifyTickets, RefreshTokenStore,
     VerifyTicketProvider,

@@ -158,6 +158,8 @@ pub struct RequestOptions {
     /// `None`: as the client's API security and its table say.
     pub(crate) secure: Option<bool>,
     pub(crate) retry: Option<Retry>,
+    /// The token source the call names, for [`crate::request`].
+    pub(crate) source: Option<String>,
 }
 
 impl RequestOptions {
@@ -179,6 +181,7 @@ impl RequestOptions {
             no_token: false,
             secure: None,
             retry: None,
+            source: None,
         }
     }
 
@@ -387,6 +390,46 @@ impl RequestOptions {
         self.retry.unwrap_or(Retry::Busy)
     }
 
+    /// Where [`weixin::request`](crate::request) takes this call's token
+    /// from, as elixir_wechat's `adapter_storage` says it per call: a hub
+    /// URL (`http://` or `https://`, its tokens cached apart from every
+    /// other hub's) or the name of a source given to
+    /// [`register_source`](crate::register_source) (a hub with a bearer
+    /// secret, a store, your own). A [`Client`](crate::Client) has its own
+    /// source and refuses a call naming another.
+    ///
+    /// Defaults to the process-wide source
+    /// ([`set_token_source`](crate::set_token_source)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let opts = weixin::RequestOptions::get("/cgi-bin/user/get").source("http://hub-b:4000");
+    /// assert_eq!(opts.source_name(), Some("http://hub-b:4000"));
+    /// assert_eq!(weixin::RequestOptions::get("/x").source_name(), None);
+    ///
+    /// let client = weixin::Client::builder().appid("wx1").build()?;
+    /// let err = client.request(opts).unwrap_err();
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::InvalidRequest { .. }));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn source(mut self, source: impl Into<String>) -> RequestOptions {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The source [`source`](RequestOptions::source) named, if any.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let opts = weixin::RequestOptions::get("/cgi-bin/user/get").source("vault");
+    /// assert_eq!(opts.source_name(), Some("vault"));
+    /// ```
+    pub fn source_name(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
     /// Whether [`no_token`](RequestOptions::no_token) was set.
     pub fn is_no_token(&self) -> bool {
         self.no_token
@@ -441,6 +484,13 @@ impl fmt::Debug for RequestOptions {
             .field("timeout", &self.timeout)
             .field("secure", &self.secure)
             .field("retry", &self.retry)
+            .field(
+                "source",
+                &self
+                    .source
+                    .as_deref()
+                    .map(|s| crate::origin::without_userinfo(&crate::error::redact_url(s))),
+            )
             .finish()
     }
 }
@@ -469,6 +519,17 @@ mod tests {
         assert!(!shown.contains("TOKEN"), "{shown}");
         assert!(!shown.contains("inline"), "{shown}");
         assert!(shown.contains("jsapi"));
+    }
+
+    #[test]
+    fn debug_shows_a_named_hub_without_credentials_or_query() {
+        let opts = RequestOptions::get("/x").source("https://user:pw@hub:4000/p?access_token=T");
+        let shown = format!("{opts:?}");
+        assert!(
+            shown.contains(r#"source: Some("https://[redacted]@hub:4000/p")"#),
+            "{shown}"
+        );
+        assert!(!shown.contains("pw") && !shown.contains("=T"), "{shown}");
     }
 
     #[test]

@@ -213,6 +213,28 @@ fn check_routing(p: &Platform, client: &Client) {
             config.timestamp
         )
     );
+
+    // A card signature with the authorizer's own wx_card ticket.
+    let card = client
+        .authorizer_add_card_signature(AUTHORIZER, "p_card", Some("o_user"))
+        .unwrap();
+    let card_ticket = client
+        .token(&TokenKey::ticket(COMPONENT, TicketType::WxCard).for_authorizer(AUTHORIZER))
+        .unwrap();
+    assert!(card_ticket
+        .expose()
+        .starts_with(&format!("TICKET_wx_card_{AUTHORIZER}")));
+    assert_eq!(
+        card,
+        weixin::sign_add_card_with(
+            card_ticket.expose(),
+            "p_card",
+            None,
+            Some("o_user"),
+            &card.nonce_str,
+            card.timestamp
+        )
+    );
 }
 
 #[test]
@@ -230,7 +252,7 @@ fn routing_and_automatic_parameters_via_hub() {
     check_routing(&p, &p.hub_client(&hub));
     assert_eq!(hub.count("/client/component_access_token"), 1);
     assert_eq!(hub.count("/client/access_token"), 1);
-    assert_eq!(hub.count("/client/ticket"), 1);
+    assert_eq!(hub.count("/client/ticket"), 2, "jsapi and wx_card");
     assert_eq!(p.fake.count("/cgi-bin/component/api_component_token"), 1);
 }
 

@@ -29,6 +29,7 @@ mod hub_ahead;
 mod hub_client;
 #[cfg(feature = "hub")]
 mod hub_component;
+mod hub_failover;
 #[cfg(feature = "hub")]
 mod hub_http;
 #[cfg(feature = "hub")]

@@ -1,4 +1,4 @@
-//! Tickets through the cache and the JSSDK config helper.
+//! Tickets through the cache, the JSSDK config and card signature helpers.
 
 use weixin::{TicketType, TokenKey};
 
@@ -47,6 +47,49 @@ fn card_tickets_are_separate_and_survive_a_revoked_access_token() {
             .unwrap(),
         card
     );
+}
+
+/// `wx.addCard` signatures: the wx_card ticket fetched once (not the
+/// jsapi one), each signature with its own nonce, the cardExt carrying
+/// what was signed.
+#[test]
+fn card_signatures_fetch_the_card_ticket_once() {
+    let fake = common::fake();
+    let client = common::direct(&fake);
+    let open = client.add_card_signature("p_card", None).unwrap();
+    let bound = client.add_card_signature("p_card", Some("o_user")).unwrap();
+    let other = client
+        .add_card_signature_for(APPID, "p_other", None)
+        .unwrap();
+    assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
+    assert_eq!(fake.count("/cgi-bin/token"), 1);
+    let asked = fake.last_request("/cgi-bin/ticket/getticket").unwrap();
+    assert_eq!(asked.param("type"), Some("wx_card"));
+    assert_ne!(open.nonce_str, bound.nonce_str);
+
+    let ticket = client.card_ticket().unwrap();
+    assert!(ticket.expose().starts_with("TICKET_wx_card_"));
+    for (sig, card_id, openid) in [
+        (&open, "p_card", None),
+        (&bound, "p_card", Some("o_user")),
+        (&other, "p_other", None),
+    ] {
+        let mut values = vec![ticket.expose(), card_id, &sig.nonce_str];
+        let timestamp = sig.timestamp.to_string();
+        values.push(&timestamp);
+        values.extend(openid);
+        assert_eq!(sig.signature, weixin::sign_card(&values));
+        let ext: serde_json::Value = serde_json::from_str(&sig.card_ext).unwrap();
+        let mut want = serde_json::json!({
+            "timestamp": timestamp,
+            "nonce_str": sig.nonce_str,
+            "signature": sig.signature,
+        });
+        if let Some(openid) = openid {
+            want["openid"] = openid.into();
+        }
+        assert_eq!(ext, want);
+    }
 }
 
 #[test]

@@ -1,12 +1,14 @@
-//! Tickets through the cache and ready JSSDK (`wx.config`) configurations.
+//! Tickets through the cache, ready JSSDK (`wx.config`) configurations and
+//! card signatures (`wx.addCard`).
 //!
-//! Each comes twice: for the client's own appid, and `_for` a named one.
+//! Each comes for the client's own appid, `_for` a named one, and for an
+//! authorizer of the client's platform.
 
 use super::Client;
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::Result;
-use crate::sign::{self, JssdkConfig};
+use crate::sign::{self, CardSignature, JssdkConfig};
 use crate::token::{TicketType, Token, TokenKey};
 
 impl Client {
@@ -176,6 +178,114 @@ impl Client {
             timestamp: sig.timestamp,
             nonce_str: sig.nonce_str,
             signature: sig.signature,
+        })
+    }
+
+    /// A card signature for `wx.addCard` of card `card_id` of the
+    /// client's appid: the `wx_card` ticket is fetched through the cache
+    /// and signed with a fresh nonce and the current time, for any user,
+    /// or for `openid` alone when given.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::card_ticket`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// let sig = client.add_card_signature("p_card", Some("o_user"))?;
+    /// let ticket = client.card_ticket()?;
+    /// assert_eq!(
+    ///     sig,
+    ///     weixin::sign_add_card_with(ticket.expose(), "p_card", None, Some("o_user"), &sig.nonce_str, sig.timestamp)
+    /// );
+    /// assert_eq!(fake.count("/cgi-bin/ticket/getticket"), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_card_signature(&self, card_id: &str, openid: Option<&str>) -> Result<CardSignature> {
+        self.add_card_signature_for(self.core.appid_or(None)?, card_id, openid)
+    }
+
+    /// A card signature for `wx.addCard` of card `card_id` of account
+    /// `appid`, as [`add_card_signature`](Client::add_card_signature)
+    /// makes one for the client's.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::ticket_for`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx2", "s2");
+    /// let client = weixin::Client::builder()
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx2", "s2"))
+    ///     .build()?;
+    /// let sig = client.add_card_signature_for("wx2", "p_card", None)?;
+    /// assert!(sig.card_ext.ends_with(&format!(r#""signature":"{}"}}"#, sig.signature)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_card_signature_for(
+        &self,
+        appid: &str,
+        card_id: &str,
+        openid: Option<&str>,
+    ) -> Result<CardSignature> {
+        self.card_signature_of(TokenKey::ticket(appid, TicketType::WxCard), card_id, openid)
+    }
+
+    /// A card signature for `wx.addCard` of card `card_id` of an
+    /// authorizer of the client's third-party platform (the client's
+    /// appid is the component appid): the authorizer's `wx_card` ticket is
+    /// fetched through the cache.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::authorizer_wx_config`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let client = weixin::Client::builder().build()?;
+    /// let err = client.authorizer_add_card_signature("wxAuthorizer", "p_card", None).unwrap_err();
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::InvalidRequest { .. })); // no platform appid
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn authorizer_add_card_signature(
+        &self,
+        authorizer_appid: &str,
+        card_id: &str,
+        openid: Option<&str>,
+    ) -> Result<CardSignature> {
+        let component_appid = self.core.appid_or(None)?;
+        let key =
+            TokenKey::ticket(component_appid, TicketType::WxCard).for_authorizer(authorizer_appid);
+        self.card_signature_of(key, card_id, openid)
+    }
+
+    fn card_signature_of(
+        &self,
+        ticket_key: TokenKey,
+        card_id: &str,
+        openid: Option<&str>,
+    ) -> Result<CardSignature> {
+        let ticket = self.core.tokens.get(&ticket_key)?;
+        Ok(match openid {
+            Some(openid) => sign::sign_add_card_for(ticket.expose(), card_id, openid),
+            None => sign::sign_add_card(ticket.expose(), card_id),
         })
     }
 }

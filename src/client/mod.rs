@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 #[cfg(doc)]
 use crate::error::ErrorKind;
-use crate::error::{ApiCall, Result};
+use crate::error::{ApiCall, Error, Result};
 use crate::http::{with_query, Http, OutBody, Outgoing, LARGE_BODY_CAP};
 use crate::options::{Body, RequestOptions};
 use crate::response::{self, Response};
@@ -98,7 +98,9 @@ impl Client {
     /// - [`ErrorKind::Api`] when WeChat answers a non-zero `errcode`
     ///   (after the retries above);
     /// - [`ErrorKind::InvalidRequest`] when the URL is malformed, no appid is
-    ///   given for a call that needs a token, or a form file is unreadable;
+    ///   given for a call that needs a token, a form file is unreadable, or
+    ///   the call names a token source
+    ///   ([`RequestOptions::source`], for [`weixin::request`](crate::request) only);
     /// - [`ErrorKind::Config`] when a token is needed and the client has no
     ///   token source;
     /// - the token source's error when no token could be had;
@@ -188,6 +190,12 @@ impl Client {
 impl Core {
     /// Steps 1 to 6 of [`Client::request`].
     fn request(&self, options: &mut RequestOptions) -> Result<Response> {
+        if let Some(source) = &options.source {
+            return Err(Error::invalid(format!(
+                "the call names the token source {:?}, which only weixin::request takes: a client has its own",
+                crate::origin::without_userinfo(&crate::error::redact_url(source))
+            )));
+        }
         let url = route::url_of(options, &self.origin)?;
         let plan = route::plan(options, self.appid.as_deref())?;
         if let Some(component_appid) = &plan.body_component_appid {

@@ -38,7 +38,9 @@ use crate::RefreshLimit;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct FakeHub {
-    server: HttpServer,
+    /// `None` once [`kill`](FakeHub::kill)ed.
+    server: Option<HttpServer>,
+    addr: std::net::SocketAddr,
     counts: Arc<Mutex<HashMap<String, usize>>>,
 }
 
@@ -101,17 +103,51 @@ impl FakeHub {
                 handler.handle(req)
             }),
         )?;
-        Ok(FakeHub { server, counts })
+        Ok(FakeHub {
+            addr: server.addr(),
+            server: Some(server),
+            counts,
+        })
     }
 
     /// `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        format!("http://{}", self.addr)
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.server.addr().port()
+        self.addr.port()
+    }
+
+    /// Shuts the hub down for good: it stops accepting, answers what it
+    /// was already handling, and closes its port, so that a client then
+    /// gets its connection refused, as from a hub whose process was
+    /// killed. Its counts stay readable; [`received`](FakeHub::received)
+    /// is empty from then on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::{FakeHub, FakeWechat};
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let mut hub = FakeHub::start(weixin::SecretSource::new("wx1", "s1").base_url(fake.url()))?;
+    /// let client = weixin::Client::builder()
+    ///     .token_source(weixin::HubSource::new(hub.url())?)
+    ///     .build()?;
+    /// let key = weixin::TokenKey::access_token("wx1");
+    /// client.token(&key)?;
+    /// hub.kill();
+    /// client.forget_token(&key);
+    /// let err = client.token(&key).unwrap_err();
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Transport { .. }), "{err}");
+    /// assert_eq!(hub.count("/client/access_token"), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kill(&mut self) {
+        self.server = None;
     }
 
     /// Every request it received, oldest first: method, path, query,
@@ -134,7 +170,10 @@ impl FakeHub {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn received(&self) -> Vec<super::Received> {
-        self.server.recorder().all()
+        self.server
+            .as_ref()
+            .map(|server| server.recorder().all())
+            .unwrap_or_default()
     }
 
     /// How many requests `path` received.
@@ -146,7 +185,8 @@ impl FakeHub {
 impl std::fmt::Debug for FakeHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeHub")
-            .field("addr", &self.server.addr())
+            .field("addr", &self.addr)
+            .field("killed", &self.server.is_none())
             .finish_non_exhaustive()
     }
 }

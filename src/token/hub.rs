@@ -1,6 +1,9 @@
 //! `HubSource`: the client side of the hub protocol
 //! ([`hub_protocol`](crate::hub_protocol), compatible with
-//! elixir_wechat 0.4).
+//! elixir_wechat 0.4). Which of several hubs a request goes to is in
+//! `hub/failover.rs`.
+
+mod failover;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result, SourceKind};
 use crate::http::{with_query, Http, Incoming, OutBody, Outgoing, SMALL_BODY_CAP};
 use crate::options::Method;
@@ -35,6 +39,17 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// roots (built into the crate) and, for a hub whose certificate comes
 /// from a private CA, the CAs of a [`ca_file`](HubSource::ca_file).
 ///
+/// Several hubs ([`with_urls`](HubSource::with_urls)) are used one at a
+/// time: the first in the list until it fails at the connection level
+/// (connection refused or reset, a timeout before an answer, HTTP 502 or
+/// 503 other than WeChat's own error relayed), then the next; a failed hub rests for the
+/// [`backoff`](HubSource::backoff) and is tried first again after it. A
+/// request goes to each hub at most once. A refresh (a token WeChat
+/// rejected) is sent to one hub only: to the next one only if the first
+/// refused the connection, so it never reached it; otherwise the next hub
+/// is asked for its current token, never for a second refresh. Clones
+/// share which hubs are resting.
+///
 /// # Example
 ///
 /// ```
@@ -45,7 +60,9 @@ use crate::token::{Context, Token, TokenKey, TokenKind, TokenSource};
 /// ```
 #[derive(Clone)]
 pub struct HubSource {
-    base_url: String,
+    hubs: Arc<failover::Hubs>,
+    backoff: Duration,
+    clock: Clock,
     bearer: Option<Secret>,
     ca: Option<Arc<PrivateCa>>,
 }
@@ -66,18 +83,126 @@ impl HubSource {
     ///
     /// An [`ErrorKind::Config`] error if `base_url` is not an http(s) URL.
     pub fn new(base_url: impl Into<String>) -> Result<HubSource> {
-        let base_url = base_url.into();
-        let origin = Origin::parse(&base_url).map_err(|_| {
-            Error::config(format!(
-                "hub url must be http(s)://host[:port][/prefix], got {:?}",
-                without_userinfo(&crate::error::redact_url(&base_url))
-            ))
-        })?;
+        HubSource::with_urls([base_url.into()])
+    }
+
+    /// A source for the hubs at `base_urls` (`http://` or `https://`
+    /// each), used one at a time in this order as the type's doc says.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`] error if the list is empty or a URL is not
+    /// an http(s) URL.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let hubs = weixin::HubSource::with_urls(["http://10.0.0.1:4000", "http://10.0.0.2:4000/"])?;
+    /// assert_eq!(hubs.urls().collect::<Vec<_>>(), ["http://10.0.0.1:4000", "http://10.0.0.2:4000"]);
+    /// let none: [&str; 0] = [];
+    /// assert!(matches!(
+    ///     weixin::HubSource::with_urls(none).unwrap_err().kind(),
+    ///     weixin::ErrorKind::Config { .. }
+    /// ));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn with_urls<I>(base_urls: I) -> Result<HubSource>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let mut checked = Vec::new();
+        for base_url in base_urls {
+            let base_url = base_url.into();
+            let origin = Origin::parse(&base_url).map_err(|_| {
+                Error::config(format!(
+                    "hub url must be http(s)://host[:port][/prefix], got {:?}",
+                    without_userinfo(&crate::error::redact_url(&base_url))
+                ))
+            })?;
+            checked.push(origin.base_url().to_string());
+        }
+        if checked.is_empty() {
+            return Err(Error::config("a hub source needs at least one hub url"));
+        }
         Ok(HubSource {
-            base_url: origin.base_url().to_string(),
+            hubs: failover::Hubs::new(checked),
+            backoff: DEFAULT_HUB_BACKOFF,
+            clock: Clock::system(),
             bearer: None,
             ca: None,
         })
+    }
+
+    /// How long a hub that failed at the connection level is passed over
+    /// (while another hub is left to try) before it is tried first again.
+    ///
+    /// Defaults to 30 seconds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let hubs = weixin::HubSource::with_urls(["http://10.0.0.1:4000", "http://10.0.0.2:4000"])?
+    ///     .backoff(Duration::from_secs(5));
+    /// assert!(format!("{hubs:?}").contains("backoff: 5s"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn backoff(mut self, backoff: Duration) -> HubSource {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Where the [`backoff`](HubSource::backoff) reads the time: tests
+    /// pass a [`ManualClock`](crate::ManualClock)'s clock.
+    ///
+    /// Defaults to [`Clock::system`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let manual = weixin::ManualClock::new(Duration::from_secs(1_700_000_000));
+    /// let hubs = weixin::HubSource::with_urls(["http://10.0.0.1:4000", "http://10.0.0.2:4000"])?
+    ///     .clock(manual.clock());
+    /// manual.advance(Duration::from_secs(30)); // a resting hub's backoff is over
+    /// assert_eq!(hubs.failures(), 0);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn clock(mut self, clock: Clock) -> HubSource {
+        self.clock = clock;
+        self
+    }
+
+    /// The hubs' base URLs, in the order they are tried (after a
+    /// failure, those not resting first).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let hub = weixin::HubSource::new("https://hub.internal:4000/wechat/")?;
+    /// assert_eq!(hub.urls().collect::<Vec<_>>(), ["https://hub.internal:4000/wechat"]);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        self.hubs.urls()
+    }
+
+    /// How many requests of this source (and its clones) failed at the
+    /// connection level and made their hub rest: for monitoring, and for
+    /// tests that bound the attempts a call makes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let hub = weixin::HubSource::new("http://127.0.0.1:4000")?;
+    /// assert_eq!(hub.failures(), 0);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn failures(&self) -> u64 {
+        self.hubs.failures()
     }
 
     /// Sends `Authorization: Bearer <secret>` with every request.
@@ -138,19 +263,31 @@ impl HubSource {
         Ok(self)
     }
 
-    fn get(&self, path: &str, query: &[(&str, &str)], cx: &Context<'_>) -> Result<Incoming> {
-        let url = with_query(&format!("{}{path}", self.base_url), query.iter().copied());
-        self.send(Method::Get, url, OutBody::Empty, cx)
+    /// Asks the hubs for a token (`field` of the answer): a read, which
+    /// any hub may answer.
+    fn get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        field: &str,
+        cx: &Context<'_>,
+    ) -> Result<Token> {
+        self.hubs.run(&self.clock, self.backoff, false, |base_url| {
+            let url = with_query(&format!("{base_url}{path}"), query.iter().copied());
+            parse_answer(&self.send(Method::Get, url, OutBody::Empty, cx)?, field)
+        })
     }
 
-    fn post(&self, path: &str, body: Value, cx: &Context<'_>) -> Result<Incoming> {
-        let url = format!("{}{path}", self.base_url);
-        self.send(
-            Method::Post,
-            url,
-            OutBody::Json(body.to_string().into_bytes()),
-            cx,
-        )
+    /// Sends a refresh: to one hub, unless it never got there.
+    fn post(&self, path: &str, body: Value, field: &str, cx: &Context<'_>) -> Result<Token> {
+        let body = body.to_string().into_bytes();
+        self.hubs.run(&self.clock, self.backoff, true, |base_url| {
+            let url = format!("{base_url}{path}");
+            parse_answer(
+                &self.send(Method::Post, url, OutBody::Json(body.clone()), cx)?,
+                field,
+            )
+        })
     }
 
     fn send(
@@ -178,6 +315,9 @@ impl HubSource {
         })
     }
 }
+
+/// How long a hub that failed at the connection level rests.
+const DEFAULT_HUB_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Reads a hub answer: a success body with `field` holding the token, or an
 /// error. Pure: no I/O.
@@ -299,17 +439,13 @@ impl TokenSource for HubSource {
             query.push(("authorizer_appid", authorizer));
         }
         match key.kind() {
-            TokenKind::AccessToken => parse_answer(
-                &self.get("/client/access_token", &query, cx)?,
-                "access_token",
-            ),
-            TokenKind::ComponentAccessToken => parse_answer(
-                &self.get("/client/component_access_token", &query, cx)?,
-                "access_token",
-            ),
+            TokenKind::AccessToken => self.get("/client/access_token", &query, "access_token", cx),
+            TokenKind::ComponentAccessToken => {
+                self.get("/client/component_access_token", &query, "access_token", cx)
+            }
             TokenKind::Ticket(ticket) => {
                 query.push(("type", ticket.as_str()));
-                parse_answer(&self.get("/client/ticket", &query, cx)?, "ticket")
+                self.get("/client/ticket", &query, "ticket", cx)
             }
         }
     }
@@ -322,17 +458,29 @@ impl TokenSource for HubSource {
         if let Some(authorizer) = key.authorizer_appid() {
             body["authorizer_appid"] = authorizer.into();
         }
-        match key.kind() {
-            TokenKind::AccessToken => parse_answer(
-                &self.post("/refresh/access_token", body, cx)?,
+        let refreshed = match key.kind() {
+            TokenKind::AccessToken => self.post("/refresh/access_token", body, "access_token", cx),
+            TokenKind::ComponentAccessToken => self.post(
+                "/client/refresh_component_access_token",
+                body,
                 "access_token",
-            ),
-            TokenKind::ComponentAccessToken => parse_answer(
-                &self.post("/client/refresh_component_access_token", body, cx)?,
-                "access_token",
+                cx,
             ),
             // The protocol has no ticket refresh: ask again.
-            TokenKind::Ticket(_) => self.fetch(key, cx),
+            TokenKind::Ticket(_) => return self.fetch(key, cx),
+        };
+        match refreshed {
+            // The hub may have refreshed it, or not: another hub's current
+            // token says which (hubs share their store), with no second
+            // refresh. Its own failure is the one reported.
+            Err(e)
+                if self.hubs.len() > 1
+                    && failover::Failure::of(&e)
+                        == (failover::Failure::Unreachable { never_sent: false }) =>
+            {
+                self.fetch(key, cx).map_err(|_| e)
+            }
+            other => other,
         }
     }
 
@@ -345,7 +493,8 @@ impl TokenSource for HubSource {
 impl fmt::Debug for HubSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HubSource")
-            .field("base_url", &self.base_url)
+            .field("urls", &self.hubs.urls().collect::<Vec<_>>())
+            .field("backoff", &self.backoff)
             .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
             .field("ca_file", &self.ca.as_ref().map(|ca| &ca.file))
             .finish()

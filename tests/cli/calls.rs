@@ -167,6 +167,36 @@ fn token_through_a_hub_needs_its_bearer() {
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 }
 
+/// Several hubs, from `--hub` or a profile's list: a hub that refuses the
+/// connection is passed over for the next.
+#[test]
+fn token_from_the_next_hub_when_one_is_unreachable() {
+    let fake = common::fake();
+    let hub = FakeHub::start(common::secret_source(&fake)).unwrap();
+    let refused = weixin::testing::refused_url().unwrap();
+    let run = Cli::new()
+        .env("WECHAT_APPID", APPID)
+        .args(["--hub", &format!("{refused}, {}", hub.url()), "token"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert_eq!(hub.count("/client/access_token"), 1);
+
+    let config = temp_file(
+        "hubs.toml",
+        format!(
+            "[profile.hubs]\nappid = \"{APPID}\"\nhub = [\"{refused}\", \"{}\"]\n",
+            hub.url()
+        )
+        .as_bytes(),
+    );
+    let run = Cli::new()
+        .args(["--config", &text(&config), "--profile", "hubs", "token"])
+        .run();
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    assert_eq!(hub.count("/client/access_token"), 2);
+    assert_eq!(fake.count("/cgi-bin/token"), 1, "the hub's one fetch");
+}
+
 #[test]
 fn token_needs_an_appid_and_a_source() {
     Cli::new().args(["token"]).run().expect(

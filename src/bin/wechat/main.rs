@@ -29,7 +29,8 @@ use stderr_log::StderrLog;
 
 /// Where tokens come from and what the exit codes mean, for `--help`.
 const AFTER_HELP: &str = "\
-Tokens come from a hub (--hub or $WECHAT_HUB, its bearer secret in
+Tokens come from a hub (--hub or $WECHAT_HUB: a URL, or several separated
+by commas, the next used while one cannot be reached; its bearer secret in
 $WECHAT_HUB_BEARER), else straight from WeChat with the app secret
 ($WECHAT_SECRET or --secret-file): from /cgi-bin/stable_token, which leaves
 the token servers got from /cgi-bin/token alone, kept between runs in

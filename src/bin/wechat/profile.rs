@@ -27,7 +27,7 @@ pub struct SourceArgs {
         value_name = "APPID"
     )]
     appid: Option<String>,
-    /// Get tokens from this hub; its bearer secret is read from $WECHAT_HUB_BEARER
+    /// Get tokens from this hub (several: URLs separated by commas, the next used when one cannot be reached); its bearer secret is read from $WECHAT_HUB_BEARER
     #[arg(
         long,
         global = true,
@@ -101,7 +101,7 @@ struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct ProfileConfig {
     appid: Option<String>,
-    hub: Option<String>,
+    hub: Option<HubUrls>,
     hub_bearer_env: Option<String>,
     hub_bearer_file: Option<PathBuf>,
     hub_ca_file: Option<PathBuf>,
@@ -123,6 +123,25 @@ struct ProfileConfig {
     api_rsa_key_file: Option<PathBuf>,
     api_cert_sn: Option<String>,
     api_cert_file: Option<PathBuf>,
+}
+
+/// A profile's `hub`: one URL, or a list (`hub = ["http://a:4000",
+/// "http://b:4000"]`) used one at a time as `HubSource::with_urls` says.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HubUrls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl HubUrls {
+    /// The URLs as `--hub` takes them: separated by commas.
+    fn joined(self) -> String {
+        match self {
+            HubUrls::One(url) => url,
+            HubUrls::Many(urls) => urls.join(","),
+        }
+    }
 }
 
 /// Where one secret is read from.
@@ -282,7 +301,7 @@ impl Profile {
         };
         Ok(Profile {
             appid: args.appid.clone().or(p.appid),
-            hub: args.hub.clone().or(p.hub),
+            hub: args.hub.clone().or(p.hub.map(HubUrls::joined)),
             hub_bearer: SecretPlace::of(p.hub_bearer_file, p.hub_bearer_env, "WECHAT_HUB_BEARER"),
             hub_ca_file: args.hub_ca_file.clone().or(p.hub_ca_file),
             secret: SecretPlace::of(
@@ -373,7 +392,7 @@ impl Profile {
             builder = builder.timeout(timeout);
         }
         if let Some(hub) = &self.hub {
-            let mut source = HubSource::new(hub.as_str())?;
+            let mut source = HubSource::with_urls(hub.split(',').map(str::trim))?;
             if let Some(bearer) = self.hub_bearer.read("hub bearer secret")? {
                 source = source.bearer(bearer);
             }
