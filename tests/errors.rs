@@ -467,7 +467,8 @@ fn a_refused_connection_names_the_call() {
         err.to_string(),
         format!(
             "POST /cgi-bin/message/custom/send for {APPID}: \
-             request to {origin}/cgi-bin/message/custom/send could not connect: connection refused"
+             request to {origin}/cgi-bin/message/custom/send could not connect: connection refused \
+             (after 4 attempts)"
         )
     );
     assert!(matches!(
