@@ -161,6 +161,14 @@ impl Proxy {
     /// (everything).
     ///
     /// Defaults to none: every host goes through the proxy.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let proxy = weixin::Proxy::new("http://10.0.0.7:3128")?.no_proxy(".internal").no_proxy("localhost");
+    /// assert_eq!(proxy.no_proxy_hosts(), [".internal", "localhost"]);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
     pub fn no_proxy(mut self, host: impl Into<String>) -> Proxy {
         self.no_proxy.push(host.into());
         self

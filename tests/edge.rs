@@ -30,6 +30,16 @@ fn client_of(base_url: &str, backups: &[String]) -> ClientBuilder {
         .token_source(SecretSource::new(APPID, SECRET))
 }
 
+/// A proxy on 127.0.0.1 and a client of `fake` that goes through it.
+fn through_a_proxy(fake: &FakeWechat) -> (ConnectProxy, Client) {
+    let proxy = ConnectProxy::start().unwrap();
+    let client = client_of(&fake.url(), &[])
+        .proxy(Proxy::new(proxy.url()).unwrap())
+        .build()
+        .unwrap();
+    (proxy, client)
+}
+
 fn template() -> RequestOptions {
     RequestOptions::post(TEMPLATE).json(serde_json::json!({"touser": "o1", "template_id": "t1"}))
 }
@@ -115,11 +125,7 @@ fn wechat_backup_domains_are_the_documented_ones_in_order() {
 #[test]
 fn every_call_and_token_fetch_goes_through_the_proxy() {
     let fake = fake();
-    let proxy = ConnectProxy::start().unwrap();
-    let client = client_of(&fake.url(), &[])
-        .proxy(Proxy::new(proxy.url()).unwrap())
-        .build()
-        .unwrap();
+    let (proxy, client) = through_a_proxy(&fake);
     client.request("/cgi-bin/get_api_domain_ip").unwrap();
     client
         .token(&TokenKey::ticket(APPID, weixin::TicketType::Jsapi))
@@ -212,11 +218,7 @@ fn a_read_answered_busy_is_sent_again() {
 #[test]
 fn a_send_whose_request_never_left_is_sent_again() {
     let fake = fake();
-    let proxy = ConnectProxy::start().unwrap();
-    let client = client_of(&fake.url(), &[])
-        .proxy(Proxy::new(proxy.url()).unwrap())
-        .build()
-        .unwrap();
+    let (proxy, client) = through_a_proxy(&fake);
     client.request("/cgi-bin/get_api_domain_ip").unwrap();
     // The proxy cannot reach WeChat once: the request stays at the proxy.
     proxy.refuse_next(1);

@@ -26,7 +26,17 @@ const MAX_HEAD: usize = 8 * 1024;
 /// its connection, before it closes.
 const IDLE: Duration = Duration::from_secs(10);
 
-/// One tunnel a [`ConnectProxy`] opened.
+/// One tunnel a [`ConnectProxy`] opened: see [`ConnectProxy::tunnels`].
+///
+/// # Example
+///
+/// ```
+/// let tunnel = weixin::testing::Tunnel {
+///     target: "127.0.0.1:8080".into(),
+///     first_request: Some("GET /cgi-bin/token".into()),
+/// };
+/// assert_eq!(tunnel.clone(), tunnel);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tunnel {
     /// The `host:port` the `CONNECT` named.
