@@ -51,6 +51,41 @@ struct Inner {
     fetch: Option<TokenFetch>,
     /// The call the error was raised in.
     call: Option<ApiCall>,
+    /// Set when the request certainly never reached the server.
+    unsent: bool,
+    /// Why a call that failed this way was not sent again.
+    not_retried: Option<NotRetried>,
+}
+
+/// Why a call was not sent again after a failure that a read would have
+/// been retried on; see [`Error::not_retried`].
+///
+/// # Example
+///
+/// ```
+/// use weixin::NotRetried;
+///
+/// assert!(NotRetried::MayHaveActed.to_string().starts_with("not retried: "));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotRetried {
+    /// The call sends or changes something
+    /// ([`Retry::IfNotSent`](crate::Retry::IfNotSent)) and its request
+    /// reached WeChat, which may have acted on it (delivered the message)
+    /// before answering errcode `-1`: sent again, it could act twice.
+    MayHaveActed,
+}
+
+impl fmt::Display for NotRetried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotRetried::MayHaveActed => f.write_str(
+                "not retried: the call sends or changes something and wechat may have acted on it; \
+                 Retry::Always sends it again",
+            ),
+        }
+    }
 }
 
 /// Which kind of [`TokenSource`](crate::TokenSource) a token came from, as
@@ -459,6 +494,8 @@ impl Error {
                 attempts: None,
                 fetch: None,
                 call: None,
+                unsent: false,
+                not_retried: None,
             }),
         }
     }
@@ -476,6 +513,19 @@ impl Error {
     /// of secrets.
     pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Error {
         Arc::make_mut(&mut self.inner).detail = Some(detail.into());
+        self
+    }
+
+    /// The same error, marked as one whose request certainly never reached
+    /// the server.
+    pub(crate) fn unsent(mut self) -> Error {
+        Arc::make_mut(&mut self.inner).unsent = true;
+        self
+    }
+
+    /// The same error, saying why the call was not sent again.
+    pub(crate) fn with_not_retried(mut self, why: NotRetried) -> Error {
+        Arc::make_mut(&mut self.inner).not_retried = Some(why);
         self
     }
 
@@ -821,6 +871,62 @@ impl Error {
         }
     }
 
+    /// True when the request certainly never reached the server: its host
+    /// name was not resolved, the connection was refused, the connect
+    /// timeout was reached, or the proxy would not open a tunnel. Such a
+    /// call is safe to send again, and goes to the next backup host
+    /// ([`ClientBuilder::backup_base_urls`](crate::ClientBuilder::backup_base_urls)).
+    /// A timeout after connecting, a reset or any answer is not: the server
+    /// may have acted on the request.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let client = weixin::Client::builder().build()?;
+    /// let dead = weixin::testing::refused_url()?;
+    /// let err = client
+    ///     .request(weixin::RequestOptions::get(format!("{dead}/x")).no_token())
+    ///     .unwrap_err();
+    /// assert!(err.is_unsent());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_unsent(&self) -> bool {
+        self.inner.unsent
+    }
+
+    /// Why the call was not sent again, when a read failing this way would
+    /// have been: a call that sends or changes something
+    /// ([`Retry::IfNotSent`](crate::Retry::IfNotSent), the default for the
+    /// paths [`Retry::for_path`](crate::Retry::for_path) lists) answered
+    /// errcode `-1` is returned at once, with this reason at the end of its
+    /// `Display`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::FakeWechat;
+    /// use weixin::{NotRetried, RequestOptions};
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// let send = "/cgi-bin/message/template/send";
+    /// fake.fail_next(send, -1, "system error", 1);
+    /// let err = client.request(RequestOptions::post(send)).unwrap_err();
+    /// assert_eq!(err.not_retried(), Some(NotRetried::MayHaveActed));
+    /// assert_eq!(fake.count(send), 1);
+    /// assert!(err.to_string().ends_with("(not retried: the call sends or changes something \
+    ///     and wechat may have acted on it; Retry::Always sends it again)"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn not_retried(&self) -> Option<NotRetried> {
+        self.inner.not_retried
+    }
+
     /// True when a network timeout caused this error.
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -833,6 +939,19 @@ impl Error {
     }
 }
 
+/// The hint of an errcode saying the caller's IP is not allowed, for the
+/// allow-list of `$whose`.
+macro_rules! allow_list {
+    ($whose:literal) => {
+        concat!(
+            "this machine's IP is not on the ",
+            $whose,
+            " IP allow-list: add it there, or send calls through an allow-listed proxy \
+             (ClientBuilder::proxy, `proxy` in hub.toml or a CLI profile)"
+        )
+    };
+}
+
 /// What the caller should know about errcodes whose `errmsg` says too
 /// little.
 fn hint(errcode: i64) -> Option<&'static str> {
@@ -843,7 +962,8 @@ fn hint(errcode: i64) -> Option<&'static str> {
         40030 => "the refresh token is invalid: the user must authorize again",
         40125 => "the appsecret is wrong",
         40163 => "the code was already used: each login code works once",
-        40164 => "add this machine's IP to the account's whitelist",
+        40164 => allow_list!("account's"),
+        61004 => allow_list!("platform's"),
         45009 => "the daily quota of this API is used up; do not retry today",
         45015 => {
             "the user last wrote more than 48 hours ago: customer-service messages cannot reach them; do not resend"
@@ -883,6 +1003,9 @@ impl fmt::Display for Error {
         }
         if let Some(attempts) = self.inner.attempts {
             write!(f, " (after {attempts} attempts)")?;
+        }
+        if let Some(why) = self.inner.not_retried {
+            write!(f, " ({why})")?;
         }
         Ok(())
     }
@@ -1040,6 +1163,12 @@ impl fmt::Debug for Error {
         if let Some(fetch) = &self.inner.fetch {
             d.field("fetch", fetch);
         }
+        if self.inner.unsent {
+            d.field("unsent", &true);
+        }
+        if let Some(why) = &self.inner.not_retried {
+            d.field("not_retried", why);
+        }
         if let Some(source) = &self.inner.source {
             d.field("source", &redact_text(&source.to_string()));
         }
@@ -1183,8 +1312,13 @@ mod tests {
         let e = Error::api(40164, "invalid ip 1.2.3.4", 200);
         assert_eq!(
             e.to_string(),
-            "wechat api error 40164: invalid ip 1.2.3.4 (add this machine's IP to the account's whitelist)"
+            "wechat api error 40164: invalid ip 1.2.3.4 (this machine's IP is not on the account's IP \
+             allow-list: add it there, or send calls through an allow-listed proxy \
+             (ClientBuilder::proxy, `proxy` in hub.toml or a CLI profile))"
         );
+        assert!(Error::api(61004, "access clientip is not registered", 200)
+            .to_string()
+            .contains("not on the platform's IP allow-list"));
         assert_eq!(
             Error::api(40013, "invalid appid", 200).to_string(),
             "wechat api error 40013: invalid appid"

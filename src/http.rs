@@ -2,8 +2,12 @@
 //! [`Http::send`], where timeouts are applied and transport errors are
 //! turned into redacted [`Error`]s. Host names are resolved by
 //! [`resolve`], only when a connection is made; socket timeouts are set
-//! only when they change ([`steady`]).
+//! only when they change ([`steady`]). A request that never left goes to
+//! the next backup host ([`failover`]); every connection goes through the
+//! client's proxy, if it has one, and through none otherwise (the
+//! environment's `HTTPS_PROXY` included).
 
+mod failover;
 mod resolve;
 mod steady;
 
@@ -16,6 +20,8 @@ use ureq::unversioned::multipart::{Form, Part};
 
 use crate::error::{redact_text, redact_url, Error, ErrorKind, Result, TransportKind};
 use crate::options::{FormPart, Method};
+use crate::proxy::Proxy;
+pub(crate) use failover::Failover;
 
 /// Largest answer read for token, ticket, component and hub protocol
 /// calls. Their answers are under 1 KiB; a bigger one is refused before it
@@ -78,13 +84,28 @@ pub(crate) struct Incoming {
     pub body: Vec<u8>,
 }
 
-/// An HTTP agent with connection reuse and the client's timeouts.
+/// An HTTP agent with connection reuse and the client's timeouts, proxy
+/// and backup hosts.
 #[derive(Clone)]
 pub(crate) struct Http {
     agent: ureq::Agent,
     /// Kept to name the limit a timeout reached.
     connect_timeout: Duration,
     timeout: Duration,
+    /// Kept for the agents made from this one ([`Http::trusting`]).
+    proxy: Option<Proxy>,
+    failover: Option<Arc<Failover>>,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("proxy", &self.proxy)
+            .field("failover", &self.failover)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Http {
@@ -98,9 +119,36 @@ impl Http {
         names: Arc<resolve::Names>,
     ) -> Http {
         Http {
-            agent: agent(connect_timeout, timeout, names, TlsConfig::default()),
+            agent: agent(connect_timeout, timeout, names, TlsConfig::default(), None),
             connect_timeout,
             timeout,
+            proxy: None,
+            failover: None,
+        }
+    }
+
+    /// The same timeouts and backup hosts, every connection made through
+    /// `proxy` (none: directly).
+    pub fn through(self, proxy: Option<Proxy>) -> Http {
+        Http {
+            agent: agent(
+                self.connect_timeout,
+                self.timeout,
+                resolve::Names::new(),
+                TlsConfig::default(),
+                proxy.as_ref(),
+            ),
+            proxy,
+            ..self
+        }
+    }
+
+    /// The same agent, a request that never left sent to the next of
+    /// `failover`'s hosts.
+    pub fn failing_over(self, failover: Option<Failover>) -> Http {
+        Http {
+            failover: failover.map(Arc::new),
+            ..self
         }
     }
 
@@ -116,22 +164,52 @@ impl Http {
                 self.timeout,
                 resolve::Names::new(),
                 tls,
+                self.proxy.as_ref(),
             ),
             ..self.clone()
         }
     }
 
-    /// Sends one request and reads the whole answer.
-    pub fn send(&self, out: Outgoing<'_>) -> Result<Incoming> {
-        let url = redact_url(&out.url);
+    /// Sends one request and reads the whole answer. A request that never
+    /// left goes to the next backup host, if the URL is under one of them.
+    pub fn send(&self, mut out: Outgoing<'_>) -> Result<Incoming> {
+        let url = std::mem::take(&mut out.url);
+        let Some(failover) = &self.failover else {
+            return self.send_to(url, &out);
+        };
+        let Some((mut at, rest)) = failover.position(&url) else {
+            return self.send_to(url, &out);
+        };
+        // Only a call that fails over pays for this copy.
+        let rest = rest.to_string();
+        let mut url = url;
+        loop {
+            match self.send_to(url, &out) {
+                Err(e) if e.is_unsent() => {
+                    let Some(next) = failover.next(at) else {
+                        return Err(e);
+                    };
+                    log::warn!("could not reach {} ({e}): trying {next}", failover.base(at));
+                    url = format!("{next}{rest}");
+                    at += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends `out` to `url`, the URL it moves into the request.
+    fn send_to(&self, url: String, out: &Outgoing<'_>) -> Result<Incoming> {
+        let shown = redact_url(&url);
         // The URL moves into the request: no copy of it.
         let mut builder = http::Request::builder()
             .method(out.method.as_http())
-            .uri(out.url);
+            .uri(url);
         for (name, value) in &out.headers {
             builder = builder.header(*name, value.as_str());
         }
-        let result = match out.body {
+        let url = shown;
+        let result = match &out.body {
             // A POST, PUT or PATCH without a body still says so
             // (`Content-Length: 0`): servers answer 411 to one that does not.
             OutBody::Empty if matches!(out.method.as_str(), "POST" | "PUT" | "PATCH") => {
@@ -141,7 +219,7 @@ impl Http {
             OutBody::Json(bytes) => self.run(
                 builder
                     .header("content-type", "application/json")
-                    .body(bytes),
+                    .body(&bytes[..]),
                 out.timeout,
                 out.max_body,
             ),
@@ -208,9 +286,13 @@ fn agent(
     timeout: Duration,
     names: Arc<resolve::Names>,
     tls: TlsConfig,
+    proxy: Option<&Proxy>,
 ) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
         .tls_config(tls)
+        // ureq's default is the environment's proxy: here only the one the
+        // client was given, so `HTTPS_PROXY` counts only when asked for.
+        .proxy(proxy.map(Proxy::to_ureq))
         // Statuses are read by the parsers: WeChat and hubs put error
         // bodies on non-200 answers too.
         .http_status_as_error(false)
@@ -243,6 +325,7 @@ pub fn bench_agent(connect_timeout: Duration, timeout: Duration) -> ureq::Agent 
         timeout,
         resolve::Names::new(),
         TlsConfig::default(),
+        None,
     )
 }
 
@@ -347,6 +430,12 @@ fn transport_error(e: ureq::Error, url: &str, limits: &Limits) -> Error {
             TransportKind::Tls,
             format!("tls: {}", redact_text(&tls_message(&e))),
         ),
+        // The proxy answered its CONNECT with an error status (it could not
+        // reach the target, or wants credentials): nothing went past it.
+        ureq::Error::ConnectProxyFailed(reason) => (TransportKind::Connect, proxy_refusal(reason)),
+        ureq::Error::InvalidProxyUrl => {
+            return Error::config("the proxy url was refused by the http client");
+        }
         ureq::Error::Protocol(p) => (
             TransportKind::Other,
             format!("http protocol: {}", redact_text(&p.to_string())),
@@ -365,11 +454,41 @@ fn transport_error(e: ureq::Error, url: &str, limits: &Limits) -> Error {
         }
         _ => (TransportKind::Other, redact_text(&e.to_string())),
     };
-    Error::new(ErrorKind::Transport {
+    let unsent = kind == TransportKind::Connect
+        || matches!(
+            e,
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve)
+        );
+    let error = Error::new(ErrorKind::Transport {
         kind,
         url: url.to_string(),
     })
-    .with_detail(cause)
+    .with_detail(cause);
+    if unsent {
+        error.unsent()
+    } else {
+        error
+    }
+}
+
+/// Why a proxy opened no tunnel, from ureq's `proxy server responded
+/// 407/407`: the status with its reason phrase.
+fn proxy_refusal(reason: &str) -> String {
+    let status = reason
+        .strip_prefix("proxy server responded ")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| http::StatusCode::from_u16(code).ok());
+    match status {
+        Some(status) => format!(
+            "the proxy opened no tunnel: it answered {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .trim_end()
+        .to_string(),
+        None => format!("the proxy opened no tunnel: {}", redact_text(reason)),
+    }
 }
 
 /// What rustls says went wrong, saying first when it is the server's
@@ -478,6 +597,30 @@ mod tests {
             show(ureq::Error::Timeout(ureq::Timeout::Connect)),
             "request to http://h/p timed out: the connect timeout of 5s was reached"
         );
+        assert_eq!(
+            show(ureq::Error::ConnectProxyFailed(
+                "proxy server responded 502/502".into()
+            )),
+            "request to http://h/p could not connect: the proxy opened no tunnel: it answered 502 Bad Gateway"
+        );
+        assert!(transport_error(
+            ureq::Error::ConnectProxyFailed("proxy server did not respond".into()),
+            "http://h/p",
+            &LIMITS
+        )
+        .is_unsent());
+        assert!(transport_error(
+            ureq::Error::Timeout(ureq::Timeout::Connect),
+            "http://h/p",
+            &LIMITS
+        )
+        .is_unsent());
+        assert!(!transport_error(
+            ureq::Error::Timeout(ureq::Timeout::Global),
+            "http://h/p",
+            &LIMITS
+        )
+        .is_unsent());
         assert_eq!(
             show(ureq::Error::Tls("no certificate")),
             "request to http://h/p failed the tls handshake: tls: no certificate"

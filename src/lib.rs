@@ -305,6 +305,7 @@ mod open_data;
 mod options;
 mod origin;
 mod pem;
+mod proxy;
 #[cfg(feature = "redis")]
 mod redis_pool;
 mod response;
@@ -354,8 +355,8 @@ pub use dedup::RedisDedup;
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use dedup::{Claim, DedupStore, Delivery, MemoryDedup};
 pub use error::{
-    ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind, Result,
-    SourceKind, TokenFetch, TransportKind,
+    ApiCall, ApiSecurityErrorKind, ApiSecurityPart, CallbackErrorKind, Error, ErrorKind,
+    NotRetried, Result, SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{
     configure, global_client, register_source, request, set_token_source, source_client,
@@ -378,6 +379,7 @@ pub use miniprogram::{
 };
 pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
+pub use proxy::Proxy;
 pub use response::Response;
 pub use secret::{redact, redact_json, Secret};
 pub use sign::{

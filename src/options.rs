@@ -362,21 +362,24 @@ impl RequestOptions {
     }
 
     /// When this call may be sent again after a failure, replacing what its
-    /// path would get: [`Retry::Busy`] for reads (errcode `-1` retried as
-    /// the client's [`BusyRetry`](crate::BusyRetry) says),
-    /// [`Retry::IfNotSent`] for a call that sends a message or changes
-    /// state, which must not be sent twice. The token retry on 40001, 40014
-    /// and 42001 is made either way: WeChat refuses those before acting.
+    /// path gets from [`Retry::for_path`]: [`Retry::Busy`] for reads
+    /// (errcode `-1` retried as the client's
+    /// [`BusyRetry`](crate::BusyRetry) says), [`Retry::IfNotSent`] for a
+    /// call that sends a message or changes state, which must not be sent
+    /// twice, [`Retry::Always`] to send such a call again on errcode `-1`
+    /// all the same. The token retry on 40001, 40014 and 42001 is made
+    /// either way: WeChat refuses those before acting.
     ///
-    /// Defaults to [`Retry::Busy`] for every path.
+    /// Defaults to [`Retry::for_path`] of the call's path.
     ///
     /// # Example
     ///
     /// ```
     /// use weixin::{RequestOptions, Retry};
     ///
-    /// let send = RequestOptions::post("/cgi-bin/message/custom/send").retry(Retry::IfNotSent);
+    /// let send = RequestOptions::post("/cgi-bin/message/custom/send");
     /// assert_eq!(send.retry_rule(), Retry::IfNotSent);
+    /// assert_eq!(send.retry(Retry::Always).retry_rule(), Retry::Always);
     /// assert_eq!(RequestOptions::get("/cgi-bin/user/get").retry_rule(), Retry::Busy);
     /// ```
     pub fn retry(mut self, retry: Retry) -> RequestOptions {
@@ -385,9 +388,10 @@ impl RequestOptions {
     }
 
     /// When this call may be sent again: as set with
-    /// [`retry`](RequestOptions::retry), else the default.
+    /// [`retry`](RequestOptions::retry), else as its path says
+    /// ([`Retry::for_path`]).
     pub fn retry_rule(&self) -> Retry {
-        self.retry.unwrap_or(Retry::Busy)
+        self.retry.unwrap_or_else(|| Retry::for_path(&self.url))
     }
 
     /// Where [`weixin::request`](crate::request) takes this call's token

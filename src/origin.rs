@@ -7,6 +7,23 @@ use std::fmt;
 
 use crate::error::{redact_url, Error, Result};
 
+/// WeChat's API hosts, in the order its documentation gives them
+/// (<https://developers.weixin.qq.com/doc/service/Basic_Information/Interface_field_description.html>,
+/// "接口域名说明"): the general domain, served from the access point
+/// nearest the caller; the general disaster-recovery domain in another
+/// city, for when the first cannot be reached; then the Shanghai, Shenzhen
+/// and Hong Kong access points. WeChat asks for domain names, never pinned
+/// IPs. The first is every client's default base URL; the others are the
+/// backups [`ClientBuilder::wechat_backup_domains`](crate::ClientBuilder::wechat_backup_domains)
+/// turns on.
+pub(crate) const WECHAT_BASE_URLS: [&str; 5] = [
+    "https://api.weixin.qq.com",
+    "https://api2.weixin.qq.com",
+    "https://sh.api.weixin.qq.com",
+    "https://sz.api.weixin.qq.com",
+    "https://hk.api.weixin.qq.com",
+];
+
 /// `scheme://host[:port][/prefix]`, checked. Every call's URL, and every
 /// built-in source's, starts with [`Origin::base_url`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -779,3 +779,31 @@ fn logins_through_the_platform() {
         .iter()
         .all(|r| r.param("secret").is_none()));
 }
+
+#[test]
+fn a_platforms_token_calls_go_to_the_backup_when_its_base_cannot_be_reached() {
+    let p = platform(&[AUTHORIZER]);
+    let source = ComponentSource::new(
+        COMPONENT,
+        COMPONENT_SECRET,
+        p.tickets.clone(),
+        p.store.clone(),
+    );
+    let client = Client::builder()
+        .appid(COMPONENT)
+        .base_url(weixin::testing::refused_url().unwrap())
+        .backup_base_urls([p.fake.url()])
+        .token_source(source)
+        .build()
+        .unwrap();
+    client
+        .request(RequestOptions::get("/cgi-bin/user/get").authorizer_appid(AUTHORIZER))
+        .unwrap();
+    for path in [
+        "/cgi-bin/component/api_component_token",
+        "/cgi-bin/component/api_authorizer_token",
+        "/cgi-bin/user/get",
+    ] {
+        assert_eq!(p.fake.count(path), 1, "{path}");
+    }
+}

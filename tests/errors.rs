@@ -110,7 +110,9 @@ fn a_ticket_whose_access_token_fails_names_the_access_token() {
         err.to_string(),
         format!(
             "could not fetch the jsapi ticket of {APPID} from the direct source: \
-             wechat api error 40164: invalid ip 1.2.3.4 (add this machine's IP to the account's whitelist)"
+             wechat api error 40164: invalid ip 1.2.3.4 (this machine's IP is not on the account's IP \
+             allow-list: add it there, or send calls through an allow-listed proxy \
+             (ClientBuilder::proxy, `proxy` in hub.toml or a CLI profile))"
         )
     );
 }
@@ -465,7 +467,8 @@ fn a_refused_connection_names_the_call() {
         err.to_string(),
         format!(
             "POST /cgi-bin/message/custom/send for {APPID}: \
-             request to {origin}/cgi-bin/message/custom/send could not connect: connection refused"
+             request to {origin}/cgi-bin/message/custom/send could not connect: connection refused \
+             (after 4 attempts)"
         )
     );
     assert!(matches!(

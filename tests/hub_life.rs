@@ -499,3 +499,41 @@ fn a_replica_whose_lock_expired_cannot_overwrite_the_newer_token() {
     let key = TokenKey::access_token("wx_overtaken");
     assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "NEWER");
 }
+
+#[test]
+fn the_binary_sends_upstream_calls_through_the_proxy_its_toml_names() {
+    let fake = common::fake();
+    let proxy = weixin::testing::ConnectProxy::start_with_login("hub", "Hub_pr0xy_pw").unwrap();
+    let url = proxy.url().replace("http://", "http://hub:Hub_pr0xy_pw@");
+    let dir = process::temp_dir("proxy");
+    let config = process::config(
+        &fake.url(),
+        "[store]\nkind = \"memory\"",
+        "proxy_env = \"TEST_HUB_PROXY\"\nwechat_backup_domains = true",
+    );
+    let hub = HubProcess::start(&dir, &config, &[SECRET_ENV, ("TEST_HUB_PROXY", &url)]);
+    let body = http_get(&format!("{}/client/access_token?appid={APPID}", hub.url));
+    assert!(body["access_token"].is_string(), "{body}");
+    let passed: Vec<_> = proxy
+        .tunnels()
+        .into_iter()
+        .map(|t| t.first_request)
+        .collect();
+    assert_eq!(passed, vec![Some("GET /cgi-bin/token".to_string())]);
+    assert_eq!(fake.count("/cgi-bin/token"), 1);
+    assert!(!hub.logs().contains("Hub_pr0xy_pw"));
+}
+
+#[test]
+fn a_hubs_upstream_call_that_cannot_connect_goes_to_the_backup() {
+    let backup = common::fake();
+    let hub = HubHandler::builder()
+        .account(APPID, SECRET)
+        .upstream(weixin::testing::refused_url().unwrap())
+        .upstream_backups([backup.url()])
+        .build()
+        .unwrap();
+    let body = get(&hub, &format!("/client/access_token?appid={APPID}"));
+    assert!(body["access_token"].is_string(), "{body}");
+    assert_eq!(backup.count("/cgi-bin/token"), 1);
+}

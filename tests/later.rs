@@ -154,10 +154,17 @@ fn a_busy_answer_to_a_send_is_not_sent_again_but_a_read_is_retried() {
     assert_eq!(direct_err.errcode(), Some(-1));
     assert_eq!(fake.count(SEND), 2);
 
-    // The same path as a plain request keeps today's busy retry.
+    // The same path as a plain request is a send too (`Retry::for_path`);
+    // a caller who accepts a second delivery opts in.
     fake.fail_next(SEND, -1, "system error", 1);
-    client.request(RequestOptions::post(SEND)).unwrap();
-    assert_eq!(fake.count(SEND), 4);
+    let plain = client.request(RequestOptions::post(SEND)).unwrap_err();
+    assert_eq!(plain.not_retried(), Some(weixin::NotRetried::MayHaveActed));
+    assert_eq!(fake.count(SEND), 3);
+    fake.fail_next(SEND, -1, "system error", 1);
+    client
+        .request(RequestOptions::post(SEND).retry(weixin::Retry::Always))
+        .unwrap();
+    assert_eq!(fake.count(SEND), 5);
 
     fake.fail_next("/cgi-bin/user/get", -1, "system error", 2);
     client.request("/cgi-bin/user/get").unwrap();
@@ -269,9 +276,12 @@ fn a_send_that_could_not_connect_is_tried_again_within_the_bound() {
         }
     ));
     assert_eq!(err.attempts(), Some(4), "1 + the builder's 3 retries");
-    // A plain call is not retried on a connect failure, as before.
+    // The same path as a plain request is a send too: tried again.
     let plain = client.request(RequestOptions::post(SEND)).unwrap_err();
-    assert_eq!(plain.attempts(), None);
+    assert_eq!(plain.attempts(), Some(4));
+    // A read is not retried on a connect failure, as before.
+    let read = client.request("/cgi-bin/user/get").unwrap_err();
+    assert_eq!(read.attempts(), None);
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod component_push;
 mod concurrency;
 #[cfg(feature = "crypto")]
 mod dedup;
+mod edge;
 mod errors;
 mod fakes;
 mod faults;

@@ -30,6 +30,14 @@ names the environment variable that holds the secret):
                                      # password (any user) a browser opens /status
                                      # with; default: the bearer secret
     upstream = \"https://api.weixin.qq.com\"  # default; a fake WeChat for tests
+    wechat_backup_domains = false    # default: when upstream cannot be reached (the
+                                     # request never left), try api2., then sh., sz.
+                                     # and hk.api.weixin.qq.com, WeChat's backups
+    proxy_env = \"WECHAT_HUB_PROXY\"   # optional: the variable holding an HTTP CONNECT
+                                     # proxy URL, http://[user:password@]host:port, every
+                                     # upstream call goes through (for IP allow-lists)
+    proxy_from_env = false           # default: HTTPS_PROXY and NO_PROXY are ignored;
+                                     # true: use the proxy they name
     tls_cert_file = \"/etc/wechat-hub/hub.crt\"  # optional, with tls_key_file: serve
     tls_key_file = \"/etc/wechat-hub/hub.key\"   # HTTPS only (PEM: the certificate
                                      # then its chain; its private key); both
@@ -96,6 +104,11 @@ struct Config {
     bearer_env: Option<String>,
     status_password_env: Option<String>,
     upstream: Option<String>,
+    #[serde(default)]
+    wechat_backup_domains: bool,
+    proxy_env: Option<String>,
+    #[serde(default)]
+    proxy_from_env: bool,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     #[serde(default)]
@@ -251,6 +264,27 @@ fn run(args: Args) -> Result<(), String> {
     }
     if let Some(upstream) = &config.upstream {
         builder = builder.upstream(upstream.clone());
+    }
+    if config.wechat_backup_domains {
+        builder = builder.wechat_backup_domains();
+    }
+    let proxy = match (&config.proxy_env, config.proxy_from_env) {
+        (Some(_), true) => {
+            return Err(format!(
+                "bad config {shown}: proxy_env and proxy_from_env exclude each other"
+            ))
+        }
+        (Some(name), false) => {
+            let url = env_secret(name, "proxy url")?;
+            Some(weixin::Proxy::new(url).map_err(|e| format!("bad config {shown}: {e}"))?)
+        }
+        (None, true) => {
+            weixin::Proxy::from_env().map_err(|e| format!("bad config {shown}: {e}"))?
+        }
+        (None, false) => None,
+    };
+    if let Some(proxy) = proxy {
+        builder = builder.proxy(proxy);
     }
     if config.refresh_burst.is_some() || config.refresh_floor_secs.is_some() {
         let default = weixin::RefreshLimit::default();

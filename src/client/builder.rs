@@ -10,10 +10,11 @@ use crate::clock::Clock;
 #[cfg(doc)]
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::http::{Failover, Http};
 #[cfg(doc)]
 use crate::options::RequestOptions;
-use crate::origin::Origin;
+use crate::origin::{Origin, WECHAT_BASE_URLS};
+use crate::proxy::Proxy;
 use crate::token::cache::TokenCache;
 use crate::token::limit::RefreshLimit;
 use crate::token::secret::DEFAULT_BASE_URL;
@@ -40,6 +41,11 @@ pub struct ClientBuilder {
     /// Why the last [`base_url`](ClientBuilder::base_url) was refused,
     /// reported by `build`.
     bad_base_url: Option<Error>,
+    /// Base URLs a call that could not connect goes to, in order.
+    backups: Vec<String>,
+    /// Why a backup base URL was refused, reported by `build`.
+    bad_backup: Option<Error>,
+    proxy: Option<Proxy>,
     #[cfg(feature = "api-security")]
     api_security: Option<crate::api_security::ApiSecurity>,
 }
@@ -66,6 +72,9 @@ impl Default for ClientBuilder {
             read_through: None,
             shared: None,
             bad_base_url: None,
+            backups: Vec::new(),
+            bad_backup: None,
+            proxy: None,
             #[cfg(feature = "api-security")]
             api_security: None,
         }
@@ -143,6 +152,114 @@ impl ClientBuilder {
             }
             Err(e) => self.bad_base_url = Some(e),
         }
+        self
+    }
+
+    /// Hosts a call goes to, in order, when the
+    /// [`base_url`](ClientBuilder::base_url) cannot be reached: a request
+    /// that certainly never left ([`Error::is_unsent`]: the name was not
+    /// resolved, the connection or the proxy's tunnel was refused, the
+    /// connect timeout was reached) is sent to the next of them. A call
+    /// that may have reached a host (a reset, a timeout after connecting,
+    /// any answer) is never sent to another. Token fetches and tickets of
+    /// the built-in sources go the same way as API calls; so does a call
+    /// that names its own full URL under one of these hosts. Each call
+    /// starts from the host its URL names. Each is
+    /// `http(s)://host[:port][/path]`; replaces any list set before.
+    ///
+    /// Defaults to none: a call that cannot connect fails.
+    /// [`wechat_backup_domains`](ClientBuilder::wechat_backup_domains) sets
+    /// WeChat's own.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::{refused_url, FakeWechat};
+    ///
+    /// let backup = FakeWechat::start()?;
+    /// backup.register("wx1", "s1");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(refused_url()?) // a primary that cannot be reached
+    ///     .backup_base_urls([backup.url()])
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// client.request("/cgi-bin/get_api_domain_ip")?;
+    /// assert_eq!(backup.count("/cgi-bin/token"), 1);
+    /// assert_eq!(backup.count("/cgi-bin/get_api_domain_ip"), 1);
+    ///
+    /// let err = weixin::Client::builder().backup_base_urls(["api2.weixin.qq.com"]).build().unwrap_err();
+    /// assert!(matches!(err.kind(), weixin::ErrorKind::Config { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backup_base_urls<I>(mut self, base_urls: I) -> ClientBuilder
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.backups.clear();
+        self.bad_backup = None;
+        for url in base_urls {
+            match Origin::parse(url.as_ref()) {
+                Ok(origin) => self.backups.push(origin.base_url().to_string()),
+                Err(e) => self.bad_backup = Some(e),
+            }
+        }
+        self
+    }
+
+    /// Turns on WeChat's documented backup domains, in its order:
+    /// `https://api2.weixin.qq.com` (disaster recovery in another city),
+    /// then the Shanghai, Shenzhen and Hong Kong access points
+    /// (`sh.`, `sz.`, `hk.api.weixin.qq.com`), after the base URL
+    /// (`https://api.weixin.qq.com` by default). As
+    /// [`backup_base_urls`](ClientBuilder::backup_base_urls) with that list.
+    ///
+    /// Defaults to off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let client = weixin::Client::builder().wechat_backup_domains().build()?;
+    /// assert!(format!("{client:?}").contains("https://hk.api.weixin.qq.com"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn wechat_backup_domains(self) -> ClientBuilder {
+        self.backup_base_urls(&WECHAT_BASE_URLS[1..])
+    }
+
+    /// Opens every connection of the client through `proxy`, an HTTP
+    /// CONNECT proxy: API calls, token fetches and tickets of the built-in
+    /// sources, a [`HubSource`](crate::HubSource)'s requests (list a hub in
+    /// [`Proxy::no_proxy`] to reach it directly). For an account whose API
+    /// calls are allowed from a few IPs only (errcode 40164, or 61004 for a
+    /// platform): run the proxy on one of them.
+    ///
+    /// Defaults to none: connections are made directly, whatever
+    /// `HTTPS_PROXY` says. Pass [`Proxy::from_env`] to honour it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::{ConnectProxy, FakeWechat};
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "s1");
+    /// let proxy = ConnectProxy::start_with_login("me", "proxy-password")?;
+    /// let url = proxy.url().replace("http://", "http://me:proxy-password@");
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .proxy(weixin::Proxy::new(url)?)
+    ///     .token_source(weixin::SecretSource::new("wx1", "s1"))
+    ///     .build()?;
+    /// client.request("/cgi-bin/get_api_domain_ip")?;
+    /// assert_eq!(proxy.tunnels().len(), 2, "the token fetch, then the call");
+    /// assert!(!format!("{client:?}").contains("proxy-password"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> ClientBuilder {
+        self.proxy = Some(proxy);
         self
     }
 
@@ -271,9 +388,15 @@ impl ClientBuilder {
         (self.http(), self.cache())
     }
 
-    /// An agent with these timeouts.
+    /// An agent with these timeouts, proxy and backup hosts.
     pub(crate) fn http(&self) -> Http {
+        // A base URL that does not parse fails `build`: no backups then.
+        let failover = Origin::new(&self.scheme, &self.host, self.port, &self.prefix)
+            .ok()
+            .and_then(|origin| Failover::new(origin.base_url(), self.backups.iter().cloned()));
         Http::new(self.connect_timeout, self.timeout)
+            .through(self.proxy.clone())
+            .failing_over(failover)
     }
 
     /// A cache with these settings.
@@ -312,12 +435,12 @@ impl ClientBuilder {
     ///
     /// # Errors
     ///
-    /// An [`ErrorKind::Config`] error if the base URL is not
-    /// `http(s)://host[:port][/path]`: the scheme is not `http` or `https`,
-    /// the host is empty or contains a `/`, or the URL has a query or a
-    /// fragment.
+    /// An [`ErrorKind::Config`] error if the base URL or a backup base URL
+    /// is not `http(s)://host[:port][/path]`: the scheme is not `http` or
+    /// `https`, the host is empty or contains a `/`, or the URL has a query
+    /// or a fragment.
     pub fn build(mut self) -> Result<Client> {
-        if let Some(e) = self.bad_base_url.take() {
+        if let Some(e) = self.bad_base_url.take().or(self.bad_backup.take()) {
             return Err(e);
         }
         let origin = Origin::new(&self.scheme, &self.host, self.port, &self.prefix)?;
@@ -356,6 +479,8 @@ impl fmt::Debug for ClientBuilder {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("prefix", &self.prefix)
+            .field("backups", &self.backups)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }

@@ -13,6 +13,7 @@ mod retry;
 mod route;
 #[cfg(feature = "api-security")]
 mod secured;
+mod sends;
 
 use std::fmt;
 use std::sync::Arc;
@@ -87,8 +88,13 @@ impl Client {
     /// the account, and this one came from another caller's refresh), it is
     /// refreshed in turn and the call retried once more: one retry per
     /// rejected token, [`TOKEN_RETRIES`] at most. On
-    /// errcode `-1` it is retried as the client's [`BusyRetry`] says, unless
-    /// the options say [`Retry::IfNotSent`](crate::Retry::IfNotSent).
+    /// errcode `-1` a read is retried as the client's [`BusyRetry`] says; a
+    /// call that sends or changes something
+    /// ([`Retry::for_path`](crate::Retry::for_path)) is sent again only if
+    /// its request never left, unless the options say otherwise
+    /// ([`RequestOptions::retry`]). A request that never left goes to the
+    /// next backup host first, if the client has any
+    /// ([`ClientBuilder::backup_base_urls`]).
     ///
     /// # Errors
     ///
@@ -202,7 +208,9 @@ impl Core {
             fill_component_appid(options, component_appid);
         }
         let options = &*options;
-        let retry = options.retry_rule();
+        // Looked up only when a call fails: a call that succeeds never
+        // reads the table.
+        let retry = || options.retry_rule();
         match &plan.token {
             None => self
                 .busy
@@ -290,6 +298,7 @@ impl fmt::Debug for Client {
         let mut f = f.debug_struct("Client");
         f.field("appid", &core.appid)
             .field("origin", &format_args!("{}", core.origin))
+            .field("http", &core.http)
             .field("busy", &core.busy)
             .field("tokens", &core.tokens);
         #[cfg(feature = "api-security")]

@@ -1,21 +1,36 @@
 //! The busy retry: errcode `-1` (system busy) is retried with a jittered,
-//! bounded backoff. The token retry lives with the token layer
+//! bounded backoff, for the calls that may be sent twice; a call that sends
+//! or changes something (the table in `sends.rs`) is sent again only when
+//! its request never left. The token retry lives with the token layer
 //! (`Tokens::with_token`).
 
 use std::time::Duration;
 
-use crate::error::{Error, ErrorKind, Result, TransportKind};
+use super::route::path_of;
+use super::sends::sends;
+use crate::error::{Error, NotRetried, Result};
 
-/// When a call may be sent again after a failure; see
-/// [`RequestOptions::retry`](crate::RequestOptions::retry).
+/// When a call may be sent again after a failure: each path gets one
+/// from [`Retry::for_path`], and a call can say its own with
+/// [`RequestOptions::retry`](crate::RequestOptions::retry). The token retry
+/// (errcode 40001, 40014, 42001: WeChat refused the token before acting)
+/// is made whatever the rule.
+///
+/// | rule | errcode `-1` | request never left | reset, timeout after connecting |
+/// | --- | --- | --- | --- |
+/// | [`Busy`](Retry::Busy) (reads) | retried | returned | returned |
+/// | [`IfNotSent`](Retry::IfNotSent) (sends) | returned, [`NotRetried`] | retried | returned |
+/// | [`Always`](Retry::Always) (opt-in) | retried | retried | returned |
 ///
 /// # Example
 ///
 /// ```
 /// use weixin::{RequestOptions, Retry};
 ///
-/// let opts = RequestOptions::post("/cgi-bin/message/custom/send").retry(Retry::IfNotSent);
+/// let opts = RequestOptions::post("/cgi-bin/message/custom/send");
 /// assert_eq!(opts.retry_rule(), Retry::IfNotSent);
+/// let opts = opts.retry(Retry::Always);
+/// assert_eq!(opts.retry_rule(), Retry::Always);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -23,28 +38,65 @@ pub enum Retry {
     /// WeChat's errcode `-1` (system busy) is retried as the client's
     /// [`BusyRetry`] says: for reads, which are safe to repeat.
     Busy,
-    /// Sent again only when the request certainly did not reach WeChat:
-    /// the host was not resolved or the connection was refused (as many
-    /// times as [`BusyRetry::retries`], with its backoff). An errcode `-1`,
-    /// a timeout or a connection reset after the request left may mean
-    /// WeChat acted on it (a message delivered), so they are returned as
-    /// they are: for calls that send something to a user or change state.
+    /// Sent again only when the request certainly did not reach WeChat
+    /// ([`Error::is_unsent`]: the host was not resolved, the connection was
+    /// refused, the connect timeout was reached), as many times as
+    /// [`BusyRetry::retries`], with its backoff. An errcode `-1`, a timeout
+    /// or a connection reset after the request left may mean WeChat acted
+    /// on it (a message delivered), so they are returned as they are, and
+    /// an errcode `-1` says so ([`Error::not_retried`]): for calls that
+    /// send something to a user or change state.
     IfNotSent,
+    /// Both: errcode `-1` and a request that never left are sent again, as
+    /// [`BusyRetry`] says. For a call that sends or changes something, the
+    /// caller accepts that WeChat may act on it twice (a message delivered
+    /// twice), for example because the message carries its own key.
+    Always,
 }
 
 impl Retry {
+    /// The rule a call to `path` gets when it sets none:
+    /// [`Retry::IfNotSent`] for the calls that send something to a user or
+    /// change an account's state (customer-service, template, subscription
+    /// and mass messages; menus; materials, drafts and publishing; tags;
+    /// customer-service accounts; comments; cards; QR codes; quota resets;
+    /// a mini program's releases), [`Retry::Busy`] for every other path:
+    /// reads, token and ticket calls. `path` may carry a query or be a full
+    /// URL.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::Retry;
+    ///
+    /// assert_eq!(Retry::for_path("/cgi-bin/message/template/send"), Retry::IfNotSent);
+    /// assert_eq!(Retry::for_path("https://api.weixin.qq.com/cgi-bin/menu/create?x=1"), Retry::IfNotSent);
+    /// assert_eq!(Retry::for_path("/cgi-bin/menu/get"), Retry::Busy);
+    /// assert_eq!(Retry::for_path("/cgi-bin/token"), Retry::Busy);
+    /// ```
+    pub fn for_path(path: &str) -> Retry {
+        if sends(path_of(path)) {
+            Retry::IfNotSent
+        } else {
+            Retry::Busy
+        }
+    }
+
     /// Whether `error` may be answered by sending the call again.
     fn allows(self, error: &Error) -> bool {
+        let busy = error.errcode() == Some(-1);
         match self {
-            Retry::Busy => error.errcode() == Some(-1),
-            Retry::IfNotSent => matches!(
-                error.kind(),
-                ErrorKind::Transport {
-                    kind: TransportKind::Connect,
-                    ..
-                }
-            ),
+            Retry::Busy => busy,
+            Retry::IfNotSent => error.is_unsent(),
+            Retry::Always => busy || error.is_unsent(),
         }
+    }
+
+    /// Why `error`, which this rule does not retry, was not: when a read
+    /// would have been.
+    fn why_not(self, error: &Error) -> Option<NotRetried> {
+        (self == Retry::IfNotSent && error.errcode() == Some(-1))
+            .then_some(NotRetried::MayHaveActed)
     }
 }
 
@@ -64,23 +116,41 @@ pub struct BusyRetry {
 }
 
 impl BusyRetry {
-    /// Runs `send` until it answers something `retry` does not allow to
-    /// send again (errcode `-1` for [`Retry::Busy`]), at most `1 + retries`
-    /// times, backing off between attempts. An error that outlasts the
-    /// retries says how many attempts were made.
-    pub(super) fn run<T>(&self, retry: Retry, mut send: impl FnMut() -> Result<T>) -> Result<T> {
+    /// Runs `send` until it answers something the call's rule (`retry`,
+    /// asked only on failure) does not allow to send again (errcode `-1`
+    /// for [`Retry::Busy`]), at most `1 + retries` times, backing off
+    /// between attempts. An error that outlasts the retries says how many
+    /// attempts were made; one the rule kept from a retry says why.
+    pub(super) fn run<T>(
+        &self,
+        retry: impl Fn() -> Retry,
+        mut send: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
         let mut attempt = 0;
         loop {
-            match send() {
-                Err(e) if retry.allows(&e) && attempt < self.retries => {
-                    std::thread::sleep(backoff(self, attempt));
-                    attempt += 1;
-                }
-                Err(e) if retry.allows(&e) && attempt > 0 => {
-                    return Err(e.after_attempts(attempt + 1));
-                }
-                other => return other,
+            let e = match send() {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let rule = retry();
+            if !rule.allows(&e) {
+                let e = match rule.why_not(&e) {
+                    Some(why) => e.with_not_retried(why),
+                    None => e,
+                };
+                return Err(match attempt {
+                    0 => e,
+                    _ => e.after_attempts(attempt + 1),
+                });
             }
+            if attempt >= self.retries {
+                return Err(match attempt {
+                    0 => e,
+                    _ => e.after_attempts(attempt + 1),
+                });
+            }
+            std::thread::sleep(backoff(self, attempt));
+            attempt += 1;
         }
     }
 }
@@ -101,6 +171,8 @@ fn backoff(busy: &BusyRetry, attempt: u32) -> Duration {
 mod tests {
     use super::*;
 
+    use crate::error::{ErrorKind, TransportKind};
+
     #[test]
     fn if_not_sent_retries_only_what_never_left() {
         let transport = |kind| {
@@ -111,16 +183,28 @@ mod tests {
         };
         let busy = Error::api(-1, "system error", 200);
         assert!(Retry::Busy.allows(&busy));
+        assert!(Retry::Always.allows(&busy));
         assert!(!Retry::IfNotSent.allows(&busy));
-        assert!(Retry::IfNotSent.allows(&transport(TransportKind::Connect)));
+        assert_eq!(
+            Retry::IfNotSent.why_not(&busy),
+            Some(NotRetried::MayHaveActed)
+        );
+        assert_eq!(Retry::Busy.why_not(&busy), None);
+        let unsent = transport(TransportKind::Connect).unsent();
+        assert!(Retry::IfNotSent.allows(&unsent));
+        assert!(Retry::Always.allows(&unsent));
+        assert!(!Retry::Busy.allows(&unsent), "a read is returned as today");
+        assert!(Retry::IfNotSent.allows(&transport(TransportKind::Timeout).unsent()));
         for kind in [
             TransportKind::Reset,
             TransportKind::Timeout,
             TransportKind::Tls,
             TransportKind::Other,
         ] {
-            assert!(!Retry::IfNotSent.allows(&transport(kind)), "{kind:?}");
-            assert!(!Retry::Busy.allows(&transport(kind)), "{kind:?}");
+            for rule in [Retry::Busy, Retry::IfNotSent, Retry::Always] {
+                assert!(!rule.allows(&transport(kind)), "{rule:?} {kind:?}");
+                assert_eq!(rule.why_not(&transport(kind)), None);
+            }
         }
     }
 

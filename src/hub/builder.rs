@@ -57,6 +57,9 @@ pub struct HubHandlerBuilder {
     source: Option<Arc<dyn TokenSource>>,
     store: Arc<dyn Store>,
     upstream: String,
+    /// Base URLs upstream calls that could not connect go to, in order.
+    upstream_backups: Vec<String>,
+    proxy: Option<crate::proxy::Proxy>,
     stable: bool,
     stable_accounts: HashMap<String, bool>,
     bearer: Option<Secret>,
@@ -85,6 +88,8 @@ impl Default for HubHandlerBuilder {
             source: None,
             store: Arc::new(MemoryStore::new()),
             upstream: DEFAULT_BASE_URL.to_string(),
+            upstream_backups: Vec::new(),
+            proxy: None,
             stable: false,
             stable_accounts: HashMap::new(),
             bearer: None,
@@ -184,6 +189,53 @@ impl HubHandlerBuilder {
     /// Defaults to `https://api.weixin.qq.com`.
     pub fn upstream(mut self, base_url: impl Into<String>) -> Self {
         self.upstream = base_url.into();
+        self
+    }
+
+    /// Where an upstream call goes, in order, when the
+    /// [`upstream`](HubHandlerBuilder::upstream) cannot be reached (the
+    /// request never left): as
+    /// [`ClientBuilder::backup_base_urls`](crate::ClientBuilder::backup_base_urls).
+    ///
+    /// Defaults to none.
+    pub fn upstream_backups<I>(mut self, base_urls: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.upstream_backups = base_urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// WeChat's documented backup domains for upstream calls: as
+    /// [`ClientBuilder::wechat_backup_domains`](crate::ClientBuilder::wechat_backup_domains)
+    /// (`wechat_backup_domains = true` in hub.toml).
+    ///
+    /// Defaults to off.
+    pub fn wechat_backup_domains(self) -> Self {
+        self.upstream_backups(crate::origin::WECHAT_BASE_URLS[1..].iter().copied())
+    }
+
+    /// Opens every upstream connection through `proxy`, an HTTP CONNECT
+    /// proxy on an IP the accounts' allow-lists name: as
+    /// [`ClientBuilder::proxy`](crate::ClientBuilder::proxy) (`proxy` in
+    /// hub.toml).
+    ///
+    /// Defaults to none: upstream connections are made directly, whatever
+    /// `HTTPS_PROXY` says.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let proxy = weixin::Proxy::new("http://10.0.0.7:3128")?;
+    /// let handler = weixin::hub::HubHandler::builder()
+    ///     .account("wx1", "secret1")
+    ///     .proxy(proxy)
+    ///     .build()?;
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: crate::proxy::Proxy) -> Self {
+        self.proxy = Some(proxy);
         self
     }
 
@@ -565,12 +617,16 @@ impl HubHandlerBuilder {
         // The store is the truth: this replica's cache only reads through
         // it (the source limits upstream calls, through the store). The
         // hub's own calls (api_query_auth) go upstream too.
-        let client = Client::builder()
+        let mut client = Client::builder()
             .token_source(source.clone())
             .read_through(self.max_staleness)
             .clock(self.clock.clone())
             .timeout(self.timeout)
-            .base_url(origin.base_url());
+            .base_url(origin.base_url())
+            .backup_base_urls(&self.upstream_backups);
+        if let Some(proxy) = self.proxy {
+            client = client.proxy(proxy);
+        }
         // The handler reads the cache without I/O to answer hits at once.
         let (http, cache) = client.parts();
         let client = client.shared(http.clone(), cache.clone()).build()?;

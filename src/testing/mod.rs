@@ -23,6 +23,7 @@ mod balancer;
 mod chaos;
 mod http1;
 mod hub;
+mod proxy;
 mod record;
 mod server;
 mod wechat;
@@ -32,6 +33,7 @@ pub use balancer::Balancer;
 #[cfg_attr(docsrs, doc(cfg(all(feature = "hub", feature = "redis"))))]
 pub use chaos::{Chaos, ChaosReport, FailureTally};
 pub use hub::FakeHub;
+pub use proxy::{ConnectProxy, Tunnel};
 pub use record::Received;
 pub use server::{refused_url, SilentServer, StubServer};
 pub use wechat::{Canned, FakeWechat, Hold};

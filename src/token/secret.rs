@@ -16,7 +16,7 @@ use crate::token::{Context, TicketType, Token, TokenKey, TokenKind, TokenSource}
 
 /// The WeChat API origin a client calls unless told otherwise
 /// ([`ClientBuilder::base_url`](crate::ClientBuilder::base_url)).
-pub(crate) const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
+pub(crate) const DEFAULT_BASE_URL: &str = crate::origin::WECHAT_BASE_URLS[0];
 
 /// Gets tokens directly from WeChat with each account's appid and secret.
 ///

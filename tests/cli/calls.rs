@@ -733,3 +733,51 @@ fn api_secure_signs_and_encrypts_with_the_profile_keys() {
     assert!(run.stderr.contains("WECHAT_API_SYM_KEY"), "{}", run.stderr);
     assert_eq!(fake.count("/wxa/msg_sec_check"), 2);
 }
+
+#[test]
+fn calls_go_through_a_proxy_and_https_proxy_only_when_asked() {
+    let fake = common::fake();
+    let proxy = weixin::testing::ConnectProxy::start().unwrap();
+    let api = |cli: Cli| {
+        let run = cli.args(["api", "GET", "/cgi-bin/x"]).run();
+        assert_eq!(run.code, Some(0), "{run:?}");
+        run
+    };
+    // Without the opt-in, HTTPS_PROXY is not read.
+    api(Cli::on(&fake).env("HTTPS_PROXY", &proxy.url()));
+    assert_eq!(proxy.tunnels().len(), 0);
+    api(Cli::on(&fake)
+        .env("HTTPS_PROXY", &proxy.url())
+        .args(["--proxy-from-env"]));
+    // The token fetch and the call, each on a connection of its own.
+    let through: Vec<_> = proxy
+        .tunnels()
+        .into_iter()
+        .map(|t| t.first_request)
+        .collect();
+    assert_eq!(
+        through,
+        vec![
+            Some("POST /cgi-bin/stable_token".to_string()),
+            Some("GET /cgi-bin/x".to_string())
+        ]
+    );
+    // $WECHAT_PROXY with credentials: used, never printed.
+    let guarded = weixin::testing::ConnectProxy::start_with_login("me", "Pr0xy_pw_9").unwrap();
+    let url = guarded.url().replace("http://", "http://me:Pr0xy_pw_9@");
+    let run = api(Cli::on(&fake).env("WECHAT_PROXY", &url));
+    assert_eq!(guarded.tunnels().len(), 2);
+    let wrong = guarded.url().replace("http://", "http://me:Wr0ng_pw_9@");
+    let run_wrong = Cli::on(&fake)
+        .env("WECHAT_PROXY", &wrong)
+        .args(["api", "GET", "/cgi-bin/x"])
+        .run();
+    assert_eq!(run_wrong.code, Some(3), "a network failure: {run_wrong:?}");
+    assert!(
+        run_wrong.stderr.contains("it answered 407"),
+        "{run_wrong:?}"
+    );
+    for out in [run.stdout, run.stderr, run_wrong.stdout, run_wrong.stderr] {
+        assert!(!out.contains("pw_9"), "{out}");
+    }
+}

@@ -218,7 +218,7 @@ fn a_bad_config_file_does_not_echo_its_lines() {
             &format!(
                 "wechat: bad config {}, line 3: unknown field `secret`, expected one of {}\n",
                 text(&config),
-                "`appid`, `hub`, `hub_bearer_env`, `hub_bearer_file`, `hub_ca_file`, `secret_env`, `secret_file`, `base_url`, `stable`, `timeout_secs`, `callback_token_env`, `callback_token_file`, `encoding_aes_key_env`, `encoding_aes_key_file`, \
+                "`appid`, `hub`, `hub_bearer_env`, `hub_bearer_file`, `hub_ca_file`, `secret_env`, `secret_file`, `base_url`, `proxy`, `proxy_from_env`, `stable`, `timeout_secs`, `callback_token_env`, `callback_token_file`, `encoding_aes_key_env`, `encoding_aes_key_file`, \
                  `api_sym_sn`, `api_sym_key_env`, `api_sym_key_file`, `api_rsa_sn`, `api_rsa_key_file`, `api_cert_sn`, `api_cert_file`"
             ),
         );

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
-use weixin::{ApiSecurity, Client, ClientBuilder, HubSource, MessageCrypto, Secret, SecretSource};
+use weixin::{
+    ApiSecurity, Client, ClientBuilder, HubSource, MessageCrypto, Proxy, Secret, SecretSource,
+};
 
 use crate::exit::Failure;
 use crate::token_file::{self, TokenFile};
@@ -57,6 +59,18 @@ pub struct SourceArgs {
         value_name = "URL"
     )]
     base_url: Option<String>,
+    /// Send every call through this HTTP CONNECT proxy, http://[user:password@]host:port (for an IP allow-list)
+    #[arg(
+        long,
+        global = true,
+        env = "WECHAT_PROXY",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    proxy: Option<String>,
+    /// Send every call through the proxy $HTTPS_PROXY names, except to the hosts $NO_PROXY lists
+    #[arg(long, global = true, conflicts_with = "proxy")]
+    proxy_from_env: bool,
     /// Tokens from /cgi-bin/stable_token: the default, kept for old scripts
     #[arg(long, global = true, hide = true, conflicts_with = "classic_token")]
     stable: bool,
@@ -108,6 +122,10 @@ struct ProfileConfig {
     secret_env: Option<String>,
     secret_file: Option<PathBuf>,
     base_url: Option<String>,
+    /// An HTTP CONNECT proxy every call goes through.
+    proxy: Option<String>,
+    /// Whether to use the proxy `HTTPS_PROXY` names.
+    proxy_from_env: Option<bool>,
     stable: Option<bool>,
     timeout_secs: Option<f64>,
     callback_token_env: Option<String>,
@@ -220,6 +238,8 @@ pub struct Profile {
     hub_ca_file: Option<PathBuf>,
     secret: SecretPlace,
     base_url: Option<String>,
+    /// Its `Debug` shows no credentials.
+    proxy: Option<Proxy>,
     /// Tokens of the secret from `/cgi-bin/token`, not `stable_token`.
     classic: bool,
     /// The token cache file of the profile, when a cache directory is known.
@@ -299,6 +319,15 @@ impl Profile {
             })?),
             None => None,
         };
+        let proxy = match (&args.proxy, args.proxy_from_env) {
+            (Some(url), _) => Some(Proxy::new(url)?),
+            (None, true) => Proxy::from_env()?,
+            (None, false) => match p.proxy {
+                Some(url) => Some(Proxy::new(url)?),
+                None if p.proxy_from_env == Some(true) => Proxy::from_env()?,
+                None => None,
+            },
+        };
         Ok(Profile {
             appid: args.appid.clone().or(p.appid),
             hub: args.hub.clone().or(p.hub.map(HubUrls::joined)),
@@ -310,6 +339,7 @@ impl Profile {
                 "WECHAT_SECRET",
             ),
             base_url: args.base_url.clone().or(p.base_url),
+            proxy,
             // A flag wins over the profile's `stable = false`.
             classic: args.classic_token || (!args.stable && p.stable == Some(false)),
             token_file: token_file::cache_dir()
@@ -390,6 +420,10 @@ impl Profile {
         }
         if let Some(timeout) = self.timeout {
             builder = builder.timeout(timeout);
+        }
+        if let Some(proxy) = &self.proxy {
+            // Calls, the secret's tokens and a hub's alike.
+            builder = builder.proxy(proxy.clone());
         }
         if let Some(hub) = &self.hub {
             let mut source = HubSource::with_urls(hub.split(',').map(str::trim))?;
