@@ -16,7 +16,7 @@ use super::{
 };
 use crate::clock::millis;
 use crate::error::{Error, Result};
-use crate::redis_pool::RedisPool;
+use crate::redis_pool::{Connector, RedisConnection, RedisPool, RedisSentinel};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
 
@@ -102,6 +102,10 @@ const WATCH_POLL: Duration = Duration::from_millis(100);
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// The time allowed to connect and for each command, unless
+/// [`RedisStore::timeout`] says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a refresh limit's schedule is kept: far longer than any wait
 /// it holds, after which a lost schedule only grants a new burst.
 const SCHEDULE_TTL: u64 = 24 * 3600;
@@ -166,11 +170,48 @@ impl RedisStore {
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `url` is
     /// not a Redis URL.
     pub fn open(url: &str) -> Result<RedisStore> {
-        Ok(RedisStore {
-            redis: RedisPool::open(url, Duration::from_secs(2))?,
+        Ok(RedisStore::on(RedisPool::open(url, DEFAULT_TIMEOUT)?))
+    }
+
+    /// A store on the primary that Redis Sentinel names (see
+    /// [`RedisSentinel`]). No connection is made until the first use. On a
+    /// failover, an operation that fails because the primary went away or
+    /// was demoted asks the sentinels for the new primary and is tried
+    /// again, for at most [`RedisSentinel::failover_wait`]; after that it
+    /// fails with the store error a single Redis would give.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if a
+    /// sentinel address is not a Redis URL or the master name is empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::RedisStore;
+    /// use weixin::RedisSentinel;
+    ///
+    /// let sentinel = RedisSentinel::new(
+    ///     "mymaster",
+    ///     ["redis://:sentinel-secret@127.0.0.1:26379", "redis://127.0.0.1:26380"],
+    /// );
+    /// let store = RedisStore::sentinel(sentinel)?.prefix("myapp:hub:");
+    /// let shown = format!("{store:?}");
+    /// assert!(shown.contains("sentinel master mymaster"));
+    /// assert!(!shown.contains("sentinel-secret"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn sentinel(sentinel: RedisSentinel) -> Result<RedisStore> {
+        Ok(RedisStore::on(RedisPool::sentinel(sentinel, DEFAULT_TIMEOUT)?))
+    }
+
+    /// The defaults, on `redis`.
+    fn on(redis: RedisPool) -> RedisStore {
+        RedisStore {
+            redis,
             prefix: "wechat:hub:".to_string(),
             lease: Duration::from_secs(3),
-        })
+        }
     }
 
     /// The prefix of every key, so that several hubs (or tests) can share
@@ -211,7 +252,11 @@ impl RedisStore {
         self.redis.ping()
     }
 
-    fn run<T>(&self, what: &str, command: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
+    fn run<T>(
+        &self,
+        what: &str,
+        command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
+    ) -> Result<T> {
         self.redis.run(what, command)
     }
 
@@ -659,7 +704,7 @@ impl Renewer {
         ttl: Duration,
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
-        let client = store.redis.client().clone();
+        let connector = store.redis.connector();
         // A renewal gets a third of the lease to connect and answer, so that
         // one that fails leaves time for another before the lease runs out.
         let tick = Duration::from_millis(lease_ms / 3);
@@ -679,11 +724,7 @@ impl Renewer {
                 // After a failure, try again soon rather than a tick later.
                 wait = tick / 4;
                 if con.is_none() {
-                    con = client.get_connection_with_timeout(timeout).ok();
-                    if let Some(c) = &con {
-                        let _ = c.set_read_timeout(Some(timeout));
-                        let _ = c.set_write_timeout(Some(timeout));
-                    }
+                    con = connector.connect(timeout).ok();
                 }
                 let Some(c) = con.as_mut() else { continue };
                 match redis::cmd("EVAL")
@@ -718,8 +759,7 @@ impl Renewer {
 /// [`WATCH_BACKOFF`] to [`WATCH_BACKOFF_CAP`]. Each failure is told to the
 /// listener as [`StoreEvent::Lost`].
 struct Listener {
-    client: redis::Client,
-    addr: String,
+    connector: Connector,
     channel: String,
     /// The connection's `CLIENT SETNAME`: `<prefix>watch`, so that an
     /// operator sees in `CLIENT LIST` which hubs listen.
@@ -740,8 +780,7 @@ impl Listener {
         let (stop, stopped) = mpsc::channel::<()>();
         let (ready, first) = mpsc::sync_channel::<()>(1);
         let this = Listener {
-            client: store.redis.client().clone(),
-            addr: store.redis.addr().to_string(),
+            connector: store.redis.connector(),
             channel: store.channel(),
             name: format!("{}watch", store.prefix).replace(char::is_whitespace, "_"),
             timeout: store.redis.timeout(),
@@ -778,7 +817,10 @@ impl Listener {
         while !self.stopped() {
             let error = match self.listen(&mut backoff) {
                 Ok(()) => return,
-                Err(e) => Error::store(format!("redis at {}: listening", self.addr), e),
+                Err(e) => Error::store(
+                    format!("redis at {}: listening", self.connector.addr()),
+                    e,
+                ),
             };
             self.tell(&StoreEvent::Lost(&error));
             match self.stop.recv_timeout(backoff) {
@@ -792,9 +834,7 @@ impl Listener {
     /// Listens until stopped (`Ok`) or the connection fails; resets
     /// `backoff` once subscribed.
     fn listen(&self, backoff: &mut Duration) -> RedisResult<()> {
-        let mut con = self.client.get_connection_with_timeout(self.timeout)?;
-        con.set_write_timeout(Some(self.timeout))?;
-        con.set_read_timeout(Some(self.timeout))?;
+        let mut con = self.connector.connect(self.timeout)?;
         redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg(&self.name)
