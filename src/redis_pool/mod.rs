@@ -15,9 +15,11 @@ use redis::{Connection, RedisError, RedisResult};
 use crate::error::{Error, Result};
 
 mod connection;
+mod health;
 mod topology;
 
 pub(crate) use connection::RedisConnection;
+pub(crate) use health::Health;
 pub use topology::RedisSentinel;
 pub(crate) use topology::Topology;
 
@@ -36,7 +38,7 @@ const FAILOVER_BACKOFF_CAP: Duration = Duration::from_millis(500);
 
 /// Connections to the Redis a [`Topology`] names.
 pub(crate) struct RedisPool {
-    topology: Arc<Topology>,
+    topology: Arc<Shared>,
     timeout: Duration,
     idle: Mutex<Vec<RedisConnection>>,
 }
@@ -61,12 +63,18 @@ impl RedisPool {
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if a
     /// sentinel address is not a Redis URL or the master name is empty.
     pub(crate) fn sentinel(sentinel: RedisSentinel, timeout: Duration) -> Result<RedisPool> {
-        Ok(RedisPool::new(Topology::sentinel(sentinel, timeout)?, timeout))
+        Ok(RedisPool::new(
+            Topology::sentinel(sentinel, timeout)?,
+            timeout,
+        ))
     }
 
     fn new(topology: Topology, timeout: Duration) -> RedisPool {
         RedisPool {
-            topology: Arc::new(topology),
+            topology: Arc::new(Shared {
+                topology,
+                health: Mutex::new(Health::default()),
+            }),
             timeout,
             idle: Mutex::new(Vec::new()),
         }
@@ -75,7 +83,22 @@ impl RedisPool {
     /// The server, without the password (for Sentinel: the primary last
     /// found and the master's name).
     pub(crate) fn addr(&self) -> String {
-        self.topology.addr()
+        self.topology.topology.addr()
+    }
+
+    /// `single` or `sentinel`.
+    pub(crate) fn mode(&self) -> &'static str {
+        self.topology.topology.mode()
+    }
+
+    /// What the pool has seen of its Redis.
+    pub(crate) fn health(&self) -> Health {
+        self.topology.health.lock().clone()
+    }
+
+    /// Changes what the pool has seen (a write's replicas, persistence).
+    pub(crate) fn note(&self, change: impl FnOnce(&mut Health)) {
+        change(&mut self.topology.health.lock());
     }
 
     /// The time allowed to connect and for each command.
@@ -117,6 +140,7 @@ impl RedisPool {
     ) -> Result<T> {
         let deadline = self
             .topology
+            .topology
             .failover_wait()
             .and_then(|wait| Instant::now().checked_add(wait));
         let mut backoff = FAILOVER_BACKOFF;
@@ -130,7 +154,19 @@ impl RedisPool {
                 return Err(self.error(what, error));
             }
             self.idle.lock().clear();
-            self.topology.forget_primary();
+            if is_read_only(&error) {
+                self.note(|h| h.read_only(&self.addr()));
+                if self.topology.topology.failover_wait().is_none() {
+                    return Err(self.error(
+                        &format!(
+                            "{what}: the server is a read-only replica now (demoted by a \
+                             failover?): point the store at the primary, or use Sentinel"
+                        ),
+                        error,
+                    ));
+                }
+            }
+            self.topology.topology.forget_primary();
             let retry = deadline.is_some_and(|deadline| {
                 tries < FAILOVER_TRIES && Instant::now() + backoff < deadline
             });
@@ -149,10 +185,7 @@ impl RedisPool {
 
     /// One try: an idle connection (and a new one if that was stale), or
     /// a new one.
-    fn once<T>(
-        &self,
-        command: &impl Fn(&mut RedisConnection) -> RedisResult<T>,
-    ) -> RedisResult<T> {
+    fn once<T>(&self, command: &impl Fn(&mut RedisConnection) -> RedisResult<T>) -> RedisResult<T> {
         let pooled = self.idle.lock().pop();
         let (value, con) = match pooled {
             Some(mut con) => match command(&mut con) {
@@ -182,30 +215,50 @@ impl RedisPool {
     }
 }
 
+/// A pool's topology and what it has seen, shared with its [`Connector`]s.
+struct Shared {
+    topology: Topology,
+    health: Mutex<Health>,
+}
+
 /// Connects to the current primary of a pool's [`Topology`].
 #[derive(Clone)]
-pub(crate) struct Connector(Arc<Topology>);
+pub(crate) struct Connector(Arc<Shared>);
 
 impl Connector {
     /// A new connection to the primary, `timeout` for connecting and for
     /// each command. A failure makes the next connection look the primary
     /// up again.
     pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Connection> {
-        let con = self.0.primary().and_then(|(client, _)| {
-            let con = client.get_connection_with_timeout(timeout)?;
+        let con = self.0.topology.primary().and_then(|(client, addr)| {
+            let mut con = client.get_connection_with_timeout(timeout)?;
             con.set_read_timeout(Some(timeout))?;
             con.set_write_timeout(Some(timeout))?;
+            let mut health = self.0.health.lock();
+            health.primary_found(&addr);
+            if health.read_only_since.is_some() {
+                // Writable again only once it says it is the primary.
+                drop(health);
+                if let redis::Role::Primary { .. } = redis::cmd("ROLE").query(&mut con)? {
+                    self.0.health.lock().writable(&addr);
+                }
+            }
             Ok(con)
         });
         if con.is_err() {
-            self.0.forget_primary();
+            self.forget_primary();
         }
         con
     }
 
+    /// Makes the next connection ask for the primary again (Sentinel).
+    pub(crate) fn forget_primary(&self) {
+        self.0.topology.forget_primary();
+    }
+
     /// The server, without the password.
     pub(crate) fn addr(&self) -> String {
-        self.0.addr()
+        self.0.topology.addr()
     }
 }
 

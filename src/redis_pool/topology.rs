@@ -7,11 +7,11 @@ use std::fmt;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use redis::io::tcp::TcpSettings;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
     Client, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisResult, TlsMode,
 };
-use redis::io::tcp::TcpSettings;
 
 use crate::error::{Error, Result};
 
@@ -108,7 +108,11 @@ impl fmt::Debug for RedisSentinel {
             .field("master", &self.master)
             .field(
                 "sentinels",
-                &self.sentinels.iter().map(|s| redacted(s)).collect::<Vec<_>>(),
+                &self
+                    .sentinels
+                    .iter()
+                    .map(|s| redacted(s))
+                    .collect::<Vec<_>>(),
             )
             .field("db", &self.db)
             .field("failover_wait", &self.failover_wait)
@@ -216,7 +220,10 @@ impl Topology {
                 if let Some(found) = &*t.primary.lock() {
                     return Ok(found.clone());
                 }
-                let client = t.sentinel.lock().master_for(&t.config.master, Some(&t.node))?;
+                let client = t
+                    .sentinel
+                    .lock()
+                    .master_for(&t.config.master, Some(&t.node))?;
                 let addr = client.get_connection_info().addr().to_string();
                 let found = (client, addr);
                 *t.primary.lock() = Some(found.clone());
@@ -240,6 +247,14 @@ impl Topology {
         match self {
             Topology::Single { .. } => None,
             Topology::Sentinel(t) => Some(t.config.failover_wait),
+        }
+    }
+
+    /// `single` or `sentinel`.
+    pub(crate) fn mode(&self) -> &'static str {
+        match self {
+            Topology::Single { .. } => "single",
+            Topology::Sentinel(_) => "sentinel",
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::watch::{StoreEvent, StoreListener, Watch};
 use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
-    FENCE_TTL, VERIFY_TICKET_LIFE,
+    StoreTopology, FENCE_TTL, VERIFY_TICKET_LIFE,
 };
 use crate::clock::millis;
 use crate::error::{Error, Result};
@@ -159,6 +159,8 @@ pub struct RedisStore {
     redis: RedisPool,
     prefix: String,
     lease: Duration,
+    wait_replicas: u64,
+    wait_timeout: Duration,
 }
 
 impl RedisStore {
@@ -202,7 +204,10 @@ impl RedisStore {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn sentinel(sentinel: RedisSentinel) -> Result<RedisStore> {
-        Ok(RedisStore::on(RedisPool::sentinel(sentinel, DEFAULT_TIMEOUT)?))
+        Ok(RedisStore::on(RedisPool::sentinel(
+            sentinel,
+            DEFAULT_TIMEOUT,
+        )?))
     }
 
     /// The defaults, on `redis`.
@@ -211,6 +216,8 @@ impl RedisStore {
             redis,
             prefix: "wechat:hub:".to_string(),
             lease: Duration::from_secs(3),
+            wait_replicas: 1,
+            wait_timeout: Duration::from_millis(500),
         }
     }
 
@@ -232,6 +239,37 @@ impl RedisStore {
     /// Defaults to 3 seconds.
     pub fn lock_lease(mut self, lease: Duration) -> RedisStore {
         self.lease = lease;
+        self
+    }
+
+    /// How many replicas must acknowledge what cannot be fetched again
+    /// (refresh tokens, verify tickets, removals) and what keeps two hubs
+    /// from calling WeChat at once (refresh locks and schedules) before
+    /// the write returns (`WAIT replicas timeout`), so that a failover
+    /// right after it does not lose it. Asks for no more replicas than the
+    /// primary has connected (`ROLE`), so a Redis without replicas never
+    /// waits. If fewer acknowledge within `timeout`, the write is kept
+    /// anyway, and a warning is logged and counted
+    /// ([`StoreTopology::unacked_writes`](crate::store::StoreTopology)).
+    /// Tokens, which can be fetched again, are never waited for. `0`
+    /// replicas turns waiting off.
+    ///
+    /// Defaults to 1 replica and 500 ms.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weixin::store::RedisStore;
+    ///
+    /// let store = RedisStore::open("redis://127.0.0.1:6379/")?
+    ///     .durability(2, Duration::from_secs(1));
+    /// assert!(format!("{store:?}").contains("127.0.0.1:6379"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn durability(mut self, replicas: u64, timeout: Duration) -> RedisStore {
+        self.wait_replicas = replicas;
+        self.wait_timeout = timeout;
         self
     }
 
@@ -258,6 +296,115 @@ impl RedisStore {
         command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
     ) -> Result<T> {
         self.redis.run(what, command)
+    }
+
+    /// Runs the write `command`, then waits for the replicas asked for by
+    /// [`durability`](RedisStore::durability), on the same connection.
+    fn durable<T>(
+        &self,
+        what: &str,
+        command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
+    ) -> Result<T> {
+        let (value, wanted, acked) = self.run(what, |c| {
+            let value = command(c)?;
+            if self.wait_replicas == 0 {
+                return Ok((value, 0, 0));
+            }
+            let connected = match redis::cmd("ROLE").query(c)? {
+                redis::Role::Primary { replicas, .. } => replicas.len() as u64,
+                _ => 0,
+            };
+            self.redis.note(|h| h.replicas = Some(connected));
+            let wanted = self.wait_replicas.min(connected);
+            if wanted == 0 {
+                return Ok((value, 0, 0));
+            }
+            let acked: u64 = redis::cmd("WAIT")
+                .arg(wanted)
+                .arg(millis(self.wait_timeout).max(1))
+                .query(c)?;
+            Ok((value, wanted, acked))
+        })?;
+        self.redis.note(|h| h.waited(what, wanted, acked));
+        Ok(value)
+    }
+
+    /// Asks the server whether it persists (`CONFIG GET appendonly`,
+    /// `CONFIG GET save`) and returns a warning when a restart would lose
+    /// refresh tokens and verify tickets (no append-only file), or when it
+    /// could not be asked (`CONFIG` disabled, as on managed services). What
+    /// it found shows in [`Store::topology`]; the hub checks at start and
+    /// logs the warning. Rebuilding the authorizers with
+    /// `api_get_authorizer_list` stays the remedy for a store that lost
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Store`](crate::ErrorKind::Store) error if Redis
+    /// cannot be reached at all.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use weixin::store::RedisStore;
+    ///
+    /// let store = RedisStore::open("redis://127.0.0.1:6379/")?;
+    /// if let Some(warning) = store.check_persistence()? {
+    ///     eprintln!("{warning}");
+    /// }
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn check_persistence(&self) -> Result<Option<String>> {
+        let config = |c: &mut RedisConnection, name: &str| {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(name)
+                .query::<Vec<String>>(c)
+                .map(|pair| pair.get(1).cloned().unwrap_or_default())
+        };
+        let asked = self.run("CONFIG GET appendonly", |c| {
+            match (config(c, "appendonly"), config(c, "save")) {
+                (Ok(aof), Ok(save)) => Ok(Ok((aof, save))),
+                (Err(e), _) | (_, Err(e)) if e.is_io_error() || e.is_connection_dropped() => Err(e),
+                (Err(e), _) | (_, Err(e)) => Ok(Err(e.to_string())),
+            }
+        })?;
+        let addr = self.redis.addr();
+        let (found, warning) = match asked {
+            Ok((aof, _)) if aof == "yes" => ("append-only file".to_string(), None),
+            Ok((_, save)) if save.trim().is_empty() => (
+                "none (appendonly no, save \"\")".to_string(),
+                Some(format!(
+                    "redis at {addr} does not persist (appendonly no, save \"\"): a restart \
+                     loses every refresh token and verify ticket; turn on appendonly, or \
+                     rebuild the authorizers with api_get_authorizer_list after a restart"
+                )),
+            ),
+            Ok((_, save)) => (
+                format!("snapshots only (save {save})"),
+                Some(format!(
+                    "redis at {addr} persists by snapshots only (save {save}, appendonly no): \
+                     a restart loses the refresh tokens and verify tickets written since the \
+                     last snapshot; turn on appendonly"
+                )),
+            ),
+            Err(refused) => (
+                format!("unknown: CONFIG refused ({refused})"),
+                Some(format!(
+                    "could not check whether redis at {addr} persists (CONFIG refused: \
+                     {refused}); make sure it does (appendonly yes), or a restart loses \
+                     refresh tokens and verify tickets"
+                )),
+            ),
+        };
+        if let Some(warning) = &warning {
+            log::warn!("wechat store: {warning}");
+        }
+        self.redis.note(|h| {
+            h.persistence = Some(found);
+            h.persistence_warning = warning.clone();
+        });
+        Ok(warning)
     }
 
     fn token_key(&self, key: &TokenKey) -> String {
@@ -402,7 +549,7 @@ impl Store for RedisStore {
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
         let at = self.ticket_at_key(component_appid);
-        self.run("SET verify ticket", |c| {
+        self.durable("SET verify ticket", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(ticket.expose())
@@ -427,7 +574,7 @@ impl Store for RedisStore {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
         let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
         let at = self.ticket_at_key(component_appid);
-        let written = self.run("newer verify ticket", |c| {
+        let written = self.durable("newer verify ticket", |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
                 .arg(3)
@@ -480,7 +627,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<()> {
         let key = self.refresh_key(component_appid, authorizer_appid);
-        self.run("SET refresh token", |c| {
+        self.durable("SET refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -499,7 +646,7 @@ impl Store for RedisStore {
         keys.push(self.served_key());
         let channel = self.channel();
         let message = format!("{component_appid}/{authorizer_appid}");
-        self.run("remove authorizer", |c| {
+        self.durable("remove authorizer", |c| {
             redis::cmd("EVAL")
                 .arg(REMOVE_AUTHORIZER)
                 .arg(keys.len())
@@ -521,7 +668,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<bool> {
         let key = self.refresh_key(component_appid, authorizer_appid);
-        let set = self.run("SET XX refresh token", |c| {
+        let set = self.durable("SET XX refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -592,6 +739,32 @@ impl Store for RedisStore {
         "redis"
     }
 
+    /// What the pool has seen, with the primary's connected replicas
+    /// asked again (`ROLE`) if it answers.
+    fn topology(&self) -> Option<StoreTopology> {
+        if self.redis.health().persistence.is_none() {
+            // ok because a Redis that cannot be reached shows as not checked
+            let _ = self.check_persistence();
+        }
+        let role = self.run("ROLE", |c| redis::cmd("ROLE").query::<redis::Role>(c));
+        if let Ok(redis::Role::Primary { replicas, .. }) = &role {
+            let n = replicas.len() as u64;
+            self.redis.note(|h| h.replicas = Some(n));
+        }
+        let h = self.redis.health();
+        Some(StoreTopology {
+            mode: self.redis.mode().to_string(),
+            primary: h.primary,
+            replicas: h.replicas,
+            failovers: h.failovers,
+            last_failover: h.last_failover,
+            read_only_since: h.read_only_since,
+            unacked_writes: h.unacked_writes,
+            persistence: h.persistence,
+            persistence_warning: h.persistence_warning,
+        })
+    }
+
     /// The subscribers of the removals channel (`PUBSUB NUMSUB`): every
     /// hub over this Redis and prefix listens to it.
     fn replicas(&self) -> Result<Option<u64>> {
@@ -613,7 +786,7 @@ impl Store for RedisStore {
         // ACQUIRE is idempotent: if a timed-out attempt did take the lock
         // and `run` retries it, the retry sees our own value and succeeds
         // instead of leaving the lock held by nobody until it expires.
-        let taken = self.run("SET NX lock", |c| {
+        let taken = self.durable("SET NX lock", |c| {
             redis::cmd("EVAL")
                 .arg(ACQUIRE)
                 .arg(1)
@@ -649,7 +822,7 @@ impl Store for RedisStore {
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         let name = self.schedule_key(key);
-        self.run("SET refresh schedule", |c| {
+        self.durable("SET refresh schedule", |c| {
             redis::cmd("SET")
                 .arg(&name)
                 .arg(schedule)
@@ -817,10 +990,7 @@ impl Listener {
         while !self.stopped() {
             let error = match self.listen(&mut backoff) {
                 Ok(()) => return,
-                Err(e) => Error::store(
-                    format!("redis at {}: listening", self.connector.addr()),
-                    e,
-                ),
+                Err(e) => Error::store(format!("redis at {}: listening", self.connector.addr()), e),
             };
             self.tell(&StoreEvent::Lost(&error));
             match self.stop.recv_timeout(backoff) {
