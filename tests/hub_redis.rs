@@ -265,7 +265,7 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
 }
 
 /// Whether WeChat (the fake) accepts `token` for an ordinary call.
-fn accepted(fake: &weixin::testing::FakeWechat, token: &Token) -> bool {
+pub(crate) fn accepted(fake: &weixin::testing::FakeWechat, token: &Token) -> bool {
     let url = format!(
         "{}/cgi-bin/get_api_domain_ip?access_token={}",
         fake.url(),

@@ -198,6 +198,11 @@ impl RedisPool {
             },
             None => self.fresh(command)?,
         };
+        // While the server is marked read-only, each command connects
+        // anew, and the new connection asks whether it is the primary again.
+        if self.topology.health.lock().read_only_since.is_some() {
+            return Ok(value);
+        }
         let mut idle = self.idle.lock();
         if idle.len() < IDLE {
             idle.push(con);
