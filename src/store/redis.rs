@@ -141,6 +141,25 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// (never its password); the next call connects again, so the hub recovers
 /// by itself when Redis is back.
 ///
+/// # Failover
+///
+/// On Redis Sentinel ([`RedisStore::sentinel`]) the store follows the
+/// primary. The window: an operation that fails because the primary went
+/// away or was demoted (`READONLY`) drops the store's connections, asks the
+/// sentinels for the primary again and is tried again, for at most
+/// [`RedisSentinel::failover_wait`] and 20 tries; then it fails with the
+/// store error above (a hub keeps serving its copies meanwhile). The
+/// guarantees: refresh tokens, verify tickets, removals, refresh locks and
+/// schedules are acknowledged by a replica before the write returns
+/// ([`durability`](RedisStore::durability)), so a failover right after
+/// them loses none of them and no second hub takes a lock that is held; a
+/// token the new primary missed is written back by the hub that had it
+/// (see [`StoreSource`](crate::store::StoreSource)). On a single URL, a
+/// server demoted to a replica makes every write fail with an error saying
+/// so, logged once and shown by [`Store::topology`] until it is a primary
+/// again. [`check_persistence`](RedisStore::check_persistence) tells a
+/// Redis that forgets on restart.
+///
 /// # Example
 ///
 /// ```no_run

@@ -628,7 +628,11 @@ mod tests {
         assert!(a.invalidate_token(&key, &t1));
         assert_eq!(a.token(&key).unwrap(), t1, "the replica's lineage goes on");
         assert_eq!(store.get_token(&key).unwrap(), Some(t1.clone()));
-        assert_eq!(replica().token(&key).unwrap(), t1, "another replica reads it");
+        assert_eq!(
+            replica().token(&key).unwrap(),
+            t1,
+            "another replica reads it"
+        );
         assert_eq!(upstream.0.load(Ordering::SeqCst), 1);
     }
 
