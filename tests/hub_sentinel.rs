@@ -59,7 +59,8 @@ fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
     assert!(lock.is_some());
 
     store.put_refresh_token("wxc", "wxa", &rotated(3)).unwrap();
-    let third = topology.kill_primary();
+    let killed = topology.kill_primary();
+    let third = topology.promoted(killed);
     assert_eq!(
         third, first,
         "the restarted node was promoted back? {third}"
@@ -174,6 +175,15 @@ fn the_persistence_check_warns_of_a_redis_that_forgets() {
     assert_eq!(shown.persistence_warning, None);
 }
 
+/// Sets its flag when dropped, on a panic too.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
     common::builder(fake)
         .token_source(HubSource::new(url).unwrap())
@@ -190,7 +200,6 @@ fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
 /// once per invalidation.
 #[test]
 fn two_hubs_on_sentinel_serve_through_a_failover_and_a_kill() {
-    const ROUNDS: usize = 8;
     let topology = sentinel::topology();
     let topology = &*topology;
     let fake = common::fake();
@@ -224,6 +233,9 @@ fn two_hubs_on_sentinel_serve_through_a_failover_and_a_kill() {
     let stop = AtomicBool::new(false);
     let (reads, failures) = (AtomicUsize::new(0), AtomicUsize::new(0));
     std::thread::scope(|s| {
+        // The readers stop when the rounds end, failed assertions included
+        // (the scope waits for them before it passes the panic on).
+        let _stop = StopOnDrop(&stop);
         for t in 0..8 {
             let (hubs, fake, key, stop) = (&hubs, &fake, &key, &stop);
             let (reads, failures) = (&reads, &failures);
@@ -241,38 +253,67 @@ fn two_hubs_on_sentinel_serve_through_a_failover_and_a_kill() {
                 }
             });
         }
-        let mut fault = None;
-        for round in 1..=ROUNDS {
-            // Each fault starts in the middle of the rounds and goes on
-            // while the next rounds refresh; the kill waits for the
-            // failover before it.
-            if round == 3 {
-                fault = Some(s.spawn(|| {
-                    topology.failover();
-                }));
-            }
-            if round == 6 {
-                fault.take().unwrap().join().unwrap();
-                fault = Some(s.spawn(|| {
-                    topology.kill_primary();
-                }));
-            }
+        let mut round = 0;
+        let mut refresh = |current: &mut Token| {
+            round += 1;
             assert_eq!(fake.invalidate_current(APPID), 1, "round {round}");
             let fresh = client_of(&fake, &hubs[round % 2].url)
-                .refreshed_token(&key, &current)
+                .refreshed_token(&key, current)
                 .unwrap();
             assert_ne!(fresh.expose(), current.expose(), "round {round}");
             assert!(accepted(&fake, &fresh), "round {round}: a rejected token");
             assert_eq!(fake.count("/cgi-bin/token"), 1 + round, "round {round}");
-            current = fresh;
-        }
-        fault.take().unwrap().join().unwrap();
-        stop.store(true, Ordering::SeqCst);
+            *current = fresh;
+        };
+        refresh(&mut current);
+        refresh(&mut current);
+        // The sentinels have switched: each hub's next write goes to the
+        // demoted primary first (READONLY), then to the new one.
+        topology.failover();
+        refresh(&mut current);
+        refresh(&mut current);
+        refresh(&mut current);
+        // Killed and not yet replaced: the next refresh waits inside its
+        // hub for the promotion, while the readers go on.
+        let killed = topology.kill_primary();
+        let promotion = s.spawn(move || topology.promoted(killed));
+        refresh(&mut current);
+        promotion.join().unwrap();
+        refresh(&mut current);
+        refresh(&mut current);
     });
     assert_eq!(failures.load(Ordering::SeqCst), 0, "client reads failed");
     assert!(reads.load(Ordering::SeqCst) > 0);
+    let primary = format!("127.0.0.1:{}", topology.primary_port().unwrap());
     for hub in &hubs {
         let served = client_of(&fake, &hub.url).token(&key).unwrap();
         assert_eq!(served, current, "both hubs serve the last token");
+        // Each hub saw both moves of the primary, and says so.
+        let status: serde_json::Value = serde_json::from_str(
+            &ureq::get(&format!("{}/status", hub.url))
+                .header("Accept", "application/json")
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap(),
+        )
+        .unwrap();
+        let shown = &status["store"]["topology"];
+        assert_eq!(shown["mode"], "sentinel", "{shown}");
+        assert_eq!(shown["primary"], primary.as_str(), "{shown}");
+        assert_eq!(shown["failovers"], 2, "{shown}");
+        assert_eq!(shown["replicas"], 1, "{shown}");
+        assert_eq!(shown["read_only_since"], serde_json::Value::Null, "{shown}");
+        let metrics = ureq::get(&format!("{}/metrics", hub.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        assert!(
+            metrics.contains("wechat_hub_store_redis_failovers_total 2"),
+            "{metrics}"
+        );
     }
 }

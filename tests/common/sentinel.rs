@@ -15,17 +15,26 @@ use std::time::{Duration, Instant};
 /// The master name the sentinels watch.
 pub const MASTER: &str = "wxtest";
 
-/// One `redis-server` process on its port.
+/// One `redis-server` process on its port, run by a `sh` that kills it
+/// when this test process ends, however it ends (its stdin, a pipe from
+/// this process, closes): the topology lives in a static, which is never
+/// dropped.
 pub struct Node {
     pub port: u16,
+    /// The `sh` watching the server.
     child: Option<Child>,
+    /// The server's own process id.
+    pid: u32,
 }
 
 impl Node {
-    /// Kills the process with SIGKILL (`kill -9`).
+    /// Kills the server with SIGKILL (`kill -9`).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            let _ = Command::new("kill")
+                .args(["-9", &self.pid.to_string()])
+                .status();
+            // Its watcher ends once the server has.
             let _ = child.wait();
         }
     }
@@ -36,6 +45,11 @@ impl Drop for Node {
         self.kill9();
     }
 }
+
+/// Runs `redis-server "$@"` and waits for it; a watcher kills it (kill -9)
+/// when the shell's stdin reaches its end.
+const WATCHED: &str = "exec 3<&0; redis-server \"$@\" </dev/null >/dev/null 2>&1 & s=$!; \
+                       (cat <&3 >/dev/null; kill -9 $s 2>/dev/null) & wait $s";
 
 /// Candidate ports: from a start that depends on the process, so that two
 /// test binaries at once rarely try the same ones.
@@ -67,30 +81,29 @@ pub fn start_node(args: impl Fn(u16) -> Vec<String>) -> Node {
 /// Starts `redis-server args` meant to listen on `port`: `None` if it
 /// exits (port taken) or another process answers there.
 fn try_start(port: u16, args: Vec<String>) -> Option<Node> {
-    let child = Command::new("redis-server")
+    let mut child = Command::new("sh")
+        .args(["-c", WATCHED, "sh"])
         .args(&args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("redis-server must be installed: run .ci/test (it installs redis-server)");
-    let mut node = Node {
-        port,
-        child: Some(child),
-    };
-    let pid = node.child.as_ref().map(Child::id).unwrap_or_default();
+        .expect("sh runs redis-server (installed by .ci/test)");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(child) = node.child.as_mut() {
-            if child.try_wait().ok().flatten().is_some() {
-                node.child = None;
-                return None;
-            }
+        if child.try_wait().ok().flatten().is_some() {
+            return None;
         }
-        if let Some(answered) = process_id(port) {
-            if answered == pid {
-                return Some(node);
+        if let Some(pid) = process_id(port) {
+            if parent_of(pid) == Some(child.id()) {
+                return Some(Node {
+                    port,
+                    child: Some(child),
+                    pid,
+                });
             }
+            // Someone else's server: ours fails to bind and exits.
+            let _ = child.wait();
             return None;
         }
         assert!(
@@ -99,6 +112,14 @@ fn try_start(port: u16, args: Vec<String>) -> Option<Node> {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The parent process id of `pid` (Linux's `/proc`).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces, so after the `)`.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The `process_id` of the Redis answering on `port`, if any.
@@ -280,15 +301,22 @@ impl Topology {
         new
     }
 
-    /// Kills the primary with SIGKILL, waits until the sentinels promote
-    /// the replica, restarts the killed node on its port as a replica, and
-    /// waits until the topology is healthy again; returns the new
-    /// primary's port.
+    /// Kills the primary with SIGKILL (`kill -9`) and returns its port; the
+    /// sentinels have not promoted the replica yet (see [`promoted`]).
+    ///
+    /// [`promoted`]: Topology::promoted
     pub fn kill_primary(&self) -> u16 {
         let old = self.primary_port().expect("a primary");
         let mut nodes = self.nodes.lock().unwrap();
         nodes.iter_mut().find(|n| n.port == old).unwrap().kill9();
-        drop(nodes);
+        old
+    }
+
+    /// After [`kill_primary`](Topology::kill_primary) killed `old`: waits
+    /// until the sentinels promote the replica, restarts the killed node
+    /// on its port as a replica, and waits until the topology is healthy
+    /// again; returns the new primary's port.
+    pub fn promoted(&self, old: u16) -> u16 {
         let new = self.moved_from(old);
         let args = data_args(&self.dir, old, Some(new));
         let restarted = try_start(old, args).expect("the killed primary's port is free again");
