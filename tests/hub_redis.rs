@@ -109,7 +109,7 @@ fn processes_share_tokens_through_redis_without_a_hub() {
     assert_eq!(fake.count("/cgi-bin/token"), 2);
 }
 
-fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
+pub(crate) fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
     common::builder(fake)
         .token_source(HubSource::new(url).unwrap())
         .build()

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use weixin::store::{RedisStore, Store};
-use weixin::{Client, HubSource, RedisSentinel, Secret, Token, TokenKey};
+use weixin::{RedisSentinel, Secret, Token, TokenKey};
 
 use crate::common::process::{self, HubProcess, SECRET_ENV};
 use crate::common::sentinel::{self, start_node, Topology, MASTER};
 use crate::common::{self, APPID};
-use crate::hub_redis::accepted;
+use crate::hub_redis::{accepted, client_of};
 
 fn store_on(topology: &Topology, prefix: &str) -> RedisStore {
     let sentinel =
@@ -35,6 +35,10 @@ fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
     let first = topology.primary_port().unwrap();
     store.ping().unwrap();
     let rotated = |n: u32| Secret::new(format!("refresh-{n}"));
+    let held = || {
+        let held = store.get_refresh_token("wxc", "wxa").unwrap().unwrap();
+        held.expose().to_string()
+    };
     store.put_refresh_token("wxc", "wxa", &rotated(1)).unwrap();
     let shown = store.topology().unwrap();
     assert_eq!(shown.mode, "sentinel");
@@ -46,14 +50,7 @@ fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
     // The pooled connection is to the demoted primary: READONLY, then the
     // new primary, inside the call.
     store.put_refresh_token("wxc", "wxa", &rotated(2)).unwrap();
-    assert_eq!(
-        store
-            .get_refresh_token("wxc", "wxa")
-            .unwrap()
-            .unwrap()
-            .expose(),
-        "refresh-2"
-    );
+    assert_eq!(held(), "refresh-2");
     let key = TokenKey::access_token(APPID);
     let lock = store.lock(&key, Duration::from_secs(60)).unwrap();
     assert!(lock.is_some());
@@ -66,11 +63,7 @@ fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
         "the restarted node was promoted back? {third}"
     );
     assert_eq!(
-        store
-            .get_refresh_token("wxc", "wxa")
-            .unwrap()
-            .unwrap()
-            .expose(),
+        held(),
         "refresh-3",
         "the rotated refresh token written just before the kill is kept"
     );
@@ -182,13 +175,6 @@ impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
     }
-}
-
-fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
-    common::builder(fake)
-        .token_source(HubSource::new(url).unwrap())
-        .build()
-        .unwrap()
 }
 
 /// Two `wechat-hub` processes on the Sentinel topology; eight client

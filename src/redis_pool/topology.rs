@@ -25,8 +25,10 @@ use crate::error::{Error, Result};
 /// ACL of the sentinel). The primary and its replicas, whose addresses the
 /// sentinels give, may need other credentials: [`auth`](RedisSentinel::auth).
 /// `rediss://` sentinel URLs connect to the sentinels and to the data nodes
-/// over TLS (the `redis` crate must be built with a TLS feature, e.g.
-/// `redis/tls-rustls`; otherwise connecting is an error saying so).
+/// over TLS. This crate does not turn on a TLS feature of the `redis`
+/// crate: a build that needs `rediss://` adds one (e.g. `redis/tls-rustls`
+/// in the application's `Cargo.toml`); without it, `rediss://` addresses
+/// fail with an error saying so.
 ///
 /// # Example
 ///

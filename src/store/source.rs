@@ -557,16 +557,20 @@ mod tests {
         }
     }
 
+    /// A replica: a client on its own `StoreSource` over the shared
+    /// `store` and `upstream`.
+    fn replica_of(store: &Arc<dyn Store>, upstream: &Arc<Counting>) -> Client {
+        Client::builder()
+            .token_source(StoreSource::from_arcs(store.clone(), upstream.clone()))
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn two_replicas_sharing_a_store_refresh_once() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let upstream = Arc::new(Counting::default());
-        let replica = || {
-            Client::builder()
-                .token_source(StoreSource::from_arcs(store.clone(), upstream.clone()))
-                .build()
-                .unwrap()
-        };
+        let replica = || replica_of(&store, &upstream);
         let (a, b) = (replica(), replica());
         let key = TokenKey::access_token("wx1");
         let t1 = a.token(&key).unwrap();
@@ -613,12 +617,7 @@ mod tests {
     fn a_store_behind_the_replica_after_a_failover_gets_the_replica_token_back() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let upstream = Arc::new(Counting::default());
-        let replica = || {
-            Client::builder()
-                .token_source(StoreSource::from_arcs(store.clone(), upstream.clone()))
-                .build()
-                .unwrap()
-        };
+        let replica = || replica_of(&store, &upstream);
         let a = replica();
         let key = TokenKey::access_token("wx1");
         let t1 = a.token(&key).unwrap();
