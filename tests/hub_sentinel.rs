@@ -198,7 +198,7 @@ fn two_hubs_on_sentinel_serve_through_a_failover_and_a_kill() {
         .join(", ");
     let store = format!(
         "[store]\nkind = \"redis\"\nmaster = \"{MASTER}\"\nsentinels = [{sentinels}]\n\
-         prefix = \"{prefix}\"\nfailover_wait_ms = 20000"
+         prefix = \"{prefix}\"\nfailover_wait_ms = 20000\nwait_replicas = 1\nwait_timeout_ms = 1000"
     );
     let config = process::config(
         &fake.url(),

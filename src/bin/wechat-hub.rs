@@ -69,6 +69,8 @@ names the environment variable that holds the secret):
     # username = \"hub\"               # optional: ACL user of the primary and replicas
     # password_env = \"REDIS_PASSWORD\" # optional: their password
     # failover_wait_ms = 5000        # default: how long an operation retries a failover
+    # wait_replicas = 1              # default: replicas that acknowledge refresh tokens,
+    # wait_timeout_ms = 500          # tickets and locks (WAIT) within this; 0 = off
 
     [[account]]
     appid = \"wx1234567890\"
@@ -145,7 +147,7 @@ struct ComponentConfig {
 enum StoreConfig {
     Memory,
     File { path: PathBuf },
-    Redis(RedisConfig),
+    Redis(Box<RedisConfig>),
 }
 
 /// `[store] kind = "redis"`: one server (`url` or `url_env`), or the
@@ -164,6 +166,8 @@ struct RedisConfig {
     password_env: Option<String>,
     db: Option<i64>,
     failover_wait_ms: Option<u64>,
+    wait_replicas: Option<u64>,
+    wait_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -338,7 +342,7 @@ fn run(args: Args) -> Result<(), String> {
             let store = FileStore::open(&path).map_err(|e| e.to_string())?;
             (builder.store(store), format!("file {}", path.display()))
         }
-        StoreConfig::Redis(redis) => redis_store(builder, redis)?,
+        StoreConfig::Redis(redis) => redis_store(builder, *redis)?,
     };
     let handler = builder
         .build()
@@ -490,6 +494,12 @@ fn redis_store(
     .map_err(|e| e.to_string())?;
     if let Some(prefix) = config.prefix {
         store = store.prefix(prefix);
+    }
+    if config.wait_replicas.is_some() || config.wait_timeout_ms.is_some() {
+        store = store.durability(
+            config.wait_replicas.unwrap_or(1),
+            Duration::from_millis(config.wait_timeout_ms.unwrap_or(500)),
+        );
     }
     match store.ping().and_then(|()| store.check_persistence()) {
         Err(e) => {
