@@ -9,6 +9,10 @@ set -euo pipefail
 ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
 need redis-server redis-server "the Redis tests talk to 127.0.0.1:6379 and start servers of their own"
+# Debian packages Sentinel apart; the tests start their sentinels as
+# `redis-server --sentinel` (the same program), which the package's
+# service setup also needs.
+need redis-sentinel redis-sentinel "tests/hub_sentinel.rs runs a Sentinel topology (one primary, one replica, three sentinels)"
 need redis-cli redis-tools "it tells whether Redis answers at 127.0.0.1:6379"
 if ping; then
     echo "redis: answering at 127.0.0.1:6379"

@@ -380,6 +380,9 @@ pub use miniprogram::{
 pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
 pub use proxy::Proxy;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_pool::RedisSentinel;
 pub use response::Response;
 pub use secret::{redact, redact_json, Secret};
 pub use sign::{

@@ -109,7 +109,7 @@ fn processes_share_tokens_through_redis_without_a_hub() {
     assert_eq!(fake.count("/cgi-bin/token"), 2);
 }
 
-fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
+pub(crate) fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client {
     common::builder(fake)
         .token_source(HubSource::new(url).unwrap())
         .build()
@@ -265,7 +265,7 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
 }
 
 /// Whether WeChat (the fake) accepts `token` for an ordinary call.
-fn accepted(fake: &weixin::testing::FakeWechat, token: &Token) -> bool {
+pub(crate) fn accepted(fake: &weixin::testing::FakeWechat, token: &Token) -> bool {
     let url = format!(
         "{}/cgi-bin/get_api_domain_ip?access_token={}",
         fake.url(),

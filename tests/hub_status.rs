@@ -174,7 +174,7 @@ fn the_status_json_tells_the_hub_store_quotas_and_times_by_the_hubs_clock() {
     assert_eq!(
         status["store"],
         serde_json::json!({"kind": "memory", "errors": 0, "last_error": null,
-                           "replicas": null, "replicas_error": null})
+                           "replicas": null, "replicas_error": null, "topology": null})
     );
     // Midnight in China after 08:00 UTC: 16:00 UTC.
     let midnight = T0 + 8 * 3_600;

@@ -43,6 +43,8 @@ mod hub_quota;
 mod hub_redis;
 #[cfg(all(feature = "hub", feature = "redis", feature = "crypto"))]
 mod hub_replicas;
+#[cfg(all(feature = "hub", feature = "redis"))]
+mod hub_sentinel;
 #[cfg(feature = "hub")]
 mod hub_server;
 #[cfg(feature = "hub")]

@@ -69,6 +69,16 @@ names the environment variable that holds the secret):
     # kind = \"redis\"
     # url = \"redis://127.0.0.1:6379/\"  (or url_env = \"REDIS_URL\" if it has a password)
     # prefix = \"wechat:hub:\"
+    # or, with Redis Sentinel (the primary found again after a failover):
+    # master = \"mymaster\"
+    # sentinels = [\"redis://10.0.0.1:26379\", \"redis://10.0.0.2:26379\"]
+    #                                (or sentinels_env = \"REDIS_SENTINELS\", comma-
+    #                                separated, if they hold a password; rediss:// for TLS)
+    # username = \"hub\"               # optional: ACL user of the primary and replicas
+    # password_env = \"REDIS_PASSWORD\" # optional: their password
+    # failover_wait_ms = 5000        # default: how long an operation retries a failover
+    # wait_replicas = 1              # default: replicas that acknowledge refresh tokens,
+    # wait_timeout_ms = 500          # tickets and locks (WAIT) within this; 0 = off
 
     [[account]]
     appid = \"wx1234567890\"
@@ -149,14 +159,28 @@ struct ComponentConfig {
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 enum StoreConfig {
     Memory,
-    File {
-        path: PathBuf,
-    },
-    Redis {
-        url: Option<String>,
-        url_env: Option<String>,
-        prefix: Option<String>,
-    },
+    File { path: PathBuf },
+    Redis(Box<RedisConfig>),
+}
+
+/// `[store] kind = "redis"`: one server (`url` or `url_env`), or the
+/// primary Sentinel names (`master` and `sentinels` or `sentinels_env`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisConfig {
+    url: Option<String>,
+    url_env: Option<String>,
+    prefix: Option<String>,
+    master: Option<String>,
+    sentinels: Option<Vec<String>>,
+    /// Comma-separated sentinel URLs, for when they hold a password.
+    sentinels_env: Option<String>,
+    username: Option<String>,
+    password_env: Option<String>,
+    db: Option<i64>,
+    failover_wait_ms: Option<u64>,
+    wait_replicas: Option<u64>,
+    wait_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -352,11 +376,7 @@ fn run(args: Args) -> Result<(), String> {
             let store = FileStore::open(&path).map_err(|e| e.to_string())?;
             (builder.store(store), format!("file {}", path.display()))
         }
-        StoreConfig::Redis {
-            url,
-            url_env,
-            prefix,
-        } => redis_store(builder, url, url_env, prefix)?,
+        StoreConfig::Redis(redis) => redis_store(builder, *redis)?,
     };
     let handler = builder
         .build()
@@ -465,21 +485,62 @@ fn tls_files(config: &Config) -> Result<Option<(PathBuf, PathBuf)>, String> {
 #[cfg(feature = "redis")]
 fn redis_store(
     builder: weixin::hub::HubHandlerBuilder,
-    url: Option<String>,
-    url_env: Option<String>,
-    prefix: Option<String>,
+    config: RedisConfig,
 ) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {
-    let url = match (url, url_env) {
-        (Some(url), None) => url,
-        (None, Some(name)) => env_secret(&name, "redis url")?,
-        _ => return Err("[store] kind = \"redis\" needs exactly one of url and url_env".into()),
+    use weixin::store::RedisStore;
+    let sentinels = match (config.sentinels, config.sentinels_env) {
+        (None, None) => None,
+        (Some(list), None) => Some(list),
+        (None, Some(name)) => Some(
+            env_secret(&name, "redis sentinel urls")?
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+        _ => return Err("[store] give sentinels or sentinels_env, not both".into()),
     };
-    let mut store = weixin::store::RedisStore::open(&url).map_err(|e| e.to_string())?;
-    if let Some(prefix) = prefix {
+    let mut store = match (config.url, config.url_env, config.master, sentinels) {
+        (Some(url), None, None, None) => RedisStore::open(&url),
+        (None, Some(name), None, None) => RedisStore::open(&env_secret(&name, "redis url")?),
+        (None, None, Some(master), Some(sentinels)) => {
+            let mut sentinel = weixin::RedisSentinel::new(master, sentinels);
+            if let Some(name) = config.password_env {
+                let password = env_secret(&name, "redis password")?;
+                sentinel = sentinel.auth(config.username.as_deref(), password);
+            }
+            if let Some(db) = config.db {
+                sentinel = sentinel.db(db);
+            }
+            if let Some(ms) = config.failover_wait_ms {
+                sentinel = sentinel.failover_wait(Duration::from_millis(ms));
+            }
+            RedisStore::sentinel(sentinel)
+        }
+        _ => {
+            return Err(
+                "[store] kind = \"redis\" needs exactly one of url, url_env, \
+                 or master with sentinels (or sentinels_env)"
+                    .into(),
+            )
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(prefix) = config.prefix {
         store = store.prefix(prefix);
     }
-    if let Err(e) = store.ping() {
-        eprintln!("wechat-hub: warning: {e}; serving anyway, requests fail until it answers");
+    if config.wait_replicas.is_some() || config.wait_timeout_ms.is_some() {
+        store = store.durability(
+            config.wait_replicas.unwrap_or(1),
+            Duration::from_millis(config.wait_timeout_ms.unwrap_or(500)),
+        );
+    }
+    match store.ping().and_then(|()| store.check_persistence()) {
+        Err(e) => {
+            eprintln!("wechat-hub: warning: {e}; serving anyway, requests fail until it answers")
+        }
+        Ok(Some(warning)) => eprintln!("wechat-hub: warning: {warning}"),
+        Ok(None) => {}
     }
     let note = format!("{store:?}");
     Ok((builder.store(store), note))
@@ -488,9 +549,7 @@ fn redis_store(
 #[cfg(not(feature = "redis"))]
 fn redis_store(
     _: weixin::hub::HubHandlerBuilder,
-    _: Option<String>,
-    _: Option<String>,
-    _: Option<String>,
+    _: RedisConfig,
 ) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {
     Err("[store] kind = \"redis\" needs wechat-hub built with the `redis` feature".into())
 }

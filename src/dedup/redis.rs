@@ -28,6 +28,10 @@ return redis.call('GET', KEYS[1])
 const RELEASE: &str =
     "if redis.call('GET', KEYS[1]) == 'running' then return redis.call('DEL', KEYS[1]) end return 0";
 
+/// The time allowed to connect and for each command, unless
+/// [`RedisDedup::timeout`] says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A [`DedupStore`] in Redis, for several processes behind a load balancer
 /// that WeChat's tries of one push may reach in any order. Uses the
 /// `redis` crate's blocking API, like `store::RedisStore`, and Redis 6.0 or
@@ -96,11 +100,43 @@ impl RedisDedup {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn open(url: &str) -> Result<RedisDedup> {
-        Ok(RedisDedup {
-            redis: RedisPool::open(url, Duration::from_secs(1))?,
+        Ok(RedisDedup::on(RedisPool::open(url, DEFAULT_TIMEOUT)?))
+    }
+
+    /// A store on the primary Redis Sentinel names (see
+    /// [`RedisSentinel`](crate::RedisSentinel)); a claim that fails
+    /// because the primary went away or was demoted is tried again on the
+    /// new one, within [`RedisSentinel::failover_wait`](crate::RedisSentinel::failover_wait).
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if a
+    /// sentinel address is not a Redis URL or the master name is empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{RedisDedup, RedisSentinel};
+    ///
+    /// let sentinel = RedisSentinel::new("mymaster", ["redis://127.0.0.1:26379"]);
+    /// let store = RedisDedup::sentinel(sentinel)?.prefix("myapp:dedup:");
+    /// assert!(format!("{store:?}").contains("sentinel master mymaster"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn sentinel(sentinel: crate::RedisSentinel) -> Result<RedisDedup> {
+        Ok(RedisDedup::on(RedisPool::sentinel(
+            sentinel,
+            DEFAULT_TIMEOUT,
+        )?))
+    }
+
+    /// The defaults, on `redis`.
+    fn on(redis: RedisPool) -> RedisDedup {
+        RedisDedup {
+            redis,
             prefix: "wechat:dedup:".to_string(),
             ttl: DEDUP_TTL,
-        })
+        }
     }
 
     /// The prefix of every key, so that several applications (or tests)

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::secret::Secret;
 use crate::store::{LockGuard, Store};
-use crate::store::{StoreListener, Watch};
+use crate::store::{StoreListener, StoreTopology, Watch};
 use crate::token::{Token, TokenKey, TokenKind};
 
 /// The kinds of upstream call, as the `kind` label names them: an
@@ -402,6 +402,10 @@ impl Store for CountedStore {
 
     fn replicas(&self) -> Result<Option<u64>> {
         self.seen(self.inner.replicas())
+    }
+
+    fn topology(&self) -> Option<StoreTopology> {
+        self.inner.topology()
     }
 }
 

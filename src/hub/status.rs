@@ -161,12 +161,26 @@ impl HubHandler {
             true => Err("not asked: the store failed earlier on this page".to_string()),
             false => self.store.replicas().map_err(|e| e.to_string()),
         };
+        let topology = self.store.topology().map(|t| {
+            json!({
+                "mode": t.mode,
+                "primary": t.primary,
+                "replicas": t.replicas,
+                "failovers": t.failovers,
+                "last_failover": t.last_failover,
+                "read_only_since": t.read_only_since,
+                "unacked_writes": t.unacked_writes,
+                "persistence": t.persistence,
+                "persistence_warning": t.persistence_warning,
+            })
+        });
         json!({
             "kind": self.store.kind(),
             "errors": errors,
             "last_error": last,
             "replicas": replicas.as_ref().ok().copied().flatten(),
             "replicas_error": replicas.err(),
+            "topology": topology,
         })
     }
 
@@ -246,6 +260,13 @@ impl HubHandler {
     /// Empty over a custom source (its appids are no bounded set of
     /// labels); an account whose marks cannot be read is left out (a
     /// store error, counted).
+    /// The servers behind the store, if it tells (see
+    /// [`Store::topology`](crate::store::Store::topology)).
+    #[cfg(feature = "hub")]
+    pub(crate) fn store_topology(&self) -> Option<crate::store::StoreTopology> {
+        self.store.topology()
+    }
+
     #[cfg(feature = "hub")]
     pub(crate) fn quotas_exhausted(&self) -> Vec<(&'static str, String, u64)> {
         let now = self.ahead.clock.unix_secs();

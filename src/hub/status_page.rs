@@ -166,14 +166,68 @@ fn header(status: &Value, now: u64) -> String {
         "<dl class=\"hub\"><dt>Version</dt><dd>weixin {}</dd>\
          <dt>Uptime</dt><dd>up {}, since {}</dd>\
          <dt>Store</dt><dd>{kind} store; {health}</dd>\
-         <dt>Replicas</dt><dd>{}</dd>\
+         <dt>Replicas</dt><dd>{}</dd>{}\
          <dt>Rendered</dt><dd>{}</dd></dl>",
         text(&hub["version"]),
         span(now.saturating_sub(started)),
         time(started, &utc(started)),
         replicas(store),
+        topology(&store["topology"], now),
         time(now, &utc(now)),
     )
+}
+
+/// The servers behind the store, for a store that tells (Redis): mode,
+/// primary, replicas, failovers, a server turned read-only, writes no
+/// replica acknowledged, persistence and its warning.
+fn topology(topology: &Value, now: u64) -> String {
+    if !topology.is_object() {
+        return String::new();
+    }
+    let mut parts = vec![format!("{} mode", text(&topology["mode"]))];
+    if topology["primary"].is_string() {
+        parts.push(format!("primary {}", text(&topology["primary"])));
+    }
+    if let Some(n) = topology["replicas"].as_u64() {
+        parts.push(format!(
+            "{n} Redis replica{} connected",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    match (
+        topology["failovers"].as_u64(),
+        topology["last_failover"].as_u64(),
+    ) {
+        (Some(n), Some(at)) if n > 0 => parts.push(format!(
+            "{n} failover{}, the last {}",
+            if n == 1 { "" } else { "s" },
+            time(at, &relative(at, now))
+        )),
+        _ => parts.push("no failover since start".to_string()),
+    }
+    if let Some(at) = topology["read_only_since"].as_u64() {
+        parts.push(format!(
+            "<span class=\"bad\">read-only replica since {}: writes fail</span>",
+            time(at, &relative(at, now))
+        ));
+    }
+    if let Some(n) = topology["unacked_writes"].as_u64().filter(|n| *n > 0) {
+        parts.push(format!(
+            "<span class=\"bad\">{n} durable write{} not acknowledged by a replica in time</span>",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if topology["persistence"].is_string() {
+        parts.push(format!("persistence: {}", text(&topology["persistence"])));
+    }
+    let warning = match topology["persistence_warning"].is_string() {
+        true => format!(
+            "<dt>Persistence</dt><dd><span class=\"bad\">{}</span></dd>",
+            text(&topology["persistence_warning"])
+        ),
+        false => String::new(),
+    };
+    format!("<dt>Redis</dt><dd>{}</dd>{warning}", parts.join("; "))
 }
 
 /// Which hubs share the store, as far as the store can tell.

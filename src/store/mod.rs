@@ -32,6 +32,7 @@ mod memory;
 mod redis;
 mod source;
 mod state;
+mod topology;
 mod watch;
 
 pub(crate) use component::Rotations;
@@ -42,6 +43,7 @@ pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use source::StoreSource;
 pub(crate) use source::{cutoff, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
+pub use topology::StoreTopology;
 pub use watch::{StoreEvent, StoreListener, Watch};
 
 /// Where a hub keeps what must outlive one request: tokens and tickets, each
@@ -361,6 +363,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn replicas(&self) -> Result<Option<u64>> {
         Ok(None)
     }
+
+    /// The servers behind the store and what happened to them (see
+    /// [`StoreTopology`]), for a store that has servers: `None` by
+    /// default.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::{MemoryStore, Store};
+    ///
+    /// assert_eq!(MemoryStore::new().topology(), None);
+    /// ```
+    fn topology(&self) -> Option<StoreTopology> {
+        None
+    }
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -469,6 +486,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn replicas(&self) -> Result<Option<u64>> {
         (**self).replicas()
+    }
+
+    fn topology(&self) -> Option<StoreTopology> {
+        (**self).topology()
     }
 }
 

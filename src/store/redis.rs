@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use super::watch::{StoreEvent, StoreListener, Watch};
 use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
-    FENCE_TTL, VERIFY_TICKET_LIFE,
+    StoreTopology, FENCE_TTL, VERIFY_TICKET_LIFE,
 };
 use crate::clock::millis;
 use crate::error::{Error, Result};
-use crate::redis_pool::RedisPool;
+use crate::redis_pool::{Connector, RedisConnection, RedisPool, RedisSentinel};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
 
@@ -102,6 +102,10 @@ const WATCH_POLL: Duration = Duration::from_millis(100);
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// The time allowed to connect and for each command, unless
+/// [`RedisStore::timeout`] says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a refresh limit's schedule is kept: far longer than any wait
 /// it holds, after which a lost schedule only grants a new burst.
 const SCHEDULE_TTL: u64 = 24 * 3600;
@@ -137,6 +141,25 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// (never its password); the next call connects again, so the hub recovers
 /// by itself when Redis is back.
 ///
+/// # Failover
+///
+/// On Redis Sentinel ([`RedisStore::sentinel`]) the store follows the
+/// primary. The window: an operation that fails because the primary went
+/// away or was demoted (`READONLY`) drops the store's connections, asks the
+/// sentinels for the primary again and is tried again, for at most
+/// [`RedisSentinel::failover_wait`] and 20 tries; then it fails with the
+/// store error above (a hub keeps serving its copies meanwhile). The
+/// guarantees: refresh tokens, verify tickets, removals, refresh locks and
+/// schedules are acknowledged by a replica before the write returns
+/// ([`durability`](RedisStore::durability)), so a failover right after
+/// them loses none of them and no second hub takes a lock that is held; a
+/// token the new primary missed is written back by the hub that had it
+/// (see [`StoreSource`](crate::store::StoreSource)). On a single URL, a
+/// server demoted to a replica makes every write fail with an error saying
+/// so, logged once and shown by [`Store::topology`] until it is a primary
+/// again. [`check_persistence`](RedisStore::check_persistence) tells a
+/// Redis that forgets on restart.
+///
 /// # Example
 ///
 /// ```no_run
@@ -155,6 +178,8 @@ pub struct RedisStore {
     redis: RedisPool,
     prefix: String,
     lease: Duration,
+    wait_replicas: u64,
+    wait_timeout: Duration,
 }
 
 impl RedisStore {
@@ -166,11 +191,53 @@ impl RedisStore {
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `url` is
     /// not a Redis URL.
     pub fn open(url: &str) -> Result<RedisStore> {
-        Ok(RedisStore {
-            redis: RedisPool::open(url, Duration::from_secs(2))?,
+        Ok(RedisStore::on(RedisPool::open(url, DEFAULT_TIMEOUT)?))
+    }
+
+    /// A store on the primary that Redis Sentinel names (see
+    /// [`RedisSentinel`]). No connection is made until the first use. On a
+    /// failover, an operation that fails because the primary went away or
+    /// was demoted asks the sentinels for the new primary and is tried
+    /// again, for at most [`RedisSentinel::failover_wait`]; after that it
+    /// fails with the store error a single Redis would give.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if a
+    /// sentinel address is not a Redis URL or the master name is empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::RedisStore;
+    /// use weixin::RedisSentinel;
+    ///
+    /// let sentinel = RedisSentinel::new(
+    ///     "mymaster",
+    ///     ["redis://:sentinel-secret@127.0.0.1:26379", "redis://127.0.0.1:26380"],
+    /// );
+    /// let store = RedisStore::sentinel(sentinel)?.prefix("myapp:hub:");
+    /// let shown = format!("{store:?}");
+    /// assert!(shown.contains("sentinel master mymaster"));
+    /// assert!(!shown.contains("sentinel-secret"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn sentinel(sentinel: RedisSentinel) -> Result<RedisStore> {
+        Ok(RedisStore::on(RedisPool::sentinel(
+            sentinel,
+            DEFAULT_TIMEOUT,
+        )?))
+    }
+
+    /// The defaults, on `redis`.
+    fn on(redis: RedisPool) -> RedisStore {
+        RedisStore {
+            redis,
             prefix: "wechat:hub:".to_string(),
             lease: Duration::from_secs(3),
-        })
+            wait_replicas: 1,
+            wait_timeout: Duration::from_millis(500),
+        }
     }
 
     /// The prefix of every key, so that several hubs (or tests) can share
@@ -194,6 +261,37 @@ impl RedisStore {
         self
     }
 
+    /// How many replicas must acknowledge what cannot be fetched again
+    /// (refresh tokens, verify tickets, removals) and what keeps two hubs
+    /// from calling WeChat at once (refresh locks and schedules) before
+    /// the write returns (`WAIT replicas timeout`), so that a failover
+    /// right after it does not lose it. Asks for no more replicas than the
+    /// primary has connected (`ROLE`), so a Redis without replicas never
+    /// waits. If fewer acknowledge within `timeout`, the write is kept
+    /// anyway, and a warning is logged and counted
+    /// ([`StoreTopology::unacked_writes`](crate::store::StoreTopology)).
+    /// Tokens, which can be fetched again, are never waited for. `0`
+    /// replicas turns waiting off.
+    ///
+    /// Defaults to 1 replica and 500 ms.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weixin::store::RedisStore;
+    ///
+    /// let store = RedisStore::open("redis://127.0.0.1:6379/")?
+    ///     .durability(2, Duration::from_secs(1));
+    /// assert!(format!("{store:?}").contains("127.0.0.1:6379"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn durability(mut self, replicas: u64, timeout: Duration) -> RedisStore {
+        self.wait_replicas = replicas;
+        self.wait_timeout = timeout;
+        self
+    }
+
     /// The time allowed to connect and for each command.
     ///
     /// Defaults to 2 seconds.
@@ -211,8 +309,121 @@ impl RedisStore {
         self.redis.ping()
     }
 
-    fn run<T>(&self, what: &str, command: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
+    fn run<T>(
+        &self,
+        what: &str,
+        command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
+    ) -> Result<T> {
         self.redis.run(what, command)
+    }
+
+    /// Runs the write `command`, then waits for the replicas asked for by
+    /// [`durability`](RedisStore::durability), on the same connection.
+    fn durable<T>(
+        &self,
+        what: &str,
+        command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
+    ) -> Result<T> {
+        let (value, wanted, acked) = self.run(what, |c| {
+            let value = command(c)?;
+            if self.wait_replicas == 0 {
+                return Ok((value, 0, 0));
+            }
+            let connected = match redis::cmd("ROLE").query(c)? {
+                redis::Role::Primary { replicas, .. } => replicas.len() as u64,
+                _ => 0,
+            };
+            self.redis.note(|h| h.replicas = Some(connected));
+            let wanted = self.wait_replicas.min(connected);
+            if wanted == 0 {
+                return Ok((value, 0, 0));
+            }
+            let acked: u64 = redis::cmd("WAIT")
+                .arg(wanted)
+                .arg(millis(self.wait_timeout).max(1))
+                .query(c)?;
+            Ok((value, wanted, acked))
+        })?;
+        self.redis.note(|h| h.waited(what, wanted, acked));
+        Ok(value)
+    }
+
+    /// Asks the server whether it persists (`CONFIG GET appendonly`,
+    /// `CONFIG GET save`) and returns a warning when a restart would lose
+    /// refresh tokens and verify tickets (no append-only file), or when it
+    /// could not be asked (`CONFIG` disabled, as on managed services). What
+    /// it found shows in [`Store::topology`]; the hub checks at start and
+    /// logs the warning. Rebuilding the authorizers with
+    /// `api_get_authorizer_list` stays the remedy for a store that lost
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Store`](crate::ErrorKind::Store) error if Redis
+    /// cannot be reached at all.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use weixin::store::RedisStore;
+    ///
+    /// let store = RedisStore::open("redis://127.0.0.1:6379/")?;
+    /// if let Some(warning) = store.check_persistence()? {
+    ///     eprintln!("{warning}");
+    /// }
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn check_persistence(&self) -> Result<Option<String>> {
+        let config = |c: &mut RedisConnection, name: &str| {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(name)
+                .query::<Vec<String>>(c)
+                .map(|pair| pair.get(1).cloned().unwrap_or_default())
+        };
+        let asked = self.run("CONFIG GET appendonly", |c| {
+            match (config(c, "appendonly"), config(c, "save")) {
+                (Ok(aof), Ok(save)) => Ok(Ok((aof, save))),
+                (Err(e), _) | (_, Err(e)) if e.is_io_error() || e.is_connection_dropped() => Err(e),
+                (Err(e), _) | (_, Err(e)) => Ok(Err(e.to_string())),
+            }
+        })?;
+        let addr = self.redis.addr();
+        let (found, warning) = match asked {
+            Ok((aof, _)) if aof == "yes" => ("append-only file".to_string(), None),
+            Ok((_, save)) if save.trim().is_empty() => (
+                "none (appendonly no, save \"\")".to_string(),
+                Some(format!(
+                    "redis at {addr} does not persist (appendonly no, save \"\"): a restart \
+                     loses every refresh token and verify ticket; turn on appendonly, or \
+                     rebuild the authorizers with api_get_authorizer_list after a restart"
+                )),
+            ),
+            Ok((_, save)) => (
+                format!("snapshots only (save {save})"),
+                Some(format!(
+                    "redis at {addr} persists by snapshots only (save {save}, appendonly no): \
+                     a restart loses the refresh tokens and verify tickets written since the \
+                     last snapshot; turn on appendonly"
+                )),
+            ),
+            Err(refused) => (
+                format!("unknown: CONFIG refused ({refused})"),
+                Some(format!(
+                    "could not check whether redis at {addr} persists (CONFIG refused: \
+                     {refused}); make sure it does (appendonly yes), or a restart loses \
+                     refresh tokens and verify tickets"
+                )),
+            ),
+        };
+        if let Some(warning) = &warning {
+            log::warn!("wechat store: {warning}");
+        }
+        self.redis.note(|h| {
+            h.persistence = Some(found);
+            h.persistence_warning = warning.clone();
+        });
+        Ok(warning)
     }
 
     fn token_key(&self, key: &TokenKey) -> String {
@@ -357,7 +568,7 @@ impl Store for RedisStore {
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
         let at = self.ticket_at_key(component_appid);
-        self.run("SET verify ticket", |c| {
+        self.durable("SET verify ticket", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(ticket.expose())
@@ -382,7 +593,7 @@ impl Store for RedisStore {
         let key = format!("{}verify_ticket:{component_appid}", self.prefix);
         let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
         let at = self.ticket_at_key(component_appid);
-        let written = self.run("newer verify ticket", |c| {
+        let written = self.durable("newer verify ticket", |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
                 .arg(3)
@@ -435,7 +646,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<()> {
         let key = self.refresh_key(component_appid, authorizer_appid);
-        self.run("SET refresh token", |c| {
+        self.durable("SET refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -454,7 +665,7 @@ impl Store for RedisStore {
         keys.push(self.served_key());
         let channel = self.channel();
         let message = format!("{component_appid}/{authorizer_appid}");
-        self.run("remove authorizer", |c| {
+        self.durable("remove authorizer", |c| {
             redis::cmd("EVAL")
                 .arg(REMOVE_AUTHORIZER)
                 .arg(keys.len())
@@ -476,7 +687,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<bool> {
         let key = self.refresh_key(component_appid, authorizer_appid);
-        let set = self.run("SET XX refresh token", |c| {
+        let set = self.durable("SET XX refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -547,6 +758,32 @@ impl Store for RedisStore {
         "redis"
     }
 
+    /// What the pool has seen, with the primary's connected replicas
+    /// asked again (`ROLE`) if it answers.
+    fn topology(&self) -> Option<StoreTopology> {
+        if self.redis.health().persistence.is_none() {
+            // ok because a Redis that cannot be reached shows as not checked
+            let _ = self.check_persistence();
+        }
+        let role = self.run("ROLE", |c| redis::cmd("ROLE").query::<redis::Role>(c));
+        if let Ok(redis::Role::Primary { replicas, .. }) = &role {
+            let n = replicas.len() as u64;
+            self.redis.note(|h| h.replicas = Some(n));
+        }
+        let h = self.redis.health();
+        Some(StoreTopology {
+            mode: self.redis.mode().to_string(),
+            primary: h.primary,
+            replicas: h.replicas,
+            failovers: h.failovers,
+            last_failover: h.last_failover,
+            read_only_since: h.read_only_since,
+            unacked_writes: h.unacked_writes,
+            persistence: h.persistence,
+            persistence_warning: h.persistence_warning,
+        })
+    }
+
     /// The subscribers of the removals channel (`PUBSUB NUMSUB`): every
     /// hub over this Redis and prefix listens to it.
     fn replicas(&self) -> Result<Option<u64>> {
@@ -568,7 +805,7 @@ impl Store for RedisStore {
         // ACQUIRE is idempotent: if a timed-out attempt did take the lock
         // and `run` retries it, the retry sees our own value and succeeds
         // instead of leaving the lock held by nobody until it expires.
-        let taken = self.run("SET NX lock", |c| {
+        let taken = self.durable("SET NX lock", |c| {
             redis::cmd("EVAL")
                 .arg(ACQUIRE)
                 .arg(1)
@@ -604,7 +841,7 @@ impl Store for RedisStore {
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         let name = self.schedule_key(key);
-        self.run("SET refresh schedule", |c| {
+        self.durable("SET refresh schedule", |c| {
             redis::cmd("SET")
                 .arg(&name)
                 .arg(schedule)
@@ -659,7 +896,7 @@ impl Renewer {
         ttl: Duration,
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
-        let client = store.redis.client().clone();
+        let connector = store.redis.connector();
         // A renewal gets a third of the lease to connect and answer, so that
         // one that fails leaves time for another before the lease runs out.
         let tick = Duration::from_millis(lease_ms / 3);
@@ -679,11 +916,7 @@ impl Renewer {
                 // After a failure, try again soon rather than a tick later.
                 wait = tick / 4;
                 if con.is_none() {
-                    con = client.get_connection_with_timeout(timeout).ok();
-                    if let Some(c) = &con {
-                        let _ = c.set_read_timeout(Some(timeout));
-                        let _ = c.set_write_timeout(Some(timeout));
-                    }
+                    con = connector.connect(timeout).ok();
                 }
                 let Some(c) = con.as_mut() else { continue };
                 match redis::cmd("EVAL")
@@ -718,8 +951,7 @@ impl Renewer {
 /// [`WATCH_BACKOFF`] to [`WATCH_BACKOFF_CAP`]. Each failure is told to the
 /// listener as [`StoreEvent::Lost`].
 struct Listener {
-    client: redis::Client,
-    addr: String,
+    connector: Connector,
     channel: String,
     /// The connection's `CLIENT SETNAME`: `<prefix>watch`, so that an
     /// operator sees in `CLIENT LIST` which hubs listen.
@@ -740,8 +972,7 @@ impl Listener {
         let (stop, stopped) = mpsc::channel::<()>();
         let (ready, first) = mpsc::sync_channel::<()>(1);
         let this = Listener {
-            client: store.redis.client().clone(),
-            addr: store.redis.addr().to_string(),
+            connector: store.redis.connector(),
             channel: store.channel(),
             name: format!("{}watch", store.prefix).replace(char::is_whitespace, "_"),
             timeout: store.redis.timeout(),
@@ -778,7 +1009,7 @@ impl Listener {
         while !self.stopped() {
             let error = match self.listen(&mut backoff) {
                 Ok(()) => return,
-                Err(e) => Error::store(format!("redis at {}: listening", self.addr), e),
+                Err(e) => Error::store(format!("redis at {}: listening", self.connector.addr()), e),
             };
             self.tell(&StoreEvent::Lost(&error));
             match self.stop.recv_timeout(backoff) {
@@ -792,9 +1023,7 @@ impl Listener {
     /// Listens until stopped (`Ok`) or the connection fails; resets
     /// `backoff` once subscribed.
     fn listen(&self, backoff: &mut Duration) -> RedisResult<()> {
-        let mut con = self.client.get_connection_with_timeout(self.timeout)?;
-        con.set_write_timeout(Some(self.timeout))?;
-        con.set_read_timeout(Some(self.timeout))?;
+        let mut con = self.connector.connect(self.timeout)?;
         redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg(&self.name)

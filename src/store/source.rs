@@ -68,10 +68,13 @@ pub(crate) fn cutoff(token: &Token) -> u64 {
 ///   still accepts is served until its replacement is in the store, and
 ///   no read waits on another's upstream call for a key it has had.
 ///
-/// - When the store has lost a token (a Redis restart), the last token
-///   this replica read, if still fresh, is written back under the lock
-///   instead of fetching a new one: a new token would start a second
-///   lineage next to the one clients still hold.
+/// - When the store has lost a token (a Redis restart) or holds an older
+///   one than this replica last read or wrote (a Redis failover to a
+///   replica that missed the last writes: an earlier timestamp), the last
+///   token this replica had, if still fresh, is written back under the
+///   lock instead of fetching a new one or serving the older one: a new
+///   token would start a second lineage next to the one clients still
+///   hold.
 /// - Under the lock, every upstream call (fetch or refresh) is admitted by
 ///   the [`RefreshLimit`], whose schedule lives in the store: all replicas
 ///   share one budget per key. A refused call fails with
@@ -252,7 +255,11 @@ impl StoreSource {
     ) -> Result<Token> {
         // Look again: the previous holder may have just stored it.
         let stored = self.store.get_token(key)?;
-        if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
+        let behind = stored.is_some() && self.ahead_of_store(key, stored.as_ref(), stale).is_some();
+        if let Some(token) = stored
+            .as_ref()
+            .filter(|t| !behind && self.is_usable(t, stale))
+        {
             return Ok(token.clone());
         }
         // Taken under the lock, before anything is written: a replica that
@@ -260,28 +267,20 @@ impl StoreSource {
         // write cannot overwrite its; an authorizer removed after this
         // point is fenced against it.
         let fence = self.store.increment(&fence_name(key), FENCE_TTL)?;
-        if stored.is_none() {
-            if !self.authorized(key)? {
-                // Gone from the store with its refresh token: it revoked
-                // its authorization (or never gave it). Its old token is
-                // never written back, and WeChat is not asked.
-                if let (true, Some(authorizer)) =
-                    (self.authorizers_in_store, key.authorizer_appid())
-                {
-                    return Err(not_authorized(key.appid(), authorizer));
-                }
-            } else if let Some(token) = self
-                .known
-                .lock()
-                .get(key)
-                .cloned()
-                .filter(|t| self.is_usable(t, stale))
-            {
-                // The store lost the token (a Redis restart): this
-                // replica's copy, still good, keeps the lineage, and WeChat
-                // is not asked for a token that would fork it.
-                return self.keep(key, token, fence);
+        let authorized = stored.is_some() || self.authorized(key)?;
+        if !authorized {
+            // Gone from the store with its refresh token: it revoked its
+            // authorization (or never gave it). Its old token is never
+            // written back, and WeChat is not asked.
+            if let (true, Some(authorizer)) = (self.authorizers_in_store, key.authorizer_appid()) {
+                return Err(not_authorized(key.appid(), authorizer));
             }
+        } else if let Some(token) = self.ahead_of_store(key, stored.as_ref(), stale) {
+            // The store lost the token (a Redis restart), or holds an older
+            // one (a failover that lost the last writes): this replica's
+            // copy, still good, keeps the lineage, and WeChat is not asked
+            // for a token that would fork it.
+            return self.keep(key, token, fence);
         }
         if let Some(gate) = &self.gate {
             gate(key, cx)?;
@@ -381,6 +380,25 @@ impl StoreSource {
         Ok(Some(token))
     }
 
+    /// This replica's last token for `key` if it is still usable and the
+    /// store is behind it: it holds none (a Redis restart) or an older one
+    /// (a failover to a replica that missed the last writes).
+    fn ahead_of_store(
+        &self,
+        key: &TokenKey,
+        stored: Option<&Token>,
+        stale: Option<&Token>,
+    ) -> Option<Token> {
+        self.known
+            .lock()
+            .get(key)
+            .cloned()
+            .filter(|t| self.is_usable(t, stale))
+            .filter(|t| {
+                stored.is_none_or(|s| t.timestamp() > s.timestamp() && t.expose() != s.expose())
+            })
+    }
+
     /// Whether `key` is an account's, or an authorizer's whose refresh
     /// token the store holds (one whose refresh token is gone revoked its
     /// authorization: another replica got the `unauthorized` push).
@@ -407,14 +425,20 @@ impl StoreSource {
         cx: &Context<'_>,
     ) -> Result<Token> {
         let stored = self.store.get_token(key)?;
-        if let Some(token) = stored.as_ref().filter(|t| self.is_usable(t, stale)) {
+        // A store behind this replica is not served from: its token is
+        // written back under the lock (see `call_upstream`).
+        let behind = stored.is_some() && self.ahead_of_store(key, stored.as_ref(), stale).is_some();
+        if let Some(token) = stored
+            .as_ref()
+            .filter(|t| !behind && self.is_usable(t, stale))
+        {
             return Ok(token.clone());
         }
         // Past its cut-off, a token WeChat still accepts answers a plain
         // read while it is being replaced (under the lock, by any replica)
         // and if replacing it fails: a read never waits on WeChat for a key
         // it has had.
-        let current = stored.filter(|t| stale.is_none() && self.is_accepted(t));
+        let current = stored.filter(|t| !behind && stale.is_none() && self.is_accepted(t));
         if let (true, Some(current)) = (self.replaced_ahead, &current) {
             return Ok(current.clone());
         }
@@ -533,16 +557,20 @@ mod tests {
         }
     }
 
+    /// A replica: a client on its own `StoreSource` over the shared
+    /// `store` and `upstream`.
+    fn replica_of(store: &Arc<dyn Store>, upstream: &Arc<Counting>) -> Client {
+        Client::builder()
+            .token_source(StoreSource::from_arcs(store.clone(), upstream.clone()))
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn two_replicas_sharing_a_store_refresh_once() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let upstream = Arc::new(Counting::default());
-        let replica = || {
-            Client::builder()
-                .token_source(StoreSource::from_arcs(store.clone(), upstream.clone()))
-                .build()
-                .unwrap()
-        };
+        let replica = || replica_of(&store, &upstream);
         let (a, b) = (replica(), replica());
         let key = TokenKey::access_token("wx1");
         let t1 = a.token(&key).unwrap();
@@ -579,6 +607,32 @@ mod tests {
         lose();
         assert_eq!(client.token(&key).unwrap().expose(), "T2");
         assert_eq!(upstream.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// After a failover to a Redis replica that missed the last writes, the
+    /// store holds an older token than this replica last had: the
+    /// replica's is written back, not the older one served, and WeChat is
+    /// not called.
+    #[test]
+    fn a_store_behind_the_replica_after_a_failover_gets_the_replica_token_back() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let upstream = Arc::new(Counting::default());
+        let replica = || replica_of(&store, &upstream);
+        let a = replica();
+        let key = TokenKey::access_token("wx1");
+        let t1 = a.token(&key).unwrap();
+        // The new primary has the token before t1, still fresh.
+        let older = Token::with_timestamp("OLDER", t1.timestamp() - 60, 7200);
+        store.put_token(&key, &older).unwrap();
+        assert!(a.invalidate_token(&key, &t1));
+        assert_eq!(a.token(&key).unwrap(), t1, "the replica's lineage goes on");
+        assert_eq!(store.get_token(&key).unwrap(), Some(t1.clone()));
+        assert_eq!(
+            replica().token(&key).unwrap(),
+            t1,
+            "another replica reads it"
+        );
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 1);
     }
 
     /// A token stored 570 s into its 600 s: past its cut-off (a tenth of

@@ -3,6 +3,8 @@
 pub mod logs;
 #[cfg(feature = "hub")]
 pub mod process;
+#[cfg(feature = "redis")]
+pub mod sentinel;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

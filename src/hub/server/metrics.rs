@@ -198,6 +198,60 @@ impl Collector for HandlerCounts {
                 counts.watch_errors(),
             ),
         ];
+        if let Some(t) = self.0.store_topology() {
+            let gauges = [
+                (
+                    "store_redis_replicas",
+                    "Redis replicas the store's primary reported connected when last asked.",
+                    t.replicas.unwrap_or(0),
+                ),
+                (
+                    "store_redis_read_only",
+                    "1 while the store's Redis answers READONLY (a replica now: writes fail).",
+                    u64::from(t.read_only_since.is_some()),
+                ),
+                (
+                    "store_redis_last_failover_seconds",
+                    "When (Unix seconds) the store's Redis primary last moved; 0 if never since start.",
+                    t.last_failover.unwrap_or(0),
+                ),
+                (
+                    "store_redis_persistence_warning",
+                    "1 when a restart of the store's Redis would lose refresh tokens and verify tickets (or that could not be checked).",
+                    u64::from(t.persistence_warning.is_some()),
+                ),
+            ];
+            for (name, help, n) in gauges {
+                let gauge = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
+                gauge.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    gauge.metric_type(),
+                )?)?;
+            }
+            let counters = [
+                (
+                    "store_redis_failovers",
+                    "Times the store's Redis primary moved since start.",
+                    t.failovers,
+                ),
+                (
+                    "store_redis_unacked_writes",
+                    "Durable store writes (refresh tokens, tickets, locks) fewer Redis replicas acknowledged than asked within the wait: kept on the primary only.",
+                    t.unacked_writes,
+                ),
+            ];
+            for (name, help, n) in counters {
+                let counter = ConstCounter::new(n);
+                counter.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    counter.metric_type(),
+                )?)?;
+            }
+        }
         for (name, help, n) in singles {
             let counter = ConstCounter::new(n);
             counter.encode(encoder.encode_descriptor(

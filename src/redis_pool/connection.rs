@@ -1,0 +1,61 @@
+//! `RedisConnection`: what the pool hands to a store's command, whatever
+//! the topology behind it, so that a store's code is the same for each.
+
+use redis::{Cmd, Connection, ConnectionLike, RedisResult, Value};
+
+/// A connection the pool lends for one operation. Commands run on it with
+/// `redis::cmd(..).query(con)` as on any `redis::ConnectionLike`.
+pub(crate) enum RedisConnection {
+    /// A connection to one server: the single Redis, or the primary that
+    /// Sentinel names.
+    Node(Connection),
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
+        match self {
+            RedisConnection::Node(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        match self {
+            RedisConnection::Node(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        match self {
+            RedisConnection::Node(c) => c.req_command(cmd),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConnection::Node(c) => c.get_db(),
+        }
+    }
+
+    fn supports_pipelining(&self) -> bool {
+        match self {
+            RedisConnection::Node(c) => c.supports_pipelining(),
+        }
+    }
+
+    fn check_connection(&mut self) -> bool {
+        match self {
+            RedisConnection::Node(c) => c.check_connection(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            RedisConnection::Node(c) => c.is_open(),
+        }
+    }
+}
