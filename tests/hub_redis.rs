@@ -355,7 +355,7 @@ fn a_redis_lock_lives_one_lease_and_is_renewed_while_held() {
         .get_connection()
         .unwrap();
     let pttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{prefix}lock:access_token:{APPID}"))
+        .arg(format!("{prefix}lock:access_token:{{{APPID}}}"))
         .query(&mut con)
         .unwrap();
     assert!(pttl > 0 && pttl <= 900, "the lock lives {pttl} ms in Redis");

@@ -30,6 +30,8 @@ pub(crate) mod lifetime;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_keys;
 mod source;
 mod state;
 mod watch;

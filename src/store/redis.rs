@@ -14,6 +14,7 @@ use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
     FENCE_TTL, VERIFY_TICKET_LIFE,
 };
+use super::redis_keys::KeyLayout;
 use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::redis_pool::RedisPool;
@@ -69,10 +70,10 @@ return 1
 /// tokens `KEYS[2..4]`; takes a fence from each token's fence counter
 /// `KEYS[5..7]` (created for `ARGV[1]` seconds if missing) and leaves it as
 /// the token's tombstone `KEYS[8..10]` for as long as the counter lives
-/// (within it fences only grow, so no later writer is refused); forgets
-/// that the tokens `ARGV[4..6]` were served (sorted set `KEYS[11]`); then
-/// publishes `ARGV[3]` on channel `ARGV[2]`. One script: a replica that
-/// hears the message finds the store already changed.
+/// (within it fences only grow, so no later writer is refused); then
+/// publishes `ARGV[3]` on channel `ARGV[2]`. One script, on the
+/// authorizer's keys alone (one slot in a cluster): a replica that hears
+/// the message finds the store already changed.
 const REMOVE_AUTHORIZER: &str = r#"
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 for i = 0, 2 do
@@ -83,7 +84,6 @@ for i = 0, 2 do
     redis.call('SET', KEYS[8 + i], fence, 'PX', left)
   end
 end
-redis.call('ZREM', KEYS[11], ARGV[4], ARGV[5], ARGV[6])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 "#;
@@ -109,17 +109,23 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// A [`Store`] in Redis, so that hub replicas share tokens and exactly one
 /// of them calls WeChat per refresh. Uses the `redis` crate's blocking API.
 ///
-/// Keys, all under a [`prefix`](RedisStore::prefix):
-/// `token:<kind>:<appid>[/<authorizer>]` (a JSON token, expiring with the
-/// token), `verify_ticket:<component appid>` (12 hours, with
+/// Keys, all under a [`prefix`](RedisStore::prefix), each ending with its
+/// account (`<appid>`, or `<component appid>/<authorizer appid>` for an
+/// authorizer) in braces, a Redis Cluster hash tag that keeps an account's
+/// keys in one slot:
+/// `token:<kind>:{<account>}` (a JSON token, expiring with the
+/// token), `verify_ticket:{<component appid>}` (12 hours, with
 /// `verify_ticket_at:` its arrival and `verify_ticket_created:` its
 /// `CreateTime`),
-/// `refresh_token:<component appid>/<authorizer appid>` (no expiry),
-/// `lock:<kind>:<appid>[/<authorizer>]`, `counter:<name>` (quota counts,
-/// fences), `schedule:<key>` (the refresh limit), `served` (a sorted set
-/// of the keys served, scored by when, pruned after a week unserved) and
-/// `removed:<key>` (a removed authorizer's tombstone: the fence its
-/// removal took, refusing older writes). The lock is `SET NX PX` with a
+/// `refresh_token:{<component appid>/<authorizer appid>}` (no expiry),
+/// `lock:<kind>:{<account>}`, `counter:<name>:{<last part>}` (quota
+/// counts, fences: `counter:fence:<kind>:{<account>}`),
+/// `schedule:<kind>:{<account>}` (the refresh limit), `served` (a sorted
+/// set of the keys served, scored by when, pruned after a week unserved)
+/// and `removed:<kind>:{<account>}` (a removed authorizer's tombstone: the
+/// fence its removal took, refusing older writes). weixin 0.1 wrote the
+/// same names without braces: see [`migrate_keys`](RedisStore::migrate_keys).
+/// The lock is `SET NX PX` with a
 /// random value, released by a script that deletes it only if it still
 /// holds that value, so a holder whose lock expired cannot release its
 /// successor's.
@@ -153,7 +159,7 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// ```
 pub struct RedisStore {
     redis: RedisPool,
-    prefix: String,
+    keys: KeyLayout,
     lease: Duration,
 }
 
@@ -168,17 +174,20 @@ impl RedisStore {
     pub fn open(url: &str) -> Result<RedisStore> {
         Ok(RedisStore {
             redis: RedisPool::open(url, Duration::from_secs(2))?,
-            prefix: "wechat:hub:".to_string(),
+            keys: KeyLayout::new("wechat:hub:"),
             lease: Duration::from_secs(3),
         })
     }
 
     /// The prefix of every key, so that several hubs (or tests) can share
-    /// one Redis without seeing each other.
+    /// one Redis without seeing each other. In a cluster, a prefix with a
+    /// hash tag of its own (`{hub}:`) puts every key in that one slot; a
+    /// `{` without its `}` in the prefix splits an account's keys over
+    /// slots and fails every script (`CROSSSLOT`): leave braces out.
     ///
     /// Defaults to `wechat:hub:`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> RedisStore {
-        self.prefix = prefix.into();
+        self.keys = KeyLayout::new(prefix);
         self
     }
 
@@ -215,45 +224,6 @@ impl RedisStore {
         self.redis.run(what, command)
     }
 
-    fn token_key(&self, key: &TokenKey) -> String {
-        format!("{}token:{}", self.prefix, key_name(key))
-    }
-
-    fn counter_key(&self, name: &str) -> String {
-        format!("{}counter:{name}", self.prefix)
-    }
-
-    fn schedule_key(&self, key: &TokenKey) -> String {
-        format!("{}schedule:{}", self.prefix, key_name(key))
-    }
-
-    fn refresh_key(&self, component_appid: &str, authorizer_appid: &str) -> String {
-        format!(
-            "{}refresh_token:{component_appid}/{authorizer_appid}",
-            self.prefix
-        )
-    }
-
-    /// Where a removed token's fence is left (see [`REMOVE_AUTHORIZER`]).
-    fn tombstone_key(&self, key: &TokenKey) -> String {
-        format!("{}removed:{}", self.prefix, key_name(key))
-    }
-
-    /// When a platform's verify ticket arrived (Unix seconds).
-    fn ticket_at_key(&self, component_appid: &str) -> String {
-        format!("{}verify_ticket_at:{component_appid}", self.prefix)
-    }
-
-    /// The sorted set of served keys, scored by when each was last served.
-    fn served_key(&self) -> String {
-        format!("{}served", self.prefix)
-    }
-
-    /// The channel removals are published on.
-    fn channel(&self) -> String {
-        format!("{}authorizer_removed", self.prefix)
-    }
-
     fn get_string(&self, what: &str, key: &str) -> Result<Option<String>> {
         self.run(what, |c| {
             redis::cmd("GET").arg(key).query::<Option<String>>(c)
@@ -265,21 +235,21 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("addr", &self.redis.addr())
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.keys.prefix())
             .finish_non_exhaustive()
     }
 }
 
 impl Store for RedisStore {
     fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
-        let Some(text) = self.get_string("GET token", &self.token_key(key))? else {
+        let Some(text) = self.get_string("GET token", &self.keys.token(key))? else {
             return Ok(None);
         };
         let value: Value = serde_json::from_str(&text).map_err(|_| {
             store_error(format!(
                 "redis at {}: {} is not a stored token",
                 self.redis.addr(),
-                self.token_key(key)
+                self.keys.token(key)
             ))
         })?;
         match (
@@ -294,7 +264,7 @@ impl Store for RedisStore {
             _ => Err(store_error(format!(
                 "redis at {}: {} is not a stored token",
                 self.redis.addr(),
-                self.token_key(key)
+                self.keys.token(key)
             ))),
         }
     }
@@ -311,8 +281,8 @@ impl Store for RedisStore {
             "fence": fence,
         })
         .to_string();
-        let name = self.token_key(key);
-        let tombstone = self.tombstone_key(key);
+        let name = self.keys.token(key);
+        let tombstone = self.keys.tombstone(key);
         let written = self.run("fenced SET token", |c| {
             redis::cmd("EVAL")
                 .arg(FENCED_SET)
@@ -338,7 +308,7 @@ impl Store for RedisStore {
             "expires_in": token.expires_in(),
         })
         .to_string();
-        let name = self.token_key(key);
+        let name = self.keys.token(key);
         self.run("SET token", |c| {
             redis::cmd("SET")
                 .arg(&name)
@@ -350,13 +320,13 @@ impl Store for RedisStore {
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let key = self.keys.verify_ticket(component_appid);
         Ok(self.get_string("GET verify ticket", &key)?.map(Secret::new))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let at = self.ticket_at_key(component_appid);
+        let key = self.keys.verify_ticket(component_appid);
+        let at = self.keys.verify_ticket_at(component_appid);
         self.run("SET verify ticket", |c| {
             redis::cmd("SET")
                 .arg(&key)
@@ -379,9 +349,9 @@ impl Store for RedisStore {
         ticket: &Secret,
         create_time: u64,
     ) -> Result<bool> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
-        let at = self.ticket_at_key(component_appid);
+        let key = self.keys.verify_ticket(component_appid);
+        let created = self.keys.verify_ticket_created(component_appid);
+        let at = self.keys.verify_ticket_at(component_appid);
         let written = self.run("newer verify ticket", |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
@@ -403,8 +373,8 @@ impl Store for RedisStore {
     /// arrival times were kept has it read off its time to live (it was
     /// stored with 12 hours).
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let at = self.ticket_at_key(component_appid);
+        let key = self.keys.verify_ticket(component_appid);
+        let at = self.keys.verify_ticket_at(component_appid);
         let (left, at) = self.run("TTL verify ticket", |c| {
             let left = redis::cmd("TTL").arg(&key).query::<i64>(c)?;
             let at = redis::cmd("GET").arg(&at).query::<Option<u64>>(c)?;
@@ -424,7 +394,7 @@ impl Store for RedisStore {
         component_appid: &str,
         authorizer_appid: &str,
     ) -> Result<Option<Secret>> {
-        let key = self.refresh_key(component_appid, authorizer_appid);
+        let key = self.keys.refresh_token(component_appid, authorizer_appid);
         Ok(self.get_string("GET refresh token", &key)?.map(Secret::new))
     }
 
@@ -434,7 +404,7 @@ impl Store for RedisStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<()> {
-        let key = self.refresh_key(component_appid, authorizer_appid);
+        let key = self.keys.refresh_token(component_appid, authorizer_appid);
         self.run("SET refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
@@ -447,13 +417,16 @@ impl Store for RedisStore {
     /// listening (see [`watch`](Store::watch)), in one script.
     fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
         let tokens = authorizer_keys(component_appid, authorizer_appid);
-        let mut keys = vec![self.refresh_key(component_appid, authorizer_appid)];
-        keys.extend(tokens.iter().map(|k| self.token_key(k)));
-        keys.extend(tokens.iter().map(|k| self.counter_key(&fence_name(k))));
-        keys.extend(tokens.iter().map(|k| self.tombstone_key(k)));
-        keys.push(self.served_key());
-        let channel = self.channel();
+        let mut keys = vec![self.keys.refresh_token(component_appid, authorizer_appid)];
+        keys.extend(tokens.iter().map(|k| self.keys.token(k)));
+        keys.extend(tokens.iter().map(|k| self.keys.counter(&fence_name(k))));
+        keys.extend(tokens.iter().map(|k| self.keys.tombstone(k)));
+        let channel = self.keys.channel();
         let message = format!("{component_appid}/{authorizer_appid}");
+        // First, on its own (the served set is in a slot of its own in a
+        // cluster): a key left served would only be refreshed ahead in
+        // vain, its refresh token gone.
+        self.forget_served(&tokens)?;
         self.run("remove authorizer", |c| {
             redis::cmd("EVAL")
                 .arg(REMOVE_AUTHORIZER)
@@ -462,7 +435,6 @@ impl Store for RedisStore {
                 .arg(FENCE_TTL.as_secs())
                 .arg(&channel)
                 .arg(&message)
-                .arg(tokens.iter().map(key_name).collect::<Vec<_>>())
                 .query::<i64>(c)
         })
         .map(|_| ())
@@ -475,7 +447,7 @@ impl Store for RedisStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<bool> {
-        let key = self.refresh_key(component_appid, authorizer_appid);
+        let key = self.keys.refresh_token(component_appid, authorizer_appid);
         let set = self.run("SET XX refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
@@ -488,7 +460,7 @@ impl Store for RedisStore {
 
     /// `ZADD GT`: the latest time a key was served wins.
     fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
-        let served = self.served_key();
+        let served = self.keys.served();
         self.run("ZADD served", |c| {
             redis::cmd("ZADD")
                 .arg(&served)
@@ -500,7 +472,7 @@ impl Store for RedisStore {
     }
 
     fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
-        let served = self.served_key();
+        let served = self.keys.served();
         let names = self.run("ZRANGEBYSCORE served", |c| {
             redis::cmd("ZREMRANGEBYSCORE")
                 .arg(&served)
@@ -524,7 +496,7 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(());
         }
-        let served = self.served_key();
+        let served = self.keys.served();
         let names: Vec<String> = keys.iter().map(key_name).collect();
         self.run("ZREM served", |c| {
             redis::cmd("ZREM").arg(&served).arg(&names).query::<()>(c)
@@ -550,7 +522,7 @@ impl Store for RedisStore {
     /// The subscribers of the removals channel (`PUBSUB NUMSUB`): every
     /// hub over this Redis and prefix listens to it.
     fn replicas(&self) -> Result<Option<u64>> {
-        let channel = self.channel();
+        let channel = self.keys.channel();
         self.run("PUBSUB NUMSUB", |c| {
             redis::cmd("PUBSUB")
                 .arg("NUMSUB")
@@ -561,7 +533,7 @@ impl Store for RedisStore {
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
-        let name = format!("{}lock:{}", self.prefix, key_name(key));
+        let name = self.keys.lock(key);
         let value = lock_value().to_string();
         // At least 30 ms, so that renewing is not a busy loop.
         let lease_ms = millis(ttl.min(self.lease)).max(30);
@@ -596,14 +568,14 @@ impl Store for RedisStore {
     }
 
     fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
-        let name = self.schedule_key(key);
+        let name = self.keys.schedule(key);
         self.run("GET refresh schedule", |c| {
             redis::cmd("GET").arg(&name).query::<Option<u64>>(c)
         })
     }
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
-        let name = self.schedule_key(key);
+        let name = self.keys.schedule(key);
         self.run("SET refresh schedule", |c| {
             redis::cmd("SET")
                 .arg(&name)
@@ -615,7 +587,7 @@ impl Store for RedisStore {
     }
 
     fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
-        let name = self.counter_key(name);
+        let name = self.keys.counter(name);
         // Created with its expiry first, so that no crash between the two
         // commands leaves a counter that is never forgotten.
         self.run("INCR counter", |c| {
@@ -631,7 +603,7 @@ impl Store for RedisStore {
     }
 
     fn counter(&self, name: &str) -> Result<u64> {
-        let name = self.counter_key(name);
+        let name = self.keys.counter(name);
         self.run("GET counter", |c| {
             redis::cmd("GET")
                 .arg(&name)
@@ -742,8 +714,8 @@ impl Listener {
         let this = Listener {
             client: store.redis.client().clone(),
             addr: store.redis.addr().to_string(),
-            channel: store.channel(),
-            name: format!("{}watch", store.prefix).replace(char::is_whitespace, "_"),
+            channel: store.keys.channel(),
+            name: format!("{}watch", store.keys.prefix()).replace(char::is_whitespace, "_"),
             timeout: store.redis.timeout(),
             listener,
             stop: stopped,
