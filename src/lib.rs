@@ -306,6 +306,8 @@ mod options;
 mod origin;
 mod pem;
 #[cfg(feature = "redis")]
+mod redis_cluster;
+#[cfg(feature = "redis")]
 mod redis_pool;
 mod response;
 mod secret;

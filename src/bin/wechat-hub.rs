@@ -60,6 +60,9 @@ names the environment variable that holds the secret):
     path = \"/var/lib/wechat-hub/store.json\"
     # kind = \"redis\"
     # url = \"redis://127.0.0.1:6379/\"  (or url_env = \"REDIS_URL\" if it has a password)
+    # cluster = [\"redis://10.0.0.1:6379/\", \"redis://10.0.0.2:6379/\"]  instead of url:
+    #                                  a Redis Cluster from seed nodes (or cluster_env =
+    #                                  \"REDIS_CLUSTER\": the seeds, comma-separated)
     # prefix = \"wechat:hub:\"
 
     [[account]]
@@ -142,6 +145,8 @@ enum StoreConfig {
     Redis {
         url: Option<String>,
         url_env: Option<String>,
+        cluster: Option<Vec<String>>,
+        cluster_env: Option<String>,
         prefix: Option<String>,
     },
 }
@@ -161,7 +166,7 @@ struct AccountConfig {
     name = "wechat-hub",
     version,
     about = "wechat-hub: one WeChat token service shared by every client, process and machine",
-    help_template = "{about}\n\nUSAGE:\n    {usage}\n\nOPTIONS:\n{options}{after-help}",
+    help_template = "{about}\n\nUSAGE:\n    {usage}\n\nOPTIONS:\n{options}\n\nCOMMANDS:\n{subcommands}{after-help}",
     after_help = CONFIGURATION
 )]
 struct Args {
@@ -175,6 +180,27 @@ struct Args {
     /// (anyone who reaches it gets tokens)
     #[arg(long)]
     allow_remote: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What to do instead of serving.
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Copy a Redis store written by an older version to this version's
+    /// key names (stop every hub of the older version first); nothing
+    /// newer is overwritten, running it again copies nothing more
+    MigrateKeys {
+        /// The key layout to copy from: 1 (weixin 0.1, before hash tags)
+        #[arg(long, value_name = "N")]
+        from_layout: u32,
+        /// The Redis to read the old keys from (default: the [store] url)
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// Show what would be copied and write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// The SDK's warnings, as `wechat-hub: warning: ...` lines on stderr.
@@ -214,6 +240,14 @@ fn run(args: Args) -> Result<(), String> {
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| format!("cannot read config {shown}: {e}"))?;
     let config: Config = toml::from_str(&text).map_err(|e| format!("bad config {shown}: {e}"))?;
+    if let Some(Command::MigrateKeys {
+        from_layout,
+        from,
+        dry_run,
+    }) = args.command
+    {
+        return migrate_keys(config.store, from_layout, from, dry_run);
+    }
     let tls = tls_files(&config).map_err(|e| format!("bad config {shown}: {e}"))?;
     if config.accounts.is_empty() && config.components.is_empty() {
         return Err(format!(
@@ -321,8 +355,10 @@ fn run(args: Args) -> Result<(), String> {
         StoreConfig::Redis {
             url,
             url_env,
+            cluster,
+            cluster_env,
             prefix,
-        } => redis_store(builder, url, url_env, prefix)?,
+        } => redis_store(builder, url, url_env, cluster, cluster_env, prefix)?,
     };
     let handler = builder
         .build()
@@ -428,22 +464,103 @@ fn tls_files(config: &Config) -> Result<Option<(PathBuf, PathBuf)>, String> {
     }
 }
 
+/// hub.toml's Redis store: one server (`url` or the variable `url_env`
+/// names) or a cluster's seed nodes (`cluster`, or the comma-separated
+/// list the variable `cluster_env` names), under `prefix`.
+#[cfg(feature = "redis")]
+fn open_redis(
+    url: Option<String>,
+    url_env: Option<String>,
+    cluster: Option<Vec<String>>,
+    cluster_env: Option<String>,
+    prefix: Option<String>,
+) -> Result<weixin::store::RedisStore, String> {
+    let mut store = match (url, url_env, cluster, cluster_env) {
+        (Some(url), None, None, None) => weixin::store::RedisStore::open(&url),
+        (None, Some(name), None, None) => {
+            weixin::store::RedisStore::open(&env_secret(&name, "redis url")?)
+        }
+        (None, None, Some(seeds), None) => weixin::store::RedisStore::cluster(&seeds),
+        (None, None, None, Some(name)) => {
+            let seeds = env_secret(&name, "redis cluster seeds")?;
+            let seeds: Vec<&str> = seeds.split(',').map(str::trim).collect();
+            weixin::store::RedisStore::cluster(&seeds)
+        }
+        _ => {
+            return Err("[store] kind = \"redis\" needs exactly one of url, url_env, cluster and cluster_env".into())
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(prefix) = prefix {
+        store = store.prefix(prefix);
+    }
+    Ok(store)
+}
+
+/// `wechat-hub migrate-keys`: copies the old names of the configured Redis
+/// store (or of `--from`) to this version's, and tells what it did.
+#[cfg(feature = "redis")]
+fn migrate_keys(
+    store: Option<StoreConfig>,
+    from_layout: u32,
+    from: Option<String>,
+    dry_run: bool,
+) -> Result<(), String> {
+    if from_layout != 1 {
+        return Err(format!(
+            "migrate-keys: --from-layout {from_layout}: only layout 1 (weixin 0.1) is known"
+        ));
+    }
+    let Some(StoreConfig::Redis {
+        url,
+        url_env,
+        cluster,
+        cluster_env,
+        prefix,
+    }) = store
+    else {
+        return Err("migrate-keys needs [store] kind = \"redis\"".into());
+    };
+    let from = match (from, &url, &url_env) {
+        (Some(from), _, _) => from,
+        (None, Some(url), _) => url.clone(),
+        (None, None, Some(name)) => env_secret(name, "redis url")?,
+        (None, None, None) => {
+            return Err("migrate-keys on a cluster needs --from <url of the old single Redis>".into())
+        }
+    };
+    let store = open_redis(url, url_env, cluster, cluster_env, prefix)?;
+    let report = store
+        .migrate_keys(&from, dry_run)
+        .map_err(|e| format!("migrate-keys: {e}"))?;
+    let verb = if dry_run { "would copy" } else { "copied" };
+    for name in report.copied() {
+        println!("{verb} {name}");
+    }
+    println!(
+        "migrate-keys: {verb} {}, kept {} (newer in place), skipped {} (locks, unknown)",
+        report.copied().len(),
+        report.kept().len(),
+        report.skipped().len()
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "redis"))]
+fn migrate_keys(_: Option<StoreConfig>, _: u32, _: Option<String>, _: bool) -> Result<(), String> {
+    Err("migrate-keys needs wechat-hub built with the `redis` feature".into())
+}
+
 #[cfg(feature = "redis")]
 fn redis_store(
     builder: weixin::hub::HubHandlerBuilder,
     url: Option<String>,
     url_env: Option<String>,
+    cluster: Option<Vec<String>>,
+    cluster_env: Option<String>,
     prefix: Option<String>,
 ) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {
-    let url = match (url, url_env) {
-        (Some(url), None) => url,
-        (None, Some(name)) => env_secret(&name, "redis url")?,
-        _ => return Err("[store] kind = \"redis\" needs exactly one of url and url_env".into()),
-    };
-    let mut store = weixin::store::RedisStore::open(&url).map_err(|e| e.to_string())?;
-    if let Some(prefix) = prefix {
-        store = store.prefix(prefix);
-    }
+    let store = open_redis(url, url_env, cluster, cluster_env, prefix)?;
     if let Err(e) = store.ping() {
         eprintln!("wechat-hub: warning: {e}; serving anyway, requests fail until it answers");
     }
@@ -455,6 +572,8 @@ fn redis_store(
 fn redis_store(
     _: weixin::hub::HubHandlerBuilder,
     _: Option<String>,
+    _: Option<String>,
+    _: Option<Vec<String>>,
     _: Option<String>,
     _: Option<String>,
 ) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {

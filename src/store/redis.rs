@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redis::{Connection, RedisResult};
+use redis::{ConnectionLike, RedisResult};
 use serde_json::{json, Value};
 
 use super::watch::{StoreEvent, StoreListener, Watch};
@@ -17,6 +17,7 @@ use super::{
 use super::redis_keys::KeyLayout;
 use crate::clock::millis;
 use crate::error::{Error, Result};
+use crate::redis_cluster::{ClusterPool, RedisBackend};
 use crate::redis_pool::RedisPool;
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
@@ -102,6 +103,9 @@ const WATCH_POLL: Duration = Duration::from_millis(100);
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/// The time allowed to connect and for each command, unless set.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a refresh limit's schedule is kept: far longer than any wait
 /// it holds, after which a lost schedule only grants a new burst.
 const SCHEDULE_TTL: u64 = 24 * 3600;
@@ -158,7 +162,7 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct RedisStore {
-    redis: RedisPool,
+    redis: RedisBackend,
     keys: KeyLayout,
     lease: Duration,
 }
@@ -172,11 +176,57 @@ impl RedisStore {
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `url` is
     /// not a Redis URL.
     pub fn open(url: &str) -> Result<RedisStore> {
-        Ok(RedisStore {
-            redis: RedisPool::open(url, Duration::from_secs(2))?,
+        Ok(RedisStore::on(RedisBackend::One(RedisPool::open(
+            url,
+            DEFAULT_TIMEOUT,
+        )?)))
+    }
+
+    /// A store on the Redis Cluster that `seeds` belong to
+    /// (`redis://[[user]:password@]host:port`, one node or more: the
+    /// others are found from them). Each command goes to the primary of
+    /// its key's slot; an account's keys share one slot (see above), so
+    /// every script runs on one node. While a slot moves or a primary is
+    /// replaced, a command follows the redirection or waits and is tried
+    /// again (5 times at most, waits of 10 to 500 ms), then fails as a
+    /// store error. Removals are heard on one node at a time (a `PUBLISH`
+    /// reaches every node), the next seed when that one is lost. No
+    /// connection is made until the first use (see
+    /// [`ping`](RedisStore::ping)).
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `seeds`
+    /// is empty or one is not a Redis URL.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use weixin::store::{RedisStore, Store};
+    ///
+    /// let store = RedisStore::cluster(&[
+    ///     "redis://10.0.0.1:6379/",
+    ///     "redis://10.0.0.2:6379/",
+    ///     "redis://10.0.0.3:6379/",
+    /// ])?
+    /// .prefix("myapp:hub:");
+    /// store.ping()?;
+    /// assert_eq!(store.kind(), "redis");
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn cluster(seeds: &[impl AsRef<str>]) -> Result<RedisStore> {
+        Ok(RedisStore::on(RedisBackend::Cluster(ClusterPool::open(
+            seeds,
+            DEFAULT_TIMEOUT,
+        )?)))
+    }
+
+    fn on(redis: RedisBackend) -> RedisStore {
+        RedisStore {
+            redis,
             keys: KeyLayout::new("wechat:hub:"),
             lease: Duration::from_secs(3),
-        })
+        }
     }
 
     /// The prefix of every key, so that several hubs (or tests) can share
@@ -207,7 +257,9 @@ impl RedisStore {
     ///
     /// Defaults to 2 seconds.
     pub fn timeout(mut self, timeout: Duration) -> RedisStore {
-        self.redis.set_timeout(timeout);
+        // ok because the seeds of a cluster parsed when the store was
+        // opened: they cannot fail now
+        let _ = self.redis.set_timeout(timeout);
         self
     }
 
@@ -217,11 +269,26 @@ impl RedisStore {
     ///
     /// An [`ErrorKind::Store`](crate::ErrorKind::Store) error if it does not.
     pub fn ping(&self) -> Result<()> {
-        self.redis.ping()
+        self.run("PING", |c| redis::cmd("PING").query::<String>(c))
+            .map(|_| ())
     }
 
-    fn run<T>(&self, what: &str, command: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
+    pub(super) fn run<T>(
+        &self,
+        what: &str,
+        command: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> Result<T> {
         self.redis.run(what, command)
+    }
+
+    /// The names of this store's keys.
+    pub(super) fn layout(&self) -> &KeyLayout {
+        &self.keys
+    }
+
+    /// The time allowed to connect and for each command.
+    pub(super) fn command_timeout(&self) -> Duration {
+        self.redis.timeout()
     }
 
     fn get_string(&self, what: &str, key: &str) -> Result<Option<String>> {
@@ -247,7 +314,8 @@ impl Store for RedisStore {
         };
         let value: Value = serde_json::from_str(&text).map_err(|_| {
             store_error(format!(
-                "redis at {}: {} is not a stored token",
+                "{} at {}: {} is not a stored token",
+                self.redis.what(),
                 self.redis.addr(),
                 self.keys.token(key)
             ))
@@ -262,7 +330,8 @@ impl Store for RedisStore {
                 Ok((token.expires_at() > unix_now()).then_some(token))
             }
             _ => Err(store_error(format!(
-                "redis at {}: {} is not a stored token",
+                "{} at {}: {} is not a stored token",
+                self.redis.what(),
                 self.redis.addr(),
                 self.keys.token(key)
             ))),
@@ -509,7 +578,11 @@ impl Store for RedisStore {
     fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
         Listener::start(self, listener).map(Some).map_err(|e| {
             Error::store(
-                format!("redis at {}: cannot start listening", self.redis.addr()),
+                format!(
+                    "{} at {}: cannot start listening",
+                    self.redis.what(),
+                    self.redis.addr()
+                ),
                 e,
             )
         })
@@ -519,17 +592,18 @@ impl Store for RedisStore {
         "redis"
     }
 
-    /// The subscribers of the removals channel (`PUBSUB NUMSUB`): every
-    /// hub over this Redis and prefix listens to it.
+    /// The subscribers of the removals channel (`PUBSUB NUMSUB`, summed
+    /// over every node of a cluster): every hub over this Redis and prefix
+    /// listens to it.
     fn replicas(&self) -> Result<Option<u64>> {
         let channel = self.keys.channel();
         self.run("PUBSUB NUMSUB", |c| {
             redis::cmd("PUBSUB")
                 .arg("NUMSUB")
                 .arg(&channel)
-                .query::<(String, u64)>(c)
+                .query::<std::collections::HashMap<String, u64>>(c)
         })
-        .map(|(_, n)| Some(n))
+        .map(|counts| Some(counts.get(&channel).copied().unwrap_or(0)))
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
@@ -631,7 +705,6 @@ impl Renewer {
         ttl: Duration,
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
-        let client = store.redis.client().clone();
         // A renewal gets a third of the lease to connect and answer, so that
         // one that fails leaves time for another before the lease runs out.
         let tick = Duration::from_millis(lease_ms / 3);
@@ -640,9 +713,10 @@ impl Renewer {
             .timeout()
             .min(tick)
             .max(Duration::from_millis(1));
+        let connector = store.redis.connector(timeout);
         let until = Instant::now().checked_add(ttl);
         let thread = std::thread::spawn(move || {
-            let mut con: Option<Connection> = None;
+            let mut con: Option<Box<dyn ConnectionLike + Send>> = None;
             let mut wait = tick;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                 if until.is_some_and(|until| Instant::now() >= until) {
@@ -651,11 +725,7 @@ impl Renewer {
                 // After a failure, try again soon rather than a tick later.
                 wait = tick / 4;
                 if con.is_none() {
-                    con = client.get_connection_with_timeout(timeout).ok();
-                    if let Some(c) = &con {
-                        let _ = c.set_read_timeout(Some(timeout));
-                        let _ = c.set_write_timeout(Some(timeout));
-                    }
+                    con = connector.connect().ok();
                 }
                 let Some(c) = con.as_mut() else { continue };
                 match redis::cmd("EVAL")
@@ -664,7 +734,7 @@ impl Renewer {
                     .arg(&name)
                     .arg(&value)
                     .arg(lease_ms)
-                    .query::<i64>(c)
+                    .query::<i64>(&mut **c)
                 {
                     Ok(1) => wait = tick,
                     // Not ours any more (Redis restarted, say): nothing to keep.
@@ -690,8 +760,8 @@ impl Renewer {
 /// [`WATCH_BACKOFF`] to [`WATCH_BACKOFF_CAP`]. Each failure is told to the
 /// listener as [`StoreEvent::Lost`].
 struct Listener {
-    client: redis::Client,
-    addr: String,
+    /// The nodes to subscribe on (address, client), tried in turn.
+    nodes: Vec<(String, redis::Client)>,
     channel: String,
     /// The connection's `CLIENT SETNAME`: `<prefix>watch`, so that an
     /// operator sees in `CLIENT LIST` which hubs listen.
@@ -712,8 +782,7 @@ impl Listener {
         let (stop, stopped) = mpsc::channel::<()>();
         let (ready, first) = mpsc::sync_channel::<()>(1);
         let this = Listener {
-            client: store.redis.client().clone(),
-            addr: store.redis.addr().to_string(),
+            nodes: store.redis.subscribers(),
             channel: store.keys.channel(),
             name: format!("{}watch", store.keys.prefix()).replace(char::is_whitespace, "_"),
             timeout: store.redis.timeout(),
@@ -745,12 +814,17 @@ impl Listener {
         !matches!(self.stop.try_recv(), Err(mpsc::TryRecvError::Empty))
     }
 
+    /// Listens on one node after another: on a cluster, a node lost is
+    /// replaced by the next seed.
     fn run(self) {
         let mut backoff = WATCH_BACKOFF;
-        while !self.stopped() {
-            let error = match self.listen(&mut backoff) {
+        for (addr, client) in self.nodes.iter().cycle() {
+            if self.stopped() {
+                return;
+            }
+            let error = match self.listen(client, &mut backoff) {
                 Ok(()) => return,
-                Err(e) => Error::store(format!("redis at {}: listening", self.addr), e),
+                Err(e) => Error::store(format!("redis at {addr}: listening"), e),
             };
             self.tell(&StoreEvent::Lost(&error));
             match self.stop.recv_timeout(backoff) {
@@ -763,8 +837,8 @@ impl Listener {
 
     /// Listens until stopped (`Ok`) or the connection fails; resets
     /// `backoff` once subscribed.
-    fn listen(&self, backoff: &mut Duration) -> RedisResult<()> {
-        let mut con = self.client.get_connection_with_timeout(self.timeout)?;
+    fn listen(&self, client: &redis::Client, backoff: &mut Duration) -> RedisResult<()> {
+        let mut con = client.get_connection_with_timeout(self.timeout)?;
         con.set_write_timeout(Some(self.timeout))?;
         con.set_read_timeout(Some(self.timeout))?;
         redis::cmd("CLIENT")

@@ -43,11 +43,6 @@ impl KeyLayout {
         }
     }
 
-    /// `<prefix><name>` as weixin 0.1 named it: no tag.
-    pub(crate) fn first_layout_name(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
-    }
-
     /// The part of a first-layout key name after the prefix, if it is one
     /// of this store's (under its prefix, no tag).
     pub(crate) fn untagged<'a>(&self, full: &'a str) -> Option<&'a str> {
@@ -111,6 +106,7 @@ impl KeyLayout {
     }
 }
 
+#[cfg(test)]
 /// The hash tag Redis Cluster hashes `name` by: the text between its first
 /// `{` and the first `}` after it, if not empty; else the whole name.
 pub(crate) fn hash_tag(name: &str) -> &str {
@@ -170,7 +166,6 @@ mod tests {
     fn first_layout_names_are_the_untagged_ones() {
         let keys = KeyLayout::new("p:");
         let name = "token:access_token:wxc/wxa";
-        assert_eq!(keys.first_layout_name(name), "p:token:access_token:wxc/wxa");
         assert_eq!(keys.name(name), "p:token:access_token:{wxc/wxa}");
         assert_eq!(keys.untagged("p:token:access_token:wxc/wxa"), Some(name));
         assert_eq!(keys.untagged("p:token:access_token:{wxc/wxa}"), None);
