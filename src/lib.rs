@@ -306,8 +306,6 @@ mod options;
 mod origin;
 mod pem;
 #[cfg(feature = "redis")]
-mod redis_cluster;
-#[cfg(feature = "redis")]
 mod redis_pool;
 mod response;
 mod secret;
@@ -360,6 +358,9 @@ pub use error::{
     SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_pool::RedisSentinel;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use http::bench_agent;

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redis::{ConnectionLike, RedisResult};
+use redis::RedisResult;
 use serde_json::{json, Value};
 
 use super::watch::{StoreEvent, StoreListener, Watch};
@@ -17,8 +17,7 @@ use super::{
 use super::redis_keys::KeyLayout;
 use crate::clock::millis;
 use crate::error::{Error, Result};
-use crate::redis_cluster::{ClusterPool, RedisBackend};
-use crate::redis_pool::RedisPool;
+use crate::redis_pool::{Connector, RedisConnection, RedisPool, RedisSentinel};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
 
@@ -103,7 +102,8 @@ const WATCH_POLL: Duration = Duration::from_millis(100);
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
-/// The time allowed to connect and for each command, unless set.
+/// The time allowed to connect and for each command, unless
+/// [`RedisStore::timeout`] says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a refresh limit's schedule is kept: far longer than any wait
@@ -162,7 +162,7 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// # Ok::<(), weixin::Error>(())
 /// ```
 pub struct RedisStore {
-    redis: RedisBackend,
+    redis: RedisPool,
     keys: KeyLayout,
     lease: Duration,
 }
@@ -176,10 +176,39 @@ impl RedisStore {
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `url` is
     /// not a Redis URL.
     pub fn open(url: &str) -> Result<RedisStore> {
-        Ok(RedisStore::on(RedisBackend::One(RedisPool::open(
-            url,
-            DEFAULT_TIMEOUT,
-        )?)))
+        Ok(RedisStore::on(RedisPool::open(url, DEFAULT_TIMEOUT)?))
+    }
+
+    /// A store on the primary that Redis Sentinel names (see
+    /// [`RedisSentinel`]). No connection is made until the first use. On a
+    /// failover, an operation that fails because the primary went away or
+    /// was demoted asks the sentinels for the new primary and is tried
+    /// again, for at most [`RedisSentinel::failover_wait`]; after that it
+    /// fails with the store error a single Redis would give.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if a
+    /// sentinel address is not a Redis URL or the master name is empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::RedisStore;
+    /// use weixin::RedisSentinel;
+    ///
+    /// let sentinel = RedisSentinel::new(
+    ///     "mymaster",
+    ///     ["redis://:sentinel-secret@127.0.0.1:26379", "redis://127.0.0.1:26380"],
+    /// );
+    /// let store = RedisStore::sentinel(sentinel)?.prefix("myapp:hub:");
+    /// let shown = format!("{store:?}");
+    /// assert!(shown.contains("sentinel master mymaster"));
+    /// assert!(!shown.contains("sentinel-secret"));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn sentinel(sentinel: RedisSentinel) -> Result<RedisStore> {
+        Ok(RedisStore::on(RedisPool::sentinel(sentinel, DEFAULT_TIMEOUT)?))
     }
 
     /// A store on the Redis Cluster that `seeds` belong to
@@ -215,13 +244,11 @@ impl RedisStore {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn cluster(seeds: &[impl AsRef<str>]) -> Result<RedisStore> {
-        Ok(RedisStore::on(RedisBackend::Cluster(ClusterPool::open(
-            seeds,
-            DEFAULT_TIMEOUT,
-        )?)))
+        Ok(RedisStore::on(RedisPool::cluster(seeds, DEFAULT_TIMEOUT)?))
     }
 
-    fn on(redis: RedisBackend) -> RedisStore {
+    /// The defaults, on `redis`.
+    fn on(redis: RedisPool) -> RedisStore {
         RedisStore {
             redis,
             keys: KeyLayout::new("wechat:hub:"),
@@ -257,9 +284,7 @@ impl RedisStore {
     ///
     /// Defaults to 2 seconds.
     pub fn timeout(mut self, timeout: Duration) -> RedisStore {
-        // ok because the seeds of a cluster parsed when the store was
-        // opened: they cannot fail now
-        let _ = self.redis.set_timeout(timeout);
+        self.redis.set_timeout(timeout);
         self
     }
 
@@ -276,7 +301,7 @@ impl RedisStore {
     pub(super) fn run<T>(
         &self,
         what: &str,
-        command: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
+        command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
     ) -> Result<T> {
         self.redis.run(what, command)
     }
@@ -314,8 +339,7 @@ impl Store for RedisStore {
         };
         let value: Value = serde_json::from_str(&text).map_err(|_| {
             store_error(format!(
-                "{} at {}: {} is not a stored token",
-                self.redis.what(),
+                "redis at {}: {} is not a stored token",
                 self.redis.addr(),
                 self.keys.token(key)
             ))
@@ -330,8 +354,7 @@ impl Store for RedisStore {
                 Ok((token.expires_at() > unix_now()).then_some(token))
             }
             _ => Err(store_error(format!(
-                "{} at {}: {} is not a stored token",
-                self.redis.what(),
+                "redis at {}: {} is not a stored token",
                 self.redis.addr(),
                 self.keys.token(key)
             ))),
@@ -578,11 +601,7 @@ impl Store for RedisStore {
     fn watch(&self, listener: StoreListener) -> Result<Option<Watch>> {
         Listener::start(self, listener).map(Some).map_err(|e| {
             Error::store(
-                format!(
-                    "{} at {}: cannot start listening",
-                    self.redis.what(),
-                    self.redis.addr()
-                ),
+                format!("redis at {}: cannot start listening", self.redis.addr()),
                 e,
             )
         })
@@ -713,10 +732,10 @@ impl Renewer {
             .timeout()
             .min(tick)
             .max(Duration::from_millis(1));
-        let connector = store.redis.connector(timeout);
+        let connector = store.redis.connector();
         let until = Instant::now().checked_add(ttl);
         let thread = std::thread::spawn(move || {
-            let mut con: Option<Box<dyn ConnectionLike + Send>> = None;
+            let mut con: Option<RedisConnection> = None;
             let mut wait = tick;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                 if until.is_some_and(|until| Instant::now() >= until) {
@@ -725,7 +744,7 @@ impl Renewer {
                 // After a failure, try again soon rather than a tick later.
                 wait = tick / 4;
                 if con.is_none() {
-                    con = connector.connect().ok();
+                    con = connector.command_connection(timeout).ok();
                 }
                 let Some(c) = con.as_mut() else { continue };
                 match redis::cmd("EVAL")
@@ -734,7 +753,7 @@ impl Renewer {
                     .arg(&name)
                     .arg(&value)
                     .arg(lease_ms)
-                    .query::<i64>(&mut **c)
+                    .query::<i64>(c)
                 {
                     Ok(1) => wait = tick,
                     // Not ours any more (Redis restarted, say): nothing to keep.
@@ -760,8 +779,7 @@ impl Renewer {
 /// [`WATCH_BACKOFF`] to [`WATCH_BACKOFF_CAP`]. Each failure is told to the
 /// listener as [`StoreEvent::Lost`].
 struct Listener {
-    /// The nodes to subscribe on (address, client), tried in turn.
-    nodes: Vec<(String, redis::Client)>,
+    connector: Connector,
     channel: String,
     /// The connection's `CLIENT SETNAME`: `<prefix>watch`, so that an
     /// operator sees in `CLIENT LIST` which hubs listen.
@@ -782,7 +800,7 @@ impl Listener {
         let (stop, stopped) = mpsc::channel::<()>();
         let (ready, first) = mpsc::sync_channel::<()>(1);
         let this = Listener {
-            nodes: store.redis.subscribers(),
+            connector: store.redis.connector(),
             channel: store.keys.channel(),
             name: format!("{}watch", store.keys.prefix()).replace(char::is_whitespace, "_"),
             timeout: store.redis.timeout(),
@@ -814,17 +832,17 @@ impl Listener {
         !matches!(self.stop.try_recv(), Err(mpsc::TryRecvError::Empty))
     }
 
-    /// Listens on one node after another: on a cluster, a node lost is
-    /// replaced by the next seed.
+    /// Listens again after each failure: on a cluster, on the next seed
+    /// node once the one it listened on cannot be reached.
     fn run(self) {
         let mut backoff = WATCH_BACKOFF;
-        for (addr, client) in self.nodes.iter().cycle() {
-            if self.stopped() {
-                return;
-            }
-            let error = match self.listen(client, &mut backoff) {
+        while !self.stopped() {
+            let error = match self.listen(&mut backoff) {
                 Ok(()) => return,
-                Err(e) => Error::store(format!("redis at {addr}: listening"), e),
+                Err(e) => Error::store(
+                    format!("redis at {}: listening", self.connector.addr()),
+                    e,
+                ),
             };
             self.tell(&StoreEvent::Lost(&error));
             match self.stop.recv_timeout(backoff) {
@@ -837,10 +855,8 @@ impl Listener {
 
     /// Listens until stopped (`Ok`) or the connection fails; resets
     /// `backoff` once subscribed.
-    fn listen(&self, client: &redis::Client, backoff: &mut Duration) -> RedisResult<()> {
-        let mut con = client.get_connection_with_timeout(self.timeout)?;
-        con.set_write_timeout(Some(self.timeout))?;
-        con.set_read_timeout(Some(self.timeout))?;
+    fn listen(&self, backoff: &mut Duration) -> RedisResult<()> {
+        let mut con = self.connector.connect(self.timeout)?;
         redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg(&self.name)

@@ -1,0 +1,249 @@
+//! `RedisPool`: the way to Redis for the stores that keep state there (the
+//! hub's `RedisStore`, the callbacks' `RedisDedup`), with the `redis`
+//! crate's blocking API, whatever the [`Topology`]: one server, or the
+//! primary Redis Sentinel names. Connecting and every command have a
+//! timeout; a few idle connections are kept; errors name the server, never
+//! its password. A primary that went away or was demoted (`READONLY`) is
+//! looked up again and the operation tried again, within a bound.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::{Connection, RedisError, RedisResult};
+
+use crate::error::{Error, Result};
+
+mod cluster;
+mod connection;
+mod topology;
+
+pub(crate) use connection::RedisConnection;
+pub use topology::RedisSentinel;
+pub(crate) use topology::Topology;
+
+/// Idle connections kept for reuse.
+const IDLE: usize = 16;
+
+/// The most tries of one operation while a failover goes on.
+const FAILOVER_TRIES: u32 = 20;
+
+/// The first wait between two tries during a failover; doubled after each
+/// try up to [`FAILOVER_BACKOFF_CAP`].
+const FAILOVER_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest wait between two tries during a failover.
+const FAILOVER_BACKOFF_CAP: Duration = Duration::from_millis(500);
+
+/// Connections to the Redis a [`Topology`] names.
+pub(crate) struct RedisPool {
+    topology: Arc<Topology>,
+    timeout: Duration,
+    idle: Mutex<Vec<RedisConnection>>,
+}
+
+impl RedisPool {
+    /// A pool for `url` (`redis://[:password@]host:port[/db]`); no
+    /// connection is made until the first command.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `url` is
+    /// not a Redis URL.
+    pub(crate) fn open(url: &str, timeout: Duration) -> Result<RedisPool> {
+        Ok(RedisPool::new(Topology::single(url)?, timeout))
+    }
+
+    /// A pool for the primary `sentinel` names; no connection is made
+    /// until the first command.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if a
+    /// sentinel address is not a Redis URL or the master name is empty.
+    pub(crate) fn sentinel(sentinel: RedisSentinel, timeout: Duration) -> Result<RedisPool> {
+        Ok(RedisPool::new(Topology::sentinel(sentinel, timeout)?, timeout))
+    }
+
+    /// A pool for the Redis Cluster that `seeds` belong to; no connection
+    /// is made until the first command.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `seeds`
+    /// is empty or one is not a Redis URL.
+    pub(crate) fn cluster(seeds: &[impl AsRef<str>], timeout: Duration) -> Result<RedisPool> {
+        Ok(RedisPool::new(Topology::cluster(seeds)?, timeout))
+    }
+
+    fn new(topology: Topology, timeout: Duration) -> RedisPool {
+        RedisPool {
+            topology: Arc::new(topology),
+            timeout,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The server, without the password (for Sentinel: the primary last
+    /// found and the master's name).
+    pub(crate) fn addr(&self) -> String {
+        self.topology.addr()
+    }
+
+    /// The time allowed to connect and for each command.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// What connects to the primary, for a thread that keeps a
+    /// connection of its own (a lock's renewer, a subscriber).
+    pub(crate) fn connector(&self) -> Connector {
+        Connector(Arc::clone(&self.topology))
+    }
+
+    /// Checks that Redis answers (`PING`).
+    pub(crate) fn ping(&self) -> Result<()> {
+        self.run("PING", |c| redis::cmd("PING").query::<String>(c))
+            .map(|_| ())
+    }
+
+    /// Runs `command` on an idle connection, or a new one. An idle
+    /// connection that fails may only be stale (Redis restarted): then the
+    /// idle ones are dropped and `command` runs once more on a new
+    /// connection. Under Sentinel, a failure that may mean a failover (the
+    /// primary unreachable, or answering `READONLY`) makes the pool drop
+    /// its connections, ask the sentinels for the primary again and run
+    /// `command` again, for at most the sentinel's
+    /// [`failover_wait`](RedisSentinel::failover_wait) and
+    /// [`FAILOVER_TRIES`] tries. A failure is an
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) error saying
+    /// `redis at <addr>: <what>`.
+    pub(crate) fn run<T>(
+        &self,
+        what: &str,
+        command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
+    ) -> Result<T> {
+        let deadline = self
+            .topology
+            .failover_wait()
+            .and_then(|wait| Instant::now().checked_add(wait));
+        let mut backoff = FAILOVER_BACKOFF;
+        let mut tries = 1;
+        loop {
+            let error = match self.once(&command) {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            if !may_be_failover(&error) {
+                return Err(self.error(what, error));
+            }
+            self.idle.lock().clear();
+            self.topology.forget_primary();
+            let retry = deadline.is_some_and(|deadline| {
+                tries < FAILOVER_TRIES && Instant::now() + backoff < deadline
+            });
+            if !retry {
+                return Err(self.error(what, error));
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(FAILOVER_BACKOFF_CAP);
+            tries += 1;
+        }
+    }
+
+    fn error(&self, what: &str, e: RedisError) -> Error {
+        Error::store(format!("redis at {}: {what}", self.addr()), e)
+    }
+
+    /// One try: an idle connection (and a new one if that was stale), or
+    /// a new one.
+    fn once<T>(
+        &self,
+        command: &impl Fn(&mut RedisConnection) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let pooled = self.idle.lock().pop();
+        let (value, con) = match pooled {
+            Some(mut con) => match command(&mut con) {
+                Ok(v) => (v, con),
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                    self.idle.lock().clear();
+                    self.fresh(command)?
+                }
+                Err(e) => return Err(e),
+            },
+            None => self.fresh(command)?,
+        };
+        let mut idle = self.idle.lock();
+        if idle.len() < IDLE {
+            idle.push(con);
+        }
+        Ok(value)
+    }
+
+    fn fresh<T>(
+        &self,
+        command: &impl Fn(&mut RedisConnection) -> RedisResult<T>,
+    ) -> RedisResult<(T, RedisConnection)> {
+        let mut con = self.connector().command_connection(self.timeout)?;
+        let value = command(&mut con)?;
+        Ok((value, con))
+    }
+}
+
+/// Connects to the current primary of a pool's [`Topology`].
+#[derive(Clone)]
+pub(crate) struct Connector(Arc<Topology>);
+
+impl Connector {
+    /// A new connection to the primary (in a cluster: to the seed node
+    /// listeners use now), `timeout` for connecting and for each command.
+    /// A failure makes the next connection look the primary up again (the
+    /// next seed).
+    pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Connection> {
+        let con = self.0.node_connection(timeout);
+        if con.is_err() {
+            self.0.forget_primary();
+        }
+        con
+    }
+
+    /// A new connection for commands (see [`RedisConnection`]): to the
+    /// primary, or to a cluster; `timeout` for connecting and for each
+    /// command. A failure makes the next connection look the primary up
+    /// again.
+    pub(crate) fn command_connection(&self, timeout: Duration) -> RedisResult<RedisConnection> {
+        let con = self.0.command_connection(timeout);
+        if con.is_err() {
+            self.0.forget_primary();
+        }
+        con
+    }
+
+    /// The server, without the password.
+    pub(crate) fn addr(&self) -> String {
+        self.0.addr()
+    }
+}
+
+/// Whether `e` may mean that the primary changed: it is unreachable, the
+/// connection broke, it answers `READONLY` (demoted to a replica), or the
+/// sentinels name no primary yet.
+fn may_be_failover(e: &RedisError) -> bool {
+    use redis::ErrorKind;
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || is_read_only(e)
+        || matches!(
+            e.kind(),
+            ErrorKind::MasterNameNotFoundBySentinel | ErrorKind::NoValidReplicasFoundBySentinel
+        )
+}
+
+/// Whether Redis answered `READONLY`: the server is a replica now.
+pub(crate) fn is_read_only(e: &RedisError) -> bool {
+    e.code() == Some("READONLY") || e.to_string().contains("read only replica")
+}

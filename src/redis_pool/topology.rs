@@ -1,0 +1,279 @@
+//! Where the Redis that the stores use lives: one server at a URL, or a
+//! primary that Redis Sentinel names and moves on failover. The pool asks
+//! its [`Topology`] for the current primary and tells it when that
+//! primary turned out to be gone or demoted.
+
+use std::fmt;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::{
+    Client, Connection, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisResult, TlsMode,
+};
+use redis::io::tcp::TcpSettings;
+
+use super::cluster::ClusterTarget;
+use super::connection::RedisConnection;
+use crate::error::{Error, Result};
+
+/// A Redis primary found through Redis Sentinel: the sentinels' addresses
+/// and the name of the primary they watch (`sentinel monitor <name> …`).
+/// On failover the stores built on it ask the sentinels again and carry on
+/// with the new primary.
+///
+/// Sentinel addresses are URLs, `redis://[[user]:password@]host:port`:
+/// the credentials there are the sentinels' own (`requirepass` /
+/// ACL of the sentinel). The primary and its replicas, whose addresses the
+/// sentinels give, may need other credentials: [`auth`](RedisSentinel::auth).
+/// `rediss://` sentinel URLs connect to the sentinels and to the data nodes
+/// over TLS (the `redis` crate must be built with a TLS feature, e.g.
+/// `redis/tls-rustls`; otherwise connecting is an error saying so).
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use weixin::RedisSentinel;
+///
+/// let sentinel = RedisSentinel::new(
+///     "mymaster",
+///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+/// )
+/// .auth(Some("hub"), std::env::var("REDIS_PASSWORD").unwrap_or_default())
+/// .failover_wait(Duration::from_secs(10));
+/// assert!(format!("{sentinel:?}").contains("mymaster"));
+/// ```
+#[derive(Clone)]
+pub struct RedisSentinel {
+    pub(crate) master: String,
+    pub(crate) sentinels: Vec<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) db: i64,
+    pub(crate) failover_wait: Duration,
+}
+
+impl RedisSentinel {
+    /// The primary named `master`, found through the sentinels at
+    /// `sentinels` (URLs, see above).
+    pub fn new<I, S>(master: impl Into<String>, sentinels: I) -> RedisSentinel
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisSentinel {
+            master: master.into(),
+            sentinels: sentinels.into_iter().map(Into::into).collect(),
+            username: None,
+            password: None,
+            db: 0,
+            failover_wait: Duration::from_secs(5),
+        }
+    }
+
+    /// The credentials of the data nodes (the primary and its replicas):
+    /// `AUTH [username] password`. The sentinels' own credentials go in
+    /// their URLs.
+    ///
+    /// Defaults to none.
+    pub fn auth(mut self, username: Option<&str>, password: impl Into<String>) -> RedisSentinel {
+        self.username = username.map(str::to_string);
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The database number on the primary.
+    ///
+    /// Defaults to 0.
+    pub fn db(mut self, db: i64) -> RedisSentinel {
+        self.db = db;
+        self
+    }
+
+    /// How long an operation that fails because the primary went away (a
+    /// connection refused or dropped, a `READONLY` answer from a demoted
+    /// primary) keeps asking the sentinels for the new primary and trying
+    /// again, before it fails with the store error it would fail with on a
+    /// single Redis. At most 20 tries within that time.
+    ///
+    /// Defaults to 5 seconds.
+    pub fn failover_wait(mut self, wait: Duration) -> RedisSentinel {
+        self.failover_wait = wait;
+        self
+    }
+}
+
+impl fmt::Debug for RedisSentinel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSentinel")
+            .field("master", &self.master)
+            .field(
+                "sentinels",
+                &self.sentinels.iter().map(|s| redacted(s)).collect::<Vec<_>>(),
+            )
+            .field("db", &self.db)
+            .field("failover_wait", &self.failover_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `host:port[/db]` of a Redis URL, without its scheme and credentials.
+pub(crate) fn redacted(url: &str) -> String {
+    let addr = url.rsplit_once('@').map_or(url, |(_, host)| host);
+    addr.trim_start_matches("redis://")
+        .trim_start_matches("rediss://")
+        .to_string()
+}
+
+/// How the pool reaches the primary.
+pub(crate) enum Topology {
+    /// One server at a fixed address.
+    Single { client: Client, addr: String },
+    /// The primary the sentinels name, asked again after each failure
+    /// that may mean a failover.
+    Sentinel(Box<SentinelTarget>),
+    /// A Redis Cluster: commands through the cluster client; its
+    /// "primary" is the seed node listeners subscribe on.
+    Cluster(Box<ClusterTarget>),
+}
+
+pub(crate) struct SentinelTarget {
+    config: RedisSentinel,
+    sentinel: Mutex<Sentinel>,
+    node: SentinelNodeConnectionInfo,
+    /// The primary last found, with its `host:port`.
+    primary: Mutex<Option<(Client, String)>>,
+}
+
+impl Topology {
+    /// One server at `url`.
+    pub(crate) fn single(url: &str) -> Result<Topology> {
+        let addr = redacted(url);
+        let client = Client::open(url)
+            .map_err(|e| Error::config(format!("bad redis url for {addr}: {e}")))?;
+        Ok(Topology::Single { client, addr })
+    }
+
+    /// The primary `config` names, through its sentinels; each connection
+    /// to a sentinel or a data node gets `timeout` as its TCP user timeout.
+    pub(crate) fn sentinel(config: RedisSentinel, timeout: Duration) -> Result<Topology> {
+        let bad = |e: &dyn fmt::Display| {
+            Error::config(format!(
+                "bad redis sentinel configuration for {}: {e}",
+                config.master
+            ))
+        };
+        if config.master.is_empty() {
+            return Err(bad(&"empty master name"));
+        }
+        let tcp = TcpSettings::default().set_user_timeout(timeout);
+        let tls = config.sentinels.iter().any(|s| s.starts_with("rediss://"));
+        let sentinels = config
+            .sentinels
+            .iter()
+            .map(|url| {
+                url.as_str()
+                    .into_connection_info()
+                    .map(|info| info.set_tcp_settings(tcp.clone()))
+                    .map_err(|e| bad(&format!("{}: {e}", redacted(url))))
+            })
+            .collect::<Result<Vec<ConnectionInfo>>>()?;
+        let sentinel = Sentinel::build(sentinels).map_err(|e| bad(&e))?;
+        let mut redis = RedisConnectionInfo::default().set_db(config.db);
+        if let Some(password) = &config.password {
+            redis = redis.set_password(password);
+        }
+        if let Some(username) = &config.username {
+            redis = redis.set_username(username);
+        }
+        let mut node = SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(redis)
+            .set_tcp_settings(tcp);
+        if tls {
+            node = node.set_tls_mode(TlsMode::Secure);
+        }
+        Ok(Topology::Sentinel(Box::new(SentinelTarget {
+            config,
+            sentinel: Mutex::new(sentinel),
+            node,
+            primary: Mutex::new(None),
+        })))
+    }
+
+    /// The cluster that `seeds` belong to.
+    pub(crate) fn cluster(seeds: &[impl AsRef<str>]) -> Result<Topology> {
+        Ok(Topology::Cluster(Box::new(ClusterTarget::new(seeds)?)))
+    }
+
+    /// What the pool names in errors and `Debug`: the server, or the
+    /// master's name and the primary last found, or a cluster's seeds.
+    pub(crate) fn addr(&self) -> String {
+        match self {
+            Topology::Single { addr, .. } => addr.clone(),
+            Topology::Cluster(t) => format!("cluster {}", t.addr()),
+            Topology::Sentinel(t) => match &*t.primary.lock() {
+                Some((_, addr)) => format!("{addr} (sentinel master {})", t.config.master),
+                None => format!("sentinel master {}", t.config.master),
+            },
+        }
+    }
+
+    /// The primary: a client for it and its `host:port`.
+    pub(crate) fn primary(&self) -> RedisResult<(Client, String)> {
+        match self {
+            Topology::Single { client, addr } => Ok((client.clone(), addr.clone())),
+            Topology::Cluster(t) => Ok(t.node()),
+            Topology::Sentinel(t) => {
+                if let Some(found) = &*t.primary.lock() {
+                    return Ok(found.clone());
+                }
+                let client = t.sentinel.lock().master_for(&t.config.master, Some(&t.node))?;
+                let addr = client.get_connection_info().addr().to_string();
+                let found = (client, addr);
+                *t.primary.lock() = Some(found.clone());
+                Ok(found)
+            }
+        }
+    }
+
+    /// Forgets the primary last found, so that the next connection asks
+    /// the sentinels again. Does nothing for a single server.
+    pub(crate) fn forget_primary(&self) {
+        match self {
+            Topology::Single { .. } => {}
+            Topology::Sentinel(t) => *t.primary.lock() = None,
+            Topology::Cluster(t) => t.next_node(),
+        }
+    }
+
+    /// A connection for commands: to the primary, or a cluster
+    /// connection; `timeout` for connecting and for each command.
+    pub(crate) fn command_connection(&self, timeout: Duration) -> RedisResult<RedisConnection> {
+        match self {
+            Topology::Cluster(t) => t.connect(timeout).map(RedisConnection::Cluster),
+            _ => self.node_connection(timeout).map(RedisConnection::Node),
+        }
+    }
+
+    /// A connection to the primary (in a cluster: to the seed node
+    /// listeners use now), `timeout` for connecting and for each command.
+    pub(crate) fn node_connection(&self, timeout: Duration) -> RedisResult<Connection> {
+        let (client, _) = self.primary()?;
+        let con = client.get_connection_with_timeout(timeout)?;
+        con.set_read_timeout(Some(timeout))?;
+        con.set_write_timeout(Some(timeout))?;
+        Ok(con)
+    }
+
+    /// How long, and how many times, an operation that failed because the
+    /// primary went away is tried again: never on a single server beyond
+    /// the one new connection the pool makes anyway.
+    pub(crate) fn failover_wait(&self) -> Option<Duration> {
+        match self {
+            // The cluster client follows a cluster's changes itself.
+            Topology::Single { .. } | Topology::Cluster(_) => None,
+            Topology::Sentinel(t) => Some(t.config.failover_wait),
+        }
+    }
+}
