@@ -414,3 +414,73 @@ fn wechat_hub_migrate_keys_dry_run_then_copy() {
     assert_eq!(code, Some(2));
     assert!(err.contains("only layout 1"), "{err}");
 }
+
+/// A hub's listener on a cluster: its first seed cannot be reached, so it
+/// listens on the next; a removal whose keys live on another primary (its
+/// script publishes there) still reaches it, because `PUBLISH` in a
+/// cluster goes to every node.
+#[test]
+fn a_cluster_listener_skips_a_dead_seed_and_hears_removals_from_any_node() {
+    use std::sync::{mpsc, Arc, Mutex};
+    use weixin::store::StoreEvent;
+
+    let prefix = process::unique_prefix("cluster_watch");
+    let listened = cluster().nodes[0].port;
+    // Nothing listens on port 1 (privileged, never a Redis here).
+    let mut seeds = vec!["redis://127.0.0.1:1/".to_string()];
+    seeds.extend(cluster().seeds());
+    let watching = weixin::store::RedisStore::cluster(&seeds)
+        .unwrap()
+        .prefix(prefix.clone());
+    let (tx, heard) = mpsc::channel::<String>();
+    let tx = Mutex::new(tx);
+    let _watch = watching
+        .watch(Arc::new(move |event: &StoreEvent<'_>| {
+            let text = match event {
+                StoreEvent::Listening => "listening".to_string(),
+                StoreEvent::AuthorizerRemoved {
+                    component_appid,
+                    authorizer_appid,
+                } => format!("removed {component_appid}/{authorizer_appid}"),
+                StoreEvent::Lost(e) => format!("lost: {e}"),
+                _ => "other".to_string(),
+            };
+            let _ = tx.lock().unwrap().send(text);
+        }))
+        .unwrap()
+        .expect("a Redis store can watch");
+    let next = |what: &str| {
+        heard
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no event: {what}"))
+    };
+    let lost = next("the dead seed");
+    assert!(
+        lost.starts_with("lost: ") && lost.contains("127.0.0.1:1/"),
+        "{lost}"
+    );
+    assert_eq!(next("listening on the next seed"), "listening");
+
+    // An authorizer whose slot another primary serves.
+    let authorizer = (0..)
+        .map(|i| format!("wx_elsewhere_{i}"))
+        .find(|a| {
+            let slot = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(format!("{{{PLATFORM}/{a}}}"))
+                .query::<u16>(&mut cluster().node(listened))
+                .unwrap();
+            owner(slot).1 != listened
+        })
+        .unwrap();
+    let store = Topology::Cluster.open(&prefix);
+    store
+        .put_refresh_token(PLATFORM, &authorizer, &Secret::new("R"))
+        .unwrap();
+    store.remove_authorizer(PLATFORM, &authorizer).unwrap();
+    assert_eq!(
+        next("the removal"),
+        format!("removed {PLATFORM}/{authorizer}")
+    );
+    assert_eq!(store.replicas().unwrap(), Some(1), "NUMSUB over every node");
+}
