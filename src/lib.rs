@@ -358,9 +358,6 @@ pub use error::{
     SourceKind, TokenFetch, TransportKind,
 };
 pub use global::{configure, global_client, request, set_token_source};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_pool::RedisSentinel;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use http::bench_agent;
@@ -378,6 +375,9 @@ pub use miniprogram::{
 };
 pub use oauth::{Lang, OAuth, Scope, UserInfo, UserToken};
 pub use options::{Method, RequestOptions};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_pool::RedisSentinel;
 pub use response::Response;
 pub use secret::{redact, redact_json, Secret};
 pub use sign::{noncestr, sign_card, sign_jssdk, sign_jssdk_with, JssdkConfig, JssdkSignature};

@@ -139,9 +139,7 @@ fn unauthorized_pushed_to_one_hub_is_seen_by_the_others_at_once() {
 fn unauthorized_is_seen_by_the_others_at_once(topology: Topology) {
     let prefix = process::unique_prefix("unauthorized_at_once");
     let fake = platform(topology, &prefix);
-    let hubs: Vec<Served> = (0..3)
-        .map(|_| replica(topology, &fake, &prefix))
-        .collect();
+    let hubs: Vec<Served> = (0..3).map(|_| replica(topology, &fake, &prefix)).collect();
     let mut served = Vec::new();
     for hub in &hubs {
         for authorizer in ["wx_leaving", "wx_staying"] {

@@ -237,7 +237,10 @@ fn a_slot_moved_in_the_middle_of_refreshes_loses_no_refresh_token() {
         .arg(slot)
         .query(&mut moved)
         .unwrap();
-    assert!(held >= 4, "the authorizer's keys are on the new owner: {held}");
+    assert!(
+        held >= 4,
+        "the authorizer's keys are on the new owner: {held}"
+    );
 
     for _ in 0..3 {
         clock.advance(Duration::from_secs(60));
@@ -331,17 +334,30 @@ fn migrate_keys_copies_the_first_layout_and_overwrites_nothing_newer() {
     // is already in place.
     assert_eq!(
         sorted(planned.kept()),
-        [format!("{prefix}refresh_token:wxc/wxb"), format!("{prefix}served")],
+        [
+            format!("{prefix}refresh_token:wxc/wxb"),
+            format!("{prefix}served")
+        ],
         "{planned:?}"
     );
-    assert_eq!(planned.skipped(), [format!("{prefix}lock:access_token:wxc/wxa")]);
-    assert_eq!(store.get_token(&key).unwrap(), None, "a dry run writes nothing");
+    assert_eq!(
+        planned.skipped(),
+        [format!("{prefix}lock:access_token:wxc/wxa")]
+    );
+    assert_eq!(
+        store.get_token(&key).unwrap(),
+        None,
+        "a dry run writes nothing"
+    );
     assert_eq!(store.get_refresh_token("wxc", "wxa").unwrap(), None);
 
     let done = store.migrate_keys(REDIS, false).unwrap();
     assert_eq!(sorted(done.copied()), sorted(planned.copied()));
     assert_eq!(sorted(done.kept()), sorted(planned.kept()));
-    assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "OLD_TOKEN");
+    assert_eq!(
+        store.get_token(&key).unwrap().unwrap().expose(),
+        "OLD_TOKEN"
+    );
     assert_eq!(
         store.get_refresh_token("wxc", "wxa").unwrap(),
         Some(Secret::new("REFRESH_A"))
@@ -360,14 +376,25 @@ fn migrate_keys_copies_the_first_layout_and_overwrites_nothing_newer() {
         Some(1_800_000_000)
     );
     assert_eq!(store.get_refresh_schedule(&key).unwrap(), Some(12345));
-    assert_eq!(store.served_keys(0).unwrap(), vec![(key.clone(), 1_800_000_000)]);
+    assert_eq!(
+        store.served_keys(0).unwrap(),
+        vec![(key.clone(), 1_800_000_000)]
+    );
     // The fence carried over: a write with an older fence is refused, the
     // next fence is above it.
     assert!(!store
         .put_token_fenced(&key, &Token::new("STALE", 7200), 6)
         .unwrap());
-    assert_eq!(store.increment("fence:access_token:wxc/wxa", Duration::from_secs(60)).unwrap(), 8);
-    assert!(store.lock(&key, Duration::from_secs(5)).unwrap().is_some(), "the old lock stayed behind");
+    assert_eq!(
+        store
+            .increment("fence:access_token:wxc/wxa", Duration::from_secs(60))
+            .unwrap(),
+        8
+    );
+    assert!(
+        store.lock(&key, Duration::from_secs(5)).unwrap().is_some(),
+        "the old lock stayed behind"
+    );
 
     let again = store.migrate_keys(REDIS, false).unwrap();
     assert!(again.copied().is_empty(), "{again:?}");
@@ -397,15 +424,25 @@ fn wechat_hub_migrate_keys_dry_run_then_copy() {
         "{out}"
     );
     assert!(
-        out.ends_with("migrate-keys: would copy 8, kept 1 (newer in place), skipped 1 (locks, unknown)\n"),
+        out.ends_with(
+            "migrate-keys: would copy 8, kept 1 (newer in place), skipped 1 (locks, unknown)\n"
+        ),
         "{out}"
     );
-    assert!(!out.contains("REFRESH_A") && !err.contains("REFRESH_A"), "no secret shown");
+    assert!(
+        !out.contains("REFRESH_A") && !err.contains("REFRESH_A"),
+        "no secret shown"
+    );
     let store = Topology::Single.open(&prefix);
     assert_eq!(store.get_refresh_token("wxc", "wxa").unwrap(), None);
     let (code, out, err) = run("1", &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.ends_with("migrate-keys: copied 8, kept 1 (newer in place), skipped 1 (locks, unknown)\n"), "{out}");
+    assert!(
+        out.ends_with(
+            "migrate-keys: copied 8, kept 1 (newer in place), skipped 1 (locks, unknown)\n"
+        ),
+        "{out}"
+    );
     assert_eq!(
         store.get_refresh_token("wxc", "wxa").unwrap(),
         Some(Secret::new("REFRESH_A"))

@@ -78,6 +78,11 @@ names the environment variable that holds the secret):
     token_env = \"WECHAT_COMPONENT_TOKEN\"
     encoding_aes_key_env = \"WECHAT_COMPONENT_AES_KEY\"
 
+`wechat-hub --config hub.toml migrate-keys --from-layout 1 [--dry-run]`
+copies a Redis store written by weixin 0.1 (key names without hash tags) to
+this version's names, never over a newer value: run it once, every old hub
+stopped, before starting the new ones.
+
 Without a bearer secret the hub listens on loopback only unless
 --allow-remote (or allow_remote = true) is given. GET /metrics answers the
 Prometheus text format (behind the bearer secret). POST
@@ -486,9 +491,10 @@ fn open_redis(
             let seeds: Vec<&str> = seeds.split(',').map(str::trim).collect();
             weixin::store::RedisStore::cluster(&seeds)
         }
-        _ => {
-            return Err("[store] kind = \"redis\" needs exactly one of url, url_env, cluster and cluster_env".into())
-        }
+        _ => return Err(
+            "[store] kind = \"redis\" needs exactly one of url, url_env, cluster and cluster_env"
+                .into(),
+        ),
     }
     .map_err(|e| e.to_string())?;
     if let Some(prefix) = prefix {
@@ -526,7 +532,9 @@ fn migrate_keys(
         (None, Some(url), _) => url.clone(),
         (None, None, Some(name)) => env_secret(name, "redis url")?,
         (None, None, None) => {
-            return Err("migrate-keys on a cluster needs --from <url of the old single Redis>".into())
+            return Err(
+                "migrate-keys on a cluster needs --from <url of the old single Redis>".into(),
+            )
         }
     };
     let store = open_redis(url, url_env, cluster, cluster_env, prefix)?;

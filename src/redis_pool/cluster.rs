@@ -44,7 +44,11 @@ impl ClusterTarget {
     /// A configuration error if `seeds` is empty or one is not a Redis URL.
     pub(crate) fn new(seeds: &[impl AsRef<str>]) -> Result<ClusterTarget> {
         let seeds: Vec<String> = seeds.iter().map(|s| s.as_ref().to_string()).collect();
-        let addr = seeds.iter().map(|s| redacted(s)).collect::<Vec<_>>().join(",");
+        let addr = seeds
+            .iter()
+            .map(|s| redacted(s))
+            .collect::<Vec<_>>()
+            .join(",");
         if seeds.is_empty() {
             return Err(Error::config("a redis cluster needs one seed node or more"));
         }

@@ -11,8 +11,9 @@ pub(crate) enum RedisConnection {
     /// Sentinel names.
     Node(Connection),
     /// A connection to a Redis Cluster (one to each node inside), which
-    /// sends each command to the primary of its key's slot.
-    Cluster(ClusterConnection),
+    /// sends each command to the primary of its key's slot. Boxed: it is
+    /// several times a node connection's size.
+    Cluster(Box<ClusterConnection>),
 }
 
 impl ConnectionLike for RedisConnection {

@@ -62,7 +62,10 @@ impl RedisPool {
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if a
     /// sentinel address is not a Redis URL or the master name is empty.
     pub(crate) fn sentinel(sentinel: RedisSentinel, timeout: Duration) -> Result<RedisPool> {
-        Ok(RedisPool::new(Topology::sentinel(sentinel, timeout)?, timeout))
+        Ok(RedisPool::new(
+            Topology::sentinel(sentinel, timeout)?,
+            timeout,
+        ))
     }
 
     /// A pool for the Redis Cluster that `seeds` belong to; no connection
@@ -161,10 +164,7 @@ impl RedisPool {
 
     /// One try: an idle connection (and a new one if that was stale), or
     /// a new one.
-    fn once<T>(
-        &self,
-        command: &impl Fn(&mut RedisConnection) -> RedisResult<T>,
-    ) -> RedisResult<T> {
+    fn once<T>(&self, command: &impl Fn(&mut RedisConnection) -> RedisResult<T>) -> RedisResult<T> {
         let pooled = self.idle.lock().pop();
         let (value, con) = match pooled {
             Some(mut con) => match command(&mut con) {

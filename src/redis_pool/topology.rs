@@ -7,11 +7,12 @@ use std::fmt;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use redis::io::tcp::TcpSettings;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
-    Client, Connection, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisResult, TlsMode,
+    Client, Connection, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisResult,
+    TlsMode,
 };
-use redis::io::tcp::TcpSettings;
 
 use super::cluster::ClusterTarget;
 use super::connection::RedisConnection;
@@ -110,7 +111,11 @@ impl fmt::Debug for RedisSentinel {
             .field("master", &self.master)
             .field(
                 "sentinels",
-                &self.sentinels.iter().map(|s| redacted(s)).collect::<Vec<_>>(),
+                &self
+                    .sentinels
+                    .iter()
+                    .map(|s| redacted(s))
+                    .collect::<Vec<_>>(),
             )
             .field("db", &self.db)
             .field("failover_wait", &self.failover_wait)
@@ -228,7 +233,10 @@ impl Topology {
                 if let Some(found) = &*t.primary.lock() {
                     return Ok(found.clone());
                 }
-                let client = t.sentinel.lock().master_for(&t.config.master, Some(&t.node))?;
+                let client = t
+                    .sentinel
+                    .lock()
+                    .master_for(&t.config.master, Some(&t.node))?;
                 let addr = client.get_connection_info().addr().to_string();
                 let found = (client, addr);
                 *t.primary.lock() = Some(found.clone());
@@ -251,7 +259,9 @@ impl Topology {
     /// connection; `timeout` for connecting and for each command.
     pub(crate) fn command_connection(&self, timeout: Duration) -> RedisResult<RedisConnection> {
         match self {
-            Topology::Cluster(t) => t.connect(timeout).map(RedisConnection::Cluster),
+            Topology::Cluster(t) => t
+                .connect(timeout)
+                .map(|con| RedisConnection::Cluster(Box::new(con))),
             _ => self.node_connection(timeout).map(RedisConnection::Node),
         }
     }

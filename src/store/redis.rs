@@ -9,12 +9,12 @@ use parking_lot::Mutex;
 use redis::RedisResult;
 use serde_json::{json, Value};
 
+use super::redis_keys::KeyLayout;
 use super::watch::{StoreEvent, StoreListener, Watch};
 use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
     FENCE_TTL, VERIFY_TICKET_LIFE,
 };
-use super::redis_keys::KeyLayout;
 use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::redis_pool::{Connector, RedisConnection, RedisPool, RedisSentinel};
@@ -208,7 +208,10 @@ impl RedisStore {
     /// # Ok::<(), weixin::Error>(())
     /// ```
     pub fn sentinel(sentinel: RedisSentinel) -> Result<RedisStore> {
-        Ok(RedisStore::on(RedisPool::sentinel(sentinel, DEFAULT_TIMEOUT)?))
+        Ok(RedisStore::on(RedisPool::sentinel(
+            sentinel,
+            DEFAULT_TIMEOUT,
+        )?))
     }
 
     /// A store on the Redis Cluster that `seeds` belong to
@@ -839,10 +842,7 @@ impl Listener {
         while !self.stopped() {
             let error = match self.listen(&mut backoff) {
                 Ok(()) => return,
-                Err(e) => Error::store(
-                    format!("redis at {}: listening", self.connector.addr()),
-                    e,
-                ),
+                Err(e) => Error::store(format!("redis at {}: listening", self.connector.addr()), e),
             };
             self.tell(&StoreEvent::Lost(&error));
             match self.stop.recv_timeout(backoff) {

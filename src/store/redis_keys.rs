@@ -78,7 +78,9 @@ impl KeyLayout {
     }
 
     pub(crate) fn refresh_token(&self, component_appid: &str, authorizer_appid: &str) -> String {
-        self.name(&format!("refresh_token:{component_appid}/{authorizer_appid}"))
+        self.name(&format!(
+            "refresh_token:{component_appid}/{authorizer_appid}"
+        ))
     }
 
     pub(crate) fn verify_ticket(&self, component_appid: &str) -> String {

@@ -226,9 +226,7 @@ impl RedisStore {
                 })? == 1
             }
             (_, true) => {
-                self.run("EXISTS", |c| {
-                    redis::cmd("EXISTS").arg(new).query::<i64>(c)
-                })? == 0
+                self.run("EXISTS", |c| redis::cmd("EXISTS").arg(new).query::<i64>(c))? == 0
             }
             (_, false) => self
                 .run("SET NX", |c| {
@@ -284,7 +282,10 @@ impl RedisStore {
 
 /// A string key's value and its time to live in ms (`-1`: none, `-2`:
 /// gone), read together.
-fn read_string(c: &mut dyn ConnectionLike, name: &str) -> redis::RedisResult<(Option<String>, i64)> {
+fn read_string(
+    c: &mut dyn ConnectionLike,
+    name: &str,
+) -> redis::RedisResult<(Option<String>, i64)> {
     redis::pipe()
         .cmd("GET")
         .arg(name)
@@ -302,8 +303,14 @@ mod tests {
         assert!(matches!(copy_of("served"), Copy::Served));
         assert!(matches!(copy_of("token:access_token:wx1"), Copy::IfAbsent));
         assert!(matches!(copy_of("refresh_token:wxc/wxa"), Copy::IfAbsent));
-        assert!(matches!(copy_of("verify_ticket_created:wxc"), Copy::IfAbsent));
-        assert!(matches!(copy_of("counter:fence:access_token:wx1"), Copy::Max));
+        assert!(matches!(
+            copy_of("verify_ticket_created:wxc"),
+            Copy::IfAbsent
+        ));
+        assert!(matches!(
+            copy_of("counter:fence:access_token:wx1"),
+            Copy::Max
+        ));
         assert!(matches!(copy_of("removed:access_token:wxc/wxa"), Copy::Max));
         assert!(matches!(copy_of("lock:access_token:wx1"), Copy::Skip));
         assert!(matches!(copy_of("something"), Copy::Skip));

@@ -21,7 +21,9 @@ const NODES: u16 = 6;
 /// First ports tried, far from 6379 and from the ephemeral range; a node's
 /// cluster bus is its port + 10000. A base whose ports are taken (another
 /// run of the suite) moves on to the next.
-const BASES: [u16; 8] = [21_100, 21_300, 21_500, 21_700, 22_100, 22_300, 22_500, 22_700];
+const BASES: [u16; 8] = [
+    21_100, 21_300, 21_500, 21_700, 22_100, 22_300, 22_500, 22_700,
+];
 
 /// How long the cluster may take to form.
 const FORMING: Duration = Duration::from_secs(60);
@@ -155,8 +157,10 @@ impl Cluster {
             let mut con = self.node(node.port);
             loop {
                 let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
-                let replication: String =
-                    redis::cmd("INFO").arg("replication").query(&mut con).unwrap();
+                let replication: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut con)
+                    .unwrap();
                 let synced = replication.contains("role:master")
                     || replication.contains("master_link_status:up");
                 if info.contains("cluster_state:ok") && synced {
@@ -194,19 +198,25 @@ fn start_node(dir: &std::path::Path, port: u16) -> Option<Node> {
         .stderr(Stdio::null())
         .spawn()
         .expect("sh and redis-server must be installed: run .ci/redis.sh");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .ok()?;
-    let pid: u32 = line.trim().parse().ok()?;
     let life = child.stdin.take().unwrap();
+    let out = child.stdout.take().unwrap();
+    // Reaped when the node stops.
+    std::thread::spawn(move || child.wait());
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).ok()?;
+    let pid: u32 = line.trim().parse().ok()?;
     let node = Node { port, _life: life };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let answered = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .ok()
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)).ok())
-            .and_then(|mut c| redis::cmd("INFO").arg("server").query::<String>(&mut c).ok());
+            .and_then(|mut c| {
+                redis::cmd("INFO")
+                    .arg("server")
+                    .query::<String>(&mut c)
+                    .ok()
+            });
         if let Some(info) = answered {
             // Another server on the port: not ours.
             return info
