@@ -199,7 +199,7 @@ enum Command {
         /// The key layout to copy from: 1 (weixin 0.1, before hash tags)
         #[arg(long, value_name = "N")]
         from_layout: u32,
-        /// The Redis to read the old keys from (default: the [store] url)
+        /// The Redis to read the old keys from (default: the url of hub.toml's store)
         #[arg(long, value_name = "URL")]
         from: Option<String>,
         /// Show what would be copied and write nothing
