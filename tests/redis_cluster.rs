@@ -203,15 +203,19 @@ fn a_slot_moved_in_the_middle_of_refreshes_loses_no_refresh_token() {
         .query::<u16>(&mut cluster().node(cluster().nodes[0].port))
         .unwrap();
     let (_, before) = owner(slot);
+    // Three refreshes a minute apart (within the refresh limit).
+    let three_refreshes = |current: &mut String, refreshes: &mut usize| {
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(60));
+            let fresh = token(&hub, Some(current));
+            assert_ne!(&fresh, current);
+            *current = fresh;
+            *refreshes += 1;
+        }
+    };
     let mut current = token(&hub, None);
     let mut refreshes = 0;
-    for _ in 0..3 {
-        clock.advance(Duration::from_secs(60));
-        let fresh = token(&hub, Some(&current));
-        assert_ne!(fresh, current);
-        current = fresh;
-        refreshes += 1;
-    }
+    three_refreshes(&mut current, &mut refreshes);
 
     // A refresh in flight, held upstream, while the slot moves.
     clock.advance(Duration::from_secs(60));
@@ -242,13 +246,7 @@ fn a_slot_moved_in_the_middle_of_refreshes_loses_no_refresh_token() {
         "the authorizer's keys are on the new owner: {held}"
     );
 
-    for _ in 0..3 {
-        clock.advance(Duration::from_secs(60));
-        let fresh = token(&hub, Some(&current));
-        assert_ne!(fresh, current);
-        current = fresh;
-        refreshes += 1;
-    }
+    three_refreshes(&mut current, &mut refreshes);
     assert_eq!(
         fake.authorizer_token_calls(MOVING),
         1 + refreshes,

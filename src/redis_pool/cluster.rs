@@ -37,11 +37,13 @@ pub(crate) struct ClusterTarget {
 }
 
 impl ClusterTarget {
-    /// The cluster of `seeds` (`redis://[[user]:password@]host:port`).
+    /// The cluster of `seeds` (`redis://[[user]:password@]host:port`, all
+    /// with the same credentials).
     ///
     /// # Errors
     ///
-    /// A configuration error if `seeds` is empty or one is not a Redis URL.
+    /// A configuration error if `seeds` is empty, one is not a Redis URL,
+    /// or their credentials differ.
     pub(crate) fn new(seeds: &[impl AsRef<str>]) -> Result<ClusterTarget> {
         let seeds: Vec<String> = seeds.iter().map(|s| s.as_ref().to_string()).collect();
         let addr = seeds
@@ -111,15 +113,22 @@ mod tests {
 
     #[test]
     fn seeds_are_shown_without_passwords_and_tried_in_turn() {
-        let cluster =
-            ClusterTarget::new(&["redis://:hunter2@10.0.0.1:6379/", "redis://10.0.0.2:6380"])
-                .unwrap();
+        let cluster = ClusterTarget::new(&[
+            "redis://:hunter2@10.0.0.1:6379/",
+            "redis://:hunter2@10.0.0.2:6380",
+        ])
+        .unwrap();
         assert_eq!(cluster.addr(), "10.0.0.1:6379/,10.0.0.2:6380");
         assert_eq!(cluster.node().1, "10.0.0.1:6379/");
         cluster.next_node();
         assert_eq!(cluster.node().1, "10.0.0.2:6380");
         cluster.next_node();
         assert_eq!(cluster.node().1, "10.0.0.1:6379/");
+        assert!(
+            ClusterTarget::new(&["redis://:a@10.0.0.1:6379/", "redis://:b@10.0.0.2:6379/"])
+                .is_err(),
+            "one password for the whole cluster"
+        );
         let empty: [&str; 0] = [];
         assert!(ClusterTarget::new(&empty).is_err());
         assert!(ClusterTarget::new(&["http://10.0.0.1"]).is_err());

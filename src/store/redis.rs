@@ -215,8 +215,8 @@ impl RedisStore {
     }
 
     /// A store on the Redis Cluster that `seeds` belong to
-    /// (`redis://[[user]:password@]host:port`, one node or more: the
-    /// others are found from them). Each command goes to the primary of
+    /// (`redis://[[user]:password@]host:port`, one node or more, all with
+    /// the same credentials: the other nodes are found from them). Each command goes to the primary of
     /// its key's slot; an account's keys share one slot (see above), so
     /// every script runs on one node. While a slot moves or a primary is
     /// replaced, a command follows the redirection or waits and is tried
@@ -229,7 +229,7 @@ impl RedisStore {
     /// # Errors
     ///
     /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `seeds`
-    /// is empty or one is not a Redis URL.
+    /// is empty, one is not a Redis URL, or their credentials differ.
     ///
     /// # Example
     ///
