@@ -199,7 +199,8 @@
 //!   through prometheus-client); the
 //!   handler and stores in [`hub`] need no feature, and nothing else in the
 //!   SDK starts a runtime.
-//! - `redis`: [`store::RedisStore`], for hub replicas sharing state; with
+//! - `redis`: [`store::RedisStore`], for hub replicas sharing state (one
+//!   Redis, or a Redis Cluster: `RedisStore::cluster`); with
 //!   `crypto`, [`RedisDedup`], for callback servers sharing the pushes
 //!   they have seen.
 //! - `api-security`: signed and encrypted server API calls, a mini

@@ -455,10 +455,9 @@ fn memory_and_file_stores_refuse_a_stale_fenced_write() {
 #[cfg(feature = "redis")]
 #[test]
 fn redis_refuses_a_stale_fenced_write() {
-    let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
-        .unwrap()
-        .prefix(process::unique_prefix("fenced"));
-    fenced_writes_are_checked(&store);
+    crate::common::cluster::each(|topology| {
+        fenced_writes_are_checked(&topology.open(&process::unique_prefix("fenced")));
+    });
 }
 
 /// An upstream whose call outlives the caller's lock: meanwhile the

@@ -288,9 +288,12 @@ fn a_stale_verify_ticket_makes_one_start_push_ticket_per_staleness_across_replic
 #[cfg(feature = "redis")]
 #[test]
 fn redis_tells_when_a_verify_ticket_arrived() {
-    let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
-        .unwrap()
-        .prefix(crate::common::process::unique_prefix("ticket_at"));
+    crate::common::cluster::each(tells_when_a_verify_ticket_arrived);
+}
+
+#[cfg(feature = "redis")]
+fn tells_when_a_verify_ticket_arrived(topology: crate::common::cluster::Topology) {
+    let store = topology.open(&crate::common::process::unique_prefix("ticket_at"));
     assert_eq!(store.verify_ticket_received_at(COMPONENT).unwrap(), None);
     store
         .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
@@ -337,11 +340,12 @@ fn the_newest_verify_ticket_wins_in_memory_and_file_stores() {
 #[cfg(feature = "redis")]
 #[test]
 fn the_newest_verify_ticket_wins_across_replicas_on_redis() {
-    let open = |prefix: &str| {
-        weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
-            .unwrap()
-            .prefix(prefix.to_string())
-    };
+    crate::common::cluster::each(the_newest_verify_ticket_wins_across_replicas);
+}
+
+#[cfg(feature = "redis")]
+fn the_newest_verify_ticket_wins_across_replicas(topology: crate::common::cluster::Topology) {
+    let open = |prefix: &str| topology.open(prefix);
     let prefix = crate::common::process::unique_prefix("newest_ticket");
     the_newest_ticket_wins(&open(&prefix));
     // A second replica's push of an older ticket does not replace it.

@@ -88,13 +88,14 @@ fn two_hubs_share_the_daily_count_in_their_store() {
 #[cfg(feature = "redis")]
 #[test]
 fn the_daily_count_is_shared_through_redis() {
+    crate::common::cluster::each(the_daily_count_is_shared);
+}
+
+#[cfg(feature = "redis")]
+fn the_daily_count_is_shared(topology: crate::common::cluster::Topology) {
     let fake = common::fake();
     let prefix = process::unique_prefix("quota");
-    let open = || {
-        weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
-            .unwrap()
-            .prefix(prefix.clone())
-    };
+    let open = || topology.open(&prefix);
     let (a, b) = (replica(&fake, open(), false), replica(&fake, open(), false));
     let target = format!("/client/access_token?appid={APPID}");
     let (_, first) = answer(&a, "GET", &target, "");

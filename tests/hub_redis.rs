@@ -1,6 +1,8 @@
 //! Hubs sharing Redis: the store's lock and keys against a real Redis,
 //! three `wechat-hub` processes under load while WeChat invalidates the
-//! token and one hub dies, and a Redis that goes away and comes back.
+//! token and one hub dies, and a Redis that goes away and comes back. Each
+//! test but the last runs on the single Redis and on the test cluster
+//! (`common::cluster`).
 //!
 //! These tests need Redis at 127.0.0.1:6379 (`.ci/redis.sh` starts it) and
 //! fail, never skip, without it.
@@ -11,19 +13,14 @@ use std::time::Duration;
 use weixin::store::{RedisStore, Store, StoreSource};
 use weixin::{Client, ErrorKind, HubSource, SecretSource, Token, TokenKey};
 
+use crate::common::cluster::{each, Topology};
 use crate::common::process::{self, HubProcess, RedisProcess, SECRET_ENV};
 use crate::common::{self, APPID};
 
-const REDIS: &str = "redis://127.0.0.1:6379/";
-
-/// The shared Redis, under a prefix of this test's own.
-fn shared_redis(name: &str) -> (RedisStore, String) {
+/// A store on `topology` under a prefix of this test's own.
+fn shared_redis(topology: Topology, name: &str) -> (RedisStore, String) {
     let prefix = process::unique_prefix(name);
-    let store = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
-    if let Err(e) = store.ping() {
-        panic!("Redis must answer at 127.0.0.1:6379 for this test (run .ci/redis.sh): {e}");
-    }
-    (store, prefix)
+    (topology.open(&prefix), prefix)
 }
 
 fn redis_config(upstream: &str, url: &str, prefix: &str) -> String {
@@ -33,7 +30,11 @@ fn redis_config(upstream: &str, url: &str, prefix: &str) -> String {
 
 #[test]
 fn redis_lock_is_exclusive_owned_and_expires() {
-    let (store, _) = shared_redis("lock");
+    each(lock_is_exclusive_owned_and_expires);
+}
+
+fn lock_is_exclusive_owned_and_expires(topology: Topology) {
+    let (store, _) = shared_redis(topology, "lock");
     let key = TokenKey::access_token(APPID);
     let guard = store.lock(&key, Duration::from_secs(30)).unwrap();
     assert!(guard.is_some());
@@ -71,18 +72,22 @@ fn redis_lock_is_exclusive_owned_and_expires() {
     assert!(store.get_refresh_token("wxc", "wxa").unwrap().is_none());
     assert!(store.get_token(&authorizer).unwrap().is_none());
     // Another prefix sees none of it.
-    let (other, _) = shared_redis("lock-other");
+    let (other, _) = shared_redis(topology, "lock-other");
     assert!(other.get_token(&key).unwrap().is_none());
 }
 
 #[test]
 fn processes_share_tokens_through_redis_without_a_hub() {
+    each(processes_share_tokens_without_a_hub);
+}
+
+fn processes_share_tokens_without_a_hub(topology: Topology) {
     // Two "processes" (clients with caches of their own) over one Redis:
     // the README's hub-less set-up.
     let fake = common::fake();
-    let (_, prefix) = shared_redis("no_hub");
+    let (_, prefix) = shared_redis(topology, "no_hub");
     let process = || {
-        let store = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
+        let store = topology.open(&prefix);
         Client::builder()
             .appid(APPID)
             .base_url(fake.url())
@@ -121,15 +126,19 @@ pub(crate) fn client_of(fake: &weixin::testing::FakeWechat, url: &str) -> Client
 /// exactly 5 upstream refreshes and no failed call on the live hubs.
 #[test]
 fn three_hubs_share_redis_five_invalidations_one_hub_killed() {
+    each(three_hubs_five_invalidations_one_hub_killed);
+}
+
+fn three_hubs_five_invalidations_one_hub_killed(topology: Topology) {
     const THREADS: usize = 64;
     let fake = common::fake();
     // Widens the window in which hubs race for the refresh.
     fake.delay("/cgi-bin/token", Duration::from_millis(30));
-    let (_, prefix) = shared_redis("three");
+    let (_, prefix) = shared_redis(topology, "three");
     let dir = process::temp_dir("three");
     // Five invalidations in quick succession are a storm to the default
     // refresh limit; this test is about sharing, so it allows them.
-    let config = redis_config(&fake.url(), REDIS, &prefix)
+    let config = process::config(&fake.url(), &topology.config(&prefix), "")
         .replace("workers = 24\n", "workers = 24\nrefresh_burst = 8\n");
     let mut hubs: Vec<HubProcess> = (0..3)
         .map(|i| {
@@ -218,7 +227,7 @@ fn three_hubs_share_redis_five_invalidations_one_hub_killed() {
 fn redis_down_is_a_clear_error_and_the_hub_recovers() {
     // The shared Redis must be up for the suite, even if this test runs
     // its own.
-    shared_redis("down-check");
+    shared_redis(Topology::Single, "down-check");
     let fake = common::fake();
     let port = process::free_port();
     let mut redis = RedisProcess::start(port);
@@ -282,10 +291,15 @@ pub(crate) fn accepted(fake: &weixin::testing::FakeWechat, token: &Token) -> boo
 }
 
 /// Two `wechat-hub` processes on one Redis, with `extra` config lines.
-fn two_replicas(fake: &weixin::testing::FakeWechat, name: &str, extra: &str) -> Vec<HubProcess> {
-    let (_, prefix) = shared_redis(name);
+fn two_replicas(
+    topology: Topology,
+    fake: &weixin::testing::FakeWechat,
+    name: &str,
+    extra: &str,
+) -> Vec<HubProcess> {
+    let (_, prefix) = shared_redis(topology, name);
     let dir = process::temp_dir(name);
-    let config = redis_config(&fake.url(), REDIS, &prefix)
+    let config = process::config(&fake.url(), &topology.config(&prefix), "")
         .replace("workers = 24\n", &format!("workers = 24\n{extra}\n"));
     (0..2)
         .map(|i| {
@@ -303,8 +317,12 @@ fn two_replicas(fake: &weixin::testing::FakeWechat, name: &str, extra: &str) -> 
 /// invalidation.
 #[test]
 fn two_replicas_answer_refreshes_from_the_store_never_a_rejected_token() {
+    each(two_replicas_never_answer_a_rejected_token);
+}
+
+fn two_replicas_never_answer_a_rejected_token(topology: Topology) {
     let fake = common::fake();
-    let hubs = two_replicas(&fake, "two", "refresh_burst = 10");
+    let hubs = two_replicas(topology, &fake, "two", "refresh_burst = 10");
     let key = TokenKey::access_token(APPID);
     // A client of its own per call, so no client cache stands in between.
     let ask = |hub: &HubProcess| client_of(&fake, &hub.url).token(&key).unwrap();
@@ -326,8 +344,12 @@ fn two_replicas_answer_refreshes_from_the_store_never_a_rejected_token() {
 /// right after one replica refreshes, the other serves the new token.
 #[test]
 fn a_replica_serves_what_the_store_holds_within_its_bound() {
+    each(a_replica_serves_the_store_within_its_bound);
+}
+
+fn a_replica_serves_the_store_within_its_bound(topology: Topology) {
     let fake = common::fake();
-    let hubs = two_replicas(&fake, "bound", "max_staleness_ms = 0");
+    let hubs = two_replicas(topology, &fake, "bound", "max_staleness_ms = 0");
     let key = TokenKey::access_token(APPID);
     let ask = |hub: &HubProcess| client_of(&fake, &hub.url).token(&key).unwrap();
     let first = ask(&hubs[0]);
@@ -346,23 +368,23 @@ fn a_replica_serves_what_the_store_holds_within_its_bound() {
 /// most that lease, not the lock's whole ttl.
 #[test]
 fn a_redis_lock_lives_one_lease_and_is_renewed_while_held() {
-    let (store, prefix) = shared_redis("lease");
+    each(a_lock_lives_one_lease_and_is_renewed_while_held);
+}
+
+fn a_lock_lives_one_lease_and_is_renewed_while_held(topology: Topology) {
+    let (store, prefix) = shared_redis(topology, "lease");
     let store = store.lock_lease(Duration::from_millis(900));
     let key = TokenKey::access_token(APPID);
     let guard = store.lock(&key, Duration::from_secs(60)).unwrap().unwrap();
-    let mut con = redis::Client::open(REDIS)
-        .unwrap()
-        .get_connection()
-        .unwrap();
     let pttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{prefix}lock:access_token:{APPID}"))
-        .query(&mut con)
+        .arg(format!("{prefix}lock:access_token:{{{APPID}}}"))
+        .query(&mut *topology.connection())
         .unwrap();
     assert!(pttl > 0 && pttl <= 900, "the lock lives {pttl} ms in Redis");
     // Three leases later it is still held: its holder renews it (every
     // 300 ms; the lease is long enough that a renewer thread delayed by a
     // loaded machine still renews in time).
-    let other = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
+    let other = topology.open(&prefix);
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_millis(2700) {
         assert!(other.lock(&key, Duration::from_secs(60)).unwrap().is_none());

@@ -16,14 +16,13 @@ use weixin::store::{FileStore, MemoryStore, RedisStore, Store};
 use weixin::testing::FakeWechat;
 use weixin::{Clock, ManualClock, Secret, TicketType, TokenKey};
 
+use crate::common::cluster::{each, Topology};
 use crate::common::process::{self, wait_until};
 use crate::common::{self, APPID, SECRET};
 use crate::hub_http::Served;
 use crate::hub_platform::{
     callback_crypto, encrypted_push_parts, unauthorized_xml, COMPONENT, SECRET as COMPONENT_SECRET,
 };
-
-const REDIS: &str = "redis://127.0.0.1:6379/";
 
 /// The error every replica answers for an authorizer that revoked, when
 /// asked to `fetch` or `refresh` its token.
@@ -39,20 +38,16 @@ fn not_authorized(verb: &str) -> String {
 const HEARD: &str = "wechat_hub_authorizer_removals_heard_total";
 
 fn redis(prefix: &str) -> RedisStore {
-    let store = RedisStore::open(REDIS).unwrap().prefix(prefix.to_string());
-    if let Err(e) = store.ping() {
-        panic!("Redis must answer at 127.0.0.1:6379 for this test: {e}");
-    }
-    store
+    Topology::Single.open(prefix)
 }
 
 /// A platform with two authorizers on the fake, its verify ticket and
-/// their refresh tokens in the store under `prefix`.
-fn platform(prefix: &str) -> FakeWechat {
+/// their refresh tokens in the store on `topology` under `prefix`.
+fn platform(topology: Topology, prefix: &str) -> FakeWechat {
     let fake = FakeWechat::start().unwrap();
     fake.register_component(COMPONENT, COMPONENT_SECRET);
     fake.push_verify_ticket(COMPONENT, "ticket-1");
-    let store = redis(prefix);
+    let store = topology.open(prefix);
     store
         .put_verify_ticket(COMPONENT, &Secret::new("ticket-1"))
         .unwrap();
@@ -68,12 +63,12 @@ fn platform(prefix: &str) -> FakeWechat {
 /// A replica serving the platform over HTTP. Its cache re-reads the store
 /// only after an hour: a replica that stops serving an authorizer sooner
 /// was told.
-fn replica(fake: &FakeWechat, prefix: &str) -> Served {
+fn replica(topology: Topology, fake: &FakeWechat, prefix: &str) -> Served {
     let handler = HubHandler::builder()
         .component(COMPONENT, COMPONENT_SECRET)
         .component_callback(callback_crypto())
         .upstream(fake.url())
-        .store(redis(prefix))
+        .store(topology.open(prefix))
         .max_staleness(Duration::from_secs(3600))
         .refresh_ahead(None)
         .build()
@@ -116,8 +111,8 @@ fn push_unauthorized(hub: &Served) {
 
 /// The store under `prefix` holds neither `wx_leaving`'s token nor its
 /// refresh token.
-fn assert_gone_from_the_store(prefix: &str) {
-    let store = redis(prefix);
+fn assert_gone_from_the_store(topology: Topology, prefix: &str) {
+    let store = topology.open(prefix);
     let key = TokenKey::access_token(COMPONENT).for_authorizer("wx_leaving");
     assert_eq!(store.get_token(&key).unwrap(), None);
     assert_eq!(
@@ -134,11 +129,17 @@ fn assert_not_authorized(name: &str, verb: &str, (status, body): (u16, Value)) {
     );
 }
 
+/// On a cluster, each hub listens on a node of its own choosing:
+/// `PUBLISH` reaches every node.
 #[test]
 fn unauthorized_pushed_to_one_hub_is_seen_by_the_others_at_once() {
+    each(unauthorized_is_seen_by_the_others_at_once);
+}
+
+fn unauthorized_is_seen_by_the_others_at_once(topology: Topology) {
     let prefix = process::unique_prefix("unauthorized_at_once");
-    let fake = platform(&prefix);
-    let hubs: Vec<Served> = (0..3).map(|_| replica(&fake, &prefix)).collect();
+    let fake = platform(topology, &prefix);
+    let hubs: Vec<Served> = (0..3).map(|_| replica(topology, &fake, &prefix)).collect();
     let mut served = Vec::new();
     for hub in &hubs {
         for authorizer in ["wx_leaving", "wx_staying"] {
@@ -174,8 +175,9 @@ fn unauthorized_pushed_to_one_hub_is_seen_by_the_others_at_once() {
         "no upstream call"
     );
     assert_eq!(fake.authorizer_token_calls("wx_staying"), staying_calls);
-    assert_gone_from_the_store(&prefix);
-    assert!(redis(&prefix)
+    assert_gone_from_the_store(topology, &prefix);
+    assert!(topology
+        .open(&prefix)
         .get_refresh_token(COMPONENT, "wx_staying")
         .unwrap()
         .is_some());
@@ -183,9 +185,16 @@ fn unauthorized_pushed_to_one_hub_is_seen_by_the_others_at_once() {
 
 #[test]
 fn a_refresh_in_flight_on_another_hub_cannot_bring_a_removed_authorizer_back() {
+    each(a_refresh_in_flight_cannot_bring_a_removed_authorizer_back);
+}
+
+fn a_refresh_in_flight_cannot_bring_a_removed_authorizer_back(topology: Topology) {
     let prefix = process::unique_prefix("unauthorized_in_flight");
-    let fake = platform(&prefix);
-    let (a, b) = (replica(&fake, &prefix), replica(&fake, &prefix));
+    let fake = platform(topology, &prefix);
+    let (a, b) = (
+        replica(topology, &fake, &prefix),
+        replica(topology, &fake, &prefix),
+    );
     let (status, body) = token_of(&b, "wx_leaving");
     assert_eq!(status, 200, "{body}");
     let stale = body["access_token"].as_str().unwrap().to_string();
@@ -215,7 +224,7 @@ fn a_refresh_in_flight_on_another_hub_cannot_bring_a_removed_authorizer_back() {
 
     // WeChat rotated the refresh token for b's call; the store kept
     // neither it nor the token fetched.
-    assert_gone_from_the_store(&prefix);
+    assert_gone_from_the_store(topology, &prefix);
     for (name, hub) in [("a", &a), ("b", &b)] {
         assert_not_authorized(name, "fetch", token_of(hub, "wx_leaving"));
     }
@@ -264,7 +273,9 @@ fn every_store_keeps_the_keys_served() {
     served_keys_are_kept_pruned_and_removed(&FileStore::open(&path).unwrap());
     let again = FileStore::open(&path).unwrap();
     assert_eq!(again.served_keys(0).unwrap().len(), 1, "in its file");
-    served_keys_are_kept_pruned_and_removed(&redis(&process::unique_prefix("served")));
+    crate::common::cluster::each(|topology| {
+        served_keys_are_kept_pruned_and_removed(&topology.open(&process::unique_prefix("served")));
+    });
 }
 
 fn account_hub(fake: &FakeWechat, prefix: &str, clock: Clock, accounts: &[&str]) -> HubHandler {
@@ -356,15 +367,18 @@ fn keys_served_before_the_bound_are_not_refreshed_ahead() {
 #[test]
 fn a_replica_whose_subscription_is_lost_counts_it_and_listens_again() {
     let prefix = process::unique_prefix("watch_lost");
-    let fake = platform(&prefix);
-    let (a, b) = (replica(&fake, &prefix), replica(&fake, &prefix));
+    let fake = platform(Topology::Single, &prefix);
+    let (a, b) = (
+        replica(Topology::Single, &fake, &prefix),
+        replica(Topology::Single, &fake, &prefix),
+    );
     assert_eq!(token_of(&b, "wx_leaving").0, 200);
     let errors = "wechat_hub_store_watch_errors_total";
     assert_eq!(b.metric(errors), 0.0);
 
     // Redis drops both replicas' subscriptions (named after the prefix).
     let con = std::sync::Mutex::new(
-        redis::Client::open(REDIS)
+        redis::Client::open(crate::common::cluster::REDIS)
             .unwrap()
             .get_connection_with_timeout(Duration::from_secs(2))
             .unwrap(),

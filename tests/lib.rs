@@ -59,6 +59,8 @@ mod login;
 mod project_files;
 mod readme;
 mod redaction;
+#[cfg(feature = "redis")]
+mod redis_cluster;
 mod request;
 #[cfg(feature = "hub")]
 mod storm;

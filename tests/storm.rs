@@ -182,12 +182,13 @@ fn a_storm_costs_a_burst_then_waits_doubling_through_a_hub() {
 #[cfg(feature = "redis")]
 #[test]
 fn a_storm_through_two_hubs_on_redis_keeps_one_schedule() {
+    common::cluster::each(a_storm_through_two_hubs_keeps_one_schedule);
+}
+
+#[cfg(feature = "redis")]
+fn a_storm_through_two_hubs_keeps_one_schedule(topology: common::cluster::Topology) {
     let prefix = common::process::unique_prefix("storm");
-    let store: Arc<dyn Store> = Arc::new(
-        weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
-            .unwrap()
-            .prefix(prefix),
-    );
+    let store: Arc<dyn Store> = Arc::new(topology.open(&prefix));
     let fake = common::fake();
     let clock = ManualClock::starting_now();
     let (a, b) = (

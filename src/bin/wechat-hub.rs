@@ -68,6 +68,9 @@ names the environment variable that holds the secret):
     path = \"/var/lib/wechat-hub/store.json\"
     # kind = \"redis\"
     # url = \"redis://127.0.0.1:6379/\"  (or url_env = \"REDIS_URL\" if it has a password)
+    # cluster = [\"redis://10.0.0.1:6379/\", \"redis://10.0.0.2:6379/\"]  instead of url:
+    #                                  a Redis Cluster from seed nodes (or cluster_env =
+    #                                  \"REDIS_CLUSTER\": the seeds, comma-separated)
     # prefix = \"wechat:hub:\"
     # or, with Redis Sentinel (the primary found again after a failover):
     # master = \"mymaster\"
@@ -92,6 +95,11 @@ names the environment variable that holds the secret):
     secret_env = \"WECHAT_COMPONENT_SECRET\"
     token_env = \"WECHAT_COMPONENT_TOKEN\"
     encoding_aes_key_env = \"WECHAT_COMPONENT_AES_KEY\"
+
+`wechat-hub --config hub.toml migrate-keys --from-layout 1 [--dry-run]`
+copies a Redis store written by weixin 0.1 (key names without hash tags) to
+this version's names, never over a newer value: run it once, every old hub
+stopped, before starting the new ones.
 
 Without a bearer secret the hub listens on loopback only unless
 --allow-remote (or allow_remote = true) is given. GET /metrics answers the
@@ -163,13 +171,18 @@ enum StoreConfig {
     Redis(Box<RedisConfig>),
 }
 
-/// `[store] kind = "redis"`: one server (`url` or `url_env`), or the
-/// primary Sentinel names (`master` and `sentinels` or `sentinels_env`).
+/// `[store] kind = "redis"`: one server (`url` or `url_env`), the
+/// primary Sentinel names (`master` and `sentinels` or `sentinels_env`), or
+/// a Redis Cluster (`cluster` or `cluster_env`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedisConfig {
     url: Option<String>,
     url_env: Option<String>,
+    /// A Redis Cluster's seed nodes, instead of `url`.
+    cluster: Option<Vec<String>>,
+    /// Comma-separated seed URLs, for when they hold a password.
+    cluster_env: Option<String>,
     prefix: Option<String>,
     master: Option<String>,
     sentinels: Option<Vec<String>>,
@@ -198,7 +211,7 @@ struct AccountConfig {
     name = "wechat-hub",
     version,
     about = "wechat-hub: one WeChat token service shared by every client, process and machine",
-    help_template = "{about}\n\nUSAGE:\n    {usage}\n\nOPTIONS:\n{options}{after-help}",
+    help_template = "{about}\n\nUSAGE:\n    {usage}\n\nOPTIONS:\n{options}\n\nCOMMANDS:\n{subcommands}{after-help}",
     after_help = CONFIGURATION
 )]
 struct Args {
@@ -212,6 +225,27 @@ struct Args {
     /// (anyone who reaches it gets tokens)
     #[arg(long)]
     allow_remote: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What to do instead of serving.
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Copy a Redis store written by an older version to this version's
+    /// key names (stop every hub of the older version first); nothing
+    /// newer is overwritten, running it again copies nothing more
+    MigrateKeys {
+        /// The key layout to copy from: 1 (weixin 0.1, before hash tags)
+        #[arg(long, value_name = "N")]
+        from_layout: u32,
+        /// The Redis to read the old keys from (default: the url of hub.toml's store)
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// Show what would be copied and write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// The SDK's warnings, as `wechat-hub: warning: ...` lines on stderr.
@@ -251,6 +285,14 @@ fn run(args: Args) -> Result<(), String> {
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| format!("cannot read config {shown}: {e}"))?;
     let config: Config = toml::from_str(&text).map_err(|e| format!("bad config {shown}: {e}"))?;
+    if let Some(Command::MigrateKeys {
+        from_layout,
+        from,
+        dry_run,
+    }) = args.command
+    {
+        return migrate_keys(config.store, from_layout, from, dry_run);
+    }
     let tls = tls_files(&config).map_err(|e| format!("bad config {shown}: {e}"))?;
     if config.accounts.is_empty() && config.components.is_empty() {
         return Err(format!(
@@ -482,11 +524,12 @@ fn tls_files(config: &Config) -> Result<Option<(PathBuf, PathBuf)>, String> {
     }
 }
 
+/// hub.toml's Redis store: one server (`url` or the variable `url_env`
+/// names), the primary Sentinel names, or a cluster's seed nodes
+/// (`cluster`, or the comma-separated list the variable `cluster_env`
+/// names), under `prefix`, with its durability.
 #[cfg(feature = "redis")]
-fn redis_store(
-    builder: weixin::hub::HubHandlerBuilder,
-    config: RedisConfig,
-) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {
+fn open_redis(config: RedisConfig) -> Result<weixin::store::RedisStore, String> {
     use weixin::store::RedisStore;
     let sentinels = match (config.sentinels, config.sentinels_env) {
         (None, None) => None,
@@ -500,10 +543,29 @@ fn redis_store(
         ),
         _ => return Err("[store] give sentinels or sentinels_env, not both".into()),
     };
-    let mut store = match (config.url, config.url_env, config.master, sentinels) {
-        (Some(url), None, None, None) => RedisStore::open(&url),
-        (None, Some(name), None, None) => RedisStore::open(&env_secret(&name, "redis url")?),
-        (None, None, Some(master), Some(sentinels)) => {
+    let cluster = match (config.cluster, config.cluster_env) {
+        (None, None) => None,
+        (Some(list), None) => Some(list),
+        (None, Some(name)) => Some(
+            env_secret(&name, "redis cluster seeds")?
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+        _ => return Err("[store] give cluster or cluster_env, not both".into()),
+    };
+    let mut store = match (
+        config.url,
+        config.url_env,
+        config.master,
+        sentinels,
+        cluster,
+    ) {
+        (Some(url), None, None, None, None) => RedisStore::open(&url),
+        (None, Some(name), None, None, None) => RedisStore::open(&env_secret(&name, "redis url")?),
+        (None, None, None, None, Some(seeds)) => RedisStore::cluster(&seeds),
+        (None, None, Some(master), Some(sentinels), None) => {
             let mut sentinel = weixin::RedisSentinel::new(master, sentinels);
             if let Some(name) = config.password_env {
                 let password = env_secret(&name, "redis password")?;
@@ -520,7 +582,7 @@ fn redis_store(
         _ => {
             return Err(
                 "[store] kind = \"redis\" needs exactly one of url, url_env, \
-                 or master with sentinels (or sentinels_env)"
+                 cluster (or cluster_env), or master with sentinels (or sentinels_env)"
                     .into(),
             )
         }
@@ -535,6 +597,64 @@ fn redis_store(
             Duration::from_millis(config.wait_timeout_ms.unwrap_or(500)),
         );
     }
+    Ok(store)
+}
+
+/// `wechat-hub migrate-keys`: copies the old names of the configured Redis
+/// store (or of `--from`) to this version's, and tells what it did.
+#[cfg(feature = "redis")]
+fn migrate_keys(
+    store: Option<StoreConfig>,
+    from_layout: u32,
+    from: Option<String>,
+    dry_run: bool,
+) -> Result<(), String> {
+    if from_layout != 1 {
+        return Err(format!(
+            "migrate-keys: --from-layout {from_layout}: only layout 1 (weixin 0.1) is known"
+        ));
+    }
+    let Some(StoreConfig::Redis(config)) = store else {
+        return Err("migrate-keys needs [store] kind = \"redis\"".into());
+    };
+    let from =
+        match (from, &config.url, &config.url_env) {
+            (Some(from), _, _) => from,
+            (None, Some(url), _) => url.clone(),
+            (None, None, Some(name)) => env_secret(name, "redis url")?,
+            (None, None, None) => return Err(
+                "migrate-keys on a cluster or Sentinel needs --from <url of the old single Redis>"
+                    .into(),
+            ),
+        };
+    let store = open_redis(*config)?;
+    let report = store
+        .migrate_keys(&from, dry_run)
+        .map_err(|e| format!("migrate-keys: {e}"))?;
+    let verb = if dry_run { "would copy" } else { "copied" };
+    for name in report.copied() {
+        println!("{verb} {name}");
+    }
+    println!(
+        "migrate-keys: {verb} {}, kept {} (newer in place), skipped {} (locks, unknown)",
+        report.copied().len(),
+        report.kept().len(),
+        report.skipped().len()
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "redis"))]
+fn migrate_keys(_: Option<StoreConfig>, _: u32, _: Option<String>, _: bool) -> Result<(), String> {
+    Err("migrate-keys needs wechat-hub built with the `redis` feature".into())
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(
+    builder: weixin::hub::HubHandlerBuilder,
+    config: RedisConfig,
+) -> Result<(weixin::hub::HubHandlerBuilder, String), String> {
+    let store = open_redis(config)?;
     match store.ping().and_then(|()| store.check_persistence()) {
         Err(e) => {
             eprintln!("wechat-hub: warning: {e}; serving anyway, requests fail until it answers")

@@ -1,6 +1,7 @@
 //! `RedisConnection`: what the pool hands to a store's command, whatever
 //! the topology behind it, so that a store's code is the same for each.
 
+use redis::cluster::ClusterConnection;
 use redis::{Cmd, Connection, ConnectionLike, RedisResult, Value};
 
 /// A connection the pool lends for one operation. Commands run on it with
@@ -9,12 +10,17 @@ pub(crate) enum RedisConnection {
     /// A connection to one server: the single Redis, or the primary that
     /// Sentinel names.
     Node(Connection),
+    /// A connection to a Redis Cluster (one to each node inside), which
+    /// sends each command to the primary of its key's slot. Boxed: it is
+    /// several times a node connection's size.
+    Cluster(Box<ClusterConnection>),
 }
 
 impl ConnectionLike for RedisConnection {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
         match self {
             RedisConnection::Node(c) => c.req_packed_command(cmd),
+            RedisConnection::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -26,36 +32,42 @@ impl ConnectionLike for RedisConnection {
     ) -> RedisResult<Vec<Value>> {
         match self {
             RedisConnection::Node(c) => c.req_packed_commands(cmd, offset, count),
+            RedisConnection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
     fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         match self {
             RedisConnection::Node(c) => c.req_command(cmd),
+            RedisConnection::Cluster(c) => c.req_command(cmd),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             RedisConnection::Node(c) => c.get_db(),
+            RedisConnection::Cluster(c) => c.get_db(),
         }
     }
 
     fn supports_pipelining(&self) -> bool {
         match self {
             RedisConnection::Node(c) => c.supports_pipelining(),
+            RedisConnection::Cluster(c) => c.supports_pipelining(),
         }
     }
 
     fn check_connection(&mut self) -> bool {
         match self {
             RedisConnection::Node(c) => c.check_connection(),
+            RedisConnection::Cluster(c) => c.check_connection(),
         }
     }
 
     fn is_open(&self) -> bool {
         match self {
             RedisConnection::Node(c) => c.is_open(),
+            RedisConnection::Cluster(c) => c.is_open(),
         }
     }
 }

@@ -14,6 +14,7 @@ use redis::{Connection, RedisError, RedisResult};
 
 use crate::error::{Error, Result};
 
+mod cluster;
 mod connection;
 mod health;
 mod topology;
@@ -67,6 +68,17 @@ impl RedisPool {
             Topology::sentinel(sentinel, timeout)?,
             timeout,
         ))
+    }
+
+    /// A pool for the Redis Cluster that `seeds` belong to; no connection
+    /// is made until the first command.
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `seeds`
+    /// is empty or one is not a Redis URL.
+    pub(crate) fn cluster(seeds: &[impl AsRef<str>], timeout: Duration) -> Result<RedisPool> {
+        Ok(RedisPool::new(Topology::cluster(seeds)?, timeout))
     }
 
     fn new(topology: Topology, timeout: Duration) -> RedisPool {
@@ -214,7 +226,7 @@ impl RedisPool {
         &self,
         command: &impl Fn(&mut RedisConnection) -> RedisResult<T>,
     ) -> RedisResult<(T, RedisConnection)> {
-        let mut con = RedisConnection::Node(self.connector().connect(self.timeout)?);
+        let mut con = self.connector().command_connection(self.timeout)?;
         let value = command(&mut con)?;
         Ok((value, con))
     }
@@ -231,9 +243,10 @@ struct Shared {
 pub(crate) struct Connector(Arc<Shared>);
 
 impl Connector {
-    /// A new connection to the primary, `timeout` for connecting and for
-    /// each command. A failure makes the next connection look the primary
-    /// up again.
+    /// A new connection to the primary (in a cluster: to the seed node
+    /// listeners use now), `timeout` for connecting and for each command.
+    /// A failure makes the next connection look the primary up again (the
+    /// next seed).
     pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Connection> {
         let con = self.0.topology.primary().and_then(|(client, addr)| {
             let mut con = client.get_connection_with_timeout(timeout)?;
@@ -250,6 +263,21 @@ impl Connector {
             }
             Ok(con)
         });
+        if con.is_err() {
+            self.forget_primary();
+        }
+        con
+    }
+
+    /// A new connection for commands (see [`RedisConnection`]): to the
+    /// primary (as [`connect`](Connector::connect)), or to a cluster;
+    /// `timeout` for connecting and for each command. A failure makes the
+    /// next connection look the primary up again.
+    pub(crate) fn command_connection(&self, timeout: Duration) -> RedisResult<RedisConnection> {
+        if !matches!(self.0.topology, Topology::Cluster(_)) {
+            return self.connect(timeout).map(RedisConnection::Node);
+        }
+        let con = self.0.topology.command_connection(timeout);
         if con.is_err() {
             self.forget_primary();
         }

@@ -10,9 +10,12 @@ use parking_lot::Mutex;
 use redis::io::tcp::TcpSettings;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
-    Client, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisResult, TlsMode,
+    Client, Connection, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisResult,
+    TlsMode,
 };
 
+use super::cluster::ClusterTarget;
+use super::connection::RedisConnection;
 use crate::error::{Error, Result};
 
 /// A Redis primary found through Redis Sentinel: the sentinels' addresses
@@ -137,6 +140,9 @@ pub(crate) enum Topology {
     /// The primary the sentinels name, asked again after each failure
     /// that may mean a failover.
     Sentinel(Box<SentinelTarget>),
+    /// A Redis Cluster: commands through the cluster client; its
+    /// "primary" is the seed node listeners subscribe on.
+    Cluster(Box<ClusterTarget>),
 }
 
 pub(crate) struct SentinelTarget {
@@ -202,11 +208,17 @@ impl Topology {
         })))
     }
 
+    /// The cluster that `seeds` belong to.
+    pub(crate) fn cluster(seeds: &[impl AsRef<str>]) -> Result<Topology> {
+        Ok(Topology::Cluster(Box::new(ClusterTarget::new(seeds)?)))
+    }
+
     /// What the pool names in errors and `Debug`: the server, or the
-    /// master's name and the primary last found.
+    /// master's name and the primary last found, or a cluster's seeds.
     pub(crate) fn addr(&self) -> String {
         match self {
             Topology::Single { addr, .. } => addr.clone(),
+            Topology::Cluster(t) => format!("cluster {}", t.addr()),
             Topology::Sentinel(t) => match &*t.primary.lock() {
                 Some((_, addr)) => format!("{addr} (sentinel master {})", t.config.master),
                 None => format!("sentinel master {}", t.config.master),
@@ -218,6 +230,7 @@ impl Topology {
     pub(crate) fn primary(&self) -> RedisResult<(Client, String)> {
         match self {
             Topology::Single { client, addr } => Ok((client.clone(), addr.clone())),
+            Topology::Cluster(t) => Ok(t.node()),
             Topology::Sentinel(t) => {
                 if let Some(found) = &*t.primary.lock() {
                     return Ok(found.clone());
@@ -237,9 +250,32 @@ impl Topology {
     /// Forgets the primary last found, so that the next connection asks
     /// the sentinels again. Does nothing for a single server.
     pub(crate) fn forget_primary(&self) {
-        if let Topology::Sentinel(t) = self {
-            *t.primary.lock() = None;
+        match self {
+            Topology::Single { .. } => {}
+            Topology::Sentinel(t) => *t.primary.lock() = None,
+            Topology::Cluster(t) => t.next_node(),
         }
+    }
+
+    /// A connection for commands: to the primary, or a cluster
+    /// connection; `timeout` for connecting and for each command.
+    pub(crate) fn command_connection(&self, timeout: Duration) -> RedisResult<RedisConnection> {
+        match self {
+            Topology::Cluster(t) => t
+                .connect(timeout)
+                .map(|con| RedisConnection::Cluster(Box::new(con))),
+            _ => self.node_connection(timeout).map(RedisConnection::Node),
+        }
+    }
+
+    /// A connection to the primary (in a cluster: to the seed node
+    /// listeners use now), `timeout` for connecting and for each command.
+    pub(crate) fn node_connection(&self, timeout: Duration) -> RedisResult<Connection> {
+        let (client, _) = self.primary()?;
+        let con = client.get_connection_with_timeout(timeout)?;
+        con.set_read_timeout(Some(timeout))?;
+        con.set_write_timeout(Some(timeout))?;
+        Ok(con)
     }
 
     /// How long, and how many times, an operation that failed because the
@@ -247,7 +283,8 @@ impl Topology {
     /// the one new connection the pool makes anyway.
     pub(crate) fn failover_wait(&self) -> Option<Duration> {
         match self {
-            Topology::Single { .. } => None,
+            // The cluster client follows a cluster's changes itself.
+            Topology::Single { .. } | Topology::Cluster(_) => None,
             Topology::Sentinel(t) => Some(t.config.failover_wait),
         }
     }
@@ -257,6 +294,7 @@ impl Topology {
         match self {
             Topology::Single { .. } => "single",
             Topology::Sentinel(_) => "sentinel",
+            Topology::Cluster(_) => "cluster",
         }
     }
 }

@@ -30,6 +30,10 @@ pub(crate) mod lifetime;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_keys;
+#[cfg(feature = "redis")]
+mod redis_migrate;
 mod source;
 mod state;
 mod topology;
@@ -41,6 +45,9 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_migrate::KeyMigration;
 pub use source::StoreSource;
 pub(crate) use source::{cutoff, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT};
 pub use topology::StoreTopology;

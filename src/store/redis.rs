@@ -6,9 +6,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redis::{Connection, RedisResult};
+use redis::RedisResult;
 use serde_json::{json, Value};
 
+use super::redis_keys::KeyLayout;
 use super::watch::{StoreEvent, StoreListener, Watch};
 use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
@@ -69,10 +70,10 @@ return 1
 /// tokens `KEYS[2..4]`; takes a fence from each token's fence counter
 /// `KEYS[5..7]` (created for `ARGV[1]` seconds if missing) and leaves it as
 /// the token's tombstone `KEYS[8..10]` for as long as the counter lives
-/// (within it fences only grow, so no later writer is refused); forgets
-/// that the tokens `ARGV[4..6]` were served (sorted set `KEYS[11]`); then
-/// publishes `ARGV[3]` on channel `ARGV[2]`. One script: a replica that
-/// hears the message finds the store already changed.
+/// (within it fences only grow, so no later writer is refused); then
+/// publishes `ARGV[3]` on channel `ARGV[2]`. One script, on the
+/// authorizer's keys alone (one slot in a cluster): a replica that hears
+/// the message finds the store already changed.
 const REMOVE_AUTHORIZER: &str = r#"
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 for i = 0, 2 do
@@ -83,7 +84,6 @@ for i = 0, 2 do
     redis.call('SET', KEYS[8 + i], fence, 'PX', left)
   end
 end
-redis.call('ZREM', KEYS[11], ARGV[4], ARGV[5], ARGV[6])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 "#;
@@ -113,17 +113,23 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// A [`Store`] in Redis, so that hub replicas share tokens and exactly one
 /// of them calls WeChat per refresh. Uses the `redis` crate's blocking API.
 ///
-/// Keys, all under a [`prefix`](RedisStore::prefix):
-/// `token:<kind>:<appid>[/<authorizer>]` (a JSON token, expiring with the
-/// token), `verify_ticket:<component appid>` (12 hours, with
+/// Keys, all under a [`prefix`](RedisStore::prefix), each ending with its
+/// account (`<appid>`, or `<component appid>/<authorizer appid>` for an
+/// authorizer) in braces, a Redis Cluster hash tag that keeps an account's
+/// keys in one slot:
+/// `token:<kind>:{<account>}` (a JSON token, expiring with the
+/// token), `verify_ticket:{<component appid>}` (12 hours, with
 /// `verify_ticket_at:` its arrival and `verify_ticket_created:` its
 /// `CreateTime`),
-/// `refresh_token:<component appid>/<authorizer appid>` (no expiry),
-/// `lock:<kind>:<appid>[/<authorizer>]`, `counter:<name>` (quota counts,
-/// fences), `schedule:<key>` (the refresh limit), `served` (a sorted set
-/// of the keys served, scored by when, pruned after a week unserved) and
-/// `removed:<key>` (a removed authorizer's tombstone: the fence its
-/// removal took, refusing older writes). The lock is `SET NX PX` with a
+/// `refresh_token:{<component appid>/<authorizer appid>}` (no expiry),
+/// `lock:<kind>:{<account>}`, `counter:<name>:{<last part>}` (quota
+/// counts, fences: `counter:fence:<kind>:{<account>}`),
+/// `schedule:<kind>:{<account>}` (the refresh limit), `served` (a sorted
+/// set of the keys served, scored by when, pruned after a week unserved)
+/// and `removed:<kind>:{<account>}` (a removed authorizer's tombstone: the
+/// fence its removal took, refusing older writes). weixin 0.1 wrote the
+/// same names without braces: see [`migrate_keys`](RedisStore::migrate_keys).
+/// The lock is `SET NX PX` with a
 /// random value, released by a script that deletes it only if it still
 /// holds that value, so a holder whose lock expired cannot release its
 /// successor's.
@@ -176,7 +182,7 @@ const SCHEDULE_TTL: u64 = 24 * 3600;
 /// ```
 pub struct RedisStore {
     redis: RedisPool,
-    prefix: String,
+    keys: KeyLayout,
     lease: Duration,
     wait_replicas: u64,
     wait_timeout: Duration,
@@ -229,11 +235,47 @@ impl RedisStore {
         )?))
     }
 
+    /// A store on the Redis Cluster that `seeds` belong to
+    /// (`redis://[[user]:password@]host:port`, one node or more, all with
+    /// the same credentials: the other nodes are found from them). Each command goes to the primary of
+    /// its key's slot; an account's keys share one slot (see above), so
+    /// every script runs on one node. While a slot moves or a primary is
+    /// replaced, a command follows the redirection or waits and is tried
+    /// again (5 times at most, waits of 10 to 500 ms), then fails as a
+    /// store error. Removals are heard on one node at a time (a `PUBLISH`
+    /// reaches every node), the next seed when that one is lost. No
+    /// connection is made until the first use (see
+    /// [`ping`](RedisStore::ping)).
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `seeds`
+    /// is empty, one is not a Redis URL, or their credentials differ.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use weixin::store::{RedisStore, Store};
+    ///
+    /// let store = RedisStore::cluster(&[
+    ///     "redis://10.0.0.1:6379/",
+    ///     "redis://10.0.0.2:6379/",
+    ///     "redis://10.0.0.3:6379/",
+    /// ])?
+    /// .prefix("myapp:hub:");
+    /// store.ping()?;
+    /// assert_eq!(store.kind(), "redis");
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn cluster(seeds: &[impl AsRef<str>]) -> Result<RedisStore> {
+        Ok(RedisStore::on(RedisPool::cluster(seeds, DEFAULT_TIMEOUT)?))
+    }
+
     /// The defaults, on `redis`.
     fn on(redis: RedisPool) -> RedisStore {
         RedisStore {
             redis,
-            prefix: "wechat:hub:".to_string(),
+            keys: KeyLayout::new("wechat:hub:"),
             lease: Duration::from_secs(3),
             wait_replicas: 1,
             wait_timeout: Duration::from_millis(500),
@@ -241,11 +283,14 @@ impl RedisStore {
     }
 
     /// The prefix of every key, so that several hubs (or tests) can share
-    /// one Redis without seeing each other.
+    /// one Redis without seeing each other. In a cluster, a prefix with a
+    /// hash tag of its own (`{hub}:`) puts every key in that one slot; a
+    /// `{` without its `}` in the prefix splits an account's keys over
+    /// slots and fails every script (`CROSSSLOT`): leave braces out.
     ///
     /// Defaults to `wechat:hub:`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> RedisStore {
-        self.prefix = prefix.into();
+        self.keys = KeyLayout::new(prefix);
         self
     }
 
@@ -306,10 +351,11 @@ impl RedisStore {
     ///
     /// An [`ErrorKind::Store`](crate::ErrorKind::Store) error if it does not.
     pub fn ping(&self) -> Result<()> {
-        self.redis.ping()
+        self.run("PING", |c| redis::cmd("PING").query::<String>(c))
+            .map(|_| ())
     }
 
-    fn run<T>(
+    pub(super) fn run<T>(
         &self,
         what: &str,
         command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
@@ -426,43 +472,14 @@ impl RedisStore {
         Ok(warning)
     }
 
-    fn token_key(&self, key: &TokenKey) -> String {
-        format!("{}token:{}", self.prefix, key_name(key))
+    /// The names of this store's keys.
+    pub(super) fn layout(&self) -> &KeyLayout {
+        &self.keys
     }
 
-    fn counter_key(&self, name: &str) -> String {
-        format!("{}counter:{name}", self.prefix)
-    }
-
-    fn schedule_key(&self, key: &TokenKey) -> String {
-        format!("{}schedule:{}", self.prefix, key_name(key))
-    }
-
-    fn refresh_key(&self, component_appid: &str, authorizer_appid: &str) -> String {
-        format!(
-            "{}refresh_token:{component_appid}/{authorizer_appid}",
-            self.prefix
-        )
-    }
-
-    /// Where a removed token's fence is left (see [`REMOVE_AUTHORIZER`]).
-    fn tombstone_key(&self, key: &TokenKey) -> String {
-        format!("{}removed:{}", self.prefix, key_name(key))
-    }
-
-    /// When a platform's verify ticket arrived (Unix seconds).
-    fn ticket_at_key(&self, component_appid: &str) -> String {
-        format!("{}verify_ticket_at:{component_appid}", self.prefix)
-    }
-
-    /// The sorted set of served keys, scored by when each was last served.
-    fn served_key(&self) -> String {
-        format!("{}served", self.prefix)
-    }
-
-    /// The channel removals are published on.
-    fn channel(&self) -> String {
-        format!("{}authorizer_removed", self.prefix)
+    /// The time allowed to connect and for each command.
+    pub(super) fn command_timeout(&self) -> Duration {
+        self.redis.timeout()
     }
 
     fn get_string(&self, what: &str, key: &str) -> Result<Option<String>> {
@@ -476,21 +493,21 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("addr", &self.redis.addr())
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.keys.prefix())
             .finish_non_exhaustive()
     }
 }
 
 impl Store for RedisStore {
     fn get_token(&self, key: &TokenKey) -> Result<Option<Token>> {
-        let Some(text) = self.get_string("GET token", &self.token_key(key))? else {
+        let Some(text) = self.get_string("GET token", &self.keys.token(key))? else {
             return Ok(None);
         };
         let value: Value = serde_json::from_str(&text).map_err(|_| {
             store_error(format!(
                 "redis at {}: {} is not a stored token",
                 self.redis.addr(),
-                self.token_key(key)
+                self.keys.token(key)
             ))
         })?;
         match (
@@ -505,7 +522,7 @@ impl Store for RedisStore {
             _ => Err(store_error(format!(
                 "redis at {}: {} is not a stored token",
                 self.redis.addr(),
-                self.token_key(key)
+                self.keys.token(key)
             ))),
         }
     }
@@ -522,8 +539,8 @@ impl Store for RedisStore {
             "fence": fence,
         })
         .to_string();
-        let name = self.token_key(key);
-        let tombstone = self.tombstone_key(key);
+        let name = self.keys.token(key);
+        let tombstone = self.keys.tombstone(key);
         let written = self.run("fenced SET token", |c| {
             redis::cmd("EVAL")
                 .arg(FENCED_SET)
@@ -549,7 +566,7 @@ impl Store for RedisStore {
             "expires_in": token.expires_in(),
         })
         .to_string();
-        let name = self.token_key(key);
+        let name = self.keys.token(key);
         self.run("SET token", |c| {
             redis::cmd("SET")
                 .arg(&name)
@@ -561,13 +578,13 @@ impl Store for RedisStore {
     }
 
     fn get_verify_ticket(&self, component_appid: &str) -> Result<Option<Secret>> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
+        let key = self.keys.verify_ticket(component_appid);
         Ok(self.get_string("GET verify ticket", &key)?.map(Secret::new))
     }
 
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let at = self.ticket_at_key(component_appid);
+        let key = self.keys.verify_ticket(component_appid);
+        let at = self.keys.verify_ticket_at(component_appid);
         self.durable("SET verify ticket", |c| {
             redis::cmd("SET")
                 .arg(&key)
@@ -590,9 +607,9 @@ impl Store for RedisStore {
         ticket: &Secret,
         create_time: u64,
     ) -> Result<bool> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let created = format!("{}verify_ticket_created:{component_appid}", self.prefix);
-        let at = self.ticket_at_key(component_appid);
+        let key = self.keys.verify_ticket(component_appid);
+        let created = self.keys.verify_ticket_created(component_appid);
+        let at = self.keys.verify_ticket_at(component_appid);
         let written = self.durable("newer verify ticket", |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
@@ -614,8 +631,8 @@ impl Store for RedisStore {
     /// arrival times were kept has it read off its time to live (it was
     /// stored with 12 hours).
     fn verify_ticket_received_at(&self, component_appid: &str) -> Result<Option<u64>> {
-        let key = format!("{}verify_ticket:{component_appid}", self.prefix);
-        let at = self.ticket_at_key(component_appid);
+        let key = self.keys.verify_ticket(component_appid);
+        let at = self.keys.verify_ticket_at(component_appid);
         let (left, at) = self.run("TTL verify ticket", |c| {
             let left = redis::cmd("TTL").arg(&key).query::<i64>(c)?;
             let at = redis::cmd("GET").arg(&at).query::<Option<u64>>(c)?;
@@ -635,7 +652,7 @@ impl Store for RedisStore {
         component_appid: &str,
         authorizer_appid: &str,
     ) -> Result<Option<Secret>> {
-        let key = self.refresh_key(component_appid, authorizer_appid);
+        let key = self.keys.refresh_token(component_appid, authorizer_appid);
         Ok(self.get_string("GET refresh token", &key)?.map(Secret::new))
     }
 
@@ -645,7 +662,7 @@ impl Store for RedisStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<()> {
-        let key = self.refresh_key(component_appid, authorizer_appid);
+        let key = self.keys.refresh_token(component_appid, authorizer_appid);
         self.durable("SET refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
@@ -658,13 +675,16 @@ impl Store for RedisStore {
     /// listening (see [`watch`](Store::watch)), in one script.
     fn remove_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> Result<()> {
         let tokens = authorizer_keys(component_appid, authorizer_appid);
-        let mut keys = vec![self.refresh_key(component_appid, authorizer_appid)];
-        keys.extend(tokens.iter().map(|k| self.token_key(k)));
-        keys.extend(tokens.iter().map(|k| self.counter_key(&fence_name(k))));
-        keys.extend(tokens.iter().map(|k| self.tombstone_key(k)));
-        keys.push(self.served_key());
-        let channel = self.channel();
+        let mut keys = vec![self.keys.refresh_token(component_appid, authorizer_appid)];
+        keys.extend(tokens.iter().map(|k| self.keys.token(k)));
+        keys.extend(tokens.iter().map(|k| self.keys.counter(&fence_name(k))));
+        keys.extend(tokens.iter().map(|k| self.keys.tombstone(k)));
+        let channel = self.keys.channel();
         let message = format!("{component_appid}/{authorizer_appid}");
+        // First, on its own (the served set is in a slot of its own in a
+        // cluster): a key left served would only be refreshed ahead in
+        // vain, its refresh token gone.
+        self.forget_served(&tokens)?;
         self.durable("remove authorizer", |c| {
             redis::cmd("EVAL")
                 .arg(REMOVE_AUTHORIZER)
@@ -673,7 +693,6 @@ impl Store for RedisStore {
                 .arg(FENCE_TTL.as_secs())
                 .arg(&channel)
                 .arg(&message)
-                .arg(tokens.iter().map(key_name).collect::<Vec<_>>())
                 .query::<i64>(c)
         })
         .map(|_| ())
@@ -686,7 +705,7 @@ impl Store for RedisStore {
         authorizer_appid: &str,
         refresh_token: &Secret,
     ) -> Result<bool> {
-        let key = self.refresh_key(component_appid, authorizer_appid);
+        let key = self.keys.refresh_token(component_appid, authorizer_appid);
         let set = self.durable("SET XX refresh token", |c| {
             redis::cmd("SET")
                 .arg(&key)
@@ -699,7 +718,7 @@ impl Store for RedisStore {
 
     /// `ZADD GT`: the latest time a key was served wins.
     fn put_served(&self, key: &TokenKey, at: u64) -> Result<()> {
-        let served = self.served_key();
+        let served = self.keys.served();
         self.run("ZADD served", |c| {
             redis::cmd("ZADD")
                 .arg(&served)
@@ -711,7 +730,7 @@ impl Store for RedisStore {
     }
 
     fn served_keys(&self, since: u64) -> Result<Vec<(TokenKey, u64)>> {
-        let served = self.served_key();
+        let served = self.keys.served();
         let names = self.run("ZRANGEBYSCORE served", |c| {
             redis::cmd("ZREMRANGEBYSCORE")
                 .arg(&served)
@@ -735,7 +754,7 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(());
         }
-        let served = self.served_key();
+        let served = self.keys.served();
         let names: Vec<String> = keys.iter().map(key_name).collect();
         self.run("ZREM served", |c| {
             redis::cmd("ZREM").arg(&served).arg(&names).query::<()>(c)
@@ -784,21 +803,22 @@ impl Store for RedisStore {
         })
     }
 
-    /// The subscribers of the removals channel (`PUBSUB NUMSUB`): every
-    /// hub over this Redis and prefix listens to it.
+    /// The subscribers of the removals channel (`PUBSUB NUMSUB`, summed
+    /// over every node of a cluster): every hub over this Redis and prefix
+    /// listens to it.
     fn replicas(&self) -> Result<Option<u64>> {
-        let channel = self.channel();
+        let channel = self.keys.channel();
         self.run("PUBSUB NUMSUB", |c| {
             redis::cmd("PUBSUB")
                 .arg("NUMSUB")
                 .arg(&channel)
-                .query::<(String, u64)>(c)
+                .query::<std::collections::HashMap<String, u64>>(c)
         })
-        .map(|(_, n)| Some(n))
+        .map(|counts| Some(counts.get(&channel).copied().unwrap_or(0)))
     }
 
     fn lock(&self, key: &TokenKey, ttl: Duration) -> Result<Option<LockGuard<'_>>> {
-        let name = format!("{}lock:{}", self.prefix, key_name(key));
+        let name = self.keys.lock(key);
         let value = lock_value().to_string();
         // At least 30 ms, so that renewing is not a busy loop.
         let lease_ms = millis(ttl.min(self.lease)).max(30);
@@ -833,14 +853,14 @@ impl Store for RedisStore {
     }
 
     fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {
-        let name = self.schedule_key(key);
+        let name = self.keys.schedule(key);
         self.run("GET refresh schedule", |c| {
             redis::cmd("GET").arg(&name).query::<Option<u64>>(c)
         })
     }
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
-        let name = self.schedule_key(key);
+        let name = self.keys.schedule(key);
         self.durable("SET refresh schedule", |c| {
             redis::cmd("SET")
                 .arg(&name)
@@ -852,7 +872,7 @@ impl Store for RedisStore {
     }
 
     fn increment(&self, name: &str, ttl: Duration) -> Result<u64> {
-        let name = self.counter_key(name);
+        let name = self.keys.counter(name);
         // Created with its expiry first, so that no crash between the two
         // commands leaves a counter that is never forgotten.
         self.run("INCR counter", |c| {
@@ -868,7 +888,7 @@ impl Store for RedisStore {
     }
 
     fn counter(&self, name: &str) -> Result<u64> {
-        let name = self.counter_key(name);
+        let name = self.keys.counter(name);
         self.run("GET counter", |c| {
             redis::cmd("GET")
                 .arg(&name)
@@ -896,7 +916,6 @@ impl Renewer {
         ttl: Duration,
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
-        let connector = store.redis.connector();
         // A renewal gets a third of the lease to connect and answer, so that
         // one that fails leaves time for another before the lease runs out.
         let tick = Duration::from_millis(lease_ms / 3);
@@ -905,9 +924,10 @@ impl Renewer {
             .timeout()
             .min(tick)
             .max(Duration::from_millis(1));
+        let connector = store.redis.connector();
         let until = Instant::now().checked_add(ttl);
         let thread = std::thread::spawn(move || {
-            let mut con: Option<Connection> = None;
+            let mut con: Option<RedisConnection> = None;
             let mut wait = tick;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                 if until.is_some_and(|until| Instant::now() >= until) {
@@ -916,7 +936,7 @@ impl Renewer {
                 // After a failure, try again soon rather than a tick later.
                 wait = tick / 4;
                 if con.is_none() {
-                    con = connector.connect(timeout).ok();
+                    con = connector.command_connection(timeout).ok();
                 }
                 let Some(c) = con.as_mut() else { continue };
                 match redis::cmd("EVAL")
@@ -973,8 +993,8 @@ impl Listener {
         let (ready, first) = mpsc::sync_channel::<()>(1);
         let this = Listener {
             connector: store.redis.connector(),
-            channel: store.channel(),
-            name: format!("{}watch", store.prefix).replace(char::is_whitespace, "_"),
+            channel: store.keys.channel(),
+            name: format!("{}watch", store.keys.prefix()).replace(char::is_whitespace, "_"),
             timeout: store.redis.timeout(),
             listener,
             stop: stopped,
@@ -1004,6 +1024,8 @@ impl Listener {
         !matches!(self.stop.try_recv(), Err(mpsc::TryRecvError::Empty))
     }
 
+    /// Listens again after each failure: on a cluster, on the next seed
+    /// node once the one it listened on cannot be reached.
     fn run(self) {
         let mut backoff = WATCH_BACKOFF;
         while !self.stopped() {

@@ -1,5 +1,7 @@
 //! Shared set-up: a fake WeChat with one account and clients pointed at it.
 
+#[cfg(feature = "redis")]
+pub mod cluster;
 pub mod logs;
 #[cfg(feature = "hub")]
 pub mod process;
