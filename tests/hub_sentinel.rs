@@ -22,6 +22,30 @@ fn store_on(topology: &Topology, prefix: &str) -> RedisStore {
     RedisStore::sentinel(sentinel).unwrap().prefix(prefix)
 }
 
+/// A sentinel that accepts connections and never answers (first in the
+/// list) costs one timeout (2 s) and is passed over: the lookup asks the next,
+/// and the write lands on the primary. (The `redis` crate's own lookup has
+/// no read timeout and would wait on it for ever.)
+#[test]
+fn a_sentinel_that_never_answers_is_passed_over() {
+    let topology = sentinel::topology();
+    let silent = weixin::testing::SilentServer::start().unwrap();
+    let mut urls = vec![format!("redis://127.0.0.1:{}", silent.port())];
+    urls.extend(topology.urls());
+    let prefix = common::unique_prefix("silent");
+    let store = RedisStore::sentinel(RedisSentinel::new(MASTER, urls))
+        .unwrap()
+        .prefix(&prefix);
+    store
+        .put_refresh_token("wxc", "wxa", &Secret::new("refresh-1"))
+        .unwrap();
+    let held = store.get_refresh_token("wxc", "wxa").unwrap().unwrap();
+    assert_eq!(held.expose(), "refresh-1");
+    let shown = store.topology().unwrap();
+    let primary = topology.primary_port().unwrap();
+    assert_eq!(shown.primary, Some(format!("127.0.0.1:{primary}")));
+}
+
 /// A rotated refresh token and a held refresh lock are on the new primary
 /// after `SENTINEL FAILOVER` and after a `kill -9` of the primary right
 /// after the write (the write waited for the replica); the store's next

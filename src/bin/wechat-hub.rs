@@ -81,7 +81,8 @@ names the environment variable that holds the secret):
     # password_env = \"REDIS_PASSWORD\" # optional: their password
     # failover_wait_ms = 5000        # default: how long an operation retries a failover
     # wait_replicas = 1              # default: replicas that acknowledge refresh tokens,
-    # wait_timeout_ms = 500          # tickets and locks (WAIT) within this; 0 = off
+    #                                  tickets and locks (WAIT); 0 = off
+    # wait_timeout_ms = 500          # default: how long a write waits for them
 
     [[account]]
     appid = \"wx1234567890\"

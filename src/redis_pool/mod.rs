@@ -98,7 +98,7 @@ impl RedisPool {
         self.topology.topology.addr()
     }
 
-    /// `single` or `sentinel`.
+    /// `single`, `sentinel` or `cluster`.
     pub(crate) fn mode(&self) -> &'static str {
         self.topology.topology.mode()
     }
@@ -253,7 +253,11 @@ impl Connector {
             con.set_read_timeout(Some(timeout))?;
             con.set_write_timeout(Some(timeout))?;
             let mut health = self.0.health.lock();
-            health.primary_found(&addr);
+            // A cluster's listener node is one seed among equals, not a
+            // primary: moving to the next seed is no failover.
+            if !matches!(self.0.topology, Topology::Cluster(_)) {
+                health.primary_found(&addr);
+            }
             if health.read_only_since.is_some() {
                 // Writable again only once it says it is the primary.
                 drop(health);

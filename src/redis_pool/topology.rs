@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::io::tcp::TcpSettings;
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
-    Client, Connection, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisResult,
-    TlsMode,
+    Client, Connection, ConnectionInfo, ErrorKind, IntoConnectionInfo, RedisConnectionInfo,
+    RedisError, RedisResult,
 };
 
 use super::cluster::ClusterTarget;
@@ -147,10 +146,77 @@ pub(crate) enum Topology {
 
 pub(crate) struct SentinelTarget {
     config: RedisSentinel,
-    sentinel: Mutex<Sentinel>,
-    node: SentinelNodeConnectionInfo,
+    /// The sentinels, asked in turn.
+    sentinels: Vec<ConnectionInfo>,
+    /// The data nodes' database and credentials.
+    node: RedisConnectionInfo,
+    tcp: TcpSettings,
+    tls: bool,
+    /// For connecting to a sentinel or a data node and for each answer
+    /// while looking the primary up (the `redis` crate's own lookup has
+    /// neither: one sentinel that accepts and never answers would hang it).
+    timeout: Duration,
     /// The primary last found, with its `host:port`.
     primary: Mutex<Option<(Client, String)>>,
+}
+
+impl SentinelTarget {
+    /// Asks each sentinel in turn for the primary's address
+    /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`) and checks that the server
+    /// there says it is the primary (`ROLE`); every connection and answer
+    /// within `timeout`.
+    fn lookup(&self) -> RedisResult<(Client, String)> {
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            match self.ask(sentinel) {
+                Ok(found) => return Ok(found),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            RedisError::from((ErrorKind::MasterNameNotFoundBySentinel, "no sentinel"))
+        }))
+    }
+
+    fn ask(&self, sentinel: &ConnectionInfo) -> RedisResult<(Client, String)> {
+        let mut con = self.connect(sentinel.clone())?;
+        let named: Option<(String, u16)> = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(&self.config.master)
+            .query(&mut con)?;
+        let Some((host, port)) = named else {
+            return Err(RedisError::from((
+                ErrorKind::MasterNameNotFoundBySentinel,
+                "the sentinel knows no master by that name",
+            )));
+        };
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let info = format!("{scheme}://{host}:{port}")
+            .as_str()
+            .into_connection_info()?
+            .set_redis_settings(self.node.clone())
+            .set_tcp_settings(self.tcp.clone());
+        let client = Client::open(info)?;
+        let mut con = self.connect_client(&client)?;
+        match redis::cmd("ROLE").query::<redis::Role>(&mut con)? {
+            redis::Role::Primary { .. } => Ok((client, format!("{host}:{port}"))),
+            _ => Err(RedisError::from((
+                ErrorKind::MasterNameNotFoundBySentinel,
+                "the server the sentinel named is not the primary (yet)",
+            ))),
+        }
+    }
+
+    fn connect(&self, info: ConnectionInfo) -> RedisResult<Connection> {
+        self.connect_client(&Client::open(info)?)
+    }
+
+    fn connect_client(&self, client: &Client) -> RedisResult<Connection> {
+        let con = client.get_connection_with_timeout(self.timeout)?;
+        con.set_read_timeout(Some(self.timeout))?;
+        con.set_write_timeout(Some(self.timeout))?;
+        Ok(con)
+    }
 }
 
 impl Topology {
@@ -186,24 +252,23 @@ impl Topology {
                     .map_err(|e| bad(&format!("{}: {e}", redacted(url))))
             })
             .collect::<Result<Vec<ConnectionInfo>>>()?;
-        let sentinel = Sentinel::build(sentinels).map_err(|e| bad(&e))?;
-        let mut redis = RedisConnectionInfo::default().set_db(config.db);
+        if sentinels.is_empty() {
+            return Err(bad(&"no sentinel address"));
+        }
+        let mut node = RedisConnectionInfo::default().set_db(config.db);
         if let Some(password) = &config.password {
-            redis = redis.set_password(password);
+            node = node.set_password(password);
         }
         if let Some(username) = &config.username {
-            redis = redis.set_username(username);
-        }
-        let mut node = SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(redis)
-            .set_tcp_settings(tcp);
-        if tls {
-            node = node.set_tls_mode(TlsMode::Secure);
+            node = node.set_username(username);
         }
         Ok(Topology::Sentinel(Box::new(SentinelTarget {
             config,
-            sentinel: Mutex::new(sentinel),
+            sentinels,
             node,
+            tcp,
+            tls,
+            timeout,
             primary: Mutex::new(None),
         })))
     }
@@ -235,12 +300,7 @@ impl Topology {
                 if let Some(found) = &*t.primary.lock() {
                     return Ok(found.clone());
                 }
-                let client = t
-                    .sentinel
-                    .lock()
-                    .master_for(&t.config.master, Some(&t.node))?;
-                let addr = client.get_connection_info().addr().to_string();
-                let found = (client, addr);
+                let found = t.lookup()?;
                 *t.primary.lock() = Some(found.clone());
                 Ok(found)
             }
@@ -289,7 +349,7 @@ impl Topology {
         }
     }
 
-    /// `single` or `sentinel`.
+    /// `single`, `sentinel` or `cluster`.
     pub(crate) fn mode(&self) -> &'static str {
         match self {
             Topology::Single { .. } => "single",

@@ -316,7 +316,10 @@ impl RedisStore {
     /// anyway, and a warning is logged and counted
     /// ([`StoreTopology::unacked_writes`](crate::store::StoreTopology)).
     /// Tokens, which can be fetched again, are never waited for. `0`
-    /// replicas turns waiting off.
+    /// replicas turns waiting off. On a Redis Cluster
+    /// ([`cluster`](RedisStore::cluster)) nothing is waited for yet: `WAIT`
+    /// names no key, and the cluster client would send it to every
+    /// primary, so that one shard down would fail every write.
     ///
     /// Defaults to 1 replica and 500 ms.
     ///
@@ -372,10 +375,17 @@ impl RedisStore {
     ) -> Result<T> {
         let (value, wanted, acked) = self.run(what, |c| {
             let value = command(c)?;
+            // On a cluster, ROLE and WAIT carry no key: the cluster client
+            // would ask a random node and wait on every primary, so that
+            // one shard down would fail every durable write. Not waited
+            // for there (see `durability`).
+            let RedisConnection::Node(node) = c else {
+                return Ok((value, 0, 0));
+            };
             if self.wait_replicas == 0 {
                 return Ok((value, 0, 0));
             }
-            let connected = match redis::cmd("ROLE").query(c)? {
+            let connected = match redis::cmd("ROLE").query(node)? {
                 redis::Role::Primary { replicas, .. } => replicas.len() as u64,
                 _ => 0,
             };
@@ -384,11 +394,17 @@ impl RedisStore {
             if wanted == 0 {
                 return Ok((value, 0, 0));
             }
-            let acked: u64 = redis::cmd("WAIT")
+            // The wait may take `wait_timeout`: the answer is given that
+            // long on top of the pool's timeout, so that a wait running its
+            // course is never taken for a lost primary.
+            let timeout = self.redis.timeout();
+            node.set_read_timeout(Some(timeout + self.wait_timeout))?;
+            let acked = redis::cmd("WAIT")
                 .arg(wanted)
                 .arg(millis(self.wait_timeout).max(1))
-                .query(c)?;
-            Ok((value, wanted, acked))
+                .query::<u64>(node);
+            node.set_read_timeout(Some(timeout))?;
+            Ok((value, wanted, acked?))
         })?;
         self.redis.note(|h| h.waited(what, wanted, acked));
         Ok(value)

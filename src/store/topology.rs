@@ -16,7 +16,9 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreTopology {
-    /// `single` (one Redis URL) or `sentinel`.
+    /// `single` (one Redis URL), `sentinel` or `cluster` (whose `primary`,
+    /// `failovers` and `replicas` stay empty: the cluster client follows
+    /// the cluster itself).
     pub mode: String,
     /// The primary last connected to (`host:port`).
     pub primary: Option<String>,
