@@ -466,7 +466,7 @@ fn help_and_clear_startup_errors() {
     let path = dir.join("hub.toml");
     let path_arg = path.to_str().unwrap();
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         ("bind = [", &[], "bad config"),
         ("bnid = \"127.0.0.1:0\"", &[], "unknown field `bnid`"),
         (
@@ -483,6 +483,15 @@ fn help_and_clear_startup_errors() {
             &process::config(&fake.url(), "[store]\nkind = \"nosql\"", ""),
             &[SECRET_ENV],
             "unknown variant `nosql`",
+        ),
+        (
+            &process::config(
+                &fake.url(),
+                "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/\"\npassword_env = \"P\"",
+                "",
+            ),
+            &[SECRET_ENV],
+            "[store] password_env is for Sentinel (with master)",
         ),
     ];
     for (config, envs, expected) in cases {

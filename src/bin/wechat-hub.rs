@@ -532,6 +532,20 @@ fn tls_files(config: &Config) -> Result<Option<(PathBuf, PathBuf)>, String> {
 #[cfg(feature = "redis")]
 fn open_redis(config: RedisConfig) -> Result<weixin::store::RedisStore, String> {
     use weixin::store::RedisStore;
+    let sentinel_only = [
+        ("username", config.username.is_some()),
+        ("password_env", config.password_env.is_some()),
+        ("db", config.db.is_some()),
+        ("failover_wait_ms", config.failover_wait_ms.is_some()),
+    ];
+    if config.master.is_none() {
+        if let Some((name, _)) = sentinel_only.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "[store] {name} is for Sentinel (with master); with url, url_env or \
+                 cluster, put credentials and the database in the URL"
+            ));
+        }
+    }
     let sentinels = match (config.sentinels, config.sentinels_env) {
         (None, None) => None,
         (Some(list), None) => Some(list),
