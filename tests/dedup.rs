@@ -155,16 +155,23 @@ fn three_at_once(
     let gate = Arc::new(Gate::default());
     let start = Arc::new(Barrier::new(3));
     let (answered, answers) = mpsc::channel();
+    let (entered, entries) = mpsc::channel();
     let threads: Vec<_> = (0..3)
         .map(|n| {
             let handler = handlers[n % handlers.len()].clone();
             let (push, reply) = (push.clone(), reply.to_string());
-            let (calls, gate, start, answered) =
-                (calls.clone(), gate.clone(), start.clone(), answered.clone());
+            let (calls, gate, start, answered, entered) = (
+                calls.clone(),
+                gate.clone(),
+                start.clone(),
+                answered.clone(),
+                entered.clone(),
+            );
             std::thread::spawn(move || {
                 start.wait();
                 let response = push.send(&handler, |_| {
                     calls.fetch_add(1, Ordering::SeqCst);
+                    entered.send(()).unwrap();
                     gate.wait();
                     Ok(Some(ReplyKind::text(reply)))
                 });
@@ -179,6 +186,11 @@ fn three_at_once(
         assert_no_reply(&repeat);
         assert_eq!(repeat.delivery(), Delivery::WhileRunning);
     }
+    // The repeats may be answered after the first delivery claimed the
+    // push but before it entered the closure: wait for it to enter.
+    entries
+        .recv_timeout(BOUND)
+        .expect("the first delivery ran the closure");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     gate.open();
     let first = answers
