@@ -15,7 +15,7 @@ use weixin::store::Store;
 use weixin::testing::FakeWechat;
 use weixin::{ManualClock, Secret, Token, TokenKey};
 
-use crate::common::cluster::{cluster, Topology, REDIS};
+use crate::common::cluster::{cluster, shared, Topology, REDIS};
 use crate::common::process;
 
 const PLATFORM: &str = "wx_cluster_platform";
@@ -60,58 +60,12 @@ fn token(hub: &HubHandler, stale: Option<&str>) -> String {
 /// `CLUSTER NODES` of the node on `port`: `(id, port, is primary, slots)`
 /// per node.
 fn nodes(port: u16) -> Vec<(String, u16, bool, String)> {
-    let text: String = redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query(&mut cluster().node(port))
-        .unwrap();
-    text.lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split(' ').collect();
-            let port = f[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
-            (
-                f[0].to_string(),
-                port,
-                f[2].contains("master"),
-                f[8..].join(" "),
-            )
-        })
-        .collect()
+    cluster().nodes_seen(port)
 }
 
 /// The primary (id, port) that serves `slot` now.
 fn owner(slot: u16) -> (String, u16) {
-    let seed = cluster().nodes[0].port;
-    let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query::<Vec<Vec<redis::Value>>>(&mut cluster().node(seed))
-        .unwrap()
-        .into_iter()
-        .map(|range| {
-            let num = |v: &redis::Value| match v {
-                redis::Value::Int(n) => *n as u16,
-                other => panic!("{other:?}"),
-            };
-            let node = match &range[2] {
-                redis::Value::Array(node) => node.clone(),
-                other => panic!("{other:?}"),
-            };
-            (num(&range[0]), num(&range[1]), node)
-        })
-        .collect();
-    let (_, _, node) = slots
-        .into_iter()
-        .find(|(from, to, _)| (*from..=*to).contains(&slot))
-        .expect("a served slot");
-    let port = match &node[1] {
-        redis::Value::Int(n) => *n as u16,
-        other => panic!("{other:?}"),
-    };
-    let id = nodes(port)
-        .into_iter()
-        .find(|(_, p, _, _)| *p == port)
-        .unwrap()
-        .0;
-    (id, port)
+    cluster().owner(slot)
 }
 
 /// Moves `slot` to another primary the way `redis-cli --cluster reshard`
@@ -175,6 +129,7 @@ fn move_slot(slot: u16) -> u16 {
 /// token WeChat issued last in the store.
 #[test]
 fn a_slot_moved_in_the_middle_of_refreshes_loses_no_refresh_token() {
+    let _cluster = shared();
     let fake = FakeWechat::start().unwrap();
     fake.register_component(PLATFORM, PLATFORM_SECRET);
     fake.push_verify_ticket(PLATFORM, "ticket-1");
@@ -197,11 +152,7 @@ fn a_slot_moved_in_the_middle_of_refreshes_loses_no_refresh_token() {
         .build()
         .unwrap();
 
-    let slot = redis::cmd("CLUSTER")
-        .arg("KEYSLOT")
-        .arg(format!("{{{PLATFORM}/{MOVING}}}"))
-        .query::<u16>(&mut cluster().node(cluster().nodes[0].port))
-        .unwrap();
+    let slot = cluster().slot(&format!("{{{PLATFORM}/{MOVING}}}"));
     let (_, before) = owner(slot);
     // Three refreshes a minute apart (within the refresh limit).
     let three_refreshes = |current: &mut String, refreshes: &mut usize| {
@@ -456,6 +407,7 @@ fn wechat_hub_migrate_keys_dry_run_then_copy() {
 /// cluster goes to every node.
 #[test]
 fn a_cluster_listener_skips_a_dead_seed_and_hears_removals_from_any_node() {
+    let _cluster = shared();
     use std::sync::{mpsc, Arc, Mutex};
     use weixin::store::StoreEvent;
 

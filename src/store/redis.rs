@@ -189,6 +189,31 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// How many replicas [`durability`](RedisStore::durability) waits for
+    /// unless told otherwise.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::RedisStore;
+    ///
+    /// assert_eq!(RedisStore::DEFAULT_WAIT_REPLICAS, 1);
+    /// ```
+    pub const DEFAULT_WAIT_REPLICAS: u64 = 1;
+
+    /// How long [`durability`](RedisStore::durability) waits for replicas
+    /// unless told otherwise.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weixin::store::RedisStore;
+    ///
+    /// assert_eq!(RedisStore::DEFAULT_WAIT_TIMEOUT, Duration::from_millis(500));
+    /// ```
+    pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(500);
+
     /// A store at `url` (`redis://[:password@]host:port[/db]`). No
     /// connection is made until the first use (see [`ping`](RedisStore::ping)).
     ///
@@ -277,8 +302,8 @@ impl RedisStore {
             redis,
             keys: KeyLayout::new("wechat:hub:"),
             lease: Duration::from_secs(3),
-            wait_replicas: 1,
-            wait_timeout: Duration::from_millis(500),
+            wait_replicas: RedisStore::DEFAULT_WAIT_REPLICAS,
+            wait_timeout: RedisStore::DEFAULT_WAIT_TIMEOUT,
         }
     }
 
@@ -317,11 +342,14 @@ impl RedisStore {
     /// ([`StoreTopology::unacked_writes`](crate::store::StoreTopology)).
     /// Tokens, which can be fetched again, are never waited for. `0`
     /// replicas turns waiting off. On a Redis Cluster
-    /// ([`cluster`](RedisStore::cluster)) nothing is waited for yet: `WAIT`
-    /// names no key, and the cluster client would send it to every
-    /// primary, so that one shard down would fail every write.
+    /// ([`cluster`](RedisStore::cluster)) `ROLE` and `WAIT` go to the
+    /// primary of the written key's slot, on the connection that took the
+    /// write: the replicas counted are that shard's, and a shard down or
+    /// without replicas elsewhere delays no write here.
     ///
-    /// Defaults to 1 replica and 500 ms.
+    /// Defaults to [`DEFAULT_WAIT_REPLICAS`](RedisStore::DEFAULT_WAIT_REPLICAS)
+    /// (1) and [`DEFAULT_WAIT_TIMEOUT`](RedisStore::DEFAULT_WAIT_TIMEOUT)
+    /// (500 ms).
     ///
     /// # Example
     ///
@@ -366,26 +394,23 @@ impl RedisStore {
         self.redis.run(what, command)
     }
 
-    /// Runs the write `command`, then waits for the replicas asked for by
-    /// [`durability`](RedisStore::durability), on the same connection.
+    /// Runs the write `command` on `key` (or keys in its slot), then waits
+    /// for the replicas asked for by [`durability`](RedisStore::durability)
+    /// on the server that took the write, on the same connection: in a
+    /// cluster, `ROLE` and `WAIT` go to the primary of `key`'s slot alone,
+    /// so that a shard down elsewhere delays no write here.
     fn durable<T>(
         &self,
         what: &str,
+        key: &str,
         command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
     ) -> Result<T> {
         let (value, wanted, acked) = self.run(what, |c| {
             let value = command(c)?;
-            // On a cluster, ROLE and WAIT carry no key: the cluster client
-            // would ask a random node and wait on every primary, so that
-            // one shard down would fail every durable write. Not waited
-            // for there (see `durability`).
-            let RedisConnection::Node(node) = c else {
-                return Ok((value, 0, 0));
-            };
             if self.wait_replicas == 0 {
                 return Ok((value, 0, 0));
             }
-            let connected = match redis::cmd("ROLE").query(node)? {
+            let connected = match c.query_at_key(key, &redis::cmd("ROLE"))? {
                 redis::Role::Primary { replicas, .. } => replicas.len() as u64,
                 _ => 0,
             };
@@ -398,12 +423,11 @@ impl RedisStore {
             // long on top of the pool's timeout, so that a wait running its
             // course is never taken for a lost primary.
             let timeout = self.redis.timeout();
-            node.set_read_timeout(Some(timeout + self.wait_timeout))?;
-            let acked = redis::cmd("WAIT")
-                .arg(wanted)
-                .arg(millis(self.wait_timeout).max(1))
-                .query::<u64>(node);
-            node.set_read_timeout(Some(timeout))?;
+            c.set_read_timeout(timeout + self.wait_timeout)?;
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(wanted).arg(millis(self.wait_timeout).max(1));
+            let acked = c.query_at_key::<u64>(key, &wait);
+            c.set_read_timeout(timeout)?;
             Ok((value, wanted, acked?))
         })?;
         self.redis.note(|h| h.waited(what, wanted, acked));
@@ -601,7 +625,7 @@ impl Store for RedisStore {
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         let key = self.keys.verify_ticket(component_appid);
         let at = self.keys.verify_ticket_at(component_appid);
-        self.durable("SET verify ticket", |c| {
+        self.durable("SET verify ticket", &key, |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(ticket.expose())
@@ -626,7 +650,7 @@ impl Store for RedisStore {
         let key = self.keys.verify_ticket(component_appid);
         let created = self.keys.verify_ticket_created(component_appid);
         let at = self.keys.verify_ticket_at(component_appid);
-        let written = self.durable("newer verify ticket", |c| {
+        let written = self.durable("newer verify ticket", &key, |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
                 .arg(3)
@@ -679,7 +703,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<()> {
         let key = self.keys.refresh_token(component_appid, authorizer_appid);
-        self.durable("SET refresh token", |c| {
+        self.durable("SET refresh token", &key, |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -701,7 +725,7 @@ impl Store for RedisStore {
         // cluster): a key left served would only be refreshed ahead in
         // vain, its refresh token gone.
         self.forget_served(&tokens)?;
-        self.durable("remove authorizer", |c| {
+        self.durable("remove authorizer", &keys[0], |c| {
             redis::cmd("EVAL")
                 .arg(REMOVE_AUTHORIZER)
                 .arg(keys.len())
@@ -722,7 +746,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<bool> {
         let key = self.keys.refresh_token(component_appid, authorizer_appid);
-        let set = self.durable("SET XX refresh token", |c| {
+        let set = self.durable("SET XX refresh token", &key, |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -841,7 +865,7 @@ impl Store for RedisStore {
         // ACQUIRE is idempotent: if a timed-out attempt did take the lock
         // and `run` retries it, the retry sees our own value and succeeds
         // instead of leaving the lock held by nobody until it expires.
-        let taken = self.durable("SET NX lock", |c| {
+        let taken = self.durable("SET NX lock", &name, |c| {
             redis::cmd("EVAL")
                 .arg(ACQUIRE)
                 .arg(1)
@@ -877,7 +901,7 @@ impl Store for RedisStore {
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         let name = self.keys.schedule(key);
-        self.durable("SET refresh schedule", |c| {
+        self.durable("SET refresh schedule", &name, |c| {
             redis::cmd("SET")
                 .arg(&name)
                 .arg(schedule)
