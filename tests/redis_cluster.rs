@@ -86,7 +86,12 @@ fn move_slot(slot: u16) -> u16 {
             .arg(state)
             .arg(id)
             .query::<()>(&mut cluster().node(port))
-            .unwrap();
+            .unwrap_or_else(|e| {
+                panic!(
+                    "SETSLOT {slot} {state} on {port}: {e}; nodes: {:?}",
+                    nodes(port)
+                )
+            });
     };
     setslot(to, "IMPORTING", &from_id);
     setslot(from, "MIGRATING", &to_id);

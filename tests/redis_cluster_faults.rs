@@ -182,7 +182,9 @@ fn token_of((status, body): (u16, Value)) -> String {
 /// after the failover lands; every refresh costs exactly one upstream
 /// call; and the refresh token WeChat issued last is the store's: the
 /// rotation written on the killed primary was waited for on the replica
-/// that replaced it, or kept by the hub until the store took it.
+/// that replaced it, or kept by the hub until the store took it. A
+/// durable write on another shard during the failover is acknowledged
+/// there.
 #[test]
 fn a_primary_killed_in_the_middle_of_refreshes_loses_no_refresh_token() {
     let _only = exclusive();
@@ -255,6 +257,13 @@ fn a_primary_killed_in_the_middle_of_refreshes_loses_no_refresh_token() {
         refresh.join().unwrap()
     });
     calls += 1;
+    // Meanwhile, a durable write on a healthy shard is waited for there
+    // (and acknowledged: counted below).
+    let waited = cluster().waits(platform_primary);
+    store
+        .put_verify_ticket(PLATFORM, &Secret::new("ticket-1"))
+        .unwrap();
+    assert_eq!(cluster().waits(platform_primary), waited + 1);
     let failures = match in_flight {
         (200, _) => {
             current = token_of(in_flight);
@@ -267,6 +276,7 @@ fn a_primary_killed_in_the_middle_of_refreshes_loses_no_refresh_token() {
     };
     // The replica takes over (bounded: the cluster's node timeout is 2 s).
     cluster().wait_owner(slot, replica, killed, Duration::from_secs(30));
+    assert_eq!(unacked(&store), 0);
     if failures == 1 {
         // The client asks again: the hub stores the rotation it kept, then
         // refreshes with it.

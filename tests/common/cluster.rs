@@ -3,7 +3,10 @@
 //! with the test binary (each `redis-server` runs under a shell that kills
 //! it when the binary's end of its stdin closes, panics and aborts
 //! included). And [`Topology`]: the Redis store tests run once on the
-//! shared Redis at 127.0.0.1:6379 and once on this cluster.
+//! shared Redis at 127.0.0.1:6379 and once on this cluster. A test that
+//! stops or kills a node holds [`exclusive`] until the cluster is whole
+//! again; every other test on the cluster holds [`shared`] ([`each`]
+//! does), so none sees another's fault.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -182,8 +185,9 @@ impl Cluster {
         self.wait_whole(FORMING);
     }
 
-    /// Waits (at most `bound`) until every node says `cluster_state:ok`
-    /// and each replica is in sync.
+    /// Waits (at most `bound`) until every node says `cluster_state:ok`,
+    /// sees three primaries and three replicas, none failing, and each
+    /// replica is in sync.
     pub fn wait_whole(&self, bound: Duration) {
         let deadline = Instant::now() + bound;
         for node in &self.nodes {
@@ -199,7 +203,17 @@ impl Cluster {
                 let synced = (replication.contains("role:master")
                     && replication.contains("state=online"))
                     || replication.contains("master_link_status:up");
-                if info.contains("cluster_state:ok") && synced {
+                // Its view of the others agrees: three primaries, three
+                // replicas, none failing or still being met.
+                let view: String = redis::cmd("CLUSTER").arg("NODES").query(&mut con).unwrap();
+                let flags: Vec<&str> = view.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+                let agreed = flags.len() == usize::from(NODES)
+                    && flags.iter().filter(|f| f.contains("master")).count()
+                        == usize::from(NODES / 2)
+                    && !flags.iter().any(|f| {
+                        f.contains("fail") || f.contains("handshake") || f.contains("noaddr")
+                    });
+                if info.contains("cluster_state:ok") && synced && agreed {
                     break;
                 }
                 assert!(
