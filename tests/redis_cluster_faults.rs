@@ -90,7 +90,7 @@ fn durable_writes_on_a_cluster_wait_for_their_own_shards_replica() {
     let there = cluster().owner(cluster().slot(&ticket_key(&elsewhere))).1;
     let refresh_key = format!("{prefix}refresh_token:{{{PLATFORM}/{authorizer}}}");
 
-    // All replicas up: two writes, two WAITs, both on this shard's primary.
+    // All replicas up: three writes, three WAITs, all on this shard's primary.
     let before = cluster().waits_by_primary();
     store
         .put_verify_ticket(PLATFORM, &Secret::new("TICKET-1"))
