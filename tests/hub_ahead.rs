@@ -4,8 +4,9 @@
 //! needs, up to and past the point where the hub stops handing the
 //! current token out as fresh (its cut-off).
 //!
-//! These tests need Redis at 127.0.0.1:6379 (`.ci/redis.sh` starts it) and
-//! fail, never skip, without it.
+//! These tests run on Redis at 127.0.0.1:6379 (`.ci/redis.sh` starts it)
+//! and on the test binary's Redis Cluster, and fail, never skip, without
+//! `redis-server`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use weixin::store::RedisStore;
 use weixin::testing::{Canned, FakeWechat, Hold};
 use weixin::{ManualClock, TicketType, TokenKey};
 
+use crate::common::cluster::{each, Topology};
 use crate::common::process::unique_prefix;
 use crate::common::{self, APPID, SECRET};
 
@@ -68,20 +70,22 @@ fn read(hub: &HubHandler, kind: &Kind) -> (String, u64, u64) {
     )
 }
 
-/// Three hubs sharing one Redis (a connection each, as processes), on
-/// `clock`, with no refresh thread: the test runs their passes.
-fn three_hubs(fake: &FakeWechat, clock: &ManualClock, name: &str) -> Vec<HubHandler> {
+/// Three hubs sharing one Redis `topology` (a connection each, as
+/// processes), on `clock`, with no refresh thread: the test runs their
+/// passes.
+fn three_hubs(
+    fake: &FakeWechat,
+    clock: &ManualClock,
+    name: &str,
+    topology: Topology,
+) -> Vec<HubHandler> {
     let prefix = unique_prefix(name);
     (0..3)
         .map(|_| {
-            let store = RedisStore::open(REDIS).unwrap().prefix(prefix.clone());
-            if let Err(e) = store.ping() {
-                panic!("Redis must answer at 127.0.0.1:6379 (run .ci/redis.sh): {e}");
-            }
             HubHandler::builder()
                 .account(APPID, SECRET)
                 .upstream(fake.url())
-                .store(store)
+                .store(topology.open(&prefix))
                 .clock(clock.clock())
                 .timeout(TIMEOUT)
                 .refresh_ahead(None)
@@ -142,11 +146,11 @@ fn passes<'s>(
 /// meanwhile, before and past the cut-off, must all get the current
 /// token from the hubs while the one upstream call is still held (a read
 /// that waited on it could not end before the hold is released).
-fn no_read_waits_on_the_refresh_ahead(kind: &Kind, name: &str) {
+fn no_read_waits_on_the_refresh_ahead(kind: &Kind, name: &str, topology: Topology) {
     let fake = common::fake();
     fake.set_token_lifetime(60);
     let clock = ManualClock::starting_now();
-    let hubs = three_hubs(&fake, &clock, name);
+    let hubs = three_hubs(&fake, &clock, name, topology);
     let first = read(&hubs[0], kind);
     for hub in &hubs[1..] {
         assert_eq!(read(hub, kind), first, "one value for the cluster");
@@ -253,12 +257,12 @@ fn no_read_waits_on_the_refresh_ahead(kind: &Kind, name: &str) {
 
 #[test]
 fn no_token_read_waits_on_a_refresh_ahead_across_three_hubs_on_redis() {
-    no_read_waits_on_the_refresh_ahead(&token(), "ahead-token");
+    each(|topology| no_read_waits_on_the_refresh_ahead(&token(), "ahead-token", topology));
 }
 
 #[test]
 fn no_ticket_read_waits_on_a_refresh_ahead_across_three_hubs_on_redis() {
-    no_read_waits_on_the_refresh_ahead(&jsapi_ticket(), "ahead-ticket");
+    each(|topology| no_read_waits_on_the_refresh_ahead(&jsapi_ticket(), "ahead-ticket", topology));
 }
 
 /// The run, in real time, for the figures its closing note

@@ -137,19 +137,21 @@ fn token_of(body: &Value) -> (String, u64, u64) {
 #[cfg(feature = "redis")]
 #[test]
 fn three_hubs_on_one_redis_refresh_ahead_once_per_lifetime_and_no_read_waits() {
+    crate::common::cluster::each(three_hubs_refresh_ahead_once_per_lifetime);
+}
+
+#[cfg(feature = "redis")]
+fn three_hubs_refresh_ahead_once_per_lifetime(topology: crate::common::cluster::Topology) {
     let fake = common::fake();
     fake.set_token_lifetime(60);
     let prefix = process::unique_prefix("ahead");
     let clock = ManualClock::starting_now();
     let hubs: Vec<HubHandler> = (0..3)
         .map(|_| {
-            let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
-                .unwrap()
-                .prefix(prefix.clone());
             HubHandler::builder()
                 .account(APPID, SECRET)
                 .upstream(fake.url())
-                .store(store)
+                .store(topology.open(&prefix))
                 .clock(clock.clock())
                 .refresh_ahead(None)
                 .build()

@@ -294,6 +294,11 @@ fn a_used_up_quota_outlives_a_restart_on_a_file_store() {
 #[cfg(feature = "redis")]
 #[test]
 fn a_45009_on_one_replica_holds_every_replica_until_midnight_in_china() {
+    crate::common::cluster::each(a_45009_on_one_replica_holds_every_replica);
+}
+
+#[cfg(feature = "redis")]
+fn a_45009_on_one_replica_holds_every_replica(topology: crate::common::cluster::Topology) {
     use std::time::Duration;
 
     use crate::hub_server::{get, post};
@@ -305,7 +310,7 @@ fn a_45009_on_one_replica_holds_every_replica_until_midnight_in_china() {
         first,
         clock,
         fake,
-    } = used_up_on_a("quota_replicas");
+    } = used_up_on_a("quota_replicas", topology);
     let refresh = |hub: &crate::hub_http::Served, token: &Value| {
         post(
             &format!("{}/refresh/access_token", hub.url()),
@@ -382,17 +387,14 @@ struct UsedUpOnA {
 }
 
 #[cfg(feature = "redis")]
-fn used_up_on_a(name: &str) -> UsedUpOnA {
+fn used_up_on_a(name: &str, topology: crate::common::cluster::Topology) -> UsedUpOnA {
     use crate::hub_server::{get, post};
 
     let fake = common::fake();
     let prefix = process::unique_prefix(name);
     let clock = weixin::ManualClock::starting_now();
     let replica = || {
-        let store = weixin::store::RedisStore::open("redis://127.0.0.1:6379/")
-            .unwrap()
-            .prefix(prefix.clone());
-        let handler = hub_builder(&fake, store, false)
+        let handler = hub_builder(&fake, topology.open(&prefix), false)
             .clock(clock.clock())
             .build()
             .unwrap();
@@ -434,6 +436,11 @@ fn to_midnight_in_china(now: u64) -> u64 {
 #[cfg(feature = "redis")]
 #[test]
 fn metrics_of_an_idle_replica_show_a_quota_used_up_on_another() {
+    crate::common::cluster::each(metrics_of_an_idle_replica_show_a_quota_used_up);
+}
+
+#[cfg(feature = "redis")]
+fn metrics_of_an_idle_replica_show_a_quota_used_up(topology: crate::common::cluster::Topology) {
     use std::time::Duration;
 
     let UsedUpOnA {
@@ -442,7 +449,7 @@ fn metrics_of_an_idle_replica_show_a_quota_used_up_on_another() {
         clock,
         fake,
         ..
-    } = used_up_on_a("quota_metrics");
+    } = used_up_on_a("quota_metrics", topology);
     let series =
         |kind: &str| format!("wechat_hub_quota_exhausted{{kind=\"{kind}\",appid=\"{APPID}\"}}");
     assert_eq!(b.metric(&series("token")), 1.0, "B's first scrape");

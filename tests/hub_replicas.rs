@@ -4,19 +4,19 @@
 //! restart, so a hub started later refreshes them ahead with no client
 //! asking.
 //!
-//! These tests need Redis at 127.0.0.1:6379 and fail, never skip,
-//! without it.
+//! These tests run on Redis at 127.0.0.1:6379 and on the test binary's
+//! Redis Cluster, and fail, never skip, without `redis-server`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use weixin::hub::{HubHandler, HubRequest, HubServer};
-use weixin::store::{FileStore, MemoryStore, RedisStore, Store};
+use weixin::store::{FileStore, MemoryStore, Store};
 use weixin::testing::FakeWechat;
 use weixin::{Clock, ManualClock, Secret, TicketType, TokenKey};
 
-use crate::common::cluster::{each, Topology};
+use crate::common::cluster::{cluster, each, Topology, REDIS};
 use crate::common::process::{self, wait_until};
 use crate::common::{self, APPID, SECRET};
 use crate::hub_http::Served;
@@ -36,10 +36,6 @@ fn not_authorized(verb: &str) -> String {
 
 /// The counter a replica's `/metrics` shows removals heard on.
 const HEARD: &str = "wechat_hub_authorizer_removals_heard_total";
-
-fn redis(prefix: &str) -> RedisStore {
-    Topology::Single.open(prefix)
-}
 
 /// A platform with two authorizers on the fake, its verify ticket and
 /// their refresh tokens in the store on `topology` under `prefix`.
@@ -278,10 +274,16 @@ fn every_store_keeps_the_keys_served() {
     });
 }
 
-fn account_hub(fake: &FakeWechat, prefix: &str, clock: Clock, accounts: &[&str]) -> HubHandler {
+fn account_hub(
+    topology: Topology,
+    fake: &FakeWechat,
+    prefix: &str,
+    clock: Clock,
+    accounts: &[&str],
+) -> HubHandler {
     let mut builder = HubHandler::builder()
         .upstream(fake.url())
-        .store(redis(prefix))
+        .store(topology.open(prefix))
         .clock(clock)
         .refresh_ahead(None);
     for appid in accounts {
@@ -292,13 +294,17 @@ fn account_hub(fake: &FakeWechat, prefix: &str, clock: Clock, accounts: &[&str])
 
 #[test]
 fn a_hub_started_later_refreshes_ahead_what_an_earlier_one_served() {
+    each(a_hub_started_later_refreshes_ahead_what_was_served);
+}
+
+fn a_hub_started_later_refreshes_ahead_what_was_served(topology: Topology) {
     const OTHER: &str = "wx_other_app";
     let fake = FakeWechat::start().unwrap();
     fake.register(APPID, &format!("SECRET_{APPID}"));
     fake.register(OTHER, &format!("SECRET_{OTHER}"));
     let prefix = process::unique_prefix("served_restart");
     let clock = ManualClock::starting_now();
-    let first = account_hub(&fake, &prefix, clock.clock(), &[APPID, OTHER]);
+    let first = account_hub(topology, &fake, &prefix, clock.clock(), &[APPID, OTHER]);
     for target in [
         format!("/client/access_token?appid={APPID}"),
         format!("/client/ticket?appid={APPID}&type=jsapi"),
@@ -314,9 +320,10 @@ fn a_hub_started_later_refreshes_ahead_what_an_earlier_one_served() {
 
     // A new hub, configured without OTHER, on the same Redis: no client
     // asks it for anything.
-    let second = account_hub(&fake, &prefix, clock.clock(), &[APPID]);
+    let second = account_hub(topology, &fake, &prefix, clock.clock(), &[APPID]);
     assert_eq!(second.refresh_due(), 0, "not due yet");
-    let served: Vec<TokenKey> = redis(&prefix)
+    let served: Vec<TokenKey> = topology
+        .open(&prefix)
         .served_keys(0)
         .unwrap()
         .into_iter()
@@ -334,13 +341,17 @@ fn a_hub_started_later_refreshes_ahead_what_an_earlier_one_served() {
 
 #[test]
 fn keys_served_before_the_bound_are_not_refreshed_ahead() {
+    each(keys_served_before_the_bound_are_not_refreshed);
+}
+
+fn keys_served_before_the_bound_are_not_refreshed(topology: Topology) {
     let fake = common::fake();
     let prefix = process::unique_prefix("served_long_ago");
     let clock = ManualClock::starting_now();
     let first = HubHandler::builder()
         .account(APPID, SECRET)
         .upstream(fake.url())
-        .store(redis(&prefix))
+        .store(topology.open(&prefix))
         .clock(clock.clock())
         .refresh_ahead(None)
         .build()
@@ -350,7 +361,7 @@ fn keys_served_before_the_bound_are_not_refreshed_ahead() {
     drop(first);
     // Eight days later: a week is the bound.
     clock.advance(Duration::from_secs(8 * 86_400));
-    let store = Arc::new(redis(&prefix));
+    let store = Arc::new(topology.open(&prefix));
     let second = HubHandler::builder()
         .account(APPID, SECRET)
         .upstream(fake.url())
@@ -364,61 +375,91 @@ fn keys_served_before_the_bound_are_not_refreshed_ahead() {
     assert_eq!(fake.count("/cgi-bin/token"), 1);
 }
 
+/// On a cluster the subscriptions are on the first seed node.
 #[test]
 fn a_replica_whose_subscription_is_lost_counts_it_and_listens_again() {
+    each(a_replica_whose_subscription_is_lost_listens_again);
+}
+
+fn a_replica_whose_subscription_is_lost_listens_again(topology: Topology) {
     let prefix = process::unique_prefix("watch_lost");
-    let fake = platform(Topology::Single, &prefix);
+    let fake = platform(topology, &prefix);
     let (a, b) = (
-        replica(Topology::Single, &fake, &prefix),
-        replica(Topology::Single, &fake, &prefix),
+        replica(topology, &fake, &prefix),
+        replica(topology, &fake, &prefix),
     );
     assert_eq!(token_of(&b, "wx_leaving").0, 200);
     let errors = "wechat_hub_store_watch_errors_total";
     assert_eq!(b.metric(errors), 0.0);
 
-    // Redis drops both replicas' subscriptions (named after the prefix).
-    let con = std::sync::Mutex::new(
-        redis::Client::open(crate::common::cluster::REDIS)
-            .unwrap()
-            .get_connection_with_timeout(Duration::from_secs(2))
-            .unwrap(),
-    );
-    let client_list = || -> String {
-        redis::cmd("CLIENT")
-            .arg("LIST")
-            .query(&mut *con.lock().unwrap())
-            .unwrap()
+    // Redis drops both replicas' subscriptions (named after the prefix),
+    // wherever they are.
+    let urls = match topology {
+        Topology::Single => vec![REDIS.to_string()],
+        Topology::Cluster => cluster()
+            .nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}/", n.port))
+            .collect(),
     };
-    let list = client_list();
-    let name = format!("name={prefix}watch ");
-    let ids: Vec<String> = list
-        .lines()
-        .filter(|l| l.contains(&name))
-        .filter_map(|l| {
-            Some(
-                l.split_whitespace()
-                    .next()?
-                    .strip_prefix("id=")?
-                    .to_string(),
+    let cons: Vec<std::sync::Mutex<redis::Connection>> = urls
+        .iter()
+        .map(|url| {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            std::sync::Mutex::new(
+                client
+                    .get_connection_with_timeout(Duration::from_secs(2))
+                    .unwrap(),
             )
         })
         .collect();
-    assert_eq!(ids.len(), 2, "one subscription per replica: {list}");
-    for id in &ids {
-        let _: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("ID")
-            .arg(id)
-            .query(&mut *con.lock().unwrap())
-            .unwrap();
+    let name = format!("name={prefix}watch ");
+    // Per server, the lines of `CLIENT LIST` naming the subscriptions.
+    let subscriptions = || -> Vec<Vec<String>> {
+        cons.iter()
+            .map(|con| {
+                redis::cmd("CLIENT")
+                    .arg("LIST")
+                    .query::<String>(&mut *con.lock().unwrap())
+                    .unwrap()
+                    .lines()
+                    .filter(|l| l.contains(&name))
+                    .map(String::from)
+                    .collect()
+            })
+            .collect()
+    };
+    let before = subscriptions();
+    assert_eq!(
+        before.iter().map(Vec::len).collect::<Vec<_>>(),
+        match topology {
+            Topology::Single => vec![2],
+            Topology::Cluster => vec![2, 0, 0, 0, 0, 0],
+        },
+        "one subscription per replica, on the first seed: {before:?}"
+    );
+    for (con, lines) in cons.iter().zip(&before) {
+        for line in lines {
+            let id = line
+                .split_whitespace()
+                .next()
+                .and_then(|f| f.strip_prefix("id="))
+                .unwrap();
+            let _: i64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("ID")
+                .arg(id)
+                .query(&mut *con.lock().unwrap())
+                .unwrap();
+        }
     }
     wait_until("b counts the lost subscription", || b.metric(errors) >= 1.0);
     wait_until("b listens again", || {
-        client_list()
-            .lines()
-            .filter(|l| l.contains(&name) && l.contains("cmd=subscribe"))
-            .count()
-            == 2
+        let now = subscriptions();
+        let listening =
+            |lines: &Vec<String>| lines.iter().filter(|l| l.contains("cmd=subscribe")).count();
+        // On the same server: it still answers.
+        listening(&now[0]) == 2
     });
 
     push_unauthorized(&a);

@@ -351,33 +351,30 @@ mod cluster {
 
     use serde_json::Value;
     use weixin::hub::{HubHandler, HubServer};
-    use weixin::store::{RedisStore, Store};
+    use weixin::store::Store;
     use weixin::testing::FakeWechat;
     use weixin::{ManualClock, TokenKey};
 
     use super::{keys_on, status_of};
+    use crate::common::cluster::{each, Topology};
     use crate::common::process::unique_prefix;
     use crate::common::{self, APPID, SECRET};
     use crate::hub_http::Served;
     use crate::hub_server::{get, post};
 
-    fn redis(prefix: &str) -> RedisStore {
-        let store = RedisStore::open("redis://127.0.0.1:6379/")
-            .unwrap()
-            .prefix(prefix.to_string());
-        if let Err(e) = store.ping() {
-            panic!("Redis must answer at 127.0.0.1:6379 for this test: {e}");
-        }
-        store
-    }
-
-    /// A replica on the Redis under `prefix`, served over HTTP; its
-    /// cache reads the store again only after `staleness`.
-    fn replica(fake: &FakeWechat, prefix: &str, clock: &ManualClock, staleness: u64) -> Served {
+    /// A replica on the Redis `topology` under `prefix`, served over
+    /// HTTP; its cache reads the store again only after `staleness`.
+    fn replica(
+        topology: Topology,
+        fake: &FakeWechat,
+        prefix: &str,
+        clock: &ManualClock,
+        staleness: u64,
+    ) -> Served {
         let handler = HubHandler::builder()
             .account(APPID, SECRET)
             .upstream(fake.url())
-            .store(redis(prefix))
+            .store(topology.open(prefix))
             .clock(clock.clock())
             .max_staleness(Duration::from_secs(staleness))
             .refresh_ahead(None)
@@ -392,12 +389,16 @@ mod cluster {
 
     #[test]
     fn status_on_any_replica_shows_every_key_the_cluster_serves() {
+        each(status_on_any_replica_shows_every_key_served);
+    }
+
+    fn status_on_any_replica_shows_every_key_served(topology: Topology) {
         let fake = common::fake();
         let prefix = unique_prefix("status_cluster");
         let clock = ManualClock::starting_now();
         let (a, b) = (
-            replica(&fake, &prefix, &clock, 60),
-            replica(&fake, &prefix, &clock, 60),
+            replica(topology, &fake, &prefix, &clock, 60),
+            replica(topology, &fake, &prefix, &clock, 60),
         );
         let read = |hub: &Served| {
             get(
@@ -442,14 +443,18 @@ mod cluster {
 
     #[test]
     fn cache_hits_and_refreshes_record_the_key_as_served() {
+        each(cache_hits_and_refreshes_record_served);
+    }
+
+    fn cache_hits_and_refreshes_record_served(topology: Topology) {
         let fake = common::fake();
         let prefix = unique_prefix("status_served");
         let clock = ManualClock::starting_now();
         let t0 = clock.clock().unix_secs();
         // Its cache holds a token for two hours: hits are answered by
         // HubServer without the handler's blocking path.
-        let hub = replica(&fake, &prefix, &clock, 7200);
-        let store = redis(&prefix);
+        let hub = replica(topology, &fake, &prefix, &clock, 7200);
+        let store = topology.open(&prefix);
         let key = TokenKey::access_token(APPID);
         // A client that held a token from before (another hub, a lost
         // store) reports it stale: the first this hub hears of the key.

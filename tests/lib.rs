@@ -61,6 +61,8 @@ mod readme;
 mod redaction;
 #[cfg(feature = "redis")]
 mod redis_cluster;
+#[cfg(feature = "redis")]
+mod redis_cluster_faults;
 mod request;
 #[cfg(feature = "hub")]
 mod storm;

@@ -1,10 +1,11 @@
 //! The store on a Redis Cluster and its key layout: a slot moved to
 //! another primary while an authorizer's refresh is in flight, and the
 //! copy of a store written by weixin 0.1 (no hash tags) into this
-//! version's names, in code and with `wechat-hub migrate-keys`.
+//! version's names, in code and with `wechat-hub migrate-keys`, on the
+//! same Redis and into the cluster.
 //!
 //! The cluster is the test binary's own (`common::cluster`); the
-//! migration runs on the Redis at 127.0.0.1:6379. Both fail, never skip,
+//! migrations read the Redis at 127.0.0.1:6379. Both fail, never skip,
 //! without `redis-server`.
 
 use std::time::Duration;
@@ -15,7 +16,7 @@ use weixin::store::Store;
 use weixin::testing::FakeWechat;
 use weixin::{ManualClock, Secret, Token, TokenKey};
 
-use crate::common::cluster::{cluster, Topology, REDIS};
+use crate::common::cluster::{cluster, each, shared, Topology, REDIS};
 use crate::common::process;
 
 const PLATFORM: &str = "wx_cluster_platform";
@@ -60,58 +61,12 @@ fn token(hub: &HubHandler, stale: Option<&str>) -> String {
 /// `CLUSTER NODES` of the node on `port`: `(id, port, is primary, slots)`
 /// per node.
 fn nodes(port: u16) -> Vec<(String, u16, bool, String)> {
-    let text: String = redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query(&mut cluster().node(port))
-        .unwrap();
-    text.lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split(' ').collect();
-            let port = f[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
-            (
-                f[0].to_string(),
-                port,
-                f[2].contains("master"),
-                f[8..].join(" "),
-            )
-        })
-        .collect()
+    cluster().nodes_seen(port)
 }
 
 /// The primary (id, port) that serves `slot` now.
 fn owner(slot: u16) -> (String, u16) {
-    let seed = cluster().nodes[0].port;
-    let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query::<Vec<Vec<redis::Value>>>(&mut cluster().node(seed))
-        .unwrap()
-        .into_iter()
-        .map(|range| {
-            let num = |v: &redis::Value| match v {
-                redis::Value::Int(n) => *n as u16,
-                other => panic!("{other:?}"),
-            };
-            let node = match &range[2] {
-                redis::Value::Array(node) => node.clone(),
-                other => panic!("{other:?}"),
-            };
-            (num(&range[0]), num(&range[1]), node)
-        })
-        .collect();
-    let (_, _, node) = slots
-        .into_iter()
-        .find(|(from, to, _)| (*from..=*to).contains(&slot))
-        .expect("a served slot");
-    let port = match &node[1] {
-        redis::Value::Int(n) => *n as u16,
-        other => panic!("{other:?}"),
-    };
-    let id = nodes(port)
-        .into_iter()
-        .find(|(_, p, _, _)| *p == port)
-        .unwrap()
-        .0;
-    (id, port)
+    cluster().owner(slot)
 }
 
 /// Moves `slot` to another primary the way `redis-cli --cluster reshard`
@@ -131,7 +86,12 @@ fn move_slot(slot: u16) -> u16 {
             .arg(state)
             .arg(id)
             .query::<()>(&mut cluster().node(port))
-            .unwrap();
+            .unwrap_or_else(|e| {
+                panic!(
+                    "SETSLOT {slot} {state} on {port}: {e}; nodes: {:?}",
+                    nodes(port)
+                )
+            });
     };
     setslot(to, "IMPORTING", &from_id);
     setslot(from, "MIGRATING", &to_id);
@@ -175,6 +135,7 @@ fn move_slot(slot: u16) -> u16 {
 /// token WeChat issued last in the store.
 #[test]
 fn a_slot_moved_in_the_middle_of_refreshes_loses_no_refresh_token() {
+    let _cluster = shared();
     let fake = FakeWechat::start().unwrap();
     fake.register_component(PLATFORM, PLATFORM_SECRET);
     fake.push_verify_ticket(PLATFORM, "ticket-1");
@@ -197,11 +158,7 @@ fn a_slot_moved_in_the_middle_of_refreshes_loses_no_refresh_token() {
         .build()
         .unwrap();
 
-    let slot = redis::cmd("CLUSTER")
-        .arg("KEYSLOT")
-        .arg(format!("{{{PLATFORM}/{MOVING}}}"))
-        .query::<u16>(&mut cluster().node(cluster().nodes[0].port))
-        .unwrap();
+    let slot = cluster().slot(&format!("{{{PLATFORM}/{MOVING}}}"));
     let (_, before) = owner(slot);
     // Three refreshes a minute apart (within the refresh limit).
     let three_refreshes = |current: &mut String, refreshes: &mut usize| {
@@ -309,12 +266,17 @@ fn write_first_layout(prefix: &str) {
 /// carries tokens, tickets, refresh tokens, fences and schedules over,
 /// never a lock, and keeps what the new names already hold when it is
 /// newer (a refresh token a new hub rotated, a larger fence); run again,
-/// it copies nothing.
+/// it copies nothing. Into a store on the same Redis, and into one on the
+/// cluster (a move to a cluster and to the new names at once).
 #[test]
 fn migrate_keys_copies_the_first_layout_and_overwrites_nothing_newer() {
+    each(migrate_keys_copies_the_first_layout);
+}
+
+fn migrate_keys_copies_the_first_layout(topology: Topology) {
     let prefix = process::unique_prefix("migrate");
     write_first_layout(&prefix);
-    let store = Topology::Single.open(&prefix);
+    let store = topology.open(&prefix);
     // A hub of this version already rotated wxb's refresh token.
     store
         .put_refresh_token("wxc", "wxb", &Secret::new("NEWER_REFRESH_B"))
@@ -327,17 +289,18 @@ fn migrate_keys_copies_the_first_layout_and_overwrites_nothing_newer() {
     };
 
     let planned = store.migrate_keys(REDIS, true).unwrap();
-    assert_eq!(planned.copied().len(), 7, "{planned:?}");
     // The served set's name is the same in both layouts: on one server it
-    // is already in place.
-    assert_eq!(
-        sorted(planned.kept()),
-        [
-            format!("{prefix}refresh_token:wxc/wxb"),
-            format!("{prefix}served")
-        ],
-        "{planned:?}"
-    );
+    // is already in place; a cluster gets a copy.
+    let mut kept = vec![format!("{prefix}refresh_token:wxc/wxb")];
+    let copied = match topology {
+        Topology::Single => {
+            kept.push(format!("{prefix}served"));
+            7
+        }
+        Topology::Cluster => 8,
+    };
+    assert_eq!(planned.copied().len(), copied, "{planned:?}");
+    assert_eq!(sorted(planned.kept()), kept, "{planned:?}");
     assert_eq!(
         planned.skipped(),
         [format!("{prefix}lock:access_token:wxc/wxa")]
@@ -404,14 +367,26 @@ fn migrate_keys_copies_the_first_layout_and_overwrites_nothing_newer() {
 #[cfg(feature = "hub")]
 #[test]
 fn wechat_hub_migrate_keys_dry_run_then_copy() {
+    each(wechat_hub_migrate_keys);
+}
+
+/// On a cluster, from the single Redis (`--from`): the served set is
+/// copied too.
+#[cfg(feature = "hub")]
+fn wechat_hub_migrate_keys(topology: Topology) {
     let prefix = process::unique_prefix("migrate_cli");
     write_first_layout(&prefix);
     let dir = crate::common::temp_dir("migrate_cli");
     let config = dir.join("hub.toml");
-    std::fs::write(&config, Topology::Single.config(&prefix)).unwrap();
+    std::fs::write(&config, topology.config(&prefix)).unwrap();
     let config = config.display().to_string();
+    let (from, counts) = match topology {
+        Topology::Single => (&[][..], "8, kept 1"),
+        Topology::Cluster => (&["--from", REDIS][..], "9, kept 0"),
+    };
     let run = |layout: &str, extra: &[&str]| {
         let mut args = vec!["--config", &config, "migrate-keys", "--from-layout", layout];
+        args.extend(from);
         args.extend(extra);
         process::run_hub(&args, &[])
     };
@@ -422,23 +397,23 @@ fn wechat_hub_migrate_keys_dry_run_then_copy() {
         "{out}"
     );
     assert!(
-        out.ends_with(
-            "migrate-keys: would copy 8, kept 1 (newer in place), skipped 1 (locks, unknown)\n"
-        ),
+        out.ends_with(&format!(
+            "migrate-keys: would copy {counts} (newer in place), skipped 1 (locks, unknown)\n"
+        )),
         "{out}"
     );
     assert!(
         !out.contains("REFRESH_A") && !err.contains("REFRESH_A"),
         "no secret shown"
     );
-    let store = Topology::Single.open(&prefix);
+    let store = topology.open(&prefix);
     assert_eq!(store.get_refresh_token("wxc", "wxa").unwrap(), None);
     let (code, out, err) = run("1", &[]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        out.ends_with(
-            "migrate-keys: copied 8, kept 1 (newer in place), skipped 1 (locks, unknown)\n"
-        ),
+        out.ends_with(&format!(
+            "migrate-keys: copied {counts} (newer in place), skipped 1 (locks, unknown)\n"
+        )),
         "{out}"
     );
     assert_eq!(
@@ -456,6 +431,7 @@ fn wechat_hub_migrate_keys_dry_run_then_copy() {
 /// cluster goes to every node.
 #[test]
 fn a_cluster_listener_skips_a_dead_seed_and_hears_removals_from_any_node() {
+    let _cluster = shared();
     use std::sync::{mpsc, Arc, Mutex};
     use weixin::store::StoreEvent;
 

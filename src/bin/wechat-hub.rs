@@ -80,8 +80,10 @@ names the environment variable that holds the secret):
     # username = \"hub\"               # optional: ACL user of the primary and replicas
     # password_env = \"REDIS_PASSWORD\" # optional: their password
     # failover_wait_ms = 5000        # default: how long an operation retries a failover
+    # with url, cluster or Sentinel:
     # wait_replicas = 1              # default: replicas that acknowledge refresh tokens,
-    #                                  tickets and locks (WAIT); 0 = off
+    #                                  tickets and locks (WAIT; in a cluster, the written
+    #                                  shard's replicas); 0 = off
     # wait_timeout_ms = 500          # default: how long a write waits for them
 
     [[account]]
@@ -608,8 +610,12 @@ fn open_redis(config: RedisConfig) -> Result<weixin::store::RedisStore, String> 
     }
     if config.wait_replicas.is_some() || config.wait_timeout_ms.is_some() {
         store = store.durability(
-            config.wait_replicas.unwrap_or(1),
-            Duration::from_millis(config.wait_timeout_ms.unwrap_or(500)),
+            config
+                .wait_replicas
+                .unwrap_or(RedisStore::DEFAULT_WAIT_REPLICAS),
+            config
+                .wait_timeout_ms
+                .map_or(RedisStore::DEFAULT_WAIT_TIMEOUT, Duration::from_millis),
         );
     }
     Ok(store)

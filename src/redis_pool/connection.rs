@@ -1,8 +1,11 @@
 //! `RedisConnection`: what the pool hands to a store's command, whatever
 //! the topology behind it, so that a store's code is the same for each.
 
+use std::time::Duration;
+
 use redis::cluster::ClusterConnection;
-use redis::{Cmd, Connection, ConnectionLike, RedisResult, Value};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, Connection, ConnectionLike, FromRedisValue, RedisResult, Value};
 
 /// A connection the pool lends for one operation. Commands run on it with
 /// `redis::cmd(..).query(con)` as on any `redis::ConnectionLike`.
@@ -14,6 +17,37 @@ pub(crate) enum RedisConnection {
     /// sends each command to the primary of its key's slot. Boxed: it is
     /// several times a node connection's size.
     Cluster(Box<ClusterConnection>),
+}
+
+impl RedisConnection {
+    /// Runs `cmd`, a command that names no key (`ROLE`, `WAIT`), on the
+    /// server that holds `key`: the one server, or in a cluster the
+    /// primary of `key`'s slot, on the connection that carried the last
+    /// command on `key`, never on another node (the cluster client would
+    /// send a keyless command to a random node, or to every primary).
+    pub(crate) fn query_at_key<T: FromRedisValue>(
+        &mut self,
+        key: &str,
+        cmd: &Cmd,
+    ) -> RedisResult<T> {
+        match self {
+            RedisConnection::Node(c) => cmd.query(c),
+            RedisConnection::Cluster(c) => {
+                let primary = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(primary));
+                Ok(redis::from_redis_value(c.route_command(cmd, routing)?)?)
+            }
+        }
+    }
+
+    /// How long an answer may take from now on (every node's, in a
+    /// cluster).
+    pub(crate) fn set_read_timeout(&self, timeout: Duration) -> RedisResult<()> {
+        match self {
+            RedisConnection::Node(c) => c.set_read_timeout(Some(timeout)),
+            RedisConnection::Cluster(c) => c.set_read_timeout(Some(timeout)),
+        }
+    }
 }
 
 impl ConnectionLike for RedisConnection {

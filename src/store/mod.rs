@@ -33,6 +33,8 @@ mod redis;
 #[cfg(feature = "redis")]
 mod redis_keys;
 #[cfg(feature = "redis")]
+mod redis_listener;
+#[cfg(feature = "redis")]
 mod redis_migrate;
 mod source;
 mod state;

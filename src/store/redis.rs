@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use redis::RedisResult;
 use serde_json::{json, Value};
 
 use super::redis_keys::KeyLayout;
-use super::watch::{StoreEvent, StoreListener, Watch};
+use super::redis_listener::Listener;
+use super::watch::{StoreListener, Watch};
 use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
     StoreTopology, FENCE_TTL, VERIFY_TICKET_LIFE,
@@ -87,17 +87,6 @@ end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 "#;
-
-/// The first wait before listening again after listening failed; each
-/// failure in a row doubles it, up to [`WATCH_BACKOFF_CAP`].
-const WATCH_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The longest wait between two tries to listen.
-const WATCH_BACKOFF_CAP: Duration = Duration::from_secs(5);
-
-/// How long the listening thread blocks on a read: how soon it notices
-/// that its hub stopped.
-const WATCH_POLL: Duration = Duration::from_millis(100);
 
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -189,6 +178,31 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// How many replicas [`durability`](RedisStore::durability) waits for
+    /// unless told otherwise.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::RedisStore;
+    ///
+    /// assert_eq!(RedisStore::DEFAULT_WAIT_REPLICAS, 1);
+    /// ```
+    pub const DEFAULT_WAIT_REPLICAS: u64 = 1;
+
+    /// How long [`durability`](RedisStore::durability) waits for replicas
+    /// unless told otherwise.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weixin::store::RedisStore;
+    ///
+    /// assert_eq!(RedisStore::DEFAULT_WAIT_TIMEOUT, Duration::from_millis(500));
+    /// ```
+    pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(500);
+
     /// A store at `url` (`redis://[:password@]host:port[/db]`). No
     /// connection is made until the first use (see [`ping`](RedisStore::ping)).
     ///
@@ -242,7 +256,10 @@ impl RedisStore {
     /// every script runs on one node. While a slot moves or a primary is
     /// replaced, a command follows the redirection or waits and is tried
     /// again (5 times at most, waits of 10 to 500 ms), then fails as a
-    /// store error. Removals are heard on one node at a time (a `PUBLISH`
+    /// store error. What cannot be fetched again is waited for on the
+    /// written shard's replicas ([`durability`](RedisStore::durability)),
+    /// so that the replica that replaces a killed primary holds it.
+    /// Removals are heard on one node at a time (a `PUBLISH`
     /// reaches every node), the next seed when that one is lost. No
     /// connection is made until the first use (see
     /// [`ping`](RedisStore::ping)).
@@ -277,8 +294,8 @@ impl RedisStore {
             redis,
             keys: KeyLayout::new("wechat:hub:"),
             lease: Duration::from_secs(3),
-            wait_replicas: 1,
-            wait_timeout: Duration::from_millis(500),
+            wait_replicas: RedisStore::DEFAULT_WAIT_REPLICAS,
+            wait_timeout: RedisStore::DEFAULT_WAIT_TIMEOUT,
         }
     }
 
@@ -317,11 +334,14 @@ impl RedisStore {
     /// ([`StoreTopology::unacked_writes`](crate::store::StoreTopology)).
     /// Tokens, which can be fetched again, are never waited for. `0`
     /// replicas turns waiting off. On a Redis Cluster
-    /// ([`cluster`](RedisStore::cluster)) nothing is waited for yet: `WAIT`
-    /// names no key, and the cluster client would send it to every
-    /// primary, so that one shard down would fail every write.
+    /// ([`cluster`](RedisStore::cluster)) `ROLE` and `WAIT` go to the
+    /// primary of the written key's slot, on the connection that took the
+    /// write: the replicas counted are that shard's, and a shard down or
+    /// without replicas elsewhere delays no write here.
     ///
-    /// Defaults to 1 replica and 500 ms.
+    /// Defaults to [`DEFAULT_WAIT_REPLICAS`](RedisStore::DEFAULT_WAIT_REPLICAS)
+    /// (1) and [`DEFAULT_WAIT_TIMEOUT`](RedisStore::DEFAULT_WAIT_TIMEOUT)
+    /// (500 ms).
     ///
     /// # Example
     ///
@@ -366,26 +386,23 @@ impl RedisStore {
         self.redis.run(what, command)
     }
 
-    /// Runs the write `command`, then waits for the replicas asked for by
-    /// [`durability`](RedisStore::durability), on the same connection.
+    /// Runs the write `command` on `key` (or keys in its slot), then waits
+    /// for the replicas asked for by [`durability`](RedisStore::durability)
+    /// on the server that took the write, on the same connection: in a
+    /// cluster, `ROLE` and `WAIT` go to the primary of `key`'s slot alone,
+    /// so that a shard down elsewhere delays no write here.
     fn durable<T>(
         &self,
         what: &str,
+        key: &str,
         command: impl Fn(&mut RedisConnection) -> RedisResult<T>,
     ) -> Result<T> {
         let (value, wanted, acked) = self.run(what, |c| {
             let value = command(c)?;
-            // On a cluster, ROLE and WAIT carry no key: the cluster client
-            // would ask a random node and wait on every primary, so that
-            // one shard down would fail every durable write. Not waited
-            // for there (see `durability`).
-            let RedisConnection::Node(node) = c else {
-                return Ok((value, 0, 0));
-            };
             if self.wait_replicas == 0 {
                 return Ok((value, 0, 0));
             }
-            let connected = match redis::cmd("ROLE").query(node)? {
+            let connected = match c.query_at_key(key, &redis::cmd("ROLE"))? {
                 redis::Role::Primary { replicas, .. } => replicas.len() as u64,
                 _ => 0,
             };
@@ -398,12 +415,11 @@ impl RedisStore {
             // long on top of the pool's timeout, so that a wait running its
             // course is never taken for a lost primary.
             let timeout = self.redis.timeout();
-            node.set_read_timeout(Some(timeout + self.wait_timeout))?;
-            let acked = redis::cmd("WAIT")
-                .arg(wanted)
-                .arg(millis(self.wait_timeout).max(1))
-                .query::<u64>(node);
-            node.set_read_timeout(Some(timeout))?;
+            c.set_read_timeout(timeout + self.wait_timeout)?;
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(wanted).arg(millis(self.wait_timeout).max(1));
+            let acked = c.query_at_key::<u64>(key, &wait);
+            c.set_read_timeout(timeout)?;
             Ok((value, wanted, acked?))
         })?;
         self.redis.note(|h| h.waited(what, wanted, acked));
@@ -496,6 +512,11 @@ impl RedisStore {
     /// The time allowed to connect and for each command.
     pub(super) fn command_timeout(&self) -> Duration {
         self.redis.timeout()
+    }
+
+    /// What connects to Redis, for a thread with a connection of its own.
+    pub(super) fn connector(&self) -> Connector {
+        self.redis.connector()
     }
 
     fn get_string(&self, what: &str, key: &str) -> Result<Option<String>> {
@@ -601,7 +622,7 @@ impl Store for RedisStore {
     fn put_verify_ticket(&self, component_appid: &str, ticket: &Secret) -> Result<()> {
         let key = self.keys.verify_ticket(component_appid);
         let at = self.keys.verify_ticket_at(component_appid);
-        self.durable("SET verify ticket", |c| {
+        self.durable("SET verify ticket", &key, |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(ticket.expose())
@@ -626,7 +647,7 @@ impl Store for RedisStore {
         let key = self.keys.verify_ticket(component_appid);
         let created = self.keys.verify_ticket_created(component_appid);
         let at = self.keys.verify_ticket_at(component_appid);
-        let written = self.durable("newer verify ticket", |c| {
+        let written = self.durable("newer verify ticket", &key, |c| {
             redis::cmd("EVAL")
                 .arg(NEWER_TICKET)
                 .arg(3)
@@ -679,7 +700,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<()> {
         let key = self.keys.refresh_token(component_appid, authorizer_appid);
-        self.durable("SET refresh token", |c| {
+        self.durable("SET refresh token", &key, |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -701,7 +722,7 @@ impl Store for RedisStore {
         // cluster): a key left served would only be refreshed ahead in
         // vain, its refresh token gone.
         self.forget_served(&tokens)?;
-        self.durable("remove authorizer", |c| {
+        self.durable("remove authorizer", &keys[0], |c| {
             redis::cmd("EVAL")
                 .arg(REMOVE_AUTHORIZER)
                 .arg(keys.len())
@@ -722,7 +743,7 @@ impl Store for RedisStore {
         refresh_token: &Secret,
     ) -> Result<bool> {
         let key = self.keys.refresh_token(component_appid, authorizer_appid);
-        let set = self.durable("SET XX refresh token", |c| {
+        let set = self.durable("SET XX refresh token", &key, |c| {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(refresh_token.expose())
@@ -841,7 +862,7 @@ impl Store for RedisStore {
         // ACQUIRE is idempotent: if a timed-out attempt did take the lock
         // and `run` retries it, the retry sees our own value and succeeds
         // instead of leaving the lock held by nobody until it expires.
-        let taken = self.durable("SET NX lock", |c| {
+        let taken = self.durable("SET NX lock", &name, |c| {
             redis::cmd("EVAL")
                 .arg(ACQUIRE)
                 .arg(1)
@@ -877,7 +898,7 @@ impl Store for RedisStore {
 
     fn put_refresh_schedule(&self, key: &TokenKey, schedule: u64) -> Result<()> {
         let name = self.keys.schedule(key);
-        self.durable("SET refresh schedule", |c| {
+        self.durable("SET refresh schedule", &name, |c| {
             redis::cmd("SET")
                 .arg(&name)
                 .arg(schedule)
@@ -978,117 +999,5 @@ impl Renewer {
         drop(self.stop);
         // ok because the renewer only ends; a panic there changes nothing here
         let _ = self.thread.join();
-    }
-}
-
-/// Listens to the removals channel (see [`Store::watch`]): one thread, one
-/// connection, reads that time out every [`WATCH_POLL`] to notice the stop,
-/// and after a failure listens again after a backoff doubling from
-/// [`WATCH_BACKOFF`] to [`WATCH_BACKOFF_CAP`]. Each failure is told to the
-/// listener as [`StoreEvent::Lost`].
-struct Listener {
-    connector: Connector,
-    channel: String,
-    /// The connection's `CLIENT SETNAME`: `<prefix>watch`, so that an
-    /// operator sees in `CLIENT LIST` which hubs listen.
-    name: String,
-    timeout: Duration,
-    listener: StoreListener,
-    stop: mpsc::Receiver<()>,
-    /// Told once the first subscription succeeded or failed.
-    ready: Mutex<Option<mpsc::SyncSender<()>>>,
-}
-
-impl Listener {
-    /// Starts listening; returns once the first subscription succeeded
-    /// (so a hub built now hears every removal from now on) or failed
-    /// (it is tried again in the background), or after the store's
-    /// timeout.
-    fn start(store: &RedisStore, listener: StoreListener) -> std::io::Result<Watch> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let (ready, first) = mpsc::sync_channel::<()>(1);
-        let this = Listener {
-            connector: store.redis.connector(),
-            channel: store.keys.channel(),
-            name: format!("{}watch", store.keys.prefix()).replace(char::is_whitespace, "_"),
-            timeout: store.redis.timeout(),
-            listener,
-            stop: stopped,
-            ready: Mutex::new(Some(ready)),
-        };
-        let thread = std::thread::Builder::new()
-            .name("wechat-hub-watch".into())
-            .spawn(move || this.run())?;
-        // ok because a listener that is not ready yet keeps trying
-        let _ = first.recv_timeout(store.redis.timeout().saturating_mul(2));
-        Ok(Watch::new(move || {
-            drop(stop);
-            // ok because the listener only ends; a panic there changes nothing here
-            let _ = thread.join();
-        }))
-    }
-
-    fn tell(&self, event: &StoreEvent<'_>) {
-        (self.listener)(event);
-        if let Some(ready) = self.ready.lock().take() {
-            let _ = ready.try_send(());
-        }
-    }
-
-    /// Whether the watch was dropped.
-    fn stopped(&self) -> bool {
-        !matches!(self.stop.try_recv(), Err(mpsc::TryRecvError::Empty))
-    }
-
-    /// Listens again after each failure: on a cluster, on the next seed
-    /// node once the one it listened on cannot be reached.
-    fn run(self) {
-        let mut backoff = WATCH_BACKOFF;
-        while !self.stopped() {
-            let error = match self.listen(&mut backoff) {
-                Ok(()) => return,
-                Err(e) => Error::store(format!("redis at {}: listening", self.connector.addr()), e),
-            };
-            self.tell(&StoreEvent::Lost(&error));
-            match self.stop.recv_timeout(backoff) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
-            backoff = (backoff * 2).min(WATCH_BACKOFF_CAP);
-        }
-    }
-
-    /// Listens until stopped (`Ok`) or the connection fails; resets
-    /// `backoff` once subscribed.
-    fn listen(&self, backoff: &mut Duration) -> RedisResult<()> {
-        let mut con = self.connector.connect(self.timeout)?;
-        redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg(&self.name)
-            .query::<()>(&mut con)?;
-        let mut pubsub = con.as_pubsub();
-        pubsub.subscribe(&self.channel)?;
-        pubsub.set_read_timeout(Some(WATCH_POLL))?;
-        *backoff = WATCH_BACKOFF;
-        self.tell(&StoreEvent::Listening);
-        loop {
-            if self.stopped() {
-                return Ok(());
-            }
-            let message = match pubsub.get_message() {
-                Ok(message) => message,
-                Err(e) if e.is_timeout() => continue,
-                Err(e) => return Err(e),
-            };
-            let Ok(payload) = message.get_payload::<String>() else {
-                continue;
-            };
-            if let Some((component_appid, authorizer_appid)) = payload.split_once('/') {
-                (self.listener)(&StoreEvent::AuthorizerRemoved {
-                    component_appid,
-                    authorizer_appid,
-                });
-            }
-        }
     }
 }

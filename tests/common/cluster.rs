@@ -3,11 +3,15 @@
 //! with the test binary (each `redis-server` runs under a shell that kills
 //! it when the binary's end of its stdin closes, panics and aborts
 //! included). And [`Topology`]: the Redis store tests run once on the
-//! shared Redis at 127.0.0.1:6379 and once on this cluster.
+//! shared Redis at 127.0.0.1:6379 and once on this cluster. A test that
+//! stops or kills a node holds [`exclusive`] until the cluster is whole
+//! again; every other test on the cluster holds [`shared`] ([`each`]
+//! does), so none sees another's fault.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use weixin::store::RedisStore;
@@ -87,7 +91,29 @@ pub struct Node {
 /// The cluster (see the module docs).
 pub struct Cluster {
     pub nodes: Vec<Node>,
-    _dir: std::path::PathBuf,
+    /// Nodes started again after a kill, kept until the binary ends.
+    restarted: Mutex<Vec<Node>>,
+    dir: std::path::PathBuf,
+}
+
+/// Taken shared by every test on the cluster, exclusively by a test that
+/// stops or kills a node, so that no other test sees the fault.
+static FAULTS: RwLock<()> = RwLock::new(());
+
+/// Held while a test uses the cluster (see [`exclusive`]). Never taken
+/// twice by one thread: a writer waiting would block the second read.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    FAULTS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held while a test stops or kills a node and until the cluster is whole
+/// again: no other cluster test runs meanwhile.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    FAULTS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The binary's cluster, started by the first caller.
@@ -128,7 +154,11 @@ impl Cluster {
             }
             let nodes: Option<Vec<Node>> = ports.iter().map(|&p| start_node(&dir, p)).collect();
             let Some(nodes) = nodes else { continue };
-            let cluster = Cluster { nodes, _dir: dir };
+            let cluster = Cluster {
+                nodes,
+                restarted: Mutex::new(Vec::new()),
+                dir,
+            };
             cluster.create();
             return cluster;
         }
@@ -152,7 +182,14 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let deadline = Instant::now() + FORMING;
+        self.wait_whole(FORMING);
+    }
+
+    /// Waits (at most `bound`) until every node says `cluster_state:ok`,
+    /// sees three primaries and three replicas, none failing, and each
+    /// replica is in sync.
+    pub fn wait_whole(&self, bound: Duration) {
+        let deadline = Instant::now() + bound;
         for node in &self.nodes {
             let mut con = self.node(node.port);
             loop {
@@ -161,9 +198,22 @@ impl Cluster {
                     .arg("replication")
                     .query(&mut con)
                     .unwrap();
-                let synced = replication.contains("role:master")
+                // A primary counts its replica once it is online (ROLE
+                // names it then): the store waits only for those.
+                let synced = (replication.contains("role:master")
+                    && replication.contains("state=online"))
                     || replication.contains("master_link_status:up");
-                if info.contains("cluster_state:ok") && synced {
+                // Its view of the others agrees: three primaries, three
+                // replicas, none failing or still being met.
+                let view: String = redis::cmd("CLUSTER").arg("NODES").query(&mut con).unwrap();
+                let flags: Vec<&str> = view.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+                let agreed = flags.len() == usize::from(NODES)
+                    && flags.iter().filter(|f| f.contains("master")).count()
+                        == usize::from(NODES / 2)
+                    && !flags.iter().any(|f| {
+                        f.contains("fail") || f.contains("handshake") || f.contains("noaddr")
+                    });
+                if info.contains("cluster_state:ok") && synced && agreed {
                     break;
                 }
                 assert!(
@@ -174,6 +224,207 @@ impl Cluster {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+    }
+
+    /// The process id of the node on `port`.
+    pub fn pid(&self, port: u16) -> u32 {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query(&mut self.node(port))
+            .unwrap();
+        field(&info, "process_id").parse().unwrap()
+    }
+
+    /// `kill -9` of the node on `port` (a process this binary started).
+    pub fn kill(&self, port: u16) {
+        signal(self.pid(port), "-KILL");
+    }
+
+    /// Stops the node on `port` (`SIGSTOP`: its connections stay open and
+    /// it answers nothing) until the guard is dropped (`SIGCONT`).
+    pub fn stop(&self, port: u16) -> Stopped {
+        let pid = self.pid(port);
+        signal(pid, "-STOP");
+        Stopped(pid)
+    }
+
+    /// Starts the node on `port` again after a [`kill`](Cluster::kill): it
+    /// rejoins from its nodes file as a replica of the primary that
+    /// replaced it; returns once it is in sync and the cluster is whole
+    /// again (at most `bound`).
+    pub fn restart(&self, port: u16, bound: Duration) {
+        let node = start_node(&self.dir, port).expect("the killed node's port is free again");
+        self.restarted.lock().unwrap().push(node);
+        let deadline = Instant::now() + bound;
+        let mut con = self.node(port);
+        loop {
+            let replication: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut con)
+                .unwrap();
+            if replication.contains("role:slave") && replication.contains("master_link_status:up") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {port} did not rejoin as a replica: {replication}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_whole(deadline.saturating_duration_since(Instant::now()));
+    }
+
+    /// The slot of `key`.
+    pub fn slot(&self, key: &str) -> u16 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.node(self.nodes[0].port))
+            .unwrap()
+    }
+
+    /// `CLUSTER NODES` as the node on `port` sees it: `(id, port, is
+    /// primary, slots)` per node.
+    pub fn nodes_seen(&self, port: u16) -> Vec<(String, u16, bool, String)> {
+        let text: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut self.node(port))
+            .unwrap();
+        text.lines()
+            .map(|line| {
+                let f: Vec<&str> = line.split(' ').collect();
+                let port = f[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
+                (
+                    f[0].to_string(),
+                    port,
+                    f[2].contains("master"),
+                    f[8..].join(" "),
+                )
+            })
+            .collect()
+    }
+
+    /// The primary `(id, port)` that serves `slot` now, as the node on
+    /// `asked` sees it.
+    pub fn owner_seen_by(&self, asked: u16, slot: u16) -> (String, u16) {
+        let num = |v: &redis::Value| match v {
+            redis::Value::Int(n) => *n as u16,
+            other => panic!("{other:?}"),
+        };
+        let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut self.node(asked))
+            .unwrap();
+        let range = ranges
+            .into_iter()
+            .find(|r| (num(&r[0])..=num(&r[1])).contains(&slot))
+            .expect("a served slot");
+        let port = match &range[2] {
+            redis::Value::Array(node) => num(&node[1]),
+            other => panic!("{other:?}"),
+        };
+        let id = self
+            .nodes_seen(asked)
+            .into_iter()
+            .find(|(_, p, _, _)| *p == port)
+            .unwrap()
+            .0;
+        (id, port)
+    }
+
+    /// Waits (at most `bound`) until every node but `down` says the
+    /// primary on `port` serves `slot` and the cluster is ok.
+    pub fn wait_owner(&self, slot: u16, port: u16, down: u16, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        for node in self.nodes.iter().filter(|n| n.port != down) {
+            loop {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut self.node(node.port))
+                    .unwrap();
+                if info.contains("cluster_state:ok")
+                    && self.owner_seen_by(node.port, slot).1 == port
+                {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "node {} does not see {port} serve slot {slot}",
+                    node.port
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The primary `(id, port)` that serves `slot` now.
+    pub fn owner(&self, slot: u16) -> (String, u16) {
+        self.owner_seen_by(self.nodes[0].port, slot)
+    }
+
+    /// The port of the replica of the primary on `port`.
+    pub fn replica_of(&self, port: u16) -> u16 {
+        let replication: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut self.node(port))
+            .unwrap();
+        let line = field(&replication, "slave0");
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix("port="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("node {port} has a replica: {replication}"))
+    }
+
+    /// How many `WAIT`s the node on `port` has run.
+    pub fn waits(&self, port: u16) -> u64 {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.node(port))
+            .unwrap();
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_wait:calls="))
+            .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+    }
+
+    /// The `WAIT`s each primary has run, by port.
+    pub fn waits_by_primary(&self) -> HashMap<u16, u64> {
+        self.nodes_seen(self.nodes[0].port)
+            .into_iter()
+            .filter(|(_, _, primary, slots)| *primary && !slots.is_empty())
+            .map(|(_, port, _, _)| (port, self.waits(port)))
+            .collect()
+    }
+}
+
+/// The value of `name:` in an `INFO` answer.
+fn field<'a>(info: &'a str, name: &str) -> &'a str {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+}
+
+/// Sends `signal` to `pid` with `kill`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// A node stopped by [`Cluster::stop`]; continued when dropped.
+pub struct Stopped(u32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // ok because a failure here (a test already failing) must not abort
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.0.to_string())
+            .status();
     }
 }
 
@@ -193,6 +444,9 @@ fn start_node(dir: &std::path::Path, port: u16) -> Option<Node> {
         .args(["--cluster-node-timeout", "2000"])
         .args(["--dir", &dir.display().to_string()])
         .args(["--save", "", "--appendonly", "no"])
+        // A replica (re)joining is synced at once, not after 5 s waiting
+        // for others.
+        .args(["--repl-diskless-sync-delay", "0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -234,6 +488,7 @@ fn start_node(dir: &std::path::Path, port: u16) -> Option<Node> {
 pub fn each(test: impl Fn(Topology)) {
     for topology in Topology::ALL {
         let _named = Named(topology);
+        let _cluster = matches!(topology, Topology::Cluster).then(shared);
         test(topology);
     }
 }
