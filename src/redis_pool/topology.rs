@@ -4,7 +4,8 @@
 //! primary turned out to be gone or demoted.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::io::tcp::TcpSettings;
@@ -106,6 +107,32 @@ impl RedisSentinel {
     }
 }
 
+impl RedisSentinel {
+    /// How often, at most, a store on Sentinel asks a sentinel whether the
+    /// primary it uses is still the one the sentinels name, before it
+    /// lends a connection: once per second, one command to one sentinel.
+    ///
+    /// A failover is seen without this when the old primary is gone (the
+    /// connection breaks) or refuses a write (`READONLY`), and when
+    /// Sentinel reconfigures the old primary as a replica: it then
+    /// disconnects every client there (`CLIENT KILL TYPE normal`), and the
+    /// store asks the sentinels again. But after a `SENTINEL FAILOVER`,
+    /// Sentinel leaves the old primary alone for 8 seconds or more before
+    /// it demotes it, and meanwhile that server still says it is the
+    /// primary and takes writes that are lost when it is demoted. This
+    /// check bounds that time to one interval; a sentinel that fails it
+    /// is passed over for the next one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(weixin::RedisSentinel::RECHECK, Duration::from_secs(1));
+    /// ```
+    pub const RECHECK: Duration = Duration::from_secs(1);
+}
+
 impl fmt::Debug for RedisSentinel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSentinel")
@@ -158,6 +185,11 @@ pub(crate) struct SentinelTarget {
     timeout: Duration,
     /// The primary last found, with its `host:port`.
     primary: Mutex<Option<(Client, String)>>,
+    /// When the sentinels last named the primary last found: a lookup or
+    /// a [`RedisSentinel::RECHECK`].
+    checked: Mutex<Option<Instant>>,
+    /// The sentinel asked first: the last one that answered.
+    answering: AtomicUsize,
 }
 
 impl SentinelTarget {
@@ -165,11 +197,18 @@ impl SentinelTarget {
     /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`) and checks that the server
     /// there says it is the primary (`ROLE`); every connection and answer
     /// within `timeout`.
+    /// Starts with the sentinel that answered last.
     fn lookup(&self) -> RedisResult<(Client, String)> {
         let mut last = None;
-        for sentinel in &self.sentinels {
-            match self.ask(sentinel) {
-                Ok(found) => return Ok(found),
+        let first = self.answering.load(Ordering::Relaxed);
+        for n in first..first + self.sentinels.len() {
+            let at = n % self.sentinels.len();
+            match self.ask(&self.sentinels[at]) {
+                Ok(found) => {
+                    self.answering.store(at, Ordering::Relaxed);
+                    *self.checked.lock() = Some(Instant::now());
+                    return Ok(found);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -178,18 +217,50 @@ impl SentinelTarget {
         }))
     }
 
-    fn ask(&self, sentinel: &ConnectionInfo) -> RedisResult<(Client, String)> {
+    /// Whether the sentinels name another primary than the one last
+    /// found: asks one sentinel, at most once per
+    /// [`RedisSentinel::RECHECK`]. `false` when no primary was found yet,
+    /// when it is not time, or when the sentinel does not answer (the next
+    /// check asks the next sentinel).
+    fn replaced(&self) -> bool {
+        let Some(current) = self.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
+            return false;
+        };
+        {
+            let mut checked = self.checked.lock();
+            if checked.is_some_and(|at| at.elapsed() < RedisSentinel::RECHECK) {
+                return false;
+            }
+            *checked = Some(Instant::now());
+        }
+        let at = self.answering.load(Ordering::Relaxed) % self.sentinels.len();
+        match self.name(&self.sentinels[at]) {
+            Ok((host, port)) => format!("{host}:{port}") != current,
+            Err(_) => {
+                self.answering
+                    .store((at + 1) % self.sentinels.len(), Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// The primary's address as `sentinel` names it.
+    fn name(&self, sentinel: &ConnectionInfo) -> RedisResult<(String, u16)> {
         let mut con = self.connect(sentinel.clone())?;
         let named: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(&self.config.master)
             .query(&mut con)?;
-        let Some((host, port)) = named else {
-            return Err(RedisError::from((
+        named.ok_or_else(|| {
+            RedisError::from((
                 ErrorKind::MasterNameNotFoundBySentinel,
                 "the sentinel knows no master by that name",
-            )));
-        };
+            ))
+        })
+    }
+
+    fn ask(&self, sentinel: &ConnectionInfo) -> RedisResult<(Client, String)> {
+        let (host, port) = self.name(sentinel)?;
         let scheme = if self.tls { "rediss" } else { "redis" };
         let info = format!("{scheme}://{host}:{port}")
             .as_str()
@@ -270,6 +341,8 @@ impl Topology {
             tls,
             timeout,
             primary: Mutex::new(None),
+            checked: Mutex::new(None),
+            answering: AtomicUsize::new(0),
         })))
     }
 
@@ -305,6 +378,25 @@ impl Topology {
                 Ok(found)
             }
         }
+    }
+
+    /// Under Sentinel, at most once per [`RedisSentinel::RECHECK`]:
+    /// whether the sentinels name another primary than the one last found,
+    /// which is then forgotten (the next connection looks it up). Always
+    /// `false` for a single server or a cluster.
+    pub(crate) fn primary_replaced(&self) -> bool {
+        match self {
+            Topology::Sentinel(t) if t.replaced() => {
+                *t.primary.lock() = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the primary is the one Redis Sentinel names.
+    pub(crate) fn is_sentinel(&self) -> bool {
+        matches!(self, Topology::Sentinel(_))
     }
 
     /// Forgets the primary last found, so that the next connection asks
