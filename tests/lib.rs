@@ -20,6 +20,8 @@ mod component_push;
 mod concurrency;
 #[cfg(feature = "crypto")]
 mod dedup;
+#[cfg(all(feature = "crypto", feature = "redis"))]
+mod dedup_sentinel;
 mod edge;
 mod errors;
 mod fakes;

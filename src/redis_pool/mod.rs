@@ -39,10 +39,14 @@ use crate::error::{Error, Result};
 mod cluster;
 mod connection;
 mod health;
+mod keys;
 mod topology;
 
 pub(crate) use connection::RedisConnection;
 pub(crate) use health::Health;
+#[cfg(test)]
+pub(crate) use keys::hash_tag;
+pub(crate) use keys::tagged;
 pub use topology::RedisSentinel;
 pub(crate) use topology::Topology;
 
