@@ -3,8 +3,9 @@
 //! its [`Topology`] for the current primary and tells it when that
 //! primary turned out to be gone or demoted.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -190,22 +191,40 @@ pub(crate) struct SentinelTarget {
     checked: Mutex<Option<Instant>>,
     /// The sentinel asked first: the last one that answered.
     answering: AtomicUsize,
+    /// The configuration epoch of the sentinel that named the primary
+    /// last found (Sentinel raises it with each failover): a sentinel
+    /// that names another primary with an epoch no higher has not heard
+    /// of the failover that made this one, and is not followed.
+    epoch: AtomicU64,
+}
+
+/// What a sentinel says of the primary.
+struct Named {
+    host: String,
+    port: u16,
+    epoch: u64,
+}
+
+impl Named {
+    fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
 }
 
 impl SentinelTarget {
-    /// Asks each sentinel in turn for the primary's address
-    /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`) and checks that the server
-    /// there says it is the primary (`ROLE`); every connection and answer
-    /// within `timeout`.
-    /// Starts with the sentinel that answered last.
+    /// Asks each sentinel in turn, from the one that answered last, for
+    /// the primary's address (`SENTINEL MASTER`) and checks that the
+    /// server there says it is the primary (`ROLE`); every connection and
+    /// answer within `timeout`.
     fn lookup(&self) -> RedisResult<(Client, String)> {
         let mut last = None;
         let first = self.answering.load(Ordering::Relaxed);
         for n in first..first + self.sentinels.len() {
             let at = n % self.sentinels.len();
             match self.ask(&self.sentinels[at]) {
-                Ok(found) => {
+                Ok((found, epoch)) => {
                     self.answering.store(at, Ordering::Relaxed);
+                    self.epoch.store(epoch, Ordering::Relaxed);
                     *self.checked.lock() = Some(Instant::now());
                     return Ok(found);
                 }
@@ -220,8 +239,9 @@ impl SentinelTarget {
     /// Whether the sentinels name another primary than the one last
     /// found: asks one sentinel, at most once per
     /// [`RedisSentinel::RECHECK`]. `false` when no primary was found yet,
-    /// when it is not time, or when the sentinel does not answer (the next
-    /// check asks the next sentinel).
+    /// when it is not time, or when the sentinel does not answer or has
+    /// not heard of the last failover (the next check asks the next
+    /// sentinel).
     fn replaced(&self) -> bool {
         let Some(current) = self.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
             return false;
@@ -234,9 +254,14 @@ impl SentinelTarget {
             *checked = Some(Instant::now());
         }
         let at = self.answering.load(Ordering::Relaxed) % self.sentinels.len();
+        let known = self.epoch.load(Ordering::Relaxed);
         match self.name(&self.sentinels[at]) {
-            Ok((host, port)) => format!("{host}:{port}") != current,
-            Err(_) => {
+            Ok(named) if named.addr() == current => {
+                self.epoch.fetch_max(named.epoch, Ordering::Relaxed);
+                false
+            }
+            Ok(named) if named.epoch > known => true,
+            _ => {
                 self.answering
                     .store((at + 1) % self.sentinels.len(), Ordering::Relaxed);
                 false
@@ -244,23 +269,62 @@ impl SentinelTarget {
         }
     }
 
-    /// The primary's address as `sentinel` names it.
-    fn name(&self, sentinel: &ConnectionInfo) -> RedisResult<(String, u16)> {
-        let mut con = self.connect(sentinel.clone())?;
-        let named: Option<(String, u16)> = redis::cmd("SENTINEL")
-            .arg("GET-MASTER-ADDR-BY-NAME")
-            .arg(&self.config.master)
-            .query(&mut con)?;
-        named.ok_or_else(|| {
+    /// The primary as `sentinel` names it: `SENTINEL MASTER`, for the
+    /// epoch; a sentinel that refuses it (an ACL) is asked
+    /// `SENTINEL GET-MASTER-ADDR-BY-NAME`, and its answer has epoch 0 (so
+    /// that a [`RedisSentinel::RECHECK`] never follows it).
+    fn name(&self, sentinel: &ConnectionInfo) -> RedisResult<Named> {
+        let unknown = |detail: String| {
             RedisError::from((
                 ErrorKind::MasterNameNotFoundBySentinel,
                 "the sentinel knows no master by that name",
+                detail,
             ))
+        };
+        let mut con = self.connect(sentinel.clone())?;
+        let master = redis::cmd("SENTINEL")
+            .arg("MASTER")
+            .arg(&self.config.master)
+            .query::<HashMap<String, String>>(&mut con);
+        let fields = match master {
+            Ok(fields) => fields,
+            // "ERR No such master with that name", or "NOPERM".
+            Err(e) if matches!(e.kind(), ErrorKind::Server(_)) => {
+                let named: Option<(String, u16)> = redis::cmd("SENTINEL")
+                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(&self.config.master)
+                    .query(&mut con)?;
+                let (host, port) = named.ok_or_else(|| unknown(e.to_string()))?;
+                return Ok(Named {
+                    host,
+                    port,
+                    epoch: 0,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .ok_or_else(|| unknown(format!("no {name}")))
+        };
+        let number = |name: &str| {
+            field(name)?
+                .parse::<u64>()
+                .map_err(|_| unknown(format!("{name} is no number")))
+        };
+        Ok(Named {
+            host: field("ip")?.clone(),
+            port: u16::try_from(number("port")?).map_err(|_| unknown("port".into()))?,
+            epoch: number("config-epoch")?,
         })
     }
 
-    fn ask(&self, sentinel: &ConnectionInfo) -> RedisResult<(Client, String)> {
-        let (host, port) = self.name(sentinel)?;
+    /// The primary `sentinel` names, if it says it is the primary, with
+    /// the sentinel's configuration epoch.
+    fn ask(&self, sentinel: &ConnectionInfo) -> RedisResult<((Client, String), u64)> {
+        let named = self.name(sentinel)?;
+        let (host, port) = (&named.host, named.port);
         let scheme = if self.tls { "rediss" } else { "redis" };
         let info = format!("{scheme}://{host}:{port}")
             .as_str()
@@ -270,7 +334,7 @@ impl SentinelTarget {
         let client = Client::open(info)?;
         let mut con = self.connect_client(&client)?;
         match redis::cmd("ROLE").query::<redis::Role>(&mut con)? {
-            redis::Role::Primary { .. } => Ok((client, format!("{host}:{port}"))),
+            redis::Role::Primary { .. } => Ok(((client, named.addr()), named.epoch)),
             _ => Err(RedisError::from((
                 ErrorKind::MasterNameNotFoundBySentinel,
                 "the server the sentinel named is not the primary (yet)",
@@ -343,6 +407,7 @@ impl Topology {
             primary: Mutex::new(None),
             checked: Mutex::new(None),
             answering: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
         })))
     }
 
