@@ -2,8 +2,9 @@
 //! once, whichever handler instance they reach and in whatever order;
 //! repeats get `success` while it runs and its answer byte for byte after;
 //! distinct pushes stay distinct; a store that fails drops no push. The
-//! Redis tests need Redis at 127.0.0.1:6379 (`.ci/redis.sh` starts it),
-//! each under a key prefix of its own.
+//! Redis tests run on the Redis at 127.0.0.1:6379 (`.ci/redis.sh` starts
+//! it) and on the test binary's Redis Cluster (`common::cluster`), each
+//! under a key prefix of its own; `dedup_sentinel` runs some on Sentinel.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Condvar, Mutex};
@@ -27,7 +28,7 @@ fn crypto() -> MessageCrypto {
     MessageCrypto::new(TOKEN, KEY, APPID).unwrap()
 }
 
-fn clock() -> ManualClock {
+pub(crate) fn clock() -> ManualClock {
     ManualClock::new(Duration::from_secs(NOW))
 }
 
@@ -36,12 +37,12 @@ fn safe_handler(clock: &ManualClock) -> CallbackHandler {
     CallbackHandler::encrypted(crypto()).clock(clock.clock())
 }
 
-fn plain_handler(clock: &ManualClock) -> CallbackHandler {
+pub(crate) fn plain_handler(clock: &ManualClock) -> CallbackHandler {
     CallbackHandler::new(TOKEN).clock(clock.clock())
 }
 
 /// A user's text to `account`, with `MsgId` `id`.
-fn text(account: &str, id: u64) -> String {
+pub(crate) fn text(account: &str, id: u64) -> String {
     format!(
         "<xml><ToUserName>{account}</ToUserName><FromUserName>o_user</FromUserName>\
          <CreateTime>{NOW}</CreateTime><MsgType>text</MsgType><Content>hi</Content>\
@@ -59,13 +60,13 @@ fn event(account: &str, from: &str, name: &str, extra: &str) -> String {
 
 /// A request as WeChat sends it.
 #[derive(Clone)]
-struct Push {
+pub(crate) struct Push {
     query: String,
     body: String,
 }
 
 impl Push {
-    fn plain(xml: &str) -> Push {
+    pub(crate) fn plain(xml: &str) -> Push {
         let signature = sha1_sorted(&[TOKEN, "1700000000", "n0nce"]);
         Push {
             query: format!("signature={signature}&timestamp=1700000000&nonce=n0nce"),
@@ -89,7 +90,7 @@ impl Push {
         }
     }
 
-    fn send(
+    pub(crate) fn send(
         &self,
         handler: &CallbackHandler,
         on_message: impl FnOnce(&Message) -> weixin::Result<Option<ReplyKind>>,
@@ -135,7 +136,7 @@ impl Gate {
     }
 }
 
-fn same_answer(a: &CallbackResponse, b: &CallbackResponse) {
+pub(crate) fn same_answer(a: &CallbackResponse, b: &CallbackResponse) {
     assert_eq!(
         (a.status(), a.content_type(), a.body()),
         (b.status(), b.content_type(), b.body())
@@ -384,76 +385,91 @@ mod redis_store {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
+    use crate::common::cluster::{cluster, each, Topology, REDIS};
     use crate::common::{logs, unique_prefix};
     use weixin::testing::SilentServer;
     use weixin::RedisDedup;
 
-    const REDIS: &str = "redis://127.0.0.1:6379/";
-
-    fn store(prefix: &str) -> RedisDedup {
-        let store = RedisDedup::open(REDIS).unwrap().prefix(prefix);
+    /// A store on `topology` under `prefix`; panics, naming what to run,
+    /// if Redis does not answer.
+    fn store(topology: Topology, prefix: &str) -> RedisDedup {
+        let store = match topology {
+            Topology::Single => RedisDedup::open(REDIS),
+            Topology::Cluster => RedisDedup::cluster(&cluster().seeds()),
+        }
+        .unwrap()
+        .prefix(prefix);
         if let Err(e) = store.ping() {
-            panic!("Redis must answer at 127.0.0.1:6379 for this test (run .ci/redis.sh): {e}");
+            panic!("{topology:?} Redis must answer for this test (run .ci/redis.sh): {e}");
         }
         store
     }
 
-    fn redis() -> redis::Connection {
-        redis::Client::open(REDIS)
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
     /// Two instances behind a load balancer: a handler and a Redis
     /// connection pool each, one prefix.
-    fn two_instances(prefix: &str, clock: &ManualClock) -> [CallbackHandler; 2] {
+    fn two_instances(
+        topology: Topology,
+        prefix: &str,
+        clock: &ManualClock,
+    ) -> [CallbackHandler; 2] {
         [
-            safe_handler(clock).dedup(store(prefix)),
-            safe_handler(clock).dedup(store(prefix)),
+            safe_handler(clock).dedup(store(topology, prefix)),
+            safe_handler(clock).dedup(store(topology, prefix)),
         ]
     }
 
     #[test]
     fn redis_three_deliveries_at_once_on_two_instances_run_the_closure_once() {
-        let prefix = unique_prefix("dedup-at-once");
-        let clock = clock();
-        let handlers = two_instances(&prefix, &clock);
-        let push = Push::safe(&text("gh_redis", 6054768590064713728));
+        each(|topology| {
+            let prefix = unique_prefix("dedup-at-once");
+            let clock = clock();
+            let handlers = two_instances(topology, &prefix, &clock);
+            let push = Push::safe(&text("gh_redis", 6054768590064713728));
 
-        let (first, calls) = three_at_once(&handlers, &push, "granted 10 points");
-        assert_eq!(calls, 1);
-        assert_eq!(open_reply(&first), ReplyKind::text("granted 10 points"));
-        repeats_after(&[handlers[1].clone(), handlers[0].clone()], &push, &first);
+            let (first, calls) = three_at_once(&handlers, &push, "granted 10 points");
+            assert_eq!(calls, 1);
+            assert_eq!(open_reply(&first), ReplyKind::text("granted 10 points"));
+            repeats_after(&[handlers[1].clone(), handlers[0].clone()], &push, &first);
 
-        // One key, holding the encrypted answer (never the reply in clear)
-        // for what is left of a minute.
-        let mut con = redis();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query(&mut con)
-            .unwrap();
-        assert_eq!(keys.len(), 1, "{keys:?}");
-        assert!(keys[0].starts_with(&format!("{prefix}msg:")), "{keys:?}");
-        let value: String = redis::cmd("GET").arg(&keys[0]).query(&mut con).unwrap();
-        assert_eq!(
-            value,
-            format!("answer:application/xml; charset=utf-8\n{}", first.body())
-        );
-        assert!(!value.contains("granted"));
-        let pttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut con).unwrap();
-        assert!(pttl > 0 && pttl <= 60_000, "{pttl}");
-        assert_eq!(
-            handlers[0].dedup_failures() + handlers[1].dedup_failures(),
-            0
-        );
+            // One key, its digest a hash tag, holding the encrypted answer
+            // (never the reply in clear) for what is left of a minute.
+            let mut con = topology.connection();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query(&mut *con)
+                .unwrap();
+            assert_eq!(keys.len(), 1, "{keys:?}");
+            let digest = keys[0]
+                .strip_prefix(&format!("{prefix}msg:{{"))
+                .and_then(|rest| rest.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("{keys:?}"));
+            assert_eq!(digest.len(), 40, "a SHA-1 in hex: {keys:?}");
+            let value: String = redis::cmd("GET").arg(&keys[0]).query(&mut *con).unwrap();
+            assert_eq!(
+                value,
+                format!("answer:application/xml; charset=utf-8\n{}", first.body())
+            );
+            assert!(!value.contains("granted"));
+            let pttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut *con).unwrap();
+            assert!(pttl > 0 && pttl <= 60_000, "{pttl}");
+            assert_eq!(
+                handlers[0].dedup_failures() + handlers[1].dedup_failures(),
+                0
+            );
+        });
     }
 
     #[test]
     fn redis_three_deliveries_in_turn_on_two_instances_run_the_closure_once() {
+        each(three_deliveries_in_turn);
+    }
+
+    /// One push delivered three times, one after the other, on two
+    /// instances: the closure runs once, each repeat gets its answer.
+    fn three_deliveries_in_turn(topology: Topology) {
         let prefix = unique_prefix("dedup-in-turn");
         let clock = clock();
-        let handlers = two_instances(&prefix, &clock);
+        let handlers = two_instances(topology, &prefix, &clock);
         let push = Push::safe(&event(
             "gh_redis_turn",
             "o_user",
@@ -483,29 +499,44 @@ mod redis_store {
 
     #[test]
     fn redis_store_keeps_distinct_pushes_apart_and_prefixes_apart() {
-        let prefix = unique_prefix("dedup-distinct");
-        let handler = plain_handler(&clock()).dedup(store(&prefix));
-        let pushes = distinct_pushes("gh_redis_distinct", "gh_redis_distinct_other");
-        each_once(&handler, &pushes);
-        // Another prefix is another store.
-        let other = plain_handler(&clock()).dedup(store(&unique_prefix("dedup-distinct-2")));
-        each_once(&other, &pushes[..1]);
+        each(|topology| {
+            let prefix = unique_prefix("dedup-distinct");
+            let handler = plain_handler(&clock()).dedup(store(topology, &prefix));
+            let pushes = distinct_pushes("gh_redis_distinct", "gh_redis_distinct_other");
+            each_once(&handler, &pushes);
+            // Another prefix is another store.
+            let other =
+                plain_handler(&clock()).dedup(store(topology, &unique_prefix("dedup-distinct-2")));
+            each_once(&other, &pushes[..1]);
+            assert_eq!(handler.dedup_failures() + other.dedup_failures(), 0);
+        });
     }
 
     #[test]
     fn redis_lets_a_failed_first_delivery_go() {
-        let prefix = unique_prefix("dedup-failed");
-        let handler = plain_handler(&clock()).dedup(store(&prefix));
-        let push = Push::plain(&text("gh_redis_failed", 5));
-        let failed = push.send(&handler, |_| {
-            Err(weixin::Error::store("db down", std::io::Error::other("x")))
+        each(|topology| {
+            let prefix = unique_prefix("dedup-failed");
+            let handler = plain_handler(&clock()).dedup(store(topology, &prefix));
+            let push = Push::plain(&text("gh_redis_failed", 5));
+            let calls = AtomicUsize::new(0);
+            let failed = push.send(&handler, |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(weixin::Error::store("db down", std::io::Error::other("x")))
+            });
+            assert_eq!(failed.status(), 500);
+            let answered = push.send(&handler, |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            });
+            assert_eq!(
+                (answered.body(), answered.delivery()),
+                ("success", Delivery::First)
+            );
+            let repeat = push.send(&handler, |_| panic!("the closure ran again"));
+            assert_eq!(repeat.delivery(), Delivery::Repeat);
+            assert_eq!(calls.load(Ordering::SeqCst), 2);
+            assert_eq!(handler.dedup_failures(), 0);
         });
-        assert_eq!(failed.status(), 500);
-        let answered = push.send(&handler, |_| Ok(None));
-        assert_eq!(
-            (answered.body(), answered.delivery()),
-            ("success", Delivery::First)
-        );
     }
 
     /// A Redis that accepts connections and hangs up at once.

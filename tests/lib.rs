@@ -20,6 +20,8 @@ mod component_push;
 mod concurrency;
 #[cfg(feature = "crypto")]
 mod dedup;
+#[cfg(all(feature = "crypto", feature = "redis"))]
+mod dedup_sentinel;
 mod edge;
 mod errors;
 mod fakes;
@@ -64,6 +66,8 @@ mod redis_cluster;
 #[cfg(feature = "redis")]
 mod redis_cluster_faults;
 mod request;
+#[cfg(feature = "redis")]
+mod sentinel_demoted;
 #[cfg(feature = "hub")]
 mod storm;
 mod tickets;

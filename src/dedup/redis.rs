@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Claim, DedupStore, DEDUP_TTL};
 use crate::clock::millis;
 use crate::error::{Error, ErrorKind, Result};
-use crate::redis_pool::RedisPool;
+use crate::redis_pool::{tagged, RedisPool};
 
 /// A claim's value until its delivery answers.
 const RUNNING: &str = "running";
@@ -37,12 +37,22 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// `redis` crate's blocking API, like `store::RedisStore`, and Redis 6.0 or
 /// later (`SET KEEPTTL`).
 ///
-/// Each push is one key, `<prefix><key>`: claimed with `SET NX PX` (value
+/// Each push is one key, `<prefix><kind>:{<digest>}` (`msg`, `event` or
+/// `info`, and a digest of what tells the push apart, as a Redis Cluster
+/// hash tag, like the store's keys): claimed with `SET NX PX` (value
 /// `running`, for [`ttl`](RedisDedup::ttl)), then set to the first
 /// delivery's answer for what is left of that time (`SET XX KEEPTTL`), or
 /// deleted if it failed (only while it still says `running`). A delivery
 /// whose claim outlives the ttl (a closure slower than a minute) finds its
 /// key gone and keeps nothing.
+///
+/// One server ([`open`](RedisDedup::open)), the primary Redis Sentinel
+/// names ([`sentinel`](RedisDedup::sentinel)) or a Redis Cluster
+/// ([`cluster`](RedisDedup::cluster)). Replication is asynchronous and a
+/// claim is not waited for: a claim made in the last moments before a
+/// primary fails may be missing on the replica promoted in its place, and
+/// a retry of that push after the failover then runs the closure again,
+/// as it would without a store.
 ///
 /// Every call has a [`timeout`](RedisDedup::timeout). When Redis fails
 /// (down, slow, a value that is no claim), the handler logs a warning,
@@ -107,6 +117,9 @@ impl RedisDedup {
     /// [`RedisSentinel`](crate::RedisSentinel)); a claim that fails
     /// because the primary went away or was demoted is tried again on the
     /// new one, within [`RedisSentinel::failover_wait`](crate::RedisSentinel::failover_wait).
+    /// WeChat waits 5 seconds for an answer and then tries the push again:
+    /// a shorter wait lets the push be handled without the store (and
+    /// answered) in time.
     ///
     /// # Errors
     ///
@@ -128,6 +141,48 @@ impl RedisDedup {
             sentinel,
             DEFAULT_TIMEOUT,
         )?))
+    }
+
+    /// A store on the Redis Cluster that `seeds` belong to
+    /// (`redis://[[user]:password@]host:port`, one node or more, all with
+    /// the same credentials: the other nodes are found from them). Each
+    /// claim goes to the primary of its push's slot (each push is a key of
+    /// its own, see above); while a slot moves or a primary is replaced, a
+    /// claim follows the redirection or waits and is tried again (5 times
+    /// at most, waits of 10 to 500 ms), then fails and the push is handled
+    /// without the store. No connection is made until the first use (see
+    /// [`ping`](RedisDedup::ping)).
+    ///
+    /// # Errors
+    ///
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error if `seeds`
+    /// is empty, one is not a Redis URL, or their credentials differ.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::{CallbackHandler, ErrorKind, RedisDedup};
+    ///
+    /// let dedup = RedisDedup::cluster(&[
+    ///     "redis://:secret@10.0.0.1:6379/",
+    ///     "redis://:secret@10.0.0.2:6379/",
+    ///     "redis://:secret@10.0.0.3:6379/",
+    /// ])?
+    /// .prefix("myapp:dedup:");
+    /// let shown = format!("{dedup:?}");
+    /// assert!(shown.contains("cluster 10.0.0.1:6379/,10.0.0.2:6379/,10.0.0.3:6379/"));
+    /// assert!(!shown.contains("secret"));
+    /// let handler = CallbackHandler::new(std::env::var("WECHAT_TOKEN").unwrap_or_default())
+    ///     .dedup(dedup);
+    /// assert_eq!(handler.dedup_failures(), 0);
+    ///
+    /// let err = RedisDedup::cluster(&["redis://:a@10.0.0.1:6379/", "redis://:b@10.0.0.2:6379/"])
+    ///     .unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Config { .. }));
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn cluster(seeds: &[impl AsRef<str>]) -> Result<RedisDedup> {
+        Ok(RedisDedup::on(RedisPool::cluster(seeds, DEFAULT_TIMEOUT)?))
     }
 
     /// The defaults, on `redis`.
@@ -214,8 +269,9 @@ impl RedisDedup {
         self.redis.ping()
     }
 
+    /// `<prefix><kind>:{<digest>}`: the digest is the push's slot.
     fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        tagged(&self.prefix, key)
     }
 }
 

@@ -5,6 +5,28 @@
 //! timeout; a few idle connections are kept; errors name the server, never
 //! its password. A primary that went away or was demoted (`READONLY`) is
 //! looked up again and the operation tried again, within a bound.
+//!
+//! # Reads on a demoted primary
+//!
+//! A store that only reads gets no `READONLY` answer from a primary that
+//! Sentinel demoted (replicas serve reads), so a failover is seen in two
+//! other ways. When Sentinel reconfigures the old primary as a replica of
+//! the new one, it disconnects that server's clients in the same
+//! transaction (`SLAVEOF`, `CONFIG REWRITE`, `CLIENT KILL TYPE normal`): a
+//! pooled connection to it then fails as stale, and under Sentinel the new
+//! connection that replaces it asks the sentinels for the primary again,
+//! instead of going back to the address last found (the demoted server,
+//! which would answer reads, stale ones too, for as long as nothing was
+//! written). And Sentinel demotes the old primary late: after a `SENTINEL
+//! FAILOVER`, or when a killed primary comes back, it waits 8 seconds or
+//! more after switching to the new primary, during which the old one
+//! still says it is the primary, keeps its clients and takes writes that
+//! are lost when it is demoted. So before lending a connection, the pool
+//! asks one sentinel which primary it names, at most once per
+//! [`RedisSentinel::RECHECK`] (1 s); if that is another one, the idle
+//! connections are dropped and the next one connects to it. A sentinel
+//! that does not answer is passed over: the connection is lent, and the
+//! next check asks the next sentinel.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +39,14 @@ use crate::error::{Error, Result};
 mod cluster;
 mod connection;
 mod health;
+mod keys;
 mod topology;
 
 pub(crate) use connection::RedisConnection;
 pub(crate) use health::Health;
+#[cfg(test)]
+pub(crate) use keys::hash_tag;
+pub(crate) use keys::tagged;
 pub use topology::RedisSentinel;
 pub(crate) use topology::Topology;
 
@@ -196,14 +222,25 @@ impl RedisPool {
     }
 
     /// One try: an idle connection (and a new one if that was stale), or
-    /// a new one.
+    /// a new one. Under Sentinel, the idle connections are dropped first
+    /// if the sentinels name another primary now (asked at most once per
+    /// [`RedisSentinel::RECHECK`]), and a stale one makes the new one look
+    /// the primary up again (see the module docs).
     fn once<T>(&self, command: &impl Fn(&mut RedisConnection) -> RedisResult<T>) -> RedisResult<T> {
+        if self.topology.topology.primary_replaced() {
+            self.idle.lock().clear();
+        }
         let pooled = self.idle.lock().pop();
         let (value, con) = match pooled {
             Some(mut con) => match command(&mut con) {
                 Ok(v) => (v, con),
                 Err(e) if e.is_io_error() || e.is_connection_dropped() => {
                     self.idle.lock().clear();
+                    if self.topology.topology.is_sentinel() {
+                        // Sentinel closes every client of a primary it
+                        // demotes: the address may be a replica's now.
+                        self.topology.topology.forget_primary();
+                    }
                     self.fresh(command)?
                 }
                 Err(e) => return Err(e),

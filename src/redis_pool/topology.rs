@@ -3,8 +3,10 @@
 //! its [`Topology`] for the current primary and tells it when that
 //! primary turned out to be gone or demoted.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::io::tcp::TcpSettings;
@@ -106,6 +108,32 @@ impl RedisSentinel {
     }
 }
 
+impl RedisSentinel {
+    /// How often, at most, a store on Sentinel asks a sentinel whether the
+    /// primary it uses is still the one the sentinels name, before it
+    /// lends a connection: once per second, one command to one sentinel.
+    ///
+    /// A failover is seen without this when the old primary is gone (the
+    /// connection breaks) or refuses a write (`READONLY`), and when
+    /// Sentinel reconfigures the old primary as a replica: it then
+    /// disconnects every client there (`CLIENT KILL TYPE normal`), and the
+    /// store asks the sentinels again. But after a `SENTINEL FAILOVER`,
+    /// Sentinel leaves the old primary alone for 8 seconds or more before
+    /// it demotes it, and meanwhile that server still says it is the
+    /// primary and takes writes that are lost when it is demoted. This
+    /// check bounds that time to one interval; a sentinel that fails it
+    /// is passed over for the next one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(weixin::RedisSentinel::RECHECK, Duration::from_secs(1));
+    /// ```
+    pub const RECHECK: Duration = Duration::from_secs(1);
+}
+
 impl fmt::Debug for RedisSentinel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSentinel")
@@ -158,18 +186,48 @@ pub(crate) struct SentinelTarget {
     timeout: Duration,
     /// The primary last found, with its `host:port`.
     primary: Mutex<Option<(Client, String)>>,
+    /// When the sentinels last named the primary last found: a lookup or
+    /// a [`RedisSentinel::RECHECK`].
+    checked: Mutex<Option<Instant>>,
+    /// The sentinel asked first: the last one that answered.
+    answering: AtomicUsize,
+    /// The configuration epoch of the sentinel that named the primary
+    /// last found (Sentinel raises it with each failover): a sentinel
+    /// that names another primary with an epoch no higher has not heard
+    /// of the failover that made this one, and is not followed.
+    epoch: AtomicU64,
+}
+
+/// What a sentinel says of the primary.
+struct Named {
+    host: String,
+    port: u16,
+    epoch: u64,
+}
+
+impl Named {
+    fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
 }
 
 impl SentinelTarget {
-    /// Asks each sentinel in turn for the primary's address
-    /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`) and checks that the server
-    /// there says it is the primary (`ROLE`); every connection and answer
-    /// within `timeout`.
+    /// Asks each sentinel in turn, from the one that answered last, for
+    /// the primary's address (`SENTINEL MASTER`) and checks that the
+    /// server there says it is the primary (`ROLE`); every connection and
+    /// answer within `timeout`.
     fn lookup(&self) -> RedisResult<(Client, String)> {
         let mut last = None;
-        for sentinel in &self.sentinels {
-            match self.ask(sentinel) {
-                Ok(found) => return Ok(found),
+        let first = self.answering.load(Ordering::Relaxed);
+        for n in first..first + self.sentinels.len() {
+            let at = n % self.sentinels.len();
+            match self.ask(&self.sentinels[at]) {
+                Ok((found, epoch)) => {
+                    self.answering.store(at, Ordering::Relaxed);
+                    self.epoch.store(epoch, Ordering::Relaxed);
+                    *self.checked.lock() = Some(Instant::now());
+                    return Ok(found);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -178,18 +236,95 @@ impl SentinelTarget {
         }))
     }
 
-    fn ask(&self, sentinel: &ConnectionInfo) -> RedisResult<(Client, String)> {
-        let mut con = self.connect(sentinel.clone())?;
-        let named: Option<(String, u16)> = redis::cmd("SENTINEL")
-            .arg("GET-MASTER-ADDR-BY-NAME")
-            .arg(&self.config.master)
-            .query(&mut con)?;
-        let Some((host, port)) = named else {
-            return Err(RedisError::from((
+    /// Whether the sentinels name another primary than the one last
+    /// found: asks one sentinel, at most once per
+    /// [`RedisSentinel::RECHECK`]. `false` when no primary was found yet,
+    /// when it is not time, or when the sentinel does not answer or has
+    /// not heard of the last failover (the next check asks the next
+    /// sentinel).
+    fn replaced(&self) -> bool {
+        let Some(current) = self.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
+            return false;
+        };
+        {
+            let mut checked = self.checked.lock();
+            if checked.is_some_and(|at| at.elapsed() < RedisSentinel::RECHECK) {
+                return false;
+            }
+            *checked = Some(Instant::now());
+        }
+        let at = self.answering.load(Ordering::Relaxed) % self.sentinels.len();
+        let known = self.epoch.load(Ordering::Relaxed);
+        match self.name(&self.sentinels[at]) {
+            Ok(named) if named.addr() == current => {
+                self.epoch.fetch_max(named.epoch, Ordering::Relaxed);
+                false
+            }
+            Ok(named) if named.epoch > known => true,
+            _ => {
+                self.answering
+                    .store((at + 1) % self.sentinels.len(), Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// The primary as `sentinel` names it: `SENTINEL MASTER`, for the
+    /// epoch; a sentinel that refuses it (an ACL) is asked
+    /// `SENTINEL GET-MASTER-ADDR-BY-NAME`, and its answer has epoch 0 (so
+    /// that a [`RedisSentinel::RECHECK`] never follows it).
+    fn name(&self, sentinel: &ConnectionInfo) -> RedisResult<Named> {
+        let unknown = |detail: String| {
+            RedisError::from((
                 ErrorKind::MasterNameNotFoundBySentinel,
                 "the sentinel knows no master by that name",
-            )));
+                detail,
+            ))
         };
+        let mut con = self.connect(sentinel.clone())?;
+        let master = redis::cmd("SENTINEL")
+            .arg("MASTER")
+            .arg(&self.config.master)
+            .query::<HashMap<String, String>>(&mut con);
+        let fields = match master {
+            Ok(fields) => fields,
+            // "ERR No such master with that name", or "NOPERM".
+            Err(e) if matches!(e.kind(), ErrorKind::Server(_)) => {
+                let named: Option<(String, u16)> = redis::cmd("SENTINEL")
+                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(&self.config.master)
+                    .query(&mut con)?;
+                let (host, port) = named.ok_or_else(|| unknown(e.to_string()))?;
+                return Ok(Named {
+                    host,
+                    port,
+                    epoch: 0,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .ok_or_else(|| unknown(format!("no {name}")))
+        };
+        let number = |name: &str| {
+            field(name)?
+                .parse::<u64>()
+                .map_err(|_| unknown(format!("{name} is no number")))
+        };
+        Ok(Named {
+            host: field("ip")?.clone(),
+            port: u16::try_from(number("port")?).map_err(|_| unknown("port".into()))?,
+            epoch: number("config-epoch")?,
+        })
+    }
+
+    /// The primary `sentinel` names, if it says it is the primary, with
+    /// the sentinel's configuration epoch.
+    fn ask(&self, sentinel: &ConnectionInfo) -> RedisResult<((Client, String), u64)> {
+        let named = self.name(sentinel)?;
+        let (host, port) = (&named.host, named.port);
         let scheme = if self.tls { "rediss" } else { "redis" };
         let info = format!("{scheme}://{host}:{port}")
             .as_str()
@@ -199,7 +334,7 @@ impl SentinelTarget {
         let client = Client::open(info)?;
         let mut con = self.connect_client(&client)?;
         match redis::cmd("ROLE").query::<redis::Role>(&mut con)? {
-            redis::Role::Primary { .. } => Ok((client, format!("{host}:{port}"))),
+            redis::Role::Primary { .. } => Ok(((client, named.addr()), named.epoch)),
             _ => Err(RedisError::from((
                 ErrorKind::MasterNameNotFoundBySentinel,
                 "the server the sentinel named is not the primary (yet)",
@@ -270,6 +405,9 @@ impl Topology {
             tls,
             timeout,
             primary: Mutex::new(None),
+            checked: Mutex::new(None),
+            answering: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
         })))
     }
 
@@ -305,6 +443,25 @@ impl Topology {
                 Ok(found)
             }
         }
+    }
+
+    /// Under Sentinel, at most once per [`RedisSentinel::RECHECK`]:
+    /// whether the sentinels name another primary than the one last found,
+    /// which is then forgotten (the next connection looks it up). Always
+    /// `false` for a single server or a cluster.
+    pub(crate) fn primary_replaced(&self) -> bool {
+        match self {
+            Topology::Sentinel(t) if t.replaced() => {
+                *t.primary.lock() = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the primary is the one Redis Sentinel names.
+    pub(crate) fn is_sentinel(&self) -> bool {
+        matches!(self, Topology::Sentinel(_))
     }
 
     /// Forgets the primary last found, so that the next connection asks

@@ -5,6 +5,7 @@
 //! copies from.
 
 use super::key_name;
+use crate::redis_pool::tagged;
 use crate::token::TokenKey;
 
 /// The names of one store's keys under its prefix.
@@ -37,10 +38,7 @@ impl KeyLayout {
 
     /// `<prefix><name>` with the account (after the last colon) tagged.
     pub(crate) fn name(&self, name: &str) -> String {
-        match name.rsplit_once(':') {
-            Some((head, account)) => format!("{}{head}:{{{account}}}", self.prefix),
-            None => format!("{}{name}", self.prefix),
-        }
+        tagged(&self.prefix, name)
     }
 
     /// The part of a first-layout key name after the prefix, if it is one
@@ -109,22 +107,9 @@ impl KeyLayout {
 }
 
 #[cfg(test)]
-/// The hash tag Redis Cluster hashes `name` by: the text between its first
-/// `{` and the first `}` after it, if not empty; else the whole name.
-pub(crate) fn hash_tag(name: &str) -> &str {
-    if let Some(open) = name.find('{') {
-        if let Some(len) = name[open + 1..].find('}') {
-            if len > 0 {
-                return &name[open + 1..open + 1 + len];
-            }
-        }
-    }
-    name
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redis_pool::hash_tag;
     use crate::store::fence_name;
     use crate::token::TicketType;
 
@@ -172,14 +157,5 @@ mod tests {
         assert_eq!(keys.untagged("p:token:access_token:wxc/wxa"), Some(name));
         assert_eq!(keys.untagged("p:token:access_token:{wxc/wxa}"), None);
         assert_eq!(keys.untagged("q:token:access_token:wxc/wxa"), None);
-    }
-
-    #[test]
-    fn hash_tags_are_read_as_redis_reads_them() {
-        assert_eq!(hash_tag("a{b}c"), "b");
-        assert_eq!(hash_tag("a{}c{d}"), "a{}c{d}");
-        assert_eq!(hash_tag("a{b"), "a{b");
-        assert_eq!(hash_tag("{x}{y}"), "x");
-        assert_eq!(hash_tag("plain"), "plain");
     }
 }
