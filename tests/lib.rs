@@ -62,6 +62,8 @@ mod redaction;
 #[cfg(feature = "redis")]
 mod redis_cluster;
 mod request;
+#[cfg(feature = "redis")]
+mod sentinel_moved;
 #[cfg(feature = "hub")]
 mod storm;
 mod tickets;

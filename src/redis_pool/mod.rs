@@ -198,6 +198,11 @@ impl RedisPool {
     /// One try: an idle connection (and a new one if that was stale), or
     /// a new one.
     fn once<T>(&self, command: &impl Fn(&mut RedisConnection) -> RedisResult<T>) -> RedisResult<T> {
+        // Idle connections to a primary the sentinels no longer name are
+        // dropped, even while it still answers as one.
+        if self.topology.topology.primary_moved() {
+            self.idle.lock().clear();
+        }
         let pooled = self.idle.lock().pop();
         let (value, con) = match pooled {
             Some(mut con) => match command(&mut con) {

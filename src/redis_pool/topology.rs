@@ -4,7 +4,7 @@
 //! primary turned out to be gone or demoted.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::io::tcp::TcpSettings;
@@ -158,7 +158,16 @@ pub(crate) struct SentinelTarget {
     timeout: Duration,
     /// The primary last found, with its `host:port`.
     primary: Mutex<Option<(Client, String)>>,
+    /// When the sentinels were last asked whether the primary moved.
+    checked: Mutex<Option<Instant>>,
 }
+
+/// How often a Sentinel pool asks the sentinels whether the primary moved
+/// while its connections keep working: after a `SENTINEL FAILOVER` the old
+/// primary stays a writable primary until a sentinel turns it into a
+/// replica (about 8 s with Sentinel's defaults), and writes made there
+/// meanwhile are lost when it does.
+pub(crate) const PRIMARY_RECHECK: Duration = Duration::from_millis(250);
 
 impl SentinelTarget {
     /// Asks each sentinel in turn for the primary's address
@@ -270,6 +279,7 @@ impl Topology {
             tls,
             timeout,
             primary: Mutex::new(None),
+            checked: Mutex::new(None),
         })))
     }
 
@@ -304,6 +314,34 @@ impl Topology {
                 *t.primary.lock() = Some(found.clone());
                 Ok(found)
             }
+        }
+    }
+
+    /// Whether the sentinels now name another primary than the one last
+    /// found (which is then replaced): asked at most every
+    /// [`PRIMARY_RECHECK`], by one caller at a time; `false` for the other
+    /// topologies, before a primary was found, and when no sentinel
+    /// answers (a failure of the primary itself shows in its commands).
+    pub(crate) fn primary_moved(&self) -> bool {
+        let Topology::Sentinel(t) = self else {
+            return false;
+        };
+        {
+            let mut checked = t.checked.lock();
+            if checked.is_some_and(|at| at.elapsed() < PRIMARY_RECHECK) {
+                return false;
+            }
+            *checked = Some(Instant::now());
+        }
+        let Some(known) = t.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
+            return false;
+        };
+        match t.lookup() {
+            Ok(found) if found.1 != known => {
+                *t.primary.lock() = Some(found);
+                true
+            }
+            _ => false,
         }
     }
 
