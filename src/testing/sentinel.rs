@@ -391,14 +391,32 @@ impl SentinelTopology {
 
     /// Asks a sentinel for a failover (`SENTINEL FAILOVER`) and returns
     /// the primary's port at the time, without waiting.
+    ///
+    /// A sentinel that has not yet seen the replica since it (re)joined
+    /// answers `NOGOODSLAVE` (it learns of replicas every second), and
+    /// one still finishing the last failover `INPROG`: asked again every
+    /// 200 ms, for at most 20 s.
     pub(crate) fn begin_failover(&self) -> std::io::Result<u16> {
-        let old = self.agreed_primary()?;
-        let _: String = query(
-            self.sentinels[0].port,
-            redis::cmd("SENTINEL").arg("FAILOVER").arg(Self::MASTER),
-        )
-        .map_err(|e| other(format!("SENTINEL FAILOVER: {e}")))?;
-        Ok(old)
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let old = self.agreed_primary()?;
+            let asked: redis::RedisResult<String> = query(
+                self.sentinels[0].port,
+                redis::cmd("SENTINEL").arg("FAILOVER").arg(Self::MASTER),
+            );
+            match asked {
+                Ok(_) => return Ok(old),
+                Err(e)
+                    if Instant::now() < deadline
+                        && ["NOGOODSLAVE", "INPROG"]
+                            .iter()
+                            .any(|code| e.code() == Some(code)) =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(other(format!("SENTINEL FAILOVER: {e}"))),
+            }
+        }
     }
 
     /// Kills the primary with SIGKILL (`kill -9`) and returns its port; the
