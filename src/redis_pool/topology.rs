@@ -20,7 +20,12 @@ use crate::error::{Error, Result};
 /// A Redis primary found through Redis Sentinel: the sentinels' addresses
 /// and the name of the primary they watch (`sentinel monitor <name> …`).
 /// On failover the stores built on it ask the sentinels again and carry on
-/// with the new primary.
+/// with the new primary. While their connections keep working they still
+/// ask the sentinels every 250 ms whether the primary moved: after
+/// `SENTINEL FAILOVER` the old primary goes on accepting writes until a
+/// sentinel demotes it (about 8 s by default), and what is written there
+/// meanwhile is lost then; writes of the 250 ms before a store notices can
+/// still be.
 ///
 /// Sentinel addresses are URLs, `redis://[[user]:password@]host:port`:
 /// the credentials there are the sentinels' own (`requirepass` /
