@@ -2,18 +2,24 @@
 //! behind a round-robin balancer, many client threads, and a seeded
 //! schedule of hub kills, Redis restarts, invalidations, -1 and 40001
 //! windows. Prints the report; exits 1 if a figure breaks the promise.
+//! With `--sentinel`, Redis is a Sentinel topology of the run's own
+//! (primary, replica, three sentinels) failed over by the schedule
+//! (`SENTINEL FAILOVER`, `kill -9` of the primary) instead of restarted.
 //!
 //! ```text
 //! cargo build --features hub,redis --bin wechat-hub
 //! cargo run --features hub,redis --example chaos -- \
 //!     --seconds 600 --seed 7 --hub-bin target/debug/wechat-hub
+//! cargo run --features hub,redis --example chaos -- \
+//!     --seconds 300 --seed 7 --sentinel
 //! ```
 //!
 //! Options: `--seconds N` (60), `--seed N` (1), `--hub-bin PATH`
 //! (target/debug/wechat-hub), `--redis-bin PATH` (redis-server), `--hubs N`
 //! (3), `--threads N` (64), `--floor-secs N` (30), `--burst N` (3),
 //! `--staleness-ms N` (1000), `--old-hub` (leave the refresh and staleness
-//! keys out of the hubs' configuration, for a `wechat-hub` without them).
+//! keys out of the hubs' configuration, for a `wechat-hub` without them),
+//! `--sentinel` (Redis under Sentinel, failed over instead of restarted).
 //! Nothing leaves this machine: WeChat is the crate's fake on 127.0.0.1.
 
 use std::path::PathBuf;
@@ -61,6 +67,9 @@ struct Args {
     /// Leave the refresh and staleness keys out of the hubs' configuration
     #[arg(long)]
     old_hub: bool,
+    /// Run Redis under Sentinel and fail it over instead of restarting it
+    #[arg(long)]
+    sentinel: bool,
 }
 
 fn parse() -> Chaos {
@@ -92,6 +101,9 @@ fn parse() -> Chaos {
     }
     if args.old_hub {
         chaos = chaos.new_hub_keys(false);
+    }
+    if args.sentinel {
+        chaos = chaos.sentinel(true);
     }
     chaos
 }

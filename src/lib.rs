@@ -184,8 +184,9 @@
 //! - `testing`: [`testing::FakeWechat`] (with canned answers and users'
 //!   logins), [`testing::FakeHub`], servers that misbehave on purpose and a
 //!   round-robin [`testing::Balancer`], all on 127.0.0.1 and recording
-//!   every request, for your own tests; with `hub` and `redis` as well, the
-//!   chaos run `testing::Chaos`.
+//!   every request, for your own tests; with `redis`, a Redis Sentinel
+//!   deployment of a test's own, `testing::SentinelTopology`; with `hub`
+//!   and `redis` as well, the chaos run `testing::Chaos`.
 //! - `crypto`: callback servers. [`CallbackHandler`] answers the URL check
 //!   and pushes in every mode in one call; [`MessageCrypto`]
 //!   (WXBizMsgCrypt), typed pushes ([`Message`], [`MessageKind`],

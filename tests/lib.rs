@@ -68,6 +68,8 @@ mod redis_cluster_faults;
 mod request;
 #[cfg(feature = "redis")]
 mod sentinel_demoted;
+#[cfg(feature = "redis")]
+mod sentinel_moved;
 #[cfg(feature = "hub")]
 mod storm;
 mod tickets;

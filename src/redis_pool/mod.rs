@@ -23,7 +23,7 @@
 //! still says it is the primary, keeps its clients and takes writes that
 //! are lost when it is demoted. So before lending a connection, the pool
 //! asks one sentinel which primary it names, at most once per
-//! [`RedisSentinel::RECHECK`] (1 s); if that is another one, the idle
+//! [`RedisSentinel::RECHECK`] (250 ms); if that is another one, the idle
 //! connections are dropped and the next one connects to it. A sentinel
 //! that does not answer is passed over: the connection is lent, and the
 //! next check asks the next sentinel.

@@ -16,7 +16,10 @@
 //!
 //! [`Balancer`] spreads requests over hub replicas round robin, and, with
 //! the `hub` and `redis` features, [`Chaos`] runs `wechat-hub` replicas on a
-//! Redis of its own behind it under a seeded schedule of faults.
+//! Redis of its own behind it under a seeded schedule of faults. With the
+//! `redis` feature, [`SentinelTopology`] runs a Redis Sentinel deployment
+//! of a test's own (primary, replica, three sentinels) and fails it over
+//! on demand.
 
 mod balancer;
 #[cfg(all(feature = "hub", feature = "redis"))]
@@ -25,6 +28,8 @@ mod http1;
 mod hub;
 mod proxy;
 mod record;
+#[cfg(feature = "redis")]
+mod sentinel;
 mod server;
 mod wechat;
 
@@ -35,6 +40,9 @@ pub use chaos::{Chaos, ChaosReport, FailureTally};
 pub use hub::FakeHub;
 pub use proxy::{ConnectProxy, Tunnel};
 pub use record::Received;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use sentinel::{RedisNode, SentinelTopology};
 pub use server::{refused_url, SilentServer, StubServer};
 pub use wechat::{Canned, FakeWechat, Hold};
 #[cfg(feature = "api-security")]

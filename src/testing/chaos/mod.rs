@@ -2,7 +2,9 @@
 //! round-robin [`Balancer`], many client threads, and a seeded schedule of
 //! faults; the [`ChaosReport`] says whether the token lineage survived.
 
+mod backend;
 mod children;
+mod probe;
 mod report;
 mod schedule;
 
@@ -10,17 +12,21 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use self::children::{HubChild, RedisChild};
-use self::report::{Failure, Judge, Windows};
+use self::backend::{Backend, Progress};
+use self::children::HubChild;
+use self::probe::{lineage, probe_hubs};
+use self::report::{Failure, Judge, Windows, FAILOVER_GRACE};
 use self::schedule::{plan, Action, Shape};
 use super::{Balancer, FakeWechat};
 use crate::clock::millis;
-use crate::store::{RedisStore, Store};
-use crate::{BusyRetry, Client, HubSource, RefreshLimit, Token, TokenKey};
+#[cfg(doc)]
+use crate::testing::SentinelTopology;
+use crate::{BusyRetry, Client, HubSource, RefreshLimit};
 
 pub use self::report::{ChaosReport, FailureTally};
 
@@ -47,10 +53,17 @@ const MAX_FAILURES: usize = 500_000;
 /// every call, kills hubs (SIGKILL) and starts them again, and restarts
 /// Redis (empty) on its port.
 ///
+/// With [`sentinel`](Chaos::sentinel), Redis is a [`SentinelTopology`]
+/// instead (primary, replica, three sentinels) that the hubs reach through
+/// the sentinels, and the schedule fails it over instead of restarting it:
+/// `SENTINEL FAILOVER` and `kill -9` of the primary in turn (the killed
+/// node restarted as a replica once the other is promoted).
+///
 /// A watchdog counts calls that take longer than the hang threshold, and a
 /// prober asks each hub directly for the token (a read, and a refresh
 /// reporting a token never issued) and compares the answer with the
-/// store's. Every wait is bounded: a run ends within `duration` plus the
+/// store's. After the run, the store must hold the token the fake WeChat
+/// issued last. Every wait is bounded: a run ends within `duration` plus the
 /// hang threshold plus a few seconds, even when calls never return (their
 /// threads are left behind).
 ///
@@ -90,6 +103,7 @@ pub struct Chaos {
     hang_after: Duration,
     busy_retry: BusyRetry,
     busy_max: Duration,
+    sentinel: bool,
 }
 
 impl Default for Chaos {
@@ -113,6 +127,7 @@ impl Default for Chaos {
                 max: Duration::from_millis(800),
             },
             busy_max: Duration::from_millis(500),
+            sentinel: false,
         }
     }
 }
@@ -234,6 +249,19 @@ impl Chaos {
         self
     }
 
+    /// Whether Redis runs under Sentinel: a [`SentinelTopology`] of the
+    /// run's own (`redis-server` on `PATH`, whatever
+    /// [`redis_bin`](Chaos::redis_bin) says), failed over by the schedule
+    /// (`SENTINEL FAILOVER`, `kill -9` of the primary) instead of
+    /// restarted. A failed call is expected from a failover's start until
+    /// 1 s after the sentinels all name the new primary.
+    ///
+    /// Defaults to `false`: one `redis-server`.
+    pub fn sentinel(mut self, on: bool) -> Chaos {
+        self.sentinel = on;
+        self
+    }
+
     /// The least time a client's busy retries cover: each backoff sleeps
     /// at least half its step.
     fn busy_ride(&self) -> Duration {
@@ -269,7 +297,13 @@ impl Chaos {
         report
     }
 
+    #[cfg(test)]
     fn hub_config(&self, upstream: &str, redis: &str, prefix: &str) -> String {
+        self.hub_config_at(upstream, &format!("url = \"{redis}\"\n"), prefix)
+    }
+
+    /// The hubs' configuration, `store` the lines that say where Redis is.
+    fn hub_config_at(&self, upstream: &str, store: &str, prefix: &str) -> String {
         let mut config =
             format!("bind = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\nworkers = 64\n");
         if self.new_hub_keys {
@@ -281,7 +315,7 @@ impl Chaos {
             ));
         }
         config.push_str(&format!(
-            "\n[store]\nkind = \"redis\"\nurl = \"{redis}\"\nprefix = \"{prefix}\"\n\n[[account]]\nappid = \"{APPID}\"\nsecret_env = \"{SECRET_ENV}\"\n"
+            "\n[store]\nkind = \"redis\"\n{store}prefix = \"{prefix}\"\n\n[[account]]\nappid = \"{APPID}\"\nsecret_env = \"{SECRET_ENV}\"\n"
         ));
         config
     }
@@ -300,10 +334,13 @@ impl Chaos {
 
     fn run_in(&self, fake: &FakeWechat, secret: &str, dir: &Path) -> std::io::Result<ChaosReport> {
         let to_io = |e: crate::Error| std::io::Error::other(e.to_string());
-        let mut redis = RedisChild::start(&self.redis_bin, dir)?;
+        let mut redis = Backend::start(self.sentinel, &self.redis_bin, dir)?;
         let prefix = format!("chaos:{}:{}:", std::process::id(), self.seed);
         let config = dir.join("hub.toml");
-        std::fs::write(&config, self.hub_config(&fake.url(), &redis.url(), &prefix))?;
+        std::fs::write(
+            &config,
+            self.hub_config_at(&fake.url(), &redis.store_settings(), &prefix),
+        )?;
         let mut hubs = Vec::new();
         for _ in 0..self.hubs {
             hubs.push(Some(HubChild::start(
@@ -315,10 +352,13 @@ impl Chaos {
         let urls: Vec<String> = hubs.iter().flatten().map(|h| h.url.clone()).collect();
         let balancer = Balancer::start(urls.clone())?;
         balancer.set_timeout(BACKEND_TIMEOUT);
-        let store = RedisStore::open(&redis.url())
-            .map_err(to_io)?
-            .prefix(prefix)
-            .timeout(Duration::from_millis(500));
+        let store = Arc::new(
+            redis
+                .store()
+                .map_err(to_io)?
+                .prefix(prefix)
+                .timeout(Duration::from_millis(500)),
+        );
 
         let run = Arc::new(Run {
             origin: Instant::now(),
@@ -355,7 +395,7 @@ impl Chaos {
             std::thread::spawn(move || watch_calls(&run, after))
         };
         let prober = {
-            let (run, bound) = (run.clone(), self.max_staleness);
+            let (run, bound, store) = (run.clone(), self.max_staleness, store.clone());
             std::thread::spawn(move || probe_hubs(&run, &store, bound))
         };
 
@@ -364,15 +404,18 @@ impl Chaos {
             hubs: self.hubs,
             floor: self.refresh_floor,
             busy_max: self.busy_max.min(self.busy_ride().mul_f64(0.8)),
+            sentinel: self.sentinel,
         };
         let mut driver = Driver {
             run: &run,
             fake,
             balancer: &balancer,
             hubs,
+            starting: (0..self.hubs).map(|_| None).collect(),
             want_up: vec![true; self.hubs],
             last_try: vec![Instant::now(); self.hubs],
             redis: &mut redis,
+            deferred: Vec::new(),
             hub_bin: &self.hub_bin,
             config: &config,
             env: (SECRET_ENV, secret),
@@ -389,6 +432,7 @@ impl Chaos {
             driver.apply(action);
         }
         driver.watch_until(self.duration);
+        driver.settle_failover();
 
         // Calls in progress get the hang threshold to finish; the watchdog
         // counts those that do not, and their threads are left behind.
@@ -400,7 +444,10 @@ impl Chaos {
             std::thread::sleep(Duration::from_millis(50));
         }
         driver.watch_crashes();
+        driver.settle_failover();
         let upstream_token_calls = fake.count("/cgi-bin/token");
+        let restarted_empty = faults_restarted(&driver);
+        let (lineage_kept, lineage_note) = lineage(fake, &store, restarted_empty);
         let elapsed = run.now();
         // An invalidation never followed by a successful call waited all
         // the rest of the run.
@@ -416,6 +463,7 @@ impl Chaos {
                 run.panics.fetch_add(1, Ordering::SeqCst);
             }
         }
+        driver.finish_starts();
         let Driver { hubs, faults, .. } = driver;
         drop(hubs);
         drop(redis);
@@ -437,6 +485,10 @@ impl Chaos {
             reject_windows: faults.reject_windows,
             busy_windows: faults.busy_windows,
             hub_kills: faults.hub_kills,
+            failovers: faults.failovers,
+            primary_kills: faults.primary_kills,
+            longest_promotion: faults.longest_promotion,
+            sentinel: self.sentinel,
             refresh_burst: self.refresh_burst,
             hangs: run.hangs.load(Ordering::SeqCst),
             panics: run.panics.load(Ordering::SeqCst),
@@ -449,6 +501,8 @@ impl Chaos {
                 run.longest_replacement_ms.load(Ordering::SeqCst),
             ),
             staleness_bound: self.max_staleness,
+            lineage_kept,
+            lineage_note,
             balancer_retries: balancer.retried(),
             balancer_502: balancer.failed(),
             harness_errors: faults.errors,
@@ -584,75 +638,9 @@ fn watch_calls(run: &Run, after: Duration) {
     }
 }
 
-/// Asks each live hub for the token, between two reads of the store.
-fn probe_hubs(run: &Run, store: &RedisStore, bound: Duration) {
-    let key = TokenKey::access_token(APPID);
-    while !run.stop_watchers.load(Ordering::SeqCst) {
-        let live: Vec<String> = run.live.lock().iter().flatten().cloned().collect();
-        for url in live {
-            probe(run, store, &key, &url, bound);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Probes one hub both ways it hands out tokens: a read, and a refresh
-/// reporting a token that was never issued (the compare-and-swap answers
-/// the current token without calling WeChat).
-fn probe(run: &Run, store: &RedisStore, key: &TokenKey, url: &str, bound: Duration) {
-    let client = HubSource::new(url).and_then(|source| {
-        Client::builder()
-            .appid(APPID)
-            .timeout(Duration::from_secs(2))
-            .token_source(source)
-            .build()
-    });
-    let Ok(client) = client else {
-        return;
-    };
-    let never_issued = Token::new("chaos-probe-never-issued", 7200);
-    compare(run, store, key, bound, || {
-        client.forget_token(key);
-        client.token(key)
-    });
-    compare(run, store, key, bound, || {
-        client.forget_token(key);
-        client.refreshed_token(key, &never_issued)
-    });
-}
-
-/// Compares what `serve` gets with the store's token read before and
-/// after. A violation is an answer that is neither of them and not newer
-/// than the one before, while that one is older than the bound plus a
-/// second (timestamps are whole seconds).
-fn compare(
-    run: &Run,
-    store: &RedisStore,
-    key: &TokenKey,
-    bound: Duration,
-    serve: impl FnOnce() -> crate::Result<Token>,
-) {
-    let Ok(Some(before)) = store.get_token(key) else {
-        return;
-    };
-    let Ok(served) = serve() else {
-        return;
-    };
-    let Ok(Some(after)) = store.get_token(key) else {
-        return;
-    };
-    run.probes.fetch_add(1, Ordering::SeqCst);
-    let served_other = served.expose() != before.expose() && served.expose() != after.expose();
-    if served_other && served.timestamp() <= before.timestamp() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let age = now.saturating_sub(Duration::from_secs(before.timestamp()));
-        if age > bound + Duration::from_secs(1) {
-            run.stale.fetch_add(1, Ordering::SeqCst);
-            run.worst_ms.fetch_max(millis(age), Ordering::SeqCst);
-        }
-    }
+/// Whether a Redis restart emptied the store during the run.
+fn faults_restarted(driver: &Driver<'_>) -> bool {
+    !driver.faults.windows.redis_down.is_empty()
 }
 
 /// What the schedule did, as it happened.
@@ -663,6 +651,9 @@ struct Faults {
     busy_windows: usize,
     hub_kills: usize,
     redis_restarts: usize,
+    failovers: usize,
+    primary_kills: usize,
+    longest_promotion: Duration,
     crash_logs: Vec<String>,
     errors: Vec<String>,
     windows: Windows,
@@ -674,10 +665,16 @@ struct Driver<'a> {
     fake: &'a FakeWechat,
     balancer: &'a Balancer,
     hubs: Vec<Option<HubChild>>,
+    /// Each hub's start in progress, on a thread of its own: a hub waits
+    /// for its store before it listens (up to a failover's wait), and the
+    /// schedule's other faults must keep their times meanwhile.
+    starting: Vec<Option<JoinHandle<std::io::Result<HubChild>>>>,
     /// Whether each hub should be up (not killed by the schedule).
     want_up: Vec<bool>,
     last_try: Vec<Instant>,
-    redis: &'a mut RedisChild,
+    redis: &'a mut Backend,
+    /// Failover faults (`true`: a kill) waiting for the one under way.
+    deferred: Vec<bool>,
     hub_bin: &'a Path,
     config: &'a Path,
     env: (&'a str, &'a str),
@@ -700,7 +697,14 @@ impl Driver<'_> {
     /// Counts hubs that exited by themselves, and starts again every hub
     /// that should be up.
     fn watch_crashes(&mut self) {
+        self.watch_failover();
         for i in 0..self.hubs.len() {
+            if self.starting[i]
+                .as_ref()
+                .is_some_and(JoinHandle::is_finished)
+            {
+                self.started(i);
+            }
             if let Some(status) = self.hubs[i].as_mut().and_then(HubChild::exited) {
                 let tail = self.hubs[i].as_ref().map(HubChild::log_tail);
                 self.faults.crash_logs.push(format!(
@@ -712,6 +716,7 @@ impl Driver<'_> {
             }
             if self.want_up[i]
                 && self.hubs[i].is_none()
+                && self.starting[i].is_none()
                 && self.last_try[i].elapsed() > Duration::from_secs(1)
             {
                 self.up(i);
@@ -721,22 +726,58 @@ impl Driver<'_> {
 
     fn down(&mut self, i: usize) {
         let now = self.run.now();
-        Windows::open(&mut self.faults.windows.hub_down[i], now);
+        let spans = &mut self.faults.windows.hub_down[i];
+        // A hub killed again before its start was over is down already.
+        if spans.last().is_none_or(|s| s.end.is_some()) {
+            Windows::open(spans, now);
+        }
         self.run.live.lock()[i] = None;
         self.hubs[i] = None;
     }
 
+    /// Starts hub `i` on a thread of its own, unless it is starting.
     fn up(&mut self, i: usize) {
         self.last_try[i] = Instant::now();
-        match HubChild::start(self.hub_bin, self.config, self.env) {
-            Ok(hub) => {
+        if self.starting[i].is_some() || self.hubs[i].is_some() {
+            return;
+        }
+        let (bin, config) = (self.hub_bin.to_path_buf(), self.config.to_path_buf());
+        let env = (self.env.0.to_string(), self.env.1.to_string());
+        self.starting[i] = Some(std::thread::spawn(move || {
+            HubChild::start(&bin, &config, (&env.0, &env.1))
+        }));
+    }
+
+    /// Takes hub `i` into the run once its start is over, if it should
+    /// still be up (a hub killed while it started is dropped: killed).
+    fn started(&mut self, i: usize) {
+        let Some(handle) = self.starting[i].take() else {
+            return;
+        };
+        let started = handle
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("its starter panicked")));
+        match started {
+            Ok(hub) if self.want_up[i] && self.hubs[i].is_none() => {
                 self.balancer.set_backend(i, hub.url.clone());
                 self.run.live.lock()[i] = Some(hub.url.clone());
                 self.hubs[i] = Some(hub);
                 let now = self.run.now();
                 Windows::close(&mut self.faults.windows.hub_down[i], now);
             }
+            Ok(unwanted) => drop(unwanted),
             Err(e) => self.error(format!("hub {i} did not start again: {e}")),
+        }
+    }
+
+    /// Waits for the starts in progress (each bounded), so that no hub is
+    /// left behind.
+    fn finish_starts(&mut self) {
+        for i in 0..self.starting.len() {
+            if let Some(handle) = self.starting[i].take() {
+                // ok because the run is over: whatever started is killed
+                let _ = handle.join();
+            }
         }
     }
 
@@ -789,15 +830,88 @@ impl Driver<'_> {
             }
             Action::StopRedis => {
                 Windows::open(&mut windows.redis_down, now);
-                self.redis.stop();
+                if let Some(redis) = self.redis.single() {
+                    redis.stop();
+                }
             }
-            Action::StartRedis => match self.redis.restart() {
-                Ok(()) => {
+            Action::StartRedis => match self.redis.single().map(|r| r.restart()) {
+                Some(Ok(())) => {
                     self.faults.redis_restarts += 1;
                     Windows::close(&mut self.faults.windows.redis_down, self.run.now());
                 }
-                Err(e) => self.error(format!("Redis did not start again: {e}")),
+                Some(Err(e)) => self.error(format!("Redis did not start again: {e}")),
+                None => self.error("a Redis restart without one Redis".into()),
             },
+            Action::Failover | Action::KillPrimary => {
+                let kill = action == Action::KillPrimary;
+                // One failover at a time: one still under way defers this
+                // one until it is over, and the other faults keep their
+                // times meanwhile.
+                if self.redis.failing_over() {
+                    self.deferred.push(kill);
+                } else {
+                    self.begin_failover(kill);
+                }
+            }
+        }
+    }
+
+    fn begin_failover(&mut self, kill: bool) {
+        let now = self.run.now();
+        Windows::open(&mut self.faults.windows.failover, now);
+        match self.redis.begin_failover(kill, self.run.origin) {
+            Ok(()) => self.faults.primary_kills += usize::from(kill),
+            Err(e) => {
+                Windows::close(&mut self.faults.windows.failover, self.run.now());
+                self.error(format!("the failover did not start: {e}"));
+            }
+        }
+    }
+
+    /// Notes what the failover in progress did: its window closes
+    /// [`FAILOVER_GRACE`] after the promotion.
+    fn watch_failover(&mut self) {
+        loop {
+            match self.redis.progress() {
+                Progress::Pending => return,
+                Progress::Promoted(at) => {
+                    if let Some(span) = self.faults.windows.failover.last() {
+                        let took = at.saturating_sub(span.start);
+                        self.faults.longest_promotion = self.faults.longest_promotion.max(took);
+                    }
+                    Windows::close(&mut self.faults.windows.failover, at + FAILOVER_GRACE);
+                }
+                Progress::Done(result) => {
+                    // A failover that failed before its promotion closes now.
+                    Windows::close(&mut self.faults.windows.failover, self.run.now());
+                    match result {
+                        Ok(()) => self.faults.failovers += 1,
+                        Err(e) => self.error(format!("a failover failed: {e}")),
+                    }
+                    if !self.deferred.is_empty() {
+                        let kill = self.deferred.remove(0);
+                        self.begin_failover(kill);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits (each wait of the topology's bounded) until no failover is in
+    /// progress, watching the hubs meanwhile.
+    fn settle_failover(&mut self) {
+        loop {
+            if !self.redis.failing_over() {
+                if self.deferred.is_empty() {
+                    return;
+                }
+                let kill = self.deferred.remove(0);
+                self.begin_failover(kill);
+                continue;
+            }
+            self.watch_crashes();
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

@@ -34,8 +34,16 @@ pub(super) struct Windows {
     pub invalidated: Vec<Duration>,
     pub busy: Vec<Span>,
     pub redis_down: Vec<Span>,
+    /// From each failover fault until [`FAILOVER_GRACE`] after the
+    /// sentinels all name the new primary and it says it is one.
+    pub failover: Vec<Span>,
     pub hub_down: Vec<Vec<Span>>,
 }
+
+/// How long after a promotion a failed call is still the failover's: the
+/// hubs' stores learn of the new primary on their next operation, which
+/// may be one that started on the old primary just before.
+pub(super) const FAILOVER_GRACE: Duration = Duration::from_secs(1);
 
 impl Windows {
     pub fn open(spans: &mut Vec<Span>, at: Duration) {
@@ -118,6 +126,7 @@ pub(super) struct Judge {
     invalidated: Vec<Duration>,
     busy: Vec<Span>,
     redis_down: Vec<Span>,
+    failover: Vec<Span>,
     all_hubs_down: Vec<Span>,
     run_end: Duration,
     /// The least time a client's busy retries cover.
@@ -131,6 +140,7 @@ impl Judge {
             invalidated: windows.invalidated.clone(),
             busy: windows.busy.clone(),
             redis_down: windows.redis_down.clone(),
+            failover: windows.failover.clone(),
             all_hubs_down: windows.all_hubs_down(run_end),
             run_end,
             busy_ride,
@@ -146,6 +156,11 @@ impl Judge {
             // never the replacement of the token invalidated after it (the
             // schedule's invalidation comes `AFTER_STORM` to `AFTER_STORM`
             // + 3 s after a window): a refusal from then on fails the run.
+            // A failover that starts in a storm or before its invalidation
+            // holds the storm's last refreshes (reports of tokens rejected
+            // in the window) until the promotion: the storm ends with the
+            // failover's window, and the limit's wait after it is allowed
+            // `AFTER_STORM` from then, past the invalidation if need be.
             if during(&self.reject) {
                 return Some("inside a 40001 window: the refresh limit holds the storm");
             }
@@ -157,7 +172,14 @@ impl Judge {
                     .copied()
                     .find(|at| *at >= end)
                     .unwrap_or(end + AFTER_STORM + Duration::from_secs(3));
-                failure.start >= end && failure.start < invalidated
+                let held_until = self
+                    .failover
+                    .iter()
+                    .filter(|f| f.start >= s.start && f.start < invalidated)
+                    .map(|f| f.end.unwrap_or(self.run_end) + AFTER_STORM)
+                    .max()
+                    .unwrap_or(invalidated);
+                failure.start >= end && failure.start < invalidated.max(held_until)
             });
             return just_after
                 .then_some("just after a 40001 window: the refresh limit's wait after the storm");
@@ -172,6 +194,9 @@ impl Judge {
         }
         if during(&self.redis_down) {
             return Some("Redis was down: no hub can reach the store");
+        }
+        if during(&self.failover) {
+            return Some("a failover: no primary until 1 s after the promotion");
         }
         if during(&self.reject) {
             return Some("inside a 40001 window: WeChat rejects every token");
@@ -267,6 +292,16 @@ pub struct ChaosReport {
     pub busy_windows: usize,
     /// Hub replicas killed by the schedule.
     pub hub_kills: usize,
+    /// Failovers of a Sentinel run that completed (a replica promoted and
+    /// the old primary back as a replica): `SENTINEL FAILOVER`s and kills.
+    pub failovers: usize,
+    /// Of the failovers, those that began with a `kill -9` of the primary.
+    pub primary_kills: usize,
+    /// The longest time from a failover fault to the sentinels all naming
+    /// the new primary.
+    pub longest_promotion: Duration,
+    /// Whether Redis ran under Sentinel.
+    pub sentinel: bool,
     /// The hubs' refresh burst the bound allows per 40001 window.
     pub refresh_burst: u32,
     /// Client calls that took longer than the hang threshold (or never
@@ -293,6 +328,18 @@ pub struct ChaosReport {
     /// refresh limit (and the other faults at the time) kept a replacement
     /// waiting.
     pub longest_replacement: Duration,
+    /// After the run, the store held the access token the fake WeChat
+    /// issued last: the lineage was neither forked (a token fetched that
+    /// the store lost) nor lost (the store's token older than one a hub
+    /// was served). The run has no authorizers, so this is its check that
+    /// no write a failover lost stays lost. A store left empty by a Redis
+    /// restart counts as kept (the hubs hold the token and write it back
+    /// when they would otherwise fetch one); a Sentinel run's store must
+    /// hold it.
+    pub lineage_kept: bool,
+    /// What the store held after the run, when it was not the fake's last
+    /// token (token values shown by their serial only).
+    pub lineage_note: Option<String>,
     /// Requests the balancer sent to another hub after one failed.
     pub balancer_retries: usize,
     /// Requests the balancer answered 502 (every hub failed).
@@ -357,6 +404,13 @@ impl ChaosReport {
             ),
         );
         check(
+            !self.lineage_kept,
+            format!(
+                "the store does not hold the fake's current token after the run: {}",
+                self.lineage_note.as_deref().unwrap_or("unknown")
+            ),
+        );
+        check(
             self.calls == 0 || self.succeeded == 0,
             "no successful call: the run tested nothing".to_string(),
         );
@@ -387,6 +441,16 @@ impl fmt::Display for ChaosReport {
             self.hub_kills,
             self.redis_restarts
         )?;
+        if self.sentinel {
+            writeln!(
+                f,
+                "failovers (Redis Sentinel): {} ({} SENTINEL FAILOVER, {} kill -9 of the primary); longest until the promotion: {:.1} s",
+                self.failovers,
+                self.failovers.saturating_sub(self.primary_kills),
+                self.primary_kills,
+                self.longest_promotion.as_secs_f64()
+            )?;
+        }
         writeln!(
             f,
             "calls: {} ({} ok, {} failed as expected, {} failed unexpectedly)",
@@ -439,6 +503,15 @@ impl fmt::Display for ChaosReport {
             "stale tokens served beyond {:?} + 1 s: {} of {} probes (worst: store token {:?} old)",
             self.staleness_bound, self.stale_served, self.probes, self.worst_staleness
         )?;
+        match (&self.lineage_note, self.lineage_kept) {
+            (None, true) => writeln!(f, "store after the run: the fake's current token")?,
+            (Some(note), true) => writeln!(f, "store after the run: {note}")?,
+            (note, false) => writeln!(
+                f,
+                "store after the run: NOT the fake's current token: {}",
+                note.as_deref().unwrap_or("unknown")
+            )?,
+        }
         writeln!(
             f,
             "balancer: {} retries on another hub, {} answered 502",
@@ -533,5 +606,57 @@ mod tests {
         ]);
         assert_eq!((expected[0].count, unexpected[0].count), (2, 1));
         assert_eq!(unexpected[0].kind, "wechat errcode 40001");
+    }
+
+    #[test]
+    fn a_failover_window_explains_failures_that_overlap_it_only() {
+        let windows = Windows {
+            failover: vec![span(4000, 7000)],
+            hub_down: vec![Vec::new()],
+            ..Windows::default()
+        };
+        let judge = Judge::new(&windows, Duration::from_secs(20), Duration::from_secs(1));
+        let failure = |start: u64, end: u64| Failure {
+            start: Duration::from_millis(start),
+            end: Duration::from_millis(end),
+            error: Error::api(-1, "x", 200),
+        };
+        assert!(judge.reason(&failure(3000, 4100)).is_some());
+        assert!(judge.reason(&failure(6900, 9000)).is_some());
+        assert!(judge.reason(&failure(3000, 3999)).is_none());
+        assert!(judge.reason(&failure(7001, 7100)).is_none());
+    }
+
+    #[test]
+    fn a_failover_in_a_storm_ends_the_storm_with_its_window() {
+        let windows = Windows {
+            reject: vec![span(1000, 2000)],
+            invalidated: vec![Duration::from_millis(8000)],
+            failover: vec![span(2500, 5000)],
+            hub_down: vec![Vec::new()],
+            ..Windows::default()
+        };
+        let judge = Judge::new(&windows, Duration::from_secs(20), Duration::from_secs(1));
+        let limited = |start: u64| Failure {
+            start: Duration::from_millis(start),
+            end: Duration::from_millis(start + 10),
+            error: crate::RefreshLimit::default().refused(
+                &crate::TokenKey::access_token("wx1"),
+                Duration::from_secs(1),
+                None,
+            ),
+        };
+        // The limit's wait after the storm, which the failover held until
+        // 5 s, may last until 5 s + AFTER_STORM, past the invalidation.
+        assert!(judge.reason(&limited(9000)).is_some());
+        assert!(judge.reason(&limited(9999)).is_some());
+        assert!(judge.reason(&limited(10_000)).is_none());
+        // A failover long after the invalidation holds no storm.
+        let later = Windows {
+            failover: vec![span(9000, 11_000)],
+            ..windows
+        };
+        let judge = Judge::new(&later, Duration::from_secs(20), Duration::from_secs(1));
+        assert!(judge.reason(&limited(8500)).is_none());
     }
 }

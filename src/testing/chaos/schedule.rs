@@ -48,6 +48,11 @@ pub(super) enum Action {
     StopRedis,
     /// Start it again on its port, empty.
     StartRedis,
+    /// `SENTINEL FAILOVER` (a Sentinel run).
+    Failover,
+    /// SIGKILL the primary, restarted as a replica once the other node is
+    /// promoted (a Sentinel run).
+    KillPrimary,
 }
 
 /// What the plan is drawn for.
@@ -58,7 +63,14 @@ pub(super) struct Shape {
     pub floor: Duration,
     /// The longest -1 window: shorter than the clients' busy retries.
     pub busy_max: Duration,
+    /// Redis runs under Sentinel: failovers instead of Redis restarts.
+    pub sentinel: bool,
 }
+
+/// The time a failover fault is given to finish (the promotion, the old
+/// primary back as a replica, the topology healthy) before the next one or
+/// the end of the faults.
+pub(super) const FAILOVER_ROOM: Duration = Duration::from_secs(7);
 
 /// How long after a 40001 window ends its token is invalidated, at least.
 pub(super) const AFTER_STORM: Duration = Duration::from_secs(5);
@@ -129,6 +141,25 @@ pub(super) fn plan(seed: u64, shape: &Shape) -> Vec<(Duration, Action)> {
         t += rng.between(ms(300), secs(3));
     }
 
+    if shape.sentinel {
+        // Failovers: `SENTINEL FAILOVER` and a kill -9 of the primary in
+        // turn, the first drawn, each with room to finish.
+        let mut kill = rng.below(2) == 1;
+        let mut t = SETTLE + rng.between(secs(1), secs(3));
+        while t + FAILOVER_ROOM < end {
+            let action = if kill {
+                Action::KillPrimary
+            } else {
+                Action::Failover
+            };
+            events.push((t, action));
+            kill = !kill;
+            t += FAILOVER_ROOM + rng.between(ms(0), secs(6));
+        }
+        events.sort_by_key(|(at, _)| *at);
+        return events;
+    }
+
     // Redis restarts: the store comes back empty.
     let mut t = SETTLE + rng.between(secs(1), secs(4));
     loop {
@@ -156,6 +187,7 @@ mod tests {
             hubs: 3,
             floor: Duration::from_secs(30),
             busy_max: Duration::from_millis(500),
+            sentinel: false,
         }
     }
 
@@ -187,6 +219,46 @@ mod tests {
         }
         assert_eq!(count(Action::Invalidate), count(Action::RejectTokens(true)));
         assert!(count(Action::Invalidate) >= 2);
+    }
+
+    #[test]
+    fn a_sentinel_plan_fails_over_in_turn_instead_of_restarting_redis() {
+        let sentinel = Shape {
+            sentinel: true,
+            ..shape()
+        };
+        let plan = plan(7, &sentinel);
+        let failovers: Vec<(Duration, Action)> = plan
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Failover | Action::KillPrimary))
+            .copied()
+            .collect();
+        assert!(failovers.len() >= 8, "{failovers:?}");
+        assert!(!plan
+            .iter()
+            .any(|(_, a)| matches!(a, Action::StopRedis | Action::StartRedis)));
+        for pair in failovers.windows(2) {
+            assert_ne!(pair[0].1, pair[1].1, "in turn");
+            assert!(pair[1].0 - pair[0].0 >= FAILOVER_ROOM);
+        }
+        let end = sentinel.duration - TAIL;
+        assert!(failovers.iter().all(|(at, _)| *at + FAILOVER_ROOM < end));
+        // The other faults are drawn as in a run on one Redis.
+        let others = |p: &[(Duration, Action)]| -> Vec<(Duration, Action)> {
+            p.iter()
+                .filter(|(_, a)| {
+                    !matches!(
+                        a,
+                        Action::Failover
+                            | Action::KillPrimary
+                            | Action::StopRedis
+                            | Action::StartRedis
+                    )
+                })
+                .copied()
+                .collect()
+        };
+        assert_eq!(others(&plan), others(&super::plan(7, &shape())));
     }
 
     #[test]

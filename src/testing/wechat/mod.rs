@@ -181,6 +181,36 @@ impl FakeWechat {
         n
     }
 
+    /// The last `access_token` `/cgi-bin/token` issued to `appid`: the
+    /// current token of its lineage (revoked or not), or `None` before the
+    /// first.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::FakeWechat;
+    ///
+    /// let fake = FakeWechat::start()?;
+    /// fake.register("wx1", "secret1");
+    /// assert_eq!(fake.current_token("wx1"), None);
+    /// let client = weixin::Client::builder()
+    ///     .appid("wx1")
+    ///     .base_url(fake.url())
+    ///     .token_source(weixin::SecretSource::new("wx1", "secret1"))
+    ///     .build()?;
+    /// let token = client.token(&weixin::TokenKey::access_token("wx1"))?;
+    /// assert_eq!(fake.current_token("wx1").as_deref(), Some(token.expose()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn current_token(&self, appid: &str) -> Option<String> {
+        self.shared
+            .state
+            .lock()
+            .current
+            .get(&(appid.to_string(), false))
+            .cloned()
+    }
+
     /// Revokes one token value.
     pub fn invalidate_token(&self, token: &str) {
         if let Some(issued) = self.shared.state.lock().tokens.get_mut(token) {
