@@ -55,7 +55,15 @@ fn a_sentinel_that_never_answers_is_passed_over() {
 fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
     let topology = sentinel::topology();
     let prefix = common::unique_prefix("durable");
-    let store = store_on(&topology, &prefix);
+    // The replica is given 5 s to acknowledge (the default is 500 ms): on
+    // a loaded machine, a replica that has just resynchronised after a
+    // failover took longer, and the test is about what is kept, not how
+    // fast. The lock's lease is its whole 60 s: with the default (3 s,
+    // renewed), a kill and promotion slower than the lease let it expire
+    // as designed, and the test is about the lock being replicated.
+    let store = store_on(&topology, &prefix)
+        .durability(1, Duration::from_secs(5))
+        .lock_lease(Duration::from_secs(60));
     let first = topology.primary_port().unwrap();
     store.ping().unwrap();
     let rotated = |n: u32| Secret::new(format!("refresh-{n}"));

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use weixin::store::{RedisStore, Store};
 use weixin::{RedisSentinel, Token, TokenKey};
 
+use crate::common;
 use crate::common::sentinel::{self, query, Topology, MASTER};
-use crate::common::{self, port_of};
 
 /// How long the replica may take to receive a write, and the sentinels
 /// to switch to the new primary after `SENTINEL FAILOVER` (not a timing
@@ -108,11 +108,7 @@ fn a_reading_store_leaves_a_primary_the_sentinels_replaced_before_it_is_demoted(
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let _: String = query(
-        port_of(&topology.urls()[0]),
-        redis::cmd("SENTINEL").arg("FAILOVER").arg(MASTER),
-    )
-    .unwrap();
+    assert_eq!(topology.begin_failover(), first);
     let deadline = Instant::now() + SWITCH;
     let second = loop {
         if let Some(port) = topology.primary_port().filter(|p| *p != first) {

@@ -18,6 +18,7 @@ use crate::common::{self, sentinel};
 #[test]
 fn a_sentinel_store_follows_a_failover_while_the_old_primary_still_answers() {
     let topology = sentinel::topology();
+    topology.healthy();
     let store = |prefix: &str| {
         RedisStore::sentinel(
             RedisSentinel::new(sentinel::MASTER, topology.urls())
@@ -31,18 +32,7 @@ fn a_sentinel_store_follows_a_failover_while_the_old_primary_still_answers() {
     let key = TokenKey::access_token("wxmoved");
     // A connection to the primary, kept idle in the pool.
     writer.put_token(&key, &Token::new("BEFORE", 7200)).unwrap();
-    let old = topology.primary_port().unwrap();
-    let first_sentinel: u16 = topology.urls()[0]
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let _: String = sentinel::query(
-        first_sentinel,
-        redis::cmd("SENTINEL").arg("FAILOVER").arg(sentinel::MASTER),
-    )
-    .unwrap();
+    let old = topology.begin_failover();
     let deadline = Instant::now() + Duration::from_secs(30);
     while topology.primary_port().is_none_or(|p| p == old) {
         assert!(Instant::now() < deadline, "no failover away from {old}");

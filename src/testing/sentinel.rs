@@ -395,8 +395,15 @@ impl SentinelTopology {
     /// A sentinel that has not yet seen the replica since it (re)joined
     /// answers `NOGOODSLAVE` (it learns of replicas every second), and
     /// one still finishing the last failover `INPROG`: asked again every
-    /// 200 ms, for at most 20 s.
-    pub(crate) fn begin_failover(&self) -> std::io::Result<u16> {
+    /// 200 ms, for at most 20 s. For a test of the seconds in which the
+    /// old primary still says it is one ([`failover`](SentinelTopology::failover)
+    /// waits until it has been demoted).
+    ///
+    /// # Errors
+    ///
+    /// If the sentinels do not agree on a primary, or a sentinel refuses
+    /// the failover otherwise or for longer than 20 s.
+    pub fn begin_failover(&self) -> std::io::Result<u16> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let old = self.agreed_primary()?;

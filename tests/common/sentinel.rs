@@ -97,6 +97,14 @@ impl Topology {
         self.0.failover().expect("SENTINEL FAILOVER completes")
     }
 
+    /// `SENTINEL FAILOVER` without waiting (asked again while a sentinel
+    /// answers `NOGOODSLAVE` or `INPROG`); returns the old primary's port.
+    pub fn begin_failover(&self) -> u16 {
+        self.0
+            .begin_failover()
+            .expect("a sentinel takes SENTINEL FAILOVER")
+    }
+
     /// Kills the primary with SIGKILL (`kill -9`) and returns its port; the
     /// sentinels have not promoted the replica yet (see [`promoted`]).
     ///
