@@ -14,6 +14,14 @@ use parking_lot::Mutex;
 const START: Duration = Duration::from_secs(20);
 /// How long the topology may take to become healthy, or to fail over.
 const SETTLE: Duration = Duration::from_secs(60);
+
+/// How long a `SENTINEL FAILOVER` is given to promote the replica before
+/// it is asked for again: past the sentinels' failover timeout (4 s), after
+/// which one that did not promote has given up.
+const FAILOVER_TRY: Duration = Duration::from_secs(20);
+
+/// How many times a `SENTINEL FAILOVER` is asked for.
+const FAILOVER_TRIES: u32 = 3;
 /// Ports tried before giving up.
 const TRIES: usize = 40;
 
@@ -384,9 +392,33 @@ impl SentinelTopology {
     /// the new primary or the health do not come within 60 s each.
     pub fn failover(&self) -> std::io::Result<u16> {
         let old = self.begin_failover()?;
-        let new = self.new_primary(old)?;
+        let new = self.switched(old)?;
         self.healthy()?;
         Ok(new)
+    }
+
+    /// After [`begin_failover`](SentinelTopology::begin_failover) from
+    /// `old`: waits (bounded) for the new primary, asking for the failover
+    /// again if none came within [`FAILOVER_TRY`] (a sentinel aborts a
+    /// promotion the replica did not take within its failover timeout,
+    /// 4 s here, and then keeps the old primary); at most
+    /// [`FAILOVER_TRIES`] times.
+    pub(crate) fn switched(&self, old: u16) -> std::io::Result<u16> {
+        let mut tries = 1;
+        loop {
+            match self.new_primary_within(old, FAILOVER_TRY) {
+                Ok(new) => return Ok(new),
+                Err(e) if tries == FAILOVER_TRIES => return Err(e),
+                Err(_) => {
+                    tries += 1;
+                    // A failover may have come meanwhile: then the primary
+                    // is not `old` any more and there is nothing to ask.
+                    if self.primary_port() == Some(old) {
+                        self.begin_failover()?;
+                    }
+                }
+            }
+        }
     }
 
     /// Asks a sentinel for a failover (`SENTINEL FAILOVER`) and returns
@@ -479,7 +511,12 @@ impl SentinelTopology {
     /// Waits (bounded) until the sentinels agree on a primary other than
     /// `old` that says it is one; returns its port.
     pub(crate) fn new_primary(&self, old: u16) -> std::io::Result<u16> {
-        let deadline = Instant::now() + SETTLE;
+        self.new_primary_within(old, SETTLE)
+    }
+
+    /// [`new_primary`](SentinelTopology::new_primary) within `bound`.
+    fn new_primary_within(&self, old: u16, bound: Duration) -> std::io::Result<u16> {
+        let deadline = Instant::now() + bound;
         loop {
             if let Some(new) = self.primary_port().filter(|p| *p != old) {
                 if matches!(
@@ -491,7 +528,7 @@ impl SentinelTopology {
             }
             if Instant::now() > deadline {
                 return Err(other(format!(
-                    "no failover away from {old} within {SETTLE:?}"
+                    "no failover away from {old} within {bound:?}"
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));

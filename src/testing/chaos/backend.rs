@@ -113,14 +113,13 @@ impl Backend {
             None
         };
         let handle = std::thread::spawn(move || {
-            let old = match killed {
-                Some(old) => old,
-                None => topology.begin_failover()?,
+            let new = match killed {
+                Some(old) => topology.new_primary(old)?,
+                None => topology.switched(topology.begin_failover()?)?,
             };
-            let new = topology.new_primary(old)?;
             mark.store(millis(origin.elapsed()) + 1, Ordering::SeqCst);
 
-            if killed.is_some() {
+            if let Some(old) = killed {
                 topology.promoted(old).map(|_| ())
             } else {
                 topology.healthy()
