@@ -109,18 +109,11 @@ fn a_reading_store_leaves_a_primary_the_sentinels_replaced_before_it_is_demoted(
     }
 
     assert_eq!(topology.begin_failover(), first);
-    let deadline = Instant::now() + SWITCH;
-    let second = loop {
-        if let Some(port) = topology.primary_port().filter(|p| *p != first) {
-            if is_primary(port) {
-                break port;
-            }
-        }
-        assert!(Instant::now() < deadline, "no switch away from {first}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let second = topology.switched(first);
     let switched = Instant::now();
-    let bound = 2 * RedisSentinel::RECHECK;
+    // Well inside the 8 s the old primary stays one (asserted below), with
+    // room for a loaded machine: the claim is leaving before demotion.
+    let bound = RedisSentinel::RECHECK + Duration::from_secs(3);
     let new = Some(format!("127.0.0.1:{second}"));
     let mut reads = 0;
     loop {

@@ -67,7 +67,9 @@ const FAILOVER_BACKOFF_CAP: Duration = Duration::from_millis(500);
 pub(crate) struct RedisPool {
     topology: Arc<Shared>,
     timeout: Duration,
-    idle: Mutex<Vec<RedisConnection>>,
+    /// With the topology's generation when each was made: one made
+    /// before the primary was last forgotten is dropped, not lent.
+    idle: Mutex<Vec<(u64, RedisConnection)>>,
 }
 
 impl RedisPool {
@@ -227,13 +229,19 @@ impl RedisPool {
     /// [`RedisSentinel::RECHECK`]), and a stale one makes the new one look
     /// the primary up again (see the module docs).
     fn once<T>(&self, command: &impl Fn(&mut RedisConnection) -> RedisResult<T>) -> RedisResult<T> {
-        if self.topology.topology.primary_replaced() {
+        let topology = &self.topology.topology;
+        if topology.primary_replaced() {
             self.idle.lock().clear();
         }
-        let pooled = self.idle.lock().pop();
-        let (value, con) = match pooled {
-            Some(mut con) => match command(&mut con) {
-                Ok(v) => (v, con),
+        let pooled = {
+            let mut idle = self.idle.lock();
+            let now = topology.generation();
+            idle.retain(|(made, _)| *made == now);
+            idle.pop()
+        };
+        let (value, (made, con)) = match pooled {
+            Some((made, mut con)) => match command(&mut con) {
+                Ok(v) => (v, (made, con)),
                 Err(e) if e.is_io_error() || e.is_connection_dropped() => {
                     self.idle.lock().clear();
                     if self.topology.topology.is_sentinel() {
@@ -252,20 +260,25 @@ impl RedisPool {
         if self.topology.health.lock().read_only_since.is_some() {
             return Ok(value);
         }
+        // A connection borrowed before the primary was forgotten (by
+        // another caller meanwhile) is not put back.
         let mut idle = self.idle.lock();
-        if idle.len() < IDLE {
-            idle.push(con);
+        if idle.len() < IDLE && made == topology.generation() {
+            idle.push((made, con));
         }
         Ok(value)
     }
 
+    /// A new connection, with the generation read before it was made, and
+    /// `command`'s answer on it.
     fn fresh<T>(
         &self,
         command: &impl Fn(&mut RedisConnection) -> RedisResult<T>,
-    ) -> RedisResult<(T, RedisConnection)> {
+    ) -> RedisResult<(T, (u64, RedisConnection))> {
+        let made = self.topology.topology.generation();
         let mut con = self.connector().command_connection(self.timeout)?;
         let value = command(&mut con)?;
-        Ok((value, con))
+        Ok((value, (made, con)))
     }
 }
 
@@ -323,6 +336,19 @@ impl Connector {
             self.forget_primary();
         }
         con
+    }
+
+    /// The topology's generation (see [`Topology::generation`]): a
+    /// connection kept across commands is made again when it changes.
+    pub(crate) fn generation(&self) -> u64 {
+        self.0.topology.generation()
+    }
+
+    /// Under Sentinel, asks whether the sentinels name another primary now
+    /// (at most once per [`RedisSentinel::RECHECK`]), which raises the
+    /// generation if they do.
+    pub(crate) fn recheck(&self) {
+        self.0.topology.primary_replaced();
     }
 
     /// Makes the next connection ask for the primary again (Sentinel).

@@ -189,6 +189,12 @@ pub(crate) struct SentinelTarget {
     timeout: Duration,
     /// The primary last found, with its `host:port`.
     primary: Mutex<Option<(Client, String)>>,
+    /// Raised each time the primary last found is forgotten: a connection
+    /// made before is to a server that may not be the primary any more.
+    generation: AtomicU64,
+    /// Held while the sentinels are asked, so that one caller looks the
+    /// primary up and the others wait for its answer.
+    looking: Mutex<()>,
     /// When the sentinels last named the primary last found: a lookup or
     /// a [`RedisSentinel::RECHECK`].
     checked: Mutex<Option<Instant>>,
@@ -219,24 +225,52 @@ impl SentinelTarget {
     /// the primary's address (`SENTINEL MASTER`) and checks that the
     /// server there says it is the primary (`ROLE`); every connection and
     /// answer within `timeout`.
+    ///
+    /// An answer with a configuration epoch below the one last followed
+    /// comes from a sentinel that has not heard of the last failover (the
+    /// old primary may still say it is one): the next sentinel is asked,
+    /// and such an answer is taken only if no sentinel gives a newer one
+    /// (sentinels deployed anew start their epochs again).
     fn lookup(&self) -> RedisResult<(Client, String)> {
         let mut last = None;
+        let mut behind: Option<((Client, String), u64, usize)> = None;
+        let known = self.epoch.load(Ordering::Relaxed);
         let first = self.answering.load(Ordering::Relaxed);
         for n in first..first + self.sentinels.len() {
             let at = n % self.sentinels.len();
             match self.ask(&self.sentinels[at]) {
+                Ok((found, epoch)) if epoch >= known => {
+                    return Ok(self.followed(found, epoch, at));
+                }
                 Ok((found, epoch)) => {
-                    self.answering.store(at, Ordering::Relaxed);
-                    self.epoch.store(epoch, Ordering::Relaxed);
-                    *self.checked.lock() = Some(Instant::now());
-                    return Ok(found);
+                    if behind.as_ref().is_none_or(|b| epoch > b.1) {
+                        behind = Some((found, epoch, at));
+                    }
                 }
                 Err(e) => last = Some(e),
             }
         }
+        if let Some((found, epoch, at)) = behind {
+            return Ok(self.followed(found, epoch, at));
+        }
         Err(last.unwrap_or_else(|| {
             RedisError::from((ErrorKind::MasterNameNotFoundBySentinel, "no sentinel"))
         }))
+    }
+
+    /// The primary `found`, named by sentinel `at` with `epoch`: asked
+    /// first next time, and its epoch the one to beat.
+    fn followed(&self, found: (Client, String), epoch: u64, at: usize) -> (Client, String) {
+        self.answering.store(at, Ordering::Relaxed);
+        self.epoch.store(epoch, Ordering::Relaxed);
+        *self.checked.lock() = Some(Instant::now());
+        found
+    }
+
+    /// Forgets the primary last found.
+    fn forget(&self) {
+        *self.primary.lock() = None;
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Whether the sentinels name another primary than the one last
@@ -408,6 +442,8 @@ impl Topology {
             tls,
             timeout,
             primary: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            looking: Mutex::new(()),
             checked: Mutex::new(None),
             answering: AtomicUsize::new(0),
             epoch: AtomicU64::new(0),
@@ -441,6 +477,12 @@ impl Topology {
                 if let Some(found) = &*t.primary.lock() {
                     return Ok(found.clone());
                 }
+                // One lookup at a time; a caller that waited for another's
+                // takes its answer.
+                let _looking = t.looking.lock();
+                if let Some(found) = &*t.primary.lock() {
+                    return Ok(found.clone());
+                }
                 let found = t.lookup()?;
                 *t.primary.lock() = Some(found.clone());
                 Ok(found)
@@ -455,10 +497,20 @@ impl Topology {
     pub(crate) fn primary_replaced(&self) -> bool {
         match self {
             Topology::Sentinel(t) if t.replaced() => {
-                *t.primary.lock() = None;
+                t.forget();
                 true
             }
             _ => false,
+        }
+    }
+
+    /// How many times the primary was forgotten (Sentinel; always 0
+    /// otherwise): a connection made at an older generation may be to a
+    /// server that is not the primary any more.
+    pub(crate) fn generation(&self) -> u64 {
+        match self {
+            Topology::Sentinel(t) => t.generation.load(Ordering::SeqCst),
+            _ => 0,
         }
     }
 
@@ -472,7 +524,7 @@ impl Topology {
     pub(crate) fn forget_primary(&self) {
         match self {
             Topology::Single { .. } => {}
-            Topology::Sentinel(t) => *t.primary.lock() = None,
+            Topology::Sentinel(t) => t.forget(),
             Topology::Cluster(t) => t.next_node(),
         }
     }

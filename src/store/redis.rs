@@ -964,7 +964,7 @@ impl Renewer {
         let connector = store.redis.connector();
         let until = Instant::now().checked_add(ttl);
         let thread = std::thread::spawn(move || {
-            let mut con: Option<RedisConnection> = None;
+            let mut con: Option<(u64, RedisConnection)> = None;
             let mut wait = tick;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                 if until.is_some_and(|until| Instant::now() >= until) {
@@ -972,10 +972,23 @@ impl Renewer {
                 }
                 // After a failure, try again soon rather than a tick later.
                 wait = tick / 4;
-                if con.is_none() {
-                    con = connector.command_connection(timeout).ok();
+                // A connection to a primary that was since replaced (under
+                // Sentinel) would renew a lease that no longer counts.
+                connector.recheck();
+                if con
+                    .as_ref()
+                    .is_some_and(|(made, _)| *made != connector.generation())
+                {
+                    con = None;
                 }
-                let Some(c) = con.as_mut() else { continue };
+                if con.is_none() {
+                    let made = connector.generation();
+                    con = connector
+                        .command_connection(timeout)
+                        .ok()
+                        .map(|c| (made, c));
+                }
+                let Some((_, c)) = con.as_mut() else { continue };
                 match redis::cmd("EVAL")
                     .arg(RENEW)
                     .arg(1)

@@ -401,9 +401,14 @@ impl SentinelTopology {
     /// `old`: waits (bounded) for the new primary, asking for the failover
     /// again if none came within [`FAILOVER_TRY`] (a sentinel aborts a
     /// promotion the replica did not take within its failover timeout,
-    /// 4 s here, and then keeps the old primary); at most
-    /// [`FAILOVER_TRIES`] times.
-    pub(crate) fn switched(&self, old: u16) -> std::io::Result<u16> {
+    /// 4 s here, and then keeps the old primary); at most three times.
+    /// Returns the new primary's port as soon as the sentinels agree on it
+    /// and it says it is the primary, before the old one is demoted.
+    ///
+    /// # Errors
+    ///
+    /// If no failover came after the third request, 20 s each.
+    pub fn switched(&self, old: u16) -> std::io::Result<u16> {
         let mut tries = 1;
         loop {
             match self.new_primary_within(old, FAILOVER_TRY) {

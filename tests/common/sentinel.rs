@@ -105,6 +105,13 @@ impl Topology {
             .expect("a sentinel takes SENTINEL FAILOVER")
     }
 
+    /// After [`begin_failover`](Topology::begin_failover) from `old`: the
+    /// new primary's port once the sentinels agree on it (asking for the
+    /// failover again if a sentinel gave it up), before `old` is demoted.
+    pub fn switched(&self, old: u16) -> u16 {
+        self.0.switched(old).expect("the sentinels fail over")
+    }
+
     /// Kills the primary with SIGKILL (`kill -9`) and returns its port; the
     /// sentinels have not promoted the replica yet (see [`promoted`]).
     ///
