@@ -58,7 +58,7 @@ const SENTINEL_SEED: u64 = 2;
 
 /// The same run on Redis Sentinel (primary, replica, three sentinels of
 /// the run's own): the schedule kills the primary with `kill -9` (the
-/// sentinels promote the replica after 1 s without an answer, and the
+/// sentinels promote the replica after 3 s without an answer, and the
 /// killed node comes back as a replica) and later asks for a
 /// `SENTINEL FAILOVER`, besides the hub kills, -1 windows and the storm.
 ///

@@ -104,7 +104,9 @@ fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
     let other = store_on(&topology, &prefix);
     assert!(other.lock(&key, Duration::from_secs(60)).unwrap().is_none());
     let shown = store.topology().unwrap();
-    assert_eq!(shown.failovers, 2, "{shown:?}");
+    // At least the two failovers made here: on a loaded machine a sentinel
+    // may also fail over on its own (a primary slow to answer for 3 s).
+    assert!(shown.failovers >= 2, "{shown:?}");
     assert_eq!(shown.primary, Some(format!("127.0.0.1:{third}")));
     assert_eq!(shown.read_only_since, None);
     assert_eq!(shown.unacked_writes, 0);
@@ -320,7 +322,10 @@ fn two_hubs_on_sentinel_serve_through_a_failover_and_a_kill() {
         let shown = &status["store"]["topology"];
         assert_eq!(shown["mode"], "sentinel", "{shown}");
         assert_eq!(shown["primary"], primary.as_str(), "{shown}");
-        assert_eq!(shown["failovers"], 2, "{shown}");
+        // At least both moves made here (a loaded machine may add one of
+        // Sentinel's own), the same on the page and in the metrics.
+        let failovers = shown["failovers"].as_u64().unwrap();
+        assert!(failovers >= 2, "{shown}");
         assert_eq!(shown["replicas"], 1, "{shown}");
         assert_eq!(shown["read_only_since"], serde_json::Value::Null, "{shown}");
         let metrics = ureq::get(&format!("{}/metrics", hub.url))
@@ -330,7 +335,9 @@ fn two_hubs_on_sentinel_serve_through_a_failover_and_a_kill() {
             .read_to_string()
             .unwrap();
         assert!(
-            metrics.contains("wechat_hub_store_redis_failovers_total 2"),
+            metrics.contains(&format!(
+                "wechat_hub_store_redis_failovers_total {failovers}"
+            )),
             "{metrics}"
         );
     }

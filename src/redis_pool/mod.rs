@@ -26,7 +26,12 @@
 //! [`RedisSentinel::RECHECK`] (250 ms); if that is another one, the idle
 //! connections are dropped and the next one connects to it. A sentinel
 //! that does not answer is passed over: the connection is lent, and the
-//! next check asks the next sentinel.
+//! next check asks the next sentinel. Every new connection under Sentinel
+//! asks the server its role (`ROLE`) and treats a replica as a failover:
+//! a killed primary that came back as a replica at the address last found
+//! would otherwise serve reads while a sentinel that had not heard of the
+//! promotion yet still named it. A connection made before the primary was
+//! last forgotten is never lent or put back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -302,6 +307,20 @@ impl Connector {
             let mut con = client.get_connection_with_timeout(timeout)?;
             con.set_read_timeout(Some(timeout))?;
             con.set_write_timeout(Some(timeout))?;
+            // Under Sentinel the address kept may be a replica's by now (a
+            // killed primary that came back as one answers reads): a new
+            // connection asks, and one to a replica is a failover.
+            if self.0.topology.is_sentinel()
+                && !matches!(
+                    redis::cmd("ROLE").query::<redis::Role>(&mut con)?,
+                    redis::Role::Primary { .. }
+                )
+            {
+                return Err(RedisError::from((
+                    redis::ErrorKind::MasterNameNotFoundBySentinel,
+                    "the primary last named by the sentinels is not the primary any more",
+                )));
+            }
             let mut health = self.0.health.lock();
             // A cluster's listener node is one seed among equals, not a
             // primary: moving to the next seed is no failover.

@@ -208,8 +208,9 @@ pub(crate) fn query<T: redis::FromRedisValue>(
 }
 
 /// A Redis Sentinel deployment of its own on 127.0.0.1: one primary, one
-/// replica and three sentinels (quorum 2, a node is down after 1 s
-/// without an answer), all [`RedisNode`]s, without persistence, in a
+/// replica and three sentinels (quorum 2, a node is down after 3 s
+/// without an answer: 1 s made a loaded machine's slow primary fail over
+/// on its own), all [`RedisNode`]s, without persistence, in a
 /// temporary directory removed when it is dropped. Every process is
 /// killed when it is dropped, and when the process that started it ends,
 /// however it ends.
@@ -442,8 +443,13 @@ impl SentinelTopology {
     /// the failover otherwise or for longer than 20 s.
     pub fn begin_failover(&self) -> std::io::Result<u16> {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let old = self.agreed_primary()?;
         loop {
-            let old = self.agreed_primary()?;
+            // A failover in progress (`INPROG`) that has ended meanwhile
+            // is the one asked for: asking again would start another.
+            if self.primary_port() != Some(old) {
+                return Ok(old);
+            }
             let asked: redis::RedisResult<String> = query(
                 self.sentinels[0].port,
                 redis::cmd("SENTINEL").arg("FAILOVER").arg(Self::MASTER),
@@ -601,7 +607,7 @@ fn sentinel_args(dir: &Path, i: usize, port: u16, primary: u16) -> Vec<String> {
         format!(
             "port {port}\nbind 127.0.0.1\ndir {}\n\
              sentinel monitor {master} 127.0.0.1 {primary} 2\n\
-             sentinel down-after-milliseconds {master} 1000\n\
+             sentinel down-after-milliseconds {master} 3000\n\
              sentinel failover-timeout {master} 4000\n\
              sentinel parallel-syncs {master} 1\n",
             dir.display()
