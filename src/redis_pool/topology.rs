@@ -122,8 +122,13 @@ impl RedisSentinel {
     /// Sentinel leaves the old primary alone for 8 seconds or more before
     /// it demotes it, and meanwhile that server still says it is the
     /// primary and takes writes that are lost when it is demoted. This
-    /// check bounds that time to one interval; a sentinel that fails it
-    /// is passed over for the next one. (The Sentinel chaos run served a
+    /// check bounds that time to one interval after the sentinel asked has
+    /// heard of the failover (sentinels learn of it from each other within
+    /// about 2 s); a sentinel that fails it is passed over for the next
+    /// one. It reads the configuration epoch from `SENTINEL MASTER`: where
+    /// an ACL allows only `SENTINEL GET-MASTER-ADDR-BY-NAME`, the check
+    /// never moves the store, and a failover is seen only when the old
+    /// primary breaks its connections or refuses a write. (The Sentinel chaos run served a
     /// token written in such a window, then lost, in one of four short runs
     /// before this check existed.)
     ///

@@ -337,7 +337,11 @@ impl RedisStore {
     /// ([`cluster`](RedisStore::cluster)) `ROLE` and `WAIT` go to the
     /// primary of the written key's slot, on the connection that took the
     /// write: the replicas counted are that shard's, and a shard down or
-    /// without replicas elsewhere delays no write here.
+    /// without replicas elsewhere delays no write here. One exception:
+    /// while the key's slot migrates, a write redirected with `ASK` lands
+    /// on the importing node, which the `redis` crate's blocking cluster
+    /// client does not let the wait follow; the wait then runs on the
+    /// source node and counts the write as acknowledged at once.
     ///
     /// Defaults to [`DEFAULT_WAIT_REPLICAS`](RedisStore::DEFAULT_WAIT_REPLICAS)
     /// (1) and [`DEFAULT_WAIT_TIMEOUT`](RedisStore::DEFAULT_WAIT_TIMEOUT)
@@ -404,7 +408,14 @@ impl RedisStore {
             }
             let connected = match c.query_at_key(key, &redis::cmd("ROLE"))? {
                 redis::Role::Primary { replicas, .. } => replicas.len() as u64,
-                _ => 0,
+                // Demoted between the write and now: the write may be
+                // lost, so it is tried again as after a `READONLY`.
+                _ => {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+                        "the server became a read only replica right after the write",
+                    )))
+                }
             };
             self.redis.note(|h| h.replicas = Some(connected));
             let wanted = self.wait_replicas.min(connected);

@@ -400,7 +400,7 @@ impl SentinelTopology {
 
     /// After [`begin_failover`](SentinelTopology::begin_failover) from
     /// `old`: waits (bounded) for the new primary, asking for the failover
-    /// again if none came within [`FAILOVER_TRY`] (a sentinel aborts a
+    /// again if none came within 20 s (a sentinel aborts a
     /// promotion the replica did not take within its failover timeout,
     /// 4 s here, and then keeps the old primary); at most three times.
     /// Returns the new primary's port as soon as the sentinels agree on it
