@@ -36,6 +36,8 @@ mod redis_keys;
 mod redis_listener;
 #[cfg(feature = "redis")]
 mod redis_migrate;
+#[cfg(feature = "redis")]
+mod redis_renew;
 mod source;
 mod state;
 mod topology;

@@ -2,14 +2,14 @@
 //! distributed refresh lock.
 
 use std::fmt;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::RedisResult;
 use serde_json::{json, Value};
 
 use super::redis_keys::KeyLayout;
 use super::redis_listener::Listener;
+use super::redis_renew::Renewer;
 use super::watch::{StoreListener, Watch};
 use super::{
     authorizer_keys, fence_name, key_name, key_of_name, lock_value, store_error, LockGuard, Store,
@@ -21,17 +21,12 @@ use crate::redis_pool::{Connector, RedisConnection, RedisPool, RedisSentinel};
 use crate::secret::Secret;
 use crate::token::{unix_now, Token, TokenKey};
 
-/// Releases a lock only if it still holds the owner's value.
 /// Takes the lock (`SET NX PX`), or confirms it is already ours.
 const ACQUIRE: &str = r#"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 "#;
-
-/// Extends the lock's lease only if it is still ours.
-const RENEW: &str =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
 /// Sets `KEYS[1]` to the token body `ARGV[1]` for `ARGV[3]` seconds unless
 /// the stored body's fence is higher than `ARGV[2]`, or the key was removed
@@ -885,7 +880,14 @@ impl Store for RedisStore {
         if taken != 1 {
             return Ok(None);
         }
-        let renewer = Renewer::start(self, name.clone(), value.clone(), lease_ms, ttl);
+        let renewer = Renewer::start(
+            self.redis.connector(),
+            self.redis.timeout(),
+            name.clone(),
+            value.clone(),
+            lease_ms,
+            ttl,
+        );
         Ok(Some(LockGuard::new(move || {
             renewer.stop();
             // ok because a lock that cannot be released expires by itself
@@ -943,85 +945,5 @@ impl Store for RedisStore {
                 .query::<Option<u64>>(c)
                 .map(Option::unwrap_or_default)
         })
-    }
-}
-
-/// Keeps a held lock's lease alive, on a thread of its own with a
-/// connection of its own (the holder is busy calling WeChat), until the
-/// guard is dropped, the lock's whole `ttl` has passed, or the lock turns
-/// out to be someone else's.
-struct Renewer {
-    stop: mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Renewer {
-    fn start(
-        store: &RedisStore,
-        name: String,
-        value: String,
-        lease_ms: u64,
-        ttl: Duration,
-    ) -> Renewer {
-        let (stop, stopped) = mpsc::channel::<()>();
-        // A renewal gets a third of the lease to connect and answer, so that
-        // one that fails leaves time for another before the lease runs out.
-        let tick = Duration::from_millis(lease_ms / 3);
-        let timeout = store
-            .redis
-            .timeout()
-            .min(tick)
-            .max(Duration::from_millis(1));
-        let connector = store.redis.connector();
-        let until = Instant::now().checked_add(ttl);
-        let thread = std::thread::spawn(move || {
-            let mut con: Option<(u64, RedisConnection)> = None;
-            let mut wait = tick;
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
-                if until.is_some_and(|until| Instant::now() >= until) {
-                    return;
-                }
-                // After a failure, try again soon rather than a tick later.
-                wait = tick / 4;
-                // A connection to a primary that was since replaced (under
-                // Sentinel) would renew a lease that no longer counts.
-                connector.recheck();
-                if con
-                    .as_ref()
-                    .is_some_and(|(made, _)| *made != connector.generation())
-                {
-                    con = None;
-                }
-                if con.is_none() {
-                    let made = connector.generation();
-                    con = connector
-                        .command_connection(timeout)
-                        .ok()
-                        .map(|c| (made, c));
-                }
-                let Some((_, c)) = con.as_mut() else { continue };
-                match redis::cmd("EVAL")
-                    .arg(RENEW)
-                    .arg(1)
-                    .arg(&name)
-                    .arg(&value)
-                    .arg(lease_ms)
-                    .query::<i64>(c)
-                {
-                    Ok(1) => wait = tick,
-                    // Not ours any more (Redis restarted, say): nothing to keep.
-                    Ok(_) => return,
-                    Err(_) => con = None,
-                }
-            }
-        });
-        Renewer { stop, thread }
-    }
-
-    /// Stops renewing; returns once the renewer has let go.
-    fn stop(self) {
-        drop(self.stop);
-        // ok because the renewer only ends; a panic there changes nothing here
-        let _ = self.thread.join();
     }
 }
