@@ -229,15 +229,16 @@ impl RedisPool {
     }
 
     /// One try: an idle connection (and a new one if that was stale), or
-    /// a new one. Under Sentinel, the idle connections are dropped first
-    /// if the sentinels name another primary now (asked at most once per
+    /// a new one. Under Sentinel, idle connections made before the primary
+    /// was last forgotten are dropped first (the sentinels are asked
+    /// whether they name another primary at most once per
     /// [`RedisSentinel::RECHECK`]), and a stale one makes the new one look
     /// the primary up again (see the module docs).
     fn once<T>(&self, command: &impl Fn(&mut RedisConnection) -> RedisResult<T>) -> RedisResult<T> {
         let topology = &self.topology.topology;
-        if topology.primary_replaced() {
-            self.idle.lock().clear();
-        }
+        // A replaced primary raises the generation: the retain below drops
+        // the idle connections to it.
+        topology.primary_replaced();
         let pooled = {
             let mut idle = self.idle.lock();
             let now = topology.generation();

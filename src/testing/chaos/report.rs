@@ -533,6 +533,19 @@ impl fmt::Display for ChaosReport {
 mod tests {
     use super::*;
 
+    /// A call refused by the refresh limit from `start` ms for 10 ms.
+    fn limited(start: u64) -> Failure {
+        Failure {
+            start: Duration::from_millis(start),
+            end: Duration::from_millis(start + 10),
+            error: crate::RefreshLimit::default().refused(
+                &crate::TokenKey::access_token("wx1"),
+                Duration::from_secs(1),
+                None,
+            ),
+        }
+    }
+
     fn span(start: u64, end: u64) -> Span {
         Span {
             start: Duration::from_millis(start),
@@ -573,15 +586,6 @@ mod tests {
             error: Error::api(errcode, "x", 200),
         };
         assert!(judge.reason(&failure(1900, 2100, 40001)).is_some());
-        let limited = |start: u64| Failure {
-            start: Duration::from_millis(start),
-            end: Duration::from_millis(start + 10),
-            error: crate::RefreshLimit::default().refused(
-                &crate::TokenKey::access_token("wx1"),
-                Duration::from_secs(1),
-                None,
-            ),
-        };
         assert!(judge.reason(&limited(1500)).is_some(), "in the window");
         assert!(judge.reason(&limited(7900)).is_some(), "just after it");
         assert!(
@@ -637,15 +641,6 @@ mod tests {
             ..Windows::default()
         };
         let judge = Judge::new(&windows, Duration::from_secs(20), Duration::from_secs(1));
-        let limited = |start: u64| Failure {
-            start: Duration::from_millis(start),
-            end: Duration::from_millis(start + 10),
-            error: crate::RefreshLimit::default().refused(
-                &crate::TokenKey::access_token("wx1"),
-                Duration::from_secs(1),
-                None,
-            ),
-        };
         // The limit's wait after the storm, which the failover held until
         // 5 s, may last until 5 s + AFTER_STORM, past the invalidation.
         assert!(judge.reason(&limited(9000)).is_some());
