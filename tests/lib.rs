@@ -69,6 +69,8 @@ mod request;
 #[cfg(feature = "redis")]
 mod sentinel_demoted;
 #[cfg(feature = "redis")]
+mod sentinel_epoch;
+#[cfg(feature = "redis")]
 mod sentinel_moved;
 #[cfg(feature = "hub")]
 mod storm;

@@ -122,10 +122,10 @@ impl RedisSentinel {
     /// Sentinel leaves the old primary alone for 8 seconds or more before
     /// it demotes it, and meanwhile that server still says it is the
     /// primary and takes writes that are lost when it is demoted. This
-    /// check bounds that time to one interval after the sentinel asked has
-    /// heard of the failover (sentinels learn of it from each other within
-    /// about 2 s); a sentinel that fails it is passed over for the next
-    /// one. It reads the configuration epoch from `SENTINEL MASTER`: where
+    /// check bounds that time: the sentinels are asked in turn, one per
+    /// interval, so the store moves at most one interval per sentinel after
+    /// the sentinel that led the failover names the new primary (the others
+    /// learn of it within about 2 s). It reads the configuration epoch from `SENTINEL MASTER`: where
     /// an ACL allows only `SENTINEL GET-MASTER-ADDR-BY-NAME`, the check
     /// never moves the store, and a failover is seen only when the old
     /// primary breaks its connections or refuses a write. (The Sentinel chaos run served a
@@ -225,6 +225,24 @@ impl Named {
     }
 }
 
+/// Whether a store on `current`, which last followed configuration epoch
+/// `known`, moves to the primary a sentinel `named`: another address,
+/// with an epoch no lower than `known` (a sentinel that has not heard of
+/// the last failover names the old primary with a lower one).
+///
+/// Not only a higher one: the sentinel that leads a failover takes its new
+/// epoch as soon as the replica says it is the primary, and names the old
+/// address with it until it switches, a moment later. A store that asked
+/// then holds the new epoch on the old primary, and must follow the same
+/// epoch to the new address (it stayed on the old primary, which still
+/// took writes, until Sentinel demoted it 8 s later: the Sentinel chaos
+/// run served a replaced token for 2 s). Epoch 0 is no epoch (a sentinel
+/// whose ACL refuses `SENTINEL MASTER`, or one with no failover yet) and
+/// moves nothing.
+fn follows(named: &Named, current: &str, known: u64) -> bool {
+    named.addr() != current && named.epoch > 0 && named.epoch >= known
+}
+
 impl SentinelTarget {
     /// Asks each sentinel in turn, from the one that answered last, for
     /// the primary's address (`SENTINEL MASTER`) and checks that the
@@ -280,10 +298,11 @@ impl SentinelTarget {
 
     /// Whether the sentinels name another primary than the one last
     /// found: asks one sentinel, at most once per
-    /// [`RedisSentinel::RECHECK`]. `false` when no primary was found yet,
-    /// when it is not time, or when the sentinel does not answer or has
-    /// not heard of the last failover (the next check asks the next
-    /// sentinel).
+    /// [`RedisSentinel::RECHECK`], each in turn (one that still names the
+    /// old primary is not asked again and again while another has heard
+    /// of the failover). `false` when no primary was found yet, when it is
+    /// not time, or when the sentinel does not answer or has not heard of
+    /// the last failover (see [`follows`]).
     fn replaced(&self) -> bool {
         let Some(current) = self.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
             return false;
@@ -297,13 +316,18 @@ impl SentinelTarget {
         }
         let at = self.answering.load(Ordering::Relaxed) % self.sentinels.len();
         let known = self.epoch.load(Ordering::Relaxed);
-        match self.name(&self.sentinels[at]) {
-            Ok(named) if named.addr() == current => {
-                self.epoch.fetch_max(named.epoch, Ordering::Relaxed);
+        let named = self.name(&self.sentinels[at]);
+        match named {
+            Ok(named) if follows(&named, &current, known) => true,
+            Ok(named) => {
+                if named.addr() == current {
+                    self.epoch.fetch_max(named.epoch, Ordering::Relaxed);
+                }
+                self.answering
+                    .store((at + 1) % self.sentinels.len(), Ordering::Relaxed);
                 false
             }
-            Ok(named) if named.epoch > known => true,
-            _ => {
+            Err(_) => {
                 self.answering
                     .store((at + 1) % self.sentinels.len(), Ordering::Relaxed);
                 false
@@ -573,5 +597,37 @@ impl Topology {
             Topology::Sentinel(_) => "sentinel",
             Topology::Cluster(_) => "cluster",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(port: u16, epoch: u64) -> Named {
+        Named {
+            host: "10.0.0.1".into(),
+            port,
+            epoch,
+        }
+    }
+
+    #[test]
+    fn a_store_follows_the_leader_from_its_new_epoch_on_the_old_address_to_the_new_one() {
+        let (old, new) = ("10.0.0.1:6379", "10.0.0.1:6380");
+        // Before the failover: epoch 1 on the old primary.
+        assert!(!follows(&named(6379, 1), old, 1));
+        // The leader took epoch 2 and still names the old address: stay,
+        // and epoch 2 becomes the one known (see `replaced`).
+        assert!(!follows(&named(6379, 2), old, 1));
+        // It switched: the same epoch, another address.
+        assert!(follows(&named(6380, 2), old, 2));
+        // Another sentinel that has not heard of it yet names the old
+        // primary with the old epoch: the store stays on the new one.
+        assert!(!follows(&named(6379, 1), new, 2));
+        // No epoch (an ACL without SENTINEL MASTER) moves nothing.
+        assert!(!follows(&named(6380, 0), old, 0));
+        // The first failover of a master: from epoch 0 to 1.
+        assert!(follows(&named(6380, 1), old, 0));
     }
 }

@@ -220,13 +220,13 @@ impl StoreSource {
         self
     }
 
-    /// The stored token for `key` if it can be handed out: fresh, and not
-    /// the `stale` one.
+    /// The stored token for `key` if it can be handed out: fresh, not the
+    /// `stale` one, and not behind the one this replica last had (see
+    /// [`ahead_of_store`](StoreSource::ahead_of_store)).
     fn usable(&self, key: &TokenKey, stale: Option<&Token>) -> Result<Option<Token>> {
-        Ok(self
-            .store
-            .get_token(key)?
-            .filter(|t| self.is_usable(t, stale)))
+        Ok(self.store.get_token(key)?.filter(|t| {
+            self.is_usable(t, stale) && self.ahead_of_store(key, Some(t), stale).is_none()
+        }))
     }
 
     /// Whether WeChat still accepts `token`: it has not expired by this
@@ -425,12 +425,17 @@ impl StoreSource {
         cx: &Context<'_>,
     ) -> Result<Token> {
         let stored = self.store.get_token(key)?;
-        // A store behind this replica is not served from: its token is
-        // written back under the lock (see `call_upstream`).
-        let behind = stored.is_some() && self.ahead_of_store(key, stored.as_ref(), stale).is_some();
+        // A store behind this replica (a failover lost the last writes) is
+        // not served from: this replica's newer token is written back under
+        // the lock (see `call_upstream`), and served while another replica
+        // holds the lock. Never the older one: that would end the lineage
+        // clients hold.
+        let mine = stored
+            .as_ref()
+            .and_then(|s| self.ahead_of_store(key, Some(s), stale));
         if let Some(token) = stored
             .as_ref()
-            .filter(|t| !behind && self.is_usable(t, stale))
+            .filter(|t| mine.is_none() && self.is_usable(t, stale))
         {
             return Ok(token.clone());
         }
@@ -438,8 +443,9 @@ impl StoreSource {
         // read while it is being replaced (under the lock, by any replica)
         // and if replacing it fails: a read never waits on WeChat for a key
         // it has had.
-        let current = stored.filter(|t| !behind && stale.is_none() && self.is_accepted(t));
-        if let (true, Some(current)) = (self.replaced_ahead, &current) {
+        let behind = mine.is_some();
+        let current = mine.or_else(|| stored.filter(|t| stale.is_none() && self.is_accepted(t)));
+        if let (true, false, Some(current)) = (self.replaced_ahead, behind, &current) {
             return Ok(current.clone());
         }
         // A wait too long to add up is no deadline at all.
@@ -633,6 +639,40 @@ mod tests {
             "another replica reads it"
         );
         assert_eq!(upstream.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// A store behind this replica while another replica holds the lock
+    /// (a lock taken on the new primary, or one that outlived its holder on
+    /// the old one): this replica serves its own newer token, never the
+    /// older one, and writes it back once the lock is free. Before, it
+    /// waited and took the older one, and the newer lineage was lost.
+    #[test]
+    fn a_store_behind_the_replica_under_another_lock_never_gets_the_older_token_served() {
+        let key = TokenKey::access_token("wx1");
+        for hub in [false, true] {
+            let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let upstream = Arc::new(Counting::default());
+            let source = StoreSource::from_arcs(store.clone(), upstream.clone())
+                .replaced_ahead(hub)
+                .lock_wait(Duration::from_secs(30));
+            let a = Client::builder().token_source(source).build().unwrap();
+            let t1 = a.token(&key).unwrap();
+            let older = Token::with_timestamp("OLDER", t1.timestamp() - 60, 7200);
+            store.put_token(&key, &older).unwrap();
+            let held = store.lock(&key, Duration::from_secs(60)).unwrap().unwrap();
+            assert!(a.invalidate_token(&key, &t1));
+            assert_eq!(a.token(&key).unwrap(), t1, "hub {hub}: its own, at once");
+            assert_eq!(store.get_token(&key).unwrap(), Some(older.clone()));
+            drop(held);
+            assert!(a.invalidate_token(&key, &t1));
+            assert_eq!(a.token(&key).unwrap(), t1, "hub {hub}");
+            assert_eq!(
+                store.get_token(&key).unwrap(),
+                Some(t1.clone()),
+                "written back"
+            );
+            assert_eq!(upstream.0.load(Ordering::SeqCst), 1, "hub {hub}");
+        }
     }
 
     /// A token stored 570 s into its 600 s: past its cut-off (a tenth of
