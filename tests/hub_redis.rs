@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use weixin::store::{RedisStore, Store, StoreSource};
+use weixin::testing::RedisNode;
 use weixin::{Client, ErrorKind, HubSource, SecretSource, Token, TokenKey};
 
 use crate::common::cluster::{each, Topology};
-use crate::common::process::{self, HubProcess, RedisProcess, SECRET_ENV};
+use crate::common::process::{self, HubProcess, SECRET_ENV};
 use crate::common::{self, APPID};
 
 /// A store on `topology` under a prefix of this test's own.
@@ -229,8 +230,15 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
     // its own.
     shared_redis(Topology::Single, "down-check");
     let fake = common::fake();
-    let port = process::free_port();
-    let mut redis = RedisProcess::start(port);
+    let args = |port: u16| {
+        ["--port", &port.to_string(), "--bind", "127.0.0.1"]
+            .into_iter()
+            .chain(["--save", "", "--appendonly", "no"])
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let mut redis = RedisNode::start(args).expect("start redis-server");
+    let port = redis.port();
     let url = format!("redis://127.0.0.1:{port}/");
     let dir = process::temp_dir("down");
     let hub = HubProcess::start(
@@ -264,7 +272,7 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
     }
     assert_eq!(fake.count("/cgi-bin/token"), 1, "no token quota wasted");
 
-    let _redis = RedisProcess::start(port);
+    redis.restart(args).expect("restart redis-server");
     let fresh = client_of(&fake, &hub.url)
         .refreshed_token(&key, &token)
         .unwrap();

@@ -156,6 +156,45 @@ impl RedisNode {
             let _ = child.wait();
         }
     }
+
+    /// Kills the server if it runs, then starts it again on its port with
+    /// the arguments `args(port)` gives: a Redis restart at the same
+    /// address.
+    ///
+    /// # Errors
+    ///
+    /// If `sh` cannot run, or the port was taken by another process while
+    /// the server was down (the node stays down).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use weixin::testing::RedisNode;
+    ///
+    /// let args = |port: u16| {
+    ///     ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]
+    ///         .map(String::from)
+    ///         .to_vec()
+    /// };
+    /// let mut node = RedisNode::start(args)?;
+    /// let port = node.port();
+    /// node.restart(args)?;
+    /// assert_eq!(node.port(), port);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn restart(&mut self, args: impl Fn(u16) -> Vec<String>) -> std::io::Result<()> {
+        self.kill();
+        match RedisNode::start_on(self.port, args(self.port))? {
+            Some(node) => {
+                *self = node;
+                Ok(())
+            }
+            None => Err(other(format!(
+                "port {} was taken while its redis-server was down",
+                self.port
+            ))),
+        }
+    }
 }
 
 impl Drop for RedisNode {
