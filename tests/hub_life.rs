@@ -462,6 +462,35 @@ fn redis_refuses_a_stale_fenced_write() {
     });
 }
 
+/// A fence taken on a primary that a failover replaced, written on the new
+/// one whose fence counter missed the last increments: the counter is
+/// raised with the write, so the next fence taken there is higher and its
+/// write is kept. Before, every write was refused until the counter caught
+/// up, and the tokens fetched meanwhile were dropped.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_fences_taken_after_a_write_with_a_fence_from_another_primary_are_higher() {
+    use weixin::store::Store;
+    crate::common::cluster::each(|topology| {
+        let store = topology.open(&process::unique_prefix("fence-ahead"));
+        let key = TokenKey::access_token("wx_fence_ahead");
+        let name = format!("fence:access_token:{}", key.appid());
+        let ttl = Duration::from_secs(60);
+        // This primary's counter: 2. The old primary's had reached 9.
+        assert_eq!(store.increment(&name, ttl).unwrap(), 1);
+        assert_eq!(store.increment(&name, ttl).unwrap(), 2);
+        assert!(store
+            .put_token_fenced(&key, &Token::new("FROM_THE_OLD_PRIMARY", 7200), 9)
+            .unwrap());
+        let next = store.increment(&name, ttl).unwrap();
+        assert_eq!(next, 10, "above the fence stored");
+        assert!(store
+            .put_token_fenced(&key, &Token::new("NEXT", 7200), next)
+            .unwrap());
+        assert_eq!(store.get_token(&key).unwrap().unwrap().expose(), "NEXT");
+    });
+}
+
 /// An upstream whose call outlives the caller's lock: meanwhile the
 /// replica that took the lock next stores its own, newer token.
 #[derive(Debug)]

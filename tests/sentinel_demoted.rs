@@ -39,13 +39,6 @@ fn replica_port(port: u16) -> u16 {
     }
 }
 
-fn is_primary(port: u16) -> bool {
-    matches!(
-        query::<redis::Role>(port, &redis::cmd("ROLE")),
-        Ok(redis::Role::Primary { .. })
-    )
-}
-
 /// After `SENTINEL FAILOVER` has completed (the old primary reconfigured
 /// as a replica, its clients disconnected by the sentinel), the first
 /// read of a store that only reads goes to the new primary: the store
@@ -133,7 +126,7 @@ fn a_reading_store_leaves_a_primary_the_sentinels_replaced_before_it_is_demoted(
         switched.elapsed()
     );
     assert!(
-        is_primary(first),
+        sentinel::is_primary(first),
         "the scenario: the old primary still says it is one (not yet demoted)"
     );
     let shown = store.topology().unwrap();

@@ -1,9 +1,12 @@
 //! A Sentinel store after `SENTINEL FAILOVER`, while the old primary still
 //! says it is one (on the tests' shared topology, `common::sentinel`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weixin::store::{RedisStore, Store};
+use parking_lot::Mutex;
+use weixin::store::{RedisStore, Store, StoreEvent};
 use weixin::{RedisSentinel, Token, TokenKey};
 
 use crate::common::{self, sentinel};
@@ -54,4 +57,82 @@ fn a_sentinel_store_follows_a_failover_while_the_old_primary_still_answers() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(topology);
+}
+
+/// The removals listener leaves a primary the sentinels replaced before
+/// Sentinel demotes it: it subscribes again on the new primary, where the
+/// other replicas publish, and hears a removal published there. Before, it
+/// stayed subscribed on the old primary until the demotion closed its
+/// connection, 8 s or more later, and removals published meanwhile never
+/// reached it.
+#[test]
+fn the_removals_listener_follows_a_failover_while_the_old_primary_still_answers() {
+    let topology = sentinel::topology();
+    topology.healthy();
+    let store = |prefix: &str| {
+        RedisStore::sentinel(
+            RedisSentinel::new(sentinel::MASTER, topology.urls())
+                .failover_wait(Duration::from_secs(20)),
+        )
+        .unwrap()
+        .prefix(prefix)
+    };
+    let prefix = common::unique_prefix("watch-moved");
+    let watcher = store(&prefix);
+    let listening = Arc::new(AtomicUsize::new(0));
+    let removed = Arc::new(Mutex::new(Vec::new()));
+    let (heard, seen) = (listening.clone(), removed.clone());
+    let _watch = watcher
+        .watch(Arc::new(move |event: &StoreEvent<'_>| match event {
+            StoreEvent::Listening => {
+                heard.fetch_add(1, Ordering::SeqCst);
+            }
+            StoreEvent::AuthorizerRemoved {
+                component_appid,
+                authorizer_appid,
+            } => seen
+                .lock()
+                .push(format!("{component_appid}/{authorizer_appid}")),
+            _ => {}
+        }))
+        .unwrap();
+    assert_eq!(
+        listening.load(Ordering::SeqCst),
+        1,
+        "listening from the start"
+    );
+
+    let old = topology.begin_failover();
+    topology.switched(old);
+    let switched = Instant::now();
+    // Another replica, on the new primary, removes authorizers until one
+    // is heard: the listener subscribes there again within a few recheck
+    // intervals, well inside the 8 s the old primary stays one (asserted
+    // below). Each removal names another authorizer.
+    let other = store(&prefix);
+    let bound = RedisSentinel::RECHECK * 3 + Duration::from_secs(3);
+    let mut published = Vec::new();
+    while removed.lock().is_empty() {
+        assert!(
+            switched.elapsed() < bound,
+            "{} removals published on the new primary in {bound:?} after the switch, none \
+             heard: still subscribed on the replaced primary {old}",
+            published.len()
+        );
+        let authorizer = format!("wxa{}", published.len());
+        other.remove_authorizer("wxc", &authorizer).unwrap();
+        published.push(format!("wxc/{authorizer}"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        sentinel::is_primary(old),
+        "the scenario: the old primary still says it is one (not yet demoted)"
+    );
+    assert!(listening.load(Ordering::SeqCst) >= 2, "it subscribed again");
+    let heard = removed.lock().clone();
+    assert!(
+        heard.iter().all(|r| published.contains(r)),
+        "{heard:?} not among {published:?}"
+    );
+    topology.healthy();
 }

@@ -32,6 +32,14 @@ return 0
 /// the stored body's fence is higher than `ARGV[2]`, or the key was removed
 /// (its tombstone `KEYS[2]` holds the fence taken at removal) after the
 /// fence `ARGV[2]` was taken.
+///
+/// The key's fence counter `KEYS[3]` is raised to the fence written if it
+/// is below (kept `ARGV[4]` seconds): a fence taken on a primary that a
+/// failover then replaced is written on the new one, whose counter missed
+/// the last increments. Without this the next fences taken there were
+/// below the stored one, and every write was refused until the counter
+/// caught up: tokens fetched from WeChat were dropped and the store kept
+/// an ended one (the Sentinel chaos run: 8.5 s of refresh-limited calls).
 const FENCED_SET: &str = r#"
 if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) then
   return 0
@@ -44,6 +52,9 @@ if cur then
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if tonumber(redis.call('GET', KEYS[3]) or '0') < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
+end
 return 1
 "#;
 
@@ -584,15 +595,18 @@ impl Store for RedisStore {
         .to_string();
         let name = self.keys.token(key);
         let tombstone = self.keys.tombstone(key);
+        let counter = self.keys.counter(&fence_name(key));
         let written = self.run("fenced SET token", |c| {
             redis::cmd("EVAL")
                 .arg(FENCED_SET)
-                .arg(2)
+                .arg(3)
                 .arg(&name)
                 .arg(&tombstone)
+                .arg(&counter)
                 .arg(&body)
                 .arg(fence)
                 .arg(left)
+                .arg(FENCE_TTL.as_secs())
                 .query::<i64>(c)
         })?;
         Ok(written == 1)

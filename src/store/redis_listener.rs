@@ -101,9 +101,11 @@ impl Listener {
         }
     }
 
-    /// Listens until stopped (`Ok`) or the connection fails; resets
-    /// `backoff` once subscribed.
+    /// Listens until stopped (`Ok`), the connection fails, or (under
+    /// Sentinel) the sentinels name another primary; resets `backoff`
+    /// once subscribed.
     fn listen(&self, backoff: &mut Duration) -> RedisResult<()> {
+        let made = self.connector.generation();
         let mut con = self.connector.connect(self.timeout)?;
         redis::cmd("CLIENT")
             .arg("SETNAME")
@@ -120,7 +122,21 @@ impl Listener {
             }
             let message = match pubsub.get_message() {
                 Ok(message) => message,
-                Err(e) if e.is_timeout() => continue,
+                Err(e) if e.is_timeout() => {
+                    // After a `SENTINEL FAILOVER` the old primary keeps
+                    // this connection until it is demoted, 8 s or more
+                    // later, while the other replicas publish on the new
+                    // one: the listener leaves it with the store (see
+                    // `RedisSentinel::RECHECK`).
+                    self.connector.recheck();
+                    if self.connector.generation() != made {
+                        return Err(redis::RedisError::from((
+                            redis::ErrorKind::MasterNameNotFoundBySentinel,
+                            "the sentinels named another primary",
+                        )));
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let Ok(payload) = message.get_payload::<String>() else {

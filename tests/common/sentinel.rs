@@ -51,6 +51,14 @@ pub fn query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::Re
 /// returns an error.
 pub struct Topology(SentinelTopology);
 
+/// Whether the node at `port` says it is a primary.
+pub fn is_primary(port: u16) -> bool {
+    matches!(
+        query::<redis::Role>(port, &redis::cmd("ROLE")),
+        Ok(redis::Role::Primary { .. })
+    )
+}
+
 /// The topology, started on first use, locked for the caller's test.
 pub fn topology() -> MutexGuard<'static, Topology> {
     static TOPOLOGY: OnceLock<Mutex<Topology>> = OnceLock::new();
