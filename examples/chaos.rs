@@ -19,7 +19,9 @@
 //! (3), `--threads N` (64), `--floor-secs N` (30), `--burst N` (3),
 //! `--staleness-ms N` (1000), `--old-hub` (leave the refresh and staleness
 //! keys out of the hubs' configuration, for a `wechat-hub` without them),
-//! `--sentinel` (Redis under Sentinel, failed over instead of restarted).
+//! `--sentinel` (Redis under Sentinel, failed over instead of restarted),
+//! `--timeline` (print what happens to stderr as it happens: faults, the
+//! tokens the fake issues, the hubs' logs, stale answers).
 //! Nothing leaves this machine: WeChat is the crate's fake on 127.0.0.1.
 
 use std::path::PathBuf;
@@ -70,6 +72,10 @@ struct Args {
     /// Run Redis under Sentinel and fail it over instead of restarting it
     #[arg(long)]
     sentinel: bool,
+    /// Print the run's timeline to stderr (faults, tokens issued, hub logs,
+    /// stale answers)
+    #[arg(long)]
+    timeline: bool,
 }
 
 fn parse() -> Chaos {
@@ -104,6 +110,9 @@ fn parse() -> Chaos {
     }
     if args.sentinel {
         chaos = chaos.sentinel(true);
+    }
+    if args.timeline {
+        chaos = chaos.timeline(true);
     }
     chaos
 }

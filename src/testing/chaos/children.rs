@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::timeline::Timeline;
+
 /// How long a child may take to start listening.
 const START: Duration = Duration::from_secs(20);
 
@@ -31,7 +33,12 @@ pub(super) struct HubChild {
 impl HubChild {
     /// Starts `bin --config config` with `env` set; waits (bounded) for its
     /// "listening on" line.
-    pub fn start(bin: &Path, config: &Path, env: (&str, &str)) -> std::io::Result<HubChild> {
+    pub fn start(
+        bin: &Path,
+        config: &Path,
+        env: (&str, &str),
+        timeline: Timeline,
+    ) -> std::io::Result<HubChild> {
         let mut child = Command::new(bin)
             .arg("--config")
             .arg(config)
@@ -47,6 +54,7 @@ impl HubChild {
         let logs = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = mpsc::channel();
         let sink = logs.clone();
+        let pid = child.id();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -55,6 +63,7 @@ impl HubChild {
                     // ok because the starter may have given up waiting
                     let _ = tx.send(url);
                 }
+                timeline.note(format_args!("hub {pid}: {line}"));
                 let mut logs = sink.lock();
                 if logs.len() == LOG_LINES {
                     logs.pop_front();

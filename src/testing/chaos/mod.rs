@@ -7,6 +7,7 @@ mod children;
 mod probe;
 mod report;
 mod schedule;
+mod timeline;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -19,9 +20,10 @@ use parking_lot::Mutex;
 
 use self::backend::{Backend, Progress};
 use self::children::HubChild;
-use self::probe::{lineage, probe_hubs};
+use self::probe::{lineage, probe_hubs, serial};
 use self::report::{Failure, Judge, Windows, FAILOVER_GRACE};
 use self::schedule::{plan, Action, Shape};
+use self::timeline::Timeline;
 use super::{Balancer, FakeWechat};
 use crate::clock::millis;
 #[cfg(doc)]
@@ -104,6 +106,7 @@ pub struct Chaos {
     busy_retry: BusyRetry,
     busy_max: Duration,
     sentinel: bool,
+    timeline: bool,
 }
 
 impl Default for Chaos {
@@ -128,6 +131,7 @@ impl Default for Chaos {
             },
             busy_max: Duration::from_millis(500),
             sentinel: false,
+            timeline: false,
         }
     }
 }
@@ -262,6 +266,27 @@ impl Chaos {
         self
     }
 
+    /// Whether the run prints its timeline to stderr as it goes, each line
+    /// stamped with the seconds since it began: the faults as they are
+    /// applied, each token the fake WeChat issues (by serial), each
+    /// failover's promotion, every hub's log lines (tagged with the hub's
+    /// process id), and each stale answer found, with the store topology
+    /// that hub's `/status` shows. For finding out why a run was not
+    /// clean; the report is the same either way.
+    ///
+    /// Defaults to `false`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let chaos = weixin::testing::Chaos::new().timeline(true);
+    /// assert!(format!("{chaos:?}").contains("timeline: true"));
+    /// ```
+    pub fn timeline(mut self, on: bool) -> Chaos {
+        self.timeline = on;
+        self
+    }
+
     /// The least time a client's busy retries cover: each backoff sleeps
     /// at least half its step.
     fn busy_ride(&self) -> Duration {
@@ -334,6 +359,7 @@ impl Chaos {
 
     fn run_in(&self, fake: &FakeWechat, secret: &str, dir: &Path) -> std::io::Result<ChaosReport> {
         let to_io = |e: crate::Error| std::io::Error::other(e.to_string());
+        let timeline = Timeline::new(self.timeline);
         let mut redis = Backend::start(self.sentinel, &self.redis_bin, dir)?;
         let prefix = format!("chaos:{}:{}:", std::process::id(), self.seed);
         let config = dir.join("hub.toml");
@@ -347,6 +373,7 @@ impl Chaos {
                 &self.hub_bin,
                 &config,
                 (SECRET_ENV, secret),
+                timeline,
             )?));
         }
         let urls: Vec<String> = hubs.iter().flatten().map(|h| h.url.clone()).collect();
@@ -362,6 +389,7 @@ impl Chaos {
 
         let run = Arc::new(Run {
             origin: Instant::now(),
+            timeline,
             stop: AtomicBool::new(false),
             stop_watchers: AtomicBool::new(false),
             calls: AtomicU64::new(0),
@@ -426,6 +454,7 @@ impl Chaos {
                 },
                 ..Faults::default()
             },
+            last_serial: String::new(),
         };
         for (at, action) in plan(self.seed, &shape) {
             driver.watch_until(at);
@@ -513,6 +542,7 @@ impl Chaos {
 /// What the threads of a run share.
 struct Run {
     origin: Instant,
+    timeline: Timeline,
     /// Client threads stop calling.
     stop: AtomicBool,
     /// The watchdog and the prober stop.
@@ -679,12 +709,29 @@ struct Driver<'a> {
     config: &'a Path,
     env: (&'a str, &'a str),
     faults: Faults,
+    /// The serial of the token the fake issued last, for the timeline.
+    last_serial: String,
 }
 
 impl Driver<'_> {
+    /// Notes on the timeline a token the fake issued since last asked.
+    fn note_issued(&mut self) {
+        if !self.run.timeline.is_on() {
+            return;
+        }
+        let serial = serial(&self.fake.current_token(APPID).unwrap_or_default());
+        if serial != self.last_serial {
+            self.run
+                .timeline
+                .note(format_args!("the fake issued token #{serial}"));
+            self.last_serial = serial;
+        }
+    }
+
     /// Waits until `at` (from the run's start), watching the hubs.
     fn watch_until(&mut self, at: Duration) {
         loop {
+            self.note_issued();
             self.watch_crashes();
             let now = self.run.now();
             if now >= at {
@@ -742,9 +789,10 @@ impl Driver<'_> {
             return;
         }
         let (bin, config) = (self.hub_bin.to_path_buf(), self.config.to_path_buf());
+        let timeline = self.run.timeline;
         let env = (self.env.0.to_string(), self.env.1.to_string());
         self.starting[i] = Some(std::thread::spawn(move || {
-            HubChild::start(&bin, &config, (&env.0, &env.1))
+            HubChild::start(&bin, &config, (&env.0, &env.1), timeline)
         }));
     }
 
@@ -788,6 +836,7 @@ impl Driver<'_> {
     }
 
     fn apply(&mut self, action: Action) {
+        self.run.timeline.note(format_args!("fault {action:?}"));
         let now = self.run.now();
         let windows = &mut self.faults.windows;
         match action {
@@ -875,6 +924,10 @@ impl Driver<'_> {
             match self.redis.progress() {
                 Progress::Pending => return,
                 Progress::Promoted(at) => {
+                    self.run.timeline.note(format_args!(
+                        "promoted (at {:.3} s of the run)",
+                        at.as_secs_f64()
+                    ));
                     if let Some(span) = self.faults.windows.failover.last() {
                         let took = at.saturating_sub(span.start);
                         self.faults.longest_promotion = self.faults.longest_promotion.max(took);
@@ -882,6 +935,9 @@ impl Driver<'_> {
                     Windows::close(&mut self.faults.windows.failover, at + FAILOVER_GRACE);
                 }
                 Progress::Done(result) => {
+                    self.run
+                        .timeline
+                        .note(format_args!("failover over: {result:?}"));
                     // A failover that failed before its promotion closes now.
                     Windows::close(&mut self.faults.windows.failover, self.run.now());
                     match result {

@@ -38,11 +38,11 @@ fn probe(run: &Run, store: &RedisStore, key: &TokenKey, url: &str, bound: Durati
         return;
     };
     let never_issued = Token::new("chaos-probe-never-issued", 7200);
-    compare(run, store, key, bound, || {
+    compare(run, store, key, bound, url, || {
         client.forget_token(key);
         client.token(key)
     });
-    compare(run, store, key, bound, || {
+    compare(run, store, key, bound, url, || {
         client.forget_token(key);
         client.refreshed_token(key, &never_issued)
     });
@@ -57,6 +57,7 @@ fn compare(
     store: &RedisStore,
     key: &TokenKey,
     bound: Duration,
+    url: &str,
     serve: impl FnOnce() -> crate::Result<Token>,
 ) {
     let Ok(Some(before)) = store.get_token(key) else {
@@ -77,10 +78,39 @@ fn compare(
             .unwrap_or_default();
         let age = now.saturating_sub(Duration::from_secs(before.timestamp()));
         if age > bound + Duration::from_secs(1) {
+            note_stale(run, url, [&served, &before, &after], age);
             run.stale.fetch_add(1, Ordering::SeqCst);
             run.worst_ms.fetch_max(millis(age), Ordering::SeqCst);
         }
     }
+}
+
+/// Notes a stale answer on the timeline: the tokens (served, the store's
+/// before and after) by serial, and the store topology the hub shows.
+fn note_stale(run: &Run, url: &str, tokens: [&Token; 3], age: Duration) {
+    if !run.timeline.is_on() {
+        return;
+    }
+    let [served, before, after] = tokens.map(|t| serial(t.expose()));
+    let status = ureq::get(&format!("{url}/status"))
+        .header("Accept", "application/json")
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    let topology = status
+        .find("\"topology\"")
+        .and_then(|at| status.get(at..(at + 300).min(status.len())))
+        .unwrap_or("no store topology on /status");
+    run.timeline.note(format_args!(
+        "stale: {url} served #{served} while the store held #{before} (then #{after}), \
+         {age:?} old; its {topology}"
+    ));
+}
+
+/// A fake token's serial (`TOKEN_wxchaos_<serial>_<nonce>`).
+pub(super) fn serial(value: &str) -> String {
+    value.split('_').nth(2).unwrap_or("?").to_string()
 }
 
 /// Whether the store holds the token the fake issued last, and if not,
@@ -103,7 +133,6 @@ pub(super) fn lineage(
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     };
-    let serial = |value: &str| value.split('_').nth(2).unwrap_or("?").to_string();
     let current = fake.current_token(APPID);
     match (stored, current) {
         (Ok(Some(token)), Some(current)) if token.expose() == current => (true, None),
