@@ -19,6 +19,10 @@ use super::cluster::ClusterTarget;
 use super::connection::RedisConnection;
 use crate::error::{Error, Result};
 
+/// How long a [`RedisSentinel::RECHECK`] passes over a sentinel that failed
+/// one (unless every sentinel failed).
+const PASSED_OVER: Duration = Duration::from_secs(30);
+
 /// A Redis primary found through Redis Sentinel: the sentinels' addresses
 /// and the name of the primary they watch (`sentinel monitor <name> …`).
 /// On failover the stores built on it ask the sentinels again and carry on
@@ -123,14 +127,18 @@ impl RedisSentinel {
     /// it demotes it, and meanwhile that server still says it is the
     /// primary and takes writes that are lost when it is demoted. This
     /// check bounds that time: the sentinels are asked in turn, one per
-    /// interval, so the store moves at most one interval per sentinel after
-    /// the sentinel that led the failover names the new primary (the others
-    /// learn of it within about 2 s). It reads the configuration epoch from `SENTINEL MASTER`: where
-    /// an ACL allows only `SENTINEL GET-MASTER-ADDR-BY-NAME`, the check
-    /// never moves the store, and a failover is seen only when the old
-    /// primary breaks its connections or refuses a write. (The Sentinel chaos run served a
-    /// token written in such a window, then lost, in one of four short runs
-    /// before this check existed.)
+    /// interval (one that failed is passed over for 30 s), so the store
+    /// moves at most one interval per sentinel after the sentinel that led
+    /// the failover names the new primary (the others learn of it within
+    /// about 2 s). It reads the configuration epoch from `SENTINEL MASTER`,
+    /// and follows only a higher one, so that a sentinel that has not
+    /// heard of the failover cannot move the store back; while a sentinel
+    /// reports `failover_in_progress` the address is read from
+    /// `SENTINEL GET-MASTER-ADDR-BY-NAME`, which names the new primary
+    /// from the moment the new epoch is taken. Where an ACL allows only
+    /// `GET-MASTER-ADDR-BY-NAME`, the check never moves the store, and a
+    /// failover is seen only when the old primary breaks its connections
+    /// or refuses a write. The store's removals listener rechecks too.
     ///
     /// # Example
     ///
@@ -205,10 +213,16 @@ pub(crate) struct SentinelTarget {
     checked: Mutex<Option<Instant>>,
     /// The sentinel asked first: the last one that answered.
     answering: AtomicUsize,
+    /// Until when each sentinel is passed over by the
+    /// [`RedisSentinel::RECHECK`]s, after it failed one: one that is
+    /// down, or accepts and never answers, would hold up a command each
+    /// time its turn came.
+    passed_over: Mutex<Vec<Option<Instant>>>,
     /// The configuration epoch of the sentinel that named the primary
     /// last found (Sentinel raises it with each failover): a sentinel
     /// that names another primary with an epoch no higher has not heard
-    /// of the failover that made this one, and is not followed.
+    /// of the failover that made this one, and is not followed (see
+    /// [`follows`]).
     epoch: AtomicU64,
 }
 
@@ -226,21 +240,13 @@ impl Named {
 }
 
 /// Whether a store on `current`, which last followed configuration epoch
-/// `known`, moves to the primary a sentinel `named`: another address,
-/// with an epoch no lower than `known` (a sentinel that has not heard of
-/// the last failover names the old primary with a lower one).
-///
-/// Not only a higher one: the sentinel that leads a failover takes its new
-/// epoch as soon as the replica says it is the primary, and names the old
-/// address with it until it switches, a moment later. A store that asked
-/// then holds the new epoch on the old primary, and must follow the same
-/// epoch to the new address (it stayed on the old primary, which still
-/// took writes, until Sentinel demoted it 8 s later: the Sentinel chaos
-/// run served a replaced token for 2 s). Epoch 0 is no epoch (a sentinel
-/// whose ACL refuses `SENTINEL MASTER`, or one with no failover yet) and
-/// moves nothing.
+/// `known`, moves to the primary a sentinel `named`: another address, with
+/// a higher epoch (a sentinel that has not heard of the last failover
+/// names the old primary with a lower one, and one that has heard of it
+/// names the new one with the same). Epoch 0 is no epoch (a sentinel whose
+/// ACL refuses `SENTINEL MASTER`) and moves nothing.
 fn follows(named: &Named, current: &str, known: u64) -> bool {
-    named.addr() != current && named.epoch > 0 && named.epoch >= known
+    named.addr() != current && named.epoch > known
 }
 
 impl SentinelTarget {
@@ -298,11 +304,11 @@ impl SentinelTarget {
 
     /// Whether the sentinels name another primary than the one last
     /// found: asks one sentinel, at most once per
-    /// [`RedisSentinel::RECHECK`], each in turn (one that still names the
-    /// old primary is not asked again and again while another has heard
-    /// of the failover). `false` when no primary was found yet, when it is
-    /// not time, or when the sentinel does not answer or has not heard of
-    /// the last failover (see [`follows`]).
+    /// [`RedisSentinel::RECHECK`], each in turn (the one that led the
+    /// failover knows of it before the others), passing over for
+    /// [`PASSED_OVER`] one that failed. `false` when no primary was found
+    /// yet, when it is not time, or when the sentinel does not answer or
+    /// has not heard of the last failover (see [`follows`]).
     fn replaced(&self) -> bool {
         let Some(current) = self.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
             return false;
@@ -314,22 +320,35 @@ impl SentinelTarget {
             }
             *checked = Some(Instant::now());
         }
-        let at = self.answering.load(Ordering::Relaxed) % self.sentinels.len();
+        let n = self.sentinels.len();
+        let first = self.answering.load(Ordering::Relaxed) % n;
+        let at = {
+            let passed_over = self.passed_over.lock();
+            (first..first + n)
+                .map(|i| i % n)
+                .find(|&i| passed_over[i].is_none_or(|until| Instant::now() >= until))
+                .unwrap_or(first)
+        };
         let known = self.epoch.load(Ordering::Relaxed);
         let named = self.name(&self.sentinels[at]);
+        self.passed_over.lock()[at] = named
+            .is_err()
+            .then(|| Instant::now().checked_add(PASSED_OVER))
+            .flatten();
         match named {
-            Ok(named) if follows(&named, &current, known) => true,
+            Ok(named) if follows(&named, &current, known) => {
+                self.answering.store(at, Ordering::Relaxed);
+                true
+            }
             Ok(named) => {
                 if named.addr() == current {
                     self.epoch.fetch_max(named.epoch, Ordering::Relaxed);
                 }
-                self.answering
-                    .store((at + 1) % self.sentinels.len(), Ordering::Relaxed);
+                self.answering.store((at + 1) % n, Ordering::Relaxed);
                 false
             }
             Err(_) => {
-                self.answering
-                    .store((at + 1) % self.sentinels.len(), Ordering::Relaxed);
+                self.answering.store((at + 1) % n, Ordering::Relaxed);
                 false
             }
         }
@@ -379,10 +398,30 @@ impl SentinelTarget {
                 .parse::<u64>()
                 .map_err(|_| unknown(format!("{name} is no number")))
         };
+        let epoch = number("config-epoch")?;
+        // The sentinel leading a failover takes the new epoch once the
+        // replica says it is the primary, but names the old address in
+        // `SENTINEL MASTER` until it has reconfigured the other replicas;
+        // meanwhile it tells the other sentinels, and answers
+        // `GET-MASTER-ADDR-BY-NAME`, with the new one. The old address
+        // with the new epoch made a store that asked then stay on the old
+        // primary (which takes writes until it is demoted, 8 s or more
+        // later), and one already on the new primary go back.
+        let switching = field("flags")?
+            .split(',')
+            .any(|flag| flag == "failover_in_progress");
+        if switching {
+            let named: Option<(String, u16)> = redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(&self.config.master)
+                .query(&mut con)?;
+            let (host, port) = named.ok_or_else(|| unknown("no address".into()))?;
+            return Ok(Named { host, port, epoch });
+        }
         Ok(Named {
             host: field("ip")?.clone(),
             port: u16::try_from(number("port")?).map_err(|_| unknown("port".into()))?,
-            epoch: number("config-epoch")?,
+            epoch,
         })
     }
 
@@ -463,6 +502,7 @@ impl Topology {
         if let Some(username) = &config.username {
             node = node.set_username(username);
         }
+        let passed_over = Mutex::new(vec![None; sentinels.len()]);
         Ok(Topology::Sentinel(Box::new(SentinelTarget {
             config,
             sentinels,
@@ -475,6 +515,7 @@ impl Topology {
             looking: Mutex::new(()),
             checked: Mutex::new(None),
             answering: AtomicUsize::new(0),
+            passed_over,
             epoch: AtomicU64::new(0),
         })))
     }
@@ -613,18 +654,15 @@ mod tests {
     }
 
     #[test]
-    fn a_store_follows_the_leader_from_its_new_epoch_on_the_old_address_to_the_new_one() {
+    fn a_store_follows_a_higher_epoch_only() {
         let (old, new) = ("10.0.0.1:6379", "10.0.0.1:6380");
-        // Before the failover: epoch 1 on the old primary.
-        assert!(!follows(&named(6379, 1), old, 1));
-        // The leader took epoch 2 and still names the old address: stay,
-        // and epoch 2 becomes the one known (see `replaced`).
-        assert!(!follows(&named(6379, 2), old, 1));
-        // It switched: the same epoch, another address.
-        assert!(follows(&named(6380, 2), old, 2));
-        // Another sentinel that has not heard of it yet names the old
-        // primary with the old epoch: the store stays on the new one.
+        // A failover: the new primary with a higher epoch.
+        assert!(follows(&named(6380, 2), old, 1));
+        // A sentinel that has not heard of it names the old primary with
+        // the old epoch: the store stays on the new one.
         assert!(!follows(&named(6379, 1), new, 2));
+        // Nor does the same epoch take it anywhere.
+        assert!(!follows(&named(6379, 2), new, 2));
         // No epoch (an ACL without SENTINEL MASTER) moves nothing.
         assert!(!follows(&named(6380, 0), old, 0));
         // The first failover of a master: from epoch 0 to 1.

@@ -220,13 +220,13 @@ impl StoreSource {
         self
     }
 
-    /// The stored token for `key` if it can be handed out: fresh, not the
-    /// `stale` one, and not behind the one this replica last had (see
-    /// [`ahead_of_store`](StoreSource::ahead_of_store)).
+    /// The stored token for `key` if it can be handed out: fresh, and not
+    /// the `stale` one.
     fn usable(&self, key: &TokenKey, stale: Option<&Token>) -> Result<Option<Token>> {
-        Ok(self.store.get_token(key)?.filter(|t| {
-            self.is_usable(t, stale) && self.ahead_of_store(key, Some(t), stale).is_none()
-        }))
+        Ok(self
+            .store
+            .get_token(key)?
+            .filter(|t| self.is_usable(t, stale)))
     }
 
     /// Whether WeChat still accepts `token`: it has not expired by this
@@ -476,7 +476,11 @@ impl StoreSource {
                 )));
             }
             std::thread::sleep(POLL);
-            if let Some(token) = self.usable(key, stale)? {
+            // Never one behind this replica's own (see `ahead_of_store`).
+            if let Some(token) = self
+                .usable(key, stale)?
+                .filter(|t| self.ahead_of_store(key, Some(t), stale).is_none())
+            {
                 return Ok(token);
             }
         }

@@ -9,6 +9,7 @@ mod report;
 mod schedule;
 mod timeline;
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +29,7 @@ use super::{Balancer, FakeWechat};
 use crate::clock::millis;
 #[cfg(doc)]
 use crate::testing::SentinelTopology;
-use crate::{BusyRetry, Client, HubSource, RefreshLimit};
+use crate::{BusyRetry, Client, HubSource, RefreshLimit, Token};
 
 pub use self::report::{ChaosReport, FailureTally};
 
@@ -268,10 +269,10 @@ impl Chaos {
 
     /// Whether the run prints its timeline to stderr as it goes, each line
     /// stamped with the seconds since it began: the faults as they are
-    /// applied, each token the fake WeChat issues (by serial), each
-    /// failover's promotion, every hub's log lines (tagged with the hub's
-    /// process id), and each stale answer found, with the store topology
-    /// that hub's `/status` shows. For finding out why a run was not
+    /// applied, the fake WeChat's latest token (by serial, looked at every
+    /// 50 ms), each failover's promotion, every hub's log lines (tagged
+    /// with the hub's process id), and each stale answer found, with the
+    /// store topology that hub's `/status` shows. For finding out why a run was not
     /// clean; the report is the same either way.
     ///
     /// Defaults to `false`.
@@ -400,6 +401,7 @@ impl Chaos {
             slots: (0..self.threads).map(|_| Slot::default()).collect(),
             live: Mutex::new(urls.into_iter().map(Some).collect()),
             probes: AtomicU64::new(0),
+            seen: Mutex::new(HashMap::new()),
             stale: AtomicU64::new(0),
             worst_ms: AtomicU64::new(0),
             invalidated_at: AtomicU64::new(0),
@@ -556,6 +558,8 @@ struct Run {
     /// Each hub's URL while it is up, for the prober.
     live: Mutex<Vec<Option<String>>>,
     probes: AtomicU64,
+    /// When the prober first read each token in the store, by value.
+    seen: Mutex<HashMap<String, Instant>>,
     stale: AtomicU64,
     worst_ms: AtomicU64,
     /// When the last invalidation not yet followed by a successful call
@@ -569,6 +573,16 @@ struct Run {
 impl Run {
     fn now(&self) -> Duration {
         self.origin.elapsed()
+    }
+
+    /// When the prober first read `token` in the store (now, if this is
+    /// the first time).
+    fn first_seen(&self, token: &Token) -> Instant {
+        *self
+            .seen
+            .lock()
+            .entry(token.expose().to_string())
+            .or_insert_with(Instant::now)
     }
 
     /// A call that ended at `end_ms` (from the start, plus one) proved the

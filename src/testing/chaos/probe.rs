@@ -50,8 +50,12 @@ fn probe(run: &Run, store: &RedisStore, key: &TokenKey, url: &str, bound: Durati
 
 /// Compares what `serve` gets with the store's token read before and
 /// after. A violation is an answer that is neither of them and not newer
-/// than the one before, while that one is older than the bound plus a
-/// second (timestamps are whole seconds).
+/// than the one before, while that one has been the store's for longer
+/// than the bound plus a second (timestamps are whole seconds): since it
+/// was fetched, or since the prober first read it there if that was later
+/// (a hub wrote it back after a failover had lost it, see
+/// [`StoreSource`](crate::store::StoreSource); the prober reads the store
+/// every round, so this is late by one round at most).
 fn compare(
     run: &Run,
     store: &RedisStore,
@@ -63,6 +67,7 @@ fn compare(
     let Ok(Some(before)) = store.get_token(key) else {
         return;
     };
+    let seen = run.first_seen(&before);
     let Ok(served) = serve() else {
         return;
     };
@@ -76,7 +81,9 @@ fn compare(
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let age = now.saturating_sub(Duration::from_secs(before.timestamp()));
+        let age = now
+            .saturating_sub(Duration::from_secs(before.timestamp()))
+            .min(seen.elapsed());
         if age > bound + Duration::from_secs(1) {
             note_stale(run, url, [&served, &before, &after], age);
             run.stale.fetch_add(1, Ordering::SeqCst);
@@ -98,10 +105,10 @@ fn note_stale(run: &Run, url: &str, tokens: [&Token; 3], age: Duration) {
         .ok()
         .and_then(|mut r| r.body_mut().read_to_string().ok())
         .unwrap_or_default();
-    let topology = status
-        .find("\"topology\"")
-        .and_then(|at| status.get(at..(at + 300).min(status.len())))
-        .unwrap_or("no store topology on /status");
+    let topology: String = match status.find("\"topology\"") {
+        Some(at) => status[at..].chars().take(300).collect(),
+        None => "no store topology on /status".into(),
+    };
     run.timeline.note(format_args!(
         "stale: {url} served #{served} while the store held #{before} (then #{after}), \
          {age:?} old; its {topology}"
