@@ -230,14 +230,7 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
     // its own.
     shared_redis(Topology::Single, "down-check");
     let fake = common::fake();
-    let args = |port: u16| {
-        ["--port", &port.to_string(), "--bind", "127.0.0.1"]
-            .into_iter()
-            .chain(["--save", "", "--appendonly", "no"])
-            .map(String::from)
-            .collect::<Vec<_>>()
-    };
-    let mut redis = RedisNode::start(args).expect("start redis-server");
+    let mut redis = RedisNode::start(RedisNode::standalone_args).expect("start redis-server");
     let port = redis.port();
     let url = format!("redis://127.0.0.1:{port}/");
     let dir = process::temp_dir("down");
@@ -272,7 +265,9 @@ fn redis_down_is_a_clear_error_and_the_hub_recovers() {
     }
     assert_eq!(fake.count("/cgi-bin/token"), 1, "no token quota wasted");
 
-    redis.restart(args).expect("restart redis-server");
+    redis
+        .restart(RedisNode::standalone_args)
+        .expect("restart redis-server");
     let fresh = client_of(&fake, &hub.url)
         .refreshed_token(&key, &token)
         .unwrap();

@@ -12,15 +12,9 @@ use weixin::store::{RedisStore, Store};
 use weixin::{RedisSentinel, Secret, Token, TokenKey};
 
 use crate::common::process::{self, HubProcess, SECRET_ENV};
-use crate::common::sentinel::{self, start_node, Topology, MASTER};
+use crate::common::sentinel::{self, start_node, MASTER};
 use crate::common::{self, APPID};
 use crate::hub_redis::{accepted, client_of};
-
-fn store_on(topology: &Topology, prefix: &str) -> RedisStore {
-    let sentinel =
-        RedisSentinel::new(MASTER, topology.urls()).failover_wait(Duration::from_secs(20));
-    RedisStore::sentinel(sentinel).unwrap().prefix(prefix)
-}
 
 /// A sentinel that accepts connections and never answers (first in the
 /// list) costs one timeout (2 s) and is passed over: the lookup asks the next,
@@ -61,7 +55,8 @@ fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
     // fast. The lock's lease is its whole 60 s: with the default (3 s,
     // renewed), a kill and promotion slower than the lease let it expire
     // as designed, and the test is about the lock being replicated.
-    let store = store_on(&topology, &prefix)
+    let store = topology
+        .store(&prefix)
         .durability(1, Duration::from_secs(5))
         .lock_lease(Duration::from_secs(60));
     let first = topology.primary_port().unwrap();
@@ -101,7 +96,7 @@ fn a_sentinel_store_keeps_rotated_refresh_tokens_and_locks_through_failovers() {
     );
     // The lock taken before both failovers is still held on the new
     // primary: another hub on the store cannot take it.
-    let other = store_on(&topology, &prefix);
+    let other = topology.store(&prefix);
     assert!(other.lock(&key, Duration::from_secs(60)).unwrap().is_none());
     let shown = store.topology().unwrap();
     // At least the two failovers made here: on a loaded machine a sentinel

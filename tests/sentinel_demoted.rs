@@ -11,18 +11,12 @@ use weixin::store::{RedisStore, Store};
 use weixin::{RedisSentinel, Token, TokenKey};
 
 use crate::common;
-use crate::common::sentinel::{self, query, Topology, MASTER};
+use crate::common::sentinel::{self, query};
 
 /// How long the replica may take to receive a write, and the sentinels
 /// to switch to the new primary after `SENTINEL FAILOVER` (not a timing
 /// assertion).
 const SWITCH: Duration = Duration::from_secs(30);
-
-fn store_on(topology: &Topology, prefix: &str) -> RedisStore {
-    let sentinel =
-        RedisSentinel::new(MASTER, topology.urls()).failover_wait(Duration::from_secs(20));
-    RedisStore::sentinel(sentinel).unwrap().prefix(prefix)
-}
 
 /// A store on the node at `port` alone: writes go there and nowhere else.
 fn direct(port: u16, prefix: &str) -> RedisStore {
@@ -49,7 +43,7 @@ fn a_reading_store_finds_the_new_primary_after_sentinel_failover() {
     let topology = sentinel::topology();
     topology.healthy();
     let prefix = common::unique_prefix("demoted-reads");
-    let store = store_on(&topology, &prefix);
+    let store = topology.store(&prefix);
     let key = TokenKey::access_token("wx_demoted");
     let first = topology.primary_port().unwrap();
     direct(first, &prefix)
@@ -86,7 +80,7 @@ fn a_reading_store_leaves_a_primary_the_sentinels_replaced_before_it_is_demoted(
     let topology = sentinel::topology();
     topology.healthy();
     let prefix = common::unique_prefix("replaced-reads");
-    let store = store_on(&topology, &prefix);
+    let store = topology.store(&prefix);
     let key = TokenKey::access_token("wx_replaced");
     let first = topology.primary_port().unwrap();
     store.put_token(&key, &Token::new("T1", 7200)).unwrap();

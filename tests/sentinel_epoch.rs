@@ -179,21 +179,7 @@ fn read_command(reader: &mut impl BufRead) -> Option<Vec<String>> {
 
 /// A standalone primary of the test's own.
 fn primary() -> RedisNode {
-    RedisNode::start(|port| {
-        [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .map(String::from)
-        .to_vec()
-    })
-    .expect("start redis-server")
+    RedisNode::start(RedisNode::standalone_args).expect("start redis-server")
 }
 
 /// The token of `key` as the server on `port` holds it.

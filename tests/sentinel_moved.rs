@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use weixin::store::{RedisStore, Store, StoreEvent};
+use weixin::store::{Store, StoreEvent};
 use weixin::{RedisSentinel, Token, TokenKey};
 
 use crate::common::{self, sentinel};
@@ -22,14 +22,7 @@ use crate::common::{self, sentinel};
 fn a_sentinel_store_follows_a_failover_while_the_old_primary_still_answers() {
     let topology = sentinel::topology();
     topology.healthy();
-    let store = |prefix: &str| {
-        RedisStore::sentinel(
-            RedisSentinel::new(sentinel::MASTER, topology.urls())
-                .failover_wait(Duration::from_secs(20)),
-        )
-        .unwrap()
-        .prefix(prefix)
-    };
+    let store = |prefix: &str| topology.store(prefix);
     let prefix = common::unique_prefix("moved");
     let writer = store(&prefix);
     let key = TokenKey::access_token("wxmoved");
@@ -69,14 +62,7 @@ fn a_sentinel_store_follows_a_failover_while_the_old_primary_still_answers() {
 fn the_removals_listener_follows_a_failover_while_the_old_primary_still_answers() {
     let topology = sentinel::topology();
     topology.healthy();
-    let store = |prefix: &str| {
-        RedisStore::sentinel(
-            RedisSentinel::new(sentinel::MASTER, topology.urls())
-                .failover_wait(Duration::from_secs(20)),
-        )
-        .unwrap()
-        .prefix(prefix)
-    };
+    let store = |prefix: &str| topology.store(prefix);
     let prefix = common::unique_prefix("watch-moved");
     let watcher = store(&prefix);
     let listening = Arc::new(AtomicUsize::new(0));

@@ -137,6 +137,35 @@ impl RedisNode {
         }
     }
 
+    /// The arguments of a server on 127.0.0.1 at `port` that keeps nothing
+    /// on disk (no snapshot, no append-only file): for
+    /// [`start`](RedisNode::start) and [`restart`](RedisNode::restart).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::testing::RedisNode;
+    ///
+    /// let args = RedisNode::standalone_args(6390);
+    /// assert_eq!(args[..2], ["--port", "6390"]);
+    /// assert!(args.windows(2).any(|w| w == ["--appendonly", "no"]));
+    /// ```
+    pub fn standalone_args(port: u16) -> Vec<String> {
+        let port = port.to_string();
+        [
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     /// The port it listens on, on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
@@ -607,24 +636,18 @@ fn data_args(dir: &Path, port: u16, primary: Option<u16>) -> Vec<String> {
     let dir = dir.join(format!("node-{port}"));
     // ok because a directory that cannot be made fails the server's start
     let _ = std::fs::create_dir_all(&dir);
-    let mut args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        // A replica that (re)joins is synchronised at once, not after the
-        // 5 s Redis waits for others to share the transfer.
-        "--repl-diskless-sync-delay",
-        "0",
-        "--dir",
-        &dir.display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut args = RedisNode::standalone_args(port);
+    args.extend(
+        [
+            // A replica that (re)joins is synchronised at once, not after
+            // the 5 s Redis waits for others to share the transfer.
+            "--repl-diskless-sync-delay",
+            "0",
+            "--dir",
+            &dir.display().to_string(),
+        ]
+        .map(String::from),
+    );
     if let Some(primary) = primary {
         args.extend([
             "--replicaof".to_string(),

@@ -88,6 +88,15 @@ impl Topology {
         self.0.urls()
     }
 
+    /// A store on it under `prefix`, waiting up to 20 s for a failover.
+    pub fn store(&self, prefix: &str) -> weixin::store::RedisStore {
+        let sentinel =
+            weixin::RedisSentinel::new(MASTER, self.urls()).failover_wait(Duration::from_secs(20));
+        weixin::store::RedisStore::sentinel(sentinel)
+            .unwrap()
+            .prefix(prefix)
+    }
+
     /// The port of the primary the sentinels name, once they all agree.
     pub fn primary_port(&self) -> Option<u16> {
         self.0.primary_port()
