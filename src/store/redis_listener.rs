@@ -24,10 +24,6 @@ const WATCH_BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// that its hub stopped.
 const WATCH_POLL: Duration = Duration::from_millis(100);
 
-/// Every how many reads that time out the listener asks the sentinels
-/// whether the primary moved (once a second).
-const RECHECK_POLLS: u32 = 10;
-
 /// Listens to the removals channel (see [`Store::watch`]): one thread, one
 /// connection, reads that time out every [`WATCH_POLL`] to notice the stop,
 /// and after a failure listens again after a backoff doubling from
@@ -120,7 +116,6 @@ impl Listener {
         pubsub.set_read_timeout(Some(WATCH_POLL))?;
         *backoff = WATCH_BACKOFF;
         self.tell(&StoreEvent::Listening);
-        let mut polls = 0u32;
         loop {
             if self.stopped() {
                 return Ok(());
@@ -132,12 +127,12 @@ impl Listener {
                     // this connection until it is demoted, 8 s or more
                     // later, while the other replicas publish on the new
                     // one: the listener leaves it with the store (see
-                    // `RedisSentinel::RECHECK`), and asks the sentinels
-                    // itself once a second when the store is idle.
-                    polls += 1;
-                    if polls % RECHECK_POLLS == 0 {
-                        self.connector.recheck();
-                    }
+                    // `RedisSentinel::RECHECK`). It asks the sentinels
+                    // itself at that pace: a hub whose threads are all
+                    // waiting on the store (a failover) lends no
+                    // connection, and a refresh that began on the old
+                    // primary carried on there for a second more.
+                    self.connector.recheck();
                     if self.connector.generation() != made {
                         return Err(redis::RedisError::from((
                             redis::ErrorKind::MasterNameNotFoundBySentinel,
