@@ -504,19 +504,69 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
 }
 
+/// Asks whether a [`LockGuard`]'s lock is still held.
+type HeldCheck<'a> = Box<dyn Fn() -> crate::error::Result<bool> + Send + Sync + 'a>;
+
 /// A held refresh lock: released when dropped.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     release: Option<Box<dyn FnOnce() + Send + 'a>>,
+    held: Option<HeldCheck<'a>>,
 }
 
 impl<'a> LockGuard<'a> {
     /// A guard that runs `release` once when dropped: for your own
-    /// [`Store`] implementations.
+    /// [`Store`] implementations. Its lock is taken to be held until then
+    /// (see [`with_check`](LockGuard::with_check)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::LockGuard;
+    ///
+    /// let guard = LockGuard::new(|| {});
+    /// assert!(guard.is_held()?);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
     pub fn new(release: impl FnOnce() + Send + 'a) -> LockGuard<'a> {
         LockGuard {
             release: Some(Box::new(release)),
+            held: None,
         }
+    }
+
+    /// A guard that runs `release` once when dropped, and asks `held`
+    /// whether the lock is still this holder's: for a store whose lock can
+    /// be lost while held (a Redis failover to a replica that never got
+    /// it).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use weixin::store::LockGuard;
+    ///
+    /// let guard = LockGuard::with_check(|| {}, || Ok(false));
+    /// assert!(!guard.is_held()?);
+    /// # Ok::<(), weixin::Error>(())
+    /// ```
+    pub fn with_check(
+        release: impl FnOnce() + Send + 'a,
+        held: impl Fn() -> crate::error::Result<bool> + Send + Sync + 'a,
+    ) -> LockGuard<'a> {
+        LockGuard {
+            release: Some(Box::new(release)),
+            held: Some(Box::new(held)),
+        }
+    }
+
+    /// Whether the lock is still this holder's. A [`StoreSource`] asks
+    /// right before it calls WeChat, and calls only if it is.
+    ///
+    /// # Errors
+    ///
+    /// A store error, if the store cannot say.
+    pub fn is_held(&self) -> crate::error::Result<bool> {
+        self.held.as_ref().map_or(Ok(true), |held| held())
     }
 }
 

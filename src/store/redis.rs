@@ -902,18 +902,30 @@ impl Store for RedisStore {
             lease_ms,
             ttl,
         );
-        Ok(Some(LockGuard::new(move || {
-            renewer.stop();
-            // ok because a lock that cannot be released expires by itself
-            let _ = self.run("release lock", |c| {
-                redis::cmd("EVAL")
-                    .arg(RELEASE)
-                    .arg(1)
-                    .arg(&name)
-                    .arg(&value)
-                    .query::<i64>(c)
-            });
-        })))
+        let (held_name, held_value) = (name.clone(), value.clone());
+        Ok(Some(LockGuard::with_check(
+            move || {
+                renewer.stop();
+                // ok because a lock that cannot be released expires by itself
+                let _ = self.run("release lock", |c| {
+                    redis::cmd("EVAL")
+                        .arg(RELEASE)
+                        .arg(1)
+                        .arg(&name)
+                        .arg(&value)
+                        .query::<i64>(c)
+                });
+            },
+            // On the primary the store uses now: after a failover to a
+            // replica that never got the lock, it is not held there, and
+            // another replica may hold it.
+            move || {
+                let holder = self.run("GET lock", |c| {
+                    redis::cmd("GET").arg(&held_name).query::<Option<String>>(c)
+                })?;
+                Ok(holder.as_deref() == Some(held_value.as_str()))
+            },
+        )))
     }
 
     fn get_refresh_schedule(&self, key: &TokenKey) -> Result<Option<u64>> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::lifetime::Lifetimes;
-use super::{fence_name, store_error, Store, FENCE_TTL};
+use super::{fence_name, store_error, LockGuard, Store, FENCE_TTL};
 use crate::clock::Clock;
 use crate::error::{Result, SourceKind};
 use crate::token::limit::{warn_lineage_fight, RefreshLimit, Schedule};
@@ -251,6 +251,7 @@ impl StoreSource {
         key: &TokenKey,
         stale: Option<&Token>,
         ahead: bool,
+        lock: &LockGuard<'_>,
         cx: &Context<'_>,
     ) -> Result<Token> {
         // Look again: the previous holder may have just stored it.
@@ -284,6 +285,16 @@ impl StoreSource {
         }
         if let Some(gate) = &self.gate {
             gate(key, cx)?;
+        }
+        // A lock lost meanwhile (a Redis failover to a replica that never
+        // got it) may be another replica's now: the refresh limit is not
+        // spent and WeChat is not called, so that two replicas never call
+        // for one key at once.
+        if !lock.is_held()? {
+            return Err(store_error(format!(
+                "the refresh lock of {key:?} was lost before calling WeChat (a Redis failover?); \
+                 not calling"
+            )));
         }
         // A stale token the store still holds was rejected by WeChat (a
         // client's refresh reports just that); one replaced ahead was not.
@@ -373,7 +384,7 @@ impl StoreSource {
         let Some(guard) = self.store.lock(key, self.lock_ttl)? else {
             return Ok(None);
         };
-        let token = self.call_upstream(key, Some(current), true, cx);
+        let token = self.call_upstream(key, Some(current), true, &guard, cx);
         drop(guard);
         let token = token?;
         self.known.lock().insert(key.clone(), token.clone());
@@ -452,7 +463,7 @@ impl StoreSource {
         let deadline = Instant::now().checked_add(self.lock_wait);
         loop {
             if let Some(guard) = self.store.lock(key, self.lock_ttl)? {
-                let token = self.call_upstream(key, stale, false, cx);
+                let token = self.call_upstream(key, stale, false, &guard, cx);
                 drop(guard);
                 return match (token, current) {
                     (Err(e), Some(current)) if leaves_current(&e) => {
@@ -677,6 +688,51 @@ mod tests {
             );
             assert_eq!(upstream.0.load(Ordering::SeqCst), 1, "hub {hub}");
         }
+    }
+
+    /// The refresh lock is lost while held (a Redis failover to a replica
+    /// that never got it, where another replica took it): the replica
+    /// that held it does not call WeChat, and the refresh limit is not
+    /// spent. Another holder's value is put in the lock key under the
+    /// first one's feet, from the upstream gate that runs under the lock.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_lock_lost_while_held_calls_no_upstream() {
+        let prefix = format!("wechat-unit:{}:lost-lock:", std::process::id());
+        let store = Arc::new(
+            crate::store::RedisStore::open("redis://127.0.0.1:6379/")
+                .unwrap()
+                .prefix(prefix),
+        );
+        let key = TokenKey::access_token("wx_lost_lock");
+        let lock_name = store.layout().lock(&key);
+        let upstream = Arc::new(Counting::default());
+        let taken_over = Arc::new(AtomicUsize::new(0));
+        let seen = taken_over.clone();
+        let source = StoreSource::from_arcs(store.clone(), upstream.clone()).gate(Arc::new(
+            move |_: &TokenKey, _: &Context<'_>| {
+                let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+                let mut con = client.get_connection().unwrap();
+                redis::cmd("SET")
+                    .arg(&lock_name)
+                    .arg("another-replica")
+                    .query::<()>(&mut con)
+                    .unwrap();
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            },
+        ));
+        let client = Client::builder().token_source(source).build().unwrap();
+        let err = client.token(&key).unwrap_err();
+        assert!(err.is_store_error(), "{err:?}");
+        assert!(err.to_string().contains("lock"), "{err}");
+        assert_eq!(taken_over.load(Ordering::SeqCst), 1, "the lock was taken");
+        assert_eq!(upstream.0.load(Ordering::SeqCst), 0, "WeChat not called");
+        assert_eq!(
+            store.get_refresh_schedule(&key).unwrap(),
+            None,
+            "nothing spent"
+        );
     }
 
     /// A token stored 570 s into its 600 s: past its cut-off (a tenth of
