@@ -310,9 +310,8 @@ impl SentinelTarget {
     /// yet, when it is not time, or when the sentinel does not answer or
     /// has not heard of the last failover (see [`follows`]).
     fn replaced(&self) -> bool {
-        let Some(current) = self.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
-            return false;
-        };
+        // The clock first: this runs before every pooled command, and is
+        // due once per interval.
         {
             let mut checked = self.checked.lock();
             if checked.is_some_and(|at| at.elapsed() < RedisSentinel::RECHECK) {
@@ -320,6 +319,9 @@ impl SentinelTarget {
             }
             *checked = Some(Instant::now());
         }
+        let Some(current) = self.primary.lock().as_ref().map(|(_, addr)| addr.clone()) else {
+            return false;
+        };
         let n = self.sentinels.len();
         let first = self.answering.load(Ordering::Relaxed) % n;
         let at = {
@@ -335,23 +337,17 @@ impl SentinelTarget {
             .is_err()
             .then(|| Instant::now().checked_add(PASSED_OVER))
             .flatten();
-        match named {
-            Ok(named) if follows(&named, &current, known) => {
+        if let Ok(named) = &named {
+            if follows(named, &current, known) {
                 self.answering.store(at, Ordering::Relaxed);
-                true
+                return true;
             }
-            Ok(named) => {
-                if named.addr() == current {
-                    self.epoch.fetch_max(named.epoch, Ordering::Relaxed);
-                }
-                self.answering.store((at + 1) % n, Ordering::Relaxed);
-                false
-            }
-            Err(_) => {
-                self.answering.store((at + 1) % n, Ordering::Relaxed);
-                false
+            if named.addr() == current {
+                self.epoch.fetch_max(named.epoch, Ordering::Relaxed);
             }
         }
+        self.answering.store((at + 1) % n, Ordering::Relaxed);
+        false
     }
 
     /// The primary as `sentinel` names it: `SENTINEL MASTER`, for the

@@ -256,11 +256,7 @@ impl StoreSource {
     ) -> Result<Token> {
         // Look again: the previous holder may have just stored it.
         let stored = self.store.get_token(key)?;
-        let behind = stored.is_some() && self.ahead_of_store(key, stored.as_ref(), stale).is_some();
-        if let Some(token) = stored
-            .as_ref()
-            .filter(|t| !behind && self.is_usable(t, stale))
-        {
+        if let Some(token) = stored.as_ref().filter(|t| self.servable(key, t, stale)) {
             return Ok(token.clone());
         }
         // Taken under the lock, before anything is written: a replica that
@@ -391,6 +387,12 @@ impl StoreSource {
         Ok(Some(token))
     }
 
+    /// Whether the stored `token` may be handed out: usable, and not behind
+    /// this replica's own (see [`ahead_of_store`](StoreSource::ahead_of_store)).
+    fn servable(&self, key: &TokenKey, token: &Token, stale: Option<&Token>) -> bool {
+        self.is_usable(token, stale) && self.ahead_of_store(key, Some(token), stale).is_none()
+    }
+
     /// This replica's last token for `key` if it is still usable and the
     /// store is behind it: it holds none (a Redis restart) or an older one
     /// (a failover to a replica that missed the last writes).
@@ -487,10 +489,10 @@ impl StoreSource {
                 )));
             }
             std::thread::sleep(POLL);
-            // Never one behind this replica's own (see `ahead_of_store`).
             if let Some(token) = self
-                .usable(key, stale)?
-                .filter(|t| self.ahead_of_store(key, Some(t), stale).is_none())
+                .store
+                .get_token(key)?
+                .filter(|t| self.servable(key, t, stale))
             {
                 return Ok(token);
             }
